@@ -1,0 +1,47 @@
+# Two commands: `make run` brings the whole system up on embedded defaults,
+# `make test` runs the whole suite. Each installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+export FLASK_APP := wsgi
+
+.PHONY: run test lint format bench clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	mkdir -p var/mail var/redis
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-demo
+	@echo "Web: http://127.0.0.1:5000/  Mail sink: var/mail/  Stop everything with Ctrl-C."
+	APP_ENV=$${APP_ENV:-development} $(BIN)/honcho -f Procfile.dev start
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if $(BIN)/python -m tests.pg_cluster --check; then \
+		$(BIN)/python -m pytest -m db --db=postgresql $(PYTEST_ARGS); \
+	else \
+		echo "PostgreSQL server binaries (pg_ctl, initdb) not found: the PostgreSQL run is skipped."; \
+	fi
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf var/ .pytest_cache

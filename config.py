@@ -1,0 +1,149 @@
+"""Configuration classes. Values are read from the environment when a class is
+instantiated (at app creation), never at import time."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable configuration."""
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
+
+
+def normalise_database_url(url: str) -> str:
+    """Point PostgreSQL URLs at psycopg 3, whatever scheme the operator used."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Config:
+    """Settings shared by every environment; subclasses choose the defaults."""
+
+    APP_ENV = "base"
+    DEFAULT_DATABASE_URL: str | None = None
+    DEFAULT_REDIS_URL: str | None = None
+    DEFAULT_SECRET_KEY: str | None = None
+    DEFAULT_SMTP_HOST = "127.0.0.1"
+    DEFAULT_SMTP_PORT = 8025
+    DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+
+    def __init__(self) -> None:
+        env = os.environ.get
+        self.SECRET_KEY = env("SECRET_KEY") or self.DEFAULT_SECRET_KEY
+        database_url = env("DATABASE_URL") or self.DEFAULT_DATABASE_URL
+        self.SQLALCHEMY_DATABASE_URI = database_url and normalise_database_url(database_url)
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.REDIS_URL = env("REDIS_URL") or self.DEFAULT_REDIS_URL
+        self.SMTP_HOST = env("SMTP_HOST") or self.DEFAULT_SMTP_HOST
+        self.SMTP_PORT = _env_int("SMTP_PORT", self.DEFAULT_SMTP_PORT)
+        self.SMTP_USERNAME = env("SMTP_USERNAME") or None
+        self.SMTP_PASSWORD = env("SMTP_PASSWORD") or None
+        self.SMTP_STARTTLS = _env_bool("SMTP_STARTTLS", False)
+        self.SMTP_TIMEOUT = _env_int("SMTP_TIMEOUT", 20)
+        self.MAIL_FROM = env("MAIL_FROM") or "Free quote service <quotes@localhost>"
+        self.COORDINATOR_EMAIL = env("COORDINATOR_EMAIL") or "coordinators@localhost"
+        self.BASE_URL = (env("BASE_URL") or self.DEFAULT_BASE_URL).rstrip("/")
+        self.MAIL_SINK_DIR = env("MAIL_SINK_DIR") or str(BASE_DIR / "var" / "mail")
+        # Email delivery: back-off lives in the database; beat picks up due retries.
+        self.EMAIL_RETRY_BASE_SECONDS = _env_int("EMAIL_RETRY_BASE_SECONDS", 30)
+        self.EMAIL_RETRY_HORIZON_SECONDS = _env_int("EMAIL_RETRY_HORIZON_SECONDS", 5 * 24 * 3600)
+        self.EMAIL_CLAIM_TIMEOUT_SECONDS = _env_int("EMAIL_CLAIM_TIMEOUT_SECONDS", 600)
+        # Outbox: the fast path publishes right after commit; the sweep takes what it missed.
+        self.OUTBOX_SWEEP_SECONDS = _env_int("OUTBOX_SWEEP_SECONDS", 15)
+        self.OUTBOX_GRACE_SECONDS = _env_int("OUTBOX_GRACE_SECONDS", 10)
+        self.BROKER_PUBLISH_TIMEOUT = float(env("BROKER_PUBLISH_TIMEOUT") or 1.0)
+        self.ROUTING_TOP_N = _env_int("ROUTING_TOP_N", 3)
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.WTF_CSRF_TIME_LIMIT = None
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first missing setting."""
+        if not self.SQLALCHEMY_DATABASE_URI:
+            raise ConfigError("DATABASE_URL is not set")
+        if not self.REDIS_URL:
+            raise ConfigError("REDIS_URL is not set")
+        if not self.SECRET_KEY:
+            raise ConfigError("SECRET_KEY is not set")
+
+
+class DevelopmentConfig(Config):
+    """Embedded defaults: SQLite in var/, the embedded Redis and the local SMTP sink."""
+
+    APP_ENV = "development"
+    DEFAULT_DATABASE_URL = f"sqlite:///{BASE_DIR / 'var' / 'dev.db'}"
+    DEFAULT_REDIS_URL = "redis://127.0.0.1:6390/0"
+    DEFAULT_SECRET_KEY = DEFAULT_SECRET_KEY
+
+
+class TestingConfig(Config):
+    """Tests pass DATABASE_URL, REDIS_URL and SMTP_PORT of the servers they start."""
+
+    APP_ENV = "testing"
+    TESTING = True
+    DEFAULT_DATABASE_URL = "sqlite://"
+    DEFAULT_REDIS_URL = "redis://127.0.0.1:1/0"
+    DEFAULT_SECRET_KEY = "testing-secret-key"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.WTF_CSRF_ENABLED = _env_bool("WTF_CSRF_ENABLED", False)
+        self.EMAIL_RETRY_BASE_SECONDS = _env_int("EMAIL_RETRY_BASE_SECONDS", 1)
+
+
+class ProductionConfig(Config):
+    """Everything from the environment; refuses to start on a missing or default secret."""
+
+    APP_ENV = "production"
+    DEFAULT_SMTP_PORT = 25
+    DEFAULT_BASE_URL = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.SESSION_COOKIE_SECURE = True
+        self.REMEMBER_COOKIE_SECURE = True
+        self.PREFERRED_URL_SCHEME = "https"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.SECRET_KEY == DEFAULT_SECRET_KEY or len(self.SECRET_KEY) < 32:
+            raise ConfigError("SECRET_KEY must be a random value of at least 32 characters")
+        if not self.BASE_URL:
+            raise ConfigError("BASE_URL is not set (links in emails need it)")
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_for(app_env: str | None) -> type[Config]:
+    """The config class for APP_ENV (development when unset)."""
+    name = (app_env or "development").strip().lower()
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(sorted(CONFIGS))}, got {app_env!r}") from None

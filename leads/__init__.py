@@ -1,0 +1,115 @@
+"""The Flask application factory, made of small register_* steps."""
+
+import logging
+import os
+
+import sqlalchemy as sa
+from dotenv import load_dotenv
+from flask import Flask
+
+from config import BASE_DIR, Config, config_for
+from leads.extensions import csrf, db, limiter, login_manager, migrate
+
+
+def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
+    """Build the app for `config_class` (by default the one APP_ENV names)."""
+    if config_class is None:
+        if os.environ.get("APP_ENV", "development") == "development":
+            load_dotenv(BASE_DIR / ".env", override=False)
+        config_class = config_for(os.environ.get("APP_ENV"))
+    config = config_class()
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    config.validate()
+
+    app = Flask(
+        __name__,
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder=str(BASE_DIR / "leads" / "static"),
+    )
+    app.config.from_object(config)
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_security_headers(app)
+    register_cli(app)
+    register_celery(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    if not app.debug and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def register_extensions(app: Flask) -> None:
+    from leads import outbox
+
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    # A Redis outage must never become an error for a patient: fall back to memory.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    limiter.init_app(app)
+    outbox.register_outbox_hooks()
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    """WAL, foreign keys and one writer at a time: SQLite serves several processes in development."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None  # let the begin hook below open transactions
+        cursor = dbapi_connection.cursor()
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # IMMEDIATE takes the write lock up front, so two writers wait instead of deadlocking.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def register_blueprints(app: Flask) -> None:
+    from leads.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+
+
+def register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def _security_headers(response):
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
+        )
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+
+
+def register_cli(app: Flask) -> None:
+    from leads.cli import register_commands
+
+    register_commands(app)
+
+
+def register_celery(app: Flask) -> None:
+    from workers import celery_init_app
+
+    celery_init_app(app)

@@ -1,0 +1,76 @@
+"""Command-line tools: `flask seed-demo`, `flask users create`, `flask send-test-email`."""
+
+import sys
+
+import click
+from email_validator import EmailNotValidError, validate_email
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from leads import accounts, seed
+from leads.email import queue_email
+from leads.extensions import db
+from leads.models import Role
+from leads.timeutil import utcnow
+
+users_cli = AppGroup("users", help="Manage staff accounts.")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_user_command(email: str, role: str, password_stdin: bool) -> None:
+    """Create a staff user; the password is prompted for, or read from standard input."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = accounts.create_user(email, password, role)
+        db.session.commit()
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {user.role} {user.email}")
+
+
+@click.command("seed-demo")
+def seed_demo_command() -> None:
+    """Load the taxonomy, the fictional demo providers and the demo staff accounts."""
+    if current_app.config["APP_ENV"] == "production":
+        raise click.ClickException(
+            "seed-demo creates accounts with known passwords; it does not run in production"
+        )
+    seed.load_taxonomy()
+    count = seed.load_demo_providers()
+    lines = seed.ensure_demo_staff()
+    db.session.commit()
+    click.echo(f"Taxonomy loaded; {count} demo providers (fictional, marked 'demo').")
+    for line in lines:
+        click.echo(line)
+
+
+@click.command("send-test-email")
+@click.argument("address")
+def send_test_email_command(address: str) -> None:
+    """Queue a test email; a worker sends it through the configured SMTP server."""
+    try:
+        address = validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise click.ClickException(f"Not a valid email address: {exc}") from None
+    sent_at = utcnow()
+    email = queue_email(
+        template="test_message",
+        to=address,
+        idempotency_key=f"test:{address}:{sent_at.isoformat()}",
+        sent_at=sent_at,
+    )
+    db.session.commit()
+    click.echo(f"Queued test email {email.id} to {address}")
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(users_cli)
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(send_test_email_command)

@@ -1,0 +1,64 @@
+"""A local SMTP server that keeps every message it receives as an .eml file."""
+
+import argparse
+import time
+import uuid
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+
+class MailSink:
+    """aiosmtpd handler: stores each message; can refuse chosen recipients (for tests)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # address -> SMTP answer such as "550 5.1.1 No such user"
+        self.refuse: dict[str, str] = {}
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        answer = self.refuse.get(address.lower())
+        if answer:
+            return answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
+        partial = self.directory / (name + ".part")
+        partial.write_bytes(envelope.original_content or envelope.content)
+        partial.rename(self.directory / name)  # readers never see half a message
+        return "250 Message accepted for delivery"
+
+    def messages(self) -> list[Path]:
+        return sorted(self.directory.glob("*.eml"))
+
+
+def start_sink(directory: Path, host: str = "127.0.0.1", port: int = 0) -> tuple[Controller, MailSink]:
+    """Start the sink in a background thread; the caller stops the controller."""
+    sink = MailSink(directory)
+    controller = Controller(sink, hostname=host, port=port)
+    controller.start()
+    return controller, sink
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8025)
+    parser.add_argument("--dir", default="var/mail")
+    options = parser.parse_args()
+    controller, _ = start_sink(Path(options.dir), options.host, options.port)
+    print(f"Mail sink on {options.host}:{controller.port}, keeping messages in {options.dir}/", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    main()

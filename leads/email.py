@@ -1,0 +1,223 @@
+"""Email: one renderer for .txt + .html template pairs, queued rows, SMTP delivery with
+database-scheduled back-off."""
+
+import logging
+import random
+import smtplib
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage as MimeMessage
+from email.utils import formatdate, make_msgid
+
+import sqlalchemy as sa
+from flask import current_app, render_template
+
+from leads import outbox
+from leads.extensions import db
+from leads.models import EmailMessage, EmailStatus, LeadEvent
+from leads.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+# A queued email whose task was lost is picked up by the due-email sweep after this.
+FIRST_ATTEMPT_SAFETY_NET = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def render_email(template: str, **context) -> RenderedEmail:
+    """Render templates/email/<template>.txt and .html; the .txt sets `subject`."""
+    text_template = current_app.jinja_env.get_template(f"email/{template}.txt")
+    module = text_template.make_module(context)
+    subject = " ".join(str(getattr(module, "subject", "")).split())
+    if not subject:
+        raise ValueError(f"email/{template}.txt does not set a subject")
+    html = render_template(f"email/{template}.html", subject=subject, **context)
+    return RenderedEmail(subject=subject, text=str(module).strip() + "\n", html=html)
+
+
+def queue_email(
+    *,
+    template: str,
+    to: str,
+    idempotency_key: str,
+    lead_id: int | None = None,
+    reply_to: str | None = None,
+    **context,
+) -> EmailMessage:
+    """Add an email (and its send task) to the caller's transaction, once per key."""
+    existing = db.session.scalar(sa.select(EmailMessage).filter_by(idempotency_key=idempotency_key))
+    if existing is not None:
+        return existing
+    rendered = render_email(template, **context)
+    domain = current_app.config["MAIL_FROM"].rpartition("@")[2].strip(" >") or "localhost"
+    email = EmailMessage(
+        idempotency_key=idempotency_key,
+        template=template,
+        to_address=to,
+        reply_to=reply_to,
+        subject=rendered.subject,
+        body_text=rendered.text,
+        body_html=rendered.html,
+        message_id=make_msgid(domain=domain),
+        lead_id=lead_id,
+        next_attempt_at=utcnow() + FIRST_ATTEMPT_SAFETY_NET,
+    )
+    db.session.add(email)
+    db.session.flush()
+    outbox.add_task(outbox.SEND_EMAIL, email_id=email.id)
+    return email
+
+
+def build_mime(email: EmailMessage, mail_from: str) -> MimeMessage:
+    """The message as sent; headers come from the email package, never concatenation."""
+    message = MimeMessage()
+    message["Subject"] = email.subject
+    message["From"] = mail_from
+    message["To"] = email.to_address
+    if email.reply_to:
+        message["Reply-To"] = email.reply_to
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = email.message_id
+    message.set_content(email.body_text)
+    message.add_alternative(email.body_html, subtype="html")
+    return message
+
+
+class TransientSmtpError(Exception):
+    """Try again later: connection trouble or a 4xx answer."""
+
+
+class PermanentSmtpError(Exception):
+    """Do not try again: a 5xx answer."""
+
+
+def smtp_send(message: MimeMessage) -> None:
+    """Send one message to its one recipient; classify any failure."""
+    config = current_app.config
+    try:
+        with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT"]) as smtp:
+            if config["SMTP_STARTTLS"]:
+                smtp.starttls()
+            if config["SMTP_USERNAME"]:
+                smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
+            smtp.send_message(message)
+    except smtplib.SMTPRecipientsRefused as exc:
+        code, answer = next(iter(exc.recipients.values()))
+        _raise_for_code(code, answer)
+    except smtplib.SMTPAuthenticationError as exc:
+        # Wrong credentials are the operator's to fix; keep the mail until they do.
+        raise TransientSmtpError(f"authentication failed ({exc.smtp_code})") from exc
+    except smtplib.SMTPResponseException as exc:
+        _raise_for_code(exc.smtp_code, exc.smtp_error)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise TransientSmtpError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _raise_for_code(code: int, answer) -> None:
+    text = answer.decode(errors="replace") if isinstance(answer, bytes) else str(answer)
+    if 500 <= code < 600:
+        raise PermanentSmtpError(f"{code} {text}")
+    raise TransientSmtpError(f"{code} {text}")
+
+
+def backoff(attempts: int, base_seconds: int) -> timedelta:
+    """Exponential back-off with jitter, capped at an hour between attempts."""
+    ceiling = min(timedelta(seconds=base_seconds * 2 ** (attempts - 1)), MAX_BACKOFF)
+    return ceiling * random.uniform(0.5, 1.0)
+
+
+def _claim(email_id: int) -> bool:
+    """Take the email for this worker; False if it is sent, failed, claimed or not yet due."""
+    now = utcnow()
+    claimed = db.session.execute(
+        sa.update(EmailMessage)
+        .where(
+            EmailMessage.id == email_id,
+            EmailMessage.status == EmailStatus.QUEUED,
+            sa.or_(EmailMessage.attempts == 0, EmailMessage.next_attempt_at <= now),
+        )
+        .values(status=EmailStatus.SENDING, claimed_at=now)
+    ).rowcount
+    db.session.commit()
+    return bool(claimed)
+
+
+def deliver_email(email_id: int) -> str:
+    """Send a queued email once; return its status afterwards (or 'skipped')."""
+    if not _claim(email_id):
+        return "skipped"
+    config = current_app.config
+    message = build_mime(db.session.get(EmailMessage, email_id), config["MAIL_FROM"])
+    db.session.commit()  # no transaction stays open while we talk to the mail server
+    error: Exception | None = None
+    try:
+        smtp_send(message)
+    except (PermanentSmtpError, TransientSmtpError) as exc:
+        error = exc
+    email = db.session.get(EmailMessage, email_id)
+    email.attempts += 1
+    email.claimed_at = None
+    if error is None:
+        email.status = EmailStatus.SENT
+        email.sent_at = utcnow()
+        email.last_error = None
+    elif isinstance(error, PermanentSmtpError):
+        _mark_failed(email, str(error))
+    else:
+        _schedule_retry(email, str(error))
+    db.session.commit()
+    log.info("email %s: %s after %s attempt(s)", email.id, email.status, email.attempts)
+    return email.status
+
+
+def _schedule_retry(email: EmailMessage, error: str) -> None:
+    config = current_app.config
+    delay = backoff(email.attempts, config["EMAIL_RETRY_BASE_SECONDS"])
+    horizon = email.created_at + timedelta(seconds=config["EMAIL_RETRY_HORIZON_SECONDS"])
+    if utcnow() + delay > horizon:
+        _mark_failed(email, f"gave up after {email.attempts} attempts: {error}")
+        return
+    email.status = EmailStatus.QUEUED
+    email.next_attempt_at = utcnow() + delay
+    email.last_error = error[:1000]
+
+
+def _mark_failed(email: EmailMessage, error: str) -> None:
+    email.status = EmailStatus.FAILED
+    email.last_error = error[:1000]
+    if email.lead_id is not None:
+        db.session.add(
+            LeadEvent(
+                lead_id=email.lead_id,
+                kind="email_failed",
+                actor_type="system",
+                note=f"Email '{email.template}' could not be delivered: {error[:300]}",
+            )
+        )
+
+
+def due_email_ids(limit: int = 500) -> list[int]:
+    """Emails whose next attempt is due, reclaiming those a dead worker left claimed."""
+    now = utcnow()
+    stale = now - timedelta(seconds=current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"])
+    db.session.execute(
+        sa.update(EmailMessage)
+        .where(EmailMessage.status == EmailStatus.SENDING, EmailMessage.claimed_at <= stale)
+        .values(status=EmailStatus.QUEUED, claimed_at=None, next_attempt_at=now)
+    )
+    db.session.commit()
+    return list(
+        db.session.scalars(
+            sa.select(EmailMessage.id)
+            .where(EmailMessage.status == EmailStatus.QUEUED, EmailMessage.next_attempt_at <= now)
+            .order_by(EmailMessage.next_attempt_at)
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,33 @@
+"""All models, importable from one place."""
+
+from leads.models.catalog import (
+    Assignment,
+    AssignmentStatus,
+    Condition,
+    EvidenceStatus,
+    Provider,
+    ProviderTreatment,
+    Treatment,
+)
+from leads.models.lead import Consent, Lead, LeadEvent
+from leads.models.messaging import EmailMessage, EmailStatus, OutboxMessage
+from leads.models.staff import AccessLog, Role, User
+
+__all__ = [
+    "AccessLog",
+    "Assignment",
+    "AssignmentStatus",
+    "Condition",
+    "Consent",
+    "EmailMessage",
+    "EmailStatus",
+    "EvidenceStatus",
+    "Lead",
+    "LeadEvent",
+    "OutboxMessage",
+    "Provider",
+    "ProviderTreatment",
+    "Role",
+    "Treatment",
+    "User",
+]

@@ -1,0 +1,118 @@
+"""The treatment taxonomy, the provider directory and lead-to-provider assignments."""
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from leads.extensions import db
+from leads.timeutil import utcnow
+
+
+class EvidenceStatus(StrEnum):
+    APPROVED = "approved"
+    CLINICAL_TRIAL = "clinical_trial"
+    INVESTIGATIONAL = "investigational"
+
+
+class AssignmentStatus(StrEnum):
+    NOTIFIED = "notified"
+    VIEWED = "viewed"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+
+
+treatment_condition = sa.Table(
+    "treatment_condition",
+    db.metadata,
+    sa.Column("treatment_id", sa.ForeignKey("treatment.id"), primary_key=True),
+    sa.Column("condition_id", sa.ForeignKey("condition.id"), primary_key=True),
+)
+
+provider_condition = sa.Table(
+    "provider_condition",
+    db.metadata,
+    sa.Column("provider_id", sa.ForeignKey("provider.id"), primary_key=True),
+    sa.Column("condition_id", sa.ForeignKey("condition.id"), primary_key=True),
+)
+
+
+class Treatment(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    evidence_status: Mapped[str] = mapped_column(sa.String(20))
+    # Investigational treatments wait for a coordinator before any provider sees them.
+    requires_review: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    conditions = relationship("Condition", secondary=treatment_condition, order_by="Condition.sort_order")
+
+
+class Condition(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    category: Mapped[str] = mapped_column(sa.String(80))
+    active: Mapped[bool] = mapped_column(default=True)
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+
+class ProviderTreatment(db.Model):
+    """A treatment a provider offers, and the evidence status they offer it under."""
+
+    provider_id: Mapped[int] = mapped_column(sa.ForeignKey("provider.id"), primary_key=True)
+    treatment_id: Mapped[int] = mapped_column(sa.ForeignKey("treatment.id"), primary_key=True)
+    evidence_status: Mapped[str] = mapped_column(sa.String(20))
+
+    treatment = relationship("Treatment")
+
+
+class Provider(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    city: Mapped[str] = mapped_column(sa.String(100))
+    region: Mapped[str] = mapped_column(sa.String(100))
+    notification_emails: Mapped[list] = mapped_column(sa.JSON, default=list)
+    languages: Mapped[list] = mapped_column(sa.JSON, default=list)  # ISO 639-1 codes
+    notification_language: Mapped[str] = mapped_column(sa.String(2), default="en")
+    weekly_capacity: Mapped[int] = mapped_column(default=10)
+    active: Mapped[bool] = mapped_column(default=True)
+    paused_until: Mapped[datetime | None]
+    is_demo: Mapped[bool] = mapped_column(default=False)
+    response_count: Mapped[int] = mapped_column(default=0)
+    accepted_count: Mapped[int] = mapped_column(default=0)
+    median_response_seconds: Mapped[int | None]
+    last_assigned_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    treatments = relationship("ProviderTreatment", cascade="all, delete-orphan")
+    conditions = relationship("Condition", secondary=provider_condition)
+
+
+class Assignment(db.Model):
+    __table_args__ = (sa.UniqueConstraint("lead_id", "provider_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(sa.ForeignKey("lead.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(sa.ForeignKey("provider.id"), index=True)
+    rank: Mapped[int]
+    score: Mapped[float]
+    score_breakdown: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    status: Mapped[str] = mapped_column(sa.String(20), default=AssignmentStatus.NOTIFIED.value)
+    decline_reason: Mapped[str | None] = mapped_column(sa.String(40))
+    price_range: Mapped[str | None] = mapped_column(sa.String(100))
+    response_note: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    viewed_at: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    expired_at: Mapped[datetime | None]
+
+    lead = relationship("Lead", back_populates="assignments")
+    provider = relationship("Provider")

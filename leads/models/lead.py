@@ -1,0 +1,118 @@
+"""The patient's request, their consent and its append-only history."""
+
+import secrets
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from leads.extensions import db
+from leads.timeutil import utcnow
+from leads.workflow import LeadStatus, check_transition
+
+# No 0/O or 1/I/L: references are read aloud over the phone.
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def new_reference() -> str:
+    """A random public reference such as Q-7K3M9P."""
+    return "Q-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+
+
+class Lead(db.Model):
+    __table_args__ = (sa.Index("ix_lead_status_created_at", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(sa.String(12), unique=True, default=new_reference)
+    status: Mapped[str] = mapped_column(sa.String(20), default=LeadStatus.NEW.value)
+    status_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    full_name: Mapped[str] = mapped_column(sa.String(200))
+    email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    phone: Mapped[str] = mapped_column(sa.String(20), index=True)
+    country: Mapped[str] = mapped_column(sa.String(2))
+    preferred_language: Mapped[str] = mapped_column(sa.String(8), default="en")
+    treatment_id: Mapped[int] = mapped_column(sa.ForeignKey("treatment.id"), index=True)
+    condition_id: Mapped[int] = mapped_column(sa.ForeignKey("condition.id"), index=True)
+    details: Mapped[str] = mapped_column(sa.Text, default="")
+    diagnosis_date: Mapped[date | None]
+    injury_level: Mapped[str | None] = mapped_column(sa.String(20))
+    timeframe: Mapped[str] = mapped_column(sa.String(30))
+    budget: Mapped[str] = mapped_column(sa.String(30))
+    contact_preference: Mapped[str] = mapped_column(sa.String(20))
+    utm_source: Mapped[str | None] = mapped_column(sa.String(100))
+    utm_medium: Mapped[str | None] = mapped_column(sa.String(100))
+    utm_campaign: Mapped[str | None] = mapped_column(sa.String(100))
+    utm_term: Mapped[str | None] = mapped_column(sa.String(100))
+    utm_content: Mapped[str | None] = mapped_column(sa.String(100))
+    referrer: Mapped[str | None] = mapped_column(sa.String(500))
+    duplicate_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lead.id"), index=True)
+    assigned_to_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"), index=True)
+    sla_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    anonymised_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    treatment = relationship("Treatment")
+    condition = relationship("Condition")
+    consent = relationship("Consent", back_populates="lead", uselist=False)
+    events = relationship("LeadEvent", back_populates="lead", order_by="LeadEvent.id")
+    assignments = relationship("Assignment", back_populates="lead", order_by="Assignment.rank")
+    duplicate_of = relationship("Lead", remote_side=[id])
+    assigned_to = relationship("User")
+
+    def change_status(
+        self,
+        target: str,
+        *,
+        actor_type: str,
+        note: str | None = None,
+        actor_user_id: int | None = None,
+        actor_provider_id: int | None = None,
+        reason: str | None = None,
+    ) -> "LeadEvent":
+        """Move to `target` through the workflow and record it; IllegalTransition otherwise."""
+        new_status = check_transition(self.status, target)
+        event = LeadEvent(
+            lead=self,
+            kind="status_changed",
+            actor_type=actor_type,
+            actor_user_id=actor_user_id,
+            actor_provider_id=actor_provider_id,
+            from_status=self.status,
+            to_status=new_status.value,
+            note=note,
+        )
+        self.status = new_status.value
+        self.status_reason = reason
+        db.session.add(event)
+        return event
+
+
+class Consent(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(sa.ForeignKey("lead.id"), unique=True)
+    text_version: Mapped[str] = mapped_column(sa.String(40))
+    share_with_providers: Mapped[bool]
+    contact: Mapped[bool]
+    source_form: Mapped[str] = mapped_column(sa.String(40))
+    given_at: Mapped[datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[datetime | None]
+
+    lead = relationship("Lead", back_populates="consent")
+
+
+class LeadEvent(db.Model):
+    """Append-only: rows are added, never edited."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(sa.ForeignKey("lead.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    actor_type: Mapped[str] = mapped_column(sa.String(20))  # staff, provider, patient, system
+    actor_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    actor_provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("provider.id"))
+    from_status: Mapped[str | None] = mapped_column(sa.String(20))
+    to_status: Mapped[str | None] = mapped_column(sa.String(20))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    lead = relationship("Lead", back_populates="events")

@@ -1,0 +1,49 @@
+"""Outgoing email and the transactional outbox of tasks to publish."""
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from leads.extensions import db
+from leads.timeutil import utcnow
+
+
+class EmailStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed by one worker; reclaimed if that worker dies
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class EmailMessage(db.Model):
+    __table_args__ = (sa.Index("ix_email_message_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    template: Mapped[str] = mapped_column(sa.String(100))
+    to_address: Mapped[str] = mapped_column(sa.String(254))
+    reply_to: Mapped[str | None] = mapped_column(sa.String(254))
+    subject: Mapped[str] = mapped_column(sa.String(300))
+    body_text: Mapped[str] = mapped_column(sa.Text)
+    body_html: Mapped[str] = mapped_column(sa.Text)
+    message_id: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    lead_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lead.id"), index=True)
+    status: Mapped[str] = mapped_column(sa.String(20), default=EmailStatus.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.String(1000))
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_name: Mapped[str] = mapped_column(sa.String(200))
+    payload: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    dispatched_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.String(1000))

@@ -1,0 +1,105 @@
+"""Transactional outbox: a task is written in the same transaction as its data and
+published only after that transaction commits."""
+
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app, has_app_context
+from sqlalchemy.orm import Session
+
+from leads.extensions import db
+from leads.models import OutboxMessage
+from leads.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+# Task names are the contract between the web side (which writes them) and workers/.
+ROUTE_LEAD = "workers.route_lead"
+SEND_EMAIL = "workers.send_email"
+
+_PENDING_KEY = "outbox_pending_ids"
+
+
+def add_task(task_name: str, **payload) -> OutboxMessage:
+    """Add a task to the caller's transaction; it is published after commit."""
+    message = OutboxMessage(task_name=task_name, payload=payload)
+    db.session.add(message)
+    return message
+
+
+def publish(message_ids: list[int]) -> int:
+    """Publish the given undispatched messages; return how many reached the broker.
+
+    Never raises: a broker outage is recorded on the row and left to the sweep.
+    """
+    if not message_ids:
+        return 0
+    celery_app = current_app.extensions["celery"]
+    rows = db.session.execute(
+        sa.select(OutboxMessage.id, OutboxMessage.task_name, OutboxMessage.payload).where(
+            OutboxMessage.id.in_(message_ids), OutboxMessage.dispatched_at.is_(None)
+        )
+    ).all()
+    db.session.commit()  # hold no transaction while waiting on the broker
+    published = 0
+    for message_id, task_name, payload in rows:
+        try:
+            celery_app.send_task(task_name, kwargs=payload, retry=False)
+        except Exception as exc:  # any broker failure: the sweep retries later
+            log.warning("outbox message %s not published: %s", message_id, type(exc).__name__)
+            _record(message_id, error=f"{type(exc).__name__}: {exc}"[:1000])
+            # One failure means the broker is down; do not wait on it for every row.
+            break
+        _record(message_id, error=None)
+        published += 1
+    return published
+
+
+def _record(message_id: int, *, error: str | None) -> None:
+    values = {"attempts": OutboxMessage.attempts + 1, "last_error": error}
+    if error is None:
+        values["dispatched_at"] = utcnow()
+    db.session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))
+    db.session.commit()
+
+
+def publish_stale(limit: int = 500) -> int:
+    """Publish what the fast path could not (broker down, process killed after commit)."""
+    grace = timedelta(seconds=current_app.config["OUTBOX_GRACE_SECONDS"])
+    ids = db.session.scalars(
+        sa.select(OutboxMessage.id)
+        .where(OutboxMessage.dispatched_at.is_(None), OutboxMessage.created_at <= utcnow() - grace)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    ).all()
+    return publish(list(ids))
+
+
+def _remember_new_messages(session: Session, flush_context) -> None:
+    ids = [obj.id for obj in session.new if isinstance(obj, OutboxMessage)]
+    if ids:
+        session.info.setdefault(_PENDING_KEY, []).extend(ids)
+
+
+def _publish_after_commit(session: Session) -> None:
+    ids = session.info.pop(_PENDING_KEY, None)
+    if ids and has_app_context():
+        # The committed session cannot run SQL here; publish from a fresh one.
+        with current_app.app_context():
+            try:
+                publish(ids)
+            finally:
+                db.session.remove()
+
+
+def _forget_on_rollback(session: Session, previous_transaction) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+def register_outbox_hooks() -> None:
+    """Publish new outbox messages right after the transaction that wrote them commits."""
+    if not sa.event.contains(Session, "after_flush", _remember_new_messages):
+        sa.event.listen(Session, "after_flush", _remember_new_messages)
+        sa.event.listen(Session, "after_commit", _publish_after_commit)
+        sa.event.listen(Session, "after_soft_rollback", _forget_on_rollback)

@@ -1,0 +1,147 @@
+"""Fixtures: a real Redis, a real SMTP sink, a real Celery worker, and the app on SQLite
+(or PostgreSQL with --db=postgresql)."""
+
+import os
+
+import pytest
+
+import config
+from leads import create_app
+from leads.dev.mailsink import start_sink
+from leads.extensions import db
+from tests.pg_cluster import PgCluster
+from tests.servers import RedisServer, Worker, free_port
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--db",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="database for the tests that touch one (TEST_DATABASE_URL overrides)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if {"app", "database_url"} & set(item.fixturenames):
+            item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(scope="session")
+def database_url(request, tmp_path_factory):
+    """A migrated, empty database for the whole run."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    cluster = None
+    if not url and request.config.getoption("--db") == "postgresql":
+        cluster = PgCluster()
+        cluster.start()
+        url = cluster.url()
+    elif not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    yield url
+    if cluster:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mail_sink(tmp_path_factory):
+    port = free_port()
+    controller, sink = start_sink(tmp_path_factory.mktemp("mail"), port=port)
+    sink.port = port
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def test_env(database_url, redis_server, mail_sink):
+    """Environment shared by the app under test and the worker processes it talks to."""
+    env = {
+        "APP_ENV": "testing",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_server.url,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(mail_sink.port),
+        "OUTBOX_GRACE_SECONDS": "0",
+        "EMAIL_RETRY_BASE_SECONDS": "1",
+        "BASE_URL": "http://127.0.0.1:5000",
+    }
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    _migrate(database_url)
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _migrate(database_url: str) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app(config.TestingConfig, SQLALCHEMY_DATABASE_URI=database_url)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+# The worker listens on its own Redis database, so tests without a worker keep their tasks.
+WORKER_REDIS_DB = 1
+
+
+@pytest.fixture
+def app(request, test_env, redis_server, mail_sink):
+    """The app in an app context; every table is emptied afterwards."""
+    overrides = {}
+    if "celery_worker" in request.fixturenames:
+        overrides["REDIS_URL"] = redis_server.url_for(WORKER_REDIS_DB)
+    app = create_app(config.TestingConfig, **overrides)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        with db.engine.begin() as connection:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(table.delete())
+        db.engine.dispose()
+    if redis_server.process is None:
+        redis_server.start()
+    for path in mail_sink.messages():
+        path.unlink()
+    mail_sink.refuse.clear()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def taxonomy(app):
+    from leads import seed
+
+    seed.load_taxonomy()
+    db.session.commit()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(test_env, redis_server, tmp_path_factory):
+    """A worker process shared by the run; tests that use it publish to its Redis database."""
+    env = {**test_env, "REDIS_URL": redis_server.url_for(WORKER_REDIS_DB)}
+    worker = Worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()

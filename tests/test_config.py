@@ -1,0 +1,76 @@
+"""Configuration: embedded defaults in development, nothing assumed in production."""
+
+import pytest
+
+from config import ConfigError, DevelopmentConfig, ProductionConfig, config_for, normalise_database_url
+from leads import create_app
+
+PRODUCTION_ENV = {
+    "SECRET_KEY": "x" * 48,
+    "DATABASE_URL": "postgresql://quotes@db.internal/quotes",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+    "BASE_URL": "https://quotes.example",
+}
+
+
+@pytest.fixture
+def production_env(monkeypatch):
+    for key in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "BASE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in PRODUCTION_ENV.items():
+        monkeypatch.setenv(key, value)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "BASE_URL"])
+def test_production_refuses_to_start_without_a_required_variable_and_names_it(production_env, missing):
+    production_env.delenv(missing)
+    with pytest.raises(ConfigError, match=missing):
+        create_app(ProductionConfig)
+
+
+def test_production_refuses_the_development_secret_key(production_env):
+    production_env.setenv("SECRET_KEY", DevelopmentConfig.DEFAULT_SECRET_KEY)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        ProductionConfig().validate()
+
+
+def test_production_config_uses_secure_cookies_and_psycopg(production_env):
+    config = ProductionConfig()
+    config.validate()
+    assert config.SESSION_COOKIE_SECURE is True
+    assert config.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://quotes@db.internal/quotes"
+
+
+def test_development_has_embedded_defaults_for_everything(monkeypatch):
+    for key in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SMTP_HOST", "SMTP_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    config = DevelopmentConfig()
+    config.validate()
+    assert config.SQLALCHEMY_DATABASE_URI.startswith("sqlite:///")
+    assert config.REDIS_URL == "redis://127.0.0.1:6390/0"
+    assert (config.SMTP_HOST, config.SMTP_PORT) == ("127.0.0.1", 8025)
+
+
+def test_a_malformed_number_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("SMTP_PORT", "twenty-five")
+    with pytest.raises(ConfigError, match="SMTP_PORT must be a whole number"):
+        DevelopmentConfig()
+
+
+def test_unknown_app_env_is_a_clear_error():
+    with pytest.raises(ConfigError, match="APP_ENV must be one of"):
+        config_for("staging")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("postgresql://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_database_urls_are_pointed_at_psycopg3(given, expected):
+    assert normalise_database_url(given) == expected

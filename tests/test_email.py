@@ -1,0 +1,123 @@
+"""Email rendering and SMTP delivery against a real SMTP server (aiosmtpd)."""
+
+from datetime import timedelta
+from email import message_from_bytes, policy
+
+import pytest
+import sqlalchemy as sa
+
+from leads.email import backoff, deliver_email, due_email_ids, queue_email, render_email
+from leads.extensions import db
+from leads.models import EmailMessage, LeadEvent, OutboxMessage
+from leads.timeutil import utcnow
+from tests.factories import LeadFactory
+from tests.servers import free_port
+
+
+def _queue(to="patient@example.org", key="k1", **extra):
+    email = queue_email(template="test_message", to=to, idempotency_key=key, sent_at=utcnow(), **extra)
+    db.session.commit()
+    return email
+
+
+def _received(mail_sink):
+    return [message_from_bytes(path.read_bytes(), policy=policy.default) for path in mail_sink.messages()]
+
+
+def test_render_email_gives_subject_text_and_html_from_one_template_pair(app):
+    rendered = render_email("test_message", sent_at=utcnow())
+    assert rendered.subject == "Test message from the quote service"
+    assert "delivered by a Celery worker" in rendered.text
+    assert rendered.html.startswith("<!doctype html>") and "<p>" in rendered.html
+
+
+def test_queue_email_is_idempotent_per_key_and_writes_one_outbox_task(app):
+    first = _queue(key="same")
+    second = _queue(key="same")
+    assert first.id == second.id
+    assert db.session.scalar(sa.select(sa.func.count(EmailMessage.id))) == 1
+    tasks = db.session.scalars(sa.select(OutboxMessage)).all()
+    assert [(t.task_name, t.payload) for t in tasks] == [("workers.send_email", {"email_id": first.id})]
+
+
+def test_deliver_sends_once_with_a_stable_message_id_and_both_parts(app, mail_sink):
+    email = _queue()
+    assert deliver_email(email.id) == "sent"
+    assert deliver_email(email.id) == "skipped"
+    [message] = _received(mail_sink)
+    assert message["Message-ID"] == email.message_id
+    assert message["To"] == "patient@example.org"
+    assert message.get_body(("plain",)).get_content().startswith("This is a test message")
+    assert message.get_body(("html",)) is not None
+    db.session.refresh(email)
+    assert (email.status, email.attempts, email.sent_at is not None) == ("sent", 1, True)
+
+
+def test_a_permanent_refusal_marks_the_email_failed_and_tells_the_coordinators(app, mail_sink, taxonomy):
+    lead = LeadFactory()
+    mail_sink.refuse["gone@example.org"] = "550 5.1.1 No such user"
+    email = _queue(to="gone@example.org", lead_id=lead.id)
+    assert deliver_email(email.id) == "failed"
+    db.session.refresh(email)
+    assert "550" in email.last_error and email.attempts == 1
+    event = db.session.scalar(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind="email_failed"))
+    assert event is not None and "550" in event.note
+    assert _received(mail_sink) == []
+
+
+def test_a_temporary_refusal_is_retried_later_from_the_database(app, mail_sink):
+    mail_sink.refuse["busy@example.org"] = "451 4.3.0 Try again later"
+    email = _queue(to="busy@example.org")
+    before = utcnow()
+    assert deliver_email(email.id) == "queued"
+    db.session.refresh(email)
+    assert email.attempts == 1 and "451" in email.last_error
+    assert email.next_attempt_at > before
+    # Not due yet: a redelivered task does nothing.
+    assert deliver_email(email.id) == "skipped"
+    mail_sink.refuse.clear()
+    email.next_attempt_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert email.id in due_email_ids()
+    assert deliver_email(email.id) == "sent"
+    assert len(_received(mail_sink)) == 1
+
+
+def test_connection_refused_is_transient(app):
+    app.config["SMTP_PORT"] = free_port()
+    email = _queue()
+    assert deliver_email(email.id) == "queued"
+    db.session.refresh(email)
+    assert "ConnectionRefusedError" in email.last_error
+
+
+def test_an_email_still_failing_at_the_horizon_is_given_up(app, mail_sink):
+    mail_sink.refuse["busy@example.org"] = "421 4.7.0 Busy"
+    email = _queue(to="busy@example.org")
+    email.created_at = utcnow() - timedelta(days=6)
+    db.session.commit()
+    assert deliver_email(email.id) == "failed"
+    db.session.refresh(email)
+    assert email.last_error.startswith("gave up after 1 attempts")
+
+
+def test_a_claim_left_by_a_dead_worker_is_taken_back(app):
+    email = _queue()
+    email.status, email.claimed_at = "sending", utcnow() - timedelta(hours=1)
+    db.session.commit()
+    assert email.id in due_email_ids()
+    db.session.refresh(email)
+    assert email.status == "queued"
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 5, 12, 30])
+def test_backoff_grows_exponentially_with_jitter_and_is_capped_at_an_hour(attempts):
+    delays = [backoff(attempts, 30) for _ in range(50)]
+    ceiling = min(30 * 2 ** (attempts - 1), 3600)
+    assert all(timedelta(seconds=ceiling / 2) <= d <= timedelta(seconds=ceiling) for d in delays)
+    assert len(set(delays)) > 1
+
+
+def test_header_injection_through_the_subject_context_is_impossible(app):
+    rendered = render_email("test_message", sent_at=utcnow())
+    assert "\n" not in rendered.subject and "\r" not in rendered.subject

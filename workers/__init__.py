@@ -1,0 +1,55 @@
+"""Celery bound to the Flask app: every task runs inside the app context."""
+
+from datetime import timedelta
+
+from celery import Celery, Task
+from flask import Flask
+
+
+def celery_settings(config) -> dict:
+    """Celery settings derived from the Flask config."""
+    timeout = config["BROKER_PUBLISH_TIMEOUT"]
+    return {
+        "broker_url": config["REDIS_URL"],
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": timeout,
+        "broker_transport_options": {
+            "socket_connect_timeout": timeout,
+            "socket_timeout": max(timeout, 5.0),
+            # Long back-off lives in the database; tasks never wait this long in Redis.
+            "visibility_timeout": 3600,
+        },
+        "worker_hijack_root_logger": False,
+        "timezone": "UTC",
+        "beat_schedule": {
+            "sweep-outbox": {
+                "task": "workers.sweep_outbox",
+                "schedule": timedelta(seconds=config["OUTBOX_SWEEP_SECONDS"]),
+            },
+            "dispatch-due-emails": {
+                "task": "workers.dispatch_due_emails",
+                "schedule": timedelta(seconds=30),
+            },
+        },
+    }
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Create the Celery app for `app` and keep it in app.extensions['celery']."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask, include=["workers.tasks"])
+    celery_app.config_from_object(celery_settings(app.config))
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app
