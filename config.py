@@ -74,6 +74,9 @@ class Config:
         self.OUTBOX_GRACE_SECONDS = _env_int("OUTBOX_GRACE_SECONDS", 10)
         self.BROKER_PUBLISH_TIMEOUT = float(env("BROKER_PUBLISH_TIMEOUT") or 1.0)
         self.ROUTING_TOP_N = _env_int("ROUTING_TOP_N", 3)
+        self.LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
+        self.LOGIN_LOCKOUT_MINUTES = _env_int("LOGIN_LOCKOUT_MINUTES", 15)
+        self.LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT") or "10 per minute"
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = None

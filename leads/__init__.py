@@ -32,6 +32,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_security_headers(app)
+    register_errors(app)
     register_cli(app)
     register_celery(app)
     return app
@@ -81,9 +82,11 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from leads.auth import bp as auth_bp
     from leads.health import bp as health_bp
 
     app.register_blueprint(health_bp)
+    app.register_blueprint(auth_bp)
 
 
 def register_security_headers(app: Flask) -> None:
@@ -101,6 +104,12 @@ def register_security_headers(app: Flask) -> None:
         if app.config.get("SESSION_COOKIE_SECURE"):
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
+
+
+def register_errors(app: Flask) -> None:
+    from leads.errors import register_error_handlers
+
+    register_error_handlers(app)
 
 
 def register_cli(app: Flask) -> None:

@@ -1,5 +1,7 @@
 """Staff accounts: argon2id password hashes and account creation."""
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -7,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from leads.extensions import db
 from leads.models import Role, User
+from leads.timeutil import utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 MIN_PASSWORD_LENGTH = 12
@@ -41,4 +44,36 @@ def create_user(email: str, password: str, role: str) -> User:
         raise AccountError(f"A user with the address {address} already exists")
     user = User(email=address, password_hash=hash_password(password), role=role)
     db.session.add(user)
+    return user
+
+
+# Verified against when the address is unknown, so a miss costs the same time as a hit.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def authenticate(email: str, password: str, *, max_failures: int, lockout: timedelta) -> User | None:
+    """The active, unlocked user with these credentials, or None (never saying which check failed).
+
+    Each wrong password counts; `max_failures` in a row lock the account for `lockout`.
+    """
+    user = db.session.scalar(sa.select(User).filter_by(email=email.strip().lower()))
+    if user is None:
+        verify_password(_DUMMY_HASH, password)
+        return None
+    now = utcnow()
+    if user.locked_until is not None and user.locked_until > now:
+        return None
+    if not verify_password(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= max_failures:
+            user.locked_until = now + lockout
+            user.failed_logins = 0
+        return None
+    if not user.active:
+        return None
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
     return user

@@ -1,0 +1,29 @@
+"""Decorators that keep staff routes behind login and role."""
+
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user, login_required
+
+from leads.models import Role
+
+
+def role_required(*roles: Role):
+    """Allow signed-in staff with one of `roles`; others get 403, anonymous users the login page."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.required_roles = roles
+        return wrapped
+
+    return decorator
+
+
+staff_required = role_required(Role.ADMIN, Role.COORDINATOR)
+"""Any signed-in coordinator or admin."""

@@ -1,0 +1,64 @@
+"""Staff login and logout."""
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from leads import accounts
+from leads.auth.forms import LoginForm
+from leads.extensions import db, limiter, login_manager
+from leads.models import User
+
+bp = Blueprint("auth", __name__, url_prefix="/staff")
+
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Sign in to see that page."
+login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.scalar(sa.select(User).filter_by(id=int(user_id), active=True))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: a crafted `next` must not send staff elsewhere."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return "/staff/"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm()
+    if form.validate_on_submit():
+        config = current_app.config
+        user = accounts.authenticate(
+            form.email.data,
+            form.password.data,
+            max_failures=config["LOGIN_MAX_FAILURES"],
+            lockout=timedelta(minutes=config["LOGIN_LOCKOUT_MINUTES"]),
+        )
+        db.session.commit()
+        if user is not None:
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+        form.form_errors.append(
+            "That email and password did not work, or the account is locked for a while. "
+            "Try again, or ask an administrator."
+        )
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,49 @@
+"""Error pages: plain words for people, a JSON reason for API clients, never a stack trace."""
+
+import logging
+
+import sqlalchemy as sa
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from leads.extensions import db
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: ("Something in the request was not right", "Please go back and try again."),
+    403: ("You cannot open this page", "Your account does not have access to this page."),
+    404: ("Page not found", "The address may be mistyped, or the page may have moved."),
+    405: ("That did not work", "This page cannot be used that way."),
+    429: ("Too many attempts", "Please wait a minute and try again."),
+    500: ("Something went wrong on our side", "The team has been told."),
+    503: ("The service is busy for a moment", "We could not reach our database just now."),
+}
+
+
+def _respond(code: int, reason: str | None = None):
+    title, message = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return jsonify(error=reason or title), code
+    return render_template("errors/error.html", code=code, title=title, message=message), code
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        return _respond(error.code or 500, error.description if error.code and error.code < 500 else None)
+
+    @app.errorhandler(sa.exc.OperationalError)
+    @app.errorhandler(sa.exc.InterfaceError)
+    def _database_unavailable(error):
+        db.session.rollback()
+        log.error(
+            "database unavailable: %s", type(error.orig).__name__ if error.orig else type(error).__name__
+        )
+        return _respond(503)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        db.session.rollback()
+        log.exception("unhandled error on %s %s", request.method, request.endpoint)
+        return _respond(500)
