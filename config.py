@@ -68,7 +68,8 @@ class Config:
         # Email delivery: back-off lives in the database; beat picks up due retries.
         self.EMAIL_RETRY_BASE_SECONDS = _env_int("EMAIL_RETRY_BASE_SECONDS", 30)
         self.EMAIL_RETRY_HORIZON_SECONDS = _env_int("EMAIL_RETRY_HORIZON_SECONDS", 5 * 24 * 3600)
-        self.EMAIL_CLAIM_TIMEOUT_SECONDS = _env_int("EMAIL_CLAIM_TIMEOUT_SECONDS", 600)
+        # Longer than any one SMTP conversation can take (SMTP_TIMEOUT per step).
+        self.EMAIL_CLAIM_TIMEOUT_SECONDS = _env_int("EMAIL_CLAIM_TIMEOUT_SECONDS", 180)
         # Outbox: the fast path publishes right after commit; the sweep takes what it missed.
         self.OUTBOX_SWEEP_SECONDS = _env_int("OUTBOX_SWEEP_SECONDS", 15)
         self.OUTBOX_GRACE_SECONDS = _env_int("OUTBOX_GRACE_SECONDS", 10)

@@ -136,13 +136,16 @@ def backoff(attempts: int, base_seconds: int) -> timedelta:
 def _claim(email_id: int) -> bool:
     """Take the email for this worker; False if it is sent, failed, claimed or not yet due."""
     now = utcnow()
+    stale = now - timedelta(seconds=current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"])
+    due = sa.and_(
+        EmailMessage.status == EmailStatus.QUEUED,
+        sa.or_(EmailMessage.attempts == 0, EmailMessage.next_attempt_at <= now),
+    )
+    # A claim older than the timeout belongs to a worker that died mid-send.
+    abandoned = sa.and_(EmailMessage.status == EmailStatus.SENDING, EmailMessage.claimed_at <= stale)
     claimed = db.session.execute(
         sa.update(EmailMessage)
-        .where(
-            EmailMessage.id == email_id,
-            EmailMessage.status == EmailStatus.QUEUED,
-            sa.or_(EmailMessage.attempts == 0, EmailMessage.next_attempt_at <= now),
-        )
+        .where(EmailMessage.id == email_id, sa.or_(due, abandoned))
         .values(status=EmailStatus.SENDING, claimed_at=now)
     ).rowcount
     db.session.commit()

@@ -117,6 +117,7 @@ def app(request, test_env, redis_server, mail_sink):
     for path in mail_sink.messages():
         path.unlink()
     mail_sink.refuse.clear()
+    mail_sink.delay.clear()
 
 
 @pytest.fixture

@@ -62,9 +62,10 @@ class RedisServer:
 class Worker:
     """A real `celery worker` process bound to the test environment."""
 
-    def __init__(self, env: dict, log_path: Path) -> None:
+    def __init__(self, env: dict, log_path: Path, pool: str = "solo") -> None:
         self.env = {**os.environ, **env}
         self.log_path = log_path
+        self.pool = pool
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60.0) -> None:
@@ -78,7 +79,9 @@ class Worker:
                 "workers.worker",
                 "worker",
                 "--pool",
-                "solo",
+                self.pool,
+                "--concurrency",
+                "1",
                 "--loglevel",
                 "INFO",
                 "--without-gossip",
@@ -110,3 +113,15 @@ class Worker:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def child_pids(self) -> list[int]:
+        """Pool processes of a prefork worker (read from /proc, Linux only)."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                children.append(int(stat.parent.name))
+        return children

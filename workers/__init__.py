@@ -22,8 +22,9 @@ def celery_settings(config) -> dict:
         "broker_transport_options": {
             "socket_connect_timeout": timeout,
             "socket_timeout": max(timeout, 5.0),
-            # Long back-off lives in the database; tasks never wait this long in Redis.
-            "visibility_timeout": 3600,
+            # An unacknowledged task of a killed worker is redelivered after this. Long back-off
+            # lives in the database, so no task ever waits in Redis anywhere near this long.
+            "visibility_timeout": 900,
         },
         "worker_hijack_root_logger": False,
         "timezone": "UTC",

@@ -1,6 +1,7 @@
 """A local SMTP server that keeps every message it receives as an .eml file."""
 
 import argparse
+import asyncio
 import time
 import uuid
 from pathlib import Path
@@ -9,15 +10,20 @@ from aiosmtpd.controller import Controller
 
 
 class MailSink:
-    """aiosmtpd handler: stores each message; can refuse chosen recipients (for tests)."""
+    """aiosmtpd handler: stores each message; tests can make it refuse or delay chosen recipients."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         # address -> SMTP answer such as "550 5.1.1 No such user"
         self.refuse: dict[str, str] = {}
+        # address -> seconds to wait before answering RCPT TO (a slow server)
+        self.delay: dict[str, float] = {}
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        pause = self.delay.get(address.lower())
+        if pause:
+            await asyncio.sleep(pause)
         answer = self.refuse.get(address.lower())
         if answer:
             return answer

@@ -1,0 +1,68 @@
+"""Faults: a worker killed in the middle of sending loses nothing and sends nothing twice."""
+
+import os
+import signal
+import time
+
+import sqlalchemy as sa
+
+import config
+from leads import create_app
+from leads.email import due_email_ids, queue_email
+from leads.extensions import db
+from leads.models import EmailMessage
+from leads.outbox import SEND_EMAIL
+from leads.timeutil import utcnow
+from tests.helpers import wait_until
+from tests.servers import Worker
+
+FAULT_REDIS_DB = 3  # apart from the shared worker's queue
+CLAIM_TIMEOUT = 2
+
+
+def _email_status(email_id):
+    status = db.session.scalar(sa.select(EmailMessage.status).filter_by(id=email_id))
+    db.session.rollback()  # never hold the SQLite write lock while the worker needs it
+    return status
+
+
+def test_a_worker_killed_mid_send_loses_nothing_and_the_email_is_sent_once(
+    app, mail_sink, redis_server, test_env, tmp_path
+):
+    env = {
+        **test_env,
+        "REDIS_URL": redis_server.url_for(FAULT_REDIS_DB),
+        "EMAIL_CLAIM_TIMEOUT_SECONDS": str(CLAIM_TIMEOUT),
+    }
+    worker = Worker(env, tmp_path / "worker.log", pool="prefork")
+    worker.start()
+    fault_app = create_app(
+        config.TestingConfig, REDIS_URL=env["REDIS_URL"], EMAIL_CLAIM_TIMEOUT_SECONDS=CLAIM_TIMEOUT
+    )
+    try:
+        # The mail server takes its time, so the worker is caught in the middle of the conversation.
+        mail_sink.delay["slow@example.org"] = 30
+        with fault_app.app_context():
+            email = queue_email(
+                template="test_message", to="slow@example.org", idempotency_key="fault-1", sent_at=utcnow()
+            )
+            db.session.commit()
+            email_id, message_id = email.id, email.message_id
+            wait_until(lambda: _email_status(email_id) == "sending")
+            [child] = worker.child_pids()
+            os.kill(child, signal.SIGKILL)
+            mail_sink.delay.clear()
+
+            # The task is redelivered at once (reject_on_worker_lost) but skips a claim that is not yet
+            # stale; once it is, beat's dispatch_due_emails takes it back and the email goes out once.
+            time.sleep(CLAIM_TIMEOUT + 0.5)
+            due = due_email_ids()
+            if _email_status(email_id) != "sent":
+                assert email_id in due
+                fault_app.extensions["celery"].send_task(SEND_EMAIL, kwargs={"email_id": email_id})
+            wait_until(lambda: _email_status(email_id) == "sent", timeout=30)
+        [stored] = mail_sink.messages()
+        assert message_id in stored.read_text()
+        assert "WorkerLostError" in worker.log_path.read_text() or "SIGKILL" in worker.log_path.read_text()
+    finally:
+        worker.stop()
