@@ -46,6 +46,8 @@ class Lead(db.Model):
     utm_content: Mapped[str | None] = mapped_column(sa.String(100))
     referrer: Mapped[str | None] = mapped_column(sa.String(500))
     duplicate_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lead.id"), index=True)
+    # The quote form's one-time token: a double-tapped Send stores one lead, not two.
+    submission_key: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     assigned_to_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"), index=True)
     sla_due_at: Mapped[datetime | None] = mapped_column(index=True)
     anonymised_at: Mapped[datetime | None]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 04:10:59.693990
+Create Date: 2026-11-26 04:22:32.125929
 
 """
 from alembic import op
@@ -112,6 +112,7 @@ def upgrade():
     sa.Column('utm_content', sa.String(length=100), nullable=True),
     sa.Column('referrer', sa.String(length=500), nullable=True),
     sa.Column('duplicate_of_id', sa.Integer(), nullable=True),
+    sa.Column('submission_key', sa.String(length=64), nullable=True),
     sa.Column('assigned_to_id', sa.Integer(), nullable=True),
     sa.Column('sla_due_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('anonymised_at', sa.DateTime(timezone=True), nullable=True),
@@ -122,7 +123,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['duplicate_of_id'], ['lead.id'], name=op.f('fk_lead_duplicate_of_id_lead')),
     sa.ForeignKeyConstraint(['treatment_id'], ['treatment.id'], name=op.f('fk_lead_treatment_id_treatment')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lead')),
-    sa.UniqueConstraint('reference', name=op.f('uq_lead_reference'))
+    sa.UniqueConstraint('reference', name=op.f('uq_lead_reference')),
+    sa.UniqueConstraint('submission_key', name=op.f('uq_lead_submission_key'))
     )
     with op.batch_alter_table('lead', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_lead_assigned_to_id'), ['assigned_to_id'], unique=False)
