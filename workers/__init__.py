@@ -22,6 +22,9 @@ def celery_settings(config) -> dict:
         "broker_transport_options": {
             "socket_connect_timeout": timeout,
             "socket_timeout": max(timeout, 5.0),
+            # Publishing fails at once when Redis is down (kombu would otherwise retry for
+            # seconds inside the patient's request); the outbox sweep publishes it later.
+            "max_retries": 0,
             # An unacknowledged task of a killed worker is redelivered after this. Long back-off
             # lives in the database, so no task ever waits in Redis anywhere near this long.
             "visibility_timeout": 900,
