@@ -78,6 +78,15 @@ class Config:
         self.LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
         self.LOGIN_LOCKOUT_MINUTES = _env_int("LOGIN_LOCKOUT_MINUTES", 15)
         self.LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT") or "10 per minute"
+        # Public quote form: per-client limits, spam defences, duplicate window, coordinator SLA.
+        self.QUOTE_RATE_LIMIT = env("QUOTE_RATE_LIMIT") or "10 per minute;50 per hour"
+        self.QUOTE_MIN_FILL_SECONDS = _env_int("QUOTE_MIN_FILL_SECONDS", 4)
+        self.QUOTE_FORM_MAX_AGE_SECONDS = _env_int("QUOTE_FORM_MAX_AGE_SECONDS", 24 * 3600)
+        self.QUOTE_SPAM_MAX_LINKS = _env_int("QUOTE_SPAM_MAX_LINKS", 2)
+        self.QUOTE_DUPLICATE_WINDOW_DAYS = _env_int("QUOTE_DUPLICATE_WINDOW_DAYS", 30)
+        self.LEAD_SLA_HOURS = _env_int("LEAD_SLA_HOURS", 24)
+        # Proxies in front of the app whose X-Forwarded-For is trusted (rate limits key on the client).
+        self.TRUSTED_PROXY_COUNT = _env_int("TRUSTED_PROXY_COUNT", 0)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = None

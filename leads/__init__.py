@@ -29,6 +29,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     )
     app.config.from_object(config)
     register_logging(app)
+    register_proxy_fix(app)
     register_extensions(app)
     register_blueprints(app)
     register_security_headers(app)
@@ -41,6 +42,18 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
 def register_logging(app: Flask) -> None:
     if not app.debug and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def register_proxy_fix(app: Flask) -> None:
+    """Behind TRUSTED_PROXY_COUNT proxies, take the client address from X-Forwarded-For.
+
+    Per-client rate limits would otherwise see every patient as the proxy.
+    """
+    hops = app.config.get("TRUSTED_PROXY_COUNT", 0)
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def register_extensions(app: Flask) -> None:
@@ -84,8 +97,10 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 def register_blueprints(app: Flask) -> None:
     from leads.auth import bp as auth_bp
     from leads.health import bp as health_bp
+    from leads.public import bp as public_bp
 
     app.register_blueprint(health_bp)
+    app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp)
 
 

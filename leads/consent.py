@@ -1,0 +1,42 @@
+"""Versioned consent wording. A version, once shown to patients, is never edited: change the
+wording by adding a new version and pointing CURRENT_VERSION at it."""
+
+from dataclasses import dataclass
+
+# Where the quote form records that consent was given (Consent.source_form).
+SOURCE_QUOTE_FORM = "public_quote_form"
+
+
+@dataclass(frozen=True)
+class ConsentText:
+    version: str
+    share: str  # sharing the request with matched Danish providers
+    contact: str  # being contacted about the request
+
+
+CONSENT_TEXTS: dict[str, ConsentText] = {
+    "2026-11-v1": ConsentText(
+        version="2026-11-v1",
+        share=(
+            "I agree that the quote service may share my request, including the health information "
+            "I give in this form, with the Danish clinics that match it, so that they can prepare "
+            "a quote for me."
+        ),
+        contact=(
+            "I agree to be contacted about this request by the quote service and by those clinics, "
+            "by email or in the way I chose above."
+        ),
+    ),
+}
+
+CURRENT_VERSION = "2026-11-v1"
+
+
+def current() -> ConsentText:
+    """The wording the form shows today."""
+    return CONSENT_TEXTS[CURRENT_VERSION]
+
+
+def text_for(version: str | None) -> ConsentText | None:
+    """The wording of a version the form has shown, or None for an unknown version."""
+    return CONSENT_TEXTS.get(version or "")

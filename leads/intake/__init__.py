@@ -1,0 +1,34 @@
+"""Intake of a patient's quote request.
+
+- `cleaning`: pure cleaners for each form value (Invalid carries the patient's message)
+- `spam`: pure spam heuristics
+- `form_token`: the signed token behind the time trap and the one-time submission key
+- `taxonomy`: the treatments and conditions on offer, as plain data
+- `service`: duplicate detection and the one-transaction create (`submit_quote`)
+"""
+
+from leads.intake.cleaning import Invalid
+from leads.intake.service import (
+    IntakeRejected,
+    IntakeResult,
+    QuoteRequest,
+    confirmation_context,
+    find_earlier_lead,
+    self_service_url,
+    submit_quote,
+)
+from leads.intake.taxonomy import Taxonomy, condition_problem, load_taxonomy
+
+__all__ = [
+    "IntakeRejected",
+    "IntakeResult",
+    "Invalid",
+    "QuoteRequest",
+    "Taxonomy",
+    "condition_problem",
+    "confirmation_context",
+    "find_earlier_lead",
+    "load_taxonomy",
+    "self_service_url",
+    "submit_quote",
+]

@@ -1,0 +1,272 @@
+"""Storing a quote request: spam verdict, duplicate link, then ONE transaction holding the Lead,
+its Consent, its first LeadEvent, the routing task and the patient's confirmation email."""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from leads import consent, outbox
+from leads.email import queue_email
+from leads.extensions import db
+from leads.intake.choices import (
+    BUDGETS,
+    CONTACT_PREFERENCES,
+    COUNTRY_NAMES,
+    EVIDENCE_LABELS,
+    LANGUAGE_NAMES,
+    TIMEFRAMES,
+    label_for,
+)
+from leads.intake.spam import spam_reasons
+from leads.models import Consent, Lead, LeadEvent, Treatment
+from leads.models.lead import new_reference
+from leads.timeutil import utcnow
+from leads.workflow import LeadStatus
+
+log = logging.getLogger(__name__)
+
+CONFIRMATION_TEMPLATE = "patient_confirmation"
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+
+@dataclass(frozen=True)
+class QuoteRequest:
+    """A validated quote form, ready to store."""
+
+    full_name: str
+    email: str
+    phone: str  # E.164
+    country: str  # ISO 3166 alpha-2
+    preferred_language: str  # ISO 639-1
+    treatment: str  # slug
+    condition: str  # slug
+    details: str
+    timeframe: str
+    budget: str
+    contact_preference: str
+    consent_version: str
+    submission_key: str
+    honeypot: str = ""
+    utm: dict[str, str | None] = field(default_factory=dict)
+    referrer: str | None = None
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    lead_id: int
+    reference: str
+    status: str
+    confirmation_queued: bool
+    needs_review: bool  # a coordinator looks at the request before any clinic does
+    replayed: bool = False  # the same form was sent again; nothing new was stored
+
+
+class IntakeRejected(Exception):
+    """The request cannot be stored as sent; `message` is for the patient, next to `field`."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def find_earlier_lead(email: str, phone: str, *, since: datetime) -> Lead | None:
+    """The lead a new request repeats (same email in any case, or same phone, since `since`).
+
+    Follows a chain to its original, so every repeat links to the first request. Spam and
+    withdrawn requests are not originals: a patient who withdrew may ask again.
+    """
+    candidate = db.session.scalar(
+        sa.select(Lead)
+        .where(
+            Lead.created_at >= since,
+            Lead.anonymised_at.is_(None),
+            Lead.status.not_in([LeadStatus.SPAM.value, LeadStatus.WITHDRAWN.value]),
+            sa.or_(sa.func.lower(Lead.email) == email.lower(), Lead.phone == phone),
+        )
+        .order_by(Lead.created_at.desc(), Lead.id.desc())
+        .limit(1)
+    )
+    if candidate is not None and candidate.duplicate_of is not None:
+        return candidate.duplicate_of
+    return candidate
+
+
+def self_service_url(lead: Lead) -> str | None:
+    """The patient's signed link to see their request and withdraw consent.
+
+    The one place that link comes from; None until the self-service pages exist, and the
+    confirmation email then tells the patient to write to the coordinators instead.
+    """
+    return None
+
+
+def confirmation_context(lead: Lead) -> dict:
+    """What the patient confirmation email shows: their reference and what they sent."""
+    config = current_app.config
+    treatment, condition = lead.treatment, lead.condition
+    return {
+        "reference": lead.reference,
+        "full_name": lead.full_name,
+        "summary": [
+            ("Name", lead.full_name),
+            ("Email", lead.email),
+            ("Phone", lead.phone),
+            ("Country", COUNTRY_NAMES.get(lead.country, lead.country)),
+            ("Preferred language", LANGUAGE_NAMES.get(lead.preferred_language, lead.preferred_language)),
+            ("Treatment", treatment.name),
+            (
+                "How established it is",
+                EVIDENCE_LABELS.get(treatment.evidence_status, treatment.evidence_status),
+            ),
+            ("Condition", condition.name),
+            ("When", label_for(TIMEFRAMES, lead.timeframe)),
+            ("Budget", label_for(BUDGETS, lead.budget)),
+            ("How to contact you", label_for(CONTACT_PREFERENCES, lead.contact_preference)),
+        ],
+        "details": lead.details,
+        "treatment_name": treatment.name,
+        "evidence_status": treatment.evidence_status,
+        "needs_review": treatment.requires_review,
+        "coordinator_email": config["COORDINATOR_EMAIL"],
+        "sla_hours": config["LEAD_SLA_HOURS"],
+        "self_service_url": self_service_url(lead),
+    }
+
+
+def _lead_for_key(submission_key: str) -> Lead | None:
+    return db.session.scalar(sa.select(Lead).filter_by(submission_key=submission_key))
+
+
+def _unused_reference() -> str:
+    for _ in range(10):
+        reference = new_reference()
+        if db.session.scalar(sa.select(Lead.id).filter_by(reference=reference)) is None:
+            return reference
+    raise RuntimeError("no unused lead reference after 10 tries")
+
+
+def _result(lead: Lead, *, confirmation_queued: bool, replayed: bool = False) -> IntakeResult:
+    return IntakeResult(
+        lead_id=lead.id,
+        reference=lead.reference,
+        status=lead.status,
+        confirmation_queued=confirmation_queued,
+        needs_review=bool(lead.treatment.requires_review),
+        replayed=replayed,
+    )
+
+
+def submit_quote(request: QuoteRequest) -> IntakeResult:
+    """Store the request and everything that follows from it in one committed transaction.
+
+    Raises IntakeRejected when the treatment or condition is no longer offered; database errors
+    propagate after nothing has been written.
+    """
+    config = current_app.config
+    earlier = _lead_for_key(request.submission_key)
+    if earlier is not None:
+        return _result(earlier, confirmation_queued=earlier.status != LeadStatus.SPAM, replayed=True)
+
+    treatment = db.session.scalar(sa.select(Treatment).filter_by(slug=request.treatment, active=True))
+    if treatment is None:
+        raise IntakeRejected("treatment", "That treatment is no longer offered. Choose another from the list")
+    condition = next((c for c in treatment.conditions if c.slug == request.condition and c.active), None)
+    if condition is None:
+        raise IntakeRejected("condition", "Choose one of the conditions listed for this treatment")
+    consent_text = consent.text_for(request.consent_version)
+    if consent_text is None:
+        raise ValueError(f"unknown consent version {request.consent_version!r}")
+
+    reasons = spam_reasons(
+        full_name=request.full_name,
+        details=request.details,
+        honeypot=request.honeypot,
+        max_links=config["QUOTE_SPAM_MAX_LINKS"],
+    )
+    now = utcnow()
+    window = timedelta(days=config["QUOTE_DUPLICATE_WINDOW_DAYS"])
+    # Looked up before the new lead joins the session, which would otherwise find itself.
+    original = None if reasons else find_earlier_lead(request.email, request.phone, since=now - window)
+
+    lead = Lead(
+        reference=_unused_reference(),
+        status=LeadStatus.NEW.value,
+        full_name=request.full_name,
+        email=request.email,
+        phone=request.phone,
+        country=request.country,
+        preferred_language=request.preferred_language,
+        treatment=treatment,
+        condition=condition,
+        details=request.details,
+        timeframe=request.timeframe,
+        budget=request.budget,
+        contact_preference=request.contact_preference,
+        referrer=request.referrer,
+        submission_key=request.submission_key,
+        sla_due_at=now + timedelta(hours=config["LEAD_SLA_HOURS"]),
+        created_at=now,
+        **{name: request.utm.get(name) for name in UTM_FIELDS},
+    )
+    db.session.add(lead)
+    db.session.add(
+        Consent(
+            lead=lead,
+            text_version=consent_text.version,
+            share_with_providers=True,
+            contact=True,
+            source_form=consent.SOURCE_QUOTE_FORM,
+            given_at=now,
+        )
+    )
+    db.session.add(
+        LeadEvent(
+            lead=lead,
+            kind="submitted",
+            actor_type="patient",
+            to_status=LeadStatus.NEW.value,
+            note=f"Sent the quote form (consent text {consent_text.version}).",
+            created_at=now,
+        )
+    )
+    if reasons:
+        why = "; ".join(reasons)
+        lead.change_status(
+            LeadStatus.SPAM, actor_type="system", reason=why[:500], note=f"Looks like spam: {why}."
+        )
+    elif original is not None:
+        lead.duplicate_of = original
+        why = f"Same email or phone as {original.reference} within {window.days} days"
+        lead.change_status(
+            LeadStatus.DUPLICATE, actor_type="system", reason=why, note=f"{why}; not routed again."
+        )
+    db.session.flush()
+
+    if lead.status == LeadStatus.NEW:
+        outbox.add_task(outbox.ROUTE_LEAD, lead_id=lead.id)
+    # No confirmation for suspected spam: its address may be a stranger's.
+    confirm = lead.status != LeadStatus.SPAM
+    if confirm:
+        queue_email(
+            template=CONFIRMATION_TEMPLATE,
+            to=lead.email,
+            idempotency_key=f"patient-confirmation:{lead.id}",
+            lead_id=lead.id,
+            reply_to=config["COORDINATOR_EMAIL"],
+            **confirmation_context(lead),
+        )
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:
+        # The same form sent twice at once: the other request stored it first.
+        db.session.rollback()
+        earlier = _lead_for_key(request.submission_key)
+        if earlier is None:
+            raise
+        return _result(earlier, confirmation_queued=earlier.status != LeadStatus.SPAM, replayed=True)
+    log.info("quote request %s stored as lead %s with status %s", lead.reference, lead.id, lead.status)
+    return _result(lead, confirmation_queued=confirm)

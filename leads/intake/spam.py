@@ -1,0 +1,41 @@
+"""Spam heuristics, pure. A lead that trips one is stored as `spam` for a coordinator to review,
+never silently dropped: a real patient who trips a rule is not lost."""
+
+import re
+
+# Links as people and bots write them: bare URLs, www., HTML anchors and BBCode.
+_LINK = re.compile(r"https?://|\bwww\.[^\s.]|<a\s[^>]*href|\[url[\]=]", re.IGNORECASE)
+
+# Phrases no patient asking for a treatment quote writes; kept short to avoid false alarms.
+SPAM_PHRASES = (
+    "backlink",
+    "casino",
+    "cialis",
+    "crypto trading",
+    "forex",
+    "seo service",
+    "viagra",
+    "web traffic",
+)
+
+
+def count_links(text: str) -> int:
+    """How many links `text` contains."""
+    return len(_LINK.findall(text or ""))
+
+
+def spam_reasons(*, full_name: str, details: str, honeypot: str, max_links: int) -> list[str]:
+    """Why a request looks like spam (empty when it does not), in words for a coordinator."""
+    reasons = []
+    if (honeypot or "").strip():
+        reasons.append("the hidden field people never see was filled in")
+    if count_links(full_name):
+        reasons.append("the name contains a link")
+    links = count_links(details)
+    if links > max_links:
+        reasons.append(f"the details contain {links} links (more than {max_links})")
+    text = f"{full_name}\n{details}".casefold()
+    phrases = [phrase for phrase in SPAM_PHRASES if phrase in text]
+    if phrases:
+        reasons.append("advertising phrases: " + ", ".join(phrases))
+    return reasons

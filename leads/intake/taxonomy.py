@@ -1,0 +1,92 @@
+"""The treatments and conditions the form offers, as plain data (only active entries)."""
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from leads.extensions import db
+from leads.models import Treatment
+
+
+@dataclass(frozen=True)
+class ConditionOption:
+    slug: str
+    name: str
+    category: str
+
+
+@dataclass(frozen=True)
+class TreatmentOption:
+    slug: str
+    name: str
+    description: str
+    evidence_status: str
+    condition_slugs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    treatments: tuple[TreatmentOption, ...]
+    conditions: tuple[ConditionOption, ...]  # those of at least one offered treatment
+
+    def treatment(self, slug: str | None) -> TreatmentOption | None:
+        return next((t for t in self.treatments if t.slug == slug), None)
+
+    def condition(self, slug: str | None) -> ConditionOption | None:
+        return next((c for c in self.conditions if c.slug == slug), None)
+
+    def treatments_for(self, condition_slug: str) -> tuple[str, ...]:
+        return tuple(t.slug for t in self.treatments if condition_slug in t.condition_slugs)
+
+    def conditions_by_category(self) -> list[tuple[str, list[ConditionOption]]]:
+        groups: dict[str, list[ConditionOption]] = {}
+        for condition in self.conditions:
+            groups.setdefault(condition.category, []).append(condition)
+        return list(groups.items())
+
+
+def condition_problem(
+    taxonomy: Taxonomy, treatment_slug: str | None, condition_slug: str | None
+) -> str | None:
+    """Why this condition cannot be asked about with this treatment, or None."""
+    condition = taxonomy.condition(condition_slug)
+    if condition is None:
+        return "Choose the condition the treatment is for from the list"
+    treatment = taxonomy.treatment(treatment_slug)
+    if treatment is not None and condition.slug not in treatment.condition_slugs:
+        return (
+            f"{treatment.name} is not offered for this condition ({condition.name}). Choose one of the "
+            "conditions listed for it, or choose another treatment"
+        )
+    return None
+
+
+def load_taxonomy() -> Taxonomy:
+    """Active treatments in their order, each with its active conditions."""
+    treatments = db.session.scalars(
+        sa.select(Treatment)
+        .where(Treatment.active.is_(True))
+        .options(selectinload(Treatment.conditions))
+        .order_by(Treatment.sort_order, Treatment.name)
+    ).all()
+    options, conditions = [], {}
+    for treatment in treatments:
+        active = [c for c in treatment.conditions if c.active]
+        for condition in active:
+            conditions.setdefault(condition.slug, condition)
+        if active:  # a treatment with nothing to ask about is not offered
+            options.append(
+                TreatmentOption(
+                    slug=treatment.slug,
+                    name=treatment.name,
+                    description=treatment.description or "",
+                    evidence_status=treatment.evidence_status,
+                    condition_slugs=tuple(c.slug for c in active),
+                )
+            )
+    ordered = sorted(conditions.values(), key=lambda c: (c.sort_order, c.name))
+    return Taxonomy(
+        treatments=tuple(options),
+        conditions=tuple(ConditionOption(c.slug, c.name, c.category) for c in ordered),
+    )

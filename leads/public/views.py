@@ -1,0 +1,212 @@
+"""Public routes: the quote form (GET|POST /quote, and / leading to it) and the thank-you page.
+
+Whatever goes wrong on a POST, the patient gets the form back with their answers in it and a
+message saying what happened: a refused time trap, a rate limit (429), an expired session (400)
+or a database failure (503)."""
+
+import logging
+import time
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import current_app, make_response, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError
+
+from leads import consent, intake
+from leads.errors import MESSAGES
+from leads.extensions import db, limiter
+from leads.intake import form_token
+from leads.intake.choices import (
+    BUDGETS,
+    CONTACT_PREFERENCES,
+    COUNTRIES,
+    EVIDENCE_LABELS,
+    EVIDENCE_SHORT,
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    TIMEFRAMES,
+)
+from leads.intake.cleaning import DETAILS_MAX, EMAIL_MAX, NAME_MAX, PHONE_MAX
+from leads.intake.service import UTM_FIELDS
+from leads.public import bp
+from leads.public.forms import QuoteForm
+
+log = logging.getLogger(__name__)
+
+PREFILL_PARAMS = ("treatment", "condition", *UTM_FIELDS)
+THANKS_KEY = "quote_thanks"
+
+RATE_LIMITED = (
+    "You have sent this form many times in a short while, so we have paused it for your "
+    "connection. Nothing new has been saved. Your answers are still here: please wait a minute, "
+    "then press Send my request again."
+)
+SESSION_EXPIRED = (
+    "Your session had expired, so we could not accept the form. Your answers are still here: "
+    "please check them and press Send my request again."
+)
+DATABASE_DOWN = (
+    "We could not save your request just now because of a problem on our side, and nothing has "
+    "been saved. Your answers are still here: please wait a minute, then press Send my request again."
+)
+
+
+def _quote_rate_limit() -> str:
+    return current_app.config["QUOTE_RATE_LIMIT"]
+
+
+@bp.get("/")
+def home():
+    params = {name: request.args[name] for name in PREFILL_PARAMS if request.args.get(name)}
+    return redirect(url_for("public.quote", **params))
+
+
+@bp.route("/quote", methods=["GET", "POST"])
+@limiter.limit(_quote_rate_limit, methods=["POST"])
+def quote():
+    form = QuoteForm(taxonomy=intake.load_taxonomy())
+    if request.method == "GET":
+        form.prefill(
+            request.args,
+            language=request.accept_languages.best_match(LANGUAGE_NAMES),
+            referrer=_external_referrer(),
+        )
+        form.form_token.data = _new_token()
+        return _render(form)
+
+    token = _read_token(form.form_token.data)
+    config = current_app.config
+    problem = form_token.problem(
+        token,
+        now=time.time(),
+        min_seconds=config["QUOTE_MIN_FILL_SECONDS"],
+        max_age=config["QUOTE_FORM_MAX_AGE_SECONDS"],
+    )
+    if form.validate() and problem is None:
+        try:
+            result = intake.submit_quote(form.to_request(token))
+        except intake.IntakeRejected as rejected:
+            form[rejected.field].errors.append(rejected.message)
+        else:
+            session[THANKS_KEY] = {
+                "reference": result.reference,
+                "confirmation": result.confirmation_queued,
+                "review": result.needs_review,
+            }
+            return redirect(url_for("public.thanks"), code=303)
+    if problem in (form_token.TokenProblem.MISSING, form_token.TokenProblem.EXPIRED):
+        form.form_token.data = _new_token()
+    notices = [form_token.PROBLEM_MESSAGES[problem]] if problem else []
+    return _render(form, notices, status=422)
+
+
+@bp.get("/quote/thanks")
+def thanks():
+    response = make_response(
+        render_template(
+            "public/thanks.html",
+            thanks=session.get(THANKS_KEY),
+            sla_hours=current_app.config["LEAD_SLA_HOURS"],
+            coordinator_email=current_app.config["COORDINATOR_EMAIL"],
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(429)
+def rate_limited(error):
+    response = _form_again(RATE_LIMITED, 429)
+    reset_at = getattr(limiter.current_limit, "reset_at", None)
+    response.headers["Retry-After"] = str(max(1, int(reset_at - time.time())) if reset_at else 60)
+    return response
+
+
+@bp.errorhandler(CSRFError)
+def session_expired(error):
+    return _form_again(SESSION_EXPIRED, 400)
+
+
+@bp.errorhandler(sa.exc.OperationalError)
+@bp.errorhandler(sa.exc.InterfaceError)
+def database_unavailable(error):
+    db.session.rollback()
+    log.error("quote form: database unavailable (%s)", type(getattr(error, "orig", None) or error).__name__)
+    try:
+        return _form_again(DATABASE_DOWN, 503)
+    except sa.exc.SQLAlchemyError:
+        # Not even the treatment list can be read: the plain error page it is.
+        db.session.rollback()
+        title, message = MESSAGES[503]
+        return render_template("errors/error.html", code=503, title=title, message=message), 503
+
+
+def _form_again(message: str, status: int):
+    """The form with the patient's answers and `message` at the top (any error on a POST)."""
+    if request.method != "POST" or request.endpoint != "public.quote":
+        title, text = MESSAGES.get(status, MESSAGES[500])
+        return make_response(
+            render_template("errors/error.html", code=status, title=title, message=text), status
+        )
+    form = QuoteForm(taxonomy=intake.load_taxonomy())
+    if _read_token(form.form_token.data) is None:
+        form.form_token.data = _new_token()
+    return _render(form, [message], status=status)
+
+
+def _render(form: QuoteForm, notices: list[str] = (), status: int = 200):
+    response = make_response(
+        render_template(
+            "public/quote.html",
+            form=form,
+            taxonomy=form.taxonomy,
+            notices=list(notices),
+            field_errors=form.field_errors(),
+            consent_text=consent.current(),
+            countries=COUNTRIES,
+            languages=LANGUAGES,
+            timeframes=TIMEFRAMES,
+            budgets=BUDGETS,
+            contact_preferences=CONTACT_PREFERENCES,
+            evidence_labels=EVIDENCE_LABELS,
+            treatment_options=[
+                (t.slug, f"{t.name} ({EVIDENCE_SHORT.get(t.evidence_status, t.evidence_status)})")
+                for t in form.taxonomy.treatments
+            ],
+            # Each condition names its treatments, so the script can offer only those that fit.
+            condition_groups=[
+                (
+                    category,
+                    [
+                        (c.slug, c.name, {"data-treatments": " ".join(form.taxonomy.treatments_for(c.slug))})
+                        for c in conditions
+                    ],
+                )
+                for category, conditions in form.taxonomy.conditions_by_category()
+            ],
+            limits={"name": NAME_MAX, "email": EMAIL_MAX, "phone": PHONE_MAX, "details": DETAILS_MAX},
+        ),
+        status,
+    )
+    return response
+
+
+def _new_token() -> str:
+    return form_token.issue(
+        current_app.config["SECRET_KEY"], consent_version=consent.CURRENT_VERSION, now=time.time()
+    )
+
+
+def _read_token(raw: str | None) -> form_token.FormToken | None:
+    token = form_token.read(current_app.config["SECRET_KEY"], raw)
+    if token is None or consent.text_for(token.consent_version) is None:
+        return None
+    return token
+
+
+def _external_referrer() -> str | None:
+    """Where the patient came from, unless it is this site."""
+    referrer = request.referrer
+    if not referrer or urlsplit(referrer).netloc == request.host:
+        return None
+    return referrer
