@@ -75,6 +75,10 @@ class Config:
         self.OUTBOX_GRACE_SECONDS = _env_int("OUTBOX_GRACE_SECONDS", 10)
         self.BROKER_PUBLISH_TIMEOUT = float(env("BROKER_PUBLISH_TIMEOUT") or 1.0)
         self.ROUTING_TOP_N = _env_int("ROUTING_TOP_N", 3)
+        # A lead still `new` this long after it was stored lost its routing task: beat routes it.
+        self.ROUTING_RETRY_AFTER_SECONDS = _env_int("ROUTING_RETRY_AFTER_SECONDS", 120)
+        # How long the signed link in a provider's notification email works.
+        self.PROVIDER_LINK_MAX_AGE_DAYS = _env_int("PROVIDER_LINK_MAX_AGE_DAYS", 14)
         self.LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
         self.LOGIN_LOCKOUT_MINUTES = _env_int("LOGIN_LOCKOUT_MINUTES", 15)
         self.LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT") or "10 per minute"

@@ -96,12 +96,14 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from leads.auth import bp as auth_bp
+    from leads.directory import bp as directory_bp
     from leads.health import bp as health_bp
     from leads.public import bp as public_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(directory_bp)
 
 
 def register_security_headers(app: Flask) -> None:

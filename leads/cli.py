@@ -8,6 +8,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from leads import accounts, seed
+from leads.directory.cli import providers_cli
 from leads.email import queue_email
 from leads.extensions import db
 from leads.models import Role
@@ -74,3 +75,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(send_test_email_command)
+    app.cli.add_command(providers_cli)

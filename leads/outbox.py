@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 # Task names are the contract between the web side (which writes them) and workers/.
 ROUTE_LEAD = "workers.route_lead"
 SEND_EMAIL = "workers.send_email"
+# Beat: route leads whose route_lead task was lost (still `new` after ROUTING_RETRY_AFTER_SECONDS).
+ROUTE_WAITING_LEADS = "workers.route_waiting_leads"
 
 _PENDING_KEY = "outbox_pending_ids"
 

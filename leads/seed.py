@@ -7,8 +7,9 @@ import sqlalchemy as sa
 
 from config import BASE_DIR
 from leads import accounts
+from leads.directory.csv_io import import_providers
 from leads.extensions import db
-from leads.models import Condition, EvidenceStatus, Provider, ProviderTreatment, Role, Treatment, User
+from leads.models import Condition, EvidenceStatus, Role, Treatment, User
 
 DATA_DIR = BASE_DIR / "data"
 DEMO_STAFF = (
@@ -45,29 +46,11 @@ def _by_slug(model, slug: str):
     return row
 
 
-def load_demo_providers(path: Path = DATA_DIR / "demo_providers.json") -> int:
-    """Create or update the fictional demo providers by name; return how many."""
-    items = json.loads(Path(path).read_text(encoding="utf-8"))
-    treatments = {t.slug: t for t in db.session.scalars(sa.select(Treatment))}
-    conditions = {c.slug: c for c in db.session.scalars(sa.select(Condition))}
-    for item in items:
-        provider = db.session.scalar(sa.select(Provider).filter_by(name=item["name"]))
-        if provider is None:
-            provider = Provider(name=item["name"])
-            db.session.add(provider)
-        provider.city, provider.region = item["city"], item["region"]
-        provider.notification_emails = item["notification_emails"]
-        provider.languages = item["languages"]
-        provider.notification_language = item["notification_language"]
-        provider.weekly_capacity = item["weekly_capacity"]
-        provider.is_demo = True
-        provider.treatments = [
-            ProviderTreatment(treatment=treatments[slug], evidence_status=EvidenceStatus(status).value)
-            for slug, status in item["treatments"].items()
-        ]
-        provider.conditions = [conditions[slug] for slug in item["conditions"]]
-    db.session.flush()
-    return len(items)
+def load_demo_providers(path: Path = DATA_DIR / "demo_providers.csv") -> int:
+    """Create or update the fictional demo providers by name, through the CSV importer; return how many.
+
+    The file has no status column, so a demo provider an admin paused stays paused."""
+    return import_providers(Path(path).read_bytes(), is_demo=True).total
 
 
 def ensure_demo_staff() -> list[str]:

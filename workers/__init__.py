@@ -40,6 +40,10 @@ def celery_settings(config) -> dict:
                 "task": "workers.dispatch_due_emails",
                 "schedule": timedelta(seconds=30),
             },
+            "route-waiting-leads": {
+                "task": "workers.route_waiting_leads",
+                "schedule": timedelta(seconds=60),
+            },
         },
     }
 

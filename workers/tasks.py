@@ -1,8 +1,13 @@
 """Tasks are thin shells: they take ids, call one service, and let it commit."""
 
+from datetime import timedelta
+
+import sqlalchemy as sa
 from celery import shared_task
+from flask import current_app
 
 from leads import email, outbox
+from leads.routing import service as routing
 
 
 @shared_task(name=outbox.SEND_EMAIL)
@@ -21,3 +26,21 @@ def dispatch_due_emails() -> int:
     for email_id in due:
         send_email.delay(email_id)
     return len(due)
+
+
+# A database hiccup (SQLite busy, PostgreSQL deadlock or restart) is retried; the lead stays `new`
+# meanwhile, and route_waiting_leads picks it up if the retries run out.
+@shared_task(
+    name=outbox.ROUTE_LEAD,
+    autoretry_for=(sa.exc.OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=5,
+)
+def route_lead(lead_id: int) -> str:
+    return routing.route_lead(lead_id)
+
+
+@shared_task(name=outbox.ROUTE_WAITING_LEADS)
+def route_waiting_leads() -> int:
+    return routing.route_waiting_leads(timedelta(seconds=current_app.config["ROUTING_RETRY_AFTER_SECONDS"]))

@@ -1,0 +1,230 @@
+"""The provider directory as a CSV file: import (all rows or none) and export in the same format.
+
+Columns (header row required, any order; `status` and `paused_until` optional):
+name, city, region, notification_emails, languages, notification_language, weekly_capacity,
+status, paused_until, treatments, conditions. Lists are separated by semicolons; a treatment is
+`slug` or `slug:evidence_status`.
+"""
+
+import csv
+import io
+from dataclasses import dataclass
+
+from leads.directory.service import (
+    ACTIVE,
+    PAUSED,
+    PROVIDER_TIMEZONE,
+    ProviderData,
+    ProviderInvalid,
+    Taxonomy,
+    clean_provider,
+    find_by_name,
+    is_paused,
+    list_providers,
+    save_provider,
+)
+from leads.timeutil import utcnow
+
+COLUMNS = (
+    "name",
+    "city",
+    "region",
+    "notification_emails",
+    "languages",
+    "notification_language",
+    "weekly_capacity",
+    "status",
+    "paused_until",
+    "treatments",
+    "conditions",
+)
+OPTIONAL_COLUMNS = ("status", "paused_until")
+LIST_SEPARATOR = ";"
+MAX_BYTES = 2 * 1024 * 1024
+# Spreadsheet programs run cells starting with these as formulas; exported cells get a quote first.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+class ImportFailed(ValueError):
+    """The file was not imported; every problem found, by line number."""
+
+    def __init__(self, errors: list[LineError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    created: int
+    updated: int
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated
+
+
+def import_providers(content: bytes | str, *, is_demo: bool = False) -> ImportReport:
+    """Validate every row, then create or update providers by name in the caller's transaction.
+
+    ImportFailed (listing each bad line) before anything is written; providers not in the file
+    are left as they are. The caller commits.
+    """
+    rows = _parse(content)
+    taxonomy = Taxonomy.load()
+    errors: list[LineError] = []
+    cleaned = []
+    seen: dict[str, int] = {}
+    for line, data in rows:
+        key = " ".join(data.name.split()).lower()
+        if key and key in seen:
+            errors.append(LineError(line, f"name: '{data.name.strip()}' is already on line {seen[key]}"))
+            continue
+        seen[key] = line
+        try:
+            cleaned.append((line, clean_provider(data, taxonomy)))
+        except ProviderInvalid as exc:
+            errors.extend(LineError(line, f"{name}: {message}") for name, message in exc.errors.items())
+    if errors:
+        raise ImportFailed(errors)
+    created = updated = 0
+    for line, clean in cleaned:
+        provider = find_by_name(clean.name)
+        try:
+            saved = save_provider(provider, clean)
+        except ProviderInvalid as exc:  # the name check cannot fail after find_by_name, but be explicit
+            raise ImportFailed([LineError(line, str(exc))]) from None
+        if provider is None:
+            saved.is_demo = is_demo
+            created += 1
+        else:
+            saved.is_demo = saved.is_demo or is_demo
+            updated += 1
+    return ImportReport(created=created, updated=updated)
+
+
+def _parse(content: bytes | str) -> list[tuple[int, ProviderData]]:
+    if isinstance(content, bytes):
+        if len(content) > MAX_BYTES:
+            raise ImportFailed([LineError(1, f"the file is larger than {MAX_BYTES // 1024 // 1024} MB")])
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = content[: exc.start].count(b"\n") + 1
+            raise ImportFailed([LineError(line, "not UTF-8 text; save the file as 'CSV UTF-8'")]) from None
+    else:
+        text = content.removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None or not any(cell.strip() for cell in header):
+            raise ImportFailed(
+                [LineError(1, f"the file is empty; the first line names the columns: {', '.join(COLUMNS)}")]
+            )
+        columns = [cell.strip().lower() for cell in header]
+        _check_header(columns)
+        rows: list[tuple[int, ProviderData]] = []
+        errors: list[LineError] = []
+        line = reader.line_num + 1
+        for record in reader:
+            start, line = line, reader.line_num + 1
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(record) != len(columns):
+                errors.append(
+                    LineError(start, f"has {len(record)} values but the header names {len(columns)} columns")
+                )
+                continue
+            rows.append((start, _row_data(dict(zip(columns, record, strict=True)))))
+    except csv.Error as exc:
+        raise ImportFailed([LineError(reader.line_num, f"not a well-formed CSV line ({exc})")]) from None
+    if errors:
+        raise ImportFailed(errors)
+    if not rows:
+        raise ImportFailed([LineError(2, "no providers in the file, only the header")])
+    return rows
+
+
+def _check_header(columns: list[str]) -> None:
+    problems = []
+    missing = [c for c in COLUMNS if c not in columns and c not in OPTIONAL_COLUMNS]
+    unknown = [c for c in columns if c not in COLUMNS]
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if missing:
+        hint = " (is the file separated by commas?)" if len(columns) == 1 else ""
+        problems.append(f"missing column(s): {', '.join(missing)}{hint}")
+    if unknown:
+        problems.append(f"unknown column(s): {', '.join(unknown)}; the columns are: {', '.join(COLUMNS)}")
+    if duplicated:
+        problems.append(f"column(s) named twice: {', '.join(duplicated)}")
+    if problems:
+        raise ImportFailed([LineError(1, problem) for problem in problems])
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in (value or "").split(LIST_SEPARATOR) if part.strip()]
+
+
+def _row_data(row: dict[str, str]) -> ProviderData:
+    row = {key: _unquote_formula(value) for key, value in row.items()}
+    treatments: dict[str, str] = {}
+    for item in _split(row["treatments"]):
+        slug, _, status = item.partition(":")
+        treatments[slug.strip()] = status.strip()
+    return ProviderData(
+        name=row["name"],
+        city=row["city"],
+        region=row["region"],
+        notification_emails=_split(row["notification_emails"]),
+        languages=_split(row["languages"]),
+        notification_language=row["notification_language"],
+        weekly_capacity=row["weekly_capacity"],
+        treatments=treatments,
+        conditions=_split(row["conditions"]),
+        status=row.get("status"),
+        paused_until=row.get("paused_until", ""),
+    )
+
+
+def export_providers() -> str:
+    """Every provider as CSV text, in the format import_providers reads."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    now = utcnow()
+    for provider in list_providers():
+        paused_until = ""
+        if provider.active and provider.paused_until is not None and provider.paused_until > now:
+            paused_until = provider.paused_until.astimezone(PROVIDER_TIMEZONE).date().isoformat()
+        treatments = sorted(f"{pt.treatment.slug}:{pt.evidence_status}" for pt in provider.treatments)
+        row = [
+            provider.name,
+            provider.city,
+            provider.region,
+            f"{LIST_SEPARATOR} ".join(provider.notification_emails or []),
+            f"{LIST_SEPARATOR} ".join(provider.languages or []),
+            provider.notification_language,
+            str(provider.weekly_capacity),
+            PAUSED if is_paused(provider, now) else ACTIVE,
+            paused_until,
+            f"{LIST_SEPARATOR} ".join(treatments),
+            f"{LIST_SEPARATOR} ".join(sorted(c.slug for c in provider.conditions)),
+        ]
+        writer.writerow([_quote_formula(cell) for cell in row])
+    return buffer.getvalue()
+
+
+def _quote_formula(cell: str) -> str:
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def _unquote_formula(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) else cell

@@ -1,0 +1,198 @@
+"""Admin forms for the provider directory and the taxonomy. Provider rules live in the service
+(shared with the CSV import); these forms carry CSRF and render the fields."""
+
+import re
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    widgets,
+)
+from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
+
+from leads.directory.service import NOTIFICATION_LANGUAGES, REGIONS, ProviderData
+from leads.directory.taxonomy import SLUG_PATTERN, SLUG_RULE
+from leads.models import EvidenceStatus
+
+OFFER_CHOICES = [
+    ("", "Not offered"),
+    (EvidenceStatus.APPROVED.value, "Offered as an approved treatment"),
+    (EvidenceStatus.CLINICAL_TRIAL.value, "Offered within a clinical trial"),
+    (EvidenceStatus.INVESTIGATIONAL.value, "Offered as investigational"),
+]
+EVIDENCE_CHOICES = [
+    (EvidenceStatus.APPROVED.value, "Approved"),
+    (EvidenceStatus.CLINICAL_TRIAL.value, "Clinical trial"),
+    (EvidenceStatus.INVESTIGATIONAL.value, "Investigational"),
+]
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A list of checkboxes, one per choice."""
+
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+def split_list(text: str | None) -> list[str]:
+    """Addresses or codes typed one per line, or separated by commas or semicolons."""
+    return [part for part in re.split(r"[\s,;]+", text or "") if part]
+
+
+class ProviderForm(FlaskForm):
+    name = StringField("Name")
+    city = StringField("City")
+    region = SelectField(
+        "Region", choices=[("", "Choose a region")] + [(r, r) for r in REGIONS], validate_choice=False
+    )
+    notification_emails = TextAreaField(
+        "Notification email addresses",
+        description="One address per line. Each address gets its own email for every new lead.",
+    )
+    languages = StringField(
+        "Languages the staff speak",
+        description="Two-letter codes separated by commas, for example: da, en, de",
+    )
+    notification_language = RadioField(
+        "Language of the notification emails",
+        choices=list(NOTIFICATION_LANGUAGES.items()),
+        default="en",
+        validate_choice=False,
+    )
+    weekly_capacity = StringField(
+        "Leads per week",
+        description="The most new leads the provider gets in one week (Monday to Sunday).",
+    )
+    conditions = MultiCheckboxField("Conditions accepted", choices=[], validate_choice=False)
+
+    # Set by provider_form(): [(treatment, field)] for the per-treatment evidence selects, and the
+    # errors about the treatments as a group.
+    treatment_fields: list
+    treatments_errors: list
+
+    def to_data(self) -> ProviderData:
+        return ProviderData(
+            name=self.name.data or "",
+            city=self.city.data or "",
+            region=self.region.data or "",
+            notification_emails=split_list(self.notification_emails.data),
+            languages=split_list(self.languages.data),
+            notification_language=self.notification_language.data or "",
+            weekly_capacity=self.weekly_capacity.data or "",
+            treatments={t.slug: f.data for t, f in self.treatment_fields if f.data},
+            conditions=list(self.conditions.data or []),
+        )
+
+
+def provider_form(treatments, conditions, provider=None) -> ProviderForm:
+    """A ProviderForm with one evidence-status select per treatment, filled from `provider` on GET."""
+
+    class _ProviderForm(ProviderForm):
+        pass
+
+    for treatment in treatments:
+        setattr(
+            _ProviderForm,
+            f"treatment_{treatment.id}",
+            SelectField(treatment.name, choices=OFFER_CHOICES, validate_choice=False),
+        )
+    data = None
+    if provider is not None:
+        data = {
+            "name": provider.name,
+            "city": provider.city,
+            "region": provider.region,
+            "notification_emails": "\n".join(provider.notification_emails or []),
+            "languages": ", ".join(provider.languages or []),
+            "notification_language": provider.notification_language,
+            "weekly_capacity": str(provider.weekly_capacity),
+            "conditions": [c.slug for c in provider.conditions],
+        }
+        data.update({f"treatment_{pt.treatment_id}": pt.evidence_status for pt in provider.treatments})
+    form = _ProviderForm(data=data)
+    form.conditions.choices = [(c.slug, f"{c.name} ({c.category})") for c in conditions]
+    form.treatment_fields = [(t, form[f"treatment_{t.id}"]) for t in treatments]
+    form.treatments_errors = []
+    return form
+
+
+class FriendlyDateField(DateField):
+    """A date input whose parse error says what to type."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            self.data = None
+            raise ValueError("Enter a date such as 2026-12-31") from None
+
+
+class PauseForm(FlaskForm):
+    until = FriendlyDateField(
+        "Paused until (optional)",
+        validators=[Optional()],
+        description="The provider gets leads again from this date. "
+        "Leave it empty to pause until you reactivate the provider.",
+    )
+
+
+class ActionForm(FlaskForm):
+    """A button-only form (reactivate): CSRF and nothing else."""
+
+
+class ImportForm(FlaskForm):
+    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to import")])
+
+
+class TreatmentForm(FlaskForm):
+    slug = StringField(
+        "Slug",
+        validators=[
+            DataRequired("Enter a slug"),
+            Length(max=80),
+            Regexp(SLUG_PATTERN.pattern, message=f"Use {SLUG_RULE}"),
+        ],
+        description="Used in quote-form links and CSV files; it cannot be changed later.",
+    )
+    name = StringField("Name", validators=[DataRequired("Enter the treatment's name"), Length(max=200)])
+    description = TextAreaField(
+        "Description shown to patients", validators=[Length(max=2000)], description="Plain and honest."
+    )
+    evidence_status = RadioField(
+        "Evidence status",
+        choices=EVIDENCE_CHOICES,
+        validate_choice=False,
+        validators=[AnyOf([value for value, _ in EVIDENCE_CHOICES], message="Choose the evidence status")],
+    )
+    requires_review = BooleanField(
+        "A coordinator approves routing first",
+        description="Leads for this treatment wait in the coordinator queue before any provider sees them.",
+    )
+    active = BooleanField("Shown on the quote form", default=True)
+    conditions = MultiCheckboxField("Conditions it is for", choices=[], validate_choice=False)
+
+
+class ConditionForm(FlaskForm):
+    slug = StringField(
+        "Slug",
+        validators=[
+            DataRequired("Enter a slug"),
+            Length(max=80),
+            Regexp(SLUG_PATTERN.pattern, message=f"Use {SLUG_RULE}"),
+        ],
+        description="Used in quote-form links and CSV files; it cannot be changed later.",
+    )
+    name = StringField("Name", validators=[DataRequired("Enter the condition's name"), Length(max=200)])
+    category = StringField(
+        "Category",
+        validators=[DataRequired("Enter the category, for example Spinal cord injury"), Length(max=80)],
+        description="Providers see only the category in their notification email.",
+    )
+    active = BooleanField("Shown on the quote form", default=True)

@@ -1,0 +1,260 @@
+"""The matching engine: which providers get a lead, in what order, and why.
+
+Pure: plain dataclasses in, ranked matches with a score breakdown out. It imports neither
+Flask nor the database session nor Celery, so it is tested and benchmarked on its own.
+"""
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+APPROVED, CLINICAL_TRIAL, INVESTIGATIONAL = "approved", "clinical_trial", "investigational"
+EVIDENCE_LABELS = {APPROVED: "approved", CLINICAL_TRIAL: "clinical trial", INVESTIGATIONAL: "investigational"}
+
+# Hard-filter reasons, also the keys of MatchResult.rejections' counts.
+INACTIVE = "paused"
+PAUSED_UNTIL = "paused for now"
+NO_ADDRESS = "no notification address"
+TREATMENT_NOT_OFFERED = "does not offer the treatment"
+CONDITION_NOT_ACCEPTED = "does not accept the condition"
+CAPACITY_USED = "weekly capacity used up"
+ALREADY_TRIED = "already had this patient"
+
+# One day: a provider whose median answer takes a day earns half the speed points.
+RESPONSE_TIME_HALF_POINTS_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Maximum points per score component; the defaults add up to 100."""
+
+    evidence: float = 30.0
+    focus: float = 10.0
+    language: float = 20.0
+    response_rate: float = 20.0
+    response_time: float = 10.0
+    fairness: float = 10.0
+    evidence_share: Mapping[str, float] = field(
+        default_factory=lambda: {APPROVED: 1.0, CLINICAL_TRIAL: 0.85, INVESTIGATIONAL: 0.5}
+    )
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+@dataclass(frozen=True)
+class LeadProfile:
+    """What the engine needs to know about a lead (no contact or medical free text)."""
+
+    treatment_id: int
+    condition_id: int
+    condition_category: str
+    language: str  # ISO 639-1 code of the patient's preferred language
+    # Providers that already had this patient, on this lead or an earlier one.
+    excluded_provider_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class ProviderProfile:
+    """A provider as the engine sees it, with this week's load and its answer history."""
+
+    id: int
+    name: str
+    active: bool
+    paused_until: datetime | None
+    has_notification_address: bool
+    # treatment id -> evidence status the provider offers it under
+    treatments: Mapping[int, str]
+    # condition id -> category, for every condition the provider accepts
+    conditions: Mapping[int, str]
+    languages: frozenset[str]
+    weekly_capacity: int
+    assigned_this_week: int
+    response_count: int = 0
+    unanswered_count: int = 0
+    median_response_seconds: int | None = None
+    last_assigned_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ScoreComponent:
+    name: str
+    points: float
+    max_points: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class Match:
+    provider_id: int
+    provider_name: str
+    rank: int
+    score: float
+    components: tuple[ScoreComponent, ...]
+
+    def breakdown(self) -> dict:
+        """The stored, human-readable explanation of the score (JSON-ready)."""
+        return {
+            "score": self.score,
+            "components": [
+                {"name": c.name, "points": c.points, "max": c.max_points, "detail": c.detail}
+                for c in self.components
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    matches: tuple[Match, ...]
+    # provider id -> the first hard filter it failed
+    rejections: Mapping[int, str]
+
+    def explain_empty(self) -> str:
+        """Why no provider fits, in one sentence for the coordinator queue."""
+        if not self.rejections:
+            return "No provider offers this treatment."
+        counts = Counter(self.rejections.values())
+        parts = [
+            f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        ]
+        return "No provider fits: " + "; ".join(parts) + "."
+
+
+def rank_providers(
+    lead: LeadProfile,
+    providers: Sequence[ProviderProfile],
+    *,
+    now: datetime,
+    top_n: int,
+    weights: Weights = DEFAULT_WEIGHTS,
+) -> MatchResult:
+    """The top `top_n` eligible providers for `lead`, best first; the same input gives the same output."""
+    eligible: list[tuple[tuple, ProviderProfile, tuple[ScoreComponent, ...], float]] = []
+    rejections: dict[int, str] = {}
+    for provider in providers:
+        reason = rejection_reason(lead, provider, now)
+        if reason is not None:
+            rejections[provider.id] = reason
+            continue
+        components = score_components(lead, provider, now, weights)
+        score = round(sum(c.points for c in components), 2)
+        eligible.append((_order_key(provider, score), provider, components, score))
+    eligible.sort(key=lambda item: item[0])
+    matches = tuple(
+        Match(provider_id=p.id, provider_name=p.name, rank=rank, score=score, components=components)
+        for rank, (_, p, components, score) in enumerate(eligible[: max(top_n, 0)], start=1)
+    )
+    return MatchResult(matches=matches, rejections=rejections)
+
+
+def _order_key(provider: ProviderProfile, score: float) -> tuple:
+    # Among equal scores: the least loaded this week, then the least recently assigned, then the id,
+    # so equal providers take turns and the order never depends on the input order.
+    load = provider.assigned_this_week / provider.weekly_capacity
+    last = provider.last_assigned_at or datetime.min.replace(tzinfo=UTC)
+    return (-score, load, last, provider.id)
+
+
+def rejection_reason(lead: LeadProfile, provider: ProviderProfile, now: datetime) -> str | None:
+    """The first hard filter `provider` fails for `lead`, or None when it is eligible."""
+    if not provider.active:
+        return INACTIVE
+    if provider.paused_until is not None and provider.paused_until > now:
+        return PAUSED_UNTIL
+    if provider.id in lead.excluded_provider_ids:
+        return ALREADY_TRIED
+    if lead.treatment_id not in provider.treatments:
+        return TREATMENT_NOT_OFFERED
+    if lead.condition_id not in provider.conditions:
+        return CONDITION_NOT_ACCEPTED
+    if provider.assigned_this_week >= provider.weekly_capacity:
+        return CAPACITY_USED
+    if not provider.has_notification_address:
+        return NO_ADDRESS
+    return None
+
+
+def score_components(
+    lead: LeadProfile, provider: ProviderProfile, now: datetime, weights: Weights = DEFAULT_WEIGHTS
+) -> tuple[ScoreComponent, ...]:
+    """The soft score of an eligible provider, one component per reason."""
+    return (
+        _specialty(lead, provider, weights),
+        _language(lead, provider, weights),
+        _response_rate(provider, weights),
+        _response_time(provider, weights),
+        _fairness(provider, now, weights),
+    )
+
+
+def _component(name: str, share: float, max_points: float, detail: str) -> ScoreComponent:
+    share = min(max(share, 0.0), 1.0)
+    return ScoreComponent(
+        name=name, points=round(share * max_points, 2), max_points=max_points, detail=detail
+    )
+
+
+def _specialty(lead: LeadProfile, provider: ProviderProfile, weights: Weights) -> ScoreComponent:
+    # Better-established care first (approved, then within a trial), then clinics focused on the field.
+    status = provider.treatments[lead.treatment_id]
+    evidence_share = weights.evidence_share.get(status, 0.0)
+    in_field = sum(1 for category in provider.conditions.values() if category == lead.condition_category)
+    focus_share = in_field / len(provider.conditions)
+    max_points = weights.evidence + weights.focus
+    points = evidence_share * weights.evidence + focus_share * weights.focus
+    detail = (
+        f"offers it as {EVIDENCE_LABELS.get(status, status)}; "
+        f"{in_field} of its {len(provider.conditions)} accepted conditions are {lead.condition_category}"
+    )
+    return _component("specialty_fit", points / max_points if max_points else 0.0, max_points, detail)
+
+
+def _language(lead: LeadProfile, provider: ProviderProfile, weights: Weights) -> ScoreComponent:
+    if lead.language in provider.languages:
+        return _component(
+            "language", 1.0, weights.language, f"speaks the patient's language ({lead.language})"
+        )
+    return _component(
+        "language", 0.0, weights.language, f"does not speak the patient's language ({lead.language})"
+    )
+
+
+def _response_rate(provider: ProviderProfile, weights: Weights) -> ScoreComponent:
+    answered, unanswered = provider.response_count, provider.unanswered_count
+    # Laplace smoothing: a new provider starts at one half instead of at nothing.
+    share = (answered + 1) / (answered + unanswered + 2)
+    if answered + unanswered == 0:
+        detail = "no answers yet: counted as average"
+    else:
+        detail = f"answered {answered} of {answered + unanswered} leads"
+    return _component("response_rate", share, weights.response_rate, detail)
+
+
+def _response_time(provider: ProviderProfile, weights: Weights) -> ScoreComponent:
+    seconds = provider.median_response_seconds
+    if seconds is None:
+        return _component("response_time", 0.5, weights.response_time, "no answers yet: counted as average")
+    share = RESPONSE_TIME_HALF_POINTS_SECONDS / (RESPONSE_TIME_HALF_POINTS_SECONDS + max(seconds, 0))
+    return _component(
+        "response_time", share, weights.response_time, f"answers in {_duration(seconds)} (median)"
+    )
+
+
+def _fairness(provider: ProviderProfile, now: datetime, weights: Weights) -> ScoreComponent:
+    used, capacity = provider.assigned_this_week, provider.weekly_capacity
+    if provider.last_assigned_at is None:
+        last = "never assigned before"
+    else:
+        last = f"last lead {_duration((now - provider.last_assigned_at).total_seconds())} ago"
+    detail = f"{used} of {capacity} leads this week; {last}"
+    return _component("fairness", 1 - used / capacity, weights.fairness, detail)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    if seconds < 3600:
+        return f"{max(seconds // 60, 1)} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"

@@ -1,0 +1,347 @@
+"""Routing on the database side: lock what a decision needs, ask the engine, and write the
+Assignments, LeadEvents and provider emails in the same transaction as the lead's new status."""
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import selectinload
+
+from leads.email import queue_email
+from leads.extensions import db
+from leads.models import Assignment, AssignmentStatus, Lead, LeadEvent, Provider, ProviderTreatment, User
+from leads.routing import engine
+from leads.routing.notification import notification_context, notification_template
+from leads.timeutil import utcnow
+from leads.tokens import make_assignment_token
+from leads.workflow import LeadStatus
+
+log = logging.getLogger(__name__)
+
+# Weekly capacity counts leads from Monday 00:00 in Denmark, where every provider works.
+PROVIDER_TIMEZONE = ZoneInfo("Europe/Copenhagen")
+OPEN_ASSIGNMENT_STATUSES = (AssignmentStatus.NOTIFIED, AssignmentStatus.VIEWED, AssignmentStatus.ACCEPTED)
+REROUTABLE_STATUSES = (LeadStatus.ROUTED, LeadStatus.UNROUTABLE, LeadStatus.CONTACTED)
+
+SKIPPED = "skipped"
+
+
+class RoutingError(ValueError):
+    """A routing request that cannot be carried out, with a message fit to show a coordinator."""
+
+
+def route_lead(lead_id: int) -> str:
+    """Route a new lead once: 'routed', 'unroutable', 'needs_review', or 'skipped' when not new.
+
+    Commits: the lead's status, its Assignments, LeadEvents and emails in one transaction.
+    """
+    lead = _lock_lead(lead_id)
+    if lead is None or lead.status != LeadStatus.NEW:
+        db.session.rollback()
+        log.info("route_lead %s: skipped (%s)", lead_id, "missing" if lead is None else lead.status)
+        return SKIPPED
+    if lead.treatment.requires_review:
+        lead.change_status(
+            LeadStatus.NEEDS_REVIEW,
+            actor_type="system",
+            note="The treatment is investigational: a coordinator approves routing first.",
+            reason="Investigational treatment: waiting for a coordinator to approve routing.",
+        )
+        outcome = LeadStatus.NEEDS_REVIEW.value
+    else:
+        outcome = _route(lead, actor_type="system")
+    db.session.commit()
+    log.info("route_lead %s: %s", lead_id, outcome)
+    return outcome
+
+
+def approve_routing(lead_id: int, user_id: int) -> str:
+    """A coordinator approves a needs_review lead: route it now. 'skipped' when not waiting for review."""
+    lead = _lock_lead(lead_id)
+    if lead is None:
+        db.session.rollback()
+        raise RoutingError("That lead does not exist.")
+    if lead.status != LeadStatus.NEEDS_REVIEW:
+        db.session.rollback()
+        return SKIPPED
+    user = db.session.get(User, user_id)
+    if user is None:
+        db.session.rollback()
+        raise RoutingError("Only a known staff member can approve routing.")
+    db.session.add(
+        LeadEvent(
+            lead=lead,
+            kind="routing_approved",
+            actor_type="staff",
+            actor_user_id=user.id,
+            note=f"Routing approved by {user.email}.",
+        )
+    )
+    outcome = _route(lead, actor_type="staff", actor_user_id=user.id)
+    db.session.commit()
+    log.info("approve_routing %s by user %s: %s", lead_id, user_id, outcome)
+    return outcome
+
+
+def reroute_lead(
+    lead_id: int,
+    *,
+    actor_type: str,
+    actor_user_id: int | None = None,
+    reason: str,
+    limit: int | None = None,
+) -> list[Assignment]:
+    """Assign the next-best providers not yet tried for the lead, and commit.
+
+    By default enough to bring the open assignments back to ROUTING_TOP_N (at least one).
+    When no provider is left the lead becomes unroutable with the reason. Commits whatever
+    the caller's transaction holds, so an expiry and its replacement land together.
+    """
+    lead = _lock_lead(lead_id)
+    if lead is None:
+        db.session.rollback()
+        raise RoutingError("That lead does not exist.")
+    if lead.status not in REROUTABLE_STATUSES:
+        db.session.rollback()
+        raise RoutingError(
+            f"A lead in status '{lead.status}' cannot be re-routed; "
+            f"only {', '.join(s.value for s in REROUTABLE_STATUSES)} leads can."
+        )
+    if limit is None:
+        open_count = sum(1 for a in lead.assignments if a.status in OPEN_ASSIGNMENT_STATUSES)
+        limit = max(current_app.config["ROUTING_TOP_N"] - open_count, 1)
+    blocked = _sharing_blocked(lead)
+    if blocked:
+        assignments, why = [], blocked
+    else:
+        assignments, why = _assign_next(lead, limit)
+    names = ", ".join(a.provider.name for a in assignments)
+    still_open = any(a.status in OPEN_ASSIGNMENT_STATUSES for a in lead.assignments)
+    db.session.add(
+        LeadEvent(
+            lead=lead,
+            kind="rerouted",
+            actor_type=actor_type,
+            actor_user_id=actor_user_id,
+            note=f"{reason} Sent to: {names}." if assignments else f"{reason} No provider left: {why}",
+        )
+    )
+    if assignments and lead.status == LeadStatus.UNROUTABLE:
+        lead.change_status(
+            LeadStatus.ROUTED, actor_type=actor_type, actor_user_id=actor_user_id, note=f"Sent to: {names}."
+        )
+    elif not assignments and lead.status == LeadStatus.ROUTED and not still_open:
+        # Unroutable only when nobody is left: other providers may still be considering it.
+        lead.change_status(
+            LeadStatus.UNROUTABLE, actor_type=actor_type, actor_user_id=actor_user_id, reason=why
+        )
+    elif not assignments and lead.status == LeadStatus.UNROUTABLE:
+        lead.status_reason = why
+    # A lead a provider has accepted (contacted) keeps its status; the event tells the story.
+    db.session.commit()
+    log.info("reroute_lead %s: %d new assignment(s)", lead_id, len(assignments))
+    return assignments
+
+
+def route_waiting_leads(older_than: timedelta, limit: int = 100) -> int:
+    """Route leads still `new` after `older_than` (their task was lost); return how many were tried."""
+    ids = db.session.scalars(
+        sa.select(Lead.id)
+        .where(Lead.status == LeadStatus.NEW, Lead.created_at <= utcnow() - older_than)
+        .order_by(Lead.created_at)
+        .limit(limit)
+    ).all()
+    db.session.rollback()
+    for lead_id in ids:
+        route_lead(lead_id)
+    return len(ids)
+
+
+def week_start(now: datetime) -> datetime:
+    """Monday 00:00 in Denmark of the week holding `now`, in UTC."""
+    local = now.astimezone(PROVIDER_TIMEZONE)
+    monday = local.date() - timedelta(days=local.weekday())
+    return datetime.combine(monday, time.min, tzinfo=PROVIDER_TIMEZONE).astimezone(UTC)
+
+
+def _lock_lead(lead_id: int) -> Lead | None:
+    # PostgreSQL: a second delivery waits here, then sees the new status. SQLite: BEGIN IMMEDIATE
+    # already made this transaction the only writer.
+    return db.session.execute(
+        sa.select(Lead)
+        .where(Lead.id == lead_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def _route(lead: Lead, *, actor_type: str, actor_user_id: int | None = None) -> str:
+    """Assign the top providers and move the lead to routed, or to unroutable with the reason."""
+    blocked = _sharing_blocked(lead)
+    if blocked:
+        assignments, why = [], blocked
+    else:
+        assignments, why = _assign_next(lead, current_app.config["ROUTING_TOP_N"])
+    if assignments:
+        names = ", ".join(a.provider.name for a in assignments)
+        lead.change_status(
+            LeadStatus.ROUTED, actor_type=actor_type, actor_user_id=actor_user_id, note=f"Sent to: {names}."
+        )
+        return LeadStatus.ROUTED.value
+    lead.change_status(
+        LeadStatus.UNROUTABLE, actor_type=actor_type, actor_user_id=actor_user_id, note=why, reason=why
+    )
+    return LeadStatus.UNROUTABLE.value
+
+
+def _sharing_blocked(lead: Lead) -> str | None:
+    consent = lead.consent
+    if consent is not None and (not consent.share_with_providers or consent.withdrawn_at is not None):
+        return "The patient has not agreed to share the request with providers."
+    return None
+
+
+def _assign_next(lead: Lead, limit: int) -> tuple[list[Assignment], str]:
+    """Lock the candidates, rank them, write Assignments, events and emails; return them and,
+    when there are none, why."""
+    now = utcnow()
+    providers = _lock_candidates(lead.treatment_id)
+    # Counted after the locks: what a concurrent routing committed is already visible.
+    profile = _lead_profile(lead)
+    result = engine.rank_providers(profile, _provider_profiles(providers, now), now=now, top_n=limit)
+    by_id = {p.id: p for p in providers}
+    next_rank = max((a.rank for a in lead.assignments), default=0) + 1
+    assignments = []
+    for offset, match in enumerate(result.matches):
+        provider = by_id[match.provider_id]
+        assignment = Assignment(
+            lead=lead,
+            provider=provider,
+            rank=next_rank + offset,
+            score=match.score,
+            score_breakdown=match.breakdown(),
+            status=AssignmentStatus.NOTIFIED.value,
+            created_at=now,
+        )
+        provider.last_assigned_at = now
+        db.session.add(assignment)
+        db.session.add(
+            LeadEvent(
+                lead=lead,
+                kind="provider_assigned",
+                actor_type="system",
+                note=f"Assigned to {provider.name} (rank {assignment.rank}, score {match.score:g}).",
+            )
+        )
+        assignments.append(assignment)
+    db.session.flush()
+    for assignment in assignments:
+        _notify(assignment)
+    return assignments, "" if assignments else result.explain_empty()
+
+
+def _lock_candidates(treatment_id: int) -> list[Provider]:
+    # Every provider offering the treatment, locked in id order so two routings never deadlock.
+    # NO KEY UPDATE: rows referencing a provider can still be inserted meanwhile.
+    offering = sa.select(ProviderTreatment.provider_id).where(ProviderTreatment.treatment_id == treatment_id)
+    return list(
+        db.session.scalars(
+            sa.select(Provider)
+            .where(Provider.id.in_(offering))
+            .order_by(Provider.id)
+            .with_for_update(key_share=True)
+            .options(selectinload(Provider.treatments), selectinload(Provider.conditions))
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def _lead_profile(lead: Lead) -> engine.LeadProfile:
+    return engine.LeadProfile(
+        treatment_id=lead.treatment_id,
+        condition_id=lead.condition_id,
+        condition_category=lead.condition.category,
+        language=_language_code(lead.preferred_language),
+        excluded_provider_ids=frozenset(providers_already_tried(lead)),
+    )
+
+
+def providers_already_tried(lead: Lead) -> set[int]:
+    """Providers that had this patient: on this lead, its duplicates, or any lead with the same
+    email address or phone number."""
+    same_patient = [Lead.id == lead.id, Lead.duplicate_of_id == lead.id]
+    if lead.duplicate_of_id is not None:
+        same_patient.append(Lead.id == lead.duplicate_of_id)
+    if lead.email:
+        # Case-insensitive, as the quote form's duplicate check compares addresses.
+        same_patient.append(sa.func.lower(Lead.email) == lead.email.lower())
+    if lead.phone:
+        same_patient.append(Lead.phone == lead.phone)
+    return set(
+        db.session.scalars(
+            sa.select(Assignment.provider_id)
+            .join(Lead, Assignment.lead_id == Lead.id)
+            .where(sa.or_(*same_patient))
+        )
+    )
+
+
+def _provider_profiles(providers: list[Provider], now: datetime) -> list[engine.ProviderProfile]:
+    ids = [p.id for p in providers]
+    this_week = _count_by_provider(ids, Assignment.created_at >= week_start(now))
+    unanswered = _count_by_provider(ids, Assignment.status == AssignmentStatus.EXPIRED)
+    return [
+        engine.ProviderProfile(
+            id=p.id,
+            name=p.name,
+            active=p.active,
+            paused_until=p.paused_until,
+            has_notification_address=bool(p.notification_emails),
+            treatments={pt.treatment_id: pt.evidence_status for pt in p.treatments},
+            conditions={c.id: c.category for c in p.conditions},
+            languages=frozenset(_language_code(code) for code in p.languages or ()),
+            weekly_capacity=p.weekly_capacity,
+            assigned_this_week=this_week.get(p.id, 0),
+            response_count=p.response_count or 0,
+            unanswered_count=unanswered.get(p.id, 0),
+            median_response_seconds=p.median_response_seconds,
+            last_assigned_at=p.last_assigned_at,
+        )
+        for p in providers
+    ]
+
+
+def _count_by_provider(provider_ids: Iterable[int], condition) -> dict[int, int]:
+    provider_ids = list(provider_ids)
+    if not provider_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Assignment.provider_id, sa.func.count(Assignment.id))
+        .where(Assignment.provider_id.in_(provider_ids), condition)
+        .group_by(Assignment.provider_id)
+    )
+    return {provider_id: count for provider_id, count in rows}
+
+
+def _language_code(code: str | None) -> str:
+    return (code or "").strip().lower().replace("_", "-").split("-")[0]
+
+
+def _notify(assignment: Assignment) -> None:
+    """One provider_notification email per notification address, Reply-To the coordinators."""
+    provider, lead = assignment.provider, assignment.lead
+    config = current_app.config
+    link = f"{config['BASE_URL']}/p/{make_assignment_token(assignment.id)}"
+    context = notification_context(lead, provider, link)
+    for address in provider.notification_emails:
+        queue_email(
+            template=notification_template(provider),
+            to=address,
+            idempotency_key=f"assign:{assignment.id}:{address}",
+            lead_id=lead.id,
+            reply_to=config["COORDINATOR_EMAIL"],
+            **context,
+        )
