@@ -3,8 +3,9 @@ never silently dropped: a real patient who trips a rule is not lost."""
 
 import re
 
-# Links as people and bots write them: bare URLs, www., HTML anchors and BBCode.
-_LINK = re.compile(r"https?://|\bwww\.[^\s.]|<a\s[^>]*href|\[url[\]=]", re.IGNORECASE)
+# Links as people and bots write them: bare addresses, and HTML or BBCode link tags.
+_ADDRESS = re.compile(r"https?://|\bwww\.[^\s.]", re.IGNORECASE)
+_LINK_TAG = re.compile(r"<a\s[^>]*href|\[url[\]=]", re.IGNORECASE)
 
 # Phrases no patient asking for a treatment quote writes; kept short to avoid false alarms.
 SPAM_PHRASES = (
@@ -20,8 +21,9 @@ SPAM_PHRASES = (
 
 
 def count_links(text: str) -> int:
-    """How many links `text` contains."""
-    return len(_LINK.findall(text or ""))
+    """How many links `text` contains (a tag around an address counts once)."""
+    text = text or ""
+    return max(len(_ADDRESS.findall(text)), len(_LINK_TAG.findall(text)))
 
 
 def spam_reasons(*, full_name: str, details: str, honeypot: str, max_links: int) -> list[str]:

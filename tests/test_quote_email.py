@@ -1,0 +1,118 @@
+"""The patient's confirmation email: what it says, and that a real worker delivers it over SMTP."""
+
+import email
+import email.policy
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from leads import intake
+from leads.email import render_email
+from leads.extensions import db
+from leads.models import EmailMessage, Lead
+from tests.helpers import wait_until
+from tests.quote_support import answers, client_with_own_address
+
+
+@pytest.fixture
+def client(app, taxonomy):
+    return client_with_own_address(app)
+
+
+def _confirmation() -> EmailMessage:
+    return db.session.scalar(sa.select(EmailMessage).filter_by(template="patient_confirmation"))
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_confirmation_has_the_reference_and_a_summary_of_what_was_sent(client, app):
+    client.post(
+        "/quote",
+        data=answers(app, treatment="stem-cell-spinal-cord-injury", condition="spinal-cord-injury-complete"),
+    )
+    lead = db.session.scalar(sa.select(Lead))
+    message = _confirmation()
+    text = _flat(message.body_text)
+    assert message.subject == f"Your quote request {lead.reference}"
+    assert f"Your reference: {lead.reference}" in text
+    for line in (
+        "Name: Freja Ørsted",
+        "Email: freja@example.org",
+        "Phone: +4520123456",
+        "Country: Denmark",
+        "Preferred language: Danish",
+        "Treatment: Stem cell therapy for spinal cord injury",
+        "How established it is: Investigational: not an approved treatment",
+        "Condition: Spinal cord injury (complete)",
+        "When: In 3 to 6 months",
+        "Budget: €20,000 to €50,000",
+        "How to contact you: Email",
+        "Injured at C6 two years ago",
+    ):
+        assert line in text, line
+    assert "Freja Ørsted" in message.body_html and lead.reference in message.body_html
+
+
+def test_the_confirmation_is_honest_about_evidence_and_medical_advice(client, app):
+    client.post(
+        "/quote",
+        data=answers(app, treatment="stem-cell-spinal-cord-injury", condition="spinal-cord-injury-complete"),
+    )
+    text = _flat(_confirmation().body_text)
+    assert "stem cell therapy for spinal cord injury is investigational in Denmark" in text
+    assert "regulated by the Danish Medicines Agency" in text
+    assert "A quote is not medical advice" in text
+    assert "a coordinator reads your request first, within 24 hours, before any clinic sees it" in text
+
+
+def test_the_confirmation_says_how_to_withdraw_consent_without_a_dead_link(client, app):
+    client.post("/quote", data=answers(app))
+    message = _confirmation()
+    text, coordinators = _flat(message.body_text), app.config["COORDINATOR_EMAIL"]
+    reference = db.session.scalar(sa.select(Lead.reference))
+    assert (
+        f"withdraw your consent at any time: reply to this email, or write to {coordinators}, "
+        f"quoting your reference {reference}" in text
+    )
+    assert "http" not in message.body_text
+    assert re.findall(r'href="([^"]+)"', message.body_html) == [f"mailto:{coordinators}"]
+    assert message.reply_to == coordinators
+
+
+def test_the_self_service_link_has_one_place_in_the_context_and_shows_when_given(client, app):
+    client.post("/quote", data=answers(app))
+    lead = db.session.scalar(sa.select(Lead))
+    context = intake.confirmation_context(lead)
+    assert context["self_service_url"] is None  # until the self-service pages exist
+    rendered = render_email(
+        "patient_confirmation", **{**context, "self_service_url": "https://x.example/s/t"}
+    )
+    assert "withdraw your consent here: https://x.example/s/t" in _flat(rendered.text)
+    assert 'href="https://x.example/s/t"' in rendered.html
+    assert "reply to this email" not in rendered.text
+
+
+def test_the_patient_receives_the_confirmation_through_a_real_worker_and_smtp(
+    app, taxonomy, celery_worker, mail_sink
+):
+    client = client_with_own_address(app)
+    assert client.post("/quote", data=answers(app)).status_code == 303
+    reference = db.session.scalar(sa.select(Lead.reference))
+    db.session.rollback()  # never hold the SQLite write lock while the worker needs it
+
+    def confirmation_delivered():
+        for path in mail_sink.messages():
+            parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if parsed["To"] == "freja@example.org":
+                return parsed
+        return None
+
+    delivered = wait_until(confirmation_delivered, timeout=60)
+    assert delivered["Subject"] == f"Your quote request {reference}"
+    assert delivered["Reply-To"] == app.config["COORDINATOR_EMAIL"]
+    body = delivered.get_body(preferencelist=("plain",)).get_content()
+    assert f"Your reference: {reference}" in body and "Freja Ørsted" in body
+    assert delivered.get_body(preferencelist=("html",)) is not None
