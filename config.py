@@ -91,6 +91,10 @@ class Config:
         self.LEAD_SLA_HOURS = _env_int("LEAD_SLA_HOURS", 24)
         # Proxies in front of the app whose X-Forwarded-For is trusted (rate limits key on the client).
         self.TRUSTED_PROXY_COUNT = _env_int("TRUSTED_PROXY_COUNT", 0)
+        # Coordinator dashboard: queue page size, CSV export ceiling, stats period limit.
+        self.STAFF_PAGE_SIZE = _env_int("STAFF_PAGE_SIZE", 50)
+        self.EXPORT_MAX_ROWS = _env_int("EXPORT_MAX_ROWS", 100_000)
+        self.STATS_MAX_DAYS = _env_int("STATS_MAX_DAYS", 366)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = None

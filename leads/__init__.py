@@ -99,11 +99,13 @@ def register_blueprints(app: Flask) -> None:
     from leads.directory import bp as directory_bp
     from leads.health import bp as health_bp
     from leads.public import bp as public_bp
+    from leads.staff import bp as staff_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(directory_bp)
+    app.register_blueprint(staff_bp)
 
 
 def register_security_headers(app: Flask) -> None:

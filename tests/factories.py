@@ -4,8 +4,18 @@ import factory
 import sqlalchemy as sa
 from factory.alchemy import SQLAlchemyModelFactory
 
+from leads.accounts import hash_password
 from leads.extensions import db
-from leads.models import Condition, Lead, Provider, ProviderTreatment, Treatment
+from leads.models import (
+    Assignment,
+    Condition,
+    EmailMessage,
+    Lead,
+    Provider,
+    ProviderTreatment,
+    Treatment,
+    User,
+)
 
 
 def _current_session():
@@ -78,3 +88,50 @@ class ProviderFactory(_Base):
     def offers(self, create, treatments, **kwargs):
         for treatment in treatments or ():
             self.treatments.append(ProviderTreatment(treatment=treatment, evidence_status="approved"))
+
+
+class UserFactory(_Base):
+    """A staff account; the password is "correct horse battery" unless given."""
+
+    class Meta:
+        model = User
+
+    class Params:
+        password = "correct horse battery"
+
+    email = factory.Sequence(lambda n: f"staff{n}@example.dk")
+    role = "coordinator"
+    password_hash = factory.LazyAttribute(lambda o: hash_password(o.password))
+
+
+class AssignmentFactory(_Base):
+    class Meta:
+        model = Assignment
+
+    lead = factory.SubFactory(LeadFactory)
+    provider = factory.SubFactory(ProviderFactory)
+    rank = 1
+    score = 80.0
+    score_breakdown = factory.LazyFunction(
+        lambda: {
+            "score": 80.0,
+            "components": [
+                {"name": "evidence", "points": 30.0, "max": 30.0, "detail": "offers it as approved"},
+                {"name": "language", "points": 20.0, "max": 20.0, "detail": "speaks en"},
+                {"name": "response rate", "points": 30.0, "max": 50.0, "detail": "no history yet"},
+            ],
+        }
+    )
+
+
+class EmailMessageFactory(_Base):
+    class Meta:
+        model = EmailMessage
+
+    idempotency_key = factory.Sequence(lambda n: f"test-email:{n}")
+    template = "provider_notification"
+    to_address = factory.Sequence(lambda n: f"clinic{n}@example.dk")
+    subject = "New request"
+    body_text = "A new request is waiting.\n"
+    body_html = "<p>A new request is waiting.</p>"
+    message_id = factory.Sequence(lambda n: f"<test-{n}@example.dk>")

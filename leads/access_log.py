@@ -1,0 +1,53 @@
+"""The record of which staff member viewed or exported which lead, and when."""
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from leads.extensions import db
+from leads.models import AccessLog, Lead, User
+
+VIEW, EXPORT = "view", "export"
+
+
+def record_view(user_id: int, lead_id: int) -> AccessLog:
+    entry = AccessLog(user_id=user_id, lead_id=lead_id, action=VIEW)
+    db.session.add(entry)
+    return entry
+
+
+def record_export(user_id: int, *, rows: int, filters: str, with_details: bool) -> AccessLog:
+    """One row per export: how many leads, which filters, whether free text went out."""
+    detail = (
+        f"{rows} lead(s); filters: {filters or 'none'}; free-text details: {'yes' if with_details else 'no'}"
+    )
+    entry = AccessLog(user_id=user_id, lead_id=None, action=EXPORT, detail=detail[:500])
+    db.session.add(entry)
+    return entry
+
+
+@dataclass
+class AccessLogPage:
+    rows: list[tuple[AccessLog, str, str | None]]  # entry, staff email, lead reference
+    next_before: int | None
+
+
+def recent(
+    *, user_id: int | None = None, lead_id: int | None = None, before: int | None = None, limit: int = 100
+) -> AccessLogPage:
+    """Newest entries first, `limit` at a time (keyset on id)."""
+    query = (
+        sa.select(AccessLog, User.email, Lead.reference)
+        .join(User, User.id == AccessLog.user_id)
+        .outerjoin(Lead, Lead.id == AccessLog.lead_id)
+    )
+    if user_id is not None:
+        query = query.where(AccessLog.user_id == user_id)
+    if lead_id is not None:
+        query = query.where(AccessLog.lead_id == lead_id)
+    if before is not None:
+        query = query.where(AccessLog.id < before)
+    rows = db.session.execute(query.order_by(AccessLog.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = [tuple(r) for r in rows[:limit]]
+    return AccessLogPage(rows=rows, next_before=rows[-1][0].id if more else None)

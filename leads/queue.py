@@ -1,0 +1,276 @@
+"""The coordinator queue: filters, search and urgency-ordered keyset pagination over leads.
+
+The queue is four segments, most urgent first: unroutable, needs review (both oldest first:
+they have waited longest), SLA overdue (most overdue first), then everything else, newest
+first. Each segment is read with its own indexed, LIMITed query and a keyset cursor, so a
+page costs the same on the first page as on the thousandth, with a million leads.
+"""
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+
+import sqlalchemy as sa
+
+from leads.extensions import db
+from leads.models import Assignment, Condition, Lead, Treatment
+from leads.models.lead import REFERENCE_ALPHABET
+from leads.timeutil import utcnow
+from leads.workflow import LeadStatus
+
+S = LeadStatus
+# Statuses in which the SLA clock still runs: nobody has taken the lead in hand yet.
+SLA_PENDING = (S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE)
+# Statuses a coordinator may still have to work on ("open" in the status filter).
+OPEN_STATUSES = (S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE, S.CONTACTED, S.QUOTED)
+
+UNROUTABLE, NEEDS_REVIEW, OVERDUE, REST = range(4)
+SEGMENT_LABELS = {UNROUTABLE: "Unroutable", NEEDS_REVIEW: "Needs review", OVERDUE: "SLA overdue", REST: ""}
+COUNT_CEILING = 1000  # counts stop here: "1,000+" is all a person needs to know
+
+_REFERENCE = re.compile(rf"(?:Q-?)?([{REFERENCE_ALPHABET}]{{6}})")
+_PHONE = re.compile(r"\+?[\d\s().-]{5,25}")
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """What the coordinator asked for; every field optional."""
+
+    q: str = ""
+    status: str = ""  # a LeadStatus value, "open", or "" for any
+    treatment_id: int | None = None
+    condition_id: int | None = None
+    provider_id: int | None = None
+    country: str = ""
+    source: str = ""  # utm_source; "(none)" for leads without one
+    assigned: str = ""  # "", "mine", "unassigned" or a user id
+    created_from: date | None = None
+    created_to: date | None = None
+    overdue: bool = False
+    user_id: int | None = None  # the viewer, for "mine"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    segment: int
+    key: datetime
+    lead_id: int
+
+    def encode(self) -> str:
+        micros = int((self.key - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
+        return f"{self.segment}.{micros}.{self.lead_id}"
+
+    @classmethod
+    def decode(cls, text: str | None) -> "Cursor | None":
+        """The cursor in `text`, or None when it is missing or malformed."""
+        match = re.fullmatch(r"([0-3])\.(-?\d{1,19})\.(\d{1,19})", text or "")
+        if not match:
+            return None
+        key = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(match[2]))
+        return cls(int(match[1]), key, int(match[3]))
+
+
+@dataclass
+class QueueRow:
+    lead: Lead
+    segment: int
+
+    @property
+    def urgency(self) -> str:
+        return SEGMENT_LABELS[self.segment]
+
+
+@dataclass
+class QueuePage:
+    rows: list[QueueRow] = field(default_factory=list)
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+
+
+def _segment_where(segment: int, now: datetime):
+    # IS NOT NULL keeps NOT(overdue) true for leads without an SLA (NULL would drop them).
+    overdue = sa.and_(Lead.status.in_([S.NEW, S.ROUTED]), Lead.sla_due_at.is_not(None), Lead.sla_due_at < now)
+    if segment == UNROUTABLE:
+        return Lead.status == S.UNROUTABLE
+    if segment == NEEDS_REVIEW:
+        return Lead.status == S.NEEDS_REVIEW
+    if segment == OVERDUE:
+        return overdue
+    return sa.and_(Lead.status.not_in([S.UNROUTABLE, S.NEEDS_REVIEW]), sa.not_(overdue))
+
+
+def _segment_order(segment: int) -> tuple[sa.ColumnElement, bool]:
+    """The sort column of a segment and whether it runs ascending."""
+    if segment == OVERDUE:
+        return Lead.sla_due_at, True
+    return Lead.created_at, segment in (UNROUTABLE, NEEDS_REVIEW)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _email_condition(address: str):
+    """Whole address, any case: the indexed forms first, a case-blind scan only if they miss."""
+    local, _, domain = address.rpartition("@")
+    forms = {address, address.lower(), f"{local}@{domain.lower()}"}
+    if db.session.scalar(sa.select(Lead.id).where(Lead.email.in_(forms)).limit(1)) is not None:
+        return Lead.email.in_(forms)
+    return sa.func.lower(Lead.email) == address.lower()
+
+
+def search_condition(text: str):
+    """The WHERE clause for a search: reference, email, phone or name, whichever it looks like."""
+    text = " ".join(text.split())
+    compact = text.replace(" ", "").upper()
+    match = _REFERENCE.fullmatch(compact)
+    # Six letters alone may be a name: without "Q-" only a code with a digit is a reference.
+    if match and (compact.startswith("Q-") or any(ch.isdigit() for ch in match[1])):
+        return Lead.reference == f"Q-{match[1]}"
+    if "@" in text:
+        if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
+            return _email_condition(text)
+        return Lead.email.icontains(text, autoescape=True)
+    if _PHONE.fullmatch(text) and sum(ch.isdigit() for ch in text) >= 5:
+        digits = re.sub(r"\D", "", text)
+        if text.startswith("+") or text.startswith("00"):
+            return Lead.phone == "+" + digits.removeprefix("00")
+        # A local number as the patient said it: the end of the stored E.164 number.
+        local = digits.lstrip("0") or digits
+        return sa.or_(Lead.phone == "+" + digits, Lead.phone.endswith(local, autoescape=True))
+    return Lead.full_name.icontains(text, autoescape=True)
+
+
+def filter_conditions(filters: QueueFilters, now: datetime) -> list:
+    """The WHERE clauses for `filters` (an empty list for an unfiltered queue)."""
+    where = []
+    if filters.q.strip():
+        where.append(search_condition(filters.q))
+    if filters.status == "open":
+        where.append(Lead.status.in_(OPEN_STATUSES))
+    elif filters.status:
+        where.append(Lead.status == filters.status)
+    if filters.treatment_id is not None:
+        where.append(Lead.treatment_id == filters.treatment_id)
+    if filters.condition_id is not None:
+        where.append(Lead.condition_id == filters.condition_id)
+    if filters.provider_id is not None:
+        assigned_to_provider = sa.select(Assignment.lead_id).where(
+            Assignment.provider_id == filters.provider_id
+        )
+        where.append(Lead.id.in_(assigned_to_provider))
+    if filters.country:
+        where.append(Lead.country == filters.country.upper())
+    if filters.source == "(none)":
+        where.append(Lead.utm_source.is_(None))
+    elif filters.source:
+        where.append(Lead.utm_source == filters.source)
+    if filters.assigned == "mine":
+        where.append(Lead.assigned_to_id == filters.user_id)
+    elif filters.assigned == "unassigned":
+        where.append(Lead.assigned_to_id.is_(None))
+    elif filters.assigned.isdigit():
+        where.append(Lead.assigned_to_id == int(filters.assigned))
+    if filters.created_from:
+        where.append(Lead.created_at >= _day_start(filters.created_from))
+    if filters.created_to:
+        where.append(Lead.created_at < _day_start(filters.created_to + timedelta(days=1)))
+    if filters.overdue:
+        where.append(sa.and_(Lead.status.in_(SLA_PENDING), Lead.sla_due_at < now))
+    return where
+
+
+def _segment_rows(segment, where, cursor, limit, *, backwards: bool, now) -> list[Lead]:
+    column, ascending = _segment_order(segment)
+    forward = ascending != backwards  # the direction this query walks the index
+    query = sa.select(Lead).where(_segment_where(segment, now), *where)
+    if cursor is not None and cursor.segment == segment:
+        if forward:
+            query = query.where(column >= cursor.key, sa.or_(column > cursor.key, Lead.id > cursor.lead_id))
+        else:
+            query = query.where(column <= cursor.key, sa.or_(column < cursor.key, Lead.id < cursor.lead_id))
+    order = (column.asc(), Lead.id.asc()) if forward else (column.desc(), Lead.id.desc())
+    return list(db.session.scalars(query.order_by(*order).limit(limit)))
+
+
+def _cursor_for(row: QueueRow) -> Cursor:
+    column, _ = _segment_order(row.segment)
+    return Cursor(row.segment, getattr(row.lead, column.key), row.lead.id)
+
+
+def fetch_page(
+    filters: QueueFilters,
+    *,
+    limit: int,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    now: datetime | None = None,
+) -> QueuePage:
+    """One page of the queue, after (or before) a cursor, with cursors for its neighbours."""
+    now = now or utcnow()
+    where = filter_conditions(filters, now)
+    backwards = before is not None and after is None
+    cursor = before if backwards else after
+    segments = (
+        range(cursor.segment, -1, -1) if backwards and cursor else range(cursor.segment if cursor else 0, 4)
+    )
+    rows: list[QueueRow] = []
+    for segment in segments:
+        wanted = limit + 1 - len(rows)
+        rows += [
+            QueueRow(lead, segment)
+            for lead in _segment_rows(segment, where, cursor, wanted, backwards=backwards, now=now)
+        ]
+        if len(rows) > limit:
+            break
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    page = QueuePage(rows=rows)
+    if rows:
+        if (more and not backwards) or (backwards and cursor):
+            page.next_cursor = _cursor_for(rows[-1]).encode()
+        if (more and backwards) or (not backwards and cursor):
+            page.prev_cursor = _cursor_for(rows[0]).encode()
+    return page
+
+
+def bounded_count(where: list, ceiling: int = COUNT_CEILING) -> int:
+    """How many leads match, counting no further than `ceiling`."""
+    limited = sa.select(Lead.id).where(*where).limit(ceiling).subquery()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(limited))
+
+
+def count_matching(filters: QueueFilters, now: datetime | None = None) -> int:
+    return bounded_count(filter_conditions(filters, now or utcnow()))
+
+
+def attention_counts(user_id: int, now: datetime | None = None) -> dict[str, int]:
+    """The at-a-glance numbers above the queue (each bounded)."""
+    now = now or utcnow()
+    base = QueueFilters(user_id=user_id)
+    return {
+        "unroutable": count_matching(replace(base, status=S.UNROUTABLE), now),
+        "needs_review": count_matching(replace(base, status=S.NEEDS_REVIEW), now),
+        "overdue": count_matching(replace(base, overdue=True), now),
+        "mine": count_matching(replace(base, assigned="mine", status="open"), now),
+    }
+
+
+def iter_matching(filters: QueueFilters, *, batch: int = 1000, now: datetime | None = None):
+    """Every matching lead in queue order, read a page at a time (for the CSV export)."""
+    now = now or utcnow()
+    cursor = None
+    while True:
+        page = fetch_page(filters, limit=batch, after=cursor, now=now)
+        yield from (row.lead for row in page.rows)
+        if page.next_cursor is None:
+            return
+        cursor = Cursor.decode(page.next_cursor)
+
+
+def taxonomy_choices() -> tuple[list[Treatment], list[Condition]]:
+    treatments = db.session.scalars(sa.select(Treatment).order_by(Treatment.sort_order, Treatment.name))
+    conditions = db.session.scalars(sa.select(Condition).order_by(Condition.sort_order, Condition.name))
+    return list(treatments), list(conditions)

@@ -1,0 +1,115 @@
+"""Admin pages: staff accounts at /staff/admin/users and the access log."""
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from leads import access_log, accounts
+from leads.auth import role_required
+from leads.extensions import db
+from leads.models import Role, User
+from leads.staff import bp, user_admin
+from leads.staff.forms import NewUserForm, ResetPasswordForm, UserActiveForm
+from leads.staff.lead_actions import find_by_reference
+from leads.timeutil import utcnow
+
+admin_only = role_required(Role.ADMIN)
+
+
+def _users_page(new_form=None, reset_forms=None, status=200):
+    return render_template(
+        "staff/users.html",
+        users=user_admin.list_users(),
+        new_form=new_form or NewUserForm(formdata=None),
+        reset_forms=reset_forms or {},
+        reset_form=ResetPasswordForm(formdata=None),
+        active_form=UserActiveForm(formdata=None),
+        now=utcnow(),
+    ), status
+
+
+@bp.get("/admin/users")
+@admin_only
+def users():
+    return _users_page()
+
+
+@bp.post("/admin/users")
+@admin_only
+def users_create():
+    form = NewUserForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(form.email.data, form.password.data, form.role.data)
+            db.session.commit()
+        except accounts.AccountError as exc:
+            db.session.rollback()
+            form.email.errors = [str(exc)] if "address" in str(exc) else []
+            if not form.email.errors:
+                form.password.errors = [str(exc)]
+        else:
+            flash(f"Created {user.role} {user.email}. Give them the temporary password in person.", "success")
+            return redirect(url_for("staff.users"))
+    return _users_page(new_form=form, status=400)
+
+
+def _user_or_404(user_id: int) -> User:
+    return db.session.get(User, user_id) or abort(404)
+
+
+@bp.post("/admin/users/<int:user_id>/active")
+@admin_only
+def users_set_active(user_id: int):
+    user = _user_or_404(user_id)
+    form = UserActiveForm()
+    make_active = request.form.get("active") == "1"
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        user_admin.set_active(user, make_active, acting_user_id=current_user.id)
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(f"{user.email} is {'active again' if make_active else 'deactivated'}.", "success")
+    return redirect(url_for("staff.users"))
+
+
+@bp.post("/admin/users/<int:user_id>/password")
+@admin_only
+def users_reset_password(user_id: int):
+    user = _user_or_404(user_id)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        user_admin.reset_password(user, form.password.data)
+        db.session.commit()
+        flash(f"New password set for {user.email}; any lockout is lifted.", "success")
+        return redirect(url_for("staff.users"))
+    return _users_page(reset_forms={user.id: form}, status=400)
+
+
+@bp.get("/admin/access-log")
+@admin_only
+def access_log_page():
+    email = request.args.get("user", "").strip()
+    reference = request.args.get("lead", "").strip()
+    before = request.args.get("before", "")
+    errors, user_id, lead_id = [], None, None
+    if email:
+        user_id = db.session.scalar(sa.select(User.id).filter_by(email=email.lower()))
+        if user_id is None:
+            errors.append(("user", f"No staff account has the address {email}"))
+    if reference:
+        lead = find_by_reference(reference)
+        lead_id = lead.id if lead else None
+        if lead is None:
+            errors.append(("lead", f"No request has the reference {reference}"))
+    page = None
+    if not errors:
+        page = access_log.recent(
+            user_id=user_id, lead_id=lead_id, before=int(before) if before.isdigit() else None
+        )
+    return render_template("staff/access_log.html", page=page, errors=errors, user=email, lead=reference), (
+        400 if errors else 200
+    )

@@ -1,0 +1,39 @@
+"""Template filters for staff pages: times in UTC, durations, percentages, status labels."""
+
+from datetime import datetime
+
+from leads.staff import bp
+from leads.staff.forms import STATUS_LABELS
+
+
+@bp.app_template_filter("staff_time")
+def staff_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+@bp.app_template_filter("staff_duration")
+def staff_duration(seconds: float | None) -> str:
+    """3 d 4 h, 2 h 5 min, 12 min, 40 s: the two largest units that matter."""
+    if seconds is None:
+        return "—"
+    seconds = int(abs(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
+
+
+@bp.app_template_filter("staff_percent")
+def staff_percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+@bp.app_template_filter("staff_status")
+def staff_status(value: str | None) -> str:
+    return STATUS_LABELS.get(value or "", value or "—")

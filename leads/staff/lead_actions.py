@@ -1,0 +1,207 @@
+"""What a coordinator can do to a lead: notes, status changes through the workflow, assignment
+to a coordinator, duplicate and spam verdicts, resending a failed email, and the routing calls.
+
+Each function adds to the caller's transaction and raises ActionError with a message fit to
+show; the caller commits.
+"""
+
+import logging
+from email.utils import make_msgid
+
+import sqlalchemy as sa
+from flask import current_app
+
+from leads import outbox
+from leads.email import FIRST_ATTEMPT_SAFETY_NET
+from leads.extensions import db
+from leads.models import EmailMessage, EmailStatus, Lead, LeadEvent, User
+from leads.timeutil import utcnow
+from leads.workflow import IllegalTransition, LeadStatus
+
+log = logging.getLogger(__name__)
+STAFF = "staff"
+RESEND_PREFIX = "resend:"  # idempotency keys of resends: resend:<original id>:<n>
+
+
+class ActionError(ValueError):
+    """The action was refused; the message says why in words a coordinator understands."""
+
+
+class LeadNotFound(LookupError):
+    pass
+
+
+def lock_lead(lead_id: int) -> Lead:
+    """The lead, row-locked for this transaction where the database supports it."""
+    lead = db.session.get(Lead, lead_id, with_for_update=True)
+    if lead is None:
+        raise LeadNotFound(lead_id)
+    return lead
+
+
+def _event(lead: Lead, kind: str, user_id: int, note: str | None) -> LeadEvent:
+    event = LeadEvent(lead=lead, kind=kind, actor_type=STAFF, actor_user_id=user_id, note=note)
+    db.session.add(event)
+    return event
+
+
+def add_note(lead_id: int, user_id: int, text: str) -> LeadEvent:
+    text = text.strip()
+    if not text:
+        raise ActionError("Write the note before saving it.")
+    return _event(lock_lead(lead_id), "note", user_id, text)
+
+
+def change_status(
+    lead_id: int, user_id: int, target: str, *, expected_current: str | None = None, note: str | None = None
+) -> LeadEvent:
+    """Move the lead through the workflow; refuse illegal moves and moves made on a stale page."""
+    lead = lock_lead(lead_id)
+    if expected_current and lead.status != expected_current:
+        raise ActionError(
+            f"The lead changed to '{lead.status}' while you were looking at it. "
+            "Check the timeline, then choose the new status again."
+        )
+    try:
+        return lead.change_status(
+            target, actor_type=STAFF, actor_user_id=user_id, note=note or None, reason=note or None
+        )
+    except IllegalTransition as exc:
+        raise ActionError(str(exc)) from None
+
+
+def assign_coordinator(lead_id: int, user_id: int, assignee_id: int | None) -> LeadEvent:
+    """Give the lead to a staff member (or to nobody); the history says who did it."""
+    lead = lock_lead(lead_id)
+    assignee = None
+    if assignee_id is not None:
+        assignee = db.session.get(User, assignee_id)
+        if assignee is None or not assignee.active:
+            raise ActionError("That staff member does not exist or is deactivated.")
+    if lead.assigned_to_id == assignee_id:
+        raise ActionError("The lead is already assigned that way.")
+    lead.assigned_to_id = assignee_id
+    note = f"Assigned to {assignee.email}" if assignee else "Unassigned"
+    return _event(lead, "assigned", user_id, note)
+
+
+def find_by_reference(reference: str) -> Lead | None:
+    code = "".join(reference.split()).upper()
+    if code and not code.startswith("Q-"):
+        code = "Q-" + code.removeprefix("Q")
+    return db.session.scalar(sa.select(Lead).filter_by(reference=code))
+
+
+def mark_duplicate(lead_id: int, user_id: int, original_reference: str, note: str | None = None) -> Lead:
+    """Mark the lead a duplicate of an earlier one (followed to the first of its chain)."""
+    lead = lock_lead(lead_id)
+    original = find_by_reference(original_reference)
+    if original is None:
+        raise ActionError(f"No request has the reference '{original_reference.strip()}'.")
+    for _ in range(20):  # follow the chain to its first request; it never loops back here
+        if original.duplicate_of is None:
+            break
+        original = original.duplicate_of
+    if original.id == lead.id:
+        raise ActionError("A request cannot be a duplicate of itself.")
+    if original.created_at > lead.created_at:
+        raise ActionError(
+            f"{original.reference} arrived after this request. Mark {original.reference} "
+            "as the duplicate instead."
+        )
+    text = f"Duplicate of {original.reference}" + (f": {note.strip()}" if note and note.strip() else "")
+    try:
+        lead.change_status(
+            LeadStatus.DUPLICATE, actor_type=STAFF, actor_user_id=user_id, note=text, reason=text
+        )
+    except IllegalTransition as exc:
+        raise ActionError(str(exc)) from None
+    lead.duplicate_of_id = original.id
+    return original
+
+
+def mark_spam(lead_id: int, user_id: int, note: str | None = None) -> LeadEvent:
+    lead = lock_lead(lead_id)
+    text = (note or "").strip() or "Marked as spam by a coordinator"
+    try:
+        return lead.change_status(
+            LeadStatus.SPAM, actor_type=STAFF, actor_user_id=user_id, note=text, reason=text
+        )
+    except IllegalTransition as exc:
+        raise ActionError(str(exc)) from None
+
+
+def resend_key_parent(key: str) -> int | None:
+    """The id of the email a resend key repeats, or None for an original email."""
+    if not key.startswith(RESEND_PREFIX):
+        return None
+    parent = key[len(RESEND_PREFIX) :].split(":", 1)[0]
+    return int(parent) if parent.isdigit() else None
+
+
+def resend_email(lead_id: int, email_id: int, user_id: int) -> EmailMessage:
+    """Queue a failed email again as a new delivery with the same content.
+
+    The failed row stays as it is, so the history keeps the server's answer.
+    """
+    lead = lock_lead(lead_id)
+    original = db.session.get(EmailMessage, email_id)
+    if original is None or original.lead_id != lead.id:
+        raise ActionError("That email does not belong to this request.")
+    if original.status != EmailStatus.FAILED:
+        raise ActionError("Only an email that failed can be sent again.")
+    prefix = f"{RESEND_PREFIX}{original.id}:"
+    resends = db.session.scalars(
+        sa.select(EmailMessage).where(
+            EmailMessage.lead_id == lead.id, EmailMessage.idempotency_key.startswith(prefix)
+        )
+    ).all()
+    if any(r.status != EmailStatus.FAILED for r in resends):
+        raise ActionError("This email has already been sent again; see its status below.")
+    domain = current_app.config["MAIL_FROM"].rpartition("@")[2].strip(" >") or "localhost"
+    copy = EmailMessage(
+        idempotency_key=f"{prefix}{len(resends) + 1}",
+        template=original.template,
+        to_address=original.to_address,
+        reply_to=original.reply_to,
+        subject=original.subject,
+        body_text=original.body_text,
+        body_html=original.body_html,
+        message_id=make_msgid(domain=domain),
+        lead_id=lead.id,
+        next_attempt_at=utcnow() + FIRST_ATTEMPT_SAFETY_NET,
+    )
+    db.session.add(copy)
+    db.session.flush()
+    outbox.add_task(outbox.SEND_EMAIL, email_id=copy.id)
+    _event(lead, "email_resent", user_id, f"Email '{original.template}' (#{original.id}) queued again")
+    log.info("lead %s: email %s resent as %s", lead.id, original.id, copy.id)
+    return copy
+
+
+def approve_routing(lead_id: int, user_id: int) -> str:
+    """Let a needs-review lead go to providers; the routing outcome ('routed', 'unroutable')."""
+    from leads.routing.service import RoutingError
+    from leads.routing.service import approve_routing as approve
+
+    lead = lock_lead(lead_id)
+    if lead.status != LeadStatus.NEEDS_REVIEW:
+        raise ActionError(f"Only a lead that needs review can be approved; this one is '{lead.status}'.")
+    try:
+        return approve(lead_id, user_id)
+    except (IllegalTransition, RoutingError) as exc:
+        raise ActionError(str(exc)) from None
+
+
+def reroute(lead_id: int, user_id: int, reason: str) -> list:
+    """Offer the lead to the next-best providers not yet tried; the new assignments."""
+    from leads.routing.service import RoutingError, reroute_lead
+
+    lock_lead(lead_id)
+    reason = reason.strip()
+    if not reason:
+        raise ActionError("Say why the lead needs other providers.")
+    try:
+        return reroute_lead(lead_id, actor_type=STAFF, actor_user_id=user_id, reason=reason)
+    except (IllegalTransition, RoutingError) as exc:
+        raise ActionError(str(exc)) from None

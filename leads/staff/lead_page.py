@@ -1,0 +1,117 @@
+"""Everything the lead page shows, read in a handful of queries."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from leads.extensions import db
+from leads.models import Assignment, EmailMessage, EmailStatus, Lead, LeadEvent, Provider, User
+from leads.staff.lead_actions import resend_key_parent
+from leads.timeutil import utcnow
+from leads.workflow import ALLOWED_TRANSITIONS, LeadStatus
+
+
+@dataclass
+class EmailRow:
+    email: EmailMessage
+    resends: list[EmailMessage] = field(default_factory=list)
+    resent_from_id: int | None = None
+
+    @property
+    def can_resend(self) -> bool:
+        return self.email.status == EmailStatus.FAILED and all(
+            r.status == EmailStatus.FAILED for r in self.resends
+        )
+
+
+@dataclass
+class AssignmentRow:
+    assignment: Assignment
+    provider: Provider
+
+    @property
+    def response_seconds(self) -> float | None:
+        a = self.assignment
+        return (a.responded_at - a.created_at).total_seconds() if a.responded_at else None
+
+    @property
+    def viewed_seconds(self) -> float | None:
+        a = self.assignment
+        return (a.viewed_at - a.created_at).total_seconds() if a.viewed_at else None
+
+
+@dataclass
+class EventRow:
+    event: LeadEvent
+    actor: str
+
+
+@dataclass
+class LeadPage:
+    lead: Lead
+    events: list[EventRow]
+    assignments: list[AssignmentRow]
+    emails: list[EmailRow]
+    later_duplicates: list[Lead]
+    staff: list[User]
+    next_statuses: list[str]
+    overdue: bool
+
+
+def _actor(event: LeadEvent, users: dict[int, User], providers: dict[int, Provider]) -> str:
+    if event.actor_type == "staff" and event.actor_user_id in users:
+        return users[event.actor_user_id].email
+    if event.actor_type == "provider" and event.actor_provider_id in providers:
+        return providers[event.actor_provider_id].name
+    return {"patient": "Patient", "system": "System", "provider": "Provider", "staff": "Staff"}.get(
+        event.actor_type, event.actor_type
+    )
+
+
+def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None:
+    lead = db.session.get(Lead, lead_id)
+    if lead is None:
+        return None
+    now = now or utcnow()
+    events = db.session.scalars(
+        sa.select(LeadEvent).filter_by(lead_id=lead.id).order_by(LeadEvent.created_at, LeadEvent.id)
+    ).all()
+    assignments = db.session.execute(
+        sa.select(Assignment, Provider)
+        .join(Provider, Provider.id == Assignment.provider_id)
+        .where(Assignment.lead_id == lead.id)
+        .order_by(Assignment.created_at, Assignment.rank)
+    ).all()
+    users = {u.id: u for u in db.session.scalars(sa.select(User).order_by(User.email))}
+    providers = {p.id: p for _, p in assignments}
+    missing = {e.actor_provider_id for e in events if e.actor_provider_id} - set(providers)
+    if missing:
+        providers.update(
+            {p.id: p for p in db.session.scalars(sa.select(Provider).where(Provider.id.in_(missing)))}
+        )
+    later = db.session.scalars(
+        sa.select(Lead).filter_by(duplicate_of_id=lead.id).order_by(Lead.created_at)
+    ).all()
+    pending = (LeadStatus.NEW, LeadStatus.NEEDS_REVIEW, LeadStatus.ROUTED, LeadStatus.UNROUTABLE)
+    return LeadPage(
+        lead=lead,
+        events=[EventRow(e, _actor(e, users, providers)) for e in events],
+        assignments=[AssignmentRow(a, p) for a, p in assignments],
+        emails=_email_rows(lead.id),
+        later_duplicates=list(later),
+        staff=[u for u in users.values() if u.active],
+        next_statuses=sorted(ALLOWED_TRANSITIONS[LeadStatus(lead.status)]),
+        overdue=bool(lead.sla_due_at and lead.sla_due_at < now and lead.status in pending),
+    )
+
+
+def _email_rows(lead_id: int) -> list[EmailRow]:
+    emails = db.session.scalars(
+        sa.select(EmailMessage).filter_by(lead_id=lead_id).order_by(EmailMessage.created_at, EmailMessage.id)
+    ).all()
+    rows = {e.id: EmailRow(e, resent_from_id=resend_key_parent(e.idempotency_key)) for e in emails}
+    for row in rows.values():
+        if row.resent_from_id in rows:
+            rows[row.resent_from_id].resends.append(row.email)
+    return list(rows.values())

@@ -1,0 +1,240 @@
+"""The lead page and the actions on it. Every render of the page is written to the access log."""
+
+import importlib.util
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from leads import access_log
+from leads.auth import staff_required
+from leads.extensions import db
+from leads.models import Lead, User
+from leads.staff import bp, lead_actions
+from leads.staff.forms import (
+    STATUS_LABELS,
+    ApproveRoutingForm,
+    AssignForm,
+    DuplicateForm,
+    NoteForm,
+    RerouteForm,
+    ResendForm,
+    SpamForm,
+    StatusForm,
+)
+from leads.staff.lead_page import load_lead_page
+from leads.workflow import LeadStatus
+
+# Statuses from which a coordinator may ask for other providers.
+REROUTABLE = {LeadStatus.ROUTED, LeadStatus.UNROUTABLE, LeadStatus.CONTACTED}
+
+
+def routing_available() -> bool:
+    """The routing service's approve and re-route calls exist in this build."""
+    return importlib.util.find_spec("leads.routing.service") is not None
+
+
+FORMS = {
+    "note": NoteForm,
+    "status": StatusForm,
+    "assign": AssignForm,
+    "duplicate": DuplicateForm,
+    "spam": SpamForm,
+    "reroute": RerouteForm,
+    "approve": ApproveRoutingForm,
+    "resend": ResendForm,
+}
+
+
+def _posted(key: str):
+    """The submitted form `key`; each form has its own prefix so ids stay unique on the page."""
+    return FORMS[key](prefix=key)
+
+
+def _forms(page, overrides: dict) -> dict:
+    forms = {key: cls(formdata=None, prefix=key) for key, cls in FORMS.items()}
+    forms["status"].current_status.data = page.lead.status
+    forms["assign"].assignee.data = str(page.lead.assigned_to_id or "")
+    forms.update(overrides)
+    forms["status"].status.choices = [(s, STATUS_LABELS[s]) for s in page.next_statuses]
+    forms["assign"].assignee.choices = [("", "Nobody")] + [(str(u.id), u.email) for u in page.staff]
+    return forms
+
+
+def _render(lead_id: int, *, overrides: dict | None = None, error: str | None = None, status: int = 200):
+    if db.session.get(Lead, lead_id) is None:
+        abort(404)
+    access_log.record_view(current_user.id, lead_id)
+    db.session.commit()
+    page = load_lead_page(lead_id)
+    html = render_template(
+        "staff/lead.html",
+        page=page,
+        lead=page.lead,
+        forms=_forms(page, overrides or {}),
+        action_error=error,
+        routing_available=routing_available(),
+        reroutable=page.lead.status in REROUTABLE,
+        back_url=_safe_back(request.args.get("back")),
+    )
+    return html, status
+
+
+def _safe_back(target: str | None) -> str:
+    """Back to the queue view the coordinator came from (only ever a queue URL)."""
+    if target and target.startswith("/staff/leads") and not target.startswith("//"):
+        return target
+    return url_for("staff.queue_page")
+
+
+@bp.get("/leads/<int:lead_id>")
+@staff_required
+def lead_detail(lead_id: int):
+    return _render(lead_id)
+
+
+def _done(lead_id: int, message: str, anchor: str = "timeline"):
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("staff.lead_detail", lead_id=lead_id, _anchor=anchor))
+
+
+def _act(lead_id: int, key: str, form, action, success: str, anchor: str = "timeline"):
+    """Validate `form`, run `action`, commit and redirect; else show the page with the reason."""
+    if db.session.get(Lead, lead_id) is None:
+        abort(404)
+    if not form.validate_on_submit():
+        return _render(lead_id, overrides={key: form}, status=400)
+    try:
+        result = action()
+    except lead_actions.ActionError as exc:
+        db.session.rollback()
+        return _render(lead_id, overrides={key: form}, error=str(exc), status=409)
+    return _done(lead_id, success(result) if callable(success) else success, anchor)
+
+
+@bp.post("/leads/<int:lead_id>/notes")
+@staff_required
+def lead_add_note(lead_id: int):
+    form = _posted("note")
+    return _act(
+        lead_id,
+        "note",
+        form,
+        lambda: lead_actions.add_note(lead_id, current_user.id, form.note.data),
+        "Note added.",
+    )
+
+
+@bp.post("/leads/<int:lead_id>/status")
+@staff_required
+def lead_change_status(lead_id: int):
+    form = _posted("status")
+    return _act(
+        lead_id,
+        "status",
+        form,
+        lambda: lead_actions.change_status(
+            lead_id,
+            current_user.id,
+            form.status.data,
+            expected_current=form.current_status.data or None,
+            note=(form.note.data or "").strip() or None,
+        ),
+        lambda event: f"Status changed to {STATUS_LABELS[event.to_status]}.",
+    )
+
+
+@bp.post("/leads/<int:lead_id>/assign")
+@staff_required
+def lead_assign(lead_id: int):
+    form = _posted("assign")
+    active = db.session.execute(sa.select(User.id, User.email).filter_by(active=True).order_by(User.email))
+    form.assignee.choices = [("", "Nobody")] + [(str(i), email) for i, email in active]
+    return _act(
+        lead_id,
+        "assign",
+        form,
+        lambda: lead_actions.assign_coordinator(
+            lead_id, current_user.id, int(form.assignee.data) if form.assignee.data else None
+        ),
+        lambda event: event.note + ".",
+    )
+
+
+@bp.post("/leads/<int:lead_id>/duplicate")
+@staff_required
+def lead_mark_duplicate(lead_id: int):
+    form = _posted("duplicate")
+    return _act(
+        lead_id,
+        "duplicate",
+        form,
+        lambda: lead_actions.mark_duplicate(
+            lead_id, current_user.id, form.original_reference.data, form.note.data
+        ),
+        lambda original: f"Marked as a duplicate of {original.reference}.",
+    )
+
+
+@bp.post("/leads/<int:lead_id>/spam")
+@staff_required
+def lead_mark_spam(lead_id: int):
+    form = _posted("spam")
+    return _act(
+        lead_id,
+        "spam",
+        form,
+        lambda: lead_actions.mark_spam(lead_id, current_user.id, form.note.data),
+        "Marked as spam.",
+    )
+
+
+@bp.post("/leads/<int:lead_id>/emails/<int:email_id>/resend")
+@staff_required
+def lead_resend_email(lead_id: int, email_id: int):
+    form = _posted("resend")
+    return _act(
+        lead_id,
+        "resend",
+        form,
+        lambda: lead_actions.resend_email(lead_id, email_id, current_user.id),
+        lambda email: f"The email to {email.to_address} is queued again.",
+        anchor="emails",
+    )
+
+
+@bp.post("/leads/<int:lead_id>/approve-routing")
+@staff_required
+def lead_approve_routing(lead_id: int):
+    form = _posted("approve")
+    return _act(
+        lead_id,
+        "approve",
+        form,
+        lambda: lead_actions.approve_routing(lead_id, current_user.id),
+        lambda outcome: (
+            "Routing approved: the lead went to the matching providers."
+            if outcome == "routed"
+            else "Routing approved, but no provider fits: the lead is now unroutable."
+        ),
+    )
+
+
+@bp.post("/leads/<int:lead_id>/reroute")
+@staff_required
+def lead_reroute(lead_id: int):
+    form = _posted("reroute")
+
+    def message(assignments) -> str:
+        if not assignments:
+            return "No other provider fits this lead."
+        return f"Offered to {len(assignments)} more provider(s)."
+
+    return _act(
+        lead_id,
+        "reroute",
+        form,
+        lambda: lead_actions.reroute(lead_id, current_user.id, form.reason.data),
+        message,
+    )

@@ -1,0 +1,93 @@
+"""Pipeline statistics at /staff/stats over a chosen period."""
+
+from datetime import timedelta
+
+from flask import current_app, render_template, request
+
+from leads import charts, stats
+from leads.auth import staff_required
+from leads.staff import bp
+from leads.staff.forms import STATUS_LABELS, StatsPeriodForm
+from leads.timeutil import utcnow
+
+DEFAULT_DAYS = 30
+PRESETS = (7, 30, 90, 365)
+
+
+def _period(form: StatsPeriodForm, today) -> stats.Period:
+    start, end = form.start.data, form.end.data
+    if start and end:
+        return stats.Period(start, end)
+    if start:
+        return stats.Period(start, max(start, today))
+    if end:
+        return stats.Period(end - timedelta(days=DEFAULT_DAYS - 1), end)
+    return stats.Period.last_days(DEFAULT_DAYS, today)
+
+
+def build_charts(report: stats.StatsReport) -> dict:
+    """The SVG charts of a report; the template shows the same numbers as tables."""
+    days = report.per_day
+    busiest = max(days, key=lambda d: d[1]) if days else None
+    return {
+        "per_day": charts.column_chart(
+            "chart-per-day",
+            [(d.strftime("%d %b"), n) for d, n in days],
+            title="Leads per day",
+            desc=f"{report.total} leads over {len(days)} days"
+            + (
+                f"; the busiest day was {busiest[0]:%d %b} with {busiest[1]}."
+                if busiest and busiest[1]
+                else "."
+            ),
+        ),
+        "funnel": charts.bar_chart(
+            "chart-funnel",
+            [(STATUS_LABELS.get(stage, stage.capitalize()), n) for stage, n in report.funnel],
+            title="Funnel",
+            desc=", ".join(f"{stage}: {n}" for stage, n in report.funnel),
+        ),
+        "providers": charts.bar_chart(
+            "chart-providers",
+            [(p.name, p.assignments) for p in report.providers[:15]],
+            title="Assignments per provider",
+            desc=", ".join(f"{p.name}: {p.assignments}" for p in report.providers[:15]) or "No assignments",
+        ),
+        "sources": charts.bar_chart(
+            "chart-sources",
+            report.by_source,
+            title="Leads by source",
+            desc=", ".join(f"{k}: {n}" for k, n in report.by_source) or "No leads",
+        ),
+        "countries": charts.bar_chart(
+            "chart-countries",
+            report.by_country,
+            title="Leads by country",
+            desc=", ".join(f"{k}: {n}" for k, n in report.by_country) or "No leads",
+        ),
+    }
+
+
+@bp.get("/stats")
+@staff_required
+def stats_page():
+    form = StatsPeriodForm(formdata=request.args)
+    report = chart_set = None
+    now = utcnow()
+    if form.validate():
+        period = _period(form, now.date())
+        max_days = current_app.config["STATS_MAX_DAYS"]
+        if period.days > max_days:
+            form.end.errors = [f"Choose a period of at most {max_days} days"]
+        else:
+            report = stats.collect(period, now)
+            chart_set = build_charts(report)
+    status = 200 if report else 400
+    return render_template(
+        "staff/stats.html",
+        form=form,
+        report=report,
+        charts=chart_set,
+        presets=[(d, now.date() - timedelta(days=d - 1)) for d in PRESETS],
+        today=now.date(),
+    ), status

@@ -1,0 +1,67 @@
+"""Managing staff accounts: deactivate, reactivate, reset a password, change one's own.
+
+Creation is leads.accounts.create_user. Every function raises AccountError with a message fit
+to show and leaves committing to the caller.
+"""
+
+import sqlalchemy as sa
+
+from leads.accounts import MIN_PASSWORD_LENGTH, AccountError, hash_password, verify_password
+from leads.extensions import db
+from leads.models import Role, User
+
+
+class WrongCurrentPassword(AccountError):
+    """The current password given to change it was not right."""
+
+
+def find_user(email_or_id: str | int) -> User:
+    if isinstance(email_or_id, int):
+        user = db.session.get(User, email_or_id)
+    else:
+        user = db.session.scalar(sa.select(User).filter_by(email=email_or_id.strip().lower()))
+    if user is None:
+        raise AccountError(f"No staff account {email_or_id!r}")
+    return user
+
+
+def list_users() -> list[User]:
+    return list(db.session.scalars(sa.select(User).order_by(User.active.desc(), User.email)))
+
+
+def _active_admins() -> int:
+    return db.session.scalar(sa.select(sa.func.count(User.id)).filter_by(role=Role.ADMIN, active=True))
+
+
+def set_active(user: User, active: bool, *, acting_user_id: int | None = None) -> User:
+    """Deactivate (signs the user out at their next request) or reactivate an account."""
+    if not active:
+        if acting_user_id is not None and user.id == acting_user_id:
+            raise AccountError("You cannot deactivate your own account.")
+        if user.role == Role.ADMIN and user.active and _active_admins() <= 1:
+            raise AccountError("This is the last active admin; make another admin first.")
+    user.active = active
+    if active:
+        user.failed_logins, user.locked_until = 0, None
+    return user
+
+
+def _check_length(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def reset_password(user: User, new_password: str) -> User:
+    """Set a new password (an admin's reset) and lift any lockout."""
+    _check_length(new_password)
+    user.password_hash = hash_password(new_password)
+    user.failed_logins, user.locked_until = 0, None
+    return user
+
+
+def change_own_password(user: User, current_password: str, new_password: str) -> User:
+    if not verify_password(user.password_hash, current_password):
+        raise WrongCurrentPassword("Your current password is not right.")
+    if new_password == current_password:
+        raise AccountError("Choose a new password that differs from the current one.")
+    return reset_password(user, new_password)

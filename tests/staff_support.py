@@ -1,0 +1,47 @@
+"""What the staff dashboard tests share: staff accounts, signing in from an address of one's
+own (the login rate limit is per client address), and a clock for building leads."""
+
+import itertools
+from datetime import timedelta
+
+from leads.extensions import db
+from leads.models import Role
+from leads.timeutil import utcnow
+from tests.factories import UserFactory
+
+PASSWORD = "correct horse battery"
+_addresses = itertools.count(1)
+
+
+def make_staff(role: str = Role.COORDINATOR, email: str | None = None, **kwargs):
+    """A committed staff account whose password is PASSWORD."""
+    fields = {"role": role, **kwargs}
+    if email:
+        fields["email"] = email
+    user = UserFactory(**fields)
+    db.session.commit()
+    return user
+
+
+def sign_in(client, user, password: str = PASSWORD):
+    """Sign `user` in through the real login form; returns the login response."""
+    n = next(_addresses)
+    client.environ_base["REMOTE_ADDR"] = f"10.66.{n // 250}.{n % 250 + 1}"
+    return client.post("/staff/login", data={"email": user.email, "password": password})
+
+
+def signed_in_client(app, role: str = Role.COORDINATOR, **kwargs):
+    """A fresh test client signed in as a new staff member of `role`; returns (client, user)."""
+    client = app.test_client()
+    user = make_staff(role, **kwargs)
+    response = sign_in(client, user)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client, user
+
+
+def ago(**delta):
+    return utcnow() - timedelta(**delta)
+
+
+def ahead(**delta):
+    return utcnow() + timedelta(**delta)

@@ -1,0 +1,294 @@
+"""The lead page: everything about a lead on one page, every view logged, and the actions a
+coordinator takes from it (notes, status, assignment, duplicate, spam, resending an email)."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from leads.extensions import db
+from leads.models import AccessLog, Consent, EmailMessage, Lead, LeadEvent, OutboxMessage, Role
+from leads.outbox import SEND_EMAIL
+from tests.factories import AssignmentFactory, EmailMessageFactory, LeadFactory, ProviderFactory
+from tests.helpers import count_rows
+from tests.staff_support import ago, make_staff, signed_in_client
+
+
+@pytest.fixture
+def coordinator(app, taxonomy):
+    return signed_in_client(app, Role.COORDINATOR)
+
+
+def _lead(**fields) -> Lead:
+    lead = LeadFactory(**fields)
+    db.session.commit()
+    return lead
+
+
+def _events(lead: Lead, kind: str | None = None) -> list[LeadEvent]:
+    query = sa.select(LeadEvent).filter_by(lead_id=lead.id).order_by(LeadEvent.id)
+    if kind:
+        query = query.filter_by(kind=kind)
+    return list(db.session.scalars(query))
+
+
+def test_the_lead_page_shows_what_the_patient_sent_and_their_consent(coordinator):
+    client, _ = coordinator
+    lead = LeadFactory(
+        full_name="Freja Ørsted", details="Injured at C6 <b>two</b> years ago.", utm_source="magazine",
+        utm_campaign="spring", injury_level="C6",
+    )  # fmt: skip
+    db.session.add(
+        Consent(
+            lead=lead, text_version="2025-01", share_with_providers=True, contact=False, source_form="quote"
+        )
+    )
+    db.session.commit()
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert lead.reference in html
+    assert "Freja Ørsted" in html and lead.email in html and lead.phone in html
+    assert "Injured at C6 &lt;b&gt;two&lt;/b&gt; years ago." in html  # shown, never interpreted
+    assert "magazine / — / spring" in html
+    assert "2025-01" in html and "through the quote form" in html
+    assert "Share with matched providers</dt><dd>Yes" in html and "May be contacted</dt><dd>No" in html
+
+
+def test_every_view_of_a_lead_is_written_to_the_access_log(coordinator):
+    client, user = coordinator
+    lead = _lead()
+    client.get(f"/staff/leads/{lead.id}")
+    client.get(f"/staff/leads/{lead.id}")
+    entries = db.session.scalars(sa.select(AccessLog)).all()
+    assert [(e.user_id, e.lead_id, e.action) for e in entries] == [(user.id, lead.id, "view")] * 2
+
+
+def test_a_missing_lead_is_a_404_and_logs_nothing(coordinator):
+    client, _ = coordinator
+    assert client.get("/staff/leads/424242").status_code == 404
+    assert count_rows(AccessLog) == 0
+
+
+def test_assignments_show_status_score_breakdown_and_response_times(coordinator):
+    client, _ = coordinator
+    lead = _lead(status="routed")
+    notified = ago(hours=5)
+    AssignmentFactory(
+        lead=lead, provider=ProviderFactory(name="Odense Neuro (demo)"), status="accepted",
+        created_at=notified,
+        viewed_at=notified + timedelta(minutes=20), responded_at=notified + timedelta(hours=2, minutes=5),
+        price_range="20-30k EUR",
+    )  # fmt: skip
+    AssignmentFactory(
+        lead=lead, provider=ProviderFactory(name="Aalborg Ortho (demo)"), rank=2, status="declined",
+        decline_reason="no_capacity", created_at=notified, responded_at=notified + timedelta(days=1, hours=3),
+    )  # fmt: skip
+    db.session.commit()
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert "Odense Neuro (demo)" in html and "Aalborg Ortho (demo)" in html
+    assert "Accepted" in html and "Declined: no capacity" in html
+    assert "20 min" in html and "2 h 5 min" in html and "1 d 3 h" in html
+    assert "speaks en" in html and "30.0 / 30" in html  # the stored breakdown, readable
+
+
+def test_a_coordinator_adds_a_note_and_sees_it_in_the_timeline(coordinator):
+    client, user = coordinator
+    lead = _lead()
+    response = client.post(
+        f"/staff/leads/{lead.id}/notes", data={"note-note": "Called the patient, no answer."}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/staff/leads/{lead.id}#timeline")
+    [event] = _events(lead, "note")
+    assert (event.actor_type, event.actor_user_id, event.note) == (
+        "staff",
+        user.id,
+        "Called the patient, no answer.",
+    )
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert "Called the patient, no answer." in html and user.email in html
+
+
+def test_an_empty_note_is_refused_with_a_message(coordinator):
+    client, _ = coordinator
+    lead = _lead()
+    response = client.post(f"/staff/leads/{lead.id}/notes", data={"note-note": "   "})
+    assert response.status_code == 400
+    assert "Write the note before saving it" in response.get_data(as_text=True)
+    assert _events(lead, "note") == []
+
+
+def test_a_legal_status_change_goes_through_the_workflow_and_into_the_timeline(coordinator):
+    client, user = coordinator
+    lead = _lead(status="routed")
+    response = client.post(
+        f"/staff/leads/{lead.id}/status",
+        data={
+            "status-status": "contacted",
+            "status-current_status": "routed",
+            "status-note": "Clinic called",
+        },
+    )
+    assert response.status_code == 302
+    db.session.refresh(lead)
+    assert lead.status == "contacted"
+    [event] = _events(lead, "status_changed")
+    assert (event.from_status, event.to_status, event.actor_user_id) == ("routed", "contacted", user.id)
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Status changed to Contacted." in html
+    assert "Routed → Contacted" in html
+
+
+def test_an_illegal_status_change_is_refused_with_a_clear_message(coordinator):
+    client, _ = coordinator
+    lead = _lead(status="new")
+    response = client.post(
+        f"/staff/leads/{lead.id}/status", data={"status-status": "booked", "status-current_status": "new"}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "A lead cannot go from &#39;new&#39; to &#39;booked&#39;" in html
+    assert "Allowed next statuses" in html
+    db.session.refresh(lead)
+    assert lead.status == "new" and _events(lead) == []
+
+
+def test_a_status_change_from_a_stale_page_is_refused(coordinator):
+    client, _ = coordinator
+    lead = _lead(status="contacted")  # someone moved it on since the page was opened at "routed"
+    response = client.post(
+        f"/staff/leads/{lead.id}/status",
+        data={"status-status": "closed_lost", "status-current_status": "routed"},
+    )
+    assert response.status_code == 409
+    assert "changed to &#39;contacted&#39; while you were looking" in response.get_data(as_text=True)
+    db.session.refresh(lead)
+    assert lead.status == "contacted"
+
+
+def test_an_unknown_status_is_refused(coordinator):
+    client, _ = coordinator
+    lead = _lead()
+    response = client.post(f"/staff/leads/{lead.id}/status", data={"status-status": "teleported"})
+    assert response.status_code == 400
+    assert "Choose a status from the list" in response.get_data(as_text=True)
+
+
+def test_a_coordinator_assigns_the_lead_to_a_colleague_then_to_themselves(coordinator):
+    client, user = coordinator
+    colleague = make_staff(email="colleague@example.dk")
+    lead = _lead()
+    assert (
+        client.post(f"/staff/leads/{lead.id}/assign", data={"assign-assignee": colleague.id}).status_code
+        == 302
+    )
+    db.session.refresh(lead)
+    assert lead.assigned_to_id == colleague.id
+    client.post(f"/staff/leads/{lead.id}/assign", data={"assign-assignee": user.id})
+    db.session.refresh(lead)
+    assert lead.assigned_to_id == user.id
+    client.post(f"/staff/leads/{lead.id}/assign", data={"assign-assignee": ""})
+    db.session.refresh(lead)
+    assert lead.assigned_to_id is None
+    notes = [e.note for e in _events(lead, "assigned")]
+    assert notes == ["Assigned to colleague@example.dk", f"Assigned to {user.email}", "Unassigned"]
+
+
+def test_a_deactivated_colleague_cannot_be_given_a_lead(coordinator):
+    client, _ = coordinator
+    gone = make_staff(email="gone@example.dk", active=False)
+    lead = _lead()
+    response = client.post(f"/staff/leads/{lead.id}/assign", data={"assign-assignee": gone.id})
+    assert response.status_code == 400
+    assert "Choose a coordinator from the list" in response.get_data(as_text=True)
+    db.session.refresh(lead)
+    assert lead.assigned_to_id is None
+
+
+def test_marking_a_duplicate_links_both_ways(coordinator):
+    client, _ = coordinator
+    earlier = _lead(created_at=ago(days=3), full_name="First request")
+    later = _lead(created_at=ago(hours=1))
+    response = client.post(
+        f"/staff/leads/{later.id}/duplicate",
+        data={"duplicate-original_reference": earlier.reference.lower(), "duplicate-note": "same phone"},
+    )
+    assert response.status_code == 302
+    db.session.refresh(later)
+    assert (later.status, later.duplicate_of_id) == ("duplicate", earlier.id)
+    assert _events(later)[-1].note == f"Duplicate of {earlier.reference}: same phone"
+    later_html = client.get(f"/staff/leads/{later.id}").get_data(as_text=True)
+    assert f'href="/staff/leads/{earlier.id}">{earlier.reference}</a>' in later_html
+    earlier_html = client.get(f"/staff/leads/{earlier.id}").get_data(as_text=True)
+    assert f'href="/staff/leads/{later.id}">{later.reference}</a>' in earlier_html
+
+
+@pytest.mark.parametrize(
+    ("which", "message"),
+    [
+        ("unknown", "No request has the reference"),
+        ("itself", "cannot be a duplicate of itself"),
+        ("newer", "arrived after this request"),
+    ],
+)
+def test_a_wrong_duplicate_reference_is_refused_with_a_reason(coordinator, which, message):
+    client, _ = coordinator
+    lead = _lead(created_at=ago(days=2))
+    newer = _lead(created_at=ago(hours=1))
+    reference = {"unknown": "Q-ZZZZZZ", "itself": lead.reference, "newer": newer.reference}[which]
+    response = client.post(
+        f"/staff/leads/{lead.id}/duplicate", data={"duplicate-original_reference": reference}
+    )
+    assert response.status_code == 409
+    assert message in response.get_data(as_text=True)
+    db.session.refresh(lead)
+    assert lead.status == "new" and lead.duplicate_of_id is None
+
+
+def test_marking_spam_records_why(coordinator):
+    client, user = coordinator
+    lead = _lead()
+    client.post(f"/staff/leads/{lead.id}/spam", data={"spam-note": "Casino links"})
+    db.session.refresh(lead)
+    assert lead.status == "spam"
+    [event] = _events(lead)
+    assert (event.to_status, event.note, event.actor_user_id) == ("spam", "Casino links", user.id)
+
+
+def test_a_failed_email_shows_its_error_and_can_be_sent_again_once(coordinator):
+    client, user = coordinator
+    lead = _lead(status="routed")
+    failed = EmailMessageFactory(
+        lead_id=lead.id, status="failed", attempts=1, last_error="550 5.1.1 No such user"
+    )
+    sent = EmailMessageFactory(lead_id=lead.id, status="sent", attempts=1)
+    db.session.commit()
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert "550 5.1.1 No such user" in html
+    assert f"/emails/{failed.id}/resend" in html and f"/emails/{sent.id}/resend" not in html
+
+    response = client.post(f"/staff/leads/{lead.id}/emails/{failed.id}/resend")
+    assert response.status_code == 302 and response.headers["Location"].endswith("#emails")
+    copy = db.session.scalar(sa.select(EmailMessage).filter_by(idempotency_key=f"resend:{failed.id}:1"))
+    assert copy.status == "queued" and copy.to_address == failed.to_address
+    assert copy.body_text == failed.body_text and copy.message_id != failed.message_id
+    outbox = db.session.scalars(sa.select(OutboxMessage).filter_by(task_name=SEND_EMAIL)).all()
+    assert [m.payload for m in outbox] == [{"email_id": copy.id}]
+    assert _events(lead, "email_resent")[0].actor_user_id == user.id
+    db.session.refresh(failed)
+    assert failed.status == "failed"  # the history keeps the server's answer
+
+    again = client.post(f"/staff/leads/{lead.id}/emails/{failed.id}/resend")
+    assert again.status_code == 409
+    assert "already been sent again" in again.get_data(as_text=True)
+    assert client.post(f"/staff/leads/{lead.id}/emails/{sent.id}/resend").status_code == 409
+    assert count_rows(EmailMessage) == 3
+
+
+def test_an_email_of_another_lead_cannot_be_resent_from_this_page(coordinator):
+    client, _ = coordinator
+    lead, other = _lead(), _lead()
+    failed = EmailMessageFactory(lead_id=other.id, status="failed")
+    db.session.commit()
+    response = client.post(f"/staff/leads/{lead.id}/emails/{failed.id}/resend")
+    assert response.status_code == 409
+    assert "does not belong to this request" in response.get_data(as_text=True)
