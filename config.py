@@ -79,6 +79,12 @@ class Config:
         self.ROUTING_RETRY_AFTER_SECONDS = _env_int("ROUTING_RETRY_AFTER_SECONDS", 120)
         # How long the signed link in a provider's notification email works.
         self.PROVIDER_LINK_MAX_AGE_DAYS = _env_int("PROVIDER_LINK_MAX_AGE_DAYS", 14)
+        # Escalation of unanswered provider assignments, in Danish working days.
+        self.REMINDER_AFTER_WORKING_DAYS = _env_int("REMINDER_AFTER_WORKING_DAYS", 1)
+        self.EXPIRE_AFTER_WORKING_DAYS = _env_int("EXPIRE_AFTER_WORKING_DAYS", 3)
+        self.ESCALATION_SWEEP_SECONDS = _env_int("ESCALATION_SWEEP_SECONDS", 300)
+        # How long the patient's self-service link in the confirmation email works.
+        self.PATIENT_LINK_MAX_AGE_DAYS = _env_int("PATIENT_LINK_MAX_AGE_DAYS", 365)
         self.LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
         self.LOGIN_LOCKOUT_MINUTES = _env_int("LOGIN_LOCKOUT_MINUTES", 15)
         self.LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT") or "10 per minute"

@@ -98,6 +98,8 @@ def register_blueprints(app: Flask) -> None:
     from leads.auth import bp as auth_bp
     from leads.directory import bp as directory_bp
     from leads.health import bp as health_bp
+    from leads.provider_portal import bp as provider_bp
+    from leads.self_service import bp as self_service_bp
     from leads.public import bp as public_bp
     from leads.staff import bp as staff_bp
 
@@ -105,6 +107,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(directory_bp)
+    app.register_blueprint(provider_bp)
+    app.register_blueprint(self_service_bp)
     app.register_blueprint(staff_bp)
 
 

@@ -29,9 +29,10 @@ ALLOWED_TRANSITIONS: dict[LeadStatus, frozenset[LeadStatus]] = {
     S.QUOTED: frozenset({S.BOOKED, S.CONTACTED} | _CLOSING),
     S.BOOKED: frozenset(_CLOSING),
     # A coordinator who disagrees with the automatic verdict sends the lead back to triage.
-    S.DUPLICATE: frozenset({S.NEW, S.CLOSED_LOST}),
-    S.SPAM: frozenset({S.NEW, S.CLOSED_LOST}),
-    S.CLOSED_LOST: frozenset({S.NEW}),
+    S.DUPLICATE: frozenset({S.NEW} | _CLOSING),
+    S.SPAM: frozenset({S.NEW} | _CLOSING),
+    # The patient may withdraw at any time, even after the lead was closed.
+    S.CLOSED_LOST: frozenset({S.NEW, S.WITHDRAWN}),
     S.WITHDRAWN: frozenset(),
 }
 

@@ -44,6 +44,10 @@ def celery_settings(config) -> dict:
                 "task": "workers.route_waiting_leads",
                 "schedule": timedelta(seconds=60),
             },
+            "escalate-assignments": {
+                "task": "workers.escalate_assignments",
+                "schedule": timedelta(seconds=config["ESCALATION_SWEEP_SECONDS"]),
+            },
         },
     }
 

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from celery import shared_task
 from flask import current_app
 
-from leads import email, outbox
+from leads import email, escalation, outbox
 from leads.routing import service as routing
 
 
@@ -44,3 +44,9 @@ def route_lead(lead_id: int) -> str:
 @shared_task(name=outbox.ROUTE_WAITING_LEADS)
 def route_waiting_leads() -> int:
     return routing.route_waiting_leads(timedelta(seconds=current_app.config["ROUTING_RETRY_AFTER_SECONDS"]))
+
+
+@shared_task(name="workers.escalate_assignments")
+def escalate_assignments() -> dict:
+    result = escalation.escalate_assignments()
+    return {"reminded": result.reminded, "expired": result.expired}

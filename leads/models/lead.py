@@ -20,7 +20,12 @@ def new_reference() -> str:
 
 
 class Lead(db.Model):
-    __table_args__ = (sa.Index("ix_lead_status_created_at", "status", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_lead_status_created_at", "status", "created_at"),
+        # The coordinator queue: the SLA-overdue segment, and "mine" in newest-first order.
+        sa.Index("ix_lead_status_sla_due_at", "status", "sla_due_at"),
+        sa.Index("ix_lead_assigned_to_id_created_at", "assigned_to_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(sa.String(12), unique=True, default=new_reference)
@@ -51,6 +56,8 @@ class Lead(db.Model):
     assigned_to_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"), index=True)
     sla_due_at: Mapped[datetime | None] = mapped_column(index=True)
     anonymised_at: Mapped[datetime | None]
+    # The patient asked, through their self-service link, for their data to be erased.
+    erasure_requested_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -15,6 +15,7 @@ class EmailStatus(StrEnum):
     SENDING = "sending"  # claimed by one worker; reclaimed if that worker dies
     SENT = "sent"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # never sent: the patient withdrew consent first
 
 
 class EmailMessage(db.Model):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 04:22:32.125929
+Create Date: 2026-11-26 04:40:08.411569
 
 """
 from alembic import op
@@ -116,6 +116,7 @@ def upgrade():
     sa.Column('assigned_to_id', sa.Integer(), nullable=True),
     sa.Column('sla_due_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('anonymised_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('erasure_requested_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['assigned_to_id'], ['user.id'], name=op.f('fk_lead_assigned_to_id_user')),
@@ -128,6 +129,7 @@ def upgrade():
     )
     with op.batch_alter_table('lead', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_lead_assigned_to_id'), ['assigned_to_id'], unique=False)
+        batch_op.create_index('ix_lead_assigned_to_id_created_at', ['assigned_to_id', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_lead_condition_id'), ['condition_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_lead_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_lead_duplicate_of_id'), ['duplicate_of_id'], unique=False)
@@ -135,6 +137,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_lead_phone'), ['phone'], unique=False)
         batch_op.create_index(batch_op.f('ix_lead_sla_due_at'), ['sla_due_at'], unique=False)
         batch_op.create_index('ix_lead_status_created_at', ['status', 'created_at'], unique=False)
+        batch_op.create_index('ix_lead_status_sla_due_at', ['status', 'sla_due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_lead_treatment_id'), ['treatment_id'], unique=False)
 
     op.create_table('provider_condition',
@@ -292,6 +295,7 @@ def downgrade():
     op.drop_table('provider_condition')
     with op.batch_alter_table('lead', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_lead_treatment_id'))
+        batch_op.drop_index('ix_lead_status_sla_due_at')
         batch_op.drop_index('ix_lead_status_created_at')
         batch_op.drop_index(batch_op.f('ix_lead_sla_due_at'))
         batch_op.drop_index(batch_op.f('ix_lead_phone'))
@@ -299,6 +303,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_lead_duplicate_of_id'))
         batch_op.drop_index(batch_op.f('ix_lead_created_at'))
         batch_op.drop_index(batch_op.f('ix_lead_condition_id'))
+        batch_op.drop_index('ix_lead_assigned_to_id_created_at')
         batch_op.drop_index(batch_op.f('ix_lead_assigned_to_id'))
 
     op.drop_table('lead')

@@ -1,0 +1,142 @@
+"""Escalation, run by beat: one reminder to a provider who has not answered, then expiry and
+the next-best provider. Counted in Danish working days. Each step happens once, however often
+beat fires."""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from leads.email import queue_email
+from leads.extensions import db
+from leads.models import Assignment, AssignmentStatus, LeadEvent
+from leads.responses import OPEN, needs_replacement
+from leads.routing.notification import notification_context
+from leads.timeutil import utcnow
+from leads.tokens import make_assignment_token
+from leads.workdays import add_working_days
+
+log = logging.getLogger(__name__)
+BATCH = 500
+
+
+@dataclass
+class EscalationResult:
+    reminded: int = 0
+    expired: int = 0
+
+
+def escalate_assignments(now: datetime | None = None) -> EscalationResult:
+    """Send due reminders and expire overdue assignments; return what was done."""
+    now = now or utcnow()
+    config = current_app.config
+    result = EscalationResult()
+    # A working day is never shorter than a calendar day: only older rows can be due.
+    for assignment_id in _open_assignment_ids(
+        older_than=now - timedelta(days=config["REMINDER_AFTER_WORKING_DAYS"])
+    ):
+        assignment = db.session.get(Assignment, assignment_id)
+        expires_at = add_working_days(assignment.created_at, config["EXPIRE_AFTER_WORKING_DAYS"])
+        if now >= expires_at:
+            result.expired += _expire(assignment_id, now)
+        elif assignment.reminded_at is None and now >= add_working_days(
+            assignment.created_at, config["REMINDER_AFTER_WORKING_DAYS"]
+        ):
+            result.reminded += _remind(assignment_id, now, expires_at)
+        else:
+            db.session.rollback()
+    if result.reminded or result.expired:
+        log.info("escalation: %d reminder(s), %d expiry(ies)", result.reminded, result.expired)
+    return result
+
+
+def _open_assignment_ids(older_than: datetime) -> list[int]:
+    ids = list(
+        db.session.scalars(
+            sa.select(Assignment.id)
+            .where(Assignment.status.in_([s.value for s in OPEN]), Assignment.created_at <= older_than)
+            .order_by(Assignment.created_at)
+            .limit(BATCH)
+        )
+    )
+    db.session.rollback()
+    return ids
+
+
+def _remind(assignment_id: int, now: datetime, expires_at: datetime) -> int:
+    # The guarded update makes the reminder happen once even with two beats or redelivered tasks.
+    claimed = db.session.execute(
+        sa.update(Assignment)
+        .where(
+            Assignment.id == assignment_id,
+            Assignment.reminded_at.is_(None),
+            Assignment.status.in_([s.value for s in OPEN]),
+        )
+        .values(reminded_at=now)
+    ).rowcount
+    if not claimed:
+        db.session.rollback()
+        return 0
+    assignment = db.session.get(Assignment, assignment_id)
+    lead, provider = assignment.lead, assignment.provider
+    link = f"{current_app.config['BASE_URL']}/p/{make_assignment_token(assignment.id)}"
+    context = notification_context(lead, provider, link)
+    template = "provider_reminder_da" if context["lang"] == "da" else "provider_reminder"
+    for address in provider.notification_emails:
+        queue_email(
+            template=template,
+            to=address,
+            lead_id=lead.id,
+            idempotency_key=f"reminder:{assignment.id}:{address}",
+            reply_to=current_app.config["COORDINATOR_EMAIL"],
+            expires_on=expires_at.strftime("%d %B %Y"),
+            **context,
+        )
+    db.session.add(
+        LeadEvent(
+            lead=lead,
+            kind="provider_reminded",
+            actor_type="system",
+            actor_provider_id=provider.id,
+            note=f"Reminder sent to {provider.name}: no answer yet.",
+        )
+    )
+    db.session.commit()
+    return 1
+
+
+def _expire(assignment_id: int, now: datetime) -> int:
+    expired = db.session.execute(
+        sa.update(Assignment)
+        .where(Assignment.id == assignment_id, Assignment.status.in_([s.value for s in OPEN]))
+        .values(status=AssignmentStatus.EXPIRED.value, expired_at=now)
+    ).rowcount
+    if not expired:
+        db.session.rollback()
+        return 0
+    assignment = db.session.get(Assignment, assignment_id)
+    db.session.refresh(assignment)
+    lead, provider = assignment.lead, assignment.provider
+    reason = (
+        f"{provider.name} did not answer within "
+        f"{current_app.config['EXPIRE_AFTER_WORKING_DAYS']} working days."
+    )
+    db.session.add(
+        LeadEvent(
+            lead=lead,
+            kind="assignment_expired",
+            actor_type="system",
+            actor_provider_id=provider.id,
+            note=reason,
+        )
+    )
+    if needs_replacement(lead):
+        from leads.routing.service import reroute_lead
+
+        # Commits the expiry together with the replacement (or the lead's move to unroutable).
+        reroute_lead(lead.id, actor_type="system", reason=reason, limit=1)
+    else:
+        db.session.commit()
+    return 1

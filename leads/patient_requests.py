@@ -1,0 +1,158 @@
+"""The patient's self-service: see their request's status in plain words, withdraw consent,
+ask for their data to be erased."""
+
+import logging
+
+import sqlalchemy as sa
+from flask import current_app
+
+from leads import tokens
+from leads.email import queue_email
+from leads.extensions import db
+from leads.models import Assignment, AssignmentStatus, EmailMessage, EmailStatus, Lead, LeadEvent
+from leads.responses import OPEN
+from leads.timeutil import utcnow
+from leads.workflow import LeadStatus
+
+log = logging.getLogger(__name__)
+
+S = LeadStatus
+PLAIN_STATUS = {
+    S.NEW: ("We have your request", "We are finding the clinics in Denmark that fit your request best."),
+    S.NEEDS_REVIEW: (
+        "A coordinator is reviewing your request",
+        "The treatment you asked about is still investigational, so one of our coordinators checks "
+        "every request before any clinic sees it. We will write to you soon.",
+    ),
+    S.ROUTED: (
+        "Clinics are looking at your request",
+        "We have sent your request to the clinics that fit it best. When one accepts, we email you "
+        "and the clinic contacts you directly.",
+    ),
+    S.UNROUTABLE: (
+        "A coordinator is looking for a clinic for you",
+        "No clinic we work with could take your request straight away. A coordinator is looking at "
+        "it personally and will write to you.",
+    ),
+    S.CONTACTED: (
+        "A clinic will contact you",
+        "A clinic has accepted your request and will contact you directly.",
+    ),
+    S.QUOTED: ("You have a quote", "A clinic has sent you a quote. Take your time to consider it."),
+    S.BOOKED: ("Your treatment is booked", "Your treatment is booked with the clinic."),
+    S.CLOSED_LOST: (
+        "Your request is closed",
+        "Your request is closed. You are welcome to ask again at any time.",
+    ),
+    S.DUPLICATE: (
+        "We already have this request",
+        "This request repeats one you sent earlier, so we are handling them together.",
+    ),
+    S.SPAM: (
+        "A coordinator is checking your request",
+        "A coordinator checks your request by hand before it goes further.",
+    ),
+    S.WITHDRAWN: (
+        "You have withdrawn your request",
+        "You withdrew your consent. We no longer share your request with any clinic.",
+    ),
+}
+
+
+def lead_from_token(token: str) -> Lead:
+    """The lead a patient link names; tokens.ExpiredToken / InvalidToken otherwise."""
+    max_age = current_app.config["PATIENT_LINK_MAX_AGE_DAYS"] * 86400
+    lead = db.session.get(Lead, tokens.read_patient_token(token, max_age))
+    if lead is None or lead.anonymised_at is not None:
+        raise tokens.InvalidToken("This link is not valid.")
+    return lead
+
+
+def self_service_link(lead: Lead) -> str:
+    """The patient's link, for the confirmation email."""
+    return f"{current_app.config['BASE_URL']}/my-request/{tokens.make_patient_token(lead.id)}"
+
+
+def plain_status(lead: Lead) -> tuple[str, str]:
+    return PLAIN_STATUS[LeadStatus(lead.status)]
+
+
+def withdraw_consent(lead_id: int) -> bool:
+    """Stop all sharing: consent withdrawn, open assignments expired, unsent provider emails
+    cancelled, coordinators told. False when it was already withdrawn."""
+    lead = db.session.execute(
+        sa.select(Lead).where(Lead.id == lead_id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+    if lead.status == LeadStatus.WITHDRAWN:
+        db.session.rollback()
+        return False
+    now = utcnow()
+    if lead.consent is not None:
+        lead.consent.withdrawn_at = now
+    lead.change_status(LeadStatus.WITHDRAWN, actor_type="patient", note="The patient withdrew consent.")
+    expired = db.session.execute(
+        sa.update(Assignment)
+        .where(Assignment.lead_id == lead.id, Assignment.status.in_([s.value for s in OPEN]))
+        .values(status=AssignmentStatus.EXPIRED.value, expired_at=now)
+    ).rowcount
+    cancelled = db.session.execute(
+        sa.update(EmailMessage)
+        .where(
+            EmailMessage.lead_id == lead.id,
+            EmailMessage.status == EmailStatus.QUEUED,
+            EmailMessage.template.like("provider\\_%", escape="\\"),
+        )
+        .values(status=EmailStatus.CANCELLED.value, last_error="Not sent: the patient withdrew consent.")
+    ).rowcount
+    db.session.add(
+        LeadEvent(
+            lead=lead,
+            kind="consent_withdrawn",
+            actor_type="patient",
+            note=(
+                f"Consent withdrawn: {expired} open assignment(s) closed, "
+                f"{cancelled} unsent provider email(s) cancelled."
+            ),
+        )
+    )
+    _tell_coordinators(
+        lead, "withdrawn", "The patient withdrew consent. Tell any clinic already in contact to stop."
+    )
+    db.session.commit()
+    log.info("lead %s: consent withdrawn", lead.id)
+    return True
+
+
+def request_erasure(lead_id: int) -> bool:
+    """Record the patient's request to erase their data, for the coordinators to carry out.
+    False when it was already requested."""
+    lead = db.session.get(Lead, lead_id)
+    if lead.erasure_requested_at is not None:
+        return False
+    lead.erasure_requested_at = utcnow()
+    db.session.add(
+        LeadEvent(
+            lead=lead,
+            kind="erasure_requested",
+            actor_type="patient",
+            note="The patient asked for their data to be erased.",
+        )
+    )
+    _tell_coordinators(
+        lead, "erasure", "The patient asked for their data to be erased. Carry it out within one month."
+    )
+    db.session.commit()
+    log.info("lead %s: erasure requested", lead.id)
+    return True
+
+
+def _tell_coordinators(lead: Lead, kind: str, summary: str) -> None:
+    queue_email(
+        template="coordinator_patient_request",
+        to=current_app.config["COORDINATOR_EMAIL"],
+        lead_id=lead.id,
+        idempotency_key=f"patient-{kind}:{lead.id}",
+        reference=lead.reference,
+        summary=summary,
+        lead_url=f"{current_app.config['BASE_URL']}/staff/leads/{lead.id}",
+    )

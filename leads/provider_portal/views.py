@@ -1,0 +1,82 @@
+"""/p/<token>: the full request the patient agreed to share, with Accept and Decline."""
+
+from flask import Blueprint, current_app, redirect, render_template, url_for
+
+from leads import responses, tokens
+from leads.models import AssignmentStatus
+from leads.provider_portal.forms import AcceptForm, DeclineForm
+from leads.routing.notification import country_name, humanise, language_name
+
+bp = Blueprint("provider", __name__, url_prefix="/p")
+
+
+@bp.after_request
+def _private(response):
+    # Health data: never cached, never indexed.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def _link_problem(message: str, status: int):
+    contact = current_app.config["COORDINATOR_EMAIL"]
+    return render_template("provider/link_problem.html", message=message, contact=contact), status
+
+
+@bp.errorhandler(tokens.ExpiredToken)
+def _expired(error):
+    return _link_problem("This link has expired.", 410)
+
+
+@bp.errorhandler(tokens.InvalidToken)
+def _invalid(error):
+    return _link_problem("This link is not valid. It may have been copied incompletely.", 404)
+
+
+@bp.errorhandler(responses.NotAvailable)
+def _not_available(error):
+    return _link_problem(str(error), 410)
+
+
+@bp.get("/<token>")
+def show_request(token: str):
+    opened = responses.open_request(token)
+    return _render(token, opened.assignment, AcceptForm(), DeclineForm())
+
+
+@bp.post("/<token>/accept")
+def accept(token: str):
+    assignment = responses.assignment_from_token(token)
+    form = AcceptForm()
+    if not form.validate_on_submit():
+        return _render(token, assignment, form, DeclineForm()), 400
+    responses.accept(assignment.id, price_range=form.price_range.data, note=form.note.data)
+    return redirect(url_for("provider.show_request", token=token), 303)
+
+
+@bp.post("/<token>/decline")
+def decline(token: str):
+    assignment = responses.assignment_from_token(token)
+    form = DeclineForm()
+    if not form.validate_on_submit():
+        return _render(token, assignment, AcceptForm(), form), 400
+    responses.decline(assignment.id, reason=form.reason.data, note=form.decline_note.data)
+    return redirect(url_for("provider.show_request", token=token), 303)
+
+
+def _render(token, assignment, accept_form, decline_form):
+    responses.check_available(assignment)
+    answered = assignment.status in (AssignmentStatus.ACCEPTED, AssignmentStatus.DECLINED)
+    return render_template(
+        "provider/request.html",
+        token=token,
+        assignment=assignment,
+        lead=assignment.lead,
+        answered=answered,
+        accept_form=accept_form,
+        decline_form=decline_form,
+        decline_reasons=responses.DECLINE_REASONS,
+        country=country_name(assignment.lead.country),
+        language=language_name(assignment.lead.preferred_language),
+        humanise=humanise,
+    )

@@ -1,0 +1,225 @@
+"""Provider answers to an assignment through their signed link, and the response statistics
+the matching engine and the dashboard read."""
+
+import logging
+import statistics
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+
+from leads import tokens
+from leads.email import queue_email
+from leads.extensions import db
+from leads.models import Assignment, AssignmentStatus, Lead, LeadEvent, Provider
+from leads.timeutil import utcnow
+from leads.workflow import LeadStatus
+
+log = logging.getLogger(__name__)
+
+DECLINE_REASONS = {
+    "no_capacity": "No capacity at the moment",
+    "not_suitable": "Not a suitable candidate",
+    "treatment_not_offered": "Treatment not offered",
+    "other": "Other reason",
+}
+OPEN = (AssignmentStatus.NOTIFIED, AssignmentStatus.VIEWED)
+# Statistics look at a provider's most recent answers, so they follow current behaviour.
+STATS_WINDOW = 200
+
+
+class NotAvailable(Exception):
+    """The request behind a valid link can no longer be shown or answered; the message says why."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    assignment: Assignment
+    first_view: bool
+
+
+def assignment_from_token(token: str) -> Assignment:
+    """The assignment a provider link names; tokens.ExpiredToken / InvalidToken otherwise."""
+    max_age = current_app.config["PROVIDER_LINK_MAX_AGE_DAYS"] * 86400
+    assignment = db.session.get(Assignment, tokens.read_assignment_token(token, max_age))
+    if assignment is None:
+        raise tokens.InvalidToken("This link is not valid.")
+    return assignment
+
+
+def check_available(assignment: Assignment) -> None:
+    """Raise NotAvailable when the patient withdrew or the assignment is no longer the provider's."""
+    lead = assignment.lead
+    consent = lead.consent
+    if lead.status == LeadStatus.WITHDRAWN or (consent is not None and consent.withdrawn_at is not None):
+        raise NotAvailable("The patient has withdrawn this request, so it is no longer available.")
+    if lead.anonymised_at is not None:
+        raise NotAvailable("This request has been closed and its details removed.")
+    if assignment.status == AssignmentStatus.EXPIRED:
+        raise NotAvailable("This request was passed to another clinic because it had no answer in time.")
+
+
+def open_request(token: str) -> Opened:
+    """Open the provider's view of a request; the first opening marks the assignment viewed."""
+    assignment = assignment_from_token(token)
+    check_available(assignment)
+    first_view = assignment.status == AssignmentStatus.NOTIFIED and assignment.viewed_at is None
+    if first_view:
+        updated = db.session.execute(
+            sa.update(Assignment)
+            .where(Assignment.id == assignment.id, Assignment.viewed_at.is_(None))
+            .values(viewed_at=utcnow(), status=AssignmentStatus.VIEWED.value)
+        ).rowcount
+        if updated:
+            db.session.add(
+                LeadEvent(
+                    lead_id=assignment.lead_id,
+                    kind="provider_viewed",
+                    actor_type="provider",
+                    actor_provider_id=assignment.provider_id,
+                    note=f"{assignment.provider.name} opened the request.",
+                )
+            )
+        db.session.commit()
+        db.session.refresh(assignment)
+        first_view = bool(updated)
+    return Opened(assignment, first_view)
+
+
+def _lock_open_assignment(assignment_id: int) -> Assignment | None:
+    """The assignment, locked, if it still waits for an answer; None once answered."""
+    assignment = db.session.execute(
+        sa.select(Assignment)
+        .where(Assignment.id == assignment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    check_available(assignment)
+    return assignment if assignment.status in OPEN else None
+
+
+def accept(assignment_id: int, *, price_range: str | None, note: str | None) -> Assignment:
+    """The provider takes the patient on. Idempotent: a second answer changes nothing."""
+    assignment = _lock_open_assignment(assignment_id)
+    if assignment is None:
+        db.session.rollback()
+        return db.session.get(Assignment, assignment_id)
+    lead, provider = assignment.lead, assignment.provider
+    _record_answer(assignment, AssignmentStatus.ACCEPTED, note=note)
+    assignment.price_range = price_range or None
+    summary = f"{provider.name} accepted" + (f" (first price range: {price_range})" if price_range else "")
+    db.session.add(
+        LeadEvent(
+            lead=lead,
+            kind="provider_accepted",
+            actor_type="provider",
+            actor_provider_id=provider.id,
+            note=_with_note(summary, note),
+        )
+    )
+    if lead.status in (LeadStatus.ROUTED, LeadStatus.UNROUTABLE):
+        lead.change_status(
+            LeadStatus.CONTACTED,
+            actor_type="provider",
+            actor_provider_id=provider.id,
+            note=f"{provider.name} will contact the patient.",
+        )
+    _email_coordinators(assignment, summary, note)
+    queue_email(
+        template="patient_provider_accepted",
+        to=lead.email,
+        lead_id=lead.id,
+        idempotency_key=f"accepted:{assignment.id}:patient",
+        reply_to=current_app.config["COORDINATOR_EMAIL"],
+        reference=lead.reference,
+        full_name=lead.full_name,
+        provider_name=provider.name,
+        provider_city=provider.city,
+        treatment_name=lead.treatment.name,
+    )
+    refresh_provider_stats(provider.id)
+    db.session.commit()
+    log.info("assignment %s accepted", assignment.id)
+    return assignment
+
+
+def decline(assignment_id: int, *, reason: str, note: str | None) -> Assignment:
+    """The provider declines; the next-best provider not yet tried is asked in their place."""
+    if reason not in DECLINE_REASONS:
+        raise ValueError(f"Unknown decline reason {reason!r}")
+    assignment = _lock_open_assignment(assignment_id)
+    if assignment is None:
+        db.session.rollback()
+        return db.session.get(Assignment, assignment_id)
+    lead, provider = assignment.lead, assignment.provider
+    _record_answer(assignment, AssignmentStatus.DECLINED, note=note)
+    assignment.decline_reason = reason
+    summary = f"{provider.name} declined: {DECLINE_REASONS[reason]}"
+    db.session.add(
+        LeadEvent(
+            lead=lead,
+            kind="provider_declined",
+            actor_type="provider",
+            actor_provider_id=provider.id,
+            note=_with_note(summary, note),
+        )
+    )
+    _email_coordinators(assignment, summary, note)
+    refresh_provider_stats(provider.id)
+    if needs_replacement(lead):
+        from leads.routing.service import reroute_lead
+
+        # reroute_lead commits this transaction together with its new assignment.
+        reroute_lead(lead.id, actor_type="system", reason=f"{provider.name} declined.", limit=1)
+    else:
+        db.session.commit()
+    log.info("assignment %s declined", assignment.id)
+    return assignment
+
+
+def needs_replacement(lead: Lead) -> bool:
+    """A routed lead that no provider has accepted gets a replacement for each one that drops out."""
+    if lead.status != LeadStatus.ROUTED:
+        return False
+    return not any(a.status == AssignmentStatus.ACCEPTED for a in lead.assignments)
+
+
+def _record_answer(assignment: Assignment, status: AssignmentStatus, *, note: str | None) -> None:
+    now = utcnow()
+    assignment.status = status.value
+    assignment.responded_at = now
+    assignment.viewed_at = assignment.viewed_at or now
+    assignment.response_note = note or None
+
+
+def _with_note(summary: str, note: str | None) -> str:
+    return f"{summary}. Note: {note}" if note else f"{summary}."
+
+
+def _email_coordinators(assignment: Assignment, summary: str, note: str | None) -> None:
+    lead = assignment.lead
+    queue_email(
+        template="coordinator_provider_response",
+        to=current_app.config["COORDINATOR_EMAIL"],
+        lead_id=lead.id,
+        idempotency_key=f"response:{assignment.id}:coordinators",
+        reference=lead.reference,
+        summary=summary,
+        note=note,
+        lead_url=f"{current_app.config['BASE_URL']}/staff/leads/{lead.id}",
+    )
+
+
+def refresh_provider_stats(provider_id: int) -> None:
+    """Recompute answer count, acceptance count and median time to answer from recent assignments."""
+    rows = db.session.execute(
+        sa.select(Assignment.status, Assignment.created_at, Assignment.responded_at)
+        .where(Assignment.provider_id == provider_id, Assignment.responded_at.is_not(None))
+        .order_by(Assignment.responded_at.desc())
+        .limit(STATS_WINDOW)
+    ).all()
+    provider = db.session.get(Provider, provider_id)
+    provider.response_count = len(rows)
+    provider.accepted_count = sum(1 for status, _, _ in rows if status == AssignmentStatus.ACCEPTED)
+    durations = [(answered - created).total_seconds() for _, created, answered in rows]
+    provider.median_response_seconds = int(statistics.median(durations)) if durations else None

@@ -1,0 +1,69 @@
+"""/my-request/<token>: status in plain words, withdraw consent, ask for erasure."""
+
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+
+from leads import patient_requests, tokens
+from leads.self_service.forms import ErasureForm, WithdrawForm
+
+bp = Blueprint("self_service", __name__, url_prefix="/my-request")
+
+
+@bp.after_request
+def _private(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@bp.errorhandler(tokens.TokenError)
+def _bad_link(error):
+    status = 410 if isinstance(error, tokens.ExpiredToken) else 404
+    message = (
+        "This link has expired."
+        if status == 410
+        else "This link is not valid. It may have been copied incompletely."
+    )
+    return render_template(
+        "provider/link_problem.html", message=message, contact=current_app.config["COORDINATOR_EMAIL"]
+    ), status
+
+
+@bp.get("/<token>")
+def show(token: str):
+    lead = patient_requests.lead_from_token(token)
+    return _render(token, lead, WithdrawForm(), ErasureForm())
+
+
+@bp.post("/<token>/withdraw")
+def withdraw(token: str):
+    lead = patient_requests.lead_from_token(token)
+    form = WithdrawForm()
+    if not form.validate_on_submit():
+        return _render(token, lead, form, ErasureForm()), 400
+    patient_requests.withdraw_consent(lead.id)
+    flash("Your consent is withdrawn. We no longer share your request with any clinic.", "info")
+    return redirect(url_for("self_service.show", token=token), 303)
+
+
+@bp.post("/<token>/erase")
+def erase(token: str):
+    lead = patient_requests.lead_from_token(token)
+    form = ErasureForm()
+    if not form.validate_on_submit():
+        return _render(token, lead, WithdrawForm(), form), 400
+    patient_requests.request_erasure(lead.id)
+    flash("We have your request to erase your data. A coordinator carries it out within one month.", "info")
+    return redirect(url_for("self_service.show", token=token), 303)
+
+
+def _render(token, lead, withdraw_form, erasure_form):
+    title, explanation = patient_requests.plain_status(lead)
+    return render_template(
+        "self_service/request.html",
+        token=token,
+        lead=lead,
+        title=title,
+        explanation=explanation,
+        withdraw_form=withdraw_form,
+        erasure_form=erasure_form,
+    )

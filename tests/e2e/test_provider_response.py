@@ -1,0 +1,89 @@
+"""A provider accepts or declines in a real browser, through the link in their email, with the
+CSRF token the form carries; the patient uses their own link."""
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import expect
+
+from leads import seed, tokens
+from leads.extensions import db
+from leads.models import Assignment, Consent, EmailMessage, Lead
+from leads.patient_requests import self_service_link
+from leads.routing.service import route_lead
+from tests.e2e.conftest import axe_violations, screenshot
+from tests.factories import LeadFactory
+
+
+@pytest.fixture
+def routed(app, taxonomy, live_server):
+    seed.load_demo_providers()
+    lead = LeadFactory(full_name="Karim Haddad", details="T4 complete, 2022")
+    db.session.add(
+        Consent(
+            lead=lead, text_version="test-v1", share_with_providers=True, contact=True, source_form="quote"
+        )
+    )
+    db.session.commit()
+    assert route_lead(lead.id) == "routed"
+    assignment_ids = db.session.scalars(
+        sa.select(Assignment.id).filter_by(lead_id=lead.id).order_by(Assignment.rank)
+    ).all()
+    ids = (lead.id, assignment_ids[0], self_service_link(lead))
+    db.session.rollback()  # hold no SQLite lock: the live server writes next
+    return ids
+
+
+def _state(model, row_id, attribute):
+    value = getattr(db.session.get(model, row_id), attribute)
+    db.session.rollback()
+    db.session.expire_all()
+    return value
+
+
+def test_a_provider_accepts_with_a_price_range(live_server, page, routed):
+    lead_id, first_id, _ = routed
+    page.goto(f"{live_server.url}/p/{tokens.make_assignment_token(first_id)}")
+    expect(page.get_by_text("Karim Haddad")).to_be_visible()
+    assert axe_violations(page) == []
+    screenshot(page, "provider-request")
+    page.get_by_label("First price range (optional)").fill("EUR 25,000 to 35,000")
+    page.get_by_role("button", name="Accept and contact the patient").click()
+    expect(page.get_by_role("heading", name="You accepted this request")).to_be_visible()
+    assert _state(Assignment, first_id, "status") == "accepted"
+    assert _state(Lead, lead_id, "status") == "contacted"
+    templates = set(db.session.scalars(sa.select(EmailMessage.template)))
+    db.session.rollback()
+    assert {"coordinator_provider_response", "patient_provider_accepted"} <= templates
+
+
+def test_a_provider_declines_with_the_keyboard_after_a_missing_reason(live_server, page, routed):
+    lead_id, first_id, _ = routed
+    page.goto(f"{live_server.url}/p/{tokens.make_assignment_token(first_id)}")
+    page.get_by_role("button", name="Decline").click()
+    expect(page.get_by_text("Choose a reason for declining")).to_be_visible()
+    assert axe_violations(page) == []
+    page.get_by_label("Treatment not offered").check()
+    page.get_by_role("button", name="Decline").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="You declined this request")).to_be_visible()
+    assert _state(Assignment, first_id, "decline_reason") == "treatment_not_offered"
+
+
+def test_a_form_without_its_csrf_token_is_refused(live_server, page, routed):
+    lead_id, first_id, _ = routed
+    token = tokens.make_assignment_token(first_id)
+    response = page.request.post(f"{live_server.url}/p/{token}/accept", form={"price_range": "1"})
+    assert response.status == 400
+    assert _state(Assignment, first_id, "status") == "notified"
+
+
+def test_the_patient_withdraws_through_their_link(live_server, page, routed):
+    lead_id, _, link = routed
+    path = "/my-request/" + link.rsplit("/my-request/", 1)[1]
+    page.goto(live_server.url + path)
+    expect(page.get_by_role("heading", name="Clinics are looking at your request")).to_be_visible()
+    assert axe_violations(page) == []
+    page.get_by_label("I want to withdraw my consent").check()
+    page.get_by_role("button", name="Withdraw my consent").click()
+    expect(page.get_by_role("heading", name="You have withdrawn your request")).to_be_visible()
+    assert _state(Lead, lead_id, "status") == "withdrawn"

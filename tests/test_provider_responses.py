@@ -1,0 +1,172 @@
+"""A provider answers through the signed link in their email: no account, one click, and nothing
+leaks through a bad link."""
+
+import re
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+
+from leads import seed, tokens
+from leads.extensions import db
+from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider
+from leads.routing.service import route_lead
+from leads.timeutil import utcnow
+from tests.factories import LeadFactory
+
+PATIENT_NAME = "Freja Ørsted"
+
+
+@pytest.fixture
+def routed(app, taxonomy):
+    """A lead routed by the real routing service to the demo providers who offer its treatment."""
+    seed.load_demo_providers()
+    lead = LeadFactory(full_name=PATIENT_NAME, details="C6 incomplete since 2023")
+    db.session.commit()
+    assert route_lead(lead.id) == "routed"
+    assignments = db.session.scalars(
+        sa.select(Assignment).filter_by(lead_id=lead.id).order_by(Assignment.rank)
+    ).all()
+    assert len(assignments) >= 2
+    return lead, assignments
+
+
+def _link(assignment):
+    return f"/p/{tokens.make_assignment_token(assignment.id)}"
+
+
+def _events(lead, kind):
+    return db.session.scalars(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind=kind)).all()
+
+
+def _emails(template):
+    return db.session.scalars(sa.select(EmailMessage).filter_by(template=template)).all()
+
+
+def test_opening_the_link_shows_the_full_request_and_marks_it_viewed_once(client, routed):
+    lead, (first, *_) = routed
+    page = client.get(_link(first))
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    for shared in (PATIENT_NAME, lead.email, lead.phone, "C6 incomplete since 2023", lead.reference):
+        assert shared in body
+    assert page.headers["Cache-Control"] == "no-store"
+    client.get(_link(first))
+    db.session.refresh(first)
+    assert first.status == "viewed" and first.viewed_at is not None
+    assert len(_events(lead, "provider_viewed")) == 1
+
+
+def test_accepting_moves_the_lead_on_and_tells_coordinators_and_patient(client, routed):
+    lead, (first, *_) = routed
+    response = client.post(
+        _link(first) + "/accept", data={"price_range": "EUR 20-30k", "note": "Call Tuesday"}
+    )
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).status == "contacted"
+    accepted = db.session.get(Assignment, first.id)
+    assert (accepted.status, accepted.price_range, accepted.response_note) == (
+        "accepted",
+        "EUR 20-30k",
+        "Call Tuesday",
+    )
+    assert len(_events(lead, "provider_accepted")) == 1
+    [to_coordinators] = _emails("coordinator_provider_response")
+    assert "accepted" in to_coordinators.body_text
+    [to_patient] = _emails("patient_provider_accepted")
+    assert to_patient.to_address == lead.email and first.provider.name in to_patient.body_text
+    provider = db.session.get(Provider, first.provider_id)
+    assert (provider.response_count, provider.accepted_count) == (1, 1)
+    assert provider.median_response_seconds is not None
+
+
+def test_answering_twice_shows_the_answer_already_given_and_changes_nothing(client, routed):
+    lead, (first, *_) = routed
+    client.post(_link(first) + "/accept", data={})
+    again = client.post(_link(first) + "/decline", data={"reason": "no_capacity"})
+    assert again.status_code == 303
+    page = client.get(_link(first)).get_data(as_text=True)
+    assert "You accepted this request" in page
+    db.session.expire_all()
+    assert db.session.get(Assignment, first.id).status == "accepted"
+    assert len(_events(lead, "provider_declined")) == 0
+
+
+def test_declining_needs_a_reason_and_then_asks_the_next_provider(client, routed, app):
+    lead, assignments = routed
+    first = assignments[0]
+    missing = client.post(_link(first) + "/decline", data={})
+    assert missing.status_code == 400
+    assert "Choose a reason for declining" in missing.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Assignment, first.id).status in ("notified", "viewed")
+
+    assert (
+        client.post(
+            _link(first) + "/decline", data={"reason": "not_suitable", "decline_note": "x"}
+        ).status_code
+        == 303
+    )
+    db.session.expire_all()
+    declined = db.session.get(Assignment, first.id)
+    assert (declined.status, declined.decline_reason) == ("declined", "not_suitable")
+    assert len(_events(lead, "provider_declined")) == 1
+    assert len(_events(lead, "rerouted")) == 1
+    # The others are still considering it, so the lead stays routed even if nobody new was found.
+    assert db.session.get(Lead, lead.id).status == "routed"
+
+
+def test_an_expired_link_shows_a_clear_page_without_data(client, routed):
+    lead, (first, *_) = routed
+    link = _link(first)
+    with time_machine.travel(utcnow().timestamp() + 15 * 86400, tick=False):
+        page = client.get(link)
+    assert page.status_code == 410
+    body = page.get_data(as_text=True)
+    assert "expired" in body and "coordinators@" in body
+    assert PATIENT_NAME not in body and lead.reference not in body
+
+
+@pytest.mark.parametrize("kind", ["tampered", "truncated", "patient-token", "unknown-assignment"])
+def test_a_bad_link_shows_a_clear_page_and_leaks_nothing(client, routed, kind):
+    lead, (first, *_) = routed
+    good = tokens.make_assignment_token(first.id)
+    token = {
+        "tampered": good[:-3] + ("AAA" if not good.endswith("AAA") else "BBB"),
+        "truncated": good[: len(good) // 2],
+        "patient-token": tokens.make_patient_token(first.id),
+        "unknown-assignment": tokens.make_assignment_token(987_654),
+    }[kind]
+    page = client.get(f"/p/{token}")
+    assert page.status_code == 404
+    body = page.get_data(as_text=True)
+    assert "not valid" in body
+    assert PATIENT_NAME not in body and lead.email not in body
+    assert client.post(f"/p/{token}/accept", data={}).status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Assignment, first.id).status == "notified"
+
+
+def test_a_link_to_a_withdrawn_request_shows_no_data(client, routed):
+    from leads.patient_requests import withdraw_consent
+
+    lead, (first, *_) = routed
+    withdraw_consent(lead.id)
+    page = client.get(_link(first))
+    assert page.status_code == 410
+    body = page.get_data(as_text=True)
+    assert "withdrawn" in body and PATIENT_NAME not in body
+
+
+def test_the_provider_email_link_opens_the_request(client, routed):
+    lead, (first, *_) = routed
+    email = db.session.scalar(
+        sa.select(EmailMessage).where(
+            EmailMessage.template.like("provider_notification%"),
+            EmailMessage.to_address == first.provider.notification_emails[0],
+        )
+    )
+    link = re.search(r"https?://\S+/p/(\S+)", email.body_text).group(0)
+    path = "/p/" + link.rsplit("/p/", 1)[1]
+    assert client.get(path).status_code == 200

@@ -1,0 +1,101 @@
+"""The patient's signed link: their status in plain words, withdrawing consent, asking for erasure."""
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+
+from leads import seed, tokens
+from leads.email import deliver_email
+from leads.extensions import db
+from leads.models import Assignment, Consent, EmailMessage, Lead, LeadEvent
+from leads.patient_requests import self_service_link
+from leads.routing.service import route_lead
+from leads.timeutil import utcnow
+from tests.factories import LeadFactory
+
+
+@pytest.fixture
+def routed_lead(app, taxonomy):
+    seed.load_demo_providers()
+    lead = LeadFactory()
+    db.session.add(
+        Consent(
+            lead=lead, text_version="test-v1", share_with_providers=True, contact=True, source_form="quote"
+        )
+    )
+    db.session.commit()
+    assert route_lead(lead.id) == "routed"
+    return lead
+
+
+def _path(lead):
+    return "/my-request/" + self_service_link(lead).rsplit("/my-request/", 1)[1]
+
+
+def test_the_patient_sees_their_status_in_plain_words(client, routed_lead):
+    page = client.get(_path(routed_lead))
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert "Clinics are looking at your request" in body
+    assert routed_lead.reference in body
+
+
+def test_withdrawing_needs_a_tick_and_says_so(client, routed_lead):
+    response = client.post(_path(routed_lead) + "/withdraw", data={})
+    assert response.status_code == 400
+    assert "Tick the box to confirm that you want to withdraw" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Lead, routed_lead.id).status == "routed"
+
+
+def test_withdrawal_stops_a_pending_provider_email_and_closes_open_assignments(
+    client, routed_lead, mail_sink
+):
+    pending = db.session.scalars(
+        sa.select(EmailMessage).where(EmailMessage.template.like("provider\\_%", escape="\\"))
+    ).all()
+    assert pending and all(e.status == "queued" for e in pending)
+
+    response = client.post(_path(routed_lead) + "/withdraw", data={"confirm_withdraw": "y"})
+    assert response.status_code == 303
+
+    for email in pending:
+        assert deliver_email(email.id) == "skipped"
+    db.session.expire_all()
+    assert {db.session.get(EmailMessage, e.id).status for e in pending} == {"cancelled"}
+    assert not [p for p in mail_sink.messages() if "provider" in p.read_text().lower()]
+    lead = db.session.get(Lead, routed_lead.id)
+    assert lead.status == "withdrawn"
+    assert lead.consent.withdrawn_at is not None
+    assert {a.status for a in db.session.scalars(sa.select(Assignment).filter_by(lead_id=lead.id))} == {
+        "expired"
+    }
+    told = db.session.scalar(sa.select(EmailMessage).filter_by(template="coordinator_patient_request"))
+    assert told is not None and "withdrew consent" in told.body_text
+    page = client.get(_path(routed_lead)).get_data(as_text=True)
+    assert "You have withdrawn your request" in page
+
+
+def test_withdrawing_twice_changes_nothing_more(client, routed_lead):
+    client.post(_path(routed_lead) + "/withdraw", data={"confirm_withdraw": "y"})
+    client.post(_path(routed_lead) + "/withdraw", data={"confirm_withdraw": "y"})
+    assert len(db.session.scalars(sa.select(LeadEvent).filter_by(kind="consent_withdrawn")).all()) == 1
+
+
+def test_asking_for_erasure_is_recorded_for_the_coordinators_once(client, routed_lead):
+    assert client.post(_path(routed_lead) + "/erase", data={}).status_code == 400
+    assert client.post(_path(routed_lead) + "/erase", data={"confirm_erasure": "y"}).status_code == 303
+    assert client.post(_path(routed_lead) + "/erase", data={"confirm_erasure": "y"}).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Lead, routed_lead.id).erasure_requested_at is not None
+    assert len(db.session.scalars(sa.select(LeadEvent).filter_by(kind="erasure_requested")).all()) == 1
+    assert "You asked us to erase your data" in client.get(_path(routed_lead)).get_data(as_text=True)
+
+
+def test_a_bad_or_expired_patient_link_shows_a_clear_page_without_data(client, routed_lead):
+    assert client.get(f"/my-request/{tokens.make_assignment_token(routed_lead.id)}").status_code == 404
+    path = _path(routed_lead)
+    with time_machine.travel(utcnow().timestamp() + 400 * 86400, tick=False):
+        page = client.get(path)
+    assert page.status_code == 410
+    assert routed_lead.reference not in page.get_data(as_text=True)

@@ -1,0 +1,43 @@
+"""Danish working days: weekends and public holidays are skipped."""
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leads.workdays import DANISH_TIME, add_working_days, is_working_day
+
+
+def _dk(*args) -> datetime:
+    return datetime(*args, tzinfo=DANISH_TIME)
+
+
+@pytest.mark.parametrize(
+    ("start", "days", "due"),
+    [
+        (_dk(2026, 11, 24, 10, 0), 1, _dk(2026, 11, 25, 10, 0)),  # Tuesday -> Wednesday
+        (_dk(2026, 11, 27, 15, 0), 1, _dk(2026, 11, 30, 15, 0)),  # Friday -> Monday
+        (_dk(2026, 11, 28, 11, 0), 1, _dk(2026, 12, 1, 0, 0)),  # Saturday counts from Monday
+        (_dk(2026, 12, 24, 9, 0), 1, _dk(2026, 12, 28, 9, 0)),  # Christmas Day and Boxing Day skipped
+        (_dk(2027, 3, 24, 12, 0), 1, _dk(2027, 3, 30, 12, 0)),  # Maundy Thursday to Easter Monday skipped
+        (_dk(2026, 11, 24, 10, 0), 3, _dk(2026, 11, 27, 10, 0)),
+    ],
+)
+def test_add_working_days_skips_weekends_and_danish_holidays(start, days, due):
+    assert add_working_days(start, days) == due
+
+
+def test_christmas_and_easter_are_not_working_days():
+    assert not is_working_day(datetime(2026, 12, 25).date())
+    assert not is_working_day(datetime(2027, 3, 29).date())  # Easter Monday
+    assert is_working_day(datetime(2026, 11, 26).date())
+
+
+@given(st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2030, 12, 31)), st.integers(1, 10))
+def test_the_due_moment_is_later_on_a_working_day_and_keeps_utc(naive_start, days):
+    start = naive_start.replace(tzinfo=UTC)
+    due = add_working_days(start, days)
+    assert due > start
+    assert due.tzinfo is UTC
+    assert is_working_day(due.astimezone(DANISH_TIME).date())
