@@ -124,6 +124,7 @@ def test_errors_show_a_focused_summary_whose_links_lead_to_the_fields(quote_url,
 
     summary = page.locator("#error-summary")
     summary.wait_for()
+    page.wait_for_load_state("load")
     assert page.evaluate("document.activeElement.id") == "error-summary"
     assert page.title().startswith("Error: ")
     assert "Enter an email address with an @ in it" in summary.inner_text()
@@ -181,6 +182,7 @@ def test_on_a_360px_phone_the_form_fits_the_screen(quote_url, phone_page):
     screenshot(phone_page, "quote-form-360px")
     phone_page.get_by_role("button", name="Send my request").click()
     phone_page.locator("#error-summary").wait_for()
+    phone_page.wait_for_load_state("load")  # the stylesheet too, before measuring
     assert phone_page.evaluate("document.documentElement.scrollWidth") <= 360
     screenshot(phone_page, "quote-form-errors-360px")
     assert axe_violations(phone_page) == []
