@@ -9,6 +9,7 @@ from wtforms import (
     BooleanField,
     DateField,
     RadioField,
+    SelectChoice,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -22,15 +23,15 @@ from leads.directory.taxonomy import SLUG_PATTERN, SLUG_RULE
 from leads.models import EvidenceStatus
 
 OFFER_CHOICES = [
-    ("", "Not offered"),
-    (EvidenceStatus.APPROVED.value, "Offered as an approved treatment"),
-    (EvidenceStatus.CLINICAL_TRIAL.value, "Offered within a clinical trial"),
-    (EvidenceStatus.INVESTIGATIONAL.value, "Offered as investigational"),
+    SelectChoice("", "Not offered"),
+    SelectChoice(EvidenceStatus.APPROVED.value, "Offered as an approved treatment"),
+    SelectChoice(EvidenceStatus.CLINICAL_TRIAL.value, "Offered within a clinical trial"),
+    SelectChoice(EvidenceStatus.INVESTIGATIONAL.value, "Offered as investigational"),
 ]
 EVIDENCE_CHOICES = [
-    (EvidenceStatus.APPROVED.value, "Approved"),
-    (EvidenceStatus.CLINICAL_TRIAL.value, "Clinical trial"),
-    (EvidenceStatus.INVESTIGATIONAL.value, "Investigational"),
+    SelectChoice(EvidenceStatus.APPROVED.value, "Approved"),
+    SelectChoice(EvidenceStatus.CLINICAL_TRIAL.value, "Clinical trial"),
+    SelectChoice(EvidenceStatus.INVESTIGATIONAL.value, "Investigational"),
 ]
 
 
@@ -50,7 +51,9 @@ class ProviderForm(FlaskForm):
     name = StringField("Name")
     city = StringField("City")
     region = SelectField(
-        "Region", choices=[("", "Choose a region")] + [(r, r) for r in REGIONS], validate_choice=False
+        "Region",
+        choices=[SelectChoice("", "Choose a region")] + [SelectChoice(r, r) for r in REGIONS],
+        validate_choice=False,
     )
     notification_emails = TextAreaField(
         "Notification email addresses",
@@ -62,7 +65,7 @@ class ProviderForm(FlaskForm):
     )
     notification_language = RadioField(
         "Language of the notification emails",
-        choices=list(NOTIFICATION_LANGUAGES.items()),
+        choices=[SelectChoice(code, name) for code, name in NOTIFICATION_LANGUAGES.items()],
         default="en",
         validate_choice=False,
     )
@@ -117,7 +120,7 @@ def provider_form(treatments, conditions, provider=None) -> ProviderForm:
         }
         data.update({f"treatment_{pt.treatment_id}": pt.evidence_status for pt in provider.treatments})
     form = _ProviderForm(data=data)
-    form.conditions.choices = [(c.slug, f"{c.name} ({c.category})") for c in conditions]
+    form.conditions.choices = condition_choices(conditions)
     form.treatment_fields = [(t, form[f"treatment_{t.id}"]) for t in treatments]
     form.treatments_errors = []
     return form
@@ -132,6 +135,10 @@ class FriendlyDateField(DateField):
         except ValueError:
             self.data = None
             raise ValueError("Enter a date such as 2026-12-31") from None
+
+
+def condition_choices(conditions) -> list[SelectChoice]:
+    return [SelectChoice(c.slug, f"{c.name} ({c.category})") for c in conditions]
 
 
 class PauseForm(FlaskForm):
@@ -169,7 +176,9 @@ class TreatmentForm(FlaskForm):
         "Evidence status",
         choices=EVIDENCE_CHOICES,
         validate_choice=False,
-        validators=[AnyOf([value for value, _ in EVIDENCE_CHOICES], message="Choose the evidence status")],
+        validators=[
+            AnyOf([choice.value for choice in EVIDENCE_CHOICES], message="Choose the evidence status")
+        ],
     )
     requires_review = BooleanField(
         "A coordinator approves routing first",

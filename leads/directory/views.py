@@ -10,6 +10,7 @@ from leads.directory.forms import (
     ImportForm,
     PauseForm,
     TreatmentForm,
+    condition_choices,
     provider_form,
 )
 from leads.extensions import db
@@ -42,7 +43,6 @@ def providers():
         load=service.weekly_load(),
         status_label=service.status_label,
         is_paused=service.is_paused,
-        action_form=ActionForm(),
         now=utcnow(),
     )
 
@@ -161,7 +161,7 @@ def edit_treatment(treatment_id: int):
 
 def _treatment_page(treatment: Treatment | None):
     form = TreatmentForm(obj=treatment)
-    form.conditions.choices = [(c.slug, f"{c.name} ({c.category})") for c in taxonomy.conditions()]
+    form.conditions.choices = condition_choices(taxonomy.conditions())
     if treatment is not None:
         form.slug.data = treatment.slug  # fixed once created
         if not form.is_submitted():

@@ -1,0 +1,383 @@
+"""Admin pages for the provider directory and the taxonomy: an admin creates, edits, pauses and
+reactivates providers and edits treatments and conditions; bad input gets a message at the field."""
+
+import itertools
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from leads import accounts, seed
+from leads.extensions import db
+from leads.models import Condition, Provider, Role, Treatment
+from tests.helpers import count_rows
+from tests.test_directory_csv import AARHUS, HEADER, ODENSE
+
+PASSWORD = "a long admin password"
+_addresses = itertools.count(1)
+
+
+def _client(app, role=Role.ADMIN):
+    """A test client signed in through the real login form as a new staff member of `role`."""
+    n = next(_addresses)
+    email = f"{role}{n}@example.dk"
+    accounts.create_user(email, PASSWORD, role)
+    db.session.commit()
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = f"10.44.{n // 250}.{n % 250 + 1}"
+    # Its own app context: Flask-Login caches the signed-in user in `g`, which a test's app
+    # context would otherwise share between clients.
+    with app.app_context():
+        response = client.post("/staff/login", data={"email": email, "password": PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/"
+    return client
+
+
+def _provider(name):
+    provider = db.session.scalar(sa.select(Provider).filter_by(name=name))
+    db.session.rollback()
+    return provider
+
+
+def _id(model, slug):
+    return db.session.scalar(sa.select(model.id).filter_by(slug=slug))
+
+
+def _form(**changes):
+    """A valid 'add provider' form for neurorehabilitation after spinal cord injury."""
+    data = {
+        "name": "Vejle Neuro Centre",
+        "city": "Vejle",
+        "region": "Syddanmark",
+        "notification_emails": "leads@vejle-neuro.dk\nchief@vejle-neuro.dk",
+        "languages": "da, en, de",
+        "notification_language": "da",
+        "weekly_capacity": "7",
+        f"treatment_{_id(Treatment, 'neurorehabilitation-spinal-cord-injury')}": "approved",
+        "conditions": ["spinal-cord-injury-complete", "spinal-cord-injury-incomplete"],
+    }
+    data.update(changes)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def _errors(html: str) -> dict[str, str]:
+    """Field id -> error message, from the page; and check each is tied to its field."""
+    found = dict(re.findall(r'<p class="field-error" id="([\w-]+)-error">([^<]*)</p>', html))
+    for field_id in found:
+        assert f'href="#{field_id}' in html, f"no link to {field_id} in the error summary"
+        assert re.search(rf'aria-describedby="[^"]*{field_id}-error', html), f"{field_id} error not described"
+    return found
+
+
+@pytest.fixture
+def admin(app, taxonomy):
+    return _client(app)
+
+
+def _directory_urls(app):
+    urls = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("directory."):
+            url = re.sub(r"<int:\w+>", "1", rule.rule)
+            urls += [(method, url) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    return urls
+
+
+def test_every_directory_page_is_for_admins_only(app, taxonomy):
+    seed.load_demo_providers()
+    db.session.commit()
+    urls = _directory_urls(app)
+    assert len(urls) >= 15
+    anonymous, coordinator, admin = app.test_client(), _client(app, Role.COORDINATOR), _client(app)
+    db.session.rollback()  # the requests below run in their own app contexts and sessions
+
+    def status(client, method, url):
+        # A fresh app context per request: Flask-Login caches the user in `g`.
+        with app.app_context():
+            response = client.open(url, method=method)
+        return response.status_code, response.headers.get("Location", "")
+
+    for method, url in urls:
+        code, location = status(anonymous, method, url)
+        assert code == 302 and "/staff/login" in location, url
+        assert status(coordinator, method, url)[0] == 403, url
+        if method == "GET":
+            assert status(admin, method, url)[0] == 200, url
+
+
+def test_an_admin_adds_a_provider_and_sees_it_in_the_directory(admin):
+    response = admin.post("/staff/admin/providers/new", data=_form())
+    assert response.status_code == 302 and response.headers["Location"].endswith("/staff/admin/providers")
+    provider = _provider("Vejle Neuro Centre")
+    assert provider.notification_emails == ["leads@vejle-neuro.dk", "chief@vejle-neuro.dk"]
+    assert (provider.languages, provider.notification_language, provider.weekly_capacity) == (
+        ["da", "en", "de"],
+        "da",
+        7,
+    )
+    assert [(pt.treatment.slug, pt.evidence_status) for pt in provider.treatments] == [
+        ("neurorehabilitation-spinal-cord-injury", "approved")
+    ]
+    page = admin.get("/staff/admin/providers").get_data(as_text=True)
+    assert "Saved Vejle Neuro Centre." in page
+    assert "Vejle Neuro Centre" in page and "0 of 7" in page and "Vejle, Syddanmark" in page
+
+
+def test_bad_input_is_explained_at_each_field_and_nothing_is_saved(admin):
+    response = admin.post(
+        "/staff/admin/providers/new",
+        data=_form(
+            name="",
+            region="Atlantis",
+            notification_emails="leads@vejle-neuro.dk\nnot-an-address",
+            languages="da, klingon",
+            weekly_capacity="-3",
+            conditions=["als"],
+        ),
+    )
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    errors = _errors(html)
+    assert errors == {
+        "name": "Enter the provider&#39;s name",
+        "region": "&#39;Atlantis&#39; is not a Danish region; use one of: Hovedstaden, Sjælland, Syddanmark, "
+        "Midtjylland, Nordjylland",
+        "notification_emails": "Not a valid email address: not-an-address. Use the form name@clinic.dk",
+        "languages": "Not a two-letter ISO 639-1 language code: klingon. For example da, en, de",
+        "weekly_capacity": "Enter how many leads a week the provider takes, a whole number from 1 to 1000 "
+        "(to stop leads for a while, pause the provider)",
+        "conditions": "als: not a condition of any treatment the provider offers; add the treatment or "
+        "remove the condition",
+    }
+    assert "The provider was not saved" in html
+    # What the admin typed is kept.
+    assert "not-an-address</textarea>" in html and 'value="da, klingon"' in html
+    assert count_rows(Provider) == 0
+
+
+def test_a_provider_must_offer_a_treatment(admin):
+    data = _form()
+    data = {k: v for k, v in data.items() if not k.startswith("treatment_")}
+    html = admin.post("/staff/admin/providers/new", data=data).get_data(as_text=True)
+    assert (
+        '<p class="field-error" id="treatments-error">Choose at least one treatment the provider offers</p>'
+        in html
+    )
+    assert 'href="#treatments"' in html
+    assert count_rows(Provider) == 0
+
+
+def test_two_providers_cannot_share_a_name(admin):
+    admin.post("/staff/admin/providers/new", data=_form())
+    html = admin.post("/staff/admin/providers/new", data=_form(name="vejle neuro centre")).get_data(
+        as_text=True
+    )
+    assert _errors(html) == {"name": "Another provider is already called &#39;Vejle Neuro Centre&#39;"}
+    assert count_rows(Provider) == 1
+
+
+def test_an_admin_edits_a_provider_from_a_prefilled_form(admin):
+    admin.post("/staff/admin/providers/new", data=_form())
+    provider_id = _provider("Vejle Neuro Centre").id
+    html = admin.get(f"/staff/admin/providers/{provider_id}/edit").get_data(as_text=True)
+    assert 'value="Vejle Neuro Centre"' in html and 'value="7"' in html
+    assert "leads@vejle-neuro.dk\nchief@vejle-neuro.dk</textarea>" in html
+    assert re.search(r'<option selected value="approved">Offered as an approved', html)
+    stem_cells = f"treatment_{_id(Treatment, 'stem-cell-spinal-cord-injury')}"
+    response = admin.post(
+        f"/staff/admin/providers/{provider_id}/edit",
+        data=_form(
+            weekly_capacity="12", notification_emails="new@vejle-neuro.dk", **{stem_cells: "clinical_trial"}
+        ),
+    )
+    assert response.status_code == 302
+    provider = _provider("Vejle Neuro Centre")
+    assert provider.weekly_capacity == 12 and provider.notification_emails == ["new@vejle-neuro.dk"]
+    assert sorted((pt.treatment.slug, pt.evidence_status) for pt in provider.treatments) == [
+        ("neurorehabilitation-spinal-cord-injury", "approved"),
+        ("stem-cell-spinal-cord-injury", "clinical_trial"),
+    ]
+
+
+def test_editing_an_unknown_provider_is_not_found(admin):
+    assert admin.get("/staff/admin/providers/999/edit").status_code == 404
+
+
+def test_an_admin_pauses_a_provider_until_a_date_or_indefinitely_and_reactivates_it(admin):
+    admin.post("/staff/admin/providers/new", data=_form())
+    provider_id = _provider("Vejle Neuro Centre").id
+    until = date.today() + timedelta(days=10)
+    response = admin.post(f"/staff/admin/providers/{provider_id}/pause", data={"until": until.isoformat()})
+    assert response.status_code == 302
+    provider = _provider("Vejle Neuro Centre")
+    assert provider.active and provider.paused_until > datetime.now(UTC)
+    page = admin.get("/staff/admin/providers").get_data(as_text=True)
+    assert f"Paused until {until.day} {until:%b %Y}" in page and "Reactivate" in page
+
+    admin.post(f"/staff/admin/providers/{provider_id}/reactivate")
+    provider = _provider("Vejle Neuro Centre")
+    assert provider.active and provider.paused_until is None
+
+    admin.post(f"/staff/admin/providers/{provider_id}/pause", data={"until": ""})
+    assert _provider("Vejle Neuro Centre").active is False
+    assert "is active again" in admin.post(
+        f"/staff/admin/providers/{provider_id}/reactivate", follow_redirects=True
+    ).get_data(as_text=True)
+    assert _provider("Vejle Neuro Centre").active is True
+
+
+@pytest.mark.parametrize(
+    ("until", "message"),
+    [
+        ("2001-01-01", "The date the provider gets leads again must be in the future"),
+        ("next tuesday", "Enter a date such as 2026-12-31"),
+    ],
+)
+def test_a_pause_date_that_is_past_or_not_a_date_is_explained(admin, until, message):
+    admin.post("/staff/admin/providers/new", data=_form())
+    provider_id = _provider("Vejle Neuro Centre").id
+    html = admin.post(f"/staff/admin/providers/{provider_id}/pause", data={"until": until}).get_data(
+        as_text=True
+    )
+    assert _errors(html) == {"until": message}
+    assert _provider("Vejle Neuro Centre").active is True
+    assert _provider("Vejle Neuro Centre").paused_until is None
+
+
+@pytest.mark.parametrize("url", ["/staff/admin/providers/new", "/staff/admin/providers/1/reactivate"])
+def test_a_form_without_its_csrf_token_is_refused(admin, app, url):
+    seed.load_demo_providers()
+    db.session.commit()
+    provider = db.session.get(Provider, 1)
+    provider.active = False
+    db.session.commit()
+    app.config["WTF_CSRF_ENABLED"] = True
+    response = admin.post(url, data=_form(name="Forged Clinic"))
+    assert response.status_code == 400
+    assert count_rows(Provider) == 5 and db.session.get(Provider, 1).active is False
+
+
+def test_an_admin_uploads_a_csv_and_a_bad_one_is_explained_line_by_line(admin):
+    import io
+
+    bad = (HEADER + AARHUS + ODENSE.replace(",3,", ",x,")).encode()
+    html = admin.post(
+        "/staff/admin/providers/import", data={"file": (io.BytesIO(bad), "providers.csv")}
+    ).get_data(as_text=True)
+    assert "Nothing was imported: the file has 1 problem" in html
+    assert "Line 3: weekly_capacity: Enter how many leads" in html
+    assert count_rows(Provider) == 0
+    good = (HEADER + AARHUS + ODENSE).encode()
+    response = admin.post(
+        "/staff/admin/providers/import",
+        data={"file": (io.BytesIO(good), "providers.csv")},
+        follow_redirects=True,
+    )
+    assert "Imported 2 providers (2 new, 0 updated)." in response.get_data(as_text=True)
+    assert count_rows(Provider) == 2
+    html = admin.post("/staff/admin/providers/import", data={}).get_data(as_text=True)
+    assert _errors(html) == {"file": "Choose a CSV file to import"}
+
+
+def test_an_admin_downloads_the_directory_as_csv(admin):
+    seed.load_demo_providers()
+    db.session.commit()
+    response = admin.get("/staff/admin/providers/export.csv")
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="providers.csv"'
+    assert response.get_data(as_text=True).count("(demo)") == 5
+
+
+def test_an_admin_adds_and_edits_a_treatment(admin):
+    response = admin.post(
+        "/staff/admin/taxonomy/treatments/new",
+        data={
+            "slug": "stem-cell-stroke",
+            "name": "Stem cell therapy after stroke",
+            "description": "Only within research studies.",
+            "evidence_status": "investigational",
+            "requires_review": "y",
+            "active": "y",
+            "conditions": ["als"],
+        },
+    )
+    assert response.status_code == 302
+    treatment = db.session.scalar(sa.select(Treatment).filter_by(slug="stem-cell-stroke"))
+    assert (treatment.evidence_status, treatment.requires_review, treatment.active) == (
+        "investigational",
+        True,
+        True,
+    )
+    assert [c.slug for c in treatment.conditions] == ["als"]
+    treatment_id = treatment.id
+    db.session.rollback()
+    html = admin.get(f"/staff/admin/taxonomy/treatments/{treatment_id}/edit").get_data(as_text=True)
+    assert "<code>stem-cell-stroke</code>" in html and 'value="Stem cell therapy after stroke"' in html
+    response = admin.post(
+        f"/staff/admin/taxonomy/treatments/{treatment_id}/edit",
+        data={
+            "slug": "renamed-slug",
+            "name": "Stem cell therapy after stroke",
+            "evidence_status": "clinical_trial",
+            "conditions": ["als", "multiple-sclerosis-progressive"],
+        },
+    )
+    assert response.status_code == 302
+    treatment = db.session.get(Treatment, treatment_id)
+    # The slug is public and fixed; unticked boxes turn the flags off.
+    assert (treatment.slug, treatment.evidence_status, treatment.requires_review, treatment.active) == (
+        "stem-cell-stroke",
+        "clinical_trial",
+        False,
+        False,
+    )
+    page = admin.get("/staff/admin/taxonomy").get_data(as_text=True)
+    assert "Saved the treatment Stem cell therapy after stroke." in page
+
+
+def test_bad_treatment_input_is_explained_at_each_field(admin):
+    html = admin.post(
+        "/staff/admin/taxonomy/treatments/new",
+        data={"slug": "Stem Cells!", "name": "", "evidence_status": "miracle"},
+    ).get_data(as_text=True)
+    assert _errors(html) == {
+        "slug": "Use lower-case letters, digits and single hyphens, for example stem-cell-als",
+        "name": "Enter the treatment&#39;s name",
+        "evidence_status": "Choose the evidence status",
+    }
+    html = admin.post(
+        "/staff/admin/taxonomy/treatments/new",
+        data={"slug": "stem-cell-als", "name": "Again", "evidence_status": "approved"},
+    ).get_data(as_text=True)
+    assert _errors(html) == {
+        "slug": "&#39;stem-cell-als&#39; is already used; choose another",
+        "conditions": "Choose at least one condition the treatment is for",
+    }
+
+
+def test_an_admin_adds_and_edits_a_condition(admin):
+    response = admin.post(
+        "/staff/admin/taxonomy/conditions/new",
+        data={"slug": "stroke", "name": "Stroke", "category": "Neurological", "active": "y"},
+    )
+    assert response.status_code == 302
+    condition_id = _id(Condition, "stroke")
+    html = admin.post(
+        f"/staff/admin/taxonomy/conditions/{condition_id}/edit", data={"name": "", "category": ""}
+    ).get_data(as_text=True)
+    assert _errors(html) == {
+        "name": "Enter the condition&#39;s name",
+        "category": "Enter the category, for example Spinal cord injury",
+    }
+    admin.post(
+        f"/staff/admin/taxonomy/conditions/{condition_id}/edit",
+        data={"name": "Ischaemic stroke", "category": "  Neurological  "},
+    )
+    condition = db.session.get(Condition, condition_id)
+    assert (condition.slug, condition.name, condition.category, condition.active) == (
+        "stroke",
+        "Ischaemic stroke",
+        "Neurological",
+        False,
+    )
