@@ -68,31 +68,34 @@ def test_the_confirmation_is_honest_about_evidence_and_medical_advice(client, ap
     assert "a coordinator reads your request first, within 24 hours, before any clinic sees it" in text
 
 
-def test_the_confirmation_says_how_to_withdraw_consent_without_a_dead_link(client, app):
+def test_the_confirmation_links_to_the_patients_own_page_and_the_link_works(client, app):
     client.post("/quote", data=answers(app))
     message = _confirmation()
-    text, coordinators = _flat(message.body_text), app.config["COORDINATOR_EMAIL"]
     reference = db.session.scalar(sa.select(Lead.reference))
-    assert (
-        f"withdraw your consent at any time: reply to this email, or write to {coordinators}, "
-        f"quoting your reference {reference}" in text
-    )
-    assert "http" not in message.body_text
-    assert re.findall(r'href="([^"]+)"', message.body_html) == [f"mailto:{coordinators}"]
-    assert message.reply_to == coordinators
+    link = re.search(r"(http\S+/my-request/\S+)", message.body_text).group(1)
+    assert link.startswith(app.config["BASE_URL"])
+    assert f'href="{link}"' in message.body_html
+    assert f"You can also reply to this email, quoting your reference {reference}" in _flat(message.body_text)
+    assert message.reply_to == app.config["COORDINATOR_EMAIL"]
+
+    page = client.get(link.removeprefix(app.config["BASE_URL"]))
+    assert page.status_code == 200 and reference in page.get_data(as_text=True)
 
 
-def test_the_self_service_link_has_one_place_in_the_context_and_shows_when_given(client, app):
+def test_the_link_comes_from_one_place_and_without_it_the_email_says_whom_to_write_to(client, app):
     client.post("/quote", data=answers(app))
     lead = db.session.scalar(sa.select(Lead))
     context = intake.confirmation_context(lead)
-    assert context["self_service_url"] is None  # until the self-service pages exist
-    rendered = render_email(
-        "patient_confirmation", **{**context, "self_service_url": "https://x.example/s/t"}
+    assert context["self_service_url"] == intake.self_service_url(lead)
+
+    rendered = render_email("patient_confirmation", **{**context, "self_service_url": None})
+    coordinators = app.config["COORDINATOR_EMAIL"]
+    assert (
+        f"withdraw your consent at any time: reply to this email, or write to {coordinators}, "
+        f"quoting your reference {lead.reference}" in _flat(rendered.text)
     )
-    assert "withdraw your consent here: https://x.example/s/t" in _flat(rendered.text)
-    assert 'href="https://x.example/s/t"' in rendered.html
-    assert "reply to this email" not in rendered.text
+    assert "http" not in rendered.text  # no dead link
+    assert re.findall(r'href="([^"]+)"', rendered.html) == [f"mailto:{coordinators}"]
 
 
 def test_the_patient_receives_the_confirmation_through_a_real_worker_and_smtp(

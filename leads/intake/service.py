@@ -96,12 +96,14 @@ def find_earlier_lead(email: str, phone: str, *, since: datetime) -> Lead | None
 
 
 def self_service_url(lead: Lead) -> str | None:
-    """The patient's signed link to see their request and withdraw consent.
+    """The patient's signed link to see their request, withdraw consent or ask for erasure.
 
-    The one place that link comes from; None until the self-service pages exist, and the
-    confirmation email then tells the patient to write to the coordinators instead.
+    The one place the confirmation email takes that link from. When it is None the email
+    tells the patient to write to the coordinators instead, so it never shows a dead link.
     """
-    return None
+    from leads.patient_requests import self_service_link  # the self-service pages own the token
+
+    return self_service_link(lead)
 
 
 def confirmation_context(lead: Lead) -> dict:
