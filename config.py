@@ -60,6 +60,8 @@ class Config:
         self.SMTP_USERNAME = env("SMTP_USERNAME") or None
         self.SMTP_PASSWORD = env("SMTP_PASSWORD") or None
         self.SMTP_STARTTLS = _env_bool("SMTP_STARTTLS", False)
+        # Extra CA bundle for verifying the mail server's certificate (a private CA); system CAs otherwise.
+        self.SMTP_CA_FILE = env("SMTP_CA_FILE") or None
         self.SMTP_TIMEOUT = _env_int("SMTP_TIMEOUT", 20)
         self.MAIL_FROM = env("MAIL_FROM") or "Free quote service <quotes@localhost>"
         self.COORDINATOR_EMAIL = env("COORDINATOR_EMAIL") or "coordinators@localhost"

@@ -4,6 +4,7 @@ database-scheduled back-off."""
 import logging
 import random
 import smtplib
+import ssl
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage as MimeMessage
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 # A queued email whose task was lost is picked up by the due-email sweep after this.
 FIRST_ATTEMPT_SAFETY_NET = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=1)
+# 530: STARTTLS or authentication required; 534/535: authentication mechanism or credentials.
+OPERATOR_CODES = frozenset({530, 534, 535})
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,8 @@ def smtp_send(message: MimeMessage) -> None:
     try:
         with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT"]) as smtp:
             if config["SMTP_STARTTLS"]:
-                smtp.starttls()
+                # Verify the certificate: credentials and health-adjacent mail never go to an impostor.
+                smtp.starttls(context=ssl.create_default_context(cafile=config.get("SMTP_CA_FILE")))
             if config["SMTP_USERNAME"]:
                 smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
             smtp.send_message(message)
@@ -122,6 +126,9 @@ def smtp_send(message: MimeMessage) -> None:
 
 def _raise_for_code(code: int, answer) -> None:
     text = answer.decode(errors="replace") if isinstance(answer, bytes) else str(answer)
+    if code in OPERATOR_CODES:
+        # The server wants STARTTLS or authentication first: a setting to fix, not a bad address.
+        raise TransientSmtpError(f"{code} {text} (check SMTP_STARTTLS, SMTP_USERNAME and SMTP_PASSWORD)")
     if 500 <= code < 600:
         raise PermanentSmtpError(f"{code} {text}")
     raise TransientSmtpError(f"{code} {text}")
