@@ -36,6 +36,59 @@ def create_user_command(email: str, role: str, password_stdin: bool) -> None:
     click.echo(f"Created {user.role} {user.email}")
 
 
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users_cli.command("deactivate")
+@click.argument("email")
+def deactivate_user_command(email: str) -> None:
+    """Deactivate a staff user: they are signed out and cannot sign in again."""
+    from leads.staff import user_admin
+
+    try:
+        user = user_admin.set_active(user_admin.find_user(email), False)
+        db.session.commit()
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Deactivated {user.email}")
+
+
+@users_cli.command("activate")
+@click.argument("email")
+def activate_user_command(email: str) -> None:
+    """Reactivate a deactivated staff user (and lift any lockout)."""
+    from leads.staff import user_admin
+
+    try:
+        user = user_admin.set_active(user_admin.find_user(email), True)
+        db.session.commit()
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Activated {user.email}")
+
+
+@users_cli.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def set_password_command(email: str, password_stdin: bool) -> None:
+    """Set a staff user's password (prompted, or from standard input) and lift any lockout."""
+    from leads.staff import user_admin
+
+    try:
+        user = user_admin.find_user(email)
+        user_admin.reset_password(user, _read_password(password_stdin))
+        db.session.commit()
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Password changed for {user.email}")
+
+
 @click.command("seed-demo")
 def seed_demo_command() -> None:
     """Load the taxonomy, the fictional demo providers and the demo staff accounts."""

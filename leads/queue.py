@@ -6,10 +6,13 @@ first. Each segment is read with its own indexed, LIMITed query and a keyset cur
 page costs the same on the first page as on the thousandth, with a million leads.
 """
 
+import heapq
+import itertools
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
+import phonenumbers
 import sqlalchemy as sa
 
 from leads.extensions import db
@@ -26,7 +29,9 @@ OPEN_STATUSES = (S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE, S.CONTACTED, S.Q
 
 UNROUTABLE, NEEDS_REVIEW, OVERDUE, REST = range(4)
 SEGMENT_LABELS = {UNROUTABLE: "Unroutable", NEEDS_REVIEW: "Needs review", OVERDUE: "SLA overdue", REST: ""}
+COUNTRY_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 COUNT_CEILING = 1000  # counts stop here: "1,000+" is all a person needs to know
+SCAN_ID_CAP = 5000  # a search matching more leads than this reads them in queue order instead
 
 _REFERENCE = re.compile(rf"(?:Q-?)?([{REFERENCE_ALPHABET}]{{6}})")
 _PHONE = re.compile(r"\+?[\d\s().-]{5,25}")
@@ -87,16 +92,21 @@ class QueuePage:
     prev_cursor: str | None = None
 
 
-def _segment_where(segment: int, now: datetime):
-    # IS NOT NULL keeps NOT(overdue) true for leads without an SLA (NULL would drop them).
-    overdue = sa.and_(Lead.status.in_([S.NEW, S.ROUTED]), Lead.sla_due_at.is_not(None), Lead.sla_due_at < now)
+OVERDUE_STATUSES = (S.NEW, S.ROUTED)  # unroutable and needs-review leads have segments of their own
+
+
+def _segment_parts(segment: int, now: datetime) -> list:
+    """The WHERE clause of each part of a segment; the overdue segment is one part per status,
+    so each part reads the (status, sla_due_at) index in order with an equality on status."""
     if segment == UNROUTABLE:
-        return Lead.status == S.UNROUTABLE
+        return [Lead.status == S.UNROUTABLE]
     if segment == NEEDS_REVIEW:
-        return Lead.status == S.NEEDS_REVIEW
+        return [Lead.status == S.NEEDS_REVIEW]
     if segment == OVERDUE:
-        return overdue
-    return sa.and_(Lead.status.not_in([S.UNROUTABLE, S.NEEDS_REVIEW]), sa.not_(overdue))
+        return [sa.and_(Lead.status == status, Lead.sla_due_at < now) for status in OVERDUE_STATUSES]
+    # IS NOT NULL keeps NOT(overdue) true for leads without an SLA (NULL would drop them).
+    overdue = sa.and_(Lead.status.in_(OVERDUE_STATUSES), Lead.sla_due_at.is_not(None), Lead.sla_due_at < now)
+    return [sa.and_(Lead.status.not_in([S.UNROUTABLE, S.NEEDS_REVIEW]), sa.not_(overdue))]
 
 
 def _segment_order(segment: int) -> tuple[sa.ColumnElement, bool]:
@@ -116,7 +126,34 @@ def _email_condition(address: str):
     forms = {address, address.lower(), f"{local}@{domain.lower()}"}
     if db.session.scalar(sa.select(Lead.id).where(Lead.email.in_(forms)).limit(1)) is not None:
         return Lead.email.in_(forms)
-    return sa.func.lower(Lead.email) == address.lower()
+    return _scanned(sa.func.lower(Lead.email) == address.lower())
+
+
+def _scanned(condition):
+    """A condition no index serves, found with one plain table scan.
+
+    Walking the queue's date index and testing each row reads the table in random order; a
+    sequential scan for the matching ids is many times faster. When the matches are many
+    (a common name part), the ordered scan finds a page of them quickly anyway.
+    """
+    ids = db.session.scalars(sa.select(Lead.id).where(condition).limit(SCAN_ID_CAP + 1)).all()
+    return Lead.id.in_(ids) if len(ids) <= SCAN_ID_CAP else condition
+
+
+def _phone_condition(text: str):
+    """A number as the patient said it: international, or national with any country code.
+
+    Every way the stored E.164 number could read is tried through the index; only when none
+    exists does a (slower) match on the end of the number run, for a partial number.
+    """
+    digits = re.sub(r"\D", "", text)
+    if text.startswith("+") or text.startswith("00"):
+        return Lead.phone == "+" + digits.removeprefix("00")
+    national = digits.lstrip("0") or digits
+    forms = {"+" + digits} | {f"+{code}{number}" for code in COUNTRY_CODES for number in {national, digits}}
+    if db.session.scalar(sa.select(Lead.id).where(Lead.phone.in_(forms)).limit(1)) is not None:
+        return Lead.phone.in_(forms)
+    return _scanned(Lead.phone.endswith(national, autoescape=True))
 
 
 def search_condition(text: str):
@@ -130,15 +167,10 @@ def search_condition(text: str):
     if "@" in text:
         if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
             return _email_condition(text)
-        return Lead.email.icontains(text, autoescape=True)
+        return _scanned(Lead.email.icontains(text, autoescape=True))
     if _PHONE.fullmatch(text) and sum(ch.isdigit() for ch in text) >= 5:
-        digits = re.sub(r"\D", "", text)
-        if text.startswith("+") or text.startswith("00"):
-            return Lead.phone == "+" + digits.removeprefix("00")
-        # A local number as the patient said it: the end of the stored E.164 number.
-        local = digits.lstrip("0") or digits
-        return sa.or_(Lead.phone == "+" + digits, Lead.phone.endswith(local, autoescape=True))
-    return Lead.full_name.icontains(text, autoescape=True)
+        return _phone_condition(text)
+    return _scanned(Lead.full_name.icontains(text, autoescape=True))
 
 
 def filter_conditions(filters: QueueFilters, now: datetime) -> list:
@@ -155,10 +187,10 @@ def filter_conditions(filters: QueueFilters, now: datetime) -> list:
     if filters.condition_id is not None:
         where.append(Lead.condition_id == filters.condition_id)
     if filters.provider_id is not None:
-        assigned_to_provider = sa.select(Assignment.lead_id).where(
-            Assignment.provider_id == filters.provider_id
+        # EXISTS probes the (lead_id, provider_id) unique index row by row in queue order.
+        where.append(
+            sa.exists().where(Assignment.lead_id == Lead.id, Assignment.provider_id == filters.provider_id)
         )
-        where.append(Lead.id.in_(assigned_to_provider))
     if filters.country:
         where.append(Lead.country == filters.country.upper())
     if filters.source == "(none)":
@@ -183,14 +215,21 @@ def filter_conditions(filters: QueueFilters, now: datetime) -> list:
 def _segment_rows(segment, where, cursor, limit, *, backwards: bool, now) -> list[Lead]:
     column, ascending = _segment_order(segment)
     forward = ascending != backwards  # the direction this query walks the index
-    query = sa.select(Lead).where(_segment_where(segment, now), *where)
+    order = (column.asc(), Lead.id.asc()) if forward else (column.desc(), Lead.id.desc())
+    keyset = []
     if cursor is not None and cursor.segment == segment:
         if forward:
-            query = query.where(column >= cursor.key, sa.or_(column > cursor.key, Lead.id > cursor.lead_id))
+            keyset = [column >= cursor.key, sa.or_(column > cursor.key, Lead.id > cursor.lead_id)]
         else:
-            query = query.where(column <= cursor.key, sa.or_(column < cursor.key, Lead.id < cursor.lead_id))
-    order = (column.asc(), Lead.id.asc()) if forward else (column.desc(), Lead.id.desc())
-    return list(db.session.scalars(query.order_by(*order).limit(limit)))
+            keyset = [column <= cursor.key, sa.or_(column < cursor.key, Lead.id < cursor.lead_id)]
+    parts = [
+        list(db.session.scalars(sa.select(Lead).where(part, *where, *keyset).order_by(*order).limit(limit)))
+        for part in _segment_parts(segment, now)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    merged = heapq.merge(*parts, key=lambda lead: (getattr(lead, column.key), lead.id), reverse=not forward)
+    return list(itertools.islice(merged, limit))
 
 
 def _cursor_for(row: QueueRow) -> Cursor:

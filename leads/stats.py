@@ -69,6 +69,30 @@ def funnel(total: int, reached: dict[str, int]) -> list[tuple[str, int]]:
     return [("received", total)] + [(stage.value, reached.get(stage.value, 0)) for stage in FUNNEL_STAGES]
 
 
+def reached_from_ranks(rank_counts: Counter) -> dict[str, int]:
+    """Leads that reached each stage or a later one, from counts of the furthest stage reached
+    (rank 1 is the first funnel stage, 0 none)."""
+    return {
+        stage.value: sum(n for rank, n in rank_counts.items() if rank >= i)
+        for i, stage in enumerate(FUNNEL_STAGES, start=1)
+    }
+
+
+def fold_groups(rows: Iterable[tuple]) -> tuple[dict[date, int], Counter, Counter, Counter]:
+    """(day, status, country, source, count) groups folded into leads per day, by status, by
+    country and by source (NO_SOURCE for none)."""
+    per_day: Counter = Counter()
+    by_status: Counter = Counter()
+    by_country: Counter = Counter()
+    by_source: Counter = Counter()
+    for day, status, country, source, count in rows:
+        per_day[_as_date(day)] += count
+        by_status[status] += count
+        by_country[country] += count
+        by_source[source or NO_SOURCE] += count
+    return dict(per_day), by_status, by_country, by_source
+
+
 def top(counter: Counter, n: int = 10, other: str = "Other") -> list[tuple[str, int]]:
     """The n biggest entries, the rest summed as `other`; ties broken by label."""
     ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
@@ -76,13 +100,6 @@ def top(counter: Counter, n: int = 10, other: str = "Other") -> list[tuple[str, 
     if tail:
         head.append((other, sum(count for _, count in tail)))
     return head
-
-
-def is_sla_breached(sla_due_at: datetime | None, handled_at: datetime | None, now: datetime) -> bool:
-    """Handled after its due time, or still not handled with the due time past."""
-    if sla_due_at is None:
-        return False
-    return (handled_at or now) > sla_due_at
 
 
 @dataclass
@@ -106,22 +123,26 @@ class ProviderStats:
         return median_seconds(self.response_times)
 
 
-def provider_stats(rows: Iterable[tuple[int, str, str, datetime, datetime | None]]) -> list[ProviderStats]:
-    """From (provider id, name, status, notified at, responded at) rows, busiest first."""
+def provider_stats(
+    counts: Iterable[tuple[int, str, str, int]], response_seconds: dict[int, list[float]]
+) -> list[ProviderStats]:
+    """From (provider id, name, assignment status, count) rows and each provider's response
+    times in seconds, busiest provider first."""
     by_provider: dict[int, ProviderStats] = {}
-    for provider_id, name, status, created_at, responded_at in rows:
+    for provider_id, name, status, count in counts:
         stats = by_provider.setdefault(provider_id, ProviderStats(provider_id, name))
-        stats.assignments += 1
+        stats.assignments += count
         if status == AssignmentStatus.ACCEPTED:
-            stats.accepted += 1
+            stats.accepted += count
         elif status == AssignmentStatus.DECLINED:
-            stats.declined += 1
+            stats.declined += count
         elif status == AssignmentStatus.EXPIRED:
-            stats.expired += 1
+            stats.expired += count
         else:
-            stats.open += 1
-        if responded_at is not None:
-            stats.response_times.append((responded_at - created_at).total_seconds())
+            stats.open += count
+    for provider_id, seconds in response_seconds.items():
+        if provider_id in by_provider:
+            by_provider[provider_id].response_times = list(seconds)
     return sorted(by_provider.values(), key=lambda s: (-s.assignments, s.name))
 
 
@@ -129,28 +150,12 @@ def provider_stats(rows: Iterable[tuple[int, str, str, datetime, datetime | None
 class SlaStats:
     with_sla: int = 0
     breached: int = 0
-    breached_open: list[tuple[int, str, datetime]] = field(default_factory=list)  # id, reference, due
+    waiting_past_due: int = 0  # of the breached, still not taken in hand (bounded count)
+    oldest_waiting: list[tuple[int, str, datetime]] = field(default_factory=list)  # id, reference, due
 
     @property
     def breach_rate(self) -> float | None:
         return rate(self.breached, self.with_sla)
-
-
-def sla_stats(
-    rows: Iterable[tuple[int, str, str, datetime | None, datetime | None]], now: datetime
-) -> SlaStats:
-    """From (lead id, reference, status, sla due, first handled at) rows."""
-    result = SlaStats()
-    for lead_id, reference, status, due, handled_at in rows:
-        if due is None:
-            continue
-        result.with_sla += 1
-        if is_sla_breached(due, handled_at, now):
-            result.breached += 1
-            if handled_at is None and status in SLA_PENDING:
-                result.breached_open.append((lead_id, reference, due))
-    result.breached_open.sort(key=lambda row: row[2])
-    return result
 
 
 # Reading the database ---------------------------------------------------------------------
@@ -183,48 +188,34 @@ def _as_date(value) -> date:
 
 def collect(period: Period, now: datetime) -> StatsReport:
     in_period = sa.and_(Lead.created_at >= period.start_at, Lead.created_at < period.end_at)
-
-    def grouped(column) -> Counter:
-        rows = db.session.execute(sa.select(column, sa.func.count(Lead.id)).where(in_period).group_by(column))
-        return Counter({key: count for key, count in rows})
-
-    day = _utc_day(Lead.created_at)
-    per_day = {_as_date(d): n for d, n in grouped(day).items()}
-    by_status = grouped(Lead.status)
+    # One pass over the period's leads; fold_groups() turns the groups into the breakdowns.
+    groups = db.session.execute(
+        sa.select(_utc_day(Lead.created_at).label("day"), Lead.status, Lead.country, Lead.utm_source,
+                  sa.func.count(Lead.id))
+        .where(in_period)
+        .group_by(sa.text("day"), Lead.status, Lead.country, Lead.utm_source)
+    ).all()  # fmt: skip
+    per_day, by_status, by_country, sources = fold_groups(groups)
     total = sum(by_status.values())
+    reached = reached_from_ranks(_stage_ranks(in_period))
 
-    reached = {}
-    for i, stage in enumerate(FUNNEL_STAGES):
-        later = [s.value for s in FUNNEL_STAGES[i:]]
-        ever = sa.exists().where(LeadEvent.lead_id == Lead.id, LeadEvent.to_status.in_(later))
-        reached[stage.value] = db.session.scalar(
-            sa.select(sa.func.count(Lead.id)).where(in_period, sa.or_(Lead.status.in_(later), ever))
-        )
-
-    assignment_rows = db.session.execute(
-        sa.select(
-            Provider.id, Provider.name, Assignment.status, Assignment.created_at, Assignment.responded_at
-        )
+    in_assignments = sa.and_(Assignment.created_at >= period.start_at, Assignment.created_at < period.end_at)
+    assignment_counts = db.session.execute(
+        sa.select(Provider.id, Provider.name, Assignment.status, sa.func.count(Assignment.id))
         .join(Provider, Provider.id == Assignment.provider_id)
-        .where(Assignment.created_at >= period.start_at, Assignment.created_at < period.end_at)
+        .where(in_assignments)
+        .group_by(Provider.id, Provider.name, Assignment.status)
     ).all()
-    providers = provider_stats(assignment_rows)
+    response_seconds: dict[int, list[float]] = {}
+    for provider_id, seconds in db.session.execute(
+        sa.select(
+            Assignment.provider_id, _seconds_between(Assignment.created_at, Assignment.responded_at)
+        ).where(in_assignments, Assignment.responded_at.is_not(None))
+    ):
+        response_seconds.setdefault(provider_id, []).append(float(seconds))
+    providers = provider_stats(assignment_counts, response_seconds)
     accepted = sum(p.accepted for p in providers)
     decided = sum(p.accepted + p.declined + p.expired for p in providers)
-
-    sources = Counter({(k or NO_SOURCE): v for k, v in grouped(Lead.utm_source).items()})
-    handled = (
-        sa.select(LeadEvent.lead_id, sa.func.min(LeadEvent.created_at).label("handled_at"))
-        .join(Lead, Lead.id == LeadEvent.lead_id)
-        .where(in_period, LeadEvent.to_status.in_(HANDLED))
-        .group_by(LeadEvent.lead_id)
-        .subquery()
-    )
-    sla_rows = db.session.execute(
-        sa.select(Lead.id, Lead.reference, Lead.status, Lead.sla_due_at, handled.c.handled_at)
-        .outerjoin(handled, handled.c.lead_id == Lead.id)
-        .where(in_period, Lead.sla_due_at.is_not(None))
-    ).all()
     return StatsReport(
         period=period,
         total=total,
@@ -235,6 +226,64 @@ def collect(period: Period, now: datetime) -> StatsReport:
         overall_acceptance=rate(accepted, decided),
         overall_median_response=median_seconds(t for p in providers for t in p.response_times),
         by_source=top(sources),
-        by_country=top(grouped(Lead.country)),
-        sla=sla_stats(sla_rows, now),
+        by_country=top(by_country),
+        sla=_sla(in_period, now),
     )
+
+
+def _stage_ranks(in_period) -> Counter:
+    """How many of the period's leads reached each funnel stage rank (0: none) at any time."""
+    ranks = {stage.value: rank for rank, stage in enumerate(FUNNEL_STAGES, start=1)}
+
+    def rank_of(column):
+        return sa.case(*((column == status, rank) for status, rank in ranks.items()), else_=0)
+
+    events = (
+        sa.select(LeadEvent.lead_id, sa.func.max(rank_of(LeadEvent.to_status)).label("rank"))
+        .join(Lead, Lead.id == LeadEvent.lead_id)
+        .where(in_period, LeadEvent.to_status.in_(list(ranks)))
+        .group_by(LeadEvent.lead_id)
+        .subquery()
+    )
+    event_rank, status_rank = sa.func.coalesce(events.c.rank, 0), rank_of(Lead.status)
+    best = sa.case((event_rank > status_rank, event_rank), else_=status_rank).label("best")
+    rows = db.session.execute(
+        sa.select(best, sa.func.count(Lead.id))
+        .outerjoin(events, events.c.lead_id == Lead.id)
+        .where(in_period)
+        .group_by(sa.text("best"))
+    )
+    return Counter({int(rank): count for rank, count in rows})
+
+
+def _sla(in_period, now: datetime) -> SlaStats:
+    """SLA breaches counted in the database: due before the lead was first taken in hand."""
+    handled = (
+        sa.select(LeadEvent.lead_id, sa.func.min(LeadEvent.created_at).label("handled_at"))
+        .join(Lead, Lead.id == LeadEvent.lead_id)
+        .where(in_period, LeadEvent.to_status.in_(HANDLED))
+        .group_by(LeadEvent.lead_id)
+        .subquery()
+    )
+    late = Lead.sla_due_at < sa.func.coalesce(handled.c.handled_at, now)
+    with_sla, breached = db.session.execute(
+        sa.select(
+            sa.func.count(Lead.sla_due_at), sa.func.coalesce(sa.func.sum(sa.case((late, 1), else_=0)), 0)
+        )
+        .outerjoin(handled, handled.c.lead_id == Lead.id)
+        .where(in_period)
+    ).one()
+    waiting = sa.and_(in_period, Lead.status.in_(list(SLA_PENDING)), Lead.sla_due_at < now)
+    oldest = db.session.execute(
+        sa.select(Lead.id, Lead.reference, Lead.sla_due_at).where(waiting).order_by(Lead.sla_due_at).limit(20)
+    ).all()
+    count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(sa.select(Lead.id).where(waiting).limit(1000).subquery())
+    )
+    return SlaStats(with_sla, int(breached), count, [tuple(row) for row in oldest])
+
+
+def _seconds_between(start, end):
+    if db.engine.dialect.name == "postgresql":
+        return sa.extract("epoch", end - start)
+    return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0

@@ -4,6 +4,9 @@ own (the login rate limit is per client address), and a clock for building leads
 import itertools
 from datetime import timedelta
 
+from flask import g, has_app_context
+from flask.testing import FlaskClient
+
 from leads.extensions import db
 from leads.models import Role
 from leads.timeutil import utcnow
@@ -11,6 +14,24 @@ from tests.factories import UserFactory
 
 PASSWORD = "correct horse battery"
 _addresses = itertools.count(1)
+
+
+class FreshRequestClient(FlaskClient):
+    """A test client whose every request starts with an empty `g`, as in production.
+
+    The `app` fixture keeps one app context open, and Flask reuses it for test requests, so
+    `g` (where Flask-Login caches the signed-in user) would otherwise carry one request's user
+    into the next request, even into another client's.
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            g.__dict__.clear()
+        return super().open(*args, **kwargs)
+
+
+def fresh_client(app) -> FreshRequestClient:
+    return FreshRequestClient(app, app.response_class, use_cookies=True)
 
 
 def make_staff(role: str = Role.COORDINATOR, email: str | None = None, **kwargs):
@@ -32,7 +53,7 @@ def sign_in(client, user, password: str = PASSWORD):
 
 def signed_in_client(app, role: str = Role.COORDINATOR, **kwargs):
     """A fresh test client signed in as a new staff member of `role`; returns (client, user)."""
-    client = app.test_client()
+    client = fresh_client(app)
     user = make_staff(role, **kwargs)
     response = sign_in(client, user)
     assert response.status_code == 302, response.get_data(as_text=True)

@@ -1,0 +1,227 @@
+"""How fast the coordinator queue stays with many leads: first page, deep pages, filters,
+searches and the bounded counts, against a primary-key lookup measured in the same run.
+
+    python bench/bench_queue.py [--leads 200000] [--rounds 15] [--database-url URL]
+
+Builds a throwaway database through the real migrations (SQLite in a temporary folder unless
+--database-url names another, for example an empty PostgreSQL database), fills it with a
+realistic mix (most leads closed long ago, a few hundred waiting), and prints figures. No
+assertions: numbers for a person to read.
+"""
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import sqlalchemy as sa  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+
+import config  # noqa: E402
+from leads import create_app, queue, seed, stats  # noqa: E402
+from leads.extensions import db  # noqa: E402
+from leads.models import Assignment, Condition, Lead, Provider, Treatment, User  # noqa: E402
+from leads.models.lead import new_reference  # noqa: E402
+from leads.queue import Cursor, QueueFilters  # noqa: E402
+from leads.timeutil import utcnow  # noqa: E402
+
+COUNTRIES = ["DE", "NO", "SE", "GB", "US", "NL", "PL", "FR", "ES", "IT", "AE", "SA", "UA", "RO", "IE"]
+SOURCES = [None, None, None, "google", "facebook", "magazine", "newsletter", "partner", "instagram", "tiktok"]
+CLOSED = ["booked", "closed_lost", "contacted", "quoted", "spam", "duplicate", "withdrawn"]
+
+
+def build(leads: int, seed_value: int = 7) -> None:
+    rng = random.Random(seed_value)
+    seed.load_taxonomy()
+    seed.load_demo_providers()
+    unusable = "not-an-argon2-hash"  # bench accounts never sign in
+    users = [
+        User(email=f"staff{i}@bench.example", password_hash=unusable, role="coordinator") for i in range(10)
+    ]
+    db.session.add_all(users)
+    db.session.commit()
+    treatments = db.session.scalars(sa.select(Treatment.id)).all()
+    conditions = db.session.scalars(sa.select(Condition.id)).all()
+    providers = db.session.scalars(sa.select(Provider.id)).all()
+    user_ids = [u.id for u in users]
+    now = utcnow()
+    references: set[str] = set()
+    batch, assignments = [], []
+    for n in range(leads):
+        age = timedelta(seconds=rng.uniform(0, 730 * 86400))
+        created = now - age
+        if age < timedelta(days=3):  # the recent ones are still being worked on
+            status = rng.choice(["new", "routed", "routed", "contacted", "needs_review", "unroutable"])
+        elif rng.random() < 0.002:
+            status = rng.choice(["unroutable", "needs_review", "routed", "new"])  # stuck: overdue
+        else:
+            status = rng.choice(CLOSED)
+        reference = new_reference()
+        while reference in references:
+            reference = new_reference()
+        references.add(reference)
+        batch.append(
+            {
+                "reference": reference,
+                "status": status,
+                "full_name": f"Patient {rng.choice('ABCDEFGHJK')}{n:07d} Jensen",
+                "email": f"patient{n}@example.org",
+                "phone": f"+49{150000000 + n}",
+                "country": rng.choice(COUNTRIES),
+                "preferred_language": "en",
+                "treatment_id": rng.choice(treatments),
+                "condition_id": rng.choice(conditions),
+                "details": "Bench lead.",
+                "timeframe": "3-6-months",
+                "budget": "20000-50000-eur",
+                "contact_preference": "email",
+                "utm_source": rng.choice(SOURCES),
+                "assigned_to_id": rng.choice(user_ids) if rng.random() < 0.3 else None,
+                "sla_due_at": created + timedelta(hours=24),
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
+        if len(batch) == 10_000 or n == leads - 1:
+            first_id = (db.session.scalar(sa.select(sa.func.max(Lead.id))) or 0) + 1
+            db.session.execute(sa.insert(Lead), batch)
+            for offset, row in enumerate(batch):
+                if row["status"] not in ("new", "needs_review", "spam", "duplicate") and rng.random() < 0.5:
+                    assignments.append(
+                        {
+                            "lead_id": first_id + offset,
+                            "provider_id": rng.choice(providers),
+                            "rank": 1,
+                            "score": 50.0,
+                            "score_breakdown": {},
+                            "status": "accepted",
+                            "created_at": row["created_at"],
+                        }  # fmt: skip
+                    )
+            if assignments:
+                db.session.execute(sa.insert(Assignment), assignments)
+            db.session.commit()
+            batch, assignments = [], []
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(sa.text("ANALYZE"))
+    else:
+        db.session.execute(sa.text("ANALYZE"))
+    db.session.commit()
+
+
+def measure(fn, rounds: int) -> list[float]:
+    fn()  # warm the caches once
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+        db.session.rollback()
+    return samples
+
+
+def report(label: str, samples: list[float], baseline: float | None) -> float:
+    median = statistics.median(samples)
+    worst = max(samples)
+    ratio = f"x{median / baseline:8.1f}" if baseline else "  (baseline)"
+    print(f"{label:<52} median {median * 1000:8.2f} ms   max {worst * 1000:8.2f} ms   {ratio}")
+    return median
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--leads", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--database-url", default=None)
+    options = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-queue-"))
+    url = options.database_url or f"sqlite:///{work / 'bench.db'}"
+    app = create_app(config.TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+    with app.app_context():
+        upgrade()
+        started = time.perf_counter()
+        build(options.leads)
+        total = db.session.scalar(sa.select(sa.func.count(Lead.id)))
+        print(f"{total:,} leads on {db.engine.dialect.name}, built in {time.perf_counter() - started:.0f} s")
+        rng = random.Random(11)
+        ids = db.session.scalars(sa.select(Lead.id).order_by(Lead.id)).all()
+        sample = db.session.execute(
+            sa.select(Lead.reference, Lead.email, Lead.phone).where(Lead.id == ids[len(ids) // 2])
+        ).one()
+        me = db.session.scalar(sa.select(User.id).limit(1))
+        treatment = db.session.scalar(sa.select(Treatment.id).limit(1))
+        provider = db.session.scalar(sa.select(Provider.id).limit(1))
+        oldest = db.session.execute(
+            sa.select(Lead.created_at, Lead.id).order_by(Lead.created_at, Lead.id).limit(1).offset(500)
+        ).one()
+        limit = 50
+        now = utcnow()
+        rounds = options.rounds
+
+        def page(filters=None, after=None):
+            filters = filters or QueueFilters()
+            return lambda: queue.fetch_page(filters, limit=limit, after=after, now=now)
+
+        def twentieth_cursor():
+            cursor = None
+            for _ in range(20):
+                cursor = Cursor.decode(
+                    queue.fetch_page(QueueFilters(), limit=limit, after=cursor, now=now).next_cursor
+                )
+            return cursor
+
+        print(f"{rounds} rounds each, page size {limit}; ratio = median / primary-key lookup median\n")
+        base = report(
+            "baseline: one lead by primary key",
+            measure(
+                lambda: db.session.execute(sa.select(Lead).where(Lead.id == rng.choice(ids))).one(), rounds
+            ),
+            None,
+        )
+        a_year_ago = QueueFilters(
+            created_from=(now - timedelta(days=400)).date(), created_to=(now - timedelta(days=370)).date()
+        )
+        cases = [
+            ("queue, first page (no filter)", page()),
+            ("queue, page 21 (keyset cursor)", page(after=twentieth_cursor())),
+            ("queue, a page among the oldest leads", page(after=Cursor(3, oldest.created_at, oldest.id))),
+            ("bounded count (no filter, stops at 1,000)", lambda: queue.count_matching(QueueFilters(), now)),
+            ("needs-attention counts (4 bounded counts)", lambda: queue.attention_counts(me, now)),
+            ("filter: status = new", page(QueueFilters(status="new"))),
+            ("filter: any open status", page(QueueFilters(status="open"))),
+            ("filter: overdue only", page(QueueFilters(overdue=True))),
+            ("filter: country = NO", page(QueueFilters(country="NO"))),
+            ("filter: source = magazine", page(QueueFilters(source="magazine"))),
+            ("filter: treatment", page(QueueFilters(treatment_id=treatment))),
+            ("filter: provider (through assignments)", page(QueueFilters(provider_id=provider))),
+            ("filter: mine", page(QueueFilters(assigned="mine", user_id=me))),
+            ("filter: received in one month, a year ago", page(a_year_ago)),
+            ("filter: country + status + source", page(QueueFilters(country="DE", status="booked", source="google"))),  # noqa: E501
+            ("search: reference", page(QueueFilters(q=sample.reference))),
+            ("search: email, exact", page(QueueFilters(q=sample.email))),
+            ("search: email, typed in capitals", page(QueueFilters(q=sample.email.upper()))),
+            ("search: email nobody has (case-blind scan)", page(QueueFilters(q="Nobody@Example.org"))),
+            ("search: phone, international", page(QueueFilters(q=sample.phone))),
+            ("search: phone, national number (215 country codes)", page(QueueFilters(q="0" + sample.phone[3:]))),  # noqa: E501
+            ("search: phone, last 6 digits (suffix scan)", page(QueueFilters(q=sample.phone[-6:]))),
+            ("search: part of a name (scan)", page(QueueFilters(q="K0100"))),
+            ("search: a name nobody has (full scan)", page(QueueFilters(q="Nobody Atall"))),
+        ]  # fmt: skip
+        for label, fn in cases:
+            report(label, measure(fn, rounds), base)
+        today = now.date()
+        for days in (30, 365):
+            period = stats.Period.last_days(days, today)
+            report(
+                f"stats page data, last {days} days", measure(lambda p=period: stats.collect(p, now), 3), base
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Managing staff accounts: an admin creates, deactivates, reactivates and resets; everyone
+changes their own password; the same from the command line."""
+
+import sqlalchemy as sa
+
+from leads.accounts import verify_password
+from leads.extensions import db
+from leads.models import Role, User
+from tests.staff_support import PASSWORD, ahead, fresh_client, make_staff, sign_in, signed_in_client
+
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def _user(email: str) -> User:
+    db.session.expire_all()
+    return db.session.scalar(sa.select(User).filter_by(email=email))
+
+
+def test_an_admin_creates_a_coordinator_who_can_then_sign_in(app):
+    admin, _ = signed_in_client(app, Role.ADMIN)
+    response = admin.post(
+        "/staff/admin/users",
+        data={"email": "New.Person@Example.dk", "role": "coordinator", "password": NEW_PASSWORD},
+    )
+    assert response.status_code == 302
+    assert "Created coordinator new.person@example.dk" in admin.get("/staff/admin/users").get_data(
+        as_text=True
+    )
+    created = _user("new.person@example.dk")
+    assert created.role == "coordinator" and created.password_hash.startswith("$argon2id$")
+    assert sign_in(fresh_client(app), created, NEW_PASSWORD).status_code == 302
+
+
+def test_creating_a_user_with_bad_input_says_what_is_wrong(app):
+    admin, me = signed_in_client(app, Role.ADMIN)
+    cases = [
+        ({"email": "not-an-address", "role": "coordinator", "password": NEW_PASSWORD},
+         "Not a valid email address"),
+        ({"email": me.email, "role": "coordinator", "password": NEW_PASSWORD}, "already exists"),
+        ({"email": "short@example.dk", "role": "coordinator", "password": "short"}, "at least 12 characters"),
+        ({"email": "role@example.dk", "role": "superuser", "password": NEW_PASSWORD},
+         "Choose admin or coordinator"),
+    ]  # fmt: skip
+    for data, message in cases:
+        response = admin.post("/staff/admin/users", data=data)
+        assert response.status_code == 400, data
+        assert message in response.get_data(as_text=True), data
+    assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
+
+
+def test_a_deactivated_user_is_signed_out_and_can_be_reactivated(app):
+    admin, _ = signed_in_client(app, Role.ADMIN)
+    coordinator, user = signed_in_client(app, Role.COORDINATOR)
+    assert admin.post(f"/staff/admin/users/{user.id}/active", data={"active": "0"}).status_code == 302
+    assert _user(user.email).active is False
+    assert coordinator.get("/staff/leads").status_code == 302  # back to the login page
+    assert sign_in(fresh_client(app), user).status_code == 200  # refused
+    admin.post(f"/staff/admin/users/{user.id}/active", data={"active": "1"})
+    assert _user(user.email).active is True
+    assert sign_in(fresh_client(app), user).status_code == 302
+
+
+def test_an_admin_cannot_deactivate_themselves_or_the_last_admin(app):
+    admin, me = signed_in_client(app, Role.ADMIN)
+    admin.post(f"/staff/admin/users/{me.id}/active", data={"active": "0"})
+    page = admin.get("/staff/admin/users").get_data(as_text=True)
+    assert "You cannot deactivate your own account." in page
+    assert _user(me.email).active is True
+
+    from leads.accounts import AccountError
+    from leads.staff import user_admin
+
+    try:
+        user_admin.set_active(_user(me.email), False)
+    except AccountError as exc:
+        assert "last active admin" in str(exc)
+    else:
+        raise AssertionError("the last admin was deactivated")
+
+
+def test_an_admin_resets_a_locked_out_password_and_the_lockout_is_lifted(app):
+    admin, _ = signed_in_client(app, Role.ADMIN)
+    user = make_staff(failed_logins=3, locked_until=ahead(minutes=10))
+    response = admin.post(f"/staff/admin/users/{user.id}/password", data={"password": NEW_PASSWORD})
+    assert response.status_code == 302
+    user = _user(user.email)
+    assert (user.failed_logins, user.locked_until) == (0, None)
+    assert verify_password(user.password_hash, NEW_PASSWORD)
+    assert sign_in(fresh_client(app), user, NEW_PASSWORD).status_code == 302
+
+
+def test_a_too_short_reset_password_is_refused_next_to_the_right_user(app):
+    admin, _ = signed_in_client(app, Role.ADMIN)
+    user = make_staff()
+    response = admin.post(f"/staff/admin/users/{user.id}/password", data={"password": "short"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert f'id="password-{user.id}-error"' in html and "at least 12 characters" in html
+    assert verify_password(_user(user.email).password_hash, PASSWORD)
+
+
+def test_a_coordinator_changes_their_own_password(app):
+    client, user = signed_in_client(app)
+    response = client.post(
+        "/staff/account/password",
+        data={"current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
+    )
+    assert response.status_code == 302
+    assert verify_password(_user(user.email).password_hash, NEW_PASSWORD)
+
+
+def test_changing_a_password_explains_each_mistake(app):
+    client, user = signed_in_client(app)
+    cases = [
+        ({"current_password": "wrong one", "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
+         "Your current password is not right."),
+        ({"current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": "something else"},
+         "The two new passwords are not the same"),
+        ({"current_password": PASSWORD, "new_password": "short", "confirm_password": "short"},
+         "at least 12 characters"),
+        ({"current_password": PASSWORD, "new_password": PASSWORD, "confirm_password": PASSWORD},
+         "differs from the current one"),
+    ]  # fmt: skip
+    for data, message in cases:
+        response = client.post("/staff/account/password", data=data)
+        assert response.status_code == 400
+        assert message in response.get_data(as_text=True)
+    assert verify_password(_user(user.email).password_hash, PASSWORD)
+
+
+# Command line --------------------------------------------------------------------------------
+
+
+def test_the_cli_deactivates_and_reactivates_a_user(app, runner):
+    user = make_staff(email="cli@example.dk")
+    result = runner.invoke(args=["users", "deactivate", "CLI@example.dk"])
+    assert result.exit_code == 0 and "Deactivated cli@example.dk" in result.output
+    assert _user(user.email).active is False
+    result = runner.invoke(args=["users", "activate", "cli@example.dk"])
+    assert result.exit_code == 0 and _user(user.email).active is True
+
+
+def test_the_cli_sets_a_password_from_standard_input(app, runner):
+    user = make_staff(email="cli@example.dk")
+    result = runner.invoke(
+        args=["users", "set-password", user.email, "--password-stdin"], input=NEW_PASSWORD + "\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert verify_password(_user(user.email).password_hash, NEW_PASSWORD)
+
+
+def test_the_cli_names_the_problem_with_bad_input(app, runner):
+    make_staff(email="cli@example.dk")
+    unknown = runner.invoke(args=["users", "deactivate", "nobody@example.dk"])
+    assert unknown.exit_code == 1 and "No staff account 'nobody@example.dk'" in unknown.output
+    short = runner.invoke(
+        args=["users", "set-password", "cli@example.dk", "--password-stdin"], input="short\n"
+    )
+    assert short.exit_code == 1 and "at least 12 characters" in short.output

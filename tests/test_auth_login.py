@@ -1,0 +1,123 @@
+"""Staff sign-in: generic errors, lockout and its expiry, deactivated accounts, argon2id hashes,
+the rate limit, sign-out, and where a signed-in coordinator lands."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+
+from leads.extensions import db
+from leads.models import Role, User
+from leads.timeutil import utcnow
+from tests.staff_support import PASSWORD, fresh_client, make_staff, sign_in
+
+
+@pytest.fixture
+def client(app):
+    """A client whose requests each start with an empty `g`, as in production."""
+    return fresh_client(app)
+
+
+GENERIC = "That email and password did not work, or the account is locked for a while."
+
+
+def _is_signed_in(client) -> bool:
+    response = client.get("/staff/leads")
+    return response.status_code == 200
+
+
+def test_passwords_are_stored_as_argon2id_hashes(app):
+    user = make_staff()
+    stored = db.session.scalar(sa.select(User.password_hash).filter_by(id=user.id))
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
+
+
+def test_the_right_password_signs_in_and_lands_on_the_queue(app, client):
+    user = make_staff()
+    response = sign_in(client, user)
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/"
+    assert client.get("/staff/").headers["Location"] == "/staff/leads"
+    assert _is_signed_in(client)
+    db.session.refresh(user)
+    assert user.last_login_at is not None
+
+
+def test_a_wrong_password_and_an_unknown_address_get_the_same_generic_error(app, client):
+    user = make_staff()
+    wrong = sign_in(client, user, password="not the password")
+    unknown = client.post("/staff/login", data={"email": "nobody@example.dk", "password": PASSWORD})
+    for response in (wrong, unknown):
+        assert response.status_code == 200
+        assert GENERIC in response.get_data(as_text=True)
+    assert not _is_signed_in(client)
+
+
+def test_repeated_failures_lock_the_account_even_against_the_right_password(app, client):
+    user = make_staff()
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        sign_in(client, user, password="guess again please")
+    db.session.refresh(user)
+    assert user.locked_until is not None and user.locked_until > utcnow()
+    response = sign_in(client, user)
+    assert GENERIC in response.get_data(as_text=True)  # no hint that the account is locked
+    assert not _is_signed_in(client)
+
+
+def test_the_lockout_expires_after_the_configured_minutes(app, client):
+    user = make_staff()
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        sign_in(client, user, password="guess again please")
+    minutes = app.config["LOGIN_LOCKOUT_MINUTES"]
+    with time_machine.travel(utcnow() + timedelta(minutes=minutes - 1), tick=False):
+        assert GENERIC in sign_in(client, user).get_data(as_text=True)
+    with time_machine.travel(utcnow() + timedelta(minutes=minutes + 1), tick=False):
+        assert sign_in(client, user).status_code == 302
+    db.session.refresh(user)
+    assert (user.failed_logins, user.locked_until) == (0, None)
+
+
+def test_fewer_failures_than_the_limit_do_not_lock_and_a_success_resets_the_count(app, client):
+    user = make_staff()
+    for _ in range(app.config["LOGIN_MAX_FAILURES"] - 1):
+        sign_in(client, user, password="guess again please")
+    assert sign_in(client, user).status_code == 302
+    db.session.refresh(user)
+    assert (user.failed_logins, user.locked_until) == (0, None)
+
+
+def test_a_deactivated_user_cannot_sign_in(app, client):
+    user = make_staff(active=False)
+    response = sign_in(client, user)
+    assert GENERIC in response.get_data(as_text=True)
+    assert not _is_signed_in(client)
+
+
+def test_deactivating_a_signed_in_user_ends_their_session_at_the_next_request(app, client):
+    user = make_staff()
+    sign_in(client, user)
+    assert _is_signed_in(client)
+    user.active = False
+    db.session.commit()
+    response = client.get("/staff/leads")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/staff/login")
+
+
+def test_too_many_attempts_from_one_address_get_a_readable_429(app, client):
+    user = make_staff()
+    sign_in(client, user, password="first attempt")  # picks a fresh client address
+    limit = int(app.config["LOGIN_RATE_LIMIT"].split()[0])
+    responses = [
+        client.post("/staff/login", data={"email": user.email, "password": "wrong"}) for _ in range(limit)
+    ]
+    assert responses[-1].status_code == 429
+    assert "Too many attempts" in responses[-1].get_data(as_text=True)
+
+
+def test_signing_out_ends_the_session(app, client):
+    user = make_staff(Role.ADMIN)
+    sign_in(client, user)
+    response = client.post("/staff/logout")
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/login"
+    assert not _is_signed_in(client)
