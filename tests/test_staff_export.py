@@ -1,0 +1,109 @@
+"""CSV export of the filtered queue: admins only, logged, free-text medical details only when
+asked for, safe to open in a spreadsheet."""
+
+import csv
+import io
+
+import pytest
+import sqlalchemy as sa
+
+from leads.extensions import db
+from leads.models import AccessLog, Role
+from leads.staff.queue_views import csv_cell
+from tests.factories import LeadFactory
+from tests.staff_support import ago, signed_in_client
+
+
+@pytest.fixture
+def leads(app, taxonomy):
+    made = {
+        "de": LeadFactory(
+            full_name="Anna Berg", country="DE", created_at=ago(days=1), details="Private history"
+        ),
+        "no": LeadFactory(
+            full_name='=HYPERLINK("http://evil")',
+            country="NO",
+            created_at=ago(days=2),
+            details="Other story",
+            utm_source="magazine",
+        ),  # fmt: skip
+    }
+    db.session.commit()
+    return made
+
+
+def _rows(response) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+
+
+def test_an_admin_exports_the_filtered_list_without_medical_free_text(app, leads):
+    client, admin = signed_in_client(app, Role.ADMIN)
+    response = client.post("/staff/leads/export", data={"country": "DE"})
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert response.headers["Cache-Control"] == "no-store"
+    rows = _rows(response)
+    assert [r["reference"] for r in rows] == [leads["de"].reference]
+    assert rows[0]["full_name"] == "Anna Berg" and rows[0]["email"] == leads["de"].email
+    assert "details" not in rows[0] and "Private history" not in response.get_data(as_text=True)
+    [entry] = db.session.scalars(sa.select(AccessLog)).all()
+    assert (entry.user_id, entry.action, entry.lead_id) == (admin.id, "export", None)
+    assert entry.detail == "1 lead(s); filters: country=DE; free-text details: no"
+
+
+def test_free_text_details_are_exported_only_when_asked_for(app, leads):
+    client, _ = signed_in_client(app, Role.ADMIN)
+    response = client.post("/staff/leads/export", data={"include_details": "y"})
+    rows = _rows(response)
+    assert {r["details"] for r in rows} == {"Private history", "Other story"}
+    assert db.session.scalar(sa.select(AccessLog.detail)).endswith("free-text details: yes")
+
+
+def test_a_search_term_is_not_copied_into_the_access_log(app, leads):
+    client, _ = signed_in_client(app, Role.ADMIN)
+    client.post("/staff/leads/export", data={"q": "Anna Berg"})
+    detail = db.session.scalar(sa.select(AccessLog.detail))
+    assert "Anna" not in detail and "q=(search)" in detail
+
+
+def test_spreadsheet_formulas_are_defused_but_phone_numbers_stay_intact(app, leads):
+    client, _ = signed_in_client(app, Role.ADMIN)
+    rows = {r["country"]: r for r in _rows(client.post("/staff/leads/export", data={}))}
+    assert rows["NO"]["full_name"] == '\'=HYPERLINK("http://evil")'
+    assert rows["DE"]["phone"] == leads["de"].phone and rows["DE"]["phone"].startswith("+")
+    assert csv_cell("@SUM(A1)") == "'@SUM(A1)" and csv_cell("-2+3") == "'-2+3" and csv_cell(None) == ""
+
+
+def test_coordinators_cannot_export(app, leads):
+    client, _ = signed_in_client(app, Role.COORDINATOR)
+    assert client.post("/staff/leads/export", data={}).status_code == 403
+    assert db.session.scalar(sa.select(sa.func.count(AccessLog.id))) == 0
+
+
+def test_an_export_larger_than_the_ceiling_is_refused_with_a_reason(app, leads):
+    client, _ = signed_in_client(app, Role.ADMIN)
+    app.config["EXPORT_MAX_ROWS"] = 1
+    response = client.post("/staff/leads/export", data={"country": ""})
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "more than 1 leads" in page and "Narrow the filters" in page
+    assert db.session.scalar(sa.select(sa.func.count(AccessLog.id))) == 0
+
+
+def test_export_with_bad_filters_says_so_and_exports_nothing(app, leads):
+    client, _ = signed_in_client(app, Role.ADMIN)
+    response = client.post("/staff/leads/export", data={"created_from": "yesterday"})
+    assert response.status_code == 302
+    assert "check the filters" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(AccessLog.id))) == 0
+
+
+def test_the_queue_offers_admins_an_export_of_exactly_the_current_filters(app, leads):
+    client, _ = signed_in_client(app, Role.ADMIN)
+    html = client.get("/staff/leads?country=NO&source=magazine").get_data(as_text=True)
+    form = html[html.index('action="/staff/leads/export"') :]
+    form = form[: form.index("</form>")]
+    assert '<input type="hidden" name="country" value="NO">' in form
+    assert '<input type="hidden" name="source" value="magazine">' in form
+    assert "Include free-text medical details" in form
