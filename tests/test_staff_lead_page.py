@@ -292,3 +292,25 @@ def test_an_email_of_another_lead_cannot_be_resent_from_this_page(coordinator):
     response = client.post(f"/staff/leads/{lead.id}/emails/{failed.id}/resend")
     assert response.status_code == 409
     assert "does not belong to this request" in response.get_data(as_text=True)
+
+
+def test_the_status_list_offers_only_the_allowed_moves_and_preselects_none(coordinator):
+    client, _ = coordinator
+    lead = _lead(status="booked")
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    select = html[html.index('id="status-status"') :]
+    select = select[: select.index("</select>")]
+    assert '<option selected value="">Choose a new status</option>' in select
+    assert 'value="closed_lost"' in select and 'value="withdrawn"' in select
+    assert 'value="routed"' not in select and 'value="new"' not in select
+    response = client.post(
+        f"/staff/leads/{lead.id}/status", data={"status-status": "", "status-current_status": "booked"}
+    )
+    assert response.status_code == 400 and "Choose a status from the list" in response.get_data(as_text=True)
+
+
+def test_a_withdrawn_lead_says_its_status_is_final(coordinator):
+    client, _ = coordinator
+    lead = _lead(status="withdrawn")
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert "its status cannot change" in html and 'id="status-status"' not in html

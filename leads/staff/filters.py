@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from leads.intake import choices
 from leads.staff import bp
 from leads.staff.forms import STATUS_LABELS
 
@@ -36,4 +37,25 @@ def staff_percent(value: float | None) -> str:
 
 @bp.app_template_filter("staff_status")
 def staff_status(value: str | None) -> str:
-    return STATUS_LABELS.get(value or "", value or "—")
+    return STATUS_LABELS.get(value or "", (value or "—").replace("_", " ").capitalize())
+
+
+_CHOICES = {
+    "timeframe": dict(choices.TIMEFRAMES),
+    "budget": dict(choices.BUDGETS),
+    "contact_preference": dict(choices.CONTACT_PREFERENCES),
+    "evidence": choices.EVIDENCE_LABELS,
+    "country": dict(choices.COUNTRIES),
+    "language": dict(choices.LANGUAGES),
+}
+
+
+@bp.app_template_filter("staff_choice")
+def staff_choice(value: str | None, kind: str) -> str:
+    """A stored form answer ('3-6-months', 'NO') as the words the patient chose."""
+    if not value:
+        return "—"
+    label = _CHOICES[kind].get(value)
+    if label is None:
+        return value
+    return f"{label} ({value})" if kind in ("country", "language") else label

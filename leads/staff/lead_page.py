@@ -101,7 +101,7 @@ def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None
         emails=_email_rows(lead.id),
         later_duplicates=list(later),
         staff=[u for u in users.values() if u.active],
-        next_statuses=sorted(ALLOWED_TRANSITIONS[LeadStatus(lead.status)]),
+        next_statuses=[s.value for s in LeadStatus if s in ALLOWED_TRANSITIONS[LeadStatus(lead.status)]],
         overdue=bool(lead.sla_due_at and lead.sla_due_at < now and lead.status in pending),
     )
 

@@ -56,7 +56,10 @@ def _forms(page, overrides: dict) -> dict:
     forms["status"].current_status.data = page.lead.status
     forms["assign"].assignee.data = str(page.lead.assigned_to_id or "")
     forms.update(overrides)
-    forms["status"].status.choices = [(s, STATUS_LABELS[s]) for s in page.next_statuses]
+    # No status is preselected: a stray click must not close a lead.
+    forms["status"].status.choices = [("", "Choose a new status")] + [
+        (s, STATUS_LABELS[s]) for s in page.next_statuses
+    ]
     forms["assign"].assignee.choices = [("", "Nobody")] + [(str(u.id), u.email) for u in page.staff]
     return forms
 

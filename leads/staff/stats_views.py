@@ -80,6 +80,7 @@ def stats_page():
         if period.days > max_days:
             form.end.errors = [f"Choose a period of at most {max_days} days"]
         else:
+            form.start.data, form.end.data = period.start, period.end  # show the period used
             report = stats.collect(period, now)
             chart_set = build_charts(report)
     status = 200 if report else 400

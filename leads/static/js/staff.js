@@ -18,6 +18,24 @@
     var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) event.preventDefault();
   });
+  // Filter forms leave empty fields out of the URL, so a shared link shows only what matters.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute || !form.hasAttribute("data-strip-empty") || event.defaultPrevented) return;
+    Array.prototype.forEach.call(form.elements, function (field) {
+      if (field.name && !field.disabled && field.value === "") {
+        field.disabled = true;
+        field.setAttribute("data-stripped", "");
+      }
+    });
+  });
+  // Coming back with the browser's Back button, give the stripped fields back.
+  window.addEventListener("pageshow", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-stripped]"), function (field) {
+      field.disabled = false;
+      field.removeAttribute("data-stripped");
+    });
+  });
   // Move focus to an error summary so screen readers announce it.
   var summary = document.getElementById("error-summary");
   if (summary) summary.focus();
