@@ -459,6 +459,14 @@ def test_reroute_refuses_a_lead_in_a_status_that_cannot_be_rerouted(four_clinics
     assert count_rows(Assignment) == 0
 
 
+def test_reroute_for_no_provider_at_all_is_refused(four_clinics):
+    lead = _lead()
+    route_lead(lead.id)
+    with pytest.raises(RoutingError, match="at least one provider"):
+        reroute_lead(lead.id, actor_type="staff", reason="x", limit=0)
+    assert db.session.get(Lead, lead.id).status == "routed"
+
+
 def test_reroute_of_a_missing_lead_is_a_clear_error(app):
     with pytest.raises(RoutingError, match="does not exist"):
         reroute_lead(123_456, actor_type="staff", reason="x")

@@ -113,6 +113,9 @@ def reroute_lead(
     if limit is None:
         open_count = sum(1 for a in lead.assignments if a.status in OPEN_ASSIGNMENT_STATUSES)
         limit = max(current_app.config["ROUTING_TOP_N"] - open_count, 1)
+    elif limit < 1:
+        db.session.rollback()
+        raise RoutingError("Ask for at least one provider.")
     blocked = _sharing_blocked(lead)
     if blocked:
         assignments, why = [], blocked
