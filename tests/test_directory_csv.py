@@ -125,6 +125,12 @@ def test_line_numbers_count_physical_lines_even_with_quoted_line_breaks(app, tax
     assert problems[0].startswith("line 5: region:")
 
 
+def test_invisible_control_characters_in_a_name_are_refused(app, taxonomy):
+    assert _failure(HEADER + ODENSE.replace("Odense Trial", "Odense\x07Trial")) == [
+        "line 2: name: Remove the invisible control characters"
+    ]
+
+
 def test_the_same_name_twice_in_one_file_is_refused(app, taxonomy):
     assert _failure(HEADER + AARHUS + AARHUS.replace("Clinic,", "clinic ,")) == [
         "line 3: name: 'Aarhus Spine clinic' is already on line 2"

@@ -21,14 +21,13 @@ from leads.models import (
     Treatment,
     User,
 )
+from leads.routing.candidates import providers_already_tried, week_start
 from leads.routing.service import (
     RoutingError,
     approve_routing,
-    providers_already_tried,
     reroute_lead,
     route_lead,
     route_waiting_leads,
-    week_start,
 )
 from leads.tokens import read_assignment_token
 from tests.factories import LeadFactory, ProviderFactory

@@ -10,19 +10,16 @@ import csv
 import io
 from dataclasses import dataclass
 
-from leads.directory.service import (
+from leads.directory.service import find_by_name, is_paused, list_providers, save_provider
+from leads.directory.validation import (
     ACTIVE,
     PAUSED,
-    PROVIDER_TIMEZONE,
     ProviderData,
     ProviderInvalid,
     Taxonomy,
     clean_provider,
-    find_by_name,
-    is_paused,
-    list_providers,
-    save_provider,
 )
+from leads.routing.candidates import PROVIDER_TIMEZONE
 from leads.timeutil import utcnow
 
 COLUMNS = (

@@ -18,8 +18,8 @@ from wtforms import (
 )
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
 
-from leads.directory.service import NOTIFICATION_LANGUAGES, REGIONS, ProviderData
 from leads.directory.taxonomy import SLUG_PATTERN, SLUG_RULE
+from leads.directory.validation import NOTIFICATION_LANGUAGES, REGIONS, ProviderData
 from leads.models import EvidenceStatus
 
 OFFER_CHOICES = [

@@ -3,7 +3,7 @@
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 
 from leads.auth import role_required
-from leads.directory import csv_io, service, taxonomy
+from leads.directory import csv_io, service, taxonomy, validation
 from leads.directory.forms import (
     ActionForm,
     ConditionForm,
@@ -15,6 +15,7 @@ from leads.directory.forms import (
 )
 from leads.extensions import db
 from leads.models import Condition, Provider, Role, Treatment
+from leads.routing.candidates import PROVIDER_TIMEZONE
 from leads.timeutil import utcnow
 
 bp = Blueprint("directory", __name__, url_prefix="/staff/admin")
@@ -60,12 +61,12 @@ def edit_provider(provider_id: int):
 
 
 def _provider_page(provider: Provider | None):
-    known = service.Taxonomy.load()
+    known = validation.Taxonomy.load()
     form = provider_form(list(known.treatments.values()), list(known.conditions.values()), provider)
     if form.validate_on_submit():
         try:
-            saved = service.save_provider(provider, service.clean_provider(form.to_data(), known))
-        except service.ProviderInvalid as exc:
+            saved = service.save_provider(provider, validation.clean_provider(form.to_data(), known))
+        except validation.ProviderInvalid as exc:
             db.session.rollback()
             _add_errors(form, exc.errors)
         else:
@@ -81,7 +82,7 @@ def pause_provider(provider_id: int):
     provider = db.get_or_404(Provider, provider_id)
     form = PauseForm()
     if form.validate_on_submit():
-        today = utcnow().astimezone(service.PROVIDER_TIMEZONE).date()
+        today = utcnow().astimezone(PROVIDER_TIMEZONE).date()
         if form.until.data is not None and form.until.data <= today:
             form.until.errors = ["The date the provider gets leads again must be in the future"]
         else:

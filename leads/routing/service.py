@@ -2,18 +2,15 @@
 Assignments, LeadEvents and provider emails in the same transaction as the lead's new status."""
 
 import logging
-from collections.abc import Iterable
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import selectinload
 
 from leads.email import queue_email
 from leads.extensions import db
-from leads.models import Assignment, AssignmentStatus, Lead, LeadEvent, Provider, ProviderTreatment, User
-from leads.routing import engine
+from leads.models import Assignment, AssignmentStatus, Lead, LeadEvent, User
+from leads.routing import candidates, engine
 from leads.routing.notification import notification_context, notification_template
 from leads.timeutil import utcnow
 from leads.tokens import make_assignment_token
@@ -21,8 +18,6 @@ from leads.workflow import LeadStatus
 
 log = logging.getLogger(__name__)
 
-# Weekly capacity counts leads from Monday 00:00 in Denmark, where every provider works.
-PROVIDER_TIMEZONE = ZoneInfo("Europe/Copenhagen")
 OPEN_ASSIGNMENT_STATUSES = (AssignmentStatus.NOTIFIED, AssignmentStatus.VIEWED, AssignmentStatus.ACCEPTED)
 REROUTABLE_STATUSES = (LeadStatus.ROUTED, LeadStatus.UNROUTABLE, LeadStatus.CONTACTED)
 
@@ -163,13 +158,6 @@ def route_waiting_leads(older_than: timedelta, limit: int = 100) -> int:
     return len(ids)
 
 
-def week_start(now: datetime) -> datetime:
-    """Monday 00:00 in Denmark of the week holding `now`, in UTC."""
-    local = now.astimezone(PROVIDER_TIMEZONE)
-    monday = local.date() - timedelta(days=local.weekday())
-    return datetime.combine(monday, time.min, tzinfo=PROVIDER_TIMEZONE).astimezone(UTC)
-
-
 def _lock_lead(lead_id: int) -> Lead | None:
     # PostgreSQL: a second delivery waits here, then sees the new status. SQLite: BEGIN IMMEDIATE
     # already made this transaction the only writer.
@@ -211,10 +199,12 @@ def _assign_next(lead: Lead, limit: int) -> tuple[list[Assignment], str]:
     """Lock the candidates, rank them, write Assignments, events and emails; return them and,
     when there are none, why."""
     now = utcnow()
-    providers = _lock_candidates(lead.treatment_id)
+    providers = candidates.lock_candidates(lead.treatment_id)
     # Counted after the locks: what a concurrent routing committed is already visible.
-    profile = _lead_profile(lead)
-    result = engine.rank_providers(profile, _provider_profiles(providers, now), now=now, top_n=limit)
+    profile = candidates.lead_profile(lead)
+    result = engine.rank_providers(
+        profile, candidates.provider_profiles(providers, now), now=now, top_n=limit
+    )
     by_id = {p.id: p for p in providers}
     next_rank = max((a.rank for a in lead.assignments), default=0) + 1
     assignments = []
@@ -244,93 +234,6 @@ def _assign_next(lead: Lead, limit: int) -> tuple[list[Assignment], str]:
     for assignment in assignments:
         _notify(assignment)
     return assignments, "" if assignments else result.explain_empty()
-
-
-def _lock_candidates(treatment_id: int) -> list[Provider]:
-    # Every provider offering the treatment, locked in id order so two routings never deadlock.
-    # NO KEY UPDATE: rows referencing a provider can still be inserted meanwhile.
-    offering = sa.select(ProviderTreatment.provider_id).where(ProviderTreatment.treatment_id == treatment_id)
-    return list(
-        db.session.scalars(
-            sa.select(Provider)
-            .where(Provider.id.in_(offering))
-            .order_by(Provider.id)
-            .with_for_update(key_share=True)
-            .options(selectinload(Provider.treatments), selectinload(Provider.conditions))
-            .execution_options(populate_existing=True)
-        )
-    )
-
-
-def _lead_profile(lead: Lead) -> engine.LeadProfile:
-    return engine.LeadProfile(
-        treatment_id=lead.treatment_id,
-        condition_id=lead.condition_id,
-        condition_category=lead.condition.category,
-        language=_language_code(lead.preferred_language),
-        excluded_provider_ids=frozenset(providers_already_tried(lead)),
-    )
-
-
-def providers_already_tried(lead: Lead) -> set[int]:
-    """Providers that had this patient: on this lead, its duplicates, or any lead with the same
-    email address or phone number."""
-    same_patient = [Lead.id == lead.id, Lead.duplicate_of_id == lead.id]
-    if lead.duplicate_of_id is not None:
-        same_patient.append(Lead.id == lead.duplicate_of_id)
-    if lead.email:
-        # Case-insensitive, as the quote form's duplicate check compares addresses.
-        same_patient.append(sa.func.lower(Lead.email) == lead.email.lower())
-    if lead.phone:
-        same_patient.append(Lead.phone == lead.phone)
-    return set(
-        db.session.scalars(
-            sa.select(Assignment.provider_id)
-            .join(Lead, Assignment.lead_id == Lead.id)
-            .where(sa.or_(*same_patient))
-        )
-    )
-
-
-def _provider_profiles(providers: list[Provider], now: datetime) -> list[engine.ProviderProfile]:
-    ids = [p.id for p in providers]
-    this_week = _count_by_provider(ids, Assignment.created_at >= week_start(now))
-    unanswered = _count_by_provider(ids, Assignment.status == AssignmentStatus.EXPIRED)
-    return [
-        engine.ProviderProfile(
-            id=p.id,
-            name=p.name,
-            active=p.active,
-            paused_until=p.paused_until,
-            has_notification_address=bool(p.notification_emails),
-            treatments={pt.treatment_id: pt.evidence_status for pt in p.treatments},
-            conditions={c.id: c.category for c in p.conditions},
-            languages=frozenset(_language_code(code) for code in p.languages or ()),
-            weekly_capacity=p.weekly_capacity,
-            assigned_this_week=this_week.get(p.id, 0),
-            response_count=p.response_count or 0,
-            unanswered_count=unanswered.get(p.id, 0),
-            median_response_seconds=p.median_response_seconds,
-            last_assigned_at=p.last_assigned_at,
-        )
-        for p in providers
-    ]
-
-
-def _count_by_provider(provider_ids: Iterable[int], condition) -> dict[int, int]:
-    provider_ids = list(provider_ids)
-    if not provider_ids:
-        return {}
-    rows = db.session.execute(
-        sa.select(Assignment.provider_id, sa.func.count(Assignment.id))
-        .where(Assignment.provider_id.in_(provider_ids), condition)
-        .group_by(Assignment.provider_id)
-    )
-    return {provider_id: count for provider_id, count in rows}
-
-
-def _language_code(code: str | None) -> str:
-    return (code or "").strip().lower().replace("_", "-").split("-")[0]
 
 
 def _notify(assignment: Assignment) -> None:

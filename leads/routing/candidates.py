@@ -1,0 +1,113 @@
+"""What routing decides on, read from the database: the candidate providers (locked), this
+week's load, answer history, and the providers a patient already had."""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from leads.extensions import db
+from leads.models import Assignment, AssignmentStatus, Lead, Provider, ProviderTreatment
+from leads.routing import engine
+
+# Weekly capacity counts leads from Monday 00:00 in Denmark, where every provider works.
+PROVIDER_TIMEZONE = ZoneInfo("Europe/Copenhagen")
+
+
+def week_start(now: datetime) -> datetime:
+    """Monday 00:00 in Denmark of the week holding `now`, in UTC."""
+    local = now.astimezone(PROVIDER_TIMEZONE)
+    monday = local.date() - timedelta(days=local.weekday())
+    return datetime.combine(monday, time.min, tzinfo=PROVIDER_TIMEZONE).astimezone(UTC)
+
+
+def lock_candidates(treatment_id: int) -> list[Provider]:
+    """Every provider offering the treatment, locked until the transaction ends."""
+    # Every provider offering the treatment, locked in id order so two routings never deadlock.
+    # NO KEY UPDATE: rows referencing a provider can still be inserted meanwhile.
+    offering = sa.select(ProviderTreatment.provider_id).where(ProviderTreatment.treatment_id == treatment_id)
+    return list(
+        db.session.scalars(
+            sa.select(Provider)
+            .where(Provider.id.in_(offering))
+            .order_by(Provider.id)
+            .with_for_update(key_share=True)
+            .options(selectinload(Provider.treatments), selectinload(Provider.conditions))
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def lead_profile(lead: Lead) -> engine.LeadProfile:
+    """The lead as the engine sees it: no contact details, no free text."""
+    return engine.LeadProfile(
+        treatment_id=lead.treatment_id,
+        condition_id=lead.condition_id,
+        condition_category=lead.condition.category,
+        language=language_code(lead.preferred_language),
+        excluded_provider_ids=frozenset(providers_already_tried(lead)),
+    )
+
+
+def providers_already_tried(lead: Lead) -> set[int]:
+    """Providers that had this patient: on this lead, its duplicates, or any lead with the same
+    email address or phone number."""
+    same_patient = [Lead.id == lead.id, Lead.duplicate_of_id == lead.id]
+    if lead.duplicate_of_id is not None:
+        same_patient.append(Lead.id == lead.duplicate_of_id)
+    if lead.email:
+        # Case-insensitive, as the quote form's duplicate check compares addresses.
+        same_patient.append(sa.func.lower(Lead.email) == lead.email.lower())
+    if lead.phone:
+        same_patient.append(Lead.phone == lead.phone)
+    return set(
+        db.session.scalars(
+            sa.select(Assignment.provider_id)
+            .join(Lead, Assignment.lead_id == Lead.id)
+            .where(sa.or_(*same_patient))
+        )
+    )
+
+
+def provider_profiles(providers: list[Provider], now: datetime) -> list[engine.ProviderProfile]:
+    """The providers with this week's assignments and their unanswered (expired) ones counted."""
+    ids = [p.id for p in providers]
+    this_week = _count_by_provider(ids, Assignment.created_at >= week_start(now))
+    unanswered = _count_by_provider(ids, Assignment.status == AssignmentStatus.EXPIRED)
+    return [
+        engine.ProviderProfile(
+            id=p.id,
+            name=p.name,
+            active=p.active,
+            paused_until=p.paused_until,
+            has_notification_address=bool(p.notification_emails),
+            treatments={pt.treatment_id: pt.evidence_status for pt in p.treatments},
+            conditions={c.id: c.category for c in p.conditions},
+            languages=frozenset(language_code(code) for code in p.languages or ()),
+            weekly_capacity=p.weekly_capacity,
+            assigned_this_week=this_week.get(p.id, 0),
+            response_count=p.response_count or 0,
+            unanswered_count=unanswered.get(p.id, 0),
+            median_response_seconds=p.median_response_seconds,
+            last_assigned_at=p.last_assigned_at,
+        )
+        for p in providers
+    ]
+
+
+def _count_by_provider(provider_ids: Iterable[int], condition) -> dict[int, int]:
+    provider_ids = list(provider_ids)
+    if not provider_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Assignment.provider_id, sa.func.count(Assignment.id))
+        .where(Assignment.provider_id.in_(provider_ids), condition)
+        .group_by(Assignment.provider_id)
+    )
+    return {provider_id: count for provider_id, count in rows}
+
+
+def language_code(code: str | None) -> str:
+    return (code or "").strip().lower().replace("_", "-").split("-")[0]
