@@ -12,12 +12,11 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-import phonenumbers
 import sqlalchemy as sa
 
 from leads.extensions import db
+from leads.lead_search import search_condition
 from leads.models import Assignment, Condition, Lead, Treatment
-from leads.models.lead import REFERENCE_ALPHABET
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
 
@@ -29,12 +28,7 @@ OPEN_STATUSES = (S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE, S.CONTACTED, S.Q
 
 UNROUTABLE, NEEDS_REVIEW, OVERDUE, REST = range(4)
 SEGMENT_LABELS = {UNROUTABLE: "Unroutable", NEEDS_REVIEW: "Needs review", OVERDUE: "SLA overdue", REST: ""}
-COUNTRY_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 COUNT_CEILING = 1000  # counts stop here: "1,000+" is all a person needs to know
-SCAN_ID_CAP = 5000  # a search matching more leads than this reads them in queue order instead
-
-_REFERENCE = re.compile(rf"(?:Q-?)?([{REFERENCE_ALPHABET}]{{6}})")
-_PHONE = re.compile(r"\+?[\d\s().-]{5,25}")
 
 
 @dataclass(frozen=True)
@@ -118,59 +112,6 @@ def _segment_order(segment: int) -> tuple[sa.ColumnElement, bool]:
 
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-def _email_condition(address: str):
-    """Whole address, any case: the indexed forms first, a case-blind scan only if they miss."""
-    local, _, domain = address.rpartition("@")
-    forms = {address, address.lower(), f"{local}@{domain.lower()}"}
-    if db.session.scalar(sa.select(Lead.id).where(Lead.email.in_(forms)).limit(1)) is not None:
-        return Lead.email.in_(forms)
-    return _scanned(sa.func.lower(Lead.email) == address.lower())
-
-
-def _scanned(condition):
-    """A condition no index serves, found with one plain table scan.
-
-    Walking the queue's date index and testing each row reads the table in random order; a
-    sequential scan for the matching ids is many times faster. When the matches are many
-    (a common name part), the ordered scan finds a page of them quickly anyway.
-    """
-    ids = db.session.scalars(sa.select(Lead.id).where(condition).limit(SCAN_ID_CAP + 1)).all()
-    return Lead.id.in_(ids) if len(ids) <= SCAN_ID_CAP else condition
-
-
-def _phone_condition(text: str):
-    """A number as the patient said it: international, or national with any country code.
-
-    Every way the stored E.164 number could read is tried through the index; only when none
-    exists does a (slower) match on the end of the number run, for a partial number.
-    """
-    digits = re.sub(r"\D", "", text)
-    if text.startswith("+") or text.startswith("00"):
-        return Lead.phone == "+" + digits.removeprefix("00")
-    national = digits.lstrip("0") or digits
-    forms = {"+" + digits} | {f"+{code}{number}" for code in COUNTRY_CODES for number in {national, digits}}
-    if db.session.scalar(sa.select(Lead.id).where(Lead.phone.in_(forms)).limit(1)) is not None:
-        return Lead.phone.in_(forms)
-    return _scanned(Lead.phone.endswith(national, autoescape=True))
-
-
-def search_condition(text: str):
-    """The WHERE clause for a search: reference, email, phone or name, whichever it looks like."""
-    text = " ".join(text.split())
-    compact = text.replace(" ", "").upper()
-    match = _REFERENCE.fullmatch(compact)
-    # Six letters alone may be a name: without "Q-" only a code with a digit is a reference.
-    if match and (compact.startswith("Q-") or any(ch.isdigit() for ch in match[1])):
-        return Lead.reference == f"Q-{match[1]}"
-    if "@" in text:
-        if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
-            return _email_condition(text)
-        return _scanned(Lead.email.icontains(text, autoescape=True))
-    if _PHONE.fullmatch(text) and sum(ch.isdigit() for ch in text) >= 5:
-        return _phone_condition(text)
-    return _scanned(Lead.full_name.icontains(text, autoescape=True))
 
 
 def filter_conditions(filters: QueueFilters, now: datetime) -> list:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.models import AccessLog, Role
-from leads.staff.queue_views import csv_cell
+from leads.staff.export import csv_cell
 from tests.factories import LeadFactory
 from tests.staff_support import ago, signed_in_client
 

@@ -139,9 +139,11 @@ _password_length = Length(
 
 class NewUserForm(FlaskForm):
     email = EmailField("Email address", validators=[DataRequired("Enter an email address"), Length(max=254)])
+    # Least privilege first: a new account is a coordinator unless an admin is chosen.
     role = SelectField(
         "Role",
-        choices=[(r.value, r.value.capitalize()) for r in Role],
+        choices=[(Role.COORDINATOR.value, "Coordinator"), (Role.ADMIN.value, "Admin")],
+        default=Role.COORDINATOR.value,
         invalid_choice_message="Choose admin or coordinator",
     )
     password = PasswordField(

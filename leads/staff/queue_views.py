@@ -1,7 +1,5 @@
 """The queue at /staff/leads and its CSV export. The filter state lives in the query string."""
 
-import csv
-import io
 from functools import cache
 
 import sqlalchemy as sa
@@ -18,11 +16,11 @@ from flask import (
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
-from leads import access_log, queue
+from leads import queue
 from leads.auth import role_required, staff_required
 from leads.extensions import db
-from leads.models import Condition, Lead, Provider, Role, Treatment, User
-from leads.staff import bp
+from leads.models import Provider, Role, User
+from leads.staff import bp, export
 from leads.staff.forms import STATUS_LABELS, ExportForm, QueueFilterForm, country_choices
 from leads.timeutil import utcnow
 
@@ -116,43 +114,6 @@ def queue_page():
     )
 
 
-# Cells starting with these are formulas to a spreadsheet; a leading apostrophe defuses them.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value) -> str:
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START) and not (text.startswith("+") and text[1:].isdigit()):
-        return "'" + text
-    return text
-
-
-EXPORT_COLUMNS = (
-    "reference", "received_at", "status", "full_name", "email", "phone", "country", "preferred_language",
-    "treatment", "condition", "timeframe", "budget", "contact_preference", "utm_source", "utm_medium",
-    "utm_campaign", "assigned_to", "sla_due_at", "duplicate_of",
-)  # fmt: skip
-DETAIL_COLUMNS = ("details", "diagnosis_date", "injury_level")
-
-
-def _export_row(lead, include_details: bool, names: dict, references) -> list[str]:
-    row = [
-        lead.reference, lead.created_at.isoformat(), lead.status, lead.full_name, lead.email, lead.phone,
-        lead.country, lead.preferred_language, names["treatment"].get(lead.treatment_id, ""),
-        names["condition"].get(lead.condition_id, ""), lead.timeframe,
-        lead.budget, lead.contact_preference, lead.utm_source, lead.utm_medium, lead.utm_campaign,
-        names["user"].get(lead.assigned_to_id, ""), lead.sla_due_at.isoformat() if lead.sla_due_at else "",
-        references(lead.duplicate_of_id),
-    ]  # fmt: skip
-    if include_details:
-        row += [
-            lead.details,
-            lead.diagnosis_date.isoformat() if lead.diagnosis_date else "",
-            lead.injury_level,
-        ]
-    return [csv_cell(value) for value in row]
-
-
 @bp.post("/leads/export")
 @role_required(Role.ADMIN)
 def export_csv():
@@ -165,40 +126,22 @@ def export_csv():
         return redirect(url_for("staff.queue_page", **args))
     filters = filters_from_form(form, current_user.id)
     include_details = bool(export_form.include_details.data)
-    limit = current_app.config["EXPORT_MAX_ROWS"]
-    rows = queue.bounded_count(queue.filter_conditions(filters, utcnow()), ceiling=limit + 1)
-    if rows > limit:
-        flash(f"This list has more than {limit:,} leads. Narrow the filters to export it.", "error")
-        return redirect(url_for("staff.queue_page", **args))
     summary = ", ".join(f"{k}={'(search)' if k == 'q' else v}" for k, v in args.items())
-    access_log.record_export(current_user.id, rows=rows, filters=summary, with_details=include_details)
+    try:
+        export.record_export(
+            filters,
+            user_id=current_user.id,
+            include_details=include_details,
+            summary=summary,
+            limit=current_app.config["EXPORT_MAX_ROWS"],
+        )
+    except export.ExportTooLarge as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("staff.queue_page", **args))
     db.session.commit()
-    names = {
-        "user": dict(db.session.execute(sa.select(User.id, User.email)).all()),
-        "treatment": dict(db.session.execute(sa.select(Treatment.id, Treatment.slug)).all()),
-        "condition": dict(db.session.execute(sa.select(Condition.id, Condition.slug)).all()),
-    }
-
-    @cache
-    def reference(lead_id):
-        return db.session.scalar(sa.select(Lead.reference).filter_by(id=lead_id)) if lead_id else ""
-
-    def generate():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(EXPORT_COLUMNS + (DETAIL_COLUMNS if include_details else ()))
-        for n, lead in enumerate(queue.iter_matching(filters), start=1):
-            writer.writerow(_export_row(lead, include_details, names, reference))
-            if n % 500 == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-        db.session.rollback()  # end the read transaction before the request ends
-
     stamp = utcnow().strftime("%Y%m%d-%H%M")
     return Response(
-        stream_with_context(generate()),
+        stream_with_context(export.csv_chunks(filters, include_details)),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="leads-{stamp}.csv"',

@@ -33,7 +33,7 @@ def staff_server(app):
 def busy_queue(app, taxonomy):
     """A realistic morning: urgent leads, a routed one with providers and a failed email, and
     the new request the coordinator is looking for."""
-    coordinator = make_staff(Role.COORDINATOR, email="coordinator@example.dk")
+    make_staff(Role.COORDINATOR, email="coordinator@example.dk")
     LeadFactory(full_name="Lars Unroutable", status="unroutable", created_at=ago(days=2),
                 status_reason="No provider offers this treatment for ALS")  # fmt: skip
     LeadFactory(full_name="Mona Review", status="needs_review", created_at=ago(hours=20))

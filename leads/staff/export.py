@@ -1,0 +1,88 @@
+"""CSV export of the filtered queue: counted and written to the access log before a byte goes
+out, then streamed in queue order. Free-text medical details only when asked for."""
+
+import csv
+import io
+from collections.abc import Iterator
+from functools import cache
+
+import sqlalchemy as sa
+
+from leads import access_log, queue
+from leads.extensions import db
+from leads.models import Condition, Lead, Treatment, User
+from leads.timeutil import utcnow
+
+EXPORT_COLUMNS = (
+    "reference", "received_at", "status", "full_name", "email", "phone", "country", "preferred_language",
+    "treatment", "condition", "timeframe", "budget", "contact_preference", "utm_source", "utm_medium",
+    "utm_campaign", "assigned_to", "sla_due_at", "duplicate_of",
+)  # fmt: skip
+DETAIL_COLUMNS = ("details", "diagnosis_date", "injury_level")
+# Cells starting with these are formulas to a spreadsheet; a leading apostrophe defuses them.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ExportTooLarge(ValueError):
+    """More leads match than one export may hold."""
+
+
+def csv_cell(value) -> str:
+    """The value as a CSV cell a spreadsheet shows as text (a phone number such as +45… stays)."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not (text.startswith("+") and text[1:].isdigit()):
+        return "'" + text
+    return text
+
+
+def record_export(
+    filters: queue.QueueFilters, *, user_id: int, include_details: bool, summary: str, limit: int
+) -> int:
+    """Count the leads and log the export (the caller commits); ExportTooLarge past `limit`."""
+    rows = queue.bounded_count(queue.filter_conditions(filters, utcnow()), ceiling=limit + 1)
+    if rows > limit:
+        raise ExportTooLarge(f"This list has more than {limit:,} leads. Narrow the filters to export it.")
+    access_log.record_export(user_id, rows=rows, filters=summary, with_details=include_details)
+    return rows
+
+
+def _row(lead: Lead, include_details: bool, names: dict, reference) -> list[str]:
+    row = [
+        lead.reference, lead.created_at.isoformat(), lead.status, lead.full_name, lead.email, lead.phone,
+        lead.country, lead.preferred_language, names["treatment"].get(lead.treatment_id, ""),
+        names["condition"].get(lead.condition_id, ""), lead.timeframe, lead.budget, lead.contact_preference,
+        lead.utm_source, lead.utm_medium, lead.utm_campaign, names["user"].get(lead.assigned_to_id, ""),
+        lead.sla_due_at.isoformat() if lead.sla_due_at else "", reference(lead.duplicate_of_id),
+    ]  # fmt: skip
+    if include_details:
+        row += [
+            lead.details,
+            lead.diagnosis_date.isoformat() if lead.diagnosis_date else "",
+            lead.injury_level,
+        ]
+    return [csv_cell(value) for value in row]
+
+
+def csv_chunks(filters: queue.QueueFilters, include_details: bool, chunk_rows: int = 500) -> Iterator[str]:
+    """The CSV text, a few hundred rows at a time, reading the leads a page at a time."""
+    names = {
+        "user": dict(db.session.execute(sa.select(User.id, User.email)).all()),
+        "treatment": dict(db.session.execute(sa.select(Treatment.id, Treatment.slug)).all()),
+        "condition": dict(db.session.execute(sa.select(Condition.id, Condition.slug)).all()),
+    }
+
+    @cache
+    def reference(lead_id: int | None) -> str:
+        return db.session.scalar(sa.select(Lead.reference).filter_by(id=lead_id)) if lead_id else ""
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_COLUMNS + (DETAIL_COLUMNS if include_details else ()))
+    for n, lead in enumerate(queue.iter_matching(filters), start=1):
+        writer.writerow(_row(lead, include_details, names, reference))
+        if n % chunk_rows == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+    db.session.rollback()  # end the read transaction before the response ends

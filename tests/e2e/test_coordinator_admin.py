@@ -1,0 +1,71 @@
+"""The rest of the dashboard in a real browser with CSRF on: taking a lead, resending a failed
+email, and the admin's staff, export and access-log pages, each free of WCAG 2.2 AA problems."""
+
+import sqlalchemy as sa
+
+from leads.extensions import db
+from leads.models import AccessLog, EmailMessage, Lead, Role, User
+from tests.e2e.conftest import axe_violations
+from tests.e2e.test_coordinator_journey import _sign_in, staff_server  # noqa: F401  (fixture)
+from tests.factories import EmailMessageFactory, LeadFactory
+from tests.staff_support import make_staff
+
+
+def _setup():
+    make_staff(Role.ADMIN, email="admin@example.dk")
+    make_staff(Role.COORDINATOR, email="coordinator@example.dk")
+    lead = LeadFactory(full_name="Petra Routed", status="routed")
+    failed = EmailMessageFactory(lead_id=lead.id, status="failed", last_error="550 5.1.1 No such user")
+    db.session.commit()
+    facts = {"lead_id": lead.id, "email_id": failed.id}
+    db.session.rollback()  # hold no SQLite lock while the live server works
+    return facts
+
+
+def test_a_coordinator_takes_a_lead_and_sends_a_failed_email_again(staff_server, page, taxonomy):  # noqa: F811
+    facts = _setup()
+    _sign_in(page, staff_server, "coordinator@example.dk")
+    page.goto(f"{staff_server.url}/staff/leads/{facts['lead_id']}")
+    page.get_by_role("button", name="Assign to me").click()
+    assert "Assigned to coordinator@example.dk." in page.get_by_role("status").inner_text()
+    page.get_by_role("button", name="Send again").click()
+    page.wait_for_url("**#emails")
+    assert "is queued again" in page.get_by_role("status").inner_text()
+    assert page.get_by_role("button", name="Send again").count() == 0  # once is enough
+    lead = db.session.get(Lead, facts["lead_id"])
+    assignee = db.session.get(User, lead.assigned_to_id).email
+    emails = db.session.scalar(sa.select(sa.func.count(EmailMessage.id)).filter_by(lead_id=lead.id))
+    db.session.rollback()
+    assert assignee == "coordinator@example.dk" and emails == 2
+
+
+def test_an_admin_adds_a_colleague_and_reads_the_access_log(staff_server, page, taxonomy):  # noqa: F811
+    facts = _setup()
+    _sign_in(page, staff_server, "admin@example.dk")
+    page.goto(f"{staff_server.url}/staff/leads/{facts['lead_id']}")  # one view to find in the log
+
+    page.goto(staff_server.url + "/staff/admin/users")
+    assert axe_violations(page) == []
+    page.get_by_label("Email address").fill("not an address")
+    page.get_by_label("Temporary password", exact=True).fill("short")
+    page.get_by_role("button", name="Add staff member").click()
+    summary = page.get_by_role("alert")
+    assert "at least 12 characters" in summary.inner_text()
+    assert axe_violations(page) == []
+    page.get_by_label("Email address").fill("new.colleague@example.dk")
+    page.get_by_label("Temporary password", exact=True).fill("a long temporary passphrase")
+    page.get_by_role("button", name="Add staff member").click()
+    assert "Created coordinator new.colleague@example.dk" in page.get_by_role("status").inner_text()
+
+    page.goto(staff_server.url + "/staff/leads")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    assert "Petra Routed" in download.value.path().read_text(encoding="utf-8")
+
+    page.goto(staff_server.url + "/staff/admin/access-log")
+    rows = page.locator("table tbody tr")
+    assert "Exported" in rows.nth(0).inner_text() and "Viewed" in rows.nth(1).inner_text()
+    assert axe_violations(page) == []
+    actions = db.session.scalars(sa.select(AccessLog.action).order_by(AccessLog.id)).all()
+    db.session.rollback()
+    assert actions == ["view", "export"]
