@@ -185,10 +185,15 @@ def fetch_page(
     after: Cursor | None = None,
     before: Cursor | None = None,
     now: datetime | None = None,
+    where: list | None = None,
 ) -> QueuePage:
-    """One page of the queue, after (or before) a cursor, with cursors for its neighbours."""
+    """One page of the queue, after (or before) a cursor, with cursors for its neighbours.
+
+    `where` is filter_conditions(filters, now) when the caller already built it (a search may
+    have scanned the table once to build it).
+    """
     now = now or utcnow()
-    where = filter_conditions(filters, now)
+    where = filter_conditions(filters, now) if where is None else where
     backwards = before is not None and after is None
     cursor = before if backwards else after
     segments = (
@@ -241,9 +246,10 @@ def attention_counts(user_id: int, now: datetime | None = None) -> dict[str, int
 def iter_matching(filters: QueueFilters, *, batch: int = 1000, now: datetime | None = None):
     """Every matching lead in queue order, read a page at a time (for the CSV export)."""
     now = now or utcnow()
+    where = filter_conditions(filters, now)
     cursor = None
     while True:
-        page = fetch_page(filters, limit=batch, after=cursor, now=now)
+        page = fetch_page(filters, limit=batch, after=cursor, now=now, where=where)
         yield from (row.lead for row in page.rows)
         if page.next_cursor is None:
             return

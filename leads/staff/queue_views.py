@@ -95,10 +95,12 @@ def queue_page():
         if (request.args.get("after") and after is None) or (request.args.get("before") and before is None):
             notice = "That page link was not valid, so this is the first page."
         limit = current_app.config["STAFF_PAGE_SIZE"]
-        page = queue.fetch_page(filters, limit=limit, after=after, before=before)
+        now = utcnow()
+        where = queue.filter_conditions(filters, now)  # built once: a search may scan the table
+        page = queue.fetch_page(filters, limit=limit, after=after, before=before, now=now, where=where)
         if not page.rows and before is not None:
-            page = queue.fetch_page(filters, limit=limit)
-        total = queue.count_matching(filters)
+            page = queue.fetch_page(filters, limit=limit, now=now, where=where)
+        total = queue.bounded_count(where)
     return render_template(
         "staff/queue.html",
         form=form,
