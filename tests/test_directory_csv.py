@@ -58,7 +58,7 @@ def test_a_good_file_creates_every_provider_with_its_lists_and_evidence_statuses
     # Without a status, the treatment's own evidence status applies.
     assert offers == {
         "neurorehabilitation-spinal-cord-injury": "approved",
-        "stem-cell-spinal-cord-injury": "investigational",
+        "stem-cell-spinal-cord-injury": "clinical_trial",
     }
     assert sorted(c.slug for c in aarhus.conditions) == [
         "spinal-cord-injury-complete",

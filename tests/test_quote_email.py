@@ -45,7 +45,7 @@ def test_the_confirmation_has_the_reference_and_a_summary_of_what_was_sent(clien
         "Country: Denmark",
         "Preferred language: Danish",
         "Treatment: Stem cell therapy for spinal cord injury",
-        "How established it is: Investigational: not an approved treatment",
+        "How established it is: Offered within clinical trials",
         "Condition: Spinal cord injury (complete)",
         "When: In 3 to 6 months",
         "Budget: €20,000 to €50,000",
@@ -57,10 +57,7 @@ def test_the_confirmation_has_the_reference_and_a_summary_of_what_was_sent(clien
 
 
 def test_the_confirmation_is_honest_about_evidence_and_medical_advice(client, app):
-    client.post(
-        "/quote",
-        data=answers(app, treatment="stem-cell-spinal-cord-injury", condition="spinal-cord-injury-complete"),
-    )
+    client.post("/quote", data=answers(app, treatment="stem-cell-als", condition="als"))
     text = _flat(_confirmation().body_text)
     assert "stem cell therapy for spinal cord injury is investigational in Denmark" in text
     assert "regulated by the Danish Medicines Agency" in text

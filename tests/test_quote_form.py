@@ -104,7 +104,8 @@ def test_the_form_is_honest_about_evidence_and_medical_advice(client):
     page = _text(client.get("/quote"))
     assert "investigational" in page and "Danish Medicines Agency" in page
     assert "A quote is not medical advice" in page
-    assert "Stem cell therapy for spinal cord injury (investigational)" in page
+    assert "Stem cell therapy for ALS (investigational)" in page
+    assert "Stem cell therapy for spinal cord injury (clinical trials)" in page
     assert "Intensive neurorehabilitation after spinal cord injury (approved)" in page
     assert "Offered within clinical trials" in page
 
@@ -242,7 +243,7 @@ def test_the_thank_you_page_shows_the_reference_and_next_steps_but_no_personal_d
 
 
 def test_an_investigational_treatment_says_a_coordinator_reads_it_first(client, app):
-    data = answers(app, treatment="stem-cell-spinal-cord-injury", condition="spinal-cord-injury-complete")
+    data = answers(app, treatment="stem-cell-als", condition="als")
     page = _words(client.post("/quote", data=data, follow_redirects=True))
     assert "a coordinator reads your request first" in page
     assert _tasks()[0] == (outbox.ROUTE_LEAD, {"lead_id": _only_lead().id})  # routing decides on review

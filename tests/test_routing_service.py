@@ -156,7 +156,15 @@ def test_a_lead_that_is_not_new_or_does_not_exist_is_skipped(four_clinics):
     assert count_rows(Assignment) == 0 and _events(lead) == []
 
 
+def _investigational(slug):
+    """Mark a seeded treatment investigational, as an admin would on the taxonomy page."""
+    treatment = _slug(Treatment, slug)
+    treatment.evidence_status, treatment.requires_review = "investigational", True
+    db.session.flush()
+
+
 def test_a_lead_for_an_investigational_treatment_waits_for_a_coordinator(four_clinics):
+    _investigational("stem-cell-spinal-cord-injury")
     _clinic("Stem Cell Unit", treatment="stem-cell-spinal-cord-injury", evidence="clinical_trial")
     lead = _lead(treatment=_slug(Treatment, "stem-cell-spinal-cord-injury"))
     assert route_lead(lead.id) == "needs_review"
@@ -176,6 +184,7 @@ def test_the_evidence_gate_follows_the_treatment_setting_not_its_label(four_clin
 
 
 def test_a_coordinator_approval_routes_a_waiting_lead_and_names_the_coordinator(four_clinics):
+    _investigational("stem-cell-spinal-cord-injury")
     _clinic("Stem Cell Unit", treatment="stem-cell-spinal-cord-injury", evidence="clinical_trial")
     db.session.commit()
     coordinator = make_staff(email="karen@example.dk")
