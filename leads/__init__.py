@@ -99,8 +99,8 @@ def register_blueprints(app: Flask) -> None:
     from leads.directory import bp as directory_bp
     from leads.health import bp as health_bp
     from leads.provider_portal import bp as provider_bp
-    from leads.self_service import bp as self_service_bp
     from leads.public import bp as public_bp
+    from leads.self_service import bp as self_service_bp
     from leads.staff import bp as staff_bp
 
     app.register_blueprint(health_bp)
