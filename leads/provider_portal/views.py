@@ -1,41 +1,20 @@
 """/p/<token>: the full request the patient agreed to share, with Accept and Decline."""
 
-from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
 
-from leads import responses, tokens
+from leads import responses
 from leads.models import AssignmentStatus
 from leads.provider_portal.forms import AcceptForm, DeclineForm
 from leads.routing.notification import country_name, humanise, language_name
+from leads.signed_links import link_problem, protect
 
 bp = Blueprint("provider", __name__, url_prefix="/p")
-
-
-@bp.after_request
-def _private(response):
-    # Health data: never cached, never indexed.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    return response
-
-
-def _link_problem(message: str, status: int):
-    contact = current_app.config["COORDINATOR_EMAIL"]
-    return render_template("provider/link_problem.html", message=message, contact=contact), status
-
-
-@bp.errorhandler(tokens.ExpiredToken)
-def _expired(error):
-    return _link_problem("This link has expired.", 410)
-
-
-@bp.errorhandler(tokens.InvalidToken)
-def _invalid(error):
-    return _link_problem("This link is not valid. It may have been copied incompletely.", 404)
+protect(bp)
 
 
 @bp.errorhandler(responses.NotAvailable)
 def _not_available(error):
-    return _link_problem(str(error), 410)
+    return link_problem(str(error), 410)
 
 
 @bp.get("/<token>")

@@ -1,31 +1,13 @@
 """/my-request/<token>: status in plain words, withdraw consent, ask for erasure."""
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 
-from leads import patient_requests, tokens
+from leads import patient_requests
 from leads.self_service.forms import ErasureForm, WithdrawForm
+from leads.signed_links import protect
 
 bp = Blueprint("self_service", __name__, url_prefix="/my-request")
-
-
-@bp.after_request
-def _private(response):
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    return response
-
-
-@bp.errorhandler(tokens.TokenError)
-def _bad_link(error):
-    status = 410 if isinstance(error, tokens.ExpiredToken) else 404
-    message = (
-        "This link has expired."
-        if status == 410
-        else "This link is not valid. It may have been copied incompletely."
-    )
-    return render_template(
-        "provider/link_problem.html", message=message, contact=current_app.config["COORDINATOR_EMAIL"]
-    ), status
+protect(bp)
 
 
 @bp.get("/<token>")
