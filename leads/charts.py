@@ -86,7 +86,7 @@ def bar_chart(
     for i, (label, value) in enumerate(rows):
         y = 4 + i * row_h
         bar_w = plot_w * value / peak
-        short = label if len(label) <= 30 else label[:29] + "…"
+        short = label if len(label) <= 26 else label[:25] + "…"  # fits the 210 px label column
         parts.append(
             f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end" font-size="13" fill="{TEXT}" {FONT}>'
             f"{escape(short)}</text>"

@@ -9,6 +9,7 @@ import config
 from leads import create_app
 from leads.dev.mailsink import start_sink
 from leads.extensions import db
+from tests.helpers import FreshRequestClient
 from tests.pg_cluster import PgCluster
 from tests.servers import RedisServer, Worker, free_port
 
@@ -105,6 +106,8 @@ def app(request, test_env, redis_server, mail_sink):
     if "celery_worker" in request.fixturenames:
         overrides["REDIS_URL"] = redis_server.url_for(WORKER_REDIS_DB)
     app = create_app(config.TestingConfig, **overrides)
+    # Every test-client request starts with an empty `g`, as each request does in production.
+    app.test_client_class = FreshRequestClient
     with app.app_context():
         yield app
         db.session.remove()

@@ -4,6 +4,8 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from flask import g, has_app_context
+from flask.testing import FlaskClient
 
 from leads.extensions import db
 
@@ -21,3 +23,17 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1):
 
 def count_rows(model, **filters) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model).filter_by(**filters))
+
+
+class FreshRequestClient(FlaskClient):
+    """A test client whose every request starts with an empty `g`, as in production.
+
+    The `app` fixture keeps one app context open, and Flask reuses it for test requests, so
+    `g` (where Flask-Login caches the signed-in user) would otherwise carry one request's user
+    into the next request, even into another client's.
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            g.__dict__.clear()
+        return super().open(*args, **kwargs)

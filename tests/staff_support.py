@@ -4,34 +4,19 @@ own (the login rate limit is per client address), and a clock for building leads
 import itertools
 from datetime import timedelta
 
-from flask import g, has_app_context
-from flask.testing import FlaskClient
-
 from leads.extensions import db
 from leads.models import Role
 from leads.timeutil import utcnow
 from tests.factories import UserFactory
+from tests.helpers import FreshRequestClient
 
 PASSWORD = "correct horse battery"
 _addresses = itertools.count(1)
 
 
-class FreshRequestClient(FlaskClient):
-    """A test client whose every request starts with an empty `g`, as in production.
-
-    The `app` fixture keeps one app context open, and Flask reuses it for test requests, so
-    `g` (where Flask-Login caches the signed-in user) would otherwise carry one request's user
-    into the next request, even into another client's.
-    """
-
-    def open(self, *args, **kwargs):
-        if has_app_context():
-            g.__dict__.clear()
-        return super().open(*args, **kwargs)
-
-
 def fresh_client(app) -> FreshRequestClient:
-    return FreshRequestClient(app, app.response_class, use_cookies=True)
+    """A client with cookies of its own (the `app` fixture makes every client a fresh-`g` one)."""
+    return app.test_client()
 
 
 def make_staff(role: str = Role.COORDINATOR, email: str | None = None, **kwargs):
