@@ -3,20 +3,13 @@ a request (Lead + Consent + LeadEvent + outbox + confirmation email in one trans
 publish), against GET /healthz measured in the same run. Prints figures and ratios only."""
 
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _support import bench_app
 
-import config  # noqa: E402
-from leads import create_app, seed  # noqa: E402
-from leads.dev.redis_server import server_args  # noqa: E402
-from leads.extensions import db  # noqa: E402
-from leads.intake import form_token  # noqa: E402
-from tests.servers import free_port, wait_for_port  # noqa: E402
+from leads import seed
+from leads.extensions import db
+from leads.intake import form_token
 
 ROUNDS = 300
 ANSWERS = {
@@ -57,63 +50,46 @@ def _report(label: str, timed: tuple[list[float], float], baseline: float | None
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="bench-intake-"))
-    port = free_port()
-    redis = subprocess.Popen(server_args(port, work, persist=False), stdout=subprocess.DEVNULL)
-    wait_for_port(port)
-    try:
-        app = create_app(
-            config.TestingConfig,
-            SQLALCHEMY_DATABASE_URI=f"sqlite:///{work / 'bench.db'}",
-            REDIS_URL=f"redis://127.0.0.1:{port}/0",
-            QUOTE_RATE_LIMIT="1000000 per minute",
+    with bench_app("bench-intake-", QUOTE_RATE_LIMIT="1000000 per minute") as (app, redis):
+        seed.load_taxonomy()
+        db.session.commit()
+        client = app.test_client()
+        secret = app.config["SECRET_KEY"]
+
+        def token():
+            return form_token.issue(secret, consent_version="2026-11-v1", now=time.time() - 10)
+
+        def healthz(_):
+            assert client.get("/healthz").status_code == 200
+
+        def show_form(_):
+            assert client.get("/quote?treatment=stem-cell-als&utm_source=bench").status_code == 200
+
+        def refuse_form(_):
+            data = {**ANSWERS, "email": "not-an-address", "phone": "+4520123456", "form_token": token()}
+            assert client.post("/quote", data=data).status_code == 422
+
+        def store_request(number):
+            data = {
+                **ANSWERS,
+                "email": f"patient{number}@example.org",
+                "phone": f"+45{20100000 + number}",
+                "form_token": token(),
+            }
+            assert client.post("/quote", data=data).status_code == 303
+
+        print(f"{ROUNDS} requests each through the WSGI stack (no network), SQLite (WAL), Redis on loopback")
+        baseline = _report("baseline: GET /healthz", _time(healthz))
+        _report("GET /quote (form with taxonomy, 249 countries)", _time(show_form), baseline)
+        _report("POST /quote refused (422, form re-rendered)", _time(refuse_form), baseline)
+        _report("POST /quote stored (one transaction + publish)", _time(store_request), baseline)
+        redis.terminate()
+        redis.wait()
+        _report(
+            "POST /quote stored, Redis down (sweep later)",
+            _time(lambda n: store_request(n + ROUNDS), 50),
+            baseline,
         )
-        with app.app_context():
-            db.create_all()
-            seed.load_taxonomy()
-            db.session.commit()
-            client = app.test_client()
-            secret = app.config["SECRET_KEY"]
-
-            def token():
-                return form_token.issue(secret, consent_version="2026-11-v1", now=time.time() - 10)
-
-            def healthz(_):
-                assert client.get("/healthz").status_code == 200
-
-            def show_form(_):
-                assert client.get("/quote?treatment=stem-cell-als&utm_source=bench").status_code == 200
-
-            def refuse_form(_):
-                data = {**ANSWERS, "email": "not-an-address", "phone": "+4520123456", "form_token": token()}
-                assert client.post("/quote", data=data).status_code == 422
-
-            def store_request(number):
-                data = {
-                    **ANSWERS,
-                    "email": f"patient{number}@example.org",
-                    "phone": f"+45{20100000 + number}",
-                    "form_token": token(),
-                }
-                assert client.post("/quote", data=data).status_code == 303
-
-            print(
-                f"{ROUNDS} requests each through the WSGI stack (no network), SQLite (WAL), Redis on loopback"
-            )
-            baseline = _report("baseline: GET /healthz", _time(healthz))
-            _report("GET /quote (form with taxonomy, 249 countries)", _time(show_form), baseline)
-            _report("POST /quote refused (422, form re-rendered)", _time(refuse_form), baseline)
-            _report("POST /quote stored (one transaction + publish)", _time(store_request), baseline)
-            redis.terminate()
-            redis.wait()
-            _report(
-                "POST /quote stored, Redis down (sweep later)",
-                _time(lambda n: store_request(n + ROUNDS), 50),
-                baseline,
-            )
-    finally:
-        if redis.poll() is None:
-            redis.terminate()
 
 
 if __name__ == "__main__":

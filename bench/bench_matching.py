@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from leads.routing.engine import LeadProfile, ProviderProfile, rank_providers  # noqa: E402
+from leads.routing.engine import LeadProfile, ProviderProfile, rank_providers
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SIZES = (10, 100, 1000)

@@ -20,16 +20,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import sqlalchemy as sa  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
+import sqlalchemy as sa
+from flask_migrate import upgrade
 
-import config  # noqa: E402
-from leads import create_app, queue, seed, stats  # noqa: E402
-from leads.extensions import db  # noqa: E402
-from leads.models import Assignment, Condition, Lead, Provider, Treatment, User  # noqa: E402
-from leads.models.lead import new_reference  # noqa: E402
-from leads.queue import Cursor, QueueFilters  # noqa: E402
-from leads.timeutil import utcnow  # noqa: E402
+import config
+from leads import create_app, queue, seed, stats
+from leads.extensions import db
+from leads.models import Assignment, Condition, Lead, Provider, Treatment, User
+from leads.models.lead import new_reference
+from leads.queue import Cursor, QueueFilters
+from leads.timeutil import utcnow
 
 COUNTRIES = ["DE", "NO", "SE", "GB", "US", "NL", "PL", "FR", "ES", "IT", "AE", "SA", "UA", "RO", "IE"]
 SOURCES = [None, None, None, "google", "facebook", "magazine", "newsletter", "partner", "instagram", "tiktok"]
