@@ -234,7 +234,8 @@ def test_a_missing_or_malformed_token_reads_as_none(raw):
 def test_a_token_signed_with_another_key_or_edited_is_refused():
     token = form_token.issue(SECRET, consent_version="v", now=1.0)
     assert form_token.read("another-secret", token) is None
-    assert form_token.read(SECRET, token[:-2] + ("AA" if not token.endswith("AA") else "BB")) is None
+    # A character inside the signature: the last one may carry only padding bits.
+    assert form_token.read(SECRET, token[:-10] + ("A" if token[-10] != "A" else "B") + token[-9:]) is None
 
 
 @pytest.mark.parametrize(
