@@ -202,13 +202,19 @@ def main() -> None:
             ("filter: provider (through assignments)", page(QueueFilters(provider_id=provider))),
             ("filter: mine", page(QueueFilters(assigned="mine", user_id=me))),
             ("filter: received in one month, a year ago", page(a_year_ago)),
-            ("filter: country + status + source", page(QueueFilters(country="DE", status="booked", source="google"))),  # noqa: E501
+            (
+                "filter: country + status + source",
+                page(QueueFilters(country="DE", status="booked", source="google")),
+            ),
             ("search: reference", page(QueueFilters(q=sample.reference))),
             ("search: email, exact", page(QueueFilters(q=sample.email))),
             ("search: email, typed in capitals", page(QueueFilters(q=sample.email.upper()))),
             ("search: email nobody has (case-blind scan)", page(QueueFilters(q="Nobody@Example.org"))),
             ("search: phone, international", page(QueueFilters(q=sample.phone))),
-            ("search: phone, national number (215 country codes)", page(QueueFilters(q="0" + sample.phone[3:]))),  # noqa: E501
+            (
+                "search: phone, national number (215 country codes)",
+                page(QueueFilters(q="0" + sample.phone[3:])),
+            ),
             ("search: phone, last 6 digits (suffix scan)", page(QueueFilters(q=sample.phone[-6:]))),
             ("search: part of a name (scan)", page(QueueFilters(q="K0100"))),
             ("search: a name nobody has (full scan)", page(QueueFilters(q="Nobody Atall"))),

@@ -40,8 +40,12 @@ def ward(app, taxonomy):
     other_condition = ConditionFactory(name="Knee")
     clinic = ProviderFactory(name="Aarhus Spine (demo)")
     leads = {
-        "unroutable-old": LeadFactory(full_name="unroutable-old", status="unroutable", created_at=ago(days=5)),  # noqa: E501
-        "unroutable-new": LeadFactory(full_name="unroutable-new", status="unroutable", created_at=ago(days=1)),  # noqa: E501
+        "unroutable-old": LeadFactory(
+            full_name="unroutable-old", status="unroutable", created_at=ago(days=5)
+        ),
+        "unroutable-new": LeadFactory(
+            full_name="unroutable-new", status="unroutable", created_at=ago(days=1)
+        ),
         "review": LeadFactory(full_name="review", status="needs_review", created_at=ago(days=2)),
         "overdue-most": LeadFactory(
             full_name="overdue-most", status="new", created_at=ago(days=3), sla_due_at=ago(days=2)

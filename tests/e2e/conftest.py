@@ -12,6 +12,7 @@ from werkzeug.serving import make_server
 import config
 from leads import create_app
 from tests.servers import free_port
+from tests.staff_support import PASSWORD
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 # Chromium on a closed network: no background traffic, no sandbox (CI runs as root).
@@ -56,6 +57,26 @@ def live_server(app):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def staff_server(app):
+    """The app over HTTP with CSRF on, as in production; its own login rate limit so the
+    other browser tests' sign-ins from 127.0.0.1 do not count against these."""
+    served = create_app(config.TestingConfig, WTF_CSRF_ENABLED=True, LOGIN_RATE_LIMIT="500 per minute")
+    server = LiveServer(served)
+    server.start()
+    yield server
+    server.stop()
+
+
+def sign_in_staff(page, server, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the real login page and land on the queue."""
+    page.goto(server.url + "/staff/login")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/staff/leads")
 
 
 @pytest.fixture(scope="session")

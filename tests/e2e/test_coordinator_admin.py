@@ -5,8 +5,7 @@ import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.models import AccessLog, EmailMessage, Lead, Role, User
-from tests.e2e.conftest import axe_violations
-from tests.e2e.test_coordinator_journey import _sign_in, staff_server  # noqa: F401  (fixture)
+from tests.e2e.conftest import axe_violations, sign_in_staff
 from tests.factories import EmailMessageFactory, LeadFactory
 from tests.staff_support import make_staff
 
@@ -22,9 +21,9 @@ def _setup():
     return facts
 
 
-def test_a_coordinator_takes_a_lead_and_sends_a_failed_email_again(staff_server, page, taxonomy):  # noqa: F811
+def test_a_coordinator_takes_a_lead_and_sends_a_failed_email_again(staff_server, page, taxonomy):
     facts = _setup()
-    _sign_in(page, staff_server, "coordinator@example.dk")
+    sign_in_staff(page, staff_server, "coordinator@example.dk")
     page.goto(f"{staff_server.url}/staff/leads/{facts['lead_id']}")
     page.get_by_role("button", name="Assign to me").click()
     assert "Assigned to coordinator@example.dk." in page.get_by_role("status").inner_text()
@@ -39,9 +38,9 @@ def test_a_coordinator_takes_a_lead_and_sends_a_failed_email_again(staff_server,
     assert assignee == "coordinator@example.dk" and emails == 2
 
 
-def test_an_admin_adds_a_colleague_and_reads_the_access_log(staff_server, page, taxonomy):  # noqa: F811
+def test_an_admin_adds_a_colleague_and_reads_the_access_log(staff_server, page, taxonomy):
     facts = _setup()
-    _sign_in(page, staff_server, "admin@example.dk")
+    sign_in_staff(page, staff_server, "admin@example.dk")
     page.goto(f"{staff_server.url}/staff/leads/{facts['lead_id']}")  # one view to find in the log
 
     page.goto(staff_server.url + "/staff/admin/users")

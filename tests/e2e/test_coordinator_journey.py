@@ -7,26 +7,13 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-import config
-from leads import create_app
 from leads.extensions import db
 from leads.models import AccessLog, Consent, Lead, LeadEvent, Role
-from tests.e2e.conftest import LiveServer, axe_violations, screenshot
+from tests.e2e.conftest import axe_violations, screenshot, sign_in_staff
 from tests.factories import AssignmentFactory, EmailMessageFactory, LeadFactory, ProviderFactory
-from tests.staff_support import PASSWORD, ago, make_staff
+from tests.staff_support import ago, make_staff
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def staff_server(app):
-    """The app over HTTP with CSRF on, as in production; its own login rate limit so the
-    other browser tests' sign-ins from 127.0.0.1 do not count against these."""
-    served = create_app(config.TestingConfig, WTF_CSRF_ENABLED=True, LOGIN_RATE_LIMIT="500 per minute")
-    server = LiveServer(served)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -55,17 +42,9 @@ def busy_queue(app, taxonomy):
     return facts
 
 
-def _sign_in(page, server, email: str) -> None:
-    page.goto(server.url + "/staff/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/staff/leads")
-
-
 def test_a_coordinator_finds_a_new_lead_adds_a_note_and_changes_its_status(staff_server, page, busy_queue):
     target_id, reference = busy_queue["target_id"], busy_queue["target_ref"]
-    _sign_in(page, staff_server, "coordinator@example.dk")
+    sign_in_staff(page, staff_server, "coordinator@example.dk")
 
     # The queue: urgent leads first, no accessibility violations.
     rows = page.locator("table.queue-table tbody tr")
@@ -114,7 +93,7 @@ def test_a_coordinator_finds_a_new_lead_adds_a_note_and_changes_its_status(staff
 
 def test_an_illegal_status_change_from_a_stale_tab_shows_a_clear_message(staff_server, page, busy_queue):
     target_id = busy_queue["target_id"]
-    _sign_in(page, staff_server, "coordinator@example.dk")
+    sign_in_staff(page, staff_server, "coordinator@example.dk")
     page.goto(f"{staff_server.url}/staff/leads/{target_id}")
     lead = db.session.get(Lead, target_id)
     lead.change_status("spam", actor_type="staff", note="a colleague in another tab")
@@ -128,7 +107,7 @@ def test_an_illegal_status_change_from_a_stale_tab_shows_a_clear_message(staff_s
 
 
 def test_the_stats_page_is_accessible_and_saved_as_a_screenshot(staff_server, page, busy_queue):
-    _sign_in(page, staff_server, "coordinator@example.dk")
+    sign_in_staff(page, staff_server, "coordinator@example.dk")
     page.goto(staff_server.url + "/staff/stats")
     assert page.get_by_role("heading", name="Pipeline stats").is_visible()
     assert page.locator("svg[role=img]").count() == 5
@@ -139,7 +118,7 @@ def test_the_stats_page_is_accessible_and_saved_as_a_screenshot(staff_server, pa
 
 
 def test_the_queue_and_lead_page_work_on_a_phone(staff_server, phone_page, busy_queue):
-    _sign_in(phone_page, staff_server, "coordinator@example.dk")
+    sign_in_staff(phone_page, staff_server, "coordinator@example.dk")
     assert axe_violations(phone_page) == []
     phone_page.get_by_role("link", name=busy_queue["routed_ref"]).click()
     assert phone_page.get_by_role("heading", name="Emails").is_visible()
