@@ -7,7 +7,7 @@ import time
 
 from _support import bench_app
 
-from leads import seed
+from leads.dev import seed
 from leads.extensions import db
 from leads.intake import form_token
 

@@ -7,8 +7,8 @@ import time
 import sqlalchemy as sa
 from _support import bench_app
 
-from leads import outbox
 from leads.extensions import db
+from leads.messaging import outbox
 from leads.models import OutboxMessage
 
 ROUNDS = 300

@@ -24,11 +24,13 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 
 import config
-from leads import create_app, queue, seed, stats
+from leads import create_app
+from leads.dev import seed
 from leads.extensions import db
 from leads.models import Assignment, Condition, Lead, Provider, Treatment, User
 from leads.models.lead import new_reference
-from leads.queue import Cursor, QueueFilters
+from leads.staff import queue, stats
+from leads.staff.queue import Cursor, QueueFilters
 from leads.timeutil import utcnow
 
 COUNTRIES = ["DE", "NO", "SE", "GB", "US", "NL", "PL", "FR", "ES", "IT", "AE", "SA", "UA", "RO", "IE"]

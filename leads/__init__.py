@@ -57,7 +57,7 @@ def register_proxy_fix(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from leads import outbox
+    from leads.messaging import outbox
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     # A Redis outage must never become an error for a patient: fall back to memory.
@@ -98,9 +98,9 @@ def register_blueprints(app: Flask) -> None:
     from leads.auth import bp as auth_bp
     from leads.directory import bp as directory_bp
     from leads.health import bp as health_bp
-    from leads.provider_portal import bp as provider_bp
-    from leads.public import bp as public_bp
-    from leads.self_service import bp as self_service_bp
+    from leads.intake.views import bp as public_bp
+    from leads.patients.views import bp as self_service_bp
+    from leads.routing.views import bp as provider_bp
     from leads.staff import bp as staff_bp
 
     app.register_blueprint(health_bp)

@@ -7,10 +7,11 @@ from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from leads import accounts, seed
+from leads.auth import accounts
+from leads.dev import seed
 from leads.directory.cli import providers_cli
-from leads.email import queue_email
 from leads.extensions import db
+from leads.messaging.email import queue_email
 from leads.models import Role
 from leads.timeutil import utcnow
 

@@ -1,6 +1,6 @@
 """Working days in Denmark: weekends and Danish public holidays do not count."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -37,3 +37,10 @@ def add_working_days(start: datetime, days: int) -> datetime:
         if is_working_day(day):
             remaining -= 1
     return datetime.combine(day, clock, tzinfo=DANISH_TIME).astimezone(start.tzinfo)
+
+
+def week_start(now: datetime) -> datetime:
+    """Monday 00:00 in Denmark of the week holding `now`, in UTC (providers' capacity is weekly)."""
+    local = now.astimezone(DANISH_TIME)
+    monday = local.date() - timedelta(days=local.weekday())
+    return datetime.combine(monday, time.min, tzinfo=DANISH_TIME).astimezone(UTC)

@@ -135,7 +135,7 @@ def runner(app):
 
 @pytest.fixture
 def taxonomy(app):
-    from leads import seed
+    from leads.dev import seed
 
     seed.load_taxonomy()
     db.session.commit()

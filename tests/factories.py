@@ -4,7 +4,7 @@ import factory
 import sqlalchemy as sa
 from factory.alchemy import SQLAlchemyModelFactory
 
-from leads.accounts import hash_password
+from leads.auth.accounts import hash_password
 from leads.extensions import db
 from leads.models import (
     Assignment,

@@ -3,7 +3,7 @@ changes their own password; the same from the command line."""
 
 import sqlalchemy as sa
 
-from leads.accounts import verify_password
+from leads.auth.accounts import verify_password
 from leads.extensions import db
 from leads.models import Role, User
 from tests.staff_support import PASSWORD, ahead, fresh_client, make_staff, sign_in, signed_in_client
@@ -67,7 +67,7 @@ def test_an_admin_cannot_deactivate_themselves_or_the_last_admin(app):
     assert "You cannot deactivate your own account." in page
     assert _user(me.email).active is True
 
-    from leads.accounts import AccountError
+    from leads.auth.accounts import AccountError
     from leads.staff import user_admin
 
     try:

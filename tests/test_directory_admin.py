@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from leads import accounts, seed
+from leads.auth import accounts
+from leads.dev import seed
 from leads.extensions import db
 from leads.models import Condition, Provider, Role, Treatment
 from tests.helpers import count_rows

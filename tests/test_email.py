@@ -6,8 +6,8 @@ from email import message_from_bytes, policy
 import pytest
 import sqlalchemy as sa
 
-from leads.email import backoff, deliver_email, due_email_ids, queue_email, render_email
 from leads.extensions import db
+from leads.messaging.email import backoff, deliver_email, due_email_ids, queue_email, render_email
 from leads.models import EmailMessage, LeadEvent, OutboxMessage
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory

@@ -8,10 +8,10 @@ import sqlalchemy as sa
 import time_machine
 from flask import current_app
 
-from leads import seed
-from leads.escalation import escalate_assignments
+from leads.dev import seed
 from leads.extensions import db
 from leads.models import Assignment, EmailMessage, Lead, LeadEvent
+from leads.routing.escalation import escalate_assignments
 from leads.routing.service import route_lead
 from leads.workdays import DANISH_TIME
 from tests.factories import LeadFactory
@@ -104,7 +104,7 @@ def test_when_no_provider_is_left_the_lead_becomes_unroutable_with_the_reason(le
 
 
 def test_an_answered_assignment_is_never_reminded_or_expired(lead_with_one_provider):
-    from leads.responses import accept
+    from leads.routing.responses import accept
 
     lead_id = lead_with_one_provider
     [assignment_id] = db.session.scalars(sa.select(Assignment.id).filter_by(lead_id=lead_id)).all()

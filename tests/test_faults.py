@@ -8,10 +8,10 @@ import sqlalchemy as sa
 
 import config
 from leads import create_app
-from leads.email import due_email_ids, queue_email
 from leads.extensions import db
+from leads.messaging.email import due_email_ids, queue_email
+from leads.messaging.outbox import SEND_EMAIL
 from leads.models import EmailMessage
-from leads.outbox import SEND_EMAIL
 from leads.timeutil import utcnow
 from tests.helpers import wait_until
 from tests.servers import Worker

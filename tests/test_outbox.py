@@ -5,8 +5,8 @@ import json
 import redis
 import sqlalchemy as sa
 
-from leads import outbox
 from leads.extensions import db
+from leads.messaging import outbox
 from leads.models import OutboxMessage
 
 

@@ -7,8 +7,9 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from leads import seed, tokens
+from leads.dev import seed
 from leads.extensions import db
+from leads.messaging import tokens
 from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
@@ -150,7 +151,7 @@ def test_a_bad_link_shows_a_clear_page_and_leaks_nothing(client, routed, kind):
 
 
 def test_a_link_to_a_withdrawn_request_shows_no_data(client, routed):
-    from leads.patient_requests import withdraw_consent
+    from leads.patients.self_service import withdraw_consent
 
     lead, (first, *_) = routed
     withdraw_consent(lead.id)

@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leads import queue
 from leads.extensions import db
 from leads.models import Lead, LeadEvent, Role
-from leads.queue import Cursor, QueueFilters
+from leads.staff import queue
+from leads.staff.queue import Cursor, QueueFilters
 from leads.timeutil import utcnow
 from tests.factories import (
     AssignmentFactory,

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 import time_machine
 
 import config
-from leads import consent, create_app, outbox
+from leads import consent, create_app
 from leads.extensions import db
+from leads.messaging import outbox
 from leads.models import Consent, EmailMessage, Lead, LeadEvent, OutboxMessage, Treatment
 from leads.workflow import LeadStatus
 from tests.factories import LeadFactory

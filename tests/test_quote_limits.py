@@ -7,8 +7,8 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from leads import outbox
 from leads.extensions import db
+from leads.messaging import outbox
 from leads.models import Lead, OutboxMessage
 from tests.quote_support import (
     answers,

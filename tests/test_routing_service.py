@@ -9,6 +9,7 @@ import time_machine
 from flask import current_app
 
 from leads.extensions import db
+from leads.messaging.tokens import read_assignment_token
 from leads.models import (
     Assignment,
     Condition,
@@ -21,7 +22,7 @@ from leads.models import (
     Treatment,
     User,
 )
-from leads.routing.candidates import providers_already_tried, week_start
+from leads.routing.candidates import providers_already_tried
 from leads.routing.service import (
     RoutingError,
     approve_routing,
@@ -29,7 +30,7 @@ from leads.routing.service import (
     route_lead,
     route_waiting_leads,
 )
-from leads.tokens import read_assignment_token
+from leads.workdays import week_start
 from tests.factories import LeadFactory, ProviderFactory
 from tests.helpers import count_rows
 

@@ -10,8 +10,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from leads.dev.mailsink import MailSink
-from leads.email import deliver_email, queue_email
 from leads.extensions import db
+from leads.messaging.email import deliver_email, queue_email
 from leads.models import EmailMessage
 from leads.timeutil import utcnow
 from tests.servers import free_port

@@ -7,7 +7,7 @@ import time_machine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leads.tokens import (
+from leads.messaging.tokens import (
     ExpiredToken,
     InvalidToken,
     make_assignment_token,

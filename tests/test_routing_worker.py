@@ -7,9 +7,10 @@ import pytest
 import sqlalchemy as sa
 from flask import current_app
 
-from leads import outbox
-from leads.email import queue_email
 from leads.extensions import db
+from leads.messaging import outbox
+from leads.messaging.email import queue_email
+from leads.messaging.tokens import read_assignment_token
 from leads.models import (
     Assignment,
     Condition,
@@ -21,7 +22,6 @@ from leads.models import (
     Treatment,
 )
 from leads.timeutil import utcnow
-from leads.tokens import read_assignment_token
 from tests.conftest import WORKER_REDIS_DB
 from tests.factories import LeadFactory, ProviderFactory
 from tests.helpers import wait_until

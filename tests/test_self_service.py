@@ -4,11 +4,12 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from leads import seed, tokens
-from leads.email import deliver_email
+from leads.dev import seed
 from leads.extensions import db
+from leads.messaging import tokens
+from leads.messaging.email import deliver_email
 from leads.models import Assignment, Consent, EmailMessage, Lead, LeadEvent
-from leads.patient_requests import self_service_link
+from leads.patients.self_service import self_service_link
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory

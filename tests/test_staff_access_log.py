@@ -3,9 +3,9 @@ by staff member or lead, a page at a time."""
 
 import pytest
 
-from leads import access_log
 from leads.extensions import db
 from leads.models import Role
+from leads.staff import access_log
 from tests.factories import LeadFactory
 from tests.staff_support import make_staff, signed_in_client
 

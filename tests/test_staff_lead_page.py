@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from leads.extensions import db
+from leads.messaging.outbox import SEND_EMAIL
 from leads.models import AccessLog, Consent, EmailMessage, Lead, LeadEvent, OutboxMessage, Role
-from leads.outbox import SEND_EMAIL
 from tests.factories import AssignmentFactory, EmailMessageFactory, LeadFactory, ProviderFactory
 from tests.helpers import count_rows
 from tests.staff_support import ago, make_staff, signed_in_client

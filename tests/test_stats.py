@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from leads import charts, stats
 from leads.extensions import db
 from leads.models import Lead, LeadEvent, Role
-from leads.stats import Period
+from leads.staff import charts, stats
+from leads.staff.stats import Period
 from leads.timeutil import utcnow
 from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory
 from tests.staff_support import ago, signed_in_client

@@ -3,9 +3,9 @@
 import sqlalchemy as sa
 from flask import current_app
 
-from leads import outbox
-from leads.email import queue_email
 from leads.extensions import db
+from leads.messaging import outbox
+from leads.messaging.email import queue_email
 from leads.models import EmailMessage
 from leads.timeutil import utcnow
 from tests.helpers import wait_until

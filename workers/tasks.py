@@ -6,7 +6,8 @@ import sqlalchemy as sa
 from celery import shared_task
 from flask import current_app
 
-from leads import email, escalation, outbox
+from leads.messaging import email, outbox
+from leads.routing import escalation
 from leads.routing import service as routing
 
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from leads import accounts
+from leads.auth import accounts
 from leads.auth.forms import LoginForm
 from leads.extensions import db, limiter, login_manager
 from leads.models import User

@@ -19,8 +19,8 @@ from leads.directory.validation import (
     Taxonomy,
     clean_provider,
 )
-from leads.routing.candidates import PROVIDER_TIMEZONE
 from leads.timeutil import utcnow
+from leads.workdays import DANISH_TIME
 
 COLUMNS = (
     "name",
@@ -200,7 +200,7 @@ def export_providers() -> str:
     for provider in list_providers():
         paused_until = ""
         if provider.active and provider.paused_until is not None and provider.paused_until > now:
-            paused_until = provider.paused_until.astimezone(PROVIDER_TIMEZONE).date().isoformat()
+            paused_until = provider.paused_until.astimezone(DANISH_TIME).date().isoformat()
         treatments = sorted(f"{pt.treatment.slug}:{pt.evidence_status}" for pt in provider.treatments)
         row = [
             provider.name,

@@ -9,8 +9,8 @@ from sqlalchemy.orm import selectinload
 from leads.directory.validation import CleanProvider, ProviderInvalid, resume_at
 from leads.extensions import db
 from leads.models import Assignment, Provider, ProviderTreatment
-from leads.routing.candidates import PROVIDER_TIMEZONE, week_start
 from leads.timeutil import utcnow
+from leads.workdays import DANISH_TIME, week_start
 
 
 def find_by_name(name: str) -> Provider | None:
@@ -72,7 +72,7 @@ def status_label(provider: Provider, now: datetime | None = None) -> str:
     if not provider.active:
         return "Paused"
     if provider.paused_until is not None and provider.paused_until > now:
-        day = provider.paused_until.astimezone(PROVIDER_TIMEZONE)
+        day = provider.paused_until.astimezone(DANISH_TIME)
         return f"Paused until {day.day} {day:%b %Y}"
     return "Active"
 

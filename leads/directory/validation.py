@@ -12,8 +12,8 @@ from sqlalchemy.orm import selectinload
 
 from leads.extensions import db
 from leads.models import Condition, EvidenceStatus, Treatment
-from leads.routing.candidates import PROVIDER_TIMEZONE
 from leads.timeutil import utcnow
+from leads.workdays import DANISH_TIME
 
 REGIONS = ("Hovedstaden", "Sjælland", "Syddanmark", "Midtjylland", "Nordjylland")
 NOTIFICATION_LANGUAGES = {"en": "English", "da": "Danish"}
@@ -95,9 +95,7 @@ def clean_provider(data: ProviderData, taxonomy: Taxonomy, *, today: date | None
     capacity = _capacity(data.weekly_capacity, errors)
     treatments = _treatments(data.treatments, taxonomy, errors)
     conditions = _conditions(data.conditions, taxonomy, treatments, errors)
-    pause = _pause(
-        data.status, data.paused_until, today or utcnow().astimezone(PROVIDER_TIMEZONE).date(), errors
-    )
+    pause = _pause(data.status, data.paused_until, today or utcnow().astimezone(DANISH_TIME).date(), errors)
     if errors:
         raise ProviderInvalid(errors)
     return CleanProvider(
@@ -276,4 +274,4 @@ def _pause(status: str | None, until: str, today: date, errors: dict) -> tuple[b
 
 def resume_at(day: date) -> datetime:
     """The moment a provider paused until `day` gets leads again: the start of that day in Denmark."""
-    return datetime.combine(day, time.min, tzinfo=PROVIDER_TIMEZONE)
+    return datetime.combine(day, time.min, tzinfo=DANISH_TIME)

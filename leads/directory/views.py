@@ -15,8 +15,8 @@ from leads.directory.forms import (
 )
 from leads.extensions import db
 from leads.models import Condition, Provider, Role, Treatment
-from leads.routing.candidates import PROVIDER_TIMEZONE
 from leads.timeutil import utcnow
+from leads.workdays import DANISH_TIME
 
 bp = Blueprint("directory", __name__, url_prefix="/staff/admin")
 admin_required = role_required(Role.ADMIN)
@@ -82,7 +82,7 @@ def pause_provider(provider_id: int):
     provider = db.get_or_404(Provider, provider_id)
     form = PauseForm()
     if form.validate_on_submit():
-        today = utcnow().astimezone(PROVIDER_TIMEZONE).date()
+        today = utcnow().astimezone(DANISH_TIME).date()
         if form.until.data is not None and form.until.data <= today:
             form.until.errors = ["The date the provider gets leads again must be in the future"]
         else:

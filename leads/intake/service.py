@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from leads import consent, outbox
-from leads.email import queue_email
+from leads import consent
 from leads.extensions import db
 from leads.intake.choices import (
     BUDGETS,
@@ -21,6 +20,8 @@ from leads.intake.choices import (
     label_for,
 )
 from leads.intake.spam import spam_reasons
+from leads.messaging import outbox
+from leads.messaging.email import queue_email
 from leads.models import Consent, Lead, LeadEvent, Treatment
 from leads.models.lead import new_reference
 from leads.timeutil import utcnow
@@ -101,7 +102,7 @@ def self_service_url(lead: Lead) -> str | None:
     The one place the confirmation email takes that link from. When it is None the email
     tells the patient to write to the coordinators instead, so it never shows a dead link.
     """
-    from leads.patient_requests import self_service_link  # the self-service pages own the token
+    from leads.patients.self_service import self_service_link  # the self-service pages own the token
 
     return self_service_link(lead)
 

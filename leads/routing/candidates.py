@@ -2,8 +2,7 @@
 week's load, answer history, and the providers a patient already had."""
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
@@ -11,18 +10,10 @@ from sqlalchemy.orm import selectinload
 from leads.extensions import db
 from leads.models import Assignment, AssignmentStatus, Lead, Provider, ProviderTreatment
 from leads.routing import engine
+from leads.workdays import week_start
+
 
 # Weekly capacity counts leads from Monday 00:00 in Denmark, where every provider works.
-PROVIDER_TIMEZONE = ZoneInfo("Europe/Copenhagen")
-
-
-def week_start(now: datetime) -> datetime:
-    """Monday 00:00 in Denmark of the week holding `now`, in UTC."""
-    local = now.astimezone(PROVIDER_TIMEZONE)
-    monday = local.date() - timedelta(days=local.weekday())
-    return datetime.combine(monday, time.min, tzinfo=PROVIDER_TIMEZONE).astimezone(UTC)
-
-
 def lock_candidates(treatment_id: int) -> list[Provider]:
     """Every provider offering the treatment, locked until the transaction ends."""
     # Every provider offering the treatment, locked in id order so two routings never deadlock.

@@ -7,13 +7,13 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from leads.email import queue_email
 from leads.extensions import db
+from leads.messaging.email import queue_email
+from leads.messaging.tokens import make_assignment_token
 from leads.models import Assignment, AssignmentStatus, Lead, LeadEvent, User
 from leads.routing import candidates, engine
 from leads.routing.notification import notification_context, notification_template
 from leads.timeutil import utcnow
-from leads.tokens import make_assignment_token
 from leads.workflow import LeadStatus
 
 log = logging.getLogger(__name__)

@@ -3,8 +3,8 @@
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from leads.accounts import AccountError
 from leads.auth import staff_required
+from leads.auth.accounts import AccountError
 from leads.extensions import db
 from leads.staff import bp, user_admin
 from leads.staff.forms import ChangePasswordForm

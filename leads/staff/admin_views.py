@@ -4,11 +4,10 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from leads import access_log, accounts
-from leads.auth import role_required
+from leads.auth import accounts, role_required
 from leads.extensions import db
 from leads.models import Role, User
-from leads.staff import bp, user_admin
+from leads.staff import access_log, bp, user_admin
 from leads.staff.forms import NewUserForm, ResetPasswordForm, UserActiveForm
 from leads.staff.lead_actions import find_by_reference
 from leads.timeutil import utcnow

@@ -8,9 +8,9 @@ from functools import cache
 
 import sqlalchemy as sa
 
-from leads import access_log, queue
 from leads.extensions import db
 from leads.models import Condition, Lead, Treatment, User
+from leads.staff import access_log, queue
 from leads.timeutil import utcnow
 
 EXPORT_COLUMNS = (

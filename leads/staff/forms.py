@@ -15,7 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, ValidationError
 
-from leads.accounts import MIN_PASSWORD_LENGTH
+from leads.auth.accounts import MIN_PASSWORD_LENGTH
 from leads.models import Role
 from leads.workflow import LeadStatus
 

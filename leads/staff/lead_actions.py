@@ -11,9 +11,9 @@ from email.utils import make_msgid
 import sqlalchemy as sa
 from flask import current_app
 
-from leads import outbox
-from leads.email import FIRST_ATTEMPT_SAFETY_NET
 from leads.extensions import db
+from leads.messaging import outbox
+from leads.messaging.email import FIRST_ATTEMPT_SAFETY_NET
 from leads.models import EmailMessage, EmailStatus, Lead, LeadEvent, User
 from leads.timeutil import utcnow
 from leads.workflow import IllegalTransition, LeadStatus

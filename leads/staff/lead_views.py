@@ -6,11 +6,10 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from leads import access_log
 from leads.auth import staff_required
 from leads.extensions import db
 from leads.models import Lead, User
-from leads.staff import bp, lead_actions
+from leads.staff import access_log, bp, lead_actions
 from leads.staff.forms import (
     STATUS_LABELS,
     ApproveRoutingForm,

@@ -16,11 +16,10 @@ from flask import (
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
-from leads import queue
 from leads.auth import role_required, staff_required
 from leads.extensions import db
 from leads.models import Provider, Role, User
-from leads.staff import bp, export
+from leads.staff import bp, export, queue
 from leads.staff.forms import STATUS_LABELS, ExportForm, QueueFilterForm, country_choices
 from leads.timeutil import utcnow
 

@@ -4,9 +4,8 @@ from datetime import timedelta
 
 from flask import current_app, render_template, request
 
-from leads import charts, stats
 from leads.auth import staff_required
-from leads.staff import bp
+from leads.staff import bp, charts, stats
 from leads.staff.forms import STATUS_LABELS, StatsPeriodForm
 from leads.timeutil import utcnow
 

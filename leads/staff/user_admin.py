@@ -1,12 +1,12 @@
 """Managing staff accounts: deactivate, reactivate, reset a password, change one's own.
 
-Creation is leads.accounts.create_user. Every function raises AccountError with a message fit
+Creation is leads.auth.accounts.create_user. Every function raises AccountError with a message fit
 to show and leaves committing to the caller.
 """
 
 import sqlalchemy as sa
 
-from leads.accounts import MIN_PASSWORD_LENGTH, AccountError, hash_password, verify_password
+from leads.auth.accounts import MIN_PASSWORD_LENGTH, AccountError, hash_password, verify_password
 from leads.extensions import db
 from leads.models import Role, User
 

@@ -4,7 +4,8 @@ fixing the errors the page points to, pauses and reactivates it; axe finds no WC
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from leads import accounts, seed
+from leads.auth import accounts
+from leads.dev import seed
 from leads.extensions import db
 from leads.models import Provider, Treatment
 from tests.e2e.conftest import axe_violations, screenshot

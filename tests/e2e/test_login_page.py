@@ -1,6 +1,6 @@
 """The staff sign-in page in a real browser: CSRF round trip, lockout message, accessibility."""
 
-from leads import accounts
+from leads.auth import accounts
 from leads.extensions import db
 from leads.models import User
 from tests.e2e.conftest import axe_violations

@@ -5,10 +5,11 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from leads import seed, tokens
+from leads.dev import seed
 from leads.extensions import db
+from leads.messaging import tokens
 from leads.models import Assignment, Consent, EmailMessage, Lead
-from leads.patient_requests import self_service_link
+from leads.patients.self_service import self_service_link
 from leads.routing.service import route_lead
 from tests.e2e.conftest import axe_violations, screenshot
 from tests.factories import LeadFactory

@@ -2,9 +2,9 @@
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 
-from leads import patient_requests
-from leads.self_service.forms import ErasureForm, WithdrawForm
-from leads.signed_links import protect
+from leads.messaging.signed_links import protect
+from leads.patients import self_service
+from leads.patients.forms import ErasureForm, WithdrawForm
 
 bp = Blueprint("self_service", __name__, url_prefix="/my-request")
 protect(bp)
@@ -12,34 +12,34 @@ protect(bp)
 
 @bp.get("/<token>")
 def show(token: str):
-    lead = patient_requests.lead_from_token(token)
+    lead = self_service.lead_from_token(token)
     return _render(token, lead, WithdrawForm(), ErasureForm())
 
 
 @bp.post("/<token>/withdraw")
 def withdraw(token: str):
-    lead = patient_requests.lead_from_token(token)
+    lead = self_service.lead_from_token(token)
     form = WithdrawForm()
     if not form.validate_on_submit():
         return _render(token, lead, form, ErasureForm()), 400
-    patient_requests.withdraw_consent(lead.id)
+    self_service.withdraw_consent(lead.id)
     flash("Your consent is withdrawn. We no longer share your request with any clinic.", "info")
     return redirect(url_for("self_service.show", token=token), 303)
 
 
 @bp.post("/<token>/erase")
 def erase(token: str):
-    lead = patient_requests.lead_from_token(token)
+    lead = self_service.lead_from_token(token)
     form = ErasureForm()
     if not form.validate_on_submit():
         return _render(token, lead, WithdrawForm(), form), 400
-    patient_requests.request_erasure(lead.id)
+    self_service.request_erasure(lead.id)
     flash("We have your request to erase your data. A coordinator carries it out within one month.", "info")
     return redirect(url_for("self_service.show", token=token), 303)
 
 
 def _render(token, lead, withdraw_form, erasure_form):
-    title, explanation = patient_requests.plain_status(lead)
+    title, explanation = self_service.plain_status(lead)
     return render_template(
         "self_service/request.html",
         token=token,

@@ -6,11 +6,11 @@ import logging
 import sqlalchemy as sa
 from flask import current_app
 
-from leads import tokens
-from leads.email import queue_email
 from leads.extensions import db
+from leads.messaging import tokens
+from leads.messaging.email import queue_email
 from leads.models import Assignment, AssignmentStatus, EmailMessage, EmailStatus, Lead, LeadEvent
-from leads.responses import OPEN
+from leads.routing.responses import OPEN
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
 

@@ -2,11 +2,11 @@
 
 from flask import Blueprint, redirect, render_template, url_for
 
-from leads import responses
+from leads.messaging.signed_links import link_problem, protect
 from leads.models import AssignmentStatus
-from leads.provider_portal.forms import AcceptForm, DeclineForm
+from leads.routing import responses
+from leads.routing.forms import AcceptForm, DeclineForm
 from leads.routing.notification import country_name, humanise, language_name
-from leads.signed_links import link_problem, protect
 
 bp = Blueprint("provider", __name__, url_prefix="/p")
 protect(bp)

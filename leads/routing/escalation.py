@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from leads.email import queue_email
 from leads.extensions import db
+from leads.messaging.email import queue_email
+from leads.messaging.tokens import make_assignment_token
 from leads.models import Assignment, AssignmentStatus, LeadEvent
-from leads.responses import OPEN, needs_replacement
 from leads.routing.notification import notification_context
+from leads.routing.responses import OPEN, needs_replacement
 from leads.timeutil import utcnow
-from leads.tokens import make_assignment_token
 from leads.workdays import add_working_days
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask import current_app
 
-from leads import tokens
-from leads.email import queue_email
 from leads.extensions import db
+from leads.messaging import tokens
+from leads.messaging.email import queue_email
 from leads.models import Assignment, AssignmentStatus, Lead, LeadEvent, Provider
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus

@@ -13,8 +13,8 @@ from email.utils import formatdate, make_msgid
 import sqlalchemy as sa
 from flask import current_app, render_template
 
-from leads import outbox
 from leads.extensions import db
+from leads.messaging import outbox
 from leads.models import EmailMessage, EmailStatus, LeadEvent
 from leads.timeutil import utcnow
 

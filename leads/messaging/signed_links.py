@@ -3,7 +3,7 @@ never cached or indexed, and one clear page for a link that cannot be used."""
 
 from flask import Blueprint, current_app, render_template
 
-from leads import tokens
+from leads.messaging import tokens
 
 
 def link_problem(message: str, status: int):

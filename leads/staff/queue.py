@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 
 from leads.extensions import db
-from leads.lead_search import search_condition
 from leads.models import Assignment, Condition, Lead, Treatment
+from leads.staff.search import search_condition
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
 

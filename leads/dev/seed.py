@@ -6,7 +6,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from config import BASE_DIR
-from leads import accounts
+from leads.auth import accounts
 from leads.directory.csv_io import import_providers
 from leads.extensions import db
 from leads.models import Condition, EvidenceStatus, Role, Treatment, User

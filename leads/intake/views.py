@@ -9,9 +9,11 @@ import time
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import current_app, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
+from limits import parse_many
 
+from config import ConfigError
 from leads import consent, intake
 from leads.errors import MESSAGES
 from leads.extensions import db, limiter
@@ -27,14 +29,36 @@ from leads.intake.choices import (
     TIMEFRAMES,
 )
 from leads.intake.cleaning import DETAILS_MAX, EMAIL_MAX, NAME_MAX, PHONE_MAX
+from leads.intake.forms import QuoteForm
 from leads.intake.service import UTM_FIELDS
-from leads.public import bp
-from leads.public.forms import QuoteForm
 
 log = logging.getLogger(__name__)
 
 PREFILL_PARAMS = ("treatment", "condition", *UTM_FIELDS)
 THANKS_KEY = "quote_thanks"
+
+bp = Blueprint("public", __name__)
+
+
+@bp.record_once
+def _check_settings(state) -> None:
+    """Refuse to start with a rate limit Flask-Limiter cannot read, naming the setting."""
+    value = state.app.config["QUOTE_RATE_LIMIT"]
+    try:
+        parse_many(value)
+    except ValueError as exc:
+        raise ConfigError(
+            f"QUOTE_RATE_LIMIT is not a rate limit such as '10 per minute;50 per hour': {value!r}"
+        ) from exc
+    for name in (
+        "QUOTE_MIN_FILL_SECONDS",
+        "QUOTE_FORM_MAX_AGE_SECONDS",
+        "QUOTE_DUPLICATE_WINDOW_DAYS",
+        "LEAD_SLA_HOURS",
+    ):
+        if state.app.config[name] < 0:
+            raise ConfigError(f"{name} must not be negative")
+
 
 RATE_LIMITED = (
     "You have sent this form many times in a short while, so we have paused it for your "

@@ -2,7 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from leads.responses import DECLINE_REASONS
+from leads.routing.responses import DECLINE_REASONS
 
 
 class AcceptForm(FlaskForm):
