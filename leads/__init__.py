@@ -6,9 +6,22 @@ import os
 import sqlalchemy as sa
 from dotenv import load_dotenv
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+import workers  # a module import: workers/ reads task names from leads.messaging
 from config import BASE_DIR, Config, config_for
+from leads.auth import accounts
+from leads.auth import bp as auth_bp
+from leads.cli import register_commands
+from leads.directory import bp as directory_bp
+from leads.errors import register_error_handlers
 from leads.extensions import csrf, db, limiter, login_manager, migrate
+from leads.health import bp as health_bp
+from leads.intake.views import bp as public_bp
+from leads.messaging import outbox
+from leads.patients.views import bp as self_service_bp
+from leads.routing.views import bp as provider_bp
+from leads.staff import bp as staff_bp
 
 
 def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
@@ -51,13 +64,10 @@ def register_proxy_fix(app: Flask) -> None:
     """
     hops = app.config.get("TRUSTED_PROXY_COUNT", 0)
     if hops:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def register_extensions(app: Flask) -> None:
-    from leads.messaging import outbox
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     # A Redis outage must never become an error for a patient: fall back to memory.
@@ -71,6 +81,10 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Sign in to see that page."
+    login_manager.session_protection = "strong"
+    login_manager.user_loader(accounts.load_active_user)
     limiter.init_app(app)
     outbox.register_outbox_hooks()
 
@@ -95,13 +109,6 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from leads.auth import bp as auth_bp
-    from leads.directory import bp as directory_bp
-    from leads.health import bp as health_bp
-    from leads.intake.views import bp as public_bp
-    from leads.patients.views import bp as self_service_bp
-    from leads.routing.views import bp as provider_bp
-    from leads.staff import bp as staff_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(public_bp)
@@ -130,18 +137,15 @@ def register_security_headers(app: Flask) -> None:
 
 
 def register_errors(app: Flask) -> None:
-    from leads.errors import register_error_handlers
 
     register_error_handlers(app)
 
 
 def register_cli(app: Flask) -> None:
-    from leads.cli import register_commands
 
     register_commands(app)
 
 
 def register_celery(app: Flask) -> None:
-    from workers import celery_init_app
 
-    celery_init_app(app)
+    workers.celery_init_app(app)

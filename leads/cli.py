@@ -13,6 +13,7 @@ from leads.directory.cli import providers_cli
 from leads.extensions import db
 from leads.messaging.email import queue_email
 from leads.models import Role
+from leads.staff import user_admin
 from leads.timeutil import utcnow
 
 users_cli = AppGroup("users", help="Manage staff accounts.")
@@ -47,8 +48,6 @@ def _read_password(password_stdin: bool) -> str:
 @click.argument("email")
 def deactivate_user_command(email: str) -> None:
     """Deactivate a staff user: they are signed out and cannot sign in again."""
-    from leads.staff import user_admin
-
     try:
         user = user_admin.set_active(user_admin.find_user(email), False)
         db.session.commit()
@@ -62,8 +61,6 @@ def deactivate_user_command(email: str) -> None:
 @click.argument("email")
 def activate_user_command(email: str) -> None:
     """Reactivate a deactivated staff user (and lift any lockout)."""
-    from leads.staff import user_admin
-
     try:
         user = user_admin.set_active(user_admin.find_user(email), True)
         db.session.commit()
@@ -78,8 +75,6 @@ def activate_user_command(email: str) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def set_password_command(email: str, password_stdin: bool) -> None:
     """Set a staff user's password (prompted, or from standard input) and lift any lockout."""
-    from leads.staff import user_admin
-
     try:
         user = user_admin.find_user(email)
         user_admin.reset_password(user, _read_password(password_stdin))

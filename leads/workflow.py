@@ -1,5 +1,8 @@
-"""Lead statuses and the one table of allowed transitions between them."""
+"""The workflow rules every part shares: lead and assignment statuses, the one table of allowed
+moves for each, the named status groups, and the rules that read them ("may this lead still be
+shared", "is this provider paused"). Pure: no Flask, no database session."""
 
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -36,20 +39,33 @@ ALLOWED_TRANSITIONS: dict[LeadStatus, frozenset[LeadStatus]] = {
     S.WITHDRAWN: frozenset(),
 }
 
-# Statuses a coordinator must act on, most urgent first.
+# Status groups: each named once, here, and imported wherever it is needed.
+# Statuses a coordinator must act on, most urgent first (they top the queue).
 ATTENTION_ORDER = (S.UNROUTABLE, S.NEEDS_REVIEW)
+# The SLA clock runs until the lead first leaves these: nobody has taken it in hand yet.
+SLA_PENDING = frozenset({S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE})
+# Leads still being worked on (the queue's "any open status").
+OPEN = frozenset({S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE, S.CONTACTED, S.QUOTED})
+# Leads a coordinator (or a decline, or an expiry) may send to the next providers not yet tried.
+REROUTABLE = frozenset({S.ROUTED, S.UNROUTABLE, S.CONTACTED})
+# Leads no provider may see or be told about any more.
+NOT_SHAREABLE = frozenset({S.WITHDRAWN, S.CLOSED_LOST, S.SPAM, S.DUPLICATE})
 
 
 class IllegalTransition(ValueError):
     """A status change the workflow does not allow."""
 
-    def __init__(self, current: str, target: str) -> None:
-        allowed = ", ".join(sorted(ALLOWED_TRANSITIONS.get(LeadStatus(current), ()))) or "none"
+    def __init__(self, current: str, target: str, *, what: str = "A lead", table=ALLOWED_TRANSITIONS) -> None:
+        allowed = ", ".join(sorted(_allowed_from(table, current))) or "none"
         super().__init__(
-            f"A lead cannot go from '{current}' to '{target}'. Allowed next statuses: {allowed}."
+            f"{what} cannot go from '{current}' to '{target}'. Allowed next statuses: {allowed}."
         )
         self.current = current
         self.target = target
+
+
+def _allowed_from(table: dict, current: str) -> frozenset:
+    return next((targets for source, targets in table.items() if source == current), frozenset())
 
 
 def check_transition(current: str, target: str) -> LeadStatus:
@@ -61,3 +77,74 @@ def check_transition(current: str, target: str) -> LeadStatus:
     if destination not in ALLOWED_TRANSITIONS[source]:
         raise IllegalTransition(current, target)
     return destination
+
+
+class AssignmentStatus(StrEnum):
+    NOTIFIED = "notified"
+    VIEWED = "viewed"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    # The provider did not answer in time: counts against the provider's response rate.
+    EXPIRED = "expired"
+    # The patient withdrew consent before the provider answered: never counts against the provider.
+    WITHDRAWN = "withdrawn"
+    # A coordinator closed the lead before the provider answered: never counts against the provider.
+    CLOSED = "closed"
+
+
+A = AssignmentStatus
+_UNANSWERED_ENDS = {A.ACCEPTED, A.DECLINED, A.EXPIRED, A.WITHDRAWN, A.CLOSED}
+
+ASSIGNMENT_TRANSITIONS: dict[AssignmentStatus, frozenset[AssignmentStatus]] = {
+    A.NOTIFIED: frozenset({A.VIEWED} | _UNANSWERED_ENDS),
+    A.VIEWED: frozenset(_UNANSWERED_ENDS),
+    A.ACCEPTED: frozenset(),
+    A.DECLINED: frozenset(),
+    A.EXPIRED: frozenset(),
+    A.WITHDRAWN: frozenset(),
+    A.CLOSED: frozenset(),
+}
+
+# Waiting for the provider's answer: reminders, expiry and the provider's buttons apply.
+AWAITING_ANSWER = frozenset({A.NOTIFIED, A.VIEWED})
+# Still engaged with the lead: waiting for an answer, or accepted.
+ENGAGED = AWAITING_ANSWER | {A.ACCEPTED}
+
+
+def check_assignment_transition(current: str, target: str) -> AssignmentStatus:
+    """Return the target status if an assignment may move there, else raise IllegalTransition."""
+    refuse = IllegalTransition(current, target, what="An assignment", table=ASSIGNMENT_TRANSITIONS)
+    try:
+        source, destination = AssignmentStatus(current), AssignmentStatus(target)
+    except ValueError:
+        raise refuse from None
+    if destination not in ASSIGNMENT_TRANSITIONS[source]:
+        raise refuse
+    return destination
+
+
+def assignment_sources(target: AssignmentStatus) -> list[str]:
+    """The statuses an assignment may move to `target` from, for guarded bulk updates."""
+    return sorted(source.value for source, targets in ASSIGNMENT_TRANSITIONS.items() if target in targets)
+
+
+def sharing_refusal(lead) -> str | None:
+    """Why no provider may see or be told about `lead` any more, or None when it may be shared.
+
+    The one rule behind routing, escalation, the provider's page and every email to a provider.
+    """
+    consent = lead.consent
+    if lead.status == S.WITHDRAWN or (consent is not None and consent.withdrawn_at is not None):
+        return "The patient has withdrawn this request, so it is no longer available."
+    if consent is not None and not consent.share_with_providers:
+        return "The patient has not agreed to share the request with providers."
+    if lead.anonymised_at is not None:
+        return "This request has been closed and its details removed."
+    if lead.status in NOT_SHAREABLE:
+        return "This request has been closed, so it is no longer available."
+    return None
+
+
+def provider_paused(active: bool, paused_until: datetime | None, now: datetime) -> bool:
+    """A provider gets no leads while deactivated, or until the moment its pause ends."""
+    return not active or (paused_until is not None and paused_until > now)

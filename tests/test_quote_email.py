@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from leads import intake
+from leads.messaging.urls import patient_link
 from leads.extensions import db
 from leads.messaging.email import render_email
 from leads.models import EmailMessage, Lead
@@ -83,7 +84,7 @@ def test_the_link_comes_from_one_place_and_without_it_the_email_says_whom_to_wri
     client.post("/quote", data=answers(app))
     lead = db.session.scalar(sa.select(Lead))
     context = intake.confirmation_context(lead)
-    assert context["self_service_url"] == intake.self_service_url(lead)
+    assert context["self_service_url"] == patient_link(lead.id)
 
     rendered = render_email("patient_confirmation", **{**context, "self_service_url": None})
     coordinators = app.config["COORDINATOR_EMAIL"]

@@ -260,7 +260,7 @@ def test_a_lead_whose_patient_withdrew_consent_to_share_is_never_sent(four_clini
     )
     db.session.commit()
     assert route_lead(lead.id) == "unroutable"
-    assert "not agreed to share" in db.session.get(Lead, lead.id).status_reason
+    assert "withdrawn" in db.session.get(Lead, lead.id).status_reason
     assert count_rows(EmailMessage) == 0
 
 

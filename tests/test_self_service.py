@@ -9,7 +9,7 @@ from leads.extensions import db
 from leads.messaging import tokens
 from leads.messaging.email import deliver_email
 from leads.models import Assignment, Consent, EmailMessage, Lead, LeadEvent
-from leads.patients.self_service import self_service_link
+from leads.messaging.urls import patient_link
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
@@ -30,7 +30,7 @@ def routed_lead(app, taxonomy):
 
 
 def _path(lead):
-    return "/my-request/" + self_service_link(lead).rsplit("/my-request/", 1)[1]
+    return "/my-request/" + patient_link(lead.id).rsplit("/my-request/", 1)[1]
 
 
 def test_the_patient_sees_their_status_in_plain_words(client, routed_lead):
@@ -69,7 +69,7 @@ def test_withdrawal_stops_a_pending_provider_email_and_closes_open_assignments(
     assert lead.status == "withdrawn"
     assert lead.consent.withdrawn_at is not None
     assert {a.status for a in db.session.scalars(sa.select(Assignment).filter_by(lead_id=lead.id))} == {
-        "expired"
+        "withdrawn"
     }
     told = db.session.scalar(sa.select(EmailMessage).filter_by(template="coordinator_patient_request"))
     assert told is not None and "withdrew consent" in told.body_text

@@ -5,6 +5,8 @@ from datetime import timedelta
 from celery import Celery, Task
 from flask import Flask
 
+from leads.messaging import outbox
+
 
 def celery_settings(config) -> dict:
     """Celery settings derived from the Flask config."""
@@ -33,19 +35,19 @@ def celery_settings(config) -> dict:
         "timezone": "UTC",
         "beat_schedule": {
             "sweep-outbox": {
-                "task": "workers.sweep_outbox",
+                "task": outbox.SWEEP_OUTBOX,
                 "schedule": timedelta(seconds=config["OUTBOX_SWEEP_SECONDS"]),
             },
             "dispatch-due-emails": {
-                "task": "workers.dispatch_due_emails",
+                "task": outbox.DISPATCH_DUE_EMAILS,
                 "schedule": timedelta(seconds=30),
             },
             "route-waiting-leads": {
-                "task": "workers.route_waiting_leads",
+                "task": outbox.ROUTE_WAITING_LEADS,
                 "schedule": timedelta(seconds=60),
             },
             "escalate-assignments": {
-                "task": "workers.escalate_assignments",
+                "task": outbox.ESCALATE_ASSIGNMENTS,
                 "schedule": timedelta(seconds=config["ESCALATION_SWEEP_SECONDS"]),
             },
         },

@@ -16,12 +16,12 @@ def send_email(email_id: int) -> str:
     return email.deliver_email(email_id)
 
 
-@shared_task(name="workers.sweep_outbox")
+@shared_task(name=outbox.SWEEP_OUTBOX)
 def sweep_outbox() -> int:
     return outbox.publish_stale()
 
 
-@shared_task(name="workers.dispatch_due_emails")
+@shared_task(name=outbox.DISPATCH_DUE_EMAILS)
 def dispatch_due_emails() -> int:
     due = email.due_email_ids()
     for email_id in due:
@@ -47,7 +47,7 @@ def route_waiting_leads() -> int:
     return routing.route_waiting_leads(timedelta(seconds=current_app.config["ROUTING_RETRY_AFTER_SECONDS"]))
 
 
-@shared_task(name="workers.escalate_assignments")
+@shared_task(name=outbox.ESCALATE_ASSIGNMENTS)
 def escalate_assignments() -> dict:
     result = escalation.escalate_assignments()
     return {"reminded": result.reminded, "expired": result.expired}

@@ -19,6 +19,11 @@ class AccountError(ValueError):
     """Bad input for a staff account, with a message fit to show."""
 
 
+def load_active_user(user_id: str) -> User | None:
+    """Flask-Login's user loader: a deactivated user is signed out at their next request."""
+    return db.session.scalar(sa.select(User).filter_by(id=int(user_id), active=True))
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 

@@ -3,25 +3,14 @@
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from leads.auth import accounts
 from leads.auth.forms import LoginForm
-from leads.extensions import db, limiter, login_manager
-from leads.models import User
+from leads.extensions import db, limiter
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
-
-login_manager.login_view = "auth.login"
-login_manager.login_message = "Sign in to see that page."
-login_manager.session_protection = "strong"
-
-
-@login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.scalar(sa.select(User).filter_by(id=int(user_id), active=True))
 
 
 def _safe_next(target: str | None) -> str:

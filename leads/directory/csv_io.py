@@ -14,9 +14,9 @@ from leads.directory.service import find_by_name, is_paused, list_providers, sav
 from leads.directory.validation import (
     ACTIVE,
     PAUSED,
+    InvalidFields,
     ProviderData,
-    ProviderInvalid,
-    Taxonomy,
+    SlugIndex,
     clean_provider,
 )
 from leads.timeutil import utcnow
@@ -76,7 +76,7 @@ def import_providers(content: bytes | str, *, is_demo: bool = False) -> ImportRe
     are left as they are. The caller commits.
     """
     rows = _parse(content)
-    taxonomy = Taxonomy.load()
+    taxonomy = SlugIndex.load()
     errors: list[LineError] = []
     cleaned = []
     seen: dict[str, int] = {}
@@ -88,7 +88,7 @@ def import_providers(content: bytes | str, *, is_demo: bool = False) -> ImportRe
         seen[key] = line
         try:
             cleaned.append((line, clean_provider(data, taxonomy)))
-        except ProviderInvalid as exc:
+        except InvalidFields as exc:
             errors.extend(LineError(line, f"{name}: {message}") for name, message in exc.errors.items())
     if errors:
         raise ImportFailed(errors)
@@ -97,7 +97,7 @@ def import_providers(content: bytes | str, *, is_demo: bool = False) -> ImportRe
         provider = find_by_name(clean.name)
         try:
             saved = save_provider(provider, clean)
-        except ProviderInvalid as exc:  # the name check cannot fail after find_by_name, but be explicit
+        except InvalidFields as exc:  # the name check cannot fail after find_by_name, but be explicit
             raise ImportFailed([LineError(line, str(exc))]) from None
         if provider is None:
             saved.is_demo = is_demo
@@ -199,7 +199,7 @@ def export_providers() -> str:
     now = utcnow()
     for provider in list_providers():
         paused_until = ""
-        if provider.active and provider.paused_until is not None and provider.paused_until > now:
+        if provider.active and is_paused(provider, now):
             paused_until = provider.paused_until.astimezone(DANISH_TIME).date().isoformat()
         treatments = sorted(f"{pt.treatment.slug}:{pt.evidence_status}" for pt in provider.treatments)
         row = [

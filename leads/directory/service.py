@@ -6,11 +6,12 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from leads.directory.validation import CleanProvider, ProviderInvalid, resume_at
+from leads.directory.validation import CleanProvider, InvalidFields, resume_at
 from leads.extensions import db
 from leads.models import Assignment, Provider, ProviderTreatment
 from leads.timeutil import utcnow
 from leads.workdays import DANISH_TIME, week_start
+from leads.workflow import provider_paused
 
 
 def find_by_name(name: str) -> Provider | None:
@@ -18,11 +19,11 @@ def find_by_name(name: str) -> Provider | None:
 
 
 def save_provider(provider: Provider | None, clean: CleanProvider) -> Provider:
-    """Create (provider None) or update a provider from validated data; ProviderInvalid if the name
+    """Create (provider None) or update a provider from validated data; InvalidFields if the name
     belongs to another provider."""
     other = find_by_name(clean.name)
     if other is not None and other is not provider:
-        raise ProviderInvalid({"name": f"Another provider is already called '{other.name}'"})
+        raise InvalidFields({"name": f"Another provider is already called '{other.name}'"})
     if provider is None:
         provider = Provider(name=clean.name)
         db.session.add(provider)
@@ -62,8 +63,7 @@ def reactivate_provider(provider: Provider) -> None:
 
 
 def is_paused(provider: Provider, now: datetime | None = None) -> bool:
-    now = now or utcnow()
-    return not provider.active or (provider.paused_until is not None and provider.paused_until > now)
+    return provider_paused(provider.active, provider.paused_until, now or utcnow())
 
 
 def status_label(provider: Provider, now: datetime | None = None) -> str:
@@ -71,7 +71,7 @@ def status_label(provider: Provider, now: datetime | None = None) -> str:
     now = now or utcnow()
     if not provider.active:
         return "Paused"
-    if provider.paused_until is not None and provider.paused_until > now:
+    if is_paused(provider, now):
         day = provider.paused_until.astimezone(DANISH_TIME)
         return f"Paused until {day.day} {day:%b %Y}"
     return "Active"

@@ -7,19 +7,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from leads.directory.validation import InvalidFields
 from leads.extensions import db
 from leads.models import Condition, EvidenceStatus, Treatment
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SLUG_RULE = "lower-case letters, digits and single hyphens, for example stem-cell-als"
-
-
-class TaxonomyInvalid(ValueError):
-    """Field name -> message."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
-        self.errors = errors
 
 
 @dataclass
@@ -56,7 +49,7 @@ def conditions() -> list[Condition]:
 
 
 def save_treatment(treatment: Treatment | None, data: TreatmentData) -> Treatment:
-    """Create or update a treatment; TaxonomyInvalid on a taken slug, unknown status or condition."""
+    """Create or update a treatment; InvalidFields on a taken slug, unknown status or condition."""
     errors: dict[str, str] = {}
     if treatment is None:
         _check_slug(Treatment, data.slug, errors)
@@ -69,7 +62,7 @@ def save_treatment(treatment: Treatment | None, data: TreatmentData) -> Treatmen
     elif not chosen:
         errors["conditions"] = "Choose at least one condition the treatment is for"
     if errors:
-        raise TaxonomyInvalid(errors)
+        raise InvalidFields(errors)
     if treatment is None:
         last = db.session.scalar(sa.select(sa.func.max(Treatment.sort_order))) or 0
         treatment = Treatment(slug=data.slug, sort_order=last + 1)
@@ -85,12 +78,12 @@ def save_treatment(treatment: Treatment | None, data: TreatmentData) -> Treatmen
 
 
 def save_condition(condition: Condition | None, data: ConditionData) -> Condition:
-    """Create or update a condition; TaxonomyInvalid on a taken slug."""
+    """Create or update a condition; InvalidFields on a taken slug."""
     errors: dict[str, str] = {}
     if condition is None:
         _check_slug(Condition, data.slug, errors)
     if errors:
-        raise TaxonomyInvalid(errors)
+        raise InvalidFields(errors)
     if condition is None:
         last = db.session.scalar(sa.select(sa.func.max(Condition.sort_order))) or 0
         condition = Condition(slug=data.slug, sort_order=last + 1)

@@ -58,14 +58,15 @@ class CleanProvider:
 
 
 @dataclass
-class Taxonomy:
-    """Treatments and conditions by slug, loaded once per form or import."""
+class SlugIndex:
+    """Every treatment and condition row by slug (active or not), loaded once per form or import to
+    check a provider's lists; the form's offer is `leads.intake.taxonomy.Taxonomy`."""
 
     treatments: dict[str, Treatment]
     conditions: dict[str, Condition]
 
     @classmethod
-    def load(cls) -> "Taxonomy":
+    def load(cls) -> "SlugIndex":
         treatments = db.session.scalars(
             sa.select(Treatment).options(selectinload(Treatment.conditions)).order_by(Treatment.sort_order)
         ).all()
@@ -73,16 +74,18 @@ class Taxonomy:
         return cls({t.slug: t for t in treatments}, {c.slug: c for c in conditions})
 
 
-class ProviderInvalid(ValueError):
-    """Field name -> message, fit to show next to the field or after a CSV line number."""
+class InvalidFields(ValueError):
+    """Field name -> message, fit to show next to the field or after a CSV line number.
+
+    Raised for providers and for taxonomy entries alike."""
 
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
         self.errors = errors
 
 
-def clean_provider(data: ProviderData, taxonomy: Taxonomy, *, today: date | None = None) -> CleanProvider:
-    """Validate and normalise `data`; ProviderInvalid with every problem found."""
+def clean_provider(data: ProviderData, taxonomy: SlugIndex, *, today: date | None = None) -> CleanProvider:
+    """Validate and normalise `data`; InvalidFields with every problem found."""
     errors: dict[str, str] = {}
     name = _text(data.name, "name", "Enter the provider's name", 200, errors)
     city = _text(data.city, "city", "Enter the city", 100, errors)
@@ -97,7 +100,7 @@ def clean_provider(data: ProviderData, taxonomy: Taxonomy, *, today: date | None
     conditions = _conditions(data.conditions, taxonomy, treatments, errors)
     pause = _pause(data.status, data.paused_until, today or utcnow().astimezone(DANISH_TIME).date(), errors)
     if errors:
-        raise ProviderInvalid(errors)
+        raise InvalidFields(errors)
     return CleanProvider(
         name=name,
         city=city,
@@ -189,7 +192,7 @@ def _capacity(value, errors: dict) -> int:
     return int(text)
 
 
-def _treatments(values: dict[str, str], taxonomy: Taxonomy, errors: dict) -> list[tuple[Treatment, str]]:
+def _treatments(values: dict[str, str], taxonomy: SlugIndex, errors: dict) -> list[tuple[Treatment, str]]:
     chosen, unknown, bad_status = [], [], []
     allowed = {s.value for s in EvidenceStatus}
     for slug, status in values.items():
@@ -217,7 +220,7 @@ def _treatments(values: dict[str, str], taxonomy: Taxonomy, errors: dict) -> lis
 
 
 def _conditions(
-    slugs: list[str], taxonomy: Taxonomy, treatments: list[tuple[Treatment, str]], errors: dict
+    slugs: list[str], taxonomy: SlugIndex, treatments: list[tuple[Treatment, str]], errors: dict
 ) -> list[Condition]:
     chosen, unknown = [], []
     for slug in slugs:

@@ -61,12 +61,12 @@ def edit_provider(provider_id: int):
 
 
 def _provider_page(provider: Provider | None):
-    known = validation.Taxonomy.load()
+    known = validation.SlugIndex.load()
     form = provider_form(list(known.treatments.values()), list(known.conditions.values()), provider)
     if form.validate_on_submit():
         try:
             saved = service.save_provider(provider, validation.clean_provider(form.to_data(), known))
-        except validation.ProviderInvalid as exc:
+        except validation.InvalidFields as exc:
             db.session.rollback()
             _add_errors(form, exc.errors)
         else:
@@ -179,7 +179,7 @@ def _treatment_page(treatment: Treatment | None):
         )
         try:
             saved = taxonomy.save_treatment(treatment, data)
-        except taxonomy.TaxonomyInvalid as exc:
+        except validation.InvalidFields as exc:
             db.session.rollback()
             _add_errors(form, exc.errors)
         else:
@@ -211,7 +211,7 @@ def _condition_page(condition: Condition | None):
         )
         try:
             saved = taxonomy.save_condition(condition, data)
-        except taxonomy.TaxonomyInvalid as exc:
+        except validation.InvalidFields as exc:
             db.session.rollback()
             _add_errors(form, exc.errors)
         else:

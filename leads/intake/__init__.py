@@ -14,7 +14,6 @@ from leads.intake.service import (
     QuoteRequest,
     confirmation_context,
     find_earlier_lead,
-    self_service_url,
     submit_quote,
 )
 from leads.intake.taxonomy import Taxonomy, condition_problem, load_taxonomy
@@ -29,6 +28,5 @@ __all__ = [
     "confirmation_context",
     "find_earlier_lead",
     "load_taxonomy",
-    "self_service_url",
     "submit_quote",
 ]

@@ -22,7 +22,8 @@ from leads.intake.choices import (
 from leads.intake.spam import spam_reasons
 from leads.messaging import outbox
 from leads.messaging.email import queue_email
-from leads.models import Consent, Lead, LeadEvent, Treatment
+from leads.messaging.urls import patient_link
+from leads.models import Consent, Lead, Treatment, same_patient
 from leads.models.lead import new_reference
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
@@ -86,25 +87,12 @@ def find_earlier_lead(email: str, phone: str, *, since: datetime) -> Lead | None
             Lead.created_at >= since,
             Lead.anonymised_at.is_(None),
             Lead.status.not_in([LeadStatus.SPAM.value, LeadStatus.WITHDRAWN.value]),
-            sa.or_(sa.func.lower(Lead.email) == email.lower(), Lead.phone == phone),
+            same_patient(email, phone),
         )
         .order_by(Lead.created_at.desc(), Lead.id.desc())
         .limit(1)
     )
-    if candidate is not None and candidate.duplicate_of is not None:
-        return candidate.duplicate_of
-    return candidate
-
-
-def self_service_url(lead: Lead) -> str | None:
-    """The patient's signed link to see their request, withdraw consent or ask for erasure.
-
-    The one place the confirmation email takes that link from. When it is None the email
-    tells the patient to write to the coordinators instead, so it never shows a dead link.
-    """
-    from leads.patients.self_service import self_service_link  # the self-service pages own the token
-
-    return self_service_link(lead)
+    return candidate.original if candidate is not None else None
 
 
 def confirmation_context(lead: Lead) -> dict:
@@ -136,7 +124,7 @@ def confirmation_context(lead: Lead) -> dict:
         "needs_review": treatment.requires_review,
         "coordinator_email": config["COORDINATOR_EMAIL"],
         "sla_hours": config["LEAD_SLA_HOURS"],
-        "self_service_url": self_service_url(lead),
+        "self_service_url": patient_link(lead.id),
     }
 
 
@@ -226,15 +214,11 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
             given_at=now,
         )
     )
-    db.session.add(
-        LeadEvent(
-            lead=lead,
-            kind="submitted",
-            actor_type="patient",
-            to_status=LeadStatus.NEW.value,
-            note=f"Sent the quote form (consent text {consent_text.version}).",
-            created_at=now,
-        )
+    lead.add_event(
+        "submitted",
+        actor_type="patient",
+        to_status=LeadStatus.NEW.value,
+        note=f"Sent the quote form (consent text {consent_text.version}).",
     )
     if reasons:
         why = "; ".join(reasons)

@@ -15,14 +15,18 @@ from flask import current_app, render_template
 
 from leads.extensions import db
 from leads.messaging import outbox
-from leads.models import EmailMessage, EmailStatus, LeadEvent
+from leads.messaging.urls import staff_lead_url
+from leads.models import EmailMessage, EmailStatus, Lead
 from leads.timeutil import utcnow
+from leads.workflow import sharing_refusal
 
 log = logging.getLogger(__name__)
 
 # A queued email whose task was lost is picked up by the due-email sweep after this.
 FIRST_ATTEMPT_SAFETY_NET = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=1)
+# Every email about a lead to a provider uses a template named so; the sharing rule guards them.
+PROVIDER_TEMPLATE_PREFIX = "provider_"
 # 530: STARTTLS or authentication required; 534/535: authentication mechanism or credentials.
 OPERATOR_CODES = frozenset({530, 534, 535})
 
@@ -59,8 +63,7 @@ def queue_email(
     if existing is not None:
         return existing
     rendered = render_email(template, **context)
-    domain = current_app.config["MAIL_FROM"].rpartition("@")[2].strip(" >") or "localhost"
-    email = EmailMessage(
+    return add_email(
         idempotency_key=idempotency_key,
         template=template,
         to_address=to,
@@ -68,14 +71,36 @@ def queue_email(
         subject=rendered.subject,
         body_text=rendered.text,
         body_html=rendered.html,
-        message_id=make_msgid(domain=domain),
         lead_id=lead_id,
-        next_attempt_at=utcnow() + FIRST_ATTEMPT_SAFETY_NET,
+    )
+
+
+def add_email(**fields) -> EmailMessage:
+    """The one place an EmailMessage row is made: a fresh Message-ID, the safety net, its send task."""
+    domain = current_app.config["MAIL_FROM"].rpartition("@")[2].strip(" >") or "localhost"
+    email = EmailMessage(
+        **fields, message_id=make_msgid(domain=domain), next_attempt_at=utcnow() + FIRST_ATTEMPT_SAFETY_NET
     )
     db.session.add(email)
     db.session.flush()
     outbox.add_task(outbox.SEND_EMAIL, email_id=email.id)
     return email
+
+
+def email_coordinators(
+    lead, *, template: str, idempotency_key: str, summary: str, note: str | None = None
+) -> EmailMessage:
+    """Tell the coordinators about something on `lead`, with a link to its staff page."""
+    return queue_email(
+        template=template,
+        to=current_app.config["COORDINATOR_EMAIL"],
+        lead_id=lead.id,
+        idempotency_key=idempotency_key,
+        reference=lead.reference,
+        summary=summary,
+        note=note,
+        lead_url=staff_lead_url(lead.id),
+    )
 
 
 def build_mime(email: EmailMessage, mail_from: str) -> MimeMessage:
@@ -164,7 +189,13 @@ def deliver_email(email_id: int) -> str:
     if not _claim(email_id):
         return "skipped"
     config = current_app.config
-    message = build_mime(db.session.get(EmailMessage, email_id), config["MAIL_FROM"])
+    email = db.session.get(EmailMessage, email_id)
+    refusal = _provider_email_refusal(email)
+    if refusal:
+        email.status, email.claimed_at, email.last_error = EmailStatus.CANCELLED, None, f"Not sent: {refusal}"
+        db.session.commit()
+        return email.status
+    message = build_mime(email, config["MAIL_FROM"])
     db.session.commit()  # no transaction stays open while we talk to the mail server
     error: Exception | None = None
     try:
@@ -187,6 +218,26 @@ def deliver_email(email_id: int) -> str:
     return email.status
 
 
+def _provider_email_refusal(email: EmailMessage) -> str | None:
+    """Why this provider email must not go out any more (the lead may no longer be shared)."""
+    if email.lead_id is None or not email.template.startswith(PROVIDER_TEMPLATE_PREFIX):
+        return None
+    return sharing_refusal(db.session.get(Lead, email.lead_id))
+
+
+def cancel_provider_emails(lead_id: int, reason: str) -> int:
+    """Cancel the lead's provider emails not yet sent; how many were cancelled."""
+    return db.session.execute(
+        sa.update(EmailMessage)
+        .where(
+            EmailMessage.lead_id == lead_id,
+            EmailMessage.status == EmailStatus.QUEUED,
+            EmailMessage.template.startswith(PROVIDER_TEMPLATE_PREFIX, autoescape=True),
+        )
+        .values(status=EmailStatus.CANCELLED.value, last_error=f"Not sent: {reason}")
+    ).rowcount
+
+
 def _schedule_retry(email: EmailMessage, error: str) -> None:
     config = current_app.config
     delay = backoff(email.attempts, config["EMAIL_RETRY_BASE_SECONDS"])
@@ -203,13 +254,10 @@ def _mark_failed(email: EmailMessage, error: str) -> None:
     email.status = EmailStatus.FAILED
     email.last_error = error[:1000]
     if email.lead_id is not None:
-        db.session.add(
-            LeadEvent(
-                lead_id=email.lead_id,
-                kind="email_failed",
-                actor_type="system",
-                note=f"Email '{email.template}' could not be delivered: {error[:300]}",
-            )
+        db.session.get(Lead, email.lead_id).add_event(
+            "email_failed",
+            actor_type="system",
+            note=f"Email '{email.template}' could not be delivered: {error[:300]}",
         )
 
 

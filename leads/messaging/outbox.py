@@ -19,6 +19,10 @@ ROUTE_LEAD = "workers.route_lead"
 SEND_EMAIL = "workers.send_email"
 # Beat: route leads whose route_lead task was lost (still `new` after ROUTING_RETRY_AFTER_SECONDS).
 ROUTE_WAITING_LEADS = "workers.route_waiting_leads"
+# Beat's other periodic tasks.
+SWEEP_OUTBOX = "workers.sweep_outbox"
+DISPATCH_DUE_EMAILS = "workers.dispatch_due_emails"
+ESCALATE_ASSIGNMENTS = "workers.escalate_assignments"
 
 _PENDING_KEY = "outbox_pending_ids"
 

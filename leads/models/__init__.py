@@ -2,16 +2,16 @@
 
 from leads.models.catalog import (
     Assignment,
-    AssignmentStatus,
     Condition,
     EvidenceStatus,
     Provider,
     ProviderTreatment,
     Treatment,
 )
-from leads.models.lead import Consent, Lead, LeadEvent
+from leads.models.lead import Consent, Lead, LeadEvent, same_patient
 from leads.models.messaging import EmailMessage, EmailStatus, OutboxMessage
 from leads.models.staff import AccessLog, Role, User
+from leads.workflow import AssignmentStatus
 
 __all__ = [
     "AccessLog",
@@ -30,4 +30,5 @@ __all__ = [
     "Role",
     "Treatment",
     "User",
+    "same_patient",
 ]

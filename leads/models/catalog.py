@@ -8,20 +8,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leads.extensions import db
 from leads.timeutil import utcnow
+from leads.workflow import AssignmentStatus, check_assignment_transition
 
 
 class EvidenceStatus(StrEnum):
     APPROVED = "approved"
     CLINICAL_TRIAL = "clinical_trial"
     INVESTIGATIONAL = "investigational"
-
-
-class AssignmentStatus(StrEnum):
-    NOTIFIED = "notified"
-    VIEWED = "viewed"
-    ACCEPTED = "accepted"
-    DECLINED = "declined"
-    EXPIRED = "expired"
 
 
 treatment_condition = sa.Table(
@@ -116,3 +109,9 @@ class Assignment(db.Model):
 
     lead = relationship("Lead", back_populates="assignments")
     provider = relationship("Provider")
+
+    def change_status(self, target: str) -> AssignmentStatus:
+        """Move through the assignment table; IllegalTransition otherwise. Callers record the event."""
+        new_status = check_assignment_transition(self.status, target)
+        self.status = new_status.value
+        return new_status

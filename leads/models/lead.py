@@ -81,9 +81,8 @@ class Lead(db.Model):
     ) -> "LeadEvent":
         """Move to `target` through the workflow and record it; IllegalTransition otherwise."""
         new_status = check_transition(self.status, target)
-        event = LeadEvent(
-            lead=self,
-            kind="status_changed",
+        event = self.add_event(
+            "status_changed",
             actor_type=actor_type,
             actor_user_id=actor_user_id,
             actor_provider_id=actor_provider_id,
@@ -93,8 +92,52 @@ class Lead(db.Model):
         )
         self.status = new_status.value
         self.status_reason = reason
+        return event
+
+    def add_event(
+        self,
+        kind: str,
+        *,
+        actor_type: str,
+        note: str | None = None,
+        actor_user_id: int | None = None,
+        actor_provider_id: int | None = None,
+        from_status: str | None = None,
+        to_status: str | None = None,
+    ) -> "LeadEvent":
+        """Append one event to the lead's history, in the caller's transaction."""
+        event = LeadEvent(
+            lead=self,
+            kind=kind,
+            actor_type=actor_type,
+            actor_user_id=actor_user_id,
+            actor_provider_id=actor_provider_id,
+            from_status=from_status,
+            to_status=to_status,
+            note=note,
+        )
         db.session.add(event)
         return event
+
+    @property
+    def original(self) -> "Lead":
+        """The first request of this lead's duplicate chain (the lead itself when it is no duplicate)."""
+        lead, seen = self, {self.id}
+        # Links only ever point to an earlier request, but a corrupted chain must not loop forever.
+        while lead.duplicate_of is not None and lead.duplicate_of.id not in seen:
+            lead = lead.duplicate_of
+            seen.add(lead.id)
+        return lead
+
+
+def same_patient(email: str | None, phone: str | None) -> sa.ColumnElement[bool]:
+    """Leads of the same patient: the same email address in any case, or the same phone number."""
+    clauses = []
+    if email:
+        clauses.append(sa.func.lower(Lead.email) == email.lower())
+    if phone:
+        clauses.append(Lead.phone == phone)
+    return sa.or_(*clauses) if clauses else sa.false()
 
 
 class Consent(db.Model):

@@ -8,9 +8,9 @@ from flask import current_app
 
 from leads.extensions import db
 from leads.messaging import tokens
-from leads.messaging.email import queue_email
-from leads.models import Assignment, AssignmentStatus, EmailMessage, EmailStatus, Lead, LeadEvent
-from leads.routing.responses import OPEN
+from leads.messaging.email import email_coordinators
+from leads.models import AssignmentStatus, Lead
+from leads.routing.service import stop_sharing
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
 
@@ -68,11 +68,6 @@ def lead_from_token(token: str) -> Lead:
     return lead
 
 
-def self_service_link(lead: Lead) -> str:
-    """The patient's link, for the confirmation email."""
-    return f"{current_app.config['BASE_URL']}/my-request/{tokens.make_patient_token(lead.id)}"
-
-
 def plain_status(lead: Lead) -> tuple[str, str]:
     return PLAIN_STATUS[LeadStatus(lead.status)]
 
@@ -90,30 +85,15 @@ def withdraw_consent(lead_id: int) -> bool:
     if lead.consent is not None:
         lead.consent.withdrawn_at = now
     lead.change_status(LeadStatus.WITHDRAWN, actor_type="patient", note="The patient withdrew consent.")
-    expired = db.session.execute(
-        sa.update(Assignment)
-        .where(Assignment.lead_id == lead.id, Assignment.status.in_([s.value for s in OPEN]))
-        .values(status=AssignmentStatus.EXPIRED.value, expired_at=now)
-    ).rowcount
-    cancelled = db.session.execute(
-        sa.update(EmailMessage)
-        .where(
-            EmailMessage.lead_id == lead.id,
-            EmailMessage.status == EmailStatus.QUEUED,
-            EmailMessage.template.like("provider\\_%", escape="\\"),
-        )
-        .values(status=EmailStatus.CANCELLED.value, last_error="Not sent: the patient withdrew consent.")
-    ).rowcount
-    db.session.add(
-        LeadEvent(
-            lead=lead,
-            kind="consent_withdrawn",
-            actor_type="patient",
-            note=(
-                f"Consent withdrawn: {expired} open assignment(s) closed, "
-                f"{cancelled} unsent provider email(s) cancelled."
-            ),
-        )
+    # Their own end: a patient's withdrawal never counts against a provider's answer record.
+    closed, cancelled = stop_sharing(lead, AssignmentStatus.WITHDRAWN, "the patient withdrew consent.")
+    lead.add_event(
+        "consent_withdrawn",
+        actor_type="patient",
+        note=(
+            f"Consent withdrawn: {closed} open assignment(s) closed, "
+            f"{cancelled} unsent provider email(s) cancelled."
+        ),
     )
     _tell_coordinators(
         lead, "withdrawn", "The patient withdrew consent. Tell any clinic already in contact to stop."
@@ -130,13 +110,8 @@ def request_erasure(lead_id: int) -> bool:
     if lead.erasure_requested_at is not None:
         return False
     lead.erasure_requested_at = utcnow()
-    db.session.add(
-        LeadEvent(
-            lead=lead,
-            kind="erasure_requested",
-            actor_type="patient",
-            note="The patient asked for their data to be erased.",
-        )
+    lead.add_event(
+        "erasure_requested", actor_type="patient", note="The patient asked for their data to be erased."
     )
     _tell_coordinators(
         lead, "erasure", "The patient asked for their data to be erased. Carry it out within one month."
@@ -147,12 +122,9 @@ def request_erasure(lead_id: int) -> bool:
 
 
 def _tell_coordinators(lead: Lead, kind: str, summary: str) -> None:
-    queue_email(
+    email_coordinators(
+        lead,
         template="coordinator_patient_request",
-        to=current_app.config["COORDINATOR_EMAIL"],
-        lead_id=lead.id,
         idempotency_key=f"patient-{kind}:{lead.id}",
-        reference=lead.reference,
         summary=summary,
-        lead_url=f"{current_app.config['BASE_URL']}/staff/leads/{lead.id}",
     )

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from leads.extensions import db
-from leads.models import Assignment, AssignmentStatus, Lead, Provider, ProviderTreatment
+from leads.models import Assignment, AssignmentStatus, Lead, Provider, ProviderTreatment, same_patient
 from leads.routing import engine
 from leads.workdays import week_start
 
@@ -45,25 +45,23 @@ def lead_profile(lead: Lead) -> engine.LeadProfile:
 def providers_already_tried(lead: Lead) -> set[int]:
     """Providers that had this patient: on this lead, its duplicates, or any lead with the same
     email address or phone number."""
-    same_patient = [Lead.id == lead.id, Lead.duplicate_of_id == lead.id]
+    linked = [Lead.id == lead.id, Lead.duplicate_of_id == lead.id]
     if lead.duplicate_of_id is not None:
-        same_patient.append(Lead.id == lead.duplicate_of_id)
-    if lead.email:
-        # Case-insensitive, as the quote form's duplicate check compares addresses.
-        same_patient.append(sa.func.lower(Lead.email) == lead.email.lower())
-    if lead.phone:
-        same_patient.append(Lead.phone == lead.phone)
+        linked.append(Lead.id == lead.duplicate_of_id)
     return set(
         db.session.scalars(
             sa.select(Assignment.provider_id)
             .join(Lead, Assignment.lead_id == Lead.id)
-            .where(sa.or_(*same_patient))
+            .where(sa.or_(*linked, same_patient(lead.email, lead.phone)))
         )
     )
 
 
 def provider_profiles(providers: list[Provider], now: datetime) -> list[engine.ProviderProfile]:
-    """The providers with this week's assignments and their unanswered (expired) ones counted."""
+    """The providers with this week's assignments and the ones they let expire counted.
+
+    Only a real expiry counts against a provider; a patient's withdrawal has a status of its own.
+    """
     ids = [p.id for p in providers]
     this_week = _count_by_provider(ids, Assignment.created_at >= week_start(now))
     unanswered = _count_by_provider(ids, Assignment.status == AssignmentStatus.EXPIRED)

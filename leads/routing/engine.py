@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from leads.workflow import provider_paused
+
 APPROVED, CLINICAL_TRIAL, INVESTIGATIONAL = "approved", "clinical_trial", "investigational"
 EVIDENCE_LABELS = {APPROVED: "approved", CLINICAL_TRIAL: "clinical trial", INVESTIGATIONAL: "investigational"}
 
@@ -158,10 +160,8 @@ def _order_key(provider: ProviderProfile, score: float) -> tuple:
 
 def rejection_reason(lead: LeadProfile, provider: ProviderProfile, now: datetime) -> str | None:
     """The first hard filter `provider` fails for `lead`, or None when it is eligible."""
-    if not provider.active:
-        return INACTIVE
-    if provider.paused_until is not None and provider.paused_until > now:
-        return PAUSED_UNTIL
+    if provider_paused(provider.active, provider.paused_until, now):
+        return INACTIVE if not provider.active else PAUSED_UNTIL
     if provider.id in lead.excluded_provider_ids:
         return ALREADY_TRIED
     if lead.treatment_id not in provider.treatments:

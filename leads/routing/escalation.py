@@ -10,13 +10,13 @@ import sqlalchemy as sa
 from flask import current_app
 
 from leads.extensions import db
-from leads.messaging.email import queue_email
-from leads.messaging.tokens import make_assignment_token
-from leads.models import Assignment, AssignmentStatus, LeadEvent
-from leads.routing.notification import notification_context
-from leads.routing.responses import OPEN, needs_replacement
+from leads.models import Assignment, AssignmentStatus
+from leads.routing.notification import queue_provider_emails
+from leads.routing.responses import needs_replacement
+from leads.routing.service import reroute_lead
 from leads.timeutil import utcnow
 from leads.workdays import add_working_days
+from leads.workflow import AWAITING_ANSWER, assignment_sources, sharing_refusal
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -56,7 +56,7 @@ def _open_assignment_ids(older_than: datetime) -> list[int]:
     ids = list(
         db.session.scalars(
             sa.select(Assignment.id)
-            .where(Assignment.status.in_([s.value for s in OPEN]), Assignment.created_at <= older_than)
+            .where(Assignment.status.in_(sorted(AWAITING_ANSWER)), Assignment.created_at <= older_than)
             .order_by(Assignment.created_at)
             .limit(BATCH)
         )
@@ -72,7 +72,7 @@ def _remind(assignment_id: int, now: datetime, expires_at: datetime) -> int:
         .where(
             Assignment.id == assignment_id,
             Assignment.reminded_at.is_(None),
-            Assignment.status.in_([s.value for s in OPEN]),
+            Assignment.status.in_(sorted(AWAITING_ANSWER)),
         )
         .values(reminded_at=now)
     ).rowcount
@@ -81,27 +81,16 @@ def _remind(assignment_id: int, now: datetime, expires_at: datetime) -> int:
         return 0
     assignment = db.session.get(Assignment, assignment_id)
     lead, provider = assignment.lead, assignment.provider
-    link = f"{current_app.config['BASE_URL']}/p/{make_assignment_token(assignment.id)}"
-    context = notification_context(lead, provider, link)
-    template = "provider_reminder_da" if context["lang"] == "da" else "provider_reminder"
-    for address in provider.notification_emails:
-        queue_email(
-            template=template,
-            to=address,
-            lead_id=lead.id,
-            idempotency_key=f"reminder:{assignment.id}:{address}",
-            reply_to=current_app.config["COORDINATOR_EMAIL"],
-            expires_on=expires_at.strftime("%d %B %Y"),
-            **context,
-        )
-    db.session.add(
-        LeadEvent(
-            lead=lead,
-            kind="provider_reminded",
-            actor_type="system",
-            actor_provider_id=provider.id,
-            note=f"Reminder sent to {provider.name}: no answer yet.",
-        )
+    if sharing_refusal(lead):
+        # Nothing more goes to a provider about a lead that may no longer be shared.
+        db.session.rollback()
+        return 0
+    queue_provider_emails(assignment, "reminder", expires_on=expires_at.strftime("%d %B %Y"))
+    lead.add_event(
+        "provider_reminded",
+        actor_type="system",
+        actor_provider_id=provider.id,
+        note=f"Reminder sent to {provider.name}: no answer yet.",
     )
     db.session.commit()
     return 1
@@ -110,7 +99,10 @@ def _remind(assignment_id: int, now: datetime, expires_at: datetime) -> int:
 def _expire(assignment_id: int, now: datetime) -> int:
     expired = db.session.execute(
         sa.update(Assignment)
-        .where(Assignment.id == assignment_id, Assignment.status.in_([s.value for s in OPEN]))
+        .where(
+            Assignment.id == assignment_id,
+            Assignment.status.in_(assignment_sources(AssignmentStatus.EXPIRED)),
+        )
         .values(status=AssignmentStatus.EXPIRED.value, expired_at=now)
     ).rowcount
     if not expired:
@@ -123,18 +115,8 @@ def _expire(assignment_id: int, now: datetime) -> int:
         f"{provider.name} did not answer within "
         f"{current_app.config['EXPIRE_AFTER_WORKING_DAYS']} working days."
     )
-    db.session.add(
-        LeadEvent(
-            lead=lead,
-            kind="assignment_expired",
-            actor_type="system",
-            actor_provider_id=provider.id,
-            note=reason,
-        )
-    )
+    lead.add_event("assignment_expired", actor_type="system", actor_provider_id=provider.id, note=reason)
     if needs_replacement(lead):
-        from leads.routing.service import reroute_lead
-
         # Commits the expiry together with the replacement (or the lead's move to unroutable).
         reroute_lead(lead.id, actor_type="system", reason=reason, limit=1)
     else:

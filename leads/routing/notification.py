@@ -8,7 +8,9 @@ import pycountry
 from flask import current_app
 
 from leads.intake.choices import BUDGETS, TIMEFRAMES
-from leads.models import Lead, Provider
+from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, queue_email
+from leads.messaging.urls import provider_link
+from leads.models import Assignment, Lead, Provider
 
 DANISH = "da"
 # The quote form's answer labels in Danish, for providers who get their emails in Danish.
@@ -31,9 +33,26 @@ DANISH_LABELS = {
 ENGLISH_LABELS = {"timeframe": dict(TIMEFRAMES), "budget": dict(BUDGETS)}
 
 
-def notification_template(provider: Provider) -> str:
-    """The Danish template for providers who read Danish, English otherwise."""
-    return "provider_notification_da" if provider.notification_language == DANISH else "provider_notification"
+def queue_provider_emails(assignment: Assignment, kind: str, **extra) -> None:
+    """One `provider_<kind>` email (notification, reminder) per notification address of the
+    assignment's provider, in its language, Reply-To the coordinators; once per address."""
+    provider, lead = assignment.provider, assignment.lead
+    context = notification_context(lead, provider, provider_link(assignment.id))
+    template = f"{PROVIDER_TEMPLATE_PREFIX}{kind}" + ("_da" if context["lang"] == DANISH else "")
+    for address in provider.notification_emails:
+        queue_email(
+            template=template,
+            to=address,
+            lead_id=lead.id,
+            idempotency_key=f"{KEY_PREFIXES[kind]}:{assignment.id}:{address}",
+            reply_to=current_app.config["COORDINATOR_EMAIL"],
+            **context,
+            **extra,
+        )
+
+
+# Idempotency keys of provider emails: one per assignment, kind and address.
+KEY_PREFIXES = {"notification": "assign", "reminder": "reminder"}
 
 
 def notification_context(lead: Lead, provider: Provider, link: str) -> dict:

@@ -10,10 +10,11 @@ from flask import current_app
 
 from leads.extensions import db
 from leads.messaging import tokens
-from leads.messaging.email import queue_email
-from leads.models import Assignment, AssignmentStatus, Lead, LeadEvent, Provider
+from leads.messaging.email import email_coordinators, queue_email
+from leads.models import Assignment, AssignmentStatus, Lead, Provider
+from leads.routing.service import reroute_lead
 from leads.timeutil import utcnow
-from leads.workflow import LeadStatus
+from leads.workflow import AWAITING_ANSWER, LeadStatus, assignment_sources, sharing_refusal
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,6 @@ DECLINE_REASONS = {
     "treatment_not_offered": "Treatment not offered",
     "other": "Other reason",
 }
-OPEN = (AssignmentStatus.NOTIFIED, AssignmentStatus.VIEWED)
 # Statistics look at a provider's most recent answers, so they follow current behaviour.
 STATS_WINDOW = 200
 
@@ -48,13 +48,11 @@ def assignment_from_token(token: str) -> Assignment:
 
 
 def check_available(assignment: Assignment) -> None:
-    """Raise NotAvailable when the patient withdrew or the assignment is no longer the provider's."""
-    lead = assignment.lead
-    consent = lead.consent
-    if lead.status == LeadStatus.WITHDRAWN or (consent is not None and consent.withdrawn_at is not None):
-        raise NotAvailable("The patient has withdrawn this request, so it is no longer available.")
-    if lead.anonymised_at is not None:
-        raise NotAvailable("This request has been closed and its details removed.")
+    """Raise NotAvailable when the lead may no longer be shared or the assignment is no longer
+    the provider's."""
+    refusal = sharing_refusal(assignment.lead)
+    if refusal:
+        raise NotAvailable(refusal)
     if assignment.status == AssignmentStatus.EXPIRED:
         raise NotAvailable("This request was passed to another clinic because it had no answer in time.")
 
@@ -67,18 +65,19 @@ def open_request(token: str) -> Opened:
     if first_view:
         updated = db.session.execute(
             sa.update(Assignment)
-            .where(Assignment.id == assignment.id, Assignment.viewed_at.is_(None))
+            .where(
+                Assignment.id == assignment.id,
+                Assignment.viewed_at.is_(None),
+                Assignment.status.in_(assignment_sources(AssignmentStatus.VIEWED)),
+            )
             .values(viewed_at=utcnow(), status=AssignmentStatus.VIEWED.value)
         ).rowcount
         if updated:
-            db.session.add(
-                LeadEvent(
-                    lead_id=assignment.lead_id,
-                    kind="provider_viewed",
-                    actor_type="provider",
-                    actor_provider_id=assignment.provider_id,
-                    note=f"{assignment.provider.name} opened the request.",
-                )
+            assignment.lead.add_event(
+                "provider_viewed",
+                actor_type="provider",
+                actor_provider_id=assignment.provider_id,
+                note=f"{assignment.provider.name} opened the request.",
             )
         db.session.commit()
         db.session.refresh(assignment)
@@ -95,7 +94,7 @@ def _lock_open_assignment(assignment_id: int) -> Assignment | None:
         .execution_options(populate_existing=True)
     ).scalar_one()
     check_available(assignment)
-    return assignment if assignment.status in OPEN else None
+    return assignment if assignment.status in AWAITING_ANSWER else None
 
 
 def accept(assignment_id: int, *, price_range: str | None, note: str | None) -> Assignment:
@@ -108,14 +107,11 @@ def accept(assignment_id: int, *, price_range: str | None, note: str | None) -> 
     _record_answer(assignment, AssignmentStatus.ACCEPTED, note=note)
     assignment.price_range = price_range or None
     summary = f"{provider.name} accepted" + (f" (first price range: {price_range})" if price_range else "")
-    db.session.add(
-        LeadEvent(
-            lead=lead,
-            kind="provider_accepted",
-            actor_type="provider",
-            actor_provider_id=provider.id,
-            note=_with_note(summary, note),
-        )
+    lead.add_event(
+        "provider_accepted",
+        actor_type="provider",
+        actor_provider_id=provider.id,
+        note=_with_note(summary, note),
     )
     if lead.status in (LeadStatus.ROUTED, LeadStatus.UNROUTABLE):
         lead.change_status(
@@ -155,20 +151,15 @@ def decline(assignment_id: int, *, reason: str, note: str | None) -> Assignment:
     _record_answer(assignment, AssignmentStatus.DECLINED, note=note)
     assignment.decline_reason = reason
     summary = f"{provider.name} declined: {DECLINE_REASONS[reason]}"
-    db.session.add(
-        LeadEvent(
-            lead=lead,
-            kind="provider_declined",
-            actor_type="provider",
-            actor_provider_id=provider.id,
-            note=_with_note(summary, note),
-        )
+    lead.add_event(
+        "provider_declined",
+        actor_type="provider",
+        actor_provider_id=provider.id,
+        note=_with_note(summary, note),
     )
     _email_coordinators(assignment, summary, note)
     refresh_provider_stats(provider.id)
     if needs_replacement(lead):
-        from leads.routing.service import reroute_lead
-
         # reroute_lead commits this transaction together with its new assignment.
         reroute_lead(lead.id, actor_type="system", reason=f"{provider.name} declined.", limit=1)
     else:
@@ -186,7 +177,7 @@ def needs_replacement(lead: Lead) -> bool:
 
 def _record_answer(assignment: Assignment, status: AssignmentStatus, *, note: str | None) -> None:
     now = utcnow()
-    assignment.status = status.value
+    assignment.change_status(status)
     assignment.responded_at = now
     assignment.viewed_at = assignment.viewed_at or now
     assignment.response_note = note or None
@@ -197,16 +188,12 @@ def _with_note(summary: str, note: str | None) -> str:
 
 
 def _email_coordinators(assignment: Assignment, summary: str, note: str | None) -> None:
-    lead = assignment.lead
-    queue_email(
+    email_coordinators(
+        assignment.lead,
         template="coordinator_provider_response",
-        to=current_app.config["COORDINATOR_EMAIL"],
-        lead_id=lead.id,
         idempotency_key=f"response:{assignment.id}:coordinators",
-        reference=lead.reference,
         summary=summary,
         note=note,
-        lead_url=f"{current_app.config['BASE_URL']}/staff/leads/{lead.id}",
     )
 
 

@@ -8,18 +8,14 @@ import sqlalchemy as sa
 from flask import current_app
 
 from leads.extensions import db
-from leads.messaging.email import queue_email
-from leads.messaging.tokens import make_assignment_token
-from leads.models import Assignment, AssignmentStatus, Lead, LeadEvent, User
+from leads.messaging.email import cancel_provider_emails
+from leads.models import Assignment, AssignmentStatus, Lead, User
 from leads.routing import candidates, engine
-from leads.routing.notification import notification_context, notification_template
+from leads.routing.notification import queue_provider_emails
 from leads.timeutil import utcnow
-from leads.workflow import LeadStatus
+from leads.workflow import ENGAGED, REROUTABLE, LeadStatus, assignment_sources, sharing_refusal
 
 log = logging.getLogger(__name__)
-
-OPEN_ASSIGNMENT_STATUSES = (AssignmentStatus.NOTIFIED, AssignmentStatus.VIEWED, AssignmentStatus.ACCEPTED)
-REROUTABLE_STATUSES = (LeadStatus.ROUTED, LeadStatus.UNROUTABLE, LeadStatus.CONTACTED)
 
 SKIPPED = "skipped"
 
@@ -66,14 +62,11 @@ def approve_routing(lead_id: int, user_id: int) -> str:
     if user is None:
         db.session.rollback()
         raise RoutingError("Only a known staff member can approve routing.")
-    db.session.add(
-        LeadEvent(
-            lead=lead,
-            kind="routing_approved",
-            actor_type="staff",
-            actor_user_id=user.id,
-            note=f"Routing approved by {user.email}.",
-        )
+    lead.add_event(
+        "routing_approved",
+        actor_type="staff",
+        actor_user_id=user.id,
+        note=f"Routing approved by {user.email}.",
     )
     outcome = _route(lead, actor_type="staff", actor_user_id=user.id)
     db.session.commit()
@@ -99,33 +92,30 @@ def reroute_lead(
     if lead is None:
         db.session.rollback()
         raise RoutingError("That lead does not exist.")
-    if lead.status not in REROUTABLE_STATUSES:
+    if lead.status not in REROUTABLE:
         db.session.rollback()
         raise RoutingError(
             f"A lead in status '{lead.status}' cannot be re-routed; "
-            f"only {', '.join(s.value for s in REROUTABLE_STATUSES)} leads can."
+            f"only {', '.join(sorted(REROUTABLE))} leads can."
         )
     if limit is None:
-        open_count = sum(1 for a in lead.assignments if a.status in OPEN_ASSIGNMENT_STATUSES)
+        open_count = sum(1 for a in lead.assignments if a.status in ENGAGED)
         limit = max(current_app.config["ROUTING_TOP_N"] - open_count, 1)
     elif limit < 1:
         db.session.rollback()
         raise RoutingError("Ask for at least one provider.")
-    blocked = _sharing_blocked(lead)
+    blocked = sharing_refusal(lead)
     if blocked:
         assignments, why = [], blocked
     else:
         assignments, why = _assign_next(lead, limit)
     names = ", ".join(a.provider.name for a in assignments)
-    still_open = any(a.status in OPEN_ASSIGNMENT_STATUSES for a in lead.assignments)
-    db.session.add(
-        LeadEvent(
-            lead=lead,
-            kind="rerouted",
-            actor_type=actor_type,
-            actor_user_id=actor_user_id,
-            note=f"{reason} Sent to: {names}." if assignments else f"{reason} No provider left: {why}",
-        )
+    still_open = any(a.status in ENGAGED for a in lead.assignments)
+    lead.add_event(
+        "rerouted",
+        actor_type=actor_type,
+        actor_user_id=actor_user_id,
+        note=f"{reason} Sent to: {names}." if assignments else f"{reason} No provider left: {why}",
     )
     if assignments and lead.status == LeadStatus.UNROUTABLE:
         lead.change_status(
@@ -142,6 +132,18 @@ def reroute_lead(
     db.session.commit()
     log.info("reroute_lead %s: %d new assignment(s)", lead_id, len(assignments))
     return assignments
+
+
+def stop_sharing(lead: Lead, ending: AssignmentStatus, reason: str) -> tuple[int, int]:
+    """End the lead's assignments still waiting for an answer with `ending` (never counted against
+    a provider) and cancel its unsent provider emails; how many of each. In the caller's transaction."""
+    ended = db.session.execute(
+        sa.update(Assignment)
+        .where(Assignment.lead_id == lead.id, Assignment.status.in_(assignment_sources(ending)))
+        .values(status=ending.value)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    return ended, cancel_provider_emails(lead.id, reason)
 
 
 def route_waiting_leads(older_than: timedelta, limit: int = 100) -> int:
@@ -171,7 +173,7 @@ def _lock_lead(lead_id: int) -> Lead | None:
 
 def _route(lead: Lead, *, actor_type: str, actor_user_id: int | None = None) -> str:
     """Assign the top providers and move the lead to routed, or to unroutable with the reason."""
-    blocked = _sharing_blocked(lead)
+    blocked = sharing_refusal(lead)
     if blocked:
         assignments, why = [], blocked
     else:
@@ -186,13 +188,6 @@ def _route(lead: Lead, *, actor_type: str, actor_user_id: int | None = None) -> 
         LeadStatus.UNROUTABLE, actor_type=actor_type, actor_user_id=actor_user_id, note=why, reason=why
     )
     return LeadStatus.UNROUTABLE.value
-
-
-def _sharing_blocked(lead: Lead) -> str | None:
-    consent = lead.consent
-    if consent is not None and (not consent.share_with_providers or consent.withdrawn_at is not None):
-        return "The patient has not agreed to share the request with providers."
-    return None
 
 
 def _assign_next(lead: Lead, limit: int) -> tuple[list[Assignment], str]:
@@ -221,33 +216,13 @@ def _assign_next(lead: Lead, limit: int) -> tuple[list[Assignment], str]:
         )
         provider.last_assigned_at = now
         db.session.add(assignment)
-        db.session.add(
-            LeadEvent(
-                lead=lead,
-                kind="provider_assigned",
-                actor_type="system",
-                note=f"Assigned to {provider.name} (rank {assignment.rank}, score {match.score:g}).",
-            )
+        lead.add_event(
+            "provider_assigned",
+            actor_type="system",
+            note=f"Assigned to {provider.name} (rank {assignment.rank}, score {match.score:g}).",
         )
         assignments.append(assignment)
     db.session.flush()
     for assignment in assignments:
-        _notify(assignment)
+        queue_provider_emails(assignment, "notification")
     return assignments, "" if assignments else result.explain_empty()
-
-
-def _notify(assignment: Assignment) -> None:
-    """One provider_notification email per notification address, Reply-To the coordinators."""
-    provider, lead = assignment.provider, assignment.lead
-    config = current_app.config
-    link = f"{config['BASE_URL']}/p/{make_assignment_token(assignment.id)}"
-    context = notification_context(lead, provider, link)
-    for address in provider.notification_emails:
-        queue_email(
-            template=notification_template(provider),
-            to=address,
-            idempotency_key=f"assign:{assignment.id}:{address}",
-            lead_id=lead.id,
-            reply_to=config["COORDINATOR_EMAIL"],
-            **context,
-        )

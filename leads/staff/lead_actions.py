@@ -6,17 +6,14 @@ show; the caller commits.
 """
 
 import logging
-from email.utils import make_msgid
 
 import sqlalchemy as sa
-from flask import current_app
 
 from leads.extensions import db
-from leads.messaging import outbox
-from leads.messaging.email import FIRST_ATTEMPT_SAFETY_NET
-from leads.models import EmailMessage, EmailStatus, Lead, LeadEvent, User
-from leads.timeutil import utcnow
-from leads.workflow import IllegalTransition, LeadStatus
+from leads.messaging.email import add_email
+from leads.models import AssignmentStatus, EmailMessage, EmailStatus, Lead, LeadEvent, User
+from leads.routing import service as routing
+from leads.workflow import IllegalTransition, LeadStatus, sharing_refusal
 
 log = logging.getLogger(__name__)
 STAFF = "staff"
@@ -40,9 +37,7 @@ def lock_lead(lead_id: int) -> Lead:
 
 
 def _event(lead: Lead, kind: str, user_id: int, note: str | None) -> LeadEvent:
-    event = LeadEvent(lead=lead, kind=kind, actor_type=STAFF, actor_user_id=user_id, note=note)
-    db.session.add(event)
-    return event
+    return lead.add_event(kind, actor_type=STAFF, actor_user_id=user_id, note=note)
 
 
 def add_note(lead_id: int, user_id: int, text: str) -> LeadEvent:
@@ -63,11 +58,26 @@ def change_status(
             "Check the timeline, then choose the new status again."
         )
     try:
-        return lead.change_status(
+        event = lead.change_status(
             target, actor_type=STAFF, actor_user_id=user_id, note=note or None, reason=note or None
         )
     except IllegalTransition as exc:
         raise ActionError(str(exc)) from None
+    _stop_sharing_if_closed(lead)
+    return event
+
+
+def _stop_sharing_if_closed(lead: Lead) -> None:
+    """A lead closed by a coordinator is no longer offered: waiting providers are released."""
+    refusal = sharing_refusal(lead)
+    if refusal:
+        ended, cancelled = routing.stop_sharing(lead, AssignmentStatus.CLOSED, refusal)
+        if ended or cancelled:
+            lead.add_event(
+                "sharing_stopped",
+                actor_type="system",
+                note=f"{ended} open assignment(s) closed, {cancelled} unsent provider email(s) cancelled.",
+            )
 
 
 def assign_coordinator(lead_id: int, user_id: int, assignee_id: int | None) -> LeadEvent:
@@ -98,10 +108,7 @@ def mark_duplicate(lead_id: int, user_id: int, original_reference: str, note: st
     original = find_by_reference(original_reference)
     if original is None:
         raise ActionError(f"No request has the reference '{original_reference.strip()}'.")
-    for _ in range(20):  # follow the chain to its first request; it never loops back here
-        if original.duplicate_of is None:
-            break
-        original = original.duplicate_of
+    original = original.original
     if original.id == lead.id:
         raise ActionError("A request cannot be a duplicate of itself.")
     if original.created_at > lead.created_at:
@@ -117,6 +124,7 @@ def mark_duplicate(lead_id: int, user_id: int, original_reference: str, note: st
     except IllegalTransition as exc:
         raise ActionError(str(exc)) from None
     lead.duplicate_of_id = original.id
+    _stop_sharing_if_closed(lead)
     return original
 
 
@@ -124,11 +132,13 @@ def mark_spam(lead_id: int, user_id: int, note: str | None = None) -> LeadEvent:
     lead = lock_lead(lead_id)
     text = (note or "").strip() or "Marked as spam by a coordinator"
     try:
-        return lead.change_status(
+        event = lead.change_status(
             LeadStatus.SPAM, actor_type=STAFF, actor_user_id=user_id, note=text, reason=text
         )
     except IllegalTransition as exc:
         raise ActionError(str(exc)) from None
+    _stop_sharing_if_closed(lead)
+    return event
 
 
 def resend_key_parent(key: str) -> int | None:
@@ -158,8 +168,7 @@ def resend_email(lead_id: int, email_id: int, user_id: int) -> EmailMessage:
     ).all()
     if any(r.status != EmailStatus.FAILED for r in resends):
         raise ActionError("This email has already been sent again; see its status below.")
-    domain = current_app.config["MAIL_FROM"].rpartition("@")[2].strip(" >") or "localhost"
-    copy = EmailMessage(
+    copy = add_email(
         idempotency_key=f"{prefix}{len(resends) + 1}",
         template=original.template,
         to_address=original.to_address,
@@ -167,13 +176,8 @@ def resend_email(lead_id: int, email_id: int, user_id: int) -> EmailMessage:
         subject=original.subject,
         body_text=original.body_text,
         body_html=original.body_html,
-        message_id=make_msgid(domain=domain),
         lead_id=lead.id,
-        next_attempt_at=utcnow() + FIRST_ATTEMPT_SAFETY_NET,
     )
-    db.session.add(copy)
-    db.session.flush()
-    outbox.add_task(outbox.SEND_EMAIL, email_id=copy.id)
     _event(lead, "email_resent", user_id, f"Email '{original.template}' (#{original.id}) queued again")
     log.info("lead %s: email %s resent as %s", lead.id, original.id, copy.id)
     return copy
@@ -181,27 +185,22 @@ def resend_email(lead_id: int, email_id: int, user_id: int) -> EmailMessage:
 
 def approve_routing(lead_id: int, user_id: int) -> str:
     """Let a needs-review lead go to providers; the routing outcome ('routed', 'unroutable')."""
-    from leads.routing.service import RoutingError
-    from leads.routing.service import approve_routing as approve
-
     lead = lock_lead(lead_id)
     if lead.status != LeadStatus.NEEDS_REVIEW:
         raise ActionError(f"Only a lead that needs review can be approved; this one is '{lead.status}'.")
     try:
-        return approve(lead_id, user_id)
-    except (IllegalTransition, RoutingError) as exc:
+        return routing.approve_routing(lead_id, user_id)
+    except (IllegalTransition, routing.RoutingError) as exc:
         raise ActionError(str(exc)) from None
 
 
 def reroute(lead_id: int, user_id: int, reason: str) -> list:
     """Offer the lead to the next-best providers not yet tried; the new assignments."""
-    from leads.routing.service import RoutingError, reroute_lead
-
     lock_lead(lead_id)
     reason = reason.strip()
     if not reason:
         raise ActionError("Say why the lead needs other providers.")
     try:
-        return reroute_lead(lead_id, actor_type=STAFF, actor_user_id=user_id, reason=reason)
-    except (IllegalTransition, RoutingError) as exc:
+        return routing.reroute_lead(lead_id, actor_type=STAFF, actor_user_id=user_id, reason=reason)
+    except (IllegalTransition, routing.RoutingError) as exc:
         raise ActionError(str(exc)) from None

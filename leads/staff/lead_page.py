@@ -9,7 +9,7 @@ from leads.extensions import db
 from leads.models import Assignment, EmailMessage, EmailStatus, Lead, LeadEvent, Provider, User
 from leads.staff.lead_actions import resend_key_parent
 from leads.timeutil import utcnow
-from leads.workflow import ALLOWED_TRANSITIONS, LeadStatus
+from leads.workflow import ALLOWED_TRANSITIONS, SLA_PENDING, LeadStatus
 
 
 @dataclass
@@ -93,7 +93,6 @@ def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None
     later = db.session.scalars(
         sa.select(Lead).filter_by(duplicate_of_id=lead.id).order_by(Lead.created_at)
     ).all()
-    pending = (LeadStatus.NEW, LeadStatus.NEEDS_REVIEW, LeadStatus.ROUTED, LeadStatus.UNROUTABLE)
     return LeadPage(
         lead=lead,
         events=[EventRow(e, _actor(e, users, providers)) for e in events],
@@ -102,7 +101,7 @@ def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None
         later_duplicates=list(later),
         staff=[u for u in users.values() if u.active],
         next_statuses=[s.value for s in LeadStatus if s in ALLOWED_TRANSITIONS[LeadStatus(lead.status)]],
-        overdue=bool(lead.sla_due_at and lead.sla_due_at < now and lead.status in pending),
+        overdue=bool(lead.sla_due_at and lead.sla_due_at < now and lead.status in SLA_PENDING),
     )
 
 

@@ -1,7 +1,5 @@
 """The lead page and the actions on it. Every render of the page is written to the access log."""
 
-import importlib.util
-
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -22,16 +20,7 @@ from leads.staff.forms import (
     StatusForm,
 )
 from leads.staff.lead_page import load_lead_page
-from leads.workflow import LeadStatus
-
-# Statuses from which a coordinator may ask for other providers.
-REROUTABLE = {LeadStatus.ROUTED, LeadStatus.UNROUTABLE, LeadStatus.CONTACTED}
-
-
-def routing_available() -> bool:
-    """The routing service's approve and re-route calls exist in this build."""
-    return importlib.util.find_spec("leads.routing.service") is not None
-
+from leads.workflow import REROUTABLE
 
 FORMS = {
     "note": NoteForm,
@@ -75,7 +64,6 @@ def _render(lead_id: int, *, overrides: dict | None = None, error: str | None = 
         lead=page.lead,
         forms=_forms(page, overrides or {}),
         action_error=error,
-        routing_available=routing_available(),
         reroutable=page.lead.status in REROUTABLE,
         back_url=_safe_back(request.args.get("back")),
     )

@@ -18,13 +18,9 @@ from leads.extensions import db
 from leads.models import Assignment, Condition, Lead, Treatment
 from leads.staff.search import search_condition
 from leads.timeutil import utcnow
-from leads.workflow import LeadStatus
+from leads.workflow import ATTENTION_ORDER, OPEN, SLA_PENDING, LeadStatus
 
 S = LeadStatus
-# Statuses in which the SLA clock still runs: nobody has taken the lead in hand yet.
-SLA_PENDING = (S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE)
-# Statuses a coordinator may still have to work on ("open" in the status filter).
-OPEN_STATUSES = (S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE, S.CONTACTED, S.QUOTED)
 
 UNROUTABLE, NEEDS_REVIEW, OVERDUE, REST = range(4)
 SEGMENT_LABELS = {UNROUTABLE: "Unroutable", NEEDS_REVIEW: "Needs review", OVERDUE: "SLA overdue", REST: ""}
@@ -86,7 +82,8 @@ class QueuePage:
     prev_cursor: str | None = None
 
 
-OVERDUE_STATUSES = (S.NEW, S.ROUTED)  # unroutable and needs-review leads have segments of their own
+# Unroutable and needs-review leads have segments of their own; the rest of SLA_PENDING can be overdue.
+OVERDUE_STATUSES = tuple(sorted(SLA_PENDING - set(ATTENTION_ORDER)))
 
 
 def _segment_parts(segment: int, now: datetime) -> list:
@@ -100,7 +97,7 @@ def _segment_parts(segment: int, now: datetime) -> list:
         return [sa.and_(Lead.status == status, Lead.sla_due_at < now) for status in OVERDUE_STATUSES]
     # IS NOT NULL keeps NOT(overdue) true for leads without an SLA (NULL would drop them).
     overdue = sa.and_(Lead.status.in_(OVERDUE_STATUSES), Lead.sla_due_at.is_not(None), Lead.sla_due_at < now)
-    return [sa.and_(Lead.status.not_in([S.UNROUTABLE, S.NEEDS_REVIEW]), sa.not_(overdue))]
+    return [sa.and_(Lead.status.not_in(ATTENTION_ORDER), sa.not_(overdue))]
 
 
 def _segment_order(segment: int) -> tuple[sa.ColumnElement, bool]:
@@ -120,7 +117,7 @@ def filter_conditions(filters: QueueFilters, now: datetime) -> list:
     if filters.q.strip():
         where.append(search_condition(filters.q))
     if filters.status == "open":
-        where.append(Lead.status.in_(OPEN_STATUSES))
+        where.append(Lead.status.in_(sorted(OPEN)))
     elif filters.status:
         where.append(Lead.status == filters.status)
     if filters.treatment_id is not None:
@@ -149,7 +146,7 @@ def filter_conditions(filters: QueueFilters, now: datetime) -> list:
     if filters.created_to:
         where.append(Lead.created_at < _day_start(filters.created_to + timedelta(days=1)))
     if filters.overdue:
-        where.append(sa.and_(Lead.status.in_(SLA_PENDING), Lead.sla_due_at < now))
+        where.append(sa.and_(Lead.status.in_(sorted(SLA_PENDING)), Lead.sla_due_at < now))
     return where
 
 

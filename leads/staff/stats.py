@@ -11,12 +11,11 @@ import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.models import Assignment, AssignmentStatus, Lead, LeadEvent, Provider
-from leads.workflow import LeadStatus
+from leads.workflow import AWAITING_ANSWER, SLA_PENDING, LeadStatus
 
 S = LeadStatus
 FUNNEL_STAGES = (S.ROUTED, S.CONTACTED, S.QUOTED, S.BOOKED)
-# The SLA is met when the lead first leaves these statuses.
-SLA_PENDING = frozenset({S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE})
+# The SLA is met when the lead first leaves SLA_PENDING.
 HANDLED = tuple(s.value for s in S if s not in SLA_PENDING)
 NO_SOURCE = "(direct)"
 
@@ -138,8 +137,9 @@ def provider_stats(
             stats.declined += count
         elif status == AssignmentStatus.EXPIRED:
             stats.expired += count
-        else:
+        elif status in AWAITING_ANSWER:
             stats.open += count
+        # Ended by the patient or a coordinator: neither open nor held against the provider.
     for provider_id, seconds in response_seconds.items():
         if provider_id in by_provider:
             by_provider[provider_id].response_times = list(seconds)
@@ -273,7 +273,7 @@ def _sla(in_period, now: datetime) -> SlaStats:
         .outerjoin(handled, handled.c.lead_id == Lead.id)
         .where(in_period)
     ).one()
-    waiting = sa.and_(in_period, Lead.status.in_(list(SLA_PENDING)), Lead.sla_due_at < now)
+    waiting = sa.and_(in_period, Lead.status.in_(sorted(SLA_PENDING)), Lead.sla_due_at < now)
     oldest = db.session.execute(
         sa.select(Lead.id, Lead.reference, Lead.sla_due_at).where(waiting).order_by(Lead.sla_due_at).limit(20)
     ).all()

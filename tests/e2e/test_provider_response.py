@@ -9,7 +9,7 @@ from leads.dev import seed
 from leads.extensions import db
 from leads.messaging import tokens
 from leads.models import Assignment, Consent, EmailMessage, Lead
-from leads.patients.self_service import self_service_link
+from leads.messaging.urls import patient_link
 from leads.routing.service import route_lead
 from tests.e2e.conftest import axe_violations, screenshot
 from tests.factories import LeadFactory
@@ -29,7 +29,7 @@ def routed(app, taxonomy, live_server):
     assignment_ids = db.session.scalars(
         sa.select(Assignment.id).filter_by(lead_id=lead.id).order_by(Assignment.rank)
     ).all()
-    ids = (lead.id, assignment_ids[0], self_service_link(lead))
+    ids = (lead.id, assignment_ids[0], patient_link(lead.id))
     db.session.rollback()  # hold no SQLite lock: the live server writes next
     return ids
 

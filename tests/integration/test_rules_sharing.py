@@ -1,0 +1,150 @@
+"""One sharing rule guards every way a lead reaches a provider: routing, reminders, the
+provider's page and each provider email at the moment it would be sent. A patient's withdrawal
+and a coordinator's closing end assignments with statuses of their own, never held against the
+providers who were asked."""
+
+import sqlalchemy as sa
+
+from leads.dev import seed
+from leads.extensions import db
+from leads.messaging.email import deliver_email, email_coordinators
+from leads.messaging.urls import provider_link, public_url
+from leads.models import Assignment, Consent, EmailMessage, Lead, Provider
+from leads.patients.self_service import withdraw_consent
+from leads.routing import candidates
+from leads.routing.escalation import escalate_assignments
+from leads.routing.responses import accept
+from leads.routing.service import route_lead
+from leads.staff.lead_actions import change_status
+from leads.timeutil import utcnow
+from tests.factories import LeadFactory, UserFactory
+
+
+def _routed_lead(*, load_providers=True):
+    if load_providers:
+        seed.load_demo_providers()
+    lead = LeadFactory()
+    db.session.add(
+        Consent(lead=lead, text_version="v1", share_with_providers=True, contact=True, source_form="t")
+    )
+    db.session.commit()
+    assert route_lead(lead.id) == "routed"
+    return lead
+
+
+def _close(lead_id):
+    lead = db.session.get(Lead, lead_id)
+    lead.change_status("closed_lost", actor_type="staff", note="Patient chose another country.")
+    db.session.commit()
+
+
+def test_a_provider_email_queued_before_the_lead_was_closed_is_cancelled_not_sent(app, taxonomy, mail_sink):
+    lead = _routed_lead()
+    _close(lead.id)
+    queued = db.session.scalars(
+        sa.select(EmailMessage).where(EmailMessage.template.startswith("provider_"))
+    ).all()
+    assert queued
+
+    assert {deliver_email(email.id) for email in queued} == {"cancelled"}
+    assert all("closed" in email.last_error for email in queued)
+    assert mail_sink.messages() == []
+
+
+def test_no_reminder_goes_out_about_a_closed_lead(app, taxonomy):
+    lead = _routed_lead()
+    _close(lead.id)
+    now = utcnow()
+    result = escalate_assignments(now=now.replace(year=now.year + 1))
+
+    assert result.reminded == 0
+    reminders = sa.select(sa.func.count()).where(EmailMessage.template.startswith("provider_reminder"))
+    assert db.session.scalar(reminders) == 0
+
+
+def test_the_provider_page_of_a_closed_lead_shows_no_patient_data(client, app, taxonomy):
+    lead = _routed_lead()
+    assignment = db.session.scalars(sa.select(Assignment).filter_by(lead_id=lead.id)).first()
+    _close(lead.id)
+
+    page = client.get(provider_link(assignment.id).split("127.0.0.1:5000", 1)[1])
+
+    assert page.status_code == 410
+    body = page.get_data(as_text=True)
+    assert "closed" in body and lead.full_name not in body and lead.email not in body
+
+
+def test_links_in_emails_come_from_base_url_never_from_the_request(app, taxonomy):
+    lead = LeadFactory()
+    db.session.flush()
+    with app.test_request_context("/", base_url="http://attacker.example"):
+        email = email_coordinators(
+            lead, template="coordinator_patient_request", idempotency_key="k", summary="s"
+        )
+    assert f"http://127.0.0.1:5000/staff/leads/{lead.id}" in email.body_text
+    assert "attacker" not in email.body_text
+    assert public_url("public.quote") == "http://127.0.0.1:5000/quote"
+
+
+def test_a_coordinator_closing_a_lead_releases_waiting_providers_without_holding_it_against_them(
+    app, taxonomy
+):
+    lead = _routed_lead()
+    coordinator = UserFactory()
+    db.session.commit()
+
+    change_status(lead.id, coordinator.id, "closed_lost", note="Patient found a clinic at home.")
+    db.session.commit()
+
+    db.session.expire_all()
+    statuses = {a.status for a in db.session.scalars(sa.select(Assignment).filter_by(lead_id=lead.id))}
+    assert statuses == {"closed"}
+    provider_emails = db.session.scalars(
+        sa.select(EmailMessage.status).where(EmailMessage.template.startswith("provider_"))
+    ).all()
+    assert set(provider_emails) == {"cancelled"}
+    assert escalate_assignments(now=utcnow().replace(year=utcnow().year + 1)).expired == 0
+
+
+def _provider_statistics() -> dict:
+    providers = db.session.scalars(sa.select(Provider).order_by(Provider.id)).all()
+    profiles = {p.id: p for p in candidates.provider_profiles(providers, utcnow())}
+    return {
+        p.id: (
+            p.response_count,
+            p.accepted_count,
+            p.median_response_seconds,
+            profiles[p.id].unanswered_count,
+            profiles[p.id].response_count,
+        )
+        for p in providers
+    }
+
+
+def test_a_withdrawal_leaves_every_providers_statistics_unchanged(app, taxonomy):
+    answered = _routed_lead()
+    first = db.session.scalars(sa.select(Assignment).filter_by(lead_id=answered.id)).first()
+    accept(first.id, price_range=None, note=None)
+    lead = _routed_lead(load_providers=False)
+    before = _provider_statistics()
+
+    assert withdraw_consent(lead.id)
+
+    db.session.expire_all()
+    assert _provider_statistics() == before
+    statuses = {a.status for a in db.session.scalars(sa.select(Assignment).filter_by(lead_id=lead.id))}
+    assert statuses == {"withdrawn"}
+
+
+def test_a_withdrawn_assignment_is_never_expired_by_the_escalation_sweep(app, taxonomy):
+    lead = _routed_lead()
+    withdraw_consent(lead.id)
+    far_future = utcnow().replace(year=utcnow().year + 1)
+
+    result = escalate_assignments(now=far_future)
+
+    assert (result.reminded, result.expired) == (0, 0)
+    db.session.expire_all()
+    assert {a.status for a in db.session.scalars(sa.select(Assignment).filter_by(lead_id=lead.id))} == {
+        "withdrawn"
+    }
