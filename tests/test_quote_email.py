@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from leads import intake
-from leads.messaging.urls import patient_link
 from leads.extensions import db
 from leads.messaging.email import render_email
+from leads.messaging.urls import patient_link
 from leads.models import EmailMessage, Lead
 from tests.helpers import wait_until
 from tests.quote_support import answers, client_with_own_address

@@ -8,8 +8,8 @@ from leads.dev import seed
 from leads.extensions import db
 from leads.messaging import tokens
 from leads.messaging.email import deliver_email
-from leads.models import Assignment, Consent, EmailMessage, Lead, LeadEvent
 from leads.messaging.urls import patient_link
+from leads.models import Assignment, Consent, EmailMessage, Lead, LeadEvent
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory

@@ -8,8 +8,8 @@ from playwright.sync_api import expect
 from leads.dev import seed
 from leads.extensions import db
 from leads.messaging import tokens
-from leads.models import Assignment, Consent, EmailMessage, Lead
 from leads.messaging.urls import patient_link
+from leads.models import Assignment, Consent, EmailMessage, Lead
 from leads.routing.service import route_lead
 from tests.e2e.conftest import axe_violations, screenshot
 from tests.factories import LeadFactory
