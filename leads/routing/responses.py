@@ -53,8 +53,12 @@ def check_available(assignment: Assignment) -> None:
     refusal = sharing_refusal(assignment.lead)
     if refusal:
         raise NotAvailable(refusal)
+    if not assignment.provider.active:
+        raise NotAvailable("This clinic no longer receives requests through us, so the request is not shown.")
     if assignment.status == AssignmentStatus.EXPIRED:
         raise NotAvailable("This request was passed to another clinic because it had no answer in time.")
+    if assignment.status in (AssignmentStatus.WITHDRAWN, AssignmentStatus.CLOSED):
+        raise NotAvailable("This request is no longer offered to your clinic.")
 
 
 def open_request(token: str) -> Opened:

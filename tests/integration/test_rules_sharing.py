@@ -13,7 +13,7 @@ from leads.models import Assignment, Consent, EmailMessage, Lead, Provider
 from leads.patients.self_service import withdraw_consent
 from leads.routing import candidates
 from leads.routing.escalation import escalate_assignments
-from leads.routing.responses import accept
+from leads.routing.responses import accept, decline
 from leads.routing.service import route_lead
 from leads.staff.lead_actions import change_status
 from leads.timeutil import utcnow
@@ -148,3 +148,33 @@ def test_a_withdrawn_assignment_is_never_expired_by_the_escalation_sweep(app, ta
     assert {a.status for a in db.session.scalars(sa.select(Assignment).filter_by(lead_id=lead.id))} == {
         "withdrawn"
     }
+
+
+def _provider_path(assignment):
+    return provider_link(assignment.id).split("127.0.0.1:5000", 1)[1]
+
+
+def test_a_deactivated_provider_no_longer_sees_or_answers_the_request(client, app, taxonomy):
+    lead = _routed_lead()
+    assignment = db.session.scalars(sa.select(Assignment).filter_by(lead_id=lead.id)).first()
+    assignment.provider.active = False
+    db.session.commit()
+
+    page = client.get(_provider_path(assignment))
+    assert page.status_code == 410
+    assert lead.full_name not in page.get_data(as_text=True)
+    assert client.post(_provider_path(assignment) + "/accept", data={}).status_code == 410
+    db.session.expire_all()
+    assert db.session.get(Assignment, assignment.id).status == "notified"
+
+
+def test_after_declining_a_provider_sees_only_their_own_answer(client, app, taxonomy):
+    lead = _routed_lead()
+    assignment = db.session.scalars(sa.select(Assignment).filter_by(lead_id=lead.id)).first()
+    decline(assignment.id, reason="no_capacity", note="Full until spring.")
+
+    body = client.get(_provider_path(assignment)).get_data(as_text=True)
+
+    assert "You declined this request" in body and "Full until spring." in body
+    for private in (lead.full_name, lead.email, lead.phone, lead.details):
+        assert private not in body
