@@ -103,6 +103,12 @@ class Config:
         self.STAFF_PAGE_SIZE = _env_int("STAFF_PAGE_SIZE", 50)
         self.EXPORT_MAX_ROWS = _env_int("EXPORT_MAX_ROWS", 100_000)
         self.STATS_MAX_DAYS = _env_int("STATS_MAX_DAYS", 366)
+        # Privacy: retention periods (a business decision for the operator) and the erasure deadline.
+        self.RETENTION_CLOSED_MONTHS = _env_int("RETENTION_CLOSED_MONTHS", 24)
+        self.RETENTION_BOOKED_FOLLOW_UP_MONTHS = _env_int("RETENTION_BOOKED_FOLLOW_UP_MONTHS", 12)
+        self.RETENTION_SPAM_DAYS = _env_int("RETENTION_SPAM_DAYS", 30)
+        self.RETENTION_EMAIL_BODY_DAYS = _env_int("RETENTION_EMAIL_BODY_DAYS", 90)
+        self.ERASURE_DUE_DAYS = _env_int("ERASURE_DUE_DAYS", 30)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = None

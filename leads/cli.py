@@ -13,6 +13,7 @@ from leads.directory.cli import providers_cli
 from leads.extensions import db
 from leads.messaging.email import queue_email
 from leads.models import Role
+from leads.patients.cli import privacy_cli
 from leads.staff import user_admin
 from leads.timeutil import utcnow
 
@@ -125,3 +126,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(send_test_email_command)
     app.cli.add_command(providers_cli)
+    app.cli.add_command(privacy_cli)

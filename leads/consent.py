@@ -1,6 +1,8 @@
 """Versioned consent wording. A version, once shown to patients, is never edited: change the
-wording by adding a new version and pointing CURRENT_VERSION at it."""
+wording by adding a new version and pointing CURRENT_VERSION at it. Each version's SHA-256 is
+recorded in RECORDED_HASHES, so editing a shown text without a new version fails a test."""
 
+import hashlib
 from dataclasses import dataclass
 
 # Where the quote form records that consent was given (Consent.source_form).
@@ -12,6 +14,12 @@ class ConsentText:
     version: str
     share: str  # sharing the request with matched Danish providers
     contact: str  # being contacted about the request
+    language: str = "en"
+
+    @property
+    def sha256(self) -> str:
+        """The hash stored with each consent: proof of the exact words the patient agreed to."""
+        return hashlib.sha256(f"{self.share}\n{self.contact}".encode()).hexdigest()
 
 
 CONSENT_TEXTS: dict[str, ConsentText] = {
@@ -30,6 +38,11 @@ CONSENT_TEXTS: dict[str, ConsentText] = {
 }
 
 CURRENT_VERSION = "2026-11-v1"
+
+# Written when a version is first shown and never changed afterwards.
+RECORDED_HASHES = {
+    "2026-11-v1": "89e9c918a79098334709184dae20710a9fee9b895276e37a406fe0204635c44c",
+}
 
 
 def current() -> ConsentText:

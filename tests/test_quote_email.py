@@ -92,8 +92,9 @@ def test_the_link_comes_from_one_place_and_without_it_the_email_says_whom_to_wri
         f"withdraw your consent at any time: reply to this email, or write to {coordinators}, "
         f"quoting your reference {lead.reference}" in _flat(rendered.text)
     )
-    assert "http" not in rendered.text  # no dead link
-    assert re.findall(r'href="([^"]+)"', rendered.html) == [f"mailto:{coordinators}"]
+    assert "/my-request/" not in rendered.text  # no dead link
+    privacy_notice = f"{app.config['BASE_URL']}/privacy"
+    assert re.findall(r'href="([^"]+)"', rendered.html) == [f"mailto:{coordinators}", privacy_notice]
 
 
 def test_the_patient_receives_the_confirmation_through_a_real_worker_and_smtp(

@@ -75,10 +75,13 @@ def test_spreadsheet_formulas_are_defused_but_phone_numbers_stay_intact(app, lea
     assert csv_cell("@SUM(A1)") == "'@SUM(A1)" and csv_cell("-2+3") == "'-2+3" and csv_cell(None) == ""
 
 
-def test_coordinators_cannot_export(app, leads):
-    client, _ = signed_in_client(app, Role.COORDINATOR)
+def test_coordinators_cannot_export_and_only_the_refusal_is_logged(app, leads):
+    client, coordinator = signed_in_client(app, Role.COORDINATOR)
     assert client.post("/staff/leads/export", data={}).status_code == 403
-    assert db.session.scalar(sa.select(sa.func.count(AccessLog.id))) == 0
+    entries = db.session.scalars(sa.select(AccessLog)).all()
+    assert [(e.user_id, e.action, e.detail) for e in entries] == [
+        (coordinator.id, "refused", "/staff/leads/export")
+    ]
 
 
 def test_an_export_larger_than_the_ceiling_is_refused_with_a_reason(app, leads):

@@ -46,6 +46,10 @@ def celery_settings(config) -> dict:
                 "task": outbox.ROUTE_WAITING_LEADS,
                 "schedule": timedelta(seconds=60),
             },
+            "apply-retention": {
+                "task": outbox.APPLY_RETENTION,
+                "schedule": timedelta(days=1),
+            },
             "escalate-assignments": {
                 "task": outbox.ESCALATE_ASSIGNMENTS,
                 "schedule": timedelta(seconds=config["ESCALATION_SWEEP_SECONDS"]),

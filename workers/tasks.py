@@ -7,6 +7,7 @@ from celery import shared_task
 from flask import current_app
 
 from leads.messaging import email, outbox
+from leads.patients import privacy
 from leads.routing import escalation
 from leads.routing import service as routing
 
@@ -51,3 +52,13 @@ def route_waiting_leads() -> int:
 def escalate_assignments() -> dict:
     result = escalation.escalate_assignments()
     return {"reminded": result.reminded, "expired": result.expired}
+
+
+@shared_task(name=outbox.APPLY_RETENTION)
+def apply_retention() -> dict:
+    result = privacy.apply_retention()
+    return {
+        "closed_leads": result.closed_leads,
+        "spam_and_duplicates": result.spam_and_duplicates,
+        "email_bodies": result.email_bodies,
+    }

@@ -2,10 +2,11 @@
 
 from functools import wraps
 
-from flask import abort
+from flask import abort, request
 from flask_login import current_user, login_required
 
-from leads.models import Role
+from leads.extensions import db
+from leads.models import AccessAction, AccessLog, Role
 
 
 def role_required(*roles: Role):
@@ -16,6 +17,11 @@ def role_required(*roles: Role):
         @login_required
         def wrapped(*args, **kwargs):
             if current_user.role not in roles:
+                # Refused attempts are part of the access record health data calls for.
+                db.session.add(
+                    AccessLog(user_id=current_user.id, action=AccessAction.REFUSED, detail=request.path[:500])
+                )
+                db.session.commit()
                 abort(403)
             return view(*args, **kwargs)
 

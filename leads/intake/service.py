@@ -208,6 +208,8 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
         Consent(
             lead=lead,
             text_version=consent_text.version,
+            text_hash=consent_text.sha256,
+            language=consent_text.language,
             share_with_providers=True,
             contact=True,
             source_form=consent.SOURCE_QUOTE_FORM,

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PREFILL_PARAMS = ("treatment", "condition", *UTM_FIELDS)
 THANKS_KEY = "quote_thanks"
+PRIVACY_NOTICE_UPDATED = "28 November 2026"
 
 bp = Blueprint("public", __name__)
 
@@ -122,6 +123,21 @@ def quote():
         form.form_token.data = _new_token()
     notices = [form_token.PROBLEM_MESSAGES[problem]] if problem else []
     return _render(form, notices, status=422)
+
+
+@bp.get("/privacy")
+def privacy():
+    config = current_app.config
+    return render_template(
+        "public/privacy.html",
+        updated=PRIVACY_NOTICE_UPDATED,
+        contact=config["COORDINATOR_EMAIL"],
+        top_n=config["ROUTING_TOP_N"],
+        retention_months=config["RETENTION_CLOSED_MONTHS"],
+        booked_months=config["RETENTION_BOOKED_FOLLOW_UP_MONTHS"],
+        spam_days=config["RETENTION_SPAM_DAYS"],
+        email_days=config["RETENTION_EMAIL_BODY_DAYS"],
+    )
 
 
 @bp.get("/quote/thanks")

@@ -15,7 +15,7 @@ from flask import current_app, render_template
 
 from leads.extensions import db
 from leads.messaging import outbox
-from leads.messaging.urls import staff_lead_url
+from leads.messaging.urls import public_url, staff_lead_url
 from leads.models import EmailMessage, EmailStatus, Lead
 from leads.timeutil import utcnow
 from leads.workflow import sharing_refusal
@@ -39,7 +39,9 @@ class RenderedEmail:
 
 
 def render_email(template: str, **context) -> RenderedEmail:
-    """Render templates/email/<template>.txt and .html; the .txt sets `subject`."""
+    """Render templates/email/<template>.txt and .html; the .txt sets `subject`. Every email may
+    link the privacy notice (`privacy_url`)."""
+    context.setdefault("privacy_url", public_url("public.privacy"))
     text_template = current_app.jinja_env.get_template(f"email/{template}.txt")
     module = text_template.make_module(context)
     subject = " ".join(str(getattr(module, "subject", "")).split())

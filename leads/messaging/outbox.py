@@ -23,6 +23,7 @@ ROUTE_WAITING_LEADS = "workers.route_waiting_leads"
 SWEEP_OUTBOX = "workers.sweep_outbox"
 DISPATCH_DUE_EMAILS = "workers.dispatch_due_emails"
 ESCALATE_ASSIGNMENTS = "workers.escalate_assignments"
+APPLY_RETENTION = "workers.apply_retention"
 
 _PENDING_KEY = "outbox_pending_ids"
 

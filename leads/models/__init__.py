@@ -8,12 +8,13 @@ from leads.models.catalog import (
     ProviderTreatment,
     Treatment,
 )
-from leads.models.lead import Consent, Lead, LeadEvent, same_patient
+from leads.models.lead import Consent, Lead, LeadEvent, find_by_reference, same_patient
 from leads.models.messaging import EmailMessage, EmailStatus, OutboxMessage
-from leads.models.staff import AccessLog, Role, User
+from leads.models.staff import AccessAction, AccessLog, ErasureRecord, Role, User
 from leads.workflow import AssignmentStatus
 
 __all__ = [
+    "AccessAction",
     "AccessLog",
     "Assignment",
     "AssignmentStatus",
@@ -21,6 +22,7 @@ __all__ = [
     "Consent",
     "EmailMessage",
     "EmailStatus",
+    "ErasureRecord",
     "EvidenceStatus",
     "Lead",
     "LeadEvent",
@@ -30,5 +32,6 @@ __all__ = [
     "Role",
     "Treatment",
     "User",
+    "find_by_reference",
     "same_patient",
 ]

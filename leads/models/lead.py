@@ -130,6 +130,14 @@ class Lead(db.Model):
         return lead
 
 
+def find_by_reference(reference: str) -> Lead | None:
+    """The lead a reference names, as a patient or coordinator types it (`q-7k3m9p`, `7K3M9P`)."""
+    code = "".join(reference.split()).upper()
+    if code and not code.startswith("Q-"):
+        code = "Q-" + code.removeprefix("Q")
+    return db.session.scalar(sa.select(Lead).filter_by(reference=code))
+
+
 def same_patient(email: str | None, phone: str | None) -> sa.ColumnElement[bool]:
     """Leads of the same patient: the same email address in any case, or the same phone number."""
     clauses = []
@@ -144,6 +152,9 @@ class Consent(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(sa.ForeignKey("lead.id"), unique=True)
     text_version: Mapped[str] = mapped_column(sa.String(40))
+    # SHA-256 of the exact wording shown, and the language it was shown in: consent you can prove.
+    text_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    language: Mapped[str | None] = mapped_column(sa.String(8))
     share_with_providers: Mapped[bool]
     contact: Mapped[bool]
     source_form: Mapped[str] = mapped_column(sa.String(40))

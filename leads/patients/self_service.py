@@ -10,6 +10,7 @@ from leads.extensions import db
 from leads.messaging import tokens
 from leads.messaging.email import email_coordinators
 from leads.models import AssignmentStatus, Lead
+from leads.patients.privacy import notify_providers_of_withdrawal
 from leads.routing.service import stop_sharing
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
@@ -87,6 +88,7 @@ def withdraw_consent(lead_id: int) -> bool:
     lead.change_status(LeadStatus.WITHDRAWN, actor_type="patient", note="The patient withdrew consent.")
     # Their own end: a patient's withdrawal never counts against a provider's answer record.
     closed, cancelled = stop_sharing(lead, AssignmentStatus.WITHDRAWN, "the patient withdrew consent.")
+    notify_providers_of_withdrawal(lead)
     lead.add_event(
         "consent_withdrawn",
         actor_type="patient",

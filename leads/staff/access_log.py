@@ -1,13 +1,21 @@
-"""The record of which staff member viewed or exported which lead, and when."""
+"""The record of which staff member viewed, exported or erased which lead, and when; the
+operator's command-line exports and erasures, and refused attempts, too."""
 
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from leads.extensions import db
-from leads.models import AccessLog, Lead, User
+from leads.models import AccessAction, AccessLog, Lead, User
 
-VIEW, EXPORT = "view", "export"
+VIEW, EXPORT = AccessAction.VIEW, AccessAction.EXPORT
+ACTION_LABELS = {
+    AccessAction.VIEW: "Viewed",
+    AccessAction.EXPORT: "Exported the queue",
+    AccessAction.PATIENT_EXPORT: "Exported the patient's data",
+    AccessAction.ERASURE: "Erased the patient's data",
+    AccessAction.REFUSED: "Refused",
+}
 
 
 def record_view(user_id: int, lead_id: int) -> AccessLog:
@@ -38,7 +46,7 @@ def recent(
     """Newest entries first, `limit` at a time (keyset on id)."""
     query = (
         sa.select(AccessLog, User.email, Lead.reference)
-        .join(User, User.id == AccessLog.user_id)
+        .outerjoin(User, User.id == AccessLog.user_id)
         .outerjoin(Lead, Lead.id == AccessLog.lead_id)
     )
     if user_id is not None:

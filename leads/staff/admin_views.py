@@ -6,10 +6,9 @@ from flask_login import current_user
 
 from leads.auth import accounts, role_required
 from leads.extensions import db
-from leads.models import Role, User
+from leads.models import Role, User, find_by_reference
 from leads.staff import access_log, bp, user_admin
 from leads.staff.forms import NewUserForm, ResetPasswordForm, UserActiveForm
-from leads.staff.lead_actions import find_by_reference
 from leads.timeutil import utcnow
 
 admin_only = role_required(Role.ADMIN)
@@ -109,6 +108,11 @@ def access_log_page():
         page = access_log.recent(
             user_id=user_id, lead_id=lead_id, before=int(before) if before.isdigit() else None
         )
-    return render_template("staff/access_log.html", page=page, errors=errors, user=email, lead=reference), (
-        400 if errors else 200
-    )
+    return render_template(
+        "staff/access_log.html",
+        page=page,
+        errors=errors,
+        user=email,
+        lead=reference,
+        action_labels=access_log.ACTION_LABELS,
+    ), (400 if errors else 200)

@@ -61,6 +61,7 @@ class QueueFilterForm(GetForm):
     created_from = DateField("Received from", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
     created_to = DateField("Received to", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
     overdue = BooleanField("Only SLA overdue")
+    erasure = BooleanField("Only erasure requests to carry out")
 
     def validate_created_to(self, field):
         if field.data and self.created_from.data and field.data < self.created_from.data:
@@ -105,6 +106,17 @@ class DuplicateForm(FlaskForm):
         validators=[DataRequired("Enter the reference of the earlier request, for example Q-7K3M9P")],
     )
     note = TextAreaField("Note (optional)", validators=[Optional(), Length(max=2000)])
+
+
+class PatientExportForm(FlaskForm):
+    """Download everything held about the patient (CSRF only)."""
+
+
+class ErasureForm(FlaskForm):
+    confirm = BooleanField(
+        "I have checked that this is the patient's own request, and understand it cannot be undone",
+        validators=[DataRequired("Tick the box to confirm the erasure")],
+    )
 
 
 class SpamForm(FlaskForm):

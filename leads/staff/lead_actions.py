@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.messaging.email import add_email
-from leads.models import AssignmentStatus, EmailMessage, EmailStatus, Lead, LeadEvent, User
+from leads.models import AssignmentStatus, EmailMessage, EmailStatus, Lead, LeadEvent, User, find_by_reference
 from leads.routing import service as routing
 from leads.workflow import IllegalTransition, LeadStatus, sharing_refusal
 
@@ -93,13 +93,6 @@ def assign_coordinator(lead_id: int, user_id: int, assignee_id: int | None) -> L
     lead.assigned_to_id = assignee_id
     note = f"Assigned to {assignee.email}" if assignee else "Unassigned"
     return _event(lead, "assigned", user_id, note)
-
-
-def find_by_reference(reference: str) -> Lead | None:
-    code = "".join(reference.split()).upper()
-    if code and not code.startswith("Q-"):
-        code = "Q-" + code.removeprefix("Q")
-    return db.session.scalar(sa.select(Lead).filter_by(reference=code))
 
 
 def mark_duplicate(lead_id: int, user_id: int, original_reference: str, note: str | None = None) -> Lead:

@@ -5,8 +5,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from leads import consent
+from leads.consent import ConsentText
 from leads.extensions import db
 from leads.models import Assignment, EmailMessage, EmailStatus, Lead, LeadEvent, Provider, User
+from leads.patients.privacy import erasure_due_at
 from leads.staff.lead_actions import resend_key_parent
 from leads.timeutil import utcnow
 from leads.workflow import ALLOWED_TRANSITIONS, SLA_PENDING, LeadStatus
@@ -57,6 +60,9 @@ class LeadPage:
     staff: list[User]
     next_statuses: list[str]
     overdue: bool
+    consent_text: ConsentText | None = None
+    erasure_due_at: datetime | None = None
+    erasure_overdue: bool = False
 
 
 def _actor(event: LeadEvent, users: dict[int, User], providers: dict[int, Provider]) -> str:
@@ -93,6 +99,7 @@ def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None
     later = db.session.scalars(
         sa.select(Lead).filter_by(duplicate_of_id=lead.id).order_by(Lead.created_at)
     ).all()
+    due = erasure_due_at(lead)
     return LeadPage(
         lead=lead,
         events=[EventRow(e, _actor(e, users, providers)) for e in events],
@@ -102,6 +109,9 @@ def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None
         staff=[u for u in users.values() if u.active],
         next_statuses=[s.value for s in LeadStatus if s in ALLOWED_TRANSITIONS[LeadStatus(lead.status)]],
         overdue=bool(lead.sla_due_at and lead.sla_due_at < now and lead.status in SLA_PENDING),
+        consent_text=consent.text_for(lead.consent.text_version) if lead.consent else None,
+        erasure_due_at=due,
+        erasure_overdue=bool(due and due < now and not lead.anonymised_at),
     )
 
 

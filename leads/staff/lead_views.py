@@ -13,7 +13,9 @@ from leads.staff.forms import (
     ApproveRoutingForm,
     AssignForm,
     DuplicateForm,
+    ErasureForm,
     NoteForm,
+    PatientExportForm,
     RerouteForm,
     ResendForm,
     SpamForm,
@@ -31,6 +33,8 @@ FORMS = {
     "reroute": RerouteForm,
     "approve": ApproveRoutingForm,
     "resend": ResendForm,
+    "export": PatientExportForm,
+    "erase": ErasureForm,
 }
 
 
@@ -52,7 +56,8 @@ def _forms(page, overrides: dict) -> dict:
     return forms
 
 
-def _render(lead_id: int, *, overrides: dict | None = None, error: str | None = None, status: int = 200):
+def render_lead(lead_id: int, *, overrides: dict | None = None, error: str | None = None, status: int = 200):
+    """The lead page, with `overrides` forms (submitted ones, with their errors) and an error."""
     if db.session.get(Lead, lead_id) is None:
         abort(404)
     access_log.record_view(current_user.id, lead_id)
@@ -80,7 +85,7 @@ def _safe_back(target: str | None) -> str:
 @bp.get("/leads/<int:lead_id>")
 @staff_required
 def lead_detail(lead_id: int):
-    return _render(lead_id)
+    return render_lead(lead_id)
 
 
 def _done(lead_id: int, message: str, anchor: str = "timeline"):
@@ -94,12 +99,12 @@ def _act(lead_id: int, key: str, form, action, success: str, anchor: str = "time
     if db.session.get(Lead, lead_id) is None:
         abort(404)
     if not form.validate_on_submit():
-        return _render(lead_id, overrides={key: form}, status=400)
+        return render_lead(lead_id, overrides={key: form}, status=400)
     try:
         result = action()
     except lead_actions.ActionError as exc:
         db.session.rollback()
-        return _render(lead_id, overrides={key: form}, error=str(exc), status=409)
+        return render_lead(lead_id, overrides={key: form}, error=str(exc), status=409)
     return _done(lead_id, success(result) if callable(success) else success, anchor)
 
 

@@ -42,6 +42,7 @@ class QueueFilters:
     created_from: date | None = None
     created_to: date | None = None
     overdue: bool = False
+    erasure: bool = False  # the patient asked for erasure and it is not carried out yet
     user_id: int | None = None  # the viewer, for "mine"
 
 
@@ -147,6 +148,8 @@ def filter_conditions(filters: QueueFilters, now: datetime) -> list:
         where.append(Lead.created_at < _day_start(filters.created_to + timedelta(days=1)))
     if filters.overdue:
         where.append(sa.and_(Lead.status.in_(sorted(SLA_PENDING)), Lead.sla_due_at < now))
+    if filters.erasure:
+        where.append(sa.and_(Lead.erasure_requested_at.is_not(None), Lead.anonymised_at.is_(None)))
     return where
 
 
@@ -237,6 +240,7 @@ def attention_counts(user_id: int, now: datetime | None = None) -> dict[str, int
         "needs_review": count_matching(replace(base, status=S.NEEDS_REVIEW), now),
         "overdue": count_matching(replace(base, overdue=True), now),
         "mine": count_matching(replace(base, assigned="mine", status="open"), now),
+        "erasure": count_matching(replace(base, erasure=True), now),
     }
 
 

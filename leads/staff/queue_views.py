@@ -19,13 +19,14 @@ from werkzeug.datastructures import MultiDict
 from leads.auth import role_required, staff_required
 from leads.extensions import db
 from leads.models import Provider, Role, User
+from leads.patients.privacy import erasure_due_at
 from leads.staff import bp, export, queue
 from leads.staff.forms import STATUS_LABELS, ExportForm, QueueFilterForm, country_choices
 from leads.timeutil import utcnow
 
 FILTER_FIELDS = (
     "q", "status", "treatment", "condition", "provider", "country", "source", "assigned",
-    "created_from", "created_to", "overdue",
+    "created_from", "created_to", "overdue", "erasure",
 )  # fmt: skip
 
 
@@ -66,6 +67,7 @@ def filters_from_form(form: QueueFilterForm, user_id: int) -> queue.QueueFilters
         created_from=form.created_from.data,
         created_to=form.created_to.data,
         overdue=bool(form.overdue.data),
+        erasure=bool(form.erasure.data),
         user_id=user_id,
     )
 
@@ -112,6 +114,7 @@ def queue_page():
         export_form=ExportForm() if current_user.is_admin else None,
         filtered=bool(args),
         now=utcnow(),
+        erasure_due_at=erasure_due_at,
     )
 
 

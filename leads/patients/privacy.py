@@ -1,0 +1,324 @@
+"""The patient's rights over their data: export everything we hold (right of access), erase it
+(right to erasure), and the retention that anonymises what we no longer need.
+
+Anonymising keeps what statistics need (dates, treatment, condition, country, source, statuses,
+provider answers) and removes everything that identifies the patient or repeats their words."""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from leads import consent
+from leads.extensions import db
+from leads.messaging.email import cancel_provider_emails, queue_email
+from leads.models import (
+    AccessAction,
+    AccessLog,
+    Assignment,
+    EmailMessage,
+    EmailStatus,
+    ErasureRecord,
+    Lead,
+    LeadEvent,
+    find_by_reference,
+    same_patient,
+)
+from leads.routing.notification import KEY_PREFIXES
+from leads.timeutil import utcnow
+from leads.workflow import LeadStatus
+
+log = logging.getLogger(__name__)
+
+COMMAND_LINE, STAFF_PAGE, RETENTION = "command_line", "staff_page", "retention"
+PATIENT_EXPORT, ERASURE = AccessAction.PATIENT_EXPORT, AccessAction.ERASURE
+ERASED_NOTE = "(removed when the patient's data was erased)"
+S = LeadStatus
+
+
+class PatientNotFound(LookupError):
+    """No data is held under that reference or email address; the message says so."""
+
+
+def erasure_due_at(lead: Lead) -> datetime | None:
+    """When the patient's erasure request must be carried out (the legal limit is one month)."""
+    if lead.erasure_requested_at is None:
+        return None
+    return lead.erasure_requested_at + timedelta(days=current_app.config["ERASURE_DUE_DAYS"])
+
+
+def patient_leads(identifier: str) -> list[Lead]:
+    """Every lead of the patient a reference or email address names, oldest first; not the
+    anonymised ones (nothing about the patient is left in them)."""
+    text = identifier.strip()
+    if not text:
+        raise PatientNotFound("Give a request reference (such as Q-7K3M9P) or an email address.")
+    if "@" in text:
+        email, phone, lead_id = text, None, None
+    else:
+        lead = find_by_reference(text)
+        if lead is None:
+            raise PatientNotFound(f"No request has the reference '{text}'.")
+        email, phone, lead_id = lead.email, lead.phone, lead.id
+    leads = db.session.scalars(
+        sa.select(Lead)
+        .where(sa.or_(same_patient(email, phone), Lead.id == lead_id), Lead.anonymised_at.is_(None))
+        .order_by(Lead.created_at, Lead.id)
+    ).all()
+    if not leads:
+        raise PatientNotFound(f"We hold no personal data under '{text}' (it may have been erased already).")
+    return list(leads)
+
+
+def export_patient(identifier: str, *, user_id: int | None) -> dict:
+    """Everything held about the patient, as one JSON-ready document; logged per lead. Commits."""
+    leads = patient_leads(identifier)
+    document = {
+        "generated_at": utcnow().isoformat(),
+        "controller_contact": current_app.config["COORDINATOR_EMAIL"],
+        "requests": [_lead_document(lead) for lead in leads],
+    }
+    for lead in leads:
+        db.session.add(
+            AccessLog(user_id=user_id, lead_id=lead.id, action=PATIENT_EXPORT, detail=_door(user_id))
+        )
+    db.session.commit()
+    return document
+
+
+def _door(user_id: int | None) -> str:
+    return "staff page" if user_id is not None else "command line"
+
+
+def _lead_document(lead: Lead) -> dict:
+    record = lead.consent
+    wording = consent.text_for(record.text_version) if record else None
+    return {
+        "reference": lead.reference,
+        "status": lead.status,
+        "received_at": lead.created_at.isoformat(),
+        "full_name": lead.full_name,
+        "email": lead.email,
+        "phone": lead.phone,
+        "country": lead.country,
+        "preferred_language": lead.preferred_language,
+        "treatment": lead.treatment.name,
+        "condition": lead.condition.name,
+        "details": lead.details,
+        "diagnosis_date": lead.diagnosis_date.isoformat() if lead.diagnosis_date else None,
+        "injury_level": lead.injury_level,
+        "timeframe": lead.timeframe,
+        "budget": lead.budget,
+        "contact_preference": lead.contact_preference,
+        "source": {
+            "utm_source": lead.utm_source,
+            "utm_medium": lead.utm_medium,
+            "utm_campaign": lead.utm_campaign,
+            "utm_term": lead.utm_term,
+            "utm_content": lead.utm_content,
+            "referrer": lead.referrer,
+        },
+        "erasure_requested_at": _iso(lead.erasure_requested_at),
+        "consent": record
+        and {
+            "text_version": record.text_version,
+            "text_sha256": record.text_hash,
+            "language": record.language,
+            "text": wording and {"share_with_providers": wording.share, "contact": wording.contact},
+            "share_with_providers": record.share_with_providers,
+            "contact": record.contact,
+            "given_at": record.given_at.isoformat(),
+            "withdrawn_at": _iso(record.withdrawn_at),
+            "source_form": record.source_form,
+        },
+        "history": [
+            {
+                "at": event.created_at.isoformat(),
+                "what": event.kind,
+                "by": event.actor_type,
+                "from_status": event.from_status,
+                "to_status": event.to_status,
+                "note": event.note,
+            }
+            for event in lead.events
+        ],
+        "emails_to_you": [
+            {
+                "created_at": email.created_at.isoformat(),
+                "sent_at": _iso(email.sent_at),
+                "status": email.status,
+                "subject": email.subject,
+                "text": email.body_text,
+            }
+            for email in db.session.scalars(
+                sa.select(EmailMessage)
+                .where(
+                    EmailMessage.lead_id == lead.id,
+                    sa.func.lower(EmailMessage.to_address) == lead.email.lower(),
+                )
+                .order_by(EmailMessage.id)
+            )
+        ],
+        "shared_with_providers": [
+            {
+                "provider": a.provider.name,
+                "city": a.provider.city,
+                "sent_at": a.created_at.isoformat(),
+                "opened_at": _iso(a.viewed_at),
+                "answered_at": _iso(a.responded_at),
+                "status": a.status,
+            }
+            for a in lead.assignments
+        ],
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def erase_patient(identifier: str, *, user_id: int | None, door: str) -> ErasureRecord:
+    """Erase every lead of the patient, tell the providers who received it to delete it, and keep
+    a proof row with no personal data. Commits."""
+    leads = patient_leads(identifier)
+    for lead in leads:
+        _notify_providers_who_received(lead, "notice_provider_erasure", "erasure")
+        anonymise(lead)
+        lead.add_event("erased", actor_type="staff" if user_id else "system", actor_user_id=user_id)
+        db.session.add(AccessLog(user_id=user_id, lead_id=lead.id, action=ERASURE, detail=_door(user_id)))
+    record = ErasureRecord(user_id=user_id, door=door, references=[lead.reference for lead in leads])
+    db.session.add(record)
+    db.session.commit()
+    log.info("erasure %s: %d lead(s) erased", record.id, len(leads))
+    return record
+
+
+def notify_providers_of_withdrawal(lead: Lead) -> int:
+    """Tell each provider that received the lead that the patient withdrew; how many emails."""
+    return _notify_providers_who_received(lead, "notice_provider_withdrawn", "withdrawn")
+
+
+def _notify_providers_who_received(lead: Lead, template: str, kind: str) -> int:
+    """One notice per provider address that was actually sent (or is being sent) the lead."""
+    prefix = KEY_PREFIXES["notification"] + ":"
+    keys = db.session.scalars(
+        sa.select(EmailMessage.idempotency_key).where(
+            EmailMessage.lead_id == lead.id,
+            EmailMessage.idempotency_key.startswith(prefix, autoescape=True),
+            EmailMessage.status.in_([EmailStatus.SENT, EmailStatus.SENDING]),
+        )
+    ).all()
+    for key in keys:
+        _, assignment_id, address = key.split(":", 2)
+        queue_email(
+            template=template,
+            to=address,
+            lead_id=lead.id,
+            idempotency_key=f"{kind}:{assignment_id}:{address}",
+            reply_to=current_app.config["COORDINATOR_EMAIL"],
+            reference=lead.reference,
+        )
+    return len(keys)
+
+
+def anonymise(lead: Lead) -> None:
+    """Irreversibly remove the patient's personal data and words from `lead`, its history, its
+    assignments' notes and its stored emails. In the caller's transaction."""
+    now = utcnow()
+    cancel_provider_emails(lead.id, "the patient's data was erased.")
+    patient_address = lead.email
+    lead.full_name = lead.email = lead.phone = lead.details = ""
+    lead.diagnosis_date = lead.injury_level = lead.referrer = lead.submission_key = None
+    lead.utm_term = lead.utm_content = None
+    lead.status_reason = None if lead.status_reason is None else ERASED_NOTE
+    lead.anonymised_at = now
+    db.session.execute(
+        sa.update(LeadEvent)
+        .where(LeadEvent.lead_id == lead.id, LeadEvent.note.is_not(None))
+        .values(note=ERASED_NOTE)
+    )
+    db.session.execute(
+        sa.update(Assignment)
+        .where(Assignment.lead_id == lead.id)
+        .values(response_note=None, price_range=None)
+        .execution_options(synchronize_session="fetch")
+    )
+    # Unsent mail about the lead is never sent; every stored email keeps its row, status and
+    # Message-ID but loses its words and, for the patient's, the address.
+    db.session.execute(
+        sa.update(EmailMessage)
+        .where(EmailMessage.lead_id == lead.id, EmailMessage.status == EmailStatus.QUEUED)
+        .where(~EmailMessage.template.startswith("notice_provider_", autoescape=True))
+        .values(status=EmailStatus.CANCELLED.value)
+    )
+    emails = EmailMessage.lead_id == lead.id
+    db.session.execute(
+        sa.update(EmailMessage)
+        .where(emails, ~EmailMessage.template.startswith("notice_provider_", autoescape=True))
+        .values(subject="", body_text="", body_html="", last_error=None)
+    )
+    if patient_address:
+        db.session.execute(
+            sa.update(EmailMessage)
+            .where(emails, sa.func.lower(EmailMessage.to_address) == patient_address.lower())
+            .values(to_address="")
+        )
+
+
+@dataclass
+class RetentionResult:
+    closed_leads: int = 0
+    spam_and_duplicates: int = 0
+    email_bodies: int = 0
+
+
+def apply_retention(now: datetime | None = None) -> RetentionResult:
+    """Anonymise what has been kept long enough; idempotent, so beat may run it any time. Commits."""
+    now = now or utcnow()
+    config = current_app.config
+    month = timedelta(days=30)
+    closed_before = now - config["RETENTION_CLOSED_MONTHS"] * month
+    booked_before = closed_before - config["RETENTION_BOOKED_FOLLOW_UP_MONTHS"] * month
+    junk_before = now - timedelta(days=config["RETENTION_SPAM_DAYS"])
+    waiting = Lead.anonymised_at.is_(None)
+    closed = sa.or_(
+        sa.and_(Lead.status.in_([S.CLOSED_LOST, S.WITHDRAWN, S.UNROUTABLE]), Lead.updated_at < closed_before),
+        sa.and_(Lead.status == S.BOOKED, Lead.updated_at < booked_before),
+    )
+    junk = sa.and_(Lead.status.in_([S.SPAM, S.DUPLICATE]), Lead.updated_at < junk_before)
+    result = RetentionResult(
+        closed_leads=_anonymise_where(sa.and_(waiting, closed)),
+        spam_and_duplicates=_anonymise_where(sa.and_(waiting, junk)),
+    )
+    bodies_before = now - timedelta(days=config["RETENTION_EMAIL_BODY_DAYS"])
+    result.email_bodies = db.session.execute(
+        sa.update(EmailMessage)
+        .where(
+            EmailMessage.created_at < bodies_before,
+            EmailMessage.status.in_([EmailStatus.SENT, EmailStatus.FAILED, EmailStatus.CANCELLED]),
+            EmailMessage.body_text != "",
+        )
+        .values(subject="", body_text="", body_html="")
+    ).rowcount
+    db.session.commit()
+    log.info(
+        "retention: %d closed lead(s), %d spam/duplicate(s) anonymised, %d email body(ies) removed",
+        result.closed_leads,
+        result.spam_and_duplicates,
+        result.email_bodies,
+    )
+    return result
+
+
+def _anonymise_where(condition) -> int:
+    leads = db.session.scalars(sa.select(Lead).where(condition).order_by(Lead.id)).all()
+    for lead in leads:
+        anonymise(lead)
+        lead.add_event("anonymised", actor_type="system", note="Retention period over.")
+    if leads:
+        db.session.add(
+            ErasureRecord(user_id=None, door=RETENTION, references=[lead.reference for lead in leads])
+        )
+    return len(leads)

@@ -1,0 +1,214 @@
+"""Privacy operations from the three doors: the command line, the admin's lead page and the
+patient's own request; retention; consent you can prove; the privacy notice."""
+
+import json
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from leads.dev import seed
+from leads.extensions import db
+from leads.messaging.email import deliver_email
+from leads.models import AccessLog, Consent, EmailMessage, ErasureRecord, Lead, Role
+from leads.patients import privacy
+from leads.patients.self_service import request_erasure, withdraw_consent
+from leads.routing.service import route_lead
+from leads.timeutil import utcnow
+from tests.factories import LeadFactory
+from tests.staff_support import signed_in_client
+
+
+def _lead(**fields):
+    lead = LeadFactory(**fields)
+    db.session.add(
+        Consent(
+            lead=lead, text_version="2026-11-v1", share_with_providers=True, contact=True, source_form="t"
+        )
+    )
+    db.session.commit()
+    return lead
+
+
+def _routed_and_sent():
+    seed.load_demo_providers()
+    lead = _lead()
+    assert route_lead(lead.id) == "routed"
+    for email_id in db.session.scalars(sa.select(EmailMessage.id)).all():
+        deliver_email(email_id)
+    return lead
+
+
+def test_the_cli_exports_every_request_of_the_patient_as_json_and_logs_it(app, taxonomy, runner, tmp_path):
+    first = _lead(email="Mia@Example.org")
+    _lead(email="mia@example.org", phone=first.phone)
+    _lead(email="someone.else@example.org")
+    out = tmp_path / "mia.json"
+
+    result = runner.invoke(args=["privacy", "export", first.reference.lower(), "-o", str(out)])
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    assert [r["email"].lower() for r in document["requests"]] == ["mia@example.org"] * 2
+    assert document["requests"][0]["consent"]["text"]["share_with_providers"].startswith("I agree")
+    actions = db.session.scalars(sa.select(AccessLog.action)).all()
+    assert actions == ["patient_export", "patient_export"]
+
+
+def test_the_cli_says_clearly_when_nothing_is_held(app, taxonomy, runner):
+    result = runner.invoke(args=["privacy", "export", "Q-ZZZZZZ"])
+    assert result.exit_code != 0
+    assert "No request has the reference 'Q-ZZZZZZ'" in result.output
+    result = runner.invoke(args=["privacy", "erase", "nobody@example.org", "--yes"])
+    assert result.exit_code != 0
+    assert "We hold no personal data under 'nobody@example.org'" in result.output
+
+
+def test_the_cli_erasure_asks_first_and_erases_nothing_on_no(app, taxonomy, runner):
+    lead = _lead()
+    result = runner.invoke(args=["privacy", "erase", lead.reference], input="n\n")
+    assert result.exit_code != 0 and "Nothing was erased" in result.output
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).anonymised_at is None
+
+    result = runner.invoke(args=["privacy", "erase", lead.reference], input="y\n")
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    erased = db.session.get(Lead, lead.id)
+    assert erased.anonymised_at is not None and erased.full_name == "" and erased.email == ""
+    record = db.session.scalars(sa.select(ErasureRecord)).one()
+    assert (record.door, record.references, record.user_id) == ("command_line", [lead.reference], None)
+
+
+def test_an_admin_erases_from_the_lead_page_and_the_page_shows_it_erased(app, taxonomy):
+    lead = _lead(full_name="Ingrid Canaryson")
+    client, admin = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{lead.id}/privacy/erase"
+
+    refused = client.post(path, data={})
+    assert refused.status_code == 400 and "Tick the box to confirm the erasure" in refused.get_data(
+        as_text=True
+    )
+    done = client.post(path, data={"erase-confirm": "y"}, follow_redirects=True)
+
+    assert done.status_code == 200
+    body = done.get_data(as_text=True)
+    assert "personal data was erased" in body and "Erased" in body and "Ingrid Canaryson" not in body
+    assert db.session.scalars(sa.select(ErasureRecord.user_id)).one() == admin.id
+
+
+def test_an_admin_downloads_the_patients_data_from_the_lead_page(app, taxonomy):
+    lead = _lead()
+    client, admin = signed_in_client(app, Role.ADMIN)
+
+    response = client.post(f"/staff/leads/{lead.id}/privacy/export", data={})
+
+    assert response.status_code == 200
+    assert (
+        response.headers["Content-Disposition"]
+        == f'attachment; filename="patient-data-{lead.reference}.json"'
+    )
+    assert json.loads(response.data)["requests"][0]["reference"] == lead.reference
+
+
+def test_a_coordinator_can_neither_export_nor_erase_and_the_attempt_is_logged(app, taxonomy):
+    lead = _lead()
+    client, coordinator = signed_in_client(app, Role.COORDINATOR)
+
+    assert client.post(f"/staff/leads/{lead.id}/privacy/export", data={}).status_code == 403
+    assert (
+        client.post(f"/staff/leads/{lead.id}/privacy/erase", data={"erase-confirm": "y"}).status_code == 403
+    )
+
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).anonymised_at is None
+    refused = db.session.scalars(sa.select(AccessLog).filter_by(action="refused")).all()
+    assert [(r.user_id, r.detail) for r in refused] == [
+        (coordinator.id, f"/staff/leads/{lead.id}/privacy/export"),
+        (coordinator.id, f"/staff/leads/{lead.id}/privacy/erase"),
+    ]
+    admin_client, _ = signed_in_client(app, Role.ADMIN)
+    log_page = admin_client.get("/staff/admin/access-log").get_data(as_text=True)
+    assert "Refused" in log_page
+
+
+def test_a_patients_erasure_request_is_a_task_with_a_due_date_in_the_queue(app, taxonomy):
+    lead = _lead()
+    request_erasure(lead.id)
+    client, _ = signed_in_client(app, Role.COORDINATOR)
+
+    page = client.get("/staff/leads?erasure=y").get_data(as_text=True)
+
+    due = db.session.get(Lead, lead.id).erasure_requested_at + timedelta(days=30)
+    assert lead.reference in page and f"Erasure due {due:%Y-%m-%d %H:%M} UTC" in page
+    assert "Erasure requests: 1" in page
+
+
+def test_withdrawal_tells_each_provider_that_received_the_request_not_to_contact_the_patient(app, taxonomy):
+    lead = _routed_and_sent()
+    received = {
+        e.to_address
+        for e in db.session.scalars(sa.select(EmailMessage).filter_by(status="sent"))
+        if e.template.startswith("provider_notification")
+    }
+    assert received
+
+    withdraw_consent(lead.id)
+
+    notices = db.session.scalars(
+        sa.select(EmailMessage).filter_by(template="notice_provider_withdrawn")
+    ).all()
+    assert {n.to_address for n in notices} == received
+    assert all(lead.reference in n.body_text and lead.full_name not in n.body_text for n in notices)
+
+
+def test_retention_removes_spam_after_its_period_and_old_email_bodies_but_keeps_the_rows(app, taxonomy):
+    spam = _lead(status="spam")
+    recent_spam = _lead(status="spam")
+    email = EmailMessage(
+        idempotency_key="old",
+        template="patient_confirmation",
+        to_address="a@example.org",
+        subject="Hi",
+        body_text="Your details",
+        body_html="<p>Your details</p>",
+        message_id="<m1@x>",
+        status="sent",
+        created_at=utcnow() - timedelta(days=91),
+    )
+    db.session.add(email)
+    db.session.execute(
+        sa.update(Lead).where(Lead.id == spam.id).values(updated_at=utcnow() - timedelta(days=31))
+    )
+    db.session.commit()
+
+    result = privacy.apply_retention()
+
+    assert (result.spam_and_duplicates, result.email_bodies) == (1, 1)
+    db.session.expire_all()
+    assert db.session.get(Lead, spam.id).anonymised_at is not None
+    assert db.session.get(Lead, recent_spam.id).anonymised_at is None
+    kept = db.session.get(EmailMessage, email.id)
+    assert (kept.body_text, kept.status, kept.message_id) == ("", "sent", "<m1@x>")
+    assert privacy.apply_retention() == privacy.RetentionResult()
+
+
+def test_each_consent_records_the_exact_text_hash_and_language_and_the_page_shows_the_words(app, taxonomy):
+    from tests.quote_support import answers, client_with_own_address
+
+    assert client_with_own_address(app).post("/quote", data=answers(app)).status_code == 303
+    lead = db.session.scalars(sa.select(Lead)).one()
+    assert (lead.consent.text_hash, lead.consent.language) == (
+        "89e9c918a79098334709184dae20710a9fee9b895276e37a406fe0204635c44c",
+        "en",
+    )
+    client, _ = signed_in_client(app, Role.COORDINATOR)
+    page = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert lead.consent.text_hash in page and "I agree that the quote service may share my request" in page
+
+
+def test_the_privacy_notice_is_linked_from_the_form_and_says_what_a_patient_needs(app, taxonomy, client):
+    form = client.get("/quote").get_data(as_text=True)
+    assert 'href="/privacy"' in form
+    notice = client.get("/privacy").get_data(as_text=True)
+    for needed in ("explicit consent", "Datatilsynet", "24 months", "one month", "Danish clinics"):
+        assert needed in notice
