@@ -1,9 +1,12 @@
-"""Versioned consent wording. A version, once shown to patients, is never edited: change the
-wording by adding a new version and pointing CURRENT_VERSION at it. Each version's SHA-256 is
-recorded in RECORDED_HASHES, so editing a shown text without a new version fails a test."""
+"""Versioned consent wording, one file per version and language in data/consent/. A version,
+once shown to patients, is never edited: change the wording by adding a new file and pointing
+CURRENT_VERSION at it. Each version's SHA-256 is recorded in RECORDED_HASHES, so editing a shown
+text without a new version fails a test."""
 
 import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 # Where the quote form records that consent was given (Consent.source_form).
 SOURCE_QUOTE_FORM = "public_quote_form"
@@ -22,20 +25,19 @@ class ConsentText:
         return hashlib.sha256(f"{self.share}\n{self.contact}".encode()).hexdigest()
 
 
-CONSENT_TEXTS: dict[str, ConsentText] = {
-    "2026-11-v1": ConsentText(
-        version="2026-11-v1",
-        share=(
-            "I agree that the quote service may share my request, including the health information "
-            "I give in this form, with the Danish clinics that match it, so that they can prepare "
-            "a quote for me."
-        ),
-        contact=(
-            "I agree to be contacted about this request by the quote service and by those clinics, "
-            "by email or in the way I chose above."
-        ),
-    ),
-}
+def _load_texts() -> dict[str, ConsentText]:
+    """Every version from data/consent/<version>.<language>.json."""
+    texts = {}
+    for path in sorted(CONSENT_DIR.glob("*.json")):
+        text = ConsentText(**json.loads(path.read_text(encoding="utf-8")))
+        if path.name != f"{text.version}.{text.language}.json":
+            raise ValueError(f"{path.name} holds version {text.version} in '{text.language}': rename it")
+        texts[text.version] = text
+    return texts
+
+
+CONSENT_DIR = Path(__file__).resolve().parent.parent / "data" / "consent"
+CONSENT_TEXTS: dict[str, ConsentText] = _load_texts()
 
 CURRENT_VERSION = "2026-11-v1"
 
