@@ -13,7 +13,7 @@ from leads.dev import seed
 from leads.extensions import db
 from leads.models import Condition, Provider, Role, Treatment
 from tests.helpers import count_rows
-from tests.test_directory_csv import AARHUS, HEADER, ODENSE
+from tests.integration.test_directory_csv import AARHUS, HEADER, ODENSE
 
 PASSWORD = "a long admin password"
 _addresses = itertools.count(1)
