@@ -13,6 +13,7 @@ from leads.workflow import IllegalTransition
 from tests.factories import LeadFactory
 
 
+@pytest.mark.commits  # reads the schema through a connection of its own from the engine
 def test_migrations_create_exactly_the_schema_the_models_describe(app):
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": False})

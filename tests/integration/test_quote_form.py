@@ -409,6 +409,7 @@ def test_a_treatment_withdrawn_while_the_form_was_open_is_refused(client, app):
     assert stored_counts() == NOTHING_STORED
 
 
+@pytest.mark.commits  # the CSRF app is a second app with its own connection to the database
 def test_with_csrf_on_an_expired_session_keeps_the_answers_and_the_next_send_works(app, taxonomy):
     csrf_app = create_app(config.TestingConfig, WTF_CSRF_ENABLED=True)
     client = client_with_own_address(csrf_app)
