@@ -3,6 +3,7 @@
 from datetime import timedelta
 from email import message_from_bytes, policy
 
+import pytest
 import sqlalchemy as sa
 
 from leads.extensions import db
@@ -11,6 +12,9 @@ from leads.models import EmailMessage, LeadEvent, OutboxMessage
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
 from tests.servers import free_port
+
+# Emails are claimed once by a guarded update, and due ones found by comparing times in SQL.
+pytestmark = pytest.mark.pg
 
 
 def _queue(to="patient@example.org", key="k1", **extra):

@@ -33,6 +33,9 @@ from leads.routing.service import (
 from tests.factories import LeadFactory, ProviderFactory
 from tests.helpers import count_rows
 
+# Routing locks the lead and the candidate providers (FOR NO KEY UPDATE on PostgreSQL).
+pytestmark = pytest.mark.pg
+
 TUESDAY = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 

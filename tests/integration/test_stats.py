@@ -13,6 +13,9 @@ from leads.timeutil import utcnow
 from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory
 from tests.staff_support import ago, signed_in_client
 
+# The stats queries group by day with SQL functions written per database.
+pytestmark = pytest.mark.pg
+
 SVG = "{http://www.w3.org/2000/svg}"
 T0 = datetime(2025, 3, 10, 12, tzinfo=UTC)
 
