@@ -11,7 +11,7 @@ ifneq ($(CI),true)
 NO_BROWSER := $(shell command -v chromium >/dev/null 2>&1 || test -x "$${CHROMIUM_PATH:-/usr/bin/chromium}" || echo --ignore=tests/e2e)
 endif
 
-.PHONY: run test lint format bench clean
+.PHONY: run test test-fast coverage lint format bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,10 +33,18 @@ test: $(VENV)/.dev
 	@test -z "$(NO_BROWSER)" || echo "Chromium not found: the browser tests (tests/e2e) are skipped; install Debian's chromium package to run them."
 	$(BIN)/python -m pytest $(NO_BROWSER) $(PYTEST_ARGS)
 	@if $(BIN)/python -m tests.pg_cluster --check; then \
-		$(BIN)/python -m pytest -m db --db=postgresql $(NO_BROWSER) $(PYTEST_ARGS); \
+		$(BIN)/python -m pytest -m pg --db=postgresql $(NO_BROWSER) $(PYTEST_ARGS); \
 	else \
 		echo "PostgreSQL server binaries (pg_ctl, initdb) not found: the PostgreSQL run is skipped."; \
 	fi
+
+# The inner loop: the pure unit tests, no app, no database, no servers.
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+# Line coverage of leads/ and workers/ over the SQLite run.
+coverage: $(VENV)/.dev
+	$(BIN)/python -m pytest $(NO_BROWSER) --cov=leads --cov=workers --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -50,4 +58,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf var/ .pytest_cache
+	rm -rf var/ .pytest_cache .coverage

@@ -145,6 +145,11 @@ class TestingConfig(Config):
         super().__init__()
         self.WTF_CSRF_ENABLED = _env_bool("WTF_CSRF_ENABLED", False)
         self.EMAIL_RETRY_BASE_SECONDS = _env_int("EMAIL_RETRY_BASE_SECONDS", 1)
+        # Cheap password hashing (the suite signs in hundreds of times); argon2id still, and the
+        # other environments keep argon2-cffi's defaults. Hashes made with other costs still verify.
+        self.ARGON2_TIME_COST = 1
+        self.ARGON2_MEMORY_COST = 8  # KiB, the least argon2 allows for one lane
+        self.ARGON2_PARALLELISM = 1
 
 
 class ProductionConfig(Config):

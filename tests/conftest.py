@@ -2,13 +2,14 @@
 (or PostgreSQL with --db=postgresql)."""
 
 import os
+from contextlib import contextmanager
 
 import pytest
 
 import config
 from leads import create_app
 from leads.dev.mailsink import start_sink
-from leads.extensions import db
+from leads.extensions import db, limiter
 from tests.helpers import FreshRequestClient
 from tests.pg_cluster import PgCluster
 from tests.servers import RedisServer, Worker, free_port
@@ -23,10 +24,14 @@ def pytest_addoption(parser):
     )
 
 
+# Fixtures whose tests need their data committed: another process or connection must see it.
+COMMITTING_FIXTURES = {"celery_worker", "live_server", "staff_server"}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if {"app", "database_url"} & set(item.fixturenames):
-            item.add_marker(pytest.mark.db)
+        if COMMITTING_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.commits)
 
 
 @pytest.fixture(scope="session")
@@ -99,28 +104,83 @@ def _migrate(database_url: str) -> None:
 WORKER_REDIS_DB = 1
 
 
+@pytest.fixture(scope="session")
+def _apps(test_env):
+    """The apps of the run, built once each: by default one, plus one publishing to the worker."""
+    # A session joined to a connection that is already in a transaction works in a savepoint.
+    db.session.session_factory.configure(join_transaction_mode="create_savepoint")
+    built = {}
+
+    def app_for(**overrides):
+        key = tuple(sorted(overrides.items()))
+        if key not in built:
+            app = create_app(config.TestingConfig, **overrides)
+            # Every test-client request starts with an empty `g`, as each request does in production.
+            app.test_client_class = FreshRequestClient
+            # The limiter is one object that every create_app reconfigures: keep this app's state.
+            built[key] = (app, dict(app.config), dict(vars(limiter)))
+        return built[key]
+
+    return app_for
+
+
 @pytest.fixture
-def app(request, test_env, redis_server, mail_sink):
-    """The app in an app context; every table is emptied afterwards."""
+def app(request, _apps, redis_server, mail_sink):
+    """The app in an app context, the same app object for the whole run.
+
+    The test's data lives in a transaction rolled back at its end (the app's commits release
+    savepoints inside it), unless the test is marked `commits` (a worker, a live server or another
+    connection must see its data): then it commits for real and every table is emptied afterwards.
+    """
     overrides = {}
     if "celery_worker" in request.fixturenames:
         overrides["REDIS_URL"] = redis_server.url_for(WORKER_REDIS_DB)
-    app = create_app(config.TestingConfig, **overrides)
-    # Every test-client request starts with an empty `g`, as each request does in production.
-    app.test_client_class = FreshRequestClient
+    app, settings, limiter_state = _apps(**overrides)
+    vars(limiter).update(limiter_state)
+    app.extensions["celery"].set_default()
     with app.app_context():
-        yield app
-        db.session.remove()
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
-        db.engine.dispose()
+        if request.node.get_closest_marker("commits"):
+            try:
+                yield app
+            finally:
+                db.session.remove()
+                _empty_tables()
+        else:
+            with _rolled_back_at_the_end():
+                yield app
+    app.config.clear()
+    app.config.update(settings)
     if redis_server.process is None:
         redis_server.start()
     for path in mail_sink.messages():
         path.unlink()
     mail_sink.refuse.clear()
     mail_sink.delay.clear()
+
+
+@contextmanager
+def _rolled_back_at_the_end():
+    """Point the app's engine at one connection inside a transaction, rolled back at the end."""
+    engines = db.engines
+    engine = engines[None]
+    connection = engine.connect()
+    transaction = connection.begin()  # on SQLite, the begin hook makes it BEGIN IMMEDIATE
+    engines[None] = connection
+    try:
+        yield
+    finally:
+        db.session.remove()
+        engines[None] = engine
+        if transaction.is_active:
+            transaction.rollback()
+        connection.close()
+
+
+def _empty_tables() -> None:
+    with db.engine.begin() as connection:
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+    db.engine.dispose()
 
 
 @pytest.fixture

@@ -1,18 +1,25 @@
 """Staff accounts: argon2id password hashes and account creation."""
 
 from datetime import timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app, has_app_context
 
 from leads.extensions import db
 from leads.models import Role, User
 from leads.timeutil import utcnow
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 MIN_PASSWORD_LENGTH = 12
+# Config keys that may override argon2-cffi's parameters; only the testing config sets them.
+_COST_SETTINGS = {
+    "time_cost": "ARGON2_TIME_COST",
+    "memory_cost": "ARGON2_MEMORY_COST",
+    "parallelism": "ARGON2_PARALLELISM",
+}
 
 
 class AccountError(ValueError):
@@ -24,13 +31,30 @@ def load_active_user(user_id: str) -> User | None:
     return db.session.scalar(sa.select(User).filter_by(id=int(user_id), active=True))
 
 
+def password_hasher() -> PasswordHasher:
+    """argon2id with the library's recommended parameters, unless the app's config names others."""
+    config = current_app.config if has_app_context() else {}
+    return _hasher_with(**{name: config.get(key) for name, key in _COST_SETTINGS.items()})
+
+
+@cache
+def _hasher_with(**costs: int | None) -> PasswordHasher:
+    return PasswordHasher(**{name: value for name, value in costs.items() if value is not None})
+
+
+@cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    return hasher.hash("not-a-real-password")
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return password_hasher().hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
+    # The parameters come from the hash itself, so hashes made with other costs still verify.
     try:
-        return _hasher.verify(password_hash, password)
+        return password_hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -52,10 +76,6 @@ def create_user(email: str, password: str, role: str) -> User:
     return user
 
 
-# Verified against when the address is unknown, so a miss costs the same time as a hit.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
-
-
 def authenticate(email: str, password: str, *, max_failures: int, lockout: timedelta) -> User | None:
     """The active, unlocked user with these credentials, or None (never saying which check failed).
 
@@ -63,7 +83,8 @@ def authenticate(email: str, password: str, *, max_failures: int, lockout: timed
     """
     user = db.session.scalar(sa.select(User).filter_by(email=email.strip().lower()))
     if user is None:
-        verify_password(_DUMMY_HASH, password)
+        # Verify against a hash of the same cost, so a miss takes as long as a hit.
+        verify_password(_dummy_hash(password_hasher()), password)
         return None
     now = utcnow()
     if user.locked_until is not None and user.locked_until > now:
@@ -79,6 +100,6 @@ def authenticate(email: str, password: str, *, max_failures: int, lockout: timed
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
-    if _hasher.check_needs_rehash(user.password_hash):
+    if password_hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user

@@ -48,26 +48,46 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-@pytest.fixture
-def live_server(app):
-    """The app, with CSRF on as in production, served on a free loopback port."""
+@pytest.fixture(scope="session")
+def _live_server(test_env):
     served = create_app(config.TestingConfig, WTF_CSRF_ENABLED=True, BASE_URL="http://placeholder")
     server = LiveServer(served)
     served.config["BASE_URL"] = server.url
-    server.start()
-    yield server
-    server.stop()
+    yield from _serve(server)
 
 
 @pytest.fixture
-def staff_server(app):
+def live_server(app, _live_server):
+    """The app, with CSRF on as in production, served on a free loopback port."""
+    yield from _with_settings_restored(_live_server)
+
+
+@pytest.fixture(scope="session")
+def _staff_server(test_env):
+    served = create_app(config.TestingConfig, WTF_CSRF_ENABLED=True, LOGIN_RATE_LIMIT="500 per minute")
+    yield from _serve(LiveServer(served))
+
+
+@pytest.fixture
+def staff_server(app, _staff_server):
     """The app over HTTP with CSRF on, as in production; its own login rate limit so the
     other browser tests' sign-ins from 127.0.0.1 do not count against these."""
-    served = create_app(config.TestingConfig, WTF_CSRF_ENABLED=True, LOGIN_RATE_LIMIT="500 per minute")
-    server = LiveServer(served)
+    yield from _with_settings_restored(_staff_server)
+
+
+def _serve(server: LiveServer):
+    """Serve for the whole run: the served apps are built once, like the test app."""
     server.start()
     yield server
     server.stop()
+
+
+def _with_settings_restored(server: LiveServer):
+    """The server for one test; settings the test changes are put back afterwards."""
+    settings = dict(server.app.config)
+    yield server
+    server.app.config.clear()
+    server.app.config.update(settings)
 
 
 def sign_in_staff(page, server, email: str, password: str = PASSWORD) -> None:

@@ -4,6 +4,7 @@ patient's own request; retention; consent you can prove; the privacy notice."""
 import json
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from leads.dev import seed
@@ -16,6 +17,9 @@ from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
 from tests.staff_support import signed_in_client
+
+# SQL functions, guarded updates and row locks: run again on PostgreSQL.
+pytestmark = pytest.mark.pg
 
 
 def _lead(**fields):

@@ -2,6 +2,7 @@
 filled in is found nowhere in the database or in Redis, while the statistics still count the
 leads."""
 
+import pytest
 import redis
 import sqlalchemy as sa
 import time_machine
@@ -17,6 +18,9 @@ from leads.staff import lead_actions, stats
 from leads.timeutil import utcnow
 from tests.factories import UserFactory
 from tests.quote_support import answers, client_with_own_address
+
+# SQL functions, guarded updates and row locks: run again on PostgreSQL.
+pytestmark = pytest.mark.pg
 
 CANARY = "zqxcanary"
 PATIENT = {

@@ -1,11 +1,15 @@
 """ "Same patient" and "the first request of a duplicate chain": one definition each, used by
 intake's duplicate check, routing's already-tried providers and the coordinator's verdict."""
 
+import pytest
 import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.models import Lead, same_patient
 from tests.factories import LeadFactory
+
+# SQL functions, guarded updates and row locks: run again on PostgreSQL.
+pytestmark = pytest.mark.pg
 
 
 def _matching(email, phone):

@@ -3,6 +3,7 @@ provider's page and each provider email at the moment it would be sent. A patien
 and a coordinator's closing end assignments with statuses of their own, never held against the
 providers who were asked."""
 
+import pytest
 import sqlalchemy as sa
 
 from leads.dev import seed
@@ -18,6 +19,9 @@ from leads.routing.service import route_lead
 from leads.staff.lead_actions import change_status
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory, UserFactory
+
+# SQL functions, guarded updates and row locks: run again on PostgreSQL.
+pytestmark = pytest.mark.pg
 
 
 def _routed_lead(*, load_providers=True):

@@ -176,6 +176,7 @@ def test_a_link_from_this_site_is_not_stored_as_referrer(client):
 # --- a valid request -------------------------------------------------------------------------
 
 
+@pytest.mark.pg
 def test_a_valid_request_stores_lead_consent_event_routing_task_and_email_together(client, app):
     moment = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
     with time_machine.travel(moment, tick=False):
@@ -255,6 +256,7 @@ def test_the_thank_you_page_without_a_recent_request_says_so(client):
     assert "We could not find a recent request" in page and 'href="/quote"' in page
 
 
+@pytest.mark.pg
 def test_sending_the_same_form_twice_stores_one_lead_and_one_email(client, app):
     data = answers(app)
     first = client.post("/quote", data=data)
@@ -409,6 +411,7 @@ def test_a_treatment_withdrawn_while_the_form_was_open_is_refused(client, app):
     assert stored_counts() == NOTHING_STORED
 
 
+@pytest.mark.commits  # the CSRF app is a second app with its own connection to the database
 def test_with_csrf_on_an_expired_session_keeps_the_answers_and_the_next_send_works(app, taxonomy):
     csrf_app = create_app(config.TestingConfig, WTF_CSRF_ENABLED=True)
     client = client_with_own_address(csrf_app)
@@ -459,6 +462,7 @@ def _earlier_lead(days_ago: float, **fields) -> Lead:
     return lead
 
 
+@pytest.mark.pg
 def test_the_same_email_within_the_window_is_linked_as_a_duplicate_and_not_routed(client, app):
     earlier = _earlier_lead(29, email="FREJA@example.org", phone="+4599999999")
     response = client.post("/quote", data=answers(app), follow_redirects=True)
@@ -469,6 +473,7 @@ def test_the_same_email_within_the_window_is_linked_as_a_duplicate_and_not_route
     assert response.request.path == "/quote/thanks" and lead.reference in _text(response)
 
 
+@pytest.mark.pg
 def test_the_same_phone_within_the_window_is_a_duplicate(client, app):
     earlier = _earlier_lead(1, email="someone.else@example.org", phone="+4520123456")
     client.post("/quote", data=answers(app, phone="20 12 34 56"))
@@ -476,6 +481,7 @@ def test_the_same_phone_within_the_window_is_a_duplicate(client, app):
     assert (lead.status, lead.duplicate_of_id) == (LeadStatus.DUPLICATE, earlier.id)
 
 
+@pytest.mark.pg
 def test_a_request_after_the_window_is_a_new_lead(client, app):
     earlier = _earlier_lead(31, email="freja@example.org")
     client.post("/quote", data=answers(app))
@@ -483,6 +489,7 @@ def test_a_request_after_the_window_is_a_new_lead(client, app):
     assert lead.status == LeadStatus.NEW and lead.duplicate_of_id is None
 
 
+@pytest.mark.pg
 def test_the_duplicate_window_is_configurable(client, app):
     app.config["QUOTE_DUPLICATE_WINDOW_DAYS"] = 7
     earlier = _earlier_lead(8, email="freja@example.org")
@@ -490,6 +497,7 @@ def test_the_duplicate_window_is_configurable(client, app):
     assert db.session.scalar(sa.select(Lead.status).where(Lead.id != earlier.id)) == LeadStatus.NEW
 
 
+@pytest.mark.pg
 def test_every_repeat_links_to_the_first_request(client, app):
     first = _earlier_lead(10, email="freja@example.org")
     second = _earlier_lead(5, email="freja@example.org", status="duplicate", duplicate_of=first)
@@ -498,6 +506,7 @@ def test_every_repeat_links_to_the_first_request(client, app):
     assert third.duplicate_of_id == first.id
 
 
+@pytest.mark.pg
 @pytest.mark.parametrize("status", ["spam", "withdrawn"])
 def test_an_earlier_spam_or_withdrawn_request_does_not_make_a_duplicate(client, app, status):
     earlier = _earlier_lead(1, email="freja@example.org", status=status)

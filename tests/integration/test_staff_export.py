@@ -13,6 +13,9 @@ from leads.staff.export import csv_cell
 from tests.factories import LeadFactory
 from tests.staff_support import ago, signed_in_client
 
+# The export runs the queue's filtered query.
+pytestmark = pytest.mark.pg
+
 
 @pytest.fixture
 def leads(app, taxonomy):

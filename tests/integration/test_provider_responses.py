@@ -15,6 +15,9 @@ from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
 
+# A provider's answer locks its assignment row (FOR UPDATE on PostgreSQL).
+pytestmark = pytest.mark.pg
+
 PATIENT_NAME = "Freja Ørsted"
 
 

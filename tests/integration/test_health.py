@@ -1,5 +1,7 @@
 """Liveness and readiness for load balancers and operators."""
 
+import pytest
+
 import config
 from leads import create_app
 from tests.servers import free_port
@@ -17,6 +19,7 @@ def test_readyz_is_ready_when_database_and_broker_answer(client):
     assert response.get_json()["checks"] == {"database": "ok", "broker": "ok"}
 
 
+@pytest.mark.commits  # the second app opens its own connection to the same database
 def test_readyz_is_503_with_a_reason_when_the_broker_is_down(app):
     broken = create_app(config.TestingConfig, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     response = broken.test_client().get("/readyz")

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,15 @@ from leads.messaging.tokens import (
 )
 
 FOURTEEN_DAYS = 14 * 24 * 3600
+
+
+@pytest.fixture
+def app():
+    """A bare Flask app holding a secret key: the tokens read it from the current app, nothing more."""
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = "testing-secret-key"
+    with app.app_context():
+        yield app
 
 
 def test_a_token_names_its_assignment_and_is_safe_in_a_url(app):

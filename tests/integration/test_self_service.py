@@ -14,6 +14,9 @@ from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
 
+# Withdrawal locks the lead row (FOR UPDATE on PostgreSQL).
+pytestmark = pytest.mark.pg
+
 
 @pytest.fixture
 def routed_lead(app, taxonomy):

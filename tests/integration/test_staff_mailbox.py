@@ -11,6 +11,9 @@ from leads.models import Role
 from leads.staff import mailbox
 from tests.staff_support import fresh_client, make_staff, sign_in
 
+# The development app is a second app, with its own connection to the same database.
+pytestmark = pytest.mark.commits
+
 
 def _write(folder, name: str, subject: str, html: bool = True) -> None:
     message = EmailMessage()

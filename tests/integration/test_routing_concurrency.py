@@ -3,12 +3,16 @@ provider is assigned twice (PostgreSQL row locks; on SQLite, one writer at a tim
 
 import threading
 
+import pytest
 import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.models import Assignment, Condition, EmailMessage, Lead, ProviderTreatment, Treatment
 from leads.routing.service import route_lead
 from tests.factories import LeadFactory, ProviderFactory
+
+# Each routing runs in its own thread and connection: the data must really be committed.
+pytestmark = [pytest.mark.commits, pytest.mark.pg]
 
 
 def _slug(model, slug):

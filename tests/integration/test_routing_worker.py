@@ -240,6 +240,7 @@ def second_worker(celery_worker, test_env, redis_server, tmp_path):
     worker.stop()
 
 
+@pytest.mark.pg
 def test_two_workers_routing_200_leads_at_once_never_exceed_any_capacity(
     app, taxonomy, celery_worker, second_worker, mail_sink
 ):

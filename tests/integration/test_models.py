@@ -12,7 +12,11 @@ from leads.timeutil import utcnow
 from leads.workflow import IllegalTransition
 from tests.factories import LeadFactory
 
+# Migrations and foreign keys: the schema must come out the same on PostgreSQL.
+pytestmark = pytest.mark.pg
 
+
+@pytest.mark.commits  # reads the schema through a connection of its own from the engine
 def test_migrations_create_exactly_the_schema_the_models_describe(app):
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": False})

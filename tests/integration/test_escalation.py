@@ -16,6 +16,9 @@ from leads.routing.service import route_lead
 from leads.workdays import DANISH_TIME
 from tests.factories import LeadFactory
 
+# Escalation steps are guarded updates, which must happen once on PostgreSQL too.
+pytestmark = pytest.mark.pg
+
 TUESDAY_10 = datetime(2026, 11, 24, 10, 0, tzinfo=DANISH_TIME)
 
 

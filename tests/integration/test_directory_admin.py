@@ -13,7 +13,7 @@ from leads.dev import seed
 from leads.extensions import db
 from leads.models import Condition, Provider, Role, Treatment
 from tests.helpers import count_rows
-from tests.test_directory_csv import AARHUS, HEADER, ODENSE
+from tests.integration.test_directory_csv import AARHUS, HEADER, ODENSE
 
 PASSWORD = "a long admin password"
 _addresses = itertools.count(1)
@@ -175,6 +175,7 @@ def test_a_provider_must_offer_a_treatment(admin):
     assert count_rows(Provider) == 0
 
 
+@pytest.mark.pg
 def test_two_providers_cannot_share_a_name(admin):
     admin.post("/staff/admin/providers/new", data=_form())
     html = admin.post("/staff/admin/providers/new", data=_form(name="vejle neuro centre")).get_data(
@@ -270,6 +271,7 @@ def test_a_form_without_its_csrf_token_is_refused(admin, app, action):
     assert count_rows(Provider) == 5 and db.session.get(Provider, provider_id).active is False
 
 
+@pytest.mark.pg
 def test_an_admin_uploads_a_csv_and_a_bad_one_is_explained_line_by_line(admin):
     import io
 

@@ -13,6 +13,9 @@ from leads.extensions import db
 from leads.models import Provider
 from tests.helpers import count_rows
 
+# Imports lean on unique constraints, whose errors differ on PostgreSQL.
+pytestmark = pytest.mark.pg
+
 HEADER = (
     "name,city,region,notification_emails,languages,notification_language,weekly_capacity,"
     "status,paused_until,treatments,conditions\n"

@@ -19,6 +19,9 @@ from tests.quote_support import (
     stored_counts,
 )
 
+# Faults are injected on the real COMMIT, which a test transaction would turn into a savepoint release.
+pytestmark = pytest.mark.commits
+
 
 @pytest.fixture
 def client(app, taxonomy):

@@ -4,6 +4,7 @@ import os
 import signal
 import time
 
+import pytest
 import sqlalchemy as sa
 
 import config
@@ -15,6 +16,9 @@ from leads.models import EmailMessage
 from leads.timeutil import utcnow
 from tests.helpers import wait_until
 from tests.servers import Worker
+
+# The test starts a worker process of its own, which must see the email row.
+pytestmark = pytest.mark.commits
 
 FAULT_REDIS_DB = 3  # apart from the shared worker's queue
 CLAIM_TIMEOUT = 2

@@ -6,7 +6,7 @@ from config import BASE_DIR
 from leads.extensions import db
 from leads.models import Provider
 from tests.helpers import count_rows
-from tests.test_directory_csv import AARHUS, HEADER, ODENSE
+from tests.integration.test_directory_csv import AARHUS, HEADER, ODENSE
 
 
 def _names():

@@ -22,6 +22,9 @@ from tests.factories import (
 )
 from tests.staff_support import ago, ahead, make_staff, signed_in_client
 
+# Queue ordering, keyset paging and search lean on SQL functions that differ on PostgreSQL.
+pytestmark = pytest.mark.pg
+
 
 def names(page) -> list[str]:
     return [row.lead.full_name for row in page.rows]
@@ -175,13 +178,6 @@ def test_paging_forward_and_back_visits_every_lead_once_in_order(ward):
         page = queue.fetch_page(QueueFilters(), limit=2, before=Cursor.decode(page.prev_cursor))
         back.append(names(page))
     assert back == pages[::-1]
-
-
-def test_a_cursor_survives_encoding_and_rejects_garbage():
-    cursor = Cursor(2, utcnow().replace(microsecond=123456), 42)
-    assert Cursor.decode(cursor.encode()) == cursor
-    for garbage in ("", "x", "9.1.1", "1.abc.2", "1.2", "1.2.3.4", "'; drop table lead; --"):
-        assert Cursor.decode(garbage) is None
 
 
 def test_counts_stop_at_the_ceiling(ward):

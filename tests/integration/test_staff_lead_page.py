@@ -13,6 +13,9 @@ from tests.factories import AssignmentFactory, EmailMessageFactory, LeadFactory,
 from tests.helpers import count_rows
 from tests.staff_support import ago, make_staff, signed_in_client
 
+# Lead page actions lock the lead row (FOR UPDATE on PostgreSQL).
+pytestmark = pytest.mark.pg
+
 
 @pytest.fixture
 def coordinator(app, taxonomy):

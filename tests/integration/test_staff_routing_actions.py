@@ -9,6 +9,9 @@ from leads.models import Assignment, Condition, LeadEvent, ProviderTreatment, Ro
 from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory
 from tests.staff_support import signed_in_client
 
+# Approving and re-routing take the routing service's row locks.
+pytestmark = pytest.mark.pg
+
 TREATMENT = "neurorehabilitation-spinal-cord-injury"
 
 

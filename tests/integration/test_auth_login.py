@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 import time_machine
+from argon2 import PasswordHasher, extract_parameters
 
 from leads.extensions import db
 from leads.models import Role, User
@@ -32,6 +33,13 @@ def test_passwords_are_stored_as_argon2id_hashes(app):
     stored = db.session.scalar(sa.select(User.password_hash).filter_by(id=user.id))
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
+
+
+def test_a_password_hashed_at_production_cost_signs_in_and_is_rehashed_at_the_configured_cost(app, client):
+    user = make_staff(password_hash=PasswordHasher().hash(PASSWORD))
+    assert sign_in(client, user).status_code == 302
+    stored = db.session.scalar(sa.select(User.password_hash).filter_by(id=user.id))
+    assert extract_parameters(stored).time_cost == app.config["ARGON2_TIME_COST"]
 
 
 def test_the_right_password_signs_in_and_lands_on_the_queue(app, client):

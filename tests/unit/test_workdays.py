@@ -1,4 +1,4 @@
-"""Danish working days: weekends and public holidays are skipped."""
+"""Danish working days: weekends and public holidays are skipped; the week starts on Monday in Denmark."""
 
 from datetime import UTC, datetime
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leads.workdays import DANISH_TIME, add_working_days, is_working_day
+from leads.workdays import DANISH_TIME, add_working_days, is_working_day, week_start
 
 
 def _dk(*args) -> datetime:
@@ -41,3 +41,16 @@ def test_the_due_moment_is_later_on_a_working_day_and_keeps_utc(naive_start, day
     assert due > start
     assert due.tzinfo is UTC
     assert is_working_day(due.astimezone(DANISH_TIME).date())
+
+
+@pytest.mark.parametrize(
+    ("moment", "monday"),
+    [
+        (datetime(2026, 11, 25, 12, 0, tzinfo=UTC), datetime(2026, 11, 22, 23, 0, tzinfo=UTC)),
+        (datetime(2026, 11, 22, 22, 59, tzinfo=UTC), datetime(2026, 11, 15, 23, 0, tzinfo=UTC)),
+        # Summer time: Monday 00:00 in Copenhagen is 22:00 UTC on Sunday.
+        (datetime(2026, 6, 10, 8, 0, tzinfo=UTC), datetime(2026, 6, 7, 22, 0, tzinfo=UTC)),
+    ],
+)
+def test_the_week_starts_on_monday_at_midnight_danish_time(moment, monday):
+    assert week_start(moment) == monday
