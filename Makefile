@@ -13,6 +13,9 @@ endif
 
 .PHONY: run test lint format bench clean
 
+# The app refuses to start without APP_ENV; `make run` is development unless told otherwise.
+run: export APP_ENV := $(or $(APP_ENV),development)
+
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
@@ -27,7 +30,7 @@ run: $(VENV)/.runtime
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
 	@echo "Web: http://127.0.0.1:5000/  Mail sink: var/mail/  Stop everything with Ctrl-C."
-	APP_ENV=$${APP_ENV:-development} $(BIN)/honcho -f Procfile.dev start
+	$(BIN)/honcho -f Procfile.dev start
 
 test: $(VENV)/.dev
 	@test -z "$(NO_BROWSER)" || echo "Chromium not found: the browser tests (tests/e2e) are skipped; install Debian's chromium package to run them."

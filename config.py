@@ -2,10 +2,14 @@
 instantiated (at app creation), never at import time."""
 
 import os
+import secrets
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
-DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key"
+TESTING_SECRET_KEY = "testing-secret-key"
+# Keys anyone can read in this repository (today's and earlier ones): only testing may sign with them.
+PUBLIC_SECRET_KEYS = frozenset({TESTING_SECRET_KEY, "dev-only-insecure-secret-key"})
+DEV_SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
 
 
 class ConfigError(RuntimeError):
@@ -47,6 +51,7 @@ class Config:
     DEFAULT_SMTP_HOST = "127.0.0.1"
     DEFAULT_SMTP_PORT = 8025
     DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+    ACCEPTS_PUBLIC_SECRET_KEY = False
 
     def __init__(self) -> None:
         env = os.environ.get
@@ -115,6 +120,26 @@ class Config:
             raise ConfigError("REDIS_URL is not set")
         if not self.SECRET_KEY:
             raise ConfigError("SECRET_KEY is not set")
+        if self.SECRET_KEY in PUBLIC_SECRET_KEYS and not self.ACCEPTS_PUBLIC_SECRET_KEY:
+            raise ConfigError("SECRET_KEY is a key published in the repository; set a random one")
+
+
+def development_secret_key(path: Path | None = None) -> str:
+    """This checkout's own development key, made once with `secrets` and kept readable by its owner only."""
+    path = path or DEV_SECRET_KEY_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of `make run` made it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(key + "\n")
+    return key
 
 
 class DevelopmentConfig(Config):
@@ -123,7 +148,11 @@ class DevelopmentConfig(Config):
     APP_ENV = "development"
     DEFAULT_DATABASE_URL = f"sqlite:///{BASE_DIR / 'var' / 'dev.db'}"
     DEFAULT_REDIS_URL = "redis://127.0.0.1:6390/0"
-    DEFAULT_SECRET_KEY = DEFAULT_SECRET_KEY
+
+    def __init__(self) -> None:
+        super().__init__()
+        if not self.SECRET_KEY:
+            self.SECRET_KEY = development_secret_key()
 
 
 class TestingConfig(Config):
@@ -133,7 +162,8 @@ class TestingConfig(Config):
     TESTING = True
     DEFAULT_DATABASE_URL = "sqlite://"
     DEFAULT_REDIS_URL = "redis://127.0.0.1:1/0"
-    DEFAULT_SECRET_KEY = "testing-secret-key"
+    DEFAULT_SECRET_KEY = TESTING_SECRET_KEY
+    ACCEPTS_PUBLIC_SECRET_KEY = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -156,7 +186,7 @@ class ProductionConfig(Config):
 
     def validate(self) -> None:
         super().validate()
-        if self.SECRET_KEY == DEFAULT_SECRET_KEY or len(self.SECRET_KEY) < 32:
+        if len(self.SECRET_KEY) < 32:
             raise ConfigError("SECRET_KEY must be a random value of at least 32 characters")
         if not self.BASE_URL:
             raise ConfigError("BASE_URL is not set (links in emails need it)")
@@ -170,8 +200,10 @@ CONFIGS = {
 
 
 def config_for(app_env: str | None) -> type[Config]:
-    """The config class for APP_ENV (development when unset)."""
-    name = (app_env or "development").strip().lower()
+    """The config class APP_ENV names; unset is an error, so a forgotten variable never runs development."""
+    if not app_env or not app_env.strip():
+        raise ConfigError(f"APP_ENV is not set; set it to one of {', '.join(sorted(CONFIGS))}")
+    name = app_env.strip().lower()
     try:
         return CONFIGS[name]
     except KeyError:

@@ -14,7 +14,7 @@ from leads.extensions import csrf, db, limiter, login_manager, migrate
 def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     """Build the app for `config_class` (by default the one APP_ENV names)."""
     if config_class is None:
-        if os.environ.get("APP_ENV", "development") == "development":
+        if os.environ.get("APP_ENV") == "development":
             load_dotenv(BASE_DIR / ".env", override=False)
         config_class = config_for(os.environ.get("APP_ENV"))
     config = config_class()

@@ -30,7 +30,7 @@ def test_production_refuses_to_start_without_a_required_variable_and_names_it(pr
 
 
 def test_production_refuses_the_development_secret_key(production_env):
-    production_env.setenv("SECRET_KEY", DevelopmentConfig.DEFAULT_SECRET_KEY)
+    production_env.setenv("SECRET_KEY", "dev-only-insecure-secret-key")
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         ProductionConfig().validate()
 
