@@ -95,6 +95,9 @@ class Config:
         self.LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
         self.LOGIN_LOCKOUT_MINUTES = _env_int("LOGIN_LOCKOUT_MINUTES", 15)
         self.LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT") or "10 per minute"
+        # A staff session ends after this long without a request, and this long after sign-in.
+        self.SESSION_IDLE_MINUTES = _env_int("SESSION_IDLE_MINUTES", 30)
+        self.SESSION_MAX_HOURS = _env_int("SESSION_MAX_HOURS", 12)
         # Public quote form: per-client limits, spam defences, duplicate window, coordinator SLA.
         self.QUOTE_RATE_LIMIT = env("QUOTE_RATE_LIMIT") or "10 per minute;50 per hour"
         self.QUOTE_MIN_FILL_SECONDS = _env_int("QUOTE_MIN_FILL_SECONDS", 4)

@@ -3,25 +3,20 @@
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 
-from leads.auth import accounts
+from leads.auth import accounts, sessions
 from leads.auth.forms import LoginForm
 from leads.extensions import db, limiter, login_manager
-from leads.models import User
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Sign in to see that page."
-login_manager.session_protection = "strong"
-
-
-@login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.scalar(sa.select(User).filter_by(id=int(user_id), active=True))
+# Not "strong": it trusts a client-supplied X-Forwarded-For (see leads.auth.sessions).
+login_manager.session_protection = None
+login_manager.user_loader(sessions.load_user)
 
 
 def _safe_next(target: str | None) -> str:
@@ -47,7 +42,7 @@ def login():
         )
         db.session.commit()
         if user is not None:
-            login_user(user)
+            sessions.start_session(user)
             return redirect(_safe_next(request.args.get("next")))
         form.form_errors.append(
             "That email and password did not work, or the account is locked for a while. "
@@ -59,6 +54,6 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    logout_user()
+    sessions.end_session(current_user._get_current_object())
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

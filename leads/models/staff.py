@@ -26,6 +26,15 @@ class User(UserMixin, db.Model):
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Part of the id in every session cookie: bumping it signs the user out everywhere.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    def end_sessions(self) -> None:
+        """Every session signed in so far stops working at its next request."""
+        self.session_version = (self.session_version or 0) + 1
 
     @property
     def is_active(self) -> bool:

@@ -41,6 +41,7 @@ def set_active(user: User, active: bool, *, acting_user_id: int | None = None) -
         if user.role == Role.ADMIN and user.active and _active_admins() <= 1:
             raise AccountError("This is the last active admin; make another admin first.")
     user.active = active
+    user.end_sessions()  # a reactivated account must not bring old cookies back
     if active:
         user.failed_logins, user.locked_until = 0, None
     return user
@@ -52,10 +53,11 @@ def _check_length(password: str) -> None:
 
 
 def reset_password(user: User, new_password: str) -> User:
-    """Set a new password (an admin's reset) and lift any lockout."""
+    """Set a new password (an admin's reset), lift any lockout and end every session of the user."""
     _check_length(new_password)
     user.password_hash = hash_password(new_password)
     user.failed_logins, user.locked_until = 0, None
+    user.end_sessions()
     return user
 
 
