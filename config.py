@@ -93,7 +93,9 @@ class Config:
         # How long the patient's self-service link in the confirmation email works.
         self.PATIENT_LINK_MAX_AGE_DAYS = _env_int("PATIENT_LINK_MAX_AGE_DAYS", 365)
         self.LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
+        # Per account and client address: each further LOGIN_MAX_FAILURES doubles the wait, up to the max.
         self.LOGIN_LOCKOUT_MINUTES = _env_int("LOGIN_LOCKOUT_MINUTES", 15)
+        self.LOGIN_LOCKOUT_MAX_HOURS = _env_int("LOGIN_LOCKOUT_MAX_HOURS", 24)
         self.LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT") or "10 per minute"
         # A staff session ends after this long without a request, and this long after sign-in.
         self.SESSION_IDLE_MINUTES = _env_int("SESSION_IDLE_MINUTES", 30)

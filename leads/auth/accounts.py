@@ -7,6 +7,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 
+from leads.auth import throttle
 from leads.extensions import db
 from leads.models import Role, User
 from leads.timeutil import utcnow
@@ -47,32 +48,39 @@ def create_user(email: str, password: str, role: str) -> User:
     return user
 
 
-# Verified against when the address is unknown, so a miss costs the same time as a hit.
+# Verified against whenever the real hash must not be, so every attempt costs one argon2 verify.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
-def authenticate(email: str, password: str, *, max_failures: int, lockout: timedelta) -> User | None:
-    """The active, unlocked user with these credentials, or None (never saying which check failed).
+def authenticate(
+    email: str,
+    password: str,
+    *,
+    client: str,
+    max_failures: int,
+    lockout: timedelta,
+    max_lockout: timedelta = timedelta(hours=24),
+) -> User | None:
+    """The active user with these credentials, or None, never saying which check failed.
 
-    Each wrong password counts; `max_failures` in a row lock the account for `lockout`.
+    Every call does the same work (one argon2 verify) and gives the same answer whatever the account's
+    state. Failures are throttled per typed address and `client` (leads.auth.throttle).
     """
-    user = db.session.scalar(sa.select(User).filter_by(email=email.strip().lower()))
-    if user is None:
-        verify_password(_DUMMY_HASH, password)
-        return None
+    account = email.strip().lower()
     now = utcnow()
-    if user.locked_until is not None and user.locked_until > now:
+    user = db.session.scalar(sa.select(User).filter_by(email=account))
+    blocked = throttle.is_blocked(account, client, now)
+    password_ok = verify_password(user.password_hash if user and not blocked else _DUMMY_HASH, password)
+    if blocked:
         return None
-    if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= max_failures:
-            user.locked_until = now + lockout
-            user.failed_logins = 0
+    if user is None or not password_ok:
+        throttle.record_failure(
+            account, client, now, max_failures=max_failures, delay=lockout, max_delay=max_lockout
+        )
         return None
     if not user.active:
         return None
-    user.failed_logins = 0
-    user.locked_until = None
+    throttle.clear(account, client)
     user.last_login_at = now
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)

@@ -37,8 +37,10 @@ def login():
         user = accounts.authenticate(
             form.email.data,
             form.password.data,
+            client=request.remote_addr or "unknown",
             max_failures=config["LOGIN_MAX_FAILURES"],
             lockout=timedelta(minutes=config["LOGIN_LOCKOUT_MINUTES"]),
+            max_lockout=timedelta(hours=config["LOGIN_LOCKOUT_MAX_HOURS"]),
         )
         db.session.commit()
         if user is not None:

@@ -22,8 +22,6 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(sa.String(200))
     role: Mapped[str] = mapped_column(sa.String(20), default=Role.COORDINATOR.value)
     active: Mapped[bool] = mapped_column(default=True)
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Part of the id in every session cookie: bumping it signs the user out everywhere.
@@ -43,6 +41,18 @@ class User(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+
+class LoginThrottle(db.Model):
+    """Failed sign-ins for one account from one client address (see leads.auth.throttle)."""
+
+    __table_args__ = (sa.UniqueConstraint("account", "client"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(sa.String(254))  # the address typed, known account or not
+    client: Mapped[str] = mapped_column(sa.String(64))
+    failures: Mapped[int] = mapped_column(default=0)
+    blocked_until: Mapped[datetime | None]
+    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class AccessLog(db.Model):

@@ -6,6 +6,7 @@ to show and leaves committing to the caller.
 
 import sqlalchemy as sa
 
+from leads.auth import throttle
 from leads.auth.accounts import MIN_PASSWORD_LENGTH, AccountError, hash_password, verify_password
 from leads.extensions import db
 from leads.models import Role, User
@@ -43,7 +44,7 @@ def set_active(user: User, active: bool, *, acting_user_id: int | None = None) -
     user.active = active
     user.end_sessions()  # a reactivated account must not bring old cookies back
     if active:
-        user.failed_logins, user.locked_until = 0, None
+        throttle.clear(user.email)
     return user
 
 
@@ -56,7 +57,7 @@ def reset_password(user: User, new_password: str) -> User:
     """Set a new password (an admin's reset), lift any lockout and end every session of the user."""
     _check_length(new_password)
     user.password_hash = hash_password(new_password)
-    user.failed_logins, user.locked_until = 0, None
+    throttle.clear(user.email)
     user.end_sessions()
     return user
 
