@@ -58,7 +58,8 @@ class Config:
         self.SECRET_KEY = env("SECRET_KEY") or self.DEFAULT_SECRET_KEY
         database_url = env("DATABASE_URL") or self.DEFAULT_DATABASE_URL
         self.SQLALCHEMY_DATABASE_URI = database_url and normalise_database_url(database_url)
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # hide_parameters: bound values (names, emails, health details) never reach exception text or logs.
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
         self.REDIS_URL = env("REDIS_URL") or self.DEFAULT_REDIS_URL
         self.SMTP_HOST = env("SMTP_HOST") or self.DEFAULT_SMTP_HOST
         self.SMTP_PORT = _env_int("SMTP_PORT", self.DEFAULT_SMTP_PORT)

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from leads.extensions import db
 from leads.models import AccessLog, Lead, User
 
-VIEW, EXPORT = "view", "export"
+VIEW, EXPORT, QUEUE = "view", "export", "queue"
 
 
 def record_view(user_id: int, lead_id: int) -> AccessLog:
@@ -22,6 +22,15 @@ def record_export(user_id: int, *, rows: int, filters: str, with_details: bool) 
         f"{rows} lead(s); filters: {filters or 'none'}; free-text details: {'yes' if with_details else 'no'}"
     )
     entry = AccessLog(user_id=user_id, lead_id=None, action=EXPORT, detail=detail[:500])
+    db.session.add(entry)
+    return entry
+
+
+def record_queue_view(user_id: int, *, filters: str) -> AccessLog:
+    """One row per queue page shown: which filters, a search only as "(search)", never its term."""
+    entry = AccessLog(
+        user_id=user_id, lead_id=None, action=QUEUE, detail=f"filters: {filters or 'none'}"[:500]
+    )
     db.session.add(entry)
     return entry
 
