@@ -7,7 +7,7 @@ from leads.extensions import db
 from leads.models import EmailMessage, Lead
 from tests.quote_support import answers, client_with_own_address
 
-CHOSEN_TEXT = "Win a prize at http://evil.example now"
+CHOSEN_TEXT = "Win a prize today Evilcorp"
 
 
 def test_the_confirmation_carries_no_condition_no_words_and_no_contact_details(app, taxonomy):
@@ -24,7 +24,7 @@ def test_the_confirmation_carries_no_condition_no_words_and_no_contact_details(a
     message = db.session.scalar(sa.select(EmailMessage).filter_by(template="patient_confirmation"))
     for body in (message.body_text, message.body_html, message.subject):
         for leaked in (
-            "evil.example",
+            "Evilcorp",
             "Win a prize",
             "secret-detail-77",
             "relapsed",
