@@ -21,11 +21,16 @@ $(VENV)/.runtime: requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+# Development-only servers (embedded Redis, SMTP sink, honcho): never part of a production install.
+$(VENV)/.devrun: $(VENV)/.runtime requirements-dev-run.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev-run.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.devrun requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime
+run: $(VENV)/.devrun
 	mkdir -p var/mail var/redis
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo

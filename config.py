@@ -10,6 +10,8 @@ TESTING_SECRET_KEY = "testing-secret-key"
 # Keys anyone can read in this repository (today's and earlier ones): only testing may sign with them.
 PUBLIC_SECRET_KEYS = frozenset({TESTING_SECRET_KEY, "dev-only-insecure-secret-key"})
 DEV_SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
+DEV_REDIS_PASSWORD_FILE = BASE_DIR / "var" / "redis_password"
+DEV_REDIS_PORT = 6390
 
 
 class ConfigError(RuntimeError):
@@ -110,6 +112,9 @@ class Config:
         self.LEAD_SLA_HOURS = _env_int("LEAD_SLA_HOURS", 24)
         # Proxies in front of the app whose X-Forwarded-For is trusted (rate limits key on the client).
         self.TRUSTED_PROXY_COUNT = _env_int("TRUSTED_PROXY_COUNT", 0)
+        self.TRUSTED_PROXY_COUNT_GIVEN = bool(env("TRUSTED_PROXY_COUNT", "").strip())
+        # The largest request body (the provider CSV import is the biggest); larger ones get a 413 page.
+        self.MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024)
         # Coordinator dashboard: queue page size, CSV export ceiling, stats period limit.
         self.STAFF_PAGE_SIZE = _env_int("STAFF_PAGE_SIZE", 50)
         self.EXPORT_MAX_ROWS = _env_int("EXPORT_MAX_ROWS", 100_000)
@@ -132,7 +137,16 @@ class Config:
 
 def development_secret_key(path: Path | None = None) -> str:
     """This checkout's own development key, made once with `secrets` and kept readable by its owner only."""
-    path = path or DEV_SECRET_KEY_FILE
+    return checkout_secret(path or DEV_SECRET_KEY_FILE)
+
+
+def development_redis_password() -> str:
+    """The password of the embedded Redis of `make run`, made once per checkout like the key."""
+    return checkout_secret(DEV_REDIS_PASSWORD_FILE)
+
+
+def checkout_secret(path: Path) -> str:
+    """A random secret kept in `path` (mode 0600), made on first use."""
     try:
         return path.read_text().strip()
     except FileNotFoundError:
@@ -153,12 +167,13 @@ class DevelopmentConfig(Config):
 
     APP_ENV = "development"
     DEFAULT_DATABASE_URL = f"sqlite:///{BASE_DIR / 'var' / 'dev.db'}"
-    DEFAULT_REDIS_URL = "redis://127.0.0.1:6390/0"
 
     def __init__(self) -> None:
         super().__init__()
         if not self.SECRET_KEY:
             self.SECRET_KEY = development_secret_key()
+        if not self.REDIS_URL:  # the embedded Redis: loopback only, with this checkout's password
+            self.REDIS_URL = f"redis://:{development_redis_password()}@127.0.0.1:{DEV_REDIS_PORT}/0"
 
 
 class TestingConfig(Config):
@@ -196,6 +211,11 @@ class ProductionConfig(Config):
             raise ConfigError("SECRET_KEY must be a random value of at least 32 characters")
         if not self.BASE_URL:
             raise ConfigError("BASE_URL is not set (links in emails need it)")
+        if not self.TRUSTED_PROXY_COUNT_GIVEN:
+            # Behind a proxy, 0 makes every patient share one rate limit; without one, >0 trusts forgeries.
+            raise ConfigError(
+                "TRUSTED_PROXY_COUNT is not set: the number of proxies in front of the app (0 for none)"
+            )
 
 
 CONFIGS = {

@@ -5,7 +5,7 @@ import os
 
 import sqlalchemy as sa
 from dotenv import load_dotenv
-from flask import Flask
+from flask import Flask, request
 
 from config import BASE_DIR, Config, config_for
 from leads.extensions import csrf, db, limiter, login_manager, migrate
@@ -64,6 +64,9 @@ def register_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
+    from leads.auth.sessions import SessionCookies
+
+    app.session_interface = SessionCookies()
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -112,10 +115,16 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(staff_bp)
 
 
+# Pages with staff, patient or provider data, or a sign-in form: never kept by a browser or proxy cache.
+NO_STORE_BLUEPRINTS = frozenset({"auth", "staff", "directory", "provider", "self_service"})
+
+
 def register_security_headers(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
         headers = response.headers
+        if request.blueprint in NO_STORE_BLUEPRINTS or request.path.startswith("/staff"):
+            headers["Cache-Control"] = "no-store"
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "same-origin")

@@ -15,6 +15,10 @@ MESSAGES = {
     403: ("You cannot open this page", "Your account does not have access to this page."),
     404: ("Page not found", "The address may be mistyped, or the page may have moved."),
     405: ("That did not work", "This page cannot be used that way."),
+    413: (
+        "That was too much to send",
+        "What you sent is larger than we accept. Please send less and try again.",
+    ),
     429: ("Too many attempts", "Please wait a minute and try again."),
     500: ("Something went wrong on our side", "The team has been told."),
     503: ("The service is busy for a moment", "We could not reach our database just now."),

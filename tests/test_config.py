@@ -10,6 +10,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgresql://quotes@db.internal/quotes",
     "REDIS_URL": "redis://cache.internal:6379/0",
     "BASE_URL": "https://quotes.example",
+    "TRUSTED_PROXY_COUNT": "1",
 }
 
 
@@ -48,7 +49,7 @@ def test_development_has_embedded_defaults_for_everything(monkeypatch):
     config = DevelopmentConfig()
     config.validate()
     assert config.SQLALCHEMY_DATABASE_URI.startswith("sqlite:///")
-    assert config.REDIS_URL == "redis://127.0.0.1:6390/0"
+    assert config.REDIS_URL.startswith("redis://:") and config.REDIS_URL.endswith("@127.0.0.1:6390/0")
     assert (config.SMTP_HOST, config.SMTP_PORT) == ("127.0.0.1", 8025)
 
 

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
+from zxcvbn import zxcvbn
 
 from leads.auth import throttle
 from leads.extensions import db
@@ -14,6 +15,21 @@ from leads.timeutil import utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 MIN_PASSWORD_LENGTH = 12
+MIN_PASSWORD_SCORE = 3  # zxcvbn: 3 is "safely unguessable" against an online attack that is throttled
+
+
+def check_password(password: str, email: str = "") -> None:
+    """AccountError unless `password` is long enough and not a common or guessable one.
+
+    zxcvbn ships its dictionaries (common passwords, names, words, keyboard patterns): no network.
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters")
+    hints = [email, email.partition("@")[0], "quotes", "danish", "treatment"] if email else []
+    if zxcvbn(password[:100], user_inputs=hints)["score"] < MIN_PASSWORD_SCORE:
+        raise AccountError(
+            "That password is too common or too easy to guess; try a few unrelated words together"
+        )
 
 
 class AccountError(ValueError):
@@ -39,8 +55,7 @@ def create_user(email: str, password: str, role: str) -> User:
         raise AccountError(f"Not a valid email address: {exc}") from None
     if role not in {r.value for r in Role}:
         raise AccountError(f"Role must be one of: {', '.join(r.value for r in Role)}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters")
+    check_password(password, address)
     if db.session.scalar(sa.select(User.id).filter_by(email=address)) is not None:
         raise AccountError(f"A user with the address {address} already exists")
     user = User(email=address, password_hash=hash_password(password), role=role)

@@ -4,14 +4,23 @@ Flask-Login's "strong" protection is off on purpose: it hashes a client-supplied
 so an attacker who copies a cookie also copies the check. What ends a session here is server-side.
 """
 
+import hashlib
 import time
 
 import sqlalchemy as sa
 from flask import current_app, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import login_user, logout_user
 
 from leads.extensions import db
 from leads.models import User
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed cookie session, signed with SHA-256 instead of SHA-1."""
+
+    digest_method = staticmethod(hashlib.sha256)
+
 
 SIGNED_IN_AT = "signed_in_at"
 SEEN_AT = "seen_at"

@@ -7,7 +7,7 @@ to show and leaves committing to the caller.
 import sqlalchemy as sa
 
 from leads.auth import throttle
-from leads.auth.accounts import MIN_PASSWORD_LENGTH, AccountError, hash_password, verify_password
+from leads.auth.accounts import AccountError, check_password, hash_password, verify_password
 from leads.extensions import db
 from leads.models import Role, User
 
@@ -48,14 +48,9 @@ def set_active(user: User, active: bool, *, acting_user_id: int | None = None) -
     return user
 
 
-def _check_length(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters")
-
-
 def reset_password(user: User, new_password: str) -> User:
     """Set a new password (an admin's reset), lift any lockout and end every session of the user."""
-    _check_length(new_password)
+    check_password(new_password, user.email)
     user.password_hash = hash_password(new_password)
     throttle.clear(user.email)
     user.end_sessions()
