@@ -1,6 +1,7 @@
 """Error pages: plain words for people, a JSON reason for API clients, never a stack trace."""
 
 import logging
+import traceback
 
 import sqlalchemy as sa
 from flask import Flask, jsonify, render_template, request
@@ -49,5 +50,17 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         db.session.rollback()
-        log.exception("unhandled error on %s %s", request.method, request.endpoint)
+        if isinstance(error, sa.exc.StatementError):
+            # The driver's message can quote row values (PostgreSQL: "Key (email)=(…) already
+            # exists"), so log where it happened and what kind of error, never the message.
+            log.error(
+                "unhandled database error on %s %s: %s (%s)\n%s",
+                request.method,
+                request.endpoint,
+                type(error).__name__,
+                type(getattr(error, "orig", None)).__name__,
+                "".join(traceback.format_tb(error.__traceback__)),
+            )
+        else:
+            log.exception("unhandled error on %s %s", request.method, request.endpoint)
         return _respond(500)
