@@ -13,21 +13,29 @@ endif
 
 .PHONY: run test test-fast coverage lint format bench clean
 
+# The app refuses to start without APP_ENV; `make run` is development unless told otherwise.
+run: export APP_ENV := $(or $(APP_ENV),development)
+
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+# Development-only servers (embedded Redis, SMTP sink, honcho): never part of a production install.
+$(VENV)/.devrun: $(VENV)/.runtime requirements-dev-run.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev-run.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.devrun requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime
+run: $(VENV)/.devrun
 	mkdir -p var/mail var/redis
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
 	@echo "Web: http://127.0.0.1:5000/  Mail sink: var/mail/  Stop everything with Ctrl-C."
-	APP_ENV=$${APP_ENV:-development} $(BIN)/honcho -f Procfile.dev start
+	$(BIN)/honcho -f Procfile.dev start
 
 test: $(VENV)/.dev
 	@test -z "$(NO_BROWSER)" || echo "Chromium not found: the browser tests (tests/e2e) are skipped; install Debian's chromium package to run them."

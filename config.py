@@ -2,10 +2,16 @@
 instantiated (at app creation), never at import time."""
 
 import os
+import secrets
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
-DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key"
+TESTING_SECRET_KEY = "testing-secret-key"
+# Keys anyone can read in this repository (today's and earlier ones): only testing may sign with them.
+PUBLIC_SECRET_KEYS = frozenset({TESTING_SECRET_KEY, "dev-only-insecure-secret-key"})
+DEV_SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
+DEV_REDIS_PASSWORD_FILE = BASE_DIR / "var" / "redis_password"
+DEV_REDIS_PORT = 6390
 
 
 class ConfigError(RuntimeError):
@@ -47,13 +53,15 @@ class Config:
     DEFAULT_SMTP_HOST = "127.0.0.1"
     DEFAULT_SMTP_PORT = 8025
     DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+    ACCEPTS_PUBLIC_SECRET_KEY = False
 
     def __init__(self) -> None:
         env = os.environ.get
         self.SECRET_KEY = env("SECRET_KEY") or self.DEFAULT_SECRET_KEY
         database_url = env("DATABASE_URL") or self.DEFAULT_DATABASE_URL
         self.SQLALCHEMY_DATABASE_URI = database_url and normalise_database_url(database_url)
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # hide_parameters: bound values (names, emails, health details) never reach exception text or logs.
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
         self.REDIS_URL = env("REDIS_URL") or self.DEFAULT_REDIS_URL
         self.SMTP_HOST = env("SMTP_HOST") or self.DEFAULT_SMTP_HOST
         self.SMTP_PORT = _env_int("SMTP_PORT", self.DEFAULT_SMTP_PORT)
@@ -88,8 +96,13 @@ class Config:
         # How long the patient's self-service link in the confirmation email works.
         self.PATIENT_LINK_MAX_AGE_DAYS = _env_int("PATIENT_LINK_MAX_AGE_DAYS", 365)
         self.LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
+        # Per account and client address: each further LOGIN_MAX_FAILURES doubles the wait, up to the max.
         self.LOGIN_LOCKOUT_MINUTES = _env_int("LOGIN_LOCKOUT_MINUTES", 15)
+        self.LOGIN_LOCKOUT_MAX_HOURS = _env_int("LOGIN_LOCKOUT_MAX_HOURS", 24)
         self.LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT") or "10 per minute"
+        # A staff session ends after this long without a request, and this long after sign-in.
+        self.SESSION_IDLE_MINUTES = _env_int("SESSION_IDLE_MINUTES", 30)
+        self.SESSION_MAX_HOURS = _env_int("SESSION_MAX_HOURS", 12)
         # Public quote form: per-client limits, spam defences, duplicate window, coordinator SLA.
         self.QUOTE_RATE_LIMIT = env("QUOTE_RATE_LIMIT") or "10 per minute;50 per hour"
         self.QUOTE_MIN_FILL_SECONDS = _env_int("QUOTE_MIN_FILL_SECONDS", 4)
@@ -99,6 +112,9 @@ class Config:
         self.LEAD_SLA_HOURS = _env_int("LEAD_SLA_HOURS", 24)
         # Proxies in front of the app whose X-Forwarded-For is trusted (rate limits key on the client).
         self.TRUSTED_PROXY_COUNT = _env_int("TRUSTED_PROXY_COUNT", 0)
+        self.TRUSTED_PROXY_COUNT_GIVEN = bool(env("TRUSTED_PROXY_COUNT", "").strip())
+        # The largest request body (the provider CSV import is the biggest); larger ones get a 413 page.
+        self.MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024)
         # Coordinator dashboard: queue page size, CSV export ceiling, stats period limit.
         self.STAFF_PAGE_SIZE = _env_int("STAFF_PAGE_SIZE", 50)
         self.EXPORT_MAX_ROWS = _env_int("EXPORT_MAX_ROWS", 100_000)
@@ -121,6 +137,35 @@ class Config:
             raise ConfigError("REDIS_URL is not set")
         if not self.SECRET_KEY:
             raise ConfigError("SECRET_KEY is not set")
+        if self.SECRET_KEY in PUBLIC_SECRET_KEYS and not self.ACCEPTS_PUBLIC_SECRET_KEY:
+            raise ConfigError("SECRET_KEY is a key published in the repository; set a random one")
+
+
+def development_secret_key(path: Path | None = None) -> str:
+    """This checkout's own development key, made once with `secrets` and kept readable by its owner only."""
+    return checkout_secret(path or DEV_SECRET_KEY_FILE)
+
+
+def development_redis_password() -> str:
+    """The password of the embedded Redis of `make run`, made once per checkout like the key."""
+    return checkout_secret(DEV_REDIS_PASSWORD_FILE)
+
+
+def checkout_secret(path: Path) -> str:
+    """A random secret kept in `path` (mode 0600), made on first use."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of `make run` made it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(key + "\n")
+    return key
 
 
 class DevelopmentConfig(Config):
@@ -128,8 +173,13 @@ class DevelopmentConfig(Config):
 
     APP_ENV = "development"
     DEFAULT_DATABASE_URL = f"sqlite:///{BASE_DIR / 'var' / 'dev.db'}"
-    DEFAULT_REDIS_URL = "redis://127.0.0.1:6390/0"
-    DEFAULT_SECRET_KEY = DEFAULT_SECRET_KEY
+
+    def __init__(self) -> None:
+        super().__init__()
+        if not self.SECRET_KEY:
+            self.SECRET_KEY = development_secret_key()
+        if not self.REDIS_URL:  # the embedded Redis: loopback only, with this checkout's password
+            self.REDIS_URL = f"redis://:{development_redis_password()}@127.0.0.1:{DEV_REDIS_PORT}/0"
 
 
 class TestingConfig(Config):
@@ -139,7 +189,8 @@ class TestingConfig(Config):
     TESTING = True
     DEFAULT_DATABASE_URL = "sqlite://"
     DEFAULT_REDIS_URL = "redis://127.0.0.1:1/0"
-    DEFAULT_SECRET_KEY = "testing-secret-key"
+    DEFAULT_SECRET_KEY = TESTING_SECRET_KEY
+    ACCEPTS_PUBLIC_SECRET_KEY = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -167,10 +218,15 @@ class ProductionConfig(Config):
 
     def validate(self) -> None:
         super().validate()
-        if self.SECRET_KEY == DEFAULT_SECRET_KEY or len(self.SECRET_KEY) < 32:
+        if len(self.SECRET_KEY) < 32:
             raise ConfigError("SECRET_KEY must be a random value of at least 32 characters")
         if not self.BASE_URL:
             raise ConfigError("BASE_URL is not set (links in emails need it)")
+        if not self.TRUSTED_PROXY_COUNT_GIVEN:
+            # Behind a proxy, 0 makes every patient share one rate limit; without one, >0 trusts forgeries.
+            raise ConfigError(
+                "TRUSTED_PROXY_COUNT is not set: the number of proxies in front of the app (0 for none)"
+            )
 
 
 CONFIGS = {
@@ -181,8 +237,10 @@ CONFIGS = {
 
 
 def config_for(app_env: str | None) -> type[Config]:
-    """The config class for APP_ENV (development when unset)."""
-    name = (app_env or "development").strip().lower()
+    """The config class APP_ENV names; unset is an error, so a forgotten variable never runs development."""
+    if not app_env or not app_env.strip():
+        raise ConfigError(f"APP_ENV is not set; set it to one of {', '.join(sorted(CONFIGS))}")
+    name = app_env.strip().lower()
     try:
         return CONFIGS[name]
     except KeyError:

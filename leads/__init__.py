@@ -5,13 +5,13 @@ import os
 
 import sqlalchemy as sa
 from dotenv import load_dotenv
-from flask import Flask
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import workers  # a module import: workers/ reads task names from leads.messaging
 from config import BASE_DIR, Config, config_for
-from leads.auth import accounts
 from leads.auth import bp as auth_bp
+from leads.auth import sessions
 from leads.cli import register_commands
 from leads.directory import bp as directory_bp
 from leads.errors import register_error_handlers
@@ -27,7 +27,7 @@ from leads.staff import bp as staff_bp
 def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     """Build the app for `config_class` (by default the one APP_ENV names)."""
     if config_class is None:
-        if os.environ.get("APP_ENV", "development") == "development":
+        if os.environ.get("APP_ENV") == "development":
             load_dotenv(BASE_DIR / ".env", override=False)
         config_class = config_for(os.environ.get("APP_ENV"))
     config = config_class()
@@ -68,12 +68,12 @@ def register_proxy_fix(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     # A Redis outage must never become an error for a patient: fall back to memory.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
+    app.session_interface = sessions.SessionCookies()
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -83,8 +83,9 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Sign in to see that page."
-    login_manager.session_protection = "strong"
-    login_manager.user_loader(accounts.load_active_user)
+    # Not "strong": it trusts a client-supplied X-Forwarded-For (see leads.auth.sessions).
+    login_manager.session_protection = None
+    login_manager.user_loader(sessions.load_user)
     limiter.init_app(app)
     outbox.register_outbox_hooks()
 
@@ -119,10 +120,16 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(staff_bp)
 
 
+# Pages with staff, patient or provider data, or a sign-in form: never kept by a browser or proxy cache.
+NO_STORE_BLUEPRINTS = frozenset({"auth", "staff", "directory", "provider", "self_service"})
+
+
 def register_security_headers(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
         headers = response.headers
+        if request.blueprint in NO_STORE_BLUEPRINTS or request.path.startswith("/staff"):
+            headers["Cache-Control"] = "no-store"
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "same-origin")

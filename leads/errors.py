@@ -1,6 +1,7 @@
 """Error pages: plain words for people, a JSON reason for API clients, never a stack trace."""
 
 import logging
+import traceback
 
 import sqlalchemy as sa
 from flask import Flask, jsonify, render_template, request
@@ -15,6 +16,10 @@ MESSAGES = {
     403: ("You cannot open this page", "Your account does not have access to this page."),
     404: ("Page not found", "The address may be mistyped, or the page may have moved."),
     405: ("That did not work", "This page cannot be used that way."),
+    413: (
+        "That was too much to send",
+        "What you sent is larger than we accept. Please send less and try again.",
+    ),
     429: ("Too many attempts", "Please wait a minute and try again."),
     500: ("Something went wrong on our side", "The team has been told."),
     503: ("The service is busy for a moment", "We could not reach our database just now."),
@@ -45,5 +50,17 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         db.session.rollback()
-        log.exception("unhandled error on %s %s", request.method, request.endpoint)
+        if isinstance(error, sa.exc.StatementError):
+            # The driver's message can quote row values (PostgreSQL: "Key (email)=(…) already
+            # exists"), so log where it happened and what kind of error, never the message.
+            log.error(
+                "unhandled database error on %s %s: %s (%s)\n%s",
+                request.method,
+                request.endpoint,
+                type(error).__name__,
+                type(getattr(error, "orig", None)).__name__,
+                "".join(traceback.format_tb(error.__traceback__)),
+            )
+        else:
+            log.exception("unhandled error on %s %s", request.method, request.endpoint)
         return _respond(500)

@@ -8,7 +8,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
+from zxcvbn import zxcvbn
 
+from leads.auth import throttle
 from leads.extensions import db
 from leads.models import Role, User
 from leads.timeutil import utcnow
@@ -20,15 +22,25 @@ _COST_SETTINGS = {
     "memory_cost": "ARGON2_MEMORY_COST",
     "parallelism": "ARGON2_PARALLELISM",
 }
+MIN_PASSWORD_SCORE = 3  # zxcvbn: 3 is "safely unguessable" against an online attack that is throttled
+
+
+def check_password(password: str, email: str = "") -> None:
+    """AccountError unless `password` is long enough and not a common or guessable one.
+
+    zxcvbn ships its dictionaries (common passwords, names, words, keyboard patterns): no network.
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters")
+    hints = [email, email.partition("@")[0], "quotes", "danish", "treatment"] if email else []
+    if zxcvbn(password[:100], user_inputs=hints)["score"] < MIN_PASSWORD_SCORE:
+        raise AccountError(
+            "That password is too common or too easy to guess; try a few unrelated words together"
+        )
 
 
 class AccountError(ValueError):
     """Bad input for a staff account, with a message fit to show."""
-
-
-def load_active_user(user_id: str) -> User | None:
-    """Flask-Login's user loader: a deactivated user is signed out at their next request."""
-    return db.session.scalar(sa.select(User).filter_by(id=int(user_id), active=True))
 
 
 def password_hasher() -> PasswordHasher:
@@ -67,8 +79,7 @@ def create_user(email: str, password: str, role: str) -> User:
         raise AccountError(f"Not a valid email address: {exc}") from None
     if role not in {r.value for r in Role}:
         raise AccountError(f"Role must be one of: {', '.join(r.value for r in Role)}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters")
+    check_password(password, address)
     if db.session.scalar(sa.select(User.id).filter_by(email=address)) is not None:
         raise AccountError(f"A user with the address {address} already exists")
     user = User(email=address, password_hash=hash_password(password), role=role)
@@ -76,29 +87,38 @@ def create_user(email: str, password: str, role: str) -> User:
     return user
 
 
-def authenticate(email: str, password: str, *, max_failures: int, lockout: timedelta) -> User | None:
-    """The active, unlocked user with these credentials, or None (never saying which check failed).
+def authenticate(
+    email: str,
+    password: str,
+    *,
+    client: str,
+    max_failures: int,
+    lockout: timedelta,
+    max_lockout: timedelta = timedelta(hours=24),
+) -> User | None:
+    """The active user with these credentials, or None, never saying which check failed.
 
-    Each wrong password counts; `max_failures` in a row lock the account for `lockout`.
+    Every call does the same work (one argon2 verify) and gives the same answer whatever the account's
+    state. Failures are throttled per typed address and `client` (leads.auth.throttle).
     """
-    user = db.session.scalar(sa.select(User).filter_by(email=email.strip().lower()))
-    if user is None:
-        # Verify against a hash of the same cost, so a miss takes as long as a hit.
-        verify_password(_dummy_hash(password_hasher()), password)
-        return None
+    account = email.strip().lower()
     now = utcnow()
-    if user.locked_until is not None and user.locked_until > now:
+    user = db.session.scalar(sa.select(User).filter_by(email=account))
+    blocked = throttle.is_blocked(account, client, now)
+    # Verified against a dummy hash of the same cost whenever the real one must not be, so every
+    # attempt costs one argon2 verify.
+    real = user.password_hash if user and not blocked else _dummy_hash(password_hasher())
+    password_ok = verify_password(real, password)
+    if blocked:
         return None
-    if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= max_failures:
-            user.locked_until = now + lockout
-            user.failed_logins = 0
+    if user is None or not password_ok:
+        throttle.record_failure(
+            account, client, now, max_failures=max_failures, delay=lockout, max_delay=max_lockout
+        )
         return None
     if not user.active:
         return None
-    user.failed_logins = 0
-    user.locked_until = None
+    throttle.clear(account, client)
     user.last_login_at = now
     if password_hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)

@@ -4,9 +4,9 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 
-from leads.auth import accounts
+from leads.auth import accounts, sessions
 from leads.auth.forms import LoginForm
 from leads.extensions import db, limiter
 
@@ -31,12 +31,14 @@ def login():
         user = accounts.authenticate(
             form.email.data,
             form.password.data,
+            client=request.remote_addr or "unknown",
             max_failures=config["LOGIN_MAX_FAILURES"],
             lockout=timedelta(minutes=config["LOGIN_LOCKOUT_MINUTES"]),
+            max_lockout=timedelta(hours=config["LOGIN_LOCKOUT_MAX_HOURS"]),
         )
         db.session.commit()
         if user is not None:
-            login_user(user)
+            sessions.start_session(user)
             return redirect(_safe_next(request.args.get("next")))
         form.form_errors.append(
             "That email and password did not work, or the account is locked for a while. "
@@ -48,6 +50,6 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    logout_user()
+    sessions.end_session(current_user._get_current_object())
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

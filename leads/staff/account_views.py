@@ -1,17 +1,23 @@
 """A staff member's own account: change password."""
 
-from flask import flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from leads.auth import staff_required
+from leads.auth import sessions, staff_required
 from leads.auth.accounts import AccountError
-from leads.extensions import db
+from leads.extensions import db, limiter
 from leads.staff import bp, user_admin
 from leads.staff.forms import ChangePasswordForm
 
 
+def _per_account() -> str:
+    """Guesses at the current password count per account, from however many addresses."""
+    return f"password-change:{current_user.email}" if current_user.is_authenticated else "password-change"
+
+
 @bp.route("/account/password", methods=["GET", "POST"])
 @staff_required
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], key_func=_per_account)
 def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
@@ -25,6 +31,7 @@ def change_password():
             form.new_password.errors = [str(exc)]
         else:
             db.session.commit()
+            sessions.renew_session(current_user._get_current_object())  # other sessions have ended
             flash("Your password is changed.", "success")
             return redirect(url_for("staff.queue_page"))
     status = 400 if form.errors else 200

@@ -80,10 +80,15 @@ def users_reset_password(user_id: int):
     user = _user_or_404(user_id)
     form = ResetPasswordForm()
     if form.validate_on_submit():
-        user_admin.reset_password(user, form.password.data)
-        db.session.commit()
-        flash(f"New password set for {user.email}; any lockout is lifted.", "success")
-        return redirect(url_for("staff.users"))
+        try:
+            user_admin.reset_password(user, form.password.data)
+        except accounts.AccountError as exc:  # a common or guessable password
+            db.session.rollback()
+            form.password.errors = [str(exc)]
+        else:
+            db.session.commit()
+            flash(f"New password set for {user.email}; any lockout is lifted.", "success")
+            return redirect(url_for("staff.users"))
     return _users_page(reset_forms={user.id: form}, status=400)
 
 

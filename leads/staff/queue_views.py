@@ -1,5 +1,13 @@
-"""The queue at /staff/leads and its CSV export. The filter state lives in the query string."""
+"""The queue at /staff/leads and its CSV export.
 
+Filters live in the query string, so a view can be bookmarked, but a search term never does: it
+names patients, and URLs end up in access logs, proxies and browser history. The search form is
+POSTed; the term is kept in the signed session under a short-lived random id, and the URL carries
+only `search=<id>`.
+"""
+
+import secrets
+import time
 from functools import cache
 
 import sqlalchemy as sa
@@ -10,6 +18,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     stream_with_context,
     url_for,
 )
@@ -20,7 +29,7 @@ from leads.auth import role_required, staff_required
 from leads.extensions import db
 from leads.models import Provider, Role, User
 from leads.patients.privacy import erasure_due_at
-from leads.staff import bp, export, queue
+from leads.staff import access_log, bp, export, queue
 from leads.staff.forms import STATUS_LABELS, ExportForm, QueueFilterForm, country_choices
 from leads.timeutil import utcnow
 
@@ -73,8 +82,76 @@ def filters_from_form(form: QueueFilterForm, user_id: int) -> queue.QueueFilters
 
 
 def active_filter_args(source: MultiDict) -> dict[str, str]:
-    """The non-empty filter parameters, to carry into page links and the export."""
+    """The non-empty filter parameters, the search term included."""
     return {key: source.get(key, "") for key in FILTER_FIELDS if source.get(key, "").strip()}
+
+
+SEARCHES = "queue_searches"
+SEARCH_MAX_AGE_SECONDS = 3600
+SEARCHES_KEPT = 10
+
+
+def remember_search(term: str) -> str:
+    """Keep `term` in the session; the opaque id that names it."""
+    now = int(time.time())
+    kept = {
+        key: value
+        for key, value in (session.get(SEARCHES) or {}).items()
+        if isinstance(value, list) and len(value) == 2 and now - value[1] <= SEARCH_MAX_AGE_SECONDS
+    }
+    search_id = secrets.token_urlsafe(9)
+    kept[search_id] = [term, now]
+    session[SEARCHES] = dict(sorted(kept.items(), key=lambda item: item[1][1])[-SEARCHES_KEPT:])
+    return search_id
+
+
+def recall_search(search_id: str) -> str | None:
+    entry = (session.get(SEARCHES) or {}).get(search_id)
+    if not isinstance(entry, list) or len(entry) != 2 or time.time() - entry[1] > SEARCH_MAX_AGE_SECONDS:
+        return None
+    return entry[0]
+
+
+def with_search_term(source: MultiDict) -> tuple[MultiDict, str | None, str | None]:
+    """The filters of `source` with the term its `search` id names put back: (filters, id, notice)."""
+    filters = MultiDict(source)
+    search_id = filters.pop("search", "") or None
+    filters.pop("q", None)
+    if search_id is None:
+        return filters, None, None
+    term = recall_search(search_id)
+    if term is None:
+        return filters, None, "That search has expired, so it is left out: search again."
+    filters["q"] = term
+    return filters, search_id, None
+
+
+def link_args(filters: MultiDict, search_id: str | None) -> dict[str, str]:
+    """What page links carry: the filters, and the search only by its id."""
+    args = {key: value for key, value in active_filter_args(filters).items() if key != "q"}
+    if search_id and filters.get("q", "").strip():
+        args["search"] = search_id
+    return args
+
+
+def _queue_url(source: MultiDict) -> str:
+    args = {key: value for key, value in active_filter_args(source).items() if key != "q"}
+    term = source.get("q", "").strip()
+    if term:
+        args["search"] = remember_search(term[:200])
+    return url_for("staff.queue_page", **args)
+
+
+@bp.post("/leads")
+@staff_required
+def queue_search():
+    """The filter form: the search term goes into the session, the browser to the queue."""
+    return redirect(_queue_url(request.form), code=303)
+
+
+def _summary(filters: MultiDict) -> str:
+    """The filters for the access log, a search term only as "(search)"."""
+    return ", ".join(f"{k}={'(search)' if k == 'q' else v}" for k, v in active_filter_args(filters).items())
 
 
 @bp.get("/")
@@ -86,9 +163,12 @@ def index():
 @bp.get("/leads")
 @staff_required
 def queue_page():
-    form = build_filter_form(request.args)
-    args = active_filter_args(request.args)
-    page, total, notice = queue.QueuePage(), None, None
+    if request.args.get("q", "").strip():  # an old link with the term in it: move it out of the URL
+        return redirect(_queue_url(request.args), code=303)
+    formdata, search_id, notice = with_search_term(request.args)
+    form = build_filter_form(formdata)
+    args = link_args(formdata, search_id)
+    page, total = queue.QueuePage(), None
     if form.validate():
         filters = filters_from_form(form, current_user.id)
         after = queue.Cursor.decode(request.args.get("after"))
@@ -102,6 +182,8 @@ def queue_page():
         if not page.rows and before is not None:
             page = queue.fetch_page(filters, limit=limit, now=now, where=where)
         total = queue.bounded_count(where)
+        access_log.record_queue_view(current_user.id, filters=_summary(formdata))
+        db.session.commit()
     return render_template(
         "staff/queue.html",
         form=form,
@@ -123,14 +205,17 @@ def queue_page():
 def export_csv():
     """The current filtered list as CSV; free-text medical details only when asked for."""
     export_form = ExportForm()
-    form = build_filter_form(request.form)
-    args = active_filter_args(request.form)
+    formdata, search_id, _ = with_search_term(request.form)
+    if request.form.get("q", "").strip():
+        formdata["q"] = request.form["q"]
+    form = build_filter_form(formdata)
+    args = link_args(formdata, search_id)
     if not export_form.validate() or not form.validate():
         flash("The export could not start: check the filters and try again.", "error")
         return redirect(url_for("staff.queue_page", **args))
     filters = filters_from_form(form, current_user.id)
     include_details = bool(export_form.include_details.data)
-    summary = ", ".join(f"{k}={'(search)' if k == 'q' else v}" for k, v in args.items())
+    summary = _summary(formdata)
     try:
         export.record_export(
             filters,

@@ -6,7 +6,8 @@ to show and leaves committing to the caller.
 
 import sqlalchemy as sa
 
-from leads.auth.accounts import MIN_PASSWORD_LENGTH, AccountError, hash_password, verify_password
+from leads.auth import throttle
+from leads.auth.accounts import AccountError, check_password, hash_password, verify_password
 from leads.extensions import db
 from leads.models import Role, User
 
@@ -41,21 +42,18 @@ def set_active(user: User, active: bool, *, acting_user_id: int | None = None) -
         if user.role == Role.ADMIN and user.active and _active_admins() <= 1:
             raise AccountError("This is the last active admin; make another admin first.")
     user.active = active
+    user.end_sessions()  # a reactivated account must not bring old cookies back
     if active:
-        user.failed_logins, user.locked_until = 0, None
+        throttle.clear(user.email)
     return user
 
 
-def _check_length(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters")
-
-
 def reset_password(user: User, new_password: str) -> User:
-    """Set a new password (an admin's reset) and lift any lockout."""
-    _check_length(new_password)
+    """Set a new password (an admin's reset), lift any lockout and end every session of the user."""
+    check_password(new_password, user.email)
     user.password_hash = hash_password(new_password)
-    user.failed_logins, user.locked_until = 0, None
+    throttle.clear(user.email)
+    user.end_sessions()
     return user
 
 

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from leads.auth.accounts import verify_password
 from leads.extensions import db
 from leads.models import Role, User
+from leads.models.staff import LoginThrottle
 from tests.staff_support import PASSWORD, ahead, fresh_client, make_staff, sign_in, signed_in_client
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -80,11 +81,14 @@ def test_an_admin_cannot_deactivate_themselves_or_the_last_admin(app):
 
 def test_an_admin_resets_a_locked_out_password_and_the_lockout_is_lifted(app):
     admin, _ = signed_in_client(app, Role.ADMIN)
-    user = make_staff(failed_logins=3, locked_until=ahead(minutes=10))
+    user = make_staff()
+    blocked = LoginThrottle(account=user.email, client="10.0.0.1", blocked_until=ahead(minutes=9))
+    db.session.add(blocked)
+    db.session.commit()
     response = admin.post(f"/staff/admin/users/{user.id}/password", data={"password": NEW_PASSWORD})
     assert response.status_code == 302
     user = _user(user.email)
-    assert (user.failed_logins, user.locked_until) == (0, None)
+    assert db.session.scalar(sa.select(LoginThrottle).filter_by(account=user.email)) is None
     assert verify_password(user.password_hash, NEW_PASSWORD)
     assert sign_in(fresh_client(app), user, NEW_PASSWORD).status_code == 302
 

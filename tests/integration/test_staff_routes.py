@@ -2,14 +2,10 @@
 login page, coordinators cannot reach admin pages, and signed-in staff allowed on a page get
 exactly what it answers (a made-up id is a 404; an error page never passes)."""
 
-from functools import cache
-
 import pytest
-from flask import Flask
 
-import config
-from leads import register_blueprints
 from leads.models import Role
+from tests.helpers import blueprint_routes
 from tests.staff_support import signed_in_client
 
 PUBLIC = {"auth.login"}  # the only page under /staff that anonymous visitors may see
@@ -27,18 +23,10 @@ EMPTY_POST = {
     "staff.change_password": 400,
     "staff.users_create": 400,
     "staff.export_csv": 200,  # the CSV of the (empty) list
+    "staff.queue_search": 303,  # the queue, the search term kept out of the URL
 }
 REDIRECTS = {"staff.index": "/staff/leads", SIGN_OUT: "/staff/login"}
 DEVELOPMENT_ONLY = {"staff.mailbox_list"}  # a 404 in any other environment
-
-
-@cache
-def _routes() -> Flask:
-    """The URL map the blueprints make, read without building the app (no extensions, no database)."""
-    routes = Flask("leads")
-    routes.config.from_object(config.TestingConfig())  # some blueprints check their settings
-    register_blueprints(routes)
-    return routes
 
 
 def _url(rule) -> str:
@@ -50,14 +38,14 @@ def _url(rule) -> str:
 
 
 def _is_admin_only(rule) -> bool:
-    view = _routes().view_functions[rule.endpoint]
+    view = blueprint_routes().view_functions[rule.endpoint]
     return rule.rule.startswith("/staff/admin/") or getattr(view, "required_roles", None) == (Role.ADMIN,)
 
 
 def _cases(*, admin_only: bool | None = None):
     """(method, url, endpoint) of every /staff route; admin_only True or False picks a side."""
     cases = []
-    for rule in sorted(_routes().url_map.iter_rules(), key=lambda r: r.rule):
+    for rule in sorted(blueprint_routes().url_map.iter_rules(), key=lambda r: r.rule):
         if not rule.rule.startswith("/staff") or rule.endpoint in PUBLIC:
             continue
         if admin_only is not None and _is_admin_only(rule) != admin_only:
@@ -97,17 +85,17 @@ def test_the_app_serves_exactly_the_routes_of_the_blueprints(app):
     def staff_rules(url_map):
         return {(r.rule, r.endpoint) for r in url_map.iter_rules() if r.rule.startswith("/staff")}
 
-    assert staff_rules(app.url_map) == staff_rules(_routes().url_map)
+    assert staff_rules(app.url_map) == staff_rules(blueprint_routes().url_map)
 
 
-def test_the_url_map_has_the_dashboard_routes():
+def test_the_url_map_has_the_dashboardblueprint_routes():
     endpoints = {case.values[2] for case in _cases()}
     assert {"staff.queue_page", "staff.lead_detail", "staff.stats_page", "staff.export_csv"} <= endpoints
     assert {"staff.users", "staff.access_log_page"} <= {case.values[2] for case in _cases(admin_only=True)}
 
 
 def test_every_staff_route_is_behind_a_role_guard(method, url, endpoint):
-    view = _routes().view_functions[endpoint]
+    view = blueprint_routes().view_functions[endpoint]
     if endpoint == SIGN_OUT:
         assert getattr(view, "__wrapped__", None) is not None, "sign-out must be behind login_required"
         return

@@ -10,6 +10,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgresql://quotes@db.internal/quotes",
     "REDIS_URL": "redis://cache.internal:6379/0",
     "BASE_URL": "https://quotes.example",
+    "TRUSTED_PROXY_COUNT": "1",
 }
 
 
@@ -30,7 +31,7 @@ def test_production_refuses_to_start_without_a_required_variable_and_names_it(pr
 
 
 def test_production_refuses_the_development_secret_key(production_env):
-    production_env.setenv("SECRET_KEY", DevelopmentConfig.DEFAULT_SECRET_KEY)
+    production_env.setenv("SECRET_KEY", "dev-only-insecure-secret-key")
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         ProductionConfig().validate()
 
@@ -48,7 +49,7 @@ def test_development_has_embedded_defaults_for_everything(monkeypatch):
     config = DevelopmentConfig()
     config.validate()
     assert config.SQLALCHEMY_DATABASE_URI.startswith("sqlite:///")
-    assert config.REDIS_URL == "redis://127.0.0.1:6390/0"
+    assert config.REDIS_URL.startswith("redis://:") and config.REDIS_URL.endswith("@127.0.0.1:6390/0")
     assert (config.SMTP_HOST, config.SMTP_PORT) == ("127.0.0.1", 8025)
 
 

@@ -1,0 +1,60 @@
+"""Sign-in throttling per account *and* client address, with growing delays.
+
+An anonymous attacker can only slow down their own guesses: the account's owner, signing in from
+another address, is never locked out by them. The counter is one atomic upsert, so parallel
+failures are all counted. Unknown addresses are throttled exactly like known ones.
+"""
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from leads.extensions import db
+from leads.models.staff import LoginThrottle
+
+STALE_AFTER = timedelta(days=2)
+
+
+def _where(account: str, client: str):
+    return sa.and_(LoginThrottle.account == account, LoginThrottle.client == client)
+
+
+def is_blocked(account: str, client: str, now: datetime) -> bool:
+    blocked_until = db.session.scalar(sa.select(LoginThrottle.blocked_until).where(_where(account, client)))
+    return blocked_until is not None and blocked_until > now
+
+
+def _upsert():
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(LoginThrottle)
+
+
+def record_failure(
+    account: str, client: str, now: datetime, *, max_failures: int, delay: timedelta, max_delay: timedelta
+) -> int:
+    """Count one failure; every `max_failures`-th blocks the pair, for twice as long as the last time."""
+    statement = _upsert().values(account=account, client=client, failures=1, last_failure_at=now)
+    statement = statement.on_conflict_do_update(
+        index_elements=["account", "client"],
+        set_={"failures": LoginThrottle.failures + 1, "last_failure_at": now},
+    ).returning(LoginThrottle.failures)
+    failures = db.session.execute(statement).scalar_one()
+    if failures % max_failures == 0:
+        rounds = failures // max_failures
+        blocked_for = min(delay * 2 ** min(rounds - 1, 20), max_delay)
+        db.session.execute(
+            sa.update(LoginThrottle).where(_where(account, client)).values(blocked_until=now + blocked_for)
+        )
+    db.session.execute(sa.delete(LoginThrottle).where(LoginThrottle.last_failure_at < now - STALE_AFTER))
+    return failures
+
+
+def clear(account: str, client: str | None = None) -> None:
+    """Forget the failures of `account` from `client` (from everywhere when `client` is None)."""
+    condition = LoginThrottle.account == account
+    if client is not None:
+        condition = _where(account, client)
+    db.session.execute(sa.delete(LoginThrottle).where(condition))

@@ -1,0 +1,57 @@
+"""Fail closed: no APP_ENV, no app; no configuration but testing signs with a key from the repository."""
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+import config
+from config import ConfigError, DevelopmentConfig, ProductionConfig, config_for, development_secret_key
+from leads import create_app
+
+
+def test_the_app_refuses_to_start_without_app_env(monkeypatch):
+    monkeypatch.delenv("APP_ENV", raising=False)
+    with pytest.raises(ConfigError, match="APP_ENV is not set"):
+        create_app()
+    with pytest.raises(ConfigError, match="APP_ENV is not set"):
+        config_for("")
+
+
+def test_the_wsgi_module_does_not_import_without_app_env():
+    env = {k: v for k, v in os.environ.items() if k != "APP_ENV"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"], cwd=config.BASE_DIR, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "APP_ENV is not set" in result.stderr
+
+
+@pytest.mark.parametrize("key", sorted(config.PUBLIC_SECRET_KEYS))
+@pytest.mark.parametrize("config_class", [DevelopmentConfig, ProductionConfig])
+def test_only_testing_accepts_a_key_written_in_the_repository(monkeypatch, config_class, key):
+    monkeypatch.setenv("SECRET_KEY", key)
+    monkeypatch.setenv("DATABASE_URL", "sqlite://")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6390/0")
+    monkeypatch.setenv("BASE_URL", "https://quotes.example")
+    monkeypatch.setenv("TRUSTED_PROXY_COUNT", "1")
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        config_class().validate()
+
+
+def test_the_development_key_is_made_once_per_checkout_and_private(tmp_path):
+    path = tmp_path / "var" / "secret_key"
+    first = development_secret_key(path)
+    assert len(first) >= 43 and first not in config.PUBLIC_SECRET_KEYS
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert development_secret_key(path) == first
+
+
+def test_development_without_secret_key_uses_the_checkout_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setattr(config, "DEV_SECRET_KEY_FILE", tmp_path / "secret_key")
+    settings = DevelopmentConfig()
+    settings.validate()
+    assert (tmp_path / "secret_key").read_text().strip() == settings.SECRET_KEY
