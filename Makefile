@@ -18,16 +18,16 @@ run: export APP_ENV := $(or $(APP_ENV),development)
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt
 	touch $@
 
 # Development-only servers (embedded Redis, SMTP sink, honcho): never part of a production install.
 $(VENV)/.devrun: $(VENV)/.runtime requirements-dev-run.txt
-	$(BIN)/python -m pip install --quiet -r requirements-dev-run.txt
+	$(BIN)/python -m pip install --quiet --no-compile -r requirements-dev-run.txt
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.devrun requirements-dev.txt
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-compile -r requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.devrun
@@ -39,12 +39,19 @@ run: $(VENV)/.devrun
 
 test: $(VENV)/.dev
 	@test -z "$(NO_BROWSER)" || echo "Chromium not found: the browser tests (tests/e2e) are skipped; install Debian's chromium package to run them."
-	$(BIN)/python -m pytest $(NO_BROWSER) $(PYTEST_ARGS)
-	@if $(BIN)/python -m tests.pg_cluster --check; then \
-		$(BIN)/python -m pytest -m pg --db=postgresql $(NO_BROWSER) $(PYTEST_ARGS); \
+	@# The PostgreSQL pass runs beside the SQLite one (its tests mostly wait on the database);
+	@# its report follows the SQLite pass's, and either failing fails the run.
+	@mkdir -p var; pg=skipped; \
+	if $(BIN)/python -m tests.pg_cluster --check; then \
+		$(BIN)/python -m pytest -m pg --db=postgresql -p no:cacheprovider $(NO_BROWSER) $(PYTEST_ARGS) > var/pg-pass.log 2>&1 & pg=$$!; \
+	fi; \
+	$(BIN)/python -m pytest $(NO_BROWSER) $(PYTEST_ARGS); sqlite=$$?; \
+	if [ "$$pg" = skipped ]; then \
+		echo "PostgreSQL server binaries (pg_ctl, initdb) not found: the PostgreSQL run is skipped."; pgrc=0; \
 	else \
-		echo "PostgreSQL server binaries (pg_ctl, initdb) not found: the PostgreSQL run is skipped."; \
-	fi
+		wait $$pg; pgrc=$$?; echo "---- PostgreSQL pass (-m pg) ----"; cat var/pg-pass.log; \
+	fi; \
+	test $$sqlite -eq 0 -a $$pgrc -eq 0
 
 # The inner loop: the pure unit tests, no app, no database, no servers.
 test-fast: $(VENV)/.dev
