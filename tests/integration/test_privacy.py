@@ -216,3 +216,22 @@ def test_the_privacy_notice_is_linked_from_the_form_and_says_what_a_patient_need
     notice = client.get("/privacy").get_data(as_text=True)
     for needed in ("explicit consent", "Datatilsynet", "24 months", "one month", "Danish clinics"):
         assert needed in notice
+
+
+def test_every_email_to_a_patient_and_every_patient_page_links_the_privacy_notice(app, taxonomy, client):
+    from leads.intake.service import confirmation_context
+    from leads.messaging.email import render_email
+    from leads.messaging.urls import patient_link
+
+    lead = _lead()
+    notice = f"{app.config['BASE_URL']}/privacy"
+    accepted = {"reference": lead.reference, "full_name": "A", "provider_name": "P", "provider_city": "C",
+                "treatment_name": "T"}  # fmt: skip
+    for template, context in [
+        ("patient_confirmation", confirmation_context(lead)),
+        ("patient_provider_accepted", accepted),
+    ]:
+        rendered = render_email(template, **context)
+        assert notice in rendered.text and f'href="{notice}"' in rendered.html, template
+    own_page = client.get(patient_link(lead.id).removeprefix(app.config["BASE_URL"])).get_data(as_text=True)
+    assert 'href="/privacy"' in own_page
