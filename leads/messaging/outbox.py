@@ -38,10 +38,21 @@ def add_task(task_name: str, **payload) -> OutboxMessage:
 def publish(message_ids: list[int]) -> int:
     """Publish the given undispatched messages; return how many reached the broker.
 
-    Never raises: a broker outage is recorded on the row and left to the sweep.
+    Never raises: a broker outage is recorded on the row and left to the sweep, and so is a
+    database that cannot record the outcome (locked, restarting): the sweep publishes again, and
+    every task is idempotent.
     """
     if not message_ids:
         return 0
+    try:
+        return _publish(message_ids)
+    except sa.exc.SQLAlchemyError as exc:
+        db.session.rollback()
+        log.warning("outbox: could not record publishing (%s); the sweep takes over", type(exc).__name__)
+        return 0
+
+
+def _publish(message_ids: list[int]) -> int:
     celery_app = current_app.extensions["celery"]
     rows = db.session.execute(
         sa.select(OutboxMessage.id, OutboxMessage.task_name, OutboxMessage.payload).where(

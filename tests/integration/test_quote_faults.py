@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import config
 from leads import create_app
 from leads.extensions import db
+from leads.models import OutboxMessage
 from tests.quote_support import (
     NOTHING_STORED,
     answers,
@@ -120,3 +121,19 @@ def test_a_broker_outage_does_not_affect_the_patient(client, app, redis_server):
     counts = stored_counts()
     assert counts["Lead"] == 1 and counts["OutboxMessage"] == 2  # routing and email wait for the sweep
     restart_redis_and_wait_for_the_limiter(app, redis_server)
+
+
+def test_bookkeeping_failing_after_the_commit_still_thanks_the_patient_and_the_sweep_publishes(client, app):
+    # The UPDATE that records a published message runs after the lead's commit; a locked or
+    # restarting database refuses it. The lead is stored, so the patient must see the thanks.
+    with failing_statement("UPDATE OUTBOX_MESSAGE"):
+        response = client.post("/quote", data=answers(app))
+
+    assert response.status_code == 303 and response.headers["Location"] == "/quote/thanks"
+    counts = stored_counts()
+    assert counts["Lead"] == 1 and counts["OutboxMessage"] == 2
+    assert client.get("/quote/thanks").status_code == 200
+    waiting = db.session.scalar(
+        sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.dispatched_at.is_(None))
+    )
+    assert waiting >= 1  # left for the sweep: nothing is lost
