@@ -12,7 +12,14 @@ from leads.routing import escalation
 from leads.routing import service as routing
 
 
-@shared_task(name=outbox.SEND_EMAIL)
+# As for routing: a database hiccup is retried; the claim keeps the email from going out twice.
+@shared_task(
+    name=outbox.SEND_EMAIL,
+    autoretry_for=(sa.exc.OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=5,
+)
 def send_email(email_id: int) -> str:
     return email.deliver_email(email_id)
 

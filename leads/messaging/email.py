@@ -5,6 +5,7 @@ import logging
 import random
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage as MimeMessage
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 # A queued email whose task was lost is picked up by the due-email sweep after this.
 FIRST_ATTEMPT_SAFETY_NET = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=1)
+# Tries at recording a delivery's outcome (about 10 s in all) before the task's own retry.
+RECORD_ATTEMPTS = 6
 # Every email about a lead to a provider uses a template named so; the sharing rule guards them.
 PROVIDER_TEMPLATE_PREFIX = "provider_"
 # 530: STARTTLS or authentication required; 534/535: authentication mechanism or credentials.
@@ -180,7 +183,8 @@ def _claim(email_id: int) -> bool:
     claimed = db.session.execute(
         sa.update(EmailMessage)
         .where(EmailMessage.id == email_id, sa.or_(due, abandoned))
-        .values(status=EmailStatus.SENDING, claimed_at=now)
+        # The attempt counts before the server is reached, so a crash mid-send still shows it.
+        .values(status=EmailStatus.SENDING, claimed_at=now, attempts=EmailMessage.attempts + 1)
     ).rowcount
     db.session.commit()
     return bool(claimed)
@@ -195,6 +199,7 @@ def deliver_email(email_id: int) -> str:
     refusal = _provider_email_refusal(email)
     if refusal:
         email.status, email.claimed_at, email.last_error = EmailStatus.CANCELLED, None, f"Not sent: {refusal}"
+        email.attempts -= 1  # never offered to the server
         db.session.commit()
         return email.status
     message = build_mime(email, config["MAIL_FROM"])
@@ -204,20 +209,35 @@ def deliver_email(email_id: int) -> str:
         smtp_send(message)
     except (PermanentSmtpError, TransientSmtpError) as exc:
         error = exc
-    email = db.session.get(EmailMessage, email_id)
-    email.attempts += 1
-    email.claimed_at = None
-    if error is None:
-        email.status = EmailStatus.SENT
-        email.sent_at = utcnow()
-        email.last_error = None
-    elif isinstance(error, PermanentSmtpError):
-        _mark_failed(email, str(error))
-    else:
-        _schedule_retry(email, str(error))
-    db.session.commit()
+    email = _record_outcome(email_id, error)
     log.info("email %s: %s after %s attempt(s)", email.id, email.status, email.attempts)
     return email.status
+
+
+def _record_outcome(email_id: int, error: Exception | None) -> EmailMessage:
+    """Record what the server said. Retried a few times: if this commit is lost, the claim
+    expires and a delivered email would go out a second time."""
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            email = db.session.get(EmailMessage, email_id)
+            email.claimed_at = None
+            if error is None:
+                email.status = EmailStatus.SENT
+                email.sent_at = utcnow()
+                email.last_error = None
+            elif isinstance(error, PermanentSmtpError):
+                _mark_failed(email, str(error))
+            else:
+                _schedule_retry(email, str(error))
+            db.session.commit()
+            return email
+        except sa.exc.OperationalError:
+            db.session.rollback()
+            if attempt == RECORD_ATTEMPTS - 1:
+                raise
+            log.warning("email %s: recording the outcome failed; trying again", email_id)
+            time.sleep(min(0.2 * 2**attempt, 5.0))
+    raise AssertionError("unreachable")
 
 
 def _provider_email_refusal(email: EmailMessage) -> str | None:
