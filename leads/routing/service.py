@@ -146,18 +146,24 @@ def stop_sharing(lead: Lead, ending: AssignmentStatus, reason: str) -> tuple[int
     return ended, cancel_provider_emails(lead.id, reason)
 
 
-def route_waiting_leads(older_than: timedelta, limit: int = 100) -> int:
-    """Route leads still `new` after `older_than` (their task was lost); return how many were tried."""
-    ids = db.session.scalars(
-        sa.select(Lead.id)
-        .where(Lead.status == LeadStatus.NEW, Lead.created_at <= utcnow() - older_than)
-        .order_by(Lead.created_at)
-        .limit(limit)
-    ).all()
-    db.session.rollback()
-    for lead_id in ids:
-        route_lead(lead_id)
-    return len(ids)
+def route_waiting_leads(older_than: timedelta, batch: int = 100, most: int = 10_000) -> int:
+    """Route leads still `new` after `older_than` (their task was lost), a batch at a time until
+    none is left (at most `most` per run, so a run always ends); return how many were tried."""
+    cutoff, after, tried = utcnow() - older_than, 0, 0
+    while tried < most:
+        ids = db.session.scalars(
+            sa.select(Lead.id)
+            .where(Lead.status == LeadStatus.NEW, Lead.created_at <= cutoff, Lead.id > after)
+            .order_by(Lead.id)
+            .limit(min(batch, most - tried))
+        ).all()
+        db.session.rollback()
+        if not ids:
+            break
+        for lead_id in ids:
+            route_lead(lead_id)
+        after, tried = ids[-1], tried + len(ids)
+    return tried
 
 
 def _lock_lead(lead_id: int) -> Lead | None:

@@ -476,3 +476,14 @@ def test_a_lead_left_new_by_a_lost_task_is_routed_by_the_sweep(four_clinics):
     assert route_waiting_leads(timedelta(minutes=2)) == 1
     assert db.session.get(Lead, stuck.id).status == "routed"
     assert db.session.get(Lead, fresh.id).status == "new"
+
+
+def test_the_sweep_drains_a_backlog_in_one_run_batch_by_batch(four_clinics):
+    stuck = [_lead(created_at=datetime.now(UTC) - timedelta(minutes=5)) for _ in range(7)]
+    db.session.commit()
+
+    assert route_waiting_leads(timedelta(minutes=2), batch=3) == 7
+
+    db.session.expire_all()
+    assert all(db.session.get(Lead, lead.id).status != "new" for lead in stuck)
+    assert route_waiting_leads(timedelta(minutes=2), batch=3) == 0
