@@ -11,23 +11,23 @@ ifneq ($(CI),true)
 NO_BROWSER := $(shell command -v chromium >/dev/null 2>&1 || test -x "$${CHROMIUM_PATH:-/usr/bin/chromium}" || echo --ignore=tests/e2e)
 endif
 
-.PHONY: run test test-fast coverage lint format bench clean
+.PHONY: run test test-fast coverage lint format bench clean lock
 
 # The app refuses to start without APP_ENV; `make run` is development unless told otherwise.
 run: export APP_ENV := $(or $(APP_ENV),development)
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-compile --require-hashes -r requirements.txt
 	touch $@
 
 # Development-only servers (embedded Redis, SMTP sink, honcho): never part of a production install.
 $(VENV)/.devrun: $(VENV)/.runtime requirements-dev-run.txt
-	$(BIN)/python -m pip install --quiet --no-compile -r requirements-dev-run.txt
+	$(BIN)/python -m pip install --quiet --no-compile --require-hashes -r requirements-dev-run.txt
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.devrun requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --no-compile -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-compile --require-hashes -r requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.devrun
@@ -71,6 +71,13 @@ format: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run_all.py
+
+# Regenerate the hashed locks from the .in files after changing a pin (needs the network).
+lock: $(VENV)/.runtime
+	$(BIN)/python -m pip install --quiet pip-tools==7.6.2
+	$(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
+	$(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev-run.txt requirements-dev-run.in
+	$(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
 
 clean:
 	rm -rf var/ .pytest_cache .coverage
