@@ -389,6 +389,11 @@ def quote_card(quote: Quote, now: datetime | None = None) -> QuoteCard:
     )
 
 
+def staff_quotes(lead: Lead, now: datetime | None = None) -> list[QuoteCard]:
+    """Every quote of the lead, whatever its status, for the coordinators."""
+    return [quote_card(q, now) for q in _quotes_of(lead.id)]
+
+
 def patient_quotes(lead: Lead, now: datetime | None = None) -> tuple[list[QuoteCard], list[QuoteCard]]:
     """The quotes the patient can compare (live and in time, in the order they came) and the rest."""
     now = now or utcnow()

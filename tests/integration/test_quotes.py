@@ -15,6 +15,7 @@ from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
 from tests.helpers import count_rows
+from tests.staff_support import signed_in_client
 
 # Each step locks the lead row (FOR UPDATE on PostgreSQL).
 pytestmark = pytest.mark.pg
@@ -272,3 +273,20 @@ def test_the_chosen_clinic_confirms_the_booking_with_a_date(client, accepted):
     assert db.session.get(Lead, lead.id).status == "booked"
     assert db.session.scalar(sa.select(Quote)).treatment_date.isoformat() == day
     assert len(events(lead, "treatment_booked")) == 1
+
+
+def test_coordinators_see_every_quote_revision_and_the_choice_on_the_lead_page(client, accepted, app):
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(first) + "/quote", data=quote_form(price_from="18000"))
+    client.post(
+        provider(second) + "/quote", data=quote_form(currency="DKK", price_from="150000", price_to="160000")
+    )
+    chosen = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    client.post(f"{patient(lead)}/quotes/{chosen.id}/choose")
+    coordinator, _ = signed_in_client(app)
+    page = coordinator.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert f"{first.provider.name}: Chosen" in page and f"{second.provider.name}: Not chosen" in page
+    assert "EUR 20,000 to 30,000" in page and "EUR 18,000 to 30,000" in page
+    assert "2 (current)" in page and "DKK 150,000 to 160,000" in page
+    assert "Chosen by the patient" in page and "The patient chose the quote of" in page
