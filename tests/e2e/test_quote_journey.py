@@ -2,6 +2,7 @@
 a 360 px phone and chooses with a confirmation step, the chosen clinic confirms the booking, the
 other clinic is thanked, and the coordinator sees it all on the lead page."""
 
+import os
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -59,6 +60,12 @@ def _send_quote(page, url, *, price_from, price_to, currency="EUR", revise=False
     expect(page.get_by_text("Your quote is live")).to_be_visible()
 
 
+def _keep(shot: Path) -> None:
+    """With UPDATE_DOCS_SCREENSHOTS=1, refresh the README's screenshot in docs/ (else test-output/ only)."""
+    if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
+        shutil.copy(shot, DOCS / shot.name)
+
+
 def _status(model, row_id):
     value = db.session.get(model, row_id).status
     db.session.rollback()
@@ -95,12 +102,10 @@ def test_two_clinics_quote_the_patient_compares_on_a_phone_chooses_and_the_clini
     assert second_box["y"] >= first_box["y"] + first_box["height"]
     assert phone_page.evaluate("document.documentElement.scrollWidth") <= 360
     assert axe_violations(phone_page) == []
-    shot = screenshot(phone_page, "quotes-compare-phone")
-    DOCS.mkdir(exist_ok=True)
-    shutil.copy(shot, DOCS / "quotes-compare-phone.png")
+    _keep(screenshot(phone_page, "quotes-compare-phone"))
     page.goto(patient_url)
     assert axe_violations(page) == []
-    shutil.copy(screenshot(page, "quotes-compare-desktop"), DOCS / "quotes-compare-desktop.png")
+    _keep(screenshot(page, "quotes-compare-desktop"))
 
     # With the keyboard alone: Tab to the first clinic's button and press Enter.
     choose = phone_page.get_by_role("link", name="Go ahead with this clinic").first
