@@ -125,6 +125,8 @@ class Config:
         self.RETENTION_SPAM_DAYS = _env_int("RETENTION_SPAM_DAYS", 30)
         self.RETENTION_EMAIL_BODY_DAYS = _env_int("RETENTION_EMAIL_BODY_DAYS", 90)
         self.ERASURE_DUE_DAYS = _env_int("ERASURE_DUE_DAYS", 30)
+        # Indicative conversion shown beside each quote; set by the operator, never fetched.
+        self.CURRENCY_RATES = env("CURRENCY_RATES", "EUR:DKK=7.46")
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = None

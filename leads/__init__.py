@@ -9,7 +9,7 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import workers  # a module import: workers/ reads task names from leads.messaging
-from config import BASE_DIR, Config, config_for
+from config import BASE_DIR, Config, ConfigError, config_for
 from leads.auth import bp as auth_bp
 from leads.auth import sessions
 from leads.cli import register_commands
@@ -20,6 +20,7 @@ from leads.health import bp as health_bp
 from leads.intake.views import bp as public_bp
 from leads.messaging import outbox
 from leads.patients.views import bp as self_service_bp
+from leads.quotes.rules import RatesError, parse_rates
 from leads.routing.views import bp as provider_bp
 from leads.staff import bp as staff_bp
 
@@ -41,6 +42,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
         static_folder=str(BASE_DIR / "leads" / "static"),
     )
     app.config.from_object(config)
+    register_currency_rates(app)
     register_logging(app)
     register_proxy_fix(app)
     register_extensions(app)
@@ -50,6 +52,14 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     register_cli(app)
     register_celery(app)
     return app
+
+
+def register_currency_rates(app: Flask) -> None:
+    """Read CURRENCY_RATES once; a value that cannot be read stops the app with a ConfigError."""
+    try:
+        app.extensions["currency_rates"] = parse_rates(app.config["CURRENCY_RATES"])
+    except RatesError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def register_logging(app: Flask) -> None:

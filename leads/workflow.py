@@ -12,6 +12,8 @@ class LeadStatus(StrEnum):
     ROUTED = "routed"
     CONTACTED = "contacted"
     QUOTED = "quoted"
+    # The patient chose one clinic's quote; the clinic has not yet confirmed the booking.
+    CHOSEN = "chosen"
     BOOKED = "booked"
     CLOSED_LOST = "closed_lost"
     UNROUTABLE = "unroutable"
@@ -29,7 +31,9 @@ ALLOWED_TRANSITIONS: dict[LeadStatus, frozenset[LeadStatus]] = {
     S.ROUTED: frozenset({S.CONTACTED, S.UNROUTABLE} | _CLOSING),
     S.UNROUTABLE: frozenset({S.ROUTED, S.CONTACTED, S.NEEDS_REVIEW} | _CLOSING),
     S.CONTACTED: frozenset({S.QUOTED, S.ROUTED} | _CLOSING),
-    S.QUOTED: frozenset({S.BOOKED, S.CONTACTED} | _CLOSING),
+    # "None of these suit me" asks the coordinators for other clinics: the lead tops the queue.
+    S.QUOTED: frozenset({S.CHOSEN, S.BOOKED, S.CONTACTED, S.UNROUTABLE} | _CLOSING),
+    S.CHOSEN: frozenset({S.BOOKED, S.QUOTED} | _CLOSING),
     S.BOOKED: frozenset(_CLOSING),
     # A coordinator who disagrees with the automatic verdict sends the lead back to triage.
     S.DUPLICATE: frozenset({S.NEW} | _CLOSING),
@@ -45,7 +49,7 @@ ATTENTION_ORDER = (S.UNROUTABLE, S.NEEDS_REVIEW)
 # The SLA clock runs until the lead first leaves these: nobody has taken it in hand yet.
 SLA_PENDING = frozenset({S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE})
 # Leads still being worked on (the queue's "any open status").
-OPEN = frozenset({S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE, S.CONTACTED, S.QUOTED})
+OPEN = frozenset({S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE, S.CONTACTED, S.QUOTED, S.CHOSEN})
 # Leads a coordinator (or a decline, or an expiry) may send to the next providers not yet tried.
 REROUTABLE = frozenset({S.ROUTED, S.UNROUTABLE, S.CONTACTED})
 # Leads no provider may see or be told about any more.
@@ -90,15 +94,18 @@ class AssignmentStatus(StrEnum):
     WITHDRAWN = "withdrawn"
     # A coordinator closed the lead before the provider answered: never counts against the provider.
     CLOSED = "closed"
+    # The patient chose another clinic (or none of the quotes): never counts against the provider.
+    NOT_CHOSEN = "not_chosen"
 
 
 A = AssignmentStatus
-_UNANSWERED_ENDS = {A.ACCEPTED, A.DECLINED, A.EXPIRED, A.WITHDRAWN, A.CLOSED}
+_UNANSWERED_ENDS = {A.ACCEPTED, A.DECLINED, A.EXPIRED, A.WITHDRAWN, A.CLOSED, A.NOT_CHOSEN}
 
 ASSIGNMENT_TRANSITIONS: dict[AssignmentStatus, frozenset[AssignmentStatus]] = {
     A.NOTIFIED: frozenset({A.VIEWED} | _UNANSWERED_ENDS),
     A.VIEWED: frozenset(_UNANSWERED_ENDS),
-    A.ACCEPTED: frozenset(),
+    A.ACCEPTED: frozenset({A.NOT_CHOSEN}),
+    A.NOT_CHOSEN: frozenset(),
     A.DECLINED: frozenset(),
     A.EXPIRED: frozenset(),
     A.WITHDRAWN: frozenset(),
@@ -109,6 +116,9 @@ ASSIGNMENT_TRANSITIONS: dict[AssignmentStatus, frozenset[AssignmentStatus]] = {
 AWAITING_ANSWER = frozenset({A.NOTIFIED, A.VIEWED})
 # Still engaged with the lead: waiting for an answer, or accepted.
 ENGAGED = AWAITING_ANSWER | {A.ACCEPTED}
+# Answers that were an acceptance, including those the patient later did not choose (read with
+# `responded_at`: an assignment ended as not_chosen before any answer is no acceptance).
+ACCEPTANCES = frozenset({A.ACCEPTED, A.NOT_CHOSEN})
 
 
 def check_assignment_transition(current: str, target: str) -> AssignmentStatus:
@@ -126,6 +136,41 @@ def check_assignment_transition(current: str, target: str) -> AssignmentStatus:
 def assignment_sources(target: AssignmentStatus) -> list[str]:
     """The statuses an assignment may move to `target` from, for guarded bulk updates."""
     return sorted(source.value for source, targets in ASSIGNMENT_TRANSITIONS.items() if target in targets)
+
+
+class QuoteStatus(StrEnum):
+    LIVE = "live"
+    WITHDRAWN = "withdrawn"
+    # Its validity ended before the patient chose; a revision by the clinic renews it.
+    EXPIRED = "expired"
+    CHOSEN = "chosen"
+    # The patient chose another clinic, or none of the quotes.
+    NOT_CHOSEN = "not_chosen"
+
+
+Q = QuoteStatus
+QUOTE_TRANSITIONS: dict[QuoteStatus, frozenset[QuoteStatus]] = {
+    Q.LIVE: frozenset({Q.WITHDRAWN, Q.EXPIRED, Q.CHOSEN, Q.NOT_CHOSEN}),
+    # The clinic may send a quote again after withdrawing it or after it expired.
+    Q.WITHDRAWN: frozenset({Q.LIVE, Q.NOT_CHOSEN}),
+    Q.EXPIRED: frozenset({Q.LIVE, Q.NOT_CHOSEN}),
+    Q.CHOSEN: frozenset(),
+    Q.NOT_CHOSEN: frozenset(),
+}
+# Quotes the clinic may still revise or withdraw: the patient has not decided yet.
+QUOTE_OPEN = frozenset({Q.LIVE, Q.WITHDRAWN, Q.EXPIRED})
+
+
+def check_quote_transition(current: str, target: str) -> QuoteStatus:
+    """Return the target status if a quote may move there, else raise IllegalTransition."""
+    refuse = IllegalTransition(current, target, what="A quote", table=QUOTE_TRANSITIONS)
+    try:
+        source, destination = QuoteStatus(current), QuoteStatus(target)
+    except ValueError:
+        raise refuse from None
+    if destination not in QUOTE_TRANSITIONS[source]:
+        raise refuse
+    return destination
 
 
 def sharing_refusal(lead) -> str | None:

@@ -10,6 +10,7 @@ from leads.models.catalog import (
 )
 from leads.models.lead import Consent, Lead, LeadEvent, find_by_reference, same_patient
 from leads.models.messaging import EmailMessage, EmailStatus, OutboxMessage
+from leads.models.quote import Quote, QuoteRevision
 from leads.models.staff import AccessAction, AccessLog, ErasureRecord, Role, User
 from leads.workflow import AssignmentStatus
 
@@ -29,6 +30,8 @@ __all__ = [
     "OutboxMessage",
     "Provider",
     "ProviderTreatment",
+    "Quote",
+    "QuoteRevision",
     "Role",
     "Treatment",
     "User",

@@ -39,7 +39,15 @@ PLAIN_STATUS = {
         "A clinic will contact you",
         "A clinic has accepted your request and will contact you directly.",
     ),
-    S.QUOTED: ("You have a quote", "A clinic has sent you a quote. Take your time to consider it."),
+    S.QUOTED: (
+        "You have quotes to compare",
+        "Clinics have sent you quotes. Compare them below and take your time: when you are ready, "
+        "choose the clinic you want to go ahead with, or tell us that none of them suit you.",
+    ),
+    S.CHOSEN: (
+        "You have chosen a clinic",
+        "We have told the clinic you chose. They will contact you to plan the next steps.",
+    ),
     S.BOOKED: ("Your treatment is booked", "Your treatment is booked with the clinic."),
     S.CLOSED_LOST: (
         "Your request is closed",

@@ -1,10 +1,14 @@
-"""/my-request/<token>: status in plain words, withdraw consent, ask for erasure."""
+"""/my-request/<token>: status in plain words, the quotes side by side and the choice, withdraw
+consent, ask for erasure."""
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 
 from leads.messaging.signed_links import protect
 from leads.patients import self_service
 from leads.patients.forms import ErasureForm, WithdrawForm
+from leads.quotes import service as quotes
+from leads.quotes.forms import ChoiceForm, NoneSuitForm
+from leads.timeutil import utcnow
 
 bp = Blueprint("self_service", __name__, url_prefix="/my-request")
 protect(bp)
@@ -38,8 +42,57 @@ def erase(token: str):
     return redirect(url_for("self_service.show", token=token), 303)
 
 
+@bp.get("/<token>/quotes/<int:quote_id>/choose")
+def confirm_choice(token: str, quote_id: int):
+    lead = self_service.lead_from_token(token)
+    quote = quotes.quote_for_patient(lead, quote_id)
+    refusal = (
+        quotes.choice_refusal(quote, lead, utcnow()) if quote else "This quote is not part of your request."
+    )
+    if refusal:
+        flash(refusal, "error")
+        return redirect(url_for("self_service.show", token=token, _anchor="quotes"), 303)
+    return render_template(
+        "self_service/choose.html", token=token, lead=lead, card=quotes.quote_card(quote), form=ChoiceForm()
+    )
+
+
+@bp.post("/<token>/quotes/<int:quote_id>/choose")
+def choose(token: str, quote_id: int):
+    lead = self_service.lead_from_token(token)
+    if ChoiceForm().validate_on_submit():
+        try:
+            quote = quotes.choose_quote(lead.id, quote_id)
+        except quotes.QuoteRefused as refused:
+            flash(str(refused), "error")
+        else:
+            flash(
+                f"Thank you. We have told {quote.assignment.provider.name}; they will contact you to plan "
+                "the next steps.",
+                "info",
+            )
+    return redirect(url_for("self_service.show", token=token, _anchor="quotes"), 303)
+
+
+@bp.post("/<token>/quotes/none")
+def none_suit(token: str):
+    lead = self_service.lead_from_token(token)
+    if NoneSuitForm().validate_on_submit():
+        try:
+            quotes.decline_all_quotes(lead.id)
+        except quotes.QuoteRefused as refused:
+            flash(str(refused), "error")
+        else:
+            flash(
+                "Thank you for telling us. A coordinator will look for other clinics and write to you.",
+                "info",
+            )
+    return redirect(url_for("self_service.show", token=token), 303)
+
+
 def _render(token, lead, withdraw_form, erasure_form):
     title, explanation = self_service.plain_status(lead)
+    live, others = quotes.patient_quotes(lead)
     return render_template(
         "self_service/request.html",
         token=token,
@@ -48,4 +101,8 @@ def _render(token, lead, withdraw_form, erasure_form):
         explanation=explanation,
         withdraw_form=withdraw_form,
         erasure_form=erasure_form,
+        live_quotes=live,
+        other_quotes=others,
+        can_choose=lead.status == "quoted",
+        none_form=NoneSuitForm(formdata=None),
     )

@@ -14,7 +14,7 @@ from leads.messaging.email import email_coordinators, queue_email
 from leads.models import Assignment, AssignmentStatus, Lead, Provider
 from leads.routing.service import reroute_lead
 from leads.timeutil import utcnow
-from leads.workflow import AWAITING_ANSWER, LeadStatus, assignment_sources, sharing_refusal
+from leads.workflow import ACCEPTANCES, AWAITING_ANSWER, LeadStatus, assignment_sources, sharing_refusal
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,11 @@ def check_available(assignment: Assignment) -> None:
         raise NotAvailable("This request was passed to another clinic because it had no answer in time.")
     if assignment.status in (AssignmentStatus.WITHDRAWN, AssignmentStatus.CLOSED):
         raise NotAvailable("This request is no longer offered to your clinic.")
+    if assignment.status == AssignmentStatus.NOT_CHOSEN:
+        raise NotAvailable(
+            "The patient decided not to go ahead with your clinic, so the request is closed for you. "
+            "Thank you for your answer."
+        )
 
 
 def open_request(token: str) -> Opened:
@@ -211,6 +216,7 @@ def refresh_provider_stats(provider_id: int) -> None:
     ).all()
     provider = db.session.get(Provider, provider_id)
     provider.response_count = len(rows)
-    provider.accepted_count = sum(1 for status, _, _ in rows if status == AssignmentStatus.ACCEPTED)
+    # An acceptance stays one when the patient later chooses another clinic.
+    provider.accepted_count = sum(1 for status, _, _ in rows if status in ACCEPTANCES)
     durations = [(answered - created).total_seconds() for _, created, answered in rows]
     provider.median_response_seconds = int(statistics.median(durations)) if durations else None

@@ -1,9 +1,12 @@
-"""/p/<token>: the full request the patient agreed to share, with Accept and Decline."""
+"""/p/<token>: the full request the patient agreed to share, with Accept and Decline, then the
+clinic's quote (send, revise, withdraw) and, once chosen, the booking confirmation."""
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 
 from leads.messaging.signed_links import link_problem, protect
 from leads.models import AssignmentStatus
+from leads.quotes import service as quotes
+from leads.quotes.forms import BookingForm, QuoteForm, WithdrawQuoteForm
 from leads.routing import responses
 from leads.routing.forms import AcceptForm, DeclineForm
 from leads.routing.notification import country_name, humanise, language_name
@@ -20,7 +23,7 @@ def _not_available(error):
 @bp.get("/<token>")
 def show_request(token: str):
     opened = responses.open_request(token)
-    return _render(token, opened.assignment, AcceptForm(), DeclineForm())
+    return _render(token, opened.assignment)
 
 
 @bp.post("/<token>/accept")
@@ -28,7 +31,7 @@ def accept(token: str):
     assignment = responses.assignment_from_token(token)
     form = AcceptForm()
     if not form.validate_on_submit():
-        return _render(token, assignment, form, DeclineForm()), 400
+        return _render(token, assignment, accept_form=form), 400
     responses.accept(assignment.id, price_range=form.price_range.data, note=form.note.data)
     return redirect(url_for("provider.show_request", token=token), 303)
 
@@ -38,24 +41,76 @@ def decline(token: str):
     assignment = responses.assignment_from_token(token)
     form = DeclineForm()
     if not form.validate_on_submit():
-        return _render(token, assignment, AcceptForm(), form), 400
+        return _render(token, assignment, decline_form=form), 400
     responses.decline(assignment.id, reason=form.reason.data, note=form.decline_note.data)
     return redirect(url_for("provider.show_request", token=token), 303)
 
 
-def _render(token, assignment, accept_form, decline_form):
+@bp.post("/<token>/quote")
+def send_quote(token: str):
+    assignment = responses.assignment_from_token(token)
+    form = QuoteForm()
+    if not form.validate_on_submit():
+        return _render(token, assignment, quote_form=form), 400
+    quote = _attempt(quotes.send_quote, assignment.id, form.to_input())
+    if quote is not None:
+        flash(
+            "Your quote was sent to the patient." if quote.revision == 1 else "Your revised quote was sent."
+        )
+    return redirect(url_for("provider.show_request", token=token, _anchor="quote"), 303)
+
+
+@bp.post("/<token>/quote/withdraw")
+def withdraw_quote(token: str):
+    assignment = responses.assignment_from_token(token)
+    if WithdrawQuoteForm().validate_on_submit() and _attempt(quotes.withdraw_quote, assignment.id):
+        flash("Your quote is withdrawn. The patient can no longer choose it.")
+    return redirect(url_for("provider.show_request", token=token, _anchor="quote"), 303)
+
+
+@bp.post("/<token>/booked")
+def confirm_booking(token: str):
+    assignment = responses.assignment_from_token(token)
+    form = BookingForm()
+    if not form.validate_on_submit():
+        return _render(token, assignment, booking_form=form), 400
+    if _attempt(quotes.confirm_booking, assignment.id, form.treatment_date.data):
+        flash("Thank you: the booking is confirmed.")
+    return redirect(url_for("provider.show_request", token=token, _anchor="quote"), 303)
+
+
+def _attempt(step, *args):
+    """Run a quote step; a refusal is flashed as it is worded, and nothing changes."""
+    try:
+        return step(*args)
+    except quotes.QuoteRefused as refused:
+        flash(str(refused), "error")
+        return None
+
+
+def _render(token, assignment, *, accept_form=None, decline_form=None, quote_form=None, booking_form=None):
     responses.check_available(assignment)
     answered = assignment.status in (AssignmentStatus.ACCEPTED, AssignmentStatus.DECLINED)
+    quote = assignment.quote
+    if quote_form is None:
+        quote_form = QuoteForm.from_revision(quote.current) if quote else QuoteForm(formdata=None)
     return render_template(
         "provider/request.html",
         token=token,
         assignment=assignment,
         lead=assignment.lead,
         answered=answered,
-        accept_form=accept_form,
-        decline_form=decline_form,
+        accept_form=accept_form or AcceptForm(formdata=None),
+        decline_form=decline_form or DeclineForm(formdata=None),
         decline_reasons=responses.DECLINE_REASONS,
         country=country_name(assignment.lead.country),
         language=language_name(assignment.lead.preferred_language),
         humanise=humanise,
+        card=quotes.quote_card(quote) if quote else None,
+        can_quote=quotes.sending_refusal(assignment) is None,
+        evidence=quotes.quote_evidence(assignment.lead, assignment.provider),
+        quote_form=quote_form,
+        withdraw_form=WithdrawQuoteForm(formdata=None),
+        booking_form=booking_form or BookingForm(formdata=None),
+        can_book=quotes.booking_refusal(assignment) is None,
     )

@@ -10,6 +10,7 @@ from leads.consent import ConsentText
 from leads.extensions import db
 from leads.models import Assignment, EmailMessage, EmailStatus, Lead, LeadEvent, Provider, User
 from leads.patients.privacy import erasure_due_at
+from leads.quotes.service import QuoteCard, staff_quotes
 from leads.staff.lead_actions import resend_key_parent
 from leads.timeutil import utcnow
 from leads.workflow import ALLOWED_TRANSITIONS, SLA_PENDING, LeadStatus
@@ -63,6 +64,7 @@ class LeadPage:
     consent_text: ConsentText | None = None
     erasure_due_at: datetime | None = None
     erasure_overdue: bool = False
+    quotes: list[QuoteCard] = field(default_factory=list)
 
 
 def _actor(event: LeadEvent, users: dict[int, User], providers: dict[int, Provider]) -> str:
@@ -112,6 +114,7 @@ def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None
         consent_text=consent.text_for(lead.consent.text_version) if lead.consent else None,
         erasure_due_at=due,
         erasure_overdue=bool(due and due < now and not lead.anonymised_at),
+        quotes=staff_quotes(lead, now),
     )
 
 

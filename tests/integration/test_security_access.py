@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from leads.extensions import db
 from leads.messaging.tokens import make_assignment_token, make_patient_token
 from leads.models import Role
+from leads.models.quote import Quote
 from tests.factories import AssignmentFactory, EmailMessageFactory, LeadFactory, UserFactory
 from tests.helpers import blueprint_routes
 from tests.staff_support import signed_in_client
@@ -17,6 +18,8 @@ PUBLIC = {
     "static", "health.healthz", "health.readyz", "public.home", "public.quote", "public.thanks",
     "public.privacy", "auth.login", "provider.show_request", "provider.accept", "provider.decline",
     "self_service.show", "self_service.withdraw", "self_service.erase",
+    "provider.send_quote", "provider.withdraw_quote", "provider.confirm_booking",
+    "self_service.choose", "self_service.confirm_choice", "self_service.none_suit",
 }  # fmt: skip
 ADMIN = {
     "directory.edit_condition", "directory.edit_provider", "directory.edit_treatment",
@@ -49,6 +52,8 @@ def real(app):
     assignment = AssignmentFactory()
     db.session.flush()
     email = EmailMessageFactory(lead_id=assignment.lead.id)
+    quote = Quote(assignment_id=assignment.id, lead_id=assignment.lead.id)
+    db.session.add(quote)
     other = UserFactory()
     LeadFactory()
     db.session.commit()
@@ -60,6 +65,7 @@ def real(app):
         "condition_id": lead.condition_id,
         "user_id": other.id,
         "email_id": email.id,
+        "quote_id": quote.id,
         "name": "20260101-000000-000000.eml",
         "filename": "css/staff.css",
         "token": make_assignment_token(assignment.id),

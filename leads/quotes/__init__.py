@@ -1,0 +1,1 @@
+"""Quotes: a clinic's written offer to the patient, its revisions, the patient's choice."""

@@ -1,0 +1,121 @@
+"""The quote forms: the clinic's quote and booking confirmation on /p/<token>, the patient's
+choice on /my-request/<token>. Field names are the public contract (README)."""
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from leads.quotes import rules
+from leads.quotes.rules import QuoteInput
+from leads.timeutil import utcnow
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def pre_validate(self, form):
+        # Unknown items get the quote rules' own message instead of WTForms' one.
+        pass
+
+
+class QuoteForm(FlaskForm):
+    price_from = IntegerField(
+        "Price from", description="Whole amount, for example 20000", validators=[Optional()]
+    )
+    price_to = IntegerField(
+        "Price to", description="Whole amount; the same as from for a fixed price", validators=[Optional()]
+    )
+    currency = SelectField(
+        "Currency",
+        choices=[SelectChoice(c, c) for c in rules.CURRENCIES],
+        default="EUR",
+        validate_choice=False,
+    )
+    includes = CheckboxesField(
+        "The price includes",
+        choices=[SelectChoice(key, label) for key, label in rules.INCLUDES.items()],
+        default=["treatment"],
+    )
+    earliest_start = DateField("Earliest start", description="YYYY-MM-DD", validators=[Optional()])
+    valid_days = IntegerField(
+        "Valid for (days)",
+        default=rules.DEFAULT_VALID_DAYS,
+        description="From today; 30 unless you change it",
+        validators=[Optional()],
+    )
+    needs_records = RadioField(
+        "Does the quote depend on reviewing medical records first?",
+        choices=[SelectChoice("y", "Yes"), SelectChoice("n", "No")],
+        default="n",
+        validate_choice=False,
+    )
+    message = TextAreaField("Message to the patient (optional)", validators=[Optional()])
+
+    def to_input(self) -> QuoteInput:
+        return QuoteInput(
+            price_from=self.price_from.data,
+            price_to=self.price_to.data,
+            currency=self.currency.data,
+            includes=list(self.includes.data or []),
+            earliest_start=self.earliest_start.data,
+            valid_days=self.valid_days.data,
+            needs_records=self.needs_records.data == "y",
+            message=self.message.data or "",
+        )
+
+    def validate(self, extra_validators=None) -> bool:
+        super().validate(extra_validators)
+        # The quote rules decide; their messages replace WTForms' parse errors (a mistyped number).
+        problems = rules.quote_problems(self.to_input(), today=utcnow().date())
+        if self.needs_records.data not in ("y", "n"):
+            problems["needs_records"] = "Answer yes or no"
+        for field in self:
+            if field.name != "csrf_token":
+                field.errors = [problems[field.name]] if field.name in problems else []
+        csrf = getattr(self, "csrf_token", None)
+        return not problems and not (csrf is not None and csrf.errors)
+
+    @classmethod
+    def from_revision(cls, revision) -> "QuoteForm":
+        """The form filled in with the quote's current revision, for the clinic to revise it."""
+        return cls(
+            formdata=None,
+            price_from=revision.price_from,
+            price_to=revision.price_to,
+            currency=revision.currency,
+            includes=revision.includes,
+            earliest_start=revision.earliest_start,
+            valid_days=revision.valid_days,
+            needs_records="y" if revision.needs_records else "n",
+            message=revision.message,
+        )
+
+
+class WithdrawQuoteForm(FlaskForm):
+    """A button: the clinic withdraws its quote."""
+
+
+class BookingForm(FlaskForm):
+    treatment_date = DateField(
+        "Treatment date",
+        description="YYYY-MM-DD",
+        validators=[InputRequired("Enter the treatment date as YYYY-MM-DD")],
+    )
+
+
+class ChoiceForm(FlaskForm):
+    """The confirmation step's button: the patient goes ahead with one clinic."""
+
+
+class NoneSuitForm(FlaskForm):
+    """ "None of these suit me": close the quotes and ask the coordinators for other clinics."""

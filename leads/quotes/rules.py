@@ -1,0 +1,148 @@
+"""The pure rules of a quote: what it may contain, when it is valid, what it says about evidence,
+and the indicative currency conversion. No Flask, no database session."""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+CURRENCIES = ("EUR", "DKK")
+INCLUDES = {
+    "treatment": "Treatment",
+    "assessment": "Assessment",
+    "hospital_stay": "Hospital stay",
+    "rehabilitation": "Rehabilitation",
+    "follow_up": "Follow-up",
+    "travel_help": "Travel and accommodation help",
+}
+# Above this, in either currency, an amount is a typing mistake rather than a price.
+MAX_AMOUNT = 10_000_000
+DEFAULT_VALID_DAYS = 30
+MAX_VALID_DAYS = 365
+MAX_MESSAGE = 4000
+
+EVIDENCE_STATEMENTS = {
+    "investigational": (
+        "This treatment is investigational: it is not an approved treatment and its benefit is not "
+        "proven. It is offered outside routine care."
+    ),
+    "clinical_trial": (
+        "This treatment is offered within a clinical trial: it is not yet an approved treatment, and "
+        "the trial decides who can take part."
+    ),
+}
+
+
+class RatesError(ValueError):
+    """A CURRENCY_RATES value that cannot be read; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class QuoteInput:
+    price_from: int | None
+    price_to: int | None
+    currency: str | None
+    includes: list[str]
+    earliest_start: date | None
+    valid_days: int | None
+    needs_records: bool
+    message: str
+
+
+def quote_problems(data: QuoteInput, today: date) -> dict[str, str]:
+    """Each field's problem in words; empty when the quote may be sent."""
+    problems: dict[str, str] = {}
+    for name in ("price_from", "price_to"):
+        amount = getattr(data, name)
+        if amount is None:
+            problems[name] = "Enter the price as a whole number, for example 20000"
+        elif amount < 0:
+            problems[name] = "The price cannot be negative"
+        elif amount == 0 or amount > MAX_AMOUNT:
+            problems[name] = f"Enter a price between 1 and {MAX_AMOUNT:,}"
+    if "price_from" not in problems and "price_to" not in problems and data.price_to < data.price_from:
+        problems["price_to"] = "The highest price cannot be below the lowest price"
+    if data.currency not in CURRENCIES:
+        problems["currency"] = "Choose EUR or DKK"
+    unknown = [item for item in data.includes if item not in INCLUDES]
+    if not data.includes:
+        problems["includes"] = "Tick at least one thing the price includes"
+    elif unknown:
+        problems["includes"] = "Choose only from the listed items"
+    if data.earliest_start is None:
+        problems["earliest_start"] = "Enter the earliest start as a date, YYYY-MM-DD"
+    elif data.earliest_start < today:
+        problems["earliest_start"] = "The earliest start cannot be in the past"
+    if data.valid_days is None:
+        problems["valid_days"] = "Enter for how many days the quote is valid"
+    elif data.valid_days < 1:
+        problems["valid_days"] = (
+            "The quote must be valid for at least 1 day from today: a validity in the past is not possible"
+        )
+    elif data.valid_days > MAX_VALID_DAYS:
+        problems["valid_days"] = f"A quote can be valid for at most {MAX_VALID_DAYS} days"
+    if len(data.message) > MAX_MESSAGE:
+        problems["message"] = f"Keep the message under {MAX_MESSAGE:,} characters"
+    return problems
+
+
+def valid_until(sent_at: datetime, valid_days: int) -> datetime:
+    """A quote is valid to the end of its last day (UTC)."""
+    last_day = (sent_at + timedelta(days=valid_days)).date()
+    return datetime.combine(last_day, time.max, tzinfo=UTC)
+
+
+def evidence_statement(evidence_status: str | None) -> str | None:
+    """The plain statement a quote carries for a treatment that is not approved; None if approved."""
+    if evidence_status in (None, "approved"):
+        return None
+    return EVIDENCE_STATEMENTS.get(evidence_status, EVIDENCE_STATEMENTS["investigational"])
+
+
+def parse_rates(text: str | None) -> dict[tuple[str, str], Decimal]:
+    """Read `EUR:DKK=7.46` (several separated by `;`) into both directions; RatesError otherwise."""
+    rates: dict[tuple[str, str], Decimal] = {}
+    for part in (text or "").split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        pair, equals, value = part.partition("=")
+        source, colon, target = (code.strip().upper() for code in pair.partition(":"))
+        if not equals or not colon:
+            raise RatesError(f"CURRENCY_RATES: {part!r} is not written like EUR:DKK=7.46")
+        for code in (source, target):
+            if code not in CURRENCIES:
+                raise RatesError(f"CURRENCY_RATES: unknown currency {code!r}; known: {', '.join(CURRENCIES)}")
+        if source == target:
+            raise RatesError(f"CURRENCY_RATES: {part!r} converts a currency to itself")
+        try:
+            rate = Decimal(value.strip())
+        except InvalidOperation:
+            raise RatesError(f"CURRENCY_RATES: {value.strip()!r} is not a number") from None
+        if not rate.is_finite() or rate <= 0:
+            raise RatesError(f"CURRENCY_RATES: the rate in {part!r} must be a positive number")
+        rates[(source, target)] = rate
+        rates.setdefault((target, source), 1 / rate)
+    return rates
+
+
+@dataclass(frozen=True)
+class Conversion:
+    currency: str
+    low: int
+    high: int
+    rate: Decimal
+
+
+def indicative_conversion(
+    low: int, high: int, currency: str, rates: dict[tuple[str, str], Decimal]
+) -> Conversion | None:
+    """The range in the other currency at the operator's rate, rounded to hundreds; None without a rate."""
+    other = next((c for c in CURRENCIES if c != currency), None)
+    rate = rates.get((currency, other))
+    if rate is None:
+        return None
+
+    def convert(amount: int) -> int:
+        return int((Decimal(amount) * rate / 100).quantize(Decimal(1)) * 100)
+
+    return Conversion(other, convert(low), convert(high), rate)

@@ -1,0 +1,402 @@
+"""Quote services: the clinic sends, revises and withdraws its quote and confirms the booking;
+the patient chooses one quote or none. Each step locks the lead row, so a choice happens once."""
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from flask import current_app
+
+from leads.extensions import db
+from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, email_coordinators, queue_email
+from leads.messaging.urls import patient_link, provider_link
+from leads.models import Assignment, AssignmentStatus, Lead, Provider, ProviderTreatment, Quote, QuoteRevision
+from leads.quotes import rules
+from leads.quotes.rules import QuoteInput
+from leads.routing.responses import check_available
+from leads.timeutil import utcnow
+from leads.workflow import ENGAGED, QUOTE_OPEN, LeadStatus, QuoteStatus, sharing_refusal
+
+log = logging.getLogger(__name__)
+# The patient may choose while the lead waits for a decision; afterwards a choice is refused.
+DECIDING = frozenset({LeadStatus.QUOTED})
+
+
+class QuoteRefused(Exception):
+    """A step on a quote that cannot be taken; the message says why, in words for the person."""
+
+
+class InvalidQuote(QuoteRefused):
+    """The quote's fields break a rule; `problems` maps each field to its message."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("; ".join(problems.values()))
+        self.problems = problems
+
+
+def _lock_lead(lead_id: int) -> Lead:
+    """The lead, locked for this transaction (FOR UPDATE on PostgreSQL; SQLite has one writer)."""
+    return db.session.execute(
+        sa.select(Lead).where(Lead.id == lead_id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def _refuse(message: str):
+    db.session.rollback()
+    raise QuoteRefused(message)
+
+
+def sending_refusal(assignment: Assignment) -> str | None:
+    """Why this clinic may not send or change its quote now; None when it may."""
+    if assignment.status != AssignmentStatus.ACCEPTED:
+        return "Accept the request before you send a quote."
+    if assignment.lead.status in (LeadStatus.CHOSEN, LeadStatus.BOOKED):
+        return "The patient has already chosen, so the quote can no longer be changed."
+    quote = assignment.quote
+    if quote is not None and quote.status not in QUOTE_OPEN:
+        return "The patient has already decided about this quote, so it can no longer be changed."
+    return None
+
+
+def send_quote(assignment_id: int, data: QuoteInput, now: datetime | None = None) -> Quote:
+    """Send the clinic's first quote or a revision of it, tell the patient, move the lead to quoted."""
+    now = now or utcnow()
+    assignment = db.session.get(Assignment, assignment_id)
+    lead = _lock_lead(assignment.lead_id)
+    db.session.refresh(assignment)
+    check_available(assignment)
+    refusal = sending_refusal(assignment)
+    if refusal:
+        _refuse(refusal)
+    problems = rules.quote_problems(data, today=now.date())
+    if problems:
+        db.session.rollback()
+        raise InvalidQuote(problems)
+    provider = assignment.provider
+    quote = assignment.quote
+    if quote is None:
+        quote = Quote(assignment=assignment, lead_id=lead.id, revision=1)
+        db.session.add(quote)
+    else:
+        quote.revision += 1
+        if quote.status != QuoteStatus.LIVE:
+            quote.change_status(QuoteStatus.LIVE)
+    revision = QuoteRevision(
+        quote=quote,
+        number=quote.revision,
+        price_from=data.price_from,
+        price_to=data.price_to,
+        currency=data.currency,
+        includes=list(data.includes),
+        earliest_start=data.earliest_start,
+        valid_days=data.valid_days,
+        valid_until=rules.valid_until(now, data.valid_days),
+        needs_records=data.needs_records,
+        message=data.message.strip(),
+        created_at=now,
+    )
+    db.session.add(revision)
+    db.session.flush()
+    first = quote.revision == 1
+    what = "sent a quote" if first else f"revised its quote (revision {quote.revision})"
+    until = f"{revision.valid_until:%d %B %Y}"
+    lead.add_event(
+        "quote_sent" if first else "quote_revised",
+        actor_type="provider",
+        actor_provider_id=provider.id,
+        note=f"{provider.name} {what}: {describe_price(revision)}, valid until {until}.",
+    )
+    if lead.status == LeadStatus.CONTACTED:
+        lead.change_status(
+            LeadStatus.QUOTED,
+            actor_type="provider",
+            actor_provider_id=provider.id,
+            note=f"{provider.name} sent the first quote.",
+        )
+    queue_email(
+        template="patient_quote",
+        to=lead.email,
+        lead_id=lead.id,
+        idempotency_key=f"quote:{quote.id}:{quote.revision}:patient",
+        reply_to=current_app.config["COORDINATOR_EMAIL"],
+        reference=lead.reference,
+        full_name=lead.full_name,
+        provider_name=provider.name,
+        revised=not first,
+        link=patient_link(lead.id),
+    )
+    db.session.commit()
+    log.info("quote %s: revision %s sent", quote.id, quote.revision)
+    return quote
+
+
+def withdraw_quote(assignment_id: int) -> Quote:
+    """The clinic withdraws its live quote before the patient chooses."""
+    assignment = db.session.get(Assignment, assignment_id)
+    lead = _lock_lead(assignment.lead_id)
+    db.session.refresh(assignment)
+    check_available(assignment)
+    refusal = sending_refusal(assignment)
+    quote = assignment.quote
+    if refusal or quote is None or quote.status != QuoteStatus.LIVE:
+        _refuse(refusal or "There is no live quote to withdraw.")
+    quote.change_status(QuoteStatus.WITHDRAWN)
+    provider = assignment.provider
+    lead.add_event(
+        "quote_withdrawn",
+        actor_type="provider",
+        actor_provider_id=provider.id,
+        note=f"{provider.name} withdrew its quote.",
+    )
+    still_live = any(q.status == QuoteStatus.LIVE for q in _quotes_of(lead.id))
+    if lead.status == LeadStatus.QUOTED and not still_live:
+        lead.change_status(
+            LeadStatus.CONTACTED,
+            actor_type="provider",
+            actor_provider_id=provider.id,
+            note="No live quote is left.",
+        )
+    db.session.commit()
+    return quote
+
+
+def choice_refusal(quote: Quote, lead: Lead, now: datetime) -> str | None:
+    """Why the patient may not choose this quote; None when they may. The one rule of choosing."""
+    refusal = sharing_refusal(lead)
+    if refusal:
+        return refusal
+    if lead.status in (LeadStatus.CHOSEN, LeadStatus.BOOKED) or any(
+        q.status == QuoteStatus.CHOSEN for q in _quotes_of(lead.id)
+    ):
+        return "You have already chosen a clinic, so this choice was not made."
+    if quote.status == QuoteStatus.WITHDRAWN:
+        return "The clinic has withdrawn this quote, so it can no longer be chosen."
+    if quote.status == QuoteStatus.EXPIRED or is_expired(quote, now):
+        return (
+            f"This quote expired on {quote.current.valid_until:%d %B %Y}, so it can no longer be chosen. "
+            "You can ask the clinic to renew it: reply to the email about the quote and we pass it on."
+        )
+    if quote.status != QuoteStatus.LIVE or lead.status not in DECIDING:
+        return "This quote can no longer be chosen."
+    return None
+
+
+def quote_for_patient(lead: Lead, quote_id: int) -> Quote | None:
+    """The quote if it belongs to this patient's request; None for another patient's or none."""
+    quote = db.session.get(Quote, quote_id)
+    return quote if quote is not None and quote.lead_id == lead.id else None
+
+
+def is_expired(quote: Quote, now: datetime) -> bool:
+    return quote.status == QuoteStatus.EXPIRED or quote.current.valid_until < now
+
+
+def choose_quote(lead_id: int, quote_id: int, now: datetime | None = None) -> Quote:
+    """The patient goes ahead with one clinic: exactly one choice per lead, however many clicks."""
+    now = now or utcnow()
+    lead = _lock_lead(lead_id)
+    quote = db.session.get(Quote, quote_id)
+    if quote is None or quote.lead_id != lead.id:
+        _refuse("This quote is not part of your request.")
+    db.session.refresh(quote)
+    refusal = choice_refusal(quote, lead, now)
+    if refusal:
+        _refuse(refusal)
+    chosen = quote.assignment
+    quote.change_status(QuoteStatus.CHOSEN)
+    quote.decided_at = now
+    others = _end_other_quotes(lead, keep=chosen, now=now, reason="the patient chose another clinic")
+    provider = chosen.provider
+    lead.add_event(
+        "quote_chosen",
+        actor_type="patient",
+        note=f"The patient chose the quote of {provider.name} (revision {quote.revision}).",
+    )
+    lead.change_status(LeadStatus.CHOSEN, actor_type="patient", note=f"The patient chose {provider.name}.")
+    for address in provider.notification_emails:
+        queue_email(
+            template=f"{PROVIDER_TEMPLATE_PREFIX}quote_chosen",
+            to=address,
+            lead_id=lead.id,
+            idempotency_key=f"quote-chosen:{quote.id}:{address}",
+            reply_to=current_app.config["COORDINATOR_EMAIL"],
+            reference=lead.reference,
+            provider_name=provider.name,
+            contact_preference=lead.contact_preference.replace("-", " ").replace("_", " "),
+            link=provider_link(chosen.id),
+        )
+    _tell_not_chosen(lead, others)
+    email_coordinators(
+        lead,
+        template="coordinator_patient_request",
+        idempotency_key=f"quote-chosen:{lead.id}:coordinators",
+        summary=f"The patient chose the quote of {provider.name}. {len(others)} other clinic(s) were told.",
+    )
+    db.session.commit()
+    log.info("lead %s: quote %s chosen", lead.id, quote.id)
+    return quote
+
+
+def decline_all_quotes(lead_id: int, now: datetime | None = None) -> int:
+    """ "None of these suit me": close the open quotes, release the clinics, ask the coordinators to
+    look for other clinics (the lead tops their queue). How many clinics were released."""
+    now = now or utcnow()
+    lead = _lock_lead(lead_id)
+    refusal = sharing_refusal(lead)
+    if refusal:
+        _refuse(refusal)
+    if lead.status != LeadStatus.QUOTED:
+        _refuse("You have no quotes waiting for your decision.")
+    others = _end_other_quotes(lead, keep=None, now=now, reason="none of the quotes suited the patient")
+    reason = "The patient found none of the quotes suitable and asks for other clinics."
+    lead.add_event("reroute_requested", actor_type="patient", note=reason)
+    lead.change_status(LeadStatus.UNROUTABLE, actor_type="patient", note=reason, reason=reason)
+    _tell_not_chosen(lead, others)
+    email_coordinators(
+        lead,
+        template="coordinator_patient_request",
+        idempotency_key=f"quotes-declined:{lead.id}:coordinators",
+        summary=reason + " Look for other clinics from the lead page.",
+    )
+    db.session.commit()
+    return len(others)
+
+
+def _end_other_quotes(lead: Lead, *, keep: Assignment | None, now: datetime, reason: str) -> list[Assignment]:
+    """Close the other clinics' open quotes and end their assignments as not_chosen (never counted
+    against them); the assignments that had accepted, to be told politely."""
+    for other_quote in _quotes_of(lead.id):
+        if other_quote.assignment_id != getattr(keep, "id", None) and other_quote.status in QUOTE_OPEN:
+            other_quote.change_status(QuoteStatus.NOT_CHOSEN)
+            other_quote.decided_at = now
+    told = []
+    for assignment in lead.assignments:
+        if assignment is keep or assignment.status not in ENGAGED:
+            continue
+        if assignment.status == AssignmentStatus.ACCEPTED:
+            told.append(assignment)
+        assignment.change_status(AssignmentStatus.NOT_CHOSEN)
+        lead.add_event(
+            "assignment_not_chosen",
+            actor_type="system",
+            actor_provider_id=assignment.provider_id,
+            note=f"{assignment.provider.name}: the request ended because {reason}.",
+        )
+    return told
+
+
+def _tell_not_chosen(lead: Lead, assignments: list[Assignment]) -> None:
+    # Not a provider_ template: the thank-you goes out even if the lead later stops being shareable.
+    for assignment in assignments:
+        for address in assignment.provider.notification_emails:
+            queue_email(
+                template="notice_provider_not_chosen",
+                to=address,
+                lead_id=lead.id,
+                idempotency_key=f"not-chosen:{assignment.id}:{address}",
+                reply_to=current_app.config["COORDINATOR_EMAIL"],
+                reference=lead.reference,
+                provider_name=assignment.provider.name,
+            )
+
+
+def booking_refusal(assignment: Assignment) -> str | None:
+    quote = assignment.quote
+    if quote is None or quote.status != QuoteStatus.CHOSEN:
+        return "Only the clinic the patient chose can confirm a booking."
+    if assignment.lead.status == LeadStatus.BOOKED:
+        return "The booking is already confirmed."
+    if assignment.lead.status != LeadStatus.CHOSEN:
+        return "This request cannot be booked now; please write to the coordinators."
+    return None
+
+
+def confirm_booking(assignment_id: int, treatment_date: date, now: datetime | None = None) -> Quote:
+    """The chosen clinic confirms the treatment is booked for a date: the lead becomes booked."""
+    now = now or utcnow()
+    assignment = db.session.get(Assignment, assignment_id)
+    lead = _lock_lead(assignment.lead_id)
+    db.session.refresh(assignment)
+    check_available(assignment)
+    refusal = booking_refusal(assignment)
+    if refusal:
+        _refuse(refusal)
+    if treatment_date < now.date():
+        _refuse("The treatment date cannot be in the past.")
+    quote = assignment.quote
+    quote.booked_at, quote.treatment_date = now, treatment_date
+    provider = assignment.provider
+    note = f"{provider.name} confirmed the treatment is booked for {treatment_date:%d %B %Y}."
+    lead.add_event("treatment_booked", actor_type="provider", actor_provider_id=provider.id, note=note)
+    lead.change_status(LeadStatus.BOOKED, actor_type="provider", actor_provider_id=provider.id, note=note)
+    email_coordinators(
+        lead,
+        template="coordinator_patient_request",
+        idempotency_key=f"booked:{lead.id}:coordinators",
+        summary=note,
+    )
+    db.session.commit()
+    return quote
+
+
+def _quotes_of(lead_id: int) -> list[Quote]:
+    return list(db.session.scalars(sa.select(Quote).filter_by(lead_id=lead_id).order_by(Quote.id)))
+
+
+def describe_price(revision: QuoteRevision) -> str:
+    return f"{revision.currency} {revision.price_from:,} to {revision.price_to:,}"
+
+
+def quote_evidence(lead: Lead, provider: Provider) -> str | None:
+    """The evidence statement for this clinic's offer of the lead's treatment (its own status for
+    the treatment, else the treatment's)."""
+    offered = db.session.get(ProviderTreatment, (provider.id, lead.treatment_id))
+    return rules.evidence_statement(offered.evidence_status if offered else lead.treatment.evidence_status)
+
+
+@dataclass
+class QuoteCard:
+    """One quote as the patient, the clinic and the coordinators see it."""
+
+    quote: Quote
+    provider: Provider
+    revision: QuoteRevision
+    evidence: str | None
+    conversion: rules.Conversion | None
+    includes: list[str]
+    excludes: list[str]
+    answer_seconds: float
+    expired: bool
+
+
+def quote_card(quote: Quote, now: datetime | None = None) -> QuoteCard:
+    now = now or utcnow()
+    assignment, revision = quote.assignment, quote.current
+    rates = current_app.extensions.get("currency_rates", {})
+    return QuoteCard(
+        quote=quote,
+        provider=assignment.provider,
+        revision=revision,
+        evidence=quote_evidence(assignment.lead, assignment.provider),
+        conversion=rules.indicative_conversion(
+            revision.price_from, revision.price_to, revision.currency, rates
+        ),
+        includes=[label for key, label in rules.INCLUDES.items() if key in revision.includes],
+        excludes=[label for key, label in rules.INCLUDES.items() if key not in revision.includes],
+        answer_seconds=(quote.revisions[0].created_at - assignment.created_at).total_seconds(),
+        expired=is_expired(quote, now),
+    )
+
+
+def staff_quotes(lead: Lead, now: datetime | None = None) -> list[QuoteCard]:
+    """Every quote of the lead, whatever its status, for the coordinators."""
+    return [quote_card(q, now) for q in _quotes_of(lead.id)]
+
+
+def patient_quotes(lead: Lead, now: datetime | None = None) -> tuple[list[QuoteCard], list[QuoteCard]]:
+    """The quotes the patient can compare (live and in time, in the order they came) and the rest."""
+    now = now or utcnow()
+    cards = [quote_card(q, now) for q in _quotes_of(lead.id)]
+    live = [c for c in cards if c.quote.status == QuoteStatus.LIVE and not c.expired]
+    return live, [c for c in cards if c not in live]

@@ -1,0 +1,292 @@
+"""Quotes: a clinic that accepted sends, revises and withdraws a written quote from its link;
+the patient compares the live quotes on their own page and chooses one, or none."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+
+from leads.dev import seed
+from leads.extensions import db
+from leads.messaging import tokens
+from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider, Quote, QuoteRevision
+from leads.routing.service import route_lead
+from leads.timeutil import utcnow
+from tests.factories import LeadFactory
+from tests.helpers import count_rows
+from tests.staff_support import signed_in_client
+
+# Each step locks the lead row (FOR UPDATE on PostgreSQL).
+pytestmark = pytest.mark.pg
+
+
+@pytest.fixture
+def accepted(app, client, taxonomy):
+    """A routed lead whose first two clinics accepted it from their links."""
+    seed.load_demo_providers()
+    lead = LeadFactory(contact_preference="phone")
+    db.session.commit()
+    assert route_lead(lead.id) == "routed"
+    first, second = db.session.scalars(
+        sa.select(Assignment).filter_by(lead_id=lead.id).order_by(Assignment.rank)
+    ).all()[:2]
+    for assignment in (first, second):
+        assert client.post(provider(assignment) + "/accept", data={}).status_code == 303
+    db.session.expire_all()
+    return db.session.get(Lead, lead.id), first, second
+
+
+def provider(assignment):
+    return f"/p/{tokens.make_assignment_token(assignment.id)}"
+
+
+def patient(lead):
+    return f"/my-request/{tokens.make_patient_token(lead.id)}"
+
+
+def quote_form(**changes):
+    form = {
+        "price_from": "20000",
+        "price_to": "30000",
+        "currency": "EUR",
+        "includes": ["treatment", "rehabilitation"],
+        "earliest_start": (utcnow().date() + timedelta(days=40)).isoformat(),
+        "valid_days": "30",
+        "needs_records": "y",
+        "message": "We would like to see your latest MRI.",
+    }
+    form.update(changes)
+    return form
+
+
+def events(lead, kind):
+    return db.session.scalars(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind=kind)).all()
+
+
+def emails(template):
+    return db.session.scalars(sa.select(EmailMessage).filter_by(template=template)).all()
+
+
+def test_a_first_quote_is_stored_moves_the_lead_to_quoted_and_emails_the_patient_without_the_price(
+    client, accepted
+):
+    lead, first, _ = accepted
+    response = client.post(provider(first) + "/quote", data=quote_form())
+    assert response.status_code == 303
+    db.session.expire_all()
+    quote = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    revision = quote.current
+    assert (quote.status, quote.revision, revision.price_from, revision.price_to) == ("live", 1, 20000, 30000)
+    assert revision.includes == ["treatment", "rehabilitation"] and revision.needs_records is True
+    assert revision.valid_days == 30 and revision.valid_until > utcnow() + timedelta(days=29)
+    assert db.session.get(Lead, lead.id).status == "quoted"
+    assert len(events(lead, "quote_sent")) == 1
+    [status_change] = [e for e in events(lead, "status_changed") if e.to_status == "quoted"]
+    assert status_change.from_status == "contacted"
+    [email] = emails("patient_quote")
+    assert email.to_address == lead.email
+    assert tokens.make_patient_token(lead.id).split(".")[0] in email.body_text
+    for secret in ("20,000", "20000", "MRI", lead.details, lead.treatment.name):
+        assert secret not in email.body_text and secret not in email.body_html
+
+
+def test_a_revision_keeps_the_first_and_tells_the_patient_again(client, accepted):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(first) + "/quote", data=quote_form(price_from="18000", price_to="25000"))
+    db.session.expire_all()
+    quote = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    assert [(r.number, r.price_from) for r in quote.revisions] == [(1, 20000), (2, 18000)]
+    assert quote.revision == 2 and quote.status == "live"
+    assert len(events(lead, "quote_revised")) == 1
+    assert len(emails("patient_quote")) == 2
+    page = client.get(provider(first)).get_data(as_text=True)
+    assert "Revise your quote" in page and "Revision 1" in page
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"price_from": "30000", "price_to": "20000"}, "price_to", "cannot be below the lowest price"),
+        ({"price_from": "-5"}, "price_from", "cannot be negative"),
+        ({"price_to": "999999999"}, "price_to", "Enter a price between 1 and 10,000,000"),
+        ({"price_from": "lots"}, "price_from", "whole number"),
+        ({"currency": "USD"}, "currency", "Choose EUR or DKK"),
+        ({"valid_days": "0"}, "valid_days", "validity in the past is not possible"),
+        ({"valid_days": "-3"}, "valid_days", "validity in the past is not possible"),
+        ({"earliest_start": "2001-01-01"}, "earliest_start", "cannot be in the past"),
+        ({"includes": []}, "includes", "Tick at least one"),
+        ({"includes": ["spa"]}, "includes", "Choose only from the listed items"),
+    ],
+)
+def test_bad_quote_input_gets_a_message_on_its_field_and_writes_nothing(
+    client, accepted, changes, field, message
+):
+    lead, first, _ = accepted
+    response = client.post(provider(first) + "/quote", data=quote_form(**changes))
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert message in body and f'id="{field}-error"' in body
+    assert count_rows(Quote) == 0 and count_rows(QuoteRevision) == 0
+    assert db.session.get(Lead, lead.id).status == "contacted"
+    assert emails("patient_quote") == []
+
+
+def test_a_clinic_that_has_not_accepted_cannot_send_a_quote(client, app, taxonomy):
+    seed.load_demo_providers()
+    lead = LeadFactory()
+    db.session.commit()
+    route_lead(lead.id)
+    waiting = db.session.scalar(sa.select(Assignment).filter_by(lead_id=lead.id))
+    page = client.post(provider(waiting) + "/quote", data=quote_form(), follow_redirects=True)
+    assert "Accept the request before you send a quote" in page.get_data(as_text=True)
+    assert count_rows(Quote) == 0
+
+
+def test_withdrawing_the_only_quote_takes_the_lead_back_to_contacted(client, accepted):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(first) + "/quote/withdraw")
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(Quote)).status == "withdrawn"
+    assert db.session.get(Lead, lead.id).status == "contacted"
+    assert len(events(lead, "quote_withdrawn")) == 1
+    assert "Your quotes" in client.get(patient(lead)).get_data(as_text=True)
+
+
+def test_the_patient_compares_live_quotes_with_conversion_evidence_and_answer_time(client, accepted):
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(
+        provider(second) + "/quote", data=quote_form(price_from="150000", price_to="150000", currency="DKK")
+    )
+    page = client.get(patient(lead)).get_data(as_text=True)
+    for clinic in (first.provider, second.provider):
+        assert clinic.name in page and clinic.city in page
+    assert "EUR 20,000 to 30,000" in page and "About DKK 149,200 to 223,800" in page
+    assert "DKK 150,000" in page and "About EUR 20,100" in page
+    assert "We would like to see your latest MRI." in page
+    assert "The clinic answered in" in page and "Rehabilitation" in page
+    assert page.count("Go ahead with this clinic") == 2
+
+
+def test_an_investigational_treatment_carries_the_statement_wherever_the_quote_is_shown(client, accepted):
+    lead, first, _ = accepted
+    lead.treatment.evidence_status = "investigational"
+    for offered in first.provider.treatments:
+        if offered.treatment_id == lead.treatment_id:
+            offered.evidence_status = "investigational"
+    db.session.commit()
+    client.post(provider(first) + "/quote", data=quote_form())
+    quote = db.session.scalar(sa.select(Quote))
+    for url in (patient(lead), provider(first), f"{patient(lead)}/quotes/{quote.id}/choose"):
+        assert "This treatment is investigational" in client.get(url).get_data(as_text=True), url
+
+
+def test_choosing_tells_the_chosen_clinic_thanks_the_other_and_never_counts_against_it(client, accepted):
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(second) + "/quote", data=quote_form(price_from="25000"))
+    chosen = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    confirm = client.get(f"{patient(lead)}/quotes/{chosen.id}/choose")
+    assert "Yes, go ahead with" in confirm.get_data(as_text=True)
+    done = client.post(f"{patient(lead)}/quotes/{chosen.id}/choose", follow_redirects=True)
+    assert "We have told" in done.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).status == "chosen"
+    statuses = {q.assignment_id: q.status for q in db.session.scalars(sa.select(Quote))}
+    assert statuses == {first.id: "chosen", second.id: "not_chosen"}
+    assert db.session.get(Assignment, first.id).status == "accepted"
+    assert db.session.get(Assignment, second.id).status == "not_chosen"
+    [to_chosen] = emails("provider_quote_chosen")
+    assert to_chosen.to_address in first.provider.notification_emails and "phone" in to_chosen.body_text
+    assert {e.to_address for e in emails("notice_provider_not_chosen")} == set(
+        second.provider.notification_emails
+    )
+    assert len(events(lead, "quote_chosen")) == 1
+    other = db.session.get(Provider, second.provider_id)
+    assert other.accepted_count == 1
+    # The other clinic's link now says the request is closed for it.
+    assert client.get(provider(second)).status_code == 410
+
+
+def test_a_second_choice_an_expired_a_withdrawn_and_a_foreign_quote_are_refused(client, accepted, app):
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form(valid_days="1"))
+    client.post(provider(second) + "/quote", data=quote_form())
+    q1, q2 = db.session.scalars(sa.select(Quote).order_by(Quote.id)).all()
+
+    client.post(provider(second) + "/quote/withdraw")
+    withdrawn = client.post(f"{patient(lead)}/quotes/{q2.id}/choose", follow_redirects=True)
+    assert "The clinic has withdrawn this quote" in withdrawn.get_data(as_text=True)
+
+    with time_machine.travel(utcnow() + timedelta(days=3)):
+        expired = client.post(f"{patient(lead)}/quotes/{q1.id}/choose", follow_redirects=True)
+        assert "This quote expired" in expired.get_data(as_text=True)
+        assert "ask the clinic to renew it" in expired.get_data(as_text=True)
+
+    other = LeadFactory()
+    db.session.commit()
+    foreign = client.post(f"{patient(other)}/quotes/{q1.id}/choose", follow_redirects=True)
+    assert "This quote is not part of your request" in foreign.get_data(as_text=True)
+    db.session.expire_all()
+    assert {q.status for q in db.session.scalars(sa.select(Quote))} == {"live", "withdrawn"}
+    assert db.session.get(Lead, lead.id).status == "quoted"
+
+    client.post(f"{patient(lead)}/quotes/{q1.id}/choose")
+    again = client.post(f"{patient(lead)}/quotes/{q1.id}/choose", follow_redirects=True)
+    assert "You have already chosen a clinic" in again.get_data(as_text=True)
+    assert len(events(lead, "quote_chosen")) == 1
+
+
+def test_none_of_these_suit_me_closes_the_quotes_and_asks_coordinators_for_other_clinics(client, accepted):
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(f"{patient(lead)}/quotes/none")
+    db.session.expire_all()
+    lead = db.session.get(Lead, lead.id)
+    assert lead.status == "unroutable" and "none of the quotes" in lead.status_reason
+    assert db.session.scalar(sa.select(Quote)).status == "not_chosen"
+    assert {db.session.get(Assignment, a.id).status for a in (first, second)} == {"not_chosen"}
+    assert len(events(lead, "reroute_requested")) == 1
+    assert any("none of the quotes" in e.body_text for e in emails("coordinator_patient_request"))
+    assert len(emails("notice_provider_not_chosen")) == len(first.provider.notification_emails) + len(
+        second.provider.notification_emails
+    )
+
+
+def test_the_chosen_clinic_confirms_the_booking_with_a_date(client, accepted):
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    quote = db.session.scalar(sa.select(Quote))
+    client.post(f"{patient(lead)}/quotes/{quote.id}/choose")
+    assert client.post(
+        provider(first) + "/booked", data={"treatment_date": "2001-01-01"}, follow_redirects=True
+    )
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).status == "chosen"
+    day = (utcnow().date() + timedelta(days=60)).isoformat()
+    page = client.post(provider(first) + "/booked", data={"treatment_date": day}, follow_redirects=True)
+    assert "the booking is confirmed" in page.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).status == "booked"
+    assert db.session.scalar(sa.select(Quote)).treatment_date.isoformat() == day
+    assert len(events(lead, "treatment_booked")) == 1
+
+
+def test_coordinators_see_every_quote_revision_and_the_choice_on_the_lead_page(client, accepted, app):
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(first) + "/quote", data=quote_form(price_from="18000"))
+    client.post(
+        provider(second) + "/quote", data=quote_form(currency="DKK", price_from="150000", price_to="160000")
+    )
+    chosen = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    client.post(f"{patient(lead)}/quotes/{chosen.id}/choose")
+    coordinator, _ = signed_in_client(app)
+    page = coordinator.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert f"{first.provider.name}: Chosen" in page and f"{second.provider.name}: Not chosen" in page
+    assert "EUR 20,000 to 30,000" in page and "EUR 18,000 to 30,000" in page
+    assert "2 (current)" in page and "DKK 150,000 to 160,000" in page
+    assert "Chosen by the patient" in page and "The patient chose the quote of" in page

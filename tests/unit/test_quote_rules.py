@@ -1,0 +1,130 @@
+"""The pure quote rules: bad input, validity, evidence statement, the operator's currency rates,
+and the quote and assignment workflow tables."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+import config
+from config import ConfigError
+from leads import create_app
+from leads.quotes.rules import (
+    QuoteInput,
+    RatesError,
+    evidence_statement,
+    indicative_conversion,
+    parse_rates,
+    quote_problems,
+    valid_until,
+)
+from leads.workflow import (
+    ALLOWED_TRANSITIONS,
+    IllegalTransition,
+    LeadStatus,
+    assignment_sources,
+    check_assignment_transition,
+    check_quote_transition,
+)
+
+TODAY = date(2026, 11, 28)
+
+
+def _input(**changes) -> QuoteInput:
+    values = dict(
+        price_from=20000,
+        price_to=30000,
+        currency="EUR",
+        includes=["treatment"],
+        earliest_start=date(2027, 1, 10),
+        valid_days=30,
+        needs_records=False,
+        message="",
+    )
+    values.update(changes)
+    return QuoteInput(**values)
+
+
+def test_a_complete_quote_has_no_problems():
+    assert quote_problems(_input(), TODAY) == {}
+    assert quote_problems(_input(price_to=20000, earliest_start=TODAY), TODAY) == {}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"price_to": 19999}, "price_to"),
+        ({"price_from": -1}, "price_from"),
+        ({"price_from": 0}, "price_from"),
+        ({"price_to": 10_000_001}, "price_to"),
+        ({"price_from": None}, "price_from"),
+        ({"currency": "USD"}, "currency"),
+        ({"currency": None}, "currency"),
+        ({"includes": []}, "includes"),
+        ({"includes": ["treatment", "spa"]}, "includes"),
+        ({"earliest_start": date(2026, 11, 27)}, "earliest_start"),
+        ({"valid_days": 0}, "valid_days"),
+        ({"valid_days": 366}, "valid_days"),
+        ({"message": "x" * 4001}, "message"),
+    ],
+)
+def test_each_bad_field_gets_its_own_message(changes, field):
+    problems = quote_problems(_input(**changes), TODAY)
+    assert list(problems) == [field] and problems[field]
+
+
+def test_a_quote_is_valid_to_the_end_of_its_last_day():
+    sent = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
+    assert valid_until(sent, 30) == datetime(2026, 12, 28, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def test_only_a_treatment_that_is_not_approved_carries_a_statement():
+    assert evidence_statement("approved") is None
+    assert "investigational" in evidence_statement("investigational")
+    assert "clinical trial" in evidence_statement("clinical_trial")
+
+
+def test_rates_are_read_both_ways_and_convert_to_hundreds():
+    rates = parse_rates("EUR:DKK=7.46")
+    assert rates[("EUR", "DKK")] == Decimal("7.46")
+    eur_to_dkk = indicative_conversion(20000, 30000, "EUR", rates)
+    assert (eur_to_dkk.currency, eur_to_dkk.low, eur_to_dkk.high) == ("DKK", 149200, 223800)
+    assert indicative_conversion(150000, 150000, "DKK", rates).low == 20100
+    assert parse_rates("") == {} and indicative_conversion(1, 2, "EUR", {}) is None
+
+
+@pytest.mark.parametrize("bad", ["EUR:DKK", "EUR:DKK=abc", "EUR:USD=1.1", "EUR:DKK=-7", "EUR:EUR=1", "7.46"])
+def test_an_unreadable_rate_is_refused_with_the_setting_named(bad):
+    with pytest.raises(RatesError, match="CURRENCY_RATES"):
+        parse_rates(bad)
+
+
+def test_the_app_refuses_to_start_with_a_bad_currency_rate():
+    with pytest.raises(ConfigError, match="CURRENCY_RATES"):
+        create_app(config.TestingConfig, CURRENCY_RATES="EUR:DKK=seven")
+
+
+def test_quotes_move_only_through_their_table():
+    assert check_quote_transition("live", "chosen") == "chosen"
+    assert check_quote_transition("expired", "live") == "live"
+    for current, target in [
+        ("chosen", "live"),
+        ("not_chosen", "chosen"),
+        ("withdrawn", "chosen"),
+        ("live", "x"),
+    ]:
+        with pytest.raises(IllegalTransition):
+            check_quote_transition(current, target)
+
+
+def test_not_chosen_ends_an_accepted_or_waiting_assignment_and_nothing_else():
+    assert assignment_sources("not_chosen") == ["accepted", "notified", "viewed"]
+    with pytest.raises(IllegalTransition):
+        check_assignment_transition("expired", "not_chosen")
+
+
+def test_the_lead_goes_quoted_then_chosen_then_booked():
+    S = LeadStatus
+    assert S.QUOTED in ALLOWED_TRANSITIONS[S.CONTACTED]
+    assert S.CHOSEN in ALLOWED_TRANSITIONS[S.QUOTED] and S.BOOKED in ALLOWED_TRANSITIONS[S.CHOSEN]
+    assert S.UNROUTABLE in ALLOWED_TRANSITIONS[S.QUOTED]
