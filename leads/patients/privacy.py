@@ -26,6 +26,7 @@ from leads.models import (
     find_by_reference,
     same_patient,
 )
+from leads.models.quote import Quote, QuoteRevision
 from leads.routing.notification import KEY_PREFIXES
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
@@ -245,6 +246,9 @@ def anonymise(lead: Lead) -> None:
         .values(response_note=None, price_range=None)
         .execution_options(synchronize_session="fetch")
     )
+    # A clinic's message to the patient may name them; prices and inclusions stay for statistics.
+    quotes = sa.select(Quote.id).where(Quote.lead_id == lead.id)
+    db.session.execute(sa.update(QuoteRevision).where(QuoteRevision.quote_id.in_(quotes)).values(message=""))
     # Unsent mail about the lead is never sent; every stored email keeps its row, status and
     # Message-ID but loses its words and, for the patient's, the address.
     db.session.execute(

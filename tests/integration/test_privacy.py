@@ -235,3 +235,29 @@ def test_every_email_to_a_patient_and_every_patient_page_links_the_privacy_notic
         assert notice in rendered.text and f'href="{notice}"' in rendered.html, template
     own_page = client.get(patient_link(lead.id).removeprefix(app.config["BASE_URL"])).get_data(as_text=True)
     assert 'href="/privacy"' in own_page
+
+
+def test_erasure_removes_a_clinics_message_to_the_patient_but_keeps_the_price(app, taxonomy):
+    from datetime import date
+
+    from leads.models.quote import Quote, QuoteRevision
+    from tests.factories import AssignmentFactory
+
+    assignment = AssignmentFactory()
+    db.session.flush()
+    quote = Quote(assignment_id=assignment.id, lead_id=assignment.lead.id)
+    db.session.add(quote)
+    db.session.flush()
+    revision = QuoteRevision(
+        quote_id=quote.id, number=1, price_from=10_000, price_to=12_000, currency="EUR",
+        earliest_start=date(2027, 3, 1), valid_days=30, valid_until=utcnow() + timedelta(days=30),
+        message="Dear Ingrid Canaryson, we can help.",
+    )  # fmt: skip
+    db.session.add(revision)
+    db.session.commit()
+
+    privacy.erase_patient(assignment.lead.reference, user_id=None, door=privacy.COMMAND_LINE)
+
+    db.session.expire_all()
+    kept = db.session.get(QuoteRevision, revision.id)
+    assert (kept.message, kept.price_from, kept.currency) == ("", 10_000, "EUR")
