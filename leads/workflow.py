@@ -72,15 +72,20 @@ def _allowed_from(table: dict, current: str) -> frozenset:
     return next((targets for source, targets in table.items() if source == current), frozenset())
 
 
+def _check(table: dict, status: type[StrEnum], what: str, current: str, target: str):
+    """The target status if `table` allows the move, else IllegalTransition naming `what`."""
+    try:
+        source, destination = status(current), status(target)
+    except ValueError:
+        raise IllegalTransition(current, target, what=what, table=table) from None
+    if destination not in table[source]:
+        raise IllegalTransition(current, target, what=what, table=table)
+    return destination
+
+
 def check_transition(current: str, target: str) -> LeadStatus:
     """Return the target status if the move is allowed, else raise IllegalTransition."""
-    try:
-        source, destination = LeadStatus(current), LeadStatus(target)
-    except ValueError:
-        raise IllegalTransition(current, target) from None
-    if destination not in ALLOWED_TRANSITIONS[source]:
-        raise IllegalTransition(current, target)
-    return destination
+    return _check(ALLOWED_TRANSITIONS, LeadStatus, "A lead", current, target)
 
 
 class AssignmentStatus(StrEnum):
@@ -123,14 +128,7 @@ ACCEPTANCES = frozenset({A.ACCEPTED, A.NOT_CHOSEN})
 
 def check_assignment_transition(current: str, target: str) -> AssignmentStatus:
     """Return the target status if an assignment may move there, else raise IllegalTransition."""
-    refuse = IllegalTransition(current, target, what="An assignment", table=ASSIGNMENT_TRANSITIONS)
-    try:
-        source, destination = AssignmentStatus(current), AssignmentStatus(target)
-    except ValueError:
-        raise refuse from None
-    if destination not in ASSIGNMENT_TRANSITIONS[source]:
-        raise refuse
-    return destination
+    return _check(ASSIGNMENT_TRANSITIONS, AssignmentStatus, "An assignment", current, target)
 
 
 def assignment_sources(target: AssignmentStatus) -> list[str]:
@@ -163,14 +161,7 @@ QUOTE_OPEN = frozenset({Q.LIVE, Q.WITHDRAWN, Q.EXPIRED})
 
 def check_quote_transition(current: str, target: str) -> QuoteStatus:
     """Return the target status if a quote may move there, else raise IllegalTransition."""
-    refuse = IllegalTransition(current, target, what="A quote", table=QUOTE_TRANSITIONS)
-    try:
-        source, destination = QuoteStatus(current), QuoteStatus(target)
-    except ValueError:
-        raise refuse from None
-    if destination not in QUOTE_TRANSITIONS[source]:
-        raise refuse
-    return destination
+    return _check(QUOTE_TRANSITIONS, QuoteStatus, "A quote", current, target)
 
 
 def sharing_refusal(lead) -> str | None:
