@@ -40,7 +40,7 @@ def two_accepted(app, taxonomy, live_server):
         sa.select(Assignment).filter_by(lead_id=lead.id).order_by(Assignment.rank)
     ).all()[:2]
     for assignment in (first, second):
-        responses.accept(assignment.id, price_range=None, note=None)
+        responses.accept(assignment.id, note=None)
     ids = lead.id, first.id, second.id, first.provider.name, second.provider.name
     make_staff(email="coordinator@example.dk")
     db.session.commit()
