@@ -16,6 +16,7 @@ from leads.extensions import db
 from leads.messaging import tokens
 from leads.models import Assignment, Consent, EmailMessage, Lead, Provider, Quote
 from leads.quotes import service as quotes
+from leads.quotes.follow_up import follow_up_quotes
 from leads.quotes.rules import QuoteInput
 from leads.routing import responses
 from leads.routing.service import route_lead
@@ -205,3 +206,34 @@ def test_two_tabs_choosing_two_different_quotes_at_once_end_with_exactly_one_cho
     db.session.rollback()
     assert statuses == ["chosen", "not_chosen"]
     assert _status(Lead, lead_id) == "chosen"
+
+
+def test_the_patient_asks_with_the_keyboard_to_renew_an_expired_quote(live_server, page, two_accepted):
+    lead_id, first_id, _, first_name, _ = two_accepted
+    offer = QuoteInput(
+        price_from=20000,
+        price_to=25000,
+        currency="EUR",
+        includes=["treatment"],
+        earliest_start=utcnow().date() + timedelta(days=30),
+        valid_days=1,
+        needs_records=False,
+        message="",
+    )
+    quote = quotes.send_quote(first_id, offer)
+    quote.current.valid_until = utcnow() - timedelta(hours=1)
+    db.session.commit()
+    assert follow_up_quotes().expired == 1
+    patient_url = f"{live_server.url}/my-request/{tokens.make_patient_token(lead_id)}"
+    page.goto(patient_url)
+    renew = page.get_by_role("button", name=f"Ask {first_name} to renew its quote")
+    expect(renew).to_be_visible()
+    assert axe_violations(page) == []
+    renew.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("We have asked the clinic to renew its quote")).to_be_visible()
+    expect(page.get_by_text("You asked the clinic to renew it on")).to_be_visible()
+    assert axe_violations(page) == []
+    asked = db.session.scalars(sa.select(EmailMessage.template).filter_by(lead_id=lead_id)).all()
+    db.session.rollback()
+    assert "provider_quote_renewal" in asked
