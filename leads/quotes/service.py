@@ -270,8 +270,10 @@ def close_open_quotes(lead: Lead, *, actor_type: str, why: str, actor_user_id: i
     """Close the lead's quotes the patient had not decided about (live, expired, withdrawn): nobody
     can choose or revise them any more. A chosen quote stays chosen. In the caller's transaction."""
     closed = [q for q in _quotes_of(lead.id) if q.status in QUOTE_OPEN]
+    now = utcnow()
     for quote in closed:
         quote.change_status(QuoteStatus.CLOSED)
+        quote.decided_at = now
     if closed:
         lead.add_event(
             "quotes_closed",
