@@ -48,11 +48,13 @@ def test_a_provider_accepts_with_a_note_and_is_asked_for_a_written_quote(live_se
     assert axe_violations(page) == []
     screenshot(page, "provider-request")
     expect(page.get_by_label("First price range (optional)")).to_have_count(0)
-    page.get_by_label("Note for the coordinators (optional)").fill("We can call on Tuesday")
+    accept_form = page.get_by_role("form", name="Accept")
+    accept_form.get_by_label("Note for the coordinators (optional)").fill("Call Tuesday")
     page.get_by_role("button", name="Accept and contact the patient").click()
     expect(page.get_by_role("heading", name="You accepted this request")).to_be_visible()
     expect(page.get_by_role("heading", name="Your quote to the patient")).to_be_visible()
     assert _state(Assignment, first_id, "status") == "accepted"
+    assert _state(Assignment, first_id, "response_note") == "Call Tuesday"
     assert _state(Lead, lead_id, "status") == "contacted"
     templates = set(db.session.scalars(sa.select(EmailMessage.template)))
     db.session.rollback()
