@@ -6,6 +6,7 @@ from celery import Celery, Task
 from flask import Flask
 
 from leads.messaging import outbox
+from workers.broker import transport_for
 
 
 def celery_settings(config) -> dict:
@@ -13,12 +14,17 @@ def celery_settings(config) -> dict:
     timeout = config["BROKER_PUBLISH_TIMEOUT"]
     return {
         "broker_url": config["REDIS_URL"],
+        # kombu's Redis transport with the fix for acknowledging after an outage (workers/broker.py).
+        "broker_transport": transport_for(config["REDIS_URL"]),
         "task_ignore_result": True,
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # A lost broker connection must not kill the tasks running (an email mid-conversation
+        # would be left claimed): their acknowledgement fails, and Redis redelivers them later.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": timeout,
         "broker_transport_options": {
