@@ -80,6 +80,10 @@ class Config:
         self.EMAIL_RETRY_HORIZON_SECONDS = _env_int("EMAIL_RETRY_HORIZON_SECONDS", 5 * 24 * 3600)
         # Longer than any one SMTP conversation can take (SMTP_TIMEOUT per step).
         self.EMAIL_CLAIM_TIMEOUT_SECONDS = _env_int("EMAIL_CLAIM_TIMEOUT_SECONDS", 180)
+        # A queued email whose send task was lost is sent by beat this long after it was queued.
+        self.EMAIL_SAFETY_NET_SECONDS = _env_int("EMAIL_SAFETY_NET_SECONDS", 300)
+        # How often beat sends the emails that are due (retries, safety net, abandoned claims).
+        self.DUE_EMAIL_SWEEP_SECONDS = _env_int("DUE_EMAIL_SWEEP_SECONDS", 30)
         # Outbox: the fast path publishes right after commit; the sweep takes what it missed.
         self.OUTBOX_SWEEP_SECONDS = _env_int("OUTBOX_SWEEP_SECONDS", 15)
         self.OUTBOX_GRACE_SECONDS = _env_int("OUTBOX_GRACE_SECONDS", 10)
@@ -87,6 +91,8 @@ class Config:
         self.ROUTING_TOP_N = _env_int("ROUTING_TOP_N", 3)
         # A lead still `new` this long after it was stored lost its routing task: beat routes it.
         self.ROUTING_RETRY_AFTER_SECONDS = _env_int("ROUTING_RETRY_AFTER_SECONDS", 120)
+        # How often beat looks for such leads.
+        self.ROUTING_SWEEP_SECONDS = _env_int("ROUTING_SWEEP_SECONDS", 60)
         # How long the signed link in a provider's notification email works.
         self.PROVIDER_LINK_MAX_AGE_DAYS = _env_int("PROVIDER_LINK_MAX_AGE_DAYS", 14)
         # Escalation of unanswered provider assignments, in Danish working days.

@@ -62,14 +62,16 @@ class RedisServer:
 class Worker:
     """A real `celery worker` process bound to the test environment."""
 
-    def __init__(self, env: dict, log_path: Path, pool: str = "solo") -> None:
+    def __init__(self, env: dict, log_path: Path, pool: str = "solo", concurrency: int = 1) -> None:
         self.env = {**os.environ, **env}
         self.log_path = log_path
         self.pool = pool
+        self.concurrency = concurrency
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60.0) -> None:
         log = self.log_path.open("ab")
+        seen = log.tell()  # a restarted worker writes "ready." again after what is there
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -81,7 +83,7 @@ class Worker:
                 "--pool",
                 self.pool,
                 "--concurrency",
-                "1",
+                str(self.concurrency),
                 "--loglevel",
                 "INFO",
                 "--without-gossip",
@@ -97,7 +99,7 @@ class Worker:
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if b" ready." in self.log_path.read_bytes():
+            if b" ready." in self.log_path.read_bytes()[seen:]:
                 return
             if self.process.poll() is not None:
                 break

@@ -46,11 +46,11 @@ def celery_settings(config) -> dict:
             },
             "dispatch-due-emails": {
                 "task": outbox.DISPATCH_DUE_EMAILS,
-                "schedule": timedelta(seconds=30),
+                "schedule": timedelta(seconds=config["DUE_EMAIL_SWEEP_SECONDS"]),
             },
             "route-waiting-leads": {
                 "task": outbox.ROUTE_WAITING_LEADS,
-                "schedule": timedelta(seconds=60),
+                "schedule": timedelta(seconds=config["ROUTING_SWEEP_SECONDS"]),
             },
             "apply-retention": {
                 "task": outbox.APPLY_RETENTION,

@@ -23,8 +23,6 @@ from leads.workflow import sharing_refusal
 
 log = logging.getLogger(__name__)
 
-# A queued email whose task was lost is picked up by the due-email sweep after this.
-FIRST_ATTEMPT_SAFETY_NET = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=1)
 # Tries at recording a delivery's outcome (about 10 s in all) before the task's own retry.
 RECORD_ATTEMPTS = 6
@@ -83,8 +81,10 @@ def queue_email(
 def add_email(**fields) -> EmailMessage:
     """The one place an EmailMessage row is made: a fresh Message-ID, the safety net, its send task."""
     domain = current_app.config["MAIL_FROM"].rpartition("@")[2].strip(" >") or "localhost"
+    # A queued email whose task was lost is picked up by the due-email sweep after the safety net.
+    safety_net = timedelta(seconds=current_app.config["EMAIL_SAFETY_NET_SECONDS"])
     email = EmailMessage(
-        **fields, message_id=make_msgid(domain=domain), next_attempt_at=utcnow() + FIRST_ATTEMPT_SAFETY_NET
+        **fields, message_id=make_msgid(domain=domain), next_attempt_at=utcnow() + safety_net
     )
     db.session.add(email)
     db.session.flush()
