@@ -195,6 +195,10 @@ def deliver_email(email_id: int) -> str:
     if not _claim(email_id):
         return "skipped"
     config = current_app.config
+    message = build_mime(db.session.get(EmailMessage, email_id), config["MAIL_FROM"])
+    db.session.commit()  # no transaction stays open while we talk to the mail server
+    # Checked last, in a fresh transaction, right before the server is reached: a patient who
+    # withdrew while this email was claimed (the cancelling sweep skips claimed emails) is obeyed.
     email = db.session.get(EmailMessage, email_id)
     refusal = _provider_email_refusal(email)
     if refusal:
@@ -202,8 +206,7 @@ def deliver_email(email_id: int) -> str:
         email.attempts -= 1  # never offered to the server
         db.session.commit()
         return email.status
-    message = build_mime(email, config["MAIL_FROM"])
-    db.session.commit()  # no transaction stays open while we talk to the mail server
+    db.session.commit()
     error: Exception | None = None
     try:
         smtp_send(message)
