@@ -99,6 +99,8 @@ class Config:
         self.REMINDER_AFTER_WORKING_DAYS = _env_int("REMINDER_AFTER_WORKING_DAYS", 1)
         self.EXPIRE_AFTER_WORKING_DAYS = _env_int("EXPIRE_AFTER_WORKING_DAYS", 3)
         self.ESCALATION_SWEEP_SECONDS = _env_int("ESCALATION_SWEEP_SECONDS", 300)
+        # Leads on which every notification address of a provider bounced (5xx) before it is paused.
+        self.PROVIDER_BOUNCES_BEFORE_PAUSE = _env_int("PROVIDER_BOUNCES_BEFORE_PAUSE", 3)
         # How long the patient's self-service link in the confirmation email works.
         self.PATIENT_LINK_MAX_AGE_DAYS = _env_int("PATIENT_LINK_MAX_AGE_DAYS", 365)
         self.LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)

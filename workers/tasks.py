@@ -7,8 +7,9 @@ from celery import shared_task
 from flask import current_app
 
 from leads.messaging import email, outbox
+from leads.models import EmailStatus
 from leads.patients import privacy
-from leads.routing import escalation
+from leads.routing import bounces, escalation
 from leads.routing import service as routing
 
 
@@ -21,7 +22,11 @@ from leads.routing import service as routing
     max_retries=5,
 )
 def send_email(email_id: int) -> str:
-    return email.deliver_email(email_id)
+    status = email.deliver_email(email_id)
+    if status == EmailStatus.FAILED:
+        # A provider address refused for good: flag it, and re-route if none of them works.
+        bounces.handle_hard_bounce(email_id)
+    return status
 
 
 @shared_task(name=outbox.SWEEP_OUTBOX)

@@ -275,6 +275,11 @@ def _schedule_retry(email: EmailMessage, error: str) -> None:
     email.last_error = error[:1000]
 
 
+def hard_bounced(email: EmailMessage) -> bool:
+    """The mail server refused this email for good (a 5xx answer), as opposed to giving up retrying."""
+    return email.status == EmailStatus.FAILED and (email.last_error or "")[:1] == "5"
+
+
 def _mark_failed(email: EmailMessage, error: str) -> None:
     email.status = EmailStatus.FAILED
     email.last_error = error[:1000]

@@ -23,7 +23,7 @@ from leads import create_app
 from leads.dev.mailsink import start_sink
 from leads.directory.csv_io import import_providers
 from leads.extensions import db
-from leads.models import Assignment, EmailMessage, Lead, LeadEvent
+from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider
 from tests.helpers import wait_until
 from tests.quote_support import VALID_ANSWERS, aged_token
 from tests.servers import RedisServer, Worker, free_port, wait_for_port
@@ -229,6 +229,24 @@ class Stack:
         return self._read(
             sa.select(Assignment.lead_id, Assignment.provider_id).where(Assignment.lead_id.in_(lead_ids))
         )
+
+    def open_assignments(self, tag: str) -> Counter:
+        """How many assignments of each of the tag's leads still wait for an answer."""
+        rows = self._read(
+            sa.select(Assignment.lead_id).where(
+                Assignment.lead_id.in_(self._lead_ids(tag)), Assignment.status == "notified"
+            )
+        )
+        return Counter(lead_id for (lead_id,) in rows)
+
+    def provider(self, name: str):
+        return self._read(sa.select(Provider.id, Provider.active).where(Provider.name == name))[0]
+
+    def reactivate(self, name: str) -> None:
+        with self.app.app_context():
+            db.session.execute(sa.update(Provider).where(Provider.name == name).values(active=True))
+            db.session.commit()
+            db.session.remove()
 
     def events(self, tag: str, kind: str) -> list:
         lead_ids = self._lead_ids(tag)

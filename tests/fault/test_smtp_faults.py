@@ -25,23 +25,38 @@ def test_smtp_451_for_a_while_then_every_email_once(healthy):
     assert all(email.attempts >= 2 for email in emails)  # each refusal was counted
 
 
-def test_smtp_550_for_one_provider_address_fails_that_email_only(healthy):
+def test_smtp_550_for_every_address_of_one_provider_reroutes_and_pauses_it(healthy):
+    """That clinic's emails fail after one attempt with the server's answer; each lead it was
+    given goes to the next clinic at once, and after PROVIDER_BOUNCES_BEFORE_PAUSE such leads the
+    clinic is paused and the coordinators told. Every other email is delivered once."""
     stack = healthy
     tag = stack.new_tag("smtp-550")
-    dead = f"clinic{PROVIDERS}@fault.example"
+    dead_clinic, dead = f"Fault Clinic {PROVIDERS}", f"clinic{PROVIDERS}@fault.example"
     stack.sink.refuse[dead] = NO_SUCH_USER
     answers = stack.submit(tag, 20)
     stack.wait_until_routed(tag, 20)
 
-    emails = stack.wait_until_settled(tag, 20 * EMAILS_PER_LEAD)
-    figures = stack.figures("SMTP 550 for one provider address", tag, answers)
+    def settled():
+        emails = stack.emails(tag)
+        open_ = stack.open_assignments(tag)
+        done = all(email.status in ("sent", "failed") for email in emails)
+        return done and len(open_) == 20 and set(open_.values()) == {3} and emails
+
+    try:
+        emails = wait_until(settled, timeout=90, interval=0.5)
+        figures = stack.figures("SMTP 550 for every address of one provider", tag, answers)
+        paused = not stack.provider(dead_clinic).active
+    finally:
+        stack.reactivate(dead_clinic)
     failed = [email for email in emails if email.status == "failed"]
-    assert failed and all(email.to_address == dead for email in failed)
+    assert len(failed) >= 3 and all(email.to_address == dead for email in failed)
     assert all(email.attempts == 1 and NO_SUCH_USER in email.last_error for email in failed)
     events = stack.events(tag, "email_failed")
     assert len(events) == len(failed) and all(NO_SUCH_USER in event.note for event in events)
-    assert figures["sent"] == 20 * EMAILS_PER_LEAD - len(failed) == figures["delivered"]
-    assert figures["delivered twice"] == 0
+    assert len(stack.events(tag, "assignment_expired")) == len(failed)
+    assert paused and len(stack.events(tag, "provider_paused")) == 1
+    assert figures["sent"] == len(emails) - len(failed) == figures["delivered"]
+    assert figures["delivered twice"] == 0 and figures["duplicate assignments"] == 0
 
 
 def test_connection_dropped_before_the_250_duplicates_with_the_same_message_id(healthy):
