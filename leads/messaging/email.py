@@ -171,18 +171,17 @@ def backoff(attempts: int, base_seconds: int) -> timedelta:
 
 
 def _claim(email_id: int) -> bool:
-    """Take the email for this worker; False if it is sent, failed, claimed or not yet due."""
+    """Take the email for this worker; False if it is sent, failed, claimed or not yet due.
+
+    A claim a dead worker left is taken back by `due_email_ids` only, which counts the re-send."""
     now = utcnow()
-    stale = now - timedelta(seconds=current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"])
     due = sa.and_(
         EmailMessage.status == EmailStatus.QUEUED,
         sa.or_(EmailMessage.attempts == 0, EmailMessage.next_attempt_at <= now),
     )
-    # A claim older than the timeout belongs to a worker that died mid-send.
-    abandoned = sa.and_(EmailMessage.status == EmailStatus.SENDING, EmailMessage.claimed_at <= stale)
     claimed = db.session.execute(
         sa.update(EmailMessage)
-        .where(EmailMessage.id == email_id, sa.or_(due, abandoned))
+        .where(EmailMessage.id == email_id, due)
         # The attempt counts before the server is reached, so a crash mid-send still shows it.
         .values(status=EmailStatus.SENDING, claimed_at=now, attempts=EmailMessage.attempts + 1)
     ).rowcount
@@ -294,13 +293,7 @@ def _mark_failed(email: EmailMessage, error: str) -> None:
 def due_email_ids(limit: int = 500) -> list[int]:
     """Emails whose next attempt is due, reclaiming those a dead worker left claimed."""
     now = utcnow()
-    stale = now - timedelta(seconds=current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"])
-    db.session.execute(
-        sa.update(EmailMessage)
-        .where(EmailMessage.status == EmailStatus.SENDING, EmailMessage.claimed_at <= stale)
-        .values(status=EmailStatus.QUEUED, claimed_at=None, next_attempt_at=now)
-    )
-    db.session.commit()
+    _take_back_abandoned_claims(now)
     return list(
         db.session.scalars(
             sa.select(EmailMessage.id)
@@ -309,3 +302,30 @@ def due_email_ids(limit: int = 500) -> list[int]:
             .limit(limit)
         )
     )
+
+
+# Every email about a lead that goes out again after a worker died mid-send is a lead event of
+# this kind; the stats page counts them.
+RESENT_EVENT = "email_resent"
+
+
+def _take_back_abandoned_claims(now) -> None:
+    """Queue again the emails whose claim is older than the timeout (their worker died while
+    sending). The server may already have accepted one: it goes out again, possibly a duplicate
+    with the same Message-ID, and the lead's history says so."""
+    stale = now - timedelta(seconds=current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"])
+    abandoned = db.session.execute(
+        sa.update(EmailMessage)
+        .where(EmailMessage.status == EmailStatus.SENDING, EmailMessage.claimed_at <= stale)
+        .values(status=EmailStatus.QUEUED, claimed_at=None, next_attempt_at=now)
+        .returning(EmailMessage.lead_id, EmailMessage.template)
+    ).all()
+    for lead_id, template in abandoned:
+        if lead_id is not None:
+            db.session.get(Lead, lead_id).add_event(
+                RESENT_EVENT,
+                actor_type="system",
+                note=f"Email '{template}' goes out again: the worker sending it stopped before recording "
+                "the mail server's answer, so it may arrive twice (with the same Message-ID).",
+            )
+    db.session.commit()
