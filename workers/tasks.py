@@ -11,6 +11,7 @@ from leads.models import EmailStatus
 from leads.patients import privacy
 from leads.routing import bounces, escalation
 from leads.routing import service as routing
+from leads.staff import operations
 
 
 # As for routing: a database hiccup is retried; the claim keeps the email from going out twice.
@@ -31,6 +32,7 @@ def send_email(email_id: int) -> str:
 
 @shared_task(name=outbox.SWEEP_OUTBOX)
 def sweep_outbox() -> int:
+    operations.record_beat_run()  # beat sends this task every OUTBOX_SWEEP_SECONDS
     return outbox.publish_stale()
 
 

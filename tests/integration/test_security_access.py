@@ -27,7 +27,7 @@ ADMIN = {
     "directory.export_providers", "directory.import_providers", "directory.new_condition",
     "directory.new_provider", "directory.new_treatment", "directory.pause_provider",
     "directory.providers", "directory.reactivate_provider", "directory.taxonomy_page",
-    "staff.access_log_page", "staff.export_csv", "staff.users", "staff.users_create",
+    "staff.access_log_page", "staff.export_csv", "staff.operations_page", "staff.users", "staff.users_create",
     "staff.users_reset_password", "staff.users_set_active", "staff.lead_patient_erase",
     "staff.lead_patient_export",
 }  # fmt: skip
