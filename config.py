@@ -4,6 +4,7 @@ instantiated (at app creation), never at import time."""
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlparse
 
 BASE_DIR = Path(__file__).resolve().parent
 TESTING_SECRET_KEY = "testing-secret-key"
@@ -43,6 +44,37 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def sentinel_addresses(redis_url: str) -> list[tuple[str, int]] | None:
+    """The Sentinel nodes a `sentinel://host:26379;sentinel://host2:26379` URL names (None for
+    a plain Redis URL)."""
+    parts = [part.strip() for part in redis_url.split(";") if part.strip()]
+    if not parts or not all(part.startswith("sentinel://") for part in parts):
+        return None
+    addresses = []
+    for part in parts:
+        parsed = urlparse(part)
+        if not parsed.hostname:
+            raise ConfigError(f"REDIS_URL: a Sentinel address needs a host: {part.split('@')[-1]}")
+        addresses.append((parsed.hostname, parsed.port or 26379))
+    return addresses
+
+
+def sentinel_password(redis_url: str) -> str | None:
+    """The password a Sentinel URL carries for the master (the first node's)."""
+    return urlparse(redis_url.split(";", 1)[0]).password
+
+
+def limiter_storage_uri(redis_url: str, master_name: str) -> str:
+    """The rate limiter's storage: the same Redis, in the `limits` package's Sentinel form."""
+    addresses = sentinel_addresses(redis_url)
+    if addresses is None:
+        return redis_url
+    password = sentinel_password(redis_url)
+    credentials = f":{password}@" if password else ""
+    nodes = ",".join(f"{host}:{port}" for host, port in addresses)
+    return f"redis+sentinel://{credentials}{nodes}/{master_name}"
+
+
 class Config:
     """Settings shared by every environment; subclasses choose the defaults."""
 
@@ -63,6 +95,8 @@ class Config:
         # hide_parameters: bound values (names, emails, health details) never reach exception text or logs.
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
         self.REDIS_URL = env("REDIS_URL") or self.DEFAULT_REDIS_URL
+        # The master's name when REDIS_URL names Sentinel nodes (sentinel://host:26379;sentinel://…).
+        self.REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER") or "mymaster"
         self.SMTP_HOST = env("SMTP_HOST") or self.DEFAULT_SMTP_HOST
         self.SMTP_PORT = _env_int("SMTP_PORT", self.DEFAULT_SMTP_PORT)
         self.SMTP_USERNAME = env("SMTP_USERNAME") or None

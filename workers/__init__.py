@@ -5,6 +5,7 @@ from datetime import timedelta
 from celery import Celery, Task
 from flask import Flask
 
+from config import sentinel_addresses
 from leads.messaging import outbox
 from workers.broker import transport_for
 
@@ -36,6 +37,12 @@ def celery_settings(config) -> dict:
             # An unacknowledged task of a killed worker is redelivered after this. Long back-off
             # lives in the database, so no task ever waits in Redis anywhere near this long.
             "visibility_timeout": 900,
+            # When REDIS_URL names Sentinel nodes: the master they watch.
+            **(
+                {"master_name": config["REDIS_SENTINEL_MASTER"]}
+                if sentinel_addresses(config["REDIS_URL"])
+                else {}
+            ),
         },
         "worker_hijack_root_logger": False,
         "timezone": "UTC",

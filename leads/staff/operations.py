@@ -11,7 +11,7 @@ import redis
 import sqlalchemy as sa
 from flask import current_app
 
-from leads.extensions import db
+from leads.extensions import broker_redis, db
 from leads.models import EmailMessage, EmailStatus, Lead, OutboxMessage
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
@@ -46,7 +46,7 @@ class Operations:
 
 def record_beat_run() -> None:
     """Note that beat's sweep ran (the page shows how long ago); never fails the sweep."""
-    client = broker_client()
+    client = broker_redis(timeout=2)
     try:
         client.set(BEAT_RUN_KEY, utcnow().isoformat())
     except redis.RedisError as exc:
@@ -55,14 +55,10 @@ def record_beat_run() -> None:
         client.close()
 
 
-def broker_client() -> redis.Redis:
-    return redis.Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=1, socket_timeout=2)
-
-
 def collect(now: datetime | None = None) -> Operations:
     now = now or utcnow()
     report = Operations(figures=_database_figures(now))
-    client = broker_client()
+    client = broker_redis(timeout=2)
     try:
         report.queues = _queues(client)
         report.figures.append(_beat_figure(client.get(BEAT_RUN_KEY), now))
