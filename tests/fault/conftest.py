@@ -67,9 +67,10 @@ def _providers_csv() -> bytes:
 
 
 class Stack:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, broker=None) -> None:
         self.root = root
-        self.redis = RedisServer(root / "redis")
+        # A RedisServer, or anything with its url, start, stop and process (a Sentinel cluster).
+        self.redis = broker or RedisServer(root / "redis")
         self.smtp_port = free_port()
         self.web_port = free_port()
         self.database_url = f"sqlite:///{root / 'fault.db'}"
@@ -196,6 +197,14 @@ class Stack:
 
         with ThreadPoolExecutor(threads) as pool:
             return Counter(pool.map(one, patients))
+
+    def get(self, path: str) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", self.web_port, timeout=30)
+        try:
+            connection.request("GET", path)
+            return connection.getresponse().status
+        finally:
+            connection.close()
 
     # --- what the stack did ---------------------------------------------------------------
 
