@@ -12,7 +12,8 @@ from flask import current_app
 from leads.directory.service import is_paused, pause_provider
 from leads.extensions import db
 from leads.messaging.email import email_coordinators, hard_bounced
-from leads.models import AddressBounce, Assignment, AssignmentStatus, EmailMessage, Provider
+from leads.models import AddressBounce, Assignment, AssignmentStatus, EmailMessage, Lead, Provider
+from leads.routing import candidates
 from leads.routing.notification import notification_key_prefix, notified_assignment_id
 from leads.routing.responses import needs_replacement
 from leads.routing.service import reroute_lead
@@ -31,10 +32,18 @@ def handle_hard_bounce(email_id: int) -> str:
         db.session.rollback()
         return "ignored"
     assignment = db.session.get(Assignment, assignment_id)
-    # One bounce at a time per provider: its flags and its pause are read and written together.
-    provider = db.session.execute(
-        sa.select(Provider).where(Provider.id == assignment.provider_id).with_for_update()
+    # Routing's locks in routing's order (the lead, then the providers offering its treatment in
+    # id order): no deadlock with a routing or the re-route below, and one bounce at a time per
+    # provider, whose flags and pause are read and written together.
+    db.session.execute(
+        sa.select(Lead.id).where(Lead.id == assignment.lead_id).with_for_update(key_share=True)
     ).scalar_one()
+    locked = candidates.lock_candidates(assignment.lead.treatment_id)
+    provider = assignment.provider
+    if provider not in locked:  # it no longer offers the treatment
+        db.session.execute(
+            sa.select(Provider.id).where(Provider.id == provider.id).with_for_update(key_share=True)
+        )
     _flag(provider.id, email.to_address, email.last_error)
     if not _every_address_bounced(assignment_id) or not _expire(assignment):
         db.session.commit()
