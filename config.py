@@ -4,6 +4,7 @@ instantiated (at app creation), never at import time."""
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlparse
 
 BASE_DIR = Path(__file__).resolve().parent
 TESTING_SECRET_KEY = "testing-secret-key"
@@ -43,6 +44,37 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def sentinel_addresses(redis_url: str) -> list[tuple[str, int]] | None:
+    """The Sentinel nodes a `sentinel://host:26379;sentinel://host2:26379` URL names (None for
+    a plain Redis URL)."""
+    parts = [part.strip() for part in redis_url.split(";") if part.strip()]
+    if not parts or not all(part.startswith("sentinel://") for part in parts):
+        return None
+    addresses = []
+    for part in parts:
+        parsed = urlparse(part)
+        if not parsed.hostname:
+            raise ConfigError(f"REDIS_URL: a Sentinel address needs a host: {part.split('@')[-1]}")
+        addresses.append((parsed.hostname, parsed.port or 26379))
+    return addresses
+
+
+def sentinel_password(redis_url: str) -> str | None:
+    """The password a Sentinel URL carries for the master (the first node's)."""
+    return urlparse(redis_url.split(";", 1)[0]).password
+
+
+def limiter_storage_uri(redis_url: str, master_name: str) -> str:
+    """The rate limiter's storage: the same Redis, in the `limits` package's Sentinel form."""
+    addresses = sentinel_addresses(redis_url)
+    if addresses is None:
+        return redis_url
+    password = sentinel_password(redis_url)
+    credentials = f":{password}@" if password else ""
+    nodes = ",".join(f"{host}:{port}" for host, port in addresses)
+    return f"redis+sentinel://{credentials}{nodes}/{master_name}"
+
+
 class Config:
     """Settings shared by every environment; subclasses choose the defaults."""
 
@@ -63,6 +95,8 @@ class Config:
         # hide_parameters: bound values (names, emails, health details) never reach exception text or logs.
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
         self.REDIS_URL = env("REDIS_URL") or self.DEFAULT_REDIS_URL
+        # The master's name when REDIS_URL names Sentinel nodes (sentinel://host:26379;sentinel://…).
+        self.REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER") or "mymaster"
         self.SMTP_HOST = env("SMTP_HOST") or self.DEFAULT_SMTP_HOST
         self.SMTP_PORT = _env_int("SMTP_PORT", self.DEFAULT_SMTP_PORT)
         self.SMTP_USERNAME = env("SMTP_USERNAME") or None
@@ -80,6 +114,10 @@ class Config:
         self.EMAIL_RETRY_HORIZON_SECONDS = _env_int("EMAIL_RETRY_HORIZON_SECONDS", 5 * 24 * 3600)
         # Longer than any one SMTP conversation can take (SMTP_TIMEOUT per step).
         self.EMAIL_CLAIM_TIMEOUT_SECONDS = _env_int("EMAIL_CLAIM_TIMEOUT_SECONDS", 180)
+        # A queued email whose send task was lost is sent by beat this long after it was queued.
+        self.EMAIL_SAFETY_NET_SECONDS = _env_int("EMAIL_SAFETY_NET_SECONDS", 300)
+        # How often beat sends the emails that are due (retries, safety net, abandoned claims).
+        self.DUE_EMAIL_SWEEP_SECONDS = _env_int("DUE_EMAIL_SWEEP_SECONDS", 30)
         # Outbox: the fast path publishes right after commit; the sweep takes what it missed.
         self.OUTBOX_SWEEP_SECONDS = _env_int("OUTBOX_SWEEP_SECONDS", 15)
         self.OUTBOX_GRACE_SECONDS = _env_int("OUTBOX_GRACE_SECONDS", 10)
@@ -87,12 +125,16 @@ class Config:
         self.ROUTING_TOP_N = _env_int("ROUTING_TOP_N", 3)
         # A lead still `new` this long after it was stored lost its routing task: beat routes it.
         self.ROUTING_RETRY_AFTER_SECONDS = _env_int("ROUTING_RETRY_AFTER_SECONDS", 120)
+        # How often beat looks for such leads.
+        self.ROUTING_SWEEP_SECONDS = _env_int("ROUTING_SWEEP_SECONDS", 60)
         # How long the signed link in a provider's notification email works.
         self.PROVIDER_LINK_MAX_AGE_DAYS = _env_int("PROVIDER_LINK_MAX_AGE_DAYS", 14)
         # Escalation of unanswered provider assignments, in Danish working days.
         self.REMINDER_AFTER_WORKING_DAYS = _env_int("REMINDER_AFTER_WORKING_DAYS", 1)
         self.EXPIRE_AFTER_WORKING_DAYS = _env_int("EXPIRE_AFTER_WORKING_DAYS", 3)
         self.ESCALATION_SWEEP_SECONDS = _env_int("ESCALATION_SWEEP_SECONDS", 300)
+        # Leads on which every notification address of a provider bounced (5xx) before it is paused.
+        self.PROVIDER_BOUNCES_BEFORE_PAUSE = _env_int("PROVIDER_BOUNCES_BEFORE_PAUSE", 3)
         # How long the patient's self-service link in the confirmation email works.
         self.PATIENT_LINK_MAX_AGE_DAYS = _env_int("PATIENT_LINK_MAX_AGE_DAYS", 365)
         self.LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)

@@ -9,7 +9,7 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import workers  # a module import: workers/ reads task names from leads.messaging
-from config import BASE_DIR, Config, ConfigError, config_for
+from config import BASE_DIR, Config, ConfigError, config_for, limiter_storage_uri
 from leads.auth import bp as auth_bp
 from leads.auth import sessions
 from leads.cli import register_commands
@@ -78,7 +78,10 @@ def register_proxy_fix(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    app.config.setdefault(
+        "RATELIMIT_STORAGE_URI",
+        limiter_storage_uri(app.config["REDIS_URL"], app.config["REDIS_SENTINEL_MASTER"]),
+    )
     # A Redis outage must never become an error for a patient: fall back to memory.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)

@@ -2,9 +2,9 @@
 
 import redis
 import sqlalchemy as sa
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
-from leads.extensions import db
+from leads.extensions import broker_redis, db
 
 bp = Blueprint("health", __name__)
 
@@ -32,7 +32,7 @@ def _check_database() -> str:
 
 
 def _check_broker() -> str:
-    client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=1, socket_timeout=1)
+    client = broker_redis(timeout=1)
     try:
         client.ping()
     except redis.RedisError as exc:

@@ -5,7 +5,9 @@ from datetime import timedelta
 from celery import Celery, Task
 from flask import Flask
 
+from config import sentinel_addresses
 from leads.messaging import outbox
+from workers.broker import transport_for
 
 
 def celery_settings(config) -> dict:
@@ -13,12 +15,17 @@ def celery_settings(config) -> dict:
     timeout = config["BROKER_PUBLISH_TIMEOUT"]
     return {
         "broker_url": config["REDIS_URL"],
+        # kombu's Redis transport with the fix for acknowledging after an outage (workers/broker.py).
+        "broker_transport": transport_for(config["REDIS_URL"]),
         "task_ignore_result": True,
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # A lost broker connection must not kill the tasks running (an email mid-conversation
+        # would be left claimed): their acknowledgement fails, and Redis redelivers them later.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": timeout,
         "broker_transport_options": {
@@ -30,6 +37,12 @@ def celery_settings(config) -> dict:
             # An unacknowledged task of a killed worker is redelivered after this. Long back-off
             # lives in the database, so no task ever waits in Redis anywhere near this long.
             "visibility_timeout": 900,
+            # When REDIS_URL names Sentinel nodes: the master they watch.
+            **(
+                {"master_name": config["REDIS_SENTINEL_MASTER"]}
+                if sentinel_addresses(config["REDIS_URL"])
+                else {}
+            ),
         },
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
@@ -40,11 +53,11 @@ def celery_settings(config) -> dict:
             },
             "dispatch-due-emails": {
                 "task": outbox.DISPATCH_DUE_EMAILS,
-                "schedule": timedelta(seconds=30),
+                "schedule": timedelta(seconds=config["DUE_EMAIL_SWEEP_SECONDS"]),
             },
             "route-waiting-leads": {
                 "task": outbox.ROUTE_WAITING_LEADS,
-                "schedule": timedelta(seconds=60),
+                "schedule": timedelta(seconds=config["ROUTING_SWEEP_SECONDS"]),
             },
             "apply-retention": {
                 "task": outbox.APPLY_RETENTION,

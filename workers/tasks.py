@@ -7,9 +7,11 @@ from celery import shared_task
 from flask import current_app
 
 from leads.messaging import email, outbox
+from leads.models import EmailStatus
 from leads.patients import privacy
-from leads.routing import escalation
+from leads.routing import bounces, escalation
 from leads.routing import service as routing
+from leads.staff import operations
 
 
 # As for routing: a database hiccup is retried; the claim keeps the email from going out twice.
@@ -21,11 +23,16 @@ from leads.routing import service as routing
     max_retries=5,
 )
 def send_email(email_id: int) -> str:
-    return email.deliver_email(email_id)
+    status = email.deliver_email(email_id)
+    if status == EmailStatus.FAILED:
+        # A provider address refused for good: flag it, and re-route if none of them works.
+        bounces.handle_hard_bounce(email_id)
+    return status
 
 
 @shared_task(name=outbox.SWEEP_OUTBOX)
 def sweep_outbox() -> int:
+    operations.record_beat_run()  # beat sends this task every OUTBOX_SWEEP_SECONDS
     return outbox.publish_stale()
 
 

@@ -19,12 +19,16 @@ class MailSink:
         self.refuse: dict[str, str] = {}
         # address -> seconds to wait before answering RCPT TO (a slow server)
         self.delay: dict[str, float] = {}
+        # An answer to every RCPT TO, such as "451 4.3.0 Try again later" (a server in trouble).
+        self.answer_all: str | None = None
+        # Keep the message, then close the connection before answering 250 (a lost answer).
+        self.drop_before_answer = False
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         pause = self.delay.get(address.lower())
         if pause:
             await asyncio.sleep(pause)
-        answer = self.refuse.get(address.lower())
+        answer = self.answer_all or self.refuse.get(address.lower())
         if answer:
             return answer
         envelope.rcpt_tos.append(address)
@@ -35,6 +39,8 @@ class MailSink:
         partial = self.directory / (name + ".part")
         partial.write_bytes(envelope.original_content or envelope.content)
         partial.rename(self.directory / name)  # readers never see half a message
+        if self.drop_before_answer:
+            server.transport.close()
         return "250 Message accepted for delivery"
 
     def messages(self) -> list[Path]:

@@ -1,5 +1,6 @@
 """Admin pages for the provider directory and the treatment taxonomy (admin role only)."""
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 
 from leads.auth import role_required
@@ -14,7 +15,8 @@ from leads.directory.forms import (
     provider_form,
 )
 from leads.extensions import db
-from leads.models import Condition, Provider, Role, Treatment
+from leads.models import AddressBounce, Condition, Provider, Role, Treatment
+from leads.routing import bounces
 from leads.timeutil import utcnow
 from leads.workdays import DANISH_TIME
 
@@ -44,6 +46,7 @@ def providers():
         load=service.weekly_load(),
         status_label=service.status_label,
         is_paused=service.is_paused,
+        bounced=bounces.flags_by_provider(),
         now=utcnow(),
     )
 
@@ -93,6 +96,20 @@ def pause_provider(provider_id: int):
             )
             return redirect(url_for("directory.providers"))
     return render_template("directory/provider_pause.html", form=form, provider=provider)
+
+
+@bp.post("/providers/<int:provider_id>/bounces/<int:bounce_id>/confirm")
+@admin_required
+def confirm_address(provider_id: int, bounce_id: int):
+    bounce = db.first_or_404(sa.select(AddressBounce).filter_by(id=bounce_id, provider_id=provider_id))
+    if ActionForm().validate_on_submit():
+        address = bounce.address
+        bounces.confirm_address(bounce)
+        db.session.commit()
+        flash(f"{address} is no longer flagged.", "info")
+    else:
+        flash("That did not work: the page had expired. Please try again.", "error")
+    return redirect(url_for("directory.providers"))
 
 
 @bp.post("/providers/<int:provider_id>/reactivate")

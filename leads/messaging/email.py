@@ -23,8 +23,6 @@ from leads.workflow import sharing_refusal
 
 log = logging.getLogger(__name__)
 
-# A queued email whose task was lost is picked up by the due-email sweep after this.
-FIRST_ATTEMPT_SAFETY_NET = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=1)
 # Tries at recording a delivery's outcome (about 10 s in all) before the task's own retry.
 RECORD_ATTEMPTS = 6
@@ -83,8 +81,10 @@ def queue_email(
 def add_email(**fields) -> EmailMessage:
     """The one place an EmailMessage row is made: a fresh Message-ID, the safety net, its send task."""
     domain = current_app.config["MAIL_FROM"].rpartition("@")[2].strip(" >") or "localhost"
+    # A queued email whose task was lost is picked up by the due-email sweep after the safety net.
+    safety_net = timedelta(seconds=current_app.config["EMAIL_SAFETY_NET_SECONDS"])
     email = EmailMessage(
-        **fields, message_id=make_msgid(domain=domain), next_attempt_at=utcnow() + FIRST_ATTEMPT_SAFETY_NET
+        **fields, message_id=make_msgid(domain=domain), next_attempt_at=utcnow() + safety_net
     )
     db.session.add(email)
     db.session.flush()
@@ -171,18 +171,17 @@ def backoff(attempts: int, base_seconds: int) -> timedelta:
 
 
 def _claim(email_id: int) -> bool:
-    """Take the email for this worker; False if it is sent, failed, claimed or not yet due."""
+    """Take the email for this worker; False if it is sent, failed, claimed or not yet due.
+
+    A claim a dead worker left is taken back by `due_email_ids` only, which counts the re-send."""
     now = utcnow()
-    stale = now - timedelta(seconds=current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"])
     due = sa.and_(
         EmailMessage.status == EmailStatus.QUEUED,
         sa.or_(EmailMessage.attempts == 0, EmailMessage.next_attempt_at <= now),
     )
-    # A claim older than the timeout belongs to a worker that died mid-send.
-    abandoned = sa.and_(EmailMessage.status == EmailStatus.SENDING, EmailMessage.claimed_at <= stale)
     claimed = db.session.execute(
         sa.update(EmailMessage)
-        .where(EmailMessage.id == email_id, sa.or_(due, abandoned))
+        .where(EmailMessage.id == email_id, due)
         # The attempt counts before the server is reached, so a crash mid-send still shows it.
         .values(status=EmailStatus.SENDING, claimed_at=now, attempts=EmailMessage.attempts + 1)
     ).rowcount
@@ -195,6 +194,10 @@ def deliver_email(email_id: int) -> str:
     if not _claim(email_id):
         return "skipped"
     config = current_app.config
+    message = build_mime(db.session.get(EmailMessage, email_id), config["MAIL_FROM"])
+    db.session.commit()  # no transaction stays open while we talk to the mail server
+    # Checked last, in a fresh transaction, right before the server is reached: a patient who
+    # withdrew while this email was claimed (the cancelling sweep skips claimed emails) is obeyed.
     email = db.session.get(EmailMessage, email_id)
     refusal = _provider_email_refusal(email)
     if refusal:
@@ -202,8 +205,7 @@ def deliver_email(email_id: int) -> str:
         email.attempts -= 1  # never offered to the server
         db.session.commit()
         return email.status
-    message = build_mime(email, config["MAIL_FROM"])
-    db.session.commit()  # no transaction stays open while we talk to the mail server
+    db.session.commit()
     error: Exception | None = None
     try:
         smtp_send(message)
@@ -272,6 +274,11 @@ def _schedule_retry(email: EmailMessage, error: str) -> None:
     email.last_error = error[:1000]
 
 
+def hard_bounced(email: EmailMessage) -> bool:
+    """The mail server refused this email for good (a 5xx answer), as opposed to giving up retrying."""
+    return email.status == EmailStatus.FAILED and (email.last_error or "")[:1] == "5"
+
+
 def _mark_failed(email: EmailMessage, error: str) -> None:
     email.status = EmailStatus.FAILED
     email.last_error = error[:1000]
@@ -286,13 +293,7 @@ def _mark_failed(email: EmailMessage, error: str) -> None:
 def due_email_ids(limit: int = 500) -> list[int]:
     """Emails whose next attempt is due, reclaiming those a dead worker left claimed."""
     now = utcnow()
-    stale = now - timedelta(seconds=current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"])
-    db.session.execute(
-        sa.update(EmailMessage)
-        .where(EmailMessage.status == EmailStatus.SENDING, EmailMessage.claimed_at <= stale)
-        .values(status=EmailStatus.QUEUED, claimed_at=None, next_attempt_at=now)
-    )
-    db.session.commit()
+    _take_back_abandoned_claims(now)
     return list(
         db.session.scalars(
             sa.select(EmailMessage.id)
@@ -301,3 +302,30 @@ def due_email_ids(limit: int = 500) -> list[int]:
             .limit(limit)
         )
     )
+
+
+# Every email about a lead that goes out again after a worker died mid-send is a lead event of
+# this kind; the stats page counts them.
+RESENT_EVENT = "email_resent"
+
+
+def _take_back_abandoned_claims(now) -> None:
+    """Queue again the emails whose claim is older than the timeout (their worker died while
+    sending). The server may already have accepted one: it goes out again, possibly a duplicate
+    with the same Message-ID, and the lead's history says so."""
+    stale = now - timedelta(seconds=current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"])
+    abandoned = db.session.execute(
+        sa.update(EmailMessage)
+        .where(EmailMessage.status == EmailStatus.SENDING, EmailMessage.claimed_at <= stale)
+        .values(status=EmailStatus.QUEUED, claimed_at=None, next_attempt_at=now)
+        .returning(EmailMessage.lead_id, EmailMessage.template)
+    ).all()
+    for lead_id, template in abandoned:
+        if lead_id is not None:
+            db.session.get(Lead, lead_id).add_event(
+                RESENT_EVENT,
+                actor_type="system",
+                note=f"Email '{template}' goes out again: the worker sending it stopped before recording "
+                "the mail server's answer, so it may arrive twice (with the same Message-ID).",
+            )
+    db.session.commit()

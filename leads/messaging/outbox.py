@@ -26,6 +26,8 @@ ESCALATE_ASSIGNMENTS = "workers.escalate_assignments"
 APPLY_RETENTION = "workers.apply_retention"
 
 _PENDING_KEY = "outbox_pending_ids"
+# A sweep's claim on rows it has not published after this long belongs to a sweep that died.
+SWEEP_CLAIM_SECONDS = 60
 
 
 def add_task(task_name: str, **payload) -> OutboxMessage:
@@ -83,15 +85,63 @@ def _record(message_id: int, *, error: str | None) -> None:
 
 
 def publish_stale(limit: int = 500) -> int:
-    """Publish what the fast path could not (broker down, process killed after commit)."""
+    """Publish what the fast path could not (broker down, process killed after commit).
+
+    The rows are claimed first, so two sweeps (two beats, or one sweep overlapping the next)
+    never publish the same row twice.
+    """
+    ids = claim_stale(limit)
+    try:
+        return publish(ids)
+    finally:
+        _release(ids)
+
+
+def claim_stale(limit: int) -> list[int]:
+    """Claim up to `limit` undispatched rows past the grace period that no live sweep holds.
+
+    One statement for both databases: PostgreSQL skips rows a concurrent sweep has locked
+    (`FOR UPDATE SKIP LOCKED`) and re-checks the claim of rows it waited on; SQLite runs one
+    writer at a time, so the conditional UPDATE is the claim.
+    """
+    now = utcnow()
     grace = timedelta(seconds=current_app.config["OUTBOX_GRACE_SECONDS"])
-    ids = db.session.scalars(
+    abandoned = now - timedelta(seconds=SWEEP_CLAIM_SECONDS)
+    candidates = (
         sa.select(OutboxMessage.id)
-        .where(OutboxMessage.dispatched_at.is_(None), OutboxMessage.created_at <= utcnow() - grace)
+        .where(
+            OutboxMessage.dispatched_at.is_(None),
+            OutboxMessage.created_at <= now - grace,
+            sa.or_(OutboxMessage.sweep_claimed_at.is_(None), OutboxMessage.sweep_claimed_at <= abandoned),
+        )
         .order_by(OutboxMessage.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = db.session.scalars(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id.in_(candidates))
+        .values(sweep_claimed_at=now)
+        .returning(OutboxMessage.id)
     ).all()
-    return publish(list(ids))
+    db.session.commit()
+    return sorted(ids)
+
+
+def _release(ids: list[int]) -> None:
+    """Give back the claim on rows the sweep could not publish, for the next sweep."""
+    if not ids:
+        return
+    try:
+        db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.dispatched_at.is_(None))
+            .values(sweep_claimed_at=None)
+        )
+        db.session.commit()
+    except sa.exc.SQLAlchemyError as exc:
+        db.session.rollback()  # the claim lapses after SWEEP_CLAIM_SECONDS instead
+        log.warning("outbox: could not release the sweep's claim (%s)", type(exc).__name__)
 
 
 def _remember_new_messages(session: Session, flush_context) -> None:

@@ -1,6 +1,7 @@
 """All models, importable from one place."""
 
 from leads.models.catalog import (
+    AddressBounce,
     Assignment,
     Condition,
     EvidenceStatus,
@@ -17,6 +18,7 @@ from leads.workflow import AssignmentStatus
 __all__ = [
     "AccessAction",
     "AccessLog",
+    "AddressBounce",
     "Assignment",
     "AssignmentStatus",
     "Condition",

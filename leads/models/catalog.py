@@ -88,6 +88,21 @@ class Provider(db.Model):
     conditions = relationship("Condition", secondary=provider_condition)
 
 
+class AddressBounce(db.Model):
+    """A provider's notification address the mail server refused for good (5xx), shown to admins
+    until one of them confirms the address works (or it leaves the provider's list)."""
+
+    __table_args__ = (sa.UniqueConstraint("provider_id", "address"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(sa.ForeignKey("provider.id"), index=True)
+    address: Mapped[str] = mapped_column(sa.String(320))
+    answer: Mapped[str] = mapped_column(sa.String(1000))  # the mail server's last answer
+    # Leads whose notification to this address bounced since it was last confirmed.
+    bounces: Mapped[int] = mapped_column(default=0)
+    first_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Assignment(db.Model):
     __table_args__ = (sa.UniqueConstraint("lead_id", "provider_id"),)
 

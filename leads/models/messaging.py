@@ -48,3 +48,5 @@ class OutboxMessage(db.Model):
     dispatched_at: Mapped[datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.String(1000))
+    # Set by the sweep that took the row to publish it; another sweep leaves it alone meanwhile.
+    sweep_claimed_at: Mapped[datetime | None]

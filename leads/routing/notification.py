@@ -55,6 +55,20 @@ def queue_provider_emails(assignment: Assignment, kind: str, **extra) -> None:
 KEY_PREFIXES = {"notification": "assign", "reminder": "reminder"}
 
 
+def notification_key_prefix(assignment_id: int) -> str:
+    """What the keys of an assignment's notification emails (one per address) start with."""
+    return f"{KEY_PREFIXES['notification']}:{assignment_id}:"
+
+
+def notified_assignment_id(idempotency_key: str) -> int | None:
+    """The assignment a notification email told its provider about, from the email's key."""
+    prefix, _, rest = idempotency_key.partition(":")
+    assignment_id = rest.partition(":")[0]
+    if prefix != KEY_PREFIXES["notification"] or not assignment_id.isdigit():
+        return None
+    return int(assignment_id)
+
+
 def notification_context(lead: Lead, provider: Provider, link: str) -> dict:
     """The template context; every value is safe to send by email."""
     lang = DANISH if provider.notification_language == DANISH else "en"

@@ -11,6 +11,7 @@ from leads.staff import (  # noqa: E402,F401  (the modules register their routes
     filters,
     lead_views,
     mailbox_views,
+    operations_views,
     privacy_views,
     queue_views,
     stats_views,

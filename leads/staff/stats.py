@@ -10,7 +10,17 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 
 from leads.extensions import db
-from leads.models import Assignment, AssignmentStatus, Lead, LeadEvent, Provider, Quote
+from leads.messaging.email import RESENT_EVENT
+from leads.models import (
+    Assignment,
+    AssignmentStatus,
+    EmailMessage,
+    EmailStatus,
+    Lead,
+    LeadEvent,
+    Provider,
+    Quote,
+)
 from leads.workflow import ACCEPTANCES, AWAITING_ANSWER, SLA_PENDING, LeadStatus, QuoteStatus
 
 S = LeadStatus
@@ -369,3 +379,35 @@ def _quote_figures(in_period) -> QuoteStats:
         .group_by(Provider.id, Provider.name)
     ).all()
     return quote_stats(per_lead, per_provider)
+
+
+# Email delivery (kept apart from the lead figures) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryStats:
+    sent: int
+    failed: int
+    resent: int  # went out again after a worker died mid-send: each possibly a duplicate
+
+
+def email_delivery(period: Period) -> DeliveryStats:
+    """How the period's emails fared, and how many went out again after a worker died."""
+    in_period = sa.and_(EmailMessage.created_at >= period.start_at, EmailMessage.created_at < period.end_at)
+    counts = dict(
+        db.session.execute(
+            sa.select(EmailMessage.status, sa.func.count(EmailMessage.id))
+            .where(in_period, EmailMessage.status.in_([EmailStatus.SENT, EmailStatus.FAILED]))
+            .group_by(EmailMessage.status)
+        ).all()
+    )
+    resent = db.session.scalar(
+        sa.select(sa.func.count(LeadEvent.id)).where(
+            LeadEvent.kind == RESENT_EVENT,
+            LeadEvent.created_at >= period.start_at,
+            LeadEvent.created_at < period.end_at,
+        )
+    )
+    return DeliveryStats(
+        sent=counts.get(EmailStatus.SENT, 0), failed=counts.get(EmailStatus.FAILED, 0), resent=resent
+    )

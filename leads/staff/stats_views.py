@@ -71,7 +71,7 @@ def build_charts(report: stats.StatsReport) -> dict:
 @staff_required
 def stats_page():
     form = StatsPeriodForm(formdata=request.args)
-    report = chart_set = None
+    report = chart_set = delivery = None
     now = utcnow()
     if form.validate():
         period = _period(form, now.date())
@@ -82,12 +82,14 @@ def stats_page():
             form.start.data, form.end.data = period.start, period.end  # show the period used
             report = stats.collect(period, now)
             chart_set = build_charts(report)
+            delivery = stats.email_delivery(period)
     status = 200 if report else 400
     return render_template(
         "staff/stats.html",
         form=form,
         report=report,
         charts=chart_set,
+        delivery=delivery,
         presets=[(d, now.date() - timedelta(days=d - 1)) for d in PRESETS],
         today=now.date(),
     ), status

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from leads.auth import accounts
 from leads.dev import seed
 from leads.extensions import db
-from leads.models import Condition, Provider, Role, Treatment
+from leads.models import AddressBounce, Condition, Provider, Role, Treatment
 from tests.helpers import count_rows
 from tests.integration.test_directory_csv import AARHUS, HEADER, ODENSE
 
@@ -83,6 +83,10 @@ def _directory_urls(app):
         "treatment_id": db.session.scalar(sa.select(sa.func.min(Treatment.id))),
         "condition_id": db.session.scalar(sa.select(sa.func.min(Condition.id))),
     }
+    bounce = AddressBounce(provider_id=ids["provider_id"], address="a@example.dk", answer="550 No such user")
+    db.session.add(bounce)
+    db.session.flush()
+    ids["bounce_id"] = bounce.id
     urls = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("directory."):

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from leads.extensions import db
 from leads.messaging.email import deliver_email, due_email_ids, queue_email, render_email
 from leads.models import EmailMessage, LeadEvent, OutboxMessage
+from leads.staff import stats
+from leads.staff.stats import Period
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
 from tests.servers import free_port
@@ -111,6 +113,27 @@ def test_a_claim_left_by_a_dead_worker_is_taken_back(app):
     assert email.id in due_email_ids()
     db.session.refresh(email)
     assert email.status == "queued"
+
+
+def test_an_email_sent_again_after_a_worker_died_mid_send_is_counted_on_the_lead_and_the_stats(app, taxonomy):
+    lead = LeadFactory()
+    db.session.flush()
+    email = _queue(lead_id=lead.id)
+    email.status, email.claimed_at, email.attempts = "sending", utcnow() - timedelta(hours=1), 1
+    live = _queue(to="live@example.org", key="k2", lead_id=lead.id)  # claimed a moment ago: its worker lives
+    live.status, live.claimed_at, live.attempts = "sending", utcnow(), 1
+    db.session.commit()
+    assert deliver_email(email.id) == "skipped"  # a redelivered task never takes another's claim
+
+    due_email_ids()
+    due_email_ids()  # the second sweep finds nothing more to take back
+    events = db.session.scalars(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind="email_resent")).all()
+    assert len(events) == 1 and "may arrive twice" in events[0].note
+    today = utcnow().date()
+    assert stats.email_delivery(Period(today, today)).resent == 1
+    assert deliver_email(email.id) == "sent"
+    db.session.refresh(email)
+    assert email.attempts == 2
 
 
 def test_header_injection_through_the_subject_context_is_impossible(app):

@@ -197,9 +197,11 @@ def test_a_provider_address_answering_451_gets_its_email_later(app, taxonomy, ce
     assert _read(lambda: db.session.get(EmailMessage, email.id).attempts) == 2
 
 
-def test_a_provider_address_answering_550_leaves_the_email_failed_for_a_coordinator(
+def test_a_provider_address_answering_550_leaves_the_email_failed_and_the_lead_rerouted(
     app, taxonomy, celery_worker, mail_sink
 ):
+    """The only clinic's only address is dead: its assignment expires at once and, no other
+    clinic being left, the lead tops the coordinators' queue as unroutable."""
     _clinic("Gone Clinic (test)", ["gone@gone-clinic.dk"])
     mail_sink.refuse["gone@gone-clinic.dk"] = "550 5.1.1 No such mailbox"
     lead = LeadFactory()
@@ -225,7 +227,7 @@ def test_a_provider_address_answering_550_leaves_the_email_failed_for_a_coordina
         lambda: db.session.scalar(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind="email_failed"))
     )
     assert "550" in event.note
-    assert _lead_status(lead.id) == "routed"
+    wait_until(lambda: _lead_status(lead.id) == "unroutable", timeout=30)
     assert mail_sink.messages() == []
 
 

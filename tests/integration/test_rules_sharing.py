@@ -55,6 +55,32 @@ def test_a_provider_email_queued_before_the_lead_was_closed_is_cancelled_not_sen
     assert mail_sink.messages() == []
 
 
+def test_a_withdrawal_while_a_provider_email_is_claimed_stops_it_before_the_server(
+    app, taxonomy, mail_sink, monkeypatch
+):
+    """The claim is taken, then the patient withdraws while the worker prepares the message:
+    the email is cancelled at the last check, right before the server is reached."""
+    import leads.messaging.email as email_module
+
+    lead = _routed_lead()
+    [first, *_] = db.session.scalars(
+        sa.select(EmailMessage).where(EmailMessage.template.startswith("provider_"))
+    ).all()
+    build_mime = email_module.build_mime
+
+    def withdraw_meanwhile(email, mail_from):
+        message = build_mime(email, mail_from)
+        assert email.status == "sending"  # claimed: the withdrawal's cancelling passes it by
+        withdraw_consent(lead.id)
+        return message
+
+    monkeypatch.setattr(email_module, "build_mime", withdraw_meanwhile)
+    assert deliver_email(first.id) == "cancelled"
+    db.session.refresh(first)
+    assert first.attempts == 0 and "withdrawn" in first.last_error
+    assert mail_sink.messages() == []
+
+
 def test_no_reminder_goes_out_about_a_closed_lead(app, taxonomy):
     lead = _routed_lead()
     _close(lead.id)

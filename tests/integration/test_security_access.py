@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.messaging.tokens import make_assignment_token, make_patient_token
-from leads.models import Role
+from leads.models import AddressBounce, Role
 from leads.models.quote import Quote
 from tests.factories import AssignmentFactory, EmailMessageFactory, LeadFactory, UserFactory
 from tests.helpers import blueprint_routes
@@ -22,11 +22,12 @@ PUBLIC = {
     "self_service.choose", "self_service.confirm_choice", "self_service.none_suit", "self_service.renew",
 }  # fmt: skip
 ADMIN = {
-    "directory.edit_condition", "directory.edit_provider", "directory.edit_treatment",
+    "directory.confirm_address", "directory.edit_condition", "directory.edit_provider",
+    "directory.edit_treatment",
     "directory.export_providers", "directory.import_providers", "directory.new_condition",
     "directory.new_provider", "directory.new_treatment", "directory.pause_provider",
     "directory.providers", "directory.reactivate_provider", "directory.taxonomy_page",
-    "staff.access_log_page", "staff.export_csv", "staff.users", "staff.users_create",
+    "staff.access_log_page", "staff.export_csv", "staff.operations_page", "staff.users", "staff.users_create",
     "staff.users_reset_password", "staff.users_set_active", "staff.lead_patient_erase",
     "staff.lead_patient_export",
 }  # fmt: skip
@@ -54,6 +55,8 @@ def real(app):
     email = EmailMessageFactory(lead_id=assignment.lead.id)
     quote = Quote(assignment_id=assignment.id, lead_id=assignment.lead.id)
     db.session.add(quote)
+    bounce = AddressBounce(provider_id=assignment.provider_id, address="a@example.dk", answer="550")
+    db.session.add(bounce)
     other = UserFactory()
     LeadFactory()
     db.session.commit()
@@ -66,6 +69,7 @@ def real(app):
         "user_id": other.id,
         "email_id": email.id,
         "quote_id": quote.id,
+        "bounce_id": bounce.id,
         "name": "20260101-000000-000000.eml",
         "filename": "css/staff.css",
         "token": make_assignment_token(assignment.id),

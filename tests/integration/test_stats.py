@@ -105,6 +105,7 @@ def test_the_stats_page_shows_charts_with_table_alternatives(app, pipeline):
         assert "<title id=" in html and title in html
     assert "<caption" in html and "Aarhus Spine (demo)" in html
     assert "SLA breaches" in html and pipeline.reference not in html  # booked lead met its SLA
+    assert "Sent again after a worker stopped mid-send" in html
 
 
 def test_the_period_comes_from_the_url(app, pipeline):

@@ -1,0 +1,136 @@
+"""A dead address re-routes: when every notification address of a provider refuses the email
+about a lead for good (5xx), that provider cannot see the lead, so its assignment expires at once
+and the next-best provider is asked. Each refusing address is flagged to admins, and a provider
+whose addresses all bounce on PROVIDER_BOUNCES_BEFORE_PAUSE leads is paused, with an email to
+the coordinators."""
+
+import logging
+
+import sqlalchemy as sa
+from flask import current_app
+
+from leads.directory.service import is_paused, pause_provider
+from leads.extensions import db
+from leads.messaging.email import email_coordinators, hard_bounced
+from leads.models import AddressBounce, Assignment, AssignmentStatus, EmailMessage, Lead, Provider
+from leads.routing import candidates
+from leads.routing.notification import notification_key_prefix, notified_assignment_id
+from leads.routing.responses import needs_replacement
+from leads.routing.service import reroute_lead
+from leads.timeutil import utcnow
+from leads.workflow import assignment_sources
+
+log = logging.getLogger(__name__)
+
+
+def handle_hard_bounce(email_id: int) -> str:
+    """After an email failed: flag the address, and expire and replace the assignment when every
+    address of its provider bounced. Returns what was done ('ignored', 'flagged', 'rerouted')."""
+    email = db.session.get(EmailMessage, email_id)
+    assignment_id = notified_assignment_id(email.idempotency_key) if email is not None else None
+    if assignment_id is None or not hard_bounced(email):
+        db.session.rollback()
+        return "ignored"
+    assignment = db.session.get(Assignment, assignment_id)
+    # Routing's locks in routing's order (the lead, then the providers offering its treatment in
+    # id order): no deadlock with a routing or the re-route below, and one bounce at a time per
+    # provider, whose flags and pause are read and written together.
+    db.session.execute(
+        sa.select(Lead.id).where(Lead.id == assignment.lead_id).with_for_update(key_share=True)
+    ).scalar_one()
+    locked = candidates.lock_candidates(assignment.lead.treatment_id)
+    provider = assignment.provider
+    if provider not in locked:  # it no longer offers the treatment
+        db.session.execute(
+            sa.select(Provider.id).where(Provider.id == provider.id).with_for_update(key_share=True)
+        )
+    _flag(provider.id, email.to_address, email.last_error)
+    if not _every_address_bounced(assignment_id) or not _expire(assignment):
+        db.session.commit()
+        return "flagged"
+    lead = assignment.lead
+    reason = f"Every notification address of {provider.name} refused the email: {email.last_error[:200]}"
+    lead.add_event("assignment_expired", actor_type="system", actor_provider_id=provider.id, note=reason)
+    _pause_after_repeated_bounces(provider, lead, email.last_error)
+    if needs_replacement(lead):
+        reroute_lead(lead.id, actor_type="system", reason=reason, limit=1)  # commits it all
+    else:
+        db.session.commit()
+    log.info("assignment %s expired: every address of provider %s bounced", assignment_id, provider.id)
+    return "rerouted"
+
+
+def confirm_address(bounce: AddressBounce) -> None:
+    """An admin fixed or confirmed the address: the flag goes (in the caller's transaction)."""
+    db.session.delete(bounce)
+
+
+def flags_by_provider() -> dict[int, list[AddressBounce]]:
+    """The flagged addresses still in each provider's list, for the directory page."""
+    flags: dict[int, list[AddressBounce]] = {}
+    rows = db.session.execute(
+        sa.select(AddressBounce, Provider.notification_emails)
+        .join(Provider, Provider.id == AddressBounce.provider_id)
+        .order_by(AddressBounce.address)
+    ).all()
+    for bounce, addresses in rows:
+        if bounce.address in addresses:
+            flags.setdefault(bounce.provider_id, []).append(bounce)
+    return flags
+
+
+def _flag(provider_id: int, address: str, answer: str) -> None:
+    bounce = db.session.scalar(sa.select(AddressBounce).filter_by(provider_id=provider_id, address=address))
+    if bounce is None:
+        bounce = AddressBounce(provider_id=provider_id, address=address, bounces=0)
+        db.session.add(bounce)
+    bounce.answer, bounce.last_at = answer[:1000], utcnow()
+    bounce.bounces += 1
+
+
+def _every_address_bounced(assignment_id: int) -> bool:
+    emails = db.session.scalars(
+        sa.select(EmailMessage).where(
+            EmailMessage.idempotency_key.startswith(notification_key_prefix(assignment_id), autoescape=True)
+        )
+    ).all()
+    return bool(emails) and all(hard_bounced(email) for email in emails)
+
+
+def _expire(assignment: Assignment) -> bool:
+    """Expire the assignment now, once (a guarded update: two bounces may race here)."""
+    expired = db.session.execute(
+        sa.update(Assignment)
+        .where(
+            Assignment.id == assignment.id,
+            Assignment.status.in_(assignment_sources(AssignmentStatus.EXPIRED)),
+        )
+        .values(status=AssignmentStatus.EXPIRED.value, expired_at=utcnow())
+    ).rowcount
+    db.session.refresh(assignment)
+    return bool(expired)
+
+
+def _pause_after_repeated_bounces(provider: Provider, lead, answer: str) -> None:
+    """Pause the provider once its addresses have all bounced on enough leads."""
+    counts = [
+        bounce.bounces
+        for bounce in db.session.scalars(sa.select(AddressBounce).filter_by(provider_id=provider.id))
+        if bounce.address in provider.notification_emails
+    ]
+    dead_leads = min(counts) if len(counts) == len(provider.notification_emails) else 0
+    if dead_leads < current_app.config["PROVIDER_BOUNCES_BEFORE_PAUSE"] or is_paused(provider):
+        return
+    pause_provider(provider, None)
+    summary = (
+        f"{provider.name} was paused: every one of its notification addresses refused the email "
+        f"about {dead_leads} leads"
+    )
+    lead.add_event("provider_paused", actor_type="system", actor_provider_id=provider.id, note=summary)
+    email_coordinators(
+        lead,
+        template="coordinator_provider_paused",
+        idempotency_key=f"provider-paused:{provider.id}:{lead.id}",
+        summary=summary,
+        note=answer[:300],
+    )

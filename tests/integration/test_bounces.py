@@ -1,0 +1,181 @@
+"""A dead address re-routes: when every notification address of a provider refuses the email
+about a lead (5xx), its assignment expires at once and the next-best provider is asked; each
+refusing address is flagged to admins until one of them confirms it, and repeated bounces pause
+the provider with an email to the coordinators."""
+
+import pytest
+import sqlalchemy as sa
+
+from leads.directory.csv_io import import_providers
+from leads.extensions import db
+from leads.messaging.email import deliver_email, queue_email
+from leads.models import AddressBounce, Assignment, Consent, EmailMessage, LeadEvent, Provider, Role
+from leads.routing import bounces
+from leads.routing.service import route_lead
+from leads.timeutil import utcnow
+from tests.factories import LeadFactory
+from tests.staff_support import signed_in_client
+
+pytestmark = pytest.mark.pg
+
+NO_SUCH_USER = "550 5.1.1 No such user here"
+TREATMENT = "neurorehabilitation-spinal-cord-injury"
+CONDITION = "spinal-cord-injury-incomplete"
+
+
+def _providers():
+    rows = [
+        "name,city,region,notification_emails,languages,notification_language,weekly_capacity,"
+        "treatments,conditions",
+        f"Two Doors Clinic,Aarhus,Midtjylland,a@two-doors.example; b@two-doors.example,da; en,en,50,"
+        f"{TREATMENT}:approved,{CONDITION}",
+    ]
+    rows += [
+        f"Clinic {n},Odense,Syddanmark,intake@clinic{n}.example,da; en,en,50,{TREATMENT}:approved,{CONDITION}"
+        for n in range(1, 4)
+    ]
+    import_providers("\n".join(rows) + "\n")
+    db.session.commit()
+    return db.session.scalar(sa.select(Provider).filter_by(name="Two Doors Clinic"))
+
+
+def _routed_lead():
+    lead = LeadFactory()
+    db.session.add(
+        Consent(lead=lead, text_version="v1", share_with_providers=True, contact=True, source_form="t")
+    )
+    db.session.commit()
+    assert route_lead(lead.id) == "routed"
+    return lead
+
+
+def _deliver(email_id):
+    """What the send_email task does."""
+    status = deliver_email(email_id)
+    if status == "failed":
+        bounces.handle_hard_bounce(email_id)
+    return status
+
+
+def _assignment_of(lead, provider):
+    return db.session.scalar(sa.select(Assignment).filter_by(lead_id=lead.id, provider_id=provider.id))
+
+
+def _notifications(assignment):
+    return db.session.scalars(
+        sa.select(EmailMessage).where(EmailMessage.idempotency_key.startswith(f"assign:{assignment.id}:"))
+    ).all()
+
+
+@pytest.fixture
+def two_doors(app, taxonomy, mail_sink):
+    return _providers()
+
+
+def _lead_reaching(provider):
+    for _ in range(4):
+        lead = _routed_lead()
+        assignment = _assignment_of(lead, provider)
+        if assignment is not None:
+            return lead, assignment
+    pytest.fail("the clinic was never among the providers asked")
+
+
+def test_every_address_refusing_expires_the_assignment_and_asks_the_next_provider(two_doors, mail_sink):
+    lead, assignment = _lead_reaching(two_doors)
+    for address in two_doors.notification_emails:
+        mail_sink.refuse[address] = NO_SUCH_USER
+    before = {a.provider_id for a in lead.assignments}
+
+    assert [_deliver(email.id) for email in _notifications(assignment)] == ["failed", "failed"]
+
+    db.session.refresh(assignment)
+    assert assignment.status == "expired"
+    db.session.refresh(lead)
+    assert lead.status == "routed"
+    newcomers = [a for a in lead.assignments if a.provider_id not in before]
+    assert len(newcomers) == 1 and newcomers[0].status == "notified"
+    assert _notifications(newcomers[0])  # the next provider is told
+    [expired] = db.session.scalars(
+        sa.select(LeadEvent).filter_by(lead_id=lead.id, kind="assignment_expired")
+    ).all()
+    assert "Two Doors Clinic" in expired.note and NO_SUCH_USER in expired.note
+    flags = db.session.scalars(sa.select(AddressBounce).order_by(AddressBounce.address)).all()
+    assert [(f.address, f.answer, f.bounces) for f in flags] == [
+        ("a@two-doors.example", NO_SUCH_USER, 1),
+        ("b@two-doors.example", NO_SUCH_USER, 1),
+    ]
+
+
+def test_one_address_of_two_refusing_flags_it_and_the_provider_keeps_the_lead(two_doors, mail_sink):
+    lead, assignment = _lead_reaching(two_doors)
+    mail_sink.refuse["a@two-doors.example"] = NO_SUCH_USER
+
+    assert sorted(_deliver(email.id) for email in _notifications(assignment)) == ["failed", "sent"]
+
+    db.session.refresh(assignment)
+    assert assignment.status == "notified"
+    assert len(lead.assignments) == 3
+    [flag] = db.session.scalars(sa.select(AddressBounce)).all()
+    assert (flag.address, flag.answer) == ("a@two-doors.example", NO_SUCH_USER)
+
+
+def test_a_failure_that_is_not_a_provider_notification_changes_nothing(two_doors, mail_sink):
+    lead, _ = _lead_reaching(two_doors)
+    to_patient = queue_email(
+        template="test_message",
+        to=lead.email,
+        idempotency_key="to-patient",
+        lead_id=lead.id,
+        sent_at=utcnow(),
+    )
+    db.session.commit()
+    mail_sink.refuse[lead.email] = NO_SUCH_USER
+    assert deliver_email(to_patient.id) == "failed"
+    assert bounces.handle_hard_bounce(to_patient.id) == "ignored"
+    assert db.session.scalars(sa.select(AddressBounce)).all() == []
+
+
+def test_repeated_bounces_pause_the_provider_and_tell_the_coordinators(two_doors, mail_sink, app):
+    app.config["PROVIDER_BOUNCES_BEFORE_PAUSE"] = 2
+    app.config["ROUTING_TOP_N"] = 4  # every clinic is asked, however its record stands
+    for address in two_doors.notification_emails:
+        mail_sink.refuse[address] = NO_SUCH_USER
+    for round_number in (1, 2):
+        lead, assignment = _lead_reaching(two_doors)
+        for email in _notifications(assignment):
+            _deliver(email.id)
+        db.session.refresh(two_doors)
+        assert two_doors.active is (round_number == 1)
+
+    told = db.session.scalars(sa.select(EmailMessage).filter_by(template="coordinator_provider_paused")).all()
+    assert len(told) == 1 and "Two Doors Clinic was paused" in told[0].body_text
+    assert NO_SUCH_USER in told[0].body_text
+    assert db.session.scalars(sa.select(LeadEvent).filter_by(kind="provider_paused")).all()
+
+
+def test_the_directory_shows_the_refused_address_until_an_admin_confirms_it(two_doors, mail_sink, app):
+    lead, assignment = _lead_reaching(two_doors)
+    mail_sink.refuse["a@two-doors.example"] = NO_SUCH_USER
+    for email in _notifications(assignment):
+        _deliver(email.id)
+    [flag] = db.session.scalars(sa.select(AddressBounce)).all()
+    admin, _ = signed_in_client(app, Role.ADMIN)
+
+    page = admin.get("/staff/admin/providers").get_data(as_text=True)
+    assert "a@two-doors.example" in page and NO_SUCH_USER in page
+
+    other = db.session.scalar(sa.select(Provider).filter_by(name="Clinic 1"))
+    wrong = admin.post(f"/staff/admin/providers/{other.id}/bounces/{flag.id}/confirm")
+    assert wrong.status_code == 404  # a flag is confirmed only on its own provider
+
+    response = admin.post(f"/staff/admin/providers/{two_doors.id}/bounces/{flag.id}/confirm")
+    assert response.status_code == 302
+    assert db.session.scalars(sa.select(AddressBounce)).all() == []
+    page = admin.get("/staff/admin/providers").get_data(as_text=True)
+    assert "is no longer flagged" in page and NO_SUCH_USER not in page
+
+
+def test_confirming_needs_the_admin_role(two_doors, app):
+    coordinator, _ = signed_in_client(app, Role.COORDINATOR)
+    assert coordinator.post(f"/staff/admin/providers/{two_doors.id}/bounces/1/confirm").status_code == 403
