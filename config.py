@@ -43,6 +43,17 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def engine_options(url: str) -> dict:
+    """SQLAlchemy engine options for the database `url` names."""
+    # hide_parameters: bound values (names, emails, health details) never reach exception text or logs.
+    options = {"hide_parameters": True}
+    if not url.startswith("sqlite"):
+        # A server restarts and drops connections: test each one as it leaves the pool (one round
+        # trip) and renew it after half an hour. A SQLite file has nothing to ping.
+        options.update(pool_pre_ping=True, pool_recycle=1800)
+    return options
+
+
 class Config:
     """Settings shared by every environment; subclasses choose the defaults."""
 
@@ -60,8 +71,6 @@ class Config:
         self.SECRET_KEY = env("SECRET_KEY") or self.DEFAULT_SECRET_KEY
         database_url = env("DATABASE_URL") or self.DEFAULT_DATABASE_URL
         self.SQLALCHEMY_DATABASE_URI = database_url and normalise_database_url(database_url)
-        # hide_parameters: bound values (names, emails, health details) never reach exception text or logs.
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
         self.REDIS_URL = env("REDIS_URL") or self.DEFAULT_REDIS_URL
         self.SMTP_HOST = env("SMTP_HOST") or self.DEFAULT_SMTP_HOST
         self.SMTP_PORT = _env_int("SMTP_PORT", self.DEFAULT_SMTP_PORT)
@@ -110,6 +119,8 @@ class Config:
         self.QUOTE_SPAM_MAX_LINKS = _env_int("QUOTE_SPAM_MAX_LINKS", 2)
         self.QUOTE_DUPLICATE_WINDOW_DAYS = _env_int("QUOTE_DUPLICATE_WINDOW_DAYS", 30)
         self.LEAD_SLA_HOURS = _env_int("LEAD_SLA_HOURS", 24)
+        # How long a process serves the form's treatments and conditions from memory (0: never).
+        self.TAXONOMY_CACHE_SECONDS = _env_int("TAXONOMY_CACHE_SECONDS", 30)
         # Proxies in front of the app whose X-Forwarded-For is trusted (rate limits key on the client).
         self.TRUSTED_PROXY_COUNT = _env_int("TRUSTED_PROXY_COUNT", 0)
         self.TRUSTED_PROXY_COUNT_GIVEN = bool(env("TRUSTED_PROXY_COUNT", "").strip())

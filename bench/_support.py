@@ -19,8 +19,12 @@ from tests.servers import free_port, wait_for_port
 
 
 @contextmanager
-def bench_app(prefix: str, **overrides) -> Iterator[tuple[object, subprocess.Popen]]:
-    """The app (in its context, tables created) and its Redis process, which a bench may stop."""
+def bench_app(prefix: str, *, pushed: bool = True, **overrides) -> Iterator[tuple[object, subprocess.Popen]]:
+    """The app (tables created) and its Redis process, which a bench may stop.
+
+    `pushed`: the bench runs inside one app context (one session); without it, each request the
+    bench makes gets its own context and session, as under gunicorn.
+    """
     work = Path(tempfile.mkdtemp(prefix=prefix))
     port = free_port()
     redis = subprocess.Popen(server_args(port, work, persist=False), stdout=subprocess.DEVNULL)
@@ -34,6 +38,9 @@ def bench_app(prefix: str, **overrides) -> Iterator[tuple[object, subprocess.Pop
         )
         with app.app_context():
             db.create_all()
+            if pushed:
+                yield app, redis
+        if not pushed:
             yield app, redis
     finally:
         if redis.poll() is None:

@@ -9,14 +9,23 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import workers  # a module import: workers/ reads task names from leads.messaging
-from config import BASE_DIR, Config, ConfigError, config_for
+from config import BASE_DIR, Config, ConfigError, config_for, engine_options
 from leads.auth import bp as auth_bp
 from leads.auth import sessions
 from leads.cli import register_commands
 from leads.directory import bp as directory_bp
 from leads.errors import register_error_handlers
-from leads.extensions import csrf, db, limiter, login_manager, migrate
+from leads.extensions import (
+    csrf,
+    db,
+    guard_read_only_requests,
+    limiter,
+    login_manager,
+    migrate,
+    unit_of_work_writes,
+)
 from leads.health import bp as health_bp
+from leads.intake import taxonomy as intake_taxonomy
 from leads.intake.views import bp as public_bp
 from leads.messaging import outbox
 from leads.patients.views import bp as self_service_bp
@@ -84,6 +93,7 @@ def register_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
     app.session_interface = sessions.SessionCookies()
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -98,6 +108,8 @@ def register_extensions(app: Flask) -> None:
     login_manager.user_loader(sessions.load_user)
     limiter.init_app(app)
     outbox.register_outbox_hooks()
+    guard_read_only_requests()
+    intake_taxonomy.register_taxonomy_cache()
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
@@ -115,8 +127,9 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):
-        # IMMEDIATE takes the write lock up front, so two writers wait instead of deadlocking.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writer takes the write lock up front (IMMEDIATE), so two writers wait instead of
+        # deadlocking on a lock upgrade; a reader's plain BEGIN never waits on a writer (WAL).
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if unit_of_work_writes() else "BEGIN")
 
 
 def register_blueprints(app: Flask) -> None:
