@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from celery import Celery, Task
 from flask import Flask
+from kombu import Queue
 
 from leads.messaging import outbox
 
@@ -19,6 +20,12 @@ def celery_settings(config) -> dict:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # Routing never waits behind a backlog of emails: each has its own queue. A worker started
+        # without -Q consumes both, taking from each in turn (so a route_lead waits for at most one
+        # email per pool process); operators may also run separate `-Q routing` and `-Q email` workers.
+        "task_queues": (Queue(outbox.ROUTING_QUEUE), Queue(outbox.EMAIL_QUEUE)),
+        "task_default_queue": outbox.ROUTING_QUEUE,
+        "task_routes": {name: {"queue": outbox.EMAIL_QUEUE} for name in outbox.EMAIL_TASKS},
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": timeout,
         "broker_transport_options": {

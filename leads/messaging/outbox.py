@@ -24,6 +24,10 @@ SWEEP_OUTBOX = "workers.sweep_outbox"
 DISPATCH_DUE_EMAILS = "workers.dispatch_due_emails"
 ESCALATE_ASSIGNMENTS = "workers.escalate_assignments"
 APPLY_RETENTION = "workers.apply_retention"
+# Broker queues: routing (and beat's housekeeping) apart from the email backlog.
+ROUTING_QUEUE = "routing"
+EMAIL_QUEUE = "email"
+EMAIL_TASKS = frozenset({SEND_EMAIL, DISPATCH_DUE_EMAILS})
 
 _PENDING_KEY = "outbox_pending_ids"
 
