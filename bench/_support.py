@@ -116,6 +116,8 @@ class Servers:
             cluster.stop()
 
     def __enter__(self):
+        # A bench stopped with SIGTERM still stops its servers (they run in sessions of their own).
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         return self
 
     def __exit__(self, *exc):

@@ -2,6 +2,9 @@
 
 import logging
 import os
+import random
+import sqlite3
+import time
 
 import sqlalchemy as sa
 from dotenv import load_dotenv
@@ -122,14 +125,42 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):
         # A writer takes the write lock up front (IMMEDIATE), so two writers wait instead of
         # deadlocking on a lock upgrade; a reader's plain BEGIN never waits on a writer (WAL).
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if unit_of_work_writes() else "BEGIN")
+        if unit_of_work_writes():
+            _take_write_lock(connection.connection.dbapi_connection)
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+SQLITE_BUSY_MS = 10_000
+
+
+def _take_write_lock(dbapi_connection) -> None:
+    """BEGIN IMMEDIATE, tried again every fraction of a millisecond for up to SQLITE_BUSY_MS.
+
+    SQLite's own busy handler sleeps up to 100 ms between tries, so under load the lock would sit
+    idle while writers queue; this loop hands it on within a millisecond.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_MS / 1000
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    # As SQLAlchemy reports any database error: callers retry or answer 503 on it.
+                    raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+                time.sleep(random.uniform(0.0002, 0.001))
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
 
 
 def register_blueprints(app: Flask) -> None:
