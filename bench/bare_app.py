@@ -79,7 +79,8 @@ def store_and_publish():
 @celery_app.task(name="bare.send")
 def send(row_id: int) -> None:
     with engine.connect() as connection:
-        email = connection.execute(sa.select(submissions.c.email).where(submissions.c.id == row_id)).scalar_one()
+        query = sa.select(submissions.c.email).where(submissions.c.id == row_id)
+        email = connection.execute(query).scalar_one()
     message = EmailMessage()
     message["Subject"], message["From"], message["To"] = "New request", "bench@localhost", email
     message["Message-ID"] = f"<bare-{row_id}@bench>"

@@ -7,6 +7,7 @@ bare GET /ping. The benchmark configuration relaxes the time trap and the per-cl
     BENCH_RUNS=3 BENCH_SECONDS=20 BENCH_CLIENTS=16 python bench/bench_intake.py
 """
 
+import sqlalchemy as sa
 from _support import (
     ROOT,
     Servers,
@@ -20,8 +21,6 @@ from _support import (
     setting,
 )
 
-import sqlalchemy as sa
-
 RUNS = setting("runs", 3)
 SECONDS = setting("seconds", 20.0)
 CLIENTS = setting("clients", 16)
@@ -33,51 +32,68 @@ def start_both(servers: Servers, database_url: str) -> tuple[str, str]:
     import bare_app
 
     prepare_database(database_url)
-    bare_url = database_url.replace("bench.db", "bare.db")
+    bare_url = database_url.replace("bench.db", "bare.db")  # SQLite: a file of its own
     engine = sa.create_engine(bare_url)
     bare_app.metadata.create_all(engine)
     engine.dispose()
     redis_url = servers.redis()
     project_port, bare_port = free_port(), free_port()
-    servers.start(gunicorn("wsgi:app", project_port), env=project_env(database_url, redis_url, web_port=project_port),
-                  port=project_port, name="web")  # fmt: skip
-    servers.start(gunicorn("bare_app:app", bare_port), env={"BARE_DATABASE_URL": bare_url},
-                  port=bare_port, cwd=ROOT / "bench", name="bare")  # fmt: skip
+    project_settings = project_env(database_url, redis_url, web_port=project_port)
+    servers.start(gunicorn("wsgi:app", project_port), env=project_settings, port=project_port, name="web")
+    bare_settings = {"BARE_DATABASE_URL": bare_url}
+    servers.start(gunicorn("bare_app:app", bare_port), env=bare_settings, port=bare_port, cwd=ROOT / "bench")
     return f"http://127.0.0.1:{project_port}", f"http://127.0.0.1:{bare_port}"
+
+
+def runs(url: str, kind: str, mode: str, **options) -> list[dict]:
+    return [load(url, kind, mode, **options) for _ in range(RUNS)]
 
 
 def measure(name: str, database_url_for) -> None:
     with Servers(f"bench-intake-{name}-") as servers:
         project, bare = start_both(servers, database_url_for(servers))
         mine, base = [], []
-        for _ in range(RUNS):
+        for _ in range(RUNS):  # alternating, so both see the same machine
             mine.append(load(project, "project", "pairs", clients=CLIENTS, seconds=SECONDS))
             base.append(load(bare, "bare", "pairs", clients=CLIENTS, seconds=SECONDS))
-        errors = sum(r["errors"] for r in mine + base)
         section = f"Intake, {name}"
-        note = f"{CLIENTS} clients, {SECONDS:.0f} s × {RUNS}; errors {errors}"
-        row(section, f"form GET + POST pairs/s, {name}", "/s", [r["pairs_per_second"] for r in mine],
-            [r["pairs_per_second"] for r in base], "bare app", note)  # fmt: skip
-        row(section, f"POST p50 under that load, {name}", "ms", [r["post_p50_ms"] for r in mine],
-            [r["post_p50_ms"] for r in base], "bare app")  # fmt: skip
-        row(section, f"POST p99 under that load, {name}", "ms", [r["post_p99_ms"] for r in mine],
-            [r["post_p99_ms"] for r in base], "bare app")  # fmt: skip
-        alone = [load(project, "project", "pairs", clients=1, seconds=SECONDS / 2) for _ in range(RUNS)]
-        bare_alone = [load(bare, "bare", "pairs", clients=1, seconds=SECONDS / 2) for _ in range(RUNS)]
-        row(section, f"one client alone, POST p50, {name}", "ms", [r["post_p50_ms"] for r in alone],
-            [r["post_p50_ms"] for r in bare_alone], "bare app")  # fmt: skip
-        row(section, f"one client alone, GET p50, {name}", "ms", [r["get_p50_ms"] for r in alone],
-            [r["get_p50_ms"] for r in bare_alone], "bare app")  # fmt: skip
-        paced = [load(project, "project", "open", rate=RATE, seconds=SECONDS / 2) for _ in range(RUNS)]
-        paced_bare = [load(bare, "bare", "open", rate=RATE, seconds=SECONDS / 2) for _ in range(RUNS)]
-        row(section, f"POST p99 at {RATE:.0f} submissions/s, {name}", "ms", [_p99(r) for r in paced],
-            [_p99(r) for r in paced_bare], "bare app", "goal < 50 ms")  # fmt: skip
+
+        def pair(label, key, project_runs, bare_runs, note=""):
+            mine_values = [r[key] for r in project_runs]
+            row(
+                section,
+                f"{label}, {name}",
+                UNITS[key],
+                mine_values,
+                [r[key] for r in bare_runs],
+                "bare app",
+                note,
+            )
+
+        errors = sum(r["errors"] for r in mine + base)
+        pair("form GET + POST pairs/s", "pairs_per_second", mine, base,
+             f"{CLIENTS} clients, {SECONDS:.0f} s × {RUNS}; errors {errors}")  # fmt: skip
+        pair("POST p50 under that load", "post_p50_ms", mine, base)
+        pair("POST p99 under that load", "post_p99_ms", mine, base)
+        alone, bare_alone = (
+            runs(project, "project", "pairs", clients=1, seconds=SECONDS / 2),
+            runs(bare, "bare", "pairs", clients=1, seconds=SECONDS / 2),
+        )
+        pair("one client alone, POST p50", "post_p50_ms", alone, bare_alone)
+        pair("one client alone, GET p50", "get_p50_ms", alone, bare_alone)
+        paced = [_p99(r) for r in runs(project, "project", "open", rate=RATE, seconds=SECONDS / 2)]
+        paced_bare = [_p99(r) for r in runs(bare, "bare", "open", rate=RATE, seconds=SECONDS / 2)]
+        row(section, f"POST p99 at {RATE:.0f} submissions/s, {name}", "ms", paced, paced_bare, "bare app",
+            "goal < 50 ms")  # fmt: skip
         if name == "SQLite":
-            health = [load(project, "project", "get", path="/healthz", clients=CLIENTS, seconds=SECONDS / 2)
-                      for _ in range(RUNS)]  # fmt: skip
-            ping = [load(bare, "bare", "get", path="/ping", clients=CLIENTS, seconds=SECONDS / 2) for _ in range(RUNS)]
-            row(section, "GET /healthz req/s (bare: GET /ping)", "/s", [r["requests_per_second"] for r in health],
-                [r["requests_per_second"] for r in ping], "bare app")  # fmt: skip
+            health = runs(project, "project", "get", path="/healthz", clients=CLIENTS, seconds=SECONDS / 2)
+            ping = runs(bare, "bare", "get", path="/ping", clients=CLIENTS, seconds=SECONDS / 2)
+            rates = [r["requests_per_second"] for r in health]
+            bare_rates = [r["requests_per_second"] for r in ping]
+            row(section, "GET /healthz req/s (bare: GET /ping)", "/s", rates, bare_rates, "bare app")
+
+
+UNITS = {"pairs_per_second": "/s", "post_p50_ms": "ms", "post_p99_ms": "ms", "get_p50_ms": "ms"}
 
 
 def _p99(result: dict) -> float:

@@ -185,7 +185,7 @@ def _quantile(values: list[float], q: float) -> float | None:
         return None
     if len(values) == 1:
         return values[0] * 1000
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1] * 1000 if q < 1 else max(values)
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1] * 1000
 
 
 def main() -> None:
