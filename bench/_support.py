@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -145,18 +147,54 @@ def project_env(database_url: str, redis_url: str, *, web_port: int, smtp_port: 
     }
 
 
-def prepare_database(database_url: str) -> None:
-    """Migrate the database and load the taxonomy and the demo directory."""
+def prepare_database(database_url: str, *, unlimited_capacity: bool = False) -> None:
+    """Migrate the database and load the taxonomy and the demo directory.
+
+    `unlimited_capacity`: every demo provider takes any number of leads a week, so that a
+    benchmark sending thousands of leads measures routing, not a full directory.
+    """
     from flask_migrate import upgrade
 
     from leads.dev import seed
+    from leads.models import Provider
 
     app = create_app(config.TestingConfig, SQLALCHEMY_DATABASE_URI=database_url)
     with app.app_context():
         upgrade()
         seed.load_taxonomy()
         seed.load_demo_providers()
+        if unlimited_capacity:
+            db.session.execute(sa.update(Provider).values(weekly_capacity=1_000_000))
         db.session.commit()
+        db.engine.dispose()
+
+
+def store_leads(database_url: str, redis_url: str, count: int) -> None:
+    """Store `count` quote requests through `submit_quote`, publishing their tasks to `redis_url`."""
+    from leads import consent
+    from leads.intake import QuoteRequest, submit_quote
+
+    app = create_app(config.TestingConfig, SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=redis_url)
+    with app.app_context():
+        for number in range(count):
+            submit_quote(
+                QuoteRequest(
+                    full_name="Freja Ørsted",
+                    email=f"bench{number}@example.org",
+                    phone=f"+45{20100000 + number}",
+                    country="DK",
+                    preferred_language="da",
+                    treatment="neurorehabilitation-spinal-cord-injury",
+                    condition="spinal-cord-injury-incomplete",
+                    details="Injured at C6 two years ago; walking with a frame.",
+                    timeframe="3-6-months",
+                    budget="20000-50000-eur",
+                    contact_preference="email",
+                    consent_version=consent.CURRENT_VERSION,
+                    submission_key=secrets.token_urlsafe(16),
+                )
+            )
+        db.session.remove()
         db.engine.dispose()
 
 
