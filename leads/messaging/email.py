@@ -226,7 +226,8 @@ def backoff(attempts: int, base_seconds: int) -> timedelta:
 
 
 def _claim(email_id: int) -> bool:
-    """Take the email for this worker; False if it is sent, failed, claimed or not yet due."""
+    """Take the email for this worker (in the caller's transaction); False if it is sent, failed,
+    claimed or not yet due."""
     now = utcnow()
     stale = now - timedelta(seconds=current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"])
     due = sa.and_(
@@ -241,16 +242,17 @@ def _claim(email_id: int) -> bool:
         # The attempt counts before the server is reached, so a crash mid-send still shows it.
         .values(status=EmailStatus.SENDING, claimed_at=now, attempts=EmailMessage.attempts + 1)
     ).rowcount
-    db.session.commit()
     return bool(claimed)
 
 
 def deliver_email(email_id: int) -> str:
     """Send a queued email once; return its status afterwards (or 'skipped')."""
+    # The claim, reading the email and the sharing check share one transaction (one write lock).
     if not _claim(email_id):
+        db.session.commit()
         return "skipped"
     config = current_app.config
-    email = db.session.get(EmailMessage, email_id)
+    email = db.session.get(EmailMessage, email_id, populate_existing=True)  # as the claim left it
     refusal = _provider_email_refusal(email)
     if refusal:
         email.status, email.claimed_at, email.last_error = EmailStatus.CANCELLED, None, f"Not sent: {refusal}"
