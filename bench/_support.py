@@ -75,8 +75,9 @@ class Servers:
         self.processes: list[subprocess.Popen] = []
         self.clusters: list[PgCluster] = []
 
-    def start(self, args: list[str], *, env: dict | None = None, port: int | None = None, cwd=ROOT, name="p"):
-        log = (self.work / f"{name}-{len(self.processes)}.log").open("ab")
+    def start(self, args: list[str], *, env: dict | None = None, port: int | None = None, cwd=ROOT, name="p",
+              log_name: str | None = None):  # fmt: skip
+        log = (self.work / f"{log_name or f'{name}-{len(self.processes)}'}.log").open("ab")
         process = subprocess.Popen(
             args, cwd=cwd, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
