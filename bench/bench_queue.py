@@ -32,7 +32,7 @@ from leads import create_app
 from leads.dev import seed
 from leads.extensions import db
 from leads.models import Assignment, Condition, Lead, Provider, Treatment, User
-from leads.models.lead import new_reference
+from leads.models.lead import REFERENCE_ALPHABET, new_reference
 from leads.staff import queue, stats
 from leads.staff.queue import Cursor, QueueFilters
 from leads.timeutil import utcnow
@@ -136,6 +136,9 @@ def build_set_based(leads: int, seed_value: int = 7) -> None:
         "providers": db.session.scalars(sa.select(Provider.id)).all(),
         "users": db.session.scalars(sa.select(User.id)).all(),
     }
+    # A reference as the app makes them: Q- and six characters of its alphabet, one per number n.
+    size = len(REFERENCE_ALPHABET)
+    reference = " || ".join(f"substr(:alphabet, ((n / {size**k}) % {size})::int + 1, 1)" for k in range(6))
     pick = "(CAST(:{0} AS {1}[]))[1 + floor(random() * cardinality(CAST(:{0} AS {1}[])))::int]"
     db.session.execute(sa.text("SELECT setseed(:seed)"), {"seed": seed_value / 100})
     db.session.execute(
@@ -144,7 +147,7 @@ def build_set_based(leads: int, seed_value: int = 7) -> None:
             INSERT INTO lead (reference, status, full_name, email, phone, country, preferred_language,
                 treatment_id, condition_id, details, timeframe, budget, contact_preference, utm_source,
                 assigned_to_id, sla_due_at, created_at, updated_at)
-            SELECT 'Q-' || upper(lpad(to_hex(n), 8, '0')),
+            SELECT 'Q-' || {reference},
                 CASE WHEN created > now() - interval '3 days' THEN {pick.format("open", "text")}
                      WHEN random() < 0.002 THEN {pick.format("stuck", "text")}
                      ELSE {pick.format("closed", "text")} END,
@@ -161,6 +164,7 @@ def build_set_based(leads: int, seed_value: int = 7) -> None:
         ),
         {
             "leads": leads,
+            "alphabet": REFERENCE_ALPHABET,
             "open": ["new", "routed", "routed", "contacted", "needs_review", "unroutable"],
             "stuck": ["unroutable", "needs_review", "routed", "new"],
             "closed": CLOSED,
