@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.commits, pytest.mark.pg]
 LEADS = 1000
 CAPACITY = 25  # a week, per provider: far fewer places than 1,000 leads want
 REDIS_DB = 3  # this test's processes talk to each other only
+SWEEP_ROWS = 2000  # enough for two sweepers to overlap
 
 
 @pytest.fixture
@@ -126,27 +127,29 @@ def test_two_web_and_two_worker_processes_route_a_thousand_leads_without_a_doubl
 
 @pytest.mark.xfail(
     strict=False,
-    reason="two sweepers can take the same rows until the sweep claims them with FOR UPDATE SKIP LOCKED "
-    "(the reliability branch); remove this marker after the merge",
+    reason="two sweepers at once publish the same rows until the sweep claims them with "
+    "FOR UPDATE SKIP LOCKED (the reliability branch); remove this marker after the merge",
 )
 def test_two_sweepers_at_once_never_publish_a_row_twice(app, redis_server, tmp_path):
+
     if not db.engine.url.get_backend_name().startswith("postgresql"):
         pytest.skip("row locks: PostgreSQL")
     queue = redis.Redis.from_url(redis_server.url)
     queue.flushdb()
     db.session.execute(
         sa.insert(OutboxMessage),
-        [{"task_name": outbox.SWEEP_OUTBOX, "payload": {}, "attempts": 0} for _ in range(400)],
+        [{"task_name": outbox.SWEEP_OUTBOX, "payload": {}, "attempts": 0} for _ in range(SWEEP_ROWS)],
     )
     db.session.commit()
     script = (
         "import time, config; from leads import create_app; from leads.messaging import outbox\n"
         "app = create_app(config.TestingConfig)\n"
         "with app.app_context():\n"
-        f"    time.sleep(max(0, {time.time() + 3} - time.time()))\n"
-        "    outbox.publish_stale(limit=1000)\n"
+        # Both start sweeping at the same moment, once each has started (slow on a busy machine).
+        f"    time.sleep(max(0, {time.time() + 10} - time.time()))\n"
+        f"    outbox.publish_stale(limit={SWEEP_ROWS})\n"
     )
     env = {**os.environ, "OUTBOX_GRACE_SECONDS": "0", "REDIS_URL": redis_server.url}
     sweepers = [subprocess.Popen([sys.executable, "-c", script], cwd=BASE_DIR, env=env) for _ in range(2)]
     assert [sweeper.wait(timeout=60) for sweeper in sweepers] == [0, 0]
-    assert queue.llen(outbox.ROUTING_QUEUE) == 400
+    assert queue.llen(outbox.ROUTING_QUEUE) == SWEEP_ROWS
