@@ -13,6 +13,8 @@ import redis
 import sqlalchemy as sa
 
 import leads
+from config import ConfigError, TestingConfig
+from leads import create_app
 from leads.extensions import ReadOnlyViolation, db
 from leads.intake import forget_taxonomy
 from leads.messaging import outbox
@@ -233,3 +235,11 @@ def test_a_writer_that_cannot_get_the_lock_in_time_fails_cleanly(app, monkeypatc
     db.session.rollback()
     holder.join()
     assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 0
+
+
+def test_a_negative_or_unreadable_taxonomy_cache_setting_stops_the_app_with_its_name(app, monkeypatch):
+    with pytest.raises(ConfigError, match="TAXONOMY_CACHE_SECONDS must not be negative"):
+        create_app(TestingConfig, TAXONOMY_CACHE_SECONDS=-1)
+    monkeypatch.setenv("TAXONOMY_CACHE_SECONDS", "half a minute")
+    with pytest.raises(ConfigError, match="TAXONOMY_CACHE_SECONDS must be a whole number"):
+        create_app(TestingConfig)
