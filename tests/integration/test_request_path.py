@@ -12,8 +12,9 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+import config as project_config
 import leads
-from config import ConfigError, TestingConfig
+from config import ConfigError
 from leads import create_app
 from leads.extensions import ReadOnlyViolation, db
 from leads.intake import forget_taxonomy
@@ -239,7 +240,7 @@ def test_a_writer_that_cannot_get_the_lock_in_time_fails_cleanly(app, monkeypatc
 
 def test_a_negative_or_unreadable_taxonomy_cache_setting_stops_the_app_with_its_name(app, monkeypatch):
     with pytest.raises(ConfigError, match="TAXONOMY_CACHE_SECONDS must not be negative"):
-        create_app(TestingConfig, TAXONOMY_CACHE_SECONDS=-1)
+        create_app(project_config.TestingConfig, TAXONOMY_CACHE_SECONDS=-1)
     monkeypatch.setenv("TAXONOMY_CACHE_SECONDS", "half a minute")
     with pytest.raises(ConfigError, match="TAXONOMY_CACHE_SECONDS must be a whole number"):
-        create_app(TestingConfig)
+        create_app(project_config.TestingConfig)
