@@ -75,6 +75,17 @@ def limiter_storage_uri(redis_url: str, master_name: str) -> str:
     return f"redis+sentinel://{credentials}{nodes}/{master_name}"
 
 
+def engine_options(url: str) -> dict:
+    """SQLAlchemy engine options for the database `url` names."""
+    # hide_parameters: bound values (names, emails, health details) never reach exception text or logs.
+    options = {"hide_parameters": True}
+    if not url.startswith("sqlite"):
+        # A server restarts and drops connections: test each one as it leaves the pool (one round
+        # trip) and renew it after half an hour. A SQLite file has nothing to ping.
+        options.update(pool_pre_ping=True, pool_recycle=1800)
+    return options
+
+
 class Config:
     """Settings shared by every environment; subclasses choose the defaults."""
 
@@ -92,8 +103,6 @@ class Config:
         self.SECRET_KEY = env("SECRET_KEY") or self.DEFAULT_SECRET_KEY
         database_url = env("DATABASE_URL") or self.DEFAULT_DATABASE_URL
         self.SQLALCHEMY_DATABASE_URI = database_url and normalise_database_url(database_url)
-        # hide_parameters: bound values (names, emails, health details) never reach exception text or logs.
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
         self.REDIS_URL = env("REDIS_URL") or self.DEFAULT_REDIS_URL
         # The master's name when REDIS_URL names Sentinel nodes (sentinel://host:26379;sentinel://…).
         self.REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER") or "mymaster"
@@ -152,6 +161,8 @@ class Config:
         self.QUOTE_SPAM_MAX_LINKS = _env_int("QUOTE_SPAM_MAX_LINKS", 2)
         self.QUOTE_DUPLICATE_WINDOW_DAYS = _env_int("QUOTE_DUPLICATE_WINDOW_DAYS", 30)
         self.LEAD_SLA_HOURS = _env_int("LEAD_SLA_HOURS", 24)
+        # How long a process serves the form's treatments and conditions from memory (0: never).
+        self.TAXONOMY_CACHE_SECONDS = _env_int("TAXONOMY_CACHE_SECONDS", 30)
         # Proxies in front of the app whose X-Forwarded-For is trusted (rate limits key on the client).
         self.TRUSTED_PROXY_COUNT = _env_int("TRUSTED_PROXY_COUNT", 0)
         self.TRUSTED_PROXY_COUNT_GIVEN = bool(env("TRUSTED_PROXY_COUNT", "").strip())

@@ -2,6 +2,9 @@
 
 import logging
 import os
+import random
+import sqlite3
+import time
 
 import sqlalchemy as sa
 from dotenv import load_dotenv
@@ -9,14 +12,23 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import workers  # a module import: workers/ reads task names from leads.messaging
-from config import BASE_DIR, Config, ConfigError, config_for, limiter_storage_uri
+from config import BASE_DIR, Config, ConfigError, config_for, engine_options, limiter_storage_uri
 from leads.auth import bp as auth_bp
 from leads.auth import sessions
 from leads.cli import register_commands
 from leads.directory import bp as directory_bp
 from leads.errors import register_error_handlers
-from leads.extensions import csrf, db, limiter, login_manager, migrate
+from leads.extensions import (
+    csrf,
+    db,
+    guard_read_only_requests,
+    limiter,
+    login_manager,
+    migrate,
+    unit_of_work_writes,
+)
 from leads.health import bp as health_bp
+from leads.intake import taxonomy as intake_taxonomy
 from leads.intake.views import bp as public_bp
 from leads.messaging import outbox
 from leads.patients.views import bp as self_service_bp
@@ -87,6 +99,7 @@ def register_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
     app.session_interface = sessions.SessionCookies()
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -101,6 +114,8 @@ def register_extensions(app: Flask) -> None:
     login_manager.user_loader(sessions.load_user)
     limiter.init_app(app)
     outbox.register_outbox_hooks()
+    guard_read_only_requests()
+    intake_taxonomy.register_taxonomy_cache()
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
@@ -113,13 +128,42 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):
-        # IMMEDIATE takes the write lock up front, so two writers wait instead of deadlocking.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writer takes the write lock up front (IMMEDIATE), so two writers wait instead of
+        # deadlocking on a lock upgrade; a reader's plain BEGIN never waits on a writer (WAL).
+        if unit_of_work_writes():
+            _take_write_lock(connection.connection.dbapi_connection)
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+SQLITE_BUSY_MS = 10_000
+
+
+def _take_write_lock(dbapi_connection) -> None:
+    """BEGIN IMMEDIATE, tried again every fraction of a millisecond for up to SQLITE_BUSY_MS.
+
+    SQLite's own busy handler sleeps up to 100 ms between tries, so under load the lock would sit
+    idle while writers queue; this loop hands it on within a millisecond.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_MS / 1000
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    # As SQLAlchemy reports any database error: callers retry or answer 503 on it.
+                    raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+                time.sleep(random.uniform(0.0002, 0.001))
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
 
 
 def register_blueprints(app: Flask) -> None:

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import redis
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, has_request_context, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -12,7 +12,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from redis.sentinel import Sentinel
-from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.orm import DeclarativeBase, Session, registry
 
 from config import sentinel_addresses, sentinel_password
 from leads.timeutil import UTCDateTime
@@ -41,18 +41,4 @@ login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address)
 
 
-def broker_redis(timeout: float = 1.0) -> redis.Redis:
-    """A client of the app's Redis (the broker), through Sentinel when REDIS_URL names it."""
-    config = current_app.config
-    addresses = sentinel_addresses(config["REDIS_URL"])
-    if addresses is None:
-        return redis.Redis.from_url(
-            config["REDIS_URL"], socket_connect_timeout=timeout, socket_timeout=timeout
-        )
-    sentinel = Sentinel(addresses, socket_connect_timeout=timeout, socket_timeout=timeout)
-    return sentinel.master_for(
-        config["REDIS_SENTINEL_MASTER"],
-        password=sentinel_password(config["REDIS_URL"]),
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-    )
+from flask import current_app, has_request_context, request

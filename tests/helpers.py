@@ -43,10 +43,14 @@ class FreshRequestClient(FlaskClient):
 
     The `app` fixture keeps one app context open, and Flask reuses it for test requests, so
     `g` (where Flask-Login caches the signed-in user) would otherwise carry one request's user
-    into the next request, even into another client's.
+    into the next request, even into another client's. For the same reason, when the test commits
+    for real, each request starts its own transaction, so that it begins as a request does in
+    production (on SQLite a read-only page with a plain BEGIN, any other with BEGIN IMMEDIATE).
     """
 
     def open(self, *args, **kwargs):
         if has_app_context():
             g.__dict__.clear()
+            if isinstance(db.engines[None], sa.Engine):
+                db.session.commit()
         return super().open(*args, **kwargs)

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from celery import Celery, Task
 from flask import Flask
+from kombu import Queue
 
 from config import sentinel_addresses
 from leads.messaging import outbox
@@ -26,6 +27,12 @@ def celery_settings(config) -> dict:
         # A lost broker connection must not kill the tasks running (an email mid-conversation
         # would be left claimed): their acknowledgement fails, and Redis redelivers them later.
         "worker_cancel_long_running_tasks_on_connection_loss": False,
+        # Routing never waits behind a backlog of emails: each has its own queue. A worker started
+        # without -Q consumes both, taking from each in turn (so a route_lead waits for at most one
+        # email per pool process); operators may also run separate `-Q routing` and `-Q email` workers.
+        "task_queues": (Queue(outbox.ROUTING_QUEUE), Queue(outbox.EMAIL_QUEUE)),
+        "task_default_queue": outbox.ROUTING_QUEUE,
+        "task_routes": {name: {"queue": outbox.EMAIL_QUEUE} for name in outbox.EMAIL_TASKS},
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": timeout,
         "broker_transport_options": {

@@ -3,7 +3,7 @@
 - `cleaning`: pure cleaners for each form value (Invalid carries the patient's message)
 - `spam`: pure spam heuristics
 - `form_token`: the signed token behind the time trap and the one-time submission key
-- `taxonomy`: the treatments and conditions on offer, as plain data
+- `taxonomy`: the treatments and conditions on offer, as plain data, cached in each process
 - `service`: duplicate detection and the one-transaction create (`submit_quote`)
 """
 
@@ -16,7 +16,13 @@ from leads.intake.service import (
     find_earlier_lead,
     submit_quote,
 )
-from leads.intake.taxonomy import Taxonomy, condition_problem, load_taxonomy
+from leads.intake.taxonomy import (
+    Taxonomy,
+    condition_problem,
+    forget_taxonomy,
+    load_taxonomy,
+    offered_taxonomy,
+)
 
 __all__ = [
     "IntakeRejected",
@@ -27,6 +33,8 @@ __all__ = [
     "condition_problem",
     "confirmation_context",
     "find_earlier_lead",
+    "forget_taxonomy",
     "load_taxonomy",
+    "offered_taxonomy",
     "submit_quote",
 ]

@@ -14,7 +14,7 @@ from leads.intake.spam import spam_reasons
 from leads.messaging import outbox
 from leads.messaging.email import queue_email
 from leads.messaging.urls import patient_link
-from leads.models import Consent, Lead, Treatment, same_patient
+from leads.models import Condition, Consent, Lead, Treatment, same_patient
 from leads.models.lead import new_reference
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
@@ -114,6 +114,21 @@ def _unused_reference() -> str:
     raise RuntimeError("no unused lead reference after 10 tries")
 
 
+def _offered(treatment_slug: str, condition_slug: str) -> tuple[Treatment, Condition]:
+    """The active treatment and condition the request names (one query when both are on offer)."""
+    found = db.session.execute(
+        sa.select(Treatment, Condition)
+        .join(Treatment.conditions)
+        .where(Treatment.slug == treatment_slug, Treatment.active.is_(True))
+        .where(Condition.slug == condition_slug, Condition.active.is_(True))
+    ).first()
+    if found is not None:
+        return found.Treatment, found.Condition
+    if db.session.scalar(sa.select(Treatment.id).filter_by(slug=treatment_slug, active=True)) is None:
+        raise IntakeRejected("treatment", "That treatment is no longer offered. Choose another from the list")
+    raise IntakeRejected("condition", "Choose one of the conditions listed for this treatment")
+
+
 def _result(lead: Lead, *, confirmation_queued: bool, replayed: bool = False) -> IntakeResult:
     return IntakeResult(
         lead_id=lead.id,
@@ -136,12 +151,7 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
     if earlier is not None:
         return _result(earlier, confirmation_queued=earlier.status != LeadStatus.SPAM, replayed=True)
 
-    treatment = db.session.scalar(sa.select(Treatment).filter_by(slug=request.treatment, active=True))
-    if treatment is None:
-        raise IntakeRejected("treatment", "That treatment is no longer offered. Choose another from the list")
-    condition = next((c for c in treatment.conditions if c.slug == request.condition and c.active), None)
-    if condition is None:
-        raise IntakeRejected("condition", "Choose one of the conditions listed for this treatment")
+    treatment, condition = _offered(request.treatment, request.condition)
     consent_text = consent.text_for(request.consent_version)
     if consent_text is None:
         raise ValueError(f"unknown consent version {request.consent_version!r}")
@@ -222,6 +232,7 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
             reply_to=config["COORDINATOR_EMAIL"],
             **confirmation_context(lead),
         )
+    result = _result(lead, confirmation_queued=confirm)  # read before the commit expires the lead
     try:
         db.session.commit()
     except sa.exc.IntegrityError:
@@ -231,5 +242,7 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
         if earlier is None:
             raise
         return _result(earlier, confirmation_queued=earlier.status != LeadStatus.SPAM, replayed=True)
-    log.info("quote request %s stored as lead %s with status %s", lead.reference, lead.id, lead.status)
-    return _result(lead, confirmation_queued=confirm)
+    log.info(
+        "quote request %s stored as lead %s with status %s", result.reference, result.lead_id, result.status
+    )
+    return result

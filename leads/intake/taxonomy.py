@@ -1,12 +1,18 @@
-"""The treatments and conditions the form offers, as plain data (only active entries)."""
+"""The treatments and conditions the form offers, as plain data (only active entries), kept in
+each process for up to TAXONOMY_CACHE_SECONDS."""
 
+import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from flask import current_app, has_app_context
+from sqlalchemy.orm import Session, selectinload
 
 from leads.extensions import db
-from leads.models import Treatment
+from leads.models import Condition, Treatment
+
+_CACHE = "taxonomy_cache"
+_CHANGED = "taxonomy_changed"
 
 
 @dataclass(frozen=True)
@@ -90,3 +96,42 @@ def load_taxonomy() -> Taxonomy:
         treatments=tuple(options),
         conditions=tuple(ConditionOption(c.slug, c.name, c.category) for c in ordered),
     )
+
+
+def offered_taxonomy() -> Taxonomy:
+    """The form's taxonomy from this process's cache, read again once TAXONOMY_CACHE_SECONDS old.
+
+    A commit that changes a treatment or condition empties the cache of the process that made it
+    at once; other processes see the change within TAXONOMY_CACHE_SECONDS. Meanwhile a request for
+    a treatment or condition no longer offered is refused at submission, which reads the database.
+    """
+    cache = current_app.extensions.setdefault(_CACHE, {})
+    entry = cache.get("taxonomy")
+    now = time.monotonic()
+    if entry is None or now - entry[0] >= current_app.config["TAXONOMY_CACHE_SECONDS"]:
+        entry = cache["taxonomy"] = (now, load_taxonomy())
+    return entry[1]
+
+
+def forget_taxonomy() -> None:
+    """Empty this process's cache: the next form reads the taxonomy from the database."""
+    current_app.extensions.get(_CACHE, {}).clear()
+
+
+def _note_taxonomy_changes(session: Session, flush_context) -> None:
+    touched = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, (Treatment, Condition)) for obj in touched):
+        session.info[_CHANGED] = True
+
+
+def _forget_after_commit_or_rollback(session: Session, *args) -> None:
+    if session.info.pop(_CHANGED, False) and has_app_context():
+        forget_taxonomy()
+
+
+def register_taxonomy_cache() -> None:
+    """Empty the cache whenever a transaction that changed the taxonomy ends (commit or rollback)."""
+    if not sa.event.contains(Session, "after_flush", _note_taxonomy_changes):
+        sa.event.listen(Session, "after_flush", _note_taxonomy_changes)
+        sa.event.listen(Session, "after_commit", _forget_after_commit_or_rollback)
+        sa.event.listen(Session, "after_soft_rollback", _forget_after_commit_or_rollback)

@@ -56,6 +56,7 @@ def _check_settings(state) -> None:
         "QUOTE_FORM_MAX_AGE_SECONDS",
         "QUOTE_DUPLICATE_WINDOW_DAYS",
         "LEAD_SLA_HOURS",
+        "TAXONOMY_CACHE_SECONDS",
     ):
         if state.app.config[name] < 0:
             raise ConfigError(f"{name} must not be negative")
@@ -89,7 +90,7 @@ def home():
 @bp.route("/quote", methods=["GET", "POST"])
 @limiter.limit(_quote_rate_limit, methods=["POST"])
 def quote():
-    form = QuoteForm(taxonomy=intake.load_taxonomy())
+    form = QuoteForm(taxonomy=intake.offered_taxonomy())
     if request.method == "GET":
         form.prefill(
             request.args,
@@ -188,7 +189,7 @@ def _form_again(message: str, status: int):
         return make_response(
             render_template("errors/error.html", code=status, title=title, message=text), status
         )
-    form = QuoteForm(taxonomy=intake.load_taxonomy())
+    form = QuoteForm(taxonomy=intake.offered_taxonomy())
     if _read_token(form.form_token.data) is None:
         form.form_token.data = _new_token()
     return _render(form, [message], status=status)

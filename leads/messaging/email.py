@@ -5,6 +5,7 @@ import logging
 import random
 import smtplib
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -135,13 +136,7 @@ def smtp_send(message: MimeMessage) -> None:
     """Send one message to its one recipient; classify any failure."""
     config = current_app.config
     try:
-        with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT"]) as smtp:
-            if config["SMTP_STARTTLS"]:
-                # Verify the certificate: credentials and health-adjacent mail never go to an impostor.
-                smtp.starttls(context=ssl.create_default_context(cafile=config.get("SMTP_CA_FILE")))
-            if config["SMTP_USERNAME"]:
-                smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
-            smtp.send_message(message)
+        _send_on_open_connection(message, config)
     except smtplib.SMTPRecipientsRefused as exc:
         code, answer = next(iter(exc.recipients.values()))
         _raise_for_code(code, answer)
@@ -152,6 +147,66 @@ def smtp_send(message: MimeMessage) -> None:
         _raise_for_code(exc.smtp_code, exc.smtp_error)
     except (smtplib.SMTPException, OSError) as exc:
         raise TransientSmtpError(f"{type(exc).__name__}: {exc}") from exc
+
+
+# One SMTP connection per worker thread, reused for the next message while it is fresh.
+_connection = threading.local()
+SMTP_IDLE_SECONDS = 30
+
+
+def _send_on_open_connection(message: MimeMessage, config) -> None:
+    """Send over this thread's open connection; a connection the server closed is opened again once.
+
+    Any failure closes it, so the next message starts from a clean conversation.
+    """
+    key = (config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_STARTTLS"], config["SMTP_USERNAME"])
+    smtp = getattr(_connection, "smtp", None)
+    fresh = (
+        smtp is not None
+        and _connection.key == key
+        and time.monotonic() - _connection.used < SMTP_IDLE_SECONDS
+    )
+    if not fresh:
+        _close_connection()
+    try:
+        if fresh:
+            try:
+                smtp.send_message(message)
+            except smtplib.SMTPServerDisconnected:  # it went away while idle: nothing was accepted
+                _close_connection()
+                fresh = False
+        if not fresh:
+            smtp = _connection.smtp = _open_connection(config)
+            _connection.key = key
+            smtp.send_message(message)
+    except BaseException:
+        _close_connection()
+        raise
+    _connection.used = time.monotonic()
+
+
+def _open_connection(config) -> smtplib.SMTP:
+    smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT"])
+    try:
+        if config["SMTP_STARTTLS"]:
+            # Verify the certificate: credentials and health-adjacent mail never go to an impostor.
+            smtp.starttls(context=ssl.create_default_context(cafile=config.get("SMTP_CA_FILE")))
+        if config["SMTP_USERNAME"]:
+            smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
+def _close_connection() -> None:
+    smtp = getattr(_connection, "smtp", None)
+    _connection.smtp = None
+    if smtp is not None:
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
 
 
 def _raise_for_code(code: int, answer) -> None:
@@ -185,13 +240,13 @@ def _claim(email_id: int) -> bool:
         # The attempt counts before the server is reached, so a crash mid-send still shows it.
         .values(status=EmailStatus.SENDING, claimed_at=now, attempts=EmailMessage.attempts + 1)
     ).rowcount
-    db.session.commit()
     return bool(claimed)
 
 
 def deliver_email(email_id: int) -> str:
     """Send a queued email once; return its status afterwards (or 'skipped')."""
     if not _claim(email_id):
+        db.session.commit()
         return "skipped"
     config = current_app.config
     message = build_mime(db.session.get(EmailMessage, email_id), config["MAIL_FROM"])

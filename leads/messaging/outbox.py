@@ -24,6 +24,10 @@ SWEEP_OUTBOX = "workers.sweep_outbox"
 DISPATCH_DUE_EMAILS = "workers.dispatch_due_emails"
 ESCALATE_ASSIGNMENTS = "workers.escalate_assignments"
 APPLY_RETENTION = "workers.apply_retention"
+# Broker queues: routing (and beat's housekeeping) apart from the email backlog.
+ROUTING_QUEUE = "routing"
+EMAIL_QUEUE = "email"
+EMAIL_TASKS = frozenset({SEND_EMAIL, DISPATCH_DUE_EMAILS})
 
 _PENDING_KEY = "outbox_pending_ids"
 # A sweep's claim on rows it has not published after this long belongs to a sweep that died.
@@ -46,8 +50,13 @@ def publish(message_ids: list[int]) -> int:
     """
     if not message_ids:
         return 0
+    return _recorded_or_left_to_sweep(_publish, message_ids)
+
+
+def _recorded_or_left_to_sweep(publishing, argument) -> int:
+    """Run `publishing`; a database that cannot record the outcome leaves the rows to the sweep."""
     try:
-        return _publish(message_ids)
+        return publishing(argument)
     except sa.exc.SQLAlchemyError as exc:
         db.session.rollback()
         log.warning("outbox: could not record publishing (%s); the sweep takes over", type(exc).__name__)
@@ -55,33 +64,43 @@ def publish(message_ids: list[int]) -> int:
 
 
 def _publish(message_ids: list[int]) -> int:
-    celery_app = current_app.extensions["celery"]
     rows = db.session.execute(
         sa.select(OutboxMessage.id, OutboxMessage.task_name, OutboxMessage.payload).where(
             OutboxMessage.id.in_(message_ids), OutboxMessage.dispatched_at.is_(None)
         )
     ).all()
     db.session.commit()  # hold no transaction while waiting on the broker
-    published = 0
+    return _send_and_record([tuple(row) for row in rows])
+
+
+def _send_and_record(rows: list[tuple[int, str, dict]]) -> int:
+    """Send (id, task name, payload) rows to the broker, then record them in one transaction."""
+    celery_app = current_app.extensions["celery"]
+    sent: list[int] = []
+    failure: tuple[int, str] | None = None
     for message_id, task_name, payload in rows:
         try:
             celery_app.send_task(task_name, kwargs=payload, retry=False)
         except Exception as exc:  # any broker failure: the sweep retries later
             log.warning("outbox message %s not published: %s", message_id, type(exc).__name__)
-            _record(message_id, error=f"{type(exc).__name__}: {exc}"[:1000])
+            failure = (message_id, f"{type(exc).__name__}: {exc}"[:1000])
             # One failure means the broker is down; do not wait on it for every row.
             break
-        _record(message_id, error=None)
-        published += 1
-    return published
-
-
-def _record(message_id: int, *, error: str | None) -> None:
-    values = {"attempts": OutboxMessage.attempts + 1, "last_error": error}
-    if error is None:
-        values["dispatched_at"] = utcnow()
-    db.session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))
+        sent.append(message_id)
+    if sent:
+        db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id.in_(sent))
+            .values(dispatched_at=utcnow(), attempts=OutboxMessage.attempts + 1, last_error=None)
+        )
+    if failure:
+        db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == failure[0])
+            .values(attempts=OutboxMessage.attempts + 1, last_error=failure[1])
+        )
     db.session.commit()
+    return len(sent)
 
 
 def publish_stale(limit: int = 500) -> int:
@@ -145,18 +164,19 @@ def _release(ids: list[int]) -> None:
 
 
 def _remember_new_messages(session: Session, flush_context) -> None:
-    ids = [obj.id for obj in session.new if isinstance(obj, OutboxMessage)]
-    if ids:
-        session.info.setdefault(_PENDING_KEY, []).extend(ids)
+    # What to publish is known here, so the fast path needs no query after the commit.
+    rows = [(obj.id, obj.task_name, obj.payload) for obj in session.new if isinstance(obj, OutboxMessage)]
+    if rows:
+        session.info.setdefault(_PENDING_KEY, []).extend(rows)
 
 
 def _publish_after_commit(session: Session) -> None:
-    ids = session.info.pop(_PENDING_KEY, None)
-    if ids and has_app_context():
+    rows = session.info.pop(_PENDING_KEY, None)
+    if rows and has_app_context():
         # The committed session cannot run SQL here; publish from a fresh one.
         with current_app.app_context():
             try:
-                publish(ids)
+                _recorded_or_left_to_sweep(_send_and_record, rows)
             finally:
                 db.session.remove()
 

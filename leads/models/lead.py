@@ -25,6 +25,8 @@ class Lead(db.Model):
         # The coordinator queue: the SLA-overdue segment, and "mine" in newest-first order.
         sa.Index("ix_lead_status_sla_due_at", "status", "sla_due_at"),
         sa.Index("ix_lead_assigned_to_id_created_at", "assigned_to_id", "created_at"),
+        # Same patient (`same_patient`): the duplicate check at intake and the email search.
+        sa.Index("ix_lead_email_lower", sa.text("lower(email)")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

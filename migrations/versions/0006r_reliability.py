@@ -2,7 +2,7 @@
 twice); provider addresses the mail server refused for good, flagged to admins
 
 Revision ID: 0006r
-Revises: 0005
+Revises: 0006p
 Create Date: 2026-11-28 10:45:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '0006r'
-down_revision = '0005'
+down_revision = '0006p'
 branch_labels = None
 depends_on = None
 

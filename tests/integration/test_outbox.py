@@ -12,7 +12,7 @@ from leads.models import OutboxMessage
 
 def _queued_task_names(redis_server) -> list[str]:
     client = redis.Redis.from_url(redis_server.url)
-    return [json.loads(raw)["headers"]["task"] for raw in client.lrange("celery", 0, -1)]
+    return [json.loads(raw)["headers"]["task"] for raw in client.lrange(outbox.ROUTING_QUEUE, 0, -1)]
 
 
 def _flush(redis_server):

@@ -107,7 +107,7 @@ def test_the_provider_page_of_a_closed_lead_shows_no_patient_data(client, app, t
 def test_links_in_emails_come_from_base_url_never_from_the_request(app, taxonomy):
     lead = LeadFactory()
     db.session.flush()
-    with app.test_request_context("/", base_url="http://attacker.example"):
+    with app.test_request_context("/", method="POST", base_url="http://attacker.example"):
         email = email_coordinators(
             lead, template="coordinator_patient_request", idempotency_key="k", summary="s"
         )

@@ -1,0 +1,246 @@
+"""What one request costs the database: read-only pages never take SQLite's write lock, a stored
+request is one transaction plus one bookkeeping commit, the form's taxonomy comes from memory
+until it changes, and the duplicate check is served by an index."""
+
+import json
+import sqlite3
+import threading
+from collections import Counter
+from contextlib import contextmanager
+
+import pytest
+import redis
+import sqlalchemy as sa
+
+import config as project_config
+import leads
+from config import ConfigError
+from leads import create_app
+from leads.extensions import ReadOnlyViolation, db
+from leads.intake import forget_taxonomy
+from leads.messaging import outbox
+from leads.models import Lead, OutboxMessage, Treatment
+from tests.quote_support import answers, client_with_own_address
+from tests.staff_support import signed_in_client
+
+on_sqlite_only = pytest.mark.skipif("config.getoption('--db') == 'postgresql'", reason="SQLite's locks")
+
+
+@contextmanager
+def statements():
+    """The SQL statements the app sends while the block runs, in order."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def sqlite_statements():
+    """Every statement SQLite runs while the block runs, BEGINs included (a fresh pool)."""
+    seen: list[str] = []
+    engine = db.engine
+    engine.dispose()
+
+    def trace(dbapi_connection, record):
+        dbapi_connection.set_trace_callback(lambda statement: seen.append(" ".join(statement.split())))
+
+    sa.event.listen(engine, "connect", trace)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "connect", trace)
+        engine.dispose()
+
+
+def kinds(seen: list[str]) -> Counter:
+    return Counter(" ".join(s.split()[:2]) if s.startswith("BEGIN") else s.split()[0] for s in seen)
+
+
+@on_sqlite_only
+@pytest.mark.commits
+def test_reading_the_form_never_takes_the_write_lock(app, taxonomy):
+    client = client_with_own_address(app)
+    forget_taxonomy()
+    with sqlite_statements() as seen:
+        assert client.get("/quote").status_code == 200
+    assert "BEGIN IMMEDIATE" not in seen and "BEGIN" in seen, seen
+    assert kinds(seen)["SELECT"] >= 1  # the taxonomy, read once
+
+
+@pytest.mark.commits
+def test_a_cached_form_page_sends_no_sql_at_all(app, taxonomy):
+    client = client_with_own_address(app)
+    client.get("/quote")
+    with statements() as seen:
+        assert client.get("/quote").status_code == 200
+    assert seen == []
+
+
+@on_sqlite_only
+@pytest.mark.commits
+def test_a_stored_request_is_one_transaction_and_one_bookkeeping_commit(app, taxonomy):
+    client = client_with_own_address(app)
+    client.get("/quote")
+    with sqlite_statements() as seen:
+        assert client.post("/quote", data=answers(app)).status_code == 303
+    counted = kinds(seen)
+    # The request's own transaction, then one recording both published tasks (route + email).
+    assert counted["BEGIN IMMEDIATE"] == 2 and counted["BEGIN"] == 0, seen
+    outbox_updates = [s for s in seen if s.startswith("UPDATE outbox_message")]
+    assert len(outbox_updates) == 1, outbox_updates
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .where(sa.text("dispatched_at IS NULL"))
+            .select_from(sa.table("outbox_message"))
+        )
+        == 0
+    )
+
+
+def test_publishing_several_tasks_records_them_in_one_statement(app, redis_server):
+    redis.Redis.from_url(redis_server.url).flushdb()
+    for _ in range(3):
+        outbox.add_task(outbox.SWEEP_OUTBOX)
+    with statements() as seen:
+        db.session.commit()
+    assert len([s for s in seen if s.startswith("UPDATE outbox_message")]) == 1
+    assert not [s for s in seen if s.startswith("SELECT")], "the fast path knows what it publishes"
+    assert redis.Redis.from_url(redis_server.url).llen(outbox.ROUTING_QUEUE) == 3
+
+
+def test_emails_and_routing_travel_in_separate_queues(app, redis_server):
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    outbox.add_task(outbox.SEND_EMAIL, email_id=1)
+    outbox.add_task(outbox.ROUTE_LEAD, lead_id=1)
+    db.session.commit()
+
+    def names(queue):
+        return [json.loads(raw)["headers"]["task"] for raw in client.lrange(queue, 0, -1)]
+
+    assert names(outbox.EMAIL_QUEUE) == [outbox.SEND_EMAIL]
+    assert names(outbox.ROUTING_QUEUE) == [outbox.ROUTE_LEAD]
+
+
+def test_a_read_only_request_that_writes_is_an_error_and_writes_nothing(app, taxonomy):
+    treatment = db.session.scalar(sa.select(Treatment).limit(1))
+    with app.test_request_context("/quote", method="GET"):
+        treatment.name = "Renamed by a GET"
+        with pytest.raises(ReadOnlyViolation, match="GET /quote is read-only"):
+            db.session.flush()
+        db.session.rollback()
+        with pytest.raises(ReadOnlyViolation):
+            db.session.execute(sa.update(Treatment).values(name="Renamed by a GET"))
+        db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).where(Treatment.name == "Renamed by a GET")) == 0
+    with app.test_request_context("/quote", method="POST"):  # the same write in a POST is allowed
+        db.session.execute(sa.update(Treatment).where(Treatment.id == treatment.id).values(name="Renamed"))
+    assert db.session.get(Treatment, treatment.id).name == "Renamed"
+
+
+def test_an_admin_edit_of_the_taxonomy_shows_on_the_form_at_once(app, taxonomy):
+    patient = client_with_own_address(app)
+    assert "Renamed for the cache test" not in patient.get("/quote").get_data(as_text=True)
+    admin, _ = signed_in_client(app, role="admin")
+    treatment = db.session.scalar(sa.select(Treatment).filter_by(slug="stem-cell-als"))
+    conditions = [c.slug for c in treatment.conditions]
+    db.session.rollback()
+    response = admin.post(
+        f"/staff/admin/taxonomy/treatments/{treatment.id}/edit",
+        data={
+            "name": "Renamed for the cache test",
+            "evidence_status": treatment.evidence_status,
+            "active": "y",
+            "conditions": conditions,
+        },
+    )
+    assert response.status_code == 302
+    assert "Renamed for the cache test" in patient.get("/quote").get_data(as_text=True)
+
+
+def test_a_change_made_elsewhere_shows_once_the_cache_is_older_than_its_limit(app, taxonomy):
+    patient = client_with_own_address(app)
+    patient.get("/quote")
+    # Another process's change: this process's session never saw it.
+    db.session.execute(sa.update(Treatment).filter_by(slug="stem-cell-als").values(name="Changed elsewhere"))
+    db.session.commit()
+    app.config["TAXONOMY_CACHE_SECONDS"] = 3600
+    assert "Changed elsewhere" not in patient.get("/quote").get_data(as_text=True)
+    app.config["TAXONOMY_CACHE_SECONDS"] = 0
+    assert "Changed elsewhere" in patient.get("/quote").get_data(as_text=True)
+
+
+def test_a_treatment_withdrawn_while_the_cache_still_offers_it_is_refused_at_submission(app, taxonomy):
+    patient = client_with_own_address(app)
+    patient.get("/quote")
+    app.config["TAXONOMY_CACHE_SECONDS"] = 3600
+    db.session.execute(
+        sa.update(Treatment).filter_by(slug="neurorehabilitation-spinal-cord-injury").values(active=False)
+    )
+    db.session.commit()
+    response = patient.post("/quote", data=answers(app))
+    assert response.status_code == 422
+    assert "That treatment is no longer offered" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Lead.id))) == 0
+
+
+@on_sqlite_only
+def test_the_duplicate_check_reads_the_lower_case_email_index(app, taxonomy):
+    from leads.intake import find_earlier_lead
+    from leads.timeutil import utcnow
+
+    with statements() as seen:
+        find_earlier_lead("Freja@Example.org", "+4520123456", since=utcnow())
+    query = next(s for s in seen if s.startswith("SELECT"))
+    plan = db.session.execute(sa.text("EXPLAIN QUERY PLAN " + query.replace("?", "'x'"))).all()
+    details = " ".join(row[-1] for row in plan)
+    assert "ix_lead_email_lower" in details, details
+
+
+def _hold_write_lock(seconds: float) -> threading.Thread:
+    """Another process's writer: takes SQLite's write lock and releases it after `seconds`."""
+    other = sqlite3.connect(db.engine.url.database, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    thread = threading.Timer(seconds, lambda: (other.execute("COMMIT"), other.close()))
+    thread.start()
+    return thread
+
+
+@on_sqlite_only
+@pytest.mark.commits
+def test_a_writer_waits_for_the_write_lock_and_then_writes(app):
+    holder = _hold_write_lock(0.3)
+    outbox.add_task(outbox.SWEEP_OUTBOX)
+    db.session.commit()  # began while the lock was held: waited for it
+    holder.join()
+    assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 1
+
+
+@on_sqlite_only
+@pytest.mark.commits
+def test_a_writer_that_cannot_get_the_lock_in_time_fails_cleanly(app, monkeypatch):
+    monkeypatch.setattr(leads, "SQLITE_BUSY_MS", 50)
+    holder = _hold_write_lock(1.0)
+    outbox.add_task(outbox.SWEEP_OUTBOX)
+    with pytest.raises(sa.exc.OperationalError, match="database is locked"):
+        db.session.commit()
+    db.session.rollback()
+    holder.join()
+    assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 0
+
+
+def test_a_negative_or_unreadable_taxonomy_cache_setting_stops_the_app_with_its_name(app, monkeypatch):
+    with pytest.raises(ConfigError, match="TAXONOMY_CACHE_SECONDS must not be negative"):
+        create_app(project_config.TestingConfig, TAXONOMY_CACHE_SECONDS=-1)
+    monkeypatch.setenv("TAXONOMY_CACHE_SECONDS", "half a minute")
+    with pytest.raises(ConfigError, match="TAXONOMY_CACHE_SECONDS must be a whole number"):
+        create_app(project_config.TestingConfig)
