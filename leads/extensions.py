@@ -41,4 +41,57 @@ login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address)
 
 
-from flask import current_app, has_request_context, request
+def broker_redis(timeout: float = 1.0) -> redis.Redis:
+    """A client of the app's Redis (the broker), through Sentinel when REDIS_URL names it."""
+    config = current_app.config
+    addresses = sentinel_addresses(config["REDIS_URL"])
+    if addresses is None:
+        return redis.Redis.from_url(
+            config["REDIS_URL"], socket_connect_timeout=timeout, socket_timeout=timeout
+        )
+    sentinel = Sentinel(addresses, socket_connect_timeout=timeout, socket_timeout=timeout)
+    return sentinel.master_for(
+        config["REDIS_SENTINEL_MASTER"],
+        password=sentinel_password(config["REDIS_URL"]),
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+    )
+
+
+# GET pages of these blueprints only read; every other request, task and command may write.
+READ_ONLY_BLUEPRINTS = frozenset({"public", "health", "auth", "self_service"})
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A unit of work declared read-only tried to write (see READ_ONLY_BLUEPRINTS)."""
+
+
+def unit_of_work_writes() -> bool:
+    """Whether the current unit of work may write, decided before its first statement.
+
+    On SQLite a writer takes the write lock at BEGIN (IMMEDIATE) and a reader never does, so
+    readers never wait on writers and no transaction ever upgrades a read lock (which SQLite
+    answers with "database is locked" under concurrent writes instead of waiting).
+    """
+    if not has_request_context():
+        return True  # tasks, commands, the outbox relay
+    return request.method not in READ_ONLY_METHODS or request.blueprint not in READ_ONLY_BLUEPRINTS
+
+
+def _refuse_flush(session: Session, flush_context, instances) -> None:
+    if (session.new or session.dirty or session.deleted) and not unit_of_work_writes():
+        raise ReadOnlyViolation(f"{request.method} {request.path} is read-only but tried to write")
+
+
+def _refuse_statement(orm_execute_state) -> None:
+    is_write = orm_execute_state.is_insert or orm_execute_state.is_update or orm_execute_state.is_delete
+    if is_write and not unit_of_work_writes():
+        raise ReadOnlyViolation(f"{request.method} {request.path} is read-only but tried to write")
+
+
+def guard_read_only_requests() -> None:
+    """Make a write in a read-only request an error on every database, not a lock upgrade on SQLite."""
+    if not sa.event.contains(Session, "before_flush", _refuse_flush):
+        sa.event.listen(Session, "before_flush", _refuse_flush)
+        sa.event.listen(Session, "do_orm_execute", _refuse_statement)
