@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from leads.extensions import broker_redis, db
+from leads.messaging import outbox
 from leads.models import EmailMessage, EmailStatus, Lead, OutboxMessage
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
@@ -140,12 +141,14 @@ def _beat_figure(raw: bytes | None, now: datetime) -> Figure:
 
 
 def _queues(client: redis.Redis) -> list[tuple[str, int, list[tuple[str, int]]]]:
-    """Each Celery queue in Redis, its depth and, from its first SAMPLE tasks, their names."""
+    """Each Celery queue (ours always, any other list in Redis too), its depth and, from its
+    first SAMPLE tasks, their names."""
     queues = []
-    for raw_name in sorted(client.scan_iter(_type="list", count=1000)):
-        name = raw_name.decode(errors="replace")
+    names = {raw.decode(errors="replace") for raw in client.scan_iter(_type="list", count=1000)}
+    for name in sorted(names | {outbox.ROUTING_QUEUE, outbox.EMAIL_QUEUE}):
         if name.startswith(("unacked", "_kombu")):
             continue
+        raw_name = name
         by_task = Counter()
         for raw in client.lrange(raw_name, 0, SAMPLE - 1):
             try:

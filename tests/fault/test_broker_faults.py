@@ -5,6 +5,7 @@ import signal
 
 import redis
 
+from leads.messaging import outbox
 from tests.fault.conftest import EMAILS_PER_LEAD, in_background, pause
 from tests.helpers import wait_until
 
@@ -67,7 +68,7 @@ def test_redis_restarted_empty_while_leads_wait_in_the_queue(healthy):
     tag = stack.new_tag("redis-emptied")
     stack.worker.stop()
     answers = stack.submit(tag, 20)
-    assert redis.Redis.from_url(stack.redis.url).llen("celery") >= 20
+    assert redis.Redis.from_url(stack.redis.url).llen(outbox.ROUTING_QUEUE) >= 20
     stack.redis.stop()  # no persistence: the queued tasks are gone
     stack.redis.start()
     stack.worker.start()

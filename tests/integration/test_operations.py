@@ -53,13 +53,13 @@ def test_each_figure_turns_red_past_its_threshold(admin, redis_server, taxonomy)
     failed.status, failed.attempts = "failed", 1
     db.session.commit()
     task = json.dumps({"headers": {"task": "workers.send_email"}, "body": ""})
-    _broker(redis_server).rpush("celery", *[task] * (operations.QUEUE_RED + 1))
+    _broker(redis_server).rpush(outbox.EMAIL_QUEUE, *[task] * (operations.QUEUE_RED + 1))
 
     page = admin.get(URL).get_data(as_text=True)
     # unrouted, outbox, overdue email, retrying, failed, beat never recorded, the queue
     assert page.count("Attention</span> ") == 7
     # the two emails' own send tasks are in the queue too
-    assert "<h2>Queue 'celery': 503 tasks</h2>" in page and "workers.send_email" in page
+    assert "<h2>Queue 'email': 503 tasks</h2>" in page and "workers.send_email" in page
 
 
 def test_with_redis_down_the_page_still_answers_and_says_so(admin, redis_server):

@@ -35,7 +35,9 @@ def _stale_rows(count: int, **values) -> list[int]:
 
 def _queued(redis_server) -> list[str]:
     client = redis.Redis.from_url(redis_server.url)
-    return [json.loads(raw)["headers"]["id"] for raw in client.lrange("celery", 0, -1)]
+    queues = (outbox.ROUTING_QUEUE, outbox.EMAIL_QUEUE)
+    queued = [raw for queue in queues for raw in client.lrange(queue, 0, -1)]
+    return [json.loads(raw)["headers"]["id"] for raw in queued]
 
 
 def _flush(redis_server):
