@@ -155,34 +155,39 @@ SMTP_IDLE_SECONDS = 30
 
 
 def _send_on_open_connection(message: MimeMessage, config) -> None:
-    """Send over this thread's open connection; a connection the server closed is opened again once.
+    """Send over this thread's open connection when it still answers, else over a new one.
 
-    Any failure closes it, so the next message starts from a clean conversation.
+    A reused connection is checked with NOOP before the message goes: once the message is handed
+    over, a dropped connection may mean it was accepted, so it is never sent again on the spot (the
+    retry schedule sends it again, counted as an attempt). Any failure closes the connection, so
+    the next message starts from a clean conversation.
     """
     key = (config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_STARTTLS"], config["SMTP_USERNAME"])
     smtp = getattr(_connection, "smtp", None)
-    fresh = (
+    usable = (
         smtp is not None
         and _connection.key == key
         and time.monotonic() - _connection.used < SMTP_IDLE_SECONDS
+        and _answers(smtp)
     )
-    if not fresh:
-        _close_connection()
     try:
-        if fresh:
-            try:
-                smtp.send_message(message)
-            except smtplib.SMTPServerDisconnected:  # it went away while idle: nothing was accepted
-                _close_connection()
-                fresh = False
-        if not fresh:
+        if not usable:
+            _close_connection()
             smtp = _connection.smtp = _open_connection(config)
             _connection.key = key
-            smtp.send_message(message)
+        smtp.send_message(message)
     except BaseException:
         _close_connection()
         raise
     _connection.used = time.monotonic()
+
+
+def _answers(smtp: smtplib.SMTP) -> bool:
+    """Whether an idle connection is still there (the server may have closed it meanwhile)."""
+    try:
+        return smtp.noop()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
 
 
 def _open_connection(config) -> smtplib.SMTP:

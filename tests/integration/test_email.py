@@ -139,3 +139,18 @@ def test_an_email_sent_again_after_a_worker_died_mid_send_is_counted_on_the_lead
 def test_header_injection_through_the_subject_context_is_impossible(app):
     rendered = render_email("test_message", sent_at=utcnow())
     assert "\n" not in rendered.subject and "\r" not in rendered.subject
+
+
+def test_a_message_the_server_may_have_kept_is_never_sent_again_on_the_spot(app, mail_sink):
+    """The worker reuses its SMTP connection; when the server drops it after taking the message,
+    the email waits for its retry (an attempt counted) instead of going out again at once."""
+    first, second = _queue(key="first"), _queue(key="second")
+    assert deliver_email(first.id) == "sent"  # the connection stays open for the next message
+    mail_sink.drop_before_answer = True
+    try:
+        assert deliver_email(second.id) == "queued"
+    finally:
+        mail_sink.drop_before_answer = False
+    db.session.refresh(second)
+    assert second.attempts == 1 and second.next_attempt_at is not None
+    assert len(mail_sink.messages()) == 2
