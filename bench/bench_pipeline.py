@@ -6,7 +6,7 @@ of the lead's first provider email. Baseline in the same run: a bare POST → IN
 Celery task → SMTP send (bench/bare_app.py, same gunicorn and worker settings). Then the highest
 steady rate at which p99 stays under 1 s, stepping the rate up.
 
-    BENCH_RUNS=3 BENCH_PIPELINE_SECONDS=60 BENCH_PIPELINE_RATE=20 BENCH_PIPELINE_STEPS=10,20,30,40 \\
+    BENCH_RUNS=3 BENCH_PIPELINE_SECONDS=60 BENCH_PIPELINE_RATE=20 BENCH_PIPELINE_STEPS=2,5,10,20,30 \\
         python bench/bench_pipeline.py
 """
 
@@ -33,7 +33,7 @@ from leads.models import EmailMessage, Lead
 RUNS = setting("runs", 3)
 SECONDS = setting("pipeline_seconds", 60.0)
 RATE = setting("pipeline_rate", 20.0)
-STEPS = [float(rate) for rate in str(setting("pipeline_steps", "10,20,30,40")).split(",")]
+STEPS = [float(rate) for rate in str(setting("pipeline_steps", "2,5,10,20,30")).split(",")]
 STEP_SECONDS = setting("pipeline_step_seconds", 20.0)
 LONGEST_WAIT = 60.0  # after the last submission, for the last email
 
