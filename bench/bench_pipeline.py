@@ -6,7 +6,7 @@ of the lead's first provider email. Baseline in the same run: a bare POST → IN
 Celery task → SMTP send (bench/bare_app.py, same gunicorn and worker settings). Then the highest
 steady rate at which p99 stays under 1 s, stepping the rate up.
 
-    BENCH_RUNS=3 BENCH_PIPELINE_SECONDS=60 BENCH_PIPELINE_RATE=20 BENCH_PIPELINE_STEPS=10,20,30,40 \\
+    BENCH_RUNS=3 BENCH_PIPELINE_SECONDS=60 BENCH_PIPELINE_RATE=20 BENCH_PIPELINE_STEPS=2,5,10,20,30 \\
         python bench/bench_pipeline.py
 """
 
@@ -33,7 +33,7 @@ from leads.models import EmailMessage, Lead
 RUNS = setting("runs", 3)
 SECONDS = setting("pipeline_seconds", 60.0)
 RATE = setting("pipeline_rate", 20.0)
-STEPS = [float(rate) for rate in str(setting("pipeline_steps", "10,20,30,40")).split(",")]
+STEPS = [float(rate) for rate in str(setting("pipeline_steps", "2,5,10,20,30")).split(",")]
 STEP_SECONDS = setting("pipeline_step_seconds", 20.0)
 LONGEST_WAIT = 60.0  # after the last submission, for the last email
 
@@ -131,9 +131,21 @@ def project_stack(servers: Servers, sink_port: int) -> tuple[str, callable]:
             found.setdefault(address, []).append(message_id)
         return found
 
-    return f"http://127.0.0.1:{web_port}", lambda sink: first_provider_email(
-        _cached(provider_message_ids), sink
-    )
+    def drained() -> bool:
+        """Nothing left from earlier submissions: every lead routed, every email sent."""
+        with engine.connect() as connection:
+            waiting = connection.scalar(sa.select(sa.func.count(Lead.id)).where(Lead.status == "new"))
+            unsent = connection.scalar(
+                sa.select(sa.func.count(EmailMessage.id)).where(
+                    EmailMessage.status.in_(["queued", "sending"])
+                )
+            )
+        return waiting == 0 and unsent == 0
+
+    def arrivals(sink):
+        return first_provider_email(_cached(provider_message_ids), sink)
+
+    return f"http://127.0.0.1:{web_port}", arrivals, drained
 
 
 def _cached(read):
@@ -175,7 +187,16 @@ def bare_stack(servers: Servers, sink_port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def submit(base: str, kind: str, rate: float, seconds: float, arrival_of) -> tuple[list[float], int, int]:
+DRAIN_WAIT = 600.0  # for the backlog of an earlier run, before the next starts
+
+
+def submit(
+    base: str, kind: str, rate: float, seconds: float, arrival_of, drained=None
+) -> tuple[list[float], int, int]:
+    """One open-loop run, started on an empty pipeline; latencies, emails never seen, errors."""
+    deadline = time.monotonic() + DRAIN_WAIT
+    while drained is not None and not drained() and time.monotonic() < deadline:
+        time.sleep(1)
     extra = {} if kind == "project" else {"post_path": "/lead"}
     result = load(base, kind, "open", rate=rate, seconds=seconds, **extra)
     wait_for_emails(result["sent"], arrival_of)
@@ -190,7 +211,7 @@ def main() -> None:
     controller.start()
     try:
         with Servers("bench-pipeline-") as servers:
-            project, arrival_for = project_stack(servers, sink_port)
+            project, arrival_for, drained = project_stack(servers, sink_port)
             bare = bare_stack(servers, sink_port)
             project_arrival = arrival_for(sink)
 
@@ -199,7 +220,7 @@ def main() -> None:
 
             mine, base, lost, errors = [], [], 0, 0
             for _ in range(RUNS):
-                found, missing, failed = submit(project, "project", RATE, SECONDS, project_arrival)
+                found, missing, failed = submit(project, "project", RATE, SECONDS, project_arrival, drained)
                 mine.append(found)
                 lost, errors = lost + missing, errors + failed
                 found, missing, failed = submit(bare, "bare", RATE, SECONDS, bare_arrival)
@@ -214,7 +235,7 @@ def main() -> None:
                     "bare POST→insert→publish→worker→send", note if label == "p50" else "")  # fmt: skip
             steady = 0.0
             for rate in STEPS:
-                found, missing, _ = submit(project, "project", rate, STEP_SECONDS, project_arrival)
+                found, missing, _ = submit(project, "project", rate, STEP_SECONDS, project_arrival, drained)
                 if missing or percentile(found, 0.99) >= 1.0:
                     break
                 steady = rate
