@@ -125,11 +125,6 @@ def test_two_web_and_two_worker_processes_route_a_thousand_leads_without_a_doubl
     ), "every outbox row published exactly once (no beat runs here: the fast path alone)"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="two sweepers at once publish the same rows until the sweep claims them with "
-    "FOR UPDATE SKIP LOCKED (the reliability branch); remove this marker after the merge",
-)
 def test_two_sweepers_at_once_never_publish_a_row_twice(app, redis_server, tmp_path):
 
     if not db.engine.url.get_backend_name().startswith("postgresql"):
