@@ -33,6 +33,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if COMMITTING_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.commits)
+    on_postgresql = config.getoption("--db") == "postgresql" or os.environ.get(
+        "TEST_DATABASE_URL", ""
+    ).startswith("postgresql")
+    if not on_postgresql:
+        left_out = [item for item in items if item.get_closest_marker("pg_only")]
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = [item for item in items if not item.get_closest_marker("pg_only")]
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import redis
 import sqlalchemy as sa
 
 from config import BASE_DIR
+from leads.dev import seed
 from leads.extensions import db
 from leads.messaging import outbox
 from leads.models import Assignment, EmailMessage, Lead, OutboxMessage, Provider
@@ -24,7 +25,7 @@ from tests.helpers import wait_until
 from tests.quote_support import answers
 from tests.servers import Worker, free_port, wait_for_port
 
-pytestmark = [pytest.mark.commits, pytest.mark.pg]
+pytestmark = [pytest.mark.commits, pytest.mark.pg, pytest.mark.pg_only]
 
 LEADS = 1000
 CAPACITY = 25  # a week, per provider: far fewer places than 1,000 leads want
@@ -34,10 +35,6 @@ SWEEP_ROWS = 2000  # enough for two sweepers to overlap
 
 @pytest.fixture
 def processes(app, taxonomy, test_env, redis_server, tmp_path):
-    if not db.engine.url.get_backend_name().startswith("postgresql"):
-        pytest.skip("one PostgreSQL shared by several processes (make test's PostgreSQL pass)")
-    from leads.dev import seed
-
     seed.load_demo_providers()
     db.session.execute(sa.update(Provider).values(weekly_capacity=CAPACITY))
     db.session.commit()
@@ -126,9 +123,6 @@ def test_two_web_and_two_worker_processes_route_a_thousand_leads_without_a_doubl
 
 
 def test_two_sweepers_at_once_never_publish_a_row_twice(app, redis_server, tmp_path):
-
-    if not db.engine.url.get_backend_name().startswith("postgresql"):
-        pytest.skip("row locks: PostgreSQL")
     queue = redis.Redis.from_url(redis_server.url)
     queue.flushdb()
     db.session.execute(

@@ -40,7 +40,11 @@ STAFF = {
 }  # fmt: skip
 
 
-def _rules(endpoints=None):
+def _rules(endpoints=None) -> list:
+    return list(_each_rule(endpoints))
+
+
+def _each_rule(endpoints):
     for rule in sorted(blueprint_routes().url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
         if endpoints is None or rule.endpoint in endpoints:
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
