@@ -17,6 +17,7 @@ from leads.directory import bp as directory_bp
 from leads.errors import register_error_handlers
 from leads.extensions import csrf, db, limiter, login_manager, migrate
 from leads.health import bp as health_bp
+from leads.i18n import register_i18n
 from leads.intake.views import bp as public_bp
 from leads.messaging import outbox
 from leads.patients.views import bp as self_service_bp
@@ -46,6 +47,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     register_logging(app)
     register_proxy_fix(app)
     register_extensions(app)
+    register_i18n(app, str(BASE_DIR / "translations"))
     register_blueprints(app)
     register_security_headers(app)
     register_errors(app)

@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from leads import consent
 from leads.extensions import db
+from leads.i18n import patient_language
 from leads.intake.spam import spam_reasons
 from leads.messaging import outbox
 from leads.messaging.email import queue_email
@@ -41,6 +43,7 @@ class QuoteRequest:
     budget: str
     contact_preference: str
     consent_version: str
+    consent_language: str
     submission_key: str
     honeypot: str = ""
     utm: dict[str, str | None] = field(default_factory=dict)
@@ -138,13 +141,15 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
 
     treatment = db.session.scalar(sa.select(Treatment).filter_by(slug=request.treatment, active=True))
     if treatment is None:
-        raise IntakeRejected("treatment", "That treatment is no longer offered. Choose another from the list")
+        raise IntakeRejected(
+            "treatment", _l("That treatment is no longer offered. Choose another from the list")
+        )
     condition = next((c for c in treatment.conditions if c.slug == request.condition and c.active), None)
     if condition is None:
-        raise IntakeRejected("condition", "Choose one of the conditions listed for this treatment")
-    consent_text = consent.text_for(request.consent_version)
+        raise IntakeRejected("condition", _l("Choose one of the conditions listed for this treatment"))
+    consent_text = consent.text_for(request.consent_version, request.consent_language)
     if consent_text is None:
-        raise ValueError(f"unknown consent version {request.consent_version!r}")
+        raise ValueError(f"unknown consent text {request.consent_version!r} in {request.consent_language!r}")
 
     reasons = spam_reasons(
         full_name=request.full_name,
@@ -220,6 +225,7 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
             idempotency_key=f"patient-confirmation:{lead.id}",
             lead_id=lead.id,
             reply_to=config["COORDINATOR_EMAIL"],
+            language=patient_language(lead.preferred_language),
             **confirmation_context(lead),
         )
     try:

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from leads.i18n import country_name, language_name
 from leads.intake import choices
 from leads.staff import bp
 from leads.staff.forms import STATUS_LABELS
@@ -45,9 +46,8 @@ _CHOICES = {
     "budget": dict(choices.BUDGETS),
     "contact_preference": dict(choices.CONTACT_PREFERENCES),
     "evidence": choices.EVIDENCE_LABELS,
-    "country": dict(choices.COUNTRIES),
-    "language": dict(choices.LANGUAGES),
 }
+_NAMES = {"country": country_name, "language": language_name}
 
 
 @bp.app_template_filter("staff_choice")
@@ -55,7 +55,7 @@ def staff_choice(value: str | None, kind: str) -> str:
     """A stored form answer ('3-6-months', 'NO') as the words the patient chose."""
     if not value:
         return "—"
-    label = _CHOICES[kind].get(value)
-    if label is None:
-        return value
-    return f"{label} ({value})" if kind in ("country", "language") else label
+    if kind in _NAMES:
+        name = _NAMES[kind](value)
+        return f"{name} ({value})" if name != value else value
+    return _CHOICES[kind].get(value) or value

@@ -111,7 +111,9 @@ def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None
         staff=[u for u in users.values() if u.active],
         next_statuses=[s.value for s in LeadStatus if s in ALLOWED_TRANSITIONS[LeadStatus(lead.status)]],
         overdue=bool(lead.sla_due_at and lead.sla_due_at < now and lead.status in SLA_PENDING),
-        consent_text=consent.text_for(lead.consent.text_version) if lead.consent else None,
+        consent_text=consent.text_for(lead.consent.text_version, lead.consent.language)
+        if lead.consent
+        else None,
         erasure_due_at=due,
         erasure_overdue=bool(due and due < now and not lead.anonymised_at),
         quotes=staff_quotes(lead, now),

@@ -89,7 +89,7 @@ def test_the_form_has_every_contract_field_and_the_consent_boxes_are_unticked(cl
     response = client.get("/quote")
     page = _text(response)
     assert response.status_code == 200
-    assert '<html lang="en">' in page
+    assert '<html lang="en" dir="ltr">' in page
     for name in CONTRACT_FIELDS:
         assert f'name="{name}"' in page, name
         assert re.search(rf'<label for="{name}(-0)?"', page) or f'id="{name}-0"' in page, name
