@@ -1,6 +1,7 @@
 """Languages: which one a page is read in, and the reader's own words for countries, languages,
 money and dates. Patient pages follow the patient's choice; other pages stay in English."""
 
+import re
 import unicodedata
 from functools import cache
 from urllib.parse import urlencode
@@ -24,8 +25,10 @@ DEFAULT_LANGUAGE = "en"
 # The menu's query parameter, and where the choice is kept for the visit.
 MENU_PARAM = "language"
 SESSION_KEY = "language"
-# A link's hint (`/quote?lang=de`), weaker than the patient's own choice.
+# A link's hint (`/quote?lang=de`), weaker than the patient's own choice; kept for the visit too,
+# so that the form sent from a page reached by such a link answers in the same language.
 LINK_PARAM = "lang"
+LINK_SESSION_KEY = "link_language"
 # Pages written for patients; every other page (staff, clinics, sign-in) is in English.
 PATIENT_BLUEPRINTS = frozenset({"public", "self_service", None})
 
@@ -51,17 +54,19 @@ def register_i18n(app: Flask, translations_dir: str) -> None:
 
 
 def remember_choice() -> None:
-    """A language picked from the menu holds for the rest of the visit."""
-    choice = request.args.get(MENU_PARAM)
-    if choice in LANGUAGES and patient_page():
-        session[SESSION_KEY] = choice
+    """A language picked from the menu, or named by a link, holds for the rest of the visit."""
+    if not patient_page():
+        return
+    for param, key in ((MENU_PARAM, SESSION_KEY), (LINK_PARAM, LINK_SESSION_KEY)):
+        if request.args.get(param) in LANGUAGES:
+            session[key] = request.args[param]
 
 
 def select_locale() -> str:
     """The patient's choice, then a link's `lang`, then the browser's languages; else English."""
     if not patient_page():
         return DEFAULT_LANGUAGE
-    for candidate in (session.get(SESSION_KEY), request.args.get(LINK_PARAM)):
+    for candidate in (session.get(SESSION_KEY), request.args.get(LINK_PARAM), session.get(LINK_SESSION_KEY)):
         if candidate in LANGUAGES:
             return candidate
     return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
@@ -171,7 +176,12 @@ def money(amount: int, currency: str, language: str | None = None) -> str:
     """A whole amount with its currency as `language` writes it: € 20,000 / 20.000 € / 20 000 kr."""
     locale = Locale.parse(language or page_language())
     pattern = locale.currency_formats["standard"].pattern.split(";")[0].replace(".00", "")
-    return format_currency(amount, currency, format=pattern, locale=locale, currency_digits=False)
+    text = format_currency(amount, currency, format=pattern, locale=locale, currency_digits=False)
+    # CLDR's currency spacing, which Babel leaves out: a code such as DKK never touches a digit.
+    return _LETTER_BY_DIGIT.sub("\xa0", text)
+
+
+_LETTER_BY_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
 
 
 def _english_country(country) -> str:

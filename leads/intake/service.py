@@ -101,7 +101,7 @@ def confirmation_context(lead: Lead) -> dict:
         "reference": lead.reference,
         "coordinator_email": config["COORDINATOR_EMAIL"],
         "sla_hours": config["LEAD_SLA_HOURS"],
-        "self_service_url": patient_link(lead.id),
+        "self_service_url": patient_link(lead.id, patient_language(lead.preferred_language)),
     }
 
 

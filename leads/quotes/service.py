@@ -129,7 +129,7 @@ def send_quote(assignment_id: int, data: QuoteInput, now: datetime | None = None
         full_name=lead.full_name,
         provider_name=provider.name,
         revised=not first,
-        link=patient_link(lead.id),
+        link=patient_link(lead.id, patient_language(lead.preferred_language)),
     )
     db.session.commit()
     log.info("quote %s: revision %s sent", quote.id, quote.revision)
