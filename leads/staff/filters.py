@@ -1,16 +1,28 @@
-"""Template filters for staff pages: times in UTC, durations, percentages, status labels."""
+"""Template filters for staff pages: times in the reader's zone, durations, percentages, status labels."""
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask_login import current_user
 
 from leads.i18n import country_name, language_name
 from leads.intake import choices
+from leads.models.staff import DEFAULT_TIME_ZONE
 from leads.staff import bp
 from leads.staff.forms import STATUS_LABELS
 
 
 @bp.app_template_filter("staff_time")
 def staff_time(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+    """A moment in the signed-in reader's time zone, the zone named (2026-11-28 11:05 CET)."""
+    if not value:
+        return "—"
+    return value.astimezone(reader_zone()).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def reader_zone() -> ZoneInfo:
+    zone = current_user.time_zone if current_user.is_authenticated else None
+    return ZoneInfo(zone or DEFAULT_TIME_ZONE)
 
 
 @bp.app_template_filter("staff_duration")
