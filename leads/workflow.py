@@ -144,16 +144,20 @@ class QuoteStatus(StrEnum):
     CHOSEN = "chosen"
     # The patient chose another clinic, or none of the quotes.
     NOT_CHOSEN = "not_chosen"
+    # The lead left the patient's decision without a choice: a coordinator moved or closed it, or
+    # the patient withdrew consent.
+    CLOSED = "closed"
 
 
 Q = QuoteStatus
 QUOTE_TRANSITIONS: dict[QuoteStatus, frozenset[QuoteStatus]] = {
-    Q.LIVE: frozenset({Q.WITHDRAWN, Q.EXPIRED, Q.CHOSEN, Q.NOT_CHOSEN}),
+    Q.LIVE: frozenset({Q.WITHDRAWN, Q.EXPIRED, Q.CHOSEN, Q.NOT_CHOSEN, Q.CLOSED}),
     # The clinic may send a quote again after withdrawing it or after it expired.
-    Q.WITHDRAWN: frozenset({Q.LIVE, Q.NOT_CHOSEN}),
-    Q.EXPIRED: frozenset({Q.LIVE, Q.NOT_CHOSEN}),
+    Q.WITHDRAWN: frozenset({Q.LIVE, Q.NOT_CHOSEN, Q.CLOSED}),
+    Q.EXPIRED: frozenset({Q.LIVE, Q.NOT_CHOSEN, Q.CLOSED}),
     Q.CHOSEN: frozenset(),
     Q.NOT_CHOSEN: frozenset(),
+    Q.CLOSED: frozenset(),
 }
 # Quotes the clinic may still revise or withdraw: the patient has not decided yet.
 QUOTE_OPEN = frozenset({Q.LIVE, Q.WITHDRAWN, Q.EXPIRED})

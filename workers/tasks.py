@@ -58,7 +58,14 @@ def route_waiting_leads() -> int:
 @shared_task(name=outbox.ESCALATE_ASSIGNMENTS)
 def escalate_assignments() -> dict:
     result = escalation.escalate_assignments()
-    return {"reminded": result.reminded, "expired": result.expired}
+    quotes = result.quotes
+    return {
+        "reminded": result.reminded,
+        "expired": result.expired,
+        "quotes_expired": quotes.expired,
+        "clinics_reminded_to_quote": quotes.clinics_reminded,
+        "patients_reminded_of_quotes": quotes.patients_reminded,
+    }
 
 
 @shared_task(name=outbox.APPLY_RETENTION)

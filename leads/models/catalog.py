@@ -99,13 +99,14 @@ class Assignment(db.Model):
     score_breakdown: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     status: Mapped[str] = mapped_column(sa.String(20), default=AssignmentStatus.NOTIFIED.value)
     decline_reason: Mapped[str | None] = mapped_column(sa.String(40))
-    price_range: Mapped[str | None] = mapped_column(sa.String(100))
     response_note: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     viewed_at: Mapped[datetime | None]
     responded_at: Mapped[datetime | None]
     reminded_at: Mapped[datetime | None]
     expired_at: Mapped[datetime | None]
+    # The one reminder to a clinic that accepted but has not sent its quote.
+    quote_reminded_at: Mapped[datetime | None]
 
     lead = relationship("Lead", back_populates="assignments")
     provider = relationship("Provider")

@@ -58,6 +58,8 @@ class Lead(db.Model):
     anonymised_at: Mapped[datetime | None]
     # The patient asked, through their self-service link, for their data to be erased.
     erasure_requested_at: Mapped[datetime | None]
+    # The one gentle reminder to a patient who has live quotes and has not chosen.
+    quotes_reminded_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

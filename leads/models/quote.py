@@ -23,6 +23,8 @@ class Quote(db.Model):
     # The clinic's confirmation that the treatment is booked, and for when.
     booked_at: Mapped[datetime | None]
     treatment_date: Mapped[date | None]
+    # The patient asked the clinic to renew the expired quote; cleared by the clinic's next revision.
+    renewal_requested_at: Mapped[datetime | None]
 
     assignment = relationship("Assignment", backref=db.backref("quote", uselist=False))
     revisions = relationship("QuoteRevision", back_populates="quote", order_by="QuoteRevision.number")

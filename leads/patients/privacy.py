@@ -173,7 +173,40 @@ def _lead_document(lead: Lead) -> dict:
             }
             for a in lead.assignments
         ],
+        "quotes": _quotes_document(lead),
     }
+
+
+def _quotes_document(lead: Lead) -> list[dict]:
+    """Every clinic's quote to the patient with all its revisions, oldest first."""
+    quotes = db.session.scalars(sa.select(Quote).where(Quote.lead_id == lead.id).order_by(Quote.id))
+    return [
+        {
+            "provider": quote.assignment.provider.name,
+            "status": quote.status,
+            "sent_at": quote.created_at.isoformat(),
+            "chosen_or_closed_at": _iso(quote.decided_at),
+            "renewal_requested_at": _iso(quote.renewal_requested_at),
+            "booked_at": _iso(quote.booked_at),
+            "treatment_date": quote.treatment_date.isoformat() if quote.treatment_date else None,
+            "revisions": [
+                {
+                    "number": revision.number,
+                    "sent_at": revision.created_at.isoformat(),
+                    "price_from": revision.price_from,
+                    "price_to": revision.price_to,
+                    "currency": revision.currency,
+                    "includes": list(revision.includes),
+                    "earliest_start": revision.earliest_start.isoformat(),
+                    "valid_until": revision.valid_until.isoformat(),
+                    "needs_records_review": revision.needs_records,
+                    "message": revision.message,
+                }
+                for revision in quote.revisions
+            ],
+        }
+        for quote in quotes
+    ]
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -245,7 +278,7 @@ def anonymise(lead: Lead) -> None:
     db.session.execute(
         sa.update(Assignment)
         .where(Assignment.lead_id == lead.id)
-        .values(response_note=None, price_range=None)
+        .values(response_note=None)
         .execution_options(synchronize_session="fetch")
     )
     # A clinic's message to the patient may name them; prices and inclusions stay for statistics.

@@ -12,6 +12,7 @@ from leads.messaging import tokens
 from leads.messaging.email import email_coordinators
 from leads.models import AssignmentStatus, Lead
 from leads.patients.privacy import notify_providers_of_withdrawal
+from leads.quotes.service import close_open_quotes
 from leads.routing.service import stop_sharing
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
@@ -109,6 +110,7 @@ def withdraw_consent(lead_id: int) -> bool:
     # Their own end: a patient's withdrawal never counts against a provider's answer record.
     closed, cancelled = stop_sharing(lead, AssignmentStatus.WITHDRAWN, "the patient withdrew consent.")
     notify_providers_of_withdrawal(lead)
+    close_open_quotes(lead, actor_type="patient", why="the patient withdrew consent.")
     lead.add_event(
         "consent_withdrawn",
         actor_type="patient",

@@ -9,7 +9,7 @@ from leads.messaging.signed_links import protect
 from leads.patients import self_service
 from leads.patients.forms import ErasureForm, WithdrawForm
 from leads.quotes import service as quotes
-from leads.quotes.forms import ChoiceForm, NoneSuitForm
+from leads.quotes.forms import ChoiceForm, NoneSuitForm, RenewalForm
 from leads.timeutil import utcnow
 
 bp = Blueprint("self_service", __name__, url_prefix="/my-request")
@@ -88,6 +88,26 @@ def choose(token: str, quote_id: int):
     return redirect(url_for("self_service.show", token=token, _anchor="quotes"), 303)
 
 
+@bp.post("/<token>/quotes/<int:quote_id>/renew")
+def renew(token: str, quote_id: int):
+    lead = self_service.lead_from_token(token)
+    if RenewalForm().validate_on_submit():
+        try:
+            asked = quotes.request_renewal(lead.id, quote_id)
+        except quotes.QuoteRefused as refused:
+            flash(str(refused), "error")
+        else:
+            flash(
+                gettext("We have asked the clinic to renew its quote. We email you when it does.")
+                if asked
+                else gettext(
+                    "You have already asked the clinic to renew this quote. We email you when it does."
+                ),
+                "info",
+            )
+    return redirect(url_for("self_service.show", token=token, _anchor="quotes"), 303)
+
+
 @bp.post("/<token>/quotes/none")
 def none_suit(token: str):
     lead = self_service.lead_from_token(token)
@@ -121,4 +141,5 @@ def _render(token, lead, withdraw_form, erasure_form):
         other_quotes=others,
         can_choose=lead.status == "quoted",
         none_form=NoneSuitForm(formdata=None),
+        renewal_form=RenewalForm(formdata=None),
     )

@@ -117,5 +117,9 @@ class ChoiceForm(FlaskForm):
     """The confirmation step's button: the patient goes ahead with one clinic."""
 
 
+class RenewalForm(FlaskForm):
+    """A button beside an expired quote: the patient asks the clinic to renew it."""
+
+
 class NoneSuitForm(FlaskForm):
     """ "None of these suit me": close the quotes and ask the coordinators for other clinics."""

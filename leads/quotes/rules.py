@@ -87,6 +87,19 @@ def quote_problems(data: QuoteInput, today: date) -> dict[str, str]:
     return problems
 
 
+# Statuses that follow the quotes themselves: the first quote makes a lead quoted, the patient's
+# choice makes it chosen. A coordinator cannot set them by hand.
+FOLLOW_THE_QUOTES = {
+    "quoted": "A lead becomes quoted when a clinic sends its first quote; it cannot be set by hand.",
+    "chosen": "Only the patient chooses a clinic, from their own page; the lead becomes chosen then.",
+}
+
+
+def hand_move_refusal(target: str) -> str | None:
+    """Why a coordinator may not move a lead to `target` by hand; None when the workflow decides."""
+    return FOLLOW_THE_QUOTES.get(target)
+
+
 def valid_until(sent_at: datetime, valid_days: int) -> datetime:
     """A quote is valid to the end of its last day (UTC)."""
     last_day = (sent_at + timedelta(days=valid_days)).date()

@@ -58,6 +58,8 @@ def sending_refusal(assignment: Assignment) -> str | None:
     if assignment.lead.status in (LeadStatus.CHOSEN, LeadStatus.BOOKED):
         return "The patient has already chosen, so the quote can no longer be changed."
     quote = assignment.quote
+    if quote is not None and quote.status == QuoteStatus.CLOSED:
+        return "The coordinators closed this request's quotes; write to them if you want to send a new one."
     if quote is not None and quote.status not in QUOTE_OPEN:
         return "The patient has already decided about this quote, so it can no longer be changed."
     return None
@@ -86,6 +88,8 @@ def send_quote(assignment_id: int, data: QuoteInput, now: datetime | None = None
         quote.revision += 1
         if quote.status != QuoteStatus.LIVE:
             quote.change_status(QuoteStatus.LIVE)
+        # A revision is the renewal the patient may have asked for; a later expiry may be renewed again.
+        quote.renewal_requested_at = None
     revision = QuoteRevision(
         quote=quote,
         number=quote.revision,
@@ -154,16 +158,139 @@ def withdraw_quote(assignment_id: int) -> Quote:
         actor_provider_id=provider.id,
         note=f"{provider.name} withdrew its quote.",
     )
-    still_live = any(q.status == QuoteStatus.LIVE for q in _quotes_of(lead.id))
-    if lead.status == LeadStatus.QUOTED and not still_live:
-        lead.change_status(
-            LeadStatus.CONTACTED,
-            actor_type="provider",
-            actor_provider_id=provider.id,
-            note="No live quote is left.",
-        )
+    _back_to_contacted_without_live_quotes(lead, actor_type="provider", actor_provider_id=provider.id)
+    _tell_patient(lead, quote, "patient_quote_withdrawn", f"quote-withdrawn:{quote.id}:{quote.revision}")
     db.session.commit()
     return quote
+
+
+def _back_to_contacted_without_live_quotes(lead: Lead, **actor) -> None:
+    """A quoted lead whose last live quote was withdrawn or expired waits for quotes again."""
+    still_live = any(q.status == QuoteStatus.LIVE for q in _quotes_of(lead.id))
+    if lead.status == LeadStatus.QUOTED and not still_live:
+        lead.change_status(LeadStatus.CONTACTED, note="No live quote is left.", **actor)
+
+
+def _tell_patient(lead: Lead, quote: Quote, template: str, key: str) -> None:
+    """A short email about one clinic's quote: the clinic's name and the patient's link, no detail."""
+    queue_email(
+        template=template,
+        to=lead.email,
+        lead_id=lead.id,
+        idempotency_key=f"{key}:patient",
+        reply_to=current_app.config["COORDINATOR_EMAIL"],
+        language=patient_language(lead.preferred_language),
+        reference=lead.reference,
+        full_name=lead.full_name,
+        provider_name=quote.assignment.provider.name,
+        link=patient_link(lead.id, patient_language(lead.preferred_language)),
+    )
+
+
+def expire_quote(quote_id: int, now: datetime | None = None) -> bool:
+    """Move a live quote past its validity to expired (once; a revision sent meanwhile wins)."""
+    now = now or utcnow()
+    quote = db.session.get(Quote, quote_id)
+    lead = _lock_lead(quote.lead_id)
+    db.session.refresh(quote)
+    if quote.status != QuoteStatus.LIVE or quote.current.valid_until >= now:
+        db.session.rollback()
+        return False
+    _expire(quote, lead)
+    db.session.commit()
+    return True
+
+
+def _expire(quote: Quote, lead: Lead) -> None:
+    quote.change_status(QuoteStatus.EXPIRED)
+    provider = quote.assignment.provider
+    lead.add_event(
+        "quote_expired",
+        actor_type="system",
+        actor_provider_id=provider.id,
+        note=f"The quote of {provider.name} expired on {quote.current.valid_until:%d %B %Y}.",
+    )
+    _back_to_contacted_without_live_quotes(lead, actor_type="system")
+
+
+def renewal_refusal(quote: Quote, lead: Lead, now: datetime) -> str | None:
+    """Why the patient may not ask the clinic to renew this quote; None when they may."""
+    refusal = sharing_refusal(lead)
+    if refusal:
+        return refusal
+    if quote.status in (QuoteStatus.LIVE, QuoteStatus.EXPIRED) and not is_expired(quote, now):
+        return gettext("This quote has not expired, so it needs no renewal.")
+    if quote.status not in (QuoteStatus.LIVE, QuoteStatus.EXPIRED):
+        return gettext("This quote can no longer be renewed.")
+    if lead.status not in (LeadStatus.CONTACTED, LeadStatus.QUOTED):
+        return gettext("Your request no longer waits for quotes, so this quote cannot be renewed.")
+    assignment = quote.assignment
+    if assignment.status != AssignmentStatus.ACCEPTED or not assignment.provider.active:
+        return gettext(
+            "This clinic can no longer renew its quote. A coordinator can help: reply to our email."
+        )
+    return None
+
+
+def request_renewal(lead_id: int, quote_id: int, now: datetime | None = None) -> bool:
+    """The patient asks the clinic to renew its expired quote: the clinic gets a short email with its
+    link. Once per expiry: False when the patient has already asked."""
+    now = now or utcnow()
+    lead = _lock_lead(lead_id)
+    quote = db.session.get(Quote, quote_id)
+    if quote is None or quote.lead_id != lead.id:
+        _refuse(gettext("This quote is not part of your request."))
+    db.session.refresh(quote)
+    refusal = renewal_refusal(quote, lead, now)
+    if refusal:
+        _refuse(refusal)
+    if quote.renewal_requested_at is not None:
+        db.session.rollback()
+        return False
+    if quote.status == QuoteStatus.LIVE:
+        # Past its validity before the sweep reached it.
+        _expire(quote, lead)
+    quote.renewal_requested_at = now
+    assignment = quote.assignment
+    provider = assignment.provider
+    lead.add_event(
+        "quote_renewal_requested",
+        actor_type="patient",
+        actor_provider_id=provider.id,
+        note=f"The patient asked {provider.name} to renew its expired quote.",
+    )
+    for address in provider.notification_emails:
+        queue_email(
+            template=f"{PROVIDER_TEMPLATE_PREFIX}quote_renewal",
+            to=address,
+            lead_id=lead.id,
+            idempotency_key=f"renewal:{quote.id}:{quote.revision}:{address}",
+            reply_to=current_app.config["COORDINATOR_EMAIL"],
+            language=provider_language(provider),
+            reference=lead.reference,
+            provider_name=provider.name,
+            link=provider_link(assignment.id),
+        )
+    db.session.commit()
+    return True
+
+
+def close_open_quotes(lead: Lead, *, actor_type: str, why: str, actor_user_id: int | None = None) -> int:
+    """Close the lead's quotes the patient had not decided about (live, expired, withdrawn): nobody
+    can choose or revise them any more. A chosen quote stays chosen. In the caller's transaction."""
+    closed = [q for q in _quotes_of(lead.id) if q.status in QUOTE_OPEN]
+    now = utcnow()
+    for quote in closed:
+        quote.change_status(QuoteStatus.CLOSED)
+        quote.decided_at = now
+    if closed:
+        lead.add_event(
+            "quotes_closed",
+            actor_type=actor_type,
+            actor_user_id=actor_user_id,
+            note=f"{len(closed)} open quote(s) closed: {why}",
+        )
+    return len(closed)
 
 
 def choice_refusal(quote: Quote, lead: Lead, now: datetime) -> str | None:
@@ -180,7 +307,7 @@ def choice_refusal(quote: Quote, lead: Lead, now: datetime) -> str | None:
     if quote.status == QuoteStatus.EXPIRED or is_expired(quote, now):
         return gettext(
             "This quote expired on %(date)s, so it can no longer be chosen. "
-            "You can ask the clinic to renew it: reply to the email about the quote and we pass it on.",
+            "You can ask the clinic to renew it with the button beside the quote.",
             date=format_date(quote.current.valid_until, "long"),
         )
     if quote.status != QuoteStatus.LIVE or lead.status not in DECIDING:

@@ -1,6 +1,6 @@
 """Escalation, run by beat: one reminder to a provider who has not answered, then expiry and
-the next-best provider. Counted in Danish working days. Each step happens once, however often
-beat fires."""
+the next-best provider; then the quotes' follow-up (expiry and reminders). Counted in Danish
+working days. Each step happens once, however often beat fires."""
 
 import logging
 from dataclasses import dataclass
@@ -11,6 +11,7 @@ from flask import current_app
 
 from leads.extensions import db
 from leads.models import Assignment, AssignmentStatus
+from leads.quotes.follow_up import FollowUpResult, follow_up_quotes
 from leads.routing.notification import queue_provider_emails
 from leads.routing.responses import needs_replacement
 from leads.routing.service import reroute_lead
@@ -26,6 +27,7 @@ BATCH = 500
 class EscalationResult:
     reminded: int = 0
     expired: int = 0
+    quotes: FollowUpResult | None = None
 
 
 def escalate_assignments(now: datetime | None = None) -> EscalationResult:
@@ -49,6 +51,7 @@ def escalate_assignments(now: datetime | None = None) -> EscalationResult:
             db.session.rollback()
     if result.reminded or result.expired:
         log.info("escalation: %d reminder(s), %d expiry(ies)", result.reminded, result.expired)
+    result.quotes = follow_up_quotes(now)
     return result
 
 

@@ -107,7 +107,7 @@ def _lock_open_assignment(assignment_id: int) -> Assignment | None:
     return assignment if assignment.status in AWAITING_ANSWER else None
 
 
-def accept(assignment_id: int, *, price_range: str | None, note: str | None) -> Assignment:
+def accept(assignment_id: int, *, note: str | None) -> Assignment:
     """The provider takes the patient on. Idempotent: a second answer changes nothing."""
     assignment = _lock_open_assignment(assignment_id)
     if assignment is None:
@@ -115,8 +115,7 @@ def accept(assignment_id: int, *, price_range: str | None, note: str | None) -> 
         return db.session.get(Assignment, assignment_id)
     lead, provider = assignment.lead, assignment.provider
     _record_answer(assignment, AssignmentStatus.ACCEPTED, note=note)
-    assignment.price_range = price_range or None
-    summary = f"{provider.name} accepted" + (f" (first price range: {price_range})" if price_range else "")
+    summary = f"{provider.name} accepted"
     lead.add_event(
         "provider_accepted",
         actor_type="provider",

@@ -33,7 +33,7 @@ def accept(token: str):
     form = AcceptForm()
     if not form.validate_on_submit():
         return _render(token, assignment, accept_form=form), 400
-    responses.accept(assignment.id, price_range=form.price_range.data, note=form.note.data)
+    responses.accept(assignment.id, note=form.note.data)
     return redirect(url_for("provider.show_request", token=token), 303)
 
 

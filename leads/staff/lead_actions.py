@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from leads.extensions import db
 from leads.messaging.email import add_email
 from leads.models import AssignmentStatus, EmailMessage, EmailStatus, Lead, LeadEvent, User, find_by_reference
+from leads.quotes import rules as quote_rules
+from leads.quotes import service as quotes
 from leads.routing import service as routing
 from leads.workflow import IllegalTransition, LeadStatus, sharing_refusal
 
@@ -50,19 +52,26 @@ def add_note(lead_id: int, user_id: int, text: str) -> LeadEvent:
 def change_status(
     lead_id: int, user_id: int, target: str, *, expected_current: str | None = None, note: str | None = None
 ) -> LeadEvent:
-    """Move the lead through the workflow; refuse illegal moves and moves made on a stale page."""
+    """Move the lead through the workflow; refuse illegal moves and moves made on a stale page.
+    The lead's open quotes close with any move (README: what a manual move does to quotes)."""
     lead = lock_lead(lead_id)
     if expected_current and lead.status != expected_current:
         raise ActionError(
             f"The lead changed to '{lead.status}' while you were looking at it. "
             "Check the timeline, then choose the new status again."
         )
+    refusal = quote_rules.hand_move_refusal(target)
+    if refusal:
+        raise ActionError(refusal)
     try:
         event = lead.change_status(
             target, actor_type=STAFF, actor_user_id=user_id, note=note or None, reason=note or None
         )
     except IllegalTransition as exc:
         raise ActionError(str(exc)) from None
+    quotes.close_open_quotes(
+        lead, actor_type=STAFF, actor_user_id=user_id, why=f"a coordinator moved the lead to {lead.status}."
+    )
     _stop_sharing_if_closed(lead)
     return event
 

@@ -10,6 +10,7 @@ from leads.consent import ConsentText
 from leads.extensions import db
 from leads.models import Assignment, EmailMessage, EmailStatus, Lead, LeadEvent, Provider, User
 from leads.patients.privacy import erasure_due_at
+from leads.quotes.rules import hand_move_refusal
 from leads.quotes.service import QuoteCard, staff_quotes
 from leads.staff.lead_actions import resend_key_parent
 from leads.timeutil import utcnow
@@ -109,7 +110,11 @@ def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None
         emails=_email_rows(lead.id),
         later_duplicates=list(later),
         staff=[u for u in users.values() if u.active],
-        next_statuses=[s.value for s in LeadStatus if s in ALLOWED_TRANSITIONS[LeadStatus(lead.status)]],
+        next_statuses=[
+            s.value
+            for s in LeadStatus
+            if s in ALLOWED_TRANSITIONS[LeadStatus(lead.status)] and not hand_move_refusal(s.value)
+        ],
         overdue=bool(lead.sla_due_at and lead.sla_due_at < now and lead.status in SLA_PENDING),
         consent_text=consent.text_for(lead.consent.text_version, lead.consent.language)
         if lead.consent

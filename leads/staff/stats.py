@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 
 from leads.extensions import db
-from leads.models import Assignment, AssignmentStatus, Lead, LeadEvent, Provider
-from leads.workflow import AWAITING_ANSWER, SLA_PENDING, LeadStatus
+from leads.models import Assignment, AssignmentStatus, Lead, LeadEvent, Provider, Quote
+from leads.workflow import ACCEPTANCES, AWAITING_ANSWER, SLA_PENDING, LeadStatus, QuoteStatus
 
 S = LeadStatus
-FUNNEL_STAGES = (S.ROUTED, S.CONTACTED, S.QUOTED, S.BOOKED)
+FUNNEL_STAGES = (S.ROUTED, S.CONTACTED, S.QUOTED, S.CHOSEN, S.BOOKED)
 # The SLA is met when the lead first leaves SLA_PENDING.
 HANDLED = tuple(s.value for s in S if s not in SLA_PENDING)
 NO_SOURCE = "(direct)"
@@ -123,15 +123,16 @@ class ProviderStats:
 
 
 def provider_stats(
-    counts: Iterable[tuple[int, str, str, int]], response_seconds: dict[int, list[float]]
+    counts: Iterable[tuple[int, str, str, bool, int]], response_seconds: dict[int, list[float]]
 ) -> list[ProviderStats]:
-    """From (provider id, name, assignment status, count) rows and each provider's response
-    times in seconds, busiest provider first."""
+    """From (provider id, name, assignment status, answered, count) rows and each provider's
+    response times in seconds, busiest provider first."""
     by_provider: dict[int, ProviderStats] = {}
-    for provider_id, name, status, count in counts:
+    for provider_id, name, status, answered, count in counts:
         stats = by_provider.setdefault(provider_id, ProviderStats(provider_id, name))
         stats.assignments += count
-        if status == AssignmentStatus.ACCEPTED:
+        # An acceptance stays one when the patient later chose another clinic (not_chosen).
+        if status in ACCEPTANCES and answered:
             stats.accepted += count
         elif status == AssignmentStatus.DECLINED:
             stats.declined += count
@@ -174,6 +175,7 @@ class StatsReport:
     by_source: list[tuple[str, int]]
     by_country: list[tuple[str, int]]
     sla: SlaStats
+    quotes: "QuoteStats"
 
 
 def _utc_day(column):
@@ -200,11 +202,12 @@ def collect(period: Period, now: datetime) -> StatsReport:
     reached = reached_from_ranks(_stage_ranks(in_period))
 
     in_assignments = sa.and_(Assignment.created_at >= period.start_at, Assignment.created_at < period.end_at)
+    answered = Assignment.responded_at.is_not(None).label("answered")
     assignment_counts = db.session.execute(
-        sa.select(Provider.id, Provider.name, Assignment.status, sa.func.count(Assignment.id))
+        sa.select(Provider.id, Provider.name, Assignment.status, answered, sa.func.count(Assignment.id))
         .join(Provider, Provider.id == Assignment.provider_id)
         .where(in_assignments)
-        .group_by(Provider.id, Provider.name, Assignment.status)
+        .group_by(Provider.id, Provider.name, Assignment.status, sa.text("answered"))
     ).all()
     response_seconds: dict[int, list[float]] = {}
     for provider_id, seconds in db.session.execute(
@@ -228,6 +231,7 @@ def collect(period: Period, now: datetime) -> StatsReport:
         by_source=top(sources),
         by_country=top(by_country),
         sla=_sla(in_period, now),
+        quotes=_quote_figures(in_period),
     )
 
 
@@ -287,3 +291,81 @@ def _seconds_between(start, end):
     if db.engine.dialect.name == "postgresql":
         return sa.extract("epoch", end - start)
     return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
+
+
+# Quote figures ----------------------------------------------------------------------------
+
+
+@dataclass
+class ProviderQuotes:
+    provider_id: int
+    name: str
+    quotes: int
+    chosen: int
+
+
+@dataclass
+class QuoteStats:
+    """Quotes to the period's leads: how many leads got one, how fast, how many, how often chosen."""
+
+    leads_with_quote: int = 0
+    quotes: int = 0
+    chosen_leads: int = 0
+    first_quote_seconds: list[float] = field(default_factory=list)
+    providers: list[ProviderQuotes] = field(default_factory=list)
+
+    @property
+    def quotes_per_lead(self) -> float | None:
+        """Among the leads with at least one quote."""
+        return rate(self.quotes, self.leads_with_quote)
+
+    @property
+    def chosen_share(self) -> float | None:
+        """Patients who chose a clinic among those who had at least one quote."""
+        return rate(self.chosen_leads, self.leads_with_quote)
+
+    @property
+    def median_first_quote_seconds(self) -> float | None:
+        return median_seconds(self.first_quote_seconds)
+
+
+def quote_stats(
+    per_lead: Iterable[tuple[int, float, bool]], per_provider: Iterable[tuple[int, str, int, int]]
+) -> QuoteStats:
+    """From (quotes, seconds from request to first quote, chosen) per lead with a quote and
+    (provider id, name, quotes, chosen) per provider; providers with the most quotes first."""
+    figures = QuoteStats()
+    for quotes, first_seconds, chosen in per_lead:
+        figures.leads_with_quote += 1
+        figures.quotes += quotes
+        figures.chosen_leads += bool(chosen)
+        figures.first_quote_seconds.append(float(first_seconds))
+    figures.providers = sorted(
+        (ProviderQuotes(provider_id, name, int(quotes), int(chosen or 0))
+         for provider_id, name, quotes, chosen in per_provider),
+        key=lambda p: (-p.quotes, p.name),
+    )  # fmt: skip
+    return figures
+
+
+def _quote_figures(in_period) -> QuoteStats:
+    chosen = sa.case((Quote.status == QuoteStatus.CHOSEN.value, 1), else_=0)
+    per_lead = db.session.execute(
+        sa.select(
+            sa.func.count(Quote.id),
+            sa.func.min(_seconds_between(Lead.created_at, Quote.created_at)),
+            sa.func.max(chosen),
+        )
+        .join(Lead, Lead.id == Quote.lead_id)
+        .where(in_period)
+        .group_by(Quote.lead_id)
+    ).all()
+    per_provider = db.session.execute(
+        sa.select(Provider.id, Provider.name, sa.func.count(Quote.id), sa.func.sum(chosen))
+        .join(Assignment, Assignment.id == Quote.assignment_id)
+        .join(Provider, Provider.id == Assignment.provider_id)
+        .join(Lead, Lead.id == Quote.lead_id)
+        .where(in_period)
+        .group_by(Provider.id, Provider.name)
+    ).all()
+    return quote_stats(per_lead, per_provider)

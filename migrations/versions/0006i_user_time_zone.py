@@ -1,7 +1,7 @@
 """user time zone: staff pages show dates and times in each reader's zone
 
 Revision ID: 0006i
-Revises: 0005
+Revises: 0006q
 Create Date: 2026-11-28 11:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0006i'
-down_revision = '0005'
+down_revision = '0006q'
 branch_labels = None
 depends_on = None
 

@@ -41,16 +41,20 @@ def _state(model, row_id, attribute):
     return value
 
 
-def test_a_provider_accepts_with_a_price_range(live_server, page, routed):
+def test_a_provider_accepts_with_a_note_and_is_asked_for_a_written_quote(live_server, page, routed):
     lead_id, first_id, _ = routed
     page.goto(f"{live_server.url}/p/{tokens.make_assignment_token(first_id)}")
     expect(page.get_by_text("Karim Haddad")).to_be_visible()
     assert axe_violations(page) == []
     screenshot(page, "provider-request")
-    page.get_by_label("First price range (optional)").fill("EUR 25,000 to 35,000")
+    expect(page.get_by_label("First price range (optional)")).to_have_count(0)
+    accept_form = page.get_by_role("form", name="Accept")
+    accept_form.get_by_label("Note for the coordinators (optional)").fill("Call Tuesday")
     page.get_by_role("button", name="Accept and contact the patient").click()
     expect(page.get_by_role("heading", name="You accepted this request")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your quote to the patient")).to_be_visible()
     assert _state(Assignment, first_id, "status") == "accepted"
+    assert _state(Assignment, first_id, "response_note") == "Call Tuesday"
     assert _state(Lead, lead_id, "status") == "contacted"
     templates = set(db.session.scalars(sa.select(EmailMessage.template)))
     db.session.rollback()
@@ -73,7 +77,7 @@ def test_a_provider_declines_with_the_keyboard_after_a_missing_reason(live_serve
 def test_a_form_without_its_csrf_token_is_refused(live_server, page, routed):
     lead_id, first_id, _ = routed
     token = tokens.make_assignment_token(first_id)
-    response = page.request.post(f"{live_server.url}/p/{token}/accept", form={"price_range": "1"})
+    response = page.request.post(f"{live_server.url}/p/{token}/accept", form={"note": "1"})
     assert response.status == 400
     assert _state(Assignment, first_id, "status") == "notified"
 

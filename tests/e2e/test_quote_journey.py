@@ -1,6 +1,6 @@
 """The quote journey in a real browser: two clinics quote (one revises), the patient compares on
 a 360 px phone and chooses with a confirmation step, the chosen clinic confirms the booking, the
-other clinic is thanked, and the coordinator sees it all on the lead page."""
+other clinic is thanked, and the coordinator sees it all on the lead page and on the stats page."""
 
 import os
 import shutil
@@ -14,7 +14,10 @@ from playwright.sync_api import expect
 from leads.dev import seed
 from leads.extensions import db
 from leads.messaging import tokens
-from leads.models import Assignment, Consent, EmailMessage, Lead, Provider
+from leads.models import Assignment, Consent, EmailMessage, Lead, Provider, Quote
+from leads.quotes import service as quotes
+from leads.quotes.follow_up import follow_up_quotes
+from leads.quotes.rules import QuoteInput
 from leads.routing import responses
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
@@ -40,7 +43,7 @@ def two_accepted(app, taxonomy, live_server):
         sa.select(Assignment).filter_by(lead_id=lead.id).order_by(Assignment.rank)
     ).all()[:2]
     for assignment in (first, second):
-        responses.accept(assignment.id, price_range=None, note=None)
+        responses.accept(assignment.id, note=None)
     ids = lead.id, first.id, second.id, first.provider.name, second.provider.name
     make_staff(email="coordinator@example.dk")
     db.session.commit()
@@ -147,3 +150,90 @@ def test_two_clinics_quote_the_patient_compares_on_a_phone_chooses_and_the_clini
     expect(quotes_section.get_by_text("Treatment booked for")).to_be_visible()
     assert axe_violations(page) == []
     screenshot(page, "quotes-lead-page")
+
+    # The stats page: one lead with two quotes, the patient chose and booked.
+    page.get_by_role("link", name="Stats").first.click()
+    quotes_figures = page.get_by_role("region", name="Quotes and choices per provider")
+    expect(page.get_by_role("heading", name="Quotes", exact=True)).to_be_visible()
+    expect(page.get_by_role("row", name="Leads with at least one quote 1")).to_be_visible()
+    expect(page.get_by_role("row", name="Quotes per lead with a quote 2.0")).to_be_visible()
+    expect(page.get_by_role("row", name="Patients who chose a clinic 1 (100%)")).to_be_visible()
+    expect(quotes_figures.get_by_role("row", name=f"{first_name} 1 1")).to_be_visible()
+    expect(quotes_figures.get_by_role("row", name=f"{second_name} 1 0")).to_be_visible()
+    funnel = page.get_by_role("table", name="Funnel")
+    expect(funnel.get_by_role("row", name="Chosen 1")).to_be_visible()
+    assert axe_violations(page) == []
+    screenshot(page, "quotes-stats")
+
+
+def test_two_tabs_choosing_two_different_quotes_at_once_end_with_exactly_one_choice(
+    live_server, browser, two_accepted
+):
+    lead_id, first_id, second_id, first_name, second_name = two_accepted
+    offer = QuoteInput(
+        price_from=20000,
+        price_to=25000,
+        currency="EUR",
+        includes=["treatment"],
+        earliest_start=utcnow().date() + timedelta(days=30),
+        valid_days=30,
+        needs_records=False,
+        message="",
+    )
+    quote_ids = [quotes.send_quote(assignment_id, offer).id for assignment_id in (first_id, second_id)]
+    db.session.rollback()  # the browser's requests need the database free of this session
+    patient_url = f"{live_server.url}/my-request/{tokens.make_patient_token(lead_id)}"
+    # Two tabs of the same browser, each on the confirmation step of a different clinic.
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        tabs = [context.new_page(), context.new_page()]
+        for tab, quote_id, name in zip(tabs, quote_ids, (first_name, second_name), strict=True):
+            tab.set_default_timeout(30_000)
+            tab.goto(f"{patient_url}/quotes/{quote_id}/choose")
+            expect(tab.get_by_role("button", name=f"Yes, go ahead with {name}")).to_be_visible()
+        # Both confirmations are submitted before either answer arrives.
+        for tab in tabs:
+            tab.evaluate("document.querySelector('form[action$=\"/choose\"]').requestSubmit()")
+        for tab in tabs:
+            expect(tab.get_by_role("heading", name="You have chosen a clinic")).to_be_visible()
+        # The tabs share one session, so either tab may show either message: one of each in all.
+        told = sum(tab.get_by_text("Thank you. We have told").count() for tab in tabs)
+        refused = sum(tab.get_by_text("You have already chosen a clinic").count() for tab in tabs)
+    finally:
+        context.close()
+    assert (told, refused) == (1, 1)
+    statuses = sorted(db.session.scalars(sa.select(Quote.status).filter_by(lead_id=lead_id)))
+    db.session.rollback()
+    assert statuses == ["chosen", "not_chosen"]
+    assert _status(Lead, lead_id) == "chosen"
+
+
+def test_the_patient_asks_with_the_keyboard_to_renew_an_expired_quote(live_server, page, two_accepted):
+    lead_id, first_id, _, first_name, _ = two_accepted
+    offer = QuoteInput(
+        price_from=20000,
+        price_to=25000,
+        currency="EUR",
+        includes=["treatment"],
+        earliest_start=utcnow().date() + timedelta(days=30),
+        valid_days=1,
+        needs_records=False,
+        message="",
+    )
+    quote = quotes.send_quote(first_id, offer)
+    quote.current.valid_until = utcnow() - timedelta(hours=1)
+    db.session.commit()
+    assert follow_up_quotes().expired == 1
+    patient_url = f"{live_server.url}/my-request/{tokens.make_patient_token(lead_id)}"
+    page.goto(patient_url)
+    renew = page.get_by_role("button", name=f"Ask {first_name} to renew its quote")
+    expect(renew).to_be_visible()
+    assert axe_violations(page) == []
+    renew.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("We have asked the clinic to renew its quote")).to_be_visible()
+    expect(page.get_by_text("You asked the clinic to renew it on")).to_be_visible()
+    assert axe_violations(page) == []
+    asked = db.session.scalars(sa.select(EmailMessage.template).filter_by(lead_id=lead_id)).all()
+    db.session.rollback()
+    assert "provider_quote_renewal" in asked

@@ -113,7 +113,7 @@ def test_an_answered_assignment_is_never_reminded_or_expired(lead_with_one_provi
     lead_id = lead_with_one_provider
     [assignment_id] = db.session.scalars(sa.select(Assignment.id).filter_by(lead_id=lead_id)).all()
     with _at(2026, 11, 24, 15, 0):
-        accept(assignment_id, price_range=None, note=None)
+        accept(assignment_id, note=None)
     with _at(2026, 12, 10, 10, 0):
         _beat(3)
     assert _assignments(lead_id)[0][1] == "accepted"

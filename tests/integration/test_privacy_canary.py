@@ -57,7 +57,7 @@ def _patient_with_two_answered_leads(app):
         db.session.scalars(sa.select(Assignment).filter_by(lead_id=lead.id).order_by(Assignment.rank)).first()
         for lead in leads
     )
-    accept(first.id, price_range=f"10-20k for {CANARY}", note=f"Will call {PATIENT['full_name']}")
+    accept(first.id, note=f"Will call {PATIENT['full_name']} about {CANARY}")
     decline(second.id, reason="other", note=f"{CANARY} is not for us")
     for email_id in db.session.scalars(sa.select(EmailMessage.id)).all():
         deliver_email(email_id)

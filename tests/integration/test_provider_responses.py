@@ -63,18 +63,12 @@ def test_opening_the_link_shows_the_full_request_and_marks_it_viewed_once(client
 
 def test_accepting_moves_the_lead_on_and_tells_coordinators_and_patient(client, routed):
     lead, (first, *_) = routed
-    response = client.post(
-        _link(first) + "/accept", data={"price_range": "EUR 20-30k", "note": "Call Tuesday"}
-    )
+    response = client.post(_link(first) + "/accept", data={"note": "Call Tuesday"})
     assert response.status_code == 303
     db.session.expire_all()
     assert db.session.get(Lead, lead.id).status == "contacted"
     accepted = db.session.get(Assignment, first.id)
-    assert (accepted.status, accepted.price_range, accepted.response_note) == (
-        "accepted",
-        "EUR 20-30k",
-        "Call Tuesday",
-    )
+    assert (accepted.status, accepted.response_note) == ("accepted", "Call Tuesday")
     assert len(_events(lead, "provider_accepted")) == 1
     [to_coordinators] = _emails("coordinator_provider_response")
     assert "accepted" in to_coordinators.body_text

@@ -44,7 +44,7 @@ def test_two_concurrent_choices_of_different_quotes_end_with_exactly_one(app, ta
     ).all()[:2]
     quote_ids = []
     for price, assignment in ((20000, first), (25000, second)):
-        responses.accept(assignment.id, price_range=None, note=None)
+        responses.accept(assignment.id, note=None)
         quote_ids.append(quotes.send_quote(assignment.id, _quote_input(price)).id)
     lead_id = lead.id
     db.session.remove()

@@ -23,6 +23,10 @@ pytestmark = pytest.mark.pg
 
 @pytest.fixture
 def accepted(app, client, taxonomy):
+    return two_clinics_accept(client)
+
+
+def two_clinics_accept(client):
     """A routed lead whose first two clinics accepted it from their links."""
     seed.load_demo_providers()
     lead = LeadFactory(contact_preference="phone")

@@ -128,7 +128,7 @@ def _provider_statistics() -> dict:
 def test_a_withdrawal_leaves_every_providers_statistics_unchanged(app, taxonomy):
     answered = _routed_lead()
     first = db.session.scalars(sa.select(Assignment).filter_by(lead_id=answered.id)).first()
-    accept(first.id, price_range=None, note=None)
+    accept(first.id, note=None)
     lead = _routed_lead(load_providers=False)
     before = _provider_statistics()
 

@@ -19,7 +19,7 @@ PUBLIC = {
     "public.privacy", "auth.login", "provider.show_request", "provider.accept", "provider.decline",
     "self_service.show", "self_service.withdraw", "self_service.erase",
     "provider.send_quote", "provider.withdraw_quote", "provider.confirm_booking",
-    "self_service.choose", "self_service.confirm_choice", "self_service.none_suit",
+    "self_service.choose", "self_service.confirm_choice", "self_service.none_suit", "self_service.renew",
 }  # fmt: skip
 ADMIN = {
     "directory.edit_condition", "directory.edit_provider", "directory.edit_treatment",

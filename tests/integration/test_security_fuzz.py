@@ -83,7 +83,6 @@ def _events(lead_id) -> int:
     form=st.fixed_dictionaries(
         {},
         optional={
-            "price_range": junk,
             "note": junk,
             "reason": st.one_of(junk, st.sampled_from(["no_capacity", "not_suitable", "other"])),
             "decline_note": junk,

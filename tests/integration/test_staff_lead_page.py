@@ -79,7 +79,6 @@ def test_assignments_show_status_score_breakdown_and_response_times(coordinator)
         lead=lead, provider=ProviderFactory(name="Odense Neuro (demo)"), status="accepted",
         created_at=notified,
         viewed_at=notified + timedelta(minutes=20), responded_at=notified + timedelta(hours=2, minutes=5),
-        price_range="20-30k EUR",
     )  # fmt: skip
     AssignmentFactory(
         lead=lead, provider=ProviderFactory(name="Aalborg Ortho (demo)"), rank=2, status="declined",

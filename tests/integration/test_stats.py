@@ -6,11 +6,12 @@ import pytest
 import sqlalchemy as sa
 
 from leads.extensions import db
-from leads.models import Lead, LeadEvent, Role
+from leads.models import Lead, LeadEvent, Quote, Role
 from leads.staff import stats
 from leads.staff.stats import Period
 from leads.timeutil import utcnow
 from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory
+from tests.integration.test_quotes import patient, provider, quote_form, two_clinics_accept
 from tests.staff_support import ago, signed_in_client
 
 # The stats queries group by day with SQL functions written per database.
@@ -68,7 +69,14 @@ def test_collect_sums_the_period_and_leaves_older_leads_out(pipeline):
     report = stats.collect(Period.last_days(30, now.date()), now)
     assert report.total == 5
     assert sum(count for _, count in report.per_day) == 5
-    assert dict(report.funnel) == {"received": 5, "routed": 2, "contacted": 1, "quoted": 1, "booked": 1}
+    assert dict(report.funnel) == {
+        "received": 5,
+        "routed": 2,
+        "contacted": 1,
+        "quoted": 1,
+        "chosen": 1,
+        "booked": 1,
+    }
     assert dict(report.by_country) == {"DE": 3, "NO": 1, "SE": 1}
     assert dict(report.by_source) == {"(direct)": 3, "magazine": 2}
     [clinic] = report.providers
@@ -143,3 +151,38 @@ def test_a_lead_taken_in_hand_after_its_due_time_counts_as_a_breach(app, taxonom
     assert (sla.with_sla, sla.breached, sla.waiting_past_due) == (3, 2, 1)
     assert [reference for _, reference, _ in sla.oldest_waiting] == [waiting.reference]
     assert late.reference not in [reference for _, reference, _ in sla.oldest_waiting]
+
+
+# Quote figures -------------------------------------------------------------------------------
+
+
+def test_quote_figures_and_an_acceptance_the_patient_did_not_choose(app, client, taxonomy):
+    lead, first, second = two_clinics_accept(client)
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(first) + "/quote", data=quote_form(price_from="18000"))
+    client.post(provider(second) + "/quote", data=quote_form())
+    quote_id = db.session.scalar(sa.select(Quote.id).filter_by(assignment_id=second.id))
+    client.post(f"{patient(lead)}/quotes/{quote_id}/choose")
+    LeadFactory(created_at=ago(days=1))  # no quote
+    db.session.commit()
+    now = utcnow()
+    report = stats.collect(Period.last_days(7, now.date()), now)
+    figures = report.quotes
+    assert (figures.leads_with_quote, figures.quotes, figures.chosen_leads) == (1, 2, 1)
+    assert figures.quotes_per_lead == 2.0 and figures.chosen_share == 1.0
+    assert 0 <= figures.median_first_quote_seconds < 3600
+    assert {(p.name, p.quotes, p.chosen) for p in figures.providers} == {
+        (first.provider.name, 1, 0),
+        (second.provider.name, 1, 1),
+    }
+    # The first clinic accepted, then was not chosen: still an acceptance.
+    not_chosen = next(p for p in report.providers if p.provider_id == first.provider_id)
+    assert (not_chosen.accepted, not_chosen.acceptance_rate) == (1, 1.0)
+    assert dict(report.funnel)["chosen"] == 1 and dict(report.funnel)["booked"] == 0
+
+    coordinator, _ = signed_in_client(app)
+    html = coordinator.get("/staff/stats").get_data(as_text=True)
+    section = html[html.index('id="quotes-title"') : html.index('id="sources-title"')]
+    assert 'Leads with at least one quote</th><td class="num">1<' in section
+    assert 'Quotes per lead with a quote</th><td class="num">2.0<' in section
+    assert "(100%)" in section and second.provider.name in section

@@ -48,11 +48,11 @@ def test_median_and_rate_say_nothing_rather_than_divide_by_zero():
 
 def test_provider_stats_count_answers_and_take_the_median_response_time():
     counts = [
-        (1, "A", "accepted", 1),
-        (1, "A", "declined", 1),
-        (1, "A", "expired", 1),
-        (1, "A", "notified", 2),
-        (2, "B", "accepted", 1),
+        (1, "A", "accepted", True, 1),
+        (1, "A", "declined", True, 1),
+        (1, "A", "expired", False, 1),
+        (1, "A", "notified", False, 2),
+        (2, "B", "accepted", True, 1),
     ]
     a, b = stats.provider_stats(counts, {1: [3600.0, 10800.0, 7200.0], 2: [7200.0], 99: [1.0]})
     assert (a.name, a.assignments, a.accepted, a.declined, a.expired, a.open) == ("A", 5, 1, 1, 1, 2)
@@ -61,8 +61,41 @@ def test_provider_stats_count_answers_and_take_the_median_response_time():
     assert (b.name, b.acceptance_rate, b.median_response_seconds) == ("B", 1.0, 7200)
 
 
+def test_an_acceptance_the_patient_did_not_choose_still_counts_as_accepted():
+    counts = [
+        (1, "A", "not_chosen", True, 2),  # accepted, then the patient chose another clinic
+        (1, "A", "not_chosen", False, 1),  # ended by the patient before any answer: not an answer
+        (1, "A", "declined", True, 2),
+    ]
+    [a] = stats.provider_stats(counts, {})
+    assert (a.assignments, a.accepted, a.declined, a.open) == (5, 2, 2, 0)
+    assert a.acceptance_rate == pytest.approx(0.5)
+
+
+def test_quote_figures_count_leads_quotes_speed_choices_and_each_provider():
+    hour = 3600.0
+    figures = stats.quote_stats(
+        [(2, 5 * hour, True), (1, 1 * hour, False), (3, 3 * hour, False)],
+        [(1, "A", 3, 1), (2, "B", 3, 0), (3, "C", 0 + 0, None)],
+    )
+    assert (figures.leads_with_quote, figures.quotes, figures.chosen_leads) == (3, 6, 1)
+    assert figures.quotes_per_lead == 2.0 and figures.chosen_share == pytest.approx(1 / 3)
+    assert figures.median_first_quote_seconds == 3 * hour
+    assert [(p.name, p.quotes, p.chosen) for p in figures.providers] == [
+        ("A", 3, 1),
+        ("B", 3, 0),
+        ("C", 0, 0),
+    ]
+
+
+def test_without_quotes_the_quote_figures_are_empty_not_zero():
+    figures = stats.quote_stats([], [])
+    assert figures.quotes_per_lead is None and figures.chosen_share is None
+    assert figures.median_first_quote_seconds is None and figures.providers == []
+
+
 def test_a_provider_with_no_decided_assignment_has_no_rate_rather_than_zero():
-    [only] = stats.provider_stats([(1, "A", "notified", 3)], {})
+    [only] = stats.provider_stats([(1, "A", "notified", False, 3)], {})
     assert only.acceptance_rate is None and only.median_response_seconds is None
 
 
@@ -72,6 +105,7 @@ def test_the_funnel_starts_with_every_lead_received():
         ("routed", 8),
         ("contacted", 0),
         ("quoted", 0),
+        ("chosen", 0),
         ("booked", 1),
     ]
 
@@ -117,10 +151,11 @@ def test_groups_fold_into_days_statuses_countries_and_sources():
 
 
 def test_a_lead_that_reached_a_later_stage_counts_for_every_earlier_one():
-    # furthest stage reached: 5 leads none, 3 routed, 2 contacted, 1 booked
-    assert stats.reached_from_ranks(Counter({0: 5, 1: 3, 2: 2, 4: 1})) == {
-        "routed": 6,
-        "contacted": 3,
-        "quoted": 1,
+    # furthest stage reached: 5 leads none, 3 routed, 2 contacted, 1 chosen, 1 booked
+    assert stats.reached_from_ranks(Counter({0: 5, 1: 3, 2: 2, 4: 1, 5: 1})) == {
+        "routed": 7,
+        "contacted": 4,
+        "quoted": 2,
+        "chosen": 2,
         "booked": 1,
     }

@@ -1,0 +1,308 @@
+"""After the quotes are sent: expiry and the patient's renewal request, the clinic's and the
+patient's one reminder (in the escalation sweep), the patient told of a withdrawal, what a
+coordinator's manual move does to quotes, and the quotes in the patient's data export."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+
+from leads.extensions import db
+from leads.messaging import tokens
+from leads.models import Assignment, EmailMessage, Lead, Quote
+from leads.patients.privacy import export_patient
+from leads.routing.escalation import escalate_assignments
+from leads.timeutil import utcnow
+from leads.workdays import add_working_days
+from tests.factories import LeadFactory
+from tests.integration.test_quotes import emails, events, patient, provider, quote_form, two_clinics_accept
+from tests.staff_support import signed_in_client
+
+# Guarded updates and the lead lock must hold on PostgreSQL too.
+pytestmark = pytest.mark.pg
+
+
+@pytest.fixture
+def accepted(app, client, taxonomy):
+    return two_clinics_accept(client)
+
+
+def _travel(days=0, **delta):
+    return time_machine.travel(utcnow() + timedelta(days=days, **delta), tick=False)
+
+
+def _sweep():
+    """One run of the escalation sweep beat fires; the quote follow-up's part of the result."""
+    result = escalate_assignments().quotes
+    db.session.expire_all()
+    return result
+
+
+def _quote(assignment) -> Quote:
+    return db.session.scalar(sa.select(Quote).filter_by(assignment_id=assignment.id))
+
+
+def _status(lead) -> str:
+    return db.session.scalar(sa.select(Lead.status).filter_by(id=lead.id))
+
+
+def _no_detail(email: EmailMessage, lead, *secrets):
+    for secret in ("20,000", "20000", "MRI", lead.details, lead.treatment.name, *secrets):
+        assert secret not in email.body_text and secret not in email.body_html, secret
+
+
+# Expiry ------------------------------------------------------------------------------------
+
+
+def test_a_quote_past_its_validity_expires_once_in_the_sweep_and_cannot_be_chosen(client, accepted):
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form(valid_days="1"))
+    client.post(provider(second) + "/quote", data=quote_form())
+    assert _sweep().expired == 0
+    with _travel(days=3):
+        assert _sweep().expired == 1
+        assert _sweep().expired == 0
+        expired = _quote(first)
+        assert (expired.status, _quote(second).status, _status(lead)) == ("expired", "live", "quoted")
+        assert len(events(lead, "quote_expired")) == 1
+        page = client.post(f"{patient(lead)}/quotes/{expired.id}/choose", follow_redirects=True)
+        text = page.get_data(as_text=True)
+        assert "This quote expired" in text and "Ask the clinic to renew this quote" in text
+    db.session.expire_all()
+    assert _quote(first).status == "expired" and _status(lead) == "quoted"
+    assert events(lead, "quote_chosen") == []
+
+
+def test_when_the_last_live_quote_expires_the_lead_waits_for_quotes_again(client, accepted):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form(valid_days="2"))
+    with _travel(days=4):
+        assert _sweep().expired == 1
+    assert _status(lead) == "contacted"
+    [back] = [e for e in events(lead, "status_changed") if e.note == "No live quote is left."]
+    assert (back.from_status, back.to_status, back.actor_type) == ("quoted", "contacted", "system")
+
+
+# Renewal -----------------------------------------------------------------------------------
+
+
+def test_the_patient_asks_once_to_renew_and_the_clinics_revision_makes_the_quote_live_again(client, accepted):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form(valid_days="1"))
+    quote = _quote(first)
+    with _travel(days=3):
+        # Before the sweep reached it: the request expires it on the way.
+        done = client.post(f"{patient(lead)}/quotes/{quote.id}/renew", follow_redirects=True)
+        assert "We have asked the clinic to renew its quote" in done.get_data(as_text=True)
+        again = client.post(f"{patient(lead)}/quotes/{quote.id}/renew", follow_redirects=True)
+        assert "You have already asked the clinic to renew this quote" in again.get_data(as_text=True)
+        db.session.expire_all()
+        quote = _quote(first)
+        assert quote.status == "expired" and quote.renewal_requested_at is not None
+        assert len(events(lead, "quote_renewal_requested")) == 1
+        sent = emails("provider_quote_renewal")
+        assert {e.to_address for e in sent} == set(first.provider.notification_emails)
+        assert len(sent) == len(first.provider.notification_emails)
+        assert tokens.make_assignment_token(first.id).split(".")[0] in sent[0].body_text
+        _no_detail(sent[0], lead, lead.full_name, lead.email)
+        clinic_page = client.get(provider(first)).get_data(as_text=True)
+        assert "The patient asked you to renew it" in clinic_page
+
+        client.post(provider(first) + "/quote", data=quote_form(valid_days="30"))
+        db.session.expire_all()
+        quote = _quote(first)
+        assert (quote.status, quote.revision, quote.renewal_requested_at) == ("live", 2, None)
+        assert _status(lead) == "quoted"
+        assert len(emails("patient_quote")) == 2
+        client.post(f"{patient(lead)}/quotes/{quote.id}/choose")
+    db.session.expire_all()
+    assert _quote(first).status == "chosen" and _status(lead) == "chosen"
+
+
+def test_a_renewal_of_a_live_a_withdrawn_or_another_patients_quote_is_refused_and_changes_nothing(
+    client, accepted
+):
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(second) + "/quote", data=quote_form())
+    client.post(provider(second) + "/quote/withdraw")
+    live, withdrawn = _quote(first), _quote(second)
+    other = LeadFactory()
+    db.session.commit()
+    for path, message in (
+        (f"{patient(lead)}/quotes/{live.id}/renew", "This quote has not expired, so it needs no renewal."),
+        (f"{patient(lead)}/quotes/{withdrawn.id}/renew", "This quote can no longer be renewed."),
+        (f"{patient(other)}/quotes/{live.id}/renew", "This quote is not part of your request."),
+        (f"{patient(lead)}/quotes/999999/renew", "This quote is not part of your request."),
+    ):
+        page = client.post(path, follow_redirects=True)
+        assert message in page.get_data(as_text=True), path
+    db.session.expire_all()
+    assert (_quote(first).status, _quote(second).status) == ("live", "withdrawn")
+    assert _quote(first).renewal_requested_at is None and _quote(second).renewal_requested_at is None
+    assert events(lead, "quote_renewal_requested") == [] and emails("provider_quote_renewal") == []
+
+
+# Reminders ---------------------------------------------------------------------------------
+
+
+def test_a_clinic_that_accepted_without_quoting_gets_one_reminder_after_two_working_days(client, accepted):
+    lead, first, second = accepted
+    client.post(provider(second) + "/quote", data=quote_form())
+    due = add_working_days(db.session.get(Assignment, first.id).responded_at, 2)
+    with time_machine.travel(due - timedelta(minutes=5), tick=False):
+        assert _sweep().clinics_reminded == 0
+    with time_machine.travel(due + timedelta(minutes=5), tick=False):
+        assert _sweep().clinics_reminded == 1
+        assert _sweep().clinics_reminded == 0
+    with _travel(days=20):
+        assert _sweep().clinics_reminded == 0
+    reminders = emails("provider_quote_reminder")
+    assert sorted(e.to_address for e in reminders) == sorted(first.provider.notification_emails)
+    _no_detail(reminders[0], lead, lead.full_name, lead.email, lead.phone)
+    assert tokens.make_assignment_token(first.id).split(".")[0] in reminders[0].body_text
+    assert len(events(lead, "quote_reminder_sent")) == 1
+
+
+def test_no_quote_reminder_goes_to_a_clinic_once_the_patient_withdrew(client, accepted):
+    lead, first, _ = accepted
+    client.post(patient(lead) + "/withdraw", data={"confirm_withdraw": "y"})
+    with _travel(days=10):
+        assert _sweep().clinics_reminded == 0
+    assert emails("provider_quote_reminder") == []
+
+
+def test_a_patient_with_live_quotes_and_no_choice_gets_one_gentle_reminder_after_seven_days(client, accepted):
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(second) + "/quote", data=quote_form(price_from="25000"))
+    with _travel(days=6, hours=23):
+        assert _sweep().patients_reminded == 0
+    with _travel(days=7, hours=1):
+        assert _sweep().patients_reminded == 1
+        assert _sweep().patients_reminded == 0
+    with _travel(days=14):
+        assert _sweep().patients_reminded == 0
+    [reminder] = emails("patient_quote_reminder")
+    assert reminder.to_address == lead.email
+    assert tokens.make_patient_token(lead.id).split(".")[0] in reminder.body_text
+    _no_detail(reminder, lead, first.provider.name, second.provider.name, "25,000")
+    assert len(events(lead, "patient_reminded_of_quotes")) == 1
+
+
+def test_a_patient_who_chose_or_withdrew_gets_no_reminder(client, accepted, app, taxonomy):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(f"{patient(lead)}/quotes/{_quote(first).id}/choose")
+    withdrawn, w_first, _ = two_clinics_accept(client)
+    client.post(provider(w_first) + "/quote", data=quote_form())
+    client.post(patient(withdrawn) + "/withdraw", data={"confirm_withdraw": "y"})
+    with _travel(days=8):
+        assert _sweep().patients_reminded == 0
+    assert emails("patient_quote_reminder") == []
+    assert _quote(w_first).status == "closed"
+
+
+# Withdrawal told, manual moves, export -----------------------------------------------------
+
+
+def test_the_patient_is_told_briefly_when_a_clinic_withdraws_its_quote(client, accepted):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(first) + "/quote/withdraw")
+    client.post(provider(first) + "/quote/withdraw")
+    [told] = emails("patient_quote_withdrawn")
+    assert told.to_address == lead.email and first.provider.name in told.body_text
+    assert tokens.make_patient_token(lead.id).split(".")[0] in told.body_text
+    _no_detail(told, lead)
+
+
+def test_a_coordinator_closing_the_lead_closes_its_open_quotes_and_the_clinic_cannot_revise(
+    client, accepted, app
+):
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(second) + "/quote", data=quote_form(valid_days="1"))
+    coordinator, _ = signed_in_client(app)
+    response = coordinator.post(
+        f"/staff/leads/{lead.id}/status",
+        data={"status-status": "contacted", "status-current_status": "quoted", "status-note": "Rethink"},
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert (_quote(first).status, _quote(second).status, _status(lead)) == ("closed", "closed", "contacted")
+    [closed] = events(lead, "quotes_closed")
+    assert closed.actor_type == "staff" and "2 open quote(s) closed" in closed.note
+    page = client.post(provider(first) + "/quote", data=quote_form(), follow_redirects=True)
+    assert "The coordinators closed this request" in page.get_data(as_text=True)
+    assert _quote(first).revision == 1
+    mine = client.get(patient(lead)).get_data(as_text=True)
+    assert "closed before you chose" in mine and "Go ahead with this clinic" not in mine
+
+
+def test_a_chosen_quote_stays_chosen_when_the_lead_is_closed(client, accepted, app):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(f"{patient(lead)}/quotes/{_quote(first).id}/choose")
+    coordinator, _ = signed_in_client(app)
+    coordinator.post(
+        f"/staff/leads/{lead.id}/status",
+        data={"status-status": "closed_lost", "status-current_status": "chosen"},
+    )
+    db.session.expire_all()
+    assert _status(lead) == "closed_lost" and _quote(first).status == "chosen"
+    assert events(lead, "quotes_closed") == []
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("chosen", "Only the patient chooses a clinic"),
+        ("quoted", "A lead becomes quoted when a clinic sends its first quote"),
+    ],
+)
+def test_a_coordinator_cannot_set_the_statuses_that_follow_the_quotes(client, accepted, app, target, message):
+    lead, first, _ = accepted
+    # A live quote for the choice; an expired one (the lead back to contacted) for "quoted".
+    client.post(provider(first) + "/quote", data=quote_form(valid_days="1"))
+    if target == "quoted":
+        with _travel(days=3):
+            _sweep()
+    current = _status(lead)
+    assert current == {"chosen": "quoted", "quoted": "contacted"}[target]
+    quote_status = _quote(first).status
+    coordinator, _ = signed_in_client(app)
+    page = coordinator.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    select = page[page.index('id="status-status"') :]
+    assert f'value="{target}"' not in select[: select.index("</select>")]
+    response = coordinator.post(
+        f"/staff/leads/{lead.id}/status",
+        data={"status-status": target, "status-current_status": current},
+        follow_redirects=True,
+    )
+    assert message in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert _status(lead) == current and _quote(first).status == quote_status
+    assert events(lead, "quotes_closed") == []
+
+
+def test_the_patients_data_export_holds_their_quotes_with_every_revision(client, accepted):
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(first) + "/quote", data=quote_form(price_from="18000", message="New price"))
+    client.post(
+        provider(second) + "/quote", data=quote_form(currency="DKK", price_from="150000", price_to="160000")
+    )
+    document = export_patient(lead.reference, user_id=None)
+    [request] = document["requests"]
+    by_clinic = {q["provider"]: q for q in request["quotes"]}
+    revised = by_clinic[first.provider.name]
+    assert revised["status"] == "live"
+    assert [(r["number"], r["price_from"], r["currency"]) for r in revised["revisions"]] == [
+        (1, 20000, "EUR"),
+        (2, 18000, "EUR"),
+    ]
+    assert revised["revisions"][1]["message"] == "New price"
+    assert revised["revisions"][0]["includes"] == ["treatment", "rehabilitation"]
+    assert by_clinic[second.provider.name]["revisions"][0]["price_to"] == 160000
