@@ -11,6 +11,7 @@ from leads import consent
 from leads.extensions import db
 from leads.intake import form_token
 from leads.models import Consent, EmailMessage, Lead
+from tests.integration.test_quotes import provider, quote_form, two_clinics_accept
 from tests.quote_support import answers, client_with_own_address
 
 GERMAN_HEADING = "Kostenloses Angebot für eine Behandlung in Dänemark anfragen"
@@ -131,3 +132,24 @@ def test_a_patient_with_a_language_we_do_not_write_gets_english(app, taxonomy):
     assert email.subject.startswith("Your quote request ")
     record = db.session.scalar(sa.select(Consent))
     assert record.language == "en"
+
+
+def test_a_german_patients_quote_emails_are_german_and_their_link_opens_their_page_in_german(
+    app, client, taxonomy
+):
+    lead, first, second = two_clinics_accept(client)
+    lead.preferred_language = "de"
+    db.session.commit()
+    assert client.post(provider(first) + "/quote", data=quote_form()).status_code == 303
+    client.post(provider(first) + "/quote/withdraw")
+
+    def email(template):
+        return db.session.scalar(sa.select(EmailMessage).filter_by(template=template))
+
+    quoted, withdrawn = email("patient_quote"), email("patient_quote_withdrawn")
+    assert quoted.subject == f"Sie haben ein neues Angebot zu Ihrer Anfrage {lead.reference}"
+    assert withdrawn.subject == f"Eine Klinik hat ihr Angebot zu Ihrer Anfrage {lead.reference} zurückgezogen"
+    assert "?lang=de" in quoted.body_text  # their own page opens in German
+    link = re.search(r"http\S+/my-request/\S+", quoted.body_text).group(0)
+    german = client.get(link.removeprefix(app.config["BASE_URL"])).get_data(as_text=True)
+    assert '<html lang="de" dir="ltr">' in german and "Die Klinik hat dieses Angebot zurückgezogen." in german
