@@ -13,6 +13,7 @@ from leads.intake import form_token
 from leads.models import Consent, EmailMessage, Lead
 from tests.integration.test_quotes import provider, quote_form, two_clinics_accept
 from tests.quote_support import answers, client_with_own_address
+from tests.staff_support import signed_in_client
 
 GERMAN_HEADING = "Kostenloses Angebot für eine Behandlung in Dänemark anfragen"
 ENGLISH_HEADING = "Ask for a free quote for treatment in Denmark"
@@ -153,3 +154,19 @@ def test_a_german_patients_quote_emails_are_german_and_their_link_opens_their_pa
     link = re.search(r"http\S+/my-request/\S+", quoted.body_text).group(0)
     german = client.get(link.removeprefix(app.config["BASE_URL"])).get_data(as_text=True)
     assert '<html lang="de" dir="ltr">' in german and "Die Klinik hat dieses Angebot zurückgezogen." in german
+
+
+def test_coordinators_see_the_consent_in_the_language_the_patient_read_it(app, taxonomy):
+    token = form_token.issue(
+        app.config["SECRET_KEY"],
+        consent_version=consent.CURRENT_VERSION,
+        consent_language="ar",
+        now=time.time() - 10,
+    )
+    client_with_own_address(app).post("/quote?lang=ar", data=answers(app, form_token=token))
+    lead = db.session.scalar(sa.select(Lead))
+    coordinator, _ = signed_in_client(app)
+    page = coordinator.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert '<html lang="en" dir="ltr">' in page  # the staff page itself stays English
+    assert f'<blockquote lang="ar" dir="rtl"><p>{consent.current("ar").share}</p>' in page
+    assert "shown in Arabic (ar)" in page
