@@ -10,7 +10,9 @@ import pycountry
 from babel import Locale
 from babel.numbers import format_currency
 from flask import Flask, has_request_context, request, session
-from flask_babel import Babel, get_locale
+from flask_babel import get_locale
+
+from leads.extensions import babel as babel_extension
 
 # The languages patients can read the site and their emails in, each named in itself for the menu.
 LANGUAGES = {
@@ -32,8 +34,6 @@ LINK_SESSION_KEY = "link_language"
 # Pages written for patients; every other page (staff, clinics, sign-in) is in English.
 PATIENT_BLUEPRINTS = frozenset({"public", "self_service", None})
 
-babel = Babel()
-
 
 def N_(message: str) -> str:
     """Mark a message for the catalogs where it is defined; it is translated where it is shown."""
@@ -42,7 +42,7 @@ def N_(message: str) -> str:
 
 def register_i18n(app: Flask, translations_dir: str) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", translations_dir)
-    babel.init_app(app, locale_selector=select_locale)
+    babel_extension.init_app(app, locale_selector=select_locale)
     app.before_request(remember_choice)
     app.jinja_env.globals.update(
         page_language=page_language,
