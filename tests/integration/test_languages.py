@@ -170,3 +170,17 @@ def test_coordinators_see_the_consent_in_the_language_the_patient_read_it(app, t
     assert '<html lang="en" dir="ltr">' in page  # the staff page itself stays English
     assert f'<blockquote lang="ar" dir="rtl"><p>{consent.current("ar").share}</p>' in page
     assert "shown in Arabic (ar)" in page
+
+
+def test_a_form_sent_again_keeps_the_consent_wording_its_token_recorded_marked_with_its_language(
+    app, taxonomy
+):
+    """Opened in English, sent from a German page: the English wording the token recorded is shown
+    again (it is what the patient agrees to) and marked as English on the German page."""
+    client = client_with_own_address(app)
+    client.get("/quote?language=de")
+    response = client.post("/quote", data=answers(app, full_name=""))  # an English token
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and '<html lang="de" dir="ltr">' in page
+    assert f'<span lang="en" dir="ltr">{consent.current("en").share}</span>' in page
+    assert consent.current("de").share not in page
