@@ -2,7 +2,7 @@
 
 import pytest
 
-from leads.i18n import collation_key, countries, languages, patient_language
+from leads.i18n import collation_key, countries, languages, money, patient_language
 
 
 def _sorted(words, language):
@@ -67,3 +67,20 @@ def test_language_names_start_with_a_capital_where_the_script_has_one():
 )
 def test_a_patient_is_written_to_in_their_language_else_english(stored, language):
     assert patient_language(stored) == language
+
+
+@pytest.mark.parametrize(
+    ("language", "amount", "currency", "written"),
+    [
+        ("en", 20000, "EUR", "€20,000"),
+        ("en", 149200, "DKK", "DKK\xa0149,200"),  # a code never touches the digits
+        ("da", 20000, "EUR", "20.000\xa0€"),
+        ("da", 149200, "DKK", "149.200\xa0kr."),
+        ("de", 20000, "EUR", "20.000\xa0€"),
+        ("sv", 20000, "EUR", "20\xa0000\xa0€"),
+        ("nb", 20000, "EUR", "20\xa0000\xa0€"),
+        ("ar", 20000, "EUR", "\u200f20,000\xa0€"),
+    ],
+)
+def test_money_is_written_the_readers_way_in_whole_units(language, amount, currency, written):
+    assert money(amount, currency, language) == written
