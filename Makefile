@@ -11,7 +11,7 @@ ifneq ($(CI),true)
 NO_BROWSER := $(shell command -v chromium >/dev/null 2>&1 || test -x "$${CHROMIUM_PATH:-/usr/bin/chromium}" || echo --ignore=tests/e2e)
 endif
 
-.PHONY: run test test-fast coverage lint format bench clean lock
+.PHONY: run test test-fast coverage lint format bench clean lock messages
 
 # The app refuses to start without APP_ENV; `make run` is development unless told otherwise.
 run: export APP_ENV := $(or $(APP_ENV),development)
@@ -30,14 +30,30 @@ $(VENV)/.dev: $(VENV)/.devrun requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-compile --require-hashes -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.devrun
+# The compiled catalogs (.mo) are made from the committed .po files, never committed themselves.
+CATALOGS := $(wildcard translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(VENV)/.runtime
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+# Extract every marked message into translations/messages.pot and merge it into each catalog;
+# the English catalog takes each source text as its translation. See TRANSLATING.md.
+messages: $(VENV)/.dev
+	PYTHONPATH=. $(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --add-location=file --sort-by-file \
+		--project="Danish Treatment Quotes" --msgid-bugs-address=translations@example.org \
+		-o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/python -m translations.english
+
+run: $(VENV)/.devrun $(COMPILED)
 	mkdir -p var/mail var/redis
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
 	@echo "Web: http://127.0.0.1:5000/  Mail sink: var/mail/  Stop everything with Ctrl-C."
 	$(BIN)/honcho -f Procfile.dev start
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(COMPILED)
 	@test -z "$(NO_BROWSER)" || echo "Chromium not found: the browser tests (tests/e2e) are skipped; install Debian's chromium package to run them."
 	@# The PostgreSQL pass runs beside the SQLite one (its tests mostly wait on the database);
 	@# its report follows the SQLite pass's, and either failing fails the run.
@@ -54,11 +70,11 @@ test: $(VENV)/.dev
 	test $$sqlite -eq 0 -a $$pgrc -eq 0
 
 # The inner loop: the pure unit tests, no app, no database, no servers.
-test-fast: $(VENV)/.dev
+test-fast: $(VENV)/.dev $(COMPILED)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 # Line coverage of leads/ and workers/ over the SQLite run.
-coverage: $(VENV)/.dev
+coverage: $(VENV)/.dev $(COMPILED)
 	$(BIN)/python -m pytest $(NO_BROWSER) --cov=leads --cov=workers --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

@@ -28,6 +28,7 @@ from leads.extensions import (
     unit_of_work_writes,
 )
 from leads.health import bp as health_bp
+from leads.i18n import register_i18n
 from leads.intake import taxonomy as intake_taxonomy
 from leads.intake.views import bp as public_bp
 from leads.messaging import outbox
@@ -58,6 +59,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     register_logging(app)
     register_proxy_fix(app)
     register_extensions(app)
+    register_i18n(app, str(BASE_DIR / "translations"))
     register_blueprints(app)
     register_security_headers(app)
     register_errors(app)

@@ -5,6 +5,7 @@ import traceback
 
 import sqlalchemy as sa
 from flask import Flask, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from leads.extensions import db
@@ -12,24 +13,24 @@ from leads.extensions import db
 log = logging.getLogger(__name__)
 
 MESSAGES = {
-    400: ("Something in the request was not right", "Please go back and try again."),
-    403: ("You cannot open this page", "Your account does not have access to this page."),
-    404: ("Page not found", "The address may be mistyped, or the page may have moved."),
-    405: ("That did not work", "This page cannot be used that way."),
+    400: (_l("Something in the request was not right"), _l("Please go back and try again.")),
+    403: (_l("You cannot open this page"), _l("Your account does not have access to this page.")),
+    404: (_l("Page not found"), _l("The address may be mistyped, or the page may have moved.")),
+    405: (_l("That did not work"), _l("This page cannot be used that way.")),
     413: (
-        "That was too much to send",
-        "What you sent is larger than we accept. Please send less and try again.",
+        _l("That was too much to send"),
+        _l("What you sent is larger than we accept. Please send less and try again."),
     ),
-    429: ("Too many attempts", "Please wait a minute and try again."),
-    500: ("Something went wrong on our side", "The team has been told."),
-    503: ("The service is busy for a moment", "We could not reach our database just now."),
+    429: (_l("Too many attempts"), _l("Please wait a minute and try again.")),
+    500: (_l("Something went wrong on our side"), _l("The team has been told.")),
+    503: (_l("The service is busy for a moment"), _l("We could not reach our database just now.")),
 }
 
 
 def _respond(code: int, reason: str | None = None):
     title, message = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
-        return jsonify(error=reason or title), code
+        return jsonify(error=reason or str(title)), code
     return render_template("errors/error.html", code=code, title=title, message=message), code
 
 

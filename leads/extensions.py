@@ -5,6 +5,7 @@ from datetime import datetime
 import redis
 import sqlalchemy as sa
 from flask import current_app, has_request_context, request
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -39,6 +40,7 @@ migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address)
+babel = Babel()
 
 
 def broker_redis(timeout: float = 1.0) -> redis.Redis:

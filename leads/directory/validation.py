@@ -16,7 +16,15 @@ from leads.timeutil import utcnow
 from leads.workdays import DANISH_TIME
 
 REGIONS = ("Hovedstaden", "Sjælland", "Syddanmark", "Midtjylland", "Nordjylland")
-NOTIFICATION_LANGUAGES = {"en": "English", "da": "Danish"}
+# Provider emails are written in every language the patient pages have (leads.i18n.LANGUAGES).
+NOTIFICATION_LANGUAGES = {
+    "en": "English",
+    "da": "Danish",
+    "de": "German",
+    "sv": "Swedish",
+    "nb": "Norwegian Bokmål",
+    "ar": "Arabic",
+}
 MAX_CAPACITY = 1000
 MAX_ADDRESSES = 10
 ACTIVE, PAUSED = "active", "paused"
@@ -94,7 +102,9 @@ def clean_provider(data: ProviderData, taxonomy: SlugIndex, *, today: date | Non
     languages = _languages(data.languages, errors)
     notification_language = (data.notification_language or "").strip().lower()
     if notification_language not in NOTIFICATION_LANGUAGES:
-        errors["notification_language"] = "Choose English (en) or Danish (da) for the notification emails"
+        errors["notification_language"] = (
+            "Choose the language of the notification emails: " + ", ".join(NOTIFICATION_LANGUAGES) + "."
+        )
     capacity = _capacity(data.weekly_capacity, errors)
     treatments = _treatments(data.treatments, taxonomy, errors)
     conditions = _conditions(data.conditions, taxonomy, treatments, errors)

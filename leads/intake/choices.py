@@ -1,66 +1,56 @@
 """The fixed answer lists of the quote form, as (stored value, label people read) pairs."""
 
-import unicodedata
-
 import pycountry
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+
+from leads.i18n import N_, money
 
 TIMEFRAMES = (
-    ("as-soon-as-possible", "As soon as possible"),
-    ("1-3-months", "Within 1 to 3 months"),
-    ("3-6-months", "In 3 to 6 months"),
-    ("6-12-months", "In 6 to 12 months"),
-    ("not-sure", "I am not sure yet"),
+    ("as-soon-as-possible", _l("As soon as possible")),
+    ("1-3-months", _l("Within 1 to 3 months")),
+    ("3-6-months", _l("In 3 to 6 months")),
+    ("6-12-months", _l("In 6 to 12 months")),
+    ("not-sure", _l("I am not sure yet")),
 )
 
+
+def _in_euros(message: str, **amounts: int) -> LazyString:
+    """A label whose euro amounts are written the reader's way (€10,000 or 10.000 €)."""
+    return LazyString(lambda: gettext(message, **{name: money(v, "EUR") for name, v in amounts.items()}))
+
+
 BUDGETS = (
-    ("under-10000-eur", "Under €10,000"),
-    ("10000-20000-eur", "€10,000 to €20,000"),
-    ("20000-50000-eur", "€20,000 to €50,000"),
-    ("over-50000-eur", "Over €50,000"),
-    ("not-sure", "I am not sure yet"),
+    ("under-10000-eur", _in_euros(N_("Under %(amount)s"), amount=10_000)),
+    ("10000-20000-eur", _in_euros(N_("%(low)s to %(high)s"), low=10_000, high=20_000)),
+    ("20000-50000-eur", _in_euros(N_("%(low)s to %(high)s"), low=20_000, high=50_000)),
+    ("over-50000-eur", _in_euros(N_("Over %(amount)s"), amount=50_000)),
+    ("not-sure", _l("I am not sure yet")),
 )
 
 CONTACT_PREFERENCES = (
-    ("email", "Email"),
-    ("phone", "Phone call"),
-    ("whatsapp", "WhatsApp message"),
+    ("email", _l("Email")),
+    ("phone", _l("Phone call")),
+    ("whatsapp", _l("WhatsApp message")),
 )
 
 # How established a treatment is, in words a patient can act on (Treatment.evidence_status).
 EVIDENCE_LABELS = {
-    "approved": "Approved treatment",
-    "clinical_trial": "Offered within clinical trials",
-    "investigational": "Investigational: not an approved treatment",
+    "approved": _l("Approved treatment"),
+    "clinical_trial": _l("Offered within clinical trials"),
+    "investigational": _l("Investigational: not an approved treatment"),
 }
 EVIDENCE_SHORT = {
-    "approved": "approved",
-    "clinical_trial": "clinical trials",
-    "investigational": "investigational",
+    "approved": _l("approved"),
+    "clinical_trial": _l("clinical trials"),
+    "investigational": _l("investigational"),
 }
 
 
-def _sort_key(label: str) -> str:
-    """Alphabetical for people: Åland sorts with A, not after Z."""
-    decomposed = unicodedata.normalize("NFKD", label)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
-def _country_name(country) -> str:
-    return getattr(country, "common_name", None) or country.name
-
-
-COUNTRIES = tuple(
-    sorted(((c.alpha_2, _country_name(c)) for c in pycountry.countries), key=lambda item: _sort_key(item[1]))
-)
-LANGUAGES = tuple(
-    sorted(
-        ((lang.alpha_2, lang.name) for lang in pycountry.languages if hasattr(lang, "alpha_2")),
-        key=lambda item: _sort_key(item[1]),
-    )
-)
-
-COUNTRY_NAMES = dict(COUNTRIES)
-LANGUAGE_NAMES = dict(LANGUAGES)
+# Every code the form accepts; the names people read come from leads.i18n in the reader's language.
+COUNTRY_CODES = frozenset(c.alpha_2 for c in pycountry.countries)
+LANGUAGE_CODES = frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
 
 
 def label_for(choices: tuple[tuple[str, str], ...], value: str | None) -> str:

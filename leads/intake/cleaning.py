@@ -7,8 +7,9 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
 
-from leads.intake.choices import COUNTRY_NAMES, LANGUAGE_NAMES
+from leads.intake.choices import COUNTRY_CODES, LANGUAGE_CODES
 
 NAME_MAX = 120
 EMAIL_MAX = 254
@@ -40,71 +41,95 @@ def single_line(raw: str | None) -> str:
 def clean_name(raw: str | None) -> str:
     name = single_line(raw)
     if not name:
-        raise Invalid("Enter your full name")
+        raise Invalid(_l("Enter your full name"))
     if len(name) > NAME_MAX:
-        raise Invalid(f"Your name is too long: use at most {NAME_MAX} characters (it has {len(name)})")
+        raise Invalid(
+            _l(
+                "Your name is too long: use at most %(max)d characters (it has %(length)d)",
+                max=NAME_MAX,
+                length=len(name),
+            )
+        )
     if not any(unicodedata.category(c).startswith("L") for c in name):
-        raise Invalid("Enter your name in letters")
+        raise Invalid(_l("Enter your name in letters"))
     return name
 
 
 def clean_email(raw: str | None) -> str:
     text = single_line(raw)
     if not text:
-        raise Invalid("Enter your email address, so that we can send you your reference")
+        raise Invalid(_l("Enter your email address, so that we can send you your reference"))
     if len(text) > EMAIL_MAX:
-        raise Invalid(f"That email address is too long: use at most {EMAIL_MAX} characters")
+        raise Invalid(_l("That email address is too long: use at most %(max)d characters", max=EMAIL_MAX))
     if "@" not in text:
-        raise Invalid("Enter an email address with an @ in it, for example name@example.com")
+        raise Invalid(_l("Enter an email address with an @ in it, for example name@example.com"))
     try:
         return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError:
-        raise Invalid("Enter an email address in the right format, for example name@example.com") from None
+        raise Invalid(
+            _l("Enter an email address in the right format, for example name@example.com")
+        ) from None
 
 
 def clean_phone(raw: str | None, country: str | None) -> str:
     """The number in E.164 (+4512345678); the country helps read a number given without +."""
     text = single_line(raw)
     if not text:
-        raise Invalid(f"Enter a phone number with its country code, for example {PHONE_EXAMPLE}")
+        raise Invalid(
+            _l("Enter a phone number with its country code, for example %(example)s", example=PHONE_EXAMPLE)
+        )
     if len(text) > PHONE_MAX:
         raise Invalid(
-            f"That phone number is too long. Enter it with its country code, for example {PHONE_EXAMPLE}"
+            _l(
+                "That phone number is too long. Enter it with its country code, for example %(example)s",
+                example=PHONE_EXAMPLE,
+            )
         )
     if text.startswith("00"):
         text = "+" + text[2:]
     if not text.startswith("+") and not country:
-        raise Invalid(f"Enter a phone number with its country code, for example {PHONE_EXAMPLE}")
+        raise Invalid(
+            _l("Enter a phone number with its country code, for example %(example)s", example=PHONE_EXAMPLE)
+        )
     try:
         number = phonenumbers.parse(text, None if text.startswith("+") else country)
     except phonenumbers.NumberParseException as exc:
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
             raise Invalid(
-                "We do not recognise that country code. Start with + and the code, "
-                f"for example {PHONE_EXAMPLE}"
+                _l(
+                    "We do not recognise that country code. Start with + and the code, "
+                    "for example %(example)s",
+                    example=PHONE_EXAMPLE,
+                )
             ) from None
         raise Invalid(
-            f"Enter a phone number using digits, with its country code, for example {PHONE_EXAMPLE}"
+            _l(
+                "Enter a phone number using digits, with its country code, for example %(example)s",
+                example=PHONE_EXAMPLE,
+            )
         ) from None
     if not phonenumbers.is_valid_number(number):
         raise Invalid(
-            "That phone number does not look complete. Check it and its country code, "
-            f"for example {PHONE_EXAMPLE}"
+            _l(
+                "That phone number does not look complete. Check it and its country code, "
+                "for example %(example)s",
+                example=PHONE_EXAMPLE,
+            )
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def clean_country(raw: str | None) -> str:
     code = single_line(raw).upper()
-    if code not in COUNTRY_NAMES:
-        raise Invalid("Choose the country you live in from the list")
+    if code not in COUNTRY_CODES:
+        raise Invalid(_l("Choose the country you live in from the list"))
     return code
 
 
 def clean_language(raw: str | None) -> str:
     code = single_line(raw).lower()
-    if code not in LANGUAGE_NAMES:
-        raise Invalid("Choose the language you would like us to use from the list")
+    if code not in LANGUAGE_CODES:
+        raise Invalid(_l("Choose the language you would like us to use from the list"))
     return code
 
 
@@ -120,7 +145,13 @@ def clean_details(raw: str | None) -> str:
     text = unicodedata.normalize("NFC", (raw or "").replace("\r\n", "\n").replace("\r", "\n"))
     text = _without_controls(text, keep_newlines=True).strip()
     if len(text) > DETAILS_MAX:
-        raise Invalid(f"Please shorten this to {DETAILS_MAX} characters or fewer (it has {len(text)})")
+        raise Invalid(
+            _l(
+                "Please shorten this to %(max)d characters or fewer (it has %(length)d)",
+                max=DETAILS_MAX,
+                length=len(text),
+            )
+        )
     return text
 
 

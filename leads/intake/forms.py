@@ -3,12 +3,13 @@ checked by the pure cleaners in leads.intake, whose messages are shown to the pa
 
 from collections.abc import Callable, Mapping
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 
 from leads.intake import QuoteRequest, Taxonomy, condition_problem
 from leads.intake import cleaning as clean
-from leads.intake.choices import BUDGETS, CONTACT_PREFERENCES, LANGUAGE_NAMES, TIMEFRAMES
+from leads.intake.choices import BUDGETS, CONTACT_PREFERENCES, LANGUAGE_CODES, TIMEFRAMES
 from leads.intake.form_token import FormToken
 from leads.intake.service import UTM_FIELDS
 
@@ -30,29 +31,29 @@ FIELD_ORDER = (
 )
 RADIO_GROUPS = {"timeframe": TIMEFRAMES, "budget": BUDGETS, "contact_preference": CONTACT_PREFERENCES}
 
-CONSENT_SHARE_MISSING = (
+CONSENT_SHARE_MISSING = _l(
     "Tick this box to let us share your request with matching Danish clinics. Without it we "
     "cannot get you a quote"
 )
-CONSENT_CONTACT_MISSING = (
+CONSENT_CONTACT_MISSING = _l(
     "Tick this box to let us and the clinics contact you. Without it nobody can send you a quote"
 )
 
 
 class QuoteForm(FlaskForm):
-    full_name = StringField("Full name")
-    email = StringField("Email address")
-    phone = StringField("Phone number")
-    country = StringField("Country you live in")
-    preferred_language = StringField("Language you would like us to use")
-    treatment = StringField("Treatment")
-    condition = StringField("Condition")
-    details = TextAreaField("Tell us more")
-    timeframe = StringField("When would you like to have treatment?")
-    budget = StringField("What budget do you have in mind?")
-    contact_preference = StringField("How would you like to be contacted?")
-    consent_share = BooleanField("Sharing your request")
-    consent_contact = BooleanField("Being contacted")
+    full_name = StringField(_l("Full name"))
+    email = StringField(_l("Email address"))
+    phone = StringField(_l("Phone number"))
+    country = StringField(_l("Country you live in"))
+    preferred_language = StringField(_l("Language you would like us to use"))
+    treatment = StringField(_l("Treatment"))
+    condition = StringField(_l("Condition"))
+    details = TextAreaField(_l("Tell us more"))
+    timeframe = StringField(_l("When would you like to have treatment?"))
+    budget = StringField(_l("What budget do you have in mind?"))
+    contact_preference = StringField(_l("How would you like to be contacted?"))
+    consent_share = BooleanField(_l("Sharing your request"))
+    consent_contact = BooleanField(_l("Being contacted"))
     form_token = HiddenField()
     utm_source = HiddenField()
     utm_medium = HiddenField()
@@ -61,7 +62,7 @@ class QuoteForm(FlaskForm):
     utm_content = HiddenField()
     referrer = HiddenField()
     # The honeypot: hidden from people and assistive technology, filled in by bots.
-    message_subject = StringField("Leave this field empty")
+    message_subject = StringField(_l("Leave this field empty"))
 
     def __init__(self, *args, taxonomy: Taxonomy, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -79,7 +80,7 @@ class QuoteForm(FlaskForm):
         for name in UTM_FIELDS:
             self[name].data = clean.clean_tracking(args.get(name)) or ""
         self.referrer.data = clean.clean_referrer(referrer) or ""
-        if language in LANGUAGE_NAMES:
+        if language in LANGUAGE_CODES:
             self.preferred_language.data = language
 
     def validate(self, extra_validators=None) -> bool:
@@ -95,15 +96,16 @@ class QuoteForm(FlaskForm):
         self._clean("details", clean.clean_details)
         self._clean(
             "timeframe",
-            lambda raw: clean.clean_choice(raw, TIMEFRAMES, "Choose when you would like treatment"),
+            lambda raw: clean.clean_choice(raw, TIMEFRAMES, _l("Choose when you would like treatment")),
         )
         self._clean(
-            "budget", lambda raw: clean.clean_choice(raw, BUDGETS, "Choose a budget, or “I am not sure yet”")
+            "budget",
+            lambda raw: clean.clean_choice(raw, BUDGETS, _l("Choose a budget, or “I am not sure yet”")),
         )
         self._clean(
             "contact_preference",
             lambda raw: clean.clean_choice(
-                raw, CONTACT_PREFERENCES, "Choose how you would like to be contacted"
+                raw, CONTACT_PREFERENCES, _l("Choose how you would like to be contacted")
             ),
         )
         if not self.consent_share.data:
@@ -125,7 +127,7 @@ class QuoteForm(FlaskForm):
     def _clean_treatment(self, raw: str) -> str:
         treatment = self.taxonomy.treatment(clean.clean_slug(raw))
         if treatment is None:
-            raise clean.Invalid("Choose the treatment you would like a quote for from the list")
+            raise clean.Invalid(_l("Choose the treatment you would like a quote for from the list"))
         return treatment.slug
 
     def _clean_condition(self, raw: str, treatment: str | None) -> str:
@@ -159,6 +161,7 @@ class QuoteForm(FlaskForm):
             budget=c["budget"],
             contact_preference=c["contact_preference"],
             consent_version=token.consent_version,
+            consent_language=token.consent_language,
             submission_key=token.key,
             honeypot=self.message_subject.data or "",
             utm={name: clean.clean_tracking(self[name].data) for name in UTM_FIELDS},

@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from leads import consent
 from leads.extensions import db
+from leads.i18n import patient_language
 from leads.intake.spam import spam_reasons
 from leads.messaging import outbox
 from leads.messaging.email import queue_email
@@ -41,6 +43,7 @@ class QuoteRequest:
     budget: str
     contact_preference: str
     consent_version: str
+    consent_language: str
     submission_key: str
     honeypot: str = ""
     utm: dict[str, str | None] = field(default_factory=dict)
@@ -98,7 +101,7 @@ def confirmation_context(lead: Lead) -> dict:
         "reference": lead.reference,
         "coordinator_email": config["COORDINATOR_EMAIL"],
         "sla_hours": config["LEAD_SLA_HOURS"],
-        "self_service_url": patient_link(lead.id),
+        "self_service_url": patient_link(lead.id, patient_language(lead.preferred_language)),
     }
 
 
@@ -125,8 +128,10 @@ def _offered(treatment_slug: str, condition_slug: str) -> tuple[Treatment, Condi
     if found is not None:
         return found.Treatment, found.Condition
     if db.session.scalar(sa.select(Treatment.id).filter_by(slug=treatment_slug, active=True)) is None:
-        raise IntakeRejected("treatment", "That treatment is no longer offered. Choose another from the list")
-    raise IntakeRejected("condition", "Choose one of the conditions listed for this treatment")
+        raise IntakeRejected(
+            "treatment", _l("That treatment is no longer offered. Choose another from the list")
+        )
+    raise IntakeRejected("condition", _l("Choose one of the conditions listed for this treatment"))
 
 
 def _result(lead: Lead, *, confirmation_queued: bool, replayed: bool = False) -> IntakeResult:
@@ -152,9 +157,9 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
         return _result(earlier, confirmation_queued=earlier.status != LeadStatus.SPAM, replayed=True)
 
     treatment, condition = _offered(request.treatment, request.condition)
-    consent_text = consent.text_for(request.consent_version)
+    consent_text = consent.text_for(request.consent_version, request.consent_language)
     if consent_text is None:
-        raise ValueError(f"unknown consent version {request.consent_version!r}")
+        raise ValueError(f"unknown consent text {request.consent_version!r} in {request.consent_language!r}")
 
     reasons = spam_reasons(
         full_name=request.full_name,
@@ -230,6 +235,7 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
             idempotency_key=f"patient-confirmation:{lead.id}",
             lead_id=lead.id,
             reply_to=config["COORDINATOR_EMAIL"],
+            language=patient_language(lead.preferred_language),
             **confirmation_context(lead),
         )
     result = _result(lead, confirmation_queued=confirm)  # read before the commit expires the lead

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context
+from flask_babel import gettext
 from sqlalchemy.orm import Session, selectinload
 
 from leads.extensions import db
@@ -58,12 +59,14 @@ def condition_problem(
     """Why this condition cannot be asked about with this treatment, or None."""
     condition = taxonomy.condition(condition_slug)
     if condition is None:
-        return "Choose the condition the treatment is for from the list"
+        return gettext("Choose the condition the treatment is for from the list")
     treatment = taxonomy.treatment(treatment_slug)
     if treatment is not None and condition.slug not in treatment.condition_slugs:
-        return (
-            f"{treatment.name} is not offered for this condition ({condition.name}). Choose one of the "
-            "conditions listed for it, or choose another treatment"
+        return gettext(
+            "%(treatment)s is not offered for this condition (%(condition)s). Choose one of the "
+            "conditions listed for it, or choose another treatment",
+            treatment=gettext(treatment.name),
+            condition=gettext(condition.name),
         )
     return None
 

@@ -6,10 +6,13 @@ or a database failure (503)."""
 
 import logging
 import time
+from datetime import date
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from limits import parse_many
 
@@ -17,17 +20,9 @@ from config import ConfigError
 from leads import consent, intake
 from leads.errors import MESSAGES
 from leads.extensions import db, limiter
+from leads.i18n import countries, languages, page_language
 from leads.intake import form_token
-from leads.intake.choices import (
-    BUDGETS,
-    CONTACT_PREFERENCES,
-    COUNTRIES,
-    EVIDENCE_LABELS,
-    EVIDENCE_SHORT,
-    LANGUAGE_NAMES,
-    LANGUAGES,
-    TIMEFRAMES,
-)
+from leads.intake.choices import BUDGETS, CONTACT_PREFERENCES, EVIDENCE_LABELS, EVIDENCE_SHORT, TIMEFRAMES
 from leads.intake.cleaning import DETAILS_MAX, EMAIL_MAX, NAME_MAX, PHONE_MAX
 from leads.intake.forms import QuoteForm
 from leads.intake.service import UTM_FIELDS
@@ -36,7 +31,7 @@ log = logging.getLogger(__name__)
 
 PREFILL_PARAMS = ("treatment", "condition", *UTM_FIELDS)
 THANKS_KEY = "quote_thanks"
-PRIVACY_NOTICE_UPDATED = "28 November 2026"
+PRIVACY_NOTICE_UPDATED = date(2026, 11, 28)
 
 bp = Blueprint("public", __name__)
 
@@ -62,16 +57,16 @@ def _check_settings(state) -> None:
             raise ConfigError(f"{name} must not be negative")
 
 
-RATE_LIMITED = (
+RATE_LIMITED = _l(
     "You have sent this form many times in a short while, so we have paused it for your "
     "connection. Nothing new has been saved. Your answers are still here: please wait a minute, "
     "then press Send my request again."
 )
-SESSION_EXPIRED = (
+SESSION_EXPIRED = _l(
     "Your session had expired, so we could not accept the form. Your answers are still here: "
     "please check them and press Send my request again."
 )
-DATABASE_DOWN = (
+DATABASE_DOWN = _l(
     "We could not save your request just now because of a problem on our side, and nothing has "
     "been saved. Your answers are still here: please wait a minute, then press Send my request again."
 )
@@ -94,7 +89,7 @@ def quote():
     if request.method == "GET":
         form.prefill(
             request.args,
-            language=request.accept_languages.best_match(LANGUAGE_NAMES),
+            language=page_language(),
             referrer=_external_referrer(),
         )
         form.form_token.data = _new_token()
@@ -203,23 +198,27 @@ def _render(form: QuoteForm, notices: list[str] = (), status: int = 200):
             taxonomy=form.taxonomy,
             notices=list(notices),
             field_errors=form.field_errors(),
-            consent_text=consent.current(),
-            countries=COUNTRIES,
-            languages=LANGUAGES,
+            consent_text=_consent_shown(form),
+            countries=countries(page_language()),
+            languages=languages(page_language()),
             timeframes=TIMEFRAMES,
             budgets=BUDGETS,
             contact_preferences=CONTACT_PREFERENCES,
             evidence_labels=EVIDENCE_LABELS,
             treatment_options=[
-                (t.slug, f"{t.name} ({EVIDENCE_SHORT.get(t.evidence_status, t.evidence_status)})")
+                (t.slug, f"{gettext(t.name)} ({EVIDENCE_SHORT.get(t.evidence_status, t.evidence_status)})")
                 for t in form.taxonomy.treatments
             ],
             # Each condition names its treatments, so the script can offer only those that fit.
             condition_groups=[
                 (
-                    category,
+                    gettext(category),
                     [
-                        (c.slug, c.name, {"data-treatments": " ".join(form.taxonomy.treatments_for(c.slug))})
+                        (
+                            c.slug,
+                            gettext(c.name),
+                            {"data-treatments": " ".join(form.taxonomy.treatments_for(c.slug))},
+                        )
                         for c in conditions
                     ],
                 )
@@ -234,15 +233,26 @@ def _render(form: QuoteForm, notices: list[str] = (), status: int = 200):
 
 def _new_token() -> str:
     return form_token.issue(
-        current_app.config["SECRET_KEY"], consent_version=consent.CURRENT_VERSION, now=time.time()
+        current_app.config["SECRET_KEY"],
+        consent_version=consent.CURRENT_VERSION,
+        consent_language=consent.current(page_language()).language,
+        now=time.time(),
     )
 
 
 def _read_token(raw: str | None) -> form_token.FormToken | None:
     token = form_token.read(current_app.config["SECRET_KEY"], raw)
-    if token is None or consent.text_for(token.consent_version) is None:
+    if token is None or consent.text_for(token.consent_version, token.consent_language) is None:
         return None
     return token
+
+
+def _consent_shown(form: QuoteForm) -> consent.ConsentText:
+    """The wording the form's token records (what the patient agrees to), else today's."""
+    token = _read_token(form.form_token.data)
+    if token is None:
+        return consent.current(page_language())
+    return consent.text_for(token.consent_version, token.consent_language)
 
 
 def _external_referrer() -> str | None:

@@ -14,8 +14,10 @@ from email.utils import formatdate, make_msgid
 
 import sqlalchemy as sa
 from flask import current_app, render_template
+from flask_babel import force_locale
 
 from leads.extensions import db
+from leads.i18n import DEFAULT_LANGUAGE
 from leads.messaging import outbox
 from leads.messaging.urls import public_url, staff_lead_url
 from leads.models import EmailMessage, EmailStatus, Lead
@@ -40,17 +42,18 @@ class RenderedEmail:
     html: str
 
 
-def render_email(template: str, **context) -> RenderedEmail:
-    """Render templates/email/<template>.txt and .html; the .txt sets `subject`. Every email may
-    link the privacy notice (`privacy_url`)."""
+def render_email(template: str, language: str = DEFAULT_LANGUAGE, **context) -> RenderedEmail:
+    """Render templates/email/<template>.txt and .html in `language`; the .txt sets `subject`.
+    Every email may link the privacy notice (`privacy_url`)."""
     context.setdefault("privacy_url", public_url("public.privacy"))
-    text_template = current_app.jinja_env.get_template(f"email/{template}.txt")
-    module = text_template.make_module(context)
-    subject = " ".join(str(getattr(module, "subject", "")).split())
-    if not subject:
-        raise ValueError(f"email/{template}.txt does not set a subject")
-    html = render_template(f"email/{template}.html", subject=subject, **context)
-    return RenderedEmail(subject=subject, text=str(module).strip() + "\n", html=html)
+    with force_locale(language):
+        text_template = current_app.jinja_env.get_template(f"email/{template}.txt")
+        module = text_template.make_module(context)
+        subject = " ".join(str(getattr(module, "subject", "")).split())
+        if not subject:
+            raise ValueError(f"email/{template}.txt does not set a subject")
+        html = render_template(f"email/{template}.html", subject=subject, **context)
+        return RenderedEmail(subject=subject, text=str(module).strip() + "\n", html=html)
 
 
 def queue_email(
@@ -60,13 +63,14 @@ def queue_email(
     idempotency_key: str,
     lead_id: int | None = None,
     reply_to: str | None = None,
+    language: str = DEFAULT_LANGUAGE,
     **context,
 ) -> EmailMessage:
-    """Add an email (and its send task) to the caller's transaction, once per key."""
+    """Add an email in `language` (and its send task) to the caller's transaction, once per key."""
     existing = db.session.scalar(sa.select(EmailMessage).filter_by(idempotency_key=idempotency_key))
     if existing is not None:
         return existing
-    rendered = render_email(template, **context)
+    rendered = render_email(template, language, **context)
     return add_email(
         idempotency_key=idempotency_key,
         template=template,

@@ -2,6 +2,7 @@
 never cached or indexed, and one clear page for a link that cannot be used."""
 
 from flask import Blueprint, current_app, render_template
+from flask_babel import gettext
 
 from leads.messaging import tokens
 
@@ -14,8 +15,8 @@ def link_problem(message: str, status: int):
 
 def _bad_token(error: tokens.TokenError):
     if isinstance(error, tokens.ExpiredToken):
-        return link_problem("This link has expired.", 410)
-    return link_problem("This link is not valid. It may have been copied incompletely.", 404)
+        return link_problem(gettext("This link has expired."), 410)
+    return link_problem(gettext("This link is not valid. It may have been copied incompletely."), 404)
 
 
 def _private(response):

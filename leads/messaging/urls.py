@@ -22,9 +22,10 @@ def provider_link(assignment_id: int) -> str:
     return public_url("provider.show_request", token=tokens.make_assignment_token(assignment_id))
 
 
-def patient_link(lead_id: int) -> str:
-    """The patient's signed link to their own page."""
-    return public_url("self_service.show", token=tokens.make_patient_token(lead_id))
+def patient_link(lead_id: int, language: str | None = None) -> str:
+    """The patient's signed link to their own page, opening in `language` when given."""
+    values = {"lang": language} if language else {}
+    return public_url("self_service.show", token=tokens.make_patient_token(lead_id), **values)
 
 
 def staff_lead_url(lead_id: int) -> str:

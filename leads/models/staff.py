@@ -25,6 +25,10 @@ class AccessAction(StrEnum):
     REFUSED = "refused"  # a signed-in user asked for a page their role does not allow
 
 
+# Where the team works; a user can choose another zone in their account settings.
+DEFAULT_TIME_ZONE = "Europe/Copenhagen"
+
+
 class User(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
@@ -35,6 +39,10 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Part of the id in every session cookie: bumping it signs the user out everywhere.
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The IANA zone staff pages show this user's dates and times in.
+    time_zone: Mapped[str] = mapped_column(
+        sa.String(64), default=DEFAULT_TIME_ZONE, server_default=DEFAULT_TIME_ZONE
+    )
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_version}"

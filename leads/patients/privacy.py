@@ -27,7 +27,7 @@ from leads.models import (
     same_patient,
 )
 from leads.models.quote import Quote, QuoteRevision
-from leads.routing.notification import KEY_PREFIXES
+from leads.routing.notification import KEY_PREFIXES, provider_language
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
 
@@ -95,7 +95,7 @@ def _door(user_id: int | None) -> str:
 
 def _lead_document(lead: Lead) -> dict:
     record = lead.consent
-    wording = consent.text_for(record.text_version) if record else None
+    wording = consent.text_for(record.text_version, record.language) if record else None
     return {
         "reference": lead.reference,
         "status": lead.status,
@@ -246,12 +246,14 @@ def _notify_providers_who_received(lead: Lead, template: str, kind: str) -> int:
     ).all()
     for key in keys:
         _, assignment_id, address = key.split(":", 2)
+        provider = db.session.get(Assignment, int(assignment_id)).provider
         queue_email(
             template=template,
             to=address,
             lead_id=lead.id,
             idempotency_key=f"{kind}:{assignment_id}:{address}",
             reply_to=current_app.config["COORDINATOR_EMAIL"],
+            language=provider_language(provider),
             reference=lead.reference,
         )
     return len(keys)

@@ -5,6 +5,7 @@ import logging
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from leads.extensions import db
 from leads.messaging import tokens
@@ -20,51 +21,62 @@ log = logging.getLogger(__name__)
 
 S = LeadStatus
 PLAIN_STATUS = {
-    S.NEW: ("We have your request", "We are finding the clinics in Denmark that fit your request best."),
+    S.NEW: (
+        _l("We have your request"),
+        _l("We are finding the clinics in Denmark that fit your request best."),
+    ),
     S.NEEDS_REVIEW: (
-        "A coordinator is reviewing your request",
-        "The treatment you asked about is still investigational, so one of our coordinators checks "
-        "every request before any clinic sees it. We will write to you soon.",
+        _l("A coordinator is reviewing your request"),
+        _l(
+            "The treatment you asked about is still investigational, so one of our coordinators checks "
+            "every request before any clinic sees it. We will write to you soon."
+        ),
     ),
     S.ROUTED: (
-        "Clinics are looking at your request",
-        "We have sent your request to the clinics that fit it best. When one accepts, we email you "
-        "and the clinic contacts you directly.",
+        _l("Clinics are looking at your request"),
+        _l(
+            "We have sent your request to the clinics that fit it best. When one accepts, we email you "
+            "and the clinic contacts you directly."
+        ),
     ),
     S.UNROUTABLE: (
-        "A coordinator is looking for a clinic for you",
-        "No clinic we work with could take your request straight away. A coordinator is looking at "
-        "it personally and will write to you.",
+        _l("A coordinator is looking for a clinic for you"),
+        _l(
+            "No clinic we work with could take your request straight away. A coordinator is looking at "
+            "it personally and will write to you."
+        ),
     ),
     S.CONTACTED: (
-        "A clinic will contact you",
-        "A clinic has accepted your request and will contact you directly.",
+        _l("A clinic will contact you"),
+        _l("A clinic has accepted your request and will contact you directly."),
     ),
     S.QUOTED: (
-        "You have quotes to compare",
-        "Clinics have sent you quotes. Compare them below and take your time: when you are ready, "
-        "choose the clinic you want to go ahead with, or tell us that none of them suit you.",
+        _l("You have quotes to compare"),
+        _l(
+            "Clinics have sent you quotes. Compare them below and take your time: when you are ready, "
+            "choose the clinic you want to go ahead with, or tell us that none of them suit you."
+        ),
     ),
     S.CHOSEN: (
-        "You have chosen a clinic",
-        "We have told the clinic you chose. They will contact you to plan the next steps.",
+        _l("You have chosen a clinic"),
+        _l("We have told the clinic you chose. They will contact you to plan the next steps."),
     ),
-    S.BOOKED: ("Your treatment is booked", "Your treatment is booked with the clinic."),
+    S.BOOKED: (_l("Your treatment is booked"), _l("Your treatment is booked with the clinic.")),
     S.CLOSED_LOST: (
-        "Your request is closed",
-        "Your request is closed. You are welcome to ask again at any time.",
+        _l("Your request is closed"),
+        _l("Your request is closed. You are welcome to ask again at any time."),
     ),
     S.DUPLICATE: (
-        "We already have this request",
-        "This request repeats one you sent earlier, so we are handling them together.",
+        _l("We already have this request"),
+        _l("This request repeats one you sent earlier, so we are handling them together."),
     ),
     S.SPAM: (
-        "A coordinator is checking your request",
-        "A coordinator checks your request by hand before it goes further.",
+        _l("A coordinator is checking your request"),
+        _l("A coordinator checks your request by hand before it goes further."),
     ),
     S.WITHDRAWN: (
-        "You have withdrawn your request",
-        "You withdrew your consent. We no longer share your request with any clinic.",
+        _l("You have withdrawn your request"),
+        _l("You withdrew your consent. We no longer share your request with any clinic."),
     ),
 }
 

@@ -2,7 +2,9 @@
 consent, ask for erasure."""
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext
 
+from leads.intake.choices import CONTACT_PREFERENCES, label_for
 from leads.messaging.signed_links import protect
 from leads.patients import self_service
 from leads.patients.forms import ErasureForm, WithdrawForm
@@ -27,7 +29,7 @@ def withdraw(token: str):
     if not form.validate_on_submit():
         return _render(token, lead, form, ErasureForm()), 400
     self_service.withdraw_consent(lead.id)
-    flash("Your consent is withdrawn. We no longer share your request with any clinic.", "info")
+    flash(gettext("Your consent is withdrawn. We no longer share your request with any clinic."), "info")
     return redirect(url_for("self_service.show", token=token), 303)
 
 
@@ -38,7 +40,10 @@ def erase(token: str):
     if not form.validate_on_submit():
         return _render(token, lead, WithdrawForm(), form), 400
     self_service.request_erasure(lead.id)
-    flash("We have your request to erase your data. A coordinator carries it out within one month.", "info")
+    flash(
+        gettext("We have your request to erase your data. A coordinator carries it out within one month."),
+        "info",
+    )
     return redirect(url_for("self_service.show", token=token), 303)
 
 
@@ -47,13 +52,20 @@ def confirm_choice(token: str, quote_id: int):
     lead = self_service.lead_from_token(token)
     quote = quotes.quote_for_patient(lead, quote_id)
     refusal = (
-        quotes.choice_refusal(quote, lead, utcnow()) if quote else "This quote is not part of your request."
+        quotes.choice_refusal(quote, lead, utcnow())
+        if quote
+        else gettext("This quote is not part of your request.")
     )
     if refusal:
         flash(refusal, "error")
         return redirect(url_for("self_service.show", token=token, _anchor="quotes"), 303)
     return render_template(
-        "self_service/choose.html", token=token, lead=lead, card=quotes.quote_card(quote), form=ChoiceForm()
+        "self_service/choose.html",
+        token=token,
+        lead=lead,
+        card=quotes.quote_card(quote),
+        form=ChoiceForm(),
+        contact_label=label_for(CONTACT_PREFERENCES, lead.contact_preference),
     )
 
 
@@ -67,8 +79,10 @@ def choose(token: str, quote_id: int):
             flash(str(refused), "error")
         else:
             flash(
-                f"Thank you. We have told {quote.assignment.provider.name}; they will contact you to plan "
-                "the next steps.",
+                gettext(
+                    "Thank you. We have told %(clinic)s; they will contact you to plan the next steps.",
+                    clinic=quote.assignment.provider.name,
+                ),
                 "info",
             )
     return redirect(url_for("self_service.show", token=token, _anchor="quotes"), 303)
@@ -84,9 +98,11 @@ def renew(token: str, quote_id: int):
             flash(str(refused), "error")
         else:
             flash(
-                "We have asked the clinic to renew its quote. We email you when it does."
+                gettext("We have asked the clinic to renew its quote. We email you when it does.")
                 if asked
-                else "You have already asked the clinic to renew this quote. We email you when it does.",
+                else gettext(
+                    "You have already asked the clinic to renew this quote. We email you when it does."
+                ),
                 "info",
             )
     return redirect(url_for("self_service.show", token=token, _anchor="quotes"), 303)
@@ -102,7 +118,9 @@ def none_suit(token: str):
             flash(str(refused), "error")
         else:
             flash(
-                "Thank you for telling us. A coordinator will look for other clinics and write to you.",
+                gettext(
+                    "Thank you for telling us. A coordinator will look for other clinics and write to you."
+                ),
                 "info",
             )
     return redirect(url_for("self_service.show", token=token), 303)

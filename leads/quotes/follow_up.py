@@ -11,10 +11,12 @@ import sqlalchemy as sa
 from flask import current_app
 
 from leads.extensions import db
+from leads.i18n import patient_language
 from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, queue_email
 from leads.messaging.urls import patient_link, provider_link
 from leads.models import Assignment, AssignmentStatus, Lead, Quote, QuoteRevision
 from leads.quotes.service import expire_quote, patient_quotes
+from leads.routing.notification import provider_language
 from leads.timeutil import utcnow
 from leads.workdays import add_working_days
 from leads.workflow import LeadStatus, QuoteStatus, sharing_refusal
@@ -124,6 +126,7 @@ def _remind_clinic(assignment_id: int, now: datetime) -> int:
             lead_id=lead.id,
             idempotency_key=f"quote-reminder:{assignment.id}:{address}",
             reply_to=current_app.config["COORDINATOR_EMAIL"],
+            language=provider_language(provider),
             reference=lead.reference,
             provider_name=provider.name,
             link=provider_link(assignment.id),
@@ -157,9 +160,10 @@ def _remind_patient(lead_id: int, now: datetime) -> int:
         lead_id=lead.id,
         idempotency_key=f"quote-reminder:{lead.id}:patient",
         reply_to=current_app.config["COORDINATOR_EMAIL"],
+        language=patient_language(lead.preferred_language),
         reference=lead.reference,
         full_name=lead.full_name,
-        link=patient_link(lead.id),
+        link=patient_link(lead.id, patient_language(lead.preferred_language)),
     )
     lead.add_event(
         "patient_reminded_of_quotes", actor_type="system", note="Reminder sent: the quotes wait for a choice."

@@ -5,14 +5,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import lazy_gettext as _l
+
 CURRENCIES = ("EUR", "DKK")
 INCLUDES = {
-    "treatment": "Treatment",
-    "assessment": "Assessment",
-    "hospital_stay": "Hospital stay",
-    "rehabilitation": "Rehabilitation",
-    "follow_up": "Follow-up",
-    "travel_help": "Travel and accommodation help",
+    "treatment": _l("Treatment"),
+    "assessment": _l("Assessment"),
+    "hospital_stay": _l("Hospital stay"),
+    "rehabilitation": _l("Rehabilitation"),
+    "follow_up": _l("Follow-up"),
+    "travel_help": _l("Travel and accommodation help"),
 }
 # Above this, in either currency, an amount is a typing mistake rather than a price.
 MAX_AMOUNT = 10_000_000
@@ -21,11 +23,11 @@ MAX_VALID_DAYS = 365
 MAX_MESSAGE = 4000
 
 EVIDENCE_STATEMENTS = {
-    "investigational": (
+    "investigational": _l(
         "This treatment is investigational: it is not an approved treatment and its benefit is not "
         "proven. It is offered outside routine care."
     ),
-    "clinical_trial": (
+    "clinical_trial": _l(
         "This treatment is offered within a clinical trial: it is not yet an approved treatment, and "
         "the trial decides who can take part."
     ),

@@ -7,13 +7,17 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import format_date, gettext
 
 from leads.extensions import db
+from leads.i18n import patient_language
+from leads.intake.choices import CONTACT_PREFERENCES, label_for
 from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, email_coordinators, queue_email
 from leads.messaging.urls import patient_link, provider_link
 from leads.models import Assignment, AssignmentStatus, Lead, Provider, ProviderTreatment, Quote, QuoteRevision
 from leads.quotes import rules
 from leads.quotes.rules import QuoteInput
+from leads.routing.notification import provider_language
 from leads.routing.responses import check_available
 from leads.timeutil import utcnow
 from leads.workflow import ENGAGED, QUOTE_OPEN, LeadStatus, QuoteStatus, sharing_refusal
@@ -124,11 +128,12 @@ def send_quote(assignment_id: int, data: QuoteInput, now: datetime | None = None
         lead_id=lead.id,
         idempotency_key=f"quote:{quote.id}:{quote.revision}:patient",
         reply_to=current_app.config["COORDINATOR_EMAIL"],
+        language=patient_language(lead.preferred_language),
         reference=lead.reference,
         full_name=lead.full_name,
         provider_name=provider.name,
         revised=not first,
-        link=patient_link(lead.id),
+        link=patient_link(lead.id, patient_language(lead.preferred_language)),
     )
     db.session.commit()
     log.info("quote %s: revision %s sent", quote.id, quote.revision)
@@ -174,10 +179,11 @@ def _tell_patient(lead: Lead, quote: Quote, template: str, key: str) -> None:
         lead_id=lead.id,
         idempotency_key=f"{key}:patient",
         reply_to=current_app.config["COORDINATOR_EMAIL"],
+        language=patient_language(lead.preferred_language),
         reference=lead.reference,
         full_name=lead.full_name,
         provider_name=quote.assignment.provider.name,
-        link=patient_link(lead.id),
+        link=patient_link(lead.id, patient_language(lead.preferred_language)),
     )
 
 
@@ -213,14 +219,16 @@ def renewal_refusal(quote: Quote, lead: Lead, now: datetime) -> str | None:
     if refusal:
         return refusal
     if quote.status in (QuoteStatus.LIVE, QuoteStatus.EXPIRED) and not is_expired(quote, now):
-        return "This quote has not expired, so it needs no renewal."
+        return gettext("This quote has not expired, so it needs no renewal.")
     if quote.status not in (QuoteStatus.LIVE, QuoteStatus.EXPIRED):
-        return "This quote can no longer be renewed."
+        return gettext("This quote can no longer be renewed.")
     if lead.status not in (LeadStatus.CONTACTED, LeadStatus.QUOTED):
-        return "Your request no longer waits for quotes, so this quote cannot be renewed."
+        return gettext("Your request no longer waits for quotes, so this quote cannot be renewed.")
     assignment = quote.assignment
     if assignment.status != AssignmentStatus.ACCEPTED or not assignment.provider.active:
-        return "This clinic can no longer renew its quote. A coordinator can help: reply to our email."
+        return gettext(
+            "This clinic can no longer renew its quote. A coordinator can help: reply to our email."
+        )
     return None
 
 
@@ -231,7 +239,7 @@ def request_renewal(lead_id: int, quote_id: int, now: datetime | None = None) ->
     lead = _lock_lead(lead_id)
     quote = db.session.get(Quote, quote_id)
     if quote is None or quote.lead_id != lead.id:
-        _refuse("This quote is not part of your request.")
+        _refuse(gettext("This quote is not part of your request."))
     db.session.refresh(quote)
     refusal = renewal_refusal(quote, lead, now)
     if refusal:
@@ -258,6 +266,7 @@ def request_renewal(lead_id: int, quote_id: int, now: datetime | None = None) ->
             lead_id=lead.id,
             idempotency_key=f"renewal:{quote.id}:{quote.revision}:{address}",
             reply_to=current_app.config["COORDINATOR_EMAIL"],
+            language=provider_language(provider),
             reference=lead.reference,
             provider_name=provider.name,
             link=provider_link(assignment.id),
@@ -292,16 +301,17 @@ def choice_refusal(quote: Quote, lead: Lead, now: datetime) -> str | None:
     if lead.status in (LeadStatus.CHOSEN, LeadStatus.BOOKED) or any(
         q.status == QuoteStatus.CHOSEN for q in _quotes_of(lead.id)
     ):
-        return "You have already chosen a clinic, so this choice was not made."
+        return gettext("You have already chosen a clinic, so this choice was not made.")
     if quote.status == QuoteStatus.WITHDRAWN:
-        return "The clinic has withdrawn this quote, so it can no longer be chosen."
+        return gettext("The clinic has withdrawn this quote, so it can no longer be chosen.")
     if quote.status == QuoteStatus.EXPIRED or is_expired(quote, now):
-        return (
-            f"This quote expired on {quote.current.valid_until:%d %B %Y}, so it can no longer be chosen. "
-            "You can ask the clinic to renew it with the button beside the quote."
+        return gettext(
+            "This quote expired on %(date)s, so it can no longer be chosen. "
+            "You can ask the clinic to renew it with the button beside the quote.",
+            date=format_date(quote.current.valid_until, "long"),
         )
     if quote.status != QuoteStatus.LIVE or lead.status not in DECIDING:
-        return "This quote can no longer be chosen."
+        return gettext("This quote can no longer be chosen.")
     return None
 
 
@@ -321,7 +331,7 @@ def choose_quote(lead_id: int, quote_id: int, now: datetime | None = None) -> Qu
     lead = _lock_lead(lead_id)
     quote = db.session.get(Quote, quote_id)
     if quote is None or quote.lead_id != lead.id:
-        _refuse("This quote is not part of your request.")
+        _refuse(gettext("This quote is not part of your request."))
     db.session.refresh(quote)
     refusal = choice_refusal(quote, lead, now)
     if refusal:
@@ -344,9 +354,10 @@ def choose_quote(lead_id: int, quote_id: int, now: datetime | None = None) -> Qu
             lead_id=lead.id,
             idempotency_key=f"quote-chosen:{quote.id}:{address}",
             reply_to=current_app.config["COORDINATOR_EMAIL"],
+            language=provider_language(provider),
             reference=lead.reference,
             provider_name=provider.name,
-            contact_preference=lead.contact_preference.replace("-", " ").replace("_", " "),
+            contact_preference=label_for(CONTACT_PREFERENCES, lead.contact_preference),
             link=provider_link(chosen.id),
         )
     _tell_not_chosen(lead, others)
@@ -370,7 +381,7 @@ def decline_all_quotes(lead_id: int, now: datetime | None = None) -> int:
     if refusal:
         _refuse(refusal)
     if lead.status != LeadStatus.QUOTED:
-        _refuse("You have no quotes waiting for your decision.")
+        _refuse(gettext("You have no quotes waiting for your decision."))
     others = _end_other_quotes(lead, keep=None, now=now, reason="none of the quotes suited the patient")
     reason = "The patient found none of the quotes suitable and asks for other clinics."
     lead.add_event("reroute_requested", actor_type="patient", note=reason)
@@ -419,6 +430,7 @@ def _tell_not_chosen(lead: Lead, assignments: list[Assignment]) -> None:
                 lead_id=lead.id,
                 idempotency_key=f"not-chosen:{assignment.id}:{address}",
                 reply_to=current_app.config["COORDINATOR_EMAIL"],
+                language=provider_language(assignment.provider),
                 reference=lead.reference,
                 provider_name=assignment.provider.name,
             )

@@ -88,7 +88,7 @@ def _remind(assignment_id: int, now: datetime, expires_at: datetime) -> int:
         # Nothing more goes to a provider about a lead that may no longer be shared.
         db.session.rollback()
         return 0
-    queue_provider_emails(assignment, "reminder", expires_on=expires_at.strftime("%d %B %Y"))
+    queue_provider_emails(assignment, "reminder", expires_at=expires_at)
     lead.add_event(
         "provider_reminded",
         actor_type="system",

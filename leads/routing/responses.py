@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from leads.extensions import db
+from leads.i18n import patient_language
 from leads.messaging import tokens
 from leads.messaging.email import email_coordinators, queue_email
 from leads.models import Assignment, AssignmentStatus, Lead, Provider
@@ -135,6 +136,7 @@ def accept(assignment_id: int, *, note: str | None) -> Assignment:
         lead_id=lead.id,
         idempotency_key=f"accepted:{assignment.id}:patient",
         reply_to=current_app.config["COORDINATOR_EMAIL"],
+        language=patient_language(lead.preferred_language),
         reference=lead.reference,
         full_name=lead.full_name,
         provider_name=provider.name,

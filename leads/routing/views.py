@@ -3,13 +3,14 @@ clinic's quote (send, revise, withdraw) and, once chosen, the booking confirmati
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 
+from leads.i18n import country_name, language_name
+from leads.intake.choices import BUDGETS, CONTACT_PREFERENCES, TIMEFRAMES, label_for
 from leads.messaging.signed_links import link_problem, protect
 from leads.models import AssignmentStatus
 from leads.quotes import service as quotes
 from leads.quotes.forms import BookingForm, QuoteForm, WithdrawQuoteForm
 from leads.routing import responses
 from leads.routing.forms import AcceptForm, DeclineForm
-from leads.routing.notification import country_name, humanise, language_name
 
 bp = Blueprint("provider", __name__, url_prefix="/p")
 protect(bp)
@@ -105,7 +106,11 @@ def _render(token, assignment, *, accept_form=None, decline_form=None, quote_for
         decline_reasons=responses.DECLINE_REASONS,
         country=country_name(assignment.lead.country),
         language=language_name(assignment.lead.preferred_language),
-        humanise=humanise,
+        answers={
+            "contact_preference": label_for(CONTACT_PREFERENCES, assignment.lead.contact_preference),
+            "timeframe": label_for(TIMEFRAMES, assignment.lead.timeframe),
+            "budget": label_for(BUDGETS, assignment.lead.budget),
+        },
         card=quotes.quote_card(quote) if quote else None,
         can_quote=quotes.sending_refusal(assignment) is None,
         evidence=quotes.quote_evidence(assignment.lead, assignment.provider),

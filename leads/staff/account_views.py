@@ -1,18 +1,32 @@
-"""A staff member's own account: change password."""
+"""A staff member's own account: settings (time zone), change password."""
 
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from leads.auth import sessions, staff_required
 from leads.auth.accounts import AccountError
 from leads.extensions import db, limiter
 from leads.staff import bp, user_admin
-from leads.staff.forms import ChangePasswordForm
+from leads.staff.forms import AccountSettingsForm, ChangePasswordForm
 
 
 def _per_account() -> str:
     """Guesses at the current password count per account, from however many addresses."""
     return f"password-change:{current_user.email}" if current_user.is_authenticated else "password-change"
+
+
+@bp.route("/account/settings", methods=["GET", "POST"])
+@staff_required
+def account_settings():
+    # The saved settings fill the form; a POST is judged on what it sends alone.
+    form = AccountSettingsForm(obj=current_user if request.method == "GET" else None)
+    if form.validate_on_submit():
+        user_admin.change_own_settings(current_user, time_zone=form.time_zone.data)
+        db.session.commit()
+        flash(f"Your settings are saved: times are shown in {form.time_zone.data}.", "success")
+        return redirect(url_for("staff.account_settings"))
+    status = 400 if form.errors else 200
+    return render_template("staff/account_settings.html", form=form), status
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

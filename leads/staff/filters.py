@@ -1,15 +1,28 @@
-"""Template filters for staff pages: times in UTC, durations, percentages, status labels."""
+"""Template filters for staff pages: times in the reader's zone, durations, percentages, status labels."""
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
+from flask_login import current_user
+
+from leads.i18n import country_name, language_name
 from leads.intake import choices
+from leads.models.staff import DEFAULT_TIME_ZONE
 from leads.staff import bp
 from leads.staff.forms import STATUS_LABELS
 
 
 @bp.app_template_filter("staff_time")
 def staff_time(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+    """A moment in the signed-in reader's time zone, the zone named (2026-11-28 11:05 CET)."""
+    if not value:
+        return "—"
+    return value.astimezone(reader_zone()).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def reader_zone() -> ZoneInfo:
+    zone = current_user.time_zone if current_user.is_authenticated else None
+    return ZoneInfo(zone or DEFAULT_TIME_ZONE)
 
 
 @bp.app_template_filter("staff_duration")
@@ -45,9 +58,8 @@ _CHOICES = {
     "budget": dict(choices.BUDGETS),
     "contact_preference": dict(choices.CONTACT_PREFERENCES),
     "evidence": choices.EVIDENCE_LABELS,
-    "country": dict(choices.COUNTRIES),
-    "language": dict(choices.LANGUAGES),
 }
+_NAMES = {"country": country_name, "language": language_name}
 
 
 @bp.app_template_filter("staff_choice")
@@ -55,7 +67,7 @@ def staff_choice(value: str | None, kind: str) -> str:
     """A stored form answer ('3-6-months', 'NO') as the words the patient chose."""
     if not value:
         return "—"
-    label = _CHOICES[kind].get(value)
-    if label is None:
-        return value
-    return f"{label} ({value})" if kind in ("country", "language") else label
+    if kind in _NAMES:
+        name = _NAMES[kind](value)
+        return f"{name} ({value})" if name != value else value
+    return _CHOICES[kind].get(value) or value

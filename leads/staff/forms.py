@@ -1,6 +1,8 @@
 """Forms of the staff dashboard. Queue filters and the stats period are GET forms (no CSRF:
 they change nothing and must be bookmarkable); every other form posts with a CSRF token."""
 
+import zoneinfo
+
 import pycountry
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -171,6 +173,27 @@ class ResetPasswordForm(FlaskForm):
 
 class UserActiveForm(FlaskForm):
     pass
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    """Every IANA zone by its name (Europe/Copenhagen), sorted; the old aliases left out."""
+    zones = sorted(
+        z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/"))
+    )
+    return [("UTC", "UTC"), *((zone, zone.replace("_", " ")) for zone in zones)]
+
+
+class AccountSettingsForm(FlaskForm):
+    time_zone = SelectField(
+        "Time zone for dates and times",
+        choices=time_zone_choices,
+        validate_choice=False,
+        validators=[DataRequired("Choose a time zone")],
+    )
+
+    def validate_time_zone(self, field) -> None:
+        if field.data not in dict(time_zone_choices()):
+            raise ValidationError("Choose a time zone from the list, such as Europe/Copenhagen")
 
 
 class ChangePasswordForm(FlaskForm):

@@ -116,7 +116,9 @@ def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None
             if s in ALLOWED_TRANSITIONS[LeadStatus(lead.status)] and not hand_move_refusal(s.value)
         ],
         overdue=bool(lead.sla_due_at and lead.sla_due_at < now and lead.status in SLA_PENDING),
-        consent_text=consent.text_for(lead.consent.text_version) if lead.consent else None,
+        consent_text=consent.text_for(lead.consent.text_version, lead.consent.language)
+        if lead.consent
+        else None,
         erasure_due_at=due,
         erasure_overdue=bool(due and due < now and not lead.anonymised_at),
         quotes=staff_quotes(lead, now),

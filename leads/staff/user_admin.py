@@ -57,6 +57,12 @@ def reset_password(user: User, new_password: str) -> User:
     return user
 
 
+def change_own_settings(user: User, *, time_zone: str) -> User:
+    """A staff member's own display settings; the caller commits."""
+    user.time_zone = time_zone
+    return user
+
+
 def change_own_password(user: User, current_password: str, new_password: str) -> User:
     if not verify_password(user.password_hash, current_password):
         raise WrongCurrentPassword("Your current password is not right.")

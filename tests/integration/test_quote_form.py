@@ -89,7 +89,7 @@ def test_the_form_has_every_contract_field_and_the_consent_boxes_are_unticked(cl
     response = client.get("/quote")
     page = _text(response)
     assert response.status_code == 200
-    assert '<html lang="en">' in page
+    assert '<html lang="en" dir="ltr">' in page
     for name in CONTRACT_FIELDS:
         assert f'name="{name}"' in page, name
         assert re.search(rf'<label for="{name}(-0)?"', page) or f'id="{name}-0"' in page, name
@@ -393,9 +393,10 @@ def test_a_missing_or_forged_token_is_refused_with_answers_kept(client, app, tok
 
 def test_the_consent_wording_the_patient_saw_is_the_version_stored(client, app, monkeypatch):
     older = consent.ConsentText(version="2026-01-v0", share="Share (older wording).", contact="Contact.")
-    monkeypatch.setitem(consent.CONSENT_TEXTS, older.version, older)
+    monkeypatch.setitem(consent.CONSENT_TEXTS, older.key, older)
     client.post("/quote", data=answers(app, form_token=aged_token(app, version=older.version)))
-    assert db.session.scalar(sa.select(Consent.text_version)) == "2026-01-v0"
+    record = db.session.scalar(sa.select(Consent))
+    assert (record.text_version, record.language, record.text_hash) == ("2026-01-v0", "en", older.sha256)
 
 
 def test_a_treatment_withdrawn_while_the_form_was_open_is_refused(client, app):

@@ -367,27 +367,40 @@ def test_the_provider_email_has_the_facts_and_a_signed_link_but_no_contact_or_he
     assert f'href="{link}"' in email.body_html
 
 
-def test_a_provider_reading_danish_gets_the_email_in_danish(four_clinics):
-    aarhus = four_clinics[0]
+def test_a_provider_reading_danish_gets_the_email_in_danish_and_one_reading_english_in_english(four_clinics):
+    aarhus, english = four_clinics[0], four_clinics[1]
     aarhus.notification_language = "da"
+    english.notification_language = "en"
     db.session.commit()
     lead = _lead(preferred_language="de", country="SE", timeframe="as-soon-as-possible", budget="not-sure")
     route_lead(lead.id)
-    email = db.session.scalar(
-        sa.select(EmailMessage).where(EmailMessage.to_address == aarhus.notification_emails[0])
-    )
-    assert email.template == "provider_notification_da"
-    assert email.subject == f"Ny anmodning om tilbud {lead.reference}"
+
+    def email_to(provider):
+        return db.session.scalar(
+            sa.select(EmailMessage).where(EmailMessage.to_address == provider.notification_emails[0])
+        )
+
+    danish = email_to(aarhus)
+    assert danish.template == "provider_notification"
+    assert danish.subject == f"Ny anmodning om tilbud {lead.reference}"
     for fact in (
         "Behandling:",
         "Sverige",
         "Tysk",
         "Så hurtigt som muligt",
-        "Ved ikke endnu",
+        "Jeg ved det ikke endnu",
         "Reference: " + lead.reference,
     ):
-        assert fact in email.body_text
-    assert '<html lang="da">' in email.body_html
+        assert fact in danish.body_text
+    assert '<html lang="da" dir="ltr">' in danish.body_html
+
+    in_english = email_to(english)
+    assert in_english.template == "provider_notification"
+    assert in_english.subject == f"New quote request {lead.reference}"
+    for fact in ("Treatment:", "Sweden", "German", "As soon as possible", "I am not sure yet"):
+        assert fact in in_english.body_text
+    assert "Behandling" not in in_english.body_text
+    assert '<html lang="en" dir="ltr">' in in_english.body_html
 
 
 def test_reroute_offers_the_lead_to_the_next_best_not_yet_tried_then_gives_up_with_a_reason(four_clinics):

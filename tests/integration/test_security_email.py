@@ -15,6 +15,7 @@ def test_the_confirmation_carries_no_condition_no_words_and_no_contact_details(a
     sent = answers(
         app,
         full_name=CHOSEN_TEXT,
+        preferred_language="en",
         details="My MS relapsed in March; secret-detail-77.",
         treatment="stem-cell-spinal-cord-injury",
         condition="spinal-cord-injury-complete",

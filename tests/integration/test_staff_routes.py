@@ -20,6 +20,7 @@ EMPTY_POST = {
     "directory.import_providers": 200,
     "directory.new_treatment": 200,
     "directory.new_condition": 200,
+    "staff.account_settings": 400,
     "staff.change_password": 400,
     "staff.users_create": 400,
     "staff.export_csv": 200,  # the CSV of the (empty) list

@@ -7,9 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leads import consent
+from leads.i18n import countries, languages
 from leads.intake import cleaning as clean
 from leads.intake import form_token
-from leads.intake.choices import COUNTRIES, LANGUAGES, TIMEFRAMES
+from leads.intake.choices import TIMEFRAMES
 from leads.intake.taxonomy import ConditionOption, Taxonomy, TreatmentOption, condition_problem
 
 # --- names -----------------------------------------------------------------------------------
@@ -124,16 +125,16 @@ def test_a_wrong_phone_number_says_how_to_write_it(raw, country, message):
 
 
 def test_countries_are_iso_alpha2_and_sorted_for_people():
-    codes = [code for code, _ in COUNTRIES]
+    codes = [code for code, _ in countries("en")]
     assert "DK" in codes and "DE" in codes and len(codes) == len(set(codes)) > 240
-    names = [name for _, name in COUNTRIES]
+    names = [name for _, name in countries("en")]
     assert names.index("Åland Islands") < names.index("Albania")  # Å sorts with A
 
 
 def test_country_and_language_codes_are_checked_and_normalised():
     assert clean.clean_country(" dk ") == "DK"
     assert clean.clean_language("DA") == "da"
-    assert dict(LANGUAGES)["da"] == "Danish"
+    assert dict(languages("en"))["da"] == "Danish"
     with pytest.raises(clean.Invalid, match="country you live in"):
         clean.clean_country("XX")
     with pytest.raises(clean.Invalid, match="language"):

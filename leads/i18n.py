@@ -1,0 +1,193 @@
+"""Languages: which one a page is read in, and the reader's own words for countries, languages,
+money and dates. Patient pages follow the patient's choice; other pages stay in English."""
+
+import re
+import unicodedata
+from functools import cache
+from urllib.parse import urlencode
+
+import pycountry
+from babel import Locale
+from babel.numbers import format_currency
+from flask import Flask, has_request_context, request, session
+from flask_babel import get_locale
+
+from leads.extensions import babel as babel_extension
+
+# The languages patients can read the site and their emails in, each named in itself for the menu.
+LANGUAGES = {
+    "en": "English",
+    "da": "Dansk",
+    "de": "Deutsch",
+    "sv": "Svenska",
+    "nb": "Norsk bokmål",
+    "ar": "العربية",
+}
+DEFAULT_LANGUAGE = "en"
+# The menu's query parameter, and where the choice is kept for the visit.
+MENU_PARAM = "language"
+SESSION_KEY = "language"
+# A link's hint (`/quote?lang=de`), weaker than the patient's own choice; kept for the visit too,
+# so that the form sent from a page reached by such a link answers in the same language.
+LINK_PARAM = "lang"
+LINK_SESSION_KEY = "link_language"
+# Pages written for patients; every other page (staff, clinics, sign-in) is in English.
+PATIENT_BLUEPRINTS = frozenset({"public", "self_service", None})
+
+
+def N_(message: str) -> str:
+    """Mark a message for the catalogs where it is defined; it is translated where it is shown."""
+    return message
+
+
+def register_i18n(app: Flask, translations_dir: str) -> None:
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", translations_dir)
+    babel_extension.init_app(app, locale_selector=select_locale)
+    app.before_request(remember_choice)
+    app.jinja_env.globals.update(
+        page_language=page_language,
+        patient_page=patient_page,
+        text_direction=text_direction,
+        language_menu=language_menu,
+    )
+    app.jinja_env.filters["money"] = money
+
+
+def remember_choice() -> None:
+    """A language picked from the menu, or named by a link, holds for the rest of the visit."""
+    if not patient_page():
+        return
+    for param, key in ((MENU_PARAM, SESSION_KEY), (LINK_PARAM, LINK_SESSION_KEY)):
+        if request.args.get(param) in LANGUAGES:
+            session[key] = request.args[param]
+
+
+def select_locale() -> str:
+    """The patient's choice, then a link's `lang`, then the browser's languages; else English."""
+    if not patient_page():
+        return DEFAULT_LANGUAGE
+    for candidate in (session.get(SESSION_KEY), request.args.get(LINK_PARAM), session.get(LINK_SESSION_KEY)):
+        if candidate in LANGUAGES:
+            return candidate
+    return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def patient_language(code: str | None) -> str:
+    """The language to write to a patient in: theirs when we have it, else English."""
+    primary = (code or "").lower().replace("_", "-").split("-")[0]
+    return primary if primary in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def patient_page() -> bool:
+    return has_request_context() and request.blueprint in PATIENT_BLUEPRINTS
+
+
+def page_language() -> str:
+    return str(get_locale() or DEFAULT_LANGUAGE)
+
+
+def text_direction(language: str | None = None) -> str:
+    right_to_left = Locale.parse(language or page_language()).character_order == "right-to-left"
+    return "rtl" if right_to_left else "ltr"
+
+
+def language_menu() -> list[dict]:
+    """Links to this page in each language, keeping the page's other query parameters."""
+    current = page_language()
+    args = [(key, value) for key, value in request.args.items(multi=True) if key != MENU_PARAM]
+    return [
+        {
+            "code": code,
+            "name": name,
+            "href": f"{request.path}?{urlencode([*args, (MENU_PARAM, code)])}",
+            "current": code == current,
+        }
+        for code, name in LANGUAGES.items()
+    ]
+
+
+def collation_key(language: str):
+    """A sort key that orders words as readers of `language` expect.
+
+    Accents fold into their letter (Å with A in English and German, ü with u), but the letters a
+    language keeps at the end of its alphabet stay there: æ ø å in Danish and Norwegian, å ä ö in
+    Swedish. Arabic letters with hamza or madda sort with their bare letter. The six languages'
+    rules are this small, so a few lines serve better than a full ICU binding to build and ship.
+    """
+    tail = _ALPHABET_TAILS.get(language, {})
+
+    def key(text: str) -> str:
+        folded = []
+        for char in unicodedata.normalize("NFC", text.casefold()):
+            if char in tail:
+                folded.append(tail[char])
+                continue
+            base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+            folded.append(base.replace("ß", "ss"))
+        return "".join(folded)
+
+    return key
+
+
+# Letters sorted after z; U+FFF0.. sort above every letter in the key.
+_NORDIC = {"æ": "\ufff0", "ä": "\ufff0", "ø": "\ufff1", "ö": "\ufff1", "å": "\ufff2"}
+_ALPHABET_TAILS = {
+    "da": _NORDIC,
+    "nb": _NORDIC,
+    "sv": {"å": "\ufff0", "ä": "\ufff1", "æ": "\ufff1", "ö": "\ufff2", "ø": "\ufff2"},
+}
+
+
+@cache
+def countries(language: str) -> tuple[tuple[str, str], ...]:
+    """(ISO 3166 alpha-2, name in `language`) for every country, in that language's order."""
+    names = Locale.parse(language).territories
+    pairs = [(c.alpha_2, names.get(c.alpha_2) or _english_country(c)) for c in pycountry.countries]
+    key = collation_key(language)
+    return tuple(sorted(pairs, key=lambda pair: key(pair[1])))
+
+
+@cache
+def languages(language: str) -> tuple[tuple[str, str], ...]:
+    """(ISO 639-1, name in `language`) for every language with a two-letter code, sorted so."""
+    names = Locale.parse(language).languages
+    pairs = [
+        (lang.alpha_2, _capitalised(names.get(lang.alpha_2) or lang.name, language))
+        for lang in pycountry.languages
+        if hasattr(lang, "alpha_2")
+    ]
+    key = collation_key(language)
+    return tuple(sorted(pairs, key=lambda pair: key(pair[1])))
+
+
+def country_name(alpha_2: str | None, language: str | None = None) -> str:
+    """A country's name in `language` (the page's by default); the code itself if unknown."""
+    code = (alpha_2 or "").upper()
+    return dict(countries(language or page_language())).get(code) or code
+
+
+def language_name(code: str | None, language: str | None = None) -> str:
+    """A language's name in `language` (the page's by default); the code itself if unknown."""
+    primary = (code or "").lower().replace("_", "-").split("-")[0]
+    return dict(languages(language or page_language())).get(primary) or (code or "")
+
+
+def money(amount: int, currency: str, language: str | None = None) -> str:
+    """A whole amount with its currency as `language` writes it: € 20,000 / 20.000 € / 20 000 kr."""
+    locale = Locale.parse(language or page_language())
+    pattern = locale.currency_formats["standard"].pattern.split(";")[0].replace(".00", "")
+    text = format_currency(amount, currency, format=pattern, locale=locale, currency_digits=False)
+    # CLDR's currency spacing, which Babel leaves out: a code such as DKK never touches a digit.
+    return _LETTER_BY_DIGIT.sub("\xa0", text)
+
+
+_LETTER_BY_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
+
+
+def _english_country(country) -> str:
+    return getattr(country, "common_name", None) or country.name
+
+
+def _capitalised(name: str, language: str) -> str:
+    # Danish, Swedish and Norwegian write language names in lower case; a list item starts upper.
+    return name[:1].upper() + name[1:] if language != "ar" else name

@@ -1,0 +1,186 @@
+"""Which language a patient reads: their own choice from the menu (kept for the visit), then a
+link's `lang`, then the browser's Accept-Language, else English; `<html lang>` and `dir` tell the
+truth; a German request gets its consent text and confirmation in German; staff pages stay English."""
+
+import re
+import time
+
+import sqlalchemy as sa
+
+from leads import consent
+from leads.extensions import db
+from leads.intake import form_token
+from leads.models import Consent, EmailMessage, Lead
+from tests.integration.test_quotes import provider, quote_form, two_clinics_accept
+from tests.quote_support import answers, client_with_own_address
+from tests.staff_support import signed_in_client
+
+GERMAN_HEADING = "Kostenloses Angebot für eine Behandlung in Dänemark anfragen"
+ENGLISH_HEADING = "Ask for a free quote for treatment in Denmark"
+
+
+def _html_tag(response) -> str:
+    return re.search(r"<html[^>]*>", response.get_data(as_text=True)).group(0)
+
+
+def test_a_links_lang_sets_the_page_language_and_direction(client):
+    arabic = client.get("/quote?lang=ar")
+    assert _html_tag(arabic) == '<html lang="ar" dir="rtl">'
+    assert "اطلب عرض سعر مجانيًا للعلاج في الدنمارك" in arabic.get_data(as_text=True)
+    german = client.get("/quote?lang=de&treatment=neurorehabilitation-spinal-cord-injury")
+    assert _html_tag(german) == '<html lang="de" dir="ltr">'
+    assert GERMAN_HEADING in german.get_data(as_text=True)
+
+
+def test_the_browsers_languages_count_when_nothing_else_says(client):
+    page = client.get("/quote", headers={"Accept-Language": "fi, sv;q=0.8, en;q=0.5"})
+    assert _html_tag(page) == '<html lang="sv" dir="ltr">'
+    unknown = client.get("/quote", headers={"Accept-Language": "fi, pl"})
+    assert _html_tag(unknown) == '<html lang="en" dir="ltr">'
+    assert ENGLISH_HEADING in unknown.get_data(as_text=True)
+
+
+def test_the_patients_own_choice_beats_a_link_and_the_browser_and_lasts_the_visit(client):
+    chosen = client.get("/quote?language=nb", headers={"Accept-Language": "de"})
+    assert _html_tag(chosen) == '<html lang="nb" dir="ltr">'
+    assert _html_tag(client.get("/quote?lang=de", headers={"Accept-Language": "de"})) == (
+        '<html lang="nb" dir="ltr">'
+    )
+    assert _html_tag(client.get("/privacy")) == '<html lang="nb" dir="ltr">'
+    assert "Personvernerklæring" in client.get("/privacy").get_data(as_text=True)
+
+
+def test_an_unknown_language_in_the_menu_or_a_link_changes_nothing(client):
+    page = client.get("/quote?language=xx&lang=zz")
+    assert _html_tag(page) == '<html lang="en" dir="ltr">'
+    with client.session_transaction() as session:
+        assert "language" not in session
+
+
+def test_the_menu_offers_every_language_by_its_own_name_and_keeps_the_links_answers(client):
+    page = client.get("/quote?treatment=neurorehabilitation-spinal-cord-injury&lang=da").get_data(
+        as_text=True
+    )
+    menu = re.search(r'<nav class="language-menu".*?</nav>', page, re.S).group(0)
+    for code, name in (("en", "English"), ("de", "Deutsch"), ("ar", "العربية"), ("nb", "Norsk bokmål")):
+        link = re.search(rf'<a href="([^"]+)" lang="{code}" hreflang="{code}"[^>]*>{name}</a>', menu)
+        assert link, f"no menu link for {code}"
+        assert "treatment=neurorehabilitation-spinal-cord-injury" in link.group(1)
+        assert f"language={code}" in link.group(1)
+    assert 'aria-current="true">Dansk</a>' in menu
+
+
+def test_staff_pages_stay_in_english_whatever_the_patient_chose(client):
+    client.get("/quote?language=de")
+    login = client.get("/staff/login", headers={"Accept-Language": "de"})
+    assert _html_tag(login) == '<html lang="en" dir="ltr">'
+    assert 'class="language-menu"' not in login.get_data(as_text=True)
+
+
+def test_errors_on_the_form_are_in_the_patients_language(app, taxonomy):
+    client = client_with_own_address(app)
+    client.get("/quote?language=de")
+    response = client.post("/quote", data=answers(app, full_name="", email="nobody", consent_share=None))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    for message in (
+        "Bitte prüfen Sie Ihre Angaben",
+        "Geben Sie Ihren vollständigen Namen ein",
+        "Geben Sie eine E-Mail-Adresse mit einem @ ein",
+        "Setzen Sie hier ein Häkchen, damit wir Ihre Anfrage",
+    ):
+        assert message in page
+    assert "Enter your full name" not in page
+
+
+def test_a_request_sent_in_german_records_the_german_consent_and_gets_its_confirmation_in_german(
+    app, taxonomy
+):
+    client = client_with_own_address(app)
+    form_page = client.get("/quote?lang=de").get_data(as_text=True)
+    german = consent.current("de")
+    assert german.share in form_page
+    assert 'value="de" selected' in form_page  # the language to write in follows the page's
+    token = form_token.issue(
+        app.config["SECRET_KEY"],
+        consent_version=consent.CURRENT_VERSION,
+        consent_language="de",
+        now=time.time() - 10,
+    )
+    response = client.post("/quote?lang=de", data=answers(app, preferred_language="de", form_token=token))
+    assert response.status_code == 303
+
+    lead = db.session.scalar(sa.select(Lead))
+    record = db.session.scalar(sa.select(Consent))
+    assert (record.text_version, record.language, record.text_hash) == (
+        consent.CURRENT_VERSION,
+        "de",
+        german.sha256,
+    )
+    email = db.session.scalar(sa.select(EmailMessage).filter_by(template="patient_confirmation"))
+    assert email.subject == f"Ihre Angebotsanfrage {lead.reference}"
+    assert "Vielen Dank für Ihre Anfrage nach einem kostenlosen Angebot" in email.body_text
+    assert "WIE ES WEITERGEHT" in email.body_text
+    assert '<html lang="de" dir="ltr">' in email.body_html
+    assert "Thank you" not in email.body_text
+
+
+def test_a_patient_with_a_language_we_do_not_write_gets_english(app, taxonomy):
+    client = client_with_own_address(app)
+    response = client.post("/quote", data=answers(app, preferred_language="pl"))
+    assert response.status_code == 303
+    email = db.session.scalar(sa.select(EmailMessage).filter_by(template="patient_confirmation"))
+    assert email.subject.startswith("Your quote request ")
+    record = db.session.scalar(sa.select(Consent))
+    assert record.language == "en"
+
+
+def test_a_german_patients_quote_emails_are_german_and_their_link_opens_their_page_in_german(
+    app, client, taxonomy
+):
+    lead, first, second = two_clinics_accept(client)
+    lead.preferred_language = "de"
+    db.session.commit()
+    assert client.post(provider(first) + "/quote", data=quote_form()).status_code == 303
+    client.post(provider(first) + "/quote/withdraw")
+
+    def email(template):
+        return db.session.scalar(sa.select(EmailMessage).filter_by(template=template))
+
+    quoted, withdrawn = email("patient_quote"), email("patient_quote_withdrawn")
+    assert quoted.subject == f"Sie haben ein neues Angebot zu Ihrer Anfrage {lead.reference}"
+    assert withdrawn.subject == f"Eine Klinik hat ihr Angebot zu Ihrer Anfrage {lead.reference} zurückgezogen"
+    assert "?lang=de" in quoted.body_text  # their own page opens in German
+    link = re.search(r"http\S+/my-request/\S+", quoted.body_text).group(0)
+    german = client.get(link.removeprefix(app.config["BASE_URL"])).get_data(as_text=True)
+    assert '<html lang="de" dir="ltr">' in german and "Die Klinik hat dieses Angebot zurückgezogen." in german
+
+
+def test_coordinators_see_the_consent_in_the_language_the_patient_read_it(app, taxonomy):
+    token = form_token.issue(
+        app.config["SECRET_KEY"],
+        consent_version=consent.CURRENT_VERSION,
+        consent_language="ar",
+        now=time.time() - 10,
+    )
+    client_with_own_address(app).post("/quote?lang=ar", data=answers(app, form_token=token))
+    lead = db.session.scalar(sa.select(Lead))
+    coordinator, _ = signed_in_client(app)
+    page = coordinator.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert '<html lang="en" dir="ltr">' in page  # the staff page itself stays English
+    assert f'<blockquote lang="ar" dir="rtl"><p>{consent.current("ar").share}</p>' in page
+    assert "shown in Arabic (ar)" in page
+
+
+def test_a_form_sent_again_keeps_the_consent_wording_its_token_recorded_marked_with_its_language(
+    app, taxonomy
+):
+    """Opened in English, sent from a German page: the English wording the token recorded is shown
+    again (it is what the patient agrees to) and marked as English on the German page."""
+    client = client_with_own_address(app)
+    client.get("/quote?language=de")
+    response = client.post("/quote", data=answers(app, full_name=""))  # an English token
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and '<html lang="de" dir="ltr">' in page
+    assert f'<span lang="en" dir="ltr">{consent.current("en").share}</span>' in page
+    assert consent.current("de").share not in page
