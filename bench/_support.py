@@ -192,6 +192,7 @@ def store_leads(database_url: str, redis_url: str, count: int) -> None:
                     budget="20000-50000-eur",
                     contact_preference="email",
                     consent_version=consent.CURRENT_VERSION,
+                    consent_language="en",
                     submission_key=secrets.token_urlsafe(16),
                 )
             )

@@ -16,7 +16,7 @@ from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, queue_email
 from leads.messaging.urls import patient_link, provider_link
 from leads.models import Assignment, AssignmentStatus, Lead, Quote, QuoteRevision
 from leads.quotes.service import expire_quote, patient_quotes
-from leads.routing.notification import provider_language
+from leads.routing.notification import email_provider
 from leads.timeutil import utcnow
 from leads.workdays import add_working_days
 from leads.workflow import LeadStatus, QuoteStatus, sharing_refusal
@@ -119,18 +119,14 @@ def _remind_clinic(assignment_id: int, now: datetime) -> int:
     if not claimed or assignment.quote is not None or sharing_refusal(lead) or not provider.active:
         db.session.rollback()
         return 0
-    for address in provider.notification_emails:
-        queue_email(
-            template=f"{PROVIDER_TEMPLATE_PREFIX}quote_reminder",
-            to=address,
-            lead_id=lead.id,
-            idempotency_key=f"quote-reminder:{assignment.id}:{address}",
-            reply_to=current_app.config["COORDINATOR_EMAIL"],
-            language=provider_language(provider),
-            reference=lead.reference,
-            provider_name=provider.name,
-            link=provider_link(assignment.id),
-        )
+    email_provider(
+        assignment,
+        PROVIDER_TEMPLATE_PREFIX + "quote_reminder",
+        f"quote-reminder:{assignment.id}",
+        reference=lead.reference,
+        provider_name=provider.name,
+        link=provider_link(assignment.id),
+    )
     lead.add_event(
         "quote_reminder_sent",
         actor_type="system",

@@ -17,7 +17,7 @@ from leads.messaging.urls import patient_link, provider_link
 from leads.models import Assignment, AssignmentStatus, Lead, Provider, ProviderTreatment, Quote, QuoteRevision
 from leads.quotes import rules
 from leads.quotes.rules import QuoteInput
-from leads.routing.notification import provider_language
+from leads.routing.notification import email_provider
 from leads.routing.responses import check_available
 from leads.timeutil import utcnow
 from leads.workflow import ENGAGED, QUOTE_OPEN, LeadStatus, QuoteStatus, sharing_refusal
@@ -259,18 +259,14 @@ def request_renewal(lead_id: int, quote_id: int, now: datetime | None = None) ->
         actor_provider_id=provider.id,
         note=f"The patient asked {provider.name} to renew its expired quote.",
     )
-    for address in provider.notification_emails:
-        queue_email(
-            template=f"{PROVIDER_TEMPLATE_PREFIX}quote_renewal",
-            to=address,
-            lead_id=lead.id,
-            idempotency_key=f"renewal:{quote.id}:{quote.revision}:{address}",
-            reply_to=current_app.config["COORDINATOR_EMAIL"],
-            language=provider_language(provider),
-            reference=lead.reference,
-            provider_name=provider.name,
-            link=provider_link(assignment.id),
-        )
+    email_provider(
+        assignment,
+        PROVIDER_TEMPLATE_PREFIX + "quote_renewal",
+        f"renewal:{quote.id}:{quote.revision}",
+        reference=lead.reference,
+        provider_name=provider.name,
+        link=provider_link(assignment.id),
+    )
     db.session.commit()
     return True
 
@@ -347,19 +343,15 @@ def choose_quote(lead_id: int, quote_id: int, now: datetime | None = None) -> Qu
         note=f"The patient chose the quote of {provider.name} (revision {quote.revision}).",
     )
     lead.change_status(LeadStatus.CHOSEN, actor_type="patient", note=f"The patient chose {provider.name}.")
-    for address in provider.notification_emails:
-        queue_email(
-            template=f"{PROVIDER_TEMPLATE_PREFIX}quote_chosen",
-            to=address,
-            lead_id=lead.id,
-            idempotency_key=f"quote-chosen:{quote.id}:{address}",
-            reply_to=current_app.config["COORDINATOR_EMAIL"],
-            language=provider_language(provider),
-            reference=lead.reference,
-            provider_name=provider.name,
-            contact_preference=label_for(CONTACT_PREFERENCES, lead.contact_preference),
-            link=provider_link(chosen.id),
-        )
+    email_provider(
+        chosen,
+        PROVIDER_TEMPLATE_PREFIX + "quote_chosen",
+        f"quote-chosen:{quote.id}",
+        reference=lead.reference,
+        provider_name=provider.name,
+        contact_preference=label_for(CONTACT_PREFERENCES, lead.contact_preference),
+        link=provider_link(chosen.id),
+    )
     _tell_not_chosen(lead, others)
     email_coordinators(
         lead,
@@ -423,17 +415,13 @@ def _end_other_quotes(lead: Lead, *, keep: Assignment | None, now: datetime, rea
 def _tell_not_chosen(lead: Lead, assignments: list[Assignment]) -> None:
     # Not a provider_ template: the thank-you goes out even if the lead later stops being shareable.
     for assignment in assignments:
-        for address in assignment.provider.notification_emails:
-            queue_email(
-                template="notice_provider_not_chosen",
-                to=address,
-                lead_id=lead.id,
-                idempotency_key=f"not-chosen:{assignment.id}:{address}",
-                reply_to=current_app.config["COORDINATOR_EMAIL"],
-                language=provider_language(assignment.provider),
-                reference=lead.reference,
-                provider_name=assignment.provider.name,
-            )
+        email_provider(
+            assignment,
+            "notice_provider_not_chosen",
+            f"not-chosen:{assignment.id}",
+            reference=lead.reference,
+            provider_name=assignment.provider.name,
+        )
 
 
 def booking_refusal(assignment: Assignment) -> str | None:

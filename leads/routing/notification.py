@@ -12,21 +12,28 @@ from leads.models import Assignment, Lead, Provider
 
 
 def queue_provider_emails(assignment: Assignment, kind: str, **extra) -> None:
-    """One `provider_<kind>` email (notification, reminder) per notification address of the
-    assignment's provider, in its language, Reply-To the coordinators; once per address."""
-    provider, lead = assignment.provider, assignment.lead
+    """The notification or reminder about the assignment's lead: what it may say about the lead
+    (`notification_context`), to each notification address of its provider."""
+    context = notification_context(assignment.lead, assignment.provider, provider_link(assignment.id))
+    template = f"{PROVIDER_TEMPLATE_PREFIX}{kind}"
+    email_provider(assignment, template, f"{KEY_PREFIXES[kind]}:{assignment.id}", **context, **extra)
+
+
+def email_provider(assignment: Assignment, template: str, key: str, **context) -> None:
+    """One email per notification address of the assignment's provider, in its language, Reply-To
+    the coordinators; once per `key` and address. A `provider_` template is about the lead and is
+    cancelled if the lead stops being shareable before it goes; a `notice_provider_` one is not."""
+    provider = assignment.provider
     language = provider_language(provider)
-    context = notification_context(lead, provider, provider_link(assignment.id))
     for address in provider.notification_emails:
         queue_email(
-            template=f"{PROVIDER_TEMPLATE_PREFIX}{kind}",
+            template=template,
             to=address,
-            lead_id=lead.id,
-            idempotency_key=f"{KEY_PREFIXES[kind]}:{assignment.id}:{address}",
+            lead_id=assignment.lead_id,
+            idempotency_key=f"{key}:{address}",
             reply_to=current_app.config["COORDINATOR_EMAIL"],
             language=language,
             **context,
-            **extra,
         )
 
 
