@@ -172,7 +172,11 @@ class Stack:
 
     def submit(self, tag: str, count: int, threads: int = 4) -> Counter:
         """`count` patients of the test `tag` send the form over HTTP; the answers' status codes."""
-        patients = [
+        return Counter(self.send(self.patients(tag, count), threads))
+
+    def patients(self, tag: str, count: int) -> list[dict]:
+        """The answers of `count` new patients of the test `tag`, each with a form token of its own."""
+        return [
             {
                 **VALID_ANSWERS,
                 "full_name": f"Patient {number}",
@@ -182,6 +186,9 @@ class Stack:
             }
             for number in range(count)
         ]
+
+    def send(self, patients: list[dict], threads: int = 4) -> list[int]:
+        """Each patient's answers POSTed to the form; the status codes, in the patients' order."""
 
         def one(answers: dict) -> int:
             connection = http.client.HTTPConnection("127.0.0.1", self.web_port, timeout=60)
@@ -197,7 +204,7 @@ class Stack:
                 connection.close()
 
         with ThreadPoolExecutor(threads) as pool:
-            return Counter(pool.map(one, patients))
+            return list(pool.map(one, patients))
 
     def get(self, path: str) -> int:
         connection = http.client.HTTPConnection("127.0.0.1", self.web_port, timeout=30)
