@@ -71,7 +71,8 @@ class Worker:
         self.concurrency = concurrency
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 60.0, wait: bool = True) -> None:
+        """Start the worker; unless told not to wait, return once it says it is ready."""
         log = self.log_path.open("ab")
         seen = log.tell()  # a restarted worker writes "ready." again after what is there
         self.process = subprocess.Popen(
@@ -99,6 +100,8 @@ class Worker:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        if not wait:
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if b" ready." in self.log_path.read_bytes()[seen:]:

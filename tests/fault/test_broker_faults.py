@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 
 import redis
 
@@ -102,3 +103,27 @@ def test_every_task_published_twice_more_with_two_beats_changes_nothing(healthy)
     figures = stack.figures("every routing and email task published twice more, two beats", tag, answers)
     assert figures["routed"] == 20 and figures["duplicate assignments"] == 0
     assert figures["delivered"] == 20 * EMAILS_PER_LEAD and figures["delivered twice"] == 0
+
+
+def test_a_worker_started_while_redis_is_down_consumes_once_it_returns(healthy):
+    """The worker keeps trying to reach the broker instead of exiting, and routes and sends as
+    soon as Redis is back (the figure printed: seconds from Redis's return to the last lead routed)."""
+    stack = healthy
+    tag = stack.new_tag("worker-before-redis")
+    stack.worker.stop()
+    stack.redis.stop()
+    stack.worker.start(wait=False)
+    answers = stack.submit(tag, 10)
+    pause(3.0)
+    assert stack.worker.process.poll() is None, "the worker gave up while Redis was down"
+    stack.redis.start()
+    back = time.monotonic()
+
+    stack.wait_until_routed(tag, 10)
+    routed_after = time.monotonic() - back
+    stack.wait_until_settled(tag, 10 * EMAILS_PER_LEAD)
+    figures = stack.figures("worker started while Redis was down, then Redis started", tag, answers)
+    print(f"  all 10 leads routed {routed_after:.1f} s after Redis returned")
+    assert answers == {303: 10}
+    assert figures["routed"] == 10 and figures["duplicate assignments"] == 0
+    assert figures["sent"] == figures["delivered"] == 10 * EMAILS_PER_LEAD
