@@ -229,6 +229,12 @@ class Stack:
     def leads(self, tag: str) -> list:
         return self._read(sa.select(Lead.id, Lead.email, Lead.status).where(Lead.email.like(f"{tag}-%")))
 
+    def references(self, tag: str) -> list[str]:
+        return [
+            reference
+            for (reference,) in self._read(sa.select(Lead.reference).where(Lead.email.like(f"{tag}-%")))
+        ]
+
     def emails(self, tag: str) -> list:
         return self._read(
             sa.select(
