@@ -17,7 +17,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 
 from leads.extensions import db
-from leads.i18n import DEFAULT_LANGUAGE
+from leads.i18n import DEFAULT_LANGUAGE, patient_language
 from leads.messaging import outbox
 from leads.messaging.urls import public_url, staff_lead_url
 from leads.models import EmailMessage, EmailStatus, Lead
@@ -110,6 +110,22 @@ def email_coordinators(
         summary=summary,
         note=note,
         lead_url=staff_lead_url(lead.id),
+    )
+
+
+def email_patient(lead, *, template: str, idempotency_key: str, **context) -> EmailMessage:
+    """An email to the patient in their language (English when we don't write theirs), Reply-To
+    the coordinators, with their reference and name; a `link` in `context` is theirs to pass."""
+    return queue_email(
+        template=template,
+        to=lead.email,
+        lead_id=lead.id,
+        idempotency_key=idempotency_key,
+        reply_to=current_app.config["COORDINATOR_EMAIL"],
+        language=patient_language(lead.preferred_language),
+        reference=lead.reference,
+        full_name=lead.full_name,
+        **context,
     )
 
 

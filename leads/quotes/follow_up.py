@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 
 from leads.extensions import db
 from leads.i18n import patient_language
-from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, queue_email
+from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, email_patient
 from leads.messaging.urls import patient_link, provider_link
 from leads.models import Assignment, AssignmentStatus, Lead, Quote, QuoteRevision
 from leads.quotes.service import expire_quote, patient_quotes
@@ -150,15 +149,10 @@ def _remind_patient(lead_id: int, now: datetime) -> int:
         # Without a live quote there is nothing to choose; a renewed quote makes the reminder due again.
         db.session.rollback()
         return 0
-    queue_email(
+    email_patient(
+        lead,
         template="patient_quote_reminder",
-        to=lead.email,
-        lead_id=lead.id,
         idempotency_key=f"quote-reminder:{lead.id}:patient",
-        reply_to=current_app.config["COORDINATOR_EMAIL"],
-        language=patient_language(lead.preferred_language),
-        reference=lead.reference,
-        full_name=lead.full_name,
         link=patient_link(lead.id, patient_language(lead.preferred_language)),
     )
     lead.add_event(

@@ -12,7 +12,7 @@ from flask_babel import format_date, gettext
 from leads.extensions import db
 from leads.i18n import patient_language
 from leads.intake.choices import CONTACT_PREFERENCES, label_for
-from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, email_coordinators, queue_email
+from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, email_coordinators, email_patient
 from leads.messaging.urls import patient_link, provider_link
 from leads.models import Assignment, AssignmentStatus, Lead, Provider, ProviderTreatment, Quote, QuoteRevision
 from leads.quotes import rules
@@ -122,15 +122,10 @@ def send_quote(assignment_id: int, data: QuoteInput, now: datetime | None = None
             actor_provider_id=provider.id,
             note=f"{provider.name} sent the first quote.",
         )
-    queue_email(
+    email_patient(
+        lead,
         template="patient_quote",
-        to=lead.email,
-        lead_id=lead.id,
         idempotency_key=f"quote:{quote.id}:{quote.revision}:patient",
-        reply_to=current_app.config["COORDINATOR_EMAIL"],
-        language=patient_language(lead.preferred_language),
-        reference=lead.reference,
-        full_name=lead.full_name,
         provider_name=provider.name,
         revised=not first,
         link=patient_link(lead.id, patient_language(lead.preferred_language)),
@@ -173,15 +168,10 @@ def _back_to_contacted_without_live_quotes(lead: Lead, **actor) -> None:
 
 def _tell_patient(lead: Lead, quote: Quote, template: str, key: str) -> None:
     """A short email about one clinic's quote: the clinic's name and the patient's link, no detail."""
-    queue_email(
+    email_patient(
+        lead,
         template=template,
-        to=lead.email,
-        lead_id=lead.id,
         idempotency_key=f"{key}:patient",
-        reply_to=current_app.config["COORDINATOR_EMAIL"],
-        language=patient_language(lead.preferred_language),
-        reference=lead.reference,
-        full_name=lead.full_name,
         provider_name=quote.assignment.provider.name,
         link=patient_link(lead.id, patient_language(lead.preferred_language)),
     )

@@ -9,9 +9,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from leads.extensions import db
-from leads.i18n import patient_language
 from leads.messaging import tokens
-from leads.messaging.email import email_coordinators, queue_email
+from leads.messaging.email import email_coordinators, email_patient
 from leads.models import Assignment, AssignmentStatus, Lead, Provider
 from leads.routing.service import reroute_lead
 from leads.timeutil import utcnow
@@ -130,15 +129,10 @@ def accept(assignment_id: int, *, note: str | None) -> Assignment:
             note=f"{provider.name} will contact the patient.",
         )
     _email_coordinators(assignment, summary, note)
-    queue_email(
+    email_patient(
+        lead,
         template="patient_provider_accepted",
-        to=lead.email,
-        lead_id=lead.id,
         idempotency_key=f"accepted:{assignment.id}:patient",
-        reply_to=current_app.config["COORDINATOR_EMAIL"],
-        language=patient_language(lead.preferred_language),
-        reference=lead.reference,
-        full_name=lead.full_name,
         provider_name=provider.name,
         provider_city=provider.city,
         treatment_name=lead.treatment.name,
