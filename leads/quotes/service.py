@@ -203,9 +203,18 @@ def _expire(quote: Quote, lead: Lead) -> None:
     _back_to_contacted_without_live_quotes(lead, actor_type="system")
 
 
+def _closed_to_patient(lead: Lead) -> str | None:
+    """The sharing rule as the patient reads it (its own wording is the clinics')."""
+    if sharing_refusal(lead) is None:
+        return None
+    return gettext(
+        "Your request is no longer open, so this cannot be done. Please write to us if you need help."
+    )
+
+
 def renewal_refusal(quote: Quote, lead: Lead, now: datetime) -> str | None:
     """Why the patient may not ask the clinic to renew this quote; None when they may."""
-    refusal = sharing_refusal(lead)
+    refusal = _closed_to_patient(lead)
     if refusal:
         return refusal
     if quote.status in (QuoteStatus.LIVE, QuoteStatus.EXPIRED) and not is_expired(quote, now):
@@ -281,7 +290,7 @@ def close_open_quotes(lead: Lead, *, actor_type: str, why: str, actor_user_id: i
 
 def choice_refusal(quote: Quote, lead: Lead, now: datetime) -> str | None:
     """Why the patient may not choose this quote; None when they may. The one rule of choosing."""
-    refusal = sharing_refusal(lead)
+    refusal = _closed_to_patient(lead)
     if refusal:
         return refusal
     if lead.status in (LeadStatus.CHOSEN, LeadStatus.BOOKED) or any(
@@ -359,7 +368,7 @@ def decline_all_quotes(lead_id: int, now: datetime | None = None) -> int:
     look for other clinics (the lead tops their queue). How many clinics were released."""
     now = now or utcnow()
     lead = _lock_lead(lead_id)
-    refusal = sharing_refusal(lead)
+    refusal = _closed_to_patient(lead)
     if refusal:
         _refuse(refusal)
     if lead.status != LeadStatus.QUOTED:

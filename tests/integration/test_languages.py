@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from leads import consent
 from leads.extensions import db
 from leads.intake import form_token
-from leads.models import Consent, EmailMessage, Lead
-from tests.integration.test_quotes import provider, quote_form, two_clinics_accept
+from leads.models import Consent, EmailMessage, Lead, Quote
+from leads.patients.self_service import withdraw_consent
+from tests.integration.test_quotes import patient, provider, quote_form, two_clinics_accept
 from tests.quote_support import answers, client_with_own_address
 from tests.staff_support import signed_in_client
 
@@ -184,3 +185,17 @@ def test_a_form_sent_again_keeps_the_consent_wording_its_token_recorded_marked_w
     assert response.status_code == 422 and '<html lang="de" dir="ltr">' in page
     assert f'<span lang="en" dir="ltr">{consent.current("en").share}</span>' in page
     assert consent.current("de").share not in page
+
+
+def test_a_patient_whose_request_closed_is_told_so_in_their_language_not_in_the_clinics_words(
+    app, client, taxonomy
+):
+    lead, first, _ = two_clinics_accept(client)
+    assert client.post(provider(first) + "/quote", data=quote_form()).status_code == 303
+    quote = db.session.scalar(sa.select(Quote))
+    withdraw_consent(lead.id)
+    page = client.get(f"{patient(lead)}/quotes/{quote.id}/choose?lang=de", follow_redirects=True)
+    text = page.get_data(as_text=True)
+    assert "Ihre Anfrage ist nicht mehr offen" in text
+    assert "The patient has withdrawn" not in text  # the clinics' wording of the same rule
+    assert db.session.get(Quote, quote.id).status != "chosen"
