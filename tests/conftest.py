@@ -36,11 +36,12 @@ def pytest_collection_modifyitems(config, items):
     on_postgresql = config.getoption("--db") == "postgresql" or os.environ.get(
         "TEST_DATABASE_URL", ""
     ).startswith("postgresql")
-    if not on_postgresql:
-        left_out = [item for item in items if item.get_closest_marker("pg_only")]
-        if left_out:
-            config.hook.pytest_deselected(items=left_out)
-            items[:] = [item for item in items if not item.get_closest_marker("pg_only")]
+    # Tests about one database's own behaviour are left out of the other's pass, not skipped.
+    elsewhere = "sqlite_only" if on_postgresql else "pg_only"
+    left_out = [item for item in items if item.get_closest_marker(elsewhere)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker(elsewhere)]
 
 
 @pytest.fixture(scope="session")

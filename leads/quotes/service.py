@@ -65,13 +65,19 @@ def sending_refusal(assignment: Assignment) -> str | None:
     return None
 
 
-def send_quote(assignment_id: int, data: QuoteInput, now: datetime | None = None) -> Quote:
-    """Send the clinic's first quote or a revision of it, tell the patient, move the lead to quoted."""
-    now = now or utcnow()
+def _clinic_side(assignment_id: int) -> tuple[Assignment, Lead]:
+    """The clinic's assignment, fresh under its lead's lock, if its link still gives access."""
     assignment = db.session.get(Assignment, assignment_id)
     lead = _lock_lead(assignment.lead_id)
     db.session.refresh(assignment)
     check_available(assignment)
+    return assignment, lead
+
+
+def send_quote(assignment_id: int, data: QuoteInput, now: datetime | None = None) -> Quote:
+    """Send the clinic's first quote or a revision of it, tell the patient, move the lead to quoted."""
+    now = now or utcnow()
+    assignment, lead = _clinic_side(assignment_id)
     refusal = sending_refusal(assignment)
     if refusal:
         _refuse(refusal)
@@ -137,10 +143,7 @@ def send_quote(assignment_id: int, data: QuoteInput, now: datetime | None = None
 
 def withdraw_quote(assignment_id: int) -> Quote:
     """The clinic withdraws its live quote before the patient chooses."""
-    assignment = db.session.get(Assignment, assignment_id)
-    lead = _lock_lead(assignment.lead_id)
-    db.session.refresh(assignment)
-    check_available(assignment)
+    assignment, lead = _clinic_side(assignment_id)
     refusal = sending_refusal(assignment)
     quote = assignment.quote
     if refusal or quote is None or quote.status != QuoteStatus.LIVE:
@@ -437,10 +440,7 @@ def booking_refusal(assignment: Assignment) -> str | None:
 def confirm_booking(assignment_id: int, treatment_date: date, now: datetime | None = None) -> Quote:
     """The chosen clinic confirms the treatment is booked for a date: the lead becomes booked."""
     now = now or utcnow()
-    assignment = db.session.get(Assignment, assignment_id)
-    lead = _lock_lead(assignment.lead_id)
-    db.session.refresh(assignment)
-    check_available(assignment)
+    assignment, lead = _clinic_side(assignment_id)
     refusal = booking_refusal(assignment)
     if refusal:
         _refuse(refusal)

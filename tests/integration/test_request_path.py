@@ -23,7 +23,7 @@ from leads.models import Lead, OutboxMessage, Treatment
 from tests.quote_support import answers, client_with_own_address
 from tests.staff_support import signed_in_client
 
-on_sqlite_only = pytest.mark.skipif("config.getoption('--db') == 'postgresql'", reason="SQLite's locks")
+on_sqlite_only = pytest.mark.sqlite_only
 
 
 @contextmanager
