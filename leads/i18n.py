@@ -11,6 +11,7 @@ from babel import Locale
 from babel.numbers import format_currency
 from flask import Flask, has_request_context, request, session
 from flask_babel import get_locale
+from markupsafe import Markup
 
 from leads.extensions import babel as babel_extension
 
@@ -49,6 +50,7 @@ def register_i18n(app: Flask, translations_dir: str) -> None:
         patient_page=patient_page,
         text_direction=text_direction,
         language_menu=language_menu,
+        option_tags=option_tags,
     )
     app.jinja_env.filters["money"] = money
 
@@ -158,6 +160,25 @@ def languages(language: str) -> tuple[tuple[str, str], ...]:
     ]
     key = collation_key(language)
     return tuple(sorted(pairs, key=lambda pair: key(pair[1])))
+
+
+def option_tags(options: tuple[tuple[str, str], ...], selected: str | None = None) -> Markup:
+    """`<option>` tags for a long cached list (countries, languages), `selected` marked.
+
+    Escaping a few hundred names on every page view is most of the form's rendering, so the tags
+    of each list are built once; marking the selected one is a replacement in the cached text.
+    """
+    tags = _option_tags(options)
+    if not selected:
+        return tags
+    plain = Markup('<option value="{}">').format(selected)
+    return tags.replace(plain, Markup('<option value="{}" selected>').format(selected), 1)
+
+
+@cache
+def _option_tags(options: tuple[tuple[str, str], ...]) -> Markup:
+    tag = Markup('<option value="{}">{}</option>')
+    return Markup("\n").join(tag.format(value, label) for value, label in options)
 
 
 def country_name(alpha_2: str | None, language: str | None = None) -> str:

@@ -23,7 +23,8 @@ from leads.extensions import db, limiter
 from leads.i18n import countries, languages, page_language
 from leads.intake import form_token
 from leads.intake.choices import BUDGETS, CONTACT_PREFERENCES, EVIDENCE_LABELS, EVIDENCE_SHORT, TIMEFRAMES
-from leads.intake.cleaning import DETAILS_MAX, EMAIL_MAX, NAME_MAX, PHONE_MAX
+from leads.intake.cleaning import DETAILS_MAX, EMAIL_MAX, NAME_MAX, PHONE_MAX, clean_referrer
+from leads.intake.form_page import HOLES, FormPages
 from leads.intake.forms import QuoteForm
 from leads.intake.service import UTM_FIELDS
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 PREFILL_PARAMS = ("treatment", "condition", *UTM_FIELDS)
 THANKS_KEY = "quote_thanks"
+PAGES_KEY = "quote_form_pages"
 PRIVACY_NOTICE_UPDATED = date(2026, 11, 28)
 
 bp = Blueprint("public", __name__)
@@ -87,13 +89,7 @@ def home():
 def quote():
     form = QuoteForm(taxonomy=intake.offered_taxonomy())
     if request.method == "GET":
-        form.prefill(
-            request.args,
-            language=page_language(),
-            referrer=_external_referrer(),
-        )
-        form.form_token.data = _new_token()
-        return _render(form)
+        return _empty_form(form)
 
     token = _read_token(form.form_token.data)
     config = current_app.config
@@ -190,45 +186,68 @@ def _form_again(message: str, status: int):
     return _render(form, [message], status=status)
 
 
+def _empty_form(form: QuoteForm):
+    """The form as a link opens it: from this process's cache unless messages wait to be shown."""
+    if session.get("_flashes"):
+        form.prefill(request.args, language=page_language(), referrer=_external_referrer())
+        form.form_token.data = _new_token()
+        return _render(form)
+    values = {"form_token": _new_token(), "referrer": clean_referrer(_external_referrer()) or ""}
+    csrf_field = getattr(form, "csrf_token", None)
+    if csrf_field is not None:
+        values["csrf_token"] = csrf_field.current_token
+
+    def render() -> str:
+        form.prefill(request.args, language=page_language(), referrer=None)
+        form.referrer.data = HOLES["referrer"]
+        form.form_token.data = HOLES["form_token"]
+        if csrf_field is not None:
+            csrf_field.current_token = HOLES["csrf_token"]
+        return _page(form)
+
+    pages = current_app.extensions.setdefault(PAGES_KEY, FormPages())
+    return pages.page((page_language(), request.query_string, form.taxonomy), render, values)
+
+
 def _render(form: QuoteForm, notices: list[str] = (), status: int = 200):
-    response = make_response(
-        render_template(
-            "public/quote.html",
-            form=form,
-            taxonomy=form.taxonomy,
-            notices=list(notices),
-            field_errors=form.field_errors(),
-            consent_text=_consent_shown(form),
-            countries=countries(page_language()),
-            languages=languages(page_language()),
-            timeframes=TIMEFRAMES,
-            budgets=BUDGETS,
-            contact_preferences=CONTACT_PREFERENCES,
-            evidence_labels=EVIDENCE_LABELS,
-            treatment_options=[
-                (t.slug, f"{gettext(t.name)} ({EVIDENCE_SHORT.get(t.evidence_status, t.evidence_status)})")
-                for t in form.taxonomy.treatments
-            ],
-            # Each condition names its treatments, so the script can offer only those that fit.
-            condition_groups=[
-                (
-                    gettext(category),
-                    [
-                        (
-                            c.slug,
-                            gettext(c.name),
-                            {"data-treatments": " ".join(form.taxonomy.treatments_for(c.slug))},
-                        )
-                        for c in conditions
-                    ],
-                )
-                for category, conditions in form.taxonomy.conditions_by_category()
-            ],
-            limits={"name": NAME_MAX, "email": EMAIL_MAX, "phone": PHONE_MAX, "details": DETAILS_MAX},
-        ),
-        status,
+    return make_response(_page(form, notices), status)
+
+
+def _page(form: QuoteForm, notices: list[str] = ()) -> str:
+    return render_template(
+        "public/quote.html",
+        form=form,
+        taxonomy=form.taxonomy,
+        notices=list(notices),
+        field_errors=form.field_errors(),
+        consent_text=_consent_shown(form),
+        countries=countries(page_language()),
+        languages=languages(page_language()),
+        timeframes=TIMEFRAMES,
+        budgets=BUDGETS,
+        contact_preferences=CONTACT_PREFERENCES,
+        evidence_labels=EVIDENCE_LABELS,
+        treatment_options=[
+            (t.slug, f"{gettext(t.name)} ({EVIDENCE_SHORT.get(t.evidence_status, t.evidence_status)})")
+            for t in form.taxonomy.treatments
+        ],
+        # Each condition names its treatments, so the script can offer only those that fit.
+        condition_groups=[
+            (
+                gettext(category),
+                [
+                    (
+                        c.slug,
+                        gettext(c.name),
+                        {"data-treatments": " ".join(form.taxonomy.treatments_for(c.slug))},
+                    )
+                    for c in conditions
+                ],
+            )
+            for category, conditions in form.taxonomy.conditions_by_category()
+        ],
+        limits={"name": NAME_MAX, "email": EMAIL_MAX, "phone": PHONE_MAX, "details": DETAILS_MAX},
     )
-    return response
 
 
 def _new_token() -> str:

@@ -1,11 +1,15 @@
 """Transactional outbox: a task is written in the same transaction as its data and
 published only after that transaction commits."""
 
+import atexit
 import logging
+import os
+import threading
+import time
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
+from flask import Flask, current_app, has_app_context, has_request_context
 from sqlalchemy.orm import Session
 
 from leads.extensions import db
@@ -30,6 +34,7 @@ EMAIL_QUEUE = "email"
 EMAIL_TASKS = frozenset({SEND_EMAIL, DISPATCH_DUE_EMAILS})
 
 _PENDING_KEY = "outbox_pending_ids"
+_PUBLISHED_LOG_KEY = "outbox_published_log"
 # A sweep's claim on rows it has not published after this long belongs to a sweep that died.
 SWEEP_CLAIM_SECONDS = 60
 
@@ -75,32 +80,108 @@ def _publish(message_ids: list[int]) -> int:
 
 def _send_and_record(rows: list[tuple[int, str, dict]]) -> int:
     """Send (id, task name, payload) rows to the broker, then record them in one transaction."""
+    sent, failure = _send(rows)
+    if sent:
+        db.session.execute(_mark_published(sent))
+    if failure:
+        _record_failure(*failure)
+    db.session.commit()
+    return len(sent)
+
+
+def _send(rows: list[tuple[int, str, dict]]) -> tuple[list[int], tuple[int, str] | None]:
+    """Send rows to the broker until one fails: (ids sent, (id, error) of the one that failed)."""
     celery_app = current_app.extensions["celery"]
     sent: list[int] = []
-    failure: tuple[int, str] | None = None
     for message_id, task_name, payload in rows:
         try:
             celery_app.send_task(task_name, kwargs=payload, retry=False)
         except Exception as exc:  # any broker failure: the sweep retries later
             log.warning("outbox message %s not published: %s", message_id, type(exc).__name__)
-            failure = (message_id, f"{type(exc).__name__}: {exc}"[:1000])
             # One failure means the broker is down; do not wait on it for every row.
-            break
+            return sent, (message_id, f"{type(exc).__name__}: {exc}"[:1000])
         sent.append(message_id)
-    if sent:
-        db.session.execute(
-            sa.update(OutboxMessage)
-            .where(OutboxMessage.id.in_(sent))
-            .values(dispatched_at=utcnow(), attempts=OutboxMessage.attempts + 1, last_error=None)
-        )
-    if failure:
-        db.session.execute(
-            sa.update(OutboxMessage)
-            .where(OutboxMessage.id == failure[0])
-            .values(attempts=OutboxMessage.attempts + 1, last_error=failure[1])
-        )
+    return sent, None
+
+
+def _mark_published(ids: list[int]):
+    return (
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .values(dispatched_at=utcnow(), attempts=OutboxMessage.attempts + 1, last_error=None)
+    )
+
+
+def _commit_failure(failure: tuple[int, str]) -> int:
+    _record_failure(*failure)
     db.session.commit()
-    return len(sent)
+    return 0
+
+
+def _record_failure(message_id: int, error: str) -> None:
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(attempts=OutboxMessage.attempts + 1, last_error=error)
+    )
+
+
+class PublishedLog:
+    """Rows a web process published, marked so in one UPDATE per interval instead of one write
+    transaction per request (on SQLite, one less turn of the write lock and its fsync per form).
+
+    A row published but not yet marked is at worst published again by the sweep once it is past
+    OUTBOX_GRACE_SECONDS (every task is idempotent), the same as a process killed between its
+    commit and its publish; so the interval must stay well under the grace period. The marks are
+    written by a thread of each process, and at its exit.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._ids: list[int] = []
+        self._lock = threading.Lock()
+        self._owner_pid: int | None = None
+
+    @classmethod
+    def of(cls, app: Flask) -> "PublishedLog":
+        return app.extensions.setdefault(_PUBLISHED_LOG_KEY, cls(app))
+
+    def add(self, ids: list[int]) -> None:
+        with self._lock:
+            self._ids.extend(ids)
+            if self._owner_pid != os.getpid():  # first use in this process (gunicorn forks)
+                self._owner_pid = os.getpid()
+                threading.Thread(target=self._run, name="outbox-marks", daemon=True).start()
+                atexit.register(self.flush)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._ids)
+
+    def flush(self) -> int:
+        """Mark what was published since the last flush; on a database error keep it for the next."""
+        with self._lock:
+            ids, self._ids = self._ids, []
+        if not ids:
+            return 0
+        with self.app.app_context():
+            try:
+                db.session.execute(_mark_published(ids))
+                db.session.commit()
+            except sa.exc.SQLAlchemyError as exc:
+                db.session.rollback()
+                log.warning("outbox: could not mark %d published rows (%s)", len(ids), type(exc).__name__)
+                with self._lock:
+                    self._ids[:0] = ids
+                return 0
+            finally:
+                db.session.remove()
+        return len(ids)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.app.config["OUTBOX_RECORD_INTERVAL_SECONDS"])
+            self.flush()
 
 
 def publish_stale(limit: int = 500) -> int:
@@ -174,9 +255,27 @@ def _publish_after_commit(session: Session) -> None:
     rows = session.info.pop(_PENDING_KEY, None)
     if rows and has_app_context():
         # The committed session cannot run SQL here; publish from a fresh one.
-        with current_app.app_context():
+        app = current_app._get_current_object()
+        if has_request_context() and app.config["OUTBOX_RECORD_INTERVAL_SECONDS"] > 0:
+            _publish_and_log(app, rows)
+            return
+        with app.app_context():
             try:
                 _recorded_or_left_to_sweep(_send_and_record, rows)
+            finally:
+                db.session.remove()
+
+
+def _publish_and_log(app: Flask, rows: list[tuple[int, str, dict]]) -> None:
+    """The request's fast path: publish, leave the marks to the process's PublishedLog; only a
+    broker failure is written at once (it is rare, and the sweep needs its error)."""
+    sent, failure = _send(rows)
+    if sent:
+        PublishedLog.of(app).add(sent)
+    if failure:
+        with app.app_context():
+            try:
+                _recorded_or_left_to_sweep(_commit_failure, failure)
             finally:
                 db.session.remove()
 

@@ -45,6 +45,8 @@ def processes(app, taxonomy, test_env, redis_server, tmp_path):
         "REDIS_URL": redis_server.url_for(REDIS_DB),
         "QUOTE_MIN_FILL_SECONDS": "0",
         "QUOTE_RATE_LIMIT": "100000 per minute",
+        # As in production: each web process marks what it published once per interval.
+        "OUTBOX_RECORD_INTERVAL_SECONDS": "0.2",
     }
     started, ports = [], []
     for number in range(2):

@@ -1,12 +1,18 @@
 """What one request costs the database: read-only pages never take SQLite's write lock, a stored
-request is one transaction plus one bookkeeping commit, the form's taxonomy comes from memory
-until it changes, and the duplicate check is served by an index."""
+request is one transaction (its published tasks are marked so per process and interval, or in one
+bookkeeping commit when the interval is 0), the form's taxonomy comes from memory until it
+changes, and the duplicate check is served by an index."""
 
+import http.client
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections import Counter
 from contextlib import contextmanager
+from urllib.parse import urlencode
 
 import pytest
 import redis
@@ -14,13 +20,15 @@ import sqlalchemy as sa
 
 import config as project_config
 import leads
-from config import ConfigError
+from config import BASE_DIR, ConfigError
 from leads import create_app
 from leads.extensions import ReadOnlyViolation, db
 from leads.intake import forget_taxonomy
 from leads.messaging import outbox
 from leads.models import Lead, OutboxMessage, Treatment
+from tests.helpers import wait_until
 from tests.quote_support import answers, client_with_own_address
+from tests.servers import free_port, wait_for_port
 from tests.staff_support import signed_in_client
 
 on_sqlite_only = pytest.mark.sqlite_only
@@ -104,6 +112,72 @@ def test_a_stored_request_is_one_transaction_and_one_bookkeeping_commit(app, tax
         )
         == 0
     )
+
+
+def _unmarked_rows() -> int:
+    count = db.session.scalar(
+        sa.select(sa.func.count(OutboxMessage.id)).where(OutboxMessage.dispatched_at.is_(None))
+    )
+    db.session.rollback()
+    return count
+
+
+@on_sqlite_only
+@pytest.mark.commits
+def test_with_an_interval_a_stored_request_is_one_transaction_and_the_marks_come_in_one_update(
+    app, taxonomy, redis_server
+):
+    queue = redis.Redis.from_url(redis_server.url)
+    queue.flushdb()
+    marking_app = create_app(project_config.TestingConfig, OUTBOX_RECORD_INTERVAL_SECONDS=3600)
+    client = client_with_own_address(marking_app)  # its process thread stays asleep
+    with marking_app.app_context(), sqlite_statements() as seen:
+        for number in range(3):
+            data = answers(app, email=f"patient{number}@example.org", phone=f"+452010000{number}")
+            assert client.post("/quote", data=data).status_code == 303
+    counted = kinds(seen)
+    assert counted["BEGIN IMMEDIATE"] == 3 and counted["COMMIT"] == 3, seen
+    assert not [s for s in seen if s.startswith("UPDATE outbox_message")]
+    # Published at once (three routing tasks, three confirmations), marked later.
+    assert queue.llen(outbox.ROUTING_QUEUE) == 3 and queue.llen(outbox.EMAIL_QUEUE) == 3
+    assert _unmarked_rows() == 6
+    log = outbox.PublishedLog.of(marking_app)
+    assert log.pending() == 6
+
+    with marking_app.app_context(), statements() as seen:
+        assert log.flush() == 6
+    assert len([s for s in seen if s.startswith("UPDATE outbox_message")]) == 1
+    assert _unmarked_rows() == 0 and log.pending() == 0
+    attempts = db.session.scalars(sa.select(OutboxMessage.attempts)).all()
+    assert attempts == [1] * 6
+
+
+@pytest.mark.commits
+def test_the_process_marks_what_it_published_within_its_interval(app, taxonomy, redis_server):
+    redis.Redis.from_url(redis_server.url).flushdb()
+    marking_app = create_app(project_config.TestingConfig, OUTBOX_RECORD_INTERVAL_SECONDS=0.05)
+    assert client_with_own_address(marking_app).post("/quote", data=answers(app)).status_code == 303
+    wait_until(lambda: _unmarked_rows() == 0, timeout=10)
+    assert outbox.PublishedLog.of(marking_app).pending() == 0
+
+
+@pytest.mark.commits
+def test_marks_the_database_refused_are_kept_for_the_next_flush(app, taxonomy, redis_server, monkeypatch):
+    redis.Redis.from_url(redis_server.url).flushdb()
+    marking_app = create_app(project_config.TestingConfig, OUTBOX_RECORD_INTERVAL_SECONDS=3600)
+    assert client_with_own_address(marking_app).post("/quote", data=answers(app)).status_code == 303
+    log = outbox.PublishedLog.of(marking_app)
+    real_execute = db.session.execute
+
+    def locked(*args, **kwargs):
+        raise sa.exc.OperationalError(
+            "UPDATE outbox_message", None, sqlite3.OperationalError("database is locked")
+        )
+
+    monkeypatch.setattr(db.session, "execute", locked)
+    assert log.flush() == 0 and log.pending() == 2
+    monkeypatch.setattr(db.session, "execute", real_execute)
+    assert log.flush() == 2 and _unmarked_rows() == 0
 
 
 def test_publishing_several_tasks_records_them_in_one_statement(app, redis_server):
@@ -244,3 +318,41 @@ def test_a_negative_or_unreadable_taxonomy_cache_setting_stops_the_app_with_its_
     monkeypatch.setenv("TAXONOMY_CACHE_SECONDS", "half a minute")
     with pytest.raises(ConfigError, match="TAXONOMY_CACHE_SECONDS must be a whole number"):
         create_app(project_config.TestingConfig)
+
+
+@pytest.mark.commits
+def test_a_web_process_stopping_marks_what_it_published_before_it_exits(
+    app, taxonomy, test_env, redis_server, tmp_path
+):
+    redis.Redis.from_url(redis_server.url).flushdb()
+    env = {
+        **os.environ,
+        **test_env,
+        "QUOTE_MIN_FILL_SECONDS": "0",
+        "QUOTE_RATE_LIMIT": "100000 per minute",
+        "OUTBOX_RECORD_INTERVAL_SECONDS": "3600",  # only the exit marks them
+    }
+    port = free_port()
+    log = (tmp_path / "web.log").open("wb")
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "wsgi:app"],
+        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, timeout=60)
+        for number in range(2):
+            data = answers(app, email=f"stopping{number}@example.org", phone=f"+452030000{number}")
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request(
+                "POST",
+                "/quote",
+                body=urlencode(data),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            assert connection.getresponse().status == 303
+            connection.close()
+        assert _unmarked_rows() == 4
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+    assert _unmarked_rows() == 0
