@@ -4,6 +4,7 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from leads.models import schema_objects_of
 from leads.timeutil import UTCDateTime
 
 # this is the Alembic Config object, which provides
@@ -97,6 +98,7 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        conf_args.setdefault("include_object", schema_objects_of(connection.dialect.name))
         context.configure(
             connection=connection, target_metadata=get_metadata(), render_item=render_item, **conf_args
         )

@@ -15,6 +15,18 @@ from leads.models.quote import Quote, QuoteRevision
 from leads.models.staff import AccessAction, AccessLog, ErasureRecord, Role, User
 from leads.workflow import AssignmentStatus
 
+
+def schema_objects_of(dialect_name: str):
+    """An Alembic `include_object` that leaves out what `.ddl_if(dialect=…)` keeps off this
+    database (the PostgreSQL-only trigram indexes on SQLite): Alembic does not read `ddl_if`."""
+
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        condition = getattr(obj, "_ddl_if", None)
+        return condition is None or condition.dialect in (None, dialect_name)
+
+    return include
+
+
 __all__ = [
     "AccessAction",
     "AccessLog",
@@ -38,5 +50,6 @@ __all__ = [
     "Treatment",
     "User",
     "find_by_reference",
+    "schema_objects_of",
     "same_patient",
 ]

@@ -27,6 +27,17 @@ class Lead(db.Model):
         sa.Index("ix_lead_assigned_to_id_created_at", "assigned_to_id", "created_at"),
         # Same patient (`same_patient`): the duplicate check at intake and the email search.
         sa.Index("ix_lead_email_lower", sa.text("lower(email)")),
+        # The queue's search by part of a name (ILIKE '%…%') or the end of a phone number (LIKE '%…'):
+        # trigram indexes, on PostgreSQL only (migration 0007t creates pg_trgm).
+        sa.Index(
+            "ix_lead_full_name_trgm",
+            "full_name",
+            postgresql_using="gin",
+            postgresql_ops={"full_name": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
+        sa.Index(
+            "ix_lead_phone_trgm", "phone", postgresql_using="gin", postgresql_ops={"phone": "gin_trgm_ops"}
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from leads.extensions import db
 from leads.models import Lead, LeadEvent, Role
-from leads.staff import queue
+from leads.staff import queue, search
 from leads.staff.queue import Cursor, QueueFilters
 from leads.timeutil import utcnow
 from tests.factories import (
@@ -303,3 +303,29 @@ def test_the_queue_shows_urgency_and_the_needs_attention_numbers(app, ward):
     assert html.index(">unroutable-old</td>") < html.index(">review</td>") < html.index(">fresh</td>")
     assert "Overdue 2 d" in html  # overdue-most is two days past due
     assert "Export this list" not in html  # coordinators do not export
+
+
+@pytest.mark.pg_only
+@pytest.mark.parametrize(
+    ("text", "index"),
+    [("rsted", "ix_lead_full_name_trgm"), ("2345678", "ix_lead_phone_trgm")],
+    ids=["part of a name", "end of a phone number"],
+)
+def test_on_postgresql_a_search_by_part_of_a_name_or_number_is_served_by_a_trigram_index(app, text, index):
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().startswith("SELECT lead.id"):
+            seen.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        search.search_condition(text)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    statement, parameters = seen[-1]  # the search's own look-up of the matching leads
+    db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))  # few rows: let the plan show the index
+    cursor = db.session.connection().connection.cursor()
+    cursor.execute("EXPLAIN " + statement, parameters)
+    plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert index in plan, plan
