@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from leads import consent
 from leads.extensions import db
 from leads.intake import form_token
+from leads.messaging.email import render_pending
 from leads.models import Consent, EmailMessage, Lead, LeadEvent, OutboxMessage
 from tests.helpers import wait_until
 
@@ -82,3 +83,11 @@ def restart_redis_and_wait_for_the_limiter(app, redis_server) -> None:
 
     wait_until(counting_in_redis, timeout=60, interval=0.5)
     redis.Redis.from_url(redis_server.url).flushdb()
+
+
+def confirmation() -> EmailMessage:
+    """The patient's confirmation, rendered as the worker that sends it renders it (the request
+    that stored the lead only queues what renders it)."""
+    email = db.session.scalar(sa.select(EmailMessage).filter_by(template="patient_confirmation"))
+    render_pending(email)
+    return email

@@ -236,6 +236,7 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
             lead_id=lead.id,
             reply_to=config["COORDINATOR_EMAIL"],
             language=patient_language(lead.preferred_language),
+            render_later=True,  # by the worker that sends it: the patient is waiting on this request
             **confirmation_context(lead),
         )
     result = _result(lead, confirmation_queued=confirm)  # read before the commit expires the lead

@@ -64,12 +64,29 @@ def queue_email(
     lead_id: int | None = None,
     reply_to: str | None = None,
     language: str = DEFAULT_LANGUAGE,
+    render_later: bool = False,
     **context,
 ) -> EmailMessage:
-    """Add an email in `language` (and its send task) to the caller's transaction, once per key."""
+    """Add an email in `language` (and its send task) to the caller's transaction, once per key.
+
+    `render_later`: store what renders it (`context` must then be plain JSON) and let the worker
+    that sends it render it, so that a request a person waits on does not.
+    """
     existing = db.session.scalar(sa.select(EmailMessage).filter_by(idempotency_key=idempotency_key))
     if existing is not None:
         return existing
+    if render_later:
+        return add_email(
+            idempotency_key=idempotency_key,
+            template=template,
+            to_address=to,
+            reply_to=reply_to,
+            subject="",
+            body_text="",
+            body_html="",
+            render_context={"template": template, "language": language, "context": context},
+            lead_id=lead_id,
+        )
     rendered = render_email(template, language, **context)
     return add_email(
         idempotency_key=idempotency_key,
@@ -81,6 +98,17 @@ def queue_email(
         body_html=rendered.html,
         lead_id=lead_id,
     )
+
+
+def render_pending(email: EmailMessage) -> None:
+    """Render an email queued with `render_later`, in the sender's transaction (its commit keeps
+    the words, as for any email); nothing to do for one rendered when it was queued."""
+    pending = email.render_context
+    if not pending:
+        return
+    rendered = render_email(pending["template"], pending["language"], **pending["context"])
+    email.subject, email.body_text, email.body_html = rendered.subject, rendered.text, rendered.html
+    email.render_context = None
 
 
 def add_email(**fields) -> EmailMessage:
@@ -274,7 +302,9 @@ def deliver_email(email_id: int) -> str:
         db.session.commit()
         return "skipped"
     config = current_app.config
-    message = build_mime(db.session.get(EmailMessage, email_id), config["MAIL_FROM"])
+    email = db.session.get(EmailMessage, email_id)
+    render_pending(email)
+    message = build_mime(email, config["MAIL_FROM"])
     db.session.commit()  # no transaction stays open while we talk to the mail server
     # Checked last, in a fresh transaction, right before the server is reached: a patient who
     # withdrew while this email was claimed (the cancelling sweep skips claimed emails) is obeyed.

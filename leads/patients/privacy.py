@@ -296,7 +296,7 @@ def anonymise(lead: Lead) -> None:
     db.session.execute(
         sa.update(EmailMessage)
         .where(emails, ~EmailMessage.template.startswith("notice_provider_", autoescape=True))
-        .values(subject="", body_text="", body_html="", last_error=None)
+        .values(subject="", body_text="", body_html="", render_context=None, last_error=None)
     )
     if patient_address:
         db.session.execute(

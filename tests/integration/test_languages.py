@@ -13,7 +13,7 @@ from leads.intake import form_token
 from leads.models import Consent, EmailMessage, Lead, Quote
 from leads.patients.self_service import withdraw_consent
 from tests.integration.test_quotes import patient, provider, quote_form, two_clinics_accept
-from tests.quote_support import answers, client_with_own_address
+from tests.quote_support import answers, client_with_own_address, confirmation
 from tests.staff_support import signed_in_client
 
 GERMAN_HEADING = "Kostenloses Angebot für eine Behandlung in Dänemark anfragen"
@@ -118,7 +118,7 @@ def test_a_request_sent_in_german_records_the_german_consent_and_gets_its_confir
         "de",
         german.sha256,
     )
-    email = db.session.scalar(sa.select(EmailMessage).filter_by(template="patient_confirmation"))
+    email = confirmation()
     assert email.subject == f"Ihre Angebotsanfrage {lead.reference}"
     assert "Vielen Dank für Ihre Anfrage nach einem kostenlosen Angebot" in email.body_text
     assert "WIE ES WEITERGEHT" in email.body_text
@@ -130,7 +130,7 @@ def test_a_patient_with_a_language_we_do_not_write_gets_english(app, taxonomy):
     client = client_with_own_address(app)
     response = client.post("/quote", data=answers(app, preferred_language="pl"))
     assert response.status_code == 303
-    email = db.session.scalar(sa.select(EmailMessage).filter_by(template="patient_confirmation"))
+    email = confirmation()
     assert email.subject.startswith("Your quote request ")
     record = db.session.scalar(sa.select(Consent))
     assert record.language == "en"

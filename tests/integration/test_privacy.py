@@ -17,6 +17,7 @@ from leads.patients.self_service import request_erasure, withdraw_consent
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
+from tests.quote_support import answers, client_with_own_address
 from tests.staff_support import signed_in_client
 
 # SQL functions, guarded updates and row locks: run again on PostgreSQL.
@@ -263,3 +264,18 @@ def test_erasure_removes_a_clinics_message_to_the_patient_but_keeps_the_price(ap
     db.session.expire_all()
     kept = db.session.get(QuoteRevision, revision.id)
     assert (kept.message, kept.price_from, kept.currency) == ("", 10_000, "EUR")
+
+
+def test_erasure_removes_what_would_have_rendered_an_unsent_confirmation(app, taxonomy):
+    assert client_with_own_address(app).post("/quote", data=answers(app)).status_code == 303
+    lead = db.session.scalar(sa.select(Lead))
+    pending = db.session.scalar(sa.select(EmailMessage).filter_by(template="patient_confirmation"))
+    assert pending.render_context["context"]["reference"] == lead.reference
+
+    privacy.erase_patient(lead.reference, user_id=None, door=privacy.COMMAND_LINE)
+
+    db.session.expire_all()
+    erased = db.session.get(EmailMessage, pending.id)
+    assert erased.render_context is None and erased.status == "cancelled"
+    assert (erased.subject, erased.body_text, erased.to_address) == ("", "", "")
+    assert deliver_email(erased.id) == "skipped"

@@ -3,17 +3,19 @@
 import email
 import email.policy
 import re
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
 
 from leads import intake
 from leads.extensions import db
+from leads.messaging import tokens
 from leads.messaging.email import render_email
 from leads.messaging.urls import patient_link
 from leads.models import EmailMessage, Lead
 from tests.helpers import wait_until
-from tests.quote_support import answers, client_with_own_address
+from tests.quote_support import answers, client_with_own_address, confirmation
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def client(app, taxonomy):
 
 
 def _confirmation() -> EmailMessage:
-    return db.session.scalar(sa.select(EmailMessage).filter_by(template="patient_confirmation"))
+    return confirmation()
 
 
 def _flat(text: str) -> str:
@@ -131,3 +133,24 @@ def test_the_patient_receives_the_confirmation_through_a_real_worker_and_smtp(
     body = delivered.get_body(preferencelist=("plain",)).get_content()
     assert f"Your reference: {reference}" in body and "Freja Ørsted" not in body
     assert delivered.get_body(preferencelist=("html",)) is not None
+    # Rendered by the worker that sent it, and kept as sent.
+    stored = db.session.scalar(sa.select(EmailMessage).filter_by(template="patient_confirmation"))
+    assert stored.render_context is None and stored.subject == delivered["Subject"]
+    assert f"Your reference: {reference}" in stored.body_text
+
+
+def test_the_request_only_queues_what_renders_the_confirmation(client, app):
+    assert client.post("/quote", data=answers(app, preferred_language="de")).status_code == 303
+    lead = db.session.scalar(sa.select(Lead))
+    stored = db.session.scalar(sa.select(EmailMessage).filter_by(template="patient_confirmation"))
+    assert (stored.subject, stored.body_text, stored.body_html) == ("", "", "")
+    pending = stored.render_context
+    assert (pending["template"], pending["language"]) == ("patient_confirmation", "de")
+    assert pending["context"]["reference"] == lead.reference
+    link = urlsplit(pending["context"]["self_service_url"])
+    assert link.path.startswith("/my-request/") and link.query == "lang=de"
+    assert tokens.read_patient_token(link.path.rsplit("/", 1)[1], max_age_seconds=60) == lead.id
+
+    rendered = confirmation()
+    assert rendered.render_context is None
+    assert rendered.subject == f"Ihre Angebotsanfrage {lead.reference}"

@@ -4,8 +4,8 @@ happens next and the self-service link, never the patient's health data or chose
 import sqlalchemy as sa
 
 from leads.extensions import db
-from leads.models import EmailMessage, Lead
-from tests.quote_support import answers, client_with_own_address
+from leads.models import Lead
+from tests.quote_support import answers, client_with_own_address, confirmation
 
 CHOSEN_TEXT = "Win a prize today Evilcorp"
 
@@ -22,7 +22,7 @@ def test_the_confirmation_carries_no_condition_no_words_and_no_contact_details(a
     )
     assert client.post("/quote", data=sent).status_code == 303
     lead = db.session.scalar(sa.select(Lead))
-    message = db.session.scalar(sa.select(EmailMessage).filter_by(template="patient_confirmation"))
+    message = confirmation()
     for body in (message.body_text, message.body_html, message.subject):
         for leaked in (
             "Evilcorp",
