@@ -343,9 +343,8 @@ def _record_and_claim_next(
     for attempt in range(RECORD_ATTEMPTS):
         still_waiting, passed_over = list(waiting), {}
         try:
-            email = _record_outcome(email_id, error)
             # Read before the commit expires the row (reading it after would open a transaction).
-            status, attempts = email.status, email.attempts
+            status, attempts = _record_outcome(email_id, error)
             claimed = _claim_next(still_waiting, passed_over)
             db.session.commit()
         except sa.exc.OperationalError:
@@ -363,19 +362,24 @@ def _record_and_claim_next(
     raise AssertionError("unreachable")
 
 
-def _record_outcome(email_id: int, error: Exception | None) -> EmailMessage:
-    """The server's answer on the email row, in the caller's transaction."""
+def _record_outcome(email_id: int, error: Exception | None) -> tuple[str, int]:
+    """The server's answer on the email row, in the caller's transaction; its status and attempts."""
+    if error is None:
+        # The common case in one statement, without loading the row and its bodies.
+        attempts = db.session.execute(
+            sa.update(EmailMessage)
+            .where(EmailMessage.id == email_id)
+            .values(status=EmailStatus.SENT, sent_at=utcnow(), claimed_at=None, last_error=None)
+            .returning(EmailMessage.attempts)
+        ).scalar_one()
+        return EmailStatus.SENT, attempts
     email = db.session.get(EmailMessage, email_id)
     email.claimed_at = None
-    if error is None:
-        email.status = EmailStatus.SENT
-        email.sent_at = utcnow()
-        email.last_error = None
-    elif isinstance(error, PermanentSmtpError):
+    if isinstance(error, PermanentSmtpError):
         _mark_failed(email, str(error))
     else:
         _schedule_retry(email, str(error))
-    return email
+    return email.status, email.attempts
 
 
 def _provider_email_refusal(email: EmailMessage) -> str | None:
