@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
 
-from leads.extensions import db
+from leads.extensions import commits_a_power_loss_may_undo, db
 from leads.i18n import DEFAULT_LANGUAGE, patient_language
 from leads.messaging import outbox
 from leads.messaging.urls import public_url, staff_lead_url
@@ -274,16 +274,18 @@ def deliver_emails(email_ids: list[int]) -> dict[int, str]:
     """
     results: dict[int, str] = {}
     waiting = list(dict.fromkeys(email_ids))
-    claimed = _claim_next(waiting, results)
-    db.session.commit()
-    while claimed is not None:
-        email_id, message = claimed
-        error: Exception | None = None
-        try:
-            smtp_send(message)
-        except (PermanentSmtpError, TransientSmtpError) as exc:
-            error = exc
-        claimed = _record_and_claim_next(email_id, error, waiting, results)
+    # A claim or an outcome a power loss undoes only sends the email again: at least once.
+    with commits_a_power_loss_may_undo():
+        claimed = _claim_next(waiting, results)
+        db.session.commit()
+        while claimed is not None:
+            email_id, message = claimed
+            error: Exception | None = None
+            try:
+                smtp_send(message)
+            except (PermanentSmtpError, TransientSmtpError) as exc:
+                error = exc
+            claimed = _record_and_claim_next(email_id, error, waiting, results)
     return results
 
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 
-from leads.extensions import db
+from leads.extensions import commits_a_power_loss_may_undo, db
 from leads.models import OutboxMessage
 from leads.timeutil import utcnow
 
@@ -109,19 +109,21 @@ def _send_and_record(rows: list[tuple[int, str, dict]]) -> int:
             # One failure means the broker is down; do not wait on it for every row.
             break
         sent.append(message_id)
-    if sent:
-        db.session.execute(
-            sa.update(OutboxMessage)
-            .where(OutboxMessage.id.in_(sent))
-            .values(dispatched_at=utcnow(), attempts=OutboxMessage.attempts + 1, last_error=None)
-        )
-    if failure:
-        db.session.execute(
-            sa.update(OutboxMessage)
-            .where(OutboxMessage.id == failure[0])
-            .values(attempts=OutboxMessage.attempts + 1, last_error=failure[1])
-        )
-    db.session.commit()
+    # Bookkeeping a power loss may undo: the sweep publishes those rows again (every task is idempotent).
+    with commits_a_power_loss_may_undo():
+        if sent:
+            db.session.execute(
+                sa.update(OutboxMessage)
+                .where(OutboxMessage.id.in_(sent))
+                .values(dispatched_at=utcnow(), attempts=OutboxMessage.attempts + 1, last_error=None)
+            )
+        if failure:
+            db.session.execute(
+                sa.update(OutboxMessage)
+                .where(OutboxMessage.id == failure[0])
+                .values(attempts=OutboxMessage.attempts + 1, last_error=failure[1])
+            )
+        db.session.commit()
     return len(sent)
 
 

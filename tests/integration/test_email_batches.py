@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from celery import Celery
 
 from leads.dev import seed
-from leads.extensions import db
+from leads.extensions import commits_a_power_loss_may_undo, db
 from leads.messaging import email as email_module
 from leads.messaging import outbox
 from leads.messaging.email import deliver_emails, due_email_batches, queue_email
@@ -224,3 +224,20 @@ def _sent_count(ids: list[int]) -> int:
     )
     db.session.rollback()  # end the read: an open SQLite transaction would block the worker
     return count
+
+
+def _synchronous_level() -> int:
+    level = db.session.execute(sa.text("PRAGMA synchronous")).scalar_one()
+    db.session.rollback()
+    return level
+
+
+@pytest.mark.sqlite_only
+def test_only_an_emails_bookkeeping_skips_the_flush_to_disk(app):
+    """A claim or an outcome a power loss undoes only sends the email again; every other commit
+    (a lead, its routing) still reaches the disk before it returns."""
+    full, normal = 2, 1
+    assert _synchronous_level() == full
+    with commits_a_power_loss_may_undo():
+        assert _synchronous_level() == normal
+    assert _synchronous_level() == full
