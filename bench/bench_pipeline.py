@@ -13,6 +13,7 @@ steady rate at which p99 stays under 1 s, stepping the rate up.
 import email.parser
 import math
 import time
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from _support import (
@@ -28,7 +29,7 @@ from _support import (
 )
 from aiosmtpd.controller import Controller
 
-from leads.models import EmailMessage, Lead
+from leads.models import EmailMessage, Lead, LeadEvent
 
 RUNS = setting("runs", 3)
 SECONDS = setting("pipeline_seconds", 60.0)
@@ -145,7 +146,36 @@ def project_stack(servers: Servers, sink_port: int) -> tuple[str, callable]:
     def arrivals(sink):
         return first_provider_email(_cached(provider_message_ids), sink)
 
-    return f"http://127.0.0.1:{web_port}", arrivals, drained
+    def stages(sent: list[dict]) -> tuple[list[float], list[float]]:
+        """Where the time went, from the database: seconds from the lead's row to its `routed`
+        event, and from that event to its first provider email recorded sent."""
+        addresses = [submission["email"] for submission in sent]
+        routed_at = (
+            sa.select(LeadEvent.created_at)
+            .where(LeadEvent.lead_id == Lead.id, LeadEvent.to_status == "routed")
+            .scalar_subquery()
+        )
+        first_sent = (
+            sa.select(sa.func.min(EmailMessage.sent_at))
+            .where(EmailMessage.lead_id == Lead.id, EmailMessage.template.startswith("provider_"))
+            .scalar_subquery()
+        )
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(Lead.created_at, routed_at, first_sent).where(Lead.email.in_(addresses))
+            ).all()
+        routing = [(_utc(r) - _utc(c)).total_seconds() for c, r, _ in rows if r is not None]
+        sending = [(_utc(f) - _utc(r)).total_seconds() for _, r, f in rows if r is not None and f is not None]
+        return routing, sending
+
+    return f"http://127.0.0.1:{web_port}", arrivals, drained, stages
+
+
+def _utc(moment):
+    """Times as SQLite returns them (naive UTC, or text from a subquery) as aware UTC datetimes."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _cached(read):
@@ -191,15 +221,18 @@ DRAIN_WAIT = 600.0  # for the backlog of an earlier run, before the next starts
 
 
 def submit(
-    base: str, kind: str, rate: float, seconds: float, arrival_of, drained=None
+    base: str, kind: str, rate: float, seconds: float, arrival_of, drained=None, sent_out=None
 ) -> tuple[list[float], int, int]:
-    """One open-loop run, started on an empty pipeline; latencies, emails never seen, errors."""
+    """One open-loop run, started on an empty pipeline; latencies, emails never seen, errors
+    (and the submissions themselves in `sent_out`, when given)."""
     deadline = time.monotonic() + DRAIN_WAIT
     while drained is not None and not drained() and time.monotonic() < deadline:
         time.sleep(1)
     extra = {} if kind == "project" else {"post_path": "/lead"}
     result = load(base, kind, "open", rate=rate, seconds=seconds, **extra)
     wait_for_emails(result["sent"], arrival_of)
+    if sent_out is not None:
+        sent_out.extend(result["sent"])
     found, missing = latencies(result["sent"], arrival_of)
     return found, missing, result["errors"]
 
@@ -211,17 +244,23 @@ def main() -> None:
     controller.start()
     try:
         with Servers("bench-pipeline-") as servers:
-            project, arrival_for, drained = project_stack(servers, sink_port)
+            project, arrival_for, drained, stages = project_stack(servers, sink_port)
             bare = bare_stack(servers, sink_port)
             project_arrival = arrival_for(sink)
 
             def bare_arrival(address):
                 return sink.by_recipient.get(address.lower())
 
-            mine, base, lost, errors = [], [], 0, 0
+            mine, base, lost, errors, routing, sending = [], [], 0, 0, [], []
             for _ in range(RUNS):
-                found, missing, failed = submit(project, "project", RATE, SECONDS, project_arrival, drained)
+                submitted: list[dict] = []
+                found, missing, failed = submit(
+                    project, "project", RATE, SECONDS, project_arrival, drained, submitted
+                )
                 mine.append(found)
+                routed, sent = stages(submitted)
+                routing.append(routed)
+                sending.append(sent)
                 lost, errors = lost + missing, errors + failed
                 found, missing, failed = submit(bare, "bare", RATE, SECONDS, bare_arrival)
                 base.append(found)
@@ -233,6 +272,14 @@ def main() -> None:
                 row(section, f"submit → first provider email {label}, {RATE:.0f} leads/s", "ms",
                     [percentile(r, q) * 1000 for r in mine], [percentile(r, q) * 1000 for r in base],
                     "bare POST→insert→publish→worker→send", note if label == "p50" else "")  # fmt: skip
+            for label, runs in (
+                ("submit → lead routed", routing),
+                ("lead routed → first provider email sent", sending),
+            ):
+                for q_label, q in (("p50", 0.5), ("p99", 0.99)):
+                    figures = [percentile(r, q) * 1000 for r in runs]
+                    name = f"{label} {q_label}, {RATE:.0f} leads/s"
+                    row(section, name, "ms", figures, None, "", "database times")
             steady = 0.0
             for rate in STEPS:
                 found, missing, _ = submit(project, "project", rate, STEP_SECONDS, project_arrival, drained)

@@ -21,6 +21,7 @@ from leads.errors import register_error_handlers
 from leads.extensions import (
     csrf,
     db,
+    durable_commits,
     guard_read_only_requests,
     limiter,
     login_manager,
@@ -106,6 +107,8 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _configure_sqlite(db.engine)
+        elif db.engine.dialect.name == "postgresql":
+            _configure_postgresql(db.engine)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -135,6 +138,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):
+        _set_synchronous(connection.connection, "FULL" if durable_commits() else "NORMAL")
         # A writer takes the write lock up front (IMMEDIATE), so two writers wait instead of
         # deadlocking on a lock upgrade; a reader's plain BEGIN never waits on a writer (WAL).
         if unit_of_work_writes():
@@ -144,6 +148,21 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
 
 SQLITE_BUSY_MS = 10_000
+
+
+def _set_synchronous(pooled_connection, level: str) -> None:
+    """FULL (every commit reaches the disk; the default) or NORMAL (a commit reaches the disk with
+    the next FULL one or the next checkpoint): set between transactions, only when it changes."""
+    if pooled_connection.info.get("synchronous", "FULL") != level:
+        pooled_connection.dbapi_connection.execute(f"PRAGMA synchronous={level}")
+        pooled_connection.info["synchronous"] = level
+
+
+def _configure_postgresql(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        if not durable_commits():
+            connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 def _take_write_lock(dbapi_connection) -> None:

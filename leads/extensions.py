@@ -1,5 +1,8 @@
 """Extension objects, unbound; the factory binds them to the app."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 import redis
@@ -97,3 +100,26 @@ def guard_read_only_requests() -> None:
     if not sa.event.contains(Session, "before_flush", _refuse_flush):
         sa.event.listen(Session, "before_flush", _refuse_flush)
         sa.event.listen(Session, "do_orm_execute", _refuse_statement)
+
+
+_durable_commits: ContextVar[bool] = ContextVar("durable_commits", default=True)
+
+
+@contextmanager
+def commits_a_power_loss_may_undo() -> Iterator[None]:
+    """Transactions begun inside record only what is safely done again if a power loss or an
+    operating-system crash undoes them (an email's claim or outcome: the email goes again, with
+    the same Message-ID; a task marked published: the sweep publishes it again, and every task is
+    idempotent). Their commits skip the flush to disk (SQLite's synchronous=NORMAL, PostgreSQL's
+    synchronous_commit off); a process that dies keeps them, and so does the next durable commit.
+    """
+    token = _durable_commits.set(False)
+    try:
+        yield
+    finally:
+        _durable_commits.reset(token)
+
+
+def durable_commits() -> bool:
+    """Whether the transaction beginning now must reach the disk before its commit returns."""
+    return _durable_commits.get()

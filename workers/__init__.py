@@ -30,9 +30,14 @@ def celery_settings(config) -> dict:
         # Routing never waits behind a backlog of emails: each has its own queue. A worker started
         # without -Q consumes both, taking from each in turn (so a route_lead waits for at most one
         # email per pool process); operators may also run separate `-Q routing` and `-Q email` workers.
+        # Emails other than providers' travel at a lower priority, so they never hold up either.
         "task_queues": (Queue(outbox.ROUTING_QUEUE), Queue(outbox.EMAIL_QUEUE)),
         "task_default_queue": outbox.ROUTING_QUEUE,
-        "task_routes": {name: {"queue": outbox.EMAIL_QUEUE} for name in outbox.EMAIL_TASKS},
+        "task_routes": {
+            name: {"queue": outbox.EMAIL_QUEUE}
+            | ({"priority": outbox.LATER_PRIORITY} if name in outbox.LATER_TASKS else {})
+            for name in outbox.EMAIL_TASKS
+        },
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": timeout,
         "broker_transport_options": {

@@ -13,21 +13,37 @@ from leads.routing import bounces, escalation
 from leads.routing import service as routing
 from leads.staff import operations
 
+# As for routing: a database hiccup is retried; the claims keep an email from going out twice.
+RETRY_ON_DATABASE_ERRORS = {
+    "autoretry_for": (sa.exc.OperationalError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "max_retries": 5,
+}
 
-# As for routing: a database hiccup is retried; the claim keeps the email from going out twice.
-@shared_task(
-    name=outbox.SEND_EMAIL,
-    autoretry_for=(sa.exc.OperationalError,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=5,
-)
+
+@shared_task(name=outbox.SEND_PROVIDER_EMAILS, **RETRY_ON_DATABASE_ERRORS)
+def send_provider_emails(email_ids: list[int]) -> dict[int, str]:
+    return _send(email_ids)
+
+
+@shared_task(name=outbox.SEND_EMAILS, **RETRY_ON_DATABASE_ERRORS)
+def send_emails(email_ids: list[int]) -> dict[int, str]:
+    return _send(email_ids)
+
+
+@shared_task(name=outbox.SEND_EMAIL, **RETRY_ON_DATABASE_ERRORS)
 def send_email(email_id: int) -> str:
-    status = email.deliver_email(email_id)
-    if status == EmailStatus.FAILED:
-        # A provider address refused for good: flag it, and re-route if none of them works.
-        bounces.handle_hard_bounce(email_id)
-    return status
+    return _send([email_id])[email_id]
+
+
+def _send(email_ids: list[int]) -> dict[int, str]:
+    statuses = email.deliver_emails(email_ids)
+    for email_id, status in statuses.items():
+        if status == EmailStatus.FAILED:
+            # A provider address refused for good: flag it, and re-route if none of them works.
+            bounces.handle_hard_bounce(email_id)
+    return statuses
 
 
 @shared_task(name=outbox.SWEEP_OUTBOX)
@@ -38,10 +54,11 @@ def sweep_outbox() -> int:
 
 @shared_task(name=outbox.DISPATCH_DUE_EMAILS)
 def dispatch_due_emails() -> int:
-    due = email.due_email_ids()
-    for email_id in due:
-        send_email.delay(email_id)
-    return len(due)
+    sent = 0
+    for task_name, email_ids in email.due_email_batches():
+        current_app.extensions["celery"].send_task(task_name, kwargs={"email_ids": email_ids})
+        sent += len(email_ids)
+    return sent
 
 
 # A database hiccup (SQLite busy, PostgreSQL deadlock or restart) is retried; the lead stays `new`

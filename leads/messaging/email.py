@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
 
-from leads.extensions import db
+from leads.extensions import commits_a_power_loss_may_undo, db
 from leads.i18n import DEFAULT_LANGUAGE, patient_language
 from leads.messaging import outbox
 from leads.messaging.urls import public_url, staff_lead_url
@@ -112,7 +112,8 @@ def render_pending(email: EmailMessage) -> None:
 
 
 def add_email(**fields) -> EmailMessage:
-    """The one place an EmailMessage row is made: a fresh Message-ID, the safety net, its send task."""
+    """The one place an EmailMessage row is made: a fresh Message-ID, the safety net, and its place
+    in the send task of the caller's transaction (every email it queues goes out in one task)."""
     domain = current_app.config["MAIL_FROM"].rpartition("@")[2].strip(" >") or "localhost"
     # A queued email whose task was lost is picked up by the due-email sweep after the safety net.
     safety_net = timedelta(seconds=current_app.config["EMAIL_SAFETY_NET_SECONDS"])
@@ -121,8 +122,15 @@ def add_email(**fields) -> EmailMessage:
     )
     db.session.add(email)
     db.session.flush()
-    outbox.add_task(outbox.SEND_EMAIL, email_id=email.id)
+    outbox.add_to_batch(send_task_for(email.template), "email_ids", email.id)
     return email
+
+
+def send_task_for(template: str) -> str:
+    """The task that sends an email: one per transaction and kind, provider emails ahead of the rest."""
+    return (
+        outbox.SEND_PROVIDER_EMAILS if template.startswith(PROVIDER_TEMPLATE_PREFIX) else outbox.SEND_EMAILS
+    )
 
 
 def email_coordinators(
@@ -278,6 +286,67 @@ def backoff(attempts: int, base_seconds: int) -> timedelta:
     return ceiling * random.uniform(0.5, 1.0)
 
 
+def deliver_email(email_id: int) -> str:
+    """Send a queued email once; return its status afterwards (or 'skipped')."""
+    return deliver_emails([email_id])[email_id]
+
+
+def deliver_emails(email_ids: list[int]) -> dict[int, str]:
+    """Send each queued email once, one after the other over one SMTP connection; return each
+    one's status afterwards ('skipped' when it was not ours to send).
+
+    Each email is claimed in the transaction that records the previous one's outcome, so a batch
+    of n costs n + 1 transactions, and only the email being handed to the server is ever claimed:
+    a worker dying mid-batch leaves at most that one sent and unrecorded, as for a single email,
+    and the rest simply queued for the task's redelivery.
+    """
+    results: dict[int, str] = {}
+    waiting = list(dict.fromkeys(email_ids))
+    # A claim or an outcome a power loss undoes only sends the email again: at least once.
+    with commits_a_power_loss_may_undo():
+        claimed = _claim_next(waiting, results)
+        db.session.commit()
+        while claimed is not None:
+            email_id, message = claimed
+            error: Exception | None = None
+            try:
+                smtp_send(message)
+            except (PermanentSmtpError, TransientSmtpError) as exc:
+                error = exc
+            claimed = _record_and_claim_next(email_id, error, waiting, results)
+    return results
+
+
+def _claim_next(waiting: list[int], results: dict[int, str]) -> tuple[int, MimeMessage] | None:
+    """Claim the first email of `waiting` still ours to send, in the caller's transaction, and
+    return it as sent; the ones passed over get their status in `results`.
+
+    The sharing rule is checked here, in the transaction right before the server is reached: a
+    patient who withdrew while the previous email of the batch went out (the cancelling sweep
+    skips claimed emails, never queued ones) is obeyed.
+    """
+    while waiting:
+        email_id = waiting.pop(0)
+        if not _claim(email_id):
+            results[email_id] = "skipped"
+            continue
+        email = db.session.get(EmailMessage, email_id)
+        render_pending(email)
+        message = build_mime(email, current_app.config["MAIL_FROM"])
+        refusal = _provider_email_refusal(email)
+        if refusal:
+            email.status, email.claimed_at, email.last_error = (
+                EmailStatus.CANCELLED,
+                None,
+                f"Not sent: {refusal}",
+            )
+            email.attempts -= 1  # never offered to the server
+            results[email_id] = email.status
+            continue
+        return email_id, message
+    return None
+
+
 def _claim(email_id: int) -> bool:
     """Take the email for this worker; False if it is sent, failed, claimed or not yet due.
 
@@ -296,60 +365,52 @@ def _claim(email_id: int) -> bool:
     return bool(claimed)
 
 
-def deliver_email(email_id: int) -> str:
-    """Send a queued email once; return its status afterwards (or 'skipped')."""
-    if not _claim(email_id):
-        db.session.commit()
-        return "skipped"
-    config = current_app.config
-    email = db.session.get(EmailMessage, email_id)
-    render_pending(email)
-    message = build_mime(email, config["MAIL_FROM"])
-    db.session.commit()  # no transaction stays open while we talk to the mail server
-    # Checked last, in a fresh transaction, right before the server is reached: a patient who
-    # withdrew while this email was claimed (the cancelling sweep skips claimed emails) is obeyed.
-    email = db.session.get(EmailMessage, email_id)
-    refusal = _provider_email_refusal(email)
-    if refusal:
-        email.status, email.claimed_at, email.last_error = EmailStatus.CANCELLED, None, f"Not sent: {refusal}"
-        email.attempts -= 1  # never offered to the server
-        db.session.commit()
-        return email.status
-    db.session.commit()
-    error: Exception | None = None
-    try:
-        smtp_send(message)
-    except (PermanentSmtpError, TransientSmtpError) as exc:
-        error = exc
-    email = _record_outcome(email_id, error)
-    log.info("email %s: %s after %s attempt(s)", email.id, email.status, email.attempts)
-    return email.status
-
-
-def _record_outcome(email_id: int, error: Exception | None) -> EmailMessage:
-    """Record what the server said. Retried a few times: if this commit is lost, the claim
-    expires and a delivered email would go out a second time."""
+def _record_and_claim_next(
+    email_id: int, error: Exception | None, waiting: list[int], results: dict[int, str]
+) -> tuple[int, MimeMessage] | None:
+    """Record what the server said about `email_id` and claim the next email, in one transaction.
+    Retried a few times: if this commit is lost, the claim expires and a delivered email would go
+    out a second time."""
     for attempt in range(RECORD_ATTEMPTS):
+        still_waiting, passed_over = list(waiting), {}
         try:
-            email = db.session.get(EmailMessage, email_id)
-            email.claimed_at = None
-            if error is None:
-                email.status = EmailStatus.SENT
-                email.sent_at = utcnow()
-                email.last_error = None
-            elif isinstance(error, PermanentSmtpError):
-                _mark_failed(email, str(error))
-            else:
-                _schedule_retry(email, str(error))
+            # Read before the commit expires the row (reading it after would open a transaction).
+            status, attempts = _record_outcome(email_id, error)
+            claimed = _claim_next(still_waiting, passed_over)
             db.session.commit()
-            return email
         except sa.exc.OperationalError:
             db.session.rollback()
             if attempt == RECORD_ATTEMPTS - 1:
                 raise
             log.warning("email %s: recording the outcome failed; trying again", email_id)
             time.sleep(min(0.2 * 2**attempt, 5.0))
+            continue
+        log.info("email %s: %s after %s attempt(s)", email_id, status, attempts)
+        results[email_id] = status
+        results.update(passed_over)
+        waiting[:] = still_waiting
+        return claimed
     raise AssertionError("unreachable")
+
+
+def _record_outcome(email_id: int, error: Exception | None) -> tuple[str, int]:
+    """The server's answer on the email row, in the caller's transaction; its status and attempts."""
+    if error is None:
+        # The common case in one statement, without loading the row and its bodies.
+        attempts = db.session.execute(
+            sa.update(EmailMessage)
+            .where(EmailMessage.id == email_id)
+            .values(status=EmailStatus.SENT, sent_at=utcnow(), claimed_at=None, last_error=None)
+            .returning(EmailMessage.attempts)
+        ).scalar_one()
+        return EmailStatus.SENT, attempts
+    email = db.session.get(EmailMessage, email_id)
+    email.claimed_at = None
+    if isinstance(error, PermanentSmtpError):
+        _mark_failed(email, str(error))
+    else:
+        _schedule_retry(email, str(error))
+    return email.status, email.attempts
 
 
 def _provider_email_refusal(email: EmailMessage) -> str | None:
@@ -402,16 +463,37 @@ def _mark_failed(email: EmailMessage, error: str) -> None:
 
 def due_email_ids(limit: int = 500) -> list[int]:
     """Emails whose next attempt is due, reclaiming those a dead worker left claimed."""
+    return [email_id for email_id, _ in _due_emails(limit)]
+
+
+def _due_emails(limit: int) -> list[tuple[int, str]]:
     now = utcnow()
     _take_back_abandoned_claims(now)
-    return list(
-        db.session.scalars(
-            sa.select(EmailMessage.id)
-            .where(EmailMessage.status == EmailStatus.QUEUED, EmailMessage.next_attempt_at <= now)
-            .order_by(EmailMessage.next_attempt_at)
-            .limit(limit)
-        )
-    )
+    rows = db.session.execute(
+        sa.select(EmailMessage.id, EmailMessage.template)
+        .where(EmailMessage.status == EmailStatus.QUEUED, EmailMessage.next_attempt_at <= now)
+        .order_by(EmailMessage.next_attempt_at)
+        .limit(limit)
+    ).all()
+    db.session.commit()  # no transaction stays open while the tasks are published
+    return [tuple(row) for row in rows]
+
+
+# Due emails go out in tasks of this many: one connection each, while a busy sweep still spreads
+# them over every pool process.
+DUE_BATCH_SIZE = 10
+
+
+def due_email_batches(limit: int = 500) -> list[tuple[str, list[int]]]:
+    """The due emails (`due_email_ids`) as send tasks to publish: (task name, email ids)."""
+    by_task: dict[str, list[int]] = {}
+    for email_id, template in _due_emails(limit):
+        by_task.setdefault(send_task_for(template), []).append(email_id)
+    return [
+        (task_name, ids[start : start + DUE_BATCH_SIZE])
+        for task_name, ids in by_task.items()
+        for start in range(0, len(ids), DUE_BATCH_SIZE)
+    ]
 
 
 # Every email about a lead that goes out again after a worker died mid-send is a lead event of

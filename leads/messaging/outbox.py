@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context, has_request_context
 from sqlalchemy.orm import Session
 
-from leads.extensions import db
+from leads.extensions import commits_a_power_loss_may_undo, db
 from leads.models import OutboxMessage
 from leads.timeutil import utcnow
 
@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 
 # Task names are the contract between the web side (which writes them) and workers/.
 ROUTE_LEAD = "workers.route_lead"
+# The emails one transaction queues go out as one task: provider emails first, the rest after.
+SEND_PROVIDER_EMAILS = "workers.send_provider_emails"
+SEND_EMAILS = "workers.send_emails"
+# One email per task: what earlier releases published, still consumed after an upgrade.
 SEND_EMAIL = "workers.send_email"
 # Beat: route leads whose route_lead task was lost (still `new` after ROUTING_RETRY_AFTER_SECONDS).
 ROUTE_WAITING_LEADS = "workers.route_waiting_leads"
@@ -31,10 +35,16 @@ APPLY_RETENTION = "workers.apply_retention"
 # Broker queues: routing (and beat's housekeeping) apart from the email backlog.
 ROUTING_QUEUE = "routing"
 EMAIL_QUEUE = "email"
-EMAIL_TASKS = frozenset({SEND_EMAIL, DISPATCH_DUE_EMAILS})
+EMAIL_TASKS = frozenset({SEND_PROVIDER_EMAILS, SEND_EMAILS, SEND_EMAIL, DISPATCH_DUE_EMAILS})
+# Within a queue the broker hands out priority 0 first (kombu's Redis transport keeps a list per
+# priority step and asks for them in order, across every queue a worker consumes): a patient's
+# confirmation or a coordinator's notice never holds up a provider's notification or a routing.
+LATER_PRIORITY = 9
+LATER_TASKS = frozenset({SEND_EMAILS})
 
 _PENDING_KEY = "outbox_pending_ids"
 _PUBLISHED_LOG_KEY = "outbox_published_log"
+_BATCHES_KEY = "outbox_batches"
 # A sweep's claim on rows it has not published after this long belongs to a sweep that died.
 SWEEP_CLAIM_SECONDS = 60
 
@@ -44,6 +54,18 @@ def add_task(task_name: str, **payload) -> OutboxMessage:
     message = OutboxMessage(task_name=task_name, payload=payload)
     db.session.add(message)
     return message
+
+
+def add_to_batch(task_name: str, key: str, item) -> None:
+    """Add `item` to the one `task_name` task of the caller's transaction (payload {key: [items]}),
+    written when the transaction commits; a rollback forgets it with the rest."""
+    db.session.info.setdefault(_BATCHES_KEY, {}).setdefault((task_name, key), []).append(item)
+
+
+def _write_batches(session: Session) -> None:
+    # Before the commit's last flush: the rows are written in the transaction and published after it.
+    for (task_name, key), items in session.info.pop(_BATCHES_KEY, {}).items():
+        session.add(OutboxMessage(task_name=task_name, payload={key: items}))
 
 
 def publish(message_ids: list[int]) -> int:
@@ -81,11 +103,13 @@ def _publish(message_ids: list[int]) -> int:
 def _send_and_record(rows: list[tuple[int, str, dict]]) -> int:
     """Send (id, task name, payload) rows to the broker, then record them in one transaction."""
     sent, failure = _send(rows)
-    if sent:
-        db.session.execute(_mark_published(sent))
-    if failure:
-        _record_failure(*failure)
-    db.session.commit()
+    # Bookkeeping a power loss may undo: the sweep publishes those rows again (every task is idempotent).
+    with commits_a_power_loss_may_undo():
+        if sent:
+            db.session.execute(_mark_published(sent))
+        if failure:
+            _record_failure(*failure)
+        db.session.commit()
     return len(sent)
 
 
@@ -113,8 +137,9 @@ def _mark_published(ids: list[int]):
 
 
 def _commit_failure(failure: tuple[int, str]) -> int:
-    _record_failure(*failure)
-    db.session.commit()
+    with commits_a_power_loss_may_undo():
+        _record_failure(*failure)
+        db.session.commit()
     return 0
 
 
@@ -166,8 +191,9 @@ class PublishedLog:
             return 0
         with self.app.app_context():
             try:
-                db.session.execute(_mark_published(ids))
-                db.session.commit()
+                with commits_a_power_loss_may_undo():
+                    db.session.execute(_mark_published(ids))
+                    db.session.commit()
             except sa.exc.SQLAlchemyError as exc:
                 db.session.rollback()
                 log.warning("outbox: could not mark %d published rows (%s)", len(ids), type(exc).__name__)
@@ -282,11 +308,13 @@ def _publish_and_log(app: Flask, rows: list[tuple[int, str, dict]]) -> None:
 
 def _forget_on_rollback(session: Session, previous_transaction) -> None:
     session.info.pop(_PENDING_KEY, None)
+    session.info.pop(_BATCHES_KEY, None)
 
 
 def register_outbox_hooks() -> None:
     """Publish new outbox messages right after the transaction that wrote them commits."""
     if not sa.event.contains(Session, "after_flush", _remember_new_messages):
+        sa.event.listen(Session, "before_commit", _write_batches)
         sa.event.listen(Session, "after_flush", _remember_new_messages)
         sa.event.listen(Session, "after_commit", _publish_after_commit)
         sa.event.listen(Session, "after_soft_rollback", _forget_on_rollback)

@@ -140,23 +140,28 @@ def _beat_figure(raw: bytes | None, now: datetime) -> Figure:
     return Figure("Last beat run", f"{_describe_age(age)} ago", age > silent_after, threshold)
 
 
+# kombu's Redis transport keeps the tasks of a lower priority in a list of their own, named so.
+PRIORITY_SEPARATOR = "\x06\x16"
+
+
 def _queues(client: redis.Redis) -> list[tuple[str, int, list[tuple[str, int]]]]:
-    """Each Celery queue (ours always, any other list in Redis too), its depth and, from its
-    first SAMPLE tasks, their names."""
-    queues = []
-    names = {raw.decode(errors="replace") for raw in client.scan_iter(_type="list", count=1000)}
-    for name in sorted(names | {outbox.ROUTING_QUEUE, outbox.EMAIL_QUEUE}):
-        if name.startswith(("unacked", "_kombu")):
+    """Each Celery queue (ours always, any other list in Redis too) with its lower-priority lists,
+    its depth and, from the first SAMPLE tasks of each list, their names."""
+    depths: Counter = Counter({outbox.ROUTING_QUEUE: 0, outbox.EMAIL_QUEUE: 0})
+    tasks: dict[str, Counter] = {name: Counter() for name in depths}
+    for raw in client.scan_iter(_type="list", count=1000):
+        list_name = raw.decode(errors="replace")
+        if list_name.startswith(("unacked", "_kombu")):
             continue
-        raw_name = name
-        by_task = Counter()
-        for raw in client.lrange(raw_name, 0, SAMPLE - 1):
+        name = list_name.partition(PRIORITY_SEPARATOR)[0]
+        by_task = tasks.setdefault(name, Counter())
+        for task in client.lrange(raw, 0, SAMPLE - 1):
             try:
-                by_task[json.loads(raw)["headers"]["task"]] += 1
+                by_task[json.loads(task)["headers"]["task"]] += 1
             except (ValueError, KeyError, TypeError):
                 by_task["(unreadable)"] += 1
-        queues.append((name, client.llen(raw_name), by_task.most_common()))
-    return queues
+        depths[name] += client.llen(raw)
+    return [(name, depths[name], tasks[name].most_common()) for name in sorted(tasks)]
 
 
 def _age(moment: datetime | None, now: datetime) -> timedelta | None:

@@ -42,7 +42,7 @@ def test_queue_email_is_idempotent_per_key_and_writes_one_outbox_task(app):
     assert first.id == second.id
     assert db.session.scalar(sa.select(sa.func.count(EmailMessage.id))) == 1
     tasks = db.session.scalars(sa.select(OutboxMessage)).all()
-    assert [(t.task_name, t.payload) for t in tasks] == [("workers.send_email", {"email_id": first.id})]
+    assert [(t.task_name, t.payload) for t in tasks] == [("workers.send_emails", {"email_ids": [first.id]})]
 
 
 def test_deliver_sends_once_with_a_stable_message_id_and_both_parts(app, mail_sink):

@@ -219,7 +219,7 @@ def test_a_valid_request_stores_lead_consent_event_routing_task_and_email_togeth
     assert email.reply_to == app.config["COORDINATOR_EMAIL"]
     assert _tasks() == [
         (outbox.ROUTE_LEAD, {"lead_id": lead.id}),
-        (outbox.SEND_EMAIL, {"email_id": email.id}),
+        (outbox.SEND_EMAILS, {"email_ids": [email.id]}),
     ]
 
 
@@ -469,7 +469,7 @@ def test_the_same_email_within_the_window_is_linked_as_a_duplicate_and_not_route
     lead = db.session.scalar(sa.select(Lead).where(Lead.id != earlier.id))
     assert lead.status == LeadStatus.DUPLICATE and lead.duplicate_of_id == earlier.id
     assert earlier.reference in lead.status_reason
-    assert [t for t, _ in _tasks()] == [outbox.SEND_EMAIL]  # confirmed, not routed again
+    assert [t for t, _ in _tasks()] == [outbox.SEND_EMAILS]  # confirmed, not routed again
     assert response.request.path == "/quote/thanks" and lead.reference in _text(response)
 
 

@@ -26,6 +26,7 @@ from leads.extensions import ReadOnlyViolation, db
 from leads.intake import forget_taxonomy
 from leads.messaging import outbox
 from leads.models import Lead, OutboxMessage, Treatment
+from leads.staff.operations import PRIORITY_SEPARATOR
 from tests.helpers import wait_until
 from tests.quote_support import answers, client_with_own_address
 from tests.servers import free_port, wait_for_port
@@ -139,7 +140,8 @@ def test_with_an_interval_a_stored_request_is_one_transaction_and_the_marks_come
     assert counted["BEGIN IMMEDIATE"] == 3 and counted["COMMIT"] == 3, seen
     assert not [s for s in seen if s.startswith("UPDATE outbox_message")]
     # Published at once (three routing tasks, three confirmations), marked later.
-    assert queue.llen(outbox.ROUTING_QUEUE) == 3 and queue.llen(outbox.EMAIL_QUEUE) == 3
+    later = f"{outbox.EMAIL_QUEUE}{PRIORITY_SEPARATOR}{outbox.LATER_PRIORITY}"  # confirmations wait there
+    assert queue.llen(outbox.ROUTING_QUEUE) == 3 and queue.llen(later) == 3
     assert _unmarked_rows() == 6
     log = outbox.PublishedLog.of(marking_app)
     assert log.pending() == 6

@@ -129,8 +129,11 @@ def test_a_new_lead_goes_to_the_best_three_with_assignments_events_and_one_email
     assert {e.idempotency_key for e in emails} == {
         f"assign:{a.id}:{address}" for a in assignments for address in a.provider.notification_emails
     }
-    send_tasks = db.session.scalars(sa.select(OutboxMessage).filter_by(task_name="workers.send_email")).all()
-    assert sorted(t.payload["email_id"] for t in send_tasks) == sorted(e.id for e in emails)
+    # One task sends them all, over one connection, ahead of any patient's email.
+    send_tasks = db.session.scalars(
+        sa.select(OutboxMessage).filter_by(task_name="workers.send_provider_emails")
+    ).all()
+    assert [sorted(t.payload["email_ids"]) for t in send_tasks] == [sorted(e.id for e in emails)]
 
 
 def test_routing_a_lead_twice_does_nothing_the_second_time(four_clinics):

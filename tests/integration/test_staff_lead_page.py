@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from leads.extensions import db
-from leads.messaging.outbox import SEND_EMAIL
+from leads.messaging.outbox import SEND_EMAILS, SEND_PROVIDER_EMAILS
 from leads.models import AccessLog, Consent, EmailMessage, Lead, LeadEvent, OutboxMessage, Role
 from tests.factories import AssignmentFactory, EmailMessageFactory, LeadFactory, ProviderFactory
 from tests.helpers import count_rows
@@ -273,8 +273,10 @@ def test_a_failed_email_shows_its_error_and_can_be_sent_again_once(coordinator):
     copy = db.session.scalar(sa.select(EmailMessage).filter_by(idempotency_key=f"resend:{failed.id}:1"))
     assert copy.status == "queued" and copy.to_address == failed.to_address
     assert copy.body_text == failed.body_text and copy.message_id != failed.message_id
-    outbox = db.session.scalars(sa.select(OutboxMessage).filter_by(task_name=SEND_EMAIL)).all()
-    assert [m.payload for m in outbox] == [{"email_id": copy.id}]
+    outbox = db.session.scalars(
+        sa.select(OutboxMessage).where(OutboxMessage.task_name.in_([SEND_EMAILS, SEND_PROVIDER_EMAILS]))
+    ).all()
+    assert [m.payload for m in outbox] == [{"email_ids": [copy.id]}]
     assert _events(lead, "email_resent")[0].actor_user_id == user.id
     db.session.refresh(failed)
     assert failed.status == "failed"  # the history keeps the server's answer

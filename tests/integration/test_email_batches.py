@@ -1,0 +1,245 @@
+"""The emails one transaction queues go out in one task, over one SMTP connection: each is still
+claimed once, a refused address holds up none of the others, and a worker dying mid-batch leaves
+at most the email in the server's hands unrecorded."""
+
+import json
+import threading
+from datetime import timedelta
+from email import message_from_bytes, policy
+
+import pytest
+import redis
+import sqlalchemy as sa
+from celery import Celery
+
+from leads.dev import seed
+from leads.extensions import commits_a_power_loss_may_undo, db
+from leads.messaging import email as email_module
+from leads.messaging import outbox
+from leads.messaging.email import deliver_emails, due_email_batches, queue_email
+from leads.models import Consent, EmailMessage, OutboxMessage
+from leads.routing.service import route_lead
+from leads.timeutil import utcnow
+from tests.factories import EmailMessageFactory, LeadFactory
+from tests.helpers import wait_until
+from tests.servers import Worker
+from workers import celery_settings
+
+# The claims and outcomes are separate transactions, and a second worker needs its own connection.
+pytestmark = [pytest.mark.commits, pytest.mark.pg]
+
+
+def _queue_batch(*addresses: str) -> list[int]:
+    """Emails queued in one transaction, as routing queues a lead's provider emails."""
+    emails = [
+        queue_email(template="test_message", to=address, idempotency_key=f"k:{address}", sent_at=utcnow())
+        for address in addresses
+    ]
+    db.session.commit()
+    return [email.id for email in emails]
+
+
+def _statuses(ids: list[int]) -> list[tuple[str, int]]:
+    db.session.expire_all()
+    return [(db.session.get(EmailMessage, i).status, db.session.get(EmailMessage, i).attempts) for i in ids]
+
+
+def _received(mail_sink) -> list[str]:
+    """The addressees of the messages the server kept, in order of address."""
+    return sorted(
+        str(message_from_bytes(path.read_bytes(), policy=policy.default)["To"])
+        for path in mail_sink.messages()
+    )
+
+
+def test_the_emails_of_one_transaction_travel_in_one_send_task(app):
+    ids = _queue_batch("a@example.org", "b@example.org", "c@example.org")
+    tasks = db.session.scalars(sa.select(OutboxMessage).filter(OutboxMessage.task_name.like("%send%"))).all()
+    assert [(t.task_name, t.payload) for t in tasks] == [(outbox.SEND_EMAILS, {"email_ids": ids})]
+
+
+def test_routing_sends_a_leads_provider_emails_in_one_task_ahead_of_the_rest(app, taxonomy, redis_server):
+    seed.load_demo_providers()
+    treatment_lead = LeadFactory()
+    db.session.add(Consent(lead=treatment_lead, text_version="v1", share_with_providers=True, contact=True,
+                           source_form="t"))  # fmt: skip
+    db.session.commit()
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    assert route_lead(treatment_lead.id) == "routed"
+    provider_emails = db.session.scalars(
+        sa.select(EmailMessage.id)
+        .where(EmailMessage.template.startswith("provider_"))
+        .order_by(EmailMessage.id)
+    ).all()
+    assert len(provider_emails) >= 2
+    tasks = db.session.scalars(
+        sa.select(OutboxMessage).filter_by(task_name=outbox.SEND_PROVIDER_EMAILS)
+    ).all()
+    assert [t.payload for t in tasks] == [{"email_ids": list(provider_emails)}]
+    # Published at priority 0: the list a worker asks for before any lower priority's.
+    published = [json.loads(raw)["headers"]["task"] for raw in client.lrange(outbox.EMAIL_QUEUE, 0, -1)]
+    assert published == [outbox.SEND_PROVIDER_EMAILS]
+
+
+def test_a_patients_confirmation_waits_in_the_lower_priority_list(app, redis_server):
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    _queue_batch("patient@example.org")
+    assert client.llen(outbox.EMAIL_QUEUE) == 0
+    later = [key for key in client.keys(f"{outbox.EMAIL_QUEUE}*") if key != outbox.EMAIL_QUEUE.encode()]
+    assert len(later) == 1 and later[0].endswith(str(outbox.LATER_PRIORITY).encode())
+    [raw] = client.lrange(later[0], 0, -1)
+    assert json.loads(raw)["headers"]["task"] == outbox.SEND_EMAILS
+
+
+def test_one_refused_address_holds_up_none_of_the_others_and_is_retried(app, mail_sink):
+    mail_sink.refuse["busy@example.org"] = "451 4.3.0 Try again later"
+    try:
+        ids = _queue_batch("first@example.org", "busy@example.org", "third@example.org")
+        statuses = deliver_emails(ids)
+    finally:
+        mail_sink.refuse.clear()
+    assert [statuses[i] for i in ids] == ["sent", "queued", "sent"]
+    assert _statuses(ids) == [("sent", 1), ("queued", 1), ("sent", 1)]
+    assert _received(mail_sink) == ["first@example.org", "third@example.org"]
+
+    busy = db.session.get(EmailMessage, ids[1])
+    assert "451" in busy.last_error and busy.next_attempt_at > utcnow()
+    busy.next_attempt_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert due_email_batches() == [(outbox.SEND_EMAILS, [ids[1]])]
+    assert deliver_emails(ids) == {ids[0]: "skipped", ids[1]: "sent", ids[2]: "skipped"}
+    assert _received(mail_sink) == ["busy@example.org", "first@example.org", "third@example.org"]
+
+
+def test_a_permanently_refused_address_fails_alone(app, mail_sink):
+    mail_sink.refuse["gone@example.org"] = "550 5.1.1 No such user"
+    try:
+        ids = _queue_batch("gone@example.org", "second@example.org")
+        assert list(deliver_emails(ids).values()) == ["failed", "sent"]
+    finally:
+        mail_sink.refuse.clear()
+    assert _statuses(ids) == [("failed", 1), ("sent", 1)]
+
+
+def test_two_workers_given_the_same_batch_send_each_email_once(app, mail_sink):
+    ids = _queue_batch(*(f"provider{n}@example.org" for n in range(6)))
+    db.session.rollback()  # this test's session must not hold the SQLite write lock
+    barrier = threading.Barrier(2)
+    results: list[dict[int, str]] = []
+    errors: list[BaseException] = []
+
+    def worker(order: list[int]) -> None:
+        try:
+            with app.app_context():
+                barrier.wait(timeout=10)
+                results.append(deliver_emails(order))
+                db.session.remove()
+        except BaseException as exc:
+            errors.append(exc)
+
+    # One takes the batch from the front, the other from the back: they meet in the middle.
+    threads = [threading.Thread(target=worker, args=(order,)) for order in (ids, ids[::-1])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    sent_by = [{i for i, status in result.items() if status == "sent"} for result in results]
+    assert sent_by[0] | sent_by[1] == set(ids) and not sent_by[0] & sent_by[1]
+    assert _statuses(ids) == [("sent", 1)] * 6
+    assert len(mail_sink.messages()) == 6
+
+
+def test_a_worker_dying_mid_batch_leaves_only_the_email_in_flight_unrecorded(app, mail_sink, monkeypatch):
+    """The first email is recorded sent; the second was in the server's hands when the worker
+    died (claimed, its attempt counted: the one that may go twice, as for a single email); the
+    third was never claimed, so the task's redelivery sends it at once."""
+    ids = _queue_batch("one@example.org", "two@example.org", "three@example.org")
+    real_send = email_module.smtp_send
+
+    def die_on_the_second(message):
+        if message["To"] == "two@example.org":
+            real_send(message)  # the server took it; the worker dies before hearing the 250
+            raise SystemExit("worker killed mid-send")
+        real_send(message)
+
+    monkeypatch.setattr(email_module, "smtp_send", die_on_the_second)
+    with pytest.raises(SystemExit):
+        deliver_emails(ids)
+    db.session.rollback()
+    assert _statuses(ids) == [("sent", 1), ("sending", 1), ("queued", 0)]
+
+    monkeypatch.setattr(email_module, "smtp_send", real_send)
+    assert deliver_emails(ids) == {ids[0]: "skipped", ids[1]: "skipped", ids[2]: "sent"}
+    assert _received(mail_sink) == ["one@example.org", "three@example.org", "two@example.org"]
+
+    # Beat takes back the abandoned claim: the one email that may arrive twice, with the same Message-ID.
+    app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"] = 0
+    try:
+        assert due_email_batches() == [(outbox.SEND_EMAILS, [ids[1]])]
+    finally:
+        app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"] = 180
+    assert deliver_emails(ids)[ids[1]] == "sent"
+    assert _statuses(ids) == [("sent", 1), ("sent", 2), ("sent", 1)]
+    assert len(mail_sink.messages()) == 4
+
+
+PRIORITY_REDIS_DB = 5  # this test's worker only
+
+
+def test_a_providers_notification_overtakes_a_backlog_of_other_emails(app, test_env, redis_server, tmp_path):
+    """Forty patients' emails wait in the queue when a lead's provider emails are published: the
+    worker sends the provider emails next, not after the backlog."""
+    url = redis_server.url_for(PRIORITY_REDIS_DB)
+    redis.Redis.from_url(url).flushdb()
+    backlog = [EmailMessageFactory(template="patient_confirmation").id for _ in range(40)]
+    providers = [EmailMessageFactory(template="provider_notification").id for _ in range(3)]
+    db.session.commit()
+    producer = Celery("priority-test")
+    producer.config_from_object(celery_settings({**app.config, "REDIS_URL": url}))
+    for email_id in backlog:
+        producer.send_task(outbox.SEND_EMAILS, kwargs={"email_ids": [email_id]})
+    producer.send_task(outbox.SEND_PROVIDER_EMAILS, kwargs={"email_ids": providers})
+    producer.close()
+
+    worker = Worker({**test_env, "REDIS_URL": url}, tmp_path / "worker.log")
+    worker.start()
+    try:
+        wait_until(lambda: _sent_count(backlog + providers) == len(backlog + providers), timeout=120)
+    finally:
+        worker.stop()
+    sent_at = dict(db.session.execute(sa.select(EmailMessage.id, EmailMessage.sent_at)).all())
+    last_provider_email = max(sent_at[i] for i in providers)
+    # At most the one task the worker took before it saw the provider batch goes first.
+    assert sum(sent_at[i] < last_provider_email for i in backlog) <= 1
+
+
+def _sent_count(ids: list[int]) -> int:
+    count = db.session.scalar(
+        sa.select(sa.func.count(EmailMessage.id)).where(
+            EmailMessage.id.in_(ids), EmailMessage.status == "sent"
+        )
+    )
+    db.session.rollback()  # end the read: an open SQLite transaction would block the worker
+    return count
+
+
+def _flushes_to_disk() -> bool:
+    """Whether the transaction beginning now waits for the disk at its commit."""
+    if db.engine.dialect.name == "sqlite":
+        durable = db.session.execute(sa.text("PRAGMA synchronous")).scalar_one() == 2  # FULL, not NORMAL
+    else:
+        durable = db.session.execute(sa.text("SHOW synchronous_commit")).scalar_one() != "off"
+    db.session.rollback()
+    return durable
+
+
+def test_only_an_emails_bookkeeping_skips_the_flush_to_disk(app):
+    """A claim or an outcome a power loss undoes only sends the email again; every other commit
+    (a lead, its routing) still reaches the disk before it returns."""
+    assert _flushes_to_disk()
+    with commits_a_power_loss_may_undo():
+        assert not _flushes_to_disk()
+    assert _flushes_to_disk()
