@@ -111,6 +111,7 @@ def build(leads: int, seed_value: int = 7) -> None:
                             "score_breakdown": {},
                             "status": "accepted",
                             "created_at": row["created_at"],
+                            "updated_at": row["created_at"],
                         }  # fmt: skip
                     )
             if assignments:
