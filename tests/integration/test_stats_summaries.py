@@ -14,6 +14,7 @@ from leads.staff import stats, stats_summary
 from leads.staff.stats import Period
 from leads.timeutil import utcnow
 from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory
+from workers import celery_settings, tasks
 
 # The day grouping and the upsert are written per database.
 pytestmark = pytest.mark.pg
@@ -190,3 +191,11 @@ def test_the_rebuild_command_summarises_a_range_and_refuses_bad_input(app, histo
     ]:
         result = runner.invoke(args=["stats", "rebuild", *args])
         assert result.exit_code == 2 and message in result.output, (args, result.output)
+
+
+def test_beat_runs_the_refresh_as_a_thin_task(app, history):
+    entry = celery_settings(app.config)["beat_schedule"]["refresh-stats-summaries"]
+    assert entry["schedule"] == timedelta(seconds=app.config["STATS_SUMMARY_SECONDS"])
+    result = tasks.refresh_stats_summaries.run()
+    assert result == {"changed": 0, "filled": stats_summary.FILL_DAYS_PER_RUN,
+                      "written": 2 + stats_summary.FILL_DAYS_PER_RUN}  # fmt: skip
