@@ -172,10 +172,20 @@ def sla_waiting(leads_in, now: datetime) -> tuple[int, list[tuple[int, str, date
     """Of the leads in `leads_in`, those past due and still not taken in hand: a count bounded at
     1,000 and the 20 oldest (id, reference, due). Always live: the status index serves it."""
     waiting = sa.and_(leads_in, Lead.status.in_(sorted(SLA_PENDING)), Lead.sla_due_at < now)
-    oldest = db.session.execute(
-        sa.select(Lead.id, Lead.reference, Lead.sla_due_at).where(waiting).order_by(Lead.sla_due_at).limit(20)
-    ).all()
+    # The oldest per waiting status, each an ordered walk of the (status, due) index over the few
+    # waiting leads: one walk of the due-date index for all of them wades through every lead
+    # handled long ago (5 s for a year of a million leads).
+    per_status = [
+        sa.select(Lead.id, Lead.reference, Lead.sla_due_at)
+        .where(leads_in, Lead.status == status, Lead.sla_due_at < now)
+        .order_by(Lead.sla_due_at)
+        .limit(20)
+        .subquery()
+        for status in sorted(SLA_PENDING)
+    ]
+    oldest = sa.union_all(*(sa.select(*subquery.c) for subquery in per_status)).subquery()
+    rows = db.session.execute(sa.select(*oldest.c).order_by(oldest.c.sla_due_at).limit(20)).all()
     count = db.session.scalar(
         sa.select(sa.func.count()).select_from(sa.select(Lead.id).where(waiting).limit(1000).subquery())
     )
-    return count, [tuple(row) for row in oldest]
+    return count, [tuple(row) for row in rows]
