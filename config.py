@@ -175,6 +175,8 @@ class Config:
         self.STAFF_PAGE_SIZE = _env_int("STAFF_PAGE_SIZE", 50)
         self.EXPORT_MAX_ROWS = _env_int("EXPORT_MAX_ROWS", 100_000)
         self.STATS_MAX_DAYS = _env_int("STATS_MAX_DAYS", 366)
+        # How often beat brings the stats page's daily summaries up to date.
+        self.STATS_SUMMARY_SECONDS = _env_int("STATS_SUMMARY_SECONDS", 600)
         # Privacy: retention periods (a business decision for the operator) and the erasure deadline.
         self.RETENTION_CLOSED_MONTHS = _env_int("RETENTION_CLOSED_MONTHS", 24)
         self.RETENTION_BOOKED_FOLLOW_UP_MONTHS = _env_int("RETENTION_BOOKED_FOLLOW_UP_MONTHS", 12)

@@ -15,6 +15,7 @@ from leads.messaging.email import queue_email
 from leads.models import Role
 from leads.patients.cli import privacy_cli
 from leads.staff import user_admin
+from leads.staff.stats_cli import stats_cli
 from leads.timeutil import utcnow
 
 users_cli = AppGroup("users", help="Manage staff accounts.")
@@ -127,3 +128,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(send_test_email_command)
     app.cli.add_command(providers_cli)
     app.cli.add_command(privacy_cli)
+    app.cli.add_command(stats_cli)

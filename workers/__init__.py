@@ -79,6 +79,10 @@ def celery_settings(config) -> dict:
                 "task": outbox.ESCALATE_ASSIGNMENTS,
                 "schedule": timedelta(seconds=config["ESCALATION_SWEEP_SECONDS"]),
             },
+            "refresh-stats-summaries": {
+                "task": outbox.REFRESH_STATS_SUMMARIES,
+                "schedule": timedelta(seconds=config["STATS_SUMMARY_SECONDS"]),
+            },
         },
     }
 

@@ -11,7 +11,8 @@ from leads.models import EmailStatus
 from leads.patients import privacy
 from leads.routing import bounces, escalation
 from leads.routing import service as routing
-from leads.staff import operations
+from leads.staff import operations, stats_summary
+from leads.timeutil import utcnow
 
 # As for routing: a database hiccup is retried; the claims keep an email from going out twice.
 RETRY_ON_DATABASE_ERRORS = {
@@ -100,3 +101,9 @@ def apply_retention() -> dict:
         "spam_and_duplicates": result.spam_and_duplicates,
         "email_bodies": result.email_bodies,
     }
+
+
+@shared_task(name=outbox.REFRESH_STATS_SUMMARIES)
+def refresh_stats_summaries() -> dict:
+    result = stats_summary.refresh(utcnow().date(), current_app.config["STATS_MAX_DAYS"])
+    return {"changed": result.changed, "filled": result.filled, "written": result.written}

@@ -32,6 +32,7 @@ SWEEP_OUTBOX = "workers.sweep_outbox"
 DISPATCH_DUE_EMAILS = "workers.dispatch_due_emails"
 ESCALATE_ASSIGNMENTS = "workers.escalate_assignments"
 APPLY_RETENTION = "workers.apply_retention"
+REFRESH_STATS_SUMMARIES = "workers.refresh_stats_summaries"
 # Broker queues: routing (and beat's housekeeping) apart from the email backlog.
 ROUTING_QUEUE = "routing"
 EMAIL_QUEUE = "email"

@@ -13,6 +13,7 @@ from leads.models.lead import Consent, Lead, LeadEvent, find_by_reference, same_
 from leads.models.messaging import EmailMessage, EmailStatus, OutboxMessage
 from leads.models.quote import Quote, QuoteRevision
 from leads.models.staff import AccessAction, AccessLog, ErasureRecord, Role, User
+from leads.models.stats import StatsDay
 from leads.workflow import AssignmentStatus
 
 
@@ -47,6 +48,7 @@ __all__ = [
     "Quote",
     "QuoteRevision",
     "Role",
+    "StatsDay",
     "Treatment",
     "User",
     "find_by_reference",

@@ -122,6 +122,9 @@ class Assignment(db.Model):
     expired_at: Mapped[datetime | None]
     # The one reminder to a clinic that accepted but has not sent its quote.
     quote_reminded_at: Mapped[datetime | None]
+    # Stamped by every change (ORM or bulk UPDATE), so the stats summaries see late answers;
+    # empty on rows not changed since migration 0007s.
+    updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     lead = relationship("Lead", back_populates="assignments")
     provider = relationship("Provider")

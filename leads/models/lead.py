@@ -38,6 +38,15 @@ class Lead(db.Model):
         sa.Index(
             "ix_lead_phone_trgm", "phone", postgresql_using="gin", postgresql_ops={"phone": "gin_trgm_ops"}
         ).ddl_if(dialect="postgresql"),
+        # The stats summaries find the days whose leads changed since they were computed.
+        sa.Index("ix_lead_updated_at", "updated_at"),
+        # The queue's erasure count: the few leads whose erasure is asked for and not yet done.
+        sa.Index(
+            "ix_lead_erasure_pending",
+            "erasure_requested_at",
+            postgresql_where=sa.text("erasure_requested_at IS NOT NULL AND anonymised_at IS NULL"),
+            sqlite_where=sa.text("erasure_requested_at IS NOT NULL AND anonymised_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

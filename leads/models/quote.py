@@ -18,7 +18,8 @@ class Quote(db.Model):
     status: Mapped[str] = mapped_column(sa.String(20), default=QuoteStatus.LIVE.value)
     revision: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Indexed: the stats summaries find the days whose quotes changed since they were computed.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     decided_at: Mapped[datetime | None]
     # The clinic's confirmation that the treatment is booked, and for when.
     booked_at: Mapped[datetime | None]

@@ -1,5 +1,6 @@
-"""Pipeline statistics over a period: pure aggregation functions, and one `collect` that feeds
-them from the database (grouping in SQL where the database can)."""
+"""Pipeline statistics over a period: pure aggregation functions, and one `collect` that reads
+the period's figures (daily summaries and live queries: `stats_summary`, `stats_live`) and turns
+them into the page's report."""
 
 import statistics
 from collections import Counter
@@ -11,23 +12,11 @@ import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.messaging.email import RESENT_EVENT
-from leads.models import (
-    Assignment,
-    AssignmentStatus,
-    EmailMessage,
-    EmailStatus,
-    Lead,
-    LeadEvent,
-    Provider,
-    Quote,
-)
-from leads.workflow import ACCEPTANCES, AWAITING_ANSWER, SLA_PENDING, LeadStatus, QuoteStatus
-
-S = LeadStatus
-FUNNEL_STAGES = (S.ROUTED, S.CONTACTED, S.QUOTED, S.CHOSEN, S.BOOKED)
-# The SLA is met when the lead first leaves SLA_PENDING.
-HANDLED = tuple(s.value for s in S if s not in SLA_PENDING)
-NO_SOURCE = "(direct)"
+from leads.models import AssignmentStatus, EmailMessage, EmailStatus, Lead, LeadEvent, Provider
+from leads.staff import stats_live, stats_summary
+from leads.staff.stats_figures import Figures
+from leads.staff.stats_live import FUNNEL_STAGES, S
+from leads.workflow import ACCEPTANCES, AWAITING_ANSWER
 
 
 @dataclass(frozen=True)
@@ -85,21 +74,6 @@ def reached_from_ranks(rank_counts: Counter) -> dict[str, int]:
         stage.value: sum(n for rank, n in rank_counts.items() if rank >= i)
         for i, stage in enumerate(FUNNEL_STAGES, start=1)
     }
-
-
-def fold_groups(rows: Iterable[tuple]) -> tuple[dict[date, int], Counter, Counter, Counter]:
-    """(day, status, country, source, count) groups folded into leads per day, by status, by
-    country and by source (NO_SOURCE for none)."""
-    per_day: Counter = Counter()
-    by_status: Counter = Counter()
-    by_country: Counter = Counter()
-    by_source: Counter = Counter()
-    for day, status, country, source, count in rows:
-        per_day[_as_date(day)] += count
-        by_status[status] += count
-        by_country[country] += count
-        by_source[source or NO_SOURCE] += count
-    return dict(per_day), by_status, by_country, by_source
 
 
 def top(counter: Counter, n: int = 10, other: str = "Other") -> list[tuple[str, int]]:
@@ -188,119 +162,45 @@ class StatsReport:
     quotes: "QuoteStats"
 
 
-def _utc_day(column):
-    if db.engine.dialect.name == "postgresql":
-        return sa.cast(sa.func.timezone("UTC", column), sa.Date)
-    return sa.func.date(column)
+def collect(period: Period, now: datetime, *, summaries: bool = True) -> StatsReport:
+    """The period's figures: from the daily summaries where they hold and live for the rest, or
+    (`summaries=False`) all live; both give the same numbers."""
+    if summaries:
+        figures = stats_summary.figures_for(period.start, period.end, now)
+    else:
+        figures = Figures()
+        for day_figures in stats_live.figures_by_day([(period.start_at, period.end_at)], now).values():
+            figures.add(day_figures)
+    return report_from(period, figures, now)
 
 
-def _as_date(value) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
-def collect(period: Period, now: datetime) -> StatsReport:
-    in_period = sa.and_(Lead.created_at >= period.start_at, Lead.created_at < period.end_at)
-    # One pass over the period's leads; fold_groups() turns the groups into the breakdowns.
-    groups = db.session.execute(
-        sa.select(_utc_day(Lead.created_at).label("day"), Lead.status, Lead.country, Lead.utm_source,
-                  sa.func.count(Lead.id))
-        .where(in_period)
-        .group_by(sa.text("day"), Lead.status, Lead.country, Lead.utm_source)
-    ).all()  # fmt: skip
-    per_day, by_status, by_country, sources = fold_groups(groups)
-    total = sum(by_status.values())
-    reached = reached_from_ranks(_stage_ranks(in_period))
-
-    in_assignments = sa.and_(Assignment.created_at >= period.start_at, Assignment.created_at < period.end_at)
-    answered = Assignment.responded_at.is_not(None).label("answered")
-    assignment_counts = db.session.execute(
-        sa.select(Provider.id, Provider.name, Assignment.status, answered, sa.func.count(Assignment.id))
-        .join(Provider, Provider.id == Assignment.provider_id)
-        .where(in_assignments)
-        .group_by(Provider.id, Provider.name, Assignment.status, sa.text("answered"))
-    ).all()
-    response_seconds: dict[int, list[float]] = {}
-    for provider_id, seconds in db.session.execute(
-        sa.select(
-            Assignment.provider_id, _seconds_between(Assignment.created_at, Assignment.responded_at)
-        ).where(in_assignments, Assignment.responded_at.is_not(None))
-    ):
-        response_seconds.setdefault(provider_id, []).append(float(seconds))
-    providers = provider_stats(assignment_counts, response_seconds)
+def report_from(period: Period, figures: Figures, now: datetime) -> StatsReport:
+    """The page's report from a period's figures; the SLA waiting list is always read live."""
+    names = dict(db.session.execute(sa.select(Provider.id, Provider.name)).all())
+    providers = provider_stats(
+        ((provider_id, names[provider_id], status, answered, count)
+         for (provider_id, status, answered), count in figures.assignments.items()),
+        figures.response_seconds,
+    )  # fmt: skip
     accepted = sum(p.accepted for p in providers)
     decided = sum(p.accepted + p.declined + p.expired for p in providers)
+    total = sum(figures.by_status.values())
+    in_period = sa.and_(Lead.created_at >= period.start_at, Lead.created_at < period.end_at)
+    waiting, oldest = stats_live.sla_waiting(in_period, now)
     return StatsReport(
         period=period,
         total=total,
-        per_day=daily_series(period, per_day),
-        by_status=sorted(by_status.items(), key=lambda item: list(S).index(S(item[0]))),
-        funnel=funnel(total, reached),
+        per_day=daily_series(period, dict(figures.per_day)),
+        by_status=sorted(figures.by_status.items(), key=lambda item: list(S).index(S(item[0]))),
+        funnel=funnel(total, reached_from_ranks(figures.stage_ranks)),
         providers=providers,
         overall_acceptance=rate(accepted, decided),
         overall_median_response=median_seconds(t for p in providers for t in p.response_times),
-        by_source=top(sources),
-        by_country=top(by_country),
-        sla=_sla(in_period, now),
-        quotes=_quote_figures(in_period),
+        by_source=top(figures.by_source),
+        by_country=top(figures.by_country),
+        sla=SlaStats(figures.with_sla, figures.breached, waiting, oldest),
+        quotes=quote_stats(figures, names),
     )
-
-
-def _stage_ranks(in_period) -> Counter:
-    """How many of the period's leads reached each funnel stage rank (0: none) at any time."""
-    ranks = {stage.value: rank for rank, stage in enumerate(FUNNEL_STAGES, start=1)}
-
-    def rank_of(column):
-        return sa.case(*((column == status, rank) for status, rank in ranks.items()), else_=0)
-
-    events = (
-        sa.select(LeadEvent.lead_id, sa.func.max(rank_of(LeadEvent.to_status)).label("rank"))
-        .join(Lead, Lead.id == LeadEvent.lead_id)
-        .where(in_period, LeadEvent.to_status.in_(list(ranks)))
-        .group_by(LeadEvent.lead_id)
-        .subquery()
-    )
-    event_rank, status_rank = sa.func.coalesce(events.c.rank, 0), rank_of(Lead.status)
-    best = sa.case((event_rank > status_rank, event_rank), else_=status_rank).label("best")
-    rows = db.session.execute(
-        sa.select(best, sa.func.count(Lead.id))
-        .outerjoin(events, events.c.lead_id == Lead.id)
-        .where(in_period)
-        .group_by(sa.text("best"))
-    )
-    return Counter({int(rank): count for rank, count in rows})
-
-
-def _sla(in_period, now: datetime) -> SlaStats:
-    """SLA breaches counted in the database: due before the lead was first taken in hand."""
-    handled = (
-        sa.select(LeadEvent.lead_id, sa.func.min(LeadEvent.created_at).label("handled_at"))
-        .join(Lead, Lead.id == LeadEvent.lead_id)
-        .where(in_period, LeadEvent.to_status.in_(HANDLED))
-        .group_by(LeadEvent.lead_id)
-        .subquery()
-    )
-    late = Lead.sla_due_at < sa.func.coalesce(handled.c.handled_at, now)
-    with_sla, breached = db.session.execute(
-        sa.select(
-            sa.func.count(Lead.sla_due_at), sa.func.coalesce(sa.func.sum(sa.case((late, 1), else_=0)), 0)
-        )
-        .outerjoin(handled, handled.c.lead_id == Lead.id)
-        .where(in_period)
-    ).one()
-    waiting = sa.and_(in_period, Lead.status.in_(sorted(SLA_PENDING)), Lead.sla_due_at < now)
-    oldest = db.session.execute(
-        sa.select(Lead.id, Lead.reference, Lead.sla_due_at).where(waiting).order_by(Lead.sla_due_at).limit(20)
-    ).all()
-    count = db.session.scalar(
-        sa.select(sa.func.count()).select_from(sa.select(Lead.id).where(waiting).limit(1000).subquery())
-    )
-    return SlaStats(with_sla, int(breached), count, [tuple(row) for row in oldest])
-
-
-def _seconds_between(start, end):
-    if db.engine.dialect.name == "postgresql":
-        return sa.extract("epoch", end - start)
-    return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
 
 
 # Quote figures ----------------------------------------------------------------------------
@@ -339,46 +239,21 @@ class QuoteStats:
         return median_seconds(self.first_quote_seconds)
 
 
-def quote_stats(
-    per_lead: Iterable[tuple[int, float, bool]], per_provider: Iterable[tuple[int, str, int, int]]
-) -> QuoteStats:
-    """From (quotes, seconds from request to first quote, chosen) per lead with a quote and
-    (provider id, name, quotes, chosen) per provider; providers with the most quotes first."""
-    figures = QuoteStats()
-    for quotes, first_seconds, chosen in per_lead:
-        figures.leads_with_quote += 1
-        figures.quotes += quotes
-        figures.chosen_leads += bool(chosen)
-        figures.first_quote_seconds.append(float(first_seconds))
-    figures.providers = sorted(
-        (ProviderQuotes(provider_id, name, int(quotes), int(chosen or 0))
-         for provider_id, name, quotes, chosen in per_provider),
-        key=lambda p: (-p.quotes, p.name),
-    )  # fmt: skip
-    return figures
-
-
-def _quote_figures(in_period) -> QuoteStats:
-    chosen = sa.case((Quote.status == QuoteStatus.CHOSEN.value, 1), else_=0)
-    per_lead = db.session.execute(
-        sa.select(
-            sa.func.count(Quote.id),
-            sa.func.min(_seconds_between(Lead.created_at, Quote.created_at)),
-            sa.func.max(chosen),
-        )
-        .join(Lead, Lead.id == Quote.lead_id)
-        .where(in_period)
-        .group_by(Quote.lead_id)
-    ).all()
-    per_provider = db.session.execute(
-        sa.select(Provider.id, Provider.name, sa.func.count(Quote.id), sa.func.sum(chosen))
-        .join(Assignment, Assignment.id == Quote.assignment_id)
-        .join(Provider, Provider.id == Assignment.provider_id)
-        .join(Lead, Lead.id == Quote.lead_id)
-        .where(in_period)
-        .group_by(Provider.id, Provider.name)
-    ).all()
-    return quote_stats(per_lead, per_provider)
+def quote_stats(figures: Figures, names: dict[int, str]) -> QuoteStats:
+    """The quote figures of `figures`, naming providers from `names`; most quotes first."""
+    return QuoteStats(
+        leads_with_quote=figures.leads_with_quote,
+        quotes=figures.quotes,
+        chosen_leads=figures.chosen_leads,
+        first_quote_seconds=list(figures.first_quote_seconds),
+        providers=sorted(
+            (
+                ProviderQuotes(p, names[p], n, figures.provider_chosen[p])
+                for p, n in figures.provider_quotes.items()
+            ),
+            key=lambda q: (-q.quotes, q.name),
+        ),
+    )
 
 
 # Email delivery (kept apart from the lead figures) ------------------------------------------

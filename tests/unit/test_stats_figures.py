@@ -1,13 +1,15 @@
 """Pipeline statistics without a database: the pure aggregation and the SVG charts."""
 
+import json
 import xml.etree.ElementTree as ET
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from leads.staff import charts, stats
 from leads.staff.stats import Period
+from leads.staff.stats_figures import Figures
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -74,24 +76,22 @@ def test_an_acceptance_the_patient_did_not_choose_still_counts_as_accepted():
 
 def test_quote_figures_count_leads_quotes_speed_choices_and_each_provider():
     hour = 3600.0
-    figures = stats.quote_stats(
-        [(2, 5 * hour, True), (1, 1 * hour, False), (3, 3 * hour, False)],
-        [(1, "A", 3, 1), (2, "B", 3, 0), (3, "C", 0 + 0, None)],
+    figures = Figures(
+        leads_with_quote=3, quotes=6, chosen_leads=1, first_quote_seconds=[5 * hour, hour, 3 * hour]
     )
-    assert (figures.leads_with_quote, figures.quotes, figures.chosen_leads) == (3, 6, 1)
-    assert figures.quotes_per_lead == 2.0 and figures.chosen_share == pytest.approx(1 / 3)
-    assert figures.median_first_quote_seconds == 3 * hour
-    assert [(p.name, p.quotes, p.chosen) for p in figures.providers] == [
-        ("A", 3, 1),
-        ("B", 3, 0),
-        ("C", 0, 0),
-    ]
+    figures.provider_quotes.update({1: 3, 2: 3, 3: 0})
+    figures.provider_chosen.update({1: 1})
+    quotes = stats.quote_stats(figures, {1: "A", 2: "B", 3: "C"})
+    assert (quotes.leads_with_quote, quotes.quotes, quotes.chosen_leads) == (3, 6, 1)
+    assert quotes.quotes_per_lead == 2.0 and quotes.chosen_share == pytest.approx(1 / 3)
+    assert quotes.median_first_quote_seconds == 3 * hour
+    assert [(p.name, p.quotes, p.chosen) for p in quotes.providers] == [("A", 3, 1), ("B", 3, 0), ("C", 0, 0)]
 
 
 def test_without_quotes_the_quote_figures_are_empty_not_zero():
-    figures = stats.quote_stats([], [])
-    assert figures.quotes_per_lead is None and figures.chosen_share is None
-    assert figures.median_first_quote_seconds is None and figures.providers == []
+    quotes = stats.quote_stats(Figures(), {})
+    assert quotes.quotes_per_lead is None and quotes.chosen_share is None
+    assert quotes.median_first_quote_seconds is None and quotes.providers == []
 
 
 def test_a_provider_with_no_decided_assignment_has_no_rate_rather_than_zero():
@@ -137,17 +137,40 @@ def test_a_bar_chart_escapes_labels_and_survives_no_data():
     assert empty.findall(f"{SVG}rect") == []
 
 
-def test_groups_fold_into_days_statuses_countries_and_sources():
-    rows = [
-        ("2025-03-01", "new", "DE", None, 2),
-        (date(2025, 3, 1), "spam", "DE", "magazine", 1),
-        ("2025-03-02", "new", "NO", "magazine", 4),
-    ]
-    per_day, by_status, by_country, by_source = stats.fold_groups(rows)
-    assert per_day == {date(2025, 3, 1): 3, date(2025, 3, 2): 4}
-    assert by_status == Counter({"new": 6, "spam": 1})
-    assert by_country == Counter({"NO": 4, "DE": 3})
-    assert by_source == Counter({"magazine": 5, "(direct)": 2})
+def _day(day: date, *, due_max: datetime | None = None) -> Figures:
+    figures = Figures(with_sla=3, breached=1, sla_open=1 if due_max else 0, open_due_max=due_max)
+    figures.per_day[day] = 3
+    figures.by_status.update({"new": 2, "spam": 1})
+    figures.by_source.update({"(direct)": 3})
+    figures.stage_ranks.update({0: 2, 3: 1})
+    figures.assignments[(7, "accepted", True)] = 2
+    figures.response_seconds[7] = [0.1 + 0.2, 3600.0]
+    figures.first_quote_seconds = [1 / 3]
+    figures.provider_quotes[7], figures.provider_chosen[7] = 2, 1
+    return figures
+
+
+def test_days_merge_into_one_set_of_figures_and_survive_json_exactly():
+    monday, tuesday = date(2025, 3, 3), date(2025, 3, 4)
+    week = Figures()
+    week.add(_day(monday))
+    week.add(Figures.from_json(json.loads(json.dumps(_day(tuesday).to_json()))))
+    assert week.per_day == Counter({monday: 3, tuesday: 3}) and week.by_status == Counter(
+        {"new": 4, "spam": 2}
+    )
+    assert week.stage_ranks == Counter({0: 4, 3: 2}) and week.assignments[(7, "accepted", True)] == 4
+    assert (week.with_sla, week.breached) == (6, 2)
+    assert sorted(week.response_seconds[7]) == [0.1 + 0.2, 0.1 + 0.2, 3600.0, 3600.0]  # floats bit for bit
+    assert week.first_quote_seconds == [1 / 3, 1 / 3] and week.provider_chosen[7] == 2
+
+
+def test_a_summary_with_a_deadline_still_running_is_settled_only_once_it_has_passed():
+    due = datetime(2025, 3, 4, 12, tzinfo=UTC)
+    running = Figures.from_json(_day(date(2025, 3, 3), due_max=due).to_json())
+    assert running.open_due_max == due
+    assert not running.settled(due) and running.settled(due + timedelta(microseconds=1))
+    assert running.breaches() == 2
+    assert _day(date(2025, 3, 3)).settled(due) and _day(date(2025, 3, 3)).breaches() == 1
 
 
 def test_a_lead_that_reached_a_later_stage_counts_for_every_earlier_one():
