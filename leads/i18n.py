@@ -1,5 +1,6 @@
 """Languages: which one a page is read in, and the reader's own words for countries, languages,
-money and dates. Patient pages follow the patient's choice; other pages stay in English."""
+money and dates. Patient pages follow the patient's choice, staff pages the staff member's setting,
+a clinic's pages its notification language."""
 
 import re
 import unicodedata
@@ -9,8 +10,9 @@ from urllib.parse import urlencode
 import pycountry
 from babel import Locale
 from babel.numbers import format_currency
-from flask import Flask, has_request_context, request, session
-from flask_babel import get_locale
+from flask import Flask, g, has_request_context, request, session
+from flask_babel import force_locale, get_locale, refresh
+from flask_login import current_user
 
 from leads.extensions import babel as babel_extension
 
@@ -31,8 +33,12 @@ SESSION_KEY = "language"
 # so that the form sent from a page reached by such a link answers in the same language.
 LINK_PARAM = "lang"
 LINK_SESSION_KEY = "link_language"
-# Pages written for patients; every other page (staff, clinics, sign-in) is in English.
+# Pages written for patients.
 PATIENT_BLUEPRINTS = frozenset({"public", "self_service", None})
+# The languages staff pages can be read in (each user's setting, `User.language`), named in themselves.
+STAFF_LANGUAGES = {"en": "English", "da": "Dansk"}
+# Staff pages, the sign-in pages among them.
+STAFF_BLUEPRINTS = frozenset({"staff", "directory", "auth"})
 
 
 def N_(message: str) -> str:
@@ -63,13 +69,42 @@ def remember_choice() -> None:
 
 
 def select_locale() -> str:
-    """The patient's choice, then a link's `lang`, then the browser's languages; else English."""
+    """The language of this page: a page that named its reader's (`read_page_in`), a staff page
+    the staff member's setting, a patient page the patient's choice; else English."""
+    if has_request_context() and g.get("page_language") in LANGUAGES:
+        return g.page_language
+    if staff_page():
+        return staff_language()
     if not patient_page():
         return DEFAULT_LANGUAGE
+    return patient_page_language()
+
+
+def read_page_in(language: str | None) -> None:
+    """This page is for a reader whose language we know (a clinic's, from its signed link)."""
+    g.page_language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+    refresh()  # a text translated earlier in the request must not fix the language
+
+
+def staff_language() -> str:
+    """The signed-in staff member's setting; before sign-in, the browser's English or Danish."""
+    if current_user.is_authenticated and current_user.language in STAFF_LANGUAGES:
+        return current_user.language
+    return request.accept_languages.best_match(STAFF_LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def patient_page_language() -> str:
+    """The patient's choice, then a link's `lang`, then the browser's languages; else English."""
     for candidate in (session.get(SESSION_KEY), request.args.get(LINK_PARAM), session.get(LINK_SESSION_KEY)):
         if candidate in LANGUAGES:
             return candidate
     return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def in_english(text) -> str:
+    """A translatable text as stored data (event notes) keeps it: in English, whatever the page."""
+    with force_locale(DEFAULT_LANGUAGE):
+        return str(text)
 
 
 def patient_language(code: str | None) -> str:
@@ -80,6 +115,10 @@ def patient_language(code: str | None) -> str:
 
 def patient_page() -> bool:
     return has_request_context() and request.blueprint in PATIENT_BLUEPRINTS
+
+
+def staff_page() -> bool:
+    return has_request_context() and request.blueprint in STAFF_BLUEPRINTS
 
 
 def page_language() -> str:

@@ -3,6 +3,7 @@
 
 import re
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -48,32 +49,32 @@ def split_list(text: str | None) -> list[str]:
 
 
 class ProviderForm(FlaskForm):
-    name = StringField("Name")
-    city = StringField("City")
+    name = StringField(_l("Name"))
+    city = StringField(_l("City"))
     region = SelectField(
-        "Region",
+        _l("Region"),
         choices=[SelectChoice("", "Choose a region")] + [SelectChoice(r, r) for r in REGIONS],
         validate_choice=False,
     )
     notification_emails = TextAreaField(
-        "Notification email addresses",
+        _l("Notification email addresses"),
         description="One address per line. Each address gets its own email for every new lead.",
     )
     languages = StringField(
-        "Languages the staff speak",
+        _l("Languages the staff speak"),
         description="Two-letter codes separated by commas, for example: da, en, de",
     )
     notification_language = RadioField(
-        "Language of the notification emails",
+        _l("Language of the notification emails"),
         choices=[SelectChoice(code, name) for code, name in NOTIFICATION_LANGUAGES.items()],
         default="en",
         validate_choice=False,
     )
     weekly_capacity = StringField(
-        "Leads per week",
+        _l("Leads per week"),
         description="The most new leads the provider gets in one week (Monday to Sunday).",
     )
-    conditions = MultiCheckboxField("Conditions accepted", choices=[], validate_choice=False)
+    conditions = MultiCheckboxField(_l("Conditions accepted"), choices=[], validate_choice=False)
 
     # Set by provider_form(): [(treatment, field)] for the per-treatment evidence selects, and the
     # errors about the treatments as a group.
@@ -143,7 +144,7 @@ def condition_choices(conditions) -> list[SelectChoice]:
 
 class PauseForm(FlaskForm):
     until = FriendlyDateField(
-        "Paused until (optional)",
+        _l("Paused until (optional)"),
         validators=[Optional()],
         description="The provider gets leads again from this date. "
         "Leave it empty to pause until you reactivate the provider.",
@@ -155,53 +156,57 @@ class ActionForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
-    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to import")])
+    file = FileField(_l("CSV file"), validators=[FileRequired("Choose a CSV file to import")])
 
 
 class TreatmentForm(FlaskForm):
     slug = StringField(
-        "Slug",
+        _l("Slug"),
         validators=[
-            DataRequired("Enter a slug"),
+            DataRequired(_l("Enter a slug")),
             Length(max=80),
             Regexp(SLUG_PATTERN.pattern, message=f"Use {SLUG_RULE}"),
         ],
         description="Used in quote-form links and CSV files; it cannot be changed later.",
     )
-    name = StringField("Name", validators=[DataRequired("Enter the treatment's name"), Length(max=200)])
+    name = StringField(
+        _l("Name"), validators=[DataRequired(_l("Enter the treatment's name")), Length(max=200)]
+    )
     description = TextAreaField(
-        "Description shown to patients", validators=[Length(max=2000)], description="Plain and honest."
+        _l("Description shown to patients"), validators=[Length(max=2000)], description="Plain and honest."
     )
     evidence_status = RadioField(
-        "Evidence status",
+        _l("Evidence status"),
         choices=EVIDENCE_CHOICES,
         validate_choice=False,
         validators=[
-            AnyOf([choice.value for choice in EVIDENCE_CHOICES], message="Choose the evidence status")
+            AnyOf([choice.value for choice in EVIDENCE_CHOICES], message=_l("Choose the evidence status"))
         ],
     )
     requires_review = BooleanField(
-        "A coordinator approves routing first",
+        _l("A coordinator approves routing first"),
         description="Leads for this treatment wait in the coordinator queue before any provider sees them.",
     )
-    active = BooleanField("Shown on the quote form", default=True)
-    conditions = MultiCheckboxField("Conditions it is for", choices=[], validate_choice=False)
+    active = BooleanField(_l("Shown on the quote form"), default=True)
+    conditions = MultiCheckboxField(_l("Conditions it is for"), choices=[], validate_choice=False)
 
 
 class ConditionForm(FlaskForm):
     slug = StringField(
-        "Slug",
+        _l("Slug"),
         validators=[
-            DataRequired("Enter a slug"),
+            DataRequired(_l("Enter a slug")),
             Length(max=80),
             Regexp(SLUG_PATTERN.pattern, message=f"Use {SLUG_RULE}"),
         ],
         description="Used in quote-form links and CSV files; it cannot be changed later.",
     )
-    name = StringField("Name", validators=[DataRequired("Enter the condition's name"), Length(max=200)])
+    name = StringField(
+        _l("Name"), validators=[DataRequired(_l("Enter the condition's name")), Length(max=200)]
+    )
     category = StringField(
-        "Category",
-        validators=[DataRequired("Enter the category, for example Spinal cord injury"), Length(max=80)],
+        _l("Category"),
+        validators=[DataRequired(_l("Enter the category, for example Spinal cord injury")), Length(max=80)],
         description="Providers see only the category in their notification email.",
     )
-    active = BooleanField("Shown on the quote form", default=True)
+    active = BooleanField(_l("Shown on the quote form"), default=True)

@@ -8,6 +8,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import format_date, gettext
+from flask_babel import lazy_gettext as _l
 
 from leads.extensions import db
 from leads.i18n import patient_language
@@ -359,7 +360,11 @@ def choose_quote(lead_id: int, quote_id: int, now: datetime | None = None) -> Qu
         lead,
         template="coordinator_patient_request",
         idempotency_key=f"quote-chosen:{lead.id}:coordinators",
-        summary=f"The patient chose the quote of {provider.name}. {len(others)} other clinic(s) were told.",
+        summary=_l(
+            "The patient chose the quote of %(provider)s. Other clinics told: %(count)d.",
+            provider=provider.name,
+            count=len(others),
+        ),
     )
     db.session.commit()
     log.info("lead %s: quote %s chosen", lead.id, quote.id)
@@ -385,7 +390,10 @@ def decline_all_quotes(lead_id: int, now: datetime | None = None) -> int:
         lead,
         template="coordinator_patient_request",
         idempotency_key=f"quotes-declined:{lead.id}:coordinators",
-        summary=reason + " Look for other clinics from the lead page.",
+        summary=_l(
+            "The patient found none of the quotes suitable and asks for other clinics. "
+            "Look for other clinics from the lead page."
+        ),
     )
     db.session.commit()
     return len(others)
@@ -456,7 +464,11 @@ def confirm_booking(assignment_id: int, treatment_date: date, now: datetime | No
         lead,
         template="coordinator_patient_request",
         idempotency_key=f"booked:{lead.id}:coordinators",
-        summary=note,
+        summary=_l(
+            "%(provider)s confirmed the treatment is booked for %(date)s.",
+            provider=provider.name,
+            date=treatment_date.isoformat(),
+        ),
     )
     db.session.commit()
     return quote

@@ -361,7 +361,7 @@ def test_bad_treatment_input_is_explained_at_each_field(admin):
     ).get_data(as_text=True)
     assert _errors(html) == {
         "slug": "Use lower-case letters, digits and single hyphens, for example stem-cell-als",
-        "name": "Enter the treatment&#39;s name",
+        "name": "Enter the treatment's name",
         "evidence_status": "Choose the evidence status",
     }
     html = admin.post(
@@ -385,7 +385,7 @@ def test_an_admin_adds_and_edits_a_condition(admin):
         f"/staff/admin/taxonomy/conditions/{condition_id}/edit", data={"name": "", "category": ""}
     ).get_data(as_text=True)
     assert _errors(html) == {
-        "name": "Enter the condition&#39;s name",
+        "name": "Enter the condition's name",
         "category": "Enter the category, for example Spinal cord injury",
     }
     admin.post(
