@@ -4,11 +4,15 @@ a clinic's pages its notification language."""
 
 import re
 import unicodedata
+from datetime import UTC, datetime
 from functools import cache
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pycountry
 from babel import Locale
+from babel.core import get_global
+from babel.dates import format_datetime
 from babel.numbers import format_currency
 from flask import Flask, g, has_request_context, request, session
 from flask_babel import force_locale, get_locale, refresh
@@ -57,6 +61,7 @@ def register_i18n(app: Flask, translations_dir: str) -> None:
         language_menu=language_menu,
     )
     app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["moment"] = moment
 
 
 def remember_choice() -> None:
@@ -209,6 +214,27 @@ def language_name(code: str | None, language: str | None = None) -> str:
     """A language's name in `language` (the page's by default); the code itself if unknown."""
     primary = (code or "").lower().replace("_", "-").split("-")[0]
     return dict(languages(language or page_language())).get(primary) or (code or "")
+
+
+def country_zone(alpha_2: str | None) -> ZoneInfo:
+    """The time zone of a country that has only one (Denmark: Europe/Copenhagen); else UTC."""
+    zones = get_global("territory_zones").get((alpha_2 or "").upper(), [])
+    return ZoneInfo(zones[0]) if len(zones) == 1 else ZoneInfo("UTC")
+
+
+def moment(value: datetime | None, country: str | None = None, language: str | None = None) -> str:
+    """A moment as `language` writes a date and time, in the zone of `country` when it has only
+    one, else in UTC, the zone always named: 28 November 2026, 14:05 UTC / 28. november 2026 15.05 CET."""
+    if value is None:
+        return ""
+    zone = country_zone(country)
+    locale = Locale.parse(language or page_language())
+    pattern = locale.datetime_formats["medium"].format(
+        locale.time_formats["short"].pattern, locale.date_formats["long"].pattern
+    )
+    local = value.astimezone(zone) if value.tzinfo else value.replace(tzinfo=UTC).astimezone(zone)
+    text = format_datetime(local, pattern, tzinfo=zone, locale=locale)
+    return f"{text} {local.strftime('%Z')}"
 
 
 def money(amount: int, currency: str, language: str | None = None) -> str:
