@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from leads.extensions import db
@@ -14,6 +15,7 @@ from leads.i18n import in_english
 from leads.messaging import tokens
 from leads.messaging.email import email_coordinators, email_patient
 from leads.models import Assignment, AssignmentStatus, Lead, Provider
+from leads.routing.notification import provider_language
 from leads.routing.service import reroute_lead
 from leads.timeutil import utcnow
 from leads.workflow import ACCEPTANCES, AWAITING_ANSWER, LeadStatus, assignment_sources, sharing_refusal
@@ -49,6 +51,15 @@ def assignment_from_token(token: str) -> Assignment:
     return assignment
 
 
+def link_language(token: str | None) -> str | None:
+    """The language of the clinic a link belongs to (its emails'); None for a link we cannot read."""
+    try:
+        assignment = assignment_from_token(token or "")
+    except tokens.TokenError:
+        return None
+    return provider_language(assignment.provider)
+
+
 def check_available(assignment: Assignment) -> None:
     """Raise NotAvailable when the lead may no longer be shared or the assignment is no longer
     the provider's."""
@@ -56,15 +67,21 @@ def check_available(assignment: Assignment) -> None:
     if refusal:
         raise NotAvailable(refusal)
     if not assignment.provider.active:
-        raise NotAvailable("This clinic no longer receives requests through us, so the request is not shown.")
+        raise NotAvailable(
+            gettext("This clinic no longer receives requests through us, so the request is not shown.")
+        )
     if assignment.status == AssignmentStatus.EXPIRED:
-        raise NotAvailable("This request was passed to another clinic because it had no answer in time.")
+        raise NotAvailable(
+            gettext("This request was passed to another clinic because it had no answer in time.")
+        )
     if assignment.status in (AssignmentStatus.WITHDRAWN, AssignmentStatus.CLOSED):
-        raise NotAvailable("This request is no longer offered to your clinic.")
+        raise NotAvailable(gettext("This request is no longer offered to your clinic."))
     if assignment.status == AssignmentStatus.NOT_CHOSEN:
         raise NotAvailable(
-            "The patient decided not to go ahead with your clinic, so the request is closed for you. "
-            "Thank you for your answer."
+            gettext(
+                "The patient decided not to go ahead with your clinic, so the request is closed for you. "
+                "Thank you for your answer."
+            )
         )
 
 
