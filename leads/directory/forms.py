@@ -19,20 +19,20 @@ from wtforms import (
 )
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
 
-from leads.directory.taxonomy import SLUG_PATTERN, SLUG_RULE
+from leads.directory.taxonomy import SLUG_PATTERN
 from leads.directory.validation import NOTIFICATION_LANGUAGES, REGIONS, ProviderData
 from leads.models import EvidenceStatus
 
 OFFER_CHOICES = [
-    SelectChoice("", "Not offered"),
-    SelectChoice(EvidenceStatus.APPROVED.value, "Offered as an approved treatment"),
-    SelectChoice(EvidenceStatus.CLINICAL_TRIAL.value, "Offered within a clinical trial"),
-    SelectChoice(EvidenceStatus.INVESTIGATIONAL.value, "Offered as investigational"),
+    SelectChoice("", _l("Not offered")),
+    SelectChoice(EvidenceStatus.APPROVED.value, _l("Offered as an approved treatment")),
+    SelectChoice(EvidenceStatus.CLINICAL_TRIAL.value, _l("Offered within a clinical trial")),
+    SelectChoice(EvidenceStatus.INVESTIGATIONAL.value, _l("Offered as investigational")),
 ]
 EVIDENCE_CHOICES = [
-    SelectChoice(EvidenceStatus.APPROVED.value, "Approved"),
-    SelectChoice(EvidenceStatus.CLINICAL_TRIAL.value, "Clinical trial"),
-    SelectChoice(EvidenceStatus.INVESTIGATIONAL.value, "Investigational"),
+    SelectChoice(EvidenceStatus.APPROVED.value, _l("Approved")),
+    SelectChoice(EvidenceStatus.CLINICAL_TRIAL.value, _l("Clinical trial")),
+    SelectChoice(EvidenceStatus.INVESTIGATIONAL.value, _l("Investigational")),
 ]
 
 
@@ -53,16 +53,16 @@ class ProviderForm(FlaskForm):
     city = StringField(_l("City"))
     region = SelectField(
         _l("Region"),
-        choices=[SelectChoice("", "Choose a region")] + [SelectChoice(r, r) for r in REGIONS],
+        choices=[SelectChoice("", _l("Choose a region"))] + [SelectChoice(r, r) for r in REGIONS],
         validate_choice=False,
     )
     notification_emails = TextAreaField(
         _l("Notification email addresses"),
-        description="One address per line. Each address gets its own email for every new lead.",
+        description=_l("One address per line. Each address gets its own email for every new lead."),
     )
     languages = StringField(
         _l("Languages the staff speak"),
-        description="Two-letter codes separated by commas, for example: da, en, de",
+        description=_l("Two-letter codes separated by commas, for example: da, en, de"),
     )
     notification_language = RadioField(
         _l("Language of the notification emails"),
@@ -72,7 +72,7 @@ class ProviderForm(FlaskForm):
     )
     weekly_capacity = StringField(
         _l("Leads per week"),
-        description="The most new leads the provider gets in one week (Monday to Sunday).",
+        description=_l("The most new leads the provider gets in one week (Monday to Sunday)."),
     )
     conditions = MultiCheckboxField(_l("Conditions accepted"), choices=[], validate_choice=False)
 
@@ -135,7 +135,7 @@ class FriendlyDateField(DateField):
             super().process_formdata(valuelist)
         except ValueError:
             self.data = None
-            raise ValueError("Enter a date such as 2026-12-31") from None
+            raise ValueError(_l("Enter a date such as 2026-12-31")) from None
 
 
 def condition_choices(conditions) -> list[SelectChoice]:
@@ -146,8 +146,10 @@ class PauseForm(FlaskForm):
     until = FriendlyDateField(
         _l("Paused until (optional)"),
         validators=[Optional()],
-        description="The provider gets leads again from this date. "
-        "Leave it empty to pause until you reactivate the provider.",
+        description=_l(
+            "The provider gets leads again from this date. "
+            "Leave it empty to pause until you reactivate the provider."
+        ),
     )
 
 
@@ -165,9 +167,12 @@ class TreatmentForm(FlaskForm):
         validators=[
             DataRequired(_l("Enter a slug")),
             Length(max=80),
-            Regexp(SLUG_PATTERN.pattern, message=f"Use {SLUG_RULE}"),
+            Regexp(
+                SLUG_PATTERN.pattern,
+                message=_l("Use lower-case letters, digits and single hyphens, for example stem-cell-als"),
+            ),
         ],
-        description="Used in quote-form links and CSV files; it cannot be changed later.",
+        description=_l("Used in quote-form links and CSV files; it cannot be changed later."),
     )
     name = StringField(
         _l("Name"), validators=[DataRequired(_l("Enter the treatment's name")), Length(max=200)]
@@ -185,7 +190,9 @@ class TreatmentForm(FlaskForm):
     )
     requires_review = BooleanField(
         _l("A coordinator approves routing first"),
-        description="Leads for this treatment wait in the coordinator queue before any provider sees them.",
+        description=_l(
+            "Leads for this treatment wait in the coordinator queue before any provider sees them."
+        ),
     )
     active = BooleanField(_l("Shown on the quote form"), default=True)
     conditions = MultiCheckboxField(_l("Conditions it is for"), choices=[], validate_choice=False)
@@ -197,9 +204,12 @@ class ConditionForm(FlaskForm):
         validators=[
             DataRequired(_l("Enter a slug")),
             Length(max=80),
-            Regexp(SLUG_PATTERN.pattern, message=f"Use {SLUG_RULE}"),
+            Regexp(
+                SLUG_PATTERN.pattern,
+                message=_l("Use lower-case letters, digits and single hyphens, for example stem-cell-als"),
+            ),
         ],
-        description="Used in quote-form links and CSV files; it cannot be changed later.",
+        description=_l("Used in quote-form links and CSV files; it cannot be changed later."),
     )
     name = StringField(
         _l("Name"), validators=[DataRequired(_l("Enter the condition's name")), Length(max=200)]
@@ -207,6 +217,6 @@ class ConditionForm(FlaskForm):
     category = StringField(
         _l("Category"),
         validators=[DataRequired(_l("Enter the category, for example Spinal cord injury")), Length(max=80)],
-        description="Providers see only the category in their notification email.",
+        description=_l("Providers see only the category in their notification email."),
     )
     active = BooleanField(_l("Shown on the quote form"), default=True)

@@ -3,8 +3,9 @@ database keeps the codes."""
 
 from flask_babel import lazy_gettext as _l
 
-# Every lead status, in the workflow's order.
+# Every lead status, in the workflow's order (and the stats funnel's first stage, received).
 LEAD_STATUSES = {
+    "received": _l("Received"),
     "new": _l("New"),
     "needs_review": _l("Needs review"),
     "routed": _l("Routed"),

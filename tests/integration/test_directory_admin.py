@@ -283,7 +283,7 @@ def test_an_admin_uploads_a_csv_and_a_bad_one_is_explained_line_by_line(admin):
     html = admin.post(
         "/staff/admin/providers/import", data={"file": (io.BytesIO(bad), "providers.csv")}
     ).get_data(as_text=True)
-    assert "Nothing was imported: the file has 1 problem" in html
+    assert "Nothing was imported: problems in the file: 1" in html
     assert "Line 3: weekly_capacity: Enter how many leads" in html
     assert count_rows(Provider) == 0
     good = (HEADER + AARHUS + ODENSE).encode()

@@ -149,3 +149,19 @@ def test_migration_0007l_gives_every_existing_user_english(tmp_path):
         db.engine.dispose()
     assert language == "en"
     assert "language" not in columns and "time_zone" in columns
+
+
+def test_an_admin_who_chose_danish_reads_the_admin_pages_in_danish(app, taxonomy):
+    client, _ = signed_in_client(app, role="admin", language="da")
+    for path in (
+        "/staff/stats",
+        "/staff/admin/users",
+        "/staff/admin/access-log",
+        "/staff/admin/providers",
+        "/staff/admin/providers/new",
+        "/staff/admin/providers/import",
+        "/staff/account/password",
+    ):
+        html = client.get(path).get_data(as_text=True)
+        assert _lang(html) == "da", path
+        assert _visible_words(html) == [], f"English words on {path}"
