@@ -90,8 +90,8 @@ def quote_problems(data: QuoteInput, today: date) -> dict[str, str]:
 # Statuses that follow the quotes themselves: the first quote makes a lead quoted, the patient's
 # choice makes it chosen. A coordinator cannot set them by hand.
 FOLLOW_THE_QUOTES = {
-    "quoted": "A lead becomes quoted when a clinic sends its first quote; it cannot be set by hand.",
-    "chosen": "Only the patient chooses a clinic, from their own page; the lead becomes chosen then.",
+    "quoted": _l("A lead becomes quoted when a clinic sends its first quote; it cannot be set by hand."),
+    "chosen": _l("Only the patient chooses a clinic, from their own page; the lead becomes chosen then."),
 }
 
 

@@ -65,7 +65,7 @@ def check_available(assignment: Assignment) -> None:
     the provider's."""
     refusal = sharing_refusal(assignment.lead)
     if refusal:
-        raise NotAvailable(refusal)
+        raise NotAvailable(gettext(refusal))
     if not assignment.provider.active:
         raise NotAvailable(
             gettext("This clinic no longer receives requests through us, so the request is not shown.")

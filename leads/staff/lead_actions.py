@@ -67,7 +67,7 @@ def change_status(
         )
     refusal = quote_rules.hand_move_refusal(target)
     if refusal:
-        raise ActionError(refusal)
+        raise ActionError(str(refusal))
     try:
         event = lead.change_status(
             target, actor_type=STAFF, actor_user_id=user_id, note=note or None, reason=note or None

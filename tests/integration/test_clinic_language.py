@@ -72,3 +72,12 @@ def test_an_english_and_a_german_reading_clinic_read_their_own(client, first):
 def test_a_bad_link_is_explained_in_english(client, app):
     page = client.get("/p/not-a-token")
     assert page.status_code == 404 and '<html lang="en"' in page.get_data(as_text=True)
+
+
+def test_a_danish_clinic_is_told_in_danish_that_a_withdrawn_request_is_gone(client, first):
+    _reads(first.provider, "da")
+    first.lead.status = "withdrawn"
+    db.session.commit()
+    page = client.get(_link(first))
+    assert page.status_code == 410
+    assert "Patienten har trukket henvendelsen tilbage" in page.get_data(as_text=True)
