@@ -116,6 +116,8 @@ class Config:
         self.SMTP_TIMEOUT = _env_int("SMTP_TIMEOUT", 20)
         self.MAIL_FROM = env("MAIL_FROM") or "Free quote service <quotes@localhost>"
         self.COORDINATOR_EMAIL = env("COORDINATOR_EMAIL") or "coordinators@localhost"
+        # The language of the emails to that shared mailbox: en or da (checked when the app starts).
+        self.COORDINATOR_EMAIL_LANGUAGE = (env("COORDINATOR_EMAIL_LANGUAGE") or "en").strip().lower()
         self.BASE_URL = (env("BASE_URL") or self.DEFAULT_BASE_URL).rstrip("/")
         self.MAIL_SINK_DIR = env("MAIL_SINK_DIR") or str(BASE_DIR / "var" / "mail")
         # Email delivery: back-off lives in the database; beat picks up due retries.

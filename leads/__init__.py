@@ -29,7 +29,7 @@ from leads.extensions import (
     unit_of_work_writes,
 )
 from leads.health import bp as health_bp
-from leads.i18n import register_i18n
+from leads.i18n import DEFAULT_LANGUAGE, STAFF_LANGUAGES, register_i18n
 from leads.intake import taxonomy as intake_taxonomy
 from leads.intake.views import bp as public_bp
 from leads.messaging import outbox
@@ -61,6 +61,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     register_proxy_fix(app)
     register_extensions(app)
     register_i18n(app, str(BASE_DIR / "translations"))
+    check_coordinator_language(app)
     register_blueprints(app)
     register_security_headers(app)
     register_errors(app)
@@ -75,6 +76,15 @@ def register_currency_rates(app: Flask) -> None:
         app.extensions["currency_rates"] = parse_rates(app.config["CURRENCY_RATES"])
     except RatesError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def check_coordinator_language(app: Flask) -> None:
+    """The coordinators' mailbox reads English or Danish; anything else stops the app with a ConfigError."""
+    language = app.config.get("COORDINATOR_EMAIL_LANGUAGE", DEFAULT_LANGUAGE)
+    if language not in STAFF_LANGUAGES:
+        raise ConfigError(
+            f"COORDINATOR_EMAIL_LANGUAGE must be one of {', '.join(STAFF_LANGUAGES)}, not {language!r}"
+        )
 
 
 def register_logging(app: Flask) -> None:

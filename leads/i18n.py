@@ -1,16 +1,22 @@
 """Languages: which one a page is read in, and the reader's own words for countries, languages,
-money and dates. Patient pages follow the patient's choice; other pages stay in English."""
+money and dates. Patient pages follow the patient's choice, staff pages the staff member's setting,
+a clinic's pages its notification language."""
 
 import re
 import unicodedata
+from datetime import UTC, datetime
 from functools import cache
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pycountry
 from babel import Locale
+from babel.core import get_global
+from babel.dates import format_datetime
 from babel.numbers import format_currency
-from flask import Flask, has_request_context, request, session
-from flask_babel import get_locale
+from flask import Flask, g, has_request_context, request, session
+from flask_babel import force_locale, get_locale, refresh
+from flask_login import current_user
 from markupsafe import Markup
 
 from leads.extensions import babel as babel_extension
@@ -32,8 +38,12 @@ SESSION_KEY = "language"
 # so that the form sent from a page reached by such a link answers in the same language.
 LINK_PARAM = "lang"
 LINK_SESSION_KEY = "link_language"
-# Pages written for patients; every other page (staff, clinics, sign-in) is in English.
+# Pages written for patients.
 PATIENT_BLUEPRINTS = frozenset({"public", "self_service", None})
+# The languages staff pages can be read in (each user's setting, `User.language`), named in themselves.
+STAFF_LANGUAGES = {"en": "English", "da": "Dansk"}
+# Staff pages, the sign-in pages among them.
+STAFF_BLUEPRINTS = frozenset({"staff", "directory", "auth"})
 
 
 def N_(message: str) -> str:
@@ -53,6 +63,7 @@ def register_i18n(app: Flask, translations_dir: str) -> None:
         option_tags=option_tags,
     )
     app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["moment"] = moment
 
 
 def remember_choice() -> None:
@@ -65,13 +76,42 @@ def remember_choice() -> None:
 
 
 def select_locale() -> str:
-    """The patient's choice, then a link's `lang`, then the browser's languages; else English."""
+    """The language of this page: a page that named its reader's (`read_page_in`), a staff page
+    the staff member's setting, a patient page the patient's choice; else English."""
+    if has_request_context() and g.get("page_language") in LANGUAGES:
+        return g.page_language
+    if staff_page():
+        return staff_language()
     if not patient_page():
         return DEFAULT_LANGUAGE
+    return patient_page_language()
+
+
+def read_page_in(language: str | None) -> None:
+    """This page is for a reader whose language we know (a clinic's, from its signed link)."""
+    g.page_language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+    refresh()  # a text translated earlier in the request must not fix the language
+
+
+def staff_language() -> str:
+    """The signed-in staff member's setting; before sign-in, the browser's English or Danish."""
+    if current_user.is_authenticated and current_user.language in STAFF_LANGUAGES:
+        return current_user.language
+    return request.accept_languages.best_match(STAFF_LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def patient_page_language() -> str:
+    """The patient's choice, then a link's `lang`, then the browser's languages; else English."""
     for candidate in (session.get(SESSION_KEY), request.args.get(LINK_PARAM), session.get(LINK_SESSION_KEY)):
         if candidate in LANGUAGES:
             return candidate
     return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def in_english(text) -> str:
+    """A translatable text as stored data (event notes) keeps it: in English, whatever the page."""
+    with force_locale(DEFAULT_LANGUAGE):
+        return str(text)
 
 
 def patient_language(code: str | None) -> str:
@@ -82,6 +122,10 @@ def patient_language(code: str | None) -> str:
 
 def patient_page() -> bool:
     return has_request_context() and request.blueprint in PATIENT_BLUEPRINTS
+
+
+def staff_page() -> bool:
+    return has_request_context() and request.blueprint in STAFF_BLUEPRINTS
 
 
 def page_language() -> str:
@@ -191,6 +235,27 @@ def language_name(code: str | None, language: str | None = None) -> str:
     """A language's name in `language` (the page's by default); the code itself if unknown."""
     primary = (code or "").lower().replace("_", "-").split("-")[0]
     return dict(languages(language or page_language())).get(primary) or (code or "")
+
+
+def country_zone(alpha_2: str | None) -> ZoneInfo:
+    """The time zone of a country that has only one (Denmark: Europe/Copenhagen); else UTC."""
+    zones = get_global("territory_zones").get((alpha_2 or "").upper(), [])
+    return ZoneInfo(zones[0]) if len(zones) == 1 else ZoneInfo("UTC")
+
+
+def moment(value: datetime | None, country: str | None = None, language: str | None = None) -> str:
+    """A moment as `language` writes a date and time, in the zone of `country` when it has only
+    one, else in UTC, the zone always named: 28 November 2026, 14:05 UTC / 28. november 2026 15.05 CET."""
+    if value is None:
+        return ""
+    zone = country_zone(country)
+    locale = Locale.parse(language or page_language())
+    pattern = locale.datetime_formats["medium"].format(
+        locale.time_formats["short"].pattern, locale.date_formats["long"].pattern
+    )
+    local = value.astimezone(zone) if value.tzinfo else value.replace(tzinfo=UTC).astimezone(zone)
+    text = format_datetime(local, pattern, tzinfo=zone, locale=locale)
+    return f"{text} {local.strftime('%Z')}"
 
 
 def money(amount: int, currency: str, language: str | None = None) -> str:

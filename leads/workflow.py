@@ -5,6 +5,8 @@ shared", "is this provider paused"). Pure: no Flask, no database session."""
 from datetime import datetime
 from enum import StrEnum
 
+from leads.i18n import N_
+
 
 class LeadStatus(StrEnum):
     NEW = "new"
@@ -172,16 +174,17 @@ def sharing_refusal(lead) -> str | None:
     """Why no provider may see or be told about `lead` any more, or None when it may be shared.
 
     The one rule behind routing, escalation, the provider's page and every email to a provider.
+    The reason is English (it is stored in notes); pages translate it where they show it.
     """
     consent = lead.consent
     if lead.status == S.WITHDRAWN or (consent is not None and consent.withdrawn_at is not None):
-        return "The patient has withdrawn this request, so it is no longer available."
+        return N_("The patient has withdrawn this request, so it is no longer available.")
     if consent is not None and not consent.share_with_providers:
-        return "The patient has not agreed to share the request with providers."
+        return N_("The patient has not agreed to share the request with providers.")
     if lead.anonymised_at is not None:
-        return "This request has been closed and its details removed."
+        return N_("This request has been closed and its details removed.")
     if lead.status in NOT_SHAREABLE:
-        return "This request has been closed, so it is no longer available."
+        return N_("This request has been closed, so it is no longer available.")
     return None
 
 

@@ -54,3 +54,15 @@ class FreshRequestClient(FlaskClient):
             if isinstance(db.engines[None], sa.Engine):
                 db.session.commit()
         return super().open(*args, **kwargs)
+
+
+def load_demo_providers_reading_english() -> None:
+    """The demo directory with every clinic reading English: its link's pages and emails follow
+    its notification language, and these tests read them in English (a Danish-reading clinic's
+    pages are tested on their own)."""
+    from leads.dev import seed
+    from leads.models import Provider
+
+    seed.load_demo_providers()
+    db.session.execute(sa.update(Provider).values(notification_language="en"))
+    db.session.flush()

@@ -8,6 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
+from flask_babel import gettext
 from zxcvbn import zxcvbn
 
 from leads.auth import throttle
@@ -31,16 +32,22 @@ def check_password(password: str, email: str = "") -> None:
     zxcvbn ships its dictionaries (common passwords, names, words, keyboard patterns): no network.
     """
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise AccountError(
+            gettext("The password must have at least %(count)d characters", count=MIN_PASSWORD_LENGTH)
+        )
     hints = [email, email.partition("@")[0], "quotes", "danish", "treatment"] if email else []
     if zxcvbn(password[:100], user_inputs=hints)["score"] < MIN_PASSWORD_SCORE:
         raise AccountError(
-            "That password is too common or too easy to guess; try a few unrelated words together"
+            gettext("That password is too common or too easy to guess; try a few unrelated words together")
         )
 
 
 class AccountError(ValueError):
     """Bad input for a staff account, with a message fit to show."""
+
+
+class AddressError(AccountError):
+    """The email address of a new account is not valid or already taken."""
 
 
 def password_hasher() -> PasswordHasher:
@@ -76,12 +83,12 @@ def create_user(email: str, password: str, role: str) -> User:
     try:
         address = validate_email(email, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise AccountError(f"Not a valid email address: {exc}") from None
+        raise AddressError(gettext("Not a valid email address: %(problem)s", problem=exc)) from None
     if role not in {r.value for r in Role}:
-        raise AccountError(f"Role must be one of: {', '.join(r.value for r in Role)}")
+        raise AccountError(gettext("Role must be one of: %(roles)s", roles=", ".join(r.value for r in Role)))
     check_password(password, address)
     if db.session.scalar(sa.select(User.id).filter_by(email=address)) is not None:
-        raise AccountError(f"A user with the address {address} already exists")
+        raise AddressError(gettext("A user with the address %(address)s already exists", address=address))
     user = User(email=address, password_hash=hash_password(password), role=role)
     db.session.add(user)
     return user

@@ -4,6 +4,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from leads.auth import accounts, sessions
@@ -41,8 +42,10 @@ def login():
             sessions.start_session(user)
             return redirect(_safe_next(request.args.get("next")))
         form.form_errors.append(
-            "That email and password did not work, or the account is locked for a while. "
-            "Try again, or ask an administrator."
+            gettext(
+                "That email and password did not work, or the account is locked for a while. "
+                "Try again, or ask an administrator."
+            )
         )
     return render_template("auth/login.html", form=form)
 
@@ -51,5 +54,5 @@ def login():
 @login_required
 def logout():
     sessions.end_session(current_user._get_current_object())
-    flash("You are signed out.", "info")
+    flash(gettext("You are signed out."), "info")
     return redirect(url_for("auth.login"))

@@ -3,6 +3,7 @@
 
 import re
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -18,20 +19,20 @@ from wtforms import (
 )
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
 
-from leads.directory.taxonomy import SLUG_PATTERN, SLUG_RULE
+from leads.directory.taxonomy import SLUG_PATTERN
 from leads.directory.validation import NOTIFICATION_LANGUAGES, REGIONS, ProviderData
 from leads.models import EvidenceStatus
 
 OFFER_CHOICES = [
-    SelectChoice("", "Not offered"),
-    SelectChoice(EvidenceStatus.APPROVED.value, "Offered as an approved treatment"),
-    SelectChoice(EvidenceStatus.CLINICAL_TRIAL.value, "Offered within a clinical trial"),
-    SelectChoice(EvidenceStatus.INVESTIGATIONAL.value, "Offered as investigational"),
+    SelectChoice("", _l("Not offered")),
+    SelectChoice(EvidenceStatus.APPROVED.value, _l("Offered as an approved treatment")),
+    SelectChoice(EvidenceStatus.CLINICAL_TRIAL.value, _l("Offered within a clinical trial")),
+    SelectChoice(EvidenceStatus.INVESTIGATIONAL.value, _l("Offered as investigational")),
 ]
 EVIDENCE_CHOICES = [
-    SelectChoice(EvidenceStatus.APPROVED.value, "Approved"),
-    SelectChoice(EvidenceStatus.CLINICAL_TRIAL.value, "Clinical trial"),
-    SelectChoice(EvidenceStatus.INVESTIGATIONAL.value, "Investigational"),
+    SelectChoice(EvidenceStatus.APPROVED.value, _l("Approved")),
+    SelectChoice(EvidenceStatus.CLINICAL_TRIAL.value, _l("Clinical trial")),
+    SelectChoice(EvidenceStatus.INVESTIGATIONAL.value, _l("Investigational")),
 ]
 
 
@@ -48,32 +49,32 @@ def split_list(text: str | None) -> list[str]:
 
 
 class ProviderForm(FlaskForm):
-    name = StringField("Name")
-    city = StringField("City")
+    name = StringField(_l("Name"))
+    city = StringField(_l("City"))
     region = SelectField(
-        "Region",
-        choices=[SelectChoice("", "Choose a region")] + [SelectChoice(r, r) for r in REGIONS],
+        _l("Region"),
+        choices=[SelectChoice("", _l("Choose a region"))] + [SelectChoice(r, r) for r in REGIONS],
         validate_choice=False,
     )
     notification_emails = TextAreaField(
-        "Notification email addresses",
-        description="One address per line. Each address gets its own email for every new lead.",
+        _l("Notification email addresses"),
+        description=_l("One address per line. Each address gets its own email for every new lead."),
     )
     languages = StringField(
-        "Languages the staff speak",
-        description="Two-letter codes separated by commas, for example: da, en, de",
+        _l("Languages the staff speak"),
+        description=_l("Two-letter codes separated by commas, for example: da, en, de"),
     )
     notification_language = RadioField(
-        "Language of the notification emails",
+        _l("Language of the notification emails"),
         choices=[SelectChoice(code, name) for code, name in NOTIFICATION_LANGUAGES.items()],
         default="en",
         validate_choice=False,
     )
     weekly_capacity = StringField(
-        "Leads per week",
-        description="The most new leads the provider gets in one week (Monday to Sunday).",
+        _l("Leads per week"),
+        description=_l("The most new leads the provider gets in one week (Monday to Sunday)."),
     )
-    conditions = MultiCheckboxField("Conditions accepted", choices=[], validate_choice=False)
+    conditions = MultiCheckboxField(_l("Conditions accepted"), choices=[], validate_choice=False)
 
     # Set by provider_form(): [(treatment, field)] for the per-treatment evidence selects, and the
     # errors about the treatments as a group.
@@ -134,7 +135,7 @@ class FriendlyDateField(DateField):
             super().process_formdata(valuelist)
         except ValueError:
             self.data = None
-            raise ValueError("Enter a date such as 2026-12-31") from None
+            raise ValueError(_l("Enter a date such as 2026-12-31")) from None
 
 
 def condition_choices(conditions) -> list[SelectChoice]:
@@ -143,10 +144,12 @@ def condition_choices(conditions) -> list[SelectChoice]:
 
 class PauseForm(FlaskForm):
     until = FriendlyDateField(
-        "Paused until (optional)",
+        _l("Paused until (optional)"),
         validators=[Optional()],
-        description="The provider gets leads again from this date. "
-        "Leave it empty to pause until you reactivate the provider.",
+        description=_l(
+            "The provider gets leads again from this date. "
+            "Leave it empty to pause until you reactivate the provider."
+        ),
     )
 
 
@@ -155,53 +158,65 @@ class ActionForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
-    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to import")])
+    file = FileField(_l("CSV file"), validators=[FileRequired("Choose a CSV file to import")])
 
 
 class TreatmentForm(FlaskForm):
     slug = StringField(
-        "Slug",
+        _l("Slug"),
         validators=[
-            DataRequired("Enter a slug"),
+            DataRequired(_l("Enter a slug")),
             Length(max=80),
-            Regexp(SLUG_PATTERN.pattern, message=f"Use {SLUG_RULE}"),
+            Regexp(
+                SLUG_PATTERN.pattern,
+                message=_l("Use lower-case letters, digits and single hyphens, for example stem-cell-als"),
+            ),
         ],
-        description="Used in quote-form links and CSV files; it cannot be changed later.",
+        description=_l("Used in quote-form links and CSV files; it cannot be changed later."),
     )
-    name = StringField("Name", validators=[DataRequired("Enter the treatment's name"), Length(max=200)])
+    name = StringField(
+        _l("Name"), validators=[DataRequired(_l("Enter the treatment's name")), Length(max=200)]
+    )
     description = TextAreaField(
-        "Description shown to patients", validators=[Length(max=2000)], description="Plain and honest."
+        _l("Description shown to patients"), validators=[Length(max=2000)], description="Plain and honest."
     )
     evidence_status = RadioField(
-        "Evidence status",
+        _l("Evidence status"),
         choices=EVIDENCE_CHOICES,
         validate_choice=False,
         validators=[
-            AnyOf([choice.value for choice in EVIDENCE_CHOICES], message="Choose the evidence status")
+            AnyOf([choice.value for choice in EVIDENCE_CHOICES], message=_l("Choose the evidence status"))
         ],
     )
     requires_review = BooleanField(
-        "A coordinator approves routing first",
-        description="Leads for this treatment wait in the coordinator queue before any provider sees them.",
+        _l("A coordinator approves routing first"),
+        description=_l(
+            "Leads for this treatment wait in the coordinator queue before any provider sees them."
+        ),
     )
-    active = BooleanField("Shown on the quote form", default=True)
-    conditions = MultiCheckboxField("Conditions it is for", choices=[], validate_choice=False)
+    active = BooleanField(_l("Shown on the quote form"), default=True)
+    conditions = MultiCheckboxField(_l("Conditions it is for"), choices=[], validate_choice=False)
 
 
 class ConditionForm(FlaskForm):
     slug = StringField(
-        "Slug",
+        _l("Slug"),
         validators=[
-            DataRequired("Enter a slug"),
+            DataRequired(_l("Enter a slug")),
             Length(max=80),
-            Regexp(SLUG_PATTERN.pattern, message=f"Use {SLUG_RULE}"),
+            Regexp(
+                SLUG_PATTERN.pattern,
+                message=_l("Use lower-case letters, digits and single hyphens, for example stem-cell-als"),
+            ),
         ],
-        description="Used in quote-form links and CSV files; it cannot be changed later.",
+        description=_l("Used in quote-form links and CSV files; it cannot be changed later."),
     )
-    name = StringField("Name", validators=[DataRequired("Enter the condition's name"), Length(max=200)])
+    name = StringField(
+        _l("Name"), validators=[DataRequired(_l("Enter the condition's name")), Length(max=200)]
+    )
     category = StringField(
-        "Category",
-        validators=[DataRequired("Enter the category, for example Spinal cord injury"), Length(max=80)],
-        description="Providers see only the category in their notification email.",
+        _l("Category"),
+        validators=[DataRequired(_l("Enter the category, for example Spinal cord injury")), Length(max=80)],
+        description=_l("Providers see only the category in their notification email."),
     )
-    active = BooleanField("Shown on the quote form", default=True)
+    active = BooleanField(_l("Shown on the quote form"), default=True)

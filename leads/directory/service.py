@@ -4,6 +4,7 @@ and what the directory pages list."""
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from flask_babel import format_date, gettext
 from sqlalchemy.orm import selectinload
 
 from leads.directory.validation import CleanProvider, InvalidFields, resume_at
@@ -70,11 +71,11 @@ def status_label(provider: Provider, now: datetime | None = None) -> str:
     """'Active', 'Paused' or 'Paused until 3 Dec 2026' for the directory pages."""
     now = now or utcnow()
     if not provider.active:
-        return "Paused"
+        return gettext("Paused")
     if is_paused(provider, now):
         day = provider.paused_until.astimezone(DANISH_TIME)
-        return f"Paused until {day.day} {day:%b %Y}"
-    return "Active"
+        return gettext("Paused until %(date)s", date=format_date(day.date(), "d MMM y"))
+    return gettext("Active")
 
 
 def weekly_load() -> dict[int, int]:

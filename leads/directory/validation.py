@@ -8,6 +8,8 @@ from datetime import date, datetime, time
 import pycountry
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
 from leads.extensions import db
@@ -18,12 +20,12 @@ from leads.workdays import DANISH_TIME
 REGIONS = ("Hovedstaden", "Sjælland", "Syddanmark", "Midtjylland", "Nordjylland")
 # Provider emails are written in every language the patient pages have (leads.i18n.LANGUAGES).
 NOTIFICATION_LANGUAGES = {
-    "en": "English",
-    "da": "Danish",
-    "de": "German",
-    "sv": "Swedish",
-    "nb": "Norwegian Bokmål",
-    "ar": "Arabic",
+    "en": _l("English"),
+    "da": _l("Danish"),
+    "de": _l("German"),
+    "sv": _l("Swedish"),
+    "nb": _l("Norwegian Bokmål"),
+    "ar": _l("Arabic"),
 }
 MAX_CAPACITY = 1000
 MAX_ADDRESSES = 10
@@ -95,15 +97,16 @@ class InvalidFields(ValueError):
 def clean_provider(data: ProviderData, taxonomy: SlugIndex, *, today: date | None = None) -> CleanProvider:
     """Validate and normalise `data`; InvalidFields with every problem found."""
     errors: dict[str, str] = {}
-    name = _text(data.name, "name", "Enter the provider's name", 200, errors)
-    city = _text(data.city, "city", "Enter the city", 100, errors)
+    name = _text(data.name, "name", _("Enter the provider's name"), 200, errors)
+    city = _text(data.city, "city", _("Enter the city"), 100, errors)
     region = _region(data.region, errors)
     emails = _emails(data.notification_emails, errors)
     languages = _languages(data.languages, errors)
     notification_language = (data.notification_language or "").strip().lower()
     if notification_language not in NOTIFICATION_LANGUAGES:
-        errors["notification_language"] = (
-            "Choose the language of the notification emails: " + ", ".join(NOTIFICATION_LANGUAGES) + "."
+        errors["notification_language"] = _(
+            "Choose the language of the notification emails: %(codes)s.",
+            codes=", ".join(NOTIFICATION_LANGUAGES),
         )
     capacity = _capacity(data.weekly_capacity, errors)
     treatments = _treatments(data.treatments, taxonomy, errors)
@@ -128,11 +131,13 @@ def clean_provider(data: ProviderData, taxonomy: SlugIndex, *, today: date | Non
 def _text(value: str, name: str, missing: str, limit: int, errors: dict) -> str:
     value = " ".join((value or "").split())
     if _CONTROL_CHARACTERS.search(value):
-        errors[name] = "Remove the invisible control characters"
+        errors[name] = _("Remove the invisible control characters")
     elif not value:
         errors[name] = missing
     elif len(value) > limit:
-        errors[name] = f"Use at most {limit} characters (this has {len(value)})"
+        errors[name] = _(
+            "Use at most %(limit)d characters (this has %(length)d)", limit=limit, length=len(value)
+        )
     return value
 
 
@@ -142,7 +147,7 @@ def _region(value: str, errors: dict) -> str:
         if region.casefold() == wanted:
             return region
     if not wanted:
-        errors["region"] = "Choose the region"
+        errors["region"] = _("Choose the region")
     else:
         errors["region"] = f"'{value.strip()}' is not a Danish region; use one of: {', '.join(REGIONS)}"
     return ""
@@ -162,13 +167,14 @@ def _emails(values: list[str], errors: dict) -> list[str]:
         if address.lower() not in {a.lower() for a in addresses}:
             addresses.append(address)
     if problems:
-        errors["notification_emails"] = (
-            f"Not a valid email address: {', '.join(problems)}. Use the form name@clinic.dk"
+        errors["notification_emails"] = _(
+            "Not a valid email address: %(addresses)s. Use the form name@clinic.dk",
+            addresses=", ".join(problems),
         )
     elif not addresses:
-        errors["notification_emails"] = "Enter at least one email address for lead notifications"
+        errors["notification_emails"] = _("Enter at least one email address for lead notifications")
     elif len(addresses) > MAX_ADDRESSES:
-        errors["notification_emails"] = f"Enter at most {MAX_ADDRESSES} addresses"
+        errors["notification_emails"] = _("Enter at most %(count)d addresses", count=MAX_ADDRESSES)
     return addresses
 
 
@@ -183,11 +189,12 @@ def _languages(values: list[str], errors: dict) -> list[str]:
         elif code not in codes:
             codes.append(code)
     if unknown:
-        errors["languages"] = (
-            f"Not a two-letter ISO 639-1 language code: {', '.join(unknown)}. For example da, en, de"
+        errors["languages"] = _(
+            "Not a two-letter ISO 639-1 language code: %(codes)s. For example da, en, de",
+            codes=", ".join(unknown),
         )
     elif not codes:
-        errors["languages"] = "Enter at least one language the provider's staff speak, for example da, en"
+        errors["languages"] = _("Enter at least one language the provider's staff speak, for example da, en")
     return codes
 
 
@@ -225,7 +232,7 @@ def _treatments(values: dict[str, str], taxonomy: SlugIndex, errors: dict) -> li
             "use approved, clinical_trial or investigational"
         )
     elif not chosen:
-        errors["treatments"] = "Choose at least one treatment the provider offers"
+        errors["treatments"] = _("Choose at least one treatment the provider offers")
     return chosen
 
 
@@ -248,7 +255,7 @@ def _conditions(
             f"Unknown condition {', '.join(repr(s) for s in unknown)}; known conditions: {known}"
         )
     elif not chosen:
-        errors["conditions"] = "Choose at least one condition the provider accepts"
+        errors["conditions"] = _("Choose at least one condition the provider accepts")
     elif treatments:
         covered = {c.id for treatment, _ in treatments for c in treatment.conditions}
         stray = [c.slug for c in chosen if c.id not in covered]
@@ -270,7 +277,7 @@ def _pause(status: str | None, until: str, today: date, errors: dict) -> tuple[b
         return None
     if status == ACTIVE:
         if until:
-            errors["paused_until"] = "Leave empty for an active provider, or set the status to 'paused'"
+            errors["paused_until"] = _("Leave empty for an active provider, or set the status to 'paused'")
         return (True, None)
     if not until:
         return (False, None)
@@ -280,7 +287,7 @@ def _pause(status: str | None, until: str, today: date, errors: dict) -> tuple[b
         errors["paused_until"] = f"'{until}' is not a date; use the form 2026-12-31"
         return None
     if day <= today:
-        errors["paused_until"] = "The date the provider gets leads again must be in the future"
+        errors["paused_until"] = _("The date the provider gets leads again must be in the future")
         return None
     return (True, resume_at(day))
 

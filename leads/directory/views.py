@@ -2,6 +2,7 @@
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from leads.auth import role_required
 from leads.directory import csv_io, service, taxonomy, validation
@@ -74,7 +75,7 @@ def _provider_page(provider: Provider | None):
             _add_errors(form, exc.errors)
         else:
             db.session.commit()
-            flash(f"Saved {saved.name}.", "info")
+            flash(_("Saved %(name)s.", name=saved.name), "info")
             return redirect(url_for("directory.providers"))
     return render_template("directory/provider_form.html", form=form, provider=provider)
 
@@ -87,12 +88,17 @@ def pause_provider(provider_id: int):
     if form.validate_on_submit():
         today = utcnow().astimezone(DANISH_TIME).date()
         if form.until.data is not None and form.until.data <= today:
-            form.until.errors = ["The date the provider gets leads again must be in the future"]
+            form.until.errors = [_("The date the provider gets leads again must be in the future")]
         else:
             service.pause_provider(provider, form.until.data)
             db.session.commit()
             flash(
-                f"{provider.name}: {service.status_label(provider)}. It gets no new leads meanwhile.", "info"
+                _(
+                    "%(provider)s: %(status)s. It gets no new leads meanwhile.",
+                    provider=provider.name,
+                    status=service.status_label(provider),
+                ),
+                "info",
             )
             return redirect(url_for("directory.providers"))
     return render_template("directory/provider_pause.html", form=form, provider=provider)
@@ -106,9 +112,9 @@ def confirm_address(provider_id: int, bounce_id: int):
         address = bounce.address
         bounces.confirm_address(bounce)
         db.session.commit()
-        flash(f"{address} is no longer flagged.", "info")
+        flash(_("%(address)s is no longer flagged.", address=address), "info")
     else:
-        flash("That did not work: the page had expired. Please try again.", "error")
+        flash(_("That did not work: the page had expired. Please try again."), "error")
     return redirect(url_for("directory.providers"))
 
 
@@ -119,9 +125,9 @@ def reactivate_provider(provider_id: int):
     if ActionForm().validate_on_submit():
         service.reactivate_provider(provider)
         db.session.commit()
-        flash(f"{provider.name} is active again and gets new leads.", "info")
+        flash(_("%(provider)s is active again and gets new leads.", provider=provider.name), "info")
     else:
-        flash("That did not work: the page had expired. Please try again.", "error")
+        flash(_("That did not work: the page had expired. Please try again."), "error")
     return redirect(url_for("directory.providers"))
 
 
@@ -139,7 +145,13 @@ def import_providers():
         else:
             db.session.commit()
             flash(
-                f"Imported {report.total} providers ({report.created} new, {report.updated} updated).", "info"
+                _(
+                    "Imported %(total)s providers (%(created)s new, %(updated)s updated).",
+                    total=report.total,
+                    created=report.created,
+                    updated=report.updated,
+                ),
+                "info",
             )
             return redirect(url_for("directory.providers"))
     return render_template(
@@ -201,7 +213,7 @@ def _treatment_page(treatment: Treatment | None):
             _add_errors(form, exc.errors)
         else:
             db.session.commit()
-            flash(f"Saved the treatment {saved.name}.", "info")
+            flash(_("Saved the treatment %(name)s.", name=saved.name), "info")
             return redirect(url_for("directory.taxonomy_page"))
     return render_template("directory/treatment_form.html", form=form, treatment=treatment)
 
@@ -233,6 +245,6 @@ def _condition_page(condition: Condition | None):
             _add_errors(form, exc.errors)
         else:
             db.session.commit()
-            flash(f"Saved the condition {saved.name}.", "info")
+            flash(_("Saved the condition %(name)s.", name=saved.name), "info")
             return redirect(url_for("directory.taxonomy_page"))
     return render_template("directory/condition_form.html", form=form, condition=condition)

@@ -134,12 +134,15 @@ def send_task_for(template: str) -> str:
 
 
 def email_coordinators(
-    lead, *, template: str, idempotency_key: str, summary: str, note: str | None = None
+    lead, *, template: str, idempotency_key: str, summary, note: str | None = None
 ) -> EmailMessage:
-    """Tell the coordinators about something on `lead`, with a link to its staff page."""
+    """Tell the coordinators about something on `lead`, with a link to its staff page, in the
+    language chosen for their mailbox (`COORDINATOR_EMAIL_LANGUAGE`); `summary` is a lazy text,
+    translated as the email is made."""
     return queue_email(
         template=template,
         to=current_app.config["COORDINATOR_EMAIL"],
+        language=coordinator_language(),
         lead_id=lead.id,
         idempotency_key=idempotency_key,
         reference=lead.reference,
@@ -147,6 +150,11 @@ def email_coordinators(
         note=note,
         lead_url=staff_lead_url(lead.id),
     )
+
+
+def coordinator_language() -> str:
+    """The language of the coordinators' shared mailbox (checked at start: English or Danish)."""
+    return current_app.config.get("COORDINATOR_EMAIL_LANGUAGE") or DEFAULT_LANGUAGE
 
 
 def email_patient(lead, *, template: str, idempotency_key: str, **context) -> EmailMessage:

@@ -44,6 +44,9 @@ class User(UserMixin, db.Model):
         sa.String(64), default=DEFAULT_TIME_ZONE, server_default=DEFAULT_TIME_ZONE
     )
 
+    # The language staff pages are shown in for this user (leads.i18n.STAFF_LANGUAGES).
+    language: Mapped[str] = mapped_column(sa.String(8), default="en", server_default="en")
+
     def get_id(self) -> str:
         return f"{self.id}:{self.session_version}"
 

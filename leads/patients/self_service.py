@@ -120,7 +120,7 @@ def withdraw_consent(lead_id: int) -> bool:
         ),
     )
     _tell_coordinators(
-        lead, "withdrawn", "The patient withdrew consent. Tell any clinic already in contact to stop."
+        lead, "withdrawn", _l("The patient withdrew consent. Tell any clinic already in contact to stop.")
     )
     db.session.commit()
     log.info("lead %s: consent withdrawn", lead.id)
@@ -138,14 +138,14 @@ def request_erasure(lead_id: int) -> bool:
         "erasure_requested", actor_type="patient", note="The patient asked for their data to be erased."
     )
     _tell_coordinators(
-        lead, "erasure", "The patient asked for their data to be erased. Carry it out within one month."
+        lead, "erasure", _l("The patient asked for their data to be erased. Carry it out within one month.")
     )
     db.session.commit()
     log.info("lead %s: erasure requested", lead.id)
     return True
 
 
-def _tell_coordinators(lead: Lead, kind: str, summary: str) -> None:
+def _tell_coordinators(lead: Lead, kind: str, summary) -> None:
     email_coordinators(
         lead,
         template="coordinator_patient_request",

@@ -1,6 +1,7 @@
 """The quote forms: the clinic's quote and booking confirmation on /p/<token>, the patient's
 choice on /my-request/<token>. Field names are the public contract (README)."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -30,13 +31,15 @@ class CheckboxesField(SelectMultipleField):
 
 class QuoteForm(FlaskForm):
     price_from = IntegerField(
-        "Price from", description="Whole amount, for example 20000", validators=[Optional()]
+        _l("Price from"), description=_l("Whole amount, for example 20000"), validators=[Optional()]
     )
     price_to = IntegerField(
-        "Price to", description="Whole amount; the same as from for a fixed price", validators=[Optional()]
+        _l("Price to"),
+        description=_l("Whole amount; the same as from for a fixed price"),
+        validators=[Optional()],
     )
     currency = SelectField(
-        "Currency",
+        _l("Currency"),
         choices=[SelectChoice(c, c) for c in rules.CURRENCIES],
         default="EUR",
         validate_choice=False,
@@ -46,20 +49,20 @@ class QuoteForm(FlaskForm):
         choices=[SelectChoice(key, label) for key, label in rules.INCLUDES.items()],
         default=["treatment"],
     )
-    earliest_start = DateField("Earliest start", description="YYYY-MM-DD", validators=[Optional()])
+    earliest_start = DateField(_l("Earliest start"), description=_l("YYYY-MM-DD"), validators=[Optional()])
     valid_days = IntegerField(
-        "Valid for (days)",
+        _l("Valid for (days)"),
         default=rules.DEFAULT_VALID_DAYS,
-        description="From today; 30 unless you change it",
+        description=_l("From today; 30 unless you change it"),
         validators=[Optional()],
     )
     needs_records = RadioField(
-        "Does the quote depend on reviewing medical records first?",
-        choices=[SelectChoice("y", "Yes"), SelectChoice("n", "No")],
+        _l("Does the quote depend on reviewing medical records first?"),
+        choices=[SelectChoice("y", _l("Yes")), SelectChoice("n", _l("No"))],
         default="n",
         validate_choice=False,
     )
-    message = TextAreaField("Message to the patient (optional)", validators=[Optional()])
+    message = TextAreaField(_l("Message to the patient (optional)"), validators=[Optional()])
 
     def to_input(self) -> QuoteInput:
         return QuoteInput(
@@ -78,7 +81,7 @@ class QuoteForm(FlaskForm):
         # The quote rules decide; their messages replace WTForms' parse errors (a mistyped number).
         problems = rules.quote_problems(self.to_input(), today=utcnow().date())
         if self.needs_records.data not in ("y", "n"):
-            problems["needs_records"] = "Answer yes or no"
+            problems["needs_records"] = _l("Answer yes or no")
         for field in self:
             if field.name != "csrf_token":
                 field.errors = [problems[field.name]] if field.name in problems else []
@@ -107,9 +110,9 @@ class WithdrawQuoteForm(FlaskForm):
 
 class BookingForm(FlaskForm):
     treatment_date = DateField(
-        "Treatment date",
-        description="YYYY-MM-DD",
-        validators=[InputRequired("Enter the treatment date as YYYY-MM-DD")],
+        _l("Treatment date"),
+        description=_l("YYYY-MM-DD"),
+        validators=[InputRequired(_l("Enter the treatment date as YYYY-MM-DD"))],
     )
 
 

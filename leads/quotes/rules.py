@@ -58,40 +58,40 @@ def quote_problems(data: QuoteInput, today: date) -> dict[str, str]:
         if amount is None:
             problems[name] = "Enter the price as a whole number, for example 20000"
         elif amount < 0:
-            problems[name] = "The price cannot be negative"
+            problems[name] = _l("The price cannot be negative")
         elif amount == 0 or amount > MAX_AMOUNT:
             problems[name] = f"Enter a price between 1 and {MAX_AMOUNT:,}"
     if "price_from" not in problems and "price_to" not in problems and data.price_to < data.price_from:
-        problems["price_to"] = "The highest price cannot be below the lowest price"
+        problems["price_to"] = _l("The highest price cannot be below the lowest price")
     if data.currency not in CURRENCIES:
         problems["currency"] = "Choose EUR or DKK"
     unknown = [item for item in data.includes if item not in INCLUDES]
     if not data.includes:
-        problems["includes"] = "Tick at least one thing the price includes"
+        problems["includes"] = _l("Tick at least one thing the price includes")
     elif unknown:
-        problems["includes"] = "Choose only from the listed items"
+        problems["includes"] = _l("Choose only from the listed items")
     if data.earliest_start is None:
         problems["earliest_start"] = "Enter the earliest start as a date, YYYY-MM-DD"
     elif data.earliest_start < today:
-        problems["earliest_start"] = "The earliest start cannot be in the past"
+        problems["earliest_start"] = _l("The earliest start cannot be in the past")
     if data.valid_days is None:
-        problems["valid_days"] = "Enter for how many days the quote is valid"
+        problems["valid_days"] = _l("Enter for how many days the quote is valid")
     elif data.valid_days < 1:
-        problems["valid_days"] = (
+        problems["valid_days"] = _l(
             "The quote must be valid for at least 1 day from today: a validity in the past is not possible"
         )
     elif data.valid_days > MAX_VALID_DAYS:
-        problems["valid_days"] = f"A quote can be valid for at most {MAX_VALID_DAYS} days"
+        problems["valid_days"] = _l("A quote can be valid for at most %(days)d days", days=MAX_VALID_DAYS)
     if len(data.message) > MAX_MESSAGE:
-        problems["message"] = f"Keep the message under {MAX_MESSAGE:,} characters"
+        problems["message"] = _l("Keep the message under %(count)s characters", count=f"{MAX_MESSAGE:,}")
     return problems
 
 
 # Statuses that follow the quotes themselves: the first quote makes a lead quoted, the patient's
 # choice makes it chosen. A coordinator cannot set them by hand.
 FOLLOW_THE_QUOTES = {
-    "quoted": "A lead becomes quoted when a clinic sends its first quote; it cannot be set by hand.",
-    "chosen": "Only the patient chooses a clinic, from their own page; the lead becomes chosen then.",
+    "quoted": _l("A lead becomes quoted when a clinic sends its first quote; it cannot be set by hand."),
+    "chosen": _l("Only the patient chooses a clinic, from their own page; the lead becomes chosen then."),
 }
 
 

@@ -8,6 +8,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import format_date, gettext
+from flask_babel import lazy_gettext as _l
 
 from leads.extensions import db
 from leads.i18n import patient_language
@@ -54,14 +55,16 @@ def _refuse(message: str):
 def sending_refusal(assignment: Assignment) -> str | None:
     """Why this clinic may not send or change its quote now; None when it may."""
     if assignment.status != AssignmentStatus.ACCEPTED:
-        return "Accept the request before you send a quote."
+        return gettext("Accept the request before you send a quote.")
     if assignment.lead.status in (LeadStatus.CHOSEN, LeadStatus.BOOKED):
-        return "The patient has already chosen, so the quote can no longer be changed."
+        return gettext("The patient has already chosen, so the quote can no longer be changed.")
     quote = assignment.quote
     if quote is not None and quote.status == QuoteStatus.CLOSED:
-        return "The coordinators closed this request's quotes; write to them if you want to send a new one."
+        return gettext(
+            "The coordinators closed this request's quotes; write to them if you want to send a new one."
+        )
     if quote is not None and quote.status not in QUOTE_OPEN:
-        return "The patient has already decided about this quote, so it can no longer be changed."
+        return gettext("The patient has already decided about this quote, so it can no longer be changed.")
     return None
 
 
@@ -359,7 +362,11 @@ def choose_quote(lead_id: int, quote_id: int, now: datetime | None = None) -> Qu
         lead,
         template="coordinator_patient_request",
         idempotency_key=f"quote-chosen:{lead.id}:coordinators",
-        summary=f"The patient chose the quote of {provider.name}. {len(others)} other clinic(s) were told.",
+        summary=_l(
+            "The patient chose the quote of %(provider)s. Other clinics told: %(count)d.",
+            provider=provider.name,
+            count=len(others),
+        ),
     )
     db.session.commit()
     log.info("lead %s: quote %s chosen", lead.id, quote.id)
@@ -385,7 +392,10 @@ def decline_all_quotes(lead_id: int, now: datetime | None = None) -> int:
         lead,
         template="coordinator_patient_request",
         idempotency_key=f"quotes-declined:{lead.id}:coordinators",
-        summary=reason + " Look for other clinics from the lead page.",
+        summary=_l(
+            "The patient found none of the quotes suitable and asks for other clinics. "
+            "Look for other clinics from the lead page."
+        ),
     )
     db.session.commit()
     return len(others)
@@ -429,11 +439,11 @@ def _tell_not_chosen(lead: Lead, assignments: list[Assignment]) -> None:
 def booking_refusal(assignment: Assignment) -> str | None:
     quote = assignment.quote
     if quote is None or quote.status != QuoteStatus.CHOSEN:
-        return "Only the clinic the patient chose can confirm a booking."
+        return gettext("Only the clinic the patient chose can confirm a booking.")
     if assignment.lead.status == LeadStatus.BOOKED:
-        return "The booking is already confirmed."
+        return gettext("The booking is already confirmed.")
     if assignment.lead.status != LeadStatus.CHOSEN:
-        return "This request cannot be booked now; please write to the coordinators."
+        return gettext("This request cannot be booked now; please write to the coordinators.")
     return None
 
 
@@ -445,7 +455,7 @@ def confirm_booking(assignment_id: int, treatment_date: date, now: datetime | No
     if refusal:
         _refuse(refusal)
     if treatment_date < now.date():
-        _refuse("The treatment date cannot be in the past.")
+        _refuse(gettext("The treatment date cannot be in the past."))
     quote = assignment.quote
     quote.booked_at, quote.treatment_date = now, treatment_date
     provider = assignment.provider
@@ -456,7 +466,11 @@ def confirm_booking(assignment_id: int, treatment_date: date, now: datetime | No
         lead,
         template="coordinator_patient_request",
         idempotency_key=f"booked:{lead.id}:coordinators",
-        summary=note,
+        summary=_l(
+            "%(provider)s confirmed the treatment is booked for %(date)s.",
+            provider=provider.name,
+            date=treatment_date.isoformat(),
+        ),
     )
     db.session.commit()
     return quote

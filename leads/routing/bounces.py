@@ -8,9 +8,11 @@ import logging
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from leads.directory.service import is_paused, pause_provider
 from leads.extensions import db
+from leads.i18n import in_english
 from leads.messaging.email import email_coordinators, hard_bounced
 from leads.models import AddressBounce, Assignment, AssignmentStatus, EmailMessage, Lead, Provider
 from leads.routing import candidates
@@ -122,11 +124,15 @@ def _pause_after_repeated_bounces(provider: Provider, lead, answer: str) -> None
     if dead_leads < current_app.config["PROVIDER_BOUNCES_BEFORE_PAUSE"] or is_paused(provider):
         return
     pause_provider(provider, None)
-    summary = (
-        f"{provider.name} was paused: every one of its notification addresses refused the email "
-        f"about {dead_leads} leads"
+    summary = _l(
+        "%(provider)s was paused: every one of its notification addresses refused the email about "
+        "%(count)d leads",
+        provider=provider.name,
+        count=dead_leads,
     )
-    lead.add_event("provider_paused", actor_type="system", actor_provider_id=provider.id, note=summary)
+    lead.add_event(
+        "provider_paused", actor_type="system", actor_provider_id=provider.id, note=in_english(summary)
+    )
     email_coordinators(
         lead,
         template="coordinator_provider_paused",

@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -7,18 +8,18 @@ from leads.routing.responses import DECLINE_REASONS
 
 class AcceptForm(FlaskForm):
     note = TextAreaField(
-        "Note for the coordinators (optional)",
-        validators=[Optional(), Length(max=2000, message="Keep the note under 2,000 characters")],
+        _l("Note for the coordinators (optional)"),
+        validators=[Optional(), Length(max=2000, message=_l("Keep the note under 2,000 characters"))],
     )
 
 
 class DeclineForm(FlaskForm):
     reason = RadioField(
-        "Why are you declining?",
+        _l("Why are you declining?"),
         choices=[SelectChoice(value, label) for value, label in DECLINE_REASONS.items()],
-        validators=[DataRequired("Choose a reason for declining")],
+        validators=[DataRequired(_l("Choose a reason for declining"))],
     )
     decline_note = TextAreaField(
-        "Note for the coordinators (optional)",
-        validators=[Optional(), Length(max=2000, message="Keep the note under 2,000 characters")],
+        _l("Note for the coordinators (optional)"),
+        validators=[Optional(), Length(max=2000, message=_l("Keep the note under 2,000 characters"))],
     )

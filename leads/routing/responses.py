@@ -7,11 +7,15 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 
 from leads.extensions import db
+from leads.i18n import in_english
 from leads.messaging import tokens
 from leads.messaging.email import email_coordinators, email_patient
 from leads.models import Assignment, AssignmentStatus, Lead, Provider
+from leads.routing.notification import provider_language
 from leads.routing.service import reroute_lead
 from leads.timeutil import utcnow
 from leads.workflow import ACCEPTANCES, AWAITING_ANSWER, LeadStatus, assignment_sources, sharing_refusal
@@ -19,10 +23,10 @@ from leads.workflow import ACCEPTANCES, AWAITING_ANSWER, LeadStatus, assignment_
 log = logging.getLogger(__name__)
 
 DECLINE_REASONS = {
-    "no_capacity": "No capacity at the moment",
-    "not_suitable": "Not a suitable candidate",
-    "treatment_not_offered": "Treatment not offered",
-    "other": "Other reason",
+    "no_capacity": _l("No capacity at the moment"),
+    "not_suitable": _l("Not a suitable candidate"),
+    "treatment_not_offered": _l("Treatment not offered"),
+    "other": _l("Other reason"),
 }
 # Statistics look at a provider's most recent answers, so they follow current behaviour.
 STATS_WINDOW = 200
@@ -47,22 +51,37 @@ def assignment_from_token(token: str) -> Assignment:
     return assignment
 
 
+def link_language(token: str | None) -> str | None:
+    """The language of the clinic a link belongs to (its emails'); None for a link we cannot read."""
+    try:
+        assignment = assignment_from_token(token or "")
+    except tokens.TokenError:
+        return None
+    return provider_language(assignment.provider)
+
+
 def check_available(assignment: Assignment) -> None:
     """Raise NotAvailable when the lead may no longer be shared or the assignment is no longer
     the provider's."""
     refusal = sharing_refusal(assignment.lead)
     if refusal:
-        raise NotAvailable(refusal)
+        raise NotAvailable(gettext(refusal))
     if not assignment.provider.active:
-        raise NotAvailable("This clinic no longer receives requests through us, so the request is not shown.")
+        raise NotAvailable(
+            gettext("This clinic no longer receives requests through us, so the request is not shown.")
+        )
     if assignment.status == AssignmentStatus.EXPIRED:
-        raise NotAvailable("This request was passed to another clinic because it had no answer in time.")
+        raise NotAvailable(
+            gettext("This request was passed to another clinic because it had no answer in time.")
+        )
     if assignment.status in (AssignmentStatus.WITHDRAWN, AssignmentStatus.CLOSED):
-        raise NotAvailable("This request is no longer offered to your clinic.")
+        raise NotAvailable(gettext("This request is no longer offered to your clinic."))
     if assignment.status == AssignmentStatus.NOT_CHOSEN:
         raise NotAvailable(
-            "The patient decided not to go ahead with your clinic, so the request is closed for you. "
-            "Thank you for your answer."
+            gettext(
+                "The patient decided not to go ahead with your clinic, so the request is closed for you. "
+                "Thank you for your answer."
+            )
         )
 
 
@@ -114,12 +133,12 @@ def accept(assignment_id: int, *, note: str | None) -> Assignment:
         return db.session.get(Assignment, assignment_id)
     lead, provider = assignment.lead, assignment.provider
     _record_answer(assignment, AssignmentStatus.ACCEPTED, note=note)
-    summary = f"{provider.name} accepted"
+    summary = _l("%(provider)s accepted", provider=provider.name)
     lead.add_event(
         "provider_accepted",
         actor_type="provider",
         actor_provider_id=provider.id,
-        note=_with_note(summary, note),
+        note=_with_note(in_english(summary), note),
     )
     if lead.status in (LeadStatus.ROUTED, LeadStatus.UNROUTABLE):
         lead.change_status(
@@ -154,12 +173,12 @@ def decline(assignment_id: int, *, reason: str, note: str | None) -> Assignment:
     lead, provider = assignment.lead, assignment.provider
     _record_answer(assignment, AssignmentStatus.DECLINED, note=note)
     assignment.decline_reason = reason
-    summary = f"{provider.name} declined: {DECLINE_REASONS[reason]}"
+    summary = _l("%(provider)s declined: %(reason)s", provider=provider.name, reason=DECLINE_REASONS[reason])
     lead.add_event(
         "provider_declined",
         actor_type="provider",
         actor_provider_id=provider.id,
-        note=_with_note(summary, note),
+        note=_with_note(in_english(summary), note),
     )
     _email_coordinators(assignment, summary, note)
     refresh_provider_stats(provider.id)
@@ -191,7 +210,7 @@ def _with_note(summary: str, note: str | None) -> str:
     return f"{summary}. Note: {note}" if note else f"{summary}."
 
 
-def _email_coordinators(assignment: Assignment, summary: str, note: str | None) -> None:
+def _email_coordinators(assignment: Assignment, summary, note: str | None) -> None:
     email_coordinators(
         assignment.lead,
         template="coordinator_provider_response",

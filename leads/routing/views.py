@@ -1,9 +1,10 @@
 """/p/<token>: the full request the patient agreed to share, with Accept and Decline, then the
 clinic's quote (send, revise, withdraw) and, once chosen, the booking confirmation."""
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 
-from leads.i18n import country_name, language_name
+from leads.i18n import country_name, language_name, read_page_in
 from leads.intake.choices import BUDGETS, CONTACT_PREFERENCES, TIMEFRAMES, label_for
 from leads.messaging.signed_links import link_problem, protect
 from leads.models import AssignmentStatus
@@ -14,6 +15,12 @@ from leads.routing.forms import AcceptForm, DeclineForm
 
 bp = Blueprint("provider", __name__, url_prefix="/p")
 protect(bp)
+
+
+@bp.before_request
+def _in_the_clinics_language() -> None:
+    """Every page behind a clinic's link is in its notification language (English for a bad link)."""
+    read_page_in(responses.link_language((request.view_args or {}).get("token")))
 
 
 @bp.errorhandler(responses.NotAvailable)
@@ -56,7 +63,9 @@ def send_quote(token: str):
     quote = _attempt(quotes.send_quote, assignment.id, form.to_input())
     if quote is not None:
         flash(
-            "Your quote was sent to the patient." if quote.revision == 1 else "Your revised quote was sent."
+            gettext("Your quote was sent to the patient.")
+            if quote.revision == 1
+            else gettext("Your revised quote was sent.")
         )
     return redirect(url_for("provider.show_request", token=token, _anchor="quote"), 303)
 
@@ -65,7 +74,7 @@ def send_quote(token: str):
 def withdraw_quote(token: str):
     assignment = responses.assignment_from_token(token)
     if WithdrawQuoteForm().validate_on_submit() and _attempt(quotes.withdraw_quote, assignment.id):
-        flash("Your quote is withdrawn. The patient can no longer choose it.")
+        flash(gettext("Your quote is withdrawn. The patient can no longer choose it."))
     return redirect(url_for("provider.show_request", token=token, _anchor="quote"), 303)
 
 
@@ -76,7 +85,7 @@ def confirm_booking(token: str):
     if not form.validate_on_submit():
         return _render(token, assignment, booking_form=form), 400
     if _attempt(quotes.confirm_booking, assignment.id, form.treatment_date.data):
-        flash("Thank you: the booking is confirmed.")
+        flash(gettext("Thank you: the booking is confirmed."))
     return redirect(url_for("provider.show_request", token=token, _anchor="quote"), 303)
 
 

@@ -4,18 +4,19 @@ and when; the operator's command-line exports and erasures, and refused attempts
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from leads.extensions import db
 from leads.models import AccessAction, AccessLog, Lead, User
 
 VIEW, EXPORT, QUEUE = AccessAction.VIEW, AccessAction.EXPORT, AccessAction.QUEUE
 ACTION_LABELS = {
-    AccessAction.VIEW: "Viewed",
-    AccessAction.QUEUE: "Viewed the queue",
-    AccessAction.EXPORT: "Exported the queue",
-    AccessAction.PATIENT_EXPORT: "Exported the patient's data",
-    AccessAction.ERASURE: "Erased the patient's data",
-    AccessAction.REFUSED: "Refused",
+    AccessAction.VIEW: _l("Viewed"),
+    AccessAction.QUEUE: _l("Viewed the queue"),
+    AccessAction.EXPORT: _l("Exported the queue"),
+    AccessAction.PATIENT_EXPORT: _l("Exported the patient's data"),
+    AccessAction.ERASURE: _l("Erased the patient's data"),
+    AccessAction.REFUSED: _l("Refused"),
 }
 
 

@@ -1,6 +1,7 @@
-"""A staff member's own account: settings (time zone), change password."""
+"""A staff member's own account: settings (time zone, language), change password."""
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale, gettext
 from flask_login import current_user
 
 from leads.auth import sessions, staff_required
@@ -21,9 +22,15 @@ def account_settings():
     # The saved settings fill the form; a POST is judged on what it sends alone.
     form = AccountSettingsForm(obj=current_user if request.method == "GET" else None)
     if form.validate_on_submit():
-        user_admin.change_own_settings(current_user, time_zone=form.time_zone.data)
+        user_admin.change_own_settings(
+            current_user, time_zone=form.time_zone.data, language=form.language.data
+        )
         db.session.commit()
-        flash(f"Your settings are saved: times are shown in {form.time_zone.data}.", "success")
+        with force_locale(current_user.language):  # the confirmation in the language just chosen
+            flash(
+                gettext("Your settings are saved: times are shown in %(zone)s.", zone=form.time_zone.data),
+                "success",
+            )
         return redirect(url_for("staff.account_settings"))
     status = 400 if form.errors else 200
     return render_template("staff/account_settings.html", form=form), status
@@ -46,7 +53,7 @@ def change_password():
         else:
             db.session.commit()
             sessions.renew_session(current_user._get_current_object())  # other sessions have ended
-            flash("Your password is changed.", "success")
+            flash(gettext("Your password is changed."), "success")
             return redirect(url_for("staff.queue_page"))
     status = 400 if form.errors else 200
     return render_template("staff/account_password.html", form=form), status

@@ -2,6 +2,7 @@
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from leads.auth import accounts, role_required
@@ -9,6 +10,7 @@ from leads.extensions import db
 from leads.models import Role, User, find_by_reference
 from leads.staff import access_log, bp, user_admin
 from leads.staff.forms import NewUserForm, ResetPasswordForm, UserActiveForm
+from leads.staff.labels import label
 from leads.timeutil import utcnow
 
 admin_only = role_required(Role.ADMIN)
@@ -42,11 +44,19 @@ def users_create():
             db.session.commit()
         except accounts.AccountError as exc:
             db.session.rollback()
-            form.email.errors = [str(exc)] if "address" in str(exc) else []
-            if not form.email.errors:
+            if isinstance(exc, accounts.AddressError):
+                form.email.errors = [str(exc)]
+            else:
                 form.password.errors = [str(exc)]
         else:
-            flash(f"Created {user.role} {user.email}. Give them the temporary password in person.", "success")
+            flash(
+                _(
+                    "Created %(role)s %(email)s. Give them the temporary password in person.",
+                    role=label(user.role, "role").lower(),
+                    email=user.email,
+                ),
+                "success",
+            )
             return redirect(url_for("staff.users"))
     return _users_page(new_form=form, status=400)
 
@@ -70,7 +80,10 @@ def users_set_active(user_id: int):
         flash(str(exc), "error")
     else:
         db.session.commit()
-        flash(f"{user.email} is {'active again' if make_active else 'deactivated'}.", "success")
+        if make_active:
+            flash(_("%(email)s is active again.", email=user.email), "success")
+        else:
+            flash(_("%(email)s is deactivated.", email=user.email), "success")
     return redirect(url_for("staff.users"))
 
 
@@ -87,7 +100,7 @@ def users_reset_password(user_id: int):
             form.password.errors = [str(exc)]
         else:
             db.session.commit()
-            flash(f"New password set for {user.email}; any lockout is lifted.", "success")
+            flash(_("New password set for %(email)s; any lockout is lifted.", email=user.email), "success")
             return redirect(url_for("staff.users"))
     return _users_page(reset_forms={user.id: form}, status=400)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from functools import cache
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from leads.extensions import db
 from leads.models import Condition, Lead, Treatment, User
@@ -41,7 +42,9 @@ def record_export(
     """Count the leads and log the export (the caller commits); ExportTooLarge past `limit`."""
     rows = queue.bounded_count(queue.filter_conditions(filters, utcnow()), ceiling=limit + 1)
     if rows > limit:
-        raise ExportTooLarge(f"This list has more than {limit:,} leads. Narrow the filters to export it.")
+        raise ExportTooLarge(
+            _("This list has more than %(limit)s leads. Narrow the filters to export it.", limit=f"{limit:,}")
+        )
     access_log.record_export(user_id, rows=rows, filters=summary, with_details=include_details)
     return rows
 

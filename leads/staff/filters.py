@@ -8,8 +8,10 @@ from flask_login import current_user
 from leads.i18n import country_name, language_name
 from leads.intake import choices
 from leads.models.staff import DEFAULT_TIME_ZONE
+from leads.quotes.rules import INCLUDES
+from leads.routing.responses import DECLINE_REASONS
 from leads.staff import bp
-from leads.staff.forms import STATUS_LABELS
+from leads.staff.labels import label
 
 
 @bp.app_template_filter("staff_time")
@@ -50,7 +52,31 @@ def staff_percent(value: float | None) -> str:
 
 @bp.app_template_filter("staff_status")
 def staff_status(value: str | None) -> str:
-    return STATUS_LABELS.get(value or "", (value or "—").replace("_", " ").capitalize())
+    """A lead status in the reader's words."""
+    return label(value)
+
+
+@bp.app_template_filter("staff_label")
+def staff_label(value: str | None, kind: str) -> str:
+    """A stored code of `kind` (assignment, quote, email, role, event) in the reader's words."""
+    return label(value, kind)
+
+
+@bp.app_template_filter("event_kind")
+def event_kind(value: str | None) -> str:
+    return label(value, "event")
+
+
+@bp.app_template_filter("decline_reason")
+def decline_reason(value: str | None) -> str:
+    words = DECLINE_REASONS.get(value or "")
+    return str(words) if words is not None else (value or "").replace("_", " ")
+
+
+@bp.app_template_filter("quote_include")
+def quote_include(value: str) -> str:
+    words = INCLUDES.get(value)
+    return str(words) if words is not None else value.replace("_", " ")
 
 
 _CHOICES = {

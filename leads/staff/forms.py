@@ -3,7 +3,8 @@ they change nothing and must be bookmarkable); every other form posts with a CSR
 
 import zoneinfo
 
-import pycountry
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -18,16 +19,21 @@ from wtforms import (
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, ValidationError
 
 from leads.auth.accounts import MIN_PASSWORD_LENGTH
+from leads.i18n import STAFF_LANGUAGES, countries, page_language
 from leads.models import Role
+from leads.staff.labels import LEAD_STATUSES, ROLES
 from leads.workflow import LeadStatus
 
-DATE_MESSAGE = "Enter the date as YYYY-MM-DD, for example 2025-03-31"
-STATUS_LABELS = {status.value: status.value.replace("_", " ").capitalize() for status in LeadStatus}
+DATE_MESSAGE = _l("Enter the date as YYYY-MM-DD, for example 2025-03-31")
+# Every lead status and its label, translated when shown.
+STATUS_LABELS = {status.value: LEAD_STATUSES[status.value] for status in LeadStatus}
 
 
 def country_choices() -> list[tuple[str, str]]:
-    countries = sorted(pycountry.countries, key=lambda c: c.name)
-    return [("", "Any country")] + [(c.alpha_2, f"{c.name} ({c.alpha_2})") for c in countries]
+    """Every country by its name in the page's language, in that language's order."""
+    return [("", gettext("Any country"))] + [
+        (code, f"{name} ({code})") for code, name in countries(page_language())
+    ]
 
 
 class GetForm(FlaskForm):
@@ -39,75 +45,78 @@ class GetForm(FlaskForm):
 
 class QueueFilterForm(GetForm):
     q = StringField(
-        "Search", validators=[Optional(), Length(max=200, message="Search is at most 200 characters")]
+        _l("Search"), validators=[Optional(), Length(max=200, message=_l("Search is at most 200 characters"))]
     )
     status = SelectField(
-        "Status", choices=[], default="", invalid_choice_message="Choose a status from the list"
+        _l("Status"), choices=[], default="", invalid_choice_message=_l("Choose a status from the list")
     )
     treatment = SelectField(
-        "Treatment", choices=[], default="", invalid_choice_message="Choose a treatment from the list"
+        _l("Treatment"), choices=[], default="", invalid_choice_message=_l("Choose a treatment from the list")
     )
     condition = SelectField(
-        "Condition", choices=[], default="", invalid_choice_message="Choose a condition from the list"
+        _l("Condition"), choices=[], default="", invalid_choice_message=_l("Choose a condition from the list")
     )
     provider = SelectField(
-        "Provider", choices=[], default="", invalid_choice_message="Choose a provider from the list"
+        _l("Provider"), choices=[], default="", invalid_choice_message=_l("Choose a provider from the list")
     )
     country = SelectField(
-        "Country", choices=[], default="", invalid_choice_message="Choose a country from the list"
+        _l("Country"), choices=[], default="", invalid_choice_message=_l("Choose a country from the list")
     )
-    source = StringField("Source (utm_source)", validators=[Optional(), Length(max=100)])
+    source = StringField(_l("Source (utm_source)"), validators=[Optional(), Length(max=100)])
     assigned = SelectField(
-        "Assigned to", choices=[], default="", invalid_choice_message="Choose a coordinator from the list"
+        _l("Assigned to"),
+        choices=[],
+        default="",
+        invalid_choice_message=_l("Choose a coordinator from the list"),
     )
-    created_from = DateField("Received from", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
-    created_to = DateField("Received to", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
-    overdue = BooleanField("Only SLA overdue")
-    erasure = BooleanField("Only erasure requests to carry out")
+    created_from = DateField(_l("Received from"), validators=[Optional()], invalid_value_message=DATE_MESSAGE)
+    created_to = DateField(_l("Received to"), validators=[Optional()], invalid_value_message=DATE_MESSAGE)
+    overdue = BooleanField(_l("Only SLA overdue"))
+    erasure = BooleanField(_l("Only erasure requests to carry out"))
 
     def validate_created_to(self, field):
         if field.data and self.created_from.data and field.data < self.created_from.data:
-            raise ValidationError("The end date must be on or after the start date")
+            raise ValidationError(_l("The end date must be on or after the start date"))
 
 
 class StatsPeriodForm(GetForm):
-    start = DateField("From", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
-    end = DateField("To", validators=[Optional()], invalid_value_message=DATE_MESSAGE)
+    start = DateField(_l("From"), validators=[Optional()], invalid_value_message=DATE_MESSAGE)
+    end = DateField(_l("To"), validators=[Optional()], invalid_value_message=DATE_MESSAGE)
 
     def validate_end(self, field):
         if field.data and self.start.data and field.data < self.start.data:
-            raise ValidationError("The end date must be on or after the start date")
+            raise ValidationError(_l("The end date must be on or after the start date"))
 
 
 class StatusForm(FlaskForm):
-    status = SelectField("New status", choices=[], default="", validate_choice=False)
+    status = SelectField(_l("New status"), choices=[], default="", validate_choice=False)
     current_status = HiddenField()
-    note = TextAreaField("Note (optional)", validators=[Optional(), Length(max=2000)])
+    note = TextAreaField(_l("Note (optional)"), validators=[Optional(), Length(max=2000)])
 
     def validate_status(self, field):
         if field.data not in STATUS_LABELS:
-            raise ValidationError("Choose a status from the list")
+            raise ValidationError(_l("Choose a status from the list"))
 
 
 class NoteForm(FlaskForm):
     note = TextAreaField(
-        "Add a note",
-        validators=[DataRequired("Write the note before saving it"), Length(max=5000)],
+        _l("Add a note"),
+        validators=[DataRequired(_l("Write the note before saving it")), Length(max=5000)],
     )
 
 
 class AssignForm(FlaskForm):
     assignee = SelectField(
-        "Coordinator", choices=[], invalid_choice_message="Choose a coordinator from the list"
+        _l("Coordinator"), choices=[], invalid_choice_message=_l("Choose a coordinator from the list")
     )
 
 
 class DuplicateForm(FlaskForm):
     original_reference = StringField(
-        "Reference of the earlier request",
-        validators=[DataRequired("Enter the reference of the earlier request, for example Q-7K3M9P")],
+        _l("Reference of the earlier request"),
+        validators=[DataRequired(_l("Enter the reference of the earlier request, for example Q-7K3M9P"))],
     )
-    note = TextAreaField("Note (optional)", validators=[Optional(), Length(max=2000)])
+    note = TextAreaField(_l("Note (optional)"), validators=[Optional(), Length(max=2000)])
 
 
 class PatientExportForm(FlaskForm):
@@ -116,19 +125,19 @@ class PatientExportForm(FlaskForm):
 
 class ErasureForm(FlaskForm):
     confirm = BooleanField(
-        "I have checked that this is the patient's own request, and understand it cannot be undone",
-        validators=[DataRequired("Tick the box to confirm the erasure")],
+        _l("I have checked that this is the patient's own request, and understand it cannot be undone"),
+        validators=[DataRequired(_l("Tick the box to confirm the erasure"))],
     )
 
 
 class SpamForm(FlaskForm):
-    note = TextAreaField("Why is this spam? (optional)", validators=[Optional(), Length(max=2000)])
+    note = TextAreaField(_l("Why is this spam? (optional)"), validators=[Optional(), Length(max=2000)])
 
 
 class RerouteForm(FlaskForm):
     reason = TextAreaField(
-        "Why re-route?",
-        validators=[DataRequired("Say why the lead needs other providers"), Length(max=500)],
+        _l("Why re-route?"),
+        validators=[DataRequired(_l("Say why the lead needs other providers")), Length(max=500)],
     )
 
 
@@ -141,33 +150,37 @@ class ResendForm(FlaskForm):
 
 
 class ExportForm(FlaskForm):
-    include_details = BooleanField("Include free-text medical details")
+    include_details = BooleanField(_l("Include free-text medical details"))
 
 
 _password_length = Length(
     min=MIN_PASSWORD_LENGTH,
     max=200,
-    message=f"The password must have at least {MIN_PASSWORD_LENGTH} characters",
+    message=_l("The password must have at least %(count)d characters", count=MIN_PASSWORD_LENGTH),
 )
 
 
 class NewUserForm(FlaskForm):
-    email = EmailField("Email address", validators=[DataRequired("Enter an email address"), Length(max=254)])
+    email = EmailField(
+        _l("Email address"), validators=[DataRequired(_l("Enter an email address")), Length(max=254)]
+    )
     # Least privilege first: a new account is a coordinator unless an admin is chosen.
     role = SelectField(
-        "Role",
-        choices=[(Role.COORDINATOR.value, "Coordinator"), (Role.ADMIN.value, "Admin")],
+        _l("Role"),
+        choices=[(Role.COORDINATOR.value, ROLES["coordinator"]), (Role.ADMIN.value, ROLES["admin"])],
         default=Role.COORDINATOR.value,
-        invalid_choice_message="Choose admin or coordinator",
+        invalid_choice_message=_l("Choose admin or coordinator"),
     )
     password = PasswordField(
-        "Temporary password", validators=[InputRequired("Enter a temporary password"), _password_length]
+        _l("Temporary password"),
+        validators=[InputRequired(_l("Enter a temporary password")), _password_length],
     )
 
 
 class ResetPasswordForm(FlaskForm):
     password = PasswordField(
-        "New temporary password", validators=[InputRequired("Enter the new password"), _password_length]
+        _l("New temporary password"),
+        validators=[InputRequired(_l("Enter the new password")), _password_length],
     )
 
 
@@ -185,28 +198,39 @@ def time_zone_choices() -> list[tuple[str, str]]:
 
 class AccountSettingsForm(FlaskForm):
     time_zone = SelectField(
-        "Time zone for dates and times",
+        _l("Time zone for dates and times"),
         choices=time_zone_choices,
         validate_choice=False,
-        validators=[DataRequired("Choose a time zone")],
+        validators=[DataRequired(_l("Choose a time zone"))],
     )
 
     def validate_time_zone(self, field) -> None:
         if field.data not in dict(time_zone_choices()):
-            raise ValidationError("Choose a time zone from the list, such as Europe/Copenhagen")
+            raise ValidationError(_l("Choose a time zone from the list, such as Europe/Copenhagen"))
+
+    language = SelectField(
+        _l("Language of the staff pages"),
+        choices=list(STAFF_LANGUAGES.items()),
+        validate_choice=False,
+        validators=[DataRequired(_l("Choose a language"))],
+    )
+
+    def validate_language(self, field) -> None:
+        if field.data not in STAFF_LANGUAGES:
+            raise ValidationError(_l("Choose English or Dansk from the list"))
 
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
-        "Current password", validators=[InputRequired("Enter your current password"), Length(max=200)]
+        _l("Current password"), validators=[InputRequired(_l("Enter your current password")), Length(max=200)]
     )
     new_password = PasswordField(
-        "New password", validators=[InputRequired("Enter a new password"), _password_length]
+        _l("New password"), validators=[InputRequired(_l("Enter a new password")), _password_length]
     )
     confirm_password = PasswordField(
-        "New password again",
+        _l("New password again"),
         validators=[
-            InputRequired("Enter the new password again"),
-            EqualTo("new_password", message="The two new passwords are not the same"),
+            InputRequired(_l("Enter the new password again")),
+            EqualTo("new_password", message=_l("The two new passwords are not the same")),
         ],
     )

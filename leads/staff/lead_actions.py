@@ -8,6 +8,7 @@ show; the caller commits.
 import logging
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from leads.extensions import db
 from leads.messaging.email import add_email
@@ -15,6 +16,7 @@ from leads.models import AssignmentStatus, EmailMessage, EmailStatus, Lead, Lead
 from leads.quotes import rules as quote_rules
 from leads.quotes import service as quotes
 from leads.routing import service as routing
+from leads.staff.labels import label
 from leads.workflow import IllegalTransition, LeadStatus, sharing_refusal
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ def _event(lead: Lead, kind: str, user_id: int, note: str | None) -> LeadEvent:
 def add_note(lead_id: int, user_id: int, text: str) -> LeadEvent:
     text = text.strip()
     if not text:
-        raise ActionError("Write the note before saving it.")
+        raise ActionError(_("Write the note before saving it."))
     return _event(lock_lead(lead_id), "note", user_id, text)
 
 
@@ -57,12 +59,15 @@ def change_status(
     lead = lock_lead(lead_id)
     if expected_current and lead.status != expected_current:
         raise ActionError(
-            f"The lead changed to '{lead.status}' while you were looking at it. "
-            "Check the timeline, then choose the new status again."
+            _(
+                "The lead changed to '%(status)s' while you were looking at it. "
+                "Check the timeline, then choose the new status again.",
+                status=label(lead.status),
+            )
         )
     refusal = quote_rules.hand_move_refusal(target)
     if refusal:
-        raise ActionError(refusal)
+        raise ActionError(str(refusal))
     try:
         event = lead.change_status(
             target, actor_type=STAFF, actor_user_id=user_id, note=note or None, reason=note or None
@@ -96,9 +101,9 @@ def assign_coordinator(lead_id: int, user_id: int, assignee_id: int | None) -> L
     if assignee_id is not None:
         assignee = db.session.get(User, assignee_id)
         if assignee is None or not assignee.active:
-            raise ActionError("That staff member does not exist or is deactivated.")
+            raise ActionError(_("That staff member does not exist or is deactivated."))
     if lead.assigned_to_id == assignee_id:
-        raise ActionError("The lead is already assigned that way.")
+        raise ActionError(_("The lead is already assigned that way."))
     lead.assigned_to_id = assignee_id
     note = f"Assigned to {assignee.email}" if assignee else "Unassigned"
     return _event(lead, "assigned", user_id, note)
@@ -109,7 +114,9 @@ def mark_duplicate(lead_id: int, user_id: int, original_reference: str, note: st
     lead = lock_lead(lead_id)
     original = find_by_reference(original_reference)
     if original is None:
-        raise ActionError(f"No request has the reference '{original_reference.strip()}'.")
+        raise ActionError(
+            _("No request has the reference '%(reference)s'.", reference=original_reference.strip())
+        )
     original = original.original
     if original.id == lead.id:
         raise ActionError("A request cannot be a duplicate of itself.")
@@ -159,9 +166,9 @@ def resend_email(lead_id: int, email_id: int, user_id: int) -> EmailMessage:
     lead = lock_lead(lead_id)
     original = db.session.get(EmailMessage, email_id)
     if original is None or original.lead_id != lead.id:
-        raise ActionError("That email does not belong to this request.")
+        raise ActionError(_("That email does not belong to this request."))
     if original.status != EmailStatus.FAILED:
-        raise ActionError("Only an email that failed can be sent again.")
+        raise ActionError(_("Only an email that failed can be sent again."))
     prefix = f"{RESEND_PREFIX}{original.id}:"
     resends = db.session.scalars(
         sa.select(EmailMessage).where(
@@ -169,7 +176,7 @@ def resend_email(lead_id: int, email_id: int, user_id: int) -> EmailMessage:
         )
     ).all()
     if any(r.status != EmailStatus.FAILED for r in resends):
-        raise ActionError("This email has already been sent again; see its status below.")
+        raise ActionError(_("This email has already been sent again; see its status below."))
     copy = add_email(
         idempotency_key=f"{prefix}{len(resends) + 1}",
         template=original.template,
@@ -189,7 +196,12 @@ def approve_routing(lead_id: int, user_id: int) -> str:
     """Let a needs-review lead go to providers; the routing outcome ('routed', 'unroutable')."""
     lead = lock_lead(lead_id)
     if lead.status != LeadStatus.NEEDS_REVIEW:
-        raise ActionError(f"Only a lead that needs review can be approved; this one is '{lead.status}'.")
+        raise ActionError(
+            _(
+                "Only a lead that needs review can be approved; this one is '%(status)s'.",
+                status=label(lead.status),
+            )
+        )
     try:
         return routing.approve_routing(lead_id, user_id)
     except (IllegalTransition, routing.RoutingError) as exc:
@@ -201,7 +213,7 @@ def reroute(lead_id: int, user_id: int, reason: str) -> list:
     lock_lead(lead_id)
     reason = reason.strip()
     if not reason:
-        raise ActionError("Say why the lead needs other providers.")
+        raise ActionError(_("Say why the lead needs other providers."))
     try:
         return routing.reroute_lead(lead_id, actor_type=STAFF, actor_user_id=user_id, reason=reason)
     except (IllegalTransition, routing.RoutingError) as exc:

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from leads import consent
 from leads.consent import ConsentText
@@ -73,9 +74,8 @@ def _actor(event: LeadEvent, users: dict[int, User], providers: dict[int, Provid
         return users[event.actor_user_id].email
     if event.actor_type == "provider" and event.actor_provider_id in providers:
         return providers[event.actor_provider_id].name
-    return {"patient": "Patient", "system": "System", "provider": "Provider", "staff": "Staff"}.get(
-        event.actor_type, event.actor_type
-    )
+    actors = {"patient": _("Patient"), "system": _("System"), "provider": _("Provider"), "staff": _("Staff")}
+    return actors.get(event.actor_type, event.actor_type)
 
 
 def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None:

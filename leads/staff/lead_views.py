@@ -2,6 +2,7 @@
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from leads.auth import staff_required
@@ -49,10 +50,10 @@ def _forms(page, overrides: dict) -> dict:
     forms["assign"].assignee.data = str(page.lead.assigned_to_id or "")
     forms.update(overrides)
     # No status is preselected: a stray click must not close a lead.
-    forms["status"].status.choices = [("", "Choose a new status")] + [
+    forms["status"].status.choices = [("", _("Choose a new status"))] + [
         (s, STATUS_LABELS[s]) for s in page.next_statuses
     ]
-    forms["assign"].assignee.choices = [("", "Nobody")] + [(str(u.id), u.email) for u in page.staff]
+    forms["assign"].assignee.choices = [("", _("Nobody"))] + [(str(u.id), u.email) for u in page.staff]
     return forms
 
 
@@ -117,7 +118,7 @@ def lead_add_note(lead_id: int):
         "note",
         form,
         lambda: lead_actions.add_note(lead_id, current_user.id, form.note.data),
-        "Note added.",
+        lambda event: _("Note added."),
     )
 
 
@@ -136,7 +137,7 @@ def lead_change_status(lead_id: int):
             expected_current=form.current_status.data or None,
             note=(form.note.data or "").strip() or None,
         ),
-        lambda event: f"Status changed to {STATUS_LABELS[event.to_status]}.",
+        lambda event: _("Status changed to %(status)s.", status=STATUS_LABELS[event.to_status]),
     )
 
 
@@ -145,7 +146,7 @@ def lead_change_status(lead_id: int):
 def lead_assign(lead_id: int):
     form = _posted("assign")
     active = db.session.execute(sa.select(User.id, User.email).filter_by(active=True).order_by(User.email))
-    form.assignee.choices = [("", "Nobody")] + [(str(i), email) for i, email in active]
+    form.assignee.choices = [("", _("Nobody"))] + [(str(i), email) for i, email in active]
     return _act(
         lead_id,
         "assign",
@@ -153,7 +154,11 @@ def lead_assign(lead_id: int):
         lambda: lead_actions.assign_coordinator(
             lead_id, current_user.id, int(form.assignee.data) if form.assignee.data else None
         ),
-        lambda event: event.note + ".",
+        lambda event: (
+            _("Assigned to %(email)s.", email=event.lead.assigned_to.email)
+            if event.lead.assigned_to
+            else _("Unassigned.")
+        ),
     )
 
 
@@ -168,7 +173,7 @@ def lead_mark_duplicate(lead_id: int):
         lambda: lead_actions.mark_duplicate(
             lead_id, current_user.id, form.original_reference.data, form.note.data
         ),
-        lambda original: f"Marked as a duplicate of {original.reference}.",
+        lambda original: _("Marked as a duplicate of %(reference)s.", reference=original.reference),
     )
 
 
@@ -181,7 +186,7 @@ def lead_mark_spam(lead_id: int):
         "spam",
         form,
         lambda: lead_actions.mark_spam(lead_id, current_user.id, form.note.data),
-        "Marked as spam.",
+        lambda event: _("Marked as spam."),
     )
 
 
@@ -194,7 +199,7 @@ def lead_resend_email(lead_id: int, email_id: int):
         "resend",
         form,
         lambda: lead_actions.resend_email(lead_id, email_id, current_user.id),
-        lambda email: f"The email to {email.to_address} is queued again.",
+        lambda email: _("The email to %(address)s is queued again.", address=email.to_address),
         anchor="emails",
     )
 
@@ -209,9 +214,9 @@ def lead_approve_routing(lead_id: int):
         form,
         lambda: lead_actions.approve_routing(lead_id, current_user.id),
         lambda outcome: (
-            "Routing approved: the lead went to the matching providers."
+            _("Routing approved: the lead went to the matching providers.")
             if outcome == "routed"
-            else "Routing approved, but no provider fits: the lead is now unroutable."
+            else _("Routing approved, but no provider fits: the lead is now unroutable.")
         ),
     )
 
@@ -223,8 +228,8 @@ def lead_reroute(lead_id: int):
 
     def message(assignments) -> str:
         if not assignments:
-            return "No other provider fits this lead."
-        return f"Offered to {len(assignments)} more provider(s)."
+            return _("No other provider fits this lead.")
+        return _("Offered to more providers: %(count)d.", count=len(assignments))
 
     return _act(
         lead_id,

@@ -4,6 +4,7 @@ it (right to erasure). Both act on every lead of the same patient."""
 import json
 
 from flask import Response, flash, redirect, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from leads.auth import role_required
@@ -54,5 +55,8 @@ def lead_patient_erase(lead_id: int):
     except privacy.PatientNotFound as exc:
         db.session.rollback()
         return render_lead(lead_id, overrides={"erase": form}, error=str(exc), status=409)
-    flash(f"The patient's data is erased from {', '.join(record.references)}.", "success")
+    flash(
+        _("The patient's data is erased from %(references)s.", references=", ".join(record.references)),
+        "success",
+    )
     return redirect(url_for("staff.lead_detail", lead_id=lead_id))

@@ -8,7 +8,6 @@ only `search=<id>`.
 
 import secrets
 import time
-from functools import cache
 
 import sqlalchemy as sa
 from flask import (
@@ -22,6 +21,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
@@ -39,23 +39,20 @@ FILTER_FIELDS = (
 )  # fmt: skip
 
 
-@cache
-def _countries() -> list[tuple[str, str]]:
-    return country_choices()
-
-
 def build_filter_form(formdata: MultiDict) -> QueueFilterForm:
     """The filter form bound to `formdata`, its choices read from the database."""
     form = QueueFilterForm(formdata=formdata)
     treatments, conditions = queue.taxonomy_choices()
-    form.status.choices = [("", "Any status"), ("open", "Any open status")] + list(STATUS_LABELS.items())
-    form.treatment.choices = [("", "Any treatment")] + [(t.slug, t.name) for t in treatments]
-    form.condition.choices = [("", "Any condition")] + [(c.slug, c.name) for c in conditions]
+    form.status.choices = [("", _("Any status")), ("open", _("Any open status"))] + list(
+        STATUS_LABELS.items()
+    )
+    form.treatment.choices = [("", _("Any treatment"))] + [(t.slug, _(t.name)) for t in treatments]
+    form.condition.choices = [("", _("Any condition"))] + [(c.slug, _(c.name)) for c in conditions]
     providers = db.session.execute(sa.select(Provider.id, Provider.name).order_by(Provider.name)).all()
-    form.provider.choices = [("", "Any provider")] + [(str(i), name) for i, name in providers]
-    form.country.choices = _countries()
+    form.provider.choices = [("", _("Any provider"))] + [(str(i), name) for i, name in providers]
+    form.country.choices = country_choices()
     staff = db.session.execute(sa.select(User.id, User.email).order_by(User.email)).all()
-    form.assigned.choices = [("", "Anyone or nobody"), ("mine", "Me"), ("unassigned", "Nobody")] + [
+    form.assigned.choices = [("", _("Anyone or nobody")), ("mine", _("Me")), ("unassigned", _("Nobody"))] + [
         (str(i), email) for i, email in staff
     ]
     form.taxonomy = ({t.slug: t.id for t in treatments}, {c.slug: c.id for c in conditions})
@@ -121,7 +118,7 @@ def with_search_term(source: MultiDict) -> tuple[MultiDict, str | None, str | No
         return filters, None, None
     term = recall_search(search_id)
     if term is None:
-        return filters, None, "That search has expired, so it is left out: search again."
+        return filters, None, _("That search has expired, so it is left out: search again.")
     filters["q"] = term
     return filters, search_id, None
 
@@ -174,7 +171,7 @@ def queue_page():
         after = queue.Cursor.decode(request.args.get("after"))
         before = queue.Cursor.decode(request.args.get("before"))
         if (request.args.get("after") and after is None) or (request.args.get("before") and before is None):
-            notice = "That page link was not valid, so this is the first page."
+            notice = _("That page link was not valid, so this is the first page.")
         limit = current_app.config["STAFF_PAGE_SIZE"]
         now = utcnow()
         where = queue.filter_conditions(filters, now)  # built once: a search may scan the table
@@ -205,13 +202,13 @@ def queue_page():
 def export_csv():
     """The current filtered list as CSV; free-text medical details only when asked for."""
     export_form = ExportForm()
-    formdata, search_id, _ = with_search_term(request.form)
+    formdata, search_id, _term = with_search_term(request.form)
     if request.form.get("q", "").strip():
         formdata["q"] = request.form["q"]
     form = build_filter_form(formdata)
     args = link_args(formdata, search_id)
     if not export_form.validate() or not form.validate():
-        flash("The export could not start: check the filters and try again.", "error")
+        flash(_("The export could not start: check the filters and try again."), "error")
         return redirect(url_for("staff.queue_page", **args))
     filters = filters_from_form(form, current_user.id)
     include_details = bool(export_form.include_details.data)

@@ -3,10 +3,13 @@
 from datetime import timedelta
 
 from flask import current_app, render_template, request
+from flask_babel import format_date
+from flask_babel import gettext as _
 
 from leads.auth import staff_required
 from leads.staff import bp, charts, stats
-from leads.staff.forms import STATUS_LABELS, StatsPeriodForm
+from leads.staff.forms import StatsPeriodForm
+from leads.staff.labels import label
 from leads.timeutil import utcnow
 
 DEFAULT_DAYS = 30
@@ -31,38 +34,44 @@ def build_charts(report: stats.StatsReport) -> dict:
     return {
         "per_day": charts.column_chart(
             "chart-per-day",
-            [(d.strftime("%d %b"), n) for d, n in days],
-            title="Leads per day",
-            desc=f"{report.total} leads over {len(days)} days"
+            [(format_date(d, "d MMM"), n) for d, n in days],
+            title=_("Leads per day"),
+            desc=_("%(total)d leads over %(days)d days.", total=report.total, days=len(days))
             + (
-                f"; the busiest day was {busiest[0]:%d %b} with {busiest[1]}."
+                " "
+                + _(
+                    "The busiest day was %(day)s with %(count)d.",
+                    day=format_date(busiest[0], "d MMM"),
+                    count=busiest[1],
+                )
                 if busiest and busiest[1]
-                else "."
+                else ""
             ),
         ),
         "funnel": charts.bar_chart(
             "chart-funnel",
-            [(STATUS_LABELS.get(stage, stage.capitalize()), n) for stage, n in report.funnel],
-            title="Funnel",
-            desc=", ".join(f"{stage}: {n}" for stage, n in report.funnel),
+            [(label(stage), n) for stage, n in report.funnel],
+            title=_("Funnel"),
+            desc=", ".join(f"{label(stage)}: {n}" for stage, n in report.funnel),
         ),
         "providers": charts.bar_chart(
             "chart-providers",
             [(p.name, p.assignments) for p in report.providers[:15]],
-            title="Assignments per provider",
-            desc=", ".join(f"{p.name}: {p.assignments}" for p in report.providers[:15]) or "No assignments",
+            title=_("Assignments per provider"),
+            desc=", ".join(f"{p.name}: {p.assignments}" for p in report.providers[:15])
+            or _("No assignments"),
         ),
         "sources": charts.bar_chart(
             "chart-sources",
             report.by_source,
-            title="Leads by source",
-            desc=", ".join(f"{k}: {n}" for k, n in report.by_source) or "No leads",
+            title=_("Leads by source"),
+            desc=", ".join(f"{k}: {n}" for k, n in report.by_source) or _("No leads"),
         ),
         "countries": charts.bar_chart(
             "chart-countries",
             report.by_country,
-            title="Leads by country",
-            desc=", ".join(f"{k}: {n}" for k, n in report.by_country) or "No leads",
+            title=_("Leads by country"),
+            desc=", ".join(f"{k}: {n}" for k, n in report.by_country) or _("No leads"),
         ),
     }
 
@@ -77,7 +86,7 @@ def stats_page():
         period = _period(form, now.date())
         max_days = current_app.config["STATS_MAX_DAYS"]
         if period.days > max_days:
-            form.end.errors = [f"Choose a period of at most {max_days} days"]
+            form.end.errors = [_("Choose a period of at most %(days)d days", days=max_days)]
         else:
             form.start.data, form.end.data = period.start, period.end  # show the period used
             report = stats.collect(period, now)

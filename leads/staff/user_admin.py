@@ -5,6 +5,7 @@ to show and leaves committing to the caller.
 """
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from leads.auth import throttle
 from leads.auth.accounts import AccountError, check_password, hash_password, verify_password
@@ -38,9 +39,9 @@ def set_active(user: User, active: bool, *, acting_user_id: int | None = None) -
     """Deactivate (signs the user out at their next request) or reactivate an account."""
     if not active:
         if acting_user_id is not None and user.id == acting_user_id:
-            raise AccountError("You cannot deactivate your own account.")
+            raise AccountError(gettext("You cannot deactivate your own account."))
         if user.role == Role.ADMIN and user.active and _active_admins() <= 1:
-            raise AccountError("This is the last active admin; make another admin first.")
+            raise AccountError(gettext("This is the last active admin; make another admin first."))
     user.active = active
     user.end_sessions()  # a reactivated account must not bring old cookies back
     if active:
@@ -57,15 +58,16 @@ def reset_password(user: User, new_password: str) -> User:
     return user
 
 
-def change_own_settings(user: User, *, time_zone: str) -> User:
+def change_own_settings(user: User, *, time_zone: str, language: str) -> User:
     """A staff member's own display settings; the caller commits."""
     user.time_zone = time_zone
+    user.language = language
     return user
 
 
 def change_own_password(user: User, current_password: str, new_password: str) -> User:
     if not verify_password(user.password_hash, current_password):
-        raise WrongCurrentPassword("Your current password is not right.")
+        raise WrongCurrentPassword(gettext("Your current password is not right."))
     if new_password == current_password:
-        raise AccountError("Choose a new password that differs from the current one.")
+        raise AccountError(gettext("Choose a new password that differs from the current one."))
     return reset_password(user, new_password)

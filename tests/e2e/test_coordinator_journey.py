@@ -102,7 +102,7 @@ def test_an_illegal_status_change_from_a_stale_tab_shows_a_clear_message(staff_s
     page.get_by_label("New status").select_option("routed")
     page.get_by_role("button", name="Change status").click()
     alert = page.get_by_role("alert")
-    assert "changed to 'spam' while you were looking" in alert.inner_text()
+    assert "changed to 'Spam' while you were looking" in alert.inner_text()
     assert axe_violations(page) == []
 
 

@@ -5,7 +5,6 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from leads.dev import seed
 from leads.extensions import db
 from leads.messaging import tokens
 from leads.messaging.urls import patient_link
@@ -13,11 +12,12 @@ from leads.models import Assignment, Consent, EmailMessage, Lead
 from leads.routing.service import route_lead
 from tests.e2e.conftest import axe_violations, screenshot
 from tests.factories import LeadFactory
+from tests.helpers import load_demo_providers_reading_english
 
 
 @pytest.fixture
 def routed(app, taxonomy, live_server):
-    seed.load_demo_providers()
+    load_demo_providers_reading_english()
     lead = LeadFactory(full_name="Karim Haddad", details="T4 complete, 2022")
     db.session.add(
         Consent(

@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from leads.dev import seed
 from leads.extensions import db
 from leads.messaging import tokens
 from leads.models import Assignment, Consent, EmailMessage, Lead, Provider, Quote
@@ -23,6 +22,7 @@ from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.e2e.conftest import axe_violations, screenshot, sign_in_staff
 from tests.factories import LeadFactory
+from tests.helpers import load_demo_providers_reading_english
 from tests.staff_support import make_staff
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -30,7 +30,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 @pytest.fixture
 def two_accepted(app, taxonomy, live_server):
-    seed.load_demo_providers()
+    load_demo_providers_reading_english()
     lead = LeadFactory(full_name="Karim Haddad", contact_preference="whatsapp")
     db.session.add(
         Consent(
@@ -146,7 +146,7 @@ def test_two_clinics_quote_the_patient_compares_on_a_phone_chooses_and_the_clini
     quotes_section = page.locator("#quotes")
     expect(quotes_section.get_by_role("heading", name=f"{first_name}: Chosen")).to_be_visible()
     expect(quotes_section.get_by_role("heading", name=f"{second_name}: Not chosen")).to_be_visible()
-    expect(quotes_section.get_by_text("EUR 22,000 to 30,000")).to_be_visible()
+    expect(quotes_section.get_by_text("€22,000 to €30,000")).to_be_visible()
     expect(quotes_section.get_by_text("Treatment booked for")).to_be_visible()
     assert axe_violations(page) == []
     screenshot(page, "quotes-lead-page")

@@ -283,7 +283,7 @@ def test_an_admin_uploads_a_csv_and_a_bad_one_is_explained_line_by_line(admin):
     html = admin.post(
         "/staff/admin/providers/import", data={"file": (io.BytesIO(bad), "providers.csv")}
     ).get_data(as_text=True)
-    assert "Nothing was imported: the file has 1 problem" in html
+    assert "Nothing was imported: problems in the file: 1" in html
     assert "Line 3: weekly_capacity: Enter how many leads" in html
     assert count_rows(Provider) == 0
     good = (HEADER + AARHUS + ODENSE).encode()
@@ -361,7 +361,7 @@ def test_bad_treatment_input_is_explained_at_each_field(admin):
     ).get_data(as_text=True)
     assert _errors(html) == {
         "slug": "Use lower-case letters, digits and single hyphens, for example stem-cell-als",
-        "name": "Enter the treatment&#39;s name",
+        "name": "Enter the treatment's name",
         "evidence_status": "Choose the evidence status",
     }
     html = admin.post(
@@ -385,7 +385,7 @@ def test_an_admin_adds_and_edits_a_condition(admin):
         f"/staff/admin/taxonomy/conditions/{condition_id}/edit", data={"name": "", "category": ""}
     ).get_data(as_text=True)
     assert _errors(html) == {
-        "name": "Enter the condition&#39;s name",
+        "name": "Enter the condition's name",
         "category": "Enter the category, for example Spinal cord injury",
     }
     admin.post(

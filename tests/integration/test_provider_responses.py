@@ -7,13 +7,13 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from leads.dev import seed
 from leads.extensions import db
 from leads.messaging import tokens
 from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
+from tests.helpers import load_demo_providers_reading_english
 
 # A provider's answer locks its assignment row (FOR UPDATE on PostgreSQL).
 pytestmark = pytest.mark.pg
@@ -24,7 +24,7 @@ PATIENT_NAME = "Freja Ørsted"
 @pytest.fixture
 def routed(app, taxonomy):
     """A lead routed by the real routing service to the demo providers who offer its treatment."""
-    seed.load_demo_providers()
+    load_demo_providers_reading_english()
     lead = LeadFactory(full_name=PATIENT_NAME, details="C6 incomplete since 2023")
     db.session.commit()
     assert route_lead(lead.id) == "routed"

@@ -7,14 +7,13 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from leads.dev import seed
 from leads.extensions import db
 from leads.messaging import tokens
 from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider, Quote, QuoteRevision
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
-from tests.helpers import count_rows
+from tests.helpers import count_rows, load_demo_providers_reading_english
 from tests.staff_support import signed_in_client
 
 # Each step locks the lead row (FOR UPDATE on PostgreSQL).
@@ -28,7 +27,7 @@ def accepted(app, client, taxonomy):
 
 def two_clinics_accept(client):
     """A routed lead whose first two clinics accepted it from their links."""
-    seed.load_demo_providers()
+    load_demo_providers_reading_english()
     lead = LeadFactory(contact_preference="phone")
     db.session.commit()
     assert route_lead(lead.id) == "routed"
@@ -138,7 +137,7 @@ def test_bad_quote_input_gets_a_message_on_its_field_and_writes_nothing(
 
 
 def test_a_clinic_that_has_not_accepted_cannot_send_a_quote(client, app, taxonomy):
-    seed.load_demo_providers()
+    load_demo_providers_reading_english()
     lead = LeadFactory()
     db.session.commit()
     route_lead(lead.id)
@@ -193,6 +192,8 @@ def test_choosing_tells_the_chosen_clinic_thanks_the_other_and_never_counts_agai
     lead, first, second = accepted
     client.post(provider(first) + "/quote", data=quote_form())
     client.post(provider(second) + "/quote", data=quote_form(price_from="25000"))
+    first.provider.notification_language = "da"  # the demo clinic's own language, as seeded
+    db.session.commit()
     chosen = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
     confirm = client.get(f"{patient(lead)}/quotes/{chosen.id}/choose")
     assert "Yes, go ahead with" in confirm.get_data(as_text=True)

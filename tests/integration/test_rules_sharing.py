@@ -6,7 +6,6 @@ providers who were asked."""
 import pytest
 import sqlalchemy as sa
 
-from leads.dev import seed
 from leads.extensions import db
 from leads.messaging.email import deliver_email, email_coordinators
 from leads.messaging.urls import provider_link, public_url
@@ -19,6 +18,7 @@ from leads.routing.service import route_lead
 from leads.staff.lead_actions import change_status
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory, UserFactory
+from tests.helpers import load_demo_providers_reading_english
 
 # SQL functions, guarded updates and row locks: run again on PostgreSQL.
 pytestmark = pytest.mark.pg
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.pg
 
 def _routed_lead(*, load_providers=True):
     if load_providers:
-        seed.load_demo_providers()
+        load_demo_providers_reading_english()
     lead = LeadFactory()
     db.session.add(
         Consent(lead=lead, text_version="v1", share_with_providers=True, contact=True, source_form="t")

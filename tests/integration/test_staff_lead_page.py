@@ -87,7 +87,7 @@ def test_assignments_show_status_score_breakdown_and_response_times(coordinator)
     db.session.commit()
     html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
     assert "Odense Neuro (demo)" in html and "Aalborg Ortho (demo)" in html
-    assert "Accepted" in html and "Declined: no capacity" in html
+    assert "Accepted" in html and "Declined: No capacity at the moment" in html
     assert "20 min" in html and "2 h 5 min" in html and "1 d 3 h" in html
     assert "speaks en" in html and "30.0 / 30" in html  # the stored breakdown, readable
 
@@ -162,7 +162,7 @@ def test_a_status_change_from_a_stale_page_is_refused(coordinator):
         data={"status-status": "closed_lost", "status-current_status": "routed"},
     )
     assert response.status_code == 409
-    assert "changed to &#39;contacted&#39; while you were looking" in response.get_data(as_text=True)
+    assert "changed to &#39;Contacted&#39; while you were looking" in response.get_data(as_text=True)
     db.session.refresh(lead)
     assert lead.status == "contacted"
 

@@ -52,7 +52,7 @@ def dev_client(app, mail_dir):
 def test_the_mailbox_lists_messages_newest_first(dev_client):
     html = dev_client.get("/staff/mailbox").get_data(as_text=True)
     assert html.index("Reminder") < html.index("New request Q-7K3M9P")
-    assert "clinic@example.dk" in html and "2 messages" in html
+    assert "clinic@example.dk" in html and "Messages: 2." in html
     assert "secret" not in html
 
 

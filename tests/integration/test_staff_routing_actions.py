@@ -92,7 +92,7 @@ def test_rerouting_offers_the_lead_to_a_provider_not_yet_tried(app, coordinator)
     assert _assigned(lead) == ["Aarhus Rehab (demo)", "Odense Rehab (demo)"]
     event = db.session.scalar(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind="rerouted"))
     assert event.actor_user_id == user.id and event.note.startswith("Aarhus declined")
-    assert "Offered to 1 more provider(s)." in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Offered to more providers: 1." in client.get(response.headers["Location"]).get_data(as_text=True)
     assert second.id in {a.provider_id for a in db.session.scalars(sa.select(Assignment))}
 
 

@@ -32,7 +32,9 @@ def test_a_coordinator_chooses_their_zone_and_every_time_follows(app, taxonomy):
     form = client.get("/staff/account/settings").get_data(as_text=True)
     assert '<option selected value="Europe/Copenhagen">' in form
 
-    response = client.post("/staff/account/settings", data={"time_zone": "America/New_York"})
+    response = client.post(
+        "/staff/account/settings", data={"time_zone": "America/New_York", "language": "en"}
+    )
     assert response.status_code == 302
     assert db.session.get(User, user.id).time_zone == "America/New_York"
     assert "2026-01-15 06:30 EST" in _lead_page(client, lead)
@@ -41,7 +43,7 @@ def test_a_coordinator_chooses_their_zone_and_every_time_follows(app, taxonomy):
 def test_a_zone_not_on_the_list_is_refused_and_changes_nothing(app, taxonomy):
     client, user = signed_in_client(app)
     for bad in ("Mars/Olympus_Mons", "", "../etc/passwd"):
-        response = client.post("/staff/account/settings", data={"time_zone": bad})
+        response = client.post("/staff/account/settings", data={"time_zone": bad, "language": "en"})
         assert response.status_code == 400
         assert "Choose a time zone" in response.get_data(as_text=True)
     db.session.expire_all()

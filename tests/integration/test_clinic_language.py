@@ -1,0 +1,83 @@
+"""A clinic's pages behind its signed link are in its notification language, the one its emails
+are written in: the request, its answers, the quote form and its messages, and the times in
+Danish time, named."""
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from leads.dev import seed
+from leads.extensions import db
+from leads.messaging import tokens
+from leads.models import Assignment, Provider
+from leads.routing.service import route_lead
+from tests.factories import LeadFactory
+
+SENTINELS = re.compile(
+    r"\b(the|your|you|and|with|please|request|patient|accept|decline|quote|treatment|clinic)\b", re.I
+)
+
+
+@pytest.fixture
+def first(app, taxonomy):
+    seed.load_demo_providers()
+    lead = LeadFactory(full_name="Freja Ørsted", details="C6")
+    db.session.commit()
+    assert route_lead(lead.id) == "routed"
+    return db.session.scalars(
+        sa.select(Assignment).filter_by(lead_id=lead.id).order_by(Assignment.rank)
+    ).first()
+
+
+def _link(assignment) -> str:
+    return f"/p/{tokens.make_assignment_token(assignment.id)}"
+
+
+def _reads(clinic: Provider, language: str) -> None:
+    clinic.notification_language = language
+    db.session.commit()
+
+
+def _words(html: str) -> list[str]:
+    text = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    text = re.sub(r"<[^>]+>", " ", text).replace("Danish Treatment Quotes", " ")
+    return sorted({m.lower() for m in SENTINELS.findall(text)})
+
+
+def test_a_danish_reading_clinic_gets_its_page_answers_and_messages_in_danish(client, first):
+    _reads(first.provider, "da")
+    page = client.get(_link(first)).get_data(as_text=True)
+    assert '<html lang="da"' in page and f"Tilbudsanmodning {first.lead.reference}" in page
+    assert _words(page) == [], "English words on the clinic's page"
+
+    refused = client.post(_link(first) + "/decline", data={})
+    assert refused.status_code == 400
+    assert "Vælg en årsag til afvisningen" in refused.get_data(as_text=True)
+
+    client.post(_link(first) + "/accept", data={})
+    accepted = client.get(_link(first)).get_data(as_text=True)
+    assert "Du har accepteret denne henvendelse" in accepted
+    assert re.search(r"Besvaret \d+\. \w+ \d{4} \d\d\.\d\d CE[S]?T\.", accepted)  # Danish time, named
+
+
+def test_an_english_and_a_german_reading_clinic_read_their_own(client, first):
+    _reads(first.provider, "en")
+    assert f"Quote request {first.lead.reference}" in client.get(_link(first)).get_data(as_text=True)
+    _reads(first.provider, "de")
+    page = client.get(_link(first)).get_data(as_text=True)
+    assert '<html lang="de"' in page and f"Angebotsanfrage {first.lead.reference}" in page
+
+
+def test_a_bad_link_is_explained_in_english(client, app):
+    page = client.get("/p/not-a-token")
+    assert page.status_code == 404 and '<html lang="en"' in page.get_data(as_text=True)
+
+
+def test_a_danish_clinic_is_told_in_danish_that_a_withdrawn_request_is_gone(client, first):
+    _reads(first.provider, "da")
+    first.lead.status = "withdrawn"
+    db.session.commit()
+    page = client.get(_link(first))
+    assert page.status_code == 410
+    assert "Patienten har trukket henvendelsen tilbage" in page.get_data(as_text=True)

@@ -1,0 +1,167 @@
+"""Staff pages in each staff member's own language (English or Danish, `My settings`): the queue,
+the lead page and the settings say `<html lang>` truly and speak Danish to a coordinator who chose
+it; the choice is kept; a language not on the list is refused at its field; before sign-in the
+browser's English or Danish is used."""
+
+import re
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+
+import config
+from leads import create_app
+from leads.extensions import db
+from leads.models import User
+from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory
+from tests.staff_support import fresh_client, signed_in_client
+
+# Words of English that no staff page in Danish may show outside the data itself.
+SENTINELS = re.compile(
+    r"\b(the|your|you|and|with|please|choose|request|queue|settings|save|sign|assigned|"
+    r"provider|timeline|received|nobody|change|search|filters)\b",
+    re.IGNORECASE,
+)
+# What is data rather than the page's words: the patient's own, stored notes, email subjects, the
+# consent wording in the patient's language, the engine's score breakdown.
+DATA = re.compile(
+    r"<(blockquote|dl class=\"facts breakdown\"|table class=\"breakdown\"|p class=\"note\")[^>]*>.*?"
+    r"</(blockquote|dl|table|p)>",
+    re.S,
+)
+
+
+def _visible_words(html: str) -> list[str]:
+    text = DATA.sub(" ", html)
+    text = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", text, flags=re.S)
+    text = re.sub(r"<[^>]+>", " ", text)  # attributes (names, ids, urls) are not read
+    text = text.replace("Danish Treatment Quotes", " ")
+    return sorted({match.lower() for match in SENTINELS.findall(text)})
+
+
+def _lang(html: str) -> str:
+    return re.search(r'<html lang="([^"]+)"', html).group(1)
+
+
+@pytest.fixture
+def danish(app, taxonomy):
+    return signed_in_client(app, language="da")
+
+
+def test_a_coordinator_who_chose_danish_reads_the_queue_lead_and_settings_in_danish(danish):
+    client, user = danish
+    lead = LeadFactory(status="routed", full_name="Petra Jensen")
+    AssignmentFactory(lead=lead, provider=ProviderFactory(name="Odense Neuro"), status="declined",
+                      decline_reason="no_capacity")  # fmt: skip
+    db.session.commit()
+    pages = {
+        "/staff/leads": "Kø af henvendelser",
+        f"/staff/leads/{lead.id}": f"Henvendelse {lead.reference}",
+        "/staff/account/settings": "Mine indstillinger",
+    }
+    for path, heading in pages.items():
+        html = client.get(path).get_data(as_text=True)
+        assert _lang(html) == "da", path
+        assert heading in html, path
+        assert _visible_words(html) == [], f"English words on {path}"
+    lead_page = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert "Videresendt" in lead_page  # the status, translated when shown; stored as 'routed'
+    assert "Afvist: " in lead_page
+    assert db.session.get(type(lead), lead.id).status == "routed"
+
+
+def test_the_choice_is_kept_and_the_next_pages_follow_it(app, taxonomy):
+    client, user = signed_in_client(app)
+    assert _lang(client.get("/staff/leads").get_data(as_text=True)) == "en"
+    form = client.get("/staff/account/settings").get_data(as_text=True)
+    assert '<option selected value="en">English</option>' in form
+
+    response = client.post(
+        "/staff/account/settings", data={"time_zone": "Europe/Copenhagen", "language": "da"}
+    )
+    assert response.status_code == 302
+    settings = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Dine indstillinger er gemt" in settings  # the confirmation in the language chosen
+    assert '<option selected value="da">Dansk</option>' in settings
+    db.session.expire_all()
+    assert db.session.get(User, user.id).language == "da"
+    assert _lang(client.get("/staff/leads").get_data(as_text=True)) == "da"
+
+
+def test_a_language_not_on_the_list_is_refused_at_its_field_and_changes_nothing(app, taxonomy):
+    client, user = signed_in_client(app)
+    for bad in ("fr", "", "de", "da'><script>"):
+        response = client.post("/staff/account/settings", data={"time_zone": "UTC", "language": bad})
+        assert response.status_code == 400
+        html = response.get_data(as_text=True)
+        assert '<p class="field-error" id="language-error">' in html
+        assert "Choose English or Dansk from the list" in html or "Choose a language" in html
+    db.session.expire_all()
+    stored = db.session.get(User, user.id)
+    assert (stored.language, stored.time_zone) == ("en", "Europe/Copenhagen")
+
+
+def test_one_staff_members_language_is_not_anothers(app, taxonomy):
+    danish_client, _ = signed_in_client(app, language="da")
+    english_client, _ = signed_in_client(app)
+    assert "Kø af henvendelser" in danish_client.get("/staff/leads").get_data(as_text=True)
+    assert "Lead queue" in english_client.get("/staff/leads").get_data(as_text=True)
+
+
+def test_the_sign_in_page_follows_the_browser_between_english_and_danish(app):
+    client = fresh_client(app)
+    danish = client.get("/staff/login", headers={"Accept-Language": "da-DK,da;q=0.9,en;q=0.5"})
+    assert _lang(danish.get_data(as_text=True)) == "da"
+    assert "Log ind for medarbejdere" in danish.get_data(as_text=True)
+    german = client.get("/staff/login", headers={"Accept-Language": "de-DE,de;q=0.9"})
+    assert _lang(german.get_data(as_text=True)) == "en"  # staff pages are English or Danish only
+
+
+def test_a_wrong_password_is_explained_in_danish_to_a_danish_browser(app):
+    client = fresh_client(app)
+    response = client.post(
+        "/staff/login",
+        data={"email": "nobody@example.dk", "password": "wrong password"},
+        headers={"Accept-Language": "da"},
+    )
+    assert "Den e-mail og adgangskode virkede ikke" in response.get_data(as_text=True)
+
+
+@pytest.mark.commits  # a second app on a database file of its own, migrated step by step
+def test_migration_0007l_gives_every_existing_user_english(tmp_path):
+    url = f"sqlite:///{tmp_path / 'migrated.db'}"
+    app = create_app(config.TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+    with app.app_context():
+        flask_migrate.upgrade(revision="0006i")
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO user (id, email, password_hash, role, active, created_at, session_version, "
+                    "time_zone) VALUES (1, 'a@example.dk', 'x', 'admin', 1, '2026-11-01 10:00:00', 0, 'UTC')"
+                )
+            )
+        flask_migrate.upgrade(revision="0007l")
+        with db.engine.connect() as connection:
+            language = connection.execute(sa.text("SELECT language FROM user")).scalar_one()
+        flask_migrate.downgrade(revision="0006i")
+        with db.engine.connect() as connection:
+            columns = {c["name"] for c in sa.inspect(connection).get_columns("user")}
+        db.engine.dispose()
+    assert language == "en"
+    assert "language" not in columns and "time_zone" in columns
+
+
+def test_an_admin_who_chose_danish_reads_the_admin_pages_in_danish(app, taxonomy):
+    client, _ = signed_in_client(app, role="admin", language="da")
+    for path in (
+        "/staff/stats",
+        "/staff/admin/users",
+        "/staff/admin/access-log",
+        "/staff/admin/providers",
+        "/staff/admin/providers/new",
+        "/staff/admin/providers/import",
+        "/staff/account/password",
+    ):
+        html = client.get(path).get_data(as_text=True)
+        assert _lang(html) == "da", path
+        assert _visible_words(html) == [], f"English words on {path}"
