@@ -161,8 +161,9 @@ class ImportForm(FlaskForm):
     file = FileField(_l("CSV file"), validators=[FileRequired("Choose a CSV file to import")])
 
 
-class TreatmentForm(FlaskForm):
-    slug = StringField(
+def _slug_field() -> StringField:
+    """A treatment's or condition's slug: set once, used in links and CSV files."""
+    return StringField(
         _l("Slug"),
         validators=[
             DataRequired(_l("Enter a slug")),
@@ -174,6 +175,10 @@ class TreatmentForm(FlaskForm):
         ],
         description=_l("Used in quote-form links and CSV files; it cannot be changed later."),
     )
+
+
+class TreatmentForm(FlaskForm):
+    slug = _slug_field()
     name = StringField(
         _l("Name"), validators=[DataRequired(_l("Enter the treatment's name")), Length(max=200)]
     )
@@ -199,18 +204,7 @@ class TreatmentForm(FlaskForm):
 
 
 class ConditionForm(FlaskForm):
-    slug = StringField(
-        _l("Slug"),
-        validators=[
-            DataRequired(_l("Enter a slug")),
-            Length(max=80),
-            Regexp(
-                SLUG_PATTERN.pattern,
-                message=_l("Use lower-case letters, digits and single hyphens, for example stem-cell-als"),
-            ),
-        ],
-        description=_l("Used in quote-form links and CSV files; it cannot be changed later."),
-    )
+    slug = _slug_field()
     name = StringField(
         _l("Name"), validators=[DataRequired(_l("Enter the condition's name")), Length(max=200)]
     )
