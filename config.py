@@ -36,6 +36,19 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
 
 
+def _env_seconds(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        seconds = float(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from exc
+    if not seconds >= 0:  # also refuses nan
+        raise ConfigError(f"{name} must not be negative, got {value!r}")
+    return seconds
+
+
 def normalise_database_url(url: str) -> str:
     """Point PostgreSQL URLs at psycopg 3, whatever scheme the operator used."""
     for prefix in ("postgres://", "postgresql://"):
@@ -134,7 +147,7 @@ class Config:
         self.OUTBOX_GRACE_SECONDS = _env_int("OUTBOX_GRACE_SECONDS", 10)
         # A web process marks the rows it published in one UPDATE this often, not one per
         # request; 0 marks them in each request. Keep it well under the grace period.
-        self.OUTBOX_RECORD_INTERVAL_SECONDS = float(env("OUTBOX_RECORD_INTERVAL_SECONDS") or 0.2)
+        self.OUTBOX_RECORD_INTERVAL_SECONDS = _env_seconds("OUTBOX_RECORD_INTERVAL_SECONDS", 0.2)
         self.BROKER_PUBLISH_TIMEOUT = float(env("BROKER_PUBLISH_TIMEOUT") or 1.0)
         self.ROUTING_TOP_N = _env_int("ROUTING_TOP_N", 3)
         # A lead still `new` this long after it was stored lost its routing task: beat routes it.
@@ -260,7 +273,7 @@ class TestingConfig(Config):
         self.EMAIL_RETRY_BASE_SECONDS = _env_int("EMAIL_RETRY_BASE_SECONDS", 1)
         # Each request marks what it published, so a test reads the outbox as the request left it;
         # the tests of the per-process marks set an interval.
-        self.OUTBOX_RECORD_INTERVAL_SECONDS = float(os.environ.get("OUTBOX_RECORD_INTERVAL_SECONDS") or 0)
+        self.OUTBOX_RECORD_INTERVAL_SECONDS = _env_seconds("OUTBOX_RECORD_INTERVAL_SECONDS", 0)
         # Cheap password hashing (the suite signs in hundreds of times); argon2id still, and the
         # other environments keep argon2-cffi's defaults. Hashes made with other costs still verify.
         self.ARGON2_TIME_COST = 1

@@ -59,6 +59,25 @@ def test_a_malformed_number_is_a_clear_error(monkeypatch):
         DevelopmentConfig()
 
 
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("soon", "must be a number of seconds, got 'soon'"),
+        ("-1", "must not be negative"),
+        ("nan", "must not be negative"),
+    ],
+)
+def test_a_malformed_interval_is_a_clear_error(monkeypatch, given, message):
+    monkeypatch.setenv("OUTBOX_RECORD_INTERVAL_SECONDS", given)
+    with pytest.raises(ConfigError, match=f"OUTBOX_RECORD_INTERVAL_SECONDS {message}"):
+        DevelopmentConfig()
+
+
+def test_an_interval_in_fractions_of_a_second_is_read(monkeypatch):
+    monkeypatch.setenv("OUTBOX_RECORD_INTERVAL_SECONDS", "0.5")
+    assert DevelopmentConfig().OUTBOX_RECORD_INTERVAL_SECONDS == 0.5
+
+
 def test_unknown_app_env_is_a_clear_error():
     with pytest.raises(ConfigError, match="APP_ENV must be one of"):
         config_for("staging")
