@@ -79,20 +79,54 @@ def unit_of_work_writes() -> bool:
     readers never wait on writers and no transaction ever upgrades a read lock (which SQLite
     answers with "database is locked" under concurrent writes instead of waiting).
     """
+    if _looking_up.get():
+        return False
     if not has_request_context():
         return True  # tasks, commands, the outbox relay
     return request.method not in READ_ONLY_METHODS or request.blueprint not in READ_ONLY_BLUEPRINTS
 
 
+_looking_up: ContextVar[bool] = ContextVar("looking_up", default=False)
+
+
+@contextmanager
+def look_ups_first() -> Iterator[None]:
+    """Run a writing unit of work's reads before its writes, the write lock not held for them.
+
+    On SQLite a writer holds the one write lock from its BEGIN to its COMMIT, so reads done inside
+    its transaction make every other writer wait on them too. Inside the block the unit of work is
+    a reader's (a plain BEGIN; a write is an error, ReadOnlyViolation); at its end that transaction
+    ends, and the writes that follow begin the writer's. On PostgreSQL, where readers and writers
+    do not wait on each other, the reads stay in the transaction the writes continue.
+
+    Only at the start of a unit of work; what the reads found is to be kept as plain values (on
+    SQLite, what they loaded is expired at the block's end). A check the reads made can be
+    overtaken before the writes: the constraints that matter are the database's (unique keys).
+    """
+    token = _looking_up.set(True)
+    try:
+        yield
+    finally:
+        _looking_up.reset(token)
+        if db.session.get_bind().dialect.name == "sqlite":
+            db.session.rollback()
+
+
 def _refuse_flush(session: Session, flush_context, instances) -> None:
     if (session.new or session.dirty or session.deleted) and not unit_of_work_writes():
-        raise ReadOnlyViolation(f"{request.method} {request.path} is read-only but tried to write")
+        raise ReadOnlyViolation(f"{_unit_of_work()} is read-only but tried to write")
 
 
 def _refuse_statement(orm_execute_state) -> None:
     is_write = orm_execute_state.is_insert or orm_execute_state.is_update or orm_execute_state.is_delete
     if is_write and not unit_of_work_writes():
-        raise ReadOnlyViolation(f"{request.method} {request.path} is read-only but tried to write")
+        raise ReadOnlyViolation(f"{_unit_of_work()} is read-only but tried to write")
+
+
+def _unit_of_work() -> str:
+    if _looking_up.get():
+        return "a block of look-ups (look_ups_first)"
+    return f"{request.method} {request.path}"
 
 
 def guard_read_only_requests() -> None:

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pycountry
-from babel import Locale
+from babel import Locale, support
 from babel.core import get_global
 from babel.dates import format_datetime
 from babel.numbers import format_currency
@@ -18,6 +18,7 @@ from flask import Flask, g, has_request_context, request, session
 from flask_babel import force_locale, get_locale, refresh
 from flask_login import current_user
 from markupsafe import Markup
+from wtforms.i18n import messages_path
 
 from leads.extensions import babel as babel_extension
 
@@ -55,6 +56,7 @@ def register_i18n(app: Flask, translations_dir: str) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", translations_dir)
     babel_extension.init_app(app, locale_selector=select_locale)
     app.before_request(remember_choice)
+    app.before_request(_share_wtforms_catalogs)
     app.jinja_env.globals.update(
         page_language=page_language,
         patient_page=patient_page,
@@ -64,6 +66,32 @@ def register_i18n(app: Flask, translations_dir: str) -> None:
     )
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["moment"] = moment
+
+
+class _WTFormsCatalogs:
+    """WTForms' own messages in the page's language, read at the first use in the process.
+
+    Flask-WTF would load and parse WTForms' catalog file again in every request that builds a
+    form; it takes a catalog already set on the request instead (`request.wtforms_translations`).
+    """
+
+    def ugettext(self, string: str) -> str:
+        return _wtforms_catalog(str(get_locale())).ugettext(string)
+
+    def ungettext(self, singular: str, plural: str, n: int) -> str:
+        return _wtforms_catalog(str(get_locale())).ungettext(singular, plural, n)
+
+
+@cache
+def _wtforms_catalog(locale: str) -> support.NullTranslations:
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+_WTFORMS_CATALOGS = _WTFormsCatalogs()
+
+
+def _share_wtforms_catalogs() -> None:
+    request.wtforms_translations = _WTFORMS_CATALOGS
 
 
 def remember_choice() -> None:

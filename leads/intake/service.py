@@ -10,7 +10,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from leads import consent
-from leads.extensions import db
+from leads.extensions import db, look_ups_first
 from leads.i18n import patient_language
 from leads.intake.spam import spam_reasons
 from leads.messaging import outbox
@@ -117,16 +117,23 @@ def _unused_reference() -> str:
     raise RuntimeError("no unused lead reference after 10 tries")
 
 
-def _offered(treatment_slug: str, condition_slug: str) -> tuple[Treatment, Condition]:
+@dataclass(frozen=True)
+class _Offered:
+    treatment_id: int
+    condition_id: int
+    needs_review: bool  # the treatment's requires_review
+
+
+def _offered(treatment_slug: str, condition_slug: str) -> _Offered:
     """The active treatment and condition the request names (one query when both are on offer)."""
     found = db.session.execute(
-        sa.select(Treatment, Condition)
+        sa.select(Treatment.id, Condition.id, Treatment.requires_review)
         .join(Treatment.conditions)
         .where(Treatment.slug == treatment_slug, Treatment.active.is_(True))
         .where(Condition.slug == condition_slug, Condition.active.is_(True))
     ).first()
     if found is not None:
-        return found.Treatment, found.Condition
+        return _Offered(*found)
     if db.session.scalar(sa.select(Treatment.id).filter_by(slug=treatment_slug, active=True)) is None:
         raise IntakeRejected(
             "treatment", _l("That treatment is no longer offered. Choose another from the list")
@@ -145,22 +152,26 @@ def _result(lead: Lead, *, confirmation_queued: bool, replayed: bool = False) ->
     )
 
 
+def _replayed(submission_key: str) -> IntakeResult | None:
+    """The result of the lead a form with this key already stored, if one did."""
+    earlier = _lead_for_key(submission_key)
+    if earlier is None:
+        return None
+    return _result(earlier, confirmation_queued=earlier.status != LeadStatus.SPAM, replayed=True)
+
+
 def submit_quote(request: QuoteRequest) -> IntakeResult:
     """Store the request and everything that follows from it in one committed transaction.
 
+    The look-ups (the key of a form sent twice, the offer, an earlier request, a free reference)
+    run first, outside the write transaction (`look_ups_first`), which then holds only the writes.
     Raises IntakeRejected when the treatment or condition is no longer offered; database errors
     propagate after nothing has been written.
     """
     config = current_app.config
-    earlier = _lead_for_key(request.submission_key)
-    if earlier is not None:
-        return _result(earlier, confirmation_queued=earlier.status != LeadStatus.SPAM, replayed=True)
-
-    treatment, condition = _offered(request.treatment, request.condition)
     consent_text = consent.text_for(request.consent_version, request.consent_language)
     if consent_text is None:
         raise ValueError(f"unknown consent text {request.consent_version!r} in {request.consent_language!r}")
-
     reasons = spam_reasons(
         full_name=request.full_name,
         details=request.details,
@@ -169,19 +180,25 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
     )
     now = utcnow()
     window = timedelta(days=config["QUOTE_DUPLICATE_WINDOW_DAYS"])
-    # Looked up before the new lead joins the session, which would otherwise find itself.
-    original = None if reasons else find_earlier_lead(request.email, request.phone, since=now - window)
+    with look_ups_first():
+        replayed = _replayed(request.submission_key)
+        if replayed is not None:
+            return replayed
+        offered = _offered(request.treatment, request.condition)
+        earlier = None if reasons else find_earlier_lead(request.email, request.phone, since=now - window)
+        original = (earlier.id, earlier.reference) if earlier is not None else None
+        reference = _unused_reference()
 
     lead = Lead(
-        reference=_unused_reference(),
+        reference=reference,
         status=LeadStatus.NEW.value,
         full_name=request.full_name,
         email=request.email,
         phone=request.phone,
         country=request.country,
         preferred_language=request.preferred_language,
-        treatment=treatment,
-        condition=condition,
+        treatment_id=offered.treatment_id,
+        condition_id=offered.condition_id,
         details=request.details,
         timeframe=request.timeframe,
         budget=request.budget,
@@ -217,38 +234,45 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
             LeadStatus.SPAM, actor_type="system", reason=why[:500], note=f"Looks like spam: {why}."
         )
     elif original is not None:
-        lead.duplicate_of = original
-        why = f"Same email or phone as {original.reference} within {window.days} days"
+        original_id, original_reference = original
+        lead.duplicate_of_id = original_id
+        why = f"Same email or phone as {original_reference} within {window.days} days"
         lead.change_status(
             LeadStatus.DUPLICATE, actor_type="system", reason=why, note=f"{why}; not routed again."
         )
-    db.session.flush()
-
-    if lead.status == LeadStatus.NEW:
-        outbox.add_task(outbox.ROUTE_LEAD, lead_id=lead.id)
-    # No confirmation for suspected spam: its address may be a stranger's.
-    confirm = lead.status != LeadStatus.SPAM
-    if confirm:
-        queue_email(
-            template=CONFIRMATION_TEMPLATE,
-            to=lead.email,
-            idempotency_key=f"patient-confirmation:{lead.id}",
-            lead_id=lead.id,
-            reply_to=config["COORDINATOR_EMAIL"],
-            language=patient_language(lead.preferred_language),
-            render_later=True,  # by the worker that sends it: the patient is waiting on this request
-            **confirmation_context(lead),
-        )
-    result = _result(lead, confirmation_queued=confirm)  # read before the commit expires the lead
     try:
+        db.session.flush()
+        if lead.status == LeadStatus.NEW:
+            outbox.add_task(outbox.ROUTE_LEAD, lead_id=lead.id)
+        # No confirmation for suspected spam: its address may be a stranger's.
+        confirm = lead.status != LeadStatus.SPAM
+        if confirm:
+            queue_email(
+                template=CONFIRMATION_TEMPLATE,
+                to=lead.email,
+                idempotency_key=f"patient-confirmation:{lead.id}",
+                new_key=True,  # it names the lead this transaction makes
+                lead_id=lead.id,
+                reply_to=config["COORDINATOR_EMAIL"],
+                language=patient_language(lead.preferred_language),
+                render_later=True,  # by the worker that sends it: the patient is waiting on this request
+                **confirmation_context(lead),
+            )
+        result = IntakeResult(
+            lead_id=lead.id,
+            reference=lead.reference,
+            status=lead.status,
+            confirmation_queued=confirm,
+            needs_review=offered.needs_review,
+        )
         db.session.commit()
     except sa.exc.IntegrityError:
         # The same form sent twice at once: the other request stored it first.
         db.session.rollback()
-        earlier = _lead_for_key(request.submission_key)
-        if earlier is None:
+        replayed = _replayed(request.submission_key)
+        if replayed is None:
             raise
-        return _result(earlier, confirmation_queued=earlier.status != LeadStatus.SPAM, replayed=True)
+        return replayed
     log.info(
         "quote request %s stored as lead %s with status %s", result.reference, result.lead_id, result.status
     )

@@ -9,7 +9,7 @@ from flask import current_app, has_app_context
 from flask_babel import gettext
 from sqlalchemy.orm import Session, selectinload
 
-from leads.extensions import db
+from leads.extensions import db, look_ups_first
 from leads.models import Condition, Treatment
 
 _CACHE = "taxonomy_cache"
@@ -107,12 +107,14 @@ def offered_taxonomy() -> Taxonomy:
     A commit that changes a treatment or condition empties the cache of the process that made it
     at once; other processes see the change within TAXONOMY_CACHE_SECONDS. Meanwhile a request for
     a treatment or condition no longer offered is refused at submission, which reads the database.
+    Called at the start of a request, before it reads or writes anything else.
     """
     cache = current_app.extensions.setdefault(_CACHE, {})
     entry = cache.get("taxonomy")
     now = time.monotonic()
     if entry is None or now - entry[0] >= current_app.config["TAXONOMY_CACHE_SECONDS"]:
-        entry = cache["taxonomy"] = (now, load_taxonomy())
+        with look_ups_first():  # at the start of the form's request: no write lock for reading it
+            entry = cache["taxonomy"] = (now, load_taxonomy())
     return entry[1]
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, generate_csrf
 from limits import parse_many
 
 from config import ConfigError
@@ -87,10 +87,11 @@ def home():
 @bp.route("/quote", methods=["GET", "POST"])
 @limiter.limit(_quote_rate_limit, methods=["POST"])
 def quote():
-    form = QuoteForm(taxonomy=intake.offered_taxonomy())
+    taxonomy = intake.offered_taxonomy()
     if request.method == "GET":
-        return _empty_form(form)
+        return _empty_form(taxonomy)
 
+    form = QuoteForm(taxonomy=taxonomy)
     token = _read_token(form.form_token.data)
     config = current_app.config
     problem = form_token.problem(
@@ -186,27 +187,31 @@ def _form_again(message: str, status: int):
     return _render(form, [message], status=status)
 
 
-def _empty_form(form: QuoteForm):
-    """The form as a link opens it: from this process's cache unless messages wait to be shown."""
+def _empty_form(taxonomy):
+    """The form as a link opens it: from this process's cache unless messages wait to be shown.
+
+    A cached page needs no form object, only the visitor's own values (building the form's
+    twenty-odd fields would cost more than copying the page)."""
     if session.get("_flashes"):
+        form = QuoteForm(taxonomy=taxonomy)
         form.prefill(request.args, language=page_language(), referrer=_external_referrer())
         form.form_token.data = _new_token()
         return _render(form)
     values = {"form_token": _new_token(), "referrer": clean_referrer(_external_referrer()) or ""}
-    csrf_field = getattr(form, "csrf_token", None)
-    if csrf_field is not None:
-        values["csrf_token"] = csrf_field.current_token
+    if current_app.config.get("WTF_CSRF_ENABLED", True):  # as FlaskForm decides
+        values["csrf_token"] = generate_csrf()
 
     def render() -> str:
+        form = QuoteForm(taxonomy=taxonomy)
         form.prefill(request.args, language=page_language(), referrer=None)
         form.referrer.data = HOLES["referrer"]
         form.form_token.data = HOLES["form_token"]
-        if csrf_field is not None:
-            csrf_field.current_token = HOLES["csrf_token"]
+        if form.meta.csrf:
+            form.csrf_token.current_token = HOLES["csrf_token"]
         return _page(form)
 
     pages = current_app.extensions.setdefault(PAGES_KEY, FormPages())
-    return pages.page((page_language(), request.query_string, form.taxonomy), render, values)
+    return pages.page((page_language(), request.query_string, taxonomy), render, values)
 
 
 def _render(form: QuoteForm, notices: list[str] = (), status: int = 200):

@@ -65,16 +65,20 @@ def queue_email(
     reply_to: str | None = None,
     language: str = DEFAULT_LANGUAGE,
     render_later: bool = False,
+    new_key: bool = False,
     **context,
 ) -> EmailMessage:
     """Add an email in `language` (and its send task) to the caller's transaction, once per key.
 
     `render_later`: store what renders it (`context` must then be plain JSON) and let the worker
     that sends it render it, so that a request a person waits on does not.
+    `new_key`: the key names a row the caller's transaction makes, so no email can have it yet
+    and it is not looked up (the key's unique constraint still holds).
     """
-    existing = db.session.scalar(sa.select(EmailMessage).filter_by(idempotency_key=idempotency_key))
-    if existing is not None:
-        return existing
+    if not new_key:
+        existing = db.session.scalar(sa.select(EmailMessage).filter_by(idempotency_key=idempotency_key))
+        if existing is not None:
+            return existing
     if render_later:
         return add_email(
             idempotency_key=idempotency_key,

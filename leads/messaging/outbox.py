@@ -46,6 +46,8 @@ LATER_TASKS = frozenset({SEND_EMAILS})
 _PENDING_KEY = "outbox_pending_ids"
 _PUBLISHED_LOG_KEY = "outbox_published_log"
 _BATCHES_KEY = "outbox_batches"
+# How much of a task's arguments the broker message shows (Celery's own default).
+REPR_MAX = 1024
 # A sweep's claim on rows it has not published after this long belongs to a sweep that died.
 SWEEP_CLAIM_SECONDS = 60
 
@@ -118,14 +120,24 @@ def _send(rows: list[tuple[int, str, dict]]) -> tuple[list[int], tuple[int, str]
     """Send rows to the broker until one fails: (ids sent, (id, error) of the one that failed)."""
     celery_app = current_app.extensions["celery"]
     sent: list[int] = []
-    for message_id, task_name, payload in rows:
-        try:
-            celery_app.send_task(task_name, kwargs=payload, retry=False)
-        except Exception as exc:  # any broker failure: the sweep retries later
-            log.warning("outbox message %s not published: %s", message_id, type(exc).__name__)
-            # One failure means the broker is down; do not wait on it for every row.
-            return sent, (message_id, f"{type(exc).__name__}: {exc}"[:1000])
-        sent.append(message_id)
+    try:
+        # One producer (one pooled connection) for every row; the payloads are ids, so their plain
+        # repr stands in for Celery's safe one, which costs more than the rest of a publish.
+        with celery_app.producer_or_acquire() as producer:
+            for message_id, task_name, payload in rows:
+                celery_app.send_task(
+                    task_name, kwargs=payload, retry=False, producer=producer,
+                    argsrepr="()", kwargsrepr=repr(payload)[:REPR_MAX],
+                )  # fmt: skip
+                sent.append(message_id)
+    except Exception as exc:  # any broker failure: the sweep retries later
+        if len(sent) == len(rows):  # every row went; only handing the connection back failed
+            log.warning("outbox: broker connection not released cleanly: %s", type(exc).__name__)
+            return sent, None
+        failed = rows[len(sent)][0]
+        log.warning("outbox message %s not published: %s", failed, type(exc).__name__)
+        # One failure means the broker is down; do not wait on it for every row.
+        return sent, (failed, f"{type(exc).__name__}: {exc}"[:1000])
     return sent, None
 
 

@@ -101,8 +101,16 @@ def test_a_stored_request_is_one_transaction_and_one_bookkeeping_commit(app, tax
     with sqlite_statements() as seen:
         assert client.post("/quote", data=answers(app)).status_code == 303
     counted = kinds(seen)
-    # The request's own transaction, then one recording both published tasks (route + email).
-    assert counted["BEGIN IMMEDIATE"] == 2 and counted["BEGIN"] == 0, seen
+    # The look-ups in a reader's transaction; then the request's own write transaction, and one
+    # recording both published tasks (route + email).
+    assert counted["BEGIN"] == 1 and counted["BEGIN IMMEDIATE"] == 2, seen
+    reads = seen[seen.index("BEGIN") + 1 : seen.index("ROLLBACK")]
+    assert reads and all(s.startswith("SELECT") for s in reads), reads
+    # The write lock is held for the writes alone: nothing is read under it.
+    begun = seen.index("BEGIN IMMEDIATE")
+    writes = seen[begun + 1 : seen.index("COMMIT", begun)]
+    assert writes and all(s.startswith(("INSERT", "PRAGMA busy_timeout")) for s in writes), writes
+    assert kinds(writes)["INSERT"] == 6, writes  # lead, consent, event, routing task, email, its task
     outbox_updates = [s for s in seen if s.startswith("UPDATE outbox_message")]
     assert len(outbox_updates) == 1, outbox_updates
     assert (
@@ -137,7 +145,10 @@ def test_with_an_interval_a_stored_request_is_one_transaction_and_the_marks_come
             data = answers(app, email=f"patient{number}@example.org", phone=f"+452010000{number}")
             assert client.post("/quote", data=data).status_code == 303
     counted = kinds(seen)
+    # Per request one write transaction; the reads in readers' transactions (rolled back): each
+    # request's look-ups, and the taxonomy this new app reads at its first form.
     assert counted["BEGIN IMMEDIATE"] == 3 and counted["COMMIT"] == 3, seen
+    assert counted["BEGIN"] == 4 and counted["ROLLBACK"] == 4, (counted, seen)
     assert not [s for s in seen if s.startswith("UPDATE outbox_message")]
     # Published at once (three routing tasks, three confirmations), marked later.
     later = f"{outbox.EMAIL_QUEUE}{PRIORITY_SEPARATOR}{outbox.LATER_PRIORITY}"  # confirmations wait there
