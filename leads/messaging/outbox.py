@@ -52,11 +52,9 @@ REPR_MAX = 1024
 SWEEP_CLAIM_SECONDS = 60
 
 
-def add_task(task_name: str, **payload) -> OutboxMessage:
-    """Add a task to the caller's transaction; it is published after commit."""
-    message = OutboxMessage(task_name=task_name, payload=payload)
-    db.session.add(message)
-    return message
+def add_task(task_name: str, **payload) -> int:
+    """Add a task to the caller's transaction; it is published after commit. The row's id."""
+    return _write(db.session, task_name, payload)
 
 
 def add_to_batch(task_name: str, key: str, item) -> None:
@@ -65,10 +63,22 @@ def add_to_batch(task_name: str, key: str, item) -> None:
     db.session.info.setdefault(_BATCHES_KEY, {}).setdefault((task_name, key), []).append(item)
 
 
+_INSERT = OutboxMessage.__table__.insert()
+
+
+def _write(session: Session, task_name: str, payload: dict) -> int:
+    """Write the row at once, on the transaction's connection (a prepared INSERT, no unit of work),
+    and remember it for publishing after the commit (a rollback forgets it)."""
+    inserted = session.connection().execute(_INSERT, {"task_name": task_name, "payload": payload})
+    message_id = inserted.inserted_primary_key[0]
+    session.info.setdefault(_PENDING_KEY, []).append((message_id, task_name, payload))
+    return message_id
+
+
 def _write_batches(session: Session) -> None:
-    # Before the commit's last flush: the rows are written in the transaction and published after it.
+    # At the commit: the rows are written in the transaction and published after it.
     for (task_name, key), items in session.info.pop(_BATCHES_KEY, {}).items():
-        session.add(OutboxMessage(task_name=task_name, payload={key: items}))
+        _write(session, task_name, {key: items})
 
 
 def publish(message_ids: list[int]) -> int:
@@ -283,13 +293,6 @@ def _release(ids: list[int]) -> None:
         log.warning("outbox: could not release the sweep's claim (%s)", type(exc).__name__)
 
 
-def _remember_new_messages(session: Session, flush_context) -> None:
-    # What to publish is known here, so the fast path needs no query after the commit.
-    rows = [(obj.id, obj.task_name, obj.payload) for obj in session.new if isinstance(obj, OutboxMessage)]
-    if rows:
-        session.info.setdefault(_PENDING_KEY, []).extend(rows)
-
-
 def _publish_after_commit(session: Session) -> None:
     rows = session.info.pop(_PENDING_KEY, None)
     if rows and has_app_context():
@@ -326,8 +329,7 @@ def _forget_on_rollback(session: Session, previous_transaction) -> None:
 
 def register_outbox_hooks() -> None:
     """Publish new outbox messages right after the transaction that wrote them commits."""
-    if not sa.event.contains(Session, "after_flush", _remember_new_messages):
+    if not sa.event.contains(Session, "before_commit", _write_batches):
         sa.event.listen(Session, "before_commit", _write_batches)
-        sa.event.listen(Session, "after_flush", _remember_new_messages)
         sa.event.listen(Session, "after_commit", _publish_after_commit)
         sa.event.listen(Session, "after_soft_rollback", _forget_on_rollback)

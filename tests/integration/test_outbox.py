@@ -21,7 +21,7 @@ def _flush(redis_server):
 
 def test_a_committed_message_is_published_right_after_commit(app, redis_server):
     _flush(redis_server)
-    message = outbox.add_task("workers.sweep_outbox")
+    message = db.session.get(OutboxMessage, outbox.add_task("workers.sweep_outbox"))
     db.session.commit()
     assert _queued_task_names(redis_server) == ["workers.sweep_outbox"]
     db.session.refresh(message)
@@ -40,7 +40,7 @@ def test_a_rolled_back_message_is_never_published(app, redis_server):
 
 def test_with_redis_down_the_commit_succeeds_and_the_sweep_publishes_later(app, redis_server):
     redis_server.stop()
-    message = outbox.add_task("workers.sweep_outbox")
+    message = db.session.get(OutboxMessage, outbox.add_task("workers.sweep_outbox"))
     db.session.commit()  # must not raise
     db.session.refresh(message)
     assert message.dispatched_at is None

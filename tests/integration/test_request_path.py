@@ -317,8 +317,8 @@ def test_a_writer_waits_for_the_write_lock_and_then_writes(app):
 def test_a_writer_that_cannot_get_the_lock_in_time_fails_cleanly(app, monkeypatch):
     monkeypatch.setattr(leads, "SQLITE_BUSY_MS", 50)
     holder = _hold_write_lock(1.0)
-    outbox.add_task(outbox.SWEEP_OUTBOX)
     with pytest.raises(sa.exc.OperationalError, match="database is locked"):
+        outbox.add_task(outbox.SWEEP_OUTBOX)  # written at once: it waits for the lock here
         db.session.commit()
     db.session.rollback()
     holder.join()
