@@ -99,16 +99,18 @@ def look_ups_first() -> Iterator[None]:
     ends, and the writes that follow begin the writer's. On PostgreSQL, where readers and writers
     do not wait on each other, the reads stay in the transaction the writes continue.
 
-    Only at the start of a unit of work; what the reads found is to be kept as plain values (on
-    SQLite, what they loaded is expired at the block's end). A check the reads made can be
-    overtaken before the writes: the constraints that matter are the database's (unique keys).
+    Meant for the start of a unit of work: in a transaction already begun, the reads join it and
+    it is left open. What the reads found is to be kept as plain values (on SQLite, what they
+    loaded is expired at the block's end). A check the reads made can be overtaken before the
+    writes: the constraints that matter are the database's (unique keys).
     """
+    began = not db.session().in_transaction()
     token = _looking_up.set(True)
     try:
         yield
     finally:
         _looking_up.reset(token)
-        if db.session.get_bind().dialect.name == "sqlite":
+        if began and db.session.get_bind().dialect.name == "sqlite":
             db.session.rollback()
 
 

@@ -1,6 +1,8 @@
 """Small helpers the tests share."""
 
 import time
+from collections import Counter
+from contextlib import contextmanager
 from functools import cache
 
 import pytest
@@ -66,3 +68,41 @@ def load_demo_providers_reading_english() -> None:
     seed.load_demo_providers()
     db.session.execute(sa.update(Provider).values(notification_language="en"))
     db.session.flush()
+
+
+@contextmanager
+def statements():
+    """The SQL statements the app sends while the block runs, in order."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def sqlite_statements():
+    """Every statement SQLite runs while the block runs, BEGINs included (a fresh pool)."""
+    seen: list[str] = []
+    engine = db.engine
+    engine.dispose()
+
+    def trace(dbapi_connection, record):
+        dbapi_connection.set_trace_callback(lambda statement: seen.append(" ".join(statement.split())))
+
+    sa.event.listen(engine, "connect", trace)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "connect", trace)
+        engine.dispose()
+
+
+def kinds(seen: list[str]) -> Counter:
+    return Counter(" ".join(s.split()[:2]) if s.startswith("BEGIN") else s.split()[0] for s in seen)

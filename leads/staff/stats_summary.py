@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from leads.extensions import db
+from leads.extensions import db, look_ups_first
 from leads.models import Assignment, Lead, Quote, StatsDay
 from leads.staff.stats_figures import Figures
 from leads.staff.stats_live import as_date, figures_by_day, utc_day
@@ -79,7 +79,8 @@ def summarise(days: Iterable[date]) -> int:
     for first in range(0, len(days), CHUNK_DAYS):
         chunk = days[first : first + CHUNK_DAYS]
         now = utcnow()
-        figures = figures_by_day(day_ranges(chunk), now)
+        with look_ups_first():  # on SQLite, computed without holding the write lock
+            figures = figures_by_day(day_ranges(chunk), now)
         rows = [
             {"day": day, "figures": figures.get(day, Figures()).to_json(),
              "counts_changes_before": now - SETTLE, "computed_at": now}
@@ -115,10 +116,11 @@ def refresh(today: date, keep_days: int) -> Refreshed:
     today, and up to FILL_DAYS_PER_RUN missing days of the last `keep_days`; then record that
     every other row still counts every change up to now. Idempotent."""
     covers = utcnow() - SETTLE
-    since = db.session.scalar(sa.select(sa.func.min(StatsDay.counts_changes_before)))
-    changed = changed_days(since) if since else set()
     window = [today - timedelta(days=n) for n in range(keep_days)]
-    have = set(db.session.scalars(sa.select(StatsDay.day).where(StatsDay.day >= window[-1])))
+    with look_ups_first():  # on SQLite, searched without holding the write lock
+        since = db.session.scalar(sa.select(sa.func.min(StatsDay.counts_changes_before)))
+        changed = changed_days(since) if since else set()
+        have = set(db.session.scalars(sa.select(StatsDay.day).where(StatsDay.day >= window[-1])))
     missing = [day for day in window[2:] if day not in have and day not in changed][:FILL_DAYS_PER_RUN]
     written = summarise(changed | {today, today - timedelta(days=1)} | set(missing))
     if since:

@@ -10,8 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections import Counter
-from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pytest
@@ -22,55 +20,17 @@ import config as project_config
 import leads
 from config import BASE_DIR, ConfigError
 from leads import create_app
-from leads.extensions import ReadOnlyViolation, db
+from leads.extensions import ReadOnlyViolation, db, look_ups_first
 from leads.intake import forget_taxonomy
 from leads.messaging import outbox
 from leads.models import Lead, OutboxMessage, Treatment
 from leads.staff.operations import PRIORITY_SEPARATOR
-from tests.helpers import wait_until
+from tests.helpers import kinds, sqlite_statements, statements, wait_until
 from tests.quote_support import answers, client_with_own_address
 from tests.servers import free_port, wait_for_port
 from tests.staff_support import signed_in_client
 
 on_sqlite_only = pytest.mark.sqlite_only
-
-
-@contextmanager
-def statements():
-    """The SQL statements the app sends while the block runs, in order."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(" ".join(statement.split()))
-
-    engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-
-
-@contextmanager
-def sqlite_statements():
-    """Every statement SQLite runs while the block runs, BEGINs included (a fresh pool)."""
-    seen: list[str] = []
-    engine = db.engine
-    engine.dispose()
-
-    def trace(dbapi_connection, record):
-        dbapi_connection.set_trace_callback(lambda statement: seen.append(" ".join(statement.split())))
-
-    sa.event.listen(engine, "connect", trace)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "connect", trace)
-        engine.dispose()
-
-
-def kinds(seen: list[str]) -> Counter:
-    return Counter(" ".join(s.split()[:2]) if s.startswith("BEGIN") else s.split()[0] for s in seen)
 
 
 @on_sqlite_only
@@ -232,6 +192,30 @@ def test_a_read_only_request_that_writes_is_an_error_and_writes_nothing(app, tax
     with app.test_request_context("/quote", method="POST"):  # the same write in a POST is allowed
         db.session.execute(sa.update(Treatment).where(Treatment.id == treatment.id).values(name="Renamed"))
     assert db.session.get(Treatment, treatment.id).name == "Renamed"
+
+
+@pytest.mark.pg
+@pytest.mark.commits
+def test_a_write_among_the_look_ups_is_an_error_and_an_open_transaction_is_left_to_its_owner(app, taxonomy):
+    db.session.commit()
+    treatment = db.session.scalar(sa.select(Treatment).limit(1))
+    db.session.commit()
+    with pytest.raises(ReadOnlyViolation, match="look-ups"), look_ups_first():
+        db.session.execute(sa.update(Treatment).values(name="Renamed among the look-ups"))
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).where(Treatment.name.like("Renamed%"))) == 0
+    # Begun by its caller, a transaction stays open with what it wrote.
+    db.session.execute(sa.update(Treatment).where(Treatment.id == treatment.id).values(name="Renamed before"))
+    with look_ups_first():
+        assert (
+            db.session.scalar(sa.select(Treatment.name).where(Treatment.id == treatment.id))
+            == "Renamed before"
+        )
+    assert db.session().in_transaction()
+    db.session.commit()
+    assert (
+        db.session.scalar(sa.select(Treatment.name).where(Treatment.id == treatment.id)) == "Renamed before"
+    )
 
 
 def test_an_admin_edit_of_the_taxonomy_shows_on_the_form_at_once(app, taxonomy):

@@ -14,6 +14,7 @@ from leads.staff import stats, stats_summary
 from leads.staff.stats import Period
 from leads.timeutil import utcnow
 from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory
+from tests.helpers import kinds, sqlite_statements
 from workers import celery_settings, tasks
 
 # The day grouping and the upsert are written per database.
@@ -171,6 +172,21 @@ def test_beat_fills_missing_recent_days_a_month_at_a_time_and_keeps_yesterday_an
     assert min(days) == now.date() - timedelta(days=2 + stats_summary.FILL_DAYS_PER_RUN - 1)
     again = stats_summary.refresh(now.date(), keep_days=366)
     assert again.filled == stats_summary.FILL_DAYS_PER_RUN and again.changed == 0
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.commits
+def test_on_sqlite_the_refresh_holds_the_write_lock_only_to_write_its_rows(history):
+    """Beat's refresh computes in readers' transactions, so it never stalls the form's writers."""
+    with sqlite_statements() as seen:
+        result = stats_summary.refresh(history.date(), keep_days=366)
+    assert result.written > 2
+    counted = kinds(seen)
+    assert counted["BEGIN"] >= 2 and counted["BEGIN IMMEDIATE"] >= 2, counted
+    for begun, statement in enumerate(seen):
+        if statement == "BEGIN IMMEDIATE":
+            held = seen[begun + 1 : seen.index("COMMIT", begun)]
+            assert held and not [s for s in held if s.startswith("SELECT")], held
 
 
 def test_the_rebuild_command_summarises_a_range_and_refuses_bad_input(app, history):
