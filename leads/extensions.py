@@ -114,15 +114,21 @@ def look_ups_first() -> Iterator[None]:
             db.session.rollback()
 
 
-def _refuse_flush(session: Session, flush_context, instances) -> None:
-    if (session.new or session.dirty or session.deleted) and not unit_of_work_writes():
+def refuse_if_read_only() -> None:
+    """ReadOnlyViolation unless the current unit of work may write: called by the ORM's hooks
+    below, and by code that writes with prepared statements on the session's connection."""
+    if not unit_of_work_writes():
         raise ReadOnlyViolation(f"{_unit_of_work()} is read-only but tried to write")
+
+
+def _refuse_flush(session: Session, flush_context, instances) -> None:
+    if session.new or session.dirty or session.deleted:
+        refuse_if_read_only()
 
 
 def _refuse_statement(orm_execute_state) -> None:
-    is_write = orm_execute_state.is_insert or orm_execute_state.is_update or orm_execute_state.is_delete
-    if is_write and not unit_of_work_writes():
-        raise ReadOnlyViolation(f"{_unit_of_work()} is read-only but tried to write")
+    if orm_execute_state.is_insert or orm_execute_state.is_update or orm_execute_state.is_delete:
+        refuse_if_read_only()
 
 
 def _unit_of_work() -> str:

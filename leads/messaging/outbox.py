@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context, has_request_context
 from sqlalchemy.orm import Session
 
-from leads.extensions import commits_a_power_loss_may_undo, db
+from leads.extensions import commits_a_power_loss_may_undo, db, refuse_if_read_only
 from leads.models import OutboxMessage
 from leads.timeutil import utcnow
 
@@ -69,6 +69,7 @@ _INSERT = OutboxMessage.__table__.insert()
 def _write(session: Session, task_name: str, payload: dict) -> int:
     """Write the row at once, on the transaction's connection (a prepared INSERT, no unit of work),
     and remember it for publishing after the commit (a rollback forgets it)."""
+    refuse_if_read_only()
     inserted = session.connection().execute(_INSERT, {"task_name": task_name, "payload": payload})
     message_id = inserted.inserted_primary_key[0]
     session.info.setdefault(_PENDING_KEY, []).append((message_id, task_name, payload))

@@ -104,16 +104,16 @@ class Lead(db.Model):
         reason: str | None = None,
     ) -> "LeadEvent":
         """Move to `target` through the workflow and record it; IllegalTransition otherwise."""
-        new_status = check_transition(self.status, target)
-        event = self.add_event(
-            "status_changed",
+        new_status, values = status_change(
+            self.status,
+            target,
             actor_type=actor_type,
             actor_user_id=actor_user_id,
             actor_provider_id=actor_provider_id,
-            from_status=self.status,
-            to_status=new_status.value,
             note=note,
         )
+        event = LeadEvent(lead=self, **values)
+        db.session.add(event)
         self.status = new_status.value
         self.status_reason = reason
         return event
@@ -132,13 +132,15 @@ class Lead(db.Model):
         """Append one event to the lead's history, in the caller's transaction."""
         event = LeadEvent(
             lead=self,
-            kind=kind,
-            actor_type=actor_type,
-            actor_user_id=actor_user_id,
-            actor_provider_id=actor_provider_id,
-            from_status=from_status,
-            to_status=to_status,
-            note=note,
+            **event_values(
+                kind,
+                actor_type=actor_type,
+                actor_user_id=actor_user_id,
+                actor_provider_id=actor_provider_id,
+                from_status=from_status,
+                to_status=to_status,
+                note=note,
+            ),
         )
         db.session.add(event)
         return event
@@ -160,6 +162,37 @@ def find_by_reference(reference: str) -> Lead | None:
     if code and not code.startswith("Q-"):
         code = "Q-" + code.removeprefix("Q")
     return db.session.scalar(sa.select(Lead).filter_by(reference=code))
+
+
+def event_values(
+    kind: str,
+    *,
+    actor_type: str,
+    note: str | None = None,
+    actor_user_id: int | None = None,
+    actor_provider_id: int | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+) -> dict:
+    """The columns of one entry of a lead's history, but its lead: `Lead.add_event` makes the
+    entry from them, and so does the intake, which writes a new lead's first entries as rows."""
+    return {
+        "kind": kind,
+        "actor_type": actor_type,
+        "actor_user_id": actor_user_id,
+        "actor_provider_id": actor_provider_id,
+        "from_status": from_status,
+        "to_status": to_status,
+        "note": note,
+    }
+
+
+def status_change(current: str, target: str, **actor_and_note) -> tuple[LeadStatus, dict]:
+    """The status a lead moves to from `current` (IllegalTransition if the workflow forbids it)
+    and the history entry that records the move: `Lead.change_status`, and the intake's."""
+    new_status = check_transition(current, target)
+    values = event_values("status_changed", from_status=current, to_status=new_status.value, **actor_and_note)
+    return new_status, values
 
 
 def same_patient(email: str | None, phone: str | None) -> sa.ColumnElement[bool]:

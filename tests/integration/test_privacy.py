@@ -231,7 +231,12 @@ def test_every_email_to_a_patient_and_every_patient_page_links_the_privacy_notic
     accepted = {"reference": lead.reference, "full_name": "A", "provider_name": "P", "provider_city": "C",
                 "treatment_name": "T"}  # fmt: skip
     for template, context in [
-        ("patient_confirmation", confirmation_context(lead)),
+        (
+            "patient_confirmation",
+            confirmation_context(
+                lead_id=lead.id, reference=lead.reference, preferred_language=lead.preferred_language
+            ),
+        ),
         ("patient_provider_accepted", accepted),
     ]:
         rendered = render_email(template, **context)

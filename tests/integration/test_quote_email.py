@@ -98,7 +98,9 @@ def test_the_confirmation_links_to_the_patients_own_page_and_the_link_works(clie
 def test_the_link_comes_from_one_place_and_without_it_the_email_says_whom_to_write_to(client, app):
     client.post("/quote", data=answers(app, preferred_language="en"))
     lead = db.session.scalar(sa.select(Lead))
-    context = intake.confirmation_context(lead)
+    context = intake.confirmation_context(
+        lead_id=lead.id, reference=lead.reference, preferred_language=lead.preferred_language
+    )
     assert context["self_service_url"] == patient_link(lead.id, "en")
 
     rendered = render_email("patient_confirmation", **{**context, "self_service_url": None})
