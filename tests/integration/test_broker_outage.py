@@ -32,6 +32,21 @@ def test_acknowledging_on_a_closed_broker_connection_is_a_connection_error(redis
         channel.qos.ack("a-delivery-tag")
 
 
+def test_a_channel_publishes_with_one_redis_client_until_it_makes_a_new_pool(redis_server, monkeypatch):
+    """kombu built a redis-py client for every message; the channel now keeps one per pool."""
+    connection = Connection(redis_server.url, transport=transport_for(redis_server.url))
+    channel = connection.default_channel
+    made = []
+    build = type(channel)._create_client
+    monkeypatch.setattr(type(channel), "_create_client", lambda self, **kw: made.append(1) or build(self, **kw))
+    for number in range(5):
+        channel._put("one-client-queue", {"body": str(number)})
+    assert len(made) == 1 and channel._size("one-client-queue") == 5
+    channel._disconnect_pools()  # as after an outage: the next command makes a new pool
+    assert channel._size("one-client-queue") == 5 and len(made) == 2
+    connection.release()
+
+
 def _statuses(email_ids):
     rows = db.session.execute(sa.select(EmailMessage.status).where(EmailMessage.id.in_(email_ids))).scalars()
     statuses = list(rows)
