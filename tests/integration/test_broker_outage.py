@@ -38,7 +38,12 @@ def test_a_channel_publishes_with_one_redis_client_until_it_makes_a_new_pool(red
     channel = connection.default_channel
     made = []
     build = type(channel)._create_client
-    monkeypatch.setattr(type(channel), "_create_client", lambda self, **kw: made.append(1) or build(self, **kw))
+
+    def counted(self, **options):
+        made.append(1)
+        return build(self, **options)
+
+    monkeypatch.setattr(type(channel), "_create_client", counted)
     for number in range(5):
         channel._put("one-client-queue", {"body": str(number)})
     assert len(made) == 1 and channel._size("one-client-queue") == 5
