@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 DASHBOARD_LEADS = setting("dashboard_leads", 1_000_000)
 # Scripts that print their own figures (counts and in-process timings), before the table.
 OWN_OUTPUT = ["bench_trace.py", "bench_matching.py", "bench_outbox.py"]
-TABLE = ["bench_intake.py", "bench_pipeline.py", "bench_worker.py"]
+TABLE = ["bench_intake.py", "bench_request_cpu.py", "bench_pipeline.py", "bench_worker.py"]
 
 
 def machine() -> str:

@@ -28,3 +28,8 @@ def test_the_statement_trace_counts_a_stored_request():
 def test_the_worker_benchmark_prints_its_rows_beside_the_no_op_baseline():
     output = _run("bench_worker.py", runs=1, worker_leads=5)
     assert "leads routed per second, one worker" in output and "Celery no-op drain" in output
+
+
+def test_the_in_process_benchmark_prints_the_cpu_of_a_form_beside_the_bare_app():
+    output = _run("bench_request_cpu.py", runs=1, cpu_pairs=3)
+    assert "stored POST, CPU" in output and "(bare app)" in output
