@@ -11,10 +11,9 @@ import os
 import statistics
 import time
 
+import loadgen
 import sqlalchemy as sa
 from _support import Servers, prepare_database, project_env, row, setting
-
-import loadgen
 
 RUNS = setting("runs", 3)
 PAIRS = setting("cpu_pairs", 300)
@@ -64,7 +63,8 @@ class Pairs:
         else:
             body = {"email": email, "details": loadgen.ANSWERS["details"], **hidden}
         posting = time.process_time()
-        answer = self.client.post(self.base + self.form, data=body, headers={"Referer": self.base + self.form})
+        referrer = {"Referer": self.base + self.form}
+        answer = self.client.post(self.base + self.form, data=body, headers=referrer)
         posted = time.process_time()
         if answer.status_code != 303:
             raise RuntimeError(f"{self.kind} POST answered {answer.status_code}")
@@ -86,9 +86,13 @@ def main() -> None:
             mine.append(project.run(PAIRS))
             base.append(bare.run(PAIRS))
         note = f"mean of {PAIRS} pairs × {RUNS}, SQLite"
-        row(SECTION, "form GET, CPU", "ms", [m[0] for m in mine], [b[0] for b in base], "bare app", note)
-        row(SECTION, "stored POST, CPU", "ms", [m[1] for m in mine], [b[1] for b in base], "bare app", note)
-        row(SECTION, "GET + POST, CPU", "ms", [sum(m) for m in mine], [sum(b) for b in base], "bare app", note)
+        figures = {
+            "form GET, CPU": (lambda run: run[0]),
+            "stored POST, CPU": (lambda run: run[1]),
+            "GET + POST, CPU": sum,
+        }
+        for label, figure in figures.items():
+            row(SECTION, label, "ms", [figure(m) for m in mine], [figure(b) for b in base], "bare app", note)
 
 
 if __name__ == "__main__":
