@@ -118,30 +118,10 @@ class Lead(db.Model):
         self.status_reason = reason
         return event
 
-    def add_event(
-        self,
-        kind: str,
-        *,
-        actor_type: str,
-        note: str | None = None,
-        actor_user_id: int | None = None,
-        actor_provider_id: int | None = None,
-        from_status: str | None = None,
-        to_status: str | None = None,
-    ) -> "LeadEvent":
-        """Append one event to the lead's history, in the caller's transaction."""
-        event = LeadEvent(
-            lead=self,
-            **event_values(
-                kind,
-                actor_type=actor_type,
-                actor_user_id=actor_user_id,
-                actor_provider_id=actor_provider_id,
-                from_status=from_status,
-                to_status=to_status,
-                note=note,
-            ),
-        )
+    def add_event(self, kind: str, **columns) -> "LeadEvent":
+        """Append one event to the lead's history, in the caller's transaction; `columns` are
+        those `event_values` names (the actor, the statuses, the note)."""
+        event = LeadEvent(lead=self, **event_values(kind, **columns))
         db.session.add(event)
         return event
 
