@@ -199,3 +199,25 @@ def test_a_patient_whose_request_closed_is_told_so_in_their_language_not_in_the_
     assert "Ihre Anfrage ist nicht mehr offen" in text
     assert "The patient has withdrawn" not in text  # the clinics' wording of the same rule
     assert db.session.get(Quote, quote.id).status != "chosen"
+
+
+def test_wtforms_own_messages_follow_the_page_language_from_a_catalog_read_once(app, taxonomy):
+    from flask import request
+    from flask_babel import refresh
+    from flask_wtf import FlaskForm
+
+    from leads import i18n
+
+    def required_message(language: str) -> str:
+        with app.test_request_context(f"/quote?language={language}"):
+            refresh()  # the test's app context outlives each request: forget the last one's locale
+            app.preprocess_request()
+            assert request.wtforms_translations is i18n._WTFORMS_CATALOGS  # not Flask-WTF's own load
+            return FlaskForm.Meta().get_translations(None).gettext("This field is required.")
+
+    assert required_message("de") == "Dieses Feld wird benötigt."
+    before = i18n._wtforms_catalog.cache_info()
+    assert required_message("de") == "Dieses Feld wird benötigt."
+    after = i18n._wtforms_catalog.cache_info()
+    assert after.misses == before.misses and after.hits > before.hits  # German again: not read again
+    assert required_message("en") == "This field is required."
