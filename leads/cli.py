@@ -112,14 +112,14 @@ def send_test_email_command(address: str) -> None:
     except EmailNotValidError as exc:
         raise click.ClickException(f"Not a valid email address: {exc}") from None
     sent_at = utcnow()
-    email = queue_email(
+    email_id = queue_email(
         template="test_message",
         to=address,
         idempotency_key=f"test:{address}:{sent_at.isoformat()}",
         sent_at=sent_at,
     )
     db.session.commit()
-    click.echo(f"Queued test email {email.id} to {address}")
+    click.echo(f"Queued test email {email_id} to {address}")
 
 
 def register_commands(app: Flask) -> None:

@@ -158,8 +158,8 @@ def resend_key_parent(key: str) -> int | None:
     return int(parent) if parent.isdigit() else None
 
 
-def resend_email(lead_id: int, email_id: int, user_id: int) -> EmailMessage:
-    """Queue a failed email again as a new delivery with the same content.
+def resend_email(lead_id: int, email_id: int, user_id: int) -> str:
+    """Queue a failed email again as a new delivery with the same content; the address it goes to.
 
     The failed row stays as it is, so the history keeps the server's answer.
     """
@@ -177,7 +177,7 @@ def resend_email(lead_id: int, email_id: int, user_id: int) -> EmailMessage:
     ).all()
     if any(r.status != EmailStatus.FAILED for r in resends):
         raise ActionError(_("This email has already been sent again; see its status below."))
-    copy = add_email(
+    copy_id = add_email(
         idempotency_key=f"{prefix}{len(resends) + 1}",
         template=original.template,
         to_address=original.to_address,
@@ -188,8 +188,8 @@ def resend_email(lead_id: int, email_id: int, user_id: int) -> EmailMessage:
         lead_id=lead.id,
     )
     _event(lead, "email_resent", user_id, f"Email '{original.template}' (#{original.id}) queued again")
-    log.info("lead %s: email %s resent as %s", lead.id, original.id, copy.id)
-    return copy
+    log.info("lead %s: email %s resent as %s", lead.id, original.id, copy_id)
+    return original.to_address
 
 
 def approve_routing(lead_id: int, user_id: int) -> str:

@@ -199,7 +199,7 @@ def lead_resend_email(lead_id: int, email_id: int):
         "resend",
         form,
         lambda: lead_actions.resend_email(lead_id, email_id, current_user.id),
-        lambda email: _("The email to %(address)s is queued again.", address=email.to_address),
+        lambda address: _("The email to %(address)s is queued again.", address=address),
         anchor="emails",
     )
 

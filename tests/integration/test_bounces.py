@@ -122,7 +122,7 @@ def test_one_address_of_two_refusing_flags_it_and_the_provider_keeps_the_lead(tw
 
 def test_a_failure_that_is_not_a_provider_notification_changes_nothing(two_doors, mail_sink):
     lead, _ = _lead_reaching(two_doors)
-    to_patient = queue_email(
+    to_patient_id = queue_email(
         template="test_message",
         to=lead.email,
         idempotency_key="to-patient",
@@ -131,8 +131,8 @@ def test_a_failure_that_is_not_a_provider_notification_changes_nothing(two_doors
     )
     db.session.commit()
     mail_sink.refuse[lead.email] = NO_SUCH_USER
-    assert deliver_email(to_patient.id) == "failed"
-    assert bounces.handle_hard_bounce(to_patient.id) == "ignored"
+    assert deliver_email(to_patient_id) == "failed"
+    assert bounces.handle_hard_bounce(to_patient_id) == "ignored"
     assert db.session.scalars(sa.select(AddressBounce)).all() == []
 
 

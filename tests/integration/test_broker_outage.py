@@ -71,23 +71,22 @@ def test_the_worker_still_consumes_after_redis_stops_while_tasks_finish(app, mai
             # A slow mail server keeps the tasks running while Redis goes away.
             for address in ("slow-1@example.org", "slow-2@example.org"):
                 mail_sink.delay[address] = 2
-            slow = [
+            slow_ids = [
                 queue_email(template="test_message", to=address, idempotency_key=address, sent_at=utcnow())
                 for address in ("slow-1@example.org", "slow-2@example.org")
             ]
             db.session.commit()
-            slow_ids = [email.id for email in slow]
             wait_until(lambda: "sending" in _statuses(slow_ids))
             broker.stop()
             # The tasks finish and are acknowledged with Redis gone.
             wait_until(lambda: _statuses(slow_ids).count("sent") >= 1, timeout=30)
             broker.start()
 
-            after = queue_email(
+            after_id = queue_email(
                 template="test_message", to="after@example.org", idempotency_key="after", sent_at=utcnow()
             )
             db.session.commit()
-            wait_until(lambda: _statuses([after.id]) == ["sent"], timeout=60)
+            wait_until(lambda: _statuses([after_id]) == ["sent"], timeout=60)
         log = worker.log_path.read_text(errors="replace")
         assert worker.process.poll() is None, log[-3000:]
         assert "Unrecoverable error" not in log

@@ -20,9 +20,9 @@ pytestmark = pytest.mark.pg
 
 
 def _queue(to="patient@example.org", key="k1", **extra):
-    email = queue_email(template="test_message", to=to, idempotency_key=key, sent_at=utcnow(), **extra)
+    email_id = queue_email(template="test_message", to=to, idempotency_key=key, sent_at=utcnow(), **extra)
     db.session.commit()
-    return email
+    return db.session.get(EmailMessage, email_id)
 
 
 def _received(mail_sink):

@@ -31,12 +31,12 @@ pytestmark = [pytest.mark.commits, pytest.mark.pg]
 
 def _queue_batch(*addresses: str) -> list[int]:
     """Emails queued in one transaction, as routing queues a lead's provider emails."""
-    emails = [
+    ids = [
         queue_email(template="test_message", to=address, idempotency_key=f"k:{address}", sent_at=utcnow())
         for address in addresses
     ]
     db.session.commit()
-    return [email.id for email in emails]
+    return ids
 
 
 def _statuses(ids: list[int]) -> list[tuple[str, int]]:

@@ -15,11 +15,11 @@ pytestmark = pytest.mark.commits
 
 
 def _queued():
-    email = queue_email(
+    email_id = queue_email(
         template="test_message", to="patient@example.org", idempotency_key="k", sent_at=utcnow()
     )
     db.session.commit()
-    return email.id
+    return email_id
 
 
 def test_a_commit_lost_after_the_server_accepted_is_retried_and_the_email_goes_once(

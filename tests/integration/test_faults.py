@@ -47,11 +47,11 @@ def test_a_worker_killed_mid_send_loses_nothing_and_the_email_is_sent_once(
         # The mail server takes its time, so the worker is caught in the middle of the conversation.
         mail_sink.delay["slow@example.org"] = 30
         with fault_app.app_context():
-            email = queue_email(
+            email_id = queue_email(
                 template="test_message", to="slow@example.org", idempotency_key="fault-1", sent_at=utcnow()
             )
             db.session.commit()
-            email_id, message_id = email.id, email.message_id
+            message_id = db.session.get(EmailMessage, email_id).message_id
             wait_until(lambda: _email_status(email_id) == "sending")
             [child] = worker.child_pids()
             os.kill(child, signal.SIGKILL)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from leads.extensions import db
 from leads.messaging import outbox
 from leads.messaging.email import queue_email
-from leads.models import OutboxMessage, Role
+from leads.models import EmailMessage, OutboxMessage, Role
 from leads.staff import operations
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
@@ -47,9 +47,15 @@ def test_each_figure_turns_red_past_its_threshold(admin, redis_server, taxonomy)
             task_name="workers.route_lead", payload={}, created_at=now - timedelta(minutes=5), attempts=1
         )
     )
-    retrying = queue_email(template="test_message", to="a@example.org", idempotency_key="a", sent_at=now)
+    retrying = db.session.get(
+        EmailMessage,
+        queue_email(template="test_message", to="a@example.org", idempotency_key="a", sent_at=now),
+    )
     retrying.attempts, retrying.next_attempt_at = 1, now - timedelta(minutes=20)
-    failed = queue_email(template="test_message", to="b@example.org", idempotency_key="b", sent_at=now)
+    failed = db.session.get(
+        EmailMessage,
+        queue_email(template="test_message", to="b@example.org", idempotency_key="b", sent_at=now),
+    )
     failed.status, failed.attempts = "failed", 1
     db.session.commit()
     task = json.dumps({"headers": {"task": "workers.send_email"}, "body": ""})

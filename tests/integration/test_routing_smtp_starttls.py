@@ -88,11 +88,11 @@ def production_mail(app, relay, certificate):
 
 
 def _queue():
-    email = queue_email(
+    email_id = queue_email(
         template="test_message", to="intake@clinic.dk", idempotency_key="tls-1", sent_at=utcnow()
     )
     db.session.commit()
-    return email
+    return db.session.get(EmailMessage, email_id)
 
 
 def test_mail_goes_out_over_starttls_with_authentication(production_mail, relay):

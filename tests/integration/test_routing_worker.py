@@ -82,14 +82,14 @@ def _received(mail_sink):
 
 def _drain(app):
     """A marker email sent after everything queued before it: the worker is idle again."""
-    marker = queue_email(
+    marker_id = queue_email(
         template="test_message",
         to="marker@example.org",
         idempotency_key=f"marker:{utcnow()}",
         sent_at=utcnow(),
     )
     db.session.commit()
-    wait_until(lambda: _read(lambda: db.session.get(EmailMessage, marker.id).status) == "sent")
+    wait_until(lambda: _read(lambda: db.session.get(EmailMessage, marker_id).status) == "sent")
 
 
 def test_a_submitted_lead_is_emailed_to_each_matched_provider_address_and_the_patient(

@@ -108,9 +108,10 @@ def test_links_in_emails_come_from_base_url_never_from_the_request(app, taxonomy
     lead = LeadFactory()
     db.session.flush()
     with app.test_request_context("/", method="POST", base_url="http://attacker.example"):
-        email = email_coordinators(
+        email_id = email_coordinators(
             lead, template="coordinator_patient_request", idempotency_key="k", summary="s"
         )
+    email = db.session.get(EmailMessage, email_id)
     assert f"http://127.0.0.1:5000/staff/leads/{lead.id}" in email.body_text
     assert "attacker" not in email.body_text
     assert public_url("public.quote") == "http://127.0.0.1:5000/quote"
