@@ -136,12 +136,13 @@ def confirmation_context(*, lead_id: int, reference: str, preferred_language: st
     }
 
 
-def _unused_reference() -> str:
-    for _ in range(10):
-        reference = new_reference()
-        if _run(_BY_REFERENCE, reference=reference) is None:
-            return reference
-    raise RuntimeError("no unused lead reference after 10 tries")
+# A new reference is taken on trust: the unique constraint catches the rare one already in use
+# (about one in 700 at a million leads) and the request is written again under another.
+REFERENCE_TRIES = 10
+
+
+def _reference_taken(reference: str) -> bool:
+    return _run(_BY_REFERENCE, reference=reference) is not None
 
 
 @dataclass(frozen=True)
@@ -210,8 +211,10 @@ def _write_lead(lead: dict, consent_given: dict, events: list[dict]) -> int:
 def submit_quote(request: QuoteRequest) -> IntakeResult:
     """Store the request and everything that follows from it in one committed transaction.
 
-    The look-ups (the key of a form sent twice, the offer, an earlier request, a free reference)
-    run first, outside the write transaction (`look_ups_first`), which then holds only the writes.
+    The look-ups (the offer, an earlier request) run first, outside the write transaction
+    (`look_ups_first`), which then holds only the writes. The form's key and the new reference
+    are left to their unique constraints: only a write they refuse looks up why (the same form
+    sent again, or a reference already in use, which is tried again under another).
     Raises IntakeRejected when the treatment or condition is no longer offered; database errors
     propagate after nothing has been written.
     """
@@ -228,13 +231,16 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
     now = utcnow()
     window = timedelta(days=config["QUOTE_DUPLICATE_WINDOW_DAYS"])
     with look_ups_first():
-        replayed = _replayed(request.submission_key)
-        if replayed is not None:
-            return replayed
-        offered = _offered(request.treatment, request.condition)
+        try:
+            offered = _offered(request.treatment, request.condition)
+        except IntakeRejected:
+            # A form stored before its treatment was withdrawn, sent again: what it stored.
+            replayed = _replayed(request.submission_key)
+            if replayed is not None:
+                return replayed
+            raise
         earlier = None if reasons else find_earlier_lead(request.email, request.phone, since=now - window)
         original = (earlier.id, earlier.reference) if earlier is not None else None
-        reference = _unused_reference()
 
     status = LeadStatus.NEW
     events = [
@@ -262,7 +268,6 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
         events.append(event)
         status_reason = why
     lead_values = {
-        "reference": reference,
         "status": status.value,
         "status_reason": status_reason,
         "duplicate_of_id": duplicate_of_id,
@@ -294,32 +299,39 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
     }
     # No confirmation for suspected spam: its address may be a stranger's.
     confirm = status != LeadStatus.SPAM
-    try:
-        lead_id = _write_lead(lead_values, consent_values, events)
-        if status == LeadStatus.NEW:
-            outbox.add_task(outbox.ROUTE_LEAD, lead_id=lead_id)
-        if confirm:
-            queue_email(
-                template=CONFIRMATION_TEMPLATE,
-                to=request.email,
-                idempotency_key=f"patient-confirmation:{lead_id}",
-                new_key=True,  # it names the lead this transaction makes
-                lead_id=lead_id,
-                reply_to=config["COORDINATOR_EMAIL"],
-                language=patient_language(request.preferred_language),
-                render_later=True,  # by the worker that sends it: the patient is waiting on this request
-                **confirmation_context(
-                    lead_id=lead_id, reference=reference, preferred_language=request.preferred_language
-                ),
-            )
-        db.session.commit()
-    except sa.exc.IntegrityError:
-        # The same form sent twice at once: the other request stored it first.
-        db.session.rollback()
-        replayed = _replayed(request.submission_key)
-        if replayed is None:
-            raise
-        return replayed
+    for _ in range(REFERENCE_TRIES):
+        reference = new_reference()
+        try:
+            lead_id = _write_lead({**lead_values, "reference": reference}, consent_values, events)
+            if status == LeadStatus.NEW:
+                outbox.add_task(outbox.ROUTE_LEAD, lead_id=lead_id)
+            if confirm:
+                queue_email(
+                    template=CONFIRMATION_TEMPLATE,
+                    to=request.email,
+                    idempotency_key=f"patient-confirmation:{lead_id}",
+                    new_key=True,  # it names the lead this transaction makes
+                    lead_id=lead_id,
+                    reply_to=config["COORDINATOR_EMAIL"],
+                    language=patient_language(request.preferred_language),
+                    render_later=True,  # by the worker that sends it: the patient waits on this request
+                    **confirmation_context(
+                        lead_id=lead_id, reference=reference, preferred_language=request.preferred_language
+                    ),
+                )
+            db.session.commit()
+            break
+        except sa.exc.IntegrityError:
+            db.session.rollback()
+            with look_ups_first():
+                # The same form sent again (a double click, or two at once): what it stored.
+                replayed = _replayed(request.submission_key)
+                if replayed is not None:
+                    return replayed
+                if not _reference_taken(reference):
+                    raise
+    else:
+        raise RuntimeError(f"no unused lead reference after {REFERENCE_TRIES} tries")
     result = IntakeResult(
         lead_id=lead_id,
         reference=reference,

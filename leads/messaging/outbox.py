@@ -153,10 +153,13 @@ def _send(rows: list[tuple[int, str, dict]]) -> tuple[list[int], tuple[int, str]
 
 
 def _mark_published(ids: list[int]):
+    # No session object stands for these rows: nothing to synchronise (the ORM would compile the
+    # condition to evaluate it in Python first).
     return (
         sa.update(OutboxMessage)
         .where(OutboxMessage.id.in_(ids))
         .values(dispatched_at=utcnow(), attempts=OutboxMessage.attempts + 1, last_error=None)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -12,6 +12,7 @@ import time_machine
 import config
 from leads import consent, create_app
 from leads.extensions import db
+from leads.intake import service as intake_service
 from leads.messaging import outbox
 from leads.models import Consent, EmailMessage, Lead, LeadEvent, OutboxMessage, Treatment
 from leads.workflow import LeadStatus
@@ -266,6 +267,33 @@ def test_sending_the_same_form_twice_stores_one_lead_and_one_email(client, app):
     assert first.status_code == second.status_code == 303
     with client.session_transaction() as session:
         assert session["quote_thanks"]["reference"] == reference
+    assert stored_counts() == {"Lead": 1, "Consent": 1, "LeadEvent": 1, "OutboxMessage": 2, "EmailMessage": 1}
+
+
+@pytest.mark.pg
+def test_a_reference_already_in_use_is_replaced_and_the_request_stored_once(client, app, monkeypatch):
+    taken = _earlier_lead(400, email="someone.else@example.org", phone="+4599999999").reference
+    references = iter([taken, "Q-FRESH2"])
+    monkeypatch.setattr(intake_service, "new_reference", lambda: next(references))
+    assert client.post("/quote", data=answers(app)).status_code == 303
+    with client.session_transaction() as session:
+        assert session["quote_thanks"]["reference"] == "Q-FRESH2"
+    lead = db.session.scalar(sa.select(Lead).where(Lead.reference == "Q-FRESH2"))
+    assert lead.status == LeadStatus.NEW and lead.consent is not None
+    # Nothing of the refused first write is left: one lead more, with its entry, task and email.
+    assert stored_counts() == {"Lead": 2, "Consent": 1, "LeadEvent": 1, "OutboxMessage": 2, "EmailMessage": 1}
+
+
+@pytest.mark.pg
+def test_a_form_sent_again_after_its_treatment_was_withdrawn_gets_what_it_stored(client, app):
+    data = answers(app)
+    assert client.post("/quote", data=data).status_code == 303
+    db.session.execute(
+        sa.update(Treatment).filter_by(slug="neurorehabilitation-spinal-cord-injury").values(active=False)
+    )
+    db.session.commit()
+    app.config["TAXONOMY_CACHE_SECONDS"] = 3600  # the form still offers it
+    assert client.post("/quote", data=data).status_code == 303
     assert stored_counts() == {"Lead": 1, "Consent": 1, "LeadEvent": 1, "OutboxMessage": 2, "EmailMessage": 1}
 
 

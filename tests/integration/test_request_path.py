@@ -66,6 +66,8 @@ def test_a_stored_request_is_one_transaction_and_one_bookkeeping_commit(app, tax
     assert counted["BEGIN"] == 1 and counted["BEGIN IMMEDIATE"] == 2, seen
     reads = seen[seen.index("BEGIN") + 1 : seen.index("ROLLBACK")]
     assert reads and all(s.startswith("SELECT") for s in reads), reads
+    # The form's key and the new reference are left to their unique constraints, not looked up.
+    assert not [s for s in reads if "submission_key =" in s or "reference =" in s], reads
     # The write lock is held for the writes alone: nothing is read under it.
     begun = seen.index("BEGIN IMMEDIATE")
     writes = seen[begun + 1 : seen.index("COMMIT", begun)]
