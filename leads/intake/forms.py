@@ -1,7 +1,12 @@
 """The quote form. Its field names are a public contract (DESIGN.md section 8); every value is
-checked by the pure cleaners in leads.intake, whose messages are shown to the patient."""
+checked by the pure cleaners in leads.intake, whose messages are shown to the patient.
+
+A sent form is checked from its raw values (`check_answers`); the WTForms form is built only to
+show a page: the empty form, or the answers again with their problems."""
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -67,7 +72,6 @@ class QuoteForm(FlaskForm):
     def __init__(self, *args, taxonomy: Taxonomy, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.taxonomy = taxonomy
-        self.cleaned: dict[str, object] = {}
 
     def prefill(self, args: Mapping[str, str], *, language: str | None, referrer: str | None) -> None:
         """Fill in what a link (a magazine's "free quote" link) and the browser tell us."""
@@ -83,59 +87,10 @@ class QuoteForm(FlaskForm):
         if language in LANGUAGE_CODES:
             self.preferred_language.data = language
 
-    def validate(self, extra_validators=None) -> bool:
-        super().validate(extra_validators)
-        self.cleaned = {}
-        self._clean("full_name", clean.clean_name)
-        self._clean("email", clean.clean_email)
-        country = self._clean("country", clean.clean_country)
-        self._clean("phone", lambda raw: clean.clean_phone(raw, country))
-        self._clean("preferred_language", clean.clean_language)
-        treatment = self._clean("treatment", self._clean_treatment)
-        self._clean("condition", lambda raw: self._clean_condition(raw, treatment))
-        self._clean("details", clean.clean_details)
-        self._clean(
-            "timeframe",
-            lambda raw: clean.clean_choice(raw, TIMEFRAMES, _l("Choose when you would like treatment")),
-        )
-        self._clean(
-            "budget",
-            lambda raw: clean.clean_choice(raw, BUDGETS, _l("Choose a budget, or “I am not sure yet”")),
-        )
-        self._clean(
-            "contact_preference",
-            lambda raw: clean.clean_choice(
-                raw, CONTACT_PREFERENCES, _l("Choose how you would like to be contacted")
-            ),
-        )
-        if not self.consent_share.data:
-            self.consent_share.errors.append(CONSENT_SHARE_MISSING)
-        if not self.consent_contact.data:
-            self.consent_contact.errors.append(CONSENT_CONTACT_MISSING)
-        return not self.errors
-
-    def _clean(self, name: str, cleaner: Callable[[str], object]):
-        field = self[name]
-        try:
-            value = cleaner(field.data or "")
-        except clean.Invalid as problem:
-            field.errors.append(str(problem))
-            return None
-        self.cleaned[name] = value
-        return value
-
-    def _clean_treatment(self, raw: str) -> str:
-        treatment = self.taxonomy.treatment(clean.clean_slug(raw))
-        if treatment is None:
-            raise clean.Invalid(_l("Choose the treatment you would like a quote for from the list"))
-        return treatment.slug
-
-    def _clean_condition(self, raw: str, treatment: str | None) -> str:
-        slug = clean.clean_slug(raw)
-        problem = condition_problem(self.taxonomy, treatment, slug)
-        if problem:
-            raise clean.Invalid(problem)
-        return slug
+    def show(self, answers: "Answers") -> None:
+        """Put each problem of the sent answers beside its field."""
+        for name, messages in answers.errors.items():
+            self[name].errors = list(messages)
 
     def field_errors(self) -> list[tuple[str, str]]:
         """(anchor id, message) for the error summary, in the order the fields appear."""
@@ -145,9 +100,25 @@ class QuoteForm(FlaskForm):
             for message in self[name].errors
         ]
 
+
+@dataclass
+class Answers:
+    """A sent form, checked: the values the intake takes, and each field's problems."""
+
+    raw: Mapping[str, str]
+    cleaned: dict[str, object] = field(default_factory=dict)
+    errors: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def refuse(self, name: str, message) -> None:
+        self.errors.setdefault(name, []).append(message)
+
     def to_request(self, token: FormToken) -> QuoteRequest:
-        """The validated form as the intake service takes it."""
-        c = self.cleaned
+        """The valid answers as the intake service takes them."""
+        c, raw = self.cleaned, self.raw
         return QuoteRequest(
             full_name=c["full_name"],
             email=c["email"],
@@ -163,7 +134,58 @@ class QuoteForm(FlaskForm):
             consent_version=token.consent_version,
             consent_language=token.consent_language,
             submission_key=token.key,
-            honeypot=self.message_subject.data or "",
-            utm={name: clean.clean_tracking(self[name].data) for name in UTM_FIELDS},
-            referrer=clean.clean_referrer(self.referrer.data),
+            honeypot=raw.get("message_subject") or "",
+            utm={name: clean.clean_tracking(raw.get(name)) for name in UTM_FIELDS},
+            referrer=clean.clean_referrer(raw.get("referrer")),
         )
+
+
+# A tick box is on unless absent or sent as one of these (as WTForms' BooleanField reads it).
+_UNTICKED = ("", "false")
+
+
+def check_answers(raw: Mapping[str, str], taxonomy: Taxonomy) -> Answers:
+    """Check every answer of a sent form (`raw`: the posted values), in the order of the page."""
+    answers = Answers(raw)
+
+    def take(name: str, cleaner: Callable[[str], object]):
+        try:
+            value = cleaner(raw.get(name) or "")
+        except clean.Invalid as problem:
+            answers.refuse(name, str(problem))
+            return None
+        answers.cleaned[name] = value
+        return value
+
+    def treatment_offered(raw_slug: str) -> str:
+        treatment = taxonomy.treatment(clean.clean_slug(raw_slug))
+        if treatment is None:
+            raise clean.Invalid(_l("Choose the treatment you would like a quote for from the list"))
+        return treatment.slug
+
+    def condition_fits(raw_slug: str, treatment: str | None) -> str:
+        slug = clean.clean_slug(raw_slug)
+        problem = condition_problem(taxonomy, treatment, slug)
+        if problem:
+            raise clean.Invalid(problem)
+        return slug
+
+    take("full_name", clean.clean_name)
+    take("email", clean.clean_email)
+    country = take("country", clean.clean_country)
+    take("phone", lambda value: clean.clean_phone(value, country))
+    take("preferred_language", clean.clean_language)
+    treatment = take("treatment", treatment_offered)
+    take("condition", lambda value: condition_fits(value, treatment))
+    take("details", clean.clean_details)
+    for name, choices, message in (
+        ("timeframe", TIMEFRAMES, _l("Choose when you would like treatment")),
+        ("budget", BUDGETS, _l("Choose a budget, or “I am not sure yet”")),
+        ("contact_preference", CONTACT_PREFERENCES, _l("Choose how you would like to be contacted")),
+    ):
+        take(name, partial(clean.clean_choice, choices=choices, message=message))
+    if raw.get("consent_share", "") in _UNTICKED:
+        answers.refuse("consent_share", CONSENT_SHARE_MISSING)
+    if raw.get("consent_contact", "") in _UNTICKED:
+        answers.refuse("consent_contact", CONSENT_CONTACT_MISSING)
+    return answers

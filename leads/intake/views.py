@@ -25,7 +25,7 @@ from leads.intake import form_token
 from leads.intake.choices import BUDGETS, CONTACT_PREFERENCES, EVIDENCE_LABELS, EVIDENCE_SHORT, TIMEFRAMES
 from leads.intake.cleaning import DETAILS_MAX, EMAIL_MAX, NAME_MAX, PHONE_MAX, clean_referrer
 from leads.intake.form_page import HOLES, FormPages
-from leads.intake.forms import QuoteForm
+from leads.intake.forms import QuoteForm, check_answers
 from leads.intake.service import UTM_FIELDS
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,9 @@ def quote():
     if request.method == "GET":
         return _empty_form(taxonomy)
 
-    form = QuoteForm(taxonomy=taxonomy)
-    token = _read_token(form.form_token.data)
+    # Checked from the posted values: the form object is built only to show the page again.
+    answers = check_answers(request.form, taxonomy)
+    token = _read_token(request.form.get("form_token"))
     config = current_app.config
     problem = form_token.problem(
         token,
@@ -100,11 +101,11 @@ def quote():
         min_seconds=config["QUOTE_MIN_FILL_SECONDS"],
         max_age=config["QUOTE_FORM_MAX_AGE_SECONDS"],
     )
-    if form.validate() and problem is None:
+    if answers.valid and problem is None:
         try:
-            result = intake.submit_quote(form.to_request(token))
+            result = intake.submit_quote(answers.to_request(token))
         except intake.IntakeRejected as rejected:
-            form[rejected.field].errors.append(rejected.message)
+            answers.refuse(rejected.field, rejected.message)
         else:
             session[THANKS_KEY] = {
                 "reference": result.reference,
@@ -112,6 +113,8 @@ def quote():
                 "review": result.needs_review,
             }
             return redirect(url_for("public.thanks"), code=303)
+    form = QuoteForm(taxonomy=taxonomy)
+    form.show(answers)
     if problem in (form_token.TokenProblem.MISSING, form_token.TokenProblem.EXPIRED):
         form.form_token.data = _new_token()
     notices = [form_token.PROBLEM_MESSAGES[problem]] if problem else []

@@ -10,7 +10,8 @@ from leads import consent
 from leads.i18n import countries, languages
 from leads.intake import cleaning as clean
 from leads.intake import form_token
-from leads.intake.choices import TIMEFRAMES
+from leads.intake.choices import BUDGETS, CONTACT_PREFERENCES, TIMEFRAMES
+from leads.intake.forms import check_answers
 from leads.intake.taxonomy import ConditionOption, Taxonomy, TreatmentOption, condition_problem
 
 # --- names -----------------------------------------------------------------------------------
@@ -303,3 +304,53 @@ def test_an_unknown_condition_asks_to_choose_from_the_list():
 def test_conditions_are_grouped_by_category_and_know_their_treatments():
     assert [group for group, _ in TAXONOMY.conditions_by_category()] == ["Neurological", "Orthopaedic"]
     assert TAXONOMY.treatments_for("knee") == ("knee-care",)
+
+
+# --- a sent form, checked from its raw values ------------------------------------------------
+
+SENT = {
+    "full_name": "Freja Ørsted",
+    "email": "freja@example.org",
+    "phone": "20 12 34 56",
+    "country": "DK",
+    "preferred_language": "da",
+    "treatment": "knee-care",
+    "condition": "knee",
+    "details": "",
+    "timeframe": TIMEFRAMES[0][0],
+    "budget": BUDGETS[0][0],
+    "contact_preference": CONTACT_PREFERENCES[0][0],
+    "consent_share": "y",
+    "consent_contact": "y",
+    "utm_source": "magazine",
+    "referrer": "https://example.com/article",
+    "message_subject": "",
+}
+
+
+def test_sent_answers_are_cleaned_and_become_the_intakes_request():
+    answers = check_answers(SENT, TAXONOMY)
+    assert answers.valid and answers.errors == {}
+    assert answers.cleaned["phone"] == "+4520123456"  # read in the country given
+    token = form_token.FormToken(key="k1", issued_at=0.0, consent_version="v1", consent_language="da")
+    request = answers.to_request(token)
+    assert (request.treatment, request.condition, request.submission_key) == ("knee-care", "knee", "k1")
+    assert request.utm["utm_source"] == "magazine" and request.utm["utm_medium"] is None
+    assert request.referrer == "https://example.com/article" and request.honeypot == ""
+
+
+def test_every_problem_of_a_sent_form_is_found_at_once():
+    sent = {**SENT, "email": "no address", "condition": "als", "budget": "a lot", "consent_share": "false"}
+    del sent["consent_contact"]
+    answers = check_answers(sent, TAXONOMY)
+    assert not answers.valid
+    # A tick box sent as "false", or not sent, is not ticked (as WTForms reads it).
+    assert list(answers.errors) == ["email", "condition", "budget", "consent_share", "consent_contact"]
+    assert "Knee care is not offered for this condition (ALS)" in str(answers.errors["condition"][0])
+    assert "email" not in answers.cleaned and answers.cleaned["country"] == "DK"
+
+
+def test_a_treatment_not_on_offer_is_refused_beside_its_field():
+    answers = check_answers({**SENT, "treatment": "no-such-thing"}, TAXONOMY)
+    assert list(answers.errors) == ["treatment"]
+    assert "from the list" in str(answers.errors["treatment"][0])
