@@ -147,7 +147,7 @@ class Config:
         self.OUTBOX_GRACE_SECONDS = _env_int("OUTBOX_GRACE_SECONDS", 10)
         # A web process marks the rows it published in one UPDATE this often, not one per
         # request; 0 marks them in each request. Keep it well under the grace period.
-        self.OUTBOX_RECORD_INTERVAL_SECONDS = _env_seconds("OUTBOX_RECORD_INTERVAL_SECONDS", 0.2)
+        self.OUTBOX_RECORD_INTERVAL_SECONDS = _env_seconds("OUTBOX_RECORD_INTERVAL_SECONDS", 1.0)
         self.BROKER_PUBLISH_TIMEOUT = float(env("BROKER_PUBLISH_TIMEOUT") or 1.0)
         self.ROUTING_TOP_N = _env_int("ROUTING_TOP_N", 3)
         # A lead still `new` this long after it was stored lost its routing task: beat routes it.

@@ -46,7 +46,6 @@ CLOSED = ["booked", "closed_lost", "contacted", "quoted", "spam", "duplicate", "
 
 
 def build(leads: int, seed_value: int = 7) -> None:
-    rng = random.Random(seed_value)
     seed.load_taxonomy()
     seed.load_demo_providers()
     unusable = "not-an-argon2-hash"  # bench accounts never sign in
@@ -55,10 +54,18 @@ def build(leads: int, seed_value: int = 7) -> None:
     ]
     db.session.add_all(users)
     db.session.commit()
+    add_leads(leads, seed_value)
+
+
+def add_leads(leads: int, seed_value: int = 7) -> None:
+    """Add `leads` leads of two years (most closed long ago, a few being worked on), with their
+    assignments, to the taxonomy, providers and staff already in the database; then ANALYZE, as
+    autovacuum keeps a database's statistics. Row by row from Python: both databases."""
+    rng = random.Random(seed_value)
     treatments = db.session.scalars(sa.select(Treatment.id)).all()
     conditions = db.session.scalars(sa.select(Condition.id)).all()
     providers = db.session.scalars(sa.select(Provider.id)).all()
-    user_ids = [u.id for u in users]
+    user_ids = db.session.scalars(sa.select(User.id)).all()
     now = utcnow()
     references: set[str] = set()
     batch, assignments = [], []
@@ -91,7 +98,7 @@ def build(leads: int, seed_value: int = 7) -> None:
                 "budget": "20000-50000-eur",
                 "contact_preference": "email",
                 "utm_source": rng.choice(SOURCES),
-                "assigned_to_id": rng.choice(user_ids) if rng.random() < 0.3 else None,
+                "assigned_to_id": rng.choice(user_ids) if user_ids and rng.random() < 0.3 else None,
                 "sla_due_at": created + timedelta(hours=24),
                 "created_at": created,
                 "updated_at": created,
@@ -118,10 +125,7 @@ def build(leads: int, seed_value: int = 7) -> None:
                 db.session.execute(sa.insert(Assignment), assignments)
             db.session.commit()
             batch, assignments = [], []
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(sa.text("ANALYZE"))
-    else:
-        db.session.execute(sa.text("ANALYZE"))
+    db.session.execute(sa.text("ANALYZE"))
     db.session.commit()
 
 
