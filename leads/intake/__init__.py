@@ -13,7 +13,6 @@ from leads.intake.service import (
     IntakeResult,
     QuoteRequest,
     confirmation_context,
-    find_earlier_lead,
     submit_quote,
 )
 from leads.intake.taxonomy import (
@@ -32,7 +31,6 @@ __all__ = [
     "Taxonomy",
     "condition_problem",
     "confirmation_context",
-    "find_earlier_lead",
     "forget_taxonomy",
     "load_taxonomy",
     "offered_taxonomy",

@@ -70,16 +70,6 @@ class IntakeRejected(Exception):
         self.message = message
 
 
-def find_earlier_lead(email: str, phone: str, *, since: datetime) -> Lead | None:
-    """The lead a new request repeats (same email in any case, or same phone, since `since`).
-
-    Follows a chain to its original, so every repeat links to the first request. Spam and
-    withdrawn requests are not originals: a patient who withdrew may ask again.
-    """
-    found = _run(_EARLIER, email=email.lower() if email else None, phone=phone or None, since=since)
-    return db.session.get(Lead, found).original if found is not None else None
-
-
 def _run(statement: sa.Select, **parameters):
     """The first column of the first row of one of the look-ups below, in the session's transaction.
 
@@ -91,7 +81,9 @@ def _run(statement: sa.Select, **parameters):
 
 _lead = Lead.__table__
 _treatment, _condition = Treatment.__table__, Condition.__table__
-# Same email in any case (the lower-case email index) or same phone: `same_patient`, prepared.
+# The latest request a new one repeats (same email in any case, through the lower-case email index,
+# or same phone) since `since`. Spam and withdrawn requests are not originals: a patient who
+# withdrew may ask again.
 _EARLIER = (
     sa.select(_lead.c.id)
     .where(
@@ -105,8 +97,10 @@ _EARLIER = (
 )
 _BY_KEY = sa.select(_lead.c.id).where(_lead.c.submission_key == sa.bindparam("key"))
 _BY_REFERENCE = sa.select(_lead.c.id).where(_lead.c.reference == sa.bindparam("reference"))
-_OFFERED = (
-    sa.select(_treatment.c.id, _condition.c.id, _treatment.c.requires_review)
+# The form's look-ups in one statement (one round trip): the treatment and condition it names, if
+# both are on offer, and the earlier request it repeats.
+_LOOK_UPS = (
+    sa.select(_treatment.c.id, _condition.c.id, _treatment.c.requires_review, _EARLIER.scalar_subquery())
     .select_from(
         _treatment.join(treatment_condition, treatment_condition.c.treatment_id == _treatment.c.id).join(
             _condition, treatment_condition.c.condition_id == _condition.c.id
@@ -146,21 +140,30 @@ def _reference_taken(reference: str) -> bool:
 
 
 @dataclass(frozen=True)
-class _Offered:
+class _Found:
     treatment_id: int
     condition_id: int
     needs_review: bool  # the treatment's requires_review
+    earlier_id: int | None  # the latest request this one repeats
 
 
-def _offered(treatment_slug: str, condition_slug: str) -> _Offered:
-    """The active treatment and condition the request names (one query when both are on offer)."""
+def _look_up(request: QuoteRequest, *, since: datetime) -> _Found:
+    """The active treatment and condition the request names and the latest earlier request of the
+    same patient since `since` (one query when both are on offer)."""
     found = db.session.connection().execute(
-        _OFFERED, {"treatment": treatment_slug, "condition": condition_slug}
+        _LOOK_UPS,
+        {
+            "treatment": request.treatment,
+            "condition": request.condition,
+            "email": request.email.lower() if request.email else None,
+            "phone": request.phone or None,
+            "since": since,
+        },
     )
     row = found.first()
     if row is not None:
-        return _Offered(*row)
-    if _run(_TREATMENT_OFFERED, treatment=treatment_slug) is None:
+        return _Found(*row)
+    if _run(_TREATMENT_OFFERED, treatment=request.treatment) is None:
         raise IntakeRejected(
             "treatment", _l("That treatment is no longer offered. Choose another from the list")
         )
@@ -232,15 +235,18 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
     window = timedelta(days=config["QUOTE_DUPLICATE_WINDOW_DAYS"])
     with look_ups_first():
         try:
-            offered = _offered(request.treatment, request.condition)
+            found = _look_up(request, since=now - window)
         except IntakeRejected:
             # A form stored before its treatment was withdrawn, sent again: what it stored.
             replayed = _replayed(request.submission_key)
             if replayed is not None:
                 return replayed
             raise
-        earlier = None if reasons else find_earlier_lead(request.email, request.phone, since=now - window)
-        original = (earlier.id, earlier.reference) if earlier is not None else None
+        original = None
+        if found.earlier_id is not None and not reasons:
+            # Every repeat links to the first request of its chain.
+            earlier = db.session.get(Lead, found.earlier_id).original
+            original = (earlier.id, earlier.reference)
 
     status = LeadStatus.NEW
     events = [
@@ -276,8 +282,8 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
         "phone": request.phone,
         "country": request.country,
         "preferred_language": request.preferred_language,
-        "treatment_id": offered.treatment_id,
-        "condition_id": offered.condition_id,
+        "treatment_id": found.treatment_id,
+        "condition_id": found.condition_id,
         "details": request.details,
         "timeframe": request.timeframe,
         "budget": request.budget,
@@ -337,7 +343,7 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
         reference=reference,
         status=status.value,
         confirmation_queued=confirm,
-        needs_review=offered.needs_review,
+        needs_review=found.needs_review,
     )
     log.info(
         "quote request %s stored as lead %s with status %s", result.reference, result.lead_id, result.status
