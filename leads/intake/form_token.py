@@ -4,6 +4,7 @@ wording it showed and in which language, and a one-time key so that a repeated S
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -42,7 +43,9 @@ PROBLEM_MESSAGES = {
 }
 
 
+@lru_cache(maxsize=8)
 def _serializer(secret_key: str) -> URLSafeSerializer:
+    # Built once per key: it keeps no state between calls (each call makes its own signer).
     return URLSafeSerializer(secret_key, salt=_SALT)
 
 

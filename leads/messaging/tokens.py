@@ -1,6 +1,7 @@
 """Signed, expiring tokens for links in emails, each scoped to one purpose and one record."""
 
 import hashlib
+from functools import lru_cache
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -22,9 +23,13 @@ class InvalidToken(TokenError):
 
 
 def _serializer(salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(
-        current_app.config["SECRET_KEY"], salt=salt, signer_kwargs={"digest_method": hashlib.sha256}
-    )
+    return _serializer_for(current_app.config["SECRET_KEY"], salt)
+
+
+@lru_cache(maxsize=16)
+def _serializer_for(secret_key: str, salt: str) -> URLSafeTimedSerializer:
+    # Built once per key and purpose: it keeps no state between calls (each makes its own signer).
+    return URLSafeTimedSerializer(secret_key, salt=salt, signer_kwargs={"digest_method": hashlib.sha256})
 
 
 def make_token(salt: str, record_id: int) -> str:
