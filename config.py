@@ -93,9 +93,9 @@ def engine_options(url: str) -> dict:
     # hide_parameters: bound values (names, emails, health details) never reach exception text or logs.
     options = {"hide_parameters": True}
     if not url.startswith("sqlite"):
-        # A server restarts and drops connections: test each one as it leaves the pool (one round
-        # trip) and renew it after half an hour. A SQLite file has nothing to ping.
-        options.update(pool_pre_ping=True, pool_recycle=1800)
+        # A server restarts and drops connections: leads.connections checks each one as it leaves
+        # the pool; renew it after half an hour. A SQLite file has nothing to check.
+        options.update(pool_recycle=1800)
     return options
 
 
