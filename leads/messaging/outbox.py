@@ -44,6 +44,7 @@ LATER_PRIORITY = 9
 LATER_TASKS = frozenset({SEND_EMAILS})
 
 _PENDING_KEY = "outbox_pending_ids"
+_TASKS_KEY = "outbox_tasks"
 _PUBLISHED_LOG_KEY = "outbox_published_log"
 _BATCHES_KEY = "outbox_batches"
 # How much of a task's arguments the broker message shows (Celery's own default).
@@ -52,34 +53,40 @@ REPR_MAX = 1024
 SWEEP_CLAIM_SECONDS = 60
 
 
-def add_task(task_name: str, **payload) -> int:
-    """Add a task to the caller's transaction; it is published after commit. The row's id."""
-    return _write(db.session, task_name, payload)
+def add_task(task_name: str, **payload) -> None:
+    """Add a task to the caller's transaction: written when it commits, published after."""
+    _join_the_transaction()
+    db.session.info.setdefault(_TASKS_KEY, []).append((task_name, payload))
 
 
 def add_to_batch(task_name: str, key: str, item) -> None:
     """Add `item` to the one `task_name` task of the caller's transaction (payload {key: [items]}),
     written when the transaction commits; a rollback forgets it with the rest."""
+    _join_the_transaction()
     db.session.info.setdefault(_BATCHES_KEY, {}).setdefault((task_name, key), []).append(item)
 
 
-_INSERT = OutboxMessage.__table__.insert()
-
-
-def _write(session: Session, task_name: str, payload: dict) -> int:
-    """Write the row at once, on the transaction's connection (a prepared INSERT, no unit of work),
-    and remember it for publishing after the commit (a rollback forgets it)."""
+def _join_the_transaction() -> None:
+    """Refuse a read-only request; else begin the transaction if need be, so a rollback forgets."""
     refuse_if_read_only()
-    inserted = session.connection().execute(_INSERT, {"task_name": task_name, "payload": payload})
-    message_id = inserted.inserted_primary_key[0]
-    session.info.setdefault(_PENDING_KEY, []).append((message_id, task_name, payload))
-    return message_id
+    db.session.connection()
 
 
-def _write_batches(session: Session) -> None:
-    # At the commit: the rows are written in the transaction and published after it.
-    for (task_name, key), items in session.info.pop(_BATCHES_KEY, {}).items():
-        _write(session, task_name, {key: items})
+# What the publish needs comes back from the INSERT itself, whatever order the rows return in.
+_INSERT = OutboxMessage.__table__.insert().returning(
+    OutboxMessage.id, OutboxMessage.task_name, OutboxMessage.payload
+)
+
+
+def _write_at_commit(session: Session) -> None:
+    """At the commit: every task of the transaction written in one statement (one round trip),
+    on its connection, and remembered for publishing after it (a rollback forgets them)."""
+    tasks = [{"task_name": name, "payload": payload} for name, payload in session.info.pop(_TASKS_KEY, [])]
+    for (name, key), items in session.info.pop(_BATCHES_KEY, {}).items():
+        tasks.append({"task_name": name, "payload": {key: items}})
+    if tasks:
+        written = session.connection().execute(_INSERT, tasks).all()
+        session.info.setdefault(_PENDING_KEY, []).extend(sorted(tuple(row) for row in written))
 
 
 def publish(message_ids: list[int]) -> int:
@@ -328,12 +335,13 @@ def _publish_and_log(app: Flask, rows: list[tuple[int, str, dict]]) -> None:
 
 def _forget_on_rollback(session: Session, previous_transaction) -> None:
     session.info.pop(_PENDING_KEY, None)
+    session.info.pop(_TASKS_KEY, None)
     session.info.pop(_BATCHES_KEY, None)
 
 
 def register_outbox_hooks() -> None:
     """Publish new outbox messages right after the transaction that wrote them commits."""
-    if not sa.event.contains(Session, "before_commit", _write_batches):
-        sa.event.listen(Session, "before_commit", _write_batches)
+    if not sa.event.contains(Session, "before_commit", _write_at_commit):
+        sa.event.listen(Session, "before_commit", _write_at_commit)
         sa.event.listen(Session, "after_commit", _publish_after_commit)
         sa.event.listen(Session, "after_soft_rollback", _forget_on_rollback)
