@@ -13,16 +13,32 @@ from leads.models import Assignment, Lead, Provider
 
 def queue_provider_emails(assignment: Assignment, kind: str, **extra) -> None:
     """The notification or reminder about the assignment's lead: what it may say about the lead
-    (`notification_context`), to each notification address of its provider."""
+    (`notification_context`), to each notification address of its provider.
+
+    A notification is queued by the routing that made the assignment, which holds the locks of
+    the lead and of every candidate provider until it commits: it is rendered by the worker that
+    sends it, and its key (a new assignment's) is not looked up.
+    """
     context = notification_context(assignment.lead, assignment.provider, provider_link(assignment.id))
     template = f"{PROVIDER_TEMPLATE_PREFIX}{kind}"
-    email_provider(assignment, template, f"{KEY_PREFIXES[kind]}:{assignment.id}", **context, **extra)
+    new = kind == "notification"
+    key = f"{KEY_PREFIXES[kind]}:{assignment.id}"
+    email_provider(assignment, template, key, render_later=new, new_key=new, **context, **extra)
 
 
-def email_provider(assignment: Assignment, template: str, key: str, **context) -> None:
+def email_provider(
+    assignment: Assignment,
+    template: str,
+    key: str,
+    *,
+    render_later: bool = False,
+    new_key: bool = False,
+    **context,
+) -> None:
     """One email per notification address of the assignment's provider, in its language, Reply-To
     the coordinators; once per `key` and address. A `provider_` template is about the lead and is
-    cancelled if the lead stops being shareable before it goes; a `notice_provider_` one is not."""
+    cancelled if the lead stops being shareable before it goes; a `notice_provider_` one is not.
+    `render_later` and `new_key`: as `queue_email` takes them."""
     provider = assignment.provider
     language = provider_language(provider)
     for address in provider.notification_emails:
@@ -33,6 +49,8 @@ def email_provider(assignment: Assignment, template: str, key: str, **context) -
             idempotency_key=f"{key}:{address}",
             reply_to=current_app.config["COORDINATOR_EMAIL"],
             language=language,
+            render_later=render_later,
+            new_key=new_key,
             **context,
         )
 

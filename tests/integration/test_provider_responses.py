@@ -9,6 +9,7 @@ import time_machine
 
 from leads.extensions import db
 from leads.messaging import tokens
+from leads.messaging.email import render_pending
 from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
@@ -166,6 +167,7 @@ def test_the_provider_email_link_opens_the_request(client, routed):
             EmailMessage.to_address == first.provider.notification_emails[0],
         )
     )
+    render_pending(email)  # as the worker that sends it does
     link = re.search(r"https?://\S+/p/(\S+)", email.body_text).group(0)
     path = "/p/" + link.rsplit("/p/", 1)[1]
     assert client.get(path).status_code == 200

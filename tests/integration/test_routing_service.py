@@ -9,6 +9,7 @@ import time_machine
 from flask import current_app
 
 from leads.extensions import db
+from leads.messaging.email import render_pending
 from leads.messaging.tokens import read_assignment_token
 from leads.models import (
     Assignment,
@@ -335,6 +336,10 @@ def test_the_provider_email_has_the_facts_and_a_signed_link_but_no_contact_or_he
         sa.select(EmailMessage).where(EmailMessage.to_address == four_clinics[0].notification_emails[0])
     )
     assert email.template == "provider_notification"
+    # Routing stores what renders it; the worker that sends it renders it (as below).
+    assert (email.subject, email.body_text) == ("", "") and email.render_context
+    stored = str(email.render_context)
+    render_pending(email)
     assert email.subject == f"New quote request {lead.reference}"
     for line in (
         f"Reference: {lead.reference}",
@@ -361,6 +366,7 @@ def test_the_provider_email_has_the_facts_and_a_signed_link_but_no_contact_or_he
             "Spinal cord injury (incomplete)",
         ):
             assert secret not in body
+            assert secret not in stored
     link = next(word for word in email.body_text.split() if "/p/" in word)
     assert link.startswith(f"{current_app.config['BASE_URL']}/p/")
     assignment = db.session.scalar(
@@ -383,7 +389,9 @@ def test_a_provider_reading_danish_gets_the_email_in_danish_and_one_reading_engl
             sa.select(EmailMessage).where(EmailMessage.to_address == provider.notification_emails[0])
         )
 
-    danish = email_to(aarhus)
+    danish, in_english = email_to(aarhus), email_to(english)
+    render_pending(danish)
+    render_pending(in_english)
     assert danish.template == "provider_notification"
     assert danish.subject == f"Ny anmodning om tilbud {lead.reference}"
     for fact in (
@@ -397,7 +405,6 @@ def test_a_provider_reading_danish_gets_the_email_in_danish_and_one_reading_engl
         assert fact in danish.body_text
     assert '<html lang="da" dir="ltr">' in danish.body_html
 
-    in_english = email_to(english)
     assert in_english.template == "provider_notification"
     assert in_english.subject == f"New quote request {lead.reference}"
     for fact in ("Treatment:", "Sweden", "German", "As soon as possible", "I am not sure yet"):
