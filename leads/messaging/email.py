@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
 
-from leads.extensions import commits_a_power_loss_may_undo, db, refuse_if_read_only
+from leads.extensions import commits_a_power_loss_may_undo, db, look_ups_first, refuse_if_read_only
 from leads.i18n import DEFAULT_LANGUAGE, patient_language
 from leads.messaging import outbox
 from leads.messaging.urls import public_url, staff_lead_url
@@ -40,6 +40,10 @@ class RenderedEmail:
     subject: str
     text: str
     html: str
+
+
+# Renderings made ahead of a batch's claims: email id -> (the context rendered, the words).
+_Rendered = dict[int, tuple[dict, RenderedEmail]]
 
 
 def render_email(template: str, language: str = DEFAULT_LANGUAGE, **context) -> RenderedEmail:
@@ -107,15 +111,37 @@ def queue_email(
     )
 
 
-def render_pending(email: EmailMessage) -> None:
-    """Render an email queued with `render_later`, in the sender's transaction (its commit keeps
-    the words, as for any email); nothing to do for one rendered when it was queued."""
+def render_pending(email: EmailMessage, rendered: _Rendered | None = None) -> None:
+    """Put the words into an email queued with `render_later`, in the sender's transaction (its
+    commit keeps them, as for any email); nothing to do for one rendered when it was queued.
+    `rendered`: what `render_waiting` made of it, used while the row still holds that context."""
     pending = email.render_context
     if not pending:
         return
-    rendered = render_email(pending["template"], pending["language"], **pending["context"])
-    email.subject, email.body_text, email.body_html = rendered.subject, rendered.text, rendered.html
+    made = (rendered or {}).get(email.id)
+    words = made[1] if made is not None and made[0] == pending else _render_context(pending)
+    email.subject, email.body_text, email.body_html = words.subject, words.text, words.html
     email.render_context = None
+
+
+def render_waiting(email_ids: list[int]) -> _Rendered:
+    """Render the queued emails among `email_ids` that wait for their words, before any is
+    claimed: the templates render with no write lock held (SQLite's one lock, PostgreSQL's row
+    locks), read in a reader's transaction. Each id maps to (the context read, its rendering)."""
+    with look_ups_first():
+        waiting = db.session.execute(
+            sa.select(EmailMessage.id, EmailMessage.render_context).where(
+                EmailMessage.id.in_(email_ids),
+                EmailMessage.status == EmailStatus.QUEUED,
+                EmailMessage.render_context.is_not(None),
+            )
+        ).all()
+    # A rendered row's context may read back as JSON null rather than SQL NULL: skipped too.
+    return {email_id: (context, _render_context(context)) for email_id, context in waiting if context}
+
+
+def _render_context(pending: dict) -> RenderedEmail:
+    return render_email(pending["template"], pending["language"], **pending["context"])
 
 
 _INSERT_EMAIL = EmailMessage.__table__.insert()
@@ -320,9 +346,10 @@ def deliver_emails(email_ids: list[int]) -> dict[int, str]:
     """
     results: dict[int, str] = {}
     waiting = list(dict.fromkeys(email_ids))
+    rendered = render_waiting(waiting)
     # A claim or an outcome a power loss undoes only sends the email again: at least once.
     with commits_a_power_loss_may_undo():
-        claimed = _claim_next(waiting, results)
+        claimed = _claim_next(waiting, results, rendered)
         db.session.commit()
         while claimed is not None:
             email_id, message = claimed
@@ -331,11 +358,13 @@ def deliver_emails(email_ids: list[int]) -> dict[int, str]:
                 smtp_send(message)
             except (PermanentSmtpError, TransientSmtpError) as exc:
                 error = exc
-            claimed = _record_and_claim_next(email_id, error, waiting, results)
+            claimed = _record_and_claim_next(email_id, error, waiting, results, rendered)
     return results
 
 
-def _claim_next(waiting: list[int], results: dict[int, str]) -> tuple[int, MimeMessage] | None:
+def _claim_next(
+    waiting: list[int], results: dict[int, str], rendered: _Rendered
+) -> tuple[int, MimeMessage] | None:
     """Claim the first email of `waiting` still ours to send, in the caller's transaction, and
     return it as sent; the ones passed over get their status in `results`.
 
@@ -349,7 +378,7 @@ def _claim_next(waiting: list[int], results: dict[int, str]) -> tuple[int, MimeM
             results[email_id] = "skipped"
             continue
         email = db.session.get(EmailMessage, email_id)
-        render_pending(email)
+        render_pending(email, rendered)
         message = build_mime(email, current_app.config["MAIL_FROM"])
         refusal = _provider_email_refusal(email)
         if refusal:
@@ -384,7 +413,7 @@ def _claim(email_id: int) -> bool:
 
 
 def _record_and_claim_next(
-    email_id: int, error: Exception | None, waiting: list[int], results: dict[int, str]
+    email_id: int, error: Exception | None, waiting: list[int], results: dict[int, str], rendered: _Rendered
 ) -> tuple[int, MimeMessage] | None:
     """Record what the server said about `email_id` and claim the next email, in one transaction.
     Retried a few times: if this commit is lost, the claim expires and a delivered email would go
@@ -394,7 +423,7 @@ def _record_and_claim_next(
         try:
             # Read before the commit expires the row (reading it after would open a transaction).
             status, attempts = _record_outcome(email_id, error)
-            claimed = _claim_next(still_waiting, passed_over)
+            claimed = _claim_next(still_waiting, passed_over, rendered)
             db.session.commit()
         except sa.exc.OperationalError:
             db.session.rollback()

@@ -21,7 +21,7 @@ from leads.models import Consent, EmailMessage, OutboxMessage
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import EmailMessageFactory, LeadFactory
-from tests.helpers import wait_until
+from tests.helpers import sqlite_statements, wait_until
 from tests.servers import Worker
 from workers import celery_settings
 
@@ -243,3 +243,58 @@ def test_only_an_emails_bookkeeping_skips_the_flush_to_disk(app):
     with commits_a_power_loss_may_undo():
         assert not _flushes_to_disk()
     assert _flushes_to_disk()
+
+
+def _queue_for_the_sender(*addresses: str) -> list[int]:
+    """Emails queued with what renders them, as the form and routing queue theirs."""
+    ids = [
+        queue_email(
+            template="notice_provider_withdrawn",
+            to=address,
+            idempotency_key=f"later:{address}",
+            render_later=True,
+            reference="Q-ABC234",
+        )
+        for address in addresses
+    ]
+    db.session.commit()
+    return ids
+
+
+@pytest.mark.sqlite_only
+def test_a_batch_is_rendered_before_its_first_claim_with_no_write_lock_held(app, mail_sink, monkeypatch):
+    ids = _queue_for_the_sender("a@example.org", "b@example.org")
+    real_render = email_module.render_email
+    with sqlite_statements() as seen:
+
+        def render(*args, **kwargs):
+            seen.append("RENDER")
+            return real_render(*args, **kwargs)
+
+        monkeypatch.setattr(email_module, "render_email", render)
+        assert deliver_emails(ids) == {ids[0]: "sent", ids[1]: "sent"}
+    assert seen.count("RENDER") == 2
+    assert seen.index("BEGIN IMMEDIATE") > max(i for i, s in enumerate(seen) if s == "RENDER")
+    db.session.expire_all()
+    assert all("Q-ABC234" in db.session.get(EmailMessage, i).body_text for i in ids)
+    assert len(mail_sink.messages()) == 2
+
+
+def test_words_rendered_ahead_are_used_only_while_the_row_holds_the_context_they_came_from(app):
+    (email_id,) = _queue_for_the_sender("a@example.org")
+    ahead = email_module.render_waiting([email_id])
+    assert set(ahead) == {email_id}
+    email = db.session.get(EmailMessage, email_id)
+    assert "Q-ABC234" in ahead[email_id][1].text
+    other = {"template": "notice_provider_withdrawn", "language": "en", "context": {"reference": "Q-OTHER2"}}
+    words = email_module.render_email("notice_provider_withdrawn", "en", reference="Q-OTHER2")
+    stale = {email_id: (other, words)}
+    email_module.render_pending(email, stale)  # the row's context differs: rendered again from it
+    assert "Q-ABC234" in email.body_text and "Q-OTHER2" not in email.body_text
+    assert email.render_context is None
+    db.session.commit()
+    erased = db.session.get(EmailMessage, _queue_for_the_sender("b@example.org")[0])
+    ahead = email_module.render_waiting([erased.id])
+    erased.render_context = None  # as erasure leaves it, between the rendering and the claim
+    email_module.render_pending(erased, ahead)
+    assert (erased.subject, erased.body_text) == ("", "")
