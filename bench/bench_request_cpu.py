@@ -2,7 +2,7 @@
 no load generator, no other client), the project against the bare app of bench_intake.py, both
 through Flask's test client in this one process, on SQLite files, runs alternating. The project
 runs with the production configuration the intake benchmark gives it (time trap and rate limit
-relaxed); its POST stores a lead and publishes its two tasks to a Redis server of its own.
+relaxed); its POST stores a lead and publishes its one task to a Redis server of its own.
 
     BENCH_RUNS=3 BENCH_CPU_PAIRS=300 python bench/bench_request_cpu.py
 """

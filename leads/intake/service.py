@@ -309,22 +309,31 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
         reference = new_reference()
         try:
             lead_id = _write_lead({**lead_values, "reference": reference}, consent_values, events)
-            if status == LeadStatus.NEW:
-                outbox.add_task(outbox.ROUTE_LEAD, lead_id=lead_id)
+            routed = status == LeadStatus.NEW
+            confirmation_ids = []
             if confirm:
-                queue_email(
-                    template=CONFIRMATION_TEMPLATE,
-                    to=request.email,
-                    idempotency_key=f"patient-confirmation:{lead_id}",
-                    new_key=True,  # it names the lead this transaction makes
-                    lead_id=lead_id,
-                    reply_to=config["COORDINATOR_EMAIL"],
-                    language=patient_language(request.preferred_language),
-                    render_later=True,  # by the worker that sends it: the patient waits on this request
-                    **confirmation_context(
-                        lead_id=lead_id, reference=reference, preferred_language=request.preferred_language
-                    ),
+                confirmation_ids.append(
+                    queue_email(
+                        template=CONFIRMATION_TEMPLATE,
+                        to=request.email,
+                        idempotency_key=f"patient-confirmation:{lead_id}",
+                        new_key=True,  # it names the lead this transaction makes
+                        lead_id=lead_id,
+                        reply_to=config["COORDINATOR_EMAIL"],
+                        language=patient_language(request.preferred_language),
+                        render_later=True,  # by the worker that sends it: the patient waits on this request
+                        in_send_task=not routed,
+                        **confirmation_context(
+                            lead_id=lead_id,
+                            reference=reference,
+                            preferred_language=request.preferred_language,
+                        ),
+                    )
                 )
+            if routed:
+                # One broker message per form: the routing task hands the confirmation to the
+                # email queue before it routes (workers.route_lead).
+                outbox.add_task(outbox.ROUTE_LEAD, lead_id=lead_id, email_ids=confirmation_ids)
             db.session.commit()
             break
         except sa.exc.IntegrityError:

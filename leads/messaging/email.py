@@ -70,6 +70,7 @@ def queue_email(
     language: str = DEFAULT_LANGUAGE,
     render_later: bool = False,
     new_key: bool = False,
+    in_send_task: bool = True,
     **context,
 ) -> int:
     """Add an email in `language` (and its send task) to the caller's transaction, once per key;
@@ -79,6 +80,7 @@ def queue_email(
     that sends it render it, so that a request a person waits on does not.
     `new_key`: the key names a row the caller's transaction makes, so no email can have it yet
     and it is not looked up (the key's unique constraint still holds).
+    `in_send_task`: False leaves the send to a task of the caller's that carries the id (`add_email`).
     """
     if not new_key:
         existing = db.session.scalar(
@@ -97,6 +99,7 @@ def queue_email(
             body_html="",
             render_context={"template": template, "language": language, "context": context},
             lead_id=lead_id,
+            in_send_task=in_send_task,
         )
     rendered = render_email(template, language, **context)
     return add_email(
@@ -108,6 +111,7 @@ def queue_email(
         body_text=rendered.text,
         body_html=rendered.html,
         lead_id=lead_id,
+        in_send_task=in_send_task,
     )
 
 
@@ -147,12 +151,15 @@ def _render_context(pending: dict) -> RenderedEmail:
 _INSERT_EMAIL = EmailMessage.__table__.insert()
 
 
-def add_email(**fields) -> int:
+def add_email(*, in_send_task: bool = True, **fields) -> int:
     """The one place an EmailMessage row is made: a fresh Message-ID, the safety net, and its place
     in the send task of the caller's transaction (every email it queues goes out in one task).
 
     The row is written at once on the transaction's connection (a prepared INSERT: the unit of
     work's flush cost more than the rest of queueing an email); its id is returned.
+    `in_send_task`: False when the caller's own task carries the id to the senders instead (the
+    intake's routing task carries the patient's confirmation: one broker message per form); if
+    that hand-over is lost, the due-email sweep sends it after the safety net, as for any email.
     """
     refuse_if_read_only()
     domain = current_app.config["MAIL_FROM"].rpartition("@")[2].strip(" >") or "localhost"
@@ -160,7 +167,8 @@ def add_email(**fields) -> int:
     safety_net = timedelta(seconds=current_app.config["EMAIL_SAFETY_NET_SECONDS"])
     row = {**fields, "message_id": make_msgid(domain=domain), "next_attempt_at": utcnow() + safety_net}
     email_id = db.session.connection().execute(_INSERT_EMAIL, row).inserted_primary_key[0]
-    outbox.add_to_batch(send_task_for(fields["template"]), "email_ids", email_id)
+    if in_send_task:
+        outbox.add_to_batch(send_task_for(fields["template"]), "email_ids", email_id)
     return email_id
 
 

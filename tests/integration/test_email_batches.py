@@ -2,6 +2,7 @@
 claimed once, a refused address holds up none of the others, and a worker dying mid-batch leaves
 at most the email in the server's hands unrecorded."""
 
+import base64
 import json
 import threading
 from datetime import timedelta
@@ -91,6 +92,69 @@ def test_a_patients_confirmation_waits_in_the_lower_priority_list(app, redis_ser
     assert len(later) == 1 and later[0].endswith(str(outbox.LATER_PRIORITY).encode())
     [raw] = client.lrange(later[0], 0, -1)
     assert json.loads(raw)["headers"]["task"] == outbox.SEND_EMAILS
+
+
+def _lead_with_its_confirmation() -> tuple[int, int]:
+    """A lead ready to route and its confirmation, queued as the intake queues them: the email's
+    id rides in the routing task, in no send task of its own."""
+    seed.load_demo_providers()
+    lead = LeadFactory()
+    db.session.add(Consent(lead=lead, text_version="v1", share_with_providers=True, contact=True,
+                           source_form="t"))  # fmt: skip
+    db.session.flush()
+    confirmation = queue_email(
+        template="test_message", to="patient@example.org", idempotency_key="confirmation",
+        lead_id=lead.id, sent_at=utcnow(), in_send_task=False,
+    )  # fmt: skip
+    lead_id = lead.id
+    db.session.commit()  # and no read after it: the task runs in its own session, and SQLite locks
+    return lead_id, confirmation
+
+
+def test_the_routing_task_hands_the_intakes_confirmation_to_the_email_queue_before_it_routes(
+    app, taxonomy, redis_server, monkeypatch
+):
+    from workers import tasks
+
+    lead_id, confirmation = _lead_with_its_confirmation()
+    assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 0
+    db.session.rollback()
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    seen_when_routing_began = []
+    real_route_lead = tasks.routing.route_lead
+
+    def route_lead_watched(lead_id):
+        later = client.keys(f"{outbox.EMAIL_QUEUE}*{outbox.LATER_PRIORITY}")
+        seen_when_routing_began.extend(json.loads(raw) for key in later for raw in client.lrange(key, 0, -1))
+        return real_route_lead(lead_id)
+
+    monkeypatch.setattr(tasks.routing, "route_lead", route_lead_watched)
+    assert tasks.route_lead.apply(kwargs={"lead_id": lead_id, "email_ids": [confirmation]}).get() == "routed"
+    [message] = seen_when_routing_began  # at the lower priority, as the confirmation always travelled
+    assert message["headers"]["task"] == outbox.SEND_EMAILS
+    assert json.loads(base64.b64decode(message["body"]))[1] == {"email_ids": [confirmation]}
+
+
+def test_a_confirmation_the_routing_task_cannot_hand_over_is_sent_by_the_due_email_sweep(
+    app, taxonomy, redis_server
+):
+    from workers import tasks
+
+    lead_id, confirmation = _lead_with_its_confirmation()
+    redis_server.stop()
+    try:
+        # The broker refuses the hand-over: the lead is routed all the same.
+        assert (
+            tasks.route_lead.apply(kwargs={"lead_id": lead_id, "email_ids": [confirmation]}).get() == "routed"
+        )
+    finally:
+        redis_server.start()
+    email = db.session.get(EmailMessage, confirmation)
+    assert email.status == "queued" and email.attempts == 0
+    email.next_attempt_at = utcnow() - timedelta(seconds=1)  # past its safety net
+    db.session.commit()
+    assert (outbox.SEND_EMAILS, [confirmation]) in due_email_batches()
 
 
 def test_one_refused_address_holds_up_none_of_the_others_and_is_retried(app, mail_sink):

@@ -114,19 +114,20 @@ def test_with_an_interval_a_stored_request_is_one_transaction_and_the_marks_come
     assert counted["BEGIN IMMEDIATE"] == 3 and counted["COMMIT"] == 3, seen
     assert counted["BEGIN"] == 4 and counted["ROLLBACK"] == 4, (counted, seen)
     assert not [s for s in seen if s.startswith("UPDATE outbox_message")]
-    # Published at once (three routing tasks, three confirmations), marked later.
-    later = f"{outbox.EMAIL_QUEUE}{PRIORITY_SEPARATOR}{outbox.LATER_PRIORITY}"  # confirmations wait there
-    assert queue.llen(outbox.ROUTING_QUEUE) == 3 and queue.llen(later) == 3
-    assert _unmarked_rows() == 6
+    # Published at once (one message per form: its routing task, which carries the confirmation
+    # to the email queue), marked later.
+    later = f"{outbox.EMAIL_QUEUE}{PRIORITY_SEPARATOR}{outbox.LATER_PRIORITY}"
+    assert queue.llen(outbox.ROUTING_QUEUE) == 3 and queue.llen(later) == 0
+    assert _unmarked_rows() == 3
     log = outbox.PublishedLog.of(marking_app)
-    assert log.pending() == 6
+    assert log.pending() == 3
 
     with marking_app.app_context(), statements() as seen:
-        assert log.flush() == 6
+        assert log.flush() == 3
     assert len([s for s in seen if s.startswith("UPDATE outbox_message")]) == 1
     assert _unmarked_rows() == 0 and log.pending() == 0
     attempts = db.session.scalars(sa.select(OutboxMessage.attempts)).all()
-    assert attempts == [1] * 6
+    assert attempts == [1] * 3
 
 
 @pytest.mark.commits
@@ -152,9 +153,9 @@ def test_marks_the_database_refused_are_kept_for_the_next_flush(app, taxonomy, r
         )
 
     monkeypatch.setattr(db.session, "execute", locked)
-    assert log.flush() == 0 and log.pending() == 2
+    assert log.flush() == 0 and log.pending() == 1
     monkeypatch.setattr(db.session, "execute", real_execute)
-    assert log.flush() == 2 and _unmarked_rows() == 0
+    assert log.flush() == 1 and _unmarked_rows() == 0
 
 
 def test_publishing_several_tasks_records_them_in_one_statement(app, redis_server):
@@ -352,7 +353,7 @@ def test_a_web_process_stopping_marks_what_it_published_before_it_exits(
             )
             assert connection.getresponse().status == 303
             connection.close()
-        assert _unmarked_rows() == 4
+        assert _unmarked_rows() == 2  # one task per form
     finally:
         web.terminate()
         web.wait(timeout=30)
