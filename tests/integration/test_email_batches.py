@@ -116,6 +116,7 @@ def test_the_routing_task_hands_the_intakes_confirmation_to_the_email_queue_befo
 ):
     from workers import tasks
 
+    route_lead_task = app.extensions["celery"].tasks[outbox.ROUTE_LEAD]  # this app's, with its Redis
     lead_id, confirmation = _lead_with_its_confirmation()
     assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 0
     db.session.rollback()
@@ -130,7 +131,7 @@ def test_the_routing_task_hands_the_intakes_confirmation_to_the_email_queue_befo
         return real_route_lead(lead_id)
 
     monkeypatch.setattr(tasks.routing, "route_lead", route_lead_watched)
-    assert tasks.route_lead.apply(kwargs={"lead_id": lead_id, "email_ids": [confirmation]}).get() == "routed"
+    assert route_lead_task.apply(kwargs={"lead_id": lead_id, "email_ids": [confirmation]}).get() == "routed"
     [message] = seen_when_routing_began  # at the lower priority, as the confirmation always travelled
     assert message["headers"]["task"] == outbox.SEND_EMAILS
     assert json.loads(base64.b64decode(message["body"]))[1] == {"email_ids": [confirmation]}
@@ -139,14 +140,13 @@ def test_the_routing_task_hands_the_intakes_confirmation_to_the_email_queue_befo
 def test_a_confirmation_the_routing_task_cannot_hand_over_is_sent_by_the_due_email_sweep(
     app, taxonomy, redis_server
 ):
-    from workers import tasks
-
+    route_lead_task = app.extensions["celery"].tasks[outbox.ROUTE_LEAD]
     lead_id, confirmation = _lead_with_its_confirmation()
     redis_server.stop()
     try:
         # The broker refuses the hand-over: the lead is routed all the same.
         assert (
-            tasks.route_lead.apply(kwargs={"lead_id": lead_id, "email_ids": [confirmation]}).get() == "routed"
+            route_lead_task.apply(kwargs={"lead_id": lead_id, "email_ids": [confirmation]}).get() == "routed"
         )
     finally:
         redis_server.start()
