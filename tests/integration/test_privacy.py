@@ -271,6 +271,17 @@ def test_erasure_removes_a_clinics_message_to_the_patient_but_keeps_the_price(ap
     assert (kept.message, kept.price_from, kept.currency) == ("", 10_000, "EUR")
 
 
+def _context_is_sql_null(email_id: int) -> bool:
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count(EmailMessage.id)).where(
+                EmailMessage.id == email_id, EmailMessage.render_context.is_(None)
+            )
+        )
+        == 1
+    )
+
+
 def test_erasure_removes_what_would_have_rendered_an_unsent_confirmation(app, taxonomy):
     assert client_with_own_address(app).post("/quote", data=answers(app)).status_code == 303
     lead = db.session.scalar(sa.select(Lead))
@@ -282,5 +293,6 @@ def test_erasure_removes_what_would_have_rendered_an_unsent_confirmation(app, ta
     db.session.expire_all()
     erased = db.session.get(EmailMessage, pending.id)
     assert erased.render_context is None and erased.status == "cancelled"
+    assert _context_is_sql_null(erased.id)  # not JSON null: `IS NULL` finds it
     assert (erased.subject, erased.body_text, erased.to_address) == ("", "", "")
     assert deliver_email(erased.id) == "skipped"

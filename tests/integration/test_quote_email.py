@@ -155,4 +155,8 @@ def test_the_request_only_queues_what_renders_the_confirmation(client, app):
 
     rendered = confirmation()
     assert rendered.render_context is None
+    rendered_and_cleared = sa.select(sa.func.count(EmailMessage.id)).where(
+        EmailMessage.id == rendered.id, EmailMessage.render_context.is_(None)
+    )
+    assert db.session.scalar(rendered_and_cleared) == 1  # SQL NULL, not JSON null
     assert rendered.subject == f"Ihre Angebotsanfrage {lead.reference}"
