@@ -309,7 +309,7 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
         reference = new_reference()
         try:
             lead_id = _write_lead({**lead_values, "reference": reference}, consent_values, events)
-            routed = status == LeadStatus.NEW
+            to_route = status == LeadStatus.NEW
             confirmation_ids = []
             if confirm:
                 confirmation_ids.append(
@@ -322,7 +322,7 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
                         reply_to=config["COORDINATOR_EMAIL"],
                         language=patient_language(request.preferred_language),
                         render_later=True,  # by the worker that sends it: the patient waits on this request
-                        in_send_task=not routed,
+                        in_send_task=not to_route,
                         **confirmation_context(
                             lead_id=lead_id,
                             reference=reference,
@@ -330,7 +330,7 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
                         ),
                     )
                 )
-            if routed:
+            if to_route:
                 # One broker message per form: the routing task hands the confirmation to the
                 # email queue before it routes (workers.route_lead).
                 outbox.add_task(outbox.ROUTE_LEAD, lead_id=lead_id, email_ids=confirmation_ids)
