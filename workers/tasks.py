@@ -1,6 +1,5 @@
 """Tasks are thin shells: they take ids, call one service, and let it commit."""
 
-import logging
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -14,8 +13,6 @@ from leads.routing import bounces, escalation
 from leads.routing import service as routing
 from leads.staff import operations, stats_summary
 from leads.timeutil import utcnow
-
-log = logging.getLogger(__name__)
 
 # As for routing: a database hiccup is retried; the claims keep an email from going out twice.
 RETRY_ON_DATABASE_ERRORS = {
@@ -60,13 +57,9 @@ def sweep_outbox() -> int:
 def dispatch_due_emails() -> int:
     sent = 0
     for task_name, email_ids in email.due_email_batches():
-        _hand_to_senders(task_name, email_ids)
+        email.publish_send(task_name, email_ids)
         sent += len(email_ids)
     return sent
-
-
-def _hand_to_senders(task_name: str, email_ids: list[int]) -> None:
-    current_app.extensions["celery"].send_task(task_name, kwargs={"email_ids": email_ids})
 
 
 # A database hiccup (SQLite busy, PostgreSQL deadlock or restart) is retried; the lead stays `new`
@@ -83,12 +76,7 @@ def route_lead(self, lead_id: int, email_ids: list[int] | None = None) -> str:
     """Route the lead; `email_ids`: the emails the intake queued with it (the patient's
     confirmation), handed to the email queue first, so the form publishes one message."""
     if email_ids and not self.request.retries:
-        try:
-            _hand_to_senders(outbox.SEND_EMAILS, email_ids)
-        except Exception as exc:  # the broker refused: the due-email sweep sends them after the safety net
-            log.warning(
-                "route_lead: emails %s left to the due-email sweep (%s)", email_ids, type(exc).__name__
-            )
+        email.hand_over(email_ids)
     return routing.route_lead(lead_id)
 
 

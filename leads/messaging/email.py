@@ -534,6 +534,22 @@ def _due_emails(limit: int) -> list[tuple[int, str]]:
     return [tuple(row) for row in rows]
 
 
+def publish_send(task_name: str, email_ids: list[int]) -> None:
+    """Hand queued emails to the senders now: one `task_name` task for them (raises when the
+    broker refuses)."""
+    current_app.extensions["celery"].send_task(task_name, kwargs={"email_ids": email_ids})
+
+
+def hand_over(email_ids: list[int]) -> None:
+    """Hand emails (none of them a provider's) that a task carried to the senders: the intake's
+    confirmation, carried by its routing task. A broker that refuses leaves them to the due-email
+    sweep, after the safety net, as for any email whose send task was lost."""
+    try:
+        publish_send(outbox.SEND_EMAILS, email_ids)
+    except Exception as exc:  # any broker failure
+        log.warning("emails %s left to the due-email sweep (%s)", email_ids, type(exc).__name__)
+
+
 # Due emails go out in tasks of this many: one connection each, while a busy sweep still spreads
 # them over every pool process.
 DUE_BATCH_SIZE = 10
