@@ -68,6 +68,16 @@ READ_ONLY_BLUEPRINTS = frozenset({"public", "health", "auth", "self_service"})
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+@limiter.request_filter
+def _reads_are_not_limited() -> bool:
+    """Every rate limit is on a POST (the forms that write); a read skips the limiter's work.
+
+    Without this the limiter resolves and evaluates the route's limits for every GET only to find
+    none apply: about a tenth of the quote form's GET. A limit on a read would need this lifted.
+    """
+    return request.method in READ_ONLY_METHODS
+
+
 class ReadOnlyViolation(RuntimeError):
     """A unit of work declared read-only tried to write (see READ_ONLY_BLUEPRINTS)."""
 

@@ -88,7 +88,7 @@ def home():
 @limiter.limit(_quote_rate_limit, methods=["POST"])
 def quote():
     taxonomy = intake.offered_taxonomy()
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers it with GET's headers)
         return _empty_form(taxonomy)
 
     # Checked from the posted values: the form object is built only to show the page again.

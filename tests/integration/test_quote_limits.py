@@ -82,3 +82,29 @@ def test_with_redis_stopped_the_limit_still_holds_in_memory_and_returns_to_redis
         client.post("/quote", data={})
     assert client.post("/quote", data=answers(app)).status_code == 429
     restart_redis_and_wait_for_the_limiter(app, redis_server)  # fails the test if it never does
+
+
+def test_reading_a_page_costs_the_limiter_nothing_and_a_post_is_still_counted(
+    client, app, redis_server, monkeypatch
+):
+    """Every limit is on a POST, so a GET skips the limiter's work altogether."""
+    from leads.extensions import limiter
+
+    resolved = []
+    real_resolve = limiter.limit_manager.resolve_limits
+
+    def counting(*args, **kwargs):
+        resolved.append(args[1])  # the endpoint
+        return real_resolve(*args, **kwargs)
+
+    monkeypatch.setattr(limiter.limit_manager, "resolve_limits", counting)
+    for _ in range(15):  # more than the POST limit allows
+        assert client.get("/quote").status_code == 200
+    head = client.head("/quote")  # a link checker's or a monitor's request: the form's headers
+    assert head.status_code == 200 and head.get_data() == b""
+    assert resolved == []
+    assert not limiter_keys(redis_server)
+
+    assert client.post("/quote", data={}).status_code == 422
+    assert "public.quote" in resolved
+    assert limiter_keys(redis_server), "the POST was counted"
