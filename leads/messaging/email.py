@@ -140,8 +140,7 @@ def render_waiting(email_ids: list[int]) -> _Rendered:
                 EmailMessage.render_context.is_not(None),
             )
         ).all()
-    # A row an earlier release rendered or erased may hold JSON null rather than SQL NULL: skipped.
-    return {email_id: (context, _render_context(context)) for email_id, context in waiting if context}
+    return {email_id: (context, _render_context(context)) for email_id, context in waiting}
 
 
 def _render_context(pending: dict) -> RenderedEmail:

@@ -31,7 +31,7 @@ class EmailMessage(db.Model):
     body_html: Mapped[str] = mapped_column(sa.Text)
     # Queued to be rendered by the worker that sends it ({"template", "language", "context"}):
     # subject and bodies stay empty until then (see leads.messaging.email.render_pending).
-    # None is stored as SQL NULL, not JSON null (which rows cleared before this release may hold).
+    # None is stored as SQL NULL, not JSON null (migration 0008n turned earlier JSON nulls into it).
     render_context: Mapped[dict | None] = mapped_column(sa.JSON(none_as_null=True))
     message_id: Mapped[str] = mapped_column(sa.String(200), unique=True)
     lead_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lead.id"), index=True)
