@@ -4,7 +4,9 @@ SMTP server in this process that notes when each message arrives. Open-loop subm
 leads/s for 60 s (the load generator is its own process); latency from each POST to the arrival
 of the lead's first provider email. Baseline in the same run: a bare POST → INSERT → publish →
 Celery task → SMTP send (bench/bare_app.py, same gunicorn and worker settings). Then the highest
-steady rate at which p99 stays under 1 s, stepping the rate up.
+steady rate at which p99 stays under 1 s, stepping the rate up: each step runs as often as the
+rest (BENCH_RUNS) and counts by its median p99, since one step alone is a few dozen leads, whose
+p99 is their slowest one.
 
     BENCH_RUNS=3 BENCH_PIPELINE_SECONDS=60 BENCH_PIPELINE_RATE=20 BENCH_PIPELINE_STEPS=2,5,10,20,30 \\
         python bench/bench_pipeline.py
@@ -12,6 +14,7 @@ steady rate at which p99 stays under 1 s, stepping the rate up.
 
 import email.parser
 import math
+import statistics
 import time
 from datetime import UTC, datetime
 
@@ -280,13 +283,21 @@ def main() -> None:
                     figures = [percentile(r, q) * 1000 for r in runs]
                     name = f"{label} {q_label}, {RATE:.0f} leads/s"
                     row(section, name, "ms", figures, None, "", "database times")
-            steady = 0.0
+            steady, tried = 0.0, []
             for rate in STEPS:
-                found, missing, _ = submit(project, "project", rate, STEP_SECONDS, project_arrival, drained)
-                if missing or percentile(found, 0.99) >= 1.0:
+                p99s, lost_here = [], 0
+                for _ in range(RUNS):
+                    found, missing, _ = submit(
+                        project, "project", rate, STEP_SECONDS, project_arrival, drained
+                    )
+                    p99s.append(percentile(found, 0.99) * 1000 if found else math.inf)
+                    lost_here += missing
+                p99 = statistics.median(p99s)
+                tried.append(f"{rate:.0f}/s {p99:.0f} ms" + (f" ({lost_here} lost)" if lost_here else ""))
+                if lost_here or p99 >= 1000:
                     break
                 steady = rate
-            steps = f"steps {','.join(f'{r:.0f}' for r in STEPS)}, {STEP_SECONDS:.0f} s each"
+            steps = f"{STEP_SECONDS:.0f} s × {RUNS} per step, median p99: {', '.join(tried)}"
             row(section, "highest steady rate with p99 < 1 s", "leads/s", [steady], None, "", steps)
     finally:
         controller.stop()
