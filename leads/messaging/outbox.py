@@ -46,6 +46,7 @@ LATER_TASKS = frozenset({SEND_EMAILS})
 _PENDING_KEY = "outbox_pending_ids"
 _TASKS_KEY = "outbox_tasks"
 _PUBLISHED_LOG_KEY = "outbox_published_log"
+_TASKS_LOG_KEY = "outbox_tasks_logged"
 _BATCHES_KEY = "outbox_batches"
 # How much of a task's arguments the broker message shows (Celery's own default).
 REPR_MAX = 1024
@@ -186,13 +187,15 @@ def _record_failure(message_id: int, error: str) -> None:
 
 
 class PublishedLog:
-    """Rows a web process published, marked so in one UPDATE per interval instead of one write
-    transaction per request (on SQLite, one less turn of the write lock and its fsync per form).
+    """Rows a web process or a worker process published, marked so in one UPDATE per interval
+    instead of one write transaction per request or task (on SQLite, one less turn of the write
+    lock per form and per routing).
 
     A row published but not yet marked is at worst published again by the sweep once it is past
     OUTBOX_GRACE_SECONDS (every task is idempotent), the same as a process killed between its
     commit and its publish; so the interval must stay well under the grace period. The marks are
-    written by a thread of each process, and at its exit.
+    written by a thread of each process, and at its exit (a worker's pool process, which leaves
+    without running exit handlers, flushes from the worker's shutdown signal instead).
     """
 
     def __init__(self, app: Flask) -> None:
@@ -304,12 +307,19 @@ def _release(ids: list[int]) -> None:
         log.warning("outbox: could not release the sweep's claim (%s)", type(exc).__name__)
 
 
+def log_what_tasks_publish(app: Flask) -> None:
+    """For a worker's process: what its tasks publish after their commits is marked by the
+    process's PublishedLog, as in a web request (the worker calls this as each process starts)."""
+    app.extensions[_TASKS_LOG_KEY] = True
+
+
 def _publish_after_commit(session: Session) -> None:
     rows = session.info.pop(_PENDING_KEY, None)
     if rows and has_app_context():
         # The committed session cannot run SQL here; publish from a fresh one.
         app = current_app._get_current_object()
-        if has_request_context() and app.config["OUTBOX_RECORD_INTERVAL_SECONDS"] > 0:
+        logged = has_request_context() or app.extensions.get(_TASKS_LOG_KEY, False)
+        if logged and app.config["OUTBOX_RECORD_INTERVAL_SECONDS"] > 0:
             _publish_and_log(app, rows)
             return
         with app.app_context():
@@ -320,8 +330,9 @@ def _publish_after_commit(session: Session) -> None:
 
 
 def _publish_and_log(app: Flask, rows: list[tuple[int, str, dict]]) -> None:
-    """The request's fast path: publish, leave the marks to the process's PublishedLog; only a
-    broker failure is written at once (it is rare, and the sweep needs its error)."""
+    """The fast path of a request or a worker's task: publish, leave the marks to the process's
+    PublishedLog; only a broker failure is written at once (it is rare, and the sweep needs its
+    error)."""
     sent, failure = _send(rows)
     if sent:
         PublishedLog.of(app).add(sent)

@@ -20,14 +20,15 @@ import config as project_config
 import leads
 from config import BASE_DIR, ConfigError
 from leads import create_app
+from leads.dev import seed
 from leads.extensions import ReadOnlyViolation, db, look_ups_first
 from leads.intake import forget_taxonomy
 from leads.messaging import outbox
-from leads.models import Lead, OutboxMessage, Treatment
+from leads.models import EmailMessage, Lead, OutboxMessage, Treatment
 from leads.staff.operations import PRIORITY_SEPARATOR
 from tests.helpers import kinds, sqlite_statements, statements, wait_until
 from tests.quote_support import answers, client_with_own_address
-from tests.servers import free_port, wait_for_port
+from tests.servers import Worker, free_port, wait_for_port
 from tests.staff_support import signed_in_client
 
 on_sqlite_only = pytest.mark.sqlite_only
@@ -357,4 +358,40 @@ def test_a_web_process_stopping_marks_what_it_published_before_it_exits(
     finally:
         web.terminate()
         web.wait(timeout=30)
+    assert _unmarked_rows() == 0
+
+
+@pytest.mark.commits
+def test_a_worker_process_marks_what_its_tasks_published_once_per_interval_and_as_it_stops(
+    app, taxonomy, test_env, redis_server, mail_sink, tmp_path
+):
+    """The routing task's publish of its provider emails is marked by the pool process's log, not
+    by one more write transaction per routing; a pool process stopping marks what it holds."""
+    seed.load_demo_providers()
+    db.session.commit()
+    redis.Redis.from_url(app.config["REDIS_URL"]).flushdb()  # nothing left by earlier tests
+    env = {**test_env, "REDIS_URL": app.config["REDIS_URL"], "OUTBOX_RECORD_INTERVAL_SECONDS": "3600"}
+    worker = Worker(env, tmp_path / "worker.log", pool="prefork", concurrency=1)
+    worker.start()
+    try:
+        assert client_with_own_address(app).post("/quote", data=answers(app)).status_code == 303
+        assert _unmarked_rows() == 0  # this process marks its own at once (interval 0)
+
+        def providers_emailed():
+            sent = db.session.scalar(
+                sa.select(sa.func.count(EmailMessage.id)).where(
+                    EmailMessage.template == "provider_notification", EmailMessage.status == "sent"
+                )
+            )
+            db.session.rollback()
+            return sent > 0
+
+        wait_until(providers_emailed, timeout=30)  # published on the routing task's fast path
+        unmarked = db.session.scalars(
+            sa.select(OutboxMessage.task_name).where(OutboxMessage.dispatched_at.is_(None))
+        ).all()
+        db.session.rollback()
+        assert unmarked == [outbox.SEND_PROVIDER_EMAILS]
+    finally:
+        worker.stop()
     assert _unmarked_rows() == 0
