@@ -129,6 +129,7 @@ def reroute_lead(
     elif not assignments and lead.status == LeadStatus.UNROUTABLE:
         lead.status_reason = why
     # A lead a provider has accepted (contacted) keeps its status; the event tells the story.
+    _notify(assignments)
     db.session.commit()
     log.info("reroute_lead %s: %d new assignment(s)", lead_id, len(assignments))
     return assignments
@@ -189,6 +190,7 @@ def _route(lead: Lead, *, actor_type: str, actor_user_id: int | None = None) -> 
         lead.change_status(
             LeadStatus.ROUTED, actor_type=actor_type, actor_user_id=actor_user_id, note=f"Sent to: {names}."
         )
+        _notify(assignments)
         return LeadStatus.ROUTED.value
     lead.change_status(
         LeadStatus.UNROUTABLE, actor_type=actor_type, actor_user_id=actor_user_id, note=why, reason=why
@@ -197,8 +199,8 @@ def _route(lead: Lead, *, actor_type: str, actor_user_id: int | None = None) -> 
 
 
 def _assign_next(lead: Lead, limit: int) -> tuple[list[Assignment], str]:
-    """Lock the candidates, rank them, write Assignments, events and emails; return them and,
-    when there are none, why."""
+    """Lock the candidates, rank them, add Assignments and their events; return them and, when
+    there are none, why. The caller records the lead's outcome, then `_notify`s the providers."""
     now = utcnow()
     providers = candidates.lock_candidates(lead.treatment_id)
     # Counted after the locks: what a concurrent routing committed is already visible.
@@ -228,7 +230,14 @@ def _assign_next(lead: Lead, limit: int) -> tuple[list[Assignment], str]:
             note=f"Assigned to {provider.name} (rank {assignment.rank}, score {match.score:g}).",
         )
         assignments.append(assignment)
+    return assignments, "" if assignments else result.explain_empty()
+
+
+def _notify(assignments: list[Assignment]) -> None:
+    """Write what the routing made in one flush (each link names its assignment's id), then queue
+    each provider's notification (written without the ORM: nothing is left for the commit)."""
+    if not assignments:
+        return
     db.session.flush()
     for assignment in assignments:
         queue_provider_emails(assignment, "notification")
-    return assignments, "" if assignments else result.explain_empty()
