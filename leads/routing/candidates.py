@@ -1,7 +1,6 @@
 """What routing decides on, read from the database: the candidate providers (locked), this
 week's load, answer history, and the providers a patient already had."""
 
-from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -62,9 +61,11 @@ def provider_profiles(providers: list[Provider], now: datetime) -> list[engine.P
 
     Only a real expiry counts against a provider; a patient's withdrawal has a status of its own.
     """
-    ids = [p.id for p in providers]
-    this_week = _count_by_provider(ids, Assignment.created_at >= week_start(now))
-    unanswered = _count_by_provider(ids, Assignment.status == AssignmentStatus.EXPIRED)
+    this_week, unanswered = _counts_by_provider(
+        [p.id for p in providers],
+        Assignment.created_at >= week_start(now),
+        Assignment.status == AssignmentStatus.EXPIRED,
+    )
     return [
         engine.ProviderProfile(
             id=p.id,
@@ -86,16 +87,24 @@ def provider_profiles(providers: list[Provider], now: datetime) -> list[engine.P
     ]
 
 
-def _count_by_provider(provider_ids: Iterable[int], condition) -> dict[int, int]:
-    provider_ids = list(provider_ids)
+def _counts_by_provider(provider_ids: list[int], *conditions) -> list[dict[int, int]]:
+    """For each condition, how many of each provider's assignments meet it (one query)."""
+    counts: list[dict[int, int]] = [{} for _ in conditions]
     if not provider_ids:
-        return {}
+        return counts
     rows = db.session.execute(
-        sa.select(Assignment.provider_id, sa.func.count(Assignment.id))
-        .where(Assignment.provider_id.in_(provider_ids), condition)
+        sa.select(
+            Assignment.provider_id,
+            *(sa.func.count(Assignment.id).filter(condition) for condition in conditions),
+        )
+        .where(Assignment.provider_id.in_(provider_ids), sa.or_(*conditions))
         .group_by(Assignment.provider_id)
     )
-    return {provider_id: count for provider_id, count in rows}
+    for provider_id, *numbers in rows:
+        for by_provider, number in zip(counts, numbers, strict=True):
+            if number:
+                by_provider[provider_id] = number
+    return counts
 
 
 def language_code(code: str | None) -> str:
