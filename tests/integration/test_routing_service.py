@@ -360,7 +360,7 @@ def test_the_provider_email_has_the_facts_and_a_signed_link_but_no_contact_or_he
             "example.org",
             "4520999111",
             "+45 20",
-            "C5",
+            "C5 lesion",  # not "C5" alone: a random reference or link may hold those two letters
             "neuropathic",
             "bladder",
             "Spinal cord injury (incomplete)",
