@@ -14,7 +14,7 @@ from leads import create_app
 from leads.extensions import db
 
 # A second app on a database of its own, migrated step by step.
-pytestmark = pytest.mark.commits
+pytestmark = [pytest.mark.commits, pytest.mark.pg]  # the migration branches on the database
 
 NOW = datetime(2026, 11, 1, 10, tzinfo=UTC)
 WAITING = {"template": "patient_confirmation", "language": "da", "context": {"reference": "Q-AAAAAA"}}
