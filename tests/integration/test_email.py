@@ -154,3 +154,11 @@ def test_a_message_the_server_may_have_kept_is_never_sent_again_on_the_spot(app,
     db.session.refresh(second)
     assert second.attempts == 1 and second.next_attempt_at is not None
     assert len(mail_sink.messages()) == 2
+
+
+def test_an_address_in_unicode_is_delivered_with_smtputf8(app, mail_sink):
+    email = _queue(to="jørgen@eksempel.dk")
+    assert deliver_email(email.id) == "sent"
+    [message] = _received(mail_sink)
+    assert message["To"] == "jørgen@eksempel.dk"
+    assert message.get_body(("plain",)).get_content().startswith("This is a test message")
