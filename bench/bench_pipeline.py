@@ -8,11 +8,12 @@ steady rate at which p99 stays under 1 s, stepping the rate up: each step runs a
 rest (BENCH_RUNS) and counts by its median p99, since one step alone is a few dozen leads, whose
 p99 is their slowest one.
 
-    BENCH_RUNS=3 BENCH_PIPELINE_SECONDS=60 BENCH_PIPELINE_RATE=20 BENCH_PIPELINE_STEPS=2,5,10,20,30 \\
+    BENCH_RUNS=3 BENCH_PIPELINE_SECONDS=60 BENCH_PIPELINE_RATE=20 BENCH_PIPELINE_STEPS=2,5,10,20,30,40 \\
         python bench/bench_pipeline.py
 """
 
 import email.parser
+import itertools
 import math
 import statistics
 import time
@@ -37,7 +38,7 @@ from leads.models import EmailMessage, Lead, LeadEvent
 RUNS = setting("runs", 3)
 SECONDS = setting("pipeline_seconds", 60.0)
 RATE = setting("pipeline_rate", 20.0)
-STEPS = [float(rate) for rate in str(setting("pipeline_steps", "2,5,10,20,30")).split(",")]
+STEPS = [float(rate) for rate in str(setting("pipeline_steps", "2,5,10,20,30,40")).split(",")]
 STEP_SECONDS = setting("pipeline_step_seconds", 20.0)
 LONGEST_WAIT = 60.0  # after the last submission, for the last email
 
@@ -220,6 +221,8 @@ def bare_stack(servers: Servers, sink_port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+PATIENTS_PER_RUN = 100_000
+FIRST_NUMBERS = itertools.count(0, PATIENTS_PER_RUN)  # each run's first patient
 DRAIN_WAIT = 600.0  # for the backlog of an earlier run, before the next starts
 
 
@@ -232,6 +235,11 @@ def submit(
     while drained is not None and not drained() and time.monotonic() < deadline:
         time.sleep(1)
     extra = {} if kind == "project" else {"post_path": "/lead"}
+    # Every patient of the benchmark is a new one: a phone repeated within the duplicate window
+    # files the request as a duplicate, which is not routed and has no provider email.
+    if rate * seconds > PATIENTS_PER_RUN:
+        raise ValueError(f"a run of more than {PATIENTS_PER_RUN} submissions")
+    extra["first_number"] = next(FIRST_NUMBERS)
     result = load(base, kind, "open", rate=rate, seconds=seconds, **extra)
     wait_for_emails(result["sent"], arrival_of)
     if sent_out is not None:

@@ -69,10 +69,16 @@ class Client:
             raise RuntimeError(f"form answered {status}")
         return dict(HIDDEN.findall(page)), elapsed
 
-    def send(self, number: int, hidden: dict, path: str | None = None) -> tuple[int, float, str]:
+    def send(
+        self, number: int, hidden: dict, path: str | None = None, *, numbered: bool = False
+    ) -> tuple[int, float, str]:
+        """POST the form as patient `number`; `numbered`: the caller keeps the numbers of all its
+        runs apart, so the phone is the number's own (a random phone may repeat an earlier
+        patient's, and the form rightly files that request as a duplicate, never routed)."""
         email = f"lg-{self.run}-{number}@example.org"
         if self.kind == "project":
-            phone = f"+45{20100000 + (hash((self.run, number)) % 800000)}"  # valid Danish mobiles
+            # Valid Danish mobile numbers.
+            phone = f"+45{20100000 + (number if numbered else hash((self.run, number)) % 800000)}"
             body = {**ANSWERS, **hidden, "email": email, "phone": phone}
             path = path or "/quote"
         else:
@@ -151,6 +157,7 @@ def gets(options) -> dict:
 def open_loop(options) -> dict:
     run = f"{random.randrange(16**6):06x}"
     count = int(options.rate * options.seconds)
+    first = options.first_number
     start = time.time() + 0.5
     sent, errors = [], []
     lock = threading.Lock()
@@ -165,7 +172,10 @@ def open_loop(options) -> dict:
             time.sleep(pause)
         posted = time.time()
         try:
-            status, elapsed, email = client.send(number, hidden, options.post_path)
+            if first is None:
+                status, elapsed, email = client.send(number, hidden, options.post_path)
+            else:
+                status, elapsed, email = client.send(first + number, hidden, options.post_path, numbered=True)
         except Exception as exc:
             errors.append(type(exc).__name__)
             return
@@ -198,6 +208,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rate", type=float, default=20)
+    parser.add_argument(
+        "--first-number",
+        type=int,
+        default=None,
+        help="open loop: number the patients from here, each with a phone of its own (the caller "
+        "keeps its runs' numbers apart); default: a random phone each",
+    )
     options = parser.parse_args()
     print(json.dumps({"pairs": pairs, "open": open_loop, "get": gets}[options.mode](options)))
 

@@ -5,7 +5,7 @@ a clinic's pages its notification language."""
 import re
 import unicodedata
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -288,7 +288,14 @@ def moment(value: datetime | None, country: str | None = None, language: str | N
 
 def money(amount: int, currency: str, language: str | None = None) -> str:
     """A whole amount with its currency as `language` writes it: € 20,000 / 20.000 € / 20 000 kr."""
-    locale = Locale.parse(language or page_language())
+    return _money(amount, currency, language or page_language())
+
+
+# Babel parses the locale's pattern on every call; the same few amounts recur (the budget labels
+# of every provider email, a clinic's prices on every page of its quotes).
+@lru_cache(maxsize=4096)
+def _money(amount: int, currency: str, language: str) -> str:
+    locale = Locale.parse(language)
     pattern = locale.currency_formats["standard"].pattern.split(";")[0].replace(".00", "")
     text = format_currency(amount, currency, format=pattern, locale=locale, currency_digits=False)
     # CLDR's currency spacing, which Babel leaves out: a code such as DKK never touches a digit.
