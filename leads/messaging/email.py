@@ -243,7 +243,7 @@ def build_mime(email, mail_from: str) -> MimeMessage:
         "Subject": email.subject,
         "From": mail_from,
         "To": email.to_address,
-        "Reply-To": email.reply_to,
+        "Reply-To": email.reply_to or None,
         "Date": formatdate(usegmt=True),
         "Message-ID": email.message_id,
     }
