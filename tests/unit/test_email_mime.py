@@ -83,7 +83,8 @@ def test_an_address_in_unicode_is_written_for_smtputf8(changes):
     email = _email(**changes)
     message = build_mime(email, SENDER)
     raw = _on_the_wire(message, utf8=True)
-    assert "jørgen@eksempel.dk".encode() in raw or "kø@example.org".encode() in raw
+    [address] = changes.values()
+    assert address.encode() in raw  # written as UTF-8, not as an encoded word
     read, text, html = _read_back(raw)
     assert (read["To"], read["Reply-To"], read["Subject"]) == (
         email.to_address,
