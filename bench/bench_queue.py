@@ -18,7 +18,6 @@ import argparse
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -34,8 +33,11 @@ import config
 from leads import create_app
 from leads.dev import seed
 from leads.extensions import db
-from leads.models import Assignment, Condition, Lead, Provider, Treatment, User
+from leads.models import Assignment, Condition, Consent, Lead, Provider, ProviderTreatment, Treatment, User
+from leads.models.catalog import provider_condition
 from leads.models.lead import REFERENCE_ALPHABET, new_reference
+from leads.routing import responses
+from leads.routing import service as routing
 from leads.staff import queue, stats, stats_summary
 from leads.staff.queue import Cursor, QueueFilters
 from leads.timeutil import utcnow
@@ -186,12 +188,15 @@ def build_set_based(leads: int, seed_value: int = 7) -> None:
         sa.text(
             f"""
             INSERT INTO assignment (lead_id, provider_id, rank, score, score_breakdown, status, created_at,
-                responded_at)
-            SELECT id, {pick.format("providers", "int")}, 1, 50.0, '{{}}',
-                CASE WHEN random() < 0.6 THEN 'accepted' WHEN random() < 0.5 THEN 'declined'
-                     ELSE 'expired' END,
-                created_at, created_at + random() * interval '2 days'
-            FROM lead WHERE status NOT IN ('new', 'needs_review', 'spam', 'duplicate') AND random() < 0.8
+                responded_at, expired_at)
+            SELECT id, provider, 1, 50.0, '{{}}', status, created_at,
+                CASE WHEN status <> 'expired' THEN created_at + random() * interval '2 days' END,
+                CASE WHEN status = 'expired' THEN created_at + interval '5 days' END
+            FROM (SELECT id, created_at, {pick.format("providers", "int")} AS provider,
+                      CASE WHEN random() < 0.6 THEN 'accepted' WHEN random() < 0.5 THEN 'declined'
+                           ELSE 'expired' END AS status
+                  FROM lead WHERE status NOT IN ('new', 'needs_review', 'spam', 'duplicate')
+                      AND random() < 0.8) AS picked
             """  # noqa: S608
         ),
         {"providers": ids["providers"]},
@@ -219,6 +224,54 @@ def measure(fn, rounds: int) -> list[float]:
         samples.append(time.perf_counter() - start)
         db.session.rollback()
     return samples
+
+
+def route_new_leads(rounds: int) -> list[float]:
+    """Seconds to route each of `rounds` new leads as the worker does: lock the lead and the
+    candidates, count the week's assignments, rank, write assignments, events and emails, commit
+    (and publish). Each lead is written before its clock starts; capacities are lifted, so every
+    one is routed to three providers."""
+    db.session.execute(sa.update(Provider).values(weekly_capacity=10**6))
+    treatment_id, condition_id = db.session.execute(
+        sa.select(ProviderTreatment.treatment_id, provider_condition.c.condition_id)
+        .join(provider_condition, provider_condition.c.provider_id == ProviderTreatment.provider_id)
+        .join(Treatment, Treatment.id == ProviderTreatment.treatment_id)
+        .where(Treatment.requires_review.is_(False))
+        .group_by(ProviderTreatment.treatment_id, provider_condition.c.condition_id)
+        .order_by(sa.func.count().desc())
+        .limit(1)
+    ).one()
+    first = db.session.scalar(sa.select(sa.func.max(Lead.id))) + 1  # a new patient each time
+    db.session.commit()
+    samples = []
+    for n in range(first, first + rounds + 1):  # the first warms the caches
+        now = utcnow()
+        lead = Lead(
+            reference=new_reference(), status="new", full_name=f"Routed Patient {n}",
+            email=f"routed{n}@bench.example", phone=f"+4530{n % 10**6:06d}", country="DE",
+            preferred_language="de",
+            treatment_id=treatment_id, condition_id=condition_id, details="Bench lead.",
+            timeframe="3-6-months", budget="20000-50000-eur", contact_preference="email",
+            sla_due_at=now + timedelta(hours=24), created_at=now,
+            consent=Consent(text_version="bench", share_with_providers=True, contact=True,
+                            source_form="bench"),
+        )  # fmt: skip
+        db.session.add(lead)
+        db.session.commit()
+        start = time.perf_counter()
+        outcome = routing.route_lead(lead.id)
+        if n > first:
+            samples.append(time.perf_counter() - start)
+        if outcome != "routed":
+            raise RuntimeError(f"bench lead {lead.id} was not routed: {outcome}")
+    return samples
+
+
+def refresh_provider_stats() -> None:
+    """Every provider's answer statistics, as answers and expiries keep them in a running service."""
+    for provider_id in db.session.scalars(sa.select(Provider.id)).all():
+        responses.refresh_provider_stats(provider_id)
+    db.session.commit()
 
 
 def summarise_every_day() -> None:
@@ -251,16 +304,16 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--postgresql", action="store_true", help="on a throwaway PostgreSQL cluster")
     options = parser.parse_args()
-    if options.postgresql:
-        with Servers("bench-dashboard-") as servers:
-            run(options, servers.postgresql())
-    else:
-        work = Path(tempfile.mkdtemp(prefix="bench-queue-"))
-        run(options, options.database_url or f"sqlite:///{work / 'bench.db'}")
+    with Servers("bench-dashboard-") as servers:  # Redis: a routing publishes its emails' task
+        if options.postgresql:
+            url = servers.postgresql()
+        else:
+            url = options.database_url or f"sqlite:///{servers.work / 'bench.db'}"
+        run(options, url, servers.redis())
 
 
-def run(options, url: str) -> None:
-    app = create_app(config.TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+def run(options, url: str, redis_url: str) -> None:
+    app = create_app(config.TestingConfig, SQLALCHEMY_DATABASE_URI=url, REDIS_URL=redis_url)
     with app.app_context():
         upgrade()
         started = time.perf_counter()
@@ -270,6 +323,7 @@ def run(options, url: str) -> None:
             db.session.commit()
         else:
             build(options.leads)
+        refresh_provider_stats()
         total = db.session.scalar(sa.select(sa.func.count(Lead.id)))
         print(f"{total:,} leads on {db.engine.dialect.name}, built in {time.perf_counter() - started:.0f} s")
         summarise_every_day()
@@ -345,6 +399,12 @@ def run(options, url: str) -> None:
         ]  # fmt: skip
         for label, fn in cases:
             report(label, measure(fn, rounds), base)
+        report(
+            "routing one new lead (worker's route_lead, commit included)",
+            route_new_leads(rounds),
+            base,
+            f"; {db.session.scalar(sa.select(sa.func.count(Assignment.id))):,} assignments in the database",
+        )
         today = now.date()
         for days in (30, 365):
             period = stats.Period.last_days(days, today)

@@ -77,8 +77,12 @@ class Provider(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     paused_until: Mapped[datetime | None]
     is_demo: Mapped[bool] = mapped_column(default=False)
+    # Of its most recent assignments that were answered or expired (responses.STATS_WINDOW): how
+    # many it answered, how many of those were acceptances, how many it let expire, and the median
+    # time to an answer. Kept by `responses.refresh_provider_stats` at every answer and expiry.
     response_count: Mapped[int] = mapped_column(default=0)
     accepted_count: Mapped[int] = mapped_column(default=0)
+    unanswered_count: Mapped[int] = mapped_column(default=0)
     median_response_seconds: Mapped[int | None]
     last_assigned_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

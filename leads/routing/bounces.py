@@ -14,11 +14,10 @@ from leads.directory.service import is_paused, pause_provider
 from leads.extensions import db
 from leads.i18n import in_english
 from leads.messaging.email import email_coordinators, hard_bounced
-from leads.models import AddressBounce, Assignment, AssignmentStatus, EmailMessage, Lead, Provider
-from leads.routing import candidates
+from leads.models import AddressBounce, Assignment, AssignmentStatus, EmailMessage, Provider
 from leads.routing.notification import notification_key_prefix, notified_assignment_id
-from leads.routing.responses import needs_replacement
-from leads.routing.service import reroute_lead
+from leads.routing.responses import needs_replacement, refresh_provider_stats
+from leads.routing.service import lock_as_routing, reroute_lead
 from leads.timeutil import utcnow
 from leads.workflow import assignment_sources
 
@@ -34,18 +33,10 @@ def handle_hard_bounce(email_id: int) -> str:
         db.session.rollback()
         return "ignored"
     assignment = db.session.get(Assignment, assignment_id)
-    # Routing's locks in routing's order (the lead, then the providers offering its treatment in
-    # id order): no deadlock with a routing or the re-route below, and one bounce at a time per
-    # provider, whose flags and pause are read and written together.
-    db.session.execute(
-        sa.select(Lead.id).where(Lead.id == assignment.lead_id).with_for_update(key_share=True)
-    ).scalar_one()
-    locked = candidates.lock_candidates(assignment.lead.treatment_id)
+    # Routing's locks in routing's order: no deadlock with a routing or the re-route below, and
+    # one bounce at a time per provider, whose flags and pause are read and written together.
+    lock_as_routing(assignment.lead, assignment.provider_id)
     provider = assignment.provider
-    if provider not in locked:  # it no longer offers the treatment
-        db.session.execute(
-            sa.select(Provider.id).where(Provider.id == provider.id).with_for_update(key_share=True)
-        )
     _flag(provider.id, email.to_address, email.last_error)
     if not _every_address_bounced(assignment_id) or not _expire(assignment):
         db.session.commit()
@@ -53,6 +44,7 @@ def handle_hard_bounce(email_id: int) -> str:
     lead = assignment.lead
     reason = f"Every notification address of {provider.name} refused the email: {email.last_error[:200]}"
     lead.add_event("assignment_expired", actor_type="system", actor_provider_id=provider.id, note=reason)
+    refresh_provider_stats(provider.id)
     _pause_after_repeated_bounces(provider, lead, email.last_error)
     if needs_replacement(lead):
         reroute_lead(lead.id, actor_type="system", reason=reason, limit=1)  # commits it all

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from leads.extensions import db
-from leads.models import Assignment, AssignmentStatus, Lead, Provider, ProviderTreatment, same_patient
+from leads.models import Assignment, Lead, Provider, ProviderTreatment, same_patient
 from leads.routing import engine
 from leads.workdays import week_start
 
@@ -57,15 +57,10 @@ def providers_already_tried(lead: Lead) -> set[int]:
 
 
 def provider_profiles(providers: list[Provider], now: datetime) -> list[engine.ProviderProfile]:
-    """The providers with this week's assignments and the ones they let expire counted.
-
-    Only a real expiry counts against a provider; a patient's withdrawal has a status of its own.
+    """The providers with their assignments since this week began counted, and their answer
+    statistics as stored on them (`responses.refresh_provider_stats`): routing reads no history.
     """
-    this_week, unanswered = _counts_by_provider(
-        [p.id for p in providers],
-        Assignment.created_at >= week_start(now),
-        Assignment.status == AssignmentStatus.EXPIRED,
-    )
+    this_week = _assigned_since([p.id for p in providers], week_start(now))
     return [
         engine.ProviderProfile(
             id=p.id,
@@ -79,7 +74,7 @@ def provider_profiles(providers: list[Provider], now: datetime) -> list[engine.P
             weekly_capacity=p.weekly_capacity,
             assigned_this_week=this_week.get(p.id, 0),
             response_count=p.response_count or 0,
-            unanswered_count=unanswered.get(p.id, 0),
+            unanswered_count=p.unanswered_count or 0,
             median_response_seconds=p.median_response_seconds,
             last_assigned_at=p.last_assigned_at,
         )
@@ -87,24 +82,16 @@ def provider_profiles(providers: list[Provider], now: datetime) -> list[engine.P
     ]
 
 
-def _counts_by_provider(provider_ids: list[int], *conditions) -> list[dict[int, int]]:
-    """For each condition, how many of each provider's assignments meet it (one query)."""
-    counts: list[dict[int, int]] = [{} for _ in conditions]
+def _assigned_since(provider_ids: list[int], since: datetime) -> dict[int, int]:
+    """How many assignments each provider got since `since` (one query over the week's rows)."""
     if not provider_ids:
-        return counts
+        return {}
     rows = db.session.execute(
-        sa.select(
-            Assignment.provider_id,
-            *(sa.func.count(Assignment.id).filter(condition) for condition in conditions),
-        )
-        .where(Assignment.provider_id.in_(provider_ids), sa.or_(*conditions))
+        sa.select(Assignment.provider_id, sa.func.count(Assignment.id))
+        .where(Assignment.provider_id.in_(provider_ids), Assignment.created_at >= since)
         .group_by(Assignment.provider_id)
     )
-    for provider_id, *numbers in rows:
-        for by_provider, number in zip(counts, numbers, strict=True):
-            if number:
-                by_provider[provider_id] = number
-    return counts
+    return {provider_id: count for provider_id, count in rows}
 
 
 def language_code(code: str | None) -> str:

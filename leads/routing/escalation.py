@@ -13,8 +13,8 @@ from leads.extensions import db
 from leads.models import Assignment, AssignmentStatus
 from leads.quotes.follow_up import FollowUpResult, follow_up_quotes
 from leads.routing.notification import queue_provider_emails
-from leads.routing.responses import needs_replacement
-from leads.routing.service import reroute_lead
+from leads.routing.responses import needs_replacement, refresh_provider_stats
+from leads.routing.service import lock_as_routing, reroute_lead
 from leads.timeutil import utcnow
 from leads.workdays import add_working_days
 from leads.workflow import AWAITING_ANSWER, assignment_sources, sharing_refusal
@@ -119,6 +119,8 @@ def _expire(assignment_id: int, now: datetime) -> int:
         f"{current_app.config['EXPIRE_AFTER_WORKING_DAYS']} working days."
     )
     lead.add_event("assignment_expired", actor_type="system", actor_provider_id=provider.id, note=reason)
+    lock_as_routing(lead, provider.id)
+    refresh_provider_stats(provider.id)
     if needs_replacement(lead):
         # Commits the expiry together with the replacement (or the lead's move to unroutable).
         reroute_lead(lead.id, actor_type="system", reason=reason, limit=1)

@@ -16,7 +16,7 @@ from leads.messaging import tokens
 from leads.messaging.email import email_coordinators, email_patient
 from leads.models import Assignment, AssignmentStatus, Lead, Provider
 from leads.routing.notification import provider_language
-from leads.routing.service import reroute_lead
+from leads.routing.service import lock_as_routing, reroute_lead
 from leads.timeutil import utcnow
 from leads.workflow import ACCEPTANCES, AWAITING_ANSWER, LeadStatus, assignment_sources, sharing_refusal
 
@@ -28,7 +28,8 @@ DECLINE_REASONS = {
     "treatment_not_offered": _l("Treatment not offered"),
     "other": _l("Other reason"),
 }
-# Statistics look at a provider's most recent answers, so they follow current behaviour.
+# Statistics look at a provider's most recent answered or expired assignments, so they follow
+# current behaviour and cost the same after years of history.
 STATS_WINDOW = 200
 
 
@@ -181,6 +182,7 @@ def decline(assignment_id: int, *, reason: str, note: str | None) -> Assignment:
         note=_with_note(in_english(summary), note),
     )
     _email_coordinators(assignment, summary, note)
+    lock_as_routing(lead, provider.id)  # before the provider row is written: see refresh_provider_stats
     refresh_provider_stats(provider.id)
     if needs_replacement(lead):
         # reroute_lead commits this transaction together with its new assignment.
@@ -221,16 +223,28 @@ def _email_coordinators(assignment: Assignment, summary, note: str | None) -> No
 
 
 def refresh_provider_stats(provider_id: int) -> None:
-    """Recompute answer count, acceptance count and median time to answer from recent assignments."""
+    """Recompute the provider's answer statistics from its last STATS_WINDOW settled assignments
+    (answered or expired): answers, acceptances, expiries and the median time to answer.
+
+    Run in the transaction of every answer and every expiry, after the caller took routing's locks
+    (`service.lock_as_routing`) or, for an acceptance, no lock routing waits on: the provider row is
+    written here. Routing reads the stored figures and never counts a provider's history.
+    """
+    settled_at = sa.func.coalesce(Assignment.responded_at, Assignment.expired_at, Assignment.created_at)
     rows = db.session.execute(
         sa.select(Assignment.status, Assignment.created_at, Assignment.responded_at)
-        .where(Assignment.provider_id == provider_id, Assignment.responded_at.is_not(None))
-        .order_by(Assignment.responded_at.desc())
+        .where(
+            Assignment.provider_id == provider_id,
+            sa.or_(Assignment.responded_at.is_not(None), Assignment.status == AssignmentStatus.EXPIRED),
+        )
+        .order_by(settled_at.desc(), Assignment.id.desc())
         .limit(STATS_WINDOW)
     ).all()
+    answered = [row for row in rows if row.status != AssignmentStatus.EXPIRED]
     provider = db.session.get(Provider, provider_id)
-    provider.response_count = len(rows)
+    provider.response_count = len(answered)
+    provider.unanswered_count = len(rows) - len(answered)
     # An acceptance stays one when the patient later chooses another clinic.
-    provider.accepted_count = sum(1 for status, _, _ in rows if status in ACCEPTANCES)
-    durations = [(answered - created).total_seconds() for _, created, answered in rows]
+    provider.accepted_count = sum(1 for row in answered if row.status in ACCEPTANCES)
+    durations = [(row.responded_at - row.created_at).total_seconds() for row in answered]
     provider.median_response_seconds = int(statistics.median(durations)) if durations else None

@@ -9,7 +9,7 @@ from flask import current_app
 
 from leads.extensions import db
 from leads.messaging.email import cancel_provider_emails
-from leads.models import Assignment, AssignmentStatus, Lead, User
+from leads.models import Assignment, AssignmentStatus, Lead, Provider, User
 from leads.routing import candidates, engine
 from leads.routing.notification import queue_provider_emails
 from leads.timeutil import utcnow
@@ -165,6 +165,19 @@ def route_waiting_leads(older_than: timedelta, batch: int = 100, most: int = 10_
             route_lead(lead_id)
         after, tried = ids[-1], tried + len(ids)
     return tried
+
+
+def lock_as_routing(lead: Lead, provider_id: int) -> None:
+    """Take routing's locks in routing's order before writing a provider row outside a routing:
+    the lead, then every provider offering its treatment in id order, then `provider_id` if it no
+    longer offers it. An expiry or a decline that then updates the provider's statistics and
+    re-routes never waits on a routing that waits on it."""
+    _lock_lead(lead.id)
+    locked = candidates.lock_candidates(lead.treatment_id)
+    if all(provider.id != provider_id for provider in locked):
+        db.session.execute(
+            sa.select(Provider.id).where(Provider.id == provider_id).with_for_update(key_share=True)
+        )
 
 
 def _lock_lead(lead_id: int) -> Lead | None:

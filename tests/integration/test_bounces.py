@@ -91,6 +91,7 @@ def test_every_address_refusing_expires_the_assignment_and_asks_the_next_provide
 
     db.session.refresh(assignment)
     assert assignment.status == "expired"
+    assert two_doors.unanswered_count == 1  # counted against the provider's response rate
     db.session.refresh(lead)
     assert lead.status == "routed"
     newcomers = [a for a in lead.assignments if a.provider_id not in before]

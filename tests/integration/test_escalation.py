@@ -10,7 +10,7 @@ from flask import current_app
 
 from leads.dev import seed
 from leads.extensions import db
-from leads.models import Assignment, EmailMessage, Lead, LeadEvent
+from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider
 from leads.routing.escalation import escalate_assignments
 from leads.routing.service import route_lead
 from leads.workdays import DANISH_TIME
@@ -88,6 +88,9 @@ def test_after_three_working_days_the_assignment_expires_once_and_the_next_provi
     assert len(rows) == 2 and rows[1][1] == "notified" and rows[1][0] != first_name
     assert _count(LeadEvent, lead_id=lead_id, kind="assignment_expired") == 1
     assert db.session.get(Lead, lead_id).status == "routed"
+    # The expiry counts against the silent provider, stored where routing reads it.
+    silent = db.session.scalar(sa.select(Provider).filter_by(name=first_name))
+    assert (silent.unanswered_count, silent.response_count) == (1, 0)
 
 
 def test_when_no_provider_is_left_the_lead_becomes_unroutable_with_the_reason(lead_with_one_provider):

@@ -2,6 +2,7 @@
 leaks through a bad link."""
 
 import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from leads.extensions import db
 from leads.messaging import tokens
 from leads.messaging.email import render_pending
 from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider
+from leads.routing import candidates, responses
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
@@ -171,3 +173,44 @@ def test_the_provider_email_link_opens_the_request(client, routed):
     link = re.search(r"https?://\S+/p/(\S+)", email.body_text).group(0)
     path = "/p/" + link.rsplit("/p/", 1)[1]
     assert client.get(path).status_code == 200
+
+
+def _settled(provider, status, *, days_ago, answered=True):
+    """An assignment of `provider` to a lead of its own, answered or expired `days_ago` days ago."""
+    when = utcnow() - timedelta(days=days_ago)
+    assignment = Assignment(
+        lead=LeadFactory(),
+        provider=provider,
+        rank=1,
+        score=50.0,
+        status=status,
+        created_at=when - timedelta(hours=5),
+    )
+    if answered:
+        assignment.responded_at = when
+    else:
+        assignment.expired_at = when
+    db.session.add(assignment)
+    db.session.flush()
+
+
+def test_the_response_rate_weighs_the_last_answered_or_expired_assignments_only(routed, monkeypatch):
+    _, [first, *_] = routed
+    provider = first.provider
+    monkeypatch.setattr(responses, "STATS_WINDOW", 4)
+    for days_ago in (400, 390, 380):  # silent long ago
+        _settled(provider, "expired", days_ago=days_ago, answered=False)
+    for days_ago, status in ((30, "accepted"), (20, "declined"), (10, "accepted"), (5, "not_chosen")):
+        _settled(provider, status, days_ago=days_ago)
+
+    responses.refresh_provider_stats(provider.id)
+    assert (provider.response_count, provider.accepted_count, provider.unanswered_count) == (4, 3, 0)
+    assert provider.median_response_seconds == 5 * 3600
+
+    _settled(provider, "expired", days_ago=1, answered=False)  # silent again, lately
+    responses.refresh_provider_stats(provider.id)
+    assert (provider.response_count, provider.accepted_count, provider.unanswered_count) == (3, 2, 1)
+    # Routing reads what is stored, not the history: 3 answered of 4.
+    [profile] = candidates.provider_profiles([provider], utcnow())
+    assert (profile.response_count, profile.unanswered_count) == (3, 1)
+    db.session.rollback()
