@@ -108,11 +108,16 @@ class AddressBounce(db.Model):
 
 
 class Assignment(db.Model):
-    __table_args__ = (sa.UniqueConstraint("lead_id", "provider_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("lead_id", "provider_id"),
+        # A provider's assignments by date: routing counts the candidates' assignments of the week
+        # from this index alone (and its leading column serves the provider's foreign key).
+        sa.Index("ix_assignment_provider_id_created_at", "provider_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(sa.ForeignKey("lead.id"), index=True)
-    provider_id: Mapped[int] = mapped_column(sa.ForeignKey("provider.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(sa.ForeignKey("provider.id"))
     rank: Mapped[int]
     score: Mapped[float]
     score_breakdown: Mapped[dict] = mapped_column(sa.JSON, default=dict)

@@ -1,5 +1,6 @@
 """provider unanswered count: a provider's answer statistics over its last 200 answered or expired
-assignments, stored on the provider, so routing no longer counts every expiry it ever had
+assignments, stored on the provider, so routing no longer counts every expiry it ever had; and an
+index of each provider's assignments by date for the week's count
 
 Until now routing counted all of a provider's expired assignments on every routing (a scan that
 grows with history) against its last 200 answers: after a few years the response rate weighed a
@@ -47,6 +48,10 @@ assignment = sa.table(
 def upgrade():
     with op.batch_alter_table('provider', schema=None) as batch_op:
         batch_op.add_column(sa.Column('unanswered_count', sa.Integer(), server_default='0', nullable=False))
+    # Routing counts the candidates' assignments of the week from this index alone; its leading
+    # column serves the provider's foreign key, as the index it replaces did.
+    op.create_index('ix_assignment_provider_id_created_at', 'assignment', ['provider_id', 'created_at'])
+    op.drop_index('ix_assignment_provider_id', table_name='assignment')
     bind = op.get_bind()
     settled_at = sa.func.coalesce(assignment.c.responded_at, assignment.c.expired_at, assignment.c.created_at)
     for (provider_id,) in bind.execute(sa.select(provider.c.id)).all():
@@ -77,3 +82,5 @@ def downgrade():
     # In place (SQLite 3.35 and later drop a plain column): a batch copy of the table would have
     # to drop the table other tables' foreign keys point at.
     op.drop_column('provider', 'unanswered_count')
+    op.create_index('ix_assignment_provider_id', 'assignment', ['provider_id'])
+    op.drop_index('ix_assignment_provider_id_created_at', table_name='assignment')

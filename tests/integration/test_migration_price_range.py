@@ -24,17 +24,31 @@ PROVIDER = {
 ASSIGNMENT = {"lead_id": 1, "score": 1.0, "score_breakdown": {}, "created_at": NOW}
 
 
+# One treatment and one condition, the leads' (id 1 each).
+TAXONOMY = {
+    "treatment": [
+        {"id": 1, "slug": "t", "name": "T", "description": "", "evidence_status": "approved",
+         "requires_review": False, "active": True, "sort_order": 0},
+    ],
+    "condition": [{"id": 1, "slug": "c", "name": "C", "category": "x", "active": True, "sort_order": 0}],
+}  # fmt: skip
+
+
+def insert_rows(connection, rows: dict[str, list[dict]]) -> None:
+    """Write rows into the tables as the database has them at this revision: each row's values
+    for the columns its table has, tables in the order given."""
+    tables = sa.MetaData()
+    tables.reflect(connection)
+    for name, values in rows.items():
+        table = tables.tables[name]
+        connection.execute(table.insert(), [{k: v for k, v in row.items() if k in table.c} for row in values])
+
+
 def _rows(connection):
     """A lead with an acceptance that gave a price range and a decline that did not, written
     into the tables as revision 0005 has them."""
-    tables = sa.MetaData()
-    tables.reflect(connection)
     rows = {
-        "treatment": [
-            {"id": 1, "slug": "t", "name": "T", "description": "", "evidence_status": "approved",
-             "requires_review": False, "active": True, "sort_order": 0},
-        ],
-        "condition": [{"id": 1, "slug": "c", "name": "C", "category": "x", "active": True, "sort_order": 0}],
+        **TAXONOMY,
         "provider": [
             {"id": 1, "name": "Aarhus Spine", **PROVIDER},
             {"id": 2, "name": "Odense Neuro", **PROVIDER},
@@ -52,9 +66,7 @@ def _rows(connection):
              "responded_at": NOW, **ASSIGNMENT},
         ],
     }  # fmt: skip
-    for name, values in rows.items():
-        table = tables.tables[name]
-        connection.execute(table.insert(), [{k: v for k, v in row.items() if k in table.c} for row in values])
+    insert_rows(connection, rows)
 
 
 def test_a_stored_first_price_range_becomes_a_history_event_and_its_column_goes(tmp_path):

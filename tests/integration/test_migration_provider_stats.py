@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import config
 from leads import create_app
 from leads.extensions import db
-from tests.integration.test_migration_price_range import PROVIDER, STAMPS
+from tests.integration.test_migration_price_range import PROVIDER, STAMPS, TAXONOMY, insert_rows
 from tests.integration.test_migration_render_context import scratch_database
 
 # A second app on a database of its own, migrated step by step; the backfill runs on both databases.
@@ -39,14 +39,8 @@ def _rows(connection) -> None:
     history = [("expired", NOW - timedelta(days=1095 - n)) for n in range(20)]
     history += [("accepted" if n % 3 == 0 else "declined", NOW - timedelta(days=300 - n)) for n in range(210)]
     history.append(("expired", NOW - timedelta(days=7)))
-    tables = sa.MetaData()
-    tables.reflect(connection)
     rows = {
-        "treatment": [
-            {"id": 1, "slug": "t", "name": "T", "description": "", "evidence_status": "approved",
-             "requires_review": False, "active": True, "sort_order": 0},
-        ],
-        "condition": [{"id": 1, "slug": "c", "name": "C", "category": "x", "active": True, "sort_order": 0}],
+        **TAXONOMY,
         "provider": [
             {"id": 1, "name": "Aarhus Spine", **PROVIDER, "response_count": 200, "accepted_count": 70},
             {"id": 2, "name": "Odense Neuro", **PROVIDER},
@@ -59,9 +53,7 @@ def _rows(connection) -> None:
             _assignment(n, 1, status, settled) for n, (status, settled) in enumerate(history, start=1)
         ],
     }  # fmt: skip
-    for name, values in rows.items():
-        table = tables.tables[name]
-        connection.execute(table.insert(), [{k: v for k, v in row.items() if k in table.c} for row in values])
+    insert_rows(connection, rows)
 
 
 # Reflecting the lead table: SQLite cannot describe its lower(email) index, which no row here needs.
@@ -80,11 +72,31 @@ def test_provider_statistics_are_recomputed_over_the_last_200_answered_or_expire
             )
             with db.engine.connect() as connection:
                 providers = [tuple(row) for row in connection.execute(sa.text(query))]
+                indexes = _indexes(connection)
             flask_migrate.downgrade(revision="0008n")
             with db.engine.connect() as connection:
                 columns = {c["name"] for c in sa.inspect(connection).get_columns("provider")}
+                indexes_after_downgrade = _indexes(connection)
             db.engine.dispose()
     # The window: last week's expiry and the latest 199 answers (n = 11..209), of which every
     # third (n divisible by 3) was an acceptance: 66. The old expiries fall outside it.
     assert providers == [(1, 199, 66, 1, 2 * 3600), (2, 0, 0, 0, None)]
     assert "unanswered_count" not in columns
+    assert indexes == {
+        "ix_assignment_lead_id": ["lead_id"],
+        "ix_assignment_provider_id_created_at": ["provider_id", "created_at"],
+    }
+    assert indexes_after_downgrade == {
+        "ix_assignment_lead_id": ["lead_id"],
+        "ix_assignment_provider_id": ["provider_id"],
+    }
+
+
+def _indexes(connection) -> dict[str, list[str]]:
+    """The assignment table's indexes on provider or lead, with their columns."""
+    found = sa.inspect(connection).get_indexes("assignment")
+    return {
+        i["name"]: i["column_names"]
+        for i in found
+        if i["name"].startswith(("ix_assignment_provider", "ix_assignment_lead"))
+    }
