@@ -75,7 +75,8 @@ class Lead(db.Model):
     duplicate_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lead.id"), index=True)
     # The quote form's one-time token: a double-tapped Send stores one lead, not two.
     submission_key: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
-    assigned_to_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"), index=True)
+    # Indexed by ix_lead_assigned_to_id_created_at, whose leading column it is.
+    assigned_to_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
     sla_due_at: Mapped[datetime | None] = mapped_column(index=True)
     anonymised_at: Mapped[datetime | None]
     # The patient asked, through their self-service link, for their data to be erased.
