@@ -226,9 +226,10 @@ def refresh_provider_stats(provider_id: int) -> None:
     """Recompute the provider's answer statistics from its last STATS_WINDOW settled assignments
     (answered or expired): answers, acceptances, expiries and the median time to answer.
 
-    Run in the transaction of every answer and every expiry, after the caller took routing's locks
-    (`service.lock_as_routing`) or, for an acceptance, no lock routing waits on: the provider row is
-    written here. Routing reads the stored figures and never counts a provider's history.
+    Run in the transaction of every answer and every expiry; it writes the provider row. A caller
+    that re-routes afterwards takes routing's locks first (`service.lock_as_routing`), so it never
+    holds a provider row a routing waits for while it waits for that routing; an acceptance takes
+    no lock after this one. Routing reads the stored figures and never counts a provider's history.
     """
     settled_at = sa.func.coalesce(Assignment.responded_at, Assignment.expired_at, Assignment.created_at)
     rows = db.session.execute(
