@@ -25,10 +25,14 @@ class Invalid(ValueError):
     """A value the patient has to correct; str(error) is shown next to the field."""
 
 
+# Unicode's control characters (category Cc: C0, DEL and C1), with and without newline and tab.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROLS_BUT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def _without_controls(text: str, *, keep_newlines: bool) -> str:
     """Drop control characters (NUL and friends break databases and terminals)."""
-    keep = {"\n", "\t"} if keep_newlines else set()
-    return "".join(c for c in text if c in keep or unicodedata.category(c) != "Cc")
+    return (_CONTROLS_BUT_LINES if keep_newlines else _CONTROLS).sub("", text)
 
 
 def single_line(raw: str | None) -> str:

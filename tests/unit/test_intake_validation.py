@@ -158,6 +158,8 @@ def test_html_in_the_details_is_kept_as_text_to_be_escaped_when_shown():
 
 def test_details_keep_line_breaks_and_lose_control_characters():
     assert clean.clean_details("line one\r\nline two\x00\x1b\n\ttabbed  ") == "line one\nline two\n\ttabbed"
+    # DEL and the C1 controls (a terminal's CSI) too, and nothing printable around them.
+    assert clean.clean_details("red\x9b31m\x7f text\xa0é") == "red31m text\xa0é"
 
 
 def test_details_may_be_empty_but_not_longer_than_the_limit():
