@@ -18,6 +18,7 @@ from leads.directory.forms import (
 from leads.extensions import db
 from leads.models import AddressBounce, Condition, Provider, Role, Treatment
 from leads.routing import bounces
+from leads.routing.responses import STATS_WINDOW
 from leads.timeutil import utcnow
 from leads.workdays import DANISH_TIME
 
@@ -49,6 +50,7 @@ def providers():
         is_paused=service.is_paused,
         bounced=bounces.flags_by_provider(),
         now=utcnow(),
+        stats_window=STATS_WINDOW,
     )
 
 

@@ -135,6 +135,27 @@ def test_an_admin_adds_a_provider_and_sees_it_in_the_directory(admin):
     assert "Vejle Neuro Centre" in page and "0 of 7" in page and "Vejle, Syddanmark" in page
 
 
+def _directory_row(admin, name: str) -> str:
+    """The text of the directory table's row of the provider `name`."""
+    page = admin.get("/staff/admin/providers").get_data(as_text=True)
+    row = re.search(rf"<tr>\s*<th scope=\"row\"><a [^>]*>{re.escape(name)}</a>.*?</tr>", page, re.S)
+    assert row, f"no row for {name}"
+    return " ".join(re.sub(r"<[^>]+>", " ", row.group(0)).split())
+
+
+def test_the_directory_shows_the_answer_figures_routing_weighs(admin):
+    admin.post("/staff/admin/providers/new", data=_form())
+    assert "No answers yet" in _directory_row(admin, "Vejle Neuro Centre")
+    provider = db.session.scalar(sa.select(Provider).filter_by(name="Vejle Neuro Centre"))
+    # As responses.refresh_provider_stats keeps them: 199 answered (66 acceptances), 1 expired.
+    provider.response_count, provider.accepted_count = 199, 66
+    provider.unanswered_count, provider.median_response_seconds = 1, 2 * 3600 + 5 * 60
+    db.session.commit()
+    row = _directory_row(admin, "Vejle Neuro Centre")
+    assert "Answered 199 of 200 accepted 66, median answer 2 h 5 min" in row
+    assert "No answers yet" not in row
+
+
 def test_bad_input_is_explained_at_each_field_and_nothing_is_saved(admin):
     response = admin.post(
         "/staff/admin/providers/new",
