@@ -113,6 +113,15 @@ class Assignment(db.Model):
         # A provider's assignments by date: routing counts the candidates' assignments of the week
         # from this index alone (and its leading column serves the provider's foreign key).
         sa.Index("ix_assignment_provider_id_created_at", "provider_id", "created_at"),
+        # A provider's assignments newest settled first (`responses.refresh_provider_stats`, at every
+        # answer and expiry): its last 200 are read from the top of this index instead of sorting
+        # the provider's whole history. The expression is the one that query orders by.
+        sa.Index(
+            "ix_assignment_provider_id_settled_at",
+            "provider_id",
+            sa.text("coalesce(responded_at, expired_at, created_at) DESC"),
+            sa.text("id DESC"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -231,6 +231,7 @@ def refresh_provider_stats(provider_id: int) -> None:
     holds a provider row a routing waits for while it waits for that routing; an acceptance takes
     no lock after this one. Routing reads the stored figures and never counts a provider's history.
     """
+    # The order of the (provider, settle time, id) index: the last STATS_WINDOW come from its top.
     settled_at = sa.func.coalesce(Assignment.responded_at, Assignment.expired_at, Assignment.created_at)
     rows = db.session.execute(
         sa.select(Assignment.status, Assignment.created_at, Assignment.responded_at)
