@@ -129,6 +129,10 @@ def none_suit(token: str):
 def _render(token, lead, withdraw_form, erasure_form):
     title, explanation = self_service.plain_status(lead)
     live, others = quotes.patient_quotes(lead)
+    can_choose = lead.status == "quoted"
+    now = utcnow()
+    # Each live quote's own reason it cannot be chosen (its clinic paused), shown instead of the button.
+    refusals = {card.quote.id: quotes.choice_refusal(card.quote, lead, now) for card in live if can_choose}
     return render_template(
         "self_service/request.html",
         token=token,
@@ -139,7 +143,8 @@ def _render(token, lead, withdraw_form, erasure_form):
         erasure_form=erasure_form,
         live_quotes=live,
         other_quotes=others,
-        can_choose=lead.status == "quoted",
+        can_choose=can_choose,
+        choice_refusals=refusals,
         none_form=NoneSuitForm(formdata=None),
         renewal_form=RenewalForm(formdata=None),
     )

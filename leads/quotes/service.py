@@ -313,6 +313,12 @@ def choice_refusal(quote: Quote, lead: Lead, now: datetime) -> str | None:
         )
     if quote.status != QuoteStatus.LIVE or lead.status not in DECIDING:
         return gettext("This quote can no longer be chosen.")
+    if not quote.assignment.provider.active:
+        # Paused until reactivated: its links are closed, so it could not confirm the booking.
+        return gettext(
+            "This clinic is not taking new patients just now, so its quote cannot be chosen. "
+            "A coordinator can help: reply to our email."
+        )
     return None
 
 

@@ -248,6 +248,25 @@ def test_a_second_choice_an_expired_a_withdrawn_and_a_foreign_quote_are_refused(
     assert len(events(lead, "quote_chosen")) == 1
 
 
+def test_a_paused_clinics_quote_is_not_offered_and_cannot_be_chosen(client, accepted):
+    """Paused until reactivated, a clinic's links are closed: chosen, it could not confirm."""
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(second) + "/quote", data=quote_form())
+    paused, other = (db.session.scalar(sa.select(Quote).filter_by(assignment_id=a.id)) for a in accepted[1:])
+    db.session.get(Provider, first.provider_id).active = False
+    db.session.commit()
+    page = client.get(patient(lead)).get_data(as_text=True)
+    assert "This clinic is not taking new patients just now" in page
+    assert f"/quotes/{paused.id}/choose" not in page and f"/quotes/{other.id}/choose" in page
+    refused = client.post(f"{patient(lead)}/quotes/{paused.id}/choose", follow_redirects=True)
+    assert "This clinic is not taking new patients just now" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).status == "quoted"
+    assert {q.status for q in db.session.scalars(sa.select(Quote))} == {"live"}
+    assert events(lead, "quote_chosen") == []
+
+
 def test_none_of_these_suit_me_closes_the_quotes_and_asks_coordinators_for_other_clinics(client, accepted):
     lead, first, second = accepted
     client.post(provider(first) + "/quote", data=quote_form())
