@@ -167,6 +167,7 @@ def app(request, _apps, redis_server, mail_sink):
         path.unlink()
     mail_sink.refuse.clear()
     mail_sink.delay.clear()
+    mail_sink.answer_mail = mail_sink.answer_data = None
 
 
 @contextmanager

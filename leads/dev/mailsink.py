@@ -23,6 +23,16 @@ class MailSink:
         self.answer_all: str | None = None
         # Keep the message, then close the connection before answering 250 (a lost answer).
         self.drop_before_answer = False
+        # An answer to MAIL FROM (the sender refused) or to DATA (the message refused).
+        self.answer_mail: str | None = None
+        self.answer_data: str | None = None
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.answer_mail:
+            return self.answer_mail
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         pause = self.delay.get(address.lower())
@@ -35,6 +45,8 @@ class MailSink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.answer_data:
+            return self.answer_data
         name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
         partial = self.directory / (name + ".part")
         partial.write_bytes(envelope.original_content or envelope.content)

@@ -39,6 +39,9 @@ RECORD_ATTEMPTS = 6
 PROVIDER_TEMPLATE_PREFIX = "provider_"
 # 530: STARTTLS or authentication required; 534/535: authentication mechanism or credentials.
 OPERATOR_CODES = frozenset({530, 534, 535})
+# The enhanced status of a refusal on policy grounds (RFC 3463 X.7.x: not authorised, relaying
+# denied): the sending side's setting, not the recipient's address.
+NOT_AUTHORISED = "5.7."
 
 
 @dataclass(frozen=True)
@@ -293,6 +296,15 @@ def smtp_send(message: MimeMessage) -> None:
     except smtplib.SMTPAuthenticationError as exc:
         # Wrong credentials are the operator's to fix; keep the mail until they do.
         raise TransientSmtpError(f"authentication failed ({exc.smtp_code})") from exc
+    except smtplib.SMTPSenderRefused as exc:
+        # Our own address refused: a setting to fix, not the recipient's address; keep the mail.
+        answer = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+        raise TransientSmtpError(f"sender address refused: {answer} (check MAIL_FROM)") from exc
+    except smtplib.SMTPDataError as exc:
+        if 500 <= exc.smtp_code < 600:
+            # The message refused, not the address: it fails, and counts as no bounce of the address.
+            raise PermanentSmtpError(f"message refused: {exc.smtp_code} {_text(exc.smtp_error)}") from exc
+        _raise_for_code(exc.smtp_code, exc.smtp_error)
     except smtplib.SMTPResponseException as exc:
         _raise_for_code(exc.smtp_code, exc.smtp_error)
     except (smtplib.SMTPException, OSError) as exc:
@@ -364,11 +376,21 @@ def _close_connection() -> None:
             smtp.close()
 
 
+def _text(answer) -> str:
+    return answer.decode(errors="replace") if isinstance(answer, bytes) else str(answer)
+
+
 def _raise_for_code(code: int, answer) -> None:
-    text = answer.decode(errors="replace") if isinstance(answer, bytes) else str(answer)
+    """A recipient's refusal: permanent for a 5xx answer (the address bounced, `hard_bounced`),
+    unless it names a setting of ours to fix."""
+    text = _text(answer)
     if code in OPERATOR_CODES:
         # The server wants STARTTLS or authentication first: a setting to fix, not a bad address.
         raise TransientSmtpError(f"{code} {text} (check SMTP_STARTTLS, SMTP_USERNAME and SMTP_PASSWORD)")
+    if 500 <= code < 600 and text.startswith(NOT_AUTHORISED):
+        # "5.7.1 Relaying denied": our relay will not take mail from us for anyone; were it counted
+        # as every clinic's address bouncing, every lead would be re-routed and every clinic paused.
+        raise TransientSmtpError(f"{code} {text} (check SMTP_HOST, SMTP_USERNAME and MAIL_FROM)")
     if 500 <= code < 600:
         raise PermanentSmtpError(f"{code} {text}")
     raise TransientSmtpError(f"{code} {text}")

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from leads.extensions import db
-from leads.messaging.email import deliver_email, due_email_ids, queue_email, render_email
+from leads.messaging.email import deliver_email, due_email_ids, hard_bounced, queue_email, render_email
 from leads.models import EmailMessage, LeadEvent, OutboxMessage
 from leads.staff import stats
 from leads.staff.stats import Period
@@ -68,6 +68,41 @@ def test_a_permanent_refusal_marks_the_email_failed_and_tells_the_coordinators(a
     event = db.session.scalar(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind="email_failed"))
     assert event is not None and "550" in event.note
     assert _received(mail_sink) == []
+
+
+@pytest.mark.parametrize(
+    ("refusal", "outcome", "recorded"),
+    [
+        # Our relay will not relay for us, or refuses our sender address: settings to fix, kept.
+        (
+            {"refuse": {"gone@example.org": "550 5.7.1 Relaying denied"}},
+            "queued",
+            "550 5.7.1 Relaying denied",
+        ),
+        ({"answer_mail": "553 5.7.1 Sender address rejected"}, "queued", "sender address refused: 553"),
+        # The message itself refused: it fails, but the recipient's address did not bounce.
+        ({"answer_data": "554 5.6.0 Message content rejected"}, "failed", "message refused: 554"),
+    ],
+)
+def test_a_refusal_that_is_not_the_recipients_address_never_counts_as_a_bounce(
+    app, mail_sink, refusal, outcome, recorded
+):
+    for name, value in refusal.items():
+        setattr(mail_sink, name, value)
+    email = _queue(to="gone@example.org")
+    assert deliver_email(email.id) == outcome
+    db.session.refresh(email)
+    assert recorded in email.last_error and email.attempts == 1
+    assert not hard_bounced(email)
+    assert _received(mail_sink) == []
+
+
+def test_a_recipients_refusal_is_a_bounce(app, mail_sink):
+    mail_sink.refuse["gone@example.org"] = "550 5.1.1 No such user"
+    email = _queue(to="gone@example.org")
+    assert deliver_email(email.id) == "failed"
+    db.session.refresh(email)
+    assert hard_bounced(email)
 
 
 def test_a_temporary_refusal_is_retried_later_from_the_database(app, mail_sink):
