@@ -7,7 +7,6 @@ from celery import shared_task
 from flask import current_app
 
 from leads.messaging import email, outbox
-from leads.models import EmailStatus
 from leads.patients import privacy
 from leads.routing import bounces, escalation
 from leads.routing import service as routing
@@ -39,12 +38,7 @@ def send_email(email_id: int) -> str:
 
 
 def _send(email_ids: list[int]) -> dict[int, str]:
-    statuses = email.deliver_emails(email_ids)
-    for email_id, status in statuses.items():
-        if status == EmailStatus.FAILED:
-            # A provider address refused for good: flag it, and re-route if none of them works.
-            bounces.handle_hard_bounce(email_id)
-    return statuses
+    return bounces.deliver_and_handle_bounces(email_ids)
 
 
 @shared_task(name=outbox.SWEEP_OUTBOX)

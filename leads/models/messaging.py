@@ -41,6 +41,8 @@ class EmailMessage(db.Model):
     claimed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(sa.String(1000))
     sent_at: Mapped[datetime | None]
+    # A provider notification refused for good, once its bounce was handled (`handle_bounces`).
+    bounce_handled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

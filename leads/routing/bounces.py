@@ -13,8 +13,8 @@ from flask_babel import lazy_gettext as _l
 from leads.directory.service import is_paused, pause_provider
 from leads.extensions import db
 from leads.i18n import in_english
-from leads.messaging.email import email_coordinators, hard_bounced
-from leads.models import AddressBounce, Assignment, AssignmentStatus, EmailMessage, Provider
+from leads.messaging.email import deliver_emails, email_coordinators, hard_bounced
+from leads.models import AddressBounce, Assignment, AssignmentStatus, EmailMessage, EmailStatus, Provider
 from leads.routing.notification import notification_key_prefix, notified_assignment_id
 from leads.routing.responses import needs_replacement, refresh_provider_stats
 from leads.routing.service import lock_as_routing, reroute_lead
@@ -24,9 +24,35 @@ from leads.workflow import assignment_sources
 log = logging.getLogger(__name__)
 
 
+def deliver_and_handle_bounces(email_ids: list[int]) -> dict[int, str]:
+    """What a send task does: deliver the emails (`deliver_emails`), then handle the bounces
+    among them; each email's status afterwards."""
+    statuses = deliver_emails(email_ids)
+    # A retry of the task finds the emails its first run failed "skipped", and handles them then.
+    if any(status in (EmailStatus.FAILED, "skipped") for status in statuses.values()):
+        handle_bounces(email_ids)
+    return statuses
+
+
+def handle_bounces(email_ids: list[int]) -> dict[int, str]:
+    """Handle each hard bounce among `email_ids` not handled yet (`handle_hard_bounce`): the ones
+    the send that just ran recorded, and the ones a send recorded before its task failed (a
+    database error, a worker killed), which its retry or redelivery finds already failed."""
+    pending = db.session.scalars(
+        sa.select(EmailMessage.id).where(
+            EmailMessage.id.in_(email_ids),
+            EmailMessage.status == EmailStatus.FAILED,
+            EmailMessage.bounce_handled_at.is_(None),
+        )
+    ).all()
+    db.session.rollback()
+    return {email_id: handle_hard_bounce(email_id) for email_id in pending}
+
+
 def handle_hard_bounce(email_id: int) -> str:
     """After an email failed: flag the address, and expire and replace the assignment when every
-    address of its provider bounced. Returns what was done ('ignored', 'flagged', 'rerouted')."""
+    address of its provider bounced; once per email. Returns what was done ('ignored', 'flagged',
+    'rerouted')."""
     email = db.session.get(EmailMessage, email_id)
     assignment_id = notified_assignment_id(email.idempotency_key) if email is not None else None
     if assignment_id is None or not hard_bounced(email):
@@ -36,6 +62,11 @@ def handle_hard_bounce(email_id: int) -> str:
     # Routing's locks in routing's order: no deadlock with a routing or the re-route below, and
     # one bounce at a time per provider, whose flags and pause are read and written together.
     lock_as_routing(assignment.lead, assignment.provider_id)
+    db.session.refresh(email)
+    if email.bounce_handled_at is not None:  # by a delivery of the same task that ran meanwhile
+        db.session.rollback()
+        return "ignored"
+    email.bounce_handled_at = utcnow()
     provider = assignment.provider
     _flag(provider.id, email.to_address, email.last_error)
     if not _every_address_bounced(assignment_id) or not _expire(assignment):

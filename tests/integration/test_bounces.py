@@ -50,11 +50,8 @@ def _routed_lead():
 
 
 def _deliver(email_id):
-    """What the send_email task does."""
-    status = deliver_email(email_id)
-    if status == "failed":
-        bounces.handle_hard_bounce(email_id)
-    return status
+    """What the send tasks do, in this test's session."""
+    return bounces.deliver_and_handle_bounces([email_id])[email_id]
 
 
 def _assignment_of(lead, provider):
@@ -106,6 +103,35 @@ def test_every_address_refusing_expires_the_assignment_and_asks_the_next_provide
         ("a@two-doors.example", NO_SUCH_USER, 1),
         ("b@two-doors.example", NO_SUCH_USER, 1),
     ]
+
+
+def test_bounces_a_send_recorded_before_its_task_failed_are_handled_by_the_retry_once(
+    two_doors, mail_sink, monkeypatch
+):
+    lead, assignment = _lead_reaching(two_doors)
+    for address in two_doors.notification_emails:
+        mail_sink.refuse[address] = NO_SUCH_USER
+    ids = [email.id for email in _notifications(assignment)]
+
+    def locked(*args):
+        raise sa.exc.OperationalError("UPDATE address_bounce", {}, Exception("database is locked"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(bounces, "_flag", locked)
+        with pytest.raises(sa.exc.OperationalError):  # the task's first run, which Celery retries
+            bounces.deliver_and_handle_bounces(ids)
+    db.session.rollback()
+    assert {db.session.get(EmailMessage, i).status for i in ids} == {"failed"}
+    db.session.refresh(assignment)
+    assert assignment.status == "notified"  # the bounce is not handled yet
+
+    assert bounces.deliver_and_handle_bounces(ids) == {i: "skipped" for i in ids}  # the retry
+    db.session.refresh(assignment)
+    assert assignment.status == "expired"
+    assert len([a for a in db.session.get(type(lead), lead.id).assignments if a.status == "notified"]) == 3
+    bounces.deliver_and_handle_bounces(ids)  # a redelivery: handled once, counted once
+    flags = db.session.scalars(sa.select(AddressBounce).order_by(AddressBounce.address)).all()
+    assert [(f.address, f.bounces) for f in flags] == [("a@two-doors.example", 1), ("b@two-doors.example", 1)]
 
 
 def test_one_address_of_two_refusing_flags_it_and_the_provider_keeps_the_lead(two_doors, mail_sink):
