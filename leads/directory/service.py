@@ -16,7 +16,10 @@ from leads.workflow import provider_paused
 
 
 def find_by_name(name: str) -> Provider | None:
-    return db.session.scalar(sa.select(Provider).where(sa.func.lower(Provider.name) == name.lower()))
+    """The provider of that name in any case. Compared in Python: SQLite's lower() changes ASCII
+    letters only, so "Øresund" would not match "øresund" (the directory is a few hundred rows)."""
+    wanted = name.casefold()
+    return next((p for p in db.session.scalars(sa.select(Provider)) if p.name.casefold() == wanted), None)
 
 
 def save_provider(provider: Provider | None, clean: CleanProvider) -> Provider:

@@ -208,6 +208,12 @@ def test_two_providers_cannot_share_a_name(admin):
     )
     assert _errors(html) == {"name": "Another provider is already called &#39;Vejle Neuro Centre&#39;"}
     assert count_rows(Provider) == 1
+    # In any case, letters beyond ASCII too (SQLite's lower() leaves Æ, Ø and Å as they are).
+    admin.post("/staff/admin/providers/new", data=_form(name="Øresund Klinik"))
+    for same in ("Øresund Klinik", "øRESUND KLINIK"):
+        html = admin.post("/staff/admin/providers/new", data=_form(name=same)).get_data(as_text=True)
+        assert _errors(html) == {"name": "Another provider is already called &#39;Øresund Klinik&#39;"}
+    assert count_rows(Provider) == 2
 
 
 def test_an_admin_edits_a_provider_from_a_prefilled_form(admin):
