@@ -95,9 +95,19 @@ FOLLOW_THE_QUOTES = {
 }
 
 
+# Routed says clinics were asked: routing makes it so. Set by hand, a new lead's routing task would
+# skip it, and a lead waiting for review would reach clinics without the approval.
+FOLLOWS_ROUTING = {
+    "routed": _l(
+        "A lead becomes routed when clinics are asked; it cannot be set by hand. "
+        "Use Approve routing or Re-route."
+    ),
+}
+
+
 def hand_move_refusal(target: str) -> str | None:
     """Why a coordinator may not move a lead to `target` by hand; None when the workflow decides."""
-    return FOLLOW_THE_QUOTES.get(target)
+    return FOLLOW_THE_QUOTES.get(target) or FOLLOWS_ROUTING.get(target)
 
 
 def valid_until(sent_at: datetime, valid_days: int) -> datetime:

@@ -154,6 +154,24 @@ def test_an_illegal_status_change_is_refused_with_a_clear_message(coordinator):
     assert lead.status == "new" and _events(lead) == []
 
 
+@pytest.mark.parametrize("current", ["new", "needs_review", "unroutable"])
+def test_routed_is_never_set_by_hand_it_follows_from_routing(coordinator, current):
+    """Set by hand, a new lead's routing task would skip it, and a lead awaiting review would reach
+    clinics without the approval; the list does not offer it and the form refuses it."""
+    client, _ = coordinator
+    lead = _lead(status=current)
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    select = html[html.index('id="status-status"') :]
+    assert 'value="routed"' not in select[: select.index("</select>")]
+    response = client.post(
+        f"/staff/leads/{lead.id}/status", data={"status-status": "routed", "status-current_status": current}
+    )
+    assert response.status_code == 409
+    assert "A lead becomes routed when clinics are asked" in response.get_data(as_text=True)
+    db.session.refresh(lead)
+    assert lead.status == current and _events(lead) == []
+
+
 def test_a_status_change_from_a_stale_page_is_refused(coordinator):
     client, _ = coordinator
     lead = _lead(status="contacted")  # someone moved it on since the page was opened at "routed"
