@@ -37,6 +37,8 @@ MAX_BACKOFF = timedelta(hours=1)
 RECORD_ATTEMPTS = 6
 # Every email about a lead to a provider uses a template named so; the sharing rule guards them.
 PROVIDER_TEMPLATE_PREFIX = "provider_"
+# Idempotency keys of a coordinator's resends: resend:<id of the email repeated>:<n>.
+RESEND_PREFIX = "resend:"
 # 530: STARTTLS or authentication required; 534/535: authentication mechanism or credentials.
 OPERATOR_CODES = frozenset({530, 534, 535})
 # The enhanced status of a refusal on policy grounds (RFC 3463 X.7.x: not authorised, relaying
@@ -180,6 +182,14 @@ def add_email(*, in_send_task: bool = True, **fields) -> int:
     if in_send_task:
         outbox.add_to_batch(send_task_for(fields["template"]), "email_ids", email_id)
     return email_id
+
+
+def resend_key_parent(key: str) -> int | None:
+    """The id of the email a resend key repeats, or None for an original email."""
+    if not key.startswith(RESEND_PREFIX):
+        return None
+    parent = key[len(RESEND_PREFIX) :].split(":", 1)[0]
+    return int(parent) if parent.isdigit() else None
 
 
 def send_task_for(template: str) -> str:

@@ -13,7 +13,12 @@ from flask import current_app
 
 from leads import consent
 from leads.extensions import db
-from leads.messaging.email import cancel_provider_emails, queue_email
+from leads.messaging.email import (
+    PROVIDER_TEMPLATE_PREFIX,
+    cancel_provider_emails,
+    queue_email,
+    resend_key_parent,
+)
 from leads.models import (
     AccessAction,
     AccessLog,
@@ -27,7 +32,7 @@ from leads.models import (
     same_patient,
 )
 from leads.models.quote import Quote, QuoteRevision
-from leads.routing.notification import KEY_PREFIXES, provider_language
+from leads.routing.notification import assignment_or_quote, provider_language
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
 
@@ -235,28 +240,74 @@ def notify_providers_of_withdrawal(lead: Lead) -> int:
 
 
 def _notify_providers_who_received(lead: Lead, template: str, kind: str) -> int:
-    """One notice per provider address that was actually sent (or is being sent) the lead."""
-    prefix = KEY_PREFIXES["notification"] + ":"
-    keys = db.session.scalars(
-        sa.select(EmailMessage.idempotency_key).where(
-            EmailMessage.lead_id == lead.id,
-            EmailMessage.idempotency_key.startswith(prefix, autoescape=True),
-            EmailMessage.status.in_([EmailStatus.SENT, EmailStatus.SENDING]),
-        )
-    ).all()
-    for key in keys:
-        _, assignment_id, address = key.split(":", 2)
-        provider = db.session.get(Assignment, int(assignment_id)).provider
+    """One notice per assignment and provider address that was sent (or is being sent) an email
+    about the lead (`_recipients`), keyed `{kind}:{assignment id}:{address}`: once, however often
+    it is called."""
+    recipients = _recipients(lead)
+    for assignment, address in recipients:
         queue_email(
             template=template,
             to=address,
             lead_id=lead.id,
-            idempotency_key=f"{kind}:{assignment_id}:{address}",
+            idempotency_key=f"{kind}:{assignment.id}:{address}",
             reply_to=current_app.config["COORDINATOR_EMAIL"],
-            language=provider_language(provider),
+            language=provider_language(assignment.provider),
             reference=lead.reference,
         )
-    return len(keys)
+    return len(recipients)
+
+
+def _recipients(lead: Lead) -> list[tuple[Assignment, str]]:
+    """Each (assignment, address) the lead went to, or is going to, in a provider email: the
+    notification, a reminder, a quote email, or a coordinator's resend of any of them.
+
+    The assignment is read from what was written with the email, its template and key (an email
+    row has no assignment column); a resend's key names only the email it repeats, so the chain
+    of resends is followed back to the original, whose key names the assignment or its quote. The
+    provider's address list is not used: it may have changed since, and clinics may share one."""
+    emails = db.session.execute(
+        sa.select(
+            EmailMessage.id,
+            EmailMessage.template,
+            EmailMessage.idempotency_key,
+            EmailMessage.to_address,
+            EmailMessage.status,
+        ).where(
+            EmailMessage.lead_id == lead.id,
+            EmailMessage.template.startswith(PROVIDER_TEMPLATE_PREFIX, autoescape=True),
+        )
+    ).all()
+    by_id = {email.id: email for email in emails}
+    assignments = {assignment.id: assignment for assignment in lead.assignments}
+    quote_assignments = dict(
+        db.session.execute(sa.select(Quote.id, Quote.assignment_id).where(Quote.lead_id == lead.id)).all()
+    )
+    recipients: set[tuple[int, str]] = set()
+    for email in emails:
+        if email.status not in (EmailStatus.SENT, EmailStatus.SENDING):
+            continue
+        assignment_id = _assignment_id(email, by_id, quote_assignments)
+        if assignment_id in assignments:
+            recipients.add((assignment_id, email.to_address))
+        else:
+            log.warning("lead %s: provider email %s names no assignment of the lead", lead.id, email.id)
+    return [(assignments[assignment_id], address) for assignment_id, address in sorted(recipients)]
+
+
+def _assignment_id(email, by_id: dict, quote_assignments: dict[int, int]) -> int | None:
+    """The assignment a provider email is about: the one its key names, or its quote's; for a
+    resend (of a resend...), its original's. None if the chain leaves `by_id` or loops."""
+    seen = {email.id}
+    while (parent := resend_key_parent(email.idempotency_key)) is not None:
+        if parent in seen or parent not in by_id:
+            return None
+        seen.add(parent)
+        email = by_id[parent]
+    about = assignment_or_quote(email.template, email.idempotency_key)
+    if about is None:
+        return None
+    what, named = about
+    return named if what == "assignment" else quote_assignments.get(named)
 
 
 def anonymise(lead: Lead) -> None:

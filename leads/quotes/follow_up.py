@@ -15,7 +15,7 @@ from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, email_patient
 from leads.messaging.urls import patient_link, provider_link
 from leads.models import Assignment, AssignmentStatus, Lead, Quote, QuoteRevision
 from leads.quotes.service import expire_quote, patient_quotes
-from leads.routing.notification import email_provider
+from leads.routing.notification import KEY_PREFIXES, email_provider
 from leads.timeutil import utcnow
 from leads.workdays import add_working_days
 from leads.workflow import LeadStatus, QuoteStatus, sharing_refusal
@@ -121,7 +121,7 @@ def _remind_clinic(assignment_id: int, now: datetime) -> int:
     email_provider(
         assignment,
         PROVIDER_TEMPLATE_PREFIX + "quote_reminder",
-        f"quote-reminder:{assignment.id}",
+        f"{KEY_PREFIXES['quote_reminder']}:{assignment.id}",
         reference=lead.reference,
         provider_name=provider.name,
         link=provider_link(assignment.id),

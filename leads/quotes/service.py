@@ -18,7 +18,7 @@ from leads.messaging.urls import patient_link, provider_link
 from leads.models import Assignment, AssignmentStatus, Lead, Provider, ProviderTreatment, Quote, QuoteRevision
 from leads.quotes import rules
 from leads.quotes.rules import QuoteInput
-from leads.routing.notification import email_provider
+from leads.routing.notification import KEY_PREFIXES, email_provider
 from leads.routing.responses import check_available
 from leads.timeutil import utcnow
 from leads.workflow import ENGAGED, QUOTE_OPEN, LeadStatus, QuoteStatus, sharing_refusal
@@ -267,7 +267,7 @@ def request_renewal(lead_id: int, quote_id: int, now: datetime | None = None) ->
     email_provider(
         assignment,
         PROVIDER_TEMPLATE_PREFIX + "quote_renewal",
-        f"renewal:{quote.id}:{quote.revision}",
+        f"{KEY_PREFIXES['quote_renewal']}:{quote.id}:{quote.revision}",
         reference=lead.reference,
         provider_name=provider.name,
         link=provider_link(assignment.id),
@@ -357,7 +357,7 @@ def choose_quote(lead_id: int, quote_id: int, now: datetime | None = None) -> Qu
     email_provider(
         chosen,
         PROVIDER_TEMPLATE_PREFIX + "quote_chosen",
-        f"quote-chosen:{quote.id}",
+        f"{KEY_PREFIXES['quote_chosen']}:{quote.id}",
         reference=lead.reference,
         provider_name=provider.name,
         contact_preference=label_for(CONTACT_PREFERENCES, lead.contact_preference),

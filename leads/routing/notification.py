@@ -55,8 +55,17 @@ def email_provider(
         )
 
 
-# Idempotency keys of provider emails: one per assignment, kind and address.
-KEY_PREFIXES = {"notification": "assign", "reminder": "reminder"}
+# Idempotency keys of provider emails, `<prefix>:<id>:…:<address>`, by kind (the template's name
+# after `provider_`): one per assignment, or per quote (of one assignment), kind and address.
+KEY_PREFIXES = {
+    "notification": "assign",
+    "reminder": "reminder",
+    "quote_reminder": "quote-reminder",
+    "quote_chosen": "quote-chosen",
+    "quote_renewal": "renewal",
+}
+# The kinds whose key names a quote rather than an assignment.
+QUOTE_KINDS = frozenset({"quote_chosen", "quote_renewal"})
 
 
 def notification_key_prefix(assignment_id: int) -> str:
@@ -71,6 +80,19 @@ def notified_assignment_id(idempotency_key: str) -> int | None:
     if prefix != KEY_PREFIXES["notification"] or not assignment_id.isdigit():
         return None
     return int(assignment_id)
+
+
+def assignment_or_quote(template: str, idempotency_key: str) -> tuple[str, int] | None:
+    """What a provider email is about, read from its template and key: ("assignment", id) or
+    ("quote", id); None for any other email (a resend's key names the email it repeats)."""
+    kind = template.removeprefix(PROVIDER_TEMPLATE_PREFIX)
+    prefix = KEY_PREFIXES.get(kind) if template.startswith(PROVIDER_TEMPLATE_PREFIX) else None
+    if prefix is None or not idempotency_key.startswith(prefix + ":"):
+        return None
+    named = idempotency_key[len(prefix) + 1 :].partition(":")[0]
+    if not named.isdigit():
+        return None
+    return ("quote" if kind in QUOTE_KINDS else "assignment", int(named))
 
 
 def provider_language(provider: Provider) -> str:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from leads.extensions import db
-from leads.messaging.email import add_email
+from leads.messaging.email import RESEND_PREFIX, add_email
 from leads.models import AssignmentStatus, EmailMessage, EmailStatus, Lead, LeadEvent, User, find_by_reference
 from leads.quotes import rules as quote_rules
 from leads.quotes import service as quotes
@@ -21,7 +21,6 @@ from leads.workflow import IllegalTransition, LeadStatus, sharing_refusal
 
 log = logging.getLogger(__name__)
 STAFF = "staff"
-RESEND_PREFIX = "resend:"  # idempotency keys of resends: resend:<original id>:<n>
 
 
 class ActionError(ValueError):
@@ -148,14 +147,6 @@ def mark_spam(lead_id: int, user_id: int, note: str | None = None) -> LeadEvent:
         raise ActionError(str(exc)) from None
     _stop_sharing_if_closed(lead)
     return event
-
-
-def resend_key_parent(key: str) -> int | None:
-    """The id of the email a resend key repeats, or None for an original email."""
-    if not key.startswith(RESEND_PREFIX):
-        return None
-    parent = key[len(RESEND_PREFIX) :].split(":", 1)[0]
-    return int(parent) if parent.isdigit() else None
 
 
 def resend_email(lead_id: int, email_id: int, user_id: int) -> str:

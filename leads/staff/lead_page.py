@@ -9,11 +9,11 @@ from flask_babel import gettext as _
 from leads import consent
 from leads.consent import ConsentText
 from leads.extensions import db
+from leads.messaging.email import resend_key_parent
 from leads.models import Assignment, EmailMessage, EmailStatus, Lead, LeadEvent, Provider, User
 from leads.patients.privacy import erasure_due_at
 from leads.quotes.rules import hand_move_refusal
 from leads.quotes.service import QuoteCard, staff_quotes
-from leads.staff.lead_actions import resend_key_parent
 from leads.timeutil import utcnow
 from leads.workflow import ALLOWED_TRANSITIONS, SLA_PENDING, LeadStatus
 

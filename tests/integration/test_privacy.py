@@ -14,9 +14,11 @@ from leads.messaging.email import deliver_email
 from leads.models import AccessLog, Consent, EmailMessage, ErasureRecord, Lead, Role
 from leads.patients import privacy
 from leads.patients.self_service import request_erasure, withdraw_consent
+from leads.routing.notification import KEY_PREFIXES, queue_provider_emails
 from leads.routing.service import route_lead
+from leads.staff.lead_actions import resend_email
 from leads.timeutil import utcnow
-from tests.factories import LeadFactory
+from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory, UserFactory
 from tests.quote_support import answers, client_with_own_address
 from tests.staff_support import signed_in_client
 
@@ -166,6 +168,69 @@ def test_withdrawal_tells_each_provider_that_received_the_request_not_to_contact
     ).all()
     assert {n.to_address for n in notices} == received
     assert all(lead.reference in n.body_text and lead.full_name not in n.body_text for n in notices)
+
+
+def _provider_email(assignment, kind: str, status: str) -> EmailMessage:
+    """The notification or reminder about the assignment, queued as routing or escalation does,
+    then in `status`."""
+    queue_provider_emails(assignment, kind, **({"expires_at": utcnow()} if kind == "reminder" else {}))
+    prefix = f"{KEY_PREFIXES[kind]}:{assignment.id}:"
+    email = db.session.scalar(sa.select(EmailMessage).where(EmailMessage.idempotency_key.startswith(prefix)))
+    email.status = status
+    db.session.commit()
+    return email
+
+
+def _sent_again(email: EmailMessage, status: str) -> EmailMessage:
+    """A coordinator's "Send again" of a failed email, then in `status`."""
+    resend_email(email.lead_id, email.id, UserFactory().id)
+    copy = db.session.scalar(
+        sa.select(EmailMessage).where(EmailMessage.idempotency_key.startswith(f"resend:{email.id}:"))
+    )
+    copy.status = status
+    db.session.commit()
+    return copy
+
+
+def _clinics_reached_only_by_a_resend_or_a_reminder():
+    """A lead offered to three clinics: one whose notification failed and whose resend of a failed
+    resend went out, one whose notification is still queued but whose reminder went out, and one
+    whose notification failed and nothing else was sent."""
+    lead = _lead(status="routed")
+    resent, reminded, unreached = (
+        AssignmentFactory(lead=lead, rank=rank, provider=ProviderFactory(notification_emails=[address]))
+        for rank, address in enumerate(["resent@example.dk", "reminded@example.dk", "never@example.dk"], 1)
+    )
+    db.session.commit()
+    failed = _sent_again(_provider_email(resent, "notification", "failed"), "failed")
+    _sent_again(failed, "sent")
+    _provider_email(reminded, "notification", "queued")
+    _provider_email(reminded, "reminder", "sent")
+    _provider_email(unreached, "notification", "failed")
+    return lead, {f"{resent.id}:resent@example.dk", f"{reminded.id}:reminded@example.dk"}
+
+
+def _notice_keys(template: str) -> list[str]:
+    return sorted(db.session.scalars(sa.select(EmailMessage.idempotency_key).filter_by(template=template)))
+
+
+def test_erasure_tells_a_clinic_that_got_the_request_only_through_a_resend_or_a_reminder(app, taxonomy):
+    lead, reached = _clinics_reached_only_by_a_resend_or_a_reminder()
+
+    privacy.erase_patient(lead.reference, user_id=None, door=privacy.COMMAND_LINE)
+
+    assert _notice_keys("notice_provider_erasure") == sorted(f"erasure:{key}" for key in reached)
+
+
+def test_withdrawal_tells_a_clinic_that_got_the_request_only_through_a_resend_or_a_reminder_once(
+    app, taxonomy
+):
+    lead, reached = _clinics_reached_only_by_a_resend_or_a_reminder()
+
+    assert withdraw_consent(lead.id)
+    assert privacy.notify_providers_of_withdrawal(db.session.get(Lead, lead.id)) == 2
+
+    assert _notice_keys("notice_provider_withdrawn") == sorted(f"withdrawn:{key}" for key in reached)
 
 
 def test_retention_removes_spam_after_its_period_and_old_email_bodies_but_keeps_the_rows(app, taxonomy):

@@ -1,0 +1,40 @@
+"""What a provider email is about, read from its template and idempotency key: the erasure and
+withdrawal notices go to every (assignment, address) a provider email reached."""
+
+from pathlib import Path
+
+import pytest
+
+from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, resend_key_parent
+from leads.routing.notification import KEY_PREFIXES, assignment_or_quote
+
+EMAIL_TEMPLATES = Path(__file__).parents[2] / "templates" / "email"
+
+
+def test_every_provider_template_has_a_key_that_says_what_it_is_about():
+    templates = EMAIL_TEMPLATES.glob(f"{PROVIDER_TEMPLATE_PREFIX}*.txt")
+    kinds = {path.stem.removeprefix(PROVIDER_TEMPLATE_PREFIX) for path in templates}
+    assert kinds == set(KEY_PREFIXES)
+
+
+@pytest.mark.parametrize(
+    ("template", "key", "about"),
+    [
+        ("provider_notification", "assign:12:clinic@example.dk", ("assignment", 12)),
+        ("provider_reminder", "reminder:12:clinic@example.dk", ("assignment", 12)),
+        ("provider_quote_reminder", "quote-reminder:12:clinic@example.dk", ("assignment", 12)),
+        ("provider_quote_chosen", "quote-chosen:7:clinic@example.dk", ("quote", 7)),
+        ("provider_quote_renewal", "renewal:7:2:clinic@example.dk", ("quote", 7)),
+        ("provider_notification", "resend:40:1", None),
+        ("patient_quote_reminder", "quote-reminder:12:patient", None),
+        ("notice_provider_not_chosen", "not-chosen:12:clinic@example.dk", None),
+        ("provider_reminder", "assign:12:clinic@example.dk", None),
+    ],
+)
+def test_a_provider_emails_template_and_key_name_its_assignment_or_quote(template, key, about):
+    assert assignment_or_quote(template, key) == about
+
+
+def test_a_resend_key_names_the_email_it_repeats():
+    assert resend_key_parent("resend:40:2") == 40
+    assert resend_key_parent("assign:40:clinic@example.dk") is None
