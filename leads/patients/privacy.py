@@ -56,26 +56,51 @@ def erasure_due_at(lead: Lead) -> datetime | None:
 
 
 def patient_leads(identifier: str) -> list[Lead]:
-    """Every lead of the patient a reference or email address names, oldest first; not the
-    anonymised ones (nothing about the patient is left in them)."""
+    """Every lead of the patient a reference or email address names, oldest first: that lead, or
+    the leads with that email, and every lead linked to them (`_linked_leads`); not the anonymised
+    ones (nothing about the patient is left in them)."""
     text = identifier.strip()
     if not text:
         raise PatientNotFound("Give a request reference (such as Q-7K3M9P) or an email address.")
     if "@" in text:
-        email, phone, lead_id = text, None, None
+        start = db.session.scalars(sa.select(Lead).where(same_patient(text, None))).all()
     else:
         lead = find_by_reference(text)
         if lead is None:
             raise PatientNotFound(f"No request has the reference '{text}'.")
-        email, phone, lead_id = lead.email, lead.phone, lead.id
-    leads = db.session.scalars(
-        sa.select(Lead)
-        .where(sa.or_(same_patient(email, phone), Lead.id == lead_id), Lead.anonymised_at.is_(None))
-        .order_by(Lead.created_at, Lead.id)
-    ).all()
+        start = [lead]
+    leads = [lead for lead in _linked_leads(start) if lead.anonymised_at is None]
     if not leads:
         raise PatientNotFound(f"We hold no personal data under '{text}' (it may have been erased already).")
-    return list(leads)
+    return sorted(leads, key=lambda lead: (lead.created_at, lead.id))
+
+
+def _linked_leads(start: list[Lead]) -> list[Lead]:
+    """`start` and every lead linked to it at any distance: the same patient (`same_patient`: the
+    same email in any case, or the same phone) or a duplicate link, either way. One query a round,
+    with only what the previous round found, until a round finds nothing new.
+
+    An anonymised lead's links are followed too: its email and phone are gone, but its duplicate
+    link (made by intake from the same email or phone, or by a coordinator) still joins two
+    requests of the patient."""
+    found = {lead.id: lead for lead in start}
+    emails: set[str] = set()
+    phones: set[str] = set()
+    new = list(start)
+    while new:
+        new_emails = {lead.email.lower() for lead in new if lead.email} - emails
+        new_phones = {lead.phone for lead in new if lead.phone} - phones
+        emails |= new_emails
+        phones |= new_phones
+        links = [
+            *(same_patient(email, None) for email in new_emails),
+            *(same_patient(None, phone) for phone in new_phones),
+            Lead.duplicate_of_id.in_([lead.id for lead in new]),
+            Lead.id.in_({lead.duplicate_of_id for lead in new} - {None}),
+        ]
+        new = db.session.scalars(sa.select(Lead).where(sa.or_(*links), Lead.id.not_in(list(found)))).all()
+        found.update((lead.id, lead) for lead in new)
+    return list(found.values())
 
 
 def export_patient(identifier: str, *, user_id: int | None) -> dict:

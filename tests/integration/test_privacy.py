@@ -233,6 +233,45 @@ def test_withdrawal_tells_a_clinic_that_got_the_request_only_through_a_resend_or
     assert _notice_keys("notice_provider_withdrawn") == sorted(f"withdrawn:{key}" for key in reached)
 
 
+def _erased_references(identifier: str) -> list[str]:
+    return privacy.erase_patient(identifier, user_id=None, door=privacy.COMMAND_LINE).references
+
+
+def test_erasure_by_email_finds_the_requests_with_the_same_phone_and_another_email(app, taxonomy):
+    first = _lead(email="mia@example.org", phone="+4520111111")
+    second = _lead(email="mia.work@example.org", phone="+4520111111")
+    stranger = _lead(email="someone.else@example.org")
+
+    assert _erased_references("MIA@example.org") == [first.reference, second.reference]
+    db.session.expire_all()
+    assert db.session.get(Lead, stranger.id).anonymised_at is None
+
+
+def test_the_patients_requests_are_found_through_any_chain_of_shared_email_or_phone(app, taxonomy):
+    first = _lead(email="mia@example.org", phone="+4520111111")
+    second = _lead(email="mia.work@example.org", phone="+4520111111")
+    third = _lead(email="MIA.WORK@example.org", phone="+4520222222")
+    _lead(email="someone.else@example.org", phone="+4520333333")
+
+    for named in (first, third):
+        found = privacy.patient_leads(named.reference)
+        assert [lead.reference for lead in found] == [first.reference, second.reference, third.reference]
+
+
+def test_requests_marked_duplicates_are_found_both_ways_even_through_an_erased_one(app, taxonomy):
+    erased = _lead(email="mia@example.org", phone="+4520111111")
+    privacy.erase_patient(erased.reference, user_id=None, door=privacy.COMMAND_LINE)
+    # A coordinator's verdicts: the same patient, though the contact details differ.
+    first = _lead(email="mia.work@example.org", phone="+4520222222", duplicate_of=erased)
+    second = _lead(email="m.hansen@example.org", phone="+4520333333", duplicate_of=erased)
+    later = _lead(email="mia.h@example.org", phone="+4520444444", duplicate_of=first)
+
+    for named in (first, second, later):
+        found = privacy.patient_leads(named.reference)
+        assert [lead.reference for lead in found] == [first.reference, second.reference, later.reference]
+    assert _erased_references(erased.reference) == [first.reference, second.reference, later.reference]
+
+
 def test_retention_removes_spam_after_its_period_and_old_email_bodies_but_keeps_the_rows(app, taxonomy):
     spam = _lead(status="spam")
     recent_spam = _lead(status="spam")
