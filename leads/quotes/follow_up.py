@@ -89,9 +89,11 @@ def _silent_acceptances(now: datetime):
 
 
 def _undecided_leads(now: datetime):
+    # Seven days from the first of the quotes the patient can choose from: after "none of these
+    # suit me" and a re-route, the earlier round's quotes (not chosen) do not start the clock.
     return (
         sa.select(Lead.id)
-        .join(Quote, Quote.lead_id == Lead.id)
+        .join(Quote, sa.and_(Quote.lead_id == Lead.id, Quote.status == QuoteStatus.LIVE.value))
         .where(Lead.status == LeadStatus.QUOTED.value, Lead.quotes_reminded_at.is_(None))
         .group_by(Lead.id)
         .having(sa.func.min(Quote.created_at) <= now - timedelta(days=PATIENT_REMINDER_DAYS))
@@ -115,8 +117,14 @@ def _remind_clinic(assignment_id: int, now: datetime) -> int:
     ).rowcount
     db.session.refresh(assignment)
     lead, provider = assignment.lead, assignment.provider
-    if not claimed or assignment.quote is not None or sharing_refusal(lead) or not provider.active:
+    if not claimed or assignment.quote is not None:
         db.session.rollback()
+        return 0
+    if sharing_refusal(lead) or not provider.active:
+        # Never to be reminded (a lead that may not be shared, an erased one among them; a clinic
+        # paused until reactivated): the claim stands, so no sweep picks the row again and a few
+        # hundred of them cannot crowd out the reminders that are due.
+        db.session.commit()
         return 0
     email_provider(
         assignment,
@@ -145,7 +153,10 @@ def _remind_patient(lead_id: int, now: datetime) -> int:
     lead = db.session.get(Lead, lead_id)
     db.session.refresh(lead)
     live, _ = patient_quotes(lead, now)
-    if not claimed or not live or sharing_refusal(lead):
+    if claimed and sharing_refusal(lead):
+        db.session.commit()  # never to be reminded: the claim stands (as for a clinic's reminder)
+        return 0
+    if not claimed or not live:
         # Without a live quote there is nothing to choose; a renewed quote makes the reminder due again.
         db.session.rollback()
         return 0

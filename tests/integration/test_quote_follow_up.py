@@ -8,11 +8,14 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
+from leads.directory.csv_io import import_providers
 from leads.extensions import db
 from leads.messaging import tokens
 from leads.models import Assignment, EmailMessage, Lead, Quote
-from leads.patients.privacy import export_patient
+from leads.patients.privacy import erase_patient, export_patient
+from leads.quotes.follow_up import _silent_acceptances, _undecided_leads
 from leads.routing.escalation import escalate_assignments
+from leads.routing.service import reroute_lead
 from leads.timeutil import utcnow
 from leads.workdays import add_working_days
 from tests.factories import LeadFactory
@@ -202,6 +205,41 @@ def test_a_patient_who_chose_or_withdrew_gets_no_reminder(client, accepted, app,
         assert _sweep().patients_reminded == 0
     assert emails("patient_quote_reminder") == []
     assert _quote(w_first).status == "closed"
+
+
+def test_an_erased_request_is_never_reminded_and_never_picked_again(client, accepted):
+    """Its claims stand: rolled back, a few hundred such rows would fill every sweep's batch."""
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())  # the second clinic has not quoted
+    erase_patient(lead.reference, user_id=None, door="test")
+    with _travel(days=10):
+        assert (_sweep().clinics_reminded, _sweep().patients_reminded) == (0, 0)
+        assert db.session.scalars(_silent_acceptances(utcnow())).all() == []
+        assert db.session.scalars(_undecided_leads(utcnow())).all() == []
+    assert emails("provider_quote_reminder") == emails("patient_quote_reminder") == []
+
+
+def test_the_patients_seven_days_count_from_the_quotes_they_can_choose_from(client, accepted, app):
+    """After "none of these suit me" and a re-route, the first round's quotes start no clock."""
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(f"{patient(lead)}/quotes/none")
+    lead = db.session.get(Lead, lead.id)
+    import_providers(
+        "name,city,region,notification_emails,languages,notification_language,weekly_capacity,treatments,conditions\n"
+        f"Late Clinic,Odense,Syddanmark,intake@late.example,en,en,50,{lead.treatment.slug}:approved,"
+        f"{lead.condition.slug}\n"
+    )
+    db.session.commit()
+    with _travel(days=8):  # re-routed to a clinic that accepts and quotes
+        [newcomer] = reroute_lead(lead.id, actor_type="system", reason="none suited", limit=1)
+        assert client.post(provider(newcomer) + "/accept", data={}).status_code == 303
+        client.post(provider(newcomer) + "/quote", data=quote_form())
+        assert _status(lead) == "quoted"
+    with _travel(days=9):
+        assert _sweep().patients_reminded == 0  # one day after the quote the patient can choose
+    with _travel(days=15, hours=1):
+        assert _sweep().patients_reminded == 1
 
 
 # Withdrawal told, manual moves, export -----------------------------------------------------
