@@ -14,7 +14,7 @@ from leads.models import Assignment, AssignmentStatus
 from leads.quotes.follow_up import FollowUpResult, follow_up_quotes
 from leads.routing.notification import queue_provider_emails
 from leads.routing.responses import needs_replacement, refresh_provider_stats
-from leads.routing.service import lock_as_routing, reroute_lead
+from leads.routing.service import lock_as_routing, lock_lead, reroute_lead
 from leads.timeutil import utcnow
 from leads.workdays import add_working_days
 from leads.workflow import AWAITING_ANSWER, assignment_sources, sharing_refusal
@@ -100,6 +100,8 @@ def _remind(assignment_id: int, now: datetime, expires_at: datetime) -> int:
 
 
 def _expire(assignment_id: int, now: datetime) -> int:
+    # The lead first, as every path that changes its assignments (`lock_lead`).
+    lock_lead(db.session.scalar(sa.select(Assignment.lead_id).where(Assignment.id == assignment_id)))
     expired = db.session.execute(
         sa.update(Assignment)
         .where(

@@ -16,7 +16,7 @@ from leads.messaging import tokens
 from leads.messaging.email import email_coordinators, email_patient
 from leads.models import Assignment, AssignmentStatus, Lead, Provider
 from leads.routing.notification import provider_language
-from leads.routing.service import lock_as_routing, reroute_lead
+from leads.routing.service import lock_as_routing, lock_lead, reroute_lead
 from leads.timeutil import utcnow
 from leads.workflow import ACCEPTANCES, AWAITING_ANSWER, LeadStatus, assignment_sources, sharing_refusal
 
@@ -115,7 +115,9 @@ def open_request(token: str) -> Opened:
 
 
 def _lock_open_assignment(assignment_id: int) -> Assignment | None:
-    """The assignment, locked, if it still waits for an answer; None once answered."""
+    """The assignment, locked after its lead (`lock_lead`), if it still waits for an answer; None
+    once answered."""
+    lock_lead(db.session.scalar(sa.select(Assignment.lead_id).where(Assignment.id == assignment_id)))
     assignment = db.session.execute(
         sa.select(Assignment)
         .where(Assignment.id == assignment_id)

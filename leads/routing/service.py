@@ -29,7 +29,7 @@ def route_lead(lead_id: int) -> str:
 
     Commits: the lead's status, its Assignments, LeadEvents and emails in one transaction.
     """
-    lead = _lock_lead(lead_id)
+    lead = lock_lead(lead_id)
     if lead is None or lead.status != LeadStatus.NEW:
         db.session.rollback()
         log.info("route_lead %s: skipped (%s)", lead_id, "missing" if lead is None else lead.status)
@@ -51,7 +51,7 @@ def route_lead(lead_id: int) -> str:
 
 def approve_routing(lead_id: int, user_id: int) -> str:
     """A coordinator approves a needs_review lead: route it now. 'skipped' when not waiting for review."""
-    lead = _lock_lead(lead_id)
+    lead = lock_lead(lead_id)
     if lead is None:
         db.session.rollback()
         raise RoutingError("That lead does not exist.")
@@ -88,7 +88,7 @@ def reroute_lead(
     When no provider is left the lead becomes unroutable with the reason. Commits whatever
     the caller's transaction holds, so an expiry and its replacement land together.
     """
-    lead = _lock_lead(lead_id)
+    lead = lock_lead(lead_id)
     if lead is None:
         db.session.rollback()
         raise RoutingError("That lead does not exist.")
@@ -172,7 +172,7 @@ def lock_as_routing(lead: Lead, provider_id: int) -> None:
     the lead, then every provider offering its treatment in id order, then `provider_id` if it no
     longer offers it. An expiry or a decline that then updates the provider's statistics and
     re-routes never waits on a routing that waits on it."""
-    _lock_lead(lead.id)
+    lock_lead(lead.id)
     locked = candidates.lock_candidates(lead.treatment_id)
     if all(provider.id != provider_id for provider in locked):
         db.session.execute(
@@ -180,7 +180,10 @@ def lock_as_routing(lead: Lead, provider_id: int) -> None:
         )
 
 
-def _lock_lead(lead_id: int) -> Lead | None:
+def lock_lead(lead_id: int) -> Lead | None:
+    """The lead, locked until the transaction ends. Every path that changes a lead's assignments
+    locks the lead first (routing, answers, expiries, choosing, withdrawing, closing), so two of
+    them never wait on each other's rows in opposite orders."""
     # PostgreSQL: a second delivery waits here, then sees the new status. SQLite: BEGIN IMMEDIATE
     # already made this transaction the only writer.
     return db.session.execute(

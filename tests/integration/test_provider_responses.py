@@ -214,3 +214,42 @@ def test_the_response_rate_weighs_the_last_answered_or_expired_assignments_only(
     [profile] = candidates.provider_profiles([provider], utcnow())
     assert (profile.response_count, profile.unanswered_count) == (3, 1)
     db.session.rollback()
+
+
+def _lock_order(action) -> list[str]:
+    """The tables whose rows `action` locks or updates, in the order it first does so."""
+    order: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        text = " ".join(statement.split())
+        locked = re.search(r"FOR (NO KEY )?UPDATE", text) and re.search(r"\bFROM (\w+)", text)
+        updated = re.match(r"UPDATE (\w+)", text)
+        table = (locked or updated) and (updated or locked).group(1)
+        if table and table not in order:
+            order.append(table)
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        action()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    return order
+
+
+@pytest.mark.pg_only  # SQLite has one writer at a time: no row locks to order
+def test_answers_and_expiries_lock_the_lead_before_its_assignment(routed):
+    """As choosing, withdrawing and closing do: a clinic's Accept at the moment the patient
+    chooses another clinic's quote (or withdraws) must not deadlock with it."""
+    from leads.routing import escalation
+
+    lead, (first, second, *_) = routed
+    assert _lock_order(lambda: escalation._expire(second.id, utcnow()))[:2] == ["lead", "assignment"]
+    assert _lock_order(lambda: responses.decline(first.id, reason="no_capacity", note=None))[:2] == [
+        "lead",
+        "assignment",
+    ]
+    other = LeadFactory()
+    db.session.commit()
+    assert route_lead(other.id) == "routed"
+    waiting = db.session.scalars(sa.select(Assignment).filter_by(lead_id=other.id)).first()
+    assert _lock_order(lambda: responses.accept(waiting.id, note=None))[:2] == ["lead", "assignment"]
