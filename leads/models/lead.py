@@ -1,5 +1,6 @@
 """The patient's request, their consent and its append-only history."""
 
+import re
 import secrets
 from datetime import date, datetime
 
@@ -12,11 +13,22 @@ from leads.workflow import LeadStatus, check_transition
 
 # No 0/O or 1/I/L: references are read aloud over the phone.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+REFERENCE_LENGTH = 6  # code characters after "Q-"
+# A reference as people type it: "Q-", "Q" or nothing before the code. Q is a code letter too,
+# so a leading Q is the prefix only when a whole code follows it (QK3M9P is the code of Q-QK3M9P).
+_TYPED_REFERENCE = re.compile(rf"(?:Q-?)?([{REFERENCE_ALPHABET}]{{{REFERENCE_LENGTH}}})")
 
 
 def new_reference() -> str:
     """A random public reference such as Q-7K3M9P."""
-    return "Q-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+    return "Q-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+def typed_reference(text: str) -> str | None:
+    """The reference `text` names as a patient or coordinator types it (`q-7k3m9p`, `Q7K3M9P`,
+    `7K3M9P`, spaces anywhere), or None when it cannot be one."""
+    match = _TYPED_REFERENCE.fullmatch("".join(text.split()).upper())
+    return f"Q-{match[1]}" if match else None
 
 
 class Lead(db.Model):
@@ -138,11 +150,9 @@ class Lead(db.Model):
 
 
 def find_by_reference(reference: str) -> Lead | None:
-    """The lead a reference names, as a patient or coordinator types it (`q-7k3m9p`, `7K3M9P`)."""
-    code = "".join(reference.split()).upper()
-    if code and not code.startswith("Q-"):
-        code = "Q-" + code.removeprefix("Q")
-    return db.session.scalar(sa.select(Lead).filter_by(reference=code))
+    """The lead a reference names, as a patient or coordinator types it (`typed_reference`)."""
+    code = typed_reference(reference)
+    return db.session.scalar(sa.select(Lead).filter_by(reference=code)) if code else None
 
 
 def event_values(

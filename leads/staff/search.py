@@ -9,12 +9,11 @@ import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.models import Lead
-from leads.models.lead import REFERENCE_ALPHABET
+from leads.models.lead import typed_reference
 
 COUNTRY_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 SCAN_ID_CAP = 5000  # a search matching more leads than this reads them in queue order instead
 
-_REFERENCE = re.compile(rf"(?:Q-?)?([{REFERENCE_ALPHABET}]{{6}})")
 _PHONE = re.compile(r"\+?[\d\s().-]{5,25}")
 
 
@@ -58,10 +57,10 @@ def search_condition(text: str):
     """The WHERE clause for a search: reference, email, phone or name, whichever it looks like."""
     text = " ".join(text.split())
     compact = text.replace(" ", "").upper()
-    match = _REFERENCE.fullmatch(compact)
+    reference = typed_reference(compact)
     # Six letters alone may be a name: without "Q-" only a code with a digit is a reference.
-    if match and (compact.startswith("Q-") or any(ch.isdigit() for ch in match[1])):
-        return Lead.reference == f"Q-{match[1]}"
+    if reference and (compact.startswith("Q-") or any(ch.isdigit() for ch in reference)):
+        return Lead.reference == reference
     if "@" in text:
         if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
             return _email_condition(text)

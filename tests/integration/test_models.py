@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from leads.extensions import db
-from leads.models import Consent, Lead, LeadEvent, schema_objects_of
+from leads.models import Consent, Lead, LeadEvent, find_by_reference, schema_objects_of
 from leads.models.lead import REFERENCE_ALPHABET
 from leads.timeutil import utcnow
 from leads.workflow import IllegalTransition
@@ -36,6 +36,21 @@ def test_a_new_lead_gets_a_readable_public_reference_and_utc_timestamps(app, tax
     assert set(lead.reference[2:]) <= set(REFERENCE_ALPHABET)
     assert lead.created_at.tzinfo is not None
     assert abs((utcnow() - lead.created_at).total_seconds()) < 60
+
+
+@pytest.mark.parametrize("typed", ["Q-QK3M9P", "q-qk3m9p", "QQK3M9P", "QK3M9P", "qk3m9p", " Q QK3 M9P "])
+def test_a_reference_is_found_as_people_type_it_even_when_its_code_starts_with_q(app, taxonomy, typed):
+    lead = LeadFactory(reference="Q-QK3M9P")  # Q is a code letter as well as the prefix
+    LeadFactory(reference="Q-K3M9PQ")
+    db.session.flush()
+    assert find_by_reference(typed) == lead
+
+
+@pytest.mark.parametrize("typed", ["", "Q-", "Q", "K3M9P", "Q-QK3M9", "QQQK3M9P", "Q-QK3M9P\x00"])
+def test_text_that_cannot_be_a_reference_finds_nothing(app, taxonomy, typed):
+    LeadFactory(reference="Q-QK3M9P")
+    db.session.flush()
+    assert find_by_reference(typed) is None
 
 
 def test_change_status_records_an_event_with_from_and_to(app, taxonomy):

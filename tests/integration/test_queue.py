@@ -160,6 +160,13 @@ def test_search_finds_a_lead_by_its_reference_with_or_without_prefix(ward):
         assert fetch_all(QueueFilters(q=code)) == ["review"]
 
 
+@pytest.mark.parametrize("typed", ["Q-QK3M9P", "q-qk3m9p", "QQK3M9P", "QK3M9P", "qk3 m9p"])
+def test_search_reads_a_leading_q_as_the_code_when_the_code_starts_with_q(ward, typed):
+    ward["leads"]["review"].reference = "Q-QK3M9P"  # Q is a code letter as well as the prefix
+    db.session.flush()
+    assert fetch_all(QueueFilters(q=typed)) == ["review"]
+
+
 def test_paging_forward_and_back_visits_every_lead_once_in_order(ward):
     everything = fetch_all(QueueFilters())
     seen, pages, cursor = [], [], None

@@ -64,3 +64,13 @@ def test_the_log_pages_through_older_entries(app, history):
     client, _ = signed_in_client(app, Role.ADMIN)
     html = client.get(f"/staff/admin/access-log?before={page.next_before}").get_data(as_text=True)
     assert "alice@example.dk" in html and "Exported" not in html
+
+
+def test_a_reference_typed_without_its_prefix_filters_the_log(app, history):
+    history["second"].reference = "Q-QK3M9P"  # Q is a code letter as well as the prefix
+    db.session.commit()
+    client, _ = signed_in_client(app, Role.ADMIN)
+    response = client.get("/staff/admin/access-log?lead=qk3m9p")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "bob@example.dk" in html and history["first"].reference not in html
