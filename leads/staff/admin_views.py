@@ -1,5 +1,7 @@
 """Admin pages: staff accounts at /staff/admin/users and the access log."""
 
+import re
+
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -123,9 +125,9 @@ def access_log_page():
             errors.append(("lead", f"No request has the reference {reference}"))
     page = None
     if not errors:
-        page = access_log.recent(
-            user_id=user_id, lead_id=lead_id, before=int(before) if before.isdigit() else None
-        )
+        # The "Older entries" link names an entry id: ASCII digits within a 64-bit integer, else page one.
+        before_id = int(before) if re.fullmatch(r"[0-9]{1,18}", before) else None
+        page = access_log.recent(user_id=user_id, lead_id=lead_id, before=before_id)
     return render_template(
         "staff/access_log.html",
         page=page,

@@ -74,3 +74,12 @@ def test_a_reference_typed_without_its_prefix_filters_the_log(app, history):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "bob@example.dk" in html and history["first"].reference not in html
+
+
+@pytest.mark.parametrize("before", ["\u00b2", "\u0663", "99999999999999999999", "9999999999999999999", "-1"])
+def test_a_broken_older_entries_link_shows_the_newest_entries(app, history, before):
+    client, _ = signed_in_client(app, Role.ADMIN)
+    response = client.get("/staff/admin/access-log", query_string={"before": before})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Exported" in html and "alice@example.dk" in html
