@@ -11,9 +11,10 @@ from leads.auth import accounts, role_required
 from leads.extensions import db
 from leads.models import Role, User, find_by_reference
 from leads.staff import access_log, bp, user_admin
-from leads.staff.forms import NewUserForm, ResetPasswordForm, UserActiveForm
+from leads.staff.forms import CONTROLS_MESSAGE, NewUserForm, ResetPasswordForm, UserActiveForm
 from leads.staff.labels import label
 from leads.timeutil import utcnow
+from leads.validators import has_control_characters
 
 admin_only = role_required(Role.ADMIN)
 
@@ -114,7 +115,9 @@ def access_log_page():
     reference = request.args.get("lead", "").strip()
     before = request.args.get("before", "")
     errors, user_id, lead_id = [], None, None
-    if email:
+    if has_control_characters(email):  # PostgreSQL refuses NUL
+        errors.append(("user", CONTROLS_MESSAGE))
+    elif email:
         user_id = db.session.scalar(sa.select(User.id).filter_by(email=email.lower()))
         if user_id is None:
             errors.append(("user", f"No staff account has the address {email}"))

@@ -22,9 +22,13 @@ from leads.auth.accounts import MIN_PASSWORD_LENGTH
 from leads.i18n import STAFF_LANGUAGES, countries, page_language
 from leads.models import Role
 from leads.staff.labels import LEAD_STATUSES, ROLES
+from leads.validators import NoControlCharacters
 from leads.workflow import LeadStatus
 
 DATE_MESSAGE = _l("Enter the date as YYYY-MM-DD, for example 2025-03-31")
+CONTROLS_MESSAGE = _l("Remove the invisible control characters")
+# A text area: line breaks and tabs are fine, NUL and the other controls are not.
+_no_controls_in_text = NoControlCharacters(CONTROLS_MESSAGE, multiline=True)
 # Every lead status and its label, translated when shown.
 STATUS_LABELS = {status.value: LEAD_STATUSES[status.value] for status in LeadStatus}
 
@@ -45,7 +49,12 @@ class GetForm(FlaskForm):
 
 class QueueFilterForm(GetForm):
     q = StringField(
-        _l("Search"), validators=[Optional(), Length(max=200, message=_l("Search is at most 200 characters"))]
+        _l("Search"),
+        validators=[
+            Optional(),
+            Length(max=200, message=_l("Search is at most 200 characters")),
+            NoControlCharacters(CONTROLS_MESSAGE),
+        ],
     )
     status = SelectField(
         _l("Status"), choices=[], default="", invalid_choice_message=_l("Choose a status from the list")
@@ -62,7 +71,10 @@ class QueueFilterForm(GetForm):
     country = SelectField(
         _l("Country"), choices=[], default="", invalid_choice_message=_l("Choose a country from the list")
     )
-    source = StringField(_l("Source (utm_source)"), validators=[Optional(), Length(max=100)])
+    source = StringField(
+        _l("Source (utm_source)"),
+        validators=[Optional(), Length(max=100), NoControlCharacters(CONTROLS_MESSAGE)],
+    )
     assigned = SelectField(
         _l("Assigned to"),
         choices=[],
@@ -91,7 +103,9 @@ class StatsPeriodForm(GetForm):
 class StatusForm(FlaskForm):
     status = SelectField(_l("New status"), choices=[], default="", validate_choice=False)
     current_status = HiddenField()
-    note = TextAreaField(_l("Note (optional)"), validators=[Optional(), Length(max=2000)])
+    note = TextAreaField(
+        _l("Note (optional)"), validators=[Optional(), Length(max=2000), _no_controls_in_text]
+    )
 
     def validate_status(self, field):
         if field.data not in STATUS_LABELS:
@@ -101,7 +115,11 @@ class StatusForm(FlaskForm):
 class NoteForm(FlaskForm):
     note = TextAreaField(
         _l("Add a note"),
-        validators=[DataRequired(_l("Write the note before saving it")), Length(max=5000)],
+        validators=[
+            DataRequired(_l("Write the note before saving it")),
+            Length(max=5000),
+            _no_controls_in_text,
+        ],
     )
 
 
@@ -116,7 +134,9 @@ class DuplicateForm(FlaskForm):
         _l("Reference of the earlier request"),
         validators=[DataRequired(_l("Enter the reference of the earlier request, for example Q-7K3M9P"))],
     )
-    note = TextAreaField(_l("Note (optional)"), validators=[Optional(), Length(max=2000)])
+    note = TextAreaField(
+        _l("Note (optional)"), validators=[Optional(), Length(max=2000), _no_controls_in_text]
+    )
 
 
 class PatientExportForm(FlaskForm):
@@ -131,13 +151,19 @@ class ErasureForm(FlaskForm):
 
 
 class SpamForm(FlaskForm):
-    note = TextAreaField(_l("Why is this spam? (optional)"), validators=[Optional(), Length(max=2000)])
+    note = TextAreaField(
+        _l("Why is this spam? (optional)"), validators=[Optional(), Length(max=2000), _no_controls_in_text]
+    )
 
 
 class RerouteForm(FlaskForm):
     reason = TextAreaField(
         _l("Why re-route?"),
-        validators=[DataRequired(_l("Say why the lead needs other providers")), Length(max=500)],
+        validators=[
+            DataRequired(_l("Say why the lead needs other providers")),
+            Length(max=500),
+            _no_controls_in_text,
+        ],
     )
 
 

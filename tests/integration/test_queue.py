@@ -303,6 +303,17 @@ def test_a_broken_page_link_falls_back_to_the_first_page(app, ward):
     assert ">unroutable-old</td>" in html
 
 
+def test_a_control_character_in_the_search_or_source_gets_a_clear_message(app, ward):
+    client, _ = signed_in_client(app)
+    searched = client.post("/staff/leads", data={"q": "fre\x00sh"})
+    by_source = client.get("/staff/leads?source=mag%00azine")
+    for response in (client.get(searched.headers["Location"]), by_source):
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200  # PostgreSQL refuses NUL: never sent to it
+        assert "Remove the invisible control characters" in html
+        assert "unroutable-old" not in html
+
+
 def test_the_queue_shows_urgency_and_the_needs_attention_numbers(app, ward):
     client, _ = signed_in_client(app, Role.COORDINATOR)
     html = client.get("/staff/leads").get_data(as_text=True)

@@ -83,3 +83,13 @@ def test_a_broken_older_entries_link_shows_the_newest_entries(app, history, befo
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "Exported" in html and "alice@example.dk" in html
+
+
+@pytest.mark.parametrize("field", ["user", "lead"])
+def test_a_control_character_in_a_filter_is_refused_with_a_message(app, history, field):
+    client, _ = signed_in_client(app, Role.ADMIN)
+    response = client.get("/staff/admin/access-log", query_string={field: "alice@example.dk\x00"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400  # PostgreSQL refuses NUL: never sent to it
+    message = "Remove the invisible control characters" if field == "user" else "No request has the reference"
+    assert message in html and "Exported" not in html

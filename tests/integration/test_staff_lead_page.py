@@ -119,6 +119,34 @@ def test_an_empty_note_is_refused_with_a_message(coordinator):
     assert _events(lead, "note") == []
 
 
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("notes", {"note-note": "Called\x00 the patient"}),
+        ("status", {"status-status": "contacted", "status-current_status": "routed", "status-note": "a\x00"}),
+        ("duplicate", {"duplicate-original_reference": "Q-\x00", "duplicate-note": "same\x00 phone"}),
+        ("spam", {"spam-note": "Casino\x00"}),
+        ("reroute", {"reroute-reason": "Aarhus\x00 declined"}),
+    ],
+)
+def test_a_control_character_in_a_note_is_refused_and_nothing_changes(coordinator, path, data):
+    client, _ = coordinator
+    lead = _lead(status="routed")
+    response = client.post(f"/staff/leads/{lead.id}/{path}", data=data)
+    assert response.status_code == 400  # PostgreSQL refuses NUL: never sent to it
+    assert "Remove the invisible control characters" in response.get_data(as_text=True)
+    db.session.refresh(lead)
+    assert lead.status == "routed" and _events(lead) == []
+
+
+def test_a_note_keeps_its_line_breaks_and_tabs(coordinator):
+    client, _ = coordinator
+    lead = _lead()
+    client.post(f"/staff/leads/{lead.id}/notes", data={"note-note": "Called twice:\r\n\tno answer"})
+    [event] = _events(lead, "note")
+    assert event.note == "Called twice:\r\n\tno answer"
+
+
 def test_a_legal_status_change_goes_through_the_workflow_and_into_the_timeline(coordinator):
     client, user = coordinator
     lead = _lead(status="routed")

@@ -1,0 +1,26 @@
+"""Checks on typed text shared by the forms and pages of more than one area."""
+
+import re
+
+from wtforms.validators import ValidationError
+
+# C0 controls and DEL: nobody types them, and PostgreSQL refuses NUL in text.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROLS_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab, LF and CR allowed
+
+
+def has_control_characters(text: str | None, *, multiline: bool = False) -> bool:
+    """Whether `text` holds a control character (tab and line breaks allowed when `multiline`)."""
+    return bool((_CONTROLS_BUT_LINES if multiline else _CONTROLS).search(text or ""))
+
+
+class NoControlCharacters:
+    """A form validator refusing control characters with `message`; `multiline` for a text area."""
+
+    def __init__(self, message: str, *, multiline: bool = False) -> None:
+        self.message = message
+        self.multiline = multiline
+
+    def __call__(self, form, field) -> None:
+        if has_control_characters(field.data, multiline=self.multiline):
+            raise ValidationError(self.message)
