@@ -2,6 +2,7 @@
 they change nothing and must be bookmarkable); every other form posts with a CSRF token."""
 
 import zoneinfo
+from datetime import date
 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
@@ -26,6 +27,11 @@ from leads.validators import NoControlCharacters
 from leads.workflow import LeadStatus
 
 DATE_MESSAGE = _l("Enter the date as YYYY-MM-DD, for example 2025-03-31")
+# The dates a filter or period may name: the pages reach a month before and a day after, still a date.
+FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2999, 12, 31)
+DATE_RANGE_MESSAGE = _l(
+    "Enter a date from %(first)s to %(last)s", first=FIRST_DATE.isoformat(), last=LAST_DATE.isoformat()
+)
 CONTROLS_MESSAGE = _l("Remove the invisible control characters")
 # A text area: line breaks and tabs are fine, NUL and the other controls are not.
 _no_controls_in_text = NoControlCharacters(CONTROLS_MESSAGE, multiline=True)
@@ -38,6 +44,15 @@ def country_choices() -> list[tuple[str, str]]:
     return [("", gettext("Any country"))] + [
         (code, f"{name} ({code})") for code, name in countries(page_language())
     ]
+
+
+def _within_date_range(form, field) -> None:
+    if field.data and not FIRST_DATE <= field.data <= LAST_DATE:
+        raise ValidationError(DATE_RANGE_MESSAGE)
+
+
+def _date_field(label) -> DateField:
+    return DateField(label, validators=[Optional(), _within_date_range], invalid_value_message=DATE_MESSAGE)
 
 
 class GetForm(FlaskForm):
@@ -81,8 +96,8 @@ class QueueFilterForm(GetForm):
         default="",
         invalid_choice_message=_l("Choose a coordinator from the list"),
     )
-    created_from = DateField(_l("Received from"), validators=[Optional()], invalid_value_message=DATE_MESSAGE)
-    created_to = DateField(_l("Received to"), validators=[Optional()], invalid_value_message=DATE_MESSAGE)
+    created_from = _date_field(_l("Received from"))
+    created_to = _date_field(_l("Received to"))
     overdue = BooleanField(_l("Only SLA overdue"))
     erasure = BooleanField(_l("Only erasure requests to carry out"))
 
@@ -92,8 +107,8 @@ class QueueFilterForm(GetForm):
 
 
 class StatsPeriodForm(GetForm):
-    start = DateField(_l("From"), validators=[Optional()], invalid_value_message=DATE_MESSAGE)
-    end = DateField(_l("To"), validators=[Optional()], invalid_value_message=DATE_MESSAGE)
+    start = _date_field(_l("From"))
+    end = _date_field(_l("To"))
 
     def validate_end(self, field):
         if field.data and self.start.data and field.data < self.start.data:

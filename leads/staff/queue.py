@@ -46,6 +46,11 @@ class QueueFilters:
     user_id: int | None = None  # the viewer, for "mine"
 
 
+# segment.microseconds-since-1970.lead-id, bounded so that no link overflows: 16 digits of
+# microseconds span the years 1653 to 2286, 18 digits of id fit any database's 64-bit integer.
+_CURSOR = re.compile(r"([0-3])\.(-?[0-9]{1,16})\.([0-9]{1,18})")
+
+
 @dataclass(frozen=True)
 class Cursor:
     segment: int
@@ -58,8 +63,8 @@ class Cursor:
 
     @classmethod
     def decode(cls, text: str | None) -> "Cursor | None":
-        """The cursor in `text`, or None when it is missing or malformed."""
-        match = re.fullmatch(r"([0-3])\.(-?\d{1,19})\.(\d{1,19})", text or "")
+        """The cursor in `text`, or None when it is missing, malformed or out of range."""
+        match = _CURSOR.fullmatch(text or "")
         if not match:
             return None
         key = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(match[2]))

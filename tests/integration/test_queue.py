@@ -296,11 +296,41 @@ def test_the_end_date_cannot_come_before_the_start(app, ward):
     assert "The end date must be on or after the start date" in html
 
 
-def test_a_broken_page_link_falls_back_to_the_first_page(app, ward):
+@pytest.mark.parametrize(
+    "link",
+    [
+        "after=not-a-cursor",
+        "after=0.9999999999999999999.1",  # a moment after the year 9999
+        "after=0.-9999999999999999999.1",  # before the year 1
+        "after=3.0.9999999999999999999",  # a lead id beyond a 64-bit integer
+        "before=3.0.9999999999999999999",
+    ],
+)
+def test_a_broken_page_link_falls_back_to_the_first_page(app, ward, link):
     client, _ = signed_in_client(app)
-    html = client.get("/staff/leads?after=not-a-cursor").get_data(as_text=True)
+    response = client.get(f"/staff/leads?{link}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
     assert "That page link was not valid" in html
     assert ">unroutable-old</td>" in html
+
+
+@pytest.mark.parametrize(
+    "dates", ["created_to=9999-12-31", "created_from=0001-01-01", "created_to=3000-01-01"]
+)
+def test_a_date_out_of_range_gets_a_clear_message_and_no_list(app, ward, dates):
+    client, _ = signed_in_client(app)
+    response = client.get(f"/staff/leads?{dates}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Enter a date from 2000-01-01 to 2999-12-31" in html
+    assert "unroutable-old" not in html
+
+
+def test_the_last_date_accepted_lists_the_leads(app, ward):
+    client, _ = signed_in_client(app)
+    html = client.get("/staff/leads?created_from=2000-01-01&created_to=2999-12-31").get_data(as_text=True)
+    assert "Some filters need fixing" not in html and ">unroutable-old</td>" in html
 
 
 def test_a_control_character_in_the_search_or_source_gets_a_clear_message(app, ward):

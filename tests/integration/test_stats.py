@@ -123,6 +123,9 @@ def test_the_period_comes_from_the_url(app, pipeline):
         ("start=2025-13-01", "Enter the date as YYYY-MM-DD"),
         ("start=2025-03-10&end=2025-03-01", "The end date must be on or after the start date"),
         ("start=2020-01-01&end=2025-01-01", "Choose a period of at most 366 days"),
+        ("end=0001-01-05", "Enter a date from 2000-01-01 to 2999-12-31"),  # 30 days back: before year 1
+        ("start=9999-12-31", "Enter a date from 2000-01-01 to 2999-12-31"),  # its day after: year 10000
+        ("start=1999-12-31&end=2000-01-01", "Enter a date from 2000-01-01 to 2999-12-31"),
     ],
 )
 def test_a_bad_period_gets_a_clear_message(app, pipeline, query, message):
@@ -130,6 +133,20 @@ def test_a_bad_period_gets_a_clear_message(app, pipeline, query, message):
     response = client.get(f"/staff/stats?{query}")
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ("end=2000-01-01", "from 1999-12-03 to 2000-01-01"),
+        ("start=2999-12-31", "from 2999-12-31 to 2999-12-31"),
+    ],
+)
+def test_the_first_and_last_dates_accepted_give_a_period(app, pipeline, query, shown):
+    client, _ = signed_in_client(app)
+    response = client.get(f"/staff/stats?{query}")
+    assert response.status_code == 200
+    assert shown in response.get_data(as_text=True)
 
 
 def test_a_lead_taken_in_hand_after_its_due_time_counts_as_a_breach(app, taxonomy):
