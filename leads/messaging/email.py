@@ -307,6 +307,8 @@ def smtp_send(message: MimeMessage) -> None:
         # Wrong credentials are the operator's to fix; keep the mail until they do.
         raise TransientSmtpError(f"authentication failed ({exc.smtp_code})") from exc
     except smtplib.SMTPSenderRefused as exc:
+        if exc.smtp_code in OPERATOR_CODES:  # STARTTLS or authentication first
+            _raise_for_code(exc.smtp_code, exc.smtp_error)
         # Our own address refused: a setting to fix, not the recipient's address; keep the mail.
         answer = f"{exc.smtp_code} {_text(exc.smtp_error)}"
         raise TransientSmtpError(f"sender address refused: {answer} (check MAIL_FROM)") from exc
