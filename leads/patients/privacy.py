@@ -413,9 +413,15 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
         .where(
             EmailMessage.created_at < bodies_before,
             EmailMessage.status.in_([EmailStatus.SENT, EmailStatus.FAILED, EmailStatus.CANCELLED]),
-            EmailMessage.body_text != "",
+            # The words, what would have rendered them (an email cancelled before it was), and the
+            # server's answer, which often repeats the recipient's address.
+            sa.or_(
+                EmailMessage.body_text != "",
+                EmailMessage.render_context.is_not(None),
+                EmailMessage.last_error.is_not(None),
+            ),
         )
-        .values(subject="", body_text="", body_html="")
+        .values(subject="", body_text="", body_html="", render_context=sa.null(), last_error=None)
     ).rowcount
     db.session.commit()
     log.info(
@@ -428,7 +434,11 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
 
 
 def _anonymise_where(condition) -> int:
-    leads = db.session.scalars(sa.select(Lead).where(condition).order_by(Lead.id)).all()
+    # Rows a concurrent run holds are skipped (PostgreSQL; SQLite runs one writer at a time): two
+    # beats, or a redelivered task, never anonymise one lead twice.
+    leads = db.session.scalars(
+        sa.select(Lead).where(condition).order_by(Lead.id).with_for_update(skip_locked=True)
+    ).all()
     for lead in leads:
         anonymise(lead)
         lead.add_event("anonymised", actor_type="system", note="Retention period over.")

@@ -2,6 +2,7 @@
 patient's own request; retention; consent you can prove; the privacy notice."""
 
 import json
+import threading
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from leads.dev import seed
 from leads.extensions import db
 from leads.messaging.email import deliver_email
-from leads.models import AccessLog, Consent, EmailMessage, ErasureRecord, Lead, Role
+from leads.models import AccessLog, Consent, EmailMessage, ErasureRecord, Lead, LeadEvent, Role
 from leads.patients import privacy
 from leads.patients.self_service import request_erasure, withdraw_consent
 from leads.routing.notification import KEY_PREFIXES, queue_provider_emails
@@ -301,6 +302,62 @@ def test_retention_removes_spam_after_its_period_and_old_email_bodies_but_keeps_
     kept = db.session.get(EmailMessage, email.id)
     assert (kept.body_text, kept.status, kept.message_id) == ("", "sent", "<m1@x>")
     assert privacy.apply_retention() == privacy.RetentionResult()
+
+
+def test_retention_clears_the_servers_answer_and_a_cancelled_emails_unrendered_context(app, taxonomy):
+    """A refusal often repeats the recipient's address; an email cancelled before it was rendered
+    keeps no words but what would have rendered them (a clinic's link among them)."""
+    old = utcnow() - timedelta(days=91)
+    failed = EmailMessage(
+        idempotency_key="failed", template="patient_confirmation", to_address="jane@example.org",
+        subject="Hi", body_text="", body_html="", message_id="<m2@x>", status="failed", created_at=old,
+        last_error="550 5.1.1 <jane@example.org>: no such user",
+    )  # fmt: skip
+    cancelled = EmailMessage(
+        idempotency_key="cancelled", template="provider_notification", to_address="clinic@example.dk",
+        subject="", body_text="", body_html="", message_id="<m3@x>", status="cancelled", created_at=old,
+        render_context={"template": "provider_notification", "language": "en", "context": {"link": "/p/x"}},
+    )  # fmt: skip
+    db.session.add_all([failed, cancelled])
+    db.session.commit()
+
+    assert privacy.apply_retention().email_bodies == 2
+    db.session.expire_all()
+    assert db.session.get(EmailMessage, failed.id).last_error is None
+    assert db.session.get(EmailMessage, cancelled.id).render_context is None
+    assert privacy.apply_retention() == privacy.RetentionResult()
+
+
+@pytest.mark.commits
+def test_two_retention_runs_at_once_anonymise_each_lead_once(app, taxonomy):
+    """Two beats, or a redelivered task: the second run skips the leads the first one holds."""
+    leads = [_lead(status="spam") for _ in range(20)]
+    db.session.execute(
+        sa.update(Lead)
+        .where(Lead.id.in_([lead.id for lead in leads]))
+        .values(updated_at=utcnow() - timedelta(days=31))
+    )
+    db.session.commit()
+    results, start = [], threading.Barrier(2)
+
+    def run():
+        with app.app_context():
+            start.wait()
+            results.append(privacy.apply_retention().spam_and_duplicates)
+            db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(results) == [0, 20]
+    events = db.session.scalar(
+        sa.select(sa.func.count()).select_from(LeadEvent).where(LeadEvent.kind == "anonymised")
+    )
+    assert events == 20
+    assert len(db.session.scalars(sa.select(ErasureRecord)).all()) == 1
 
 
 def test_each_consent_records_the_exact_text_hash_and_language_and_the_page_shows_the_words(app, taxonomy):
