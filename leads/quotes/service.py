@@ -58,6 +58,12 @@ def sending_refusal(assignment: Assignment) -> str | None:
         return gettext("Accept the request before you send a quote.")
     if assignment.lead.status in (LeadStatus.CHOSEN, LeadStatus.BOOKED):
         return gettext("The patient has already chosen, so the quote can no longer be changed.")
+    if assignment.lead.status not in (LeadStatus.CONTACTED, LeadStatus.QUOTED):
+        # A coordinator moved the request back (its quotes closed with the move): a quote sent now
+        # would show as live to a patient who cannot choose it.
+        return gettext(
+            "The coordinators have put this request on hold, so no quote can be sent now; write to them."
+        )
     quote = assignment.quote
     if quote is not None and quote.status == QuoteStatus.CLOSED:
         return gettext(
@@ -394,10 +400,12 @@ def decline_all_quotes(lead_id: int, now: datetime | None = None) -> int:
     lead.add_event("reroute_requested", actor_type="patient", note=reason)
     lead.change_status(LeadStatus.UNROUTABLE, actor_type="patient", note=reason, reason=reason)
     _tell_not_chosen(lead, others)
+    # Once per round: after a re-route and new quotes, a second "none suit" is news again.
+    rounds = sum(1 for event in lead.events if event.kind == "reroute_requested")
     email_coordinators(
         lead,
         template="coordinator_patient_request",
-        idempotency_key=f"quotes-declined:{lead.id}:coordinators",
+        idempotency_key=f"quotes-declined:{lead.id}:{rounds}:coordinators",
         summary=_l(
             "The patient found none of the quotes suitable and asks for other clinics. "
             "Look for other clinics from the lead page."

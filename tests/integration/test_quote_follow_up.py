@@ -50,6 +50,18 @@ def _status(lead) -> str:
     return db.session.scalar(sa.select(Lead.status).filter_by(id=lead.id))
 
 
+def _a_clinic_left_for(lead) -> Lead:
+    """One more clinic for the lead's treatment and condition, for a re-route to find; the lead."""
+    lead = db.session.get(Lead, lead.id)
+    import_providers(
+        "name,city,region,notification_emails,languages,notification_language,weekly_capacity,treatments,conditions\n"
+        f"Late Clinic,Odense,Syddanmark,intake@late.example,en,en,50,{lead.treatment.slug}:approved,"
+        f"{lead.condition.slug}\n"
+    )
+    db.session.commit()
+    return lead
+
+
 def _no_detail(email: EmailMessage, lead, *secrets):
     for secret in ("20,000", "20000", "MRI", lead.details, lead.treatment.name, *secrets):
         assert secret not in email.body_text and secret not in email.body_html, secret
@@ -224,13 +236,7 @@ def test_the_patients_seven_days_count_from_the_quotes_they_can_choose_from(clie
     lead, first, _ = accepted
     client.post(provider(first) + "/quote", data=quote_form())
     client.post(f"{patient(lead)}/quotes/none")
-    lead = db.session.get(Lead, lead.id)
-    import_providers(
-        "name,city,region,notification_emails,languages,notification_language,weekly_capacity,treatments,conditions\n"
-        f"Late Clinic,Odense,Syddanmark,intake@late.example,en,en,50,{lead.treatment.slug}:approved,"
-        f"{lead.condition.slug}\n"
-    )
-    db.session.commit()
+    lead = _a_clinic_left_for(lead)
     with _travel(days=8):  # re-routed to a clinic that accepts and quotes
         [newcomer] = reroute_lead(lead.id, actor_type="system", reason="none suited", limit=1)
         assert client.post(provider(newcomer) + "/accept", data={}).status_code == 303
@@ -240,6 +246,20 @@ def test_the_patients_seven_days_count_from_the_quotes_they_can_choose_from(clie
         assert _sweep().patients_reminded == 0  # one day after the quote the patient can choose
     with _travel(days=15, hours=1):
         assert _sweep().patients_reminded == 1
+
+
+def test_a_second_none_of_these_suit_me_after_a_re_route_tells_the_coordinators_again(client, accepted):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(f"{patient(lead)}/quotes/none")
+    lead = _a_clinic_left_for(lead)
+    [newcomer] = reroute_lead(lead.id, actor_type="system", reason="none suited", limit=1)
+    assert client.post(provider(newcomer) + "/accept", data={}).status_code == 303
+    client.post(provider(newcomer) + "/quote", data=quote_form())
+    client.post(f"{patient(lead)}/quotes/none")
+    db.session.expire_all()
+    assert len(events(lead, "reroute_requested")) == 2
+    assert len(emails("coordinator_patient_request")) == 2
 
 
 # Withdrawal told, manual moves, export -----------------------------------------------------
@@ -254,6 +274,23 @@ def test_the_patient_is_told_briefly_when_a_clinic_withdraws_its_quote(client, a
     assert told.to_address == lead.email and first.provider.name in told.body_text
     assert tokens.make_patient_token(lead.id).split(".")[0] in told.body_text
     _no_detail(told, lead)
+
+
+def test_no_quote_goes_live_on_a_request_a_coordinator_put_on_hold(client, accepted, app):
+    """Moved back to unroutable, the patient could not choose it: the clinic is told instead."""
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    coordinator, _ = signed_in_client(app)
+    response = coordinator.post(
+        f"/staff/leads/{lead.id}/status",
+        data={"status-status": "unroutable", "status-current_status": "quoted", "status-note": "Hold"},
+    )
+    assert response.status_code == 302
+    page = client.post(provider(second) + "/quote", data=quote_form(), follow_redirects=True)
+    assert "The coordinators have put this request on hold" in page.get_data(as_text=True)
+    db.session.expire_all()
+    assert _quote(second) is None and _status(lead) == "unroutable"
+    assert "Go ahead with this clinic" not in client.get(patient(lead)).get_data(as_text=True)
 
 
 def test_a_coordinator_closing_the_lead_closes_its_open_quotes_and_the_clinic_cannot_revise(
