@@ -160,6 +160,11 @@ def resend_email(lead_id: int, email_id: int, user_id: int) -> str:
         raise ActionError(_("That email does not belong to this request."))
     if original.status != EmailStatus.FAILED:
         raise ActionError(_("Only an email that failed can be sent again."))
+    if not original.to_address or (not original.body_text and original.render_context is None):
+        # Erasure or retention removed its words (and a patient's address): nothing to send again.
+        raise ActionError(
+            _("This email's words have been removed (erasure or retention), so it cannot be sent again.")
+        )
     prefix = f"{RESEND_PREFIX}{original.id}:"
     resends = db.session.scalars(
         sa.select(EmailMessage).where(
@@ -176,6 +181,7 @@ def resend_email(lead_id: int, email_id: int, user_id: int) -> str:
         subject=original.subject,
         body_text=original.body_text,
         body_html=original.body_html,
+        render_context=original.render_context,  # one not yet rendered renders as the original would
         lead_id=lead.id,
     )
     _event(lead, "email_resent", user_id, f"Email '{original.template}' (#{original.id}) queued again")

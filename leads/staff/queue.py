@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from leads.extensions import db
 from leads.models import Assignment, Condition, Lead, Treatment
 from leads.staff.search import search_condition
+from leads.staff.stats_live import NO_SOURCE
 from leads.timeutil import utcnow
 from leads.workflow import ATTENTION_ORDER, OPEN, SLA_PENDING, LeadStatus
 
@@ -37,7 +38,7 @@ class QueueFilters:
     condition_id: int | None = None
     provider_id: int | None = None
     country: str = ""
-    source: str = ""  # utm_source; "(none)" for leads without one
+    source: str = ""  # utm_source; NO_SOURCE for leads without one
     assigned: str = ""  # "", "mine", "unassigned" or a user id
     created_from: date | None = None
     created_to: date | None = None
@@ -137,7 +138,7 @@ def filter_conditions(filters: QueueFilters, now: datetime) -> list:
         )
     if filters.country:
         where.append(Lead.country == filters.country.upper())
-    if filters.source == "(none)":
+    if filters.source == NO_SOURCE:
         where.append(Lead.utm_source.is_(None))
     elif filters.source:
         where.append(Lead.utm_source == filters.source)

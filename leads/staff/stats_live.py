@@ -16,7 +16,8 @@ S = LeadStatus
 FUNNEL_STAGES = (S.ROUTED, S.CONTACTED, S.QUOTED, S.CHOSEN, S.BOOKED)
 # The SLA is met when the lead first leaves SLA_PENDING.
 HANDLED = tuple(s.value for s in S if s not in SLA_PENDING)
-NO_SOURCE = "(direct)"
+# Leads without a utm_source, as the stats page shows them and the queue's source filter takes them.
+NO_SOURCE = "(none)"
 
 Ranges = list[tuple[datetime, datetime]]  # [start, end) instants
 

@@ -99,7 +99,7 @@ def test_an_illegal_status_change_from_a_stale_tab_shows_a_clear_message(staff_s
     lead.change_status("spam", actor_type="staff", note="a colleague in another tab")
     db.session.commit()
     db.session.rollback()
-    page.get_by_label("New status").select_option("routed")
+    page.get_by_label("New status").select_option("needs_review")
     page.get_by_role("button", name="Change status").click()
     alert = page.get_by_role("alert")
     assert "changed to 'Spam' while you were looking" in alert.inner_text()

@@ -334,6 +334,19 @@ def test_a_failed_email_shows_its_error_and_can_be_sent_again_once(coordinator):
     assert count_rows(EmailMessage) == 3
 
 
+def test_an_email_whose_words_were_removed_is_not_sent_again_empty(coordinator):
+    client, _ = coordinator
+    lead = _lead(status="routed")
+    cleared = EmailMessageFactory(  # as erasure and retention leave a failed email
+        lead_id=lead.id, status="failed", subject="", body_text="", body_html="", to_address=""
+    )
+    db.session.commit()
+    response = client.post(f"/staff/leads/{lead.id}/emails/{cleared.id}/resend")
+    assert response.status_code == 409
+    assert "words have been removed" in response.get_data(as_text=True)
+    assert count_rows(EmailMessage) == 1
+
+
 def test_an_email_of_another_lead_cannot_be_resent_from_this_page(coordinator):
     client, _ = coordinator
     lead, other = _lead(), _lead()
