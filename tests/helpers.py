@@ -1,5 +1,6 @@
 """Small helpers the tests share."""
 
+import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -106,3 +107,22 @@ def sqlite_statements():
 
 def kinds(seen: list[str]) -> Counter:
     return Counter(" ".join(s.split()[:2]) if s.startswith("BEGIN") else s.split()[0] for s in seen)
+
+
+def at_once(app, action, count: int = 2) -> list:
+    """Run `action` in `count` threads that start together, each in an app context of its own
+    (its own session and connection, as two workers or two beats); what each returned."""
+    results, start = [], threading.Barrier(count)
+
+    def run():
+        with app.app_context():
+            start.wait()
+            results.append(action())
+            db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results

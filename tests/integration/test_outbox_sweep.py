@@ -3,7 +3,6 @@ overlapping sweeps never publish the same row twice (PostgreSQL: FOR UPDATE SKIP
 SQLite: the conditional UPDATE, one writer at a time)."""
 
 import json
-import threading
 from datetime import timedelta
 
 import pytest
@@ -14,6 +13,7 @@ from leads.extensions import db
 from leads.messaging import outbox
 from leads.models import OutboxMessage
 from leads.timeutil import utcnow
+from tests.helpers import at_once
 
 pytestmark = pytest.mark.pg
 
@@ -76,20 +76,7 @@ def test_rows_the_sweep_could_not_publish_are_given_back_to_the_next_sweep(app, 
 def test_two_overlapping_sweeps_publish_each_row_once(app, redis_server):
     _flush(redis_server)
     rows = _stale_rows(40)
-    published = []
-    start = threading.Barrier(2)
-
-    def sweep():
-        with app.app_context():
-            start.wait()
-            published.append(outbox.publish_stale())
-            db.session.remove()
-
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    published = at_once(app, outbox.publish_stale)
 
     assert sum(published) == len(rows)
     assert len(_queued(redis_server)) == len(rows)

@@ -2,7 +2,6 @@
 patient's own request; retention; consent you can prove; the privacy notice."""
 
 import json
-import threading
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,6 +19,7 @@ from leads.routing.service import route_lead
 from leads.staff.lead_actions import resend_email
 from leads.timeutil import utcnow
 from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory, UserFactory
+from tests.helpers import at_once
 from tests.quote_support import answers, client_with_own_address
 from tests.staff_support import signed_in_client
 
@@ -338,19 +338,7 @@ def test_two_retention_runs_at_once_anonymise_each_lead_once(app, taxonomy):
         .values(updated_at=utcnow() - timedelta(days=31))
     )
     db.session.commit()
-    results, start = [], threading.Barrier(2)
-
-    def run():
-        with app.app_context():
-            start.wait()
-            results.append(privacy.apply_retention().spam_and_duplicates)
-            db.session.remove()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = at_once(app, lambda: privacy.apply_retention().spam_and_duplicates)
 
     assert sorted(results) == [0, 20]
     events = db.session.scalar(
