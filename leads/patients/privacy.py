@@ -33,6 +33,7 @@ from leads.models import (
 )
 from leads.models.quote import Quote, QuoteRevision
 from leads.routing.notification import assignment_or_quote, provider_language
+from leads.routing.service import lock_lead
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
 
@@ -248,6 +249,9 @@ def erase_patient(identifier: str, *, user_id: int | None, door: str) -> Erasure
     a proof row with no personal data. Commits."""
     leads = patient_leads(identifier)
     for lead in leads:
+        # The lead first, as every path that changes it and its assignments: a clinic's answer at
+        # this moment waits, or is already in what is erased (its note among the events).
+        lock_lead(lead.id)
         _notify_providers_who_received(lead, "notice_provider_erasure", "erasure")
         anonymise(lead)
         lead.add_event("erased", actor_type="staff" if user_id else "system", actor_user_id=user_id)

@@ -19,7 +19,7 @@ from leads.routing.service import route_lead
 from leads.staff.lead_actions import resend_email
 from leads.timeutil import utcnow
 from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory, UserFactory
-from tests.helpers import at_once
+from tests.helpers import at_once, lock_order
 from tests.quote_support import answers, client_with_own_address
 from tests.staff_support import signed_in_client
 
@@ -346,6 +346,13 @@ def test_two_retention_runs_at_once_anonymise_each_lead_once(app, taxonomy):
     )
     assert events == 20
     assert len(db.session.scalars(sa.select(ErasureRecord)).all()) == 1
+
+
+@pytest.mark.pg_only  # SQLite has one writer at a time: no row locks to order
+def test_erasure_locks_each_lead_before_anything_of_it(app, taxonomy):
+    """As a clinic's answer does: one arriving at that moment waits, or is erased with the rest."""
+    lead = _routed_and_sent()
+    assert lock_order(lambda: privacy.erase_patient(lead.reference, user_id=None, door="test"))[0] == "lead"
 
 
 def test_each_consent_records_the_exact_text_hash_and_language_and_the_page_shows_the_words(app, taxonomy):

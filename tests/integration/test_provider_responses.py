@@ -16,7 +16,7 @@ from leads.routing import candidates, responses
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
-from tests.helpers import load_demo_providers_reading_english
+from tests.helpers import load_demo_providers_reading_english, lock_order
 
 # A provider's answer locks its assignment row (FOR UPDATE on PostgreSQL).
 pytestmark = pytest.mark.pg
@@ -216,26 +216,6 @@ def test_the_response_rate_weighs_the_last_answered_or_expired_assignments_only(
     db.session.rollback()
 
 
-def _lock_order(action) -> list[str]:
-    """The tables whose rows `action` locks or updates, in the order it first does so."""
-    order: list[str] = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):
-        text = " ".join(statement.split())
-        locked = re.search(r"FOR (NO KEY )?UPDATE", text) and re.search(r"\bFROM (\w+)", text)
-        updated = re.match(r"UPDATE (\w+)", text)
-        table = (locked or updated) and (updated or locked).group(1)
-        if table and table not in order:
-            order.append(table)
-
-    sa.event.listen(db.engine, "before_cursor_execute", seen)
-    try:
-        action()
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", seen)
-    return order
-
-
 @pytest.mark.pg_only  # SQLite has one writer at a time: no row locks to order
 def test_answers_and_expiries_lock_the_lead_before_its_assignment(routed):
     """As choosing, withdrawing and closing do: a clinic's Accept at the moment the patient
@@ -243,8 +223,8 @@ def test_answers_and_expiries_lock_the_lead_before_its_assignment(routed):
     from leads.routing import escalation
 
     lead, (first, second, *_) = routed
-    assert _lock_order(lambda: escalation._expire(second.id, utcnow()))[:2] == ["lead", "assignment"]
-    assert _lock_order(lambda: responses.decline(first.id, reason="no_capacity", note=None))[:2] == [
+    assert lock_order(lambda: escalation._expire(second.id, utcnow()))[:2] == ["lead", "assignment"]
+    assert lock_order(lambda: responses.decline(first.id, reason="no_capacity", note=None))[:2] == [
         "lead",
         "assignment",
     ]
@@ -252,4 +232,4 @@ def test_answers_and_expiries_lock_the_lead_before_its_assignment(routed):
     db.session.commit()
     assert route_lead(other.id) == "routed"
     waiting = db.session.scalars(sa.select(Assignment).filter_by(lead_id=other.id)).first()
-    assert _lock_order(lambda: responses.accept(waiting.id, note=None))[:2] == ["lead", "assignment"]
+    assert lock_order(lambda: responses.accept(waiting.id, note=None))[:2] == ["lead", "assignment"]
