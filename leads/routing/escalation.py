@@ -3,6 +3,7 @@ the next-best provider; then the quotes' follow-up (expiry and reminders). Count
 working days. Each step happens once, however often beat fires."""
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,10 +36,7 @@ def escalate_assignments(now: datetime | None = None) -> EscalationResult:
     now = now or utcnow()
     config = current_app.config
     result = EscalationResult()
-    # A working day is never shorter than a calendar day: only older rows can be due.
-    for assignment_id in _open_assignment_ids(
-        older_than=now - timedelta(days=config["REMINDER_AFTER_WORKING_DAYS"])
-    ):
+    for assignment_id in _open_assignment_ids(now):
         assignment = db.session.get(Assignment, assignment_id)
         expires_at = add_working_days(assignment.created_at, config["EXPIRE_AFTER_WORKING_DAYS"])
         if now >= expires_at:
@@ -55,17 +53,37 @@ def escalate_assignments(now: datetime | None = None) -> EscalationResult:
     return result
 
 
-def _open_assignment_ids(older_than: datetime) -> list[int]:
-    ids = list(
-        db.session.scalars(
-            sa.select(Assignment.id)
-            .where(Assignment.status.in_(sorted(AWAITING_ANSWER)), Assignment.created_at <= older_than)
-            .order_by(Assignment.created_at)
-            .limit(BATCH)
-        )
+def _open_assignment_ids(now: datetime, most: int = 10 * BATCH) -> Iterator[int]:
+    """The waiting assignments that may be due, oldest first, a batch at a time (at most `most` a
+    run, so a run always ends). A working day is never shorter than a calendar day, so only rows
+    older than the calendar days can be due; one already reminded waits for its expiry without
+    taking a place in the batch, so a long holiday's backlog never holds newer reminders up."""
+    config = current_app.config
+    reminder_due = now - timedelta(days=config["REMINDER_AFTER_WORKING_DAYS"])
+    expiry_due = now - timedelta(days=config["EXPIRE_AFTER_WORKING_DAYS"])
+    may_be_due = sa.and_(
+        Assignment.status.in_(sorted(AWAITING_ANSWER)),
+        sa.or_(
+            sa.and_(Assignment.reminded_at.is_(None), Assignment.created_at <= reminder_due),
+            Assignment.created_at <= expiry_due,
+        ),
     )
-    db.session.rollback()
-    return ids
+    last, seen = None, 0
+    while seen < most:
+        query = sa.select(Assignment.id, Assignment.created_at).where(may_be_due)
+        if last is not None:
+            query = query.where(
+                sa.or_(
+                    Assignment.created_at > last.created_at,
+                    sa.and_(Assignment.created_at == last.created_at, Assignment.id > last.id),
+                )
+            )
+        rows = db.session.execute(query.order_by(Assignment.created_at, Assignment.id).limit(BATCH)).all()
+        db.session.rollback()
+        if not rows:
+            return
+        yield from (row.id for row in rows)
+        last, seen = rows[-1], seen + len(rows)
 
 
 def _remind(assignment_id: int, now: datetime, expires_at: datetime) -> int:

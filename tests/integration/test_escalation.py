@@ -11,6 +11,7 @@ from flask import current_app
 from leads.dev import seed
 from leads.extensions import db
 from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider
+from leads.routing import escalation
 from leads.routing.escalation import escalate_assignments
 from leads.routing.service import route_lead
 from leads.workdays import DANISH_TIME
@@ -131,3 +132,19 @@ def test_christmas_holidays_and_the_weekend_do_not_count(app, taxonomy):
     with _at(2026, 12, 28, 10, 1):
         _beat()
     assert _count(LeadEvent, lead_id=lead_id, kind="provider_reminded") == 1
+
+
+def test_a_backlog_of_reminded_assignments_never_holds_newer_reminders_up(app, taxonomy, monkeypatch):
+    """A long holiday's backlog: every due row is reached batch after batch, and one already
+    reminded waits for its expiry without taking a place in the batch."""
+    monkeypatch.setattr(escalation, "BATCH", 2)
+    for _ in range(3):
+        _route_at(TUESDAY_10, top_n=1)
+    with _at(2026, 11, 25, 10, 30):
+        _beat()
+    assert _count(LeadEvent, kind="provider_reminded") == 3
+    newer = _route_at(datetime(2026, 11, 25, 11, 0, tzinfo=DANISH_TIME), top_n=1)
+    with _at(2026, 11, 26, 11, 30):
+        _beat()
+    assert _count(LeadEvent, lead_id=newer, kind="provider_reminded") == 1
+    assert _count(LeadEvent, kind="assignment_expired") == 0
