@@ -131,19 +131,13 @@ def at_once(app, action, count: int = 2) -> list:
 
 def lock_order(action) -> list[str]:
     """The tables whose rows `action` locks or updates, in the order it first does so."""
+    with statements() as seen:
+        action()
     order: list[str] = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):
-        text = " ".join(statement.split())
+    for text in seen:
         locked = re.search(r"FOR (NO KEY )?UPDATE", text) and re.search(r"\bFROM (\w+)", text)
         updated = re.match(r"UPDATE (\w+)", text)
         table = (locked or updated) and (updated or locked).group(1)
         if table and table not in order:
             order.append(table)
-
-    sa.event.listen(db.engine, "before_cursor_execute", seen)
-    try:
-        action()
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", seen)
     return order

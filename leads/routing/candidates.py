@@ -13,15 +13,19 @@ from leads.workdays import week_start
 
 
 # Weekly capacity counts leads from Monday 00:00 in Denmark, where every provider works.
+def offering(treatment_id: int):
+    """The ids of the providers offering the treatment (a subquery)."""
+    return sa.select(ProviderTreatment.provider_id).where(ProviderTreatment.treatment_id == treatment_id)
+
+
 def lock_candidates(treatment_id: int) -> list[Provider]:
     """Every provider offering the treatment, locked until the transaction ends."""
     # Every provider offering the treatment, locked in id order so two routings never deadlock.
     # NO KEY UPDATE: rows referencing a provider can still be inserted meanwhile.
-    offering = sa.select(ProviderTreatment.provider_id).where(ProviderTreatment.treatment_id == treatment_id)
     return list(
         db.session.scalars(
             sa.select(Provider)
-            .where(Provider.id.in_(offering))
+            .where(Provider.id.in_(offering(treatment_id)))
             .order_by(Provider.id)
             .with_for_update(key_share=True)
             .options(selectinload(Provider.treatments), selectinload(Provider.conditions))

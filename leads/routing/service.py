@@ -169,15 +169,16 @@ def route_waiting_leads(older_than: timedelta, batch: int = 100, most: int = 10_
 
 def lock_as_routing(lead: Lead, provider_id: int) -> None:
     """Take routing's locks in routing's order before writing a provider row outside a routing:
-    the lead, then every provider offering its treatment in id order, then `provider_id` if it no
-    longer offers it. An expiry or a decline that then updates the provider's statistics and
-    re-routes never waits on a routing that waits on it."""
+    the lead, then every provider offering its treatment and `provider_id` (which may no longer
+    offer it), all in id order, as a routing locks its candidates. An expiry or a decline that
+    then updates the provider's statistics and re-routes never waits on a routing that waits on it."""
     lock_lead(lead.id)
-    locked = candidates.lock_candidates(lead.treatment_id)
-    if all(provider.id != provider_id for provider in locked):
-        db.session.execute(
-            sa.select(Provider.id).where(Provider.id == provider_id).with_for_update(key_share=True)
-        )
+    db.session.execute(
+        sa.select(Provider.id)
+        .where(sa.or_(Provider.id.in_(candidates.offering(lead.treatment_id)), Provider.id == provider_id))
+        .order_by(Provider.id)
+        .with_for_update(key_share=True)
+    ).all()
 
 
 def lock_lead(lead_id: int) -> Lead | None:

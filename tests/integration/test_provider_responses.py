@@ -16,7 +16,7 @@ from leads.routing import candidates, responses
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
-from tests.helpers import load_demo_providers_reading_english, lock_order
+from tests.helpers import load_demo_providers_reading_english, lock_order, statements
 
 # A provider's answer locks its assignment row (FOR UPDATE on PostgreSQL).
 pytestmark = pytest.mark.pg
@@ -233,3 +233,19 @@ def test_answers_and_expiries_lock_the_lead_before_its_assignment(routed):
     assert route_lead(other.id) == "routed"
     waiting = db.session.scalars(sa.select(Assignment).filter_by(lead_id=other.id)).first()
     assert lock_order(lambda: responses.accept(waiting.id, note=None))[:2] == ["lead", "assignment"]
+
+
+@pytest.mark.pg_only  # SQLite has one writer at a time: no row locks to order
+def test_a_provider_that_no_longer_offers_the_treatment_is_locked_in_the_candidates_id_order(routed):
+    """An expiry or decline locks the providers as a routing does, in one id order: a provider
+    locked after the others, out of that order, could deadlock with a routing of another lead."""
+    from leads.routing.service import lock_as_routing
+
+    lead, (first, *_) = routed
+    elsewhere = Provider(name="Elsewhere Clinic", city="Vejle", region="Syddanmark", notification_emails=[])
+    db.session.add(elsewhere)
+    db.session.flush()
+    with statements() as seen:
+        lock_as_routing(lead, elsewhere.id)
+    locks = [s for s in seen if "FROM provider" in s and "FOR NO KEY UPDATE" in s]
+    assert len(locks) == 1 and "ORDER BY provider.id" in locks[0]
