@@ -32,7 +32,14 @@ def list_users() -> list[User]:
 
 
 def _active_admins() -> int:
-    return db.session.scalar(sa.select(sa.func.count(User.id)).filter_by(role=Role.ADMIN, active=True))
+    """How many admins are active, their rows locked until the caller's transaction ends: two admins
+    deactivating each other at once cannot both see the other as the one left (PostgreSQL; SQLite
+    runs one writer at a time)."""
+    return len(
+        db.session.scalars(
+            sa.select(User.id).filter_by(role=Role.ADMIN, active=True).order_by(User.id).with_for_update()
+        ).all()
+    )
 
 
 def set_active(user: User, active: bool, *, acting_user_id: int | None = None) -> User:

@@ -1,12 +1,16 @@
 """Managing staff accounts: an admin creates, deactivates, reactivates and resets; everyone
 changes their own password; the same from the command line."""
 
+import time
+
+import pytest
 import sqlalchemy as sa
 
 from leads.auth.accounts import verify_password
 from leads.extensions import db
 from leads.models import Role, User
 from leads.models.staff import LoginThrottle
+from tests.helpers import at_once
 from tests.staff_support import PASSWORD, ahead, fresh_client, make_staff, sign_in, signed_in_client
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -77,6 +81,33 @@ def test_an_admin_cannot_deactivate_themselves_or_the_last_admin(app):
         assert "last active admin" in str(exc)
     else:
         raise AssertionError("the last admin was deactivated")
+
+
+@pytest.mark.pg
+@pytest.mark.pg_only  # SQLite runs one writer at a time
+@pytest.mark.commits
+def test_two_admins_deactivating_each_other_at_once_leave_one_admin(app):
+    """Each counts the active admins before the other's deactivation commits."""
+    from leads.auth.accounts import AccountError
+    from leads.staff import user_admin
+
+    pairs = [(make_staff(Role.ADMIN).id, make_staff(Role.ADMIN).id)]
+    pairs.append(pairs[0][::-1])
+
+    def deactivate_the_other():
+        me, other = pairs.pop()
+        try:
+            user_admin.set_active(db.session.get(User, other), False, acting_user_id=me)
+        except AccountError:
+            db.session.rollback()
+            return "refused"
+        time.sleep(0.5)  # the other admin's request runs meanwhile
+        db.session.commit()
+        return "deactivated"
+
+    assert sorted(at_once(app, deactivate_the_other)) == ["deactivated", "refused"]
+    active = db.session.scalar(sa.select(sa.func.count()).select_from(User).filter_by(active=True))
+    assert active == 1
 
 
 def test_an_admin_resets_a_locked_out_password_and_the_lockout_is_lifted(app):
