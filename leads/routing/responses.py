@@ -157,7 +157,6 @@ def accept(assignment_id: int, *, note: str | None) -> Assignment:
         idempotency_key=f"accepted:{assignment.id}:patient",
         provider_name=provider.name,
         provider_city=provider.city,
-        treatment_name=lead.treatment.name,
     )
     refresh_provider_stats(provider.id)
     db.session.commit()

@@ -384,8 +384,7 @@ def test_every_email_to_a_patient_and_every_patient_page_links_the_privacy_notic
 
     lead = _lead()
     notice = f"{app.config['BASE_URL']}/privacy"
-    accepted = {"reference": lead.reference, "full_name": "A", "provider_name": "P", "provider_city": "C",
-                "treatment_name": "T"}  # fmt: skip
+    accepted = {"reference": lead.reference, "full_name": "A", "provider_name": "P", "provider_city": "C"}
     for template, context in [
         (
             "patient_confirmation",

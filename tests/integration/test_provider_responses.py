@@ -77,6 +77,10 @@ def test_accepting_moves_the_lead_on_and_tells_coordinators_and_patient(client, 
     assert "accepted" in to_coordinators.body_text
     [to_patient] = _emails("patient_provider_accepted")
     assert to_patient.to_address == lead.email and first.provider.name in to_patient.body_text
+    # Nothing about their health: the address was never verified, as for the confirmation.
+    render_pending(to_patient)
+    for health in (lead.treatment.name, lead.condition.name, "C6 incomplete since 2023"):
+        assert health not in to_patient.body_text and health not in to_patient.body_html
     provider = db.session.get(Provider, first.provider_id)
     assert (provider.response_count, provider.accepted_count) == (1, 1)
     assert provider.median_response_seconds is not None
