@@ -20,7 +20,7 @@ from leads.models import Condition, Consent, Lead, LeadEvent, Treatment
 from leads.models.catalog import treatment_condition
 from leads.models.lead import event_values, new_reference, status_change
 from leads.timeutil import utcnow
-from leads.workflow import LeadStatus
+from leads.workflow import LeadStatus, sharing_refusal
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +81,17 @@ def _run(statement: sa.Select, **parameters):
 
 _lead = Lead.__table__
 _treatment, _condition = Treatment.__table__, Condition.__table__
+# Requests a new one is never a repeat of: a patient who withdrew, or whose request a coordinator
+# closed, may ask again.
+NOT_ORIGINALS = (LeadStatus.SPAM, LeadStatus.WITHDRAWN, LeadStatus.CLOSED_LOST)
 # The latest request a new one repeats (same email in any case, through the lower-case email index,
-# or same phone) since `since`. Spam and withdrawn requests are not originals: a patient who
-# withdrew may ask again.
+# or same phone) since `since`.
 _EARLIER = (
     sa.select(_lead.c.id)
     .where(
         _lead.c.created_at >= sa.bindparam("since"),
         _lead.c.anonymised_at.is_(None),
-        _lead.c.status.not_in([LeadStatus.SPAM.value, LeadStatus.WITHDRAWN.value]),
+        _lead.c.status.not_in([s.value for s in NOT_ORIGINALS]),
         sa.or_(sa.func.lower(_lead.c.email) == sa.bindparam("email"), _lead.c.phone == sa.bindparam("phone")),
     )
     .order_by(_lead.c.created_at.desc(), _lead.c.id.desc())
@@ -244,9 +246,12 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
             raise
         original = None
         if found.earlier_id is not None and not reasons:
-            # Every repeat links to the first request of its chain.
+            # Every repeat links to the first request of its chain, while that one is still handled
+            # (not withdrawn, closed or erased) and within the window: the window runs from the
+            # chain's first request, so a patient who asks again every few weeks is heard again.
             earlier = db.session.get(Lead, found.earlier_id).original
-            original = (earlier.id, earlier.reference)
+            if sharing_refusal(earlier) is None and earlier.created_at >= now - window:
+                original = (earlier.id, earlier.reference)
 
     status = LeadStatus.NEW
     events = [

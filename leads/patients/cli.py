@@ -18,7 +18,7 @@ privacy_cli = AppGroup("privacy", help="Answer a patient's access and erasure re
     "-o", "--output", type=click.File("w", encoding="utf-8"), help="Write here (default: standard output)."
 )
 def export_command(reference_or_email: str, output) -> None:
-    """Everything held about the patient, as JSON (every lead linked by email, phone or duplicate)."""
+    """Everything held about the patient, as JSON (every lead linked by email, duplicate or phone)."""
     try:
         document = privacy.export_patient(reference_or_email, user_id=None)
     except privacy.PatientNotFound as exc:

@@ -77,28 +77,28 @@ def patient_leads(identifier: str) -> list[Lead]:
 
 
 def _linked_leads(start: list[Lead]) -> list[Lead]:
-    """`start` and every lead linked to it at any distance: the same patient (`same_patient`: the
-    same email in any case, or the same phone) or a duplicate link, either way. One query a round,
-    with only what the previous round found, until a round finds nothing new.
+    """`start` and the leads linked to it: the same email (any case) and duplicate links (made by
+    intake from the same email or phone, or by a coordinator), either way and at any distance, one
+    query a round until a round finds nothing new; and the same phone as a lead of `start`.
 
-    An anonymised lead's links are followed too: its email and phone are gone, but its duplicate
-    link (made by intake from the same email or phone, or by a coordinator) still joins two
-    requests of the patient."""
+    A phone is followed one step only: a number shared by a household or a facilitator would
+    otherwise chain other patients' requests into an erasure that cannot be undone. An anonymised
+    lead's duplicate link is followed too: its email and phone are gone, but the link still joins
+    two requests of the patient."""
     found = {lead.id: lead for lead in start}
     emails: set[str] = set()
-    phones: set[str] = set()
     new = list(start)
+    phones = [same_patient(None, phone) for phone in {lead.phone for lead in start if lead.phone}]
     while new:
         new_emails = {lead.email.lower() for lead in new if lead.email} - emails
-        new_phones = {lead.phone for lead in new if lead.phone} - phones
         emails |= new_emails
-        phones |= new_phones
         links = [
+            *phones,
             *(same_patient(email, None) for email in new_emails),
-            *(same_patient(None, phone) for phone in new_phones),
             Lead.duplicate_of_id.in_([lead.id for lead in new]),
             Lead.id.in_({lead.duplicate_of_id for lead in new} - {None}),
         ]
+        phones = []
         new = db.session.scalars(sa.select(Lead).where(sa.or_(*links), Lead.id.not_in(list(found)))).all()
         found.update((lead.id, lead) for lead in new)
     return list(found.values())

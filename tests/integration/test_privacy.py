@@ -248,15 +248,22 @@ def test_erasure_by_email_finds_the_requests_with_the_same_phone_and_another_ema
     assert db.session.get(Lead, stranger.id).anonymised_at is None
 
 
-def test_the_patients_requests_are_found_through_any_chain_of_shared_email_or_phone(app, taxonomy):
+def test_the_patients_requests_are_found_by_email_at_any_distance_and_by_phone_one_step(app, taxonomy):
     first = _lead(email="mia@example.org", phone="+4520111111")
     second = _lead(email="mia.work@example.org", phone="+4520111111")
     third = _lead(email="MIA.WORK@example.org", phone="+4520222222")
     _lead(email="someone.else@example.org", phone="+4520333333")
+    # A number the household shares: its other member's request is not chained in through it.
+    sister = _lead(email="ida@example.org", phone="+4520222222")
 
-    for named in (first, third):
-        found = privacy.patient_leads(named.reference)
-        assert [lead.reference for lead in found] == [first.reference, second.reference, third.reference]
+    found = privacy.patient_leads(first.reference)  # its phone, then that request's email
+    assert [lead.reference for lead in found] == [first.reference, second.reference, third.reference]
+    found = privacy.patient_leads(third.reference)  # its email and its phone, not one step further
+    assert [lead.reference for lead in found] == [second.reference, third.reference, sister.reference]
+    found = privacy.patient_leads("MIA.WORK@example.org")  # its requests, and their phones' (one step)
+    assert [lead.reference for lead in found] == [
+        first.reference, second.reference, third.reference, sister.reference
+    ]  # fmt: skip
 
 
 def test_requests_marked_duplicates_are_found_both_ways_even_through_an_erased_one(app, taxonomy):

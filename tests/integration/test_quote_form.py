@@ -536,11 +536,32 @@ def test_every_repeat_links_to_the_first_request(client, app):
 
 
 @pytest.mark.pg
-@pytest.mark.parametrize("status", ["spam", "withdrawn"])
-def test_an_earlier_spam_or_withdrawn_request_does_not_make_a_duplicate(client, app, status):
+@pytest.mark.parametrize("status", ["spam", "withdrawn", "closed_lost"])
+def test_an_earlier_spam_withdrawn_or_closed_request_does_not_make_a_duplicate(client, app, status):
     earlier = _earlier_lead(1, email="freja@example.org", status=status)
     client.post("/quote", data=answers(app))
     assert db.session.scalar(sa.select(Lead.status).where(Lead.id != earlier.id)) == LeadStatus.NEW
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("status", ["withdrawn", "closed_lost"])
+def test_a_repeat_of_a_request_that_ended_is_a_new_request(client, app, status):
+    """The repeat found is a duplicate; the chain's first request was withdrawn or closed since."""
+    first = _earlier_lead(10, email="freja@example.org", status=status)
+    second = _earlier_lead(5, email="freja@example.org", status="duplicate", duplicate_of=first)
+    client.post("/quote", data=answers(app))
+    third = db.session.scalar(sa.select(Lead).where(Lead.id.not_in([first.id, second.id])))
+    assert (third.status, third.duplicate_of_id) == (LeadStatus.NEW, None)
+
+
+@pytest.mark.pg
+def test_the_window_runs_from_the_chains_first_request(client, app):
+    """A patient who asks again every few weeks is heard again once the first request is old."""
+    first = _earlier_lead(40, email="freja@example.org")
+    second = _earlier_lead(20, email="freja@example.org", status="duplicate", duplicate_of=first)
+    client.post("/quote", data=answers(app))
+    third = db.session.scalar(sa.select(Lead).where(Lead.id.not_in([first.id, second.id])))
+    assert (third.status, third.duplicate_of_id) == (LeadStatus.NEW, None)
 
 
 # --- settings --------------------------------------------------------------------------------
