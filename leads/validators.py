@@ -4,14 +4,15 @@ import re
 
 from wtforms.validators import ValidationError
 
-# C0 controls and DEL: nobody types them, and PostgreSQL refuses NUL in text.
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROLS_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab, LF and CR allowed
+# Unicode's control characters (category Cc: C0, DEL and C1): nobody types them, they break
+# terminals, and PostgreSQL refuses NUL in text. The second leaves tab, LF and CR alone.
+CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROLS_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def has_control_characters(text: str | None, *, multiline: bool = False) -> bool:
     """Whether `text` holds a control character (tab and line breaks allowed when `multiline`)."""
-    return bool((_CONTROLS_BUT_LINES if multiline else _CONTROLS).search(text or ""))
+    return bool((CONTROLS_BUT_LINES if multiline else CONTROLS).search(text or ""))
 
 
 class NoControlCharacters:

@@ -10,6 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 
 from leads.intake.choices import COUNTRY_CODES, LANGUAGE_CODES
+from leads.validators import CONTROLS, CONTROLS_BUT_LINES
 
 NAME_MAX = 120
 EMAIL_MAX = 254
@@ -25,14 +26,10 @@ class Invalid(ValueError):
     """A value the patient has to correct; str(error) is shown next to the field."""
 
 
-# Unicode's control characters (category Cc: C0, DEL and C1), with and without newline and tab.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
-_CONTROLS_BUT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
 def _without_controls(text: str, *, keep_newlines: bool) -> str:
-    """Drop control characters (NUL and friends break databases and terminals)."""
-    return (_CONTROLS_BUT_LINES if keep_newlines else _CONTROLS).sub("", text)
+    """Drop control characters (NUL and friends break databases and terminals); line breaks and
+    tabs stay in text that may have several lines (a CR has been made a line break before)."""
+    return (CONTROLS_BUT_LINES if keep_newlines else CONTROLS).sub("", text)
 
 
 def single_line(raw: str | None) -> str:

@@ -307,13 +307,13 @@ def smtp_send(message: MimeMessage) -> None:
         # Wrong credentials are the operator's to fix; keep the mail until they do.
         raise TransientSmtpError(f"authentication failed ({exc.smtp_code})") from exc
     except smtplib.SMTPSenderRefused as exc:
-        if exc.smtp_code in OPERATOR_CODES:  # STARTTLS or authentication first
-            _raise_for_code(exc.smtp_code, exc.smtp_error)
-        # Our own address refused: a setting to fix, not the recipient's address; keep the mail.
+        if not 500 <= exc.smtp_code < 600 or exc.smtp_code in OPERATOR_CODES:
+            _raise_for_code(exc.smtp_code, exc.smtp_error)  # try again later; or STARTTLS, authentication
+        # Our own address refused for good: a setting to fix, not the recipient's; keep the mail.
         answer = f"{exc.smtp_code} {_text(exc.smtp_error)}"
         raise TransientSmtpError(f"sender address refused: {answer} (check MAIL_FROM)") from exc
     except smtplib.SMTPDataError as exc:
-        if 500 <= exc.smtp_code < 600:
+        if 500 <= exc.smtp_code < 600 and not _ours_to_fix(exc.smtp_code, _text(exc.smtp_error)):
             # The message refused, not the address: it fails, and counts as no bounce of the address.
             raise PermanentSmtpError(f"message refused: {exc.smtp_code} {_text(exc.smtp_error)}") from exc
         _raise_for_code(exc.smtp_code, exc.smtp_error)
@@ -392,14 +392,20 @@ def _text(answer) -> str:
     return answer.decode(errors="replace") if isinstance(answer, bytes) else str(answer)
 
 
+def _ours_to_fix(code: int, text: str) -> bool:
+    """A refusal that names a setting of ours: STARTTLS or authentication first, or a policy refusal
+    (enhanced status 5.7.x: relaying denied, our domain's SPF or DMARC)."""
+    return code in OPERATOR_CODES or (500 <= code < 600 and text.startswith(NOT_AUTHORISED))
+
+
 def _raise_for_code(code: int, answer) -> None:
-    """A recipient's refusal: permanent for a 5xx answer (the address bounced, `hard_bounced`),
-    unless it names a setting of ours to fix."""
+    """A refusal: permanent for a 5xx answer (for a recipient, the address bounced: `hard_bounced`),
+    unless it names a setting of ours to fix (`_ours_to_fix`), which is tried again."""
     text = _text(answer)
     if code in OPERATOR_CODES:
         # The server wants STARTTLS or authentication first: a setting to fix, not a bad address.
         raise TransientSmtpError(f"{code} {text} (check SMTP_STARTTLS, SMTP_USERNAME and SMTP_PASSWORD)")
-    if 500 <= code < 600 and text.startswith(NOT_AUTHORISED):
+    if _ours_to_fix(code, text):
         # "5.7.1 Relaying denied": our relay will not take mail from us for anyone; were it counted
         # as every clinic's address bouncing, every lead would be re-routed and every clinic paused.
         raise TransientSmtpError(f"{code} {text} (check SMTP_HOST, SMTP_USERNAME and MAIL_FROM)")

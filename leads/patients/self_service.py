@@ -98,7 +98,10 @@ def withdraw_consent(lead_id: int) -> bool:
     """Stop all sharing: consent withdrawn, open assignments expired, unsent provider emails
     cancelled, coordinators told. False when it was already withdrawn."""
     lead = db.session.execute(
-        sa.select(Lead).where(Lead.id == lead_id).with_for_update().execution_options(populate_existing=True)
+        sa.select(Lead)
+        .where(Lead.id == lead_id)
+        .with_for_update(key_share=True)  # as routing's lock_lead: references may still be inserted
+        .execution_options(populate_existing=True)
     ).scalar_one()
     if lead.status == LeadStatus.WITHDRAWN:
         db.session.rollback()

@@ -41,9 +41,13 @@ class InvalidQuote(QuoteRefused):
 
 
 def _lock_lead(lead_id: int) -> Lead:
-    """The lead, locked for this transaction (FOR UPDATE on PostgreSQL; SQLite has one writer)."""
+    """The lead, locked for this transaction (FOR NO KEY UPDATE on PostgreSQL, as routing's
+    `lock_lead`: rows that reference the lead can still be inserted; SQLite has one writer)."""
     return db.session.execute(
-        sa.select(Lead).where(Lead.id == lead_id).with_for_update().execution_options(populate_existing=True)
+        sa.select(Lead)
+        .where(Lead.id == lead_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
     ).scalar_one()
 
 

@@ -12,7 +12,6 @@ from leads.routing import engine
 from leads.workdays import week_start
 
 
-# Weekly capacity counts leads from Monday 00:00 in Denmark, where every provider works.
 def offering(treatment_id: int):
     """The ids of the providers offering the treatment (a subquery)."""
     return sa.select(ProviderTreatment.provider_id).where(ProviderTreatment.treatment_id == treatment_id)
@@ -64,6 +63,7 @@ def provider_profiles(providers: list[Provider], now: datetime) -> list[engine.P
     """The providers with their assignments since this week began counted, and their answer
     statistics as stored on them (`responses.refresh_provider_stats`): routing reads no history.
     """
+    # Weekly capacity counts leads from Monday 00:00 in Denmark, where every provider works.
     this_week = _assigned_since([p.id for p in providers], week_start(now))
     return [
         engine.ProviderProfile(

@@ -56,8 +56,9 @@ def escalate_assignments(now: datetime | None = None) -> EscalationResult:
 def _open_assignment_ids(now: datetime, most: int = 10 * BATCH) -> Iterator[int]:
     """The waiting assignments that may be due, oldest first, a batch at a time (at most `most` a
     run, so a run always ends). A working day is never shorter than a calendar day, so only rows
-    older than the calendar days can be due; one already reminded waits for its expiry without
-    taking a place in the batch, so a long holiday's backlog never holds newer reminders up."""
+    older than the calendar days can be due; one already reminded takes no place in the batch until
+    it is that many calendar days old, so a backlog of reminded rows does not hold newer reminders
+    up (only those past the calendar days of their expiry, over a weekend or a holiday, still do)."""
     config = current_app.config
     reminder_due = now - timedelta(days=config["REMINDER_AFTER_WORKING_DAYS"])
     expiry_due = now - timedelta(days=config["EXPIRE_AFTER_WORKING_DAYS"])
@@ -73,16 +74,14 @@ def _open_assignment_ids(now: datetime, most: int = 10 * BATCH) -> Iterator[int]
         query = sa.select(Assignment.id, Assignment.created_at).where(may_be_due)
         if last is not None:
             query = query.where(
-                sa.or_(
-                    Assignment.created_at > last.created_at,
-                    sa.and_(Assignment.created_at == last.created_at, Assignment.id > last.id),
-                )
+                Assignment.created_at >= last.created_at,  # the index's lower bound
+                sa.or_(Assignment.created_at > last.created_at, Assignment.id > last.id),
             )
         rows = db.session.execute(query.order_by(Assignment.created_at, Assignment.id).limit(BATCH)).all()
         db.session.rollback()
-        if not rows:
-            return
         yield from (row.id for row in rows)
+        if len(rows) < BATCH:
+            return
         last, seen = rows[-1], seen + len(rows)
 
 

@@ -68,7 +68,8 @@ class QueueFilterForm(GetForm):
         validators=[
             Optional(),
             Length(max=200, message=_l("Search is at most 200 characters")),
-            NoControlCharacters(CONTROLS_MESSAGE),
+            # A tab or line break pasted from a spreadsheet is whitespace to the search.
+            NoControlCharacters(CONTROLS_MESSAGE, multiline=True),
         ],
     )
     status = SelectField(

@@ -32,8 +32,9 @@ class LeadNotFound(LookupError):
 
 
 def lock_lead(lead_id: int) -> Lead:
-    """The lead, row-locked for this transaction where the database supports it."""
-    lead = db.session.get(Lead, lead_id, with_for_update=True)
+    """The lead, row-locked for this transaction where the database supports it (FOR NO KEY
+    UPDATE, as routing's `lock_lead`: rows that reference the lead can still be inserted)."""
+    lead = db.session.get(Lead, lead_id, with_for_update={"key_share": True})
     if lead is None:
         raise LeadNotFound(lead_id)
     return lead

@@ -38,7 +38,7 @@ class QueueFilters:
     condition_id: int | None = None
     provider_id: int | None = None
     country: str = ""
-    source: str = ""  # utm_source; NO_SOURCE for leads without one
+    source: str = ""  # utm_source; "(none)" (or the stats page's NO_SOURCE) for leads without one
     assigned: str = ""  # "", "mine", "unassigned" or a user id
     created_from: date | None = None
     created_to: date | None = None
@@ -138,7 +138,7 @@ def filter_conditions(filters: QueueFilters, now: datetime) -> list:
         )
     if filters.country:
         where.append(Lead.country == filters.country.upper())
-    if filters.source == NO_SOURCE:
+    if filters.source in ("(none)", NO_SOURCE):
         where.append(Lead.utm_source.is_(None))
     elif filters.source:
         where.append(Lead.utm_source == filters.source)

@@ -16,8 +16,9 @@ S = LeadStatus
 FUNNEL_STAGES = (S.ROUTED, S.CONTACTED, S.QUOTED, S.CHOSEN, S.BOOKED)
 # The SLA is met when the lead first leaves SLA_PENDING.
 HANDLED = tuple(s.value for s in S if s not in SLA_PENDING)
-# Leads without a utm_source, as the stats page shows them and the queue's source filter takes them.
-NO_SOURCE = "(none)"
+# Leads without a utm_source, as the stats page shows them (stored so in the daily summaries too);
+# the queue's source filter takes it as well as its own "(none)".
+NO_SOURCE = "(direct)"
 
 Ranges = list[tuple[datetime, datetime]]  # [start, end) instants
 

@@ -5,7 +5,7 @@ million leads, 2.8 ms with the index)
 
 Revision ID: 0011s
 Revises: 0010a
-Create Date: 2026-11-29 13:10:00
+Create Date: 2026-11-29 12:50:00
 
 """
 import sqlalchemy as sa

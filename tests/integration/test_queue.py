@@ -110,6 +110,11 @@ def test_the_queue_puts_unroutable_then_review_then_overdue_then_newest_first(wa
             {"unroutable-old", "unroutable-new", "review", "overdue-most", "overdue-routed",
              "contacted-late", "spam"},
         ),
+        (  # as the stats page names them
+            lambda w: QueueFilters(source="(direct)"),
+            {"unroutable-old", "unroutable-new", "review", "overdue-most", "overdue-routed",
+             "contacted-late", "spam"},
+        ),
         (lambda w: QueueFilters(assigned="mine", user_id=w["me"].id), {"fresh"}),
         (lambda w: QueueFilters(assigned=str(w["colleague"].id)), {"contacted-late"}),
         (lambda w: QueueFilters(assigned="unassigned", status="booked"), {"booked"}),
@@ -124,8 +129,9 @@ def test_the_queue_puts_unroutable_then_review_then_overdue_then_newest_first(wa
         ),
         (lambda w: QueueFilters(country="NO", status="spam"), {"spam"}),
     ],
-    ids=["status", "open", "treatment", "condition", "provider", "country", "source", "no-source", "mine",
-         "colleague", "unassigned", "overdue", "from", "to", "combined"],
+    ids=["status", "open", "treatment", "condition", "provider", "country", "source", "no-source",
+         "no-source-as-stats-names-it", "mine", "colleague", "unassigned", "overdue", "from", "to",
+         "combined"],
 )  # fmt: skip
 def test_each_filter_returns_exactly_the_matching_leads(ward, make_filters, expected):
     found = fetch_all(make_filters(ward))

@@ -78,7 +78,7 @@ def test_collect_sums_the_period_and_leaves_older_leads_out(pipeline):
         "booked": 1,
     }
     assert dict(report.by_country) == {"DE": 3, "NO": 1, "SE": 1}
-    assert dict(report.by_source) == {"(none)": 3, "magazine": 2}
+    assert dict(report.by_source) == {"(direct)": 3, "magazine": 2}
     [clinic] = report.providers
     assert (clinic.assignments, clinic.accepted, clinic.median_response_seconds) == (1, 1, 3 * 3600)
     # new: 2 h past due; unroutable: 3 days past due; routed: due in 20 h; booked: no SLA set

@@ -141,7 +141,7 @@ def _day(day: date, *, due_max: datetime | None = None) -> Figures:
     figures = Figures(with_sla=3, breached=1, sla_open=1 if due_max else 0, open_due_max=due_max)
     figures.per_day[day] = 3
     figures.by_status.update({"new": 2, "spam": 1})
-    figures.by_source.update({"(none)": 3})
+    figures.by_source.update({"(direct)": 3})
     figures.stage_ranks.update({0: 2, 3: 1})
     figures.assignments[(7, "accepted", True)] = 2
     figures.response_seconds[7] = [0.1 + 0.2, 3600.0]
