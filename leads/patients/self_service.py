@@ -95,8 +95,32 @@ def plain_status(lead: Lead) -> tuple[str, str]:
 
 
 def withdraw_consent(lead_id: int) -> bool:
-    """Stop all sharing: consent withdrawn, open assignments expired, unsent provider emails
-    cancelled, coordinators told. False when it was already withdrawn."""
+    """Stop all sharing of the request and of the requests handled with it (`handled_together`: a
+    repeat's page says so): consent withdrawn, open assignments closed, unsent provider emails
+    cancelled, clinics and coordinators told. False when every one was already withdrawn."""
+    withdrawn = [_withdraw(other) for other in handled_together(lead_id)]  # in id order: locks too
+    if not any(withdrawn):
+        db.session.rollback()
+        return False
+    db.session.commit()
+    log.info("lead %s: consent withdrawn (%d request(s))", lead_id, sum(withdrawn))
+    return True
+
+
+def handled_together(lead_id: int) -> list[int]:
+    """The request and those handled with it, in id order: the first request of its duplicate chain
+    and every repeat linked to it, at any distance."""
+    root = db.session.get(Lead, lead_id).original
+    chain, new = {root.id}, [root.id]
+    while new:
+        new = db.session.scalars(
+            sa.select(Lead.id).where(Lead.duplicate_of_id.in_(new), Lead.id.not_in(list(chain)))
+        ).all()
+        chain.update(new)
+    return sorted(chain)
+
+
+def _withdraw(lead_id: int) -> bool:
     lead = db.session.execute(
         sa.select(Lead)
         .where(Lead.id == lead_id)
@@ -104,7 +128,6 @@ def withdraw_consent(lead_id: int) -> bool:
         .execution_options(populate_existing=True)
     ).scalar_one()
     if lead.status == LeadStatus.WITHDRAWN:
-        db.session.rollback()
         return False
     now = utcnow()
     if lead.consent is not None:
@@ -125,8 +148,6 @@ def withdraw_consent(lead_id: int) -> bool:
     _tell_coordinators(
         lead, "withdrawn", _l("The patient withdrew consent. Tell any clinic already in contact to stop.")
     )
-    db.session.commit()
-    log.info("lead %s: consent withdrawn", lead.id)
     return True
 
 

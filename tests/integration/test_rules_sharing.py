@@ -209,3 +209,22 @@ def test_after_declining_a_provider_sees_only_their_own_answer(client, app, taxo
     assert "You declined this request" in body and "Full until spring." in body
     for private in (lead.full_name, lead.email, lead.phone, lead.details):
         assert private not in body
+
+
+def test_withdrawing_from_a_repeat_withdraws_the_first_request_it_is_handled_with(app, taxonomy):
+    """The repeat's page says the two are handled together: the clinics that have the first one
+    are told, and nothing of either is shared any more."""
+    first = _routed_lead()
+    repeat = LeadFactory(email=first.email, status="duplicate", duplicate_of=first)
+    unrelated = _routed_lead(load_providers=False)
+    db.session.commit()
+
+    assert withdraw_consent(repeat.id)
+
+    db.session.expire_all()
+    assert {db.session.get(Lead, lead.id).status for lead in (first, repeat)} == {"withdrawn"}
+    assert {a.status for a in db.session.scalars(sa.select(Assignment).filter_by(lead_id=first.id))} == {
+        "withdrawn"
+    }
+    assert db.session.get(Lead, unrelated.id).status == "routed"
+    assert withdraw_consent(first.id) is False  # once
