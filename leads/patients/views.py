@@ -30,7 +30,7 @@ def withdraw(token: str):
         return _render(token, lead, form, ErasureForm()), 400
     self_service.withdraw_consent(lead.id)
     flash(gettext("Your consent is withdrawn. We no longer share your request with any clinic."), "info")
-    return redirect(url_for("self_service.show", token=token), 303)
+    return _back_to_request(token)
 
 
 @bp.post("/<token>/erase")
@@ -44,7 +44,7 @@ def erase(token: str):
         gettext("We have your request to erase your data. A coordinator carries it out within one month."),
         "info",
     )
-    return redirect(url_for("self_service.show", token=token), 303)
+    return _back_to_request(token)
 
 
 @bp.get("/<token>/quotes/<int:quote_id>/choose")
@@ -58,13 +58,13 @@ def confirm_choice(token: str, quote_id: int):
     )
     if refusal:
         flash(refusal, "error")
-        return redirect(url_for("self_service.show", token=token, _anchor="quotes"), 303)
+        return _back_to_request(token)
     return render_template(
         "self_service/choose.html",
         token=token,
         lead=lead,
         card=quotes.quote_card(quote),
-        form=ChoiceForm(),
+        form=ChoiceForm(formdata=None, revision=quote.revision),
         contact_label=label_for(CONTACT_PREFERENCES, lead.contact_preference),
     )
 
@@ -72,9 +72,10 @@ def confirm_choice(token: str, quote_id: int):
 @bp.post("/<token>/quotes/<int:quote_id>/choose")
 def choose(token: str, quote_id: int):
     lead = self_service.lead_from_token(token)
-    if ChoiceForm().validate_on_submit():
+    form = ChoiceForm()
+    if form.validate_on_submit():
         try:
-            quote = quotes.choose_quote(lead.id, quote_id)
+            quote = quotes.choose_quote(lead.id, quote_id, seen_revision=form.revision.data)
         except quotes.QuoteRefused as refused:
             flash(str(refused), "error")
         else:
@@ -85,7 +86,7 @@ def choose(token: str, quote_id: int):
                 ),
                 "info",
             )
-    return redirect(url_for("self_service.show", token=token, _anchor="quotes"), 303)
+    return _back_to_request(token)
 
 
 @bp.post("/<token>/quotes/<int:quote_id>/renew")
@@ -105,7 +106,7 @@ def renew(token: str, quote_id: int):
                 ),
                 "info",
             )
-    return redirect(url_for("self_service.show", token=token, _anchor="quotes"), 303)
+    return _back_to_request(token)
 
 
 @bp.post("/<token>/quotes/none")
@@ -123,6 +124,12 @@ def none_suit(token: str):
                 ),
                 "info",
             )
+    return _back_to_request(token)
+
+
+def _back_to_request(token: str):
+    """To the top of the patient's page, where the result of their step is shown first: an anchor
+    further down would skip it, and screen reader users would not hear it."""
     return redirect(url_for("self_service.show", token=token), 303)
 
 
@@ -147,4 +154,11 @@ def _render(token, lead, withdraw_form, erasure_form):
         choice_refusals=refusals,
         none_form=NoneSuitForm(formdata=None),
         renewal_form=RenewalForm(formdata=None),
+        field_errors=[
+            (field.id, message)
+            for form in (withdraw_form, erasure_form)
+            for field in form
+            if field.name != "csrf_token"
+            for message in field.errors
+        ],
     )

@@ -13,7 +13,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import InputRequired, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 
 from leads.quotes import rules
 from leads.quotes.rules import QuoteInput
@@ -117,7 +117,10 @@ class BookingForm(FlaskForm):
 
 
 class ChoiceForm(FlaskForm):
-    """The confirmation step's button: the patient goes ahead with one clinic."""
+    """The confirmation step's button: the patient goes ahead with one clinic, with the revision
+    of its quote that the step showed them (a later revision is refused, not chosen)."""
+
+    revision = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
 
 
 class RenewalForm(FlaskForm):

@@ -304,8 +304,9 @@ def close_open_quotes(lead: Lead, *, actor_type: str, why: str, actor_user_id: i
     return len(closed)
 
 
-def choice_refusal(quote: Quote, lead: Lead, now: datetime) -> str | None:
-    """Why the patient may not choose this quote; None when they may. The one rule of choosing."""
+def choice_refusal(quote: Quote, lead: Lead, now: datetime, seen_revision: int | None = None) -> str | None:
+    """Why the patient may not choose this quote; None when they may. The one rule of choosing.
+    `seen_revision`: when they confirm, the revision their confirmation step showed them."""
     refusal = _closed_to_patient(lead)
     if refusal:
         return refusal
@@ -329,6 +330,13 @@ def choice_refusal(quote: Quote, lead: Lead, now: datetime) -> str | None:
             "This clinic is not taking new patients just now, so its quote cannot be chosen. "
             "A coordinator can help: reply to our email."
         )
+    if seen_revision is not None and seen_revision != quote.revision:
+        # The clinic revised it (perhaps a higher price) after the patient's confirmation step.
+        return gettext(
+            "%(clinic)s changed its quote after you opened it, so your choice was not made. "
+            "Please check the new quote and choose again if it suits you.",
+            clinic=quote.assignment.provider.name,
+        )
     return None
 
 
@@ -342,15 +350,16 @@ def is_expired(quote: Quote, now: datetime) -> bool:
     return quote.status == QuoteStatus.EXPIRED or quote.current.valid_until < now
 
 
-def choose_quote(lead_id: int, quote_id: int, now: datetime | None = None) -> Quote:
-    """The patient goes ahead with one clinic: exactly one choice per lead, however many clicks."""
+def choose_quote(lead_id: int, quote_id: int, seen_revision: int, now: datetime | None = None) -> Quote:
+    """The patient goes ahead with one clinic: exactly one choice per lead, however many clicks, and
+    only the revision they confirmed (`seen_revision`)."""
     now = now or utcnow()
     lead = _lock_lead(lead_id)
     quote = db.session.get(Quote, quote_id)
     if quote is None or quote.lead_id != lead.id:
         _refuse(gettext("This quote is not part of your request."))
     db.session.refresh(quote)
-    refusal = choice_refusal(quote, lead, now)
+    refusal = choice_refusal(quote, lead, now, seen_revision)
     if refusal:
         _refuse(refusal)
     chosen = quote.assignment

@@ -223,13 +223,22 @@ def test_the_patient_asks_with_the_keyboard_to_renew_an_expired_quote(live_serve
     assert follow_up_quotes().expired == 1
     patient_url = f"{live_server.url}/my-request/{tokens.make_patient_token(lead_id)}"
     page.goto(patient_url)
-    renew = page.get_by_role("button", name=f"Ask {first_name} to renew its quote")
+    # Named by its visible text first (WCAG 2.5.3), then the clinic.
+    renew = page.get_by_role("button", name=f"Ask the clinic to renew this quote ({first_name})")
     expect(renew).to_be_visible()
     assert axe_violations(page) == []
     renew.focus()
     page.keyboard.press("Enter")
     expect(page.get_by_text("We have asked the clinic to renew its quote")).to_be_visible()
+    assert "#" not in page.url  # the page opens at the top, where that message is
     expect(page.get_by_text("You asked the clinic to renew it on")).to_be_visible()
+    assert axe_violations(page) == []
+    # Withdrawing without the tick: the error summary is focused and links to the tick box.
+    page.get_by_role("button", name="Withdraw my consent").click()
+    expect(page.locator("#error-summary")).to_be_focused()
+    assert page.title().startswith("Error: ")
+    page.locator("#error-summary").get_by_role("link").click()
+    expect(page.locator("#confirm_withdraw")).to_be_focused()
     assert axe_violations(page) == []
     asked = db.session.scalars(sa.select(EmailMessage.template).filter_by(lead_id=lead_id)).all()
     db.session.rollback()

@@ -56,7 +56,7 @@ def test_two_concurrent_choices_of_different_quotes_end_with_exactly_one(app, ta
         with app.app_context():
             barrier.wait(timeout=10)
             try:
-                quotes.choose_quote(lead_id, quote_id)
+                quotes.choose_quote(lead_id, quote_id, seen_revision=1)
                 outcomes[quote_id] = "chosen"
             except quotes.QuoteRefused as refused:
                 outcomes[quote_id] = str(refused)

@@ -2,11 +2,13 @@
 patient's one reminder (in the escalation sweep), the patient told of a withdrawal, what a
 coordinator's manual move does to quotes, and the quotes in the patient's data export."""
 
+import re
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 import time_machine
+from markupsafe import escape
 
 from leads.directory.csv_io import import_providers
 from leads.extensions import db
@@ -19,7 +21,15 @@ from leads.routing.service import reroute_lead
 from leads.timeutil import utcnow
 from leads.workdays import add_working_days
 from tests.factories import LeadFactory
-from tests.integration.test_quotes import emails, events, patient, provider, quote_form, two_clinics_accept
+from tests.integration.test_quotes import (
+    choice,
+    emails,
+    events,
+    patient,
+    provider,
+    quote_form,
+    two_clinics_accept,
+)
 from tests.staff_support import signed_in_client
 
 # Guarded updates and the lead lock must hold on PostgreSQL too.
@@ -81,12 +91,26 @@ def test_a_quote_past_its_validity_expires_once_in_the_sweep_and_cannot_be_chose
         expired = _quote(first)
         assert (expired.status, _quote(second).status, _status(lead)) == ("expired", "live", "quoted")
         assert len(events(lead, "quote_expired")) == 1
-        page = client.post(f"{patient(lead)}/quotes/{expired.id}/choose", follow_redirects=True)
+        page = client.post(
+            f"{patient(lead)}/quotes/{expired.id}/choose", data=choice(expired), follow_redirects=True
+        )
         text = page.get_data(as_text=True)
         assert "This quote expired" in text and "Ask the clinic to renew this quote" in text
     db.session.expire_all()
     assert _quote(first).status == "expired" and _status(lead) == "quoted"
     assert events(lead, "quote_chosen") == []
+
+
+def test_the_renew_button_is_named_by_its_visible_text_then_the_clinic(client, accepted):
+    """WCAG 2.5.3: a voice user says what they see, "Ask the clinic to renew this quote"."""
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form(valid_days="1"))
+    with _travel(days=3):
+        assert _sweep().expired == 1
+        page = client.get(patient(lead)).get_data(as_text=True)
+    [button] = re.findall(r"<button[^>]*>Ask the clinic to renew this quote.*?</button>", page, re.S)
+    assert "aria-label" not in button
+    assert f'<span class="visually-hidden"> ({escape(first.provider.name)})</span></button>' in button
 
 
 def test_when_the_last_live_quote_expires_the_lead_waits_for_quotes_again(client, accepted):
@@ -130,7 +154,7 @@ def test_the_patient_asks_once_to_renew_and_the_clinics_revision_makes_the_quote
         assert (quote.status, quote.revision, quote.renewal_requested_at) == ("live", 2, None)
         assert _status(lead) == "quoted"
         assert len(emails("patient_quote")) == 2
-        client.post(f"{patient(lead)}/quotes/{quote.id}/choose")
+        client.post(f"{patient(lead)}/quotes/{quote.id}/choose", data=choice(quote))
     db.session.expire_all()
     assert _quote(first).status == "chosen" and _status(lead) == "chosen"
 
@@ -209,7 +233,7 @@ def test_a_patient_with_live_quotes_and_no_choice_gets_one_gentle_reminder_after
 def test_a_patient_who_chose_or_withdrew_gets_no_reminder(client, accepted, app, taxonomy):
     lead, first, _ = accepted
     client.post(provider(first) + "/quote", data=quote_form())
-    client.post(f"{patient(lead)}/quotes/{_quote(first).id}/choose")
+    client.post(f"{patient(lead)}/quotes/{_quote(first).id}/choose", data=choice(_quote(first)))
     withdrawn, w_first, _ = two_clinics_accept(client)
     client.post(provider(w_first) + "/quote", data=quote_form())
     client.post(patient(withdrawn) + "/withdraw", data={"confirm_withdraw": "y"})
@@ -319,7 +343,7 @@ def test_a_coordinator_closing_the_lead_closes_its_open_quotes_and_the_clinic_ca
 def test_a_chosen_quote_stays_chosen_when_the_lead_is_closed(client, accepted, app):
     lead, first, _ = accepted
     client.post(provider(first) + "/quote", data=quote_form())
-    client.post(f"{patient(lead)}/quotes/{_quote(first).id}/choose")
+    client.post(f"{patient(lead)}/quotes/{_quote(first).id}/choose", data=choice(_quote(first)))
     coordinator, _ = signed_in_client(app)
     coordinator.post(
         f"/staff/leads/{lead.id}/status",

@@ -1,6 +1,7 @@
 """Quotes: a clinic that accepted sends, revises and withdraws a written quote from its link;
 the patient compares the live quotes on their own page and chooses one, or none."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -46,6 +47,11 @@ def provider(assignment):
 
 def patient(lead):
     return f"/my-request/{tokens.make_patient_token(lead.id)}"
+
+
+def choice(quote) -> dict:
+    """The confirmation step's form as the patient sends it: the revision it showed them."""
+    return {"revision": quote.revision}
 
 
 def quote_form(**changes):
@@ -197,7 +203,9 @@ def test_choosing_tells_the_chosen_clinic_thanks_the_other_and_never_counts_agai
     chosen = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
     confirm = client.get(f"{patient(lead)}/quotes/{chosen.id}/choose")
     assert "Yes, go ahead with" in confirm.get_data(as_text=True)
-    done = client.post(f"{patient(lead)}/quotes/{chosen.id}/choose", follow_redirects=True)
+    done = client.post(
+        f"{patient(lead)}/quotes/{chosen.id}/choose", data=choice(chosen), follow_redirects=True
+    )
     assert "We have told" in done.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Lead, lead.id).status == "chosen"
@@ -226,26 +234,90 @@ def test_a_second_choice_an_expired_a_withdrawn_and_a_foreign_quote_are_refused(
     q1, q2 = db.session.scalars(sa.select(Quote).order_by(Quote.id)).all()
 
     client.post(provider(second) + "/quote/withdraw")
-    withdrawn = client.post(f"{patient(lead)}/quotes/{q2.id}/choose", follow_redirects=True)
+    withdrawn = client.post(f"{patient(lead)}/quotes/{q2.id}/choose", data=choice(q2), follow_redirects=True)
     assert "The clinic has withdrawn this quote" in withdrawn.get_data(as_text=True)
 
     with time_machine.travel(utcnow() + timedelta(days=3)):
-        expired = client.post(f"{patient(lead)}/quotes/{q1.id}/choose", follow_redirects=True)
+        expired = client.post(
+            f"{patient(lead)}/quotes/{q1.id}/choose", data=choice(q1), follow_redirects=True
+        )
         assert "This quote expired" in expired.get_data(as_text=True)
         assert "ask the clinic to renew it" in expired.get_data(as_text=True)
 
     other = LeadFactory()
     db.session.commit()
-    foreign = client.post(f"{patient(other)}/quotes/{q1.id}/choose", follow_redirects=True)
+    foreign = client.post(f"{patient(other)}/quotes/{q1.id}/choose", data=choice(q1), follow_redirects=True)
     assert "This quote is not part of your request" in foreign.get_data(as_text=True)
     db.session.expire_all()
     assert {q.status for q in db.session.scalars(sa.select(Quote))} == {"live", "withdrawn"}
     assert db.session.get(Lead, lead.id).status == "quoted"
 
-    client.post(f"{patient(lead)}/quotes/{q1.id}/choose")
-    again = client.post(f"{patient(lead)}/quotes/{q1.id}/choose", follow_redirects=True)
+    client.post(f"{patient(lead)}/quotes/{q1.id}/choose", data=choice(q1))
+    again = client.post(f"{patient(lead)}/quotes/{q1.id}/choose", data=choice(q1), follow_redirects=True)
     assert "You have already chosen a clinic" in again.get_data(as_text=True)
     assert len(events(lead, "quote_chosen")) == 1
+
+
+def _revision_shown(confirmation) -> int:
+    """The revision the confirmation step's form carries."""
+    return int(
+        re.search(r'name="revision" type="hidden" value="(\d+)"', confirmation.get_data(as_text=True))[1]
+    )
+
+
+def test_a_quote_revised_after_the_confirmation_step_is_not_chosen_and_the_patient_sees_the_new_one(
+    client, accepted
+):
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    quote = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    choose = f"{patient(lead)}/quotes/{quote.id}/choose"
+    seen = _revision_shown(client.get(choose))
+    assert seen == 1
+    # While the patient reads the confirmation step, the clinic raises its price.
+    client.post(provider(first) + "/quote", data=quote_form(price_from="40000", price_to="50000"))
+
+    refused = client.post(choose, data={"revision": seen}, follow_redirects=True)
+    page = refused.get_data(as_text=True)
+    assert refused.request.path == patient(lead)
+    assert (
+        f"{first.provider.name} changed its quote after you opened it, so your choice was not made." in page
+    )
+    assert "€40,000 to €50,000" in page and "Revision 2" in page
+    # A confirmation that names no revision chooses none.
+    client.post(choose, data={})
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).status == "quoted"
+    assert db.session.get(Quote, quote.id).status == "live"
+    assert events(lead, "quote_chosen") == [] and emails("provider_quote_chosen") == []
+
+    # Confirming the revision now shown goes ahead with it.
+    seen = _revision_shown(client.get(choose))
+    assert seen == 2
+    done = client.post(choose, data={"revision": seen}, follow_redirects=True)
+    assert f"We have told {first.provider.name}" in done.get_data(as_text=True)
+    [chosen] = events(lead, "quote_chosen")
+    assert "(revision 2)" in chosen.note
+
+
+def test_after_each_quote_step_the_patient_lands_on_its_result_at_the_top_of_the_page(client, accepted):
+    """An anchor to the quotes would skip the message above them: screen reader users would miss it."""
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(second) + "/quote", data=quote_form())
+    kept, withdrawn = (
+        db.session.scalar(sa.select(Quote).filter_by(assignment_id=a.id)) for a in (first, second)
+    )
+    client.post(provider(second) + "/quote/withdraw")
+    steps = [
+        client.get(f"{patient(lead)}/quotes/{withdrawn.id}/choose"),
+        client.post(f"{patient(lead)}/quotes/{kept.id}/renew"),
+        client.post(f"{patient(lead)}/quotes/{kept.id}/choose", data=choice(kept)),
+    ]
+    for response in steps:
+        assert response.status_code == 303 and response.headers["Location"] == patient(lead)
+    page = client.get(patient(lead)).get_data(as_text=True)
+    assert page.index(f"We have told {first.provider.name}") < page.index('id="quotes"')
 
 
 def test_a_paused_clinics_quote_is_not_offered_and_cannot_be_chosen(client, accepted):
@@ -259,7 +331,9 @@ def test_a_paused_clinics_quote_is_not_offered_and_cannot_be_chosen(client, acce
     page = client.get(patient(lead)).get_data(as_text=True)
     assert "This clinic is not taking new patients just now" in page
     assert f"/quotes/{paused.id}/choose" not in page and f"/quotes/{other.id}/choose" in page
-    refused = client.post(f"{patient(lead)}/quotes/{paused.id}/choose", follow_redirects=True)
+    refused = client.post(
+        f"{patient(lead)}/quotes/{paused.id}/choose", data=choice(paused), follow_redirects=True
+    )
     assert "This clinic is not taking new patients just now" in refused.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Lead, lead.id).status == "quoted"
@@ -287,7 +361,7 @@ def test_the_chosen_clinic_confirms_the_booking_with_a_date(client, accepted):
     lead, first, second = accepted
     client.post(provider(first) + "/quote", data=quote_form())
     quote = db.session.scalar(sa.select(Quote))
-    client.post(f"{patient(lead)}/quotes/{quote.id}/choose")
+    client.post(f"{patient(lead)}/quotes/{quote.id}/choose", data=choice(quote))
     assert client.post(
         provider(first) + "/booked", data={"treatment_date": "2001-01-01"}, follow_redirects=True
     )
@@ -310,7 +384,7 @@ def test_coordinators_see_every_quote_revision_and_the_choice_on_the_lead_page(c
         provider(second) + "/quote", data=quote_form(currency="DKK", price_from="150000", price_to="160000")
     )
     chosen = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
-    client.post(f"{patient(lead)}/quotes/{chosen.id}/choose")
+    client.post(f"{patient(lead)}/quotes/{chosen.id}/choose", data=choice(chosen))
     coordinator, _ = signed_in_client(app)
     page = coordinator.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
     assert f"{first.provider.name}: Chosen" in page and f"{second.provider.name}: Not chosen" in page

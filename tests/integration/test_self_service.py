@@ -52,6 +52,32 @@ def test_withdrawing_needs_a_tick_and_says_so(client, routed_lead):
     assert db.session.get(Lead, routed_lead.id).status == "routed"
 
 
+@pytest.mark.parametrize(
+    ("step", "field", "message"),
+    [
+        ("withdraw", "confirm_withdraw", "Tick the box to confirm that you want to withdraw"),
+        ("erase", "confirm_erasure", "Tick the box to confirm that you want your data erased"),
+    ],
+)
+def test_a_step_without_its_tick_leads_with_an_error_summary_and_says_error_in_the_title(
+    client, routed_lead, step, field, message
+):
+    response = client.post(_path(routed_lead) + "/" + step, data={})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "<title>Error: Your request" in page
+    summary = page[page.index('id="error-summary"') : page.index("</div>", page.index('id="error-summary"'))]
+    assert 'role="alert"' in page and "autofocus" in summary
+    assert f'<a href="#{field}">{message}</a>' in summary
+    # The summary comes first; the message beside the tick box still names it as an error.
+    assert page.index('id="error-summary"') < page.index('id="status-title"')
+    assert (
+        f'<p class="field-error" id="{field}-error"><span class="visually-hidden">Error:</span> {message}</p>'
+        in page
+    )
+    assert "<title>Error:" not in client.get(_path(routed_lead)).get_data(as_text=True)
+
+
 def test_withdrawal_stops_a_pending_provider_email_and_closes_open_assignments(
     client, routed_lead, mail_sink
 ):

@@ -180,7 +180,7 @@ def test_quote_figures_and_an_acceptance_the_patient_did_not_choose(app, client,
     client.post(provider(first) + "/quote", data=quote_form(price_from="18000"))
     client.post(provider(second) + "/quote", data=quote_form())
     quote_id = db.session.scalar(sa.select(Quote.id).filter_by(assignment_id=second.id))
-    client.post(f"{patient(lead)}/quotes/{quote_id}/choose")
+    client.post(f"{patient(lead)}/quotes/{quote_id}/choose", data={"revision": 1})
     LeadFactory(created_at=ago(days=1))  # no quote
     db.session.commit()
     now = utcnow()
