@@ -14,10 +14,11 @@ from babel import Locale, support
 from babel.core import get_global
 from babel.dates import format_datetime
 from babel.numbers import format_currency
-from flask import Flask, g, has_request_context, request, session
+from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import force_locale, get_locale, refresh
 from flask_login import current_user
 from markupsafe import Markup
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from wtforms.i18n import messages_path
 
 from leads.extensions import babel as babel_extension
@@ -166,18 +167,47 @@ def text_direction(language: str | None = None) -> str:
 
 
 def language_menu() -> list[dict]:
-    """Links to this page in each language, keeping the page's other query parameters."""
+    """Links to this page in each language, keeping the page's other query parameters; on a page
+    answering a sent form at an address no link can open, to the page that shows that form."""
     current = page_language()
-    args = [(key, value) for key, value in request.args.items(multi=True) if key != MENU_PARAM]
+    path = _openable_path()
+    if path == request.path:
+        args = [(key, value) for key, value in request.args.items(multi=True) if key != MENU_PARAM]
+    else:
+        args = []  # they were the sent form's, not the page's
     return [
         {
             "code": code,
             "name": name,
-            "href": f"{request.path}?{urlencode([*args, (MENU_PARAM, code)])}",
+            "href": f"{path}?{urlencode([*args, (MENU_PARAM, code)])}",
             "current": code == current,
         }
         for code, name in LANGUAGES.items()
     ]
+
+
+def _openable_path() -> str:
+    """This page's path if a link (a GET) can open it, else the nearest one above it that can.
+
+    A form's page and the address its form is sent to differ by a last step (`/my-request/<t>`
+    shows the form sent to `/my-request/<t>/withdraw`), so on a page that answers a POST-only
+    address, such as its 400 after a refused form, going up finds the form's page. An address
+    nothing answers (a 404) keeps its path: the menu then shows the same message in another language.
+    """
+    path = request.path
+    if request.url_rule is not None and "GET" in request.url_rule.methods:
+        return path
+    adapter = current_app.create_url_adapter(request)
+    while path != "/":
+        try:
+            adapter.match(path, method="GET")
+        except MethodNotAllowed:
+            path = path.rstrip("/").rpartition("/")[0] or "/"
+            continue
+        except HTTPException:  # not found, or redirected to its canonical address
+            pass
+        return path
+    return path
 
 
 def collation_key(language: str):

@@ -2,6 +2,7 @@
 link's `lang`, then the browser's Accept-Language, else English; `<html lang>` and `dir` tell the
 truth; a German request gets its consent text and confirmation in German; staff pages stay English."""
 
+import html
 import re
 import time
 
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from leads import consent
 from leads.extensions import db
 from leads.intake import form_token
+from leads.messaging import tokens
 from leads.models import Consent, EmailMessage, Lead, Quote
 from leads.patients.self_service import withdraw_consent
 from tests.integration.test_quotes import patient, provider, quote_form, two_clinics_accept
@@ -69,6 +71,23 @@ def test_the_menu_offers_every_language_by_its_own_name_and_keeps_the_links_answ
         assert "treatment=neurorehabilitation-spinal-cord-injury" in link.group(1)
         assert f"language={code}" in link.group(1)
     assert 'aria-current="true">Dansk</a>' in menu
+
+
+def _menu_link(response, code: str) -> str:
+    menu = re.search(r'<nav class="language-menu".*?</nav>', response.get_data(as_text=True), re.S).group(0)
+    return html.unescape(re.search(rf'<a href="([^"]+)" lang="{code}"', menu).group(1))
+
+
+def test_the_menu_of_a_page_no_link_can_open_leads_to_the_page_with_its_form(app, client, taxonomy):
+    own_page = f"/my-request/{tokens.make_patient_token(1)}"
+    followed = client.get(f"{own_page}/withdraw?lang=de")  # an address that only takes the sent form
+    assert followed.status_code == 405
+    assert _menu_link(followed, "sv") == f"{own_page}?language=sv"
+    # Where a link opens the address itself, the menu keeps it and its parameters.
+    refused = client_with_own_address(app).post("/quote?lang=de", data=answers(app, full_name=""))
+    assert refused.status_code == 422 and _menu_link(refused, "sv") == "/quote?lang=de&language=sv"
+    missing = client.get("/quote/nowhere?lang=de")
+    assert missing.status_code == 404 and _menu_link(missing, "sv") == "/quote/nowhere?lang=de&language=sv"
 
 
 def test_staff_pages_stay_in_english_whatever_the_patient_chose(client):

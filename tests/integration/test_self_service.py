@@ -1,5 +1,8 @@
 """The patient's signed link: their status in plain words, withdrawing consent, asking for erasure."""
 
+import html
+import re
+
 import pytest
 import sqlalchemy as sa
 import time_machine
@@ -129,3 +132,22 @@ def test_a_bad_or_expired_patient_link_shows_a_clear_page_without_data(client, r
         page = client.get(path)
     assert page.status_code == 410
     assert routed_lead.reference not in page.get_data(as_text=True)
+
+
+def _menu_links(response) -> dict[str, str]:
+    """The language menu's links, by language code."""
+    page = response.get_data(as_text=True)
+    menu = re.search(r'<nav class="language-menu".*?</nav>', page, re.S).group(0)
+    return {code: html.unescape(href) for href, code in re.findall(r'<a href="([^"]+)" lang="([^"]+)"', menu)}
+
+
+@pytest.mark.parametrize("action", ["withdraw", "erase"])
+def test_the_language_menu_after_a_refused_form_opens_the_patients_page(client, routed_lead, action):
+    path = _path(routed_lead)
+    refused = client.post(f"{path}/{action}", data={})
+    assert refused.status_code == 400
+    links = _menu_links(refused)
+    assert links["de"] == f"{path}?language=de" and len(links) == 6
+    german = client.get(links["de"])
+    assert german.status_code == 200
+    assert '<html lang="de" dir="ltr">' in german.get_data(as_text=True)
