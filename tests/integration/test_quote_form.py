@@ -372,6 +372,16 @@ def test_each_wrong_answer_gets_its_own_message_and_the_other_answers_are_kept(
     assert stored_counts() == NOTHING_STORED
 
 
+def test_the_form_and_the_thank_you_page_promise_only_what_the_email_holds(client, app):
+    form = _words(client.get("/quote"))
+    assert "with a link to your own page where you can follow your request" in form
+    thanks = _words(client.post("/quote", data=answers(app), follow_redirects=True))
+    assert "with your reference and a link to your own page" in thanks
+    assert "the email does not repeat your answers" in thanks
+    for page in (form, thanks):
+        assert "copy of your request" not in page
+
+
 def test_a_cr_lf_in_the_name_is_stored_as_one_line(client, app):
     client.post("/quote", data=answers(app, full_name="Freja\r\nØrsted"))
     assert _only_lead().full_name == "Freja Ørsted"
