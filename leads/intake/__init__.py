@@ -9,6 +9,7 @@
 
 from leads.intake.cleaning import Invalid
 from leads.intake.service import (
+    FormAlreadyUsed,
     IntakeRejected,
     IntakeResult,
     QuoteRequest,
@@ -24,6 +25,7 @@ from leads.intake.taxonomy import (
 )
 
 __all__ = [
+    "FormAlreadyUsed",
     "IntakeRejected",
     "IntakeResult",
     "Invalid",

@@ -70,6 +70,22 @@ class IntakeRejected(Exception):
         self.message = message
 
 
+FORM_ALREADY_USED = _l(
+    "This form page was already used to send a request, and we have received that request. These "
+    "answers are different from it, so they have not been saved yet. Your answers are still here: "
+    "please check them and press Send my request again."
+)
+
+
+class FormAlreadyUsed(Exception):
+    """The form's one-time key already stored a request with other answers: nothing is stored for
+    this one, which is to be sent again with a fresh form token; `message` is for the patient."""
+
+    def __init__(self) -> None:
+        super().__init__("the form's key already stored a request with other answers")
+        self.message = FORM_ALREADY_USED
+
+
 def _run(statement: sa.Select, **parameters):
     """The first column of the first row of one of the look-ups below, in the session's transaction.
 
@@ -183,12 +199,43 @@ def _result(lead: Lead, *, confirmation_queued: bool, replayed: bool = False) ->
     )
 
 
-def _replayed(submission_key: str) -> IntakeResult | None:
-    """The result of the lead a form with this key already stored, if one did."""
-    found = _run(_BY_KEY, key=submission_key)
+# What the patient answered, as the lead stores it: a replay repeats every one of them.
+_ANSWERS = (
+    "full_name",
+    "email",
+    "phone",
+    "country",
+    "preferred_language",
+    "details",
+    "timeframe",
+    "budget",
+    "contact_preference",
+)
+
+
+def _same_answers(lead: Lead, request: QuoteRequest) -> bool:
+    """Whether `lead` holds exactly the answers of `request` (the same form sent again)."""
+    return (lead.treatment.slug, lead.condition.slug) == (request.treatment, request.condition) and all(
+        getattr(lead, name) == getattr(request, name) for name in _ANSWERS
+    )
+
+
+def _replayed(request: QuoteRequest) -> IntakeResult | None:
+    """The result of the lead a form with this key already stored, if one did with these answers.
+
+    A key names a form page, not a request: a double click or a retry sends the same answers again
+    and gets the first lead's result, but a page brought back (Back after the thank-you page) may
+    send another request under the old key, such as a carer's for a second person. Only the same
+    answers, every one, make the same request; other answers raise FormAlreadyUsed, so they are
+    refused with nothing stored rather than swallowed as a replay.
+    """
+    found = _run(_BY_KEY, key=request.submission_key)
     if found is None:
         return None
     earlier = db.session.get(Lead, found)
+    if not _same_answers(earlier, request):
+        log.info("the form key of lead %s came back with other answers: refused", earlier.id)
+        raise FormAlreadyUsed()
     return _result(earlier, confirmation_queued=earlier.status != LeadStatus.SPAM, replayed=True)
 
 
@@ -220,8 +267,9 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
     (`look_ups_first`), which then holds only the writes. The form's key and the new reference
     are left to their unique constraints: only a write they refuse looks up why (the same form
     sent again, or a reference already in use, which is tried again under another).
-    Raises IntakeRejected when the treatment or condition is no longer offered; database errors
-    propagate after nothing has been written.
+    Raises IntakeRejected when the treatment or condition is no longer offered, FormAlreadyUsed
+    when the form's key already stored a request with other answers; database errors propagate
+    after nothing has been written.
     """
     config = current_app.config
     consent_text = consent.text_for(request.consent_version, request.consent_language)
@@ -240,7 +288,7 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
             found = _look_up(request, since=now - window)
         except IntakeRejected:
             # A form stored before its treatment was withdrawn, sent again: what it stored.
-            replayed = _replayed(request.submission_key)
+            replayed = _replayed(request)
             if replayed is not None:
                 return replayed
             raise
@@ -345,7 +393,8 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
             db.session.rollback()
             with look_ups_first():
                 # The same form sent again (a double click, or two at once): what it stored.
-                replayed = _replayed(request.submission_key)
+                # A brought-back page sending other answers under its key: refused.
+                replayed = _replayed(request)
                 if replayed is not None:
                     return replayed
                 if not _reference_taken(reference):

@@ -34,6 +34,7 @@ PREFILL_PARAMS = ("treatment", "condition", *UTM_FIELDS)
 THANKS_KEY = "quote_thanks"
 PAGES_KEY = "quote_form_pages"
 PRIVACY_NOTICE_UPDATED = date(2026, 11, 28)
+NO_STORE_ENDPOINTS = frozenset({"public.quote", "public.thanks"})
 
 bp = Blueprint("public", __name__)
 
@@ -106,6 +107,11 @@ def quote():
             result = intake.submit_quote(answers.to_request(token))
         except intake.IntakeRejected as rejected:
             answers.refuse(rejected.field, rejected.message)
+        except intake.FormAlreadyUsed as used:
+            # Sent from a page brought back after another request: a fresh key sends it.
+            form = QuoteForm(taxonomy=taxonomy)
+            form.form_token.data = _new_token()
+            return _render(form, [used.message], status=409)
         else:
             session[THANKS_KEY] = {
                 "reference": result.reference,
@@ -138,15 +144,20 @@ def privacy():
 
 @bp.get("/quote/thanks")
 def thanks():
-    response = make_response(
-        render_template(
-            "public/thanks.html",
-            thanks=session.get(THANKS_KEY),
-            sla_hours=current_app.config["LEAD_SLA_HOURS"],
-            coordinator_email=current_app.config["COORDINATOR_EMAIL"],
-        )
+    return render_template(
+        "public/thanks.html",
+        thanks=session.get(THANKS_KEY),
+        sla_hours=current_app.config["LEAD_SLA_HOURS"],
+        coordinator_email=current_app.config["COORDINATOR_EMAIL"],
     )
-    response.headers["Cache-Control"] = "no-store"
+
+
+@bp.after_request
+def _never_stored(response):
+    """The form's pages carry a one-time key and the patient's answers, the thank-you page their
+    reference: no cache keeps them, so Back after sending asks for a fresh form (a new key)."""
+    if request.endpoint in NO_STORE_ENDPOINTS:
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 

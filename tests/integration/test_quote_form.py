@@ -372,6 +372,65 @@ def test_each_wrong_answer_gets_its_own_message_and_the_other_answers_are_kept(
     assert stored_counts() == NOTHING_STORED
 
 
+# Another request on a page brought back by Back after the thank-you page: a carer's for a
+# second person, with that person's contact details or their own, or a second one of the patient.
+SECOND_REQUEST = {
+    "another person": {"full_name": "Ole Ørsted", "email": "ole@example.org", "phone": "+45 30 98 76 54"},
+    "another person, the carer's contact details": {"full_name": "Ole Ørsted"},
+    "the same person, another condition": {"condition": "spinal-cord-injury-complete"},
+}
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("changes", SECOND_REQUEST.values(), ids=SECOND_REQUEST.keys())
+def test_another_request_sent_from_a_page_brought_back_is_refused_not_swallowed(client, app, changes):
+    first = answers(app)
+    assert client.post("/quote", data=first).status_code == 303
+    stored = stored_counts()
+
+    second = {**first, **changes}  # the old page's key, other answers
+    response = client.post("/quote", data=second)
+    page = _text(response)
+    assert response.status_code == 409
+    assert "This form page was already used to send a request" in _words(response)
+    assert "Your answers are still here" in page
+    for name, value in changes.items():
+        assert _value(page, name) == value or _selected(page, name) == value
+    fresh = _value(page, "form_token")
+    assert fresh not in (first["form_token"], "", None)
+    assert stored_counts() == stored  # nothing stored, nothing emailed
+
+    with time_machine.travel(datetime.now(UTC) + timedelta(seconds=5)):
+        assert client.post("/quote", data={**second, "form_token": fresh}).status_code == 303
+    leads = db.session.scalars(sa.select(Lead).order_by(Lead.id)).all()
+    assert [lead.full_name for lead in leads] == [first["full_name"], second["full_name"]]
+    assert [lead.condition.slug for lead in leads] == [first["condition"], second["condition"]]
+
+
+@pytest.mark.pg
+def test_other_answers_under_the_key_of_a_request_whose_treatment_was_withdrawn_are_refused(client, app):
+    data = answers(app)
+    assert client.post("/quote", data=data).status_code == 303
+    db.session.execute(
+        sa.update(Treatment).filter_by(slug="neurorehabilitation-spinal-cord-injury").values(active=False)
+    )
+    db.session.commit()
+    app.config["TAXONOMY_CACHE_SECONDS"] = 3600  # the form still offers it
+    response = client.post("/quote", data={**data, "full_name": "Ole Ørsted"})
+    assert response.status_code == 409
+    assert stored_counts() == {"Lead": 1, "Consent": 1, "LeadEvent": 1, "OutboxMessage": 1, "EmailMessage": 1}
+
+
+def test_the_form_page_is_never_stored_and_its_key_is_not_restored_by_the_browser(client, app):
+    shown = client.get("/quote")
+    assert shown.headers["Cache-Control"] == "no-store"
+    tag = re.search(r'<input[^>]*name="form_token"[^>]*>', _text(shown)).group(0)
+    assert 'autocomplete="off"' in tag
+    refused = client.post("/quote", data=answers(app, full_name=""))  # the answers come back
+    assert refused.status_code == 422 and refused.headers["Cache-Control"] == "no-store"
+    assert client.get("/quote/thanks").headers["Cache-Control"] == "no-store"
+
+
 def test_the_form_and_the_thank_you_page_promise_only_what_the_email_holds(client, app):
     form = _words(client.get("/quote"))
     assert "with a link to your own page where you can follow your request" in form
