@@ -101,6 +101,7 @@ def test_a_changed_taxonomy_is_a_new_page(csrf_app):
 
 
 def test_a_page_with_flashed_messages_is_rendered_for_that_visitor_alone(app, client, taxonomy):
+    app.extensions.pop(PAGES_KEY, None)  # the app is shared: what earlier tests cached is not this one's
     with client.session_transaction() as session:
         session["_flashes"] = [("info", "A message for this visitor only")]
     assert "A message for this visitor only" in client.get("/quote").get_data(as_text=True)
