@@ -143,9 +143,14 @@ def in_english(text) -> str:
         return str(text)
 
 
+# Languages whose readers read one we write: Norwegian in general, and Nynorsk, read Bokmål.
+READ_AS = {"no": "nb", "nn": "nb"}
+
+
 def patient_language(code: str | None) -> str:
     """The language to write to a patient in: theirs when we have it, else English."""
     primary = (code or "").lower().replace("_", "-").split("-")[0]
+    primary = READ_AS.get(primary, primary)
     return primary if primary in LANGUAGES else DEFAULT_LANGUAGE
 
 

@@ -63,7 +63,16 @@ def test_language_names_start_with_a_capital_where_the_script_has_one():
 
 @pytest.mark.parametrize(
     ("stored", "language"),
-    [("de", "de"), ("DA", "da"), ("nb-NO", "nb"), ("pl", "en"), (None, "en"), ("", "en")],
+    [
+        ("de", "de"),
+        ("DA", "da"),
+        ("nb-NO", "nb"),
+        ("no", "nb"),
+        ("nn", "nb"),
+        ("pl", "en"),
+        (None, "en"),
+        ("", "en"),
+    ],
 )
 def test_a_patient_is_written_to_in_their_language_else_english(stored, language):
     assert patient_language(stored) == language
