@@ -285,8 +285,8 @@ def test_a_reference_already_in_use_is_replaced_and_the_request_stored_once(clie
     assert stored_counts() == {"Lead": 2, "Consent": 1, "LeadEvent": 1, "OutboxMessage": 1, "EmailMessage": 1}
 
 
-@pytest.mark.pg
-def test_a_form_sent_again_after_its_treatment_was_withdrawn_gets_what_it_stored(client, app):
+def _sent_then_its_treatment_withdrawn(client, app) -> dict:
+    """A form sent and stored, whose treatment is then withdrawn; the form's answers."""
     data = answers(app)
     assert client.post("/quote", data=data).status_code == 303
     db.session.execute(
@@ -294,6 +294,12 @@ def test_a_form_sent_again_after_its_treatment_was_withdrawn_gets_what_it_stored
     )
     db.session.commit()
     app.config["TAXONOMY_CACHE_SECONDS"] = 3600  # the form still offers it
+    return data
+
+
+@pytest.mark.pg
+def test_a_form_sent_again_after_its_treatment_was_withdrawn_gets_what_it_stored(client, app):
+    data = _sent_then_its_treatment_withdrawn(client, app)
     assert client.post("/quote", data=data).status_code == 303
     assert stored_counts() == {"Lead": 1, "Consent": 1, "LeadEvent": 1, "OutboxMessage": 1, "EmailMessage": 1}
 
@@ -409,13 +415,7 @@ def test_another_request_sent_from_a_page_brought_back_is_refused_not_swallowed(
 
 @pytest.mark.pg
 def test_other_answers_under_the_key_of_a_request_whose_treatment_was_withdrawn_are_refused(client, app):
-    data = answers(app)
-    assert client.post("/quote", data=data).status_code == 303
-    db.session.execute(
-        sa.update(Treatment).filter_by(slug="neurorehabilitation-spinal-cord-injury").values(active=False)
-    )
-    db.session.commit()
-    app.config["TAXONOMY_CACHE_SECONDS"] = 3600  # the form still offers it
+    data = _sent_then_its_treatment_withdrawn(client, app)
     response = client.post("/quote", data={**data, "full_name": "Ole Ørsted"})
     assert response.status_code == 409
     assert stored_counts() == {"Lead": 1, "Consent": 1, "LeadEvent": 1, "OutboxMessage": 1, "EmailMessage": 1}
