@@ -208,10 +208,18 @@ def approve_routing(lead_id: int, user_id: int) -> str:
 
 def reroute(lead_id: int, user_id: int, reason: str) -> list:
     """Offer the lead to the next-best providers not yet tried; the new assignments."""
-    lock_lead(lead_id)
+    lead = lock_lead(lead_id)
     reason = reason.strip()
     if not reason:
         raise ActionError(_("Say why the lead needs other providers."))
+    if lead.treatment.requires_review and not any(e.kind == "routing_approved" for e in lead.events):
+        # Moved out of needs_review by hand, it would otherwise reach clinics unapproved.
+        raise ActionError(
+            _(
+                "This treatment needs a coordinator's review before any clinic sees the request: "
+                "move the lead to Needs review, then approve routing."
+            )
+        )
     try:
         return routing.reroute_lead(lead_id, actor_type=STAFF, actor_user_id=user_id, reason=reason)
     except (IllegalTransition, routing.RoutingError) as exc:

@@ -439,6 +439,15 @@ def test_the_form_and_the_thank_you_page_promise_only_what_the_email_holds(clien
     assert "the email does not repeat your answers" in thanks
     for page in (form, thanks):
         assert "copy of your request" not in page
+    # The email itself: the reference and the link, and no promise that the page repeats the answers.
+    from leads.intake.service import confirmation_context
+    from leads.messaging.email import render_email
+
+    lead = _only_lead()
+    context = confirmation_context(lead_id=lead.id, reference=lead.reference, preferred_language="en")
+    email = render_email("patient_confirmation", **context).text
+    assert lead.reference in email and context["self_service_url"] in email
+    assert "What you sent us" not in email and lead.details not in email
 
 
 def test_a_cr_lf_in_the_name_is_stored_as_one_line(client, app):

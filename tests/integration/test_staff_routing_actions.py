@@ -113,3 +113,22 @@ def test_a_lead_the_service_will_not_reroute_gets_its_reason(app, coordinator):
     assert response.status_code == 409
     assert "cannot be re-routed" in response.get_data(as_text=True)
     assert _assigned(lead) == []
+
+
+def test_a_lead_whose_treatment_needs_review_is_not_re_routed_without_an_approval(app, coordinator):
+    """Moved from needs_review to unroutable by hand, it would reach clinics unapproved."""
+    client, _ = coordinator
+    _clinic("Aarhus Rehab (demo)")
+    _slug(Treatment, TREATMENT).requires_review = True
+    lead = LeadFactory(status="unroutable")
+    db.session.commit()
+    response = client.post(f"/staff/leads/{lead.id}/reroute", data={"reroute-reason": "try them"})
+    assert response.status_code == 409
+    assert "needs a coordinator&#39;s review before any clinic sees the request" in response.get_data(
+        as_text=True
+    )
+    assert _assigned(lead) == []
+    lead.add_event("routing_approved", actor_type="staff")  # approved earlier, then unroutable
+    db.session.commit()
+    response = client.post(f"/staff/leads/{lead.id}/reroute", data={"reroute-reason": "try them"})
+    assert response.status_code == 302 and _assigned(lead) == ["Aarhus Rehab (demo)"]
