@@ -13,7 +13,7 @@ from leads.messaging.email import email_coordinators
 from leads.models import AssignmentStatus, Lead
 from leads.patients.privacy import notify_providers_of_withdrawal
 from leads.quotes.service import close_open_quotes
-from leads.routing.service import stop_sharing
+from leads.routing.service import lock_lead, stop_sharing
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus
 
@@ -121,12 +121,7 @@ def handled_together(lead_id: int) -> list[int]:
 
 
 def _withdraw(lead_id: int) -> bool:
-    lead = db.session.execute(
-        sa.select(Lead)
-        .where(Lead.id == lead_id)
-        .with_for_update(key_share=True)  # as routing's lock_lead: references may still be inserted
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    lead = lock_lead(lead_id)
     if lead.status == LeadStatus.WITHDRAWN:
         return False
     now = utcnow()

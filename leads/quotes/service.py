@@ -20,6 +20,7 @@ from leads.quotes import rules
 from leads.quotes.rules import QuoteInput
 from leads.routing.notification import KEY_PREFIXES, email_provider
 from leads.routing.responses import check_available
+from leads.routing.service import lock_lead
 from leads.timeutil import utcnow
 from leads.workflow import ENGAGED, QUOTE_OPEN, LeadStatus, QuoteStatus, sharing_refusal
 
@@ -41,14 +42,11 @@ class InvalidQuote(QuoteRefused):
 
 
 def _lock_lead(lead_id: int) -> Lead:
-    """The lead, locked for this transaction (FOR NO KEY UPDATE on PostgreSQL, as routing's
-    `lock_lead`: rows that reference the lead can still be inserted; SQLite has one writer)."""
-    return db.session.execute(
-        sa.select(Lead)
-        .where(Lead.id == lead_id)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    """The lead, locked for this transaction by routing's `lock_lead` (it must exist)."""
+    lead = lock_lead(lead_id)
+    if lead is None:
+        raise LookupError(f"no lead {lead_id}")
+    return lead
 
 
 def _refuse(message: str):

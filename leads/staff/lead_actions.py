@@ -32,9 +32,8 @@ class LeadNotFound(LookupError):
 
 
 def lock_lead(lead_id: int) -> Lead:
-    """The lead, row-locked for this transaction where the database supports it (FOR NO KEY
-    UPDATE, as routing's `lock_lead`: rows that reference the lead can still be inserted)."""
-    lead = db.session.get(Lead, lead_id, with_for_update={"key_share": True})
+    """The lead, locked for this transaction by routing's `lock_lead`; LeadNotFound if none."""
+    lead = routing.lock_lead(lead_id)
     if lead is None:
         raise LeadNotFound(lead_id)
     return lead
