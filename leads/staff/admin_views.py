@@ -97,7 +97,11 @@ def users_reset_password(user_id: int):
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            user_admin.reset_password(user, form.password.data)
+            user_admin.reset_password(user, form.password.data, acting_user_id=current_user.id)
+        except user_admin.OwnAccount as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for("staff.change_password"))
         except accounts.AccountError as exc:  # a common or guessable password
             db.session.rollback()
             form.password.errors = [str(exc)]

@@ -17,6 +17,10 @@ class WrongCurrentPassword(AccountError):
     """The current password given to change it was not right."""
 
 
+class OwnAccount(AccountError):
+    """An admin's action that a staff member may not take on their own account."""
+
+
 def find_user(email_or_id: str | int) -> User:
     if isinstance(email_or_id, int):
         user = db.session.get(User, email_or_id)
@@ -56,8 +60,19 @@ def set_active(user: User, active: bool, *, acting_user_id: int | None = None) -
     return user
 
 
-def reset_password(user: User, new_password: str) -> User:
-    """Set a new password (an admin's reset), lift any lockout and end every session of the user."""
+def reset_password(user: User, new_password: str, *, acting_user_id: int | None = None) -> User:
+    """Set a new password (an admin's or the operator's reset), lift any lockout and end every
+    session of the user. An admin's own password is changed with the current one instead
+    (change_own_password): a reset asks for nothing, and would sign the admin out."""
+    if acting_user_id is not None and user.id == acting_user_id:
+        raise OwnAccount(
+            gettext("Change your own password under “Change my password”: it asks for your current one.")
+        )
+    return _set_password(user, new_password)
+
+
+def _set_password(user: User, new_password: str) -> User:
+    """The new password, no lockout, and every session of the user ended (the caller may renew one)."""
     check_password(new_password, user.email)
     user.password_hash = hash_password(new_password)
     throttle.clear(user.email)
@@ -77,4 +92,4 @@ def change_own_password(user: User, current_password: str, new_password: str) ->
         raise WrongCurrentPassword(gettext("Your current password is not right."))
     if new_password == current_password:
         raise AccountError(gettext("Choose a new password that differs from the current one."))
-    return reset_password(user, new_password)
+    return _set_password(user, new_password)

@@ -134,6 +134,21 @@ def test_a_too_short_reset_password_is_refused_next_to_the_right_user(app):
     assert verify_password(_user(user.email).password_hash, PASSWORD)
 
 
+def test_an_admin_is_sent_to_change_their_own_password_with_the_current_one_and_stays_signed_in(app):
+    admin, me = signed_in_client(app, Role.ADMIN)
+    users_page = admin.get("/staff/admin/users").get_data(as_text=True)
+    assert f'id="password-{me.id}"' not in users_page and 'href="/staff/account/password"' in users_page
+
+    response = admin.post(f"/staff/admin/users/{me.id}/password", data={"password": NEW_PASSWORD})
+
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/account/password"
+    page = admin.get(response.headers["Location"])
+    assert page.status_code == 200  # still signed in
+    assert "it asks for your current one" in page.get_data(as_text=True)
+    me = _user(me.email)
+    assert verify_password(me.password_hash, PASSWORD) and me.session_version == 0
+
+
 def test_a_coordinator_changes_their_own_password(app):
     client, user = signed_in_client(app)
     response = client.post(
