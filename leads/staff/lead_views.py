@@ -46,9 +46,11 @@ def _posted(key: str):
 
 def _forms(page, overrides: dict) -> dict:
     forms = {key: cls(formdata=None, prefix=key) for key, cls in FORMS.items()}
-    forms["status"].current_status.data = page.lead.status
     forms["assign"].assignee.data = str(page.lead.assigned_to_id or "")
     forms.update(overrides)
+    # What this page shows, also in a submitted form shown again after a refusal: the next click
+    # is judged against what the coordinator sees now, not against the page they came from.
+    forms["status"].current_status.data = page.lead.status
     # No status is preselected: a stray click must not close a lead.
     forms["status"].status.choices = [("", _("Choose a new status"))] + [
         (s, STATUS_LABELS[s]) for s in page.next_statuses

@@ -213,6 +213,24 @@ def test_a_status_change_from_a_stale_page_is_refused(coordinator):
     assert lead.status == "contacted"
 
 
+def test_after_a_stale_refusal_the_page_shows_the_status_now_and_the_choice_then_goes_through(coordinator):
+    client, _ = coordinator
+    lead = _lead(status="contacted")
+    refused = client.post(
+        f"/staff/leads/{lead.id}/status",
+        data={"status-status": "closed_lost", "status-current_status": "routed"},
+    ).get_data(as_text=True)
+    shown = refused[refused.index('id="status-current_status"') :]
+    assert shown[: shown.index(">")].endswith('value="contacted"')
+    again = client.post(
+        f"/staff/leads/{lead.id}/status",
+        data={"status-status": "closed_lost", "status-current_status": "contacted"},
+    )
+    assert again.status_code == 302
+    db.session.refresh(lead)
+    assert lead.status == "closed_lost"
+
+
 def test_an_unknown_status_is_refused(coordinator):
     client, _ = coordinator
     lead = _lead()
