@@ -1,6 +1,7 @@
 """Forms of the staff dashboard. Queue filters and the stats period are GET forms (no CSRF:
 they change nothing and must be bookmarkable); every other form posts with a CSRF token."""
 
+import re
 import zoneinfo
 from datetime import date
 
@@ -139,10 +140,26 @@ class NoteForm(FlaskForm):
     )
 
 
+NOBODY = "nobody"
+
+
 class AssignForm(FlaskForm):
     assignee = SelectField(
         _l("Coordinator"), choices=[], invalid_choice_message=_l("Choose a coordinator from the list")
     )
+    # Who held the lead on the page the click came from (a user id or NOBODY): a click on a page
+    # that showed someone else is refused. Required: an old page without it is stale too.
+    shown_assignee = HiddenField(
+        _l("Assigned to"), validators=[DataRequired(_l("The page is out of date; open the lead again"))]
+    )
+
+    def validate_shown_assignee(self, field):
+        if field.data != NOBODY and not re.fullmatch(r"[0-9]{1,18}", field.data):
+            raise ValidationError(_l("The page is out of date; open the lead again"))
+
+    @property
+    def shown_assignee_id(self) -> int | None:
+        return None if self.shown_assignee.data == NOBODY else int(self.shown_assignee.data)
 
 
 class DuplicateForm(FlaskForm):

@@ -93,9 +93,28 @@ def _stop_sharing_if_closed(lead: Lead) -> None:
             )
 
 
-def assign_coordinator(lead_id: int, user_id: int, assignee_id: int | None) -> LeadEvent:
-    """Give the lead to a staff member (or to nobody); the history says who did it."""
+def assign_coordinator(
+    lead_id: int, user_id: int, assignee_id: int | None, *, shown_assignee_id: int | None
+) -> LeadEvent:
+    """Give the lead to a staff member (or to nobody); the history says who did it. Refused when
+    the page it was asked from showed another holder (`shown_assignee_id`) than the lead has now:
+    of two coordinators taking the same lead, the later one learns who has it."""
     lead = lock_lead(lead_id)
+    if lead.assigned_to_id != shown_assignee_id:
+        if lead.assigned_to is None:
+            raise ActionError(
+                _(
+                    "The lead was unassigned while you were looking at it, so nothing was changed. "
+                    "Check the timeline, then assign it again if you still mean to."
+                )
+            )
+        raise ActionError(
+            _(
+                "The lead is now assigned to %(email)s: it changed while you were looking at it, "
+                "so nothing was changed. Check the timeline, then assign it again if you still mean to.",
+                email=lead.assigned_to.email,
+            )
+        )
     assignee = None
     if assignee_id is not None:
         assignee = db.session.get(User, assignee_id)

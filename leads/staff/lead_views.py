@@ -10,6 +10,7 @@ from leads.extensions import db
 from leads.models import Lead, User
 from leads.staff import access_log, bp, lead_actions
 from leads.staff.forms import (
+    NOBODY,
     STATUS_LABELS,
     ApproveRoutingForm,
     AssignForm,
@@ -51,6 +52,7 @@ def _forms(page, overrides: dict) -> dict:
     # What this page shows, also in a submitted form shown again after a refusal: the next click
     # is judged against what the coordinator sees now, not against the page they came from.
     forms["status"].current_status.data = page.lead.status
+    forms["assign"].shown_assignee.data = str(page.lead.assigned_to_id or NOBODY)
     # No status is preselected: a stray click must not close a lead.
     forms["status"].status.choices = [("", _("Choose a new status"))] + [
         (s, STATUS_LABELS[s]) for s in page.next_statuses
@@ -154,7 +156,10 @@ def lead_assign(lead_id: int):
         "assign",
         form,
         lambda: lead_actions.assign_coordinator(
-            lead_id, current_user.id, int(form.assignee.data) if form.assignee.data else None
+            lead_id,
+            current_user.id,
+            int(form.assignee.data) if form.assignee.data else None,
+            shown_assignee_id=form.shown_assignee_id,
         ),
         lambda event: (
             _("Assigned to %(email)s.", email=event.lead.assigned_to.email)

@@ -1,6 +1,7 @@
 """The lead page: everything about a lead on one page, every view logged, and the actions a
 coordinator takes from it (notes, status, assignment, duplicate, spam, resending an email)."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -9,8 +10,9 @@ import sqlalchemy as sa
 from leads.extensions import db
 from leads.messaging.outbox import SEND_EMAILS, SEND_PROVIDER_EMAILS
 from leads.models import AccessLog, Consent, EmailMessage, Lead, LeadEvent, OutboxMessage, Role
+from leads.staff import lead_actions
 from tests.factories import AssignmentFactory, EmailMessageFactory, LeadFactory, ProviderFactory
-from tests.helpers import count_rows
+from tests.helpers import at_once, count_rows
 from tests.staff_support import ago, make_staff, signed_in_client
 
 # Lead page actions lock the lead row (FOR UPDATE on PostgreSQL).
@@ -239,31 +241,110 @@ def test_an_unknown_status_is_refused(coordinator):
     assert "Choose a status from the list" in response.get_data(as_text=True)
 
 
+def _assign(client, lead: Lead, assignee, shown) -> object:
+    """Post the lead page's assignment form: `shown` is who the page showed holding the lead."""
+    return client.post(
+        f"/staff/leads/{lead.id}/assign",
+        data={
+            "assign-assignee": assignee.id if assignee else "",
+            "assign-shown_assignee": shown.id if shown else "nobody",
+        },
+    )
+
+
 def test_a_coordinator_assigns_the_lead_to_a_colleague_then_to_themselves(coordinator):
     client, user = coordinator
     colleague = make_staff(email="colleague@example.dk")
     lead = _lead()
-    assert (
-        client.post(f"/staff/leads/{lead.id}/assign", data={"assign-assignee": colleague.id}).status_code
-        == 302
-    )
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert html.count('name="assign-shown_assignee" type="hidden" value="nobody"') == 2  # both forms
+    assert _assign(client, lead, colleague, shown=None).status_code == 302
     db.session.refresh(lead)
     assert lead.assigned_to_id == colleague.id
-    client.post(f"/staff/leads/{lead.id}/assign", data={"assign-assignee": user.id})
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert f'name="assign-shown_assignee" type="hidden" value="{colleague.id}"' in html
+    _assign(client, lead, user, shown=colleague)
     db.session.refresh(lead)
     assert lead.assigned_to_id == user.id
-    client.post(f"/staff/leads/{lead.id}/assign", data={"assign-assignee": ""})
+    _assign(client, lead, None, shown=user)
     db.session.refresh(lead)
     assert lead.assigned_to_id is None
     notes = [e.note for e in _events(lead, "assigned")]
     assert notes == ["Assigned to colleague@example.dk", f"Assigned to {user.email}", "Unassigned"]
 
 
+def test_of_two_coordinators_taking_one_lead_the_later_is_told_who_has_it_and_nothing_changes(coordinator):
+    client, me = coordinator
+    quicker = make_staff(email="quicker@example.dk")
+    lead = _lead(assigned_to_id=quicker.id)  # took it while my page still showed nobody
+
+    response = _assign(client, lead, me, shown=None)
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "The lead is now assigned to quicker@example.dk" in html and "nothing was changed" in html
+    db.session.refresh(lead)
+    assert lead.assigned_to_id == quicker.id and _events(lead, "assigned") == []
+    # The page shown with the refusal holds what it shows now: taking the lead over is a choice.
+    assert f'name="assign-shown_assignee" type="hidden" value="{quicker.id}"' in html
+    assert _assign(client, lead, me, shown=quicker).status_code == 302
+    db.session.refresh(lead)
+    assert lead.assigned_to_id == me.id
+
+
+@pytest.mark.pg_only  # SQLite runs one writer at a time
+@pytest.mark.commits
+def test_two_coordinators_taking_one_lead_at_once_one_has_it_and_the_other_is_told(app, taxonomy):
+    lead = _lead()
+    takers = [make_staff().id, make_staff().id]
+
+    def take_it():
+        me = takers.pop()
+        try:
+            lead_actions.assign_coordinator(lead.id, me, me, shown_assignee_id=None)
+        except lead_actions.ActionError as exc:
+            db.session.rollback()
+            return str(exc)
+        time.sleep(0.5)  # the other request runs meanwhile
+        db.session.commit()
+        return "assigned"
+
+    outcomes = at_once(app, take_it)
+    [refusal] = [outcome for outcome in outcomes if outcome != "assigned"]
+    db.session.refresh(lead)
+    assert lead.assigned_to is not None
+    assert refusal.startswith(f"The lead is now assigned to {lead.assigned_to.email}")
+    assert len(_events(lead, "assigned")) == 1
+
+
+def test_assigning_from_a_page_that_showed_a_holder_since_unassigned_is_refused(coordinator):
+    client, me = coordinator
+    colleague = make_staff(email="colleague@example.dk")
+    lead = _lead()  # my page showed the colleague; they have unassigned it since
+    response = _assign(client, lead, me, shown=colleague)
+    assert response.status_code == 409
+    assert "The lead was unassigned while you were looking at it" in response.get_data(as_text=True)
+    db.session.refresh(lead)
+    assert lead.assigned_to_id is None
+
+
+@pytest.mark.parametrize("shown", [None, "", "x1", "²"])
+def test_an_assignment_without_what_the_page_showed_is_refused_as_out_of_date(coordinator, shown):
+    client, me = coordinator
+    lead = _lead()
+    data = {"assign-assignee": me.id} | ({} if shown is None else {"assign-shown_assignee": shown})
+    response = client.post(f"/staff/leads/{lead.id}/assign", data=data)
+    assert response.status_code == 400
+    assert "The page is out of date" in response.get_data(as_text=True)
+    db.session.refresh(lead)
+    assert lead.assigned_to_id is None
+
+
 def test_a_deactivated_colleague_cannot_be_given_a_lead(coordinator):
     client, _ = coordinator
     gone = make_staff(email="gone@example.dk", active=False)
     lead = _lead()
-    response = client.post(f"/staff/leads/{lead.id}/assign", data={"assign-assignee": gone.id})
+    response = _assign(client, lead, gone, shown=None)
     assert response.status_code == 400
     assert "Choose a coordinator from the list" in response.get_data(as_text=True)
     db.session.refresh(lead)
