@@ -5,6 +5,7 @@ Anonymising keeps what statistics need (dates, treatment, condition, country, so
 provider answers) and removes everything that identifies the patient or repeats their words."""
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,6 +48,21 @@ S = LeadStatus
 
 class PatientNotFound(LookupError):
     """No data is held under that reference or email address; the message says so."""
+
+
+class PatientRequestsChanged(Exception):
+    """The patient's requests are no longer the ones shown before the erasure was confirmed."""
+
+    def __init__(self, leads: list[Lead], shown: set[str]):
+        self.leads = leads
+        now = {lead.reference for lead in leads}
+        self.added, self.removed = sorted(now - shown), sorted(shown - now)
+        changes = [f"new: {', '.join(self.added)}"] if self.added else []
+        changes += [f"no longer held: {', '.join(self.removed)}"] if self.removed else []
+        super().__init__(
+            f"The patient's requests changed after they were listed ({'; '.join(changes)}). "
+            "Nothing was erased."
+        )
 
 
 def erasure_due_at(lead: Lead) -> datetime | None:
@@ -244,10 +260,18 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def erase_patient(identifier: str, *, user_id: int | None, door: str) -> ErasureRecord:
+def erase_patient(
+    identifier: str, *, user_id: int | None, door: str, shown: Collection[str] | None = None
+) -> ErasureRecord:
     """Erase every lead of the patient, tell the providers who received it to delete it, and keep
-    a proof row with no personal data. Commits."""
+    a proof row with no personal data. Commits.
+
+    `shown`: the references listed to whoever confirmed it; PatientRequestsChanged, nothing
+    erased, unless they are still exactly the patient's leads (a request may have arrived since).
+    A lead that arrives while this runs is not among `leads`, so is not erased either."""
     leads = patient_leads(identifier)
+    if shown is not None and set(shown) != {lead.reference for lead in leads}:
+        raise PatientRequestsChanged(leads, set(shown))
     for lead in leads:
         # The lead first, as every path that changes it and its assignments: a clinic's answer at
         # this moment waits, or is already in what is erased (its note among the events).

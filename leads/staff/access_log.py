@@ -20,8 +20,9 @@ ACTION_LABELS = {
 }
 
 
-def record_view(user_id: int, lead_id: int) -> AccessLog:
-    entry = AccessLog(user_id=user_id, lead_id=lead_id, action=VIEW)
+def record_view(user_id: int, lead_id: int, detail: str | None = None) -> AccessLog:
+    """One row per lead shown; `detail` says where, when not on its own page."""
+    entry = AccessLog(user_id=user_id, lead_id=lead_id, action=VIEW, detail=detail)
     db.session.add(entry)
     return entry
 

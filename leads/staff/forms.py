@@ -181,6 +181,15 @@ class ErasureForm(FlaskForm):
         _l("I have checked that this is the patient's own request, and understand it cannot be undone"),
         validators=[DataRequired(_l("Tick the box to confirm the erasure"))],
     )
+    # The references the confirmation page listed: the erasure is refused if they changed since.
+    shown = HiddenField(
+        _l("Requests to erase"),
+        validators=[DataRequired(_l("Open the list of the patient's requests, then confirm there"))],
+    )
+
+    @property
+    def shown_references(self) -> list[str]:
+        return self.shown.data.split()
 
 
 class SpamForm(FlaskForm):

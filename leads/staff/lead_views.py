@@ -15,7 +15,6 @@ from leads.staff.forms import (
     ApproveRoutingForm,
     AssignForm,
     DuplicateForm,
-    ErasureForm,
     NoteForm,
     PatientExportForm,
     RerouteForm,
@@ -36,7 +35,6 @@ FORMS = {
     "approve": ApproveRoutingForm,
     "resend": ResendForm,
     "export": PatientExportForm,
-    "erase": ErasureForm,
 }
 
 

@@ -1,5 +1,6 @@
 """The rest of the dashboard in a real browser with CSRF on: taking a lead, resending a failed
-email, and the admin's staff, export and access-log pages, each free of WCAG 2.2 AA problems."""
+email, and the admin's staff, export, access-log and erasure pages, each free of WCAG 2.2 AA
+problems."""
 
 import sqlalchemy as sa
 
@@ -92,3 +93,26 @@ def test_an_admin_reads_the_operations_page_and_a_coordinator_sets_a_time_zone(s
     zone = admin.time_zone
     db.session.rollback()
     assert zone == "Atlantic/Reykjavik"
+
+
+def test_an_admin_sees_every_request_an_erasure_will_erase_before_erasing_them(staff_server, page, taxonomy):
+    facts = _setup()
+    again = LeadFactory(email=db.session.get(Lead, facts["lead_id"]).email)  # the patient wrote twice
+    db.session.commit()
+    references = [db.session.get(Lead, facts["lead_id"]).reference, again.reference]
+    db.session.rollback()
+    sign_in_staff(page, staff_server, "admin@example.dk")
+    page.goto(f"{staff_server.url}/staff/leads/{facts['lead_id']}")
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_role("link", name="Erase the patient's data").click()
+    listed = page.get_by_role("table", name="Requests that will be erased").locator("tbody tr")
+    assert [row.get_by_role("link").inner_text() for row in listed.all()] == references
+    assert axe_violations(page) == []
+    page.get_by_label("I have checked that this is the patient's own request").check()
+    page.once("dialog", lambda dialog: dialog.accept())  # the form asks once more
+    page.get_by_role("button", name="Erase the patient's data").click()
+    done = page.get_by_role("status").inner_text()
+    assert f"The patient's data is erased from {', '.join(references)}." in done
+    erased = db.session.scalars(sa.select(Lead.anonymised_at)).all()
+    db.session.rollback()
+    assert None not in erased

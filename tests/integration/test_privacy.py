@@ -88,21 +88,110 @@ def test_the_cli_erasure_asks_first_and_erases_nothing_on_no(app, taxonomy, runn
     assert (record.door, record.references, record.user_id) == ("command_line", [lead.reference], None)
 
 
+def _shown(html: str) -> str:
+    """The references the erasure page's form carries (those it listed)."""
+    field = html[html.index('name="erase-shown"') :]
+    return field[field.index('value="') + 7 : field.index('">')]
+
+
 def test_an_admin_erases_from_the_lead_page_and_the_page_shows_it_erased(app, taxonomy):
     lead = _lead(full_name="Ingrid Canaryson")
     client, admin = signed_in_client(app, Role.ADMIN)
     path = f"/staff/leads/{lead.id}/privacy/erase"
+    assert f'href="{path}"' in client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    shown = _shown(client.get(path).get_data(as_text=True))
+    assert shown == lead.reference
 
-    refused = client.post(path, data={})
+    refused = client.post(path, data={"erase-shown": shown})
     assert refused.status_code == 400 and "Tick the box to confirm the erasure" in refused.get_data(
         as_text=True
     )
-    done = client.post(path, data={"erase-confirm": "y"}, follow_redirects=True)
+    done = client.post(path, data={"erase-confirm": "y", "erase-shown": shown}, follow_redirects=True)
 
     assert done.status_code == 200
     body = done.get_data(as_text=True)
     assert "personal data was erased" in body and "Erased" in body and "Ingrid Canaryson" not in body
     assert db.session.scalars(sa.select(ErasureRecord.user_id)).one() == admin.id
+    after = client.get(path)
+    assert after.status_code == 409 and "We hold no personal data" in after.get_data(as_text=True)
+
+
+def test_before_erasing_the_admin_sees_every_request_it_will_erase_and_the_views_are_logged(app, taxonomy):
+    lead = _lead(email="mia@example.org", phone="+4520111111", created_at=utcnow() - timedelta(days=9))
+    by_email = _lead(email="MIA@example.org", phone="+4520222222", status="routed")
+    by_phone = _lead(email="mia.work@example.org", phone="+4520111111", status="closed_lost")
+    duplicate = _lead(email="m.hansen@example.org", phone="+4520333333", duplicate_of=by_email)
+    _lead(email="someone.else@example.org")
+    expected = [lead, by_email, by_phone, duplicate]
+    assert privacy.patient_leads(lead.reference) == expected  # the one rule the erasure follows
+    client, admin = signed_in_client(app, Role.ADMIN)
+
+    response = client.get(f"/staff/leads/{lead.id}/privacy/erase")
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert _shown(html) == " ".join(other.reference for other in expected)
+    table = html[html.index("Requests that will be erased") : html.index("</table>")]
+    assert table.count("<tr>") == 1 + len(expected)
+    for other in expected:
+        assert f'href="/staff/leads/{other.id}">{other.reference}</a>' in table
+    assert "Routed" in table and "Closed" in table and lead.treatment.name in table
+    assert f"{lead.created_at.astimezone(ZoneInfo('Europe/Copenhagen')):%Y-%m-%d %H:%M}" in table
+    logged = db.session.execute(
+        sa.select(AccessLog.user_id, AccessLog.lead_id, AccessLog.action, AccessLog.detail)
+    )
+    assert sorted(logged) == sorted((admin.id, other.id, "view", "listed for erasure") for other in expected)
+
+
+def test_an_erasure_confirmed_on_a_list_that_has_changed_since_erases_nothing_and_shows_the_new_list(
+    app, taxonomy
+):
+    lead = _lead(email="mia@example.org")
+    client, _ = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{lead.id}/privacy/erase"
+    shown = _shown(client.get(path).get_data(as_text=True))
+    arrived = _lead(email="mia@example.org")  # the patient writes again while the admin reads
+
+    refused = client.post(path, data={"erase-confirm": "y", "erase-shown": shown})
+
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 409
+    assert "requests changed after the list was shown, so nothing was erased" in html
+    assert f"New since: {arrived.reference}." in html
+    db.session.expire_all()
+    assert [other.anonymised_at for other in db.session.scalars(sa.select(Lead))] == [None, None]
+    assert db.session.scalars(sa.select(ErasureRecord)).all() == []
+    assert db.session.scalars(sa.select(AccessLog.action).filter_by(action="erasure")).all() == []
+    # The page shown with the refusal lists the requests as they are now, the box unticked.
+    assert _shown(html) == f"{lead.reference} {arrived.reference}"
+    checkbox = html[html.index('<input id="erase-confirm"') :]
+    assert "checked" not in checkbox[: checkbox.index(">")]
+    done = client.post(path, data={"erase-confirm": "y", "erase-shown": _shown(html)})
+    assert done.status_code == 302
+    assert db.session.scalars(sa.select(ErasureRecord.references)).one() == [
+        lead.reference,
+        arrived.reference,
+    ]
+
+
+def test_an_erasure_whose_list_lost_a_request_since_or_never_had_one_is_refused(app, taxonomy):
+    lead, closed = _lead(email="mia@example.org"), _lead(email="mia@example.org", status="closed_lost")
+    client, _ = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{lead.id}/privacy/erase"
+    shown = _shown(client.get(path).get_data(as_text=True))
+    privacy.anonymise(closed)  # its retention period ended meanwhile
+    db.session.commit()
+
+    refused = client.post(path, data={"erase-confirm": "y", "erase-shown": shown})
+    assert refused.status_code == 409
+    assert f"No longer to erase: {closed.reference}." in refused.get_data(as_text=True)
+    # A form without the list (a lead page opened before the erasure listed its requests).
+    unlisted = client.post(path, data={"erase-confirm": "y"})
+    assert unlisted.status_code == 400
+    assert "Open the list of the patient" in unlisted.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).anonymised_at is None
+    assert db.session.scalars(sa.select(ErasureRecord)).all() == []
 
 
 def test_an_admin_downloads_the_patients_data_from_the_lead_page(app, taxonomy):
@@ -124,15 +213,16 @@ def test_a_coordinator_can_neither_export_nor_erase_and_the_attempt_is_logged(ap
     client, coordinator = signed_in_client(app, Role.COORDINATOR)
 
     assert client.post(f"/staff/leads/{lead.id}/privacy/export", data={}).status_code == 403
-    assert (
-        client.post(f"/staff/leads/{lead.id}/privacy/erase", data={"erase-confirm": "y"}).status_code == 403
-    )
+    assert client.get(f"/staff/leads/{lead.id}/privacy/erase").status_code == 403
+    erase = {"erase-confirm": "y", "erase-shown": lead.reference}
+    assert client.post(f"/staff/leads/{lead.id}/privacy/erase", data=erase).status_code == 403
 
     db.session.expire_all()
     assert db.session.get(Lead, lead.id).anonymised_at is None
     refused = db.session.scalars(sa.select(AccessLog).filter_by(action="refused")).all()
     assert [(r.user_id, r.detail) for r in refused] == [
         (coordinator.id, f"/staff/leads/{lead.id}/privacy/export"),
+        (coordinator.id, f"/staff/leads/{lead.id}/privacy/erase"),
         (coordinator.id, f"/staff/leads/{lead.id}/privacy/erase"),
     ]
     admin_client, _ = signed_in_client(app, Role.ADMIN)
