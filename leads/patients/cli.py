@@ -43,5 +43,12 @@ def erase_command(reference_or_email: str, yes: bool) -> None:
     click.echo(f"This erases the patient's data in {len(references)} request(s): {', '.join(references)}.")
     if not yes and not click.confirm("Erase it? This cannot be undone", default=False):
         raise click.ClickException("Nothing was erased.")
-    record = privacy.erase_patient(reference_or_email, user_id=None, door=privacy.COMMAND_LINE)
+    try:
+        # Asked, the operator confirmed that list: a request arriving meanwhile stops the erasure.
+        record = privacy.erase_patient(
+            reference_or_email, user_id=None, door=privacy.COMMAND_LINE, shown=None if yes else references
+        )
+    except privacy.PatientRequestsChanged as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{exc} Run the command again to see the requests now.") from None
     click.echo(f"Erased {len(record.references)} request(s); proof of erasure #{record.id}.")

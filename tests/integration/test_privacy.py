@@ -88,6 +88,27 @@ def test_the_cli_erasure_asks_first_and_erases_nothing_on_no(app, taxonomy, runn
     assert (record.door, record.references, record.user_id) == ("command_line", [lead.reference], None)
 
 
+def test_the_cli_erases_nothing_when_a_request_arrives_while_the_operator_reads_the_list(
+    app, taxonomy, runner, monkeypatch
+):
+    lead = _lead(email="mia@example.org")
+    arrived = []
+
+    def a_request_arrives_then_yes(*args, **kwargs):
+        arrived.append(_lead(email="mia@example.org"))
+        return True
+
+    monkeypatch.setattr("click.confirm", a_request_arrives_then_yes)
+    result = runner.invoke(args=["privacy", "erase", lead.reference])
+
+    assert result.exit_code != 0
+    assert f"in 1 request(s): {lead.reference}." in result.output
+    assert f"new: {arrived[0].reference}" in result.output and "Nothing was erased" in result.output
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(Lead.anonymised_at)).all() == [None, None]
+    assert db.session.scalars(sa.select(ErasureRecord)).all() == []
+
+
 def _shown(html: str) -> str:
     """The references the erasure page's form carries (those it listed)."""
     field = html[html.index('name="erase-shown"') :]
