@@ -15,12 +15,21 @@ from leads.i18n import patient_language
 from leads.intake.choices import CONTACT_PREFERENCES, label_for
 from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, email_coordinators, email_patient
 from leads.messaging.urls import patient_link, provider_link
-from leads.models import Assignment, AssignmentStatus, Lead, Provider, ProviderTreatment, Quote, QuoteRevision
+from leads.models import (
+    Assignment,
+    AssignmentStatus,
+    Lead,
+    LeadEvent,
+    Provider,
+    ProviderTreatment,
+    Quote,
+    QuoteRevision,
+)
 from leads.quotes import rules
 from leads.quotes.rules import QuoteInput
 from leads.routing.notification import KEY_PREFIXES, email_provider
 from leads.routing.responses import check_available
-from leads.routing.service import lock_lead
+from leads.routing.service import lock_lead, stop_sharing_if_closed
 from leads.timeutil import utcnow
 from leads.workflow import ENGAGED, QUOTE_OPEN, LeadStatus, QuoteStatus, sharing_refusal
 
@@ -300,6 +309,28 @@ def close_open_quotes(lead: Lead, *, actor_type: str, why: str, actor_user_id: i
             note=f"{len(closed)} open quote(s) closed: {why}",
         )
     return len(closed)
+
+
+def move_lead(
+    lead: Lead,
+    target: str,
+    *,
+    actor_type: str,
+    why: str,
+    actor_user_id: int | None = None,
+    note: str | None = None,
+    reason: str | None = None,
+) -> LeadEvent:
+    """Move the lead outside the quotes' own steps (a coordinator by hand): through the workflow
+    (IllegalTransition otherwise, before anything changed), its open quotes close with `why`, and a
+    lead that may no longer be shared stops being shared. In the caller's transaction, under the
+    lead's lock."""
+    event = lead.change_status(
+        target, actor_type=actor_type, actor_user_id=actor_user_id, note=note, reason=reason
+    )
+    close_open_quotes(lead, actor_type=actor_type, actor_user_id=actor_user_id, why=why)
+    stop_sharing_if_closed(lead)
+    return event
 
 
 def choice_refusal(quote: Quote, lead: Lead, now: datetime, seen_revision: int | None = None) -> str | None:

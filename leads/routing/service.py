@@ -147,6 +147,20 @@ def stop_sharing(lead: Lead, ending: AssignmentStatus, reason: str) -> tuple[int
     return ended, cancel_provider_emails(lead.id, reason)
 
 
+def stop_sharing_if_closed(lead: Lead) -> None:
+    """A lead moved where it may no longer be shared (closed, spam, a duplicate) is no longer
+    offered: providers still waiting are released as `closed`, never counted against them."""
+    refusal = sharing_refusal(lead)
+    if refusal:
+        ended, cancelled = stop_sharing(lead, AssignmentStatus.CLOSED, refusal)
+        if ended or cancelled:
+            lead.add_event(
+                "sharing_stopped",
+                actor_type="system",
+                note=f"{ended} open assignment(s) closed, {cancelled} unsent provider email(s) cancelled.",
+            )
+
+
 def route_waiting_leads(older_than: timedelta, batch: int = 100, most: int = 10_000) -> int:
     """Route leads still `new` after `older_than` (their task was lost), a batch at a time until
     none is left (at most `most` per run, so a run always ends); return how many were tried."""

@@ -12,12 +12,12 @@ from flask_babel import gettext as _
 
 from leads.extensions import db
 from leads.messaging.email import RESEND_PREFIX, add_email
-from leads.models import AssignmentStatus, EmailMessage, EmailStatus, Lead, LeadEvent, User, find_by_reference
+from leads.models import EmailMessage, EmailStatus, Lead, LeadEvent, User, find_by_reference
 from leads.quotes import rules as quote_rules
 from leads.quotes import service as quotes
 from leads.routing import service as routing
 from leads.staff.labels import label
-from leads.workflow import IllegalTransition, LeadStatus, sharing_refusal
+from leads.workflow import IllegalTransition, LeadStatus
 
 log = logging.getLogger(__name__)
 STAFF = "staff"
@@ -68,29 +68,17 @@ def change_status(
     if refusal:
         raise ActionError(str(refusal))
     try:
-        event = lead.change_status(
-            target, actor_type=STAFF, actor_user_id=user_id, note=note or None, reason=note or None
+        return quotes.move_lead(
+            lead,
+            target,
+            actor_type=STAFF,
+            actor_user_id=user_id,
+            note=note or None,
+            reason=note or None,
+            why=f"a coordinator moved the lead to {target}.",
         )
     except IllegalTransition as exc:
         raise ActionError(str(exc)) from None
-    quotes.close_open_quotes(
-        lead, actor_type=STAFF, actor_user_id=user_id, why=f"a coordinator moved the lead to {lead.status}."
-    )
-    _stop_sharing_if_closed(lead)
-    return event
-
-
-def _stop_sharing_if_closed(lead: Lead) -> None:
-    """A lead closed by a coordinator is no longer offered: waiting providers are released."""
-    refusal = sharing_refusal(lead)
-    if refusal:
-        ended, cancelled = routing.stop_sharing(lead, AssignmentStatus.CLOSED, refusal)
-        if ended or cancelled:
-            lead.add_event(
-                "sharing_stopped",
-                actor_type="system",
-                note=f"{ended} open assignment(s) closed, {cancelled} unsent provider email(s) cancelled.",
-            )
 
 
 def assign_coordinator(
@@ -151,7 +139,7 @@ def mark_duplicate(lead_id: int, user_id: int, original_reference: str, note: st
     except IllegalTransition as exc:
         raise ActionError(str(exc)) from None
     lead.duplicate_of_id = original.id
-    _stop_sharing_if_closed(lead)
+    routing.stop_sharing_if_closed(lead)
     return original
 
 
@@ -164,7 +152,7 @@ def mark_spam(lead_id: int, user_id: int, note: str | None = None) -> LeadEvent:
         )
     except IllegalTransition as exc:
         raise ActionError(str(exc)) from None
-    _stop_sharing_if_closed(lead)
+    routing.stop_sharing_if_closed(lead)
     return event
 
 
