@@ -15,6 +15,15 @@ DEV_REDIS_PASSWORD_FILE = BASE_DIR / "var" / "redis_password"
 DEV_REDIS_PORT = 6390
 
 
+# The periods after which retention anonymises requests and email words (see PRIVACY.md).
+RETENTION_PERIODS = (
+    "RETENTION_CLOSED_MONTHS",
+    "RETENTION_BOOKED_FOLLOW_UP_MONTHS",
+    "RETENTION_SPAM_DAYS",
+    "RETENTION_EMAIL_BODY_DAYS",
+)
+
+
 class ConfigError(RuntimeError):
     """The environment does not describe a runnable configuration."""
 
@@ -205,7 +214,11 @@ class Config:
         self.WTF_CSRF_TIME_LIMIT = None
 
     def validate(self) -> None:
-        """Raise ConfigError naming the first missing setting."""
+        """Raise ConfigError naming the first missing or impossible setting."""
+        for name in RETENTION_PERIODS:
+            # A negative period would anonymise requests before they were ever kept.
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         if not self.SQLALCHEMY_DATABASE_URI:
             raise ConfigError("DATABASE_URL is not set")
         if not self.REDIS_URL:

@@ -2,7 +2,14 @@
 
 import pytest
 
-from config import ConfigError, DevelopmentConfig, ProductionConfig, config_for, normalise_database_url
+from config import (
+    RETENTION_PERIODS,
+    ConfigError,
+    DevelopmentConfig,
+    ProductionConfig,
+    config_for,
+    normalise_database_url,
+)
 from leads import create_app
 
 PRODUCTION_ENV = {
@@ -76,6 +83,19 @@ def test_a_malformed_interval_is_a_clear_error(monkeypatch, given, message):
 def test_an_interval_in_fractions_of_a_second_is_read(monkeypatch):
     monkeypatch.setenv("OUTBOX_RECORD_INTERVAL_SECONDS", "0.5")
     assert DevelopmentConfig().OUTBOX_RECORD_INTERVAL_SECONDS == 0.5
+
+
+@pytest.mark.parametrize("name", RETENTION_PERIODS)
+def test_a_negative_retention_period_stops_the_app_with_its_name(monkeypatch, name):
+    monkeypatch.setenv(name, "-1")
+    with pytest.raises(ConfigError, match=f"{name} must not be negative"):
+        DevelopmentConfig().validate()
+
+
+def test_a_retention_period_of_zero_is_allowed(monkeypatch):
+    """Anonymising ended requests at the next run is the operator's choice to make."""
+    monkeypatch.setenv("RETENTION_SPAM_DAYS", "0")
+    DevelopmentConfig().validate()
 
 
 def test_unknown_app_env_is_a_clear_error():
