@@ -410,6 +410,11 @@ def anonymise(lead: Lead) -> None:
         )
 
 
+# Retention anonymises this many leads a transaction, and at most MOST_PER_RUN of each kind a run.
+BATCH = 500
+MOST_PER_RUN = 10_000
+
+
 @dataclass
 class RetentionResult:
     closed_leads: int = 0
@@ -462,16 +467,29 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
 
 
 def _anonymise_where(condition) -> int:
-    # Rows a concurrent run holds are skipped (PostgreSQL; SQLite runs one writer at a time): two
-    # beats, or a redelivered task, never anonymise one lead twice.
-    leads = db.session.scalars(
-        sa.select(Lead).where(condition).order_by(Lead.id).with_for_update(skip_locked=True)
-    ).all()
-    for lead in leads:
-        anonymise(lead)
-        lead.add_event("anonymised", actor_type="system", note="Retention period over.")
-    if leads:
-        db.session.add(
-            ErasureRecord(user_id=None, door=RETENTION, references=[lead.reference for lead in leads])
-        )
-    return len(leads)
+    """Anonymise the leads `condition` picks, a batch at a time in id order, each batch committed
+    with its proof row; at most MOST_PER_RUN a run, so a run always ends (the next one goes on)."""
+    after, done = 0, 0
+    while done < MOST_PER_RUN:
+        # Rows a concurrent run holds are skipped (PostgreSQL; SQLite runs one writer at a time): two
+        # beats, or a redelivered task, never anonymise one lead twice.
+        leads = db.session.scalars(
+            sa.select(Lead)
+            .where(condition, Lead.id > after)
+            .order_by(Lead.id)
+            .limit(min(BATCH, MOST_PER_RUN - done))
+            .with_for_update(skip_locked=True)
+        ).all()
+        for lead in leads:
+            anonymise(lead)
+            lead.add_event("anonymised", actor_type="system", note="Retention period over.")
+        if leads:
+            db.session.add(
+                ErasureRecord(user_id=None, door=RETENTION, references=[lead.reference for lead in leads])
+            )
+        db.session.commit()
+        done += len(leads)
+        if len(leads) < BATCH:
+            return done
+        after = leads[-1].id
+    return done

@@ -446,6 +446,39 @@ def test_retention_clears_the_servers_answer_and_a_cancelled_emails_unrendered_c
     assert privacy.apply_retention() == privacy.RetentionResult()
 
 
+def _old_spam(count: int) -> list[Lead]:
+    leads = [_lead(status="spam") for _ in range(count)]
+    db.session.execute(
+        sa.update(Lead)
+        .where(Lead.id.in_([lead.id for lead in leads]))
+        .values(updated_at=utcnow() - timedelta(days=31))
+    )
+    db.session.commit()
+    return leads
+
+
+def test_retention_anonymises_a_batch_at_a_time_each_with_its_proof(app, taxonomy, monkeypatch):
+    """A backlog (the first run after an upgrade) is never one huge transaction."""
+    monkeypatch.setattr(privacy, "BATCH", 2)
+    leads = _old_spam(5)
+
+    assert privacy.apply_retention().spam_and_duplicates == 5
+
+    proofs = db.session.scalars(sa.select(ErasureRecord).order_by(ErasureRecord.id)).all()
+    assert [len(proof.references) for proof in proofs] == [2, 2, 1]
+    assert sorted(r for proof in proofs for r in proof.references) == sorted(lead.reference for lead in leads)
+
+
+def test_a_retention_run_ends_after_its_most_and_the_next_run_goes_on(app, taxonomy, monkeypatch):
+    monkeypatch.setattr(privacy, "BATCH", 2)
+    monkeypatch.setattr(privacy, "MOST_PER_RUN", 3)
+    _old_spam(5)
+
+    assert privacy.apply_retention().spam_and_duplicates == 3
+    assert privacy.apply_retention().spam_and_duplicates == 2
+    assert privacy.apply_retention() == privacy.RetentionResult()
+
+
 @pytest.mark.commits
 def test_two_retention_runs_at_once_anonymise_each_lead_once(app, taxonomy):
     """Two beats, or a redelivered task: the second run skips the leads the first one holds."""
