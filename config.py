@@ -21,6 +21,7 @@ RETENTION_PERIODS = (
     "RETENTION_BOOKED_FOLLOW_UP_MONTHS",
     "RETENTION_SPAM_DAYS",
     "RETENTION_EMAIL_BODY_DAYS",
+    "RETENTION_STALLED_MONTHS",
 )
 
 
@@ -206,6 +207,8 @@ class Config:
         self.RETENTION_BOOKED_FOLLOW_UP_MONTHS = _env_int("RETENTION_BOOKED_FOLLOW_UP_MONTHS", 12)
         self.RETENTION_SPAM_DAYS = _env_int("RETENTION_SPAM_DAYS", 30)
         self.RETENTION_EMAIL_BODY_DAYS = _env_int("RETENTION_EMAIL_BODY_DAYS", 90)
+        # A request still open that nobody has acted on this long is closed and anonymised.
+        self.RETENTION_STALLED_MONTHS = _env_int("RETENTION_STALLED_MONTHS", 24)
         self.ERASURE_DUE_DAYS = _env_int("ERASURE_DUE_DAYS", 30)
         # Indicative conversion shown beside each quote; set by the operator, never fetched.
         self.CURRENCY_RATES = env("CURRENCY_RATES", "EUR:DKK=7.46")
@@ -219,6 +222,12 @@ class Config:
             # A negative period would anonymise requests before they were ever kept.
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.RETENTION_STALLED_MONTHS < 1:
+            # Not an "off" switch: it would close every open request, even one sent a minute ago.
+            raise ConfigError(
+                "RETENTION_STALLED_MONTHS must be at least 1: 0 would close and anonymise every open "
+                "request at the next retention run"
+            )
         if not self.SQLALCHEMY_DATABASE_URI:
             raise ConfigError("DATABASE_URL is not set")
         if not self.REDIS_URL:

@@ -97,6 +97,7 @@ def apply_retention() -> dict:
     result = privacy.apply_retention()
     return {
         "closed_leads": result.closed_leads,
+        "stalled_leads": result.stalled_leads,
         "spam_and_duplicates": result.spam_and_duplicates,
         "email_bodies": result.email_bodies,
     }

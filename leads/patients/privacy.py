@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import aliased
 
 from leads import consent
 from leads.extensions import db
@@ -33,6 +34,7 @@ from leads.models import (
     same_patient,
 )
 from leads.models.quote import Quote, QuoteRevision
+from leads.quotes.service import move_lead
 from leads.routing.notification import assignment_or_quote, provider_language
 from leads.routing.service import lock_lead
 from leads.timeutil import utcnow
@@ -413,11 +415,18 @@ def anonymise(lead: Lead) -> None:
 # Retention anonymises this many leads a transaction, and at most MOST_PER_RUN of each kind a run.
 BATCH = 500
 MOST_PER_RUN = 10_000
+# Every status falls under one retention rule (a test holds it): an ended request after its
+# period, a booked one after its follow-up too, spam and repeats soon; every other status is still
+# open, and is closed and anonymised once nobody has acted on the request for the stalled period.
+ENDED = frozenset({S.CLOSED_LOST, S.WITHDRAWN, S.UNROUTABLE})
+JUNK = frozenset({S.SPAM, S.DUPLICATE})
+STALLABLE = frozenset(S) - ENDED - JUNK - {S.BOOKED}
 
 
 @dataclass
 class RetentionResult:
     closed_leads: int = 0
+    stalled_leads: int = 0
     spam_and_duplicates: int = 0
     email_bodies: int = 0
 
@@ -430,14 +439,19 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
     closed_before = now - config["RETENTION_CLOSED_MONTHS"] * month
     booked_before = closed_before - config["RETENTION_BOOKED_FOLLOW_UP_MONTHS"] * month
     junk_before = now - timedelta(days=config["RETENTION_SPAM_DAYS"])
+    stalled_months = config["RETENTION_STALLED_MONTHS"]
     waiting = Lead.anonymised_at.is_(None)
     closed = sa.or_(
-        sa.and_(Lead.status.in_([S.CLOSED_LOST, S.WITHDRAWN, S.UNROUTABLE]), Lead.updated_at < closed_before),
+        sa.and_(Lead.status.in_(sorted(ENDED)), Lead.updated_at < closed_before),
         sa.and_(Lead.status == S.BOOKED, Lead.updated_at < booked_before),
     )
-    junk = sa.and_(Lead.status.in_([S.SPAM, S.DUPLICATE]), Lead.updated_at < junk_before)
+    junk = sa.and_(Lead.status.in_(sorted(JUNK)), Lead.updated_at < junk_before)
     result = RetentionResult(
         closed_leads=_anonymise_where(sa.and_(waiting, closed)),
+        stalled_leads=_anonymise_where(
+            sa.and_(waiting, stalled(now - stalled_months * month)),
+            closing_note=f"Closed by retention: no activity for {stalled_months} months.",
+        ),
         spam_and_duplicates=_anonymise_where(sa.and_(waiting, junk)),
     )
     bodies_before = now - timedelta(days=config["RETENTION_EMAIL_BODY_DAYS"])
@@ -458,21 +472,41 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
     ).rowcount
     db.session.commit()
     log.info(
-        "retention: %d closed lead(s), %d spam/duplicate(s) anonymised, %d email body(ies) removed",
+        "retention: %d closed lead(s), %d stalled lead(s) closed, %d spam/duplicate(s) anonymised, "
+        "%d email body(ies) removed",
         result.closed_leads,
+        result.stalled_leads,
         result.spam_and_duplicates,
         result.email_bodies,
     )
     return result
 
 
-def _anonymise_where(condition) -> int:
+def stalled(before: datetime) -> sa.ColumnElement[bool]:
+    """Leads still open that nothing has happened to since `before`: the lead row unchanged and no
+    entry in its history, whoever would have written it (the patient, a clinic, a coordinator, the
+    system), and no repeat of the request sent or changed since. Every step on a lead, its quotes
+    and its assignments writes a history entry; a request marked a repeat of this one means the
+    patient asked again. A lead whose erasure the patient asked for is left to the erasure, which
+    also tells the clinics."""
+    repeat = aliased(Lead)
+    return sa.and_(
+        Lead.status.in_(sorted(STALLABLE)),
+        Lead.erasure_requested_at.is_(None),
+        Lead.updated_at < before,
+        ~sa.exists().where(LeadEvent.lead_id == Lead.id, LeadEvent.created_at >= before),
+        ~sa.exists().where(repeat.duplicate_of_id == Lead.id, repeat.updated_at >= before),
+    )
+
+
+def _anonymise_where(condition, *, closing_note: str | None = None) -> int:
     """Anonymise the leads `condition` picks, a batch at a time in id order, each batch committed
-    with its proof row; at most MOST_PER_RUN a run, so a run always ends (the next one goes on)."""
+    with its proof row; at most MOST_PER_RUN a run, so a run always ends (the next one goes on).
+    With `closing_note`, each lead is first closed as a coordinator closes one (`move_lead`)."""
     after, done = 0, 0
     while done < MOST_PER_RUN:
         # Rows a concurrent run holds are skipped (PostgreSQL; SQLite runs one writer at a time): two
-        # beats, or a redelivered task, never anonymise one lead twice.
+        # beats, or a redelivered task, never anonymise one lead twice. The lead is the first lock.
         leads = db.session.scalars(
             sa.select(Lead)
             .where(condition, Lead.id > after)
@@ -480,16 +514,36 @@ def _anonymise_where(condition) -> int:
             .limit(min(BATCH, MOST_PER_RUN - done))
             .with_for_update(skip_locked=True)
         ).all()
-        for lead in leads:
+        if not leads:
+            return done
+        # Asked again once they are locked: on PostgreSQL this statement also sees what was committed
+        # while the first one ran (a clinic's answer just before the lock), and nothing can be added
+        # to a locked lead's history until this batch commits.
+        locked = [lead.id for lead in leads]
+        still = set(db.session.scalars(sa.select(Lead.id).where(Lead.id.in_(locked), condition)))
+        anonymised = [lead for lead in leads if lead.id in still]
+        for lead in anonymised:
+            if closing_note is not None:
+                _close(lead)
             anonymise(lead)
-            lead.add_event("anonymised", actor_type="system", note="Retention period over.")
-        if leads:
-            db.session.add(
-                ErasureRecord(user_id=None, door=RETENTION, references=[lead.reference for lead in leads])
-            )
+            if closing_note is not None:
+                # Our words, not the patient's: they stay beside the status they explain.
+                lead.status_reason = closing_note
+            lead.add_event("anonymised", actor_type="system", note=closing_note or "Retention period over.")
+        if anonymised:
+            references = [lead.reference for lead in anonymised]
+            db.session.add(ErasureRecord(user_id=None, door=RETENTION, references=references))
         db.session.commit()
-        done += len(leads)
+        done += len(anonymised)
         if len(leads) < BATCH:
             return done
         after = leads[-1].id
     return done
+
+
+def _close(lead: Lead) -> None:
+    """Close the lead as a coordinator's move does: its open quotes close, waiting clinics are
+    released and unsent provider emails cancelled, so no reminder goes out. The clinics are not
+    told, as for any closed request (the patient's withdrawal and erasure tell them). The move's
+    note would be removed with the others by `anonymise`: the closing note comes after it."""
+    move_lead(lead, S.CLOSED_LOST, actor_type="system", why="the request was closed by retention.")

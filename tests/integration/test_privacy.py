@@ -7,19 +7,34 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 
 from leads.dev import seed
 from leads.extensions import db
 from leads.messaging.email import deliver_email
-from leads.models import AccessLog, Consent, EmailMessage, ErasureRecord, Lead, LeadEvent, Role
+from leads.models import (
+    AccessLog,
+    Assignment,
+    Consent,
+    EmailMessage,
+    ErasureRecord,
+    Lead,
+    LeadEvent,
+    Quote,
+    Role,
+)
 from leads.patients import privacy
 from leads.patients.self_service import request_erasure, withdraw_consent
+from leads.routing.escalation import escalate_assignments
 from leads.routing.notification import KEY_PREFIXES, queue_provider_emails
 from leads.routing.service import route_lead
+from leads.staff import lead_actions
 from leads.staff.lead_actions import resend_email
 from leads.timeutil import utcnow
+from leads.workflow import OPEN, LeadStatus, check_transition
 from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory, UserFactory
 from tests.helpers import at_once, lock_order
+from tests.integration.test_quotes import provider, quote_form, two_clinics_accept
 from tests.quote_support import answers, client_with_own_address
 from tests.staff_support import signed_in_client
 
@@ -497,6 +512,180 @@ def test_two_retention_runs_at_once_anonymise_each_lead_once(app, taxonomy):
     )
     assert events == 20
     assert len(db.session.scalars(sa.select(ErasureRecord)).all()) == 1
+
+
+# Requests left open ------------------------------------------------------------------------
+
+MONTH = timedelta(days=30)
+CLOSED_BY_RETENTION = "Closed by retention: no activity for 24 months."
+
+
+def _months_on(months: float):
+    """The clock `months` months from now, as the retention periods count them."""
+    return time_machine.travel(utcnow() + months * MONTH, tick=False)
+
+
+def _retention_in(months: float) -> privacy.RetentionResult:
+    result = privacy.apply_retention(now=utcnow() + months * MONTH)
+    db.session.expire_all()
+    return result
+
+
+def _history(lead) -> list[tuple[str, str, str | None]]:
+    events = db.session.scalars(sa.select(LeadEvent).filter_by(lead_id=lead.id).order_by(LeadEvent.id))
+    return [(event.kind, event.actor_type, event.to_status) for event in events]
+
+
+def test_every_status_falls_under_exactly_one_retention_rule_and_an_open_one_can_be_closed():
+    groups = [privacy.ENDED, privacy.JUNK, {LeadStatus.BOOKED}, privacy.STALLABLE]
+    assert sorted(s for group in groups for s in group) == sorted(LeadStatus)
+    assert OPEN - {LeadStatus.UNROUTABLE} == privacy.STALLABLE
+    for status in privacy.STALLABLE:
+        assert check_transition(status, LeadStatus.CLOSED_LOST) == LeadStatus.CLOSED_LOST
+
+
+@pytest.mark.parametrize("status", sorted(OPEN - {LeadStatus.UNROUTABLE}))
+def test_a_request_nobody_acted_on_for_the_stalled_period_is_closed_and_anonymised_once(
+    app, taxonomy, status
+):
+    lead = _lead(status=status)
+
+    assert _retention_in(23).stalled_leads == 0
+    result = _retention_in(24.1)
+
+    assert (result.stalled_leads, result.closed_leads, result.spam_and_duplicates) == (1, 0, 0)
+    closed = db.session.get(Lead, lead.id)
+    assert (closed.status, closed.full_name, closed.email, closed.details) == ("closed_lost", "", "", "")
+    assert closed.anonymised_at is not None and closed.status_reason == CLOSED_BY_RETENTION
+    assert ("status_changed", "system", "closed_lost") in _history(lead)
+    assert _history(lead)[-1] == ("anonymised", "system", None)
+    assert db.session.scalars(sa.select(LeadEvent.note).filter_by(kind="anonymised")).all() == [
+        CLOSED_BY_RETENTION
+    ]
+    [proof] = db.session.scalars(sa.select(ErasureRecord)).all()
+    assert (proof.door, proof.references, proof.user_id) == (privacy.RETENTION, [lead.reference], None)
+
+    history = _history(lead)
+    assert _retention_in(24.1).stalled_leads == 0
+    assert _history(lead) == history
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ErasureRecord)) == 1
+
+
+def _a_coordinators_note(lead):
+    lead_actions.add_note(lead.id, UserFactory().id, "Called the patient: still thinking.")
+    db.session.commit()
+
+
+def _a_change_to_the_request(lead):
+    """A change to the lead's own row that writes no history entry."""
+    db.session.execute(sa.update(Lead).where(Lead.id == lead.id).values(timeframe="asap"))
+    db.session.commit()
+
+
+def _a_repeat_of_the_request(lead):
+    """The patient asked again, and a coordinator handles it with this request."""
+    _lead(status="duplicate", duplicate_of_id=lead.id)
+
+
+ACTIVITIES = [_a_coordinators_note, _a_change_to_the_request, _a_repeat_of_the_request]
+
+
+@pytest.mark.parametrize("activity", ACTIVITIES)
+def test_a_request_with_activity_in_the_period_stays_open_until_the_period_after_it(app, taxonomy, activity):
+    lead = _lead(status="routed")
+    with _months_on(20):
+        activity(lead)
+
+    assert _retention_in(25).stalled_leads == 0
+    assert db.session.get(Lead, lead.id).status == "routed"
+    assert db.session.get(Lead, lead.id).anonymised_at is None
+
+    assert _retention_in(20 + 24.1).stalled_leads == 1
+    assert db.session.get(Lead, lead.id).status == "closed_lost"
+
+
+def test_ended_requests_keep_their_status_and_their_own_periods(app, taxonomy):
+    ended = {status: _lead(status=status) for status in sorted(privacy.ENDED | privacy.JUNK | {"booked"})}
+
+    result = _retention_in(25)
+
+    assert (result.stalled_leads, result.closed_leads, result.spam_and_duplicates) == (0, 3, 2)
+    for status, lead in ended.items():
+        kept = db.session.get(Lead, lead.id)
+        assert kept.status == status
+        assert (kept.anonymised_at is None) == (status == "booked")  # booked: 24 + 12 months
+        assert not any(kind == "status_changed" for kind, _, _ in _history(lead))
+
+
+def test_a_stalled_request_whose_erasure_is_asked_for_is_left_to_the_erasure(app, taxonomy):
+    """The erasure also tells the clinics that received it; retention tells nobody."""
+    lead = _lead(status="contacted", erasure_requested_at=utcnow())
+
+    assert _retention_in(30).stalled_leads == 0
+    assert db.session.get(Lead, lead.id).status == "contacted"
+    assert db.session.get(Lead, lead.id).anonymised_at is None
+
+
+def test_closing_a_stalled_request_ends_what_waits_for_it_and_tells_no_clinic(app, taxonomy, client):
+    """Open quotes close, waiting clinics are released, unsent emails are never sent, and no
+    sweep reminds anybody afterwards; clinics are not told, as for any request that closes."""
+    lead, first, second = two_clinics_accept(client)
+    assert client.post(provider(first) + "/quote", data=quote_form()).status_code == 303
+    clinic = ProviderFactory(notification_emails=["c@example.dk"])
+    third = AssignmentFactory(lead=lead, rank=3, provider=clinic)
+    db.session.commit()
+    _provider_email(third, "notification", "sent")  # the third clinic received it, and has not answered
+    _provider_email(third, "reminder", "queued")
+    unsent = db.session.scalars(sa.select(EmailMessage).filter_by(status="queued"))
+    queued = {email.id: email.template for email in unsent}
+    assert {"patient_quote", "provider_reminder", "provider_notification"} <= set(queued.values())
+    assert db.session.get(Lead, lead.id).status == "quoted"
+
+    assert _retention_in(24.1).stalled_leads == 1
+
+    assert db.session.scalar(sa.select(Quote.status).filter_by(assignment_id=first.id)) == "closed"
+    assert db.session.get(Assignment, third.id).status == "closed"
+    assert {db.session.get(Assignment, a.id).status for a in (first, second)} == {"accepted"}
+    assert {db.session.get(EmailMessage, email_id).status for email_id in queued} == {"cancelled"}
+    kinds = [kind for kind, _, _ in _history(lead)]
+    assert kinds[-4:] == ["status_changed", "quotes_closed", "sharing_stopped", "anonymised"]
+    emails_before = db.session.scalar(sa.select(sa.func.count()).select_from(EmailMessage))
+    with _months_on(24.2):
+        swept = escalate_assignments()
+    assert (swept.reminded, swept.expired) == (0, 0)
+    assert (swept.quotes.clinics_reminded, swept.quotes.patients_reminded) == (0, 0)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(EmailMessage)) == emails_before
+    assert not db.session.scalars(sa.select(EmailMessage).where(EmailMessage.template.like("notice_%"))).all()
+
+
+def test_the_retention_task_reports_the_stalled_requests(app, taxonomy):
+    from workers import tasks
+
+    assert tasks.apply_retention()["stalled_leads"] == 0
+
+
+@pytest.mark.commits
+def test_two_retention_runs_at_once_close_each_stalled_request_once(app, taxonomy):
+    leads = [_lead(status="routed") for _ in range(10)]
+    later = utcnow() + 24.1 * MONTH
+
+    results = at_once(app, lambda: privacy.apply_retention(now=later).stalled_leads)
+
+    assert sorted(results) == [0, 10]
+    statuses = db.session.scalars(sa.select(Lead.status).where(Lead.id.in_([lead.id for lead in leads])))
+    assert set(statuses) == {"closed_lost"}
+    closings = sa.select(sa.func.count()).select_from(LeadEvent).filter_by(to_status="closed_lost")
+    assert db.session.scalar(closings) == 10
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ErasureRecord)) == 1
+
+
+@pytest.mark.pg_only  # SQLite has one writer at a time: no row locks to order
+def test_retention_locks_a_stalled_lead_before_its_quotes_and_assignments(app, taxonomy, client):
+    lead, first, _ = two_clinics_accept(client)
+    client.post(provider(first) + "/quote", data=quote_form())
+    order = lock_order(lambda: _retention_in(24.1))
+    assert order[0] == "lead" and {"quote", "assignment"} <= set(order)
+    assert db.session.get(Lead, lead.id).status == "closed_lost"
 
 
 @pytest.mark.pg_only  # SQLite has one writer at a time: no row locks to order

@@ -151,3 +151,20 @@ def test_retention_leaves_no_trace_of_closed_leads_once_their_time_is_up(
         e.message_id and e.status in (EmailStatus.SENT, EmailStatus.CANCELLED, EmailStatus.FAILED)
         for e in db.session.scalars(sa.select(EmailMessage))
     )
+
+
+def test_retention_leaves_no_trace_of_requests_nobody_acted_on_once_their_time_is_up(
+    app, taxonomy, redis_server, mail_sink
+):
+    leads = _patient_with_two_answered_leads(app)
+    assert [lead.status for lead in leads] == ["contacted", "routed"]
+
+    with time_machine.travel(utcnow().replace(year=utcnow().year + 3), tick=False):
+        result = privacy.apply_retention()
+        again = privacy.apply_retention()
+
+    assert result.stalled_leads == 2 and again.stalled_leads == 0
+    assert _database_hits() == []
+    assert _redis_hits(redis_server) == []
+    assert _leads_counted() == 2
+    assert set(db.session.scalars(sa.select(Lead.status))) == {"closed_lost"}

@@ -98,6 +98,12 @@ def test_a_retention_period_of_zero_is_allowed(monkeypatch):
     DevelopmentConfig().validate()
 
 
+def test_no_stalled_retention_period_of_zero_which_would_close_every_open_request(monkeypatch):
+    monkeypatch.setenv("RETENTION_STALLED_MONTHS", "0")
+    with pytest.raises(ConfigError, match="RETENTION_STALLED_MONTHS must be at least 1"):
+        DevelopmentConfig().validate()
+
+
 def test_unknown_app_env_is_a_clear_error():
     with pytest.raises(ConfigError, match="APP_ENV must be one of"):
         config_for("staging")
