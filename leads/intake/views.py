@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 PREFILL_PARAMS = ("treatment", "condition", *UTM_FIELDS)
 THANKS_KEY = "quote_thanks"
 PAGES_KEY = "quote_form_pages"
-PRIVACY_NOTICE_UPDATED = date(2026, 11, 28)
+PRIVACY_NOTICE_UPDATED = date(2026, 11, 29)
 NO_STORE_ENDPOINTS = frozenset({"public.quote", "public.thanks"})
 
 bp = Blueprint("public", __name__)
@@ -137,6 +137,7 @@ def privacy():
         top_n=config["ROUTING_TOP_N"],
         retention_months=config["RETENTION_CLOSED_MONTHS"],
         booked_months=config["RETENTION_BOOKED_FOLLOW_UP_MONTHS"],
+        stalled_months=config["RETENTION_STALLED_MONTHS"],
         spam_days=config["RETENTION_SPAM_DAYS"],
         email_days=config["RETENTION_EMAIL_BODY_DAYS"],
     )

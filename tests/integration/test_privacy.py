@@ -717,6 +717,13 @@ def test_the_privacy_notice_is_linked_from_the_form_and_says_what_a_patient_need
         assert needed in notice
 
 
+def test_the_privacy_notice_says_a_request_nobody_acts_on_is_closed_after_the_stalled_period(app, client):
+    app.config["RETENTION_STALLED_MONTHS"] = 18
+    notice = " ".join(client.get("/privacy").get_data(as_text=True).split())
+    assert "A request still open that nobody has acted on for 18 months" in notice
+    assert "is closed and anonymised" in notice
+
+
 def test_every_email_to_a_patient_and_every_patient_page_links_the_privacy_notice(app, taxonomy, client):
     from leads.intake.service import confirmation_context
     from leads.messaging.email import render_email
