@@ -454,23 +454,7 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
         ),
         spam_and_duplicates=_anonymise_where(sa.and_(waiting, junk)),
     )
-    bodies_before = now - timedelta(days=config["RETENTION_EMAIL_BODY_DAYS"])
-    result.email_bodies = db.session.execute(
-        sa.update(EmailMessage)
-        .where(
-            EmailMessage.created_at < bodies_before,
-            EmailMessage.status.in_([EmailStatus.SENT, EmailStatus.FAILED, EmailStatus.CANCELLED]),
-            # The words, what would have rendered them (an email cancelled before it was), and the
-            # server's answer, which often repeats the recipient's address.
-            sa.or_(
-                EmailMessage.body_text != "",
-                EmailMessage.render_context.is_not(None),
-                EmailMessage.last_error.is_not(None),
-            ),
-        )
-        .values(subject="", body_text="", body_html="", render_context=sa.null(), last_error=None)
-    ).rowcount
-    db.session.commit()
+    result.email_bodies = _clear_email_bodies(now - timedelta(days=config["RETENTION_EMAIL_BODY_DAYS"]))
     log.info(
         "retention: %d closed lead(s), %d stalled lead(s) closed, %d spam/duplicate(s) anonymised, "
         "%d email body(ies) removed",
@@ -480,6 +464,49 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
         result.email_bodies,
     )
     return result
+
+
+EMAIL_BATCH = 1_000
+EMAILS_PER_RUN = 100_000
+
+
+def _clear_email_bodies(before: datetime) -> int:
+    """Clear the words of emails settled before `before`, a committed batch at a time (at most
+    EMAILS_PER_RUN a run; the next one goes on); how many. Rows another run holds are skipped
+    (PostgreSQL): two runs, each holding email rows of the leads it anonymises, never wait on each
+    other's rows in opposite orders."""
+    old = sa.and_(
+        EmailMessage.created_at < before,
+        EmailMessage.status.in_([EmailStatus.SENT, EmailStatus.FAILED, EmailStatus.CANCELLED]),
+        # The words, what would have rendered them (an email cancelled before it was), and the
+        # server's answer, which often repeats the recipient's address.
+        sa.or_(
+            EmailMessage.body_text != "",
+            EmailMessage.render_context.is_not(None),
+            EmailMessage.last_error.is_not(None),
+        ),
+    )
+    cleared = 0
+    while cleared < EMAILS_PER_RUN:
+        ids = db.session.scalars(
+            sa.select(EmailMessage.id)
+            .where(old)
+            .order_by(EmailMessage.id)
+            .limit(min(EMAIL_BATCH, EMAILS_PER_RUN - cleared))
+            .with_for_update(skip_locked=True)
+        ).all()
+        if ids:
+            db.session.execute(
+                sa.update(EmailMessage)
+                .where(EmailMessage.id.in_(ids))
+                .values(subject="", body_text="", body_html="", render_context=sa.null(), last_error=None)
+                .execution_options(synchronize_session=False)
+            )
+        db.session.commit()
+        cleared += len(ids)
+        if len(ids) < EMAIL_BATCH:
+            break
+    return cleared
 
 
 def stalled(before: datetime) -> sa.ColumnElement[bool]:

@@ -494,6 +494,62 @@ def test_a_retention_run_ends_after_its_most_and_the_next_run_goes_on(app, taxon
     assert privacy.apply_retention() == privacy.RetentionResult()
 
 
+def _old_emails(count: int) -> list[EmailMessage]:
+    emails = [
+        EmailMessage(
+            idempotency_key=f"old-{n}",
+            template="patient_confirmation",
+            to_address="a@example.org",
+            subject="Hi",
+            body_text="Your details",
+            body_html="<p>Your details</p>",
+            message_id=f"<old-{n}@x>",
+            status="sent",
+            created_at=utcnow() - timedelta(days=91),
+        )
+        for n in range(count)
+    ]
+    db.session.add_all(emails)
+    db.session.commit()
+    return emails
+
+
+def test_retention_clears_old_email_bodies_a_batch_at_a_time_and_the_next_run_goes_on(
+    app, taxonomy, monkeypatch
+):
+    """A backlog of old emails (the first run after an upgrade) is never one huge UPDATE."""
+    monkeypatch.setattr(privacy, "EMAIL_BATCH", 2)
+    monkeypatch.setattr(privacy, "EMAILS_PER_RUN", 4)
+    emails = _old_emails(5)
+
+    assert privacy.apply_retention().email_bodies == 4
+    assert privacy.apply_retention().email_bodies == 1
+    db.session.expire_all()
+    assert {db.session.get(EmailMessage, email.id).body_text for email in emails} == {""}
+    assert privacy.apply_retention() == privacy.RetentionResult()
+
+
+@pytest.mark.pg_only  # SQLite has one writer at a time: no row locks to skip
+@pytest.mark.commits
+def test_retention_skips_the_email_rows_another_transaction_holds_and_clears_them_next_time(app, taxonomy):
+    held, free = _old_emails(2)
+    with db.engine.connect() as other:
+        other.execute(sa.select(EmailMessage.id).where(EmailMessage.id == held.id).with_for_update())
+
+        assert privacy.apply_retention().email_bodies == 1  # did not wait for the held row
+
+        other.rollback()
+    db.session.expire_all()
+    assert (
+        db.session.get(EmailMessage, free.id).body_text,
+        db.session.get(EmailMessage, held.id).body_text,
+    ) == (
+        "",
+        "Your details",
+    )
+    assert privacy.apply_retention().email_bodies == 1
+
+
 @pytest.mark.commits
 def test_two_retention_runs_at_once_anonymise_each_lead_once(app, taxonomy):
     """Two beats, or a redelivered task: the second run skips the leads the first one holds."""
