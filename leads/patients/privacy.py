@@ -38,7 +38,7 @@ from leads.quotes.service import move_lead
 from leads.routing.notification import assignment_or_quote, provider_language
 from leads.routing.service import lock_lead
 from leads.timeutil import utcnow
-from leads.workflow import LeadStatus
+from leads.workflow import OPEN, LeadStatus
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +278,16 @@ def erase_patient(
         # The lead first, as every path that changes it and its assignments: a clinic's answer at
         # this moment waits, or is already in what is erased (its note among the events).
         lock_lead(lead.id)
+        if lead.status in OPEN:
+            # An erased request is over: its open quotes close and the clinics still waiting are
+            # released, so none is reminded, has it expire against its record, or sees it again.
+            move_lead(
+                lead,
+                S.CLOSED_LOST,
+                actor_type="staff" if user_id else "system",
+                actor_user_id=user_id,
+                why="the patient's data was erased.",
+            )
         _notify_providers_who_received(lead, "notice_provider_erasure", "erasure")
         anonymise(lead)
         lead.add_event("erased", actor_type="staff" if user_id else "system", actor_user_id=user_id)

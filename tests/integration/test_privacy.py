@@ -20,6 +20,7 @@ from leads.models import (
     ErasureRecord,
     Lead,
     LeadEvent,
+    Provider,
     Quote,
     Role,
 )
@@ -854,3 +855,25 @@ def test_erasure_removes_what_would_have_rendered_an_unsent_confirmation(app, ta
     assert _context_is_sql_null(erased.id)  # not JSON null: `IS NULL` finds it
     assert (erased.subject, erased.body_text, erased.to_address) == ("", "", "")
     assert deliver_email(erased.id) == "skipped"
+
+
+def test_an_erased_open_request_is_closed_its_quotes_closed_and_its_waiting_clinics_released(
+    app, taxonomy, client
+):
+    """Erased, a request is over: no clinic still waiting has it expire against its record later,
+    no quote stays open to choose."""
+    lead, first, _ = two_clinics_accept(client)
+    client.post(provider(first) + "/quote", data=quote_form())
+    # A third clinic was told and has not answered.
+    waiting = [AssignmentFactory(lead=lead, rank=3, provider=ProviderFactory())]
+    db.session.commit()
+
+    privacy.erase_patient(lead.reference, user_id=None, door=privacy.COMMAND_LINE)
+
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).status == "closed_lost"
+    assert {q.status for q in db.session.scalars(sa.select(Quote).filter_by(lead_id=lead.id))} == {"closed"}
+    assert {db.session.get(Assignment, a.id).status for a in waiting} == {"closed"}
+    with _months_on(1):
+        assert escalate_assignments().expired == 0
+    assert all(db.session.get(Provider, a.provider_id).unanswered_count == 0 for a in waiting)
