@@ -450,7 +450,9 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
     booked_before = closed_before - config["RETENTION_BOOKED_FOLLOW_UP_MONTHS"] * month
     junk_before = now - timedelta(days=config["RETENTION_SPAM_DAYS"])
     stalled_months = config["RETENTION_STALLED_MONTHS"]
-    waiting = Lead.anonymised_at.is_(None)
+    # A lead whose erasure the patient asked for is left to the erasure (due within a month, on
+    # the coordinators' list), which also tells the clinics that received it; retention tells nobody.
+    waiting = sa.and_(Lead.anonymised_at.is_(None), Lead.erasure_requested_at.is_(None))
     closed = sa.or_(
         sa.and_(Lead.status.in_(sorted(ENDED)), Lead.updated_at < closed_before),
         sa.and_(Lead.status == S.BOOKED, Lead.updated_at < booked_before),
@@ -524,12 +526,10 @@ def stalled(before: datetime) -> sa.ColumnElement[bool]:
     entry in its history, whoever would have written it (the patient, a clinic, a coordinator, the
     system), and no repeat of the request sent or changed since. Every step on a lead, its quotes
     and its assignments writes a history entry; a request marked a repeat of this one means the
-    patient asked again. A lead whose erasure the patient asked for is left to the erasure, which
-    also tells the clinics."""
+    patient asked again."""
     repeat = aliased(Lead)
     return sa.and_(
         Lead.status.in_(sorted(STALLABLE)),
-        Lead.erasure_requested_at.is_(None),
         Lead.updated_at < before,
         ~sa.exists().where(LeadEvent.lead_id == Lead.id, LeadEvent.created_at >= before),
         ~sa.exists().where(repeat.duplicate_of_id == Lead.id, repeat.updated_at >= before),

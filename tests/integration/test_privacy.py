@@ -683,6 +683,24 @@ def test_a_stalled_request_whose_erasure_is_asked_for_is_left_to_the_erasure(app
     assert db.session.get(Lead, lead.id).anonymised_at is None
 
 
+def test_an_ended_request_whose_erasure_is_asked_for_is_left_to_the_erasure_which_tells_the_clinics(
+    app, taxonomy
+):
+    lead = _routed_and_sent()
+    lead_actions.change_status(
+        lead.id, UserFactory(role=Role.COORDINATOR).id, "closed_lost", note="No answer."
+    )
+    request_erasure(lead.id)
+    db.session.commit()
+
+    result = _retention_in(30)
+    assert (result.closed_leads, result.stalled_leads) == (0, 0)
+    assert db.session.get(Lead, lead.id).anonymised_at is None
+    privacy.erase_patient(lead.reference, user_id=None, door=privacy.COMMAND_LINE)
+    notices = sa.select(EmailMessage).filter_by(lead_id=lead.id, template="notice_provider_erasure")
+    assert db.session.scalars(notices).all()
+
+
 def test_closing_a_stalled_request_ends_what_waits_for_it_and_tells_no_clinic(app, taxonomy, client):
     """Open quotes close, waiting clinics are released, unsent emails are never sent, and no
     sweep reminds anybody afterwards; clinics are not told, as for any request that closes."""
