@@ -454,8 +454,8 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
     # the coordinators' list), which also tells the clinics that received it; retention tells nobody.
     waiting = sa.and_(Lead.anonymised_at.is_(None), Lead.erasure_requested_at.is_(None))
     closed = sa.or_(
-        sa.and_(Lead.status.in_(sorted(ENDED)), Lead.updated_at < closed_before),
-        sa.and_(Lead.status == S.BOOKED, Lead.updated_at < booked_before),
+        sa.and_(Lead.status.in_(sorted(ENDED)), untouched(closed_before)),
+        sa.and_(Lead.status == S.BOOKED, untouched(booked_before)),
     )
     junk = sa.and_(Lead.status.in_(sorted(JUNK)), Lead.updated_at < junk_before)
     result = RetentionResult(
@@ -530,9 +530,17 @@ def stalled(before: datetime) -> sa.ColumnElement[bool]:
     repeat = aliased(Lead)
     return sa.and_(
         Lead.status.in_(sorted(STALLABLE)),
+        untouched(before),
+        ~sa.exists().where(repeat.duplicate_of_id == Lead.id, repeat.updated_at >= before),
+    )
+
+
+def untouched(before: datetime) -> sa.ColumnElement[bool]:
+    """Leads nothing has happened to since `before`: the row unchanged and no history entry since
+    (a coordinator's note on a closed request keeps it as long as a move would)."""
+    return sa.and_(
         Lead.updated_at < before,
         ~sa.exists().where(LeadEvent.lead_id == Lead.id, LeadEvent.created_at >= before),
-        ~sa.exists().where(repeat.duplicate_of_id == Lead.id, repeat.updated_at >= before),
     )
 
 

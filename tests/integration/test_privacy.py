@@ -674,6 +674,17 @@ def test_ended_requests_keep_their_status_and_their_own_periods(app, taxonomy):
         assert not any(kind == "status_changed" for kind, _, _ in _history(lead))
 
 
+def test_a_coordinators_note_on_an_ended_request_keeps_it_for_the_period_after_the_note(app, taxonomy):
+    """An unroutable request a coordinator still works on is not anonymised under them."""
+    lead = _lead(status="unroutable")
+    with _months_on(20):
+        _a_coordinators_note(lead)
+
+    assert _retention_in(25).closed_leads == 0
+    assert db.session.get(Lead, lead.id).anonymised_at is None
+    assert _retention_in(20 + 24.1).closed_leads == 1
+
+
 def test_a_stalled_request_whose_erasure_is_asked_for_is_left_to_the_erasure(app, taxonomy):
     """The erasure also tells the clinics that received it; retention tells nobody."""
     lead = _lead(status="contacted", erasure_requested_at=utcnow())
