@@ -231,6 +231,7 @@ def test_the_patient_asks_with_the_keyboard_to_renew_an_expired_quote(live_serve
     page.keyboard.press("Enter")
     expect(page.get_by_text("We have asked the clinic to renew its quote")).to_be_visible()
     assert "#" not in page.url  # the page opens at the top, where that message is
+    expect(page.get_by_role("status", name="Done")).to_be_focused()  # so a screen reader reads it
     expect(page.get_by_text("You asked the clinic to renew it on")).to_be_visible()
     assert axe_violations(page) == []
     # Withdrawing without the tick: the error summary is focused and links to the tick box.

@@ -21,8 +21,9 @@
       treatment.addEventListener("change", function () { filterConditions(treatment, condition); });
       filterConditions(treatment, condition);
     }
-    // Browsers without autofocus on non-form elements: move focus to the error summary.
-    var summary = document.getElementById("error-summary");
+    // Browsers without autofocus on non-form elements: move focus to the page's summary
+    // (templates/_summaries.html), as autofocus does.
+    var summary = document.querySelector("[autofocus]");
     if (summary && document.activeElement !== summary) {
       summary.focus();
     }

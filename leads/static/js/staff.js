@@ -36,7 +36,8 @@
       field.removeAttribute("data-stripped");
     });
   });
-  // Move focus to an error summary so screen readers announce it.
-  var summary = document.getElementById("error-summary");
-  if (summary) summary.focus();
+  // Browsers without autofocus on non-form elements: move focus to the page's summary (its errors,
+  // or the result of the last action; templates/_summaries.html), as autofocus does.
+  var summary = document.querySelector("[autofocus]");
+  if (summary && document.activeElement !== summary) summary.focus();
 })();

@@ -1,0 +1,105 @@
+"""The result of a step reaches a screen reader in a real browser: after a patient's action the
+page opens with the message focused (a screen reader reads what has focus; a live region present
+when the page loads is not announced), named "Done" or "There is a problem", described by its
+words, and on screen. A page with nothing to tell takes no focus."""
+
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import expect
+
+from leads.extensions import db
+from leads.messaging import tokens
+from leads.models import Assignment, Consent
+from leads.quotes import service as quotes
+from leads.quotes.rules import QuoteInput
+from leads.routing import responses
+from leads.routing.service import route_lead
+from leads.timeutil import utcnow
+from tests.e2e.conftest import axe_violations, screenshot
+from tests.factories import LeadFactory
+from tests.helpers import load_demo_providers_reading_english
+
+pytestmark = pytest.mark.e2e
+
+
+def expect_result(page, text: str, *, error: bool = False) -> None:
+    """The message is what has focus, read as the result, with `text`, and on screen."""
+    role, name = ("alert", "There is a problem") if error else ("status", "Done")
+    result = page.locator("#result")
+    expect(result).to_be_focused()
+    expect(page.get_by_role(role, name=name)).to_be_focused()
+    expect(result).to_have_accessible_description(re.compile(re.escape(text)))
+    expect(result).to_be_in_viewport()
+    assert "#" not in page.url  # a fragment would keep the browser from focusing it
+
+
+def expect_no_focus_taken(page) -> None:
+    assert page.evaluate("document.activeElement === document.body")
+    assert page.evaluate("window.scrollY") == 0
+    expect(page.locator("[autofocus]")).to_have_count(0)
+
+
+@pytest.fixture
+def two_quotes(app, taxonomy, live_server):
+    """A lead two clinics accepted and quoted: (lead id, [assignment ids], [quote ids], [names])."""
+    load_demo_providers_reading_english()
+    lead = LeadFactory(full_name="Karim Haddad")
+    db.session.add(
+        Consent(
+            lead=lead, text_version="test-v1", share_with_providers=True, contact=True, source_form="quote"
+        )
+    )
+    db.session.commit()
+    assert route_lead(lead.id) == "routed"
+    assignments = db.session.scalars(
+        sa.select(Assignment).filter_by(lead_id=lead.id).order_by(Assignment.rank)
+    ).all()[:2]
+    offer = QuoteInput(
+        price_from=20000,
+        price_to=25000,
+        currency="EUR",
+        includes=["treatment"],
+        earliest_start=utcnow().date() + timedelta(days=30),
+        valid_days=30,
+        needs_records=False,
+        message="",
+    )
+    for assignment in assignments:
+        responses.accept(assignment.id, note=None)
+    quote_ids = [quotes.send_quote(a.id, offer).id for a in assignments]
+    facts = lead.id, [a.id for a in assignments], quote_ids, [a.provider.name for a in assignments]
+    db.session.commit()
+    return facts
+
+
+def test_a_patient_on_a_phone_hears_a_refused_choice_then_the_one_that_worked(
+    live_server, phone_page, two_quotes
+):
+    lead_id, assignment_ids, quote_ids, names = two_quotes
+    patient_url = f"{live_server.url}/my-request/{tokens.make_patient_token(lead_id)}"
+    page = phone_page
+    page.goto(patient_url)
+    expect_no_focus_taken(page)
+
+    # The first clinic withdraws its quote while the patient reads the confirmation step.
+    page.goto(f"{patient_url}/quotes/{quote_ids[0]}/choose")
+    quotes.withdraw_quote(assignment_ids[0])
+    db.session.commit()
+    page.get_by_role("button", name=f"Yes, go ahead with {names[0]}").click()
+    expect_result(page, "The clinic has withdrawn this quote, so it can no longer be chosen.", error=True)
+    assert axe_violations(page) == []
+
+    # The second clinic, with the keyboard.
+    page.get_by_role("link", name="Go ahead with this clinic").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name=f"Yes, go ahead with {names[1]}").focus()
+    page.keyboard.press("Enter")
+    expect_result(page, f"Thank you. We have told {names[1]}; they will contact you to plan the next steps.")
+    assert axe_violations(page) == []
+    screenshot(page, "result-patient-phone")
+    # Read once: coming back to the page later takes no focus.
+    page.reload()
+    expect_no_focus_taken(page)
