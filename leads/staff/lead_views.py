@@ -91,13 +91,15 @@ def lead_detail(lead_id: int):
     return render_lead(lead_id)
 
 
-def _done(lead_id: int, message: str, anchor: str = "timeline"):
+def _done(lead_id: int, message: str):
+    """Commit and show the lead page with `message`. No anchor: a URL fragment would stop the
+    browser focusing the message, which the page shows beside the timeline, where it used to jump."""
     db.session.commit()
     flash(message, "success")
-    return redirect(url_for("staff.lead_detail", lead_id=lead_id, _anchor=anchor))
+    return redirect(url_for("staff.lead_detail", lead_id=lead_id))
 
 
-def _act(lead_id: int, key: str, form, action, success: str, anchor: str = "timeline"):
+def _act(lead_id: int, key: str, form, action, success: str):
     """Validate `form`, run `action`, commit and redirect; else show the page with the reason."""
     if db.session.get(Lead, lead_id) is None:
         abort(404)
@@ -108,7 +110,7 @@ def _act(lead_id: int, key: str, form, action, success: str, anchor: str = "time
     except lead_actions.ActionError as exc:
         db.session.rollback()
         return render_lead(lead_id, overrides={key: form}, error=str(exc), status=409)
-    return _done(lead_id, success(result) if callable(success) else success, anchor)
+    return _done(lead_id, success(result) if callable(success) else success)
 
 
 @bp.post("/leads/<int:lead_id>/notes")
@@ -205,7 +207,6 @@ def lead_resend_email(lead_id: int, email_id: int):
         form,
         lambda: lead_actions.resend_email(lead_id, email_id, current_user.id),
         lambda address: _("The email to %(address)s is queued again.", address=address),
-        anchor="emails",
     )
 
 

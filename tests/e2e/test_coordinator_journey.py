@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from leads.extensions import db
 from leads.models import AccessLog, Consent, Lead, LeadEvent, Role
@@ -68,13 +69,12 @@ def test_a_coordinator_finds_a_new_lead_adds_a_note_and_changes_its_status(staff
     # A note, then a status change, both in the timeline.
     page.get_by_label("Add a note").fill("Called Ingrid; she prefers email in English.")
     page.get_by_role("button", name="Save note").click()
-    page.wait_for_url(f"**/staff/leads/{target_id}#timeline")
-    assert "Note added." in page.get_by_role("status").inner_text()
+    expect(page.locator("#timeline #result")).to_contain_text("Note added.")
+    expect(page.locator("#result")).to_be_focused()
     page.get_by_label("New status").select_option("closed_lost")
     page.get_by_label("Note (optional)").first.fill("Chose a clinic at home")
     page.get_by_role("button", name="Change status").click()
-    page.wait_for_url(f"**/staff/leads/{target_id}#timeline")
-    page.get_by_text("Status changed to Closed lost.").wait_for()
+    expect(page.locator("#timeline #result")).to_contain_text("Status changed to Closed lost.")
     timeline = page.locator("#timeline").inner_text()
     assert "Called Ingrid; she prefers email in English." in timeline
     assert "New → Closed lost" in timeline and "Chose a clinic at home" in timeline
@@ -103,6 +103,7 @@ def test_an_illegal_status_change_from_a_stale_tab_shows_a_clear_message(staff_s
     page.get_by_role("button", name="Change status").click()
     alert = page.get_by_role("alert")
     assert "changed to 'Spam' while you were looking" in alert.inner_text()
+    expect(alert).to_be_focused()  # read first by a screen reader
     assert axe_violations(page) == []
 
 

@@ -1,7 +1,7 @@
-"""The result of a step reaches a screen reader in a real browser: after a patient's action the
-page opens with the message focused (a screen reader reads what has focus; a live region present
-when the page loads is not announced), named "Done" or "There is a problem", described by its
-words, and on screen. A page with nothing to tell takes no focus."""
+"""The result of a step reaches a screen reader in a real browser: after a patient's or a
+coordinator's action the page opens with the message focused (a screen reader reads what has
+focus; a live region present when the page loads is not announced), named "Done" or "There is a
+problem", described by its words, and on screen. A page with nothing to tell takes no focus."""
 
 import re
 from datetime import timedelta
@@ -12,15 +12,16 @@ from playwright.sync_api import expect
 
 from leads.extensions import db
 from leads.messaging import tokens
-from leads.models import Assignment, Consent
+from leads.models import Assignment, Consent, LeadEvent, Role
 from leads.quotes import service as quotes
 from leads.quotes.rules import QuoteInput
 from leads.routing import responses
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
-from tests.e2e.conftest import axe_violations, screenshot
-from tests.factories import LeadFactory
+from tests.e2e.conftest import axe_violations, screenshot, sign_in_staff
+from tests.factories import EmailMessageFactory, LeadFactory
 from tests.helpers import load_demo_providers_reading_english
+from tests.staff_support import ago, make_staff
 
 pytestmark = pytest.mark.e2e
 
@@ -103,3 +104,55 @@ def test_a_patient_on_a_phone_hears_a_refused_choice_then_the_one_that_worked(
     # Read once: coming back to the page later takes no focus.
     page.reload()
     expect_no_focus_taken(page)
+
+
+@pytest.fixture
+def long_history(app, taxonomy, staff_server):
+    """A lead with a failed email and a timeline long enough to sit below the first screen."""
+    make_staff(Role.COORDINATOR, email="coordinator@example.dk")
+    lead = LeadFactory(full_name="Petra Routed", status="routed", created_at=ago(days=3))
+    for hours in range(30, 0, -1):
+        db.session.add(
+            LeadEvent(
+                lead=lead,
+                kind="note",
+                actor_type="system",
+                note=f"Earlier step {hours}",
+                created_at=ago(hours=hours),
+            )
+        )
+    EmailMessageFactory(lead_id=lead.id, status="failed", last_error="550 5.1.1 No such user")
+    db.session.commit()
+    lead_id = lead.id
+    db.session.rollback()  # hold no SQLite lock while the live server works
+    return lead_id
+
+
+def test_a_coordinator_hears_each_result_beside_the_timeline_and_tabs_on_to_the_actions(
+    staff_server, page, long_history
+):
+    lead_id = long_history
+    sign_in_staff(page, staff_server, "coordinator@example.dk")
+    page.goto(f"{staff_server.url}/staff/leads/{lead_id}")
+    expect_no_focus_taken(page)
+
+    # With the keyboard: a note, saved with Enter on its button.
+    page.get_by_label("Add a note").fill("Called Petra; she reads email in English.")
+    page.get_by_role("button", name="Save note").focus()
+    page.keyboard.press("Enter")
+    expect_result(page, "Note added.")
+    timeline = page.locator("#timeline")
+    expect(timeline.locator("#result")).to_have_count(1)  # beside the timeline, where the step lands
+    expect(timeline.get_by_role("heading", name="Timeline")).to_be_in_viewport()
+    # The next Tab goes on to the actions, as it did when the page jumped to the timeline.
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Add a note")).to_be_focused()
+
+    page.get_by_role("button", name="Send again").click()
+    expect_result(page, "is queued again")
+    assert axe_violations(page) == []
+
+    page.get_by_label("New status").select_option("closed_lost")
+    page.get_by_role("button", name="Change status").click()
+    expect_result(page, "Status changed to Closed lost.")
+    expect(timeline.get_by_text("Routed → Closed lost")).to_have_count(1)

@@ -1,6 +1,7 @@
 """The lead page: everything about a lead on one page, every view logged, and the actions a
 coordinator takes from it (notes, status, assignment, duplicate, spam, resending an email)."""
 
+import re
 import time
 from datetime import timedelta
 
@@ -101,7 +102,8 @@ def test_a_coordinator_adds_a_note_and_sees_it_in_the_timeline(coordinator):
         f"/staff/leads/{lead.id}/notes", data={"note-note": "Called the patient, no answer."}
     )
     assert response.status_code == 302
-    assert response.headers["Location"].endswith(f"/staff/leads/{lead.id}#timeline")
+    # No fragment: it would keep the browser from focusing the result, shown beside the timeline.
+    assert response.headers["Location"].endswith(f"/staff/leads/{lead.id}")
     [event] = _events(lead, "note")
     assert (event.actor_type, event.actor_user_id, event.note) == (
         "staff",
@@ -110,6 +112,11 @@ def test_a_coordinator_adds_a_note_and_sees_it_in_the_timeline(coordinator):
     )
     html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
     assert "Called the patient, no answer." in html and user.email in html
+    result = re.search(r'<div class="flashes" id="result" role="status" tabindex="-1" autofocus[^>]*>', html)
+    assert result and "Note added." in html
+    assert html.index('id="timeline"') < result.start() < html.index('id="timeline-title"')
+    assert html.count("autofocus") == 1
+    assert "autofocus" not in client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
 
 
 def test_an_empty_note_is_refused_with_a_message(coordinator):
@@ -414,7 +421,7 @@ def test_a_failed_email_shows_its_error_and_can_be_sent_again_once(coordinator):
     assert f"/emails/{failed.id}/resend" in html and f"/emails/{sent.id}/resend" not in html
 
     response = client.post(f"/staff/leads/{lead.id}/emails/{failed.id}/resend")
-    assert response.status_code == 302 and response.headers["Location"].endswith("#emails")
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/staff/leads/{lead.id}")
     copy = db.session.scalar(sa.select(EmailMessage).filter_by(idempotency_key=f"resend:{failed.id}:1"))
     assert copy.status == "queued" and copy.to_address == failed.to_address
     assert copy.body_text == failed.body_text and copy.message_id != failed.message_id
