@@ -41,7 +41,8 @@ def accept(token: str):
     if not form.validate_on_submit():
         return _render(token, assignment, accept_form=form), 400
     responses.accept(assignment.id, note=form.note.data)
-    return redirect(url_for("provider.show_request", token=token), 303)
+    flash(gettext("Your answer is saved."))
+    return _back_to_request(token)
 
 
 @bp.post("/<token>/decline")
@@ -51,7 +52,8 @@ def decline(token: str):
     if not form.validate_on_submit():
         return _render(token, assignment, decline_form=form), 400
     responses.decline(assignment.id, reason=form.reason.data, note=form.decline_note.data)
-    return redirect(url_for("provider.show_request", token=token), 303)
+    flash(gettext("Your answer is saved."))
+    return _back_to_request(token)
 
 
 @bp.post("/<token>/quote")
@@ -67,7 +69,7 @@ def send_quote(token: str):
             if quote.revision == 1
             else gettext("Your revised quote was sent.")
         )
-    return redirect(url_for("provider.show_request", token=token, _anchor="quote"), 303)
+    return _back_to_request(token)
 
 
 @bp.post("/<token>/quote/withdraw")
@@ -75,7 +77,7 @@ def withdraw_quote(token: str):
     assignment = responses.assignment_from_token(token)
     if WithdrawQuoteForm().validate_on_submit() and _attempt(quotes.withdraw_quote, assignment.id):
         flash(gettext("Your quote is withdrawn. The patient can no longer choose it."))
-    return redirect(url_for("provider.show_request", token=token, _anchor="quote"), 303)
+    return _back_to_request(token)
 
 
 @bp.post("/<token>/booked")
@@ -86,7 +88,13 @@ def confirm_booking(token: str):
         return _render(token, assignment, booking_form=form), 400
     if _attempt(quotes.confirm_booking, assignment.id, form.treatment_date.data):
         flash(gettext("Thank you: the booking is confirmed."))
-    return redirect(url_for("provider.show_request", token=token, _anchor="quote"), 303)
+    return _back_to_request(token)
+
+
+def _back_to_request(token: str):
+    """To the top of the clinic's page, where the result of its step comes first and is focused:
+    an anchor (#quote) scrolled past it, and its fragment kept the browser from focusing it."""
+    return redirect(url_for("provider.show_request", token=token), 303)
 
 
 def _attempt(step, *args):

@@ -1,5 +1,5 @@
-"""The result of a step reaches a screen reader in a real browser: after a patient's or a
-coordinator's action the page opens with the message focused (a screen reader reads what has
+"""The result of a step reaches a screen reader in a real browser: after a patient's, a clinic's
+or a coordinator's action the page opens with the message focused (a screen reader reads what has
 focus; a live region present when the page loads is not announced), named "Done" or "There is a
 problem", described by its words, and on screen. A page with nothing to tell takes no focus."""
 
@@ -43,9 +43,8 @@ def expect_no_focus_taken(page) -> None:
     expect(page.locator("[autofocus]")).to_have_count(0)
 
 
-@pytest.fixture
-def two_quotes(app, taxonomy, live_server):
-    """A lead two clinics accepted and quoted: (lead id, [assignment ids], [quote ids], [names])."""
+def routed_lead():
+    """A lead with its consent, routed to the demo clinics: the lead and its assignments, by rank."""
     load_demo_providers_reading_english()
     lead = LeadFactory(full_name="Karim Haddad")
     db.session.add(
@@ -55,9 +54,16 @@ def two_quotes(app, taxonomy, live_server):
     )
     db.session.commit()
     assert route_lead(lead.id) == "routed"
-    assignments = db.session.scalars(
+    return lead, db.session.scalars(
         sa.select(Assignment).filter_by(lead_id=lead.id).order_by(Assignment.rank)
-    ).all()[:2]
+    ).all()
+
+
+@pytest.fixture
+def two_quotes(app, taxonomy, live_server):
+    """A lead two clinics accepted and quoted: (lead id, [assignment ids], [quote ids], [names])."""
+    lead, assignments = routed_lead()
+    assignments = assignments[:2]
     offer = QuoteInput(
         price_from=20000,
         price_to=25000,
@@ -104,6 +110,24 @@ def test_a_patient_on_a_phone_hears_a_refused_choice_then_the_one_that_worked(
     # Read once: coming back to the page later takes no focus.
     page.reload()
     expect_no_focus_taken(page)
+
+
+def test_a_clinic_hears_that_its_answer_and_its_quote_were_saved(live_server, page, taxonomy):
+    _, assignments = routed_lead()
+    url = f"{live_server.url}/p/{tokens.make_assignment_token(assignments[0].id)}"
+    db.session.rollback()  # hold no SQLite lock: the live server writes next
+
+    page.goto(url)
+    expect_no_focus_taken(page)
+    page.get_by_role("button", name="Accept and contact the patient").click()
+    expect_result(page, "Your answer is saved.")
+    page.get_by_label("Price from").fill("20000")
+    page.get_by_label("Price to").fill("28000")
+    page.get_by_label("Earliest start").fill((utcnow().date() + timedelta(days=45)).isoformat())
+    page.get_by_role("button", name="Send the quote").click()
+    expect_result(page, "Your quote was sent to the patient.")
+    expect(page.get_by_text("Your quote is live")).to_be_in_viewport()
+    assert axe_violations(page) == []
 
 
 @pytest.fixture
