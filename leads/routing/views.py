@@ -3,6 +3,7 @@ clinic's quote (send, revise, withdraw) and, once chosen, the booking confirmati
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
+from wtforms import RadioField, SelectMultipleField
 
 from leads.i18n import country_name, language_name, read_page_in
 from leads.intake.choices import BUDGETS, CONTACT_PREFERENCES, TIMEFRAMES, label_for
@@ -106,8 +107,22 @@ def _attempt(step, *args):
         return None
 
 
+def _field_errors(*forms) -> list[tuple[str, str]]:
+    """(anchor, message) for each problem of the submitted form, for its error summary; a group
+    of radios or boxes is reached at its first option."""
+    return [
+        (f"{field.id}-0" if isinstance(field, (RadioField, SelectMultipleField)) else field.id, message)
+        for form in forms
+        if form is not None
+        for field in form
+        if field.name != "csrf_token"
+        for message in field.errors
+    ]
+
+
 def _render(token, assignment, *, accept_form=None, decline_form=None, quote_form=None, booking_form=None):
     responses.check_available(assignment)
+    field_errors = _field_errors(accept_form, decline_form, quote_form, booking_form)
     answered = assignment.status in (AssignmentStatus.ACCEPTED, AssignmentStatus.DECLINED)
     quote = assignment.quote
     if quote_form is None:
@@ -135,4 +150,5 @@ def _render(token, assignment, *, accept_form=None, decline_form=None, quote_for
         withdraw_form=WithdrawQuoteForm(formdata=None),
         booking_form=booking_form or BookingForm(formdata=None),
         can_book=quotes.booking_refusal(assignment) is None,
+        field_errors=field_errors,
     )

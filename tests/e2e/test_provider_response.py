@@ -65,8 +65,14 @@ def test_a_provider_declines_with_the_keyboard_after_a_missing_reason(live_serve
     lead_id, first_id, _ = routed
     page.goto(f"{live_server.url}/p/{tokens.make_assignment_token(first_id)}")
     page.get_by_role("button", name="Decline").click()
-    expect(page.get_by_text("Choose a reason for declining")).to_be_visible()
+    expect(page.get_by_text("Choose a reason for declining").first).to_be_visible()
+    # The error summary is read first, and its link leads to the reasons.
+    summary = page.get_by_role("alert", name="There is a problem")
+    expect(summary).to_be_focused()
+    assert page.title().startswith("Error: ")
     assert axe_violations(page) == []
+    summary.get_by_role("link", name="Choose a reason for declining").click()
+    expect(page.get_by_label("No capacity at the moment")).to_be_focused()
     page.get_by_label("Treatment not offered").check()
     page.get_by_role("button", name="Decline").focus()
     page.keyboard.press("Enter")

@@ -137,6 +137,11 @@ def test_bad_quote_input_gets_a_message_on_its_field_and_writes_nothing(
     assert response.status_code == 400
     body = response.get_data(as_text=True)
     assert message in body and f'id="{field}-error"' in body
+    # The page opens with a focused summary whose link leads to the field (a box group: its first box).
+    anchor = f"{field}-0" if field == "includes" else field
+    summary = body[body.index('id="error-summary"') : body.index("</ul>", body.index('id="error-summary"'))]
+    assert "<title>Error: " in body and "autofocus" in summary and f'<a href="#{anchor}">' in summary
+    assert f'id="{anchor}"' in body
     assert count_rows(Quote) == 0 and count_rows(QuoteRevision) == 0
     assert db.session.get(Lead, lead.id).status == "contacted"
     assert emails("patient_quote") == []
