@@ -47,6 +47,7 @@ def test_an_admin_adds_a_provider_after_fixing_the_errors(app, taxonomy, live_se
 
     summary = page.get_by_role("alert")
     expect(summary).to_contain_text("The provider was not saved")
+    expect(summary).to_be_focused()  # the directory pages have no script: autofocus alone does it
     assert axe_violations(page) == []
     screenshot(page, "directory-provider-errors")
     summary.get_by_role("link", name="Leads per week: Enter how many leads a week").click()
@@ -64,6 +65,7 @@ def test_an_admin_adds_a_provider_after_fixing_the_errors(app, taxonomy, live_se
     page.get_by_role("button", name="Add provider").click()
 
     expect(page.get_by_text("Saved Kolding Spinal Unit.")).to_be_visible()
+    expect(page.get_by_role("status", name="Done")).to_be_focused()
     values = _provider("Kolding Spinal Unit", "weekly_capacity", "notification_language", "region")
     assert values == (4, "da", "Syddanmark")
 
