@@ -73,19 +73,26 @@ def confirm_choice(token: str, quote_id: int):
 def choose(token: str, quote_id: int):
     lead = self_service.lead_from_token(token)
     form = ChoiceForm()
-    if form.validate_on_submit():
-        try:
-            quote = quotes.choose_quote(lead.id, quote_id, seen_revision=form.revision.data)
-        except quotes.QuoteRefused as refused:
-            flash(str(refused), "error")
-        else:
-            flash(
-                gettext(
-                    "Thank you. We have told %(clinic)s; they will contact you to plan the next steps.",
-                    clinic=quote.assignment.provider.name,
-                ),
-                "info",
-            )
+    if not form.validate_on_submit():
+        # Without the revision its confirmation step showed (only a hand-made request), nothing
+        # is chosen, and the patient is told so instead of landing on their page unaware.
+        notice = gettext(
+            "Your choice was not made: we could not tell which version of the quote you confirmed. "
+            "Please choose again."
+        )
+        return _render(token, lead, WithdrawForm(), ErasureForm(), notices=[notice]), 400
+    try:
+        quote = quotes.choose_quote(lead.id, quote_id, seen_revision=form.revision.data)
+    except quotes.QuoteRefused as refused:
+        flash(str(refused), "error")
+    else:
+        flash(
+            gettext(
+                "Thank you. We have told %(clinic)s; they will contact you to plan the next steps.",
+                clinic=quote.assignment.provider.name,
+            ),
+            "info",
+        )
     return _back_to_request(token)
 
 
@@ -133,7 +140,7 @@ def _back_to_request(token: str):
     return redirect(url_for("self_service.show", token=token), 303)
 
 
-def _render(token, lead, withdraw_form, erasure_form):
+def _render(token, lead, withdraw_form, erasure_form, notices=()):
     title, explanation = self_service.plain_status(lead)
     live, others = quotes.patient_quotes(lead)
     can_choose = lead.status == "quoted"
@@ -154,6 +161,7 @@ def _render(token, lead, withdraw_form, erasure_form):
         choice_refusals=refusals,
         none_form=NoneSuitForm(formdata=None),
         renewal_form=RenewalForm(formdata=None),
+        notices=notices,
         field_errors=[
             (field.id, message)
             for form in (withdraw_form, erasure_form)

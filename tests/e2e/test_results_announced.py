@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from leads.extensions import db
 from leads.messaging import tokens
-from leads.models import Assignment, Consent, LeadEvent, Role
+from leads.models import Assignment, Consent, LeadEvent, Quote, Role
 from leads.quotes import service as quotes
 from leads.quotes.rules import QuoteInput
 from leads.routing import responses
@@ -110,6 +110,25 @@ def test_a_patient_on_a_phone_hears_a_refused_choice_then_the_one_that_worked(
     # Read once: coming back to the page later takes no focus.
     page.reload()
     expect_no_focus_taken(page)
+
+
+def test_a_choice_sent_without_its_revision_is_announced_and_chooses_nothing(live_server, page, two_quotes):
+    lead_id, _, quote_ids, names = two_quotes
+    patient_url = f"{live_server.url}/my-request/{tokens.make_patient_token(lead_id)}"
+    page.goto(f"{patient_url}/quotes/{quote_ids[0]}/choose")
+    # A hand-made request: the confirmation without the revision it carries.
+    page.locator("input[name=revision]").evaluate("input => input.remove()")
+    page.get_by_role("button", name=f"Yes, go ahead with {names[0]}").click()
+    summary = page.get_by_role("alert", name="There is a problem")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("Your choice was not made")
+    expect(summary).to_be_in_viewport()
+    assert page.title().startswith("Error: ")
+    expect(page.get_by_role("link", name="Go ahead with this clinic")).to_have_count(2)
+    assert axe_violations(page) == []
+    statuses = set(db.session.scalars(sa.select(Quote.status).filter_by(lead_id=lead_id)))
+    db.session.rollback()
+    assert statuses == {"live"}
 
 
 def test_a_clinic_hears_that_its_answer_and_its_quote_were_saved(live_server, page, taxonomy):

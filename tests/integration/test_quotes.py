@@ -270,6 +270,30 @@ def _revision_shown(confirmation) -> int:
     )
 
 
+@pytest.mark.parametrize("sent", [{}, {"revision": ""}, {"revision": "latest"}])
+def test_a_choice_sent_without_its_revision_tells_the_patient_nothing_was_chosen(client, accepted, sent):
+    """Only a hand-made request lacks the confirmation step's revision: the patient's page comes
+    back (400) with a focused summary saying so, the quotes still there to choose from."""
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    quote = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+
+    response = client.post(f"{patient(lead)}/quotes/{quote.id}/choose", data=sent)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    summary = page[page.index('id="error-summary"') : page.index("</div>", page.index('id="error-summary"'))]
+    assert "<title>Error: " in page and 'role="alert"' in summary and "autofocus" in summary
+    assert (
+        "Your choice was not made: we could not tell which version of the quote you confirmed. "
+        "Please choose again." in summary
+    )
+    assert f"/quotes/{quote.id}/choose" in page  # its "Go ahead with this clinic" is still there
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).status == "quoted"
+    assert db.session.get(Quote, quote.id).status == "live"
+    assert events(lead, "quote_chosen") == [] and emails("provider_quote_chosen") == []
+
+
 def test_a_quote_revised_after_the_confirmation_step_is_not_chosen_and_the_patient_sees_the_new_one(
     client, accepted
 ):
@@ -290,7 +314,7 @@ def test_a_quote_revised_after_the_confirmation_step_is_not_chosen_and_the_patie
     )
     assert "€40,000 to €50,000" in page and "Revision 2" in page
     # A confirmation that names no revision chooses none.
-    client.post(choose, data={})
+    assert client.post(choose, data={}).status_code == 400
     db.session.expire_all()
     assert db.session.get(Lead, lead.id).status == "quoted"
     assert db.session.get(Quote, quote.id).status == "live"
