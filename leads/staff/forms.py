@@ -14,6 +14,7 @@ from wtforms import (
     EmailField,
     HiddenField,
     PasswordField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
@@ -235,7 +236,10 @@ class NewUserForm(FlaskForm):
     # Least privilege first: a new account is a coordinator unless an admin is chosen.
     role = SelectField(
         _l("Role"),
-        choices=[(Role.COORDINATOR.value, ROLES["coordinator"]), (Role.ADMIN.value, ROLES["admin"])],
+        choices=[
+            SelectChoice(Role.COORDINATOR.value, ROLES["coordinator"]),
+            SelectChoice(Role.ADMIN.value, ROLES["admin"]),
+        ],
         default=Role.COORDINATOR.value,
         invalid_choice_message=_l("Choose admin or coordinator"),
     )
@@ -278,7 +282,7 @@ class AccountSettingsForm(FlaskForm):
 
     language = SelectField(
         _l("Language of the staff pages"),
-        choices=list(STAFF_LANGUAGES.items()),
+        choices=[SelectChoice(code, name) for code, name in STAFF_LANGUAGES.items()],
         validate_choice=False,
         validators=[DataRequired(_l("Choose a language"))],
     )
