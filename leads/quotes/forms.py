@@ -45,7 +45,7 @@ class QuoteForm(FlaskForm):
         validate_choice=False,
     )
     includes = CheckboxesField(
-        "The price includes",
+        _l("The price includes"),
         choices=[SelectChoice(key, label) for key, label in rules.INCLUDES.items()],
         default=["treatment"],
     )

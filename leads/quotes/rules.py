@@ -56,22 +56,22 @@ def quote_problems(data: QuoteInput, today: date) -> dict[str, str]:
     for name in ("price_from", "price_to"):
         amount = getattr(data, name)
         if amount is None:
-            problems[name] = "Enter the price as a whole number, for example 20000"
+            problems[name] = _l("Enter the price as a whole number, for example 20000")
         elif amount < 0:
             problems[name] = _l("The price cannot be negative")
         elif amount == 0 or amount > MAX_AMOUNT:
-            problems[name] = f"Enter a price between 1 and {MAX_AMOUNT:,}"
+            problems[name] = _l("Enter a price between 1 and %(most)s", most=f"{MAX_AMOUNT:,}")
     if "price_from" not in problems and "price_to" not in problems and data.price_to < data.price_from:
         problems["price_to"] = _l("The highest price cannot be below the lowest price")
     if data.currency not in CURRENCIES:
-        problems["currency"] = "Choose EUR or DKK"
+        problems["currency"] = _l("Choose EUR or DKK")
     unknown = [item for item in data.includes if item not in INCLUDES]
     if not data.includes:
         problems["includes"] = _l("Tick at least one thing the price includes")
     elif unknown:
         problems["includes"] = _l("Choose only from the listed items")
     if data.earliest_start is None:
-        problems["earliest_start"] = "Enter the earliest start as a date, YYYY-MM-DD"
+        problems["earliest_start"] = _l("Enter the earliest start as a date, YYYY-MM-DD")
     elif data.earliest_start < today:
         problems["earliest_start"] = _l("The earliest start cannot be in the past")
     if data.valid_days is None:
