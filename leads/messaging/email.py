@@ -8,7 +8,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, fields
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email import policy
 from email.charset import QP, Charset
 from email.message import EmailMessage as PolicyMessage
@@ -442,13 +442,13 @@ def deliver_emails(email_ids: list[int]) -> dict[int, str]:
         claimed = _claim_next(waiting, results, rendered)
         db.session.commit()
         while claimed is not None:
-            email_id, message = claimed
+            email, message = claimed
             error: Exception | None = None
             try:
                 smtp_send(message)
             except (PermanentSmtpError, TransientSmtpError) as exc:
                 error = exc
-            claimed = _record_and_claim_next(email_id, error, waiting, results, rendered)
+            claimed = _record_and_claim_next(email, error, waiting, results, rendered)
     return results
 
 
@@ -467,6 +467,7 @@ class _Claimed:
     body_html: str
     message_id: str
     render_context: dict | None
+    claimed_at: datetime  # this claim's, as stored: the outcome is written only while it holds
 
 
 # The sender's statements, made once: each email costs a claim and an outcome, and building the
@@ -506,12 +507,20 @@ _CANCEL_CLAIMED = (
         attempts=_EMAIL.c.attempts - 1,
     )
 )
+# The outcome is written only while the claim that sent the email holds: one that lapsed may have
+# been taken back by the sweep (`_take_back_abandoned_claims`) and the email given to another sender.
+_OUR_CLAIM = sa.and_(
+    _THIS_EMAIL,
+    _EMAIL.c.status == EmailStatus.SENDING.value,
+    _EMAIL.c.claimed_at == sa.bindparam("claim", type_=_EMAIL.c.claimed_at.type),
+)
 _RECORD_SENT = (
     sa.update(_EMAIL)
-    .where(_THIS_EMAIL)
+    .where(_OUR_CLAIM)
     .values(status=EmailStatus.SENT.value, sent_at=_NOW, claimed_at=None, last_error=None)
     .returning(_EMAIL.c.attempts)
 )
+_RELEASE_CLAIM = sa.update(_EMAIL).where(_OUR_CLAIM).values(claimed_at=None).returning(_EMAIL.c.id)
 # What the sharing rule reads of a lead, without loading it.
 _LEAD, _CONSENT = Lead.__table__, Consent.__table__
 _SHARING = (
@@ -529,7 +538,7 @@ _SHARING = (
 
 def _claim_next(
     waiting: list[int], results: dict[int, str], rendered: _Rendered
-) -> tuple[int, MimeMessage] | None:
+) -> tuple[_Claimed, MimeMessage] | None:
     """Claim the first email of `waiting` still ours to send, in the caller's transaction, and
     return it as sent; the ones passed over get their status in `results`.
 
@@ -559,7 +568,7 @@ def _claim_next(
             db.session.execute(_CANCEL_CLAIMED, {"email_id": email_id, "why": f"Not sent: {refusal}"})
             results[email_id] = EmailStatus.CANCELLED
             continue
-        return email_id, message
+        return email, message
     return None
 
 
@@ -572,41 +581,54 @@ def _claim(email_id: int) -> _Claimed | None:
 
 
 def _record_and_claim_next(
-    email_id: int, error: Exception | None, waiting: list[int], results: dict[int, str], rendered: _Rendered
-) -> tuple[int, MimeMessage] | None:
-    """Record what the server said about `email_id` and claim the next email, in one transaction.
-    Retried a few times: if this commit is lost, the claim expires and a delivered email would go
-    out a second time."""
+    sent: _Claimed, error: Exception | None, waiting: list[int], results: dict[int, str], rendered: _Rendered
+) -> tuple[_Claimed, MimeMessage] | None:
+    """Record what the server said about the email `sent` and claim the next email, in one
+    transaction. Retried a few times: if this commit is lost, the claim expires and a delivered email
+    would go out a second time."""
     for attempt in range(RECORD_ATTEMPTS):
         still_waiting, passed_over = list(waiting), {}
         try:
             # Read before the commit expires the row (reading it after would open a transaction).
-            status, attempts = _record_outcome(email_id, error)
+            outcome = _record_outcome(sent, error)
             claimed = _claim_next(still_waiting, passed_over, rendered)
             db.session.commit()
         except sa.exc.OperationalError:
             db.session.rollback()
             if attempt == RECORD_ATTEMPTS - 1:
                 raise
-            log.warning("email %s: recording the outcome failed; trying again", email_id)
+            log.warning("email %s: recording the outcome failed; trying again", sent.id)
             time.sleep(min(0.2 * 2**attempt, 5.0))
             continue
-        log.info("email %s: %s after %s attempt(s)", email_id, status, attempts)
-        results[email_id] = status
+        if outcome is None:
+            # The conversation outlasted the claim: the email is another sender's now, and its outcome too.
+            log.warning(
+                "email %s: its claim lapsed while the server was asked (%s); the outcome is left to "
+                "the sender that holds the email now",
+                sent.id,
+                "accepted" if error is None else type(error).__name__,
+            )
+            results[sent.id] = "skipped"
+        else:
+            log.info("email %s: %s after %s attempt(s)", sent.id, *outcome)
+            results[sent.id] = outcome[0]
         results.update(passed_over)
         waiting[:] = still_waiting
         return claimed
     raise AssertionError("unreachable")
 
 
-def _record_outcome(email_id: int, error: Exception | None) -> tuple[str, int]:
-    """The server's answer on the email row, in the caller's transaction; its status and attempts."""
+def _record_outcome(sent: _Claimed, error: Exception | None) -> tuple[str, int] | None:
+    """The server's answer on the email row, in the caller's transaction; its status and attempts,
+    or None when the claim that sent it no longer holds (nothing is written then)."""
+    claim = {"email_id": sent.id, "claim": sent.claimed_at}
     if error is None:
         # The common case in one statement, without loading the row and its bodies.
-        attempts = db.session.execute(_RECORD_SENT, {"email_id": email_id, "now": utcnow()}).scalar_one()
-        return EmailStatus.SENT, attempts
-    email = db.session.get(EmailMessage, email_id)
-    email.claimed_at = None
+        attempts = db.session.execute(_RECORD_SENT, {**claim, "now": utcnow()}).scalar_one_or_none()
+        return None if attempts is None else (EmailStatus.SENT, attempts)
+    if db.session.execute(_RELEASE_CLAIM, claim).first() is None:
+        return None
+    email = db.session.get(EmailMessage, sent.id)
     if isinstance(error, PermanentSmtpError):
         _mark_failed(email, str(error))
     else:
@@ -738,7 +760,8 @@ RESENT_EVENT = "email_resent"
 def _take_back_abandoned_claims(now) -> None:
     """Queue again the emails whose claim is older than the timeout (their worker died while
     sending). The server may already have accepted one: it goes out again, possibly a duplicate
-    with the same Message-ID, and the lead's history says so."""
+    with the same Message-ID, and the lead's history says so. A worker whose conversation merely
+    outlasted the claim finds it gone when it records the answer, and writes nothing (`_OUR_CLAIM`)."""
     stale = now - timedelta(seconds=current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"])
     abandoned = db.session.execute(
         sa.update(EmailMessage)

@@ -1,17 +1,28 @@
 """Recording a delivery must not fail quietly: the attempt counts before the server is reached,
 and a commit lost after the server's 250 is retried instead of sending the email again later."""
 
+import logging
+import threading
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.messaging import email as email_module
-from leads.messaging.email import deliver_email, queue_email
+from leads.messaging.email import (
+    TransientSmtpError,
+    deliver_email,
+    deliver_emails,
+    due_email_ids,
+    queue_email,
+)
 from leads.models import EmailMessage
 from leads.timeutil import utcnow
 
-# Faults are injected on the real COMMIT, which a test transaction would turn into a savepoint release.
-pytestmark = pytest.mark.commits
+# Faults are injected on the real COMMIT, which a test transaction would turn into a savepoint release;
+# a claim is compared by its stored time, which each database keeps its own way.
+pytestmark = [pytest.mark.commits, pytest.mark.pg]
 
 
 def _queued():
@@ -69,3 +80,47 @@ def test_the_attempt_counts_before_the_server_is_reached(app, mail_sink, monkeyp
     db.session.rollback()
     email = db.session.get(EmailMessage, email_id)
     assert (email.status, email.attempts) == ("sending", 1)
+
+
+@pytest.mark.parametrize("late_answer", [None, "451 4.3.0 Try again later"])
+def test_an_answer_that_comes_after_the_claim_lapsed_leaves_the_email_to_the_sender_holding_it(
+    app, mail_sink, monkeypatch, caplog, late_answer
+):
+    """A conversation outlasts the claim: meanwhile beat takes the claim back and another worker
+    sends the email. The first worker's late answer (accepted, or a 4xx) writes nothing."""
+    email_id = _queued()
+    real_send = email_module.smtp_send
+    other_worker: list[dict] = []
+
+    def meanwhile() -> None:
+        lapsed = utcnow() - timedelta(seconds=app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"] + 1)
+        with app.app_context():
+            db.session.execute(
+                sa.update(EmailMessage).where(EmailMessage.id == email_id).values(claimed_at=lapsed)
+            )
+            db.session.commit()
+            assert email_id in due_email_ids()
+            other_worker.append(deliver_emails([email_id]))
+            db.session.remove()
+
+    def slow_conversation(message):
+        if threading.current_thread() is not threading.main_thread():
+            return real_send(message)
+        thread = threading.Thread(target=meanwhile)
+        thread.start()
+        thread.join(timeout=30)
+        if late_answer:
+            raise TransientSmtpError(late_answer)
+        real_send(message)
+
+    monkeypatch.setattr(email_module, "smtp_send", slow_conversation)
+    with caplog.at_level(logging.INFO, logger=email_module.__name__):
+        assert deliver_email(email_id) == "skipped"
+
+    assert other_worker == [{email_id: "sent"}]
+    db.session.expire_all()
+    email = db.session.get(EmailMessage, email_id)
+    assert (email.status, email.attempts, email.claimed_at, email.last_error) == ("sent", 2, None, None)
+    # Accepted twice, the copies carry the same Message-ID.
+    assert len(mail_sink.messages()) == (1 if late_answer else 2)
+    assert "claim lapsed" in caplog.text and "patient@example.org" not in caplog.text
