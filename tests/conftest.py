@@ -2,11 +2,14 @@
 (or PostgreSQL with --db=postgresql)."""
 
 import os
+import sqlite3
+import threading
 from contextlib import contextmanager
 
 import pytest
 
 import config
+import leads
 from leads import create_app
 from leads.dev.mailsink import start_sink
 from leads.extensions import db, limiter
@@ -45,19 +48,26 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def database_url(request, tmp_path_factory):
-    """A migrated, empty database for the whole run."""
+def database_server(request):
+    """The run's own PostgreSQL cluster, or None (SQLite, or a server named by TEST_DATABASE_URL)."""
+    if os.environ.get("TEST_DATABASE_URL") or request.config.getoption("--db") != "postgresql":
+        yield None
+        return
+    cluster = PgCluster()
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(database_server, tmp_path_factory):
+    """The database for the whole run (migrated by `test_env`)."""
     url = os.environ.get("TEST_DATABASE_URL")
-    cluster = None
-    if not url and request.config.getoption("--db") == "postgresql":
-        cluster = PgCluster()
-        cluster.start()
-        url = cluster.url()
-    elif not url:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    yield url
-    if cluster:
-        cluster.stop()
+    if url:
+        return url
+    if database_server is not None:
+        return database_server.url()
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
 
 
 @pytest.fixture(scope="session")
@@ -193,6 +203,48 @@ def _empty_tables() -> None:
         for table in reversed(db.metadata.sorted_tables):
             connection.execute(table.delete())
     db.engine.dispose()
+
+
+@pytest.fixture
+def database_outage(app, database_server, monkeypatch):
+    """`database_outage(seconds)` takes the app's database away now and brings it back after
+    `seconds`, in the background; the thread that brings it back is returned. On SQLite another
+    connection holds the write lock (and each writer gives up waiting for it after a tenth of a
+    second instead of SQLITE_BUSY_MS); on PostgreSQL the server is stopped, then started again."""
+    dialect, path = db.engine.dialect.name, db.engine.url.database
+    if dialect != "sqlite" and database_server is None:
+        pytest.skip("stopping PostgreSQL needs the run's own cluster, not TEST_DATABASE_URL")
+    monkeypatch.setattr(leads, "SQLITE_BUSY_MS", 100)
+    outages: list[threading.Thread] = []
+
+    def outage(seconds: float) -> threading.Thread:
+        started = threading.Event()
+
+        def hold_the_write_lock() -> None:
+            connection = sqlite3.connect(path, isolation_level=None)
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                started.set()
+                threading.Event().wait(seconds)
+                connection.execute("COMMIT")
+            finally:
+                connection.close()
+
+        def stop_the_server() -> None:
+            database_server.stop_server()
+            started.set()
+            threading.Event().wait(seconds)
+            database_server.start_server()
+
+        thread = threading.Thread(target=hold_the_write_lock if dialect == "sqlite" else stop_the_server)
+        thread.start()
+        outages.append(thread)
+        assert started.wait(timeout=30), "the outage did not begin"
+        return thread
+
+    yield outage
+    for thread in outages:  # the database is back for the next test, whatever became of this one
+        thread.join()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Email: one renderer for .txt + .html template pairs, queued rows, SMTP delivery with
 database-scheduled back-off."""
 
+import itertools
 import logging
 import random
 import smtplib
@@ -33,8 +34,10 @@ from leads.workflow import sharing_refusal
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
-# Tries at recording a delivery's outcome (about 10 s in all) before the task's own retry.
-RECORD_ATTEMPTS = 6
+# Recording a delivery's outcome is tried again until this long before its claim lapses (or a
+# quarter of the claim timeout, when that is less): the last try may wait for the database
+# (SQLite's lock, up to SQLITE_BUSY_MS) and the sweeper's clock may run ahead of the sender's.
+RECORD_MARGIN = timedelta(seconds=30)
 # Every email about a lead to a provider uses a template named so; the sharing rule guards them.
 PROVIDER_TEMPLATE_PREFIX = "provider_"
 # Idempotency keys of a coordinator's resends: resend:<id of the email repeated>:<n>.
@@ -584,9 +587,11 @@ def _record_and_claim_next(
     sent: _Claimed, error: Exception | None, waiting: list[int], results: dict[int, str], rendered: _Rendered
 ) -> tuple[_Claimed, MimeMessage] | None:
     """Record what the server said about the email `sent` and claim the next email, in one
-    transaction. Retried a few times: if this commit is lost, the claim expires and a delivered email
-    would go out a second time."""
-    for attempt in range(RECORD_ATTEMPTS):
+    transaction. Tried again, with back-off, while no sweep can have taken the claim back
+    (`_record_deadline`): if this commit is lost, the claim lapses and a delivered email goes out
+    a second time."""
+    deadline = _record_deadline(sent.claimed_at)
+    for attempt in itertools.count():
         still_waiting, passed_over = list(waiting), {}
         try:
             # Read before the commit expires the row (reading it after would open a transaction).
@@ -595,10 +600,12 @@ def _record_and_claim_next(
             db.session.commit()
         except sa.exc.OperationalError:
             db.session.rollback()
-            if attempt == RECORD_ATTEMPTS - 1:
+            left = (deadline - utcnow()).total_seconds()
+            if left <= 0:
+                log.error("email %s: the outcome could not be recorded before its claim lapses", sent.id)
                 raise
             log.warning("email %s: recording the outcome failed; trying again", sent.id)
-            time.sleep(min(0.2 * 2**attempt, 5.0))
+            time.sleep(min(0.2 * 2**attempt, 2.0, left))
             continue
         if outcome is None:
             # The conversation outlasted the claim: the email is another sender's now, and its outcome too.
@@ -616,6 +623,14 @@ def _record_and_claim_next(
         waiting[:] = still_waiting
         return claimed
     raise AssertionError("unreachable")
+
+
+def _record_deadline(claimed_at: datetime) -> datetime:
+    """The last moment to begin recording the outcome of an email claimed at `claimed_at`: the
+    claim lapses EMAIL_CLAIM_TIMEOUT_SECONDS after it, less RECORD_MARGIN or a quarter of that
+    timeout, whichever is less."""
+    timeout = timedelta(seconds=current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"])
+    return claimed_at + timeout - min(RECORD_MARGIN, timeout / 4)
 
 
 def _record_outcome(sent: _Claimed, error: Exception | None) -> tuple[str, int] | None:

@@ -17,17 +17,18 @@ from leads.messaging.email import (
     due_email_ids,
     queue_email,
 )
-from leads.models import EmailMessage
+from leads.models import EmailMessage, LeadEvent
 from leads.timeutil import utcnow
+from tests.factories import LeadFactory
 
 # Faults are injected on the real COMMIT, which a test transaction would turn into a savepoint release;
 # a claim is compared by its stored time, which each database keeps its own way.
 pytestmark = [pytest.mark.commits, pytest.mark.pg]
 
 
-def _queued():
+def _queued(**extra):
     email_id = queue_email(
-        template="test_message", to="patient@example.org", idempotency_key="k", sent_at=utcnow()
+        template="test_message", to="patient@example.org", idempotency_key="k", sent_at=utcnow(), **extra
     )
     db.session.commit()
     return email_id
@@ -124,3 +125,65 @@ def test_an_answer_that_comes_after_the_claim_lapsed_leaves_the_email_to_the_sen
     # Accepted twice, the copies carry the same Message-ID.
     assert len(mail_sink.messages()) == (1 if late_answer else 2)
     assert "claim lapsed" in caplog.text and "patient@example.org" not in caplog.text
+
+
+# Longer than the earlier recording's six tries (about 6 s with their pauses), well within the claim.
+OUTAGE_SECONDS = 8
+
+
+def test_a_database_outage_after_the_server_accepted_is_waited_out_while_the_claim_holds(
+    app, mail_sink, monkeypatch, database_outage
+):
+    app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"] = 60
+    email_id = _queued()
+    real_send = email_module.smtp_send
+    outages = []
+
+    def accepted_then_the_database_goes(message):
+        real_send(message)
+        outages.append(database_outage(OUTAGE_SECONDS))
+
+    monkeypatch.setattr(email_module, "smtp_send", accepted_then_the_database_goes)
+    assert deliver_email(email_id) == "sent"
+    assert not outages[0].is_alive()  # recorded once the database was back
+
+    email = db.session.get(EmailMessage, email_id)
+    assert (email.status, email.attempts, email.claimed_at) == ("sent", 1, None)
+    app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"] = 0
+    assert email_id not in due_email_ids()  # nothing for the sweep to send again
+    assert len(mail_sink.messages()) == 1
+
+
+def test_an_outage_that_outlasts_the_claim_leaves_the_email_to_the_sweep_with_the_lead_told(
+    app, mail_sink, monkeypatch, database_outage, taxonomy
+):
+    """The recording gives up before the claim lapses: once it has, the sweep sends the email
+    again (the one duplicate left, with the same Message-ID) and the lead's history says so."""
+    claim_timeout = 2
+    app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"] = claim_timeout
+    lead = LeadFactory()
+    db.session.commit()
+    email_id = _queued(lead_id=lead.id)
+    real_send = email_module.smtp_send
+    outages = []
+
+    def accepted_then_the_database_goes(message):
+        real_send(message)
+        outages.append(database_outage(claim_timeout + 1))
+
+    monkeypatch.setattr(email_module, "smtp_send", accepted_then_the_database_goes)
+    with pytest.raises(sa.exc.OperationalError):
+        deliver_email(email_id)
+    assert outages[0].is_alive()  # given up while the database was still away
+    outages[0].join()
+
+    db.session.rollback()
+    email = db.session.get(EmailMessage, email_id)
+    assert (email.status, email.attempts) == ("sending", 1)
+    assert email.claimed_at + timedelta(seconds=claim_timeout) <= utcnow()
+    assert email_id in due_email_ids()
+    monkeypatch.setattr(email_module, "smtp_send", real_send)
+    assert deliver_email(email_id) == "sent"
+    assert len(mail_sink.messages()) == 2
+    resent = db.session.scalars(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind="email_resent")).all()
+    assert len(resent) == 1
