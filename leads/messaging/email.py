@@ -1,6 +1,7 @@
 """Email: one renderer for .txt + .html template pairs, queued rows, SMTP delivery with
 database-scheduled back-off."""
 
+import contextlib
 import itertools
 import logging
 import random
@@ -56,7 +57,7 @@ class RenderedEmail:
     html: str
 
 
-# Renderings made ahead of a batch's claims: email id -> (the context rendered, the words).
+# Renderings made ahead of their claims (`_WordsAhead`): email id -> (the context rendered, the words).
 _Rendered = dict[int, tuple[dict, RenderedEmail]]
 
 
@@ -132,8 +133,8 @@ def queue_email(
 def render_pending(email, rendered: _Rendered | None = None) -> bool:
     """Put the words into an email queued with `render_later` (an EmailMessage row, whose flush
     keeps them, or what `_claim` read of one, which the sender stores); False for one rendered
-    when it was queued. `rendered`: what `render_waiting` made of it, used while the row still
-    holds that context."""
+    when it was queued. `rendered`: what was made of it ahead of its claim (`_WordsAhead`), used
+    while the row still holds that context."""
     pending = email.render_context
     if not pending:
         return False
@@ -142,21 +143,6 @@ def render_pending(email, rendered: _Rendered | None = None) -> bool:
     email.subject, email.body_text, email.body_html = words.subject, words.text, words.html
     email.render_context = None
     return True
-
-
-def render_waiting(email_ids: list[int]) -> _Rendered:
-    """Render the queued emails among `email_ids` that wait for their words, before any is
-    claimed: the templates render with no write lock held (SQLite's one lock, PostgreSQL's row
-    locks), read in a reader's transaction. Each id maps to (the context read, its rendering)."""
-    with look_ups_first():
-        waiting = db.session.execute(
-            sa.select(EmailMessage.id, EmailMessage.render_context).where(
-                EmailMessage.id.in_(email_ids),
-                EmailMessage.status == EmailStatus.QUEUED,
-                EmailMessage.render_context.is_not(None),
-            )
-        ).all()
-    return {email_id: (context, _render_context(context)) for email_id, context in waiting}
 
 
 def _render_context(pending: dict) -> RenderedEmail:
@@ -435,14 +421,16 @@ def deliver_emails(email_ids: list[int]) -> dict[int, str]:
     Each email is claimed in the transaction that records the previous one's outcome, so a batch
     of n costs n + 1 transactions, and only the email being handed to the server is ever claimed:
     a worker dying mid-batch leaves at most that one sent and unrecorded, as for a single email,
-    and the rest simply queued for the task's redelivery.
+    and the rest simply queued for the task's redelivery. An email that cannot be made (its
+    template or catalog does not render, a header cannot be written) fails alone (`_fail_unmade`).
     """
     results: dict[int, str] = {}
     waiting = list(dict.fromkeys(email_ids))
-    rendered = render_waiting(waiting)
+    words = _WordsAhead(waiting)
     # A claim or an outcome a power loss undoes only sends the email again: at least once.
     with commits_a_power_loss_may_undo():
-        claimed = _claim_next(waiting, results, rendered)
+        words.render_next(waiting)
+        claimed = _claim_next(waiting, results, words)
         db.session.commit()
         while claimed is not None:
             email, message = claimed
@@ -451,7 +439,8 @@ def deliver_emails(email_ids: list[int]) -> dict[int, str]:
                 smtp_send(message)
             except (PermanentSmtpError, TransientSmtpError) as exc:
                 error = exc
-            claimed = _record_and_claim_next(email, error, waiting, results, rendered)
+            words.render_next(waiting)
+            claimed = _record_and_claim_next(email, error, waiting, results, words)
     return results
 
 
@@ -478,13 +467,14 @@ class _Claimed:
 _EMAIL = EmailMessage.__table__
 _NOW = sa.bindparam("now", type_=_EMAIL.c.claimed_at.type)
 _THIS_EMAIL = _EMAIL.c.id == sa.bindparam("email_id")
+# Queued, and due: a first attempt at once, a retry at its time.
+_CLAIMABLE = sa.and_(
+    _EMAIL.c.status == EmailStatus.QUEUED.value,
+    sa.or_(_EMAIL.c.attempts == 0, _EMAIL.c.next_attempt_at <= _NOW),
+)
 _CLAIM = (
     sa.update(_EMAIL)
-    .where(
-        _THIS_EMAIL,
-        _EMAIL.c.status == EmailStatus.QUEUED.value,
-        sa.or_(_EMAIL.c.attempts == 0, _EMAIL.c.next_attempt_at <= _NOW),
-    )
+    .where(_THIS_EMAIL, _CLAIMABLE)
     # The attempt counts before the server is reached, so a crash mid-send still shows it.
     .values(status=EmailStatus.SENDING.value, claimed_at=_NOW, attempts=_EMAIL.c.attempts + 1)
     .returning(*(_EMAIL.c[field.name] for field in fields(_Claimed)))
@@ -499,12 +489,12 @@ _STORE_WORDS = (
         render_context=sa.null(),
     )
 )
-_CANCEL_CLAIMED = (
+_END_UNSENT = (
     sa.update(_EMAIL)
     .where(_THIS_EMAIL)
     # Never offered to the server: the claim's attempt is taken back.
     .values(
-        status=EmailStatus.CANCELLED.value,
+        status=sa.bindparam("status"),
         claimed_at=None,
         last_error=sa.bindparam("why"),
         attempts=_EMAIL.c.attempts - 1,
@@ -524,6 +514,9 @@ _RECORD_SENT = (
     .returning(_EMAIL.c.attempts)
 )
 _RELEASE_CLAIM = sa.update(_EMAIL).where(_OUR_CLAIM).values(claimed_at=None).returning(_EMAIL.c.id)
+_CLAIMABLE_CONTEXTS = sa.select(_EMAIL.c.id, _EMAIL.c.render_context).where(
+    _EMAIL.c.id.in_(sa.bindparam("email_ids", expanding=True)), _CLAIMABLE
+)
 # What the sharing rule reads of a lead, without loading it.
 _LEAD, _CONSENT = Lead.__table__, Consent.__table__
 _SHARING = (
@@ -540,7 +533,7 @@ _SHARING = (
 
 
 def _claim_next(
-    waiting: list[int], results: dict[int, str], rendered: _Rendered
+    waiting: list[int], results: dict[int, str], words: "_WordsAhead"
 ) -> tuple[_Claimed, MimeMessage] | None:
     """Claim the first email of `waiting` still ours to send, in the caller's transaction, and
     return it as sent; the ones passed over get their status in `results`.
@@ -554,22 +547,17 @@ def _claim_next(
         email = _claim(email_id)
         if email is None:
             results[email_id] = "skipped"
+            words.passed_over(email_id)
             continue
-        if render_pending(email, rendered):
-            db.session.execute(
-                _STORE_WORDS,
-                {
-                    "email_id": email_id,
-                    "words_subject": email.subject,
-                    "words_text": email.body_text,
-                    "words_html": email.body_html,
-                },
-            )
-        message = build_mime(email, current_app.config["MAIL_FROM"])
+        message = _made_message(email, words.rendered)
         refusal = _provider_email_refusal(email)
         if refusal:
-            db.session.execute(_CANCEL_CLAIMED, {"email_id": email_id, "why": f"Not sent: {refusal}"})
+            _end_unsent(email, EmailStatus.CANCELLED, f"Not sent: {refusal}")
             results[email_id] = EmailStatus.CANCELLED
+            continue
+        if isinstance(message, Exception):
+            _fail_unmade(email, message)
+            results[email_id] = EmailStatus.FAILED
             continue
         return email, message
     return None
@@ -583,8 +571,82 @@ def _claim(email_id: int) -> _Claimed | None:
     return None if row is None else _Claimed(*row)
 
 
+def _made_message(email: _Claimed, rendered: _Rendered) -> MimeMessage | Exception:
+    """The message to send for a claimed email, its words stored first when it was queued with
+    `render_later`; or what keeps it from being made (`_fail_unmade`)."""
+    try:
+        if render_pending(email, rendered):
+            db.session.execute(
+                _STORE_WORDS,
+                {
+                    "email_id": email.id,
+                    "words_subject": email.subject,
+                    "words_text": email.body_text,
+                    "words_html": email.body_html,
+                },
+            )
+        return build_mime(email, current_app.config["MAIL_FROM"])
+    except sa.exc.SQLAlchemyError:
+        raise  # the database's trouble, tried again as such
+    except Exception as exc:  # a template gone, a catalog's broken placeholder, a header with a line break
+        return exc
+
+
+def _fail_unmade(email: _Claimed, error: Exception) -> None:
+    """Fail a claimed email that cannot be made: trying again cannot help, and it must not hold up
+    the rest of its batch. Its lead's history says why, for the coordinators; the log says which
+    email and what kind of error, without the words."""
+    kind = type(error).__name__
+    log.error("email %s (%s): not sent, it could not be made (%s)", email.id, email.template, kind)
+    _end_unsent(email, EmailStatus.FAILED, f"Not sent: it could not be made ({kind}: {error})")
+    note = f"Email '{email.template}' could not be made and was not sent: {kind}: {error}"
+    _note_failure(email.lead_id, note[:400])
+
+
+def _end_unsent(email: _Claimed, status: EmailStatus, why: str) -> None:
+    """End a claimed email that never reached the server: cancelled (it may not be shared any
+    more) or failed (it could not be made; no bounce of its address, `hard_bounced`)."""
+    db.session.execute(_END_UNSENT, {"email_id": email.id, "status": status.value, "why": why[:1000]})
+
+
+class _WordsAhead:
+    """The words of a batch's emails queued with `render_later`, each rendered just before the
+    claim that takes it, with no write lock held (SQLite's one lock, PostgreSQL's row locks).
+
+    Only the email the next claim tries is rendered, so two tasks given the same batch do not each
+    render all of it; once a claim finds the email rendered for it taken (another task works
+    through the batch), this task renders the rest after claiming them. A rendering that fails is
+    left to the claim, which renders it again and fails the email (`_fail_unmade`).
+    """
+
+    def __init__(self, email_ids: list[int]) -> None:
+        with look_ups_first():
+            # The emails that can be claimed as the batch begins, each with what renders it (or None).
+            self._contexts: dict[int, dict | None] = dict(
+                db.session.execute(_CLAIMABLE_CONTEXTS, {"email_ids": email_ids, "now": utcnow()}).all()
+            )
+        self.rendered: _Rendered = {}
+
+    def render_next(self, waiting: list[int]) -> None:
+        """Render the first email of `waiting` that could be claimed, if it waits for its words."""
+        for email_id in waiting:
+            if email_id in self._contexts:
+                context = self._contexts.pop(email_id)
+                # One that does not render is rendered again once claimed, which then fails the email.
+                with contextlib.suppress(Exception):
+                    if context:
+                        self.rendered[email_id] = (context, _render_context(context))
+                return
+
+    def passed_over(self, email_id: int) -> None:
+        """A claim found the email not ours to send: if it was rendered ahead, another task works
+        through this batch, and this one renders the rest only once it has claimed them."""
+        if self.rendered.pop(email_id, None) is not None:
+            self._contexts.clear()
+
+
 def _record_and_claim_next(
-    sent: _Claimed, error: Exception | None, waiting: list[int], results: dict[int, str], rendered: _Rendered
+    sent: _Claimed, error: Exception | None, waiting: list[int], results: dict[int, str], words: _WordsAhead
 ) -> tuple[_Claimed, MimeMessage] | None:
     """Record what the server said about the email `sent` and claim the next email, in one
     transaction. Tried again, with back-off, while no sweep can have taken the claim back
@@ -596,7 +658,7 @@ def _record_and_claim_next(
         try:
             # Read before the commit expires the row (reading it after would open a transaction).
             outcome = _record_outcome(sent, error)
-            claimed = _claim_next(still_waiting, passed_over, rendered)
+            claimed = _claim_next(still_waiting, passed_over, words)
             db.session.commit()
         except sa.exc.OperationalError:
             db.session.rollback()
@@ -708,12 +770,13 @@ def hard_bounced(email: EmailMessage) -> bool:
 def _mark_failed(email: EmailMessage, error: str) -> None:
     email.status = EmailStatus.FAILED
     email.last_error = error[:1000]
-    if email.lead_id is not None:
-        db.session.get(Lead, email.lead_id).add_event(
-            "email_failed",
-            actor_type="system",
-            note=f"Email '{email.template}' could not be delivered: {error[:300]}",
-        )
+    _note_failure(email.lead_id, f"Email '{email.template}' could not be delivered: {error[:300]}")
+
+
+def _note_failure(lead_id: int | None, note: str) -> None:
+    """An email's failure in its lead's history, where the coordinators see it."""
+    if lead_id is not None:
+        db.session.get(Lead, lead_id).add_event("email_failed", actor_type="system", note=note)
 
 
 def due_email_ids(limit: int = 500) -> list[int]:

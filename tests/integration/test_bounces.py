@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from leads.directory.csv_io import import_providers
 from leads.extensions import db
+from leads.messaging import email as email_module
 from leads.messaging.email import deliver_email, queue_email
 from leads.models import AddressBounce, Assignment, Consent, EmailMessage, LeadEvent, Provider, Role
 from leads.routing import bounces
@@ -145,6 +146,41 @@ def test_one_address_of_two_refusing_flags_it_and_the_provider_keeps_the_lead(tw
     assert len(lead.assignments) == 3
     [flag] = db.session.scalars(sa.select(AddressBounce)).all()
     assert (flag.address, flag.answer) == ("a@two-doors.example", NO_SUCH_USER)
+
+
+def test_a_notification_that_cannot_be_made_in_its_clinics_language_fails_alone_and_is_no_bounce(
+    two_doors, mail_sink, monkeypatch
+):
+    """A catalog whose translation names a placeholder the code does not pass keeps one clinic's
+    email from rendering: it fails with the reason in the lead's history, the lead's other provider
+    emails go out in the same task, and nothing counts against the clinic or its address."""
+    lead, assignment = _lead_reaching(two_doors)
+    provider_emails = db.session.scalars(
+        sa.select(EmailMessage.id).where(EmailMessage.lead_id == lead.id).order_by(EmailMessage.id)
+    ).all()
+    broken = _notifications(assignment)[0]
+    broken.render_context = {**broken.render_context, "language": "da"}
+    db.session.commit()
+    real_render = email_module.render_email
+
+    def render(template, language="en", **context):
+        if language == "da":  # msgstr "… %(klinik)s" where the code passes `clinic`
+            raise KeyError("klinik")
+        return real_render(template, language, **context)
+
+    monkeypatch.setattr(email_module, "render_email", render)
+    statuses = bounces.deliver_and_handle_bounces(list(provider_emails))
+
+    assert statuses.pop(broken.id) == "failed"
+    assert set(statuses.values()) == {"sent"} and len(statuses) >= 3
+    assert len(mail_sink.messages()) == len(statuses)
+    db.session.refresh(broken)
+    assert broken.last_error == "Not sent: it could not be made (KeyError: 'klinik')"
+    db.session.refresh(assignment)
+    assert assignment.status == "notified"
+    assert db.session.scalars(sa.select(AddressBounce)).all() == []
+    [event] = db.session.scalars(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind="email_failed")).all()
+    assert "provider_notification" in event.note and "could not be made" in event.note
 
 
 def test_a_failure_that_is_not_a_provider_notification_changes_nothing(two_doors, mail_sink):

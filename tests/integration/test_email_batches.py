@@ -4,6 +4,7 @@ at most the email in the server's hands unrecorded."""
 
 import base64
 import json
+import logging
 import threading
 from datetime import timedelta
 from email import message_from_bytes, policy
@@ -17,12 +18,13 @@ from leads.dev import seed
 from leads.extensions import commits_a_power_loss_may_undo, db
 from leads.messaging import email as email_module
 from leads.messaging import outbox
-from leads.messaging.email import deliver_emails, due_email_batches, queue_email
-from leads.models import Consent, EmailMessage, OutboxMessage
+from leads.messaging.email import deliver_emails, due_email_batches, hard_bounced, queue_email
+from leads.models import Consent, EmailMessage, LeadEvent, OutboxMessage
+from leads.routing.bounces import deliver_and_handle_bounces
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import EmailMessageFactory, LeadFactory
-from tests.helpers import sqlite_statements, wait_until
+from tests.helpers import at_once, sqlite_statements, wait_until
 from tests.servers import Worker
 from workers import celery_settings
 
@@ -326,7 +328,7 @@ def _queue_for_the_sender(*addresses: str) -> list[int]:
 
 
 @pytest.mark.sqlite_only
-def test_a_batch_is_rendered_before_its_first_claim_with_no_write_lock_held(app, mail_sink, monkeypatch):
+def test_each_email_of_a_batch_is_rendered_with_no_write_lock_held(app, mail_sink, monkeypatch):
     ids = _queue_for_the_sender("a@example.org", "b@example.org")
     real_render = email_module.render_email
     with sqlite_statements() as seen:
@@ -338,7 +340,12 @@ def test_a_batch_is_rendered_before_its_first_claim_with_no_write_lock_held(app,
         monkeypatch.setattr(email_module, "render_email", render)
         assert deliver_emails(ids) == {ids[0]: "sent", ids[1]: "sent"}
     assert seen.count("RENDER") == 2
-    assert seen.index("BEGIN IMMEDIATE") > max(i for i, s in enumerate(seen) if s == "RENDER")
+    writing = False
+    for statement in seen:
+        if statement == "RENDER":
+            assert not writing
+        elif statement == "BEGIN IMMEDIATE" or statement in ("COMMIT", "ROLLBACK"):
+            writing = statement == "BEGIN IMMEDIATE"
     db.session.expire_all()
     assert all("Q-ABC234" in db.session.get(EmailMessage, i).body_text for i in ids)
     assert len(mail_sink.messages()) == 2
@@ -346,10 +353,11 @@ def test_a_batch_is_rendered_before_its_first_claim_with_no_write_lock_held(app,
 
 def test_words_rendered_ahead_are_used_only_while_the_row_holds_the_context_they_came_from(app):
     (email_id,) = _queue_for_the_sender("a@example.org")
-    ahead = email_module.render_waiting([email_id])
-    assert set(ahead) == {email_id}
+    ahead = email_module._WordsAhead([email_id])
+    ahead.render_next([email_id])
+    assert set(ahead.rendered) == {email_id}
     email = db.session.get(EmailMessage, email_id)
-    assert "Q-ABC234" in ahead[email_id][1].text
+    assert "Q-ABC234" in ahead.rendered[email_id][1].text
     other = {"template": "notice_provider_withdrawn", "language": "en", "context": {"reference": "Q-OTHER2"}}
     words = email_module.render_email("notice_provider_withdrawn", "en", reference="Q-OTHER2")
     stale = {email_id: (other, words)}
@@ -358,7 +366,83 @@ def test_words_rendered_ahead_are_used_only_while_the_row_holds_the_context_they
     assert email.render_context is None
     db.session.commit()
     erased = db.session.get(EmailMessage, _queue_for_the_sender("b@example.org")[0])
-    ahead = email_module.render_waiting([erased.id])
+    ahead = email_module._WordsAhead([erased.id])
+    ahead.render_next([erased.id])
     erased.render_context = None  # as erasure leaves it, between the rendering and the claim
-    email_module.render_pending(erased, ahead)
+    email_module.render_pending(erased, ahead.rendered)
     assert (erased.subject, erased.body_text) == ("", "")
+
+
+def _gone_from_this_release(email_id: int) -> None:
+    """The email waits to be rendered from a template a release renamed."""
+    email = db.session.get(EmailMessage, email_id)
+    email.render_context = {**email.render_context, "template": "notice_renamed_in_this_release"}
+    db.session.commit()
+
+
+def test_an_email_that_cannot_be_rendered_fails_alone_and_the_sweep_sends_the_rest(
+    app, mail_sink, taxonomy, caplog
+):
+    """It fails at once with the reason in its lead's history (no retry can help), and the others
+    due with it, behind it in the sweep's order, go out."""
+    lead = LeadFactory(full_name="Canary Patient")
+    db.session.commit()
+    (broken,) = _queue_for_the_sender("canary@example.org")
+    _gone_from_this_release(broken)
+    others = _queue_batch("one@example.org", "two@example.org", "three@example.org")
+    db.session.execute(sa.update(EmailMessage).where(EmailMessage.id == broken).values(lead_id=lead.id))
+    now = utcnow()
+    for email_id, due in [(broken, now - timedelta(minutes=10))] + [
+        (i, now - timedelta(minutes=1)) for i in others
+    ]:
+        db.session.execute(
+            sa.update(EmailMessage).where(EmailMessage.id == email_id).values(next_attempt_at=due)
+        )
+    db.session.commit()
+
+    batches = due_email_batches()
+    assert batches == [(outbox.SEND_EMAILS, [broken, *others])]
+    with caplog.at_level(logging.INFO):
+        statuses = deliver_and_handle_bounces(batches[0][1])
+    assert statuses == {broken: "failed", **{i: "sent" for i in others}}
+    assert _received(mail_sink) == ["one@example.org", "three@example.org", "two@example.org"]
+    email = db.session.get(EmailMessage, broken)
+    assert (email.status, email.attempts) == ("failed", 0)  # never offered to the server
+    assert email.last_error.startswith("Not sent: it could not be made (TemplateNotFound")
+    assert not hard_bounced(email)
+    [event] = db.session.scalars(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind="email_failed")).all()
+    assert "could not be made" in event.note
+    assert "canary" not in caplog.text.lower()
+    assert due_email_batches() == []  # the next sweep finds nothing left behind
+
+
+def test_a_message_that_cannot_be_built_fails_alone(app, mail_sink):
+    ids = _queue_batch("first@example.org", "second@example.org")
+    db.session.execute(
+        sa.update(EmailMessage)
+        .where(EmailMessage.id == ids[0])
+        .values(reply_to="a@example.org\nBcc: x@example.org")
+    )
+    db.session.commit()
+    assert deliver_emails(ids) == {ids[0]: "failed", ids[1]: "sent"}
+    assert _statuses(ids) == [("failed", 0), ("sent", 1)]
+    assert _received(mail_sink) == ["second@example.org"]
+
+
+def test_two_tasks_given_the_same_batch_render_each_email_about_once(app, mail_sink, monkeypatch):
+    """A sweep that publishes a batch again while the first task works through it: the second
+    task renders at most one email it then finds taken, not the whole batch."""
+    ids = _queue_for_the_sender(*(f"provider{n}@example.org" for n in range(6)))
+    real_render = email_module.render_email
+    renders = []
+
+    def render(*args, **kwargs):
+        renders.append(1)
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(email_module, "render_email", render)
+    results = at_once(app, lambda: deliver_emails(ids))
+    sent_by = [{i for i, status in result.items() if status == "sent"} for result in results]
+    assert sent_by[0] | sent_by[1] == set(ids) and not sent_by[0] & sent_by[1]
+    assert len(mail_sink.messages()) == 6
+    assert len(renders) <= len(ids) + 2
