@@ -6,8 +6,6 @@ import itertools
 import logging
 import random
 import smtplib
-import ssl
-import threading
 import time
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -27,6 +25,7 @@ from flask_babel import force_locale
 from leads.extensions import commits_a_power_loss_may_undo, db, look_ups_first, refuse_if_read_only
 from leads.i18n import DEFAULT_LANGUAGE, patient_language
 from leads.messaging import outbox
+from leads.messaging.smtp_connection import send_on_open_connection
 from leads.messaging.urls import public_url, staff_lead_url
 from leads.models import Consent, EmailMessage, EmailStatus, Lead
 from leads.timeutil import utcnow
@@ -288,7 +287,7 @@ def smtp_send(message: MimeMessage) -> None:
     """Send one message to its one recipient; classify any failure."""
     config = current_app.config
     try:
-        _send_on_open_connection(message, config)
+        send_on_open_connection(message, config)
     except smtplib.SMTPRecipientsRefused as exc:
         code, answer = next(iter(exc.recipients.values()))
         _raise_for_code(code, answer)
@@ -310,71 +309,6 @@ def smtp_send(message: MimeMessage) -> None:
         _raise_for_code(exc.smtp_code, exc.smtp_error)
     except (smtplib.SMTPException, OSError) as exc:
         raise TransientSmtpError(f"{type(exc).__name__}: {exc}") from exc
-
-
-# One SMTP connection per worker thread, reused for the next message while it is fresh.
-_connection = threading.local()
-SMTP_IDLE_SECONDS = 30
-
-
-def _send_on_open_connection(message: MimeMessage, config) -> None:
-    """Send over this thread's open connection when it still answers, else over a new one.
-
-    A reused connection is checked with NOOP before the message goes: once the message is handed
-    over, a dropped connection may mean it was accepted, so it is never sent again on the spot (the
-    retry schedule sends it again, counted as an attempt). Any failure closes the connection, so
-    the next message starts from a clean conversation.
-    """
-    key = (config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_STARTTLS"], config["SMTP_USERNAME"])
-    smtp = getattr(_connection, "smtp", None)
-    usable = (
-        smtp is not None
-        and _connection.key == key
-        and time.monotonic() - _connection.used < SMTP_IDLE_SECONDS
-        and _answers(smtp)
-    )
-    try:
-        if not usable:
-            _close_connection()
-            smtp = _connection.smtp = _open_connection(config)
-            _connection.key = key
-        smtp.send_message(message)
-    except BaseException:
-        _close_connection()
-        raise
-    _connection.used = time.monotonic()
-
-
-def _answers(smtp: smtplib.SMTP) -> bool:
-    """Whether an idle connection is still there (the server may have closed it meanwhile)."""
-    try:
-        return smtp.noop()[0] == 250
-    except (smtplib.SMTPException, OSError):
-        return False
-
-
-def _open_connection(config) -> smtplib.SMTP:
-    smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT"])
-    try:
-        if config["SMTP_STARTTLS"]:
-            # Verify the certificate: credentials and health-adjacent mail never go to an impostor.
-            smtp.starttls(context=ssl.create_default_context(cafile=config.get("SMTP_CA_FILE")))
-        if config["SMTP_USERNAME"]:
-            smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
-    except BaseException:
-        smtp.close()
-        raise
-    return smtp
-
-
-def _close_connection() -> None:
-    smtp = getattr(_connection, "smtp", None)
-    _connection.smtp = None
-    if smtp is not None:
-        try:
-            smtp.quit()
-        except (smtplib.SMTPException, OSError):
-            smtp.close()
 
 
 def _text(answer) -> str:
