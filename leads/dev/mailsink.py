@@ -26,6 +26,8 @@ class MailSink:
         # An answer to MAIL FROM (the sender refused) or to DATA (the message refused).
         self.answer_mail: str | None = None
         self.answer_data: str | None = None
+        # How many conversations the client ended politely (QUIT).
+        self.quits = 0
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.answer_mail:
@@ -54,6 +56,10 @@ class MailSink:
         if self.drop_before_answer:
             server.transport.close()
         return "250 Message accepted for delivery"
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.quits += 1
+        return "221 Bye"
 
     def messages(self) -> list[Path]:
         return sorted(self.directory.glob("*.eml"))

@@ -1,4 +1,5 @@
-"""The SMTP connection each sender thread keeps open between messages, reused while it is fresh."""
+"""The SMTP connection each sender thread keeps open between messages: reused while it is fresh,
+and closed politely (QUIT) once it has been idle for SMTP_IDLE_SECONDS."""
 
 import smtplib
 import ssl
@@ -6,9 +7,29 @@ import threading
 import time
 from email.message import Message as MimeMessage
 
-# One SMTP connection per worker thread, reused for the next message while it is fresh.
-_connection = threading.local()
 SMTP_IDLE_SECONDS = 30
+
+
+class _HeldConnection:
+    """A sender thread's connection. Its lock is held while it is used or closed, so the idle
+    closer never closes it in the middle of a conversation."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.smtp: smtplib.SMTP | None = None
+        self.key: tuple | None = None
+        self.used = 0.0
+
+    def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
+
+
+_this_thread = threading.local()
 
 
 def send_on_open_connection(message: MimeMessage, config) -> None:
@@ -20,23 +41,52 @@ def send_on_open_connection(message: MimeMessage, config) -> None:
     the next message starts from a clean conversation.
     """
     key = (config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_STARTTLS"], config["SMTP_USERNAME"])
-    smtp = getattr(_connection, "smtp", None)
-    usable = (
-        smtp is not None
-        and _connection.key == key
-        and time.monotonic() - _connection.used < SMTP_IDLE_SECONDS
-        and _answers(smtp)
-    )
-    try:
-        if not usable:
-            _close_connection()
-            smtp = _connection.smtp = _open_connection(config)
-            _connection.key = key
-        smtp.send_message(message)
-    except BaseException:
-        _close_connection()
-        raise
-    _connection.used = time.monotonic()
+    held = _held_connection()
+    with held.lock:
+        smtp = held.smtp
+        usable = (
+            smtp is not None
+            and held.key == key
+            and time.monotonic() - held.used < SMTP_IDLE_SECONDS
+            and _answers(smtp)
+        )
+        try:
+            if not usable:
+                held.close()
+                smtp = held.smtp = _open_connection(config)
+                held.key = key
+                _close_when_idle(held, smtp)
+            smtp.send_message(message)
+        except BaseException:
+            held.close()
+            raise
+        held.used = time.monotonic()
+
+
+def _held_connection() -> _HeldConnection:
+    held = getattr(_this_thread, "connection", None)
+    if held is None:
+        held = _this_thread.connection = _HeldConnection()
+    return held
+
+
+def _close_when_idle(held: _HeldConnection, smtp: smtplib.SMTP) -> None:
+    """Watch the connection `smtp`, just opened, from a thread of its own (one per connection, not
+    per message): QUIT once it has been idle for SMTP_IDLE_SECONDS; leave it once it is closed or
+    replaced. Else it would stay open until the server drops it."""
+
+    def watch() -> None:
+        while True:
+            with held.lock:
+                if held.smtp is not smtp:
+                    return
+                idle = time.monotonic() - held.used
+                if idle >= SMTP_IDLE_SECONDS:
+                    held.close()
+                    return
+            threading.Event().wait(SMTP_IDLE_SECONDS - idle)
+
+    threading.Thread(target=watch, name="smtp-idle-close", daemon=True).start()
 
 
 def _answers(smtp: smtplib.SMTP) -> bool:
@@ -59,13 +109,3 @@ def _open_connection(config) -> smtplib.SMTP:
         smtp.close()
         raise
     return smtp
-
-
-def _close_connection() -> None:
-    smtp = getattr(_connection, "smtp", None)
-    _connection.smtp = None
-    if smtp is not None:
-        try:
-            smtp.quit()
-        except (smtplib.SMTPException, OSError):
-            smtp.close()

@@ -1,5 +1,6 @@
 """Email rendering and SMTP delivery against a real SMTP server (aiosmtpd)."""
 
+import threading
 from datetime import timedelta
 from email import message_from_bytes, policy
 
@@ -7,12 +8,14 @@ import pytest
 import sqlalchemy as sa
 
 from leads.extensions import db
+from leads.messaging import smtp_connection
 from leads.messaging.email import deliver_email, due_email_ids, hard_bounced, queue_email, render_email
 from leads.models import EmailMessage, LeadEvent, OutboxMessage
 from leads.staff import stats
 from leads.staff.stats import Period
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
+from tests.helpers import wait_until
 from tests.servers import free_port
 
 # Emails are claimed once by a guarded update, and due ones found by comparing times in SQL.
@@ -202,3 +205,16 @@ def test_an_address_in_unicode_is_delivered_with_smtputf8(app, mail_sink):
     [message] = _received(mail_sink)
     assert message["To"] == "jørgen@eksempel.dk"
     assert message.get_body(("plain",)).get_content().startswith("This is a test message")
+
+
+def test_a_connection_left_idle_is_closed_politely(app, mail_sink, monkeypatch):
+    """The connection kept for the next message is not left open until the server drops it: QUIT
+    once it has been idle for SMTP_IDLE_SECONDS; the next message opens a new one."""
+    monkeypatch.setattr(smtp_connection, "SMTP_IDLE_SECONDS", 0.5)
+    monkeypatch.setattr(smtp_connection, "_this_thread", threading.local())  # no connection kept yet
+    first, second = _queue(key="first"), _queue(key="second")
+    assert deliver_email(first.id) == "sent"
+    quits = mail_sink.quits
+    wait_until(lambda: mail_sink.quits > quits, timeout=5)
+    assert deliver_email(second.id) == "sent"
+    assert len(mail_sink.messages()) == 2
