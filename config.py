@@ -158,7 +158,11 @@ class Config:
         # A web process marks the rows it published in one UPDATE this often, not one per
         # request; 0 marks them in each request. Keep it well under the grace period.
         self.OUTBOX_RECORD_INTERVAL_SECONDS = _env_seconds("OUTBOX_RECORD_INTERVAL_SECONDS", 1.0)
-        self.BROKER_PUBLISH_TIMEOUT = float(env("BROKER_PUBLISH_TIMEOUT") or 1.0)
+        # How long a publish (and a connection to Redis) may take before it counts as failed: the
+        # patient's request never waits longer for Redis; the outbox sweep publishes it later.
+        self.BROKER_PUBLISH_TIMEOUT = _env_seconds("BROKER_PUBLISH_TIMEOUT", 1.0)
+        if not self.BROKER_PUBLISH_TIMEOUT:  # redis-py reads 0 as "never wait": every publish fails
+            raise ConfigError("BROKER_PUBLISH_TIMEOUT must be more than 0 seconds")
         self.ROUTING_TOP_N = _env_int("ROUTING_TOP_N", 3)
         # A lead still `new` this long after it was stored lost its routing task: beat routes it.
         self.ROUTING_RETRY_AFTER_SECONDS = _env_int("ROUTING_RETRY_AFTER_SECONDS", 120)

@@ -74,9 +74,16 @@ def test_a_malformed_number_is_a_clear_error(monkeypatch):
         ("nan", "must not be negative"),
     ],
 )
-def test_a_malformed_interval_is_a_clear_error(monkeypatch, given, message):
-    monkeypatch.setenv("OUTBOX_RECORD_INTERVAL_SECONDS", given)
-    with pytest.raises(ConfigError, match=f"OUTBOX_RECORD_INTERVAL_SECONDS {message}"):
+@pytest.mark.parametrize("name", ["OUTBOX_RECORD_INTERVAL_SECONDS", "BROKER_PUBLISH_TIMEOUT"])
+def test_a_malformed_interval_is_a_clear_error(monkeypatch, name, given, message):
+    monkeypatch.setenv(name, given)
+    with pytest.raises(ConfigError, match=f"{name} {message}"):
+        DevelopmentConfig()
+
+
+def test_a_broker_publish_timeout_of_zero_is_refused(monkeypatch):
+    monkeypatch.setenv("BROKER_PUBLISH_TIMEOUT", "0")
+    with pytest.raises(ConfigError, match="BROKER_PUBLISH_TIMEOUT must be more than 0"):
         DevelopmentConfig()
 
 
