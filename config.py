@@ -13,6 +13,9 @@ PUBLIC_SECRET_KEYS = frozenset({TESTING_SECRET_KEY, "dev-only-insecure-secret-ke
 DEV_SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
 DEV_REDIS_PASSWORD_FILE = BASE_DIR / "var" / "redis_password"
 DEV_REDIS_PORT = 6390
+# Redis gives a task a worker took but never acknowledged (the worker was killed) to another one
+# after this many seconds; every task's time limit stays below it (Config.validate).
+BROKER_VISIBILITY_TIMEOUT = 900
 
 
 # The periods after which retention anonymises requests and email words (see PRIVACY.md).
@@ -163,6 +166,12 @@ class Config:
         self.BROKER_PUBLISH_TIMEOUT = _env_seconds("BROKER_PUBLISH_TIMEOUT", 1.0)
         if not self.BROKER_PUBLISH_TIMEOUT:  # redis-py reads 0 as "never wait": every publish fails
             raise ConfigError("BROKER_PUBLISH_TIMEOUT must be more than 0 seconds")
+        # A task still running after the soft limit is interrupted (SoftTimeLimitExceeded: its
+        # transaction rolls back, its SMTP connection closes), and its process is killed at the
+        # hard limit. Below the visibility timeout, so Redis never hands a running task to a
+        # second worker. What an interrupted task leaves undone the sweeps take up.
+        self.TASK_SOFT_TIME_LIMIT = _env_seconds("TASK_SOFT_TIME_LIMIT", 300)
+        self.TASK_TIME_LIMIT = _env_seconds("TASK_TIME_LIMIT", 360)
         self.ROUTING_TOP_N = _env_int("ROUTING_TOP_N", 3)
         # A lead still `new` this long after it was stored lost its routing task: beat routes it.
         self.ROUTING_RETRY_AFTER_SECONDS = _env_int("ROUTING_RETRY_AFTER_SECONDS", 120)
@@ -240,6 +249,12 @@ class Config:
             raise ConfigError("SECRET_KEY is not set")
         if self.SECRET_KEY in PUBLIC_SECRET_KEYS and not self.ACCEPTS_PUBLIC_SECRET_KEY:
             raise ConfigError("SECRET_KEY is a key published in the repository; set a random one")
+        if not 0 < self.TASK_SOFT_TIME_LIMIT < self.TASK_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT:
+            raise ConfigError(
+                "TASK_SOFT_TIME_LIMIT must be more than 0 and less than TASK_TIME_LIMIT, which must be "
+                f"less than the broker's visibility timeout ({BROKER_VISIBILITY_TIMEOUT} s); got "
+                f"{self.TASK_SOFT_TIME_LIMIT:g} and {self.TASK_TIME_LIMIT:g}"
+            )
 
 
 def development_secret_key(path: Path | None = None) -> str:

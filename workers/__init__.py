@@ -6,7 +6,7 @@ from celery import Celery, Task
 from flask import Flask
 from kombu import Queue
 
-from config import sentinel_addresses
+from config import BROKER_VISIBILITY_TIMEOUT, sentinel_addresses
 from leads.messaging import outbox
 from workers.broker import transport_for
 
@@ -24,6 +24,12 @@ def celery_settings(config) -> dict:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # A task that hangs (a mail server that answers each step just before SMTP_TIMEOUT, a
+        # batch of such emails, a database that stopped answering) is interrupted, then killed,
+        # before the visibility timeout hands it to another worker (config.py checks the order).
+        # The emails and leads it left are the sweeps' (due emails, claims taken back, routing).
+        "task_soft_time_limit": config["TASK_SOFT_TIME_LIMIT"],
+        "task_time_limit": config["TASK_TIME_LIMIT"],
         # A lost broker connection must not kill the tasks running (an email mid-conversation
         # would be left claimed): their acknowledgement fails, and Redis redelivers them later.
         "worker_cancel_long_running_tasks_on_connection_loss": False,
@@ -48,7 +54,7 @@ def celery_settings(config) -> dict:
             "max_retries": 0,
             # An unacknowledged task of a killed worker is redelivered after this. Long back-off
             # lives in the database, so no task ever waits in Redis anywhere near this long.
-            "visibility_timeout": 900,
+            "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
             # When REDIS_URL names Sentinel nodes: the master they watch.
             **(
                 {"master_name": config["REDIS_SENTINEL_MASTER"]}

@@ -111,6 +111,17 @@ def test_no_stalled_retention_period_of_zero_which_would_close_every_open_reques
         DevelopmentConfig().validate()
 
 
+@pytest.mark.parametrize(
+    ("soft", "hard"),
+    [("0", "360"), ("360", "300"), ("300", "300"), ("300", "900"), ("300", "1200")],
+)
+def test_task_time_limits_out_of_order_or_past_the_visibility_timeout_are_refused(monkeypatch, soft, hard):
+    monkeypatch.setenv("TASK_SOFT_TIME_LIMIT", soft)
+    monkeypatch.setenv("TASK_TIME_LIMIT", hard)
+    with pytest.raises(ConfigError, match="TASK_SOFT_TIME_LIMIT must be more than 0 and less than TASK_TIME"):
+        DevelopmentConfig().validate()
+
+
 def test_unknown_app_env_is_a_clear_error():
     with pytest.raises(ConfigError, match="APP_ENV must be one of"):
         config_for("staging")

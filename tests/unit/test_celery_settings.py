@@ -1,0 +1,26 @@
+"""The Celery settings the worker and beat run with: every task bounded in time, below the moment
+Redis would hand it to a second worker."""
+
+import pytest
+
+import config
+from workers import celery_settings
+
+
+@pytest.fixture
+def settings():
+    return celery_settings(vars(config.TestingConfig()))
+
+
+def test_a_hung_task_is_interrupted_then_killed_before_redis_delivers_it_again(settings):
+    soft, hard = settings["task_soft_time_limit"], settings["task_time_limit"]
+    assert 0 < soft < hard < settings["broker_transport_options"]["visibility_timeout"]
+    # Room after the interruption to close a mail server's connection (SMTP_TIMEOUT) and roll back.
+    assert hard - soft >= 2 * config.TestingConfig().SMTP_TIMEOUT
+
+
+def test_the_time_limits_follow_the_settings(monkeypatch):
+    monkeypatch.setenv("TASK_SOFT_TIME_LIMIT", "100")
+    monkeypatch.setenv("TASK_TIME_LIMIT", "130")
+    settings = celery_settings(vars(config.TestingConfig()))
+    assert (settings["task_soft_time_limit"], settings["task_time_limit"]) == (100, 130)
