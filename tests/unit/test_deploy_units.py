@@ -1,11 +1,15 @@
 """The production units restart what stops, and exactly one of them runs beat."""
 
 import configparser
+import runpy
 from pathlib import Path
 
 import pytest
 
+import config
+
 UNITS = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
+GUNICORN = runpy.run_path(str(config.BASE_DIR / "gunicorn.conf.py"))
 
 
 def _unit(name):
@@ -26,3 +30,23 @@ def test_only_the_beat_unit_runs_beat():
     commands = {path.name: _unit(path.name)["Service"]["ExecStart"] for path in UNITS.glob("*.service")}
     assert [name for name, command in commands.items() if " beat " in command] == ["quotes-beat.service"]
     assert " worker " in commands["quotes-worker.service"]
+
+
+def _seconds(value: str) -> int:
+    assert value.isdigit(), f"write TimeoutStopSec in plain seconds, not {value!r}"
+    return int(value)
+
+
+def test_stopping_the_worker_signals_celerys_main_process_alone_and_waits_out_its_tasks():
+    service = _unit("quotes-worker.service")["Service"]
+    # control-group (the default) also sends SIGTERM to the pool processes, killing their tasks.
+    assert service["KillMode"] == "mixed"
+    assert service["KillSignal"] == "SIGTERM"
+    # Celery kills a task still running at TASK_TIME_LIMIT; systemd's SIGKILL comes after that.
+    assert _seconds(service["TimeoutStopSec"]) > config.TestingConfig().TASK_TIME_LIMIT + 10
+
+
+def test_stopping_the_web_lets_gunicorn_finish_the_requests_it_serves():
+    service = _unit("quotes-web.service")["Service"]
+    assert service["KillMode"] == "mixed"
+    assert _seconds(service["TimeoutStopSec"]) > GUNICORN["graceful_timeout"] + 5
