@@ -1,10 +1,11 @@
 """Configuration classes. Values are read from the environment when a class is
 instantiated (at app creation), never at import time."""
 
+import math
 import os
 import secrets
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 BASE_DIR = Path(__file__).resolve().parent
 TESTING_SECRET_KEY = "testing-secret-key"
@@ -101,7 +102,13 @@ def limiter_storage_uri(redis_url: str, master_name: str) -> str:
     return f"redis+sentinel://{credentials}{nodes}/{master_name}"
 
 
-def engine_options(url: str) -> dict:
+DATABASE_CONNECT_TIMEOUT = 5
+DATABASE_TCP_TIMEOUT = 15
+
+
+def engine_options(
+    url: str, connect_timeout: float = DATABASE_CONNECT_TIMEOUT, tcp_timeout: float = DATABASE_TCP_TIMEOUT
+) -> dict:
     """SQLAlchemy engine options for the database `url` names."""
     # hide_parameters: bound values (names, emails, health details) never reach exception text or logs.
     options = {"hide_parameters": True}
@@ -109,7 +116,36 @@ def engine_options(url: str) -> dict:
         # A server restarts and drops connections: leads.connections checks each one as it leaves
         # the pool; renew it after half an hour. A SQLite file has nothing to check.
         options.update(pool_recycle=1800)
+    if url.startswith("postgresql"):
+        options.update(connect_args=postgresql_connect_args(url, connect_timeout, tcp_timeout))
     return options
+
+
+def postgresql_connect_args(url: str, connect_timeout: float, tcp_timeout: float) -> dict:
+    """libpq parameters that keep a server which stops answering from stalling a process.
+
+    Connecting gives up after `connect_timeout` seconds (libpq counts whole seconds, at least 2).
+    A connection whose server is gone (a host down, a cut network) fails after `tcp_timeout`
+    seconds: data sent and never acknowledged (tcp_user_timeout), and an idle connection probed by
+    keepalives (the last probe goes unanswered by then). Without them a connect to a silent server
+    waits forever, and a pooled connection waits out TCP's retransmissions, about 15 minutes.
+    0 leaves a setting to libpq's default; a parameter written in DATABASE_URL itself wins.
+    """
+    args: dict[str, int] = {}
+    if connect_timeout:
+        args["connect_timeout"] = max(2, math.ceil(connect_timeout))
+    if tcp_timeout:
+        seconds = max(4, math.ceil(tcp_timeout))
+        interval = max(1, seconds // 6)
+        args.update(
+            keepalives=1,
+            keepalives_idle=seconds - 3 * interval,
+            keepalives_interval=interval,
+            keepalives_count=3,
+            tcp_user_timeout=seconds * 1000,  # milliseconds
+        )
+    written = parse_qs(urlparse(url).query)
+    return {name: value for name, value in args.items() if name not in written}
 
 
 class Config:
@@ -177,6 +213,10 @@ class Config:
         self.ROUTING_RETRY_AFTER_SECONDS = _env_int("ROUTING_RETRY_AFTER_SECONDS", 120)
         # How often beat looks for such leads.
         self.ROUTING_SWEEP_SECONDS = _env_int("ROUTING_SWEEP_SECONDS", 60)
+        # PostgreSQL (see postgresql_connect_args): how long connecting may take, and how long a
+        # server that stops answering (a host down, a cut network) goes unnoticed.
+        self.DATABASE_CONNECT_TIMEOUT = _env_seconds("DATABASE_CONNECT_TIMEOUT", DATABASE_CONNECT_TIMEOUT)
+        self.DATABASE_TCP_TIMEOUT = _env_seconds("DATABASE_TCP_TIMEOUT", DATABASE_TCP_TIMEOUT)
         # How long the signed link in a provider's notification email works.
         self.PROVIDER_LINK_MAX_AGE_DAYS = _env_int("PROVIDER_LINK_MAX_AGE_DAYS", 14)
         # Escalation of unanswered provider assignments, in Danish working days.

@@ -113,7 +113,11 @@ def register_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
     app.session_interface = sessions.SessionCookies()
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"],
+        connect_timeout=app.config["DATABASE_CONNECT_TIMEOUT"],
+        tcp_timeout=app.config["DATABASE_TCP_TIMEOUT"],
+    )
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -8,6 +8,7 @@ from config import (
     DevelopmentConfig,
     ProductionConfig,
     config_for,
+    engine_options,
     normalise_database_url,
 )
 from leads import create_app
@@ -138,3 +139,29 @@ def test_unknown_app_env_is_a_clear_error():
 )
 def test_database_urls_are_pointed_at_psycopg3(given, expected):
     assert normalise_database_url(given) == expected
+
+
+def test_postgresql_connections_give_up_on_a_silent_server():
+    args = engine_options("postgresql+psycopg://u@db.internal/quotes")["connect_args"]
+    assert args["connect_timeout"] == 5
+    # An idle connection is probed after 9 s, every 2 s, dropped after 3 missed probes: 15 s, as
+    # long as data sent may go unacknowledged.
+    assert (args["keepalives"], args["keepalives_idle"], args["keepalives_interval"]) == (1, 9, 2)
+    assert (args["keepalives_count"], args["tcp_user_timeout"]) == (3, 15_000)
+    assert "connect_args" not in engine_options("sqlite:///x.db")
+
+
+def test_a_connection_parameter_written_in_the_database_url_wins():
+    url = "postgresql+psycopg://u@db.internal/quotes?connect_timeout=30&sslmode=require"
+    args = engine_options(url, connect_timeout=5, tcp_timeout=0)["connect_args"]
+    assert args == {}
+
+
+def test_the_production_engine_takes_the_connection_timeouts_from_the_environment(production_env):
+    production_env.setenv("DATABASE_CONNECT_TIMEOUT", "3")
+    production_env.setenv("DATABASE_TCP_TIMEOUT", "30")
+    app = create_app(ProductionConfig)
+    args = app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
+    assert args["connect_timeout"] == 3
+    assert args["tcp_user_timeout"] == 30_000
+    assert args["keepalives_idle"] + args["keepalives_count"] * args["keepalives_interval"] == 30
