@@ -217,6 +217,14 @@ class Config:
         # server that stops answering (a host down, a cut network) goes unnoticed.
         self.DATABASE_CONNECT_TIMEOUT = _env_seconds("DATABASE_CONNECT_TIMEOUT", DATABASE_CONNECT_TIMEOUT)
         self.DATABASE_TCP_TIMEOUT = _env_seconds("DATABASE_TCP_TIMEOUT", DATABASE_TCP_TIMEOUT)
+        # PostgreSQL's statement_timeout and lock_timeout for the statements of a web request, below
+        # gunicorn's 30 s timeout so a stuck query or a held lock (a migration) gives the 503 page;
+        # and for a task's, the statement's below TASK_SOFT_TIME_LIMIT so the server cancels it
+        # cleanly first. Commands (migrations, `flask privacy erase`) get none. 0: none.
+        self.DATABASE_WEB_STATEMENT_TIMEOUT = _env_seconds("DATABASE_WEB_STATEMENT_TIMEOUT", 20)
+        self.DATABASE_WEB_LOCK_TIMEOUT = _env_seconds("DATABASE_WEB_LOCK_TIMEOUT", 10)
+        self.DATABASE_TASK_STATEMENT_TIMEOUT = _env_seconds("DATABASE_TASK_STATEMENT_TIMEOUT", 240)
+        self.DATABASE_TASK_LOCK_TIMEOUT = _env_seconds("DATABASE_TASK_LOCK_TIMEOUT", 30)
         # How long the signed link in a provider's notification email works.
         self.PROVIDER_LINK_MAX_AGE_DAYS = _env_int("PROVIDER_LINK_MAX_AGE_DAYS", 14)
         # Escalation of unanswered provider assignments, in Danish working days.
@@ -294,6 +302,12 @@ class Config:
                 "TASK_SOFT_TIME_LIMIT must be more than 0 and less than TASK_TIME_LIMIT, which must be "
                 f"less than the broker's visibility timeout ({BROKER_VISIBILITY_TIMEOUT} s); got "
                 f"{self.TASK_SOFT_TIME_LIMIT:g} and {self.TASK_TIME_LIMIT:g}"
+            )
+        if self.DATABASE_TASK_STATEMENT_TIMEOUT >= self.TASK_SOFT_TIME_LIMIT:
+            # A statement still running when the task is interrupted leaves its connection mid-query.
+            raise ConfigError(
+                "DATABASE_TASK_STATEMENT_TIMEOUT must be less than TASK_SOFT_TIME_LIMIT; got "
+                f"{self.DATABASE_TASK_STATEMENT_TIMEOUT:g} and {self.TASK_SOFT_TIME_LIMIT:g}"
             )
 
 

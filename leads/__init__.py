@@ -16,7 +16,7 @@ from config import BASE_DIR, Config, ConfigError, config_for, engine_options, li
 from leads.auth import bp as auth_bp
 from leads.auth import sessions
 from leads.cli import register_commands
-from leads.connections import check_postgresql_connections
+from leads.connections import check_postgresql_connections, limit_statements
 from leads.directory import bp as directory_bp
 from leads.errors import register_error_handlers
 from leads.extensions import (
@@ -175,6 +175,7 @@ def _set_synchronous(pooled_connection, level: str) -> None:
 
 def _configure_postgresql(engine: sa.Engine) -> None:
     check_postgresql_connections(engine)
+    limit_statements(engine)  # after the check: on a connection known to be alive
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):

@@ -7,6 +7,7 @@ from flask import Flask
 from kombu import Queue
 
 from config import BROKER_VISIBILITY_TIMEOUT, sentinel_addresses
+from leads import connections
 from leads.messaging import outbox
 from workers.broker import transport_for
 
@@ -98,7 +99,8 @@ def celery_init_app(app: Flask) -> Celery:
 
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
-            with app.app_context():
+            # A task's statements get a task's timeouts (DATABASE_TASK_*), not a request's.
+            with app.app_context(), connections.running_a_task():
                 return self.run(*args, **kwargs)
 
     celery_app = Celery(app.name, task_cls=FlaskTask, include=["workers.tasks"])

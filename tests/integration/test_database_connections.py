@@ -1,6 +1,8 @@
 """PostgreSQL connections the server ended while they sat in the pool are replaced before anyone
 uses them; a healthy connection in use a moment ago costs no ping, one idle for longer is pinged."""
 
+from types import SimpleNamespace
+
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -10,8 +12,10 @@ from leads.extensions import db
 from leads.models import Lead
 from tests.helpers import wait_until
 from tests.quote_support import answers, client_with_own_address
+from workers import tasks
 
-pytestmark = [pytest.mark.pg_only, pytest.mark.commits]
+# pg: the PostgreSQL pass of `make test` selects its tests with `-m pg`; pg_only keeps them out of SQLite's.
+pytestmark = [pytest.mark.pg, pytest.mark.pg_only, pytest.mark.commits]
 
 
 @pytest.fixture
@@ -85,3 +89,43 @@ def test_a_form_sent_after_the_server_ended_the_web_connection_is_stored(app, ta
     response = client.post("/quote", data=answers(app))
     assert response.status_code == 303
     assert db.session.scalar(sa.select(sa.func.count(Lead.id))) == 1
+
+
+def _limits() -> tuple[str, str]:
+    with db.engine.connect() as connection:
+        return (
+            connection.exec_driver_sql("SHOW statement_timeout").scalar_one(),
+            connection.exec_driver_sql("SHOW lock_timeout").scalar_one(),
+        )
+
+
+def test_each_kind_of_work_gets_its_statement_and_lock_timeouts(app, one_pooled_connection):
+    assert _limits() == ("0", "0")  # a command (migrations): the server's own, none
+    with app.test_request_context("/quote"):
+        assert _limits() == ("20s", "10s")  # below gunicorn's 30 s: the 503 page comes first
+    with connections.running_a_task():
+        assert _limits() == ("4min", "30s")  # below the task's soft time limit
+    assert _backend_pid() == one_pooled_connection  # one connection, set again for each kind
+    _terminate(one_pooled_connection)
+    with app.test_request_context("/quote"):
+        assert _limits() == ("20s", "10s")  # its replacement too
+
+
+def test_the_timeouts_hold_after_a_rollback_and_follow_the_settings(app, one_pooled_connection):
+    app.config.update(DATABASE_WEB_STATEMENT_TIMEOUT=1.5, DATABASE_WEB_LOCK_TIMEOUT=0)
+    with app.test_request_context("/quote"):
+        with db.engine.connect() as connection:
+            connection.rollback()
+        assert _limits() == ("1500ms", "0")
+
+
+def test_the_worker_runs_each_task_with_the_task_timeouts(app, one_pooled_connection, monkeypatch):
+    seen = []
+
+    def refresh(*_):
+        seen.append(_limits())
+        return SimpleNamespace(changed=0, filled=0, written=0)
+
+    monkeypatch.setattr(tasks.stats_summary, "refresh", refresh)
+    tasks.refresh_stats_summaries()  # as the worker calls it
+    assert seen == [("4min", "30s")]

@@ -3,6 +3,7 @@ and answers a clear 503 with the answers kept; a broker outage does not touch th
 
 import html
 import re
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -101,6 +102,24 @@ def test_after_a_database_failure_the_same_form_can_be_sent_again(client, app):
         assert client.post("/quote", data=data).status_code == 503
     assert client.post("/quote", data=data).status_code == 303
     assert stored_counts()["Lead"] == 1
+
+
+@pytest.mark.pg
+@pytest.mark.pg_only  # PostgreSQL's lock_timeout; SQLite's own wait is SQLITE_BUSY_MS (the fault suite)
+def test_a_table_locked_past_the_web_lock_timeout_answers_503_with_the_answers_kept(client, app):
+    app.config["DATABASE_WEB_LOCK_TIMEOUT"] = 1
+    data = answers(app)
+    with db.engine.connect() as migration:
+        # As a migration altering the table holds it, for longer than any patient should wait.
+        migration.exec_driver_sql("LOCK TABLE lead IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        response = client.post("/quote", data=data)
+        waited = time.monotonic() - started
+        migration.rollback()
+    _assert_clear_503_with_answers_kept(response)
+    assert 1 <= waited < 5, "the request waited for the lock as long as DATABASE_WEB_LOCK_TIMEOUT"
+    assert stored_counts() == NOTHING_STORED
+    assert client.post("/quote", data=data).status_code == 303
 
 
 def test_an_unreachable_database_answers_a_plain_503_page(app, taxonomy, tmp_path):

@@ -123,6 +123,14 @@ def test_task_time_limits_out_of_order_or_past_the_visibility_timeout_are_refuse
         DevelopmentConfig().validate()
 
 
+def test_a_task_statement_timeout_past_the_soft_time_limit_is_refused(monkeypatch):
+    monkeypatch.setenv("DATABASE_TASK_STATEMENT_TIMEOUT", "300")
+    with pytest.raises(ConfigError, match="DATABASE_TASK_STATEMENT_TIMEOUT must be less than TASK_SOFT"):
+        DevelopmentConfig().validate()
+    monkeypatch.setenv("DATABASE_TASK_STATEMENT_TIMEOUT", "0")  # none: the operator's decision
+    DevelopmentConfig().validate()
+
+
 def test_unknown_app_env_is_a_clear_error():
     with pytest.raises(ConfigError, match="APP_ENV must be one of"):
         config_for("staging")

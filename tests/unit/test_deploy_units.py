@@ -50,3 +50,14 @@ def test_stopping_the_web_lets_gunicorn_finish_the_requests_it_serves():
     service = _unit("quotes-web.service")["Service"]
     assert service["KillMode"] == "mixed"
     assert _seconds(service["TimeoutStopSec"]) > GUNICORN["graceful_timeout"] + 5
+
+
+def test_a_web_request_gives_up_on_the_database_before_gunicorn_kills_its_worker():
+    settings = config.ProductionConfig()
+    waits = {
+        "a statement": settings.DATABASE_WEB_STATEMENT_TIMEOUT,
+        "a lock": settings.DATABASE_WEB_LOCK_TIMEOUT,
+        # A pooled connection to a vanished server fails, then a new one cannot connect.
+        "a lost server": settings.DATABASE_TCP_TIMEOUT + settings.DATABASE_CONNECT_TIMEOUT,
+    }
+    assert all(wait < GUNICORN["timeout"] for wait in waits.values()), waits
