@@ -1,11 +1,13 @@
 """Configuration classes. Values are read from the environment when a class is
 instantiated (at app creation), never at import time."""
 
+import ipaddress
 import math
 import os
 import secrets
+from email.utils import getaddresses
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlparse, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 TESTING_SECRET_KEY = "testing-secret-key"
@@ -158,6 +160,8 @@ class Config:
     DEFAULT_SMTP_HOST = "127.0.0.1"
     DEFAULT_SMTP_PORT = 8025
     DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+    DEFAULT_MAIL_FROM = "Free quote service <quotes@localhost>"
+    DEFAULT_COORDINATOR_EMAIL = "coordinators@localhost"
     ACCEPTS_PUBLIC_SECRET_KEY = False
 
     def __init__(self) -> None:
@@ -173,11 +177,14 @@ class Config:
         self.SMTP_USERNAME = env("SMTP_USERNAME") or None
         self.SMTP_PASSWORD = env("SMTP_PASSWORD") or None
         self.SMTP_STARTTLS = _env_bool("SMTP_STARTTLS", False)
+        # Production sends to a mail server other than this machine's only over STARTTLS, unless
+        # this says the relay's network is trusted; never with credentials (ProductionConfig).
+        self.SMTP_ALLOW_PLAINTEXT = _env_bool("SMTP_ALLOW_PLAINTEXT", False)
         # Extra CA bundle for verifying the mail server's certificate (a private CA); system CAs otherwise.
         self.SMTP_CA_FILE = env("SMTP_CA_FILE") or None
         self.SMTP_TIMEOUT = _env_int("SMTP_TIMEOUT", 20)
-        self.MAIL_FROM = env("MAIL_FROM") or "Free quote service <quotes@localhost>"
-        self.COORDINATOR_EMAIL = env("COORDINATOR_EMAIL") or "coordinators@localhost"
+        self.MAIL_FROM = env("MAIL_FROM") or self.DEFAULT_MAIL_FROM
+        self.COORDINATOR_EMAIL = env("COORDINATOR_EMAIL") or self.DEFAULT_COORDINATOR_EMAIL
         # The language of the emails to that shared mailbox: en or da (checked when the app starts).
         self.COORDINATOR_EMAIL_LANGUAGE = (env("COORDINATOR_EMAIL_LANGUAGE") or "en").strip().lower()
         self.BASE_URL = (env("BASE_URL") or self.DEFAULT_BASE_URL).rstrip("/")
@@ -382,6 +389,8 @@ class ProductionConfig(Config):
     APP_ENV = "production"
     DEFAULT_SMTP_PORT = 25
     DEFAULT_BASE_URL = ""
+    DEFAULT_MAIL_FROM = ""
+    DEFAULT_COORDINATOR_EMAIL = ""
 
     def __init__(self) -> None:
         super().__init__()
@@ -395,11 +404,76 @@ class ProductionConfig(Config):
             raise ConfigError("SECRET_KEY must be a random value of at least 32 characters")
         if not self.BASE_URL:
             raise ConfigError("BASE_URL is not set (links in emails need it)")
+        check_public_base_url(self.BASE_URL)
+        for name in ("MAIL_FROM", "COORDINATOR_EMAIL"):
+            check_mail_address(name, getattr(self, name))
+        check_smtp_transport(self)
         if not self.TRUSTED_PROXY_COUNT_GIVEN:
             # Behind a proxy, 0 makes every patient share one rate limit; without one, >0 trusts forgeries.
             raise ConfigError(
                 "TRUSTED_PROXY_COUNT is not set: the number of proxies in front of the app (0 for none)"
             )
+
+
+def check_public_base_url(url: str) -> None:
+    """BASE_URL makes every link in emails: an absolute https:// address with a host."""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError("BASE_URL must not carry a user name or password")
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(
+            "BASE_URL must be the site's public address starting with https:// "
+            f"(as https://quotes.example.org), got {url!r}"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"BASE_URL must be an address without a ?query or #fragment, got {url!r}")
+
+
+def check_mail_address(name: str, value: str) -> None:
+    """An address mail is sent from or to: set, one address, and not this machine's own."""
+    if not value:
+        raise ConfigError(f"{name} is not set")
+    addresses = [address for _, address in getaddresses([value]) if address]
+    local, _, domain = addresses[0].rpartition("@") if len(addresses) == 1 else ("", "", "")
+    if not local or not domain or "@" in local:
+        raise ConfigError(
+            f"{name} must be one email address (a name may go before it, as "
+            f"Quotes <quotes@example.org>), got {value!r}"
+        )
+    domain = domain.lower().rstrip(".")
+    if domain == "localhost" or domain.endswith((".localhost", ".localdomain")):
+        # Mail servers refuse such a sender, and mail to such an address never leaves the machine.
+        raise ConfigError(f"{name} is an address at {domain}, which only this machine knows; set a real one")
+
+
+def check_smtp_transport(config: Config) -> None:
+    """Health-related mail, and the SMTP password, cross the network only encrypted (STARTTLS).
+
+    A mail server on this machine (loopback) needs no encryption. One elsewhere without it is
+    allowed only when SMTP_ALLOW_PLAINTEXT says the network to it is trusted, and never with a
+    password, which would travel in clear text.
+    """
+    if config.SMTP_STARTTLS or _is_loopback(config.SMTP_HOST):
+        return
+    if config.SMTP_USERNAME or config.SMTP_PASSWORD:
+        raise ConfigError(
+            "SMTP_USERNAME and SMTP_PASSWORD are set but SMTP_STARTTLS is not: the password and every "
+            f"email would go to {config.SMTP_HOST} unencrypted; set SMTP_STARTTLS=true"
+        )
+    if not config.SMTP_ALLOW_PLAINTEXT:
+        raise ConfigError(
+            f"SMTP_STARTTLS is not set: patients' emails would go to {config.SMTP_HOST} unencrypted; "
+            "set SMTP_STARTTLS=true, or SMTP_ALLOW_PLAINTEXT=true for a relay on a network you trust"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 CONFIGS = {

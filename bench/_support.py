@@ -138,8 +138,12 @@ def project_env(database_url: str, redis_url: str, *, web_port: int, smtp_port: 
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "SECRET_KEY": secrets.token_urlsafe(48),
-        "BASE_URL": f"http://127.0.0.1:{web_port}",
+        # Production takes only an https:// address; the links in the emails are never followed.
+        "BASE_URL": f"https://127.0.0.1:{web_port}",
         "TRUSTED_PROXY_COUNT": "0",
+        # Production refuses addresses at localhost; the sink on loopback needs no encryption.
+        "MAIL_FROM": "Treatment quotes <quotes@bench.example>",
+        "COORDINATOR_EMAIL": "coordinators@bench.example",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_port),
         "QUOTE_MIN_FILL_SECONDS": "0",

@@ -1,7 +1,10 @@
 """Configuration: embedded defaults in development, nothing assumed in production."""
 
+import importlib.util
+
 import pytest
 
+import config
 from config import (
     RETENTION_PERIODS,
     ConfigError,
@@ -19,19 +22,36 @@ PRODUCTION_ENV = {
     "REDIS_URL": "redis://cache.internal:6379/0",
     "BASE_URL": "https://quotes.example",
     "TRUSTED_PROXY_COUNT": "1",
+    "MAIL_FROM": "Treatment quotes <quotes@quotes.example>",
+    "COORDINATOR_EMAIL": "coordinators@quotes.example",
+    "SMTP_HOST": "mail.internal",
+    "SMTP_PORT": "587",
+    "SMTP_STARTTLS": "true",
+    "SMTP_USERNAME": "quotes",
+    "SMTP_PASSWORD": "mail-password",
 }
+MAIL_SETTINGS = (
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_STARTTLS",
+    "SMTP_USERNAME",
+    "SMTP_PASSWORD",
+    "SMTP_ALLOW_PLAINTEXT",
+)
 
 
 @pytest.fixture
 def production_env(monkeypatch):
-    for key in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "BASE_URL"):
+    for key in (*PRODUCTION_ENV, *MAIL_SETTINGS):
         monkeypatch.delenv(key, raising=False)
     for key, value in PRODUCTION_ENV.items():
         monkeypatch.setenv(key, value)
     return monkeypatch
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "BASE_URL"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "BASE_URL", "MAIL_FROM", "COORDINATOR_EMAIL"]
+)
 def test_production_refuses_to_start_without_a_required_variable_and_names_it(production_env, missing):
     production_env.delenv(missing)
     with pytest.raises(ConfigError, match=missing):
@@ -173,3 +193,94 @@ def test_the_production_engine_takes_the_connection_timeouts_from_the_environmen
     assert args["connect_timeout"] == 3
     assert args["tcp_user_timeout"] == 30_000
     assert args["keepalives_idle"] + args["keepalives_count"] * args["keepalives_interval"] == 30
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "quotes.example.org",  # links would read //quotes.example.org/p/…
+        "http://quotes.example.org",
+        "https://",
+        "https:///p",
+        "ftp://quotes.example.org",
+        "https://quotes.example.org/?from=mail",
+        "https://user:secret@quotes.example.org",
+    ],
+)
+def test_production_refuses_a_base_url_that_is_not_an_https_address(production_env, base_url):
+    production_env.setenv("BASE_URL", base_url)
+    with pytest.raises(ConfigError, match="BASE_URL must") as refused:
+        ProductionConfig().validate()
+    assert "secret" not in str(refused.value)
+
+
+def test_production_takes_an_https_base_url_with_a_port_or_a_path(production_env):
+    for base_url in ("https://quotes.example.org:8443", "https://example.org/quotes/"):
+        production_env.setenv("BASE_URL", base_url)
+        ProductionConfig().validate()
+
+
+@pytest.mark.parametrize("name", ["MAIL_FROM", "COORDINATOR_EMAIL"])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("Free quote service <quotes@localhost>", "at localhost, which only this machine knows"),
+        ("coordinators@server.localdomain", "at server.localdomain"),
+        ("coordinators", "must be one email address"),
+        ("a@quotes.example, b@quotes.example", "must be one email address"),
+    ],
+)
+def test_production_refuses_mail_addresses_no_one_outside_this_machine_can_use(
+    production_env, name, value, message
+):
+    production_env.setenv(name, value)
+    with pytest.raises(ConfigError, match=f"{name} .*{message}"):
+        ProductionConfig().validate()
+
+
+def test_production_refuses_smtp_credentials_without_starttls(production_env):
+    production_env.delenv("SMTP_STARTTLS")
+    with pytest.raises(ConfigError, match="SMTP_PASSWORD are set but SMTP_STARTTLS is not") as refused:
+        ProductionConfig().validate()
+    assert "mail-password" not in str(refused.value)
+    # Saying the network is trusted does not let a password travel in clear text.
+    production_env.setenv("SMTP_ALLOW_PLAINTEXT", "true")
+    with pytest.raises(ConfigError, match="SMTP_STARTTLS is not"):
+        ProductionConfig().validate()
+
+
+def test_production_refuses_unencrypted_mail_to_another_machine_unless_told_the_relay_is_trusted(
+    production_env,
+):
+    for key in ("SMTP_STARTTLS", "SMTP_USERNAME", "SMTP_PASSWORD"):
+        production_env.delenv(key)
+    with pytest.raises(
+        ConfigError, match="SMTP_STARTTLS is not set: patients' emails would go to mail.internal"
+    ):
+        ProductionConfig().validate()
+    production_env.setenv("SMTP_ALLOW_PLAINTEXT", "true")
+    ProductionConfig().validate()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_a_mail_server_on_this_machine_needs_no_encryption(production_env, host):
+    production_env.delenv("SMTP_STARTTLS")
+    production_env.setenv("SMTP_HOST", host)
+    ProductionConfig().validate()  # credentials too: they never leave the machine
+    production_env.delenv("SMTP_USERNAME")
+    production_env.delenv("SMTP_PASSWORD")
+    ProductionConfig().validate()
+
+
+def test_the_benchmarks_production_environment_starts(monkeypatch):
+    path = config.BASE_DIR / "bench" / "_support.py"
+    spec = importlib.util.spec_from_file_location("bench_support", path)
+    support = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(support)
+    env = support.project_env("postgresql://bench@127.0.0.1/bench", "redis://127.0.0.1:6390/0", web_port=5000)
+    for key in (*PRODUCTION_ENV, *MAIL_SETTINGS):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert config_for(env["APP_ENV"]) is ProductionConfig
+    ProductionConfig().validate()
