@@ -66,32 +66,24 @@ def celery_settings(config) -> dict:
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
         "beat_schedule": {
-            "sweep-outbox": {
-                "task": outbox.SWEEP_OUTBOX,
-                "schedule": timedelta(seconds=config["OUTBOX_SWEEP_SECONDS"]),
-            },
-            "dispatch-due-emails": {
-                "task": outbox.DISPATCH_DUE_EMAILS,
-                "schedule": timedelta(seconds=config["DUE_EMAIL_SWEEP_SECONDS"]),
-            },
-            "route-waiting-leads": {
-                "task": outbox.ROUTE_WAITING_LEADS,
-                "schedule": timedelta(seconds=config["ROUTING_SWEEP_SECONDS"]),
-            },
-            "apply-retention": {
-                "task": outbox.APPLY_RETENTION,
-                "schedule": timedelta(days=1),
-            },
-            "escalate-assignments": {
-                "task": outbox.ESCALATE_ASSIGNMENTS,
-                "schedule": timedelta(seconds=config["ESCALATION_SWEEP_SECONDS"]),
-            },
-            "refresh-stats-summaries": {
-                "task": outbox.REFRESH_STATS_SUMMARIES,
-                "schedule": timedelta(seconds=config["STATS_SUMMARY_SECONDS"]),
-            },
+            "sweep-outbox": _every(config["OUTBOX_SWEEP_SECONDS"], outbox.SWEEP_OUTBOX),
+            "dispatch-due-emails": _every(config["DUE_EMAIL_SWEEP_SECONDS"], outbox.DISPATCH_DUE_EMAILS),
+            "route-waiting-leads": _every(config["ROUTING_SWEEP_SECONDS"], outbox.ROUTE_WAITING_LEADS),
+            "apply-retention": _every(24 * 3600, outbox.APPLY_RETENTION),
+            "escalate-assignments": _every(config["ESCALATION_SWEEP_SECONDS"], outbox.ESCALATE_ASSIGNMENTS),
+            "refresh-stats-summaries": _every(
+                config["STATS_SUMMARY_SECONDS"], outbox.REFRESH_STATS_SUMMARIES
+            ),
         },
     }
+
+
+def _every(seconds: float, task: str) -> dict:
+    """A beat entry whose copies expire once the next is due: while no worker takes them (an
+    outage, a backlog), beat's copies pile up in Redis, and each would run the same sweep again
+    ahead of the leads behind them. A worker discards an expired copy unrun; the next one does
+    the work, since every sweep takes whatever is due when it runs."""
+    return {"task": task, "schedule": timedelta(seconds=seconds), "options": {"expires": seconds}}
 
 
 def celery_init_app(app: Flask) -> Celery:
