@@ -157,7 +157,10 @@ def app(request, _apps, redis_server, mail_sink):
         overrides["REDIS_URL"] = redis_server.url_for(WORKER_REDIS_DB)
     app, settings, limiter_state = _apps(**overrides)
     vars(limiter).update(limiter_state)
+    # Current too: an app a test built since (create_app makes its Celery app the thread's
+    # current one) would otherwise run every task called in later tests, on its own database.
     app.extensions["celery"].set_default()
+    app.extensions["celery"].set_current()
     with app.app_context():
         forget_taxonomy()  # rolled-back tests leave no taxonomy behind, so neither may the cache
         if request.node.get_closest_marker("commits"):
