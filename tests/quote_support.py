@@ -3,6 +3,7 @@ time trap, and a client with an address of its own (rate limits are per client).
 
 import itertools
 import time
+from datetime import timedelta
 
 import redis
 import sqlalchemy as sa
@@ -12,6 +13,8 @@ from leads.extensions import db
 from leads.intake import form_token
 from leads.messaging.email import render_pending
 from leads.models import Consent, EmailMessage, Lead, LeadEvent, OutboxMessage
+from leads.quotes.rules import QuoteInput
+from leads.timeutil import utcnow
 from tests.helpers import wait_until
 
 VALID_ANSWERS = {
@@ -91,3 +94,17 @@ def confirmation() -> EmailMessage:
     email = db.session.scalar(sa.select(EmailMessage).filter_by(template="patient_confirmation"))
     render_pending(email)
     return email
+
+
+def offer(price_from: int = 20000, price_to: int = 25000, *, valid_days: int = 30) -> QuoteInput:
+    """A plain quote in EUR (20,000 to 25,000 unless told), treatment included, starting in a month."""
+    return QuoteInput(
+        price_from=price_from,
+        price_to=price_to,
+        currency="EUR",
+        includes=["treatment"],
+        earliest_start=utcnow().date() + timedelta(days=30),
+        valid_days=valid_days,
+        needs_records=False,
+        message="",
+    )

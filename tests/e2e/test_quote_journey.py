@@ -16,13 +16,13 @@ from leads.messaging import tokens
 from leads.models import Assignment, Consent, EmailMessage, Lead, Provider, Quote
 from leads.quotes import service as quotes
 from leads.quotes.follow_up import follow_up_quotes
-from leads.quotes.rules import QuoteInput
 from leads.routing import responses
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.e2e.conftest import axe_violations, screenshot, sign_in_staff
 from tests.factories import LeadFactory
 from tests.helpers import load_demo_providers_reading_english
+from tests.quote_support import offer
 from tests.staff_support import make_staff
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -167,26 +167,11 @@ def test_two_clinics_quote_the_patient_compares_on_a_phone_chooses_and_the_clini
     screenshot(page, "quotes-stats")
 
 
-def _offer(valid_days: int) -> QuoteInput:
-    """A plain quote of EUR 20,000 to 25,000, starting in a month."""
-    return QuoteInput(
-        price_from=20000,
-        price_to=25000,
-        currency="EUR",
-        includes=["treatment"],
-        earliest_start=utcnow().date() + timedelta(days=30),
-        valid_days=valid_days,
-        needs_records=False,
-        message="",
-    )
-
-
 def test_two_tabs_choosing_two_different_quotes_at_once_end_with_exactly_one_choice(
     live_server, browser, two_accepted
 ):
     lead_id, first_id, second_id, first_name, second_name = two_accepted
-    offer = _offer(valid_days=30)
-    quote_ids = [quotes.send_quote(assignment_id, offer).id for assignment_id in (first_id, second_id)]
+    quote_ids = [quotes.send_quote(assignment_id, offer()).id for assignment_id in (first_id, second_id)]
     db.session.rollback()  # the browser's requests need the database free of this session
     patient_url = f"{live_server.url}/my-request/{tokens.make_patient_token(lead_id)}"
     # Two tabs of the same browser, each on the confirmation step of a different clinic.
@@ -217,8 +202,7 @@ def test_two_tabs_choosing_two_different_quotes_at_once_end_with_exactly_one_cho
 
 def test_the_patient_asks_with_the_keyboard_to_renew_an_expired_quote(live_server, page, two_accepted):
     lead_id, first_id, _, first_name, _ = two_accepted
-    offer = _offer(valid_days=1)
-    quote = quotes.send_quote(first_id, offer)
+    quote = quotes.send_quote(first_id, offer(valid_days=1))
     quote.current.valid_until = utcnow() - timedelta(hours=1)
     db.session.commit()
     assert follow_up_quotes().expired == 1

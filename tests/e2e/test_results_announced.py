@@ -14,13 +14,13 @@ from leads.extensions import db
 from leads.messaging import tokens
 from leads.models import Assignment, Consent, LeadEvent, Quote, Role
 from leads.quotes import service as quotes
-from leads.quotes.rules import QuoteInput
 from leads.routing import responses
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.e2e.conftest import axe_violations, screenshot, sign_in_staff
 from tests.factories import EmailMessageFactory, LeadFactory
 from tests.helpers import load_demo_providers_reading_english
+from tests.quote_support import offer
 from tests.staff_support import ago, make_staff
 
 pytestmark = pytest.mark.e2e
@@ -64,19 +64,9 @@ def two_quotes(app, taxonomy, live_server):
     """A lead two clinics accepted and quoted: (lead id, [assignment ids], [quote ids], [names])."""
     lead, assignments = routed_lead()
     assignments = assignments[:2]
-    offer = QuoteInput(
-        price_from=20000,
-        price_to=25000,
-        currency="EUR",
-        includes=["treatment"],
-        earliest_start=utcnow().date() + timedelta(days=30),
-        valid_days=30,
-        needs_records=False,
-        message="",
-    )
     for assignment in assignments:
         responses.accept(assignment.id, note=None)
-    quote_ids = [quotes.send_quote(a.id, offer).id for a in assignments]
+    quote_ids = [quotes.send_quote(a.id, offer()).id for a in assignments]
     facts = lead.id, [a.id for a in assignments], quote_ids, [a.provider.name for a in assignments]
     db.session.commit()
     return facts

@@ -2,7 +2,6 @@
 (the lead row is locked: FOR UPDATE on PostgreSQL; on SQLite, one writer at a time)."""
 
 import threading
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,27 +10,13 @@ from leads.dev import seed
 from leads.extensions import db
 from leads.models import Assignment, Lead, LeadEvent, Quote
 from leads.quotes import service as quotes
-from leads.quotes.rules import QuoteInput
 from leads.routing import responses
 from leads.routing.service import route_lead
-from leads.timeutil import utcnow
 from tests.factories import LeadFactory
+from tests.quote_support import offer
 
 # Each choice runs in its own thread and connection: the data must really be committed.
 pytestmark = [pytest.mark.commits, pytest.mark.pg]
-
-
-def _quote_input(price: int) -> QuoteInput:
-    return QuoteInput(
-        price_from=price,
-        price_to=price,
-        currency="EUR",
-        includes=["treatment"],
-        earliest_start=utcnow().date() + timedelta(days=30),
-        valid_days=30,
-        needs_records=False,
-        message="",
-    )
 
 
 def test_two_concurrent_choices_of_different_quotes_end_with_exactly_one(app, taxonomy):
@@ -45,7 +30,7 @@ def test_two_concurrent_choices_of_different_quotes_end_with_exactly_one(app, ta
     quote_ids = []
     for price, assignment in ((20000, first), (25000, second)):
         responses.accept(assignment.id, note=None)
-        quote_ids.append(quotes.send_quote(assignment.id, _quote_input(price)).id)
+        quote_ids.append(quotes.send_quote(assignment.id, offer(price, price)).id)
     lead_id = lead.id
     db.session.remove()
 
