@@ -5,6 +5,7 @@ Anonymising keeps what statistics need (dates, treatment, condition, country, so
 provider answers) and removes everything that identifies the patient or repeats their words."""
 
 import logging
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -422,9 +423,11 @@ def anonymise(lead: Lead) -> None:
         )
 
 
-# Retention anonymises this many leads a transaction, and at most MOST_PER_RUN of each kind a run.
+# Retention anonymises this many leads a transaction, and at most MOST_PER_RUN of each kind a run;
+# a run begins no batch after RUN_SECONDS, well inside a task's soft time limit (at least 240 s).
 BATCH = 500
 MOST_PER_RUN = 10_000
+RUN_SECONDS = 180
 # Every status falls under one retention rule (a test holds it): an ended request after its
 # period, a booked one after its follow-up too, spam and repeats soon; every other status is still
 # open, and is closed and anonymised once nobody has acted on the request for the stalled period.
@@ -457,16 +460,22 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
         sa.and_(Lead.status.in_(sorted(ENDED)), untouched(closed_before)),
         sa.and_(Lead.status == S.BOOKED, untouched(booked_before)),
     )
-    junk = sa.and_(Lead.status.in_(sorted(JUNK)), Lead.updated_at < junk_before)
-    result = RetentionResult(
-        closed_leads=_anonymise_where(sa.and_(waiting, closed)),
-        stalled_leads=_anonymise_where(
-            sa.and_(waiting, stalled(now - stalled_months * month)),
-            closing_note=f"Closed by retention: no activity for {stalled_months} months.",
-        ),
-        spam_and_duplicates=_anonymise_where(sa.and_(waiting, junk)),
+    junk = sa.and_(Lead.status.in_(sorted(JUNK)), untouched(junk_before))
+    # Each step starts no new batch after the run's time is up (a backlog, such as the first run
+    # after an upgrade, goes on at the next run); the old email words first, the cheapest.
+    deadline = time.monotonic() + RUN_SECONDS
+    result = RetentionResult()
+    result.email_bodies = _clear_email_bodies(
+        now - timedelta(days=config["RETENTION_EMAIL_BODY_DAYS"]), deadline
     )
-    result.email_bodies = _clear_email_bodies(now - timedelta(days=config["RETENTION_EMAIL_BODY_DAYS"]))
+    result.closed_leads = _anonymise_where(sa.and_(waiting, closed), deadline)
+    result.stalled_leads = _anonymise_where(
+        sa.and_(waiting, stalled(now - stalled_months * month)),
+        deadline,
+        closing_note=f"Closed by retention: no activity for {stalled_months} months.",
+    )
+    # After the stalled requests: a repeat anonymised here would no longer show the patient asked again.
+    result.spam_and_duplicates = _anonymise_where(sa.and_(waiting, junk), deadline)
     log.info(
         "retention: %d closed lead(s), %d stalled lead(s) closed, %d spam/duplicate(s) anonymised, "
         "%d email body(ies) removed",
@@ -482,11 +491,11 @@ EMAIL_BATCH = 1_000
 EMAILS_PER_RUN = 100_000
 
 
-def _clear_email_bodies(before: datetime) -> int:
-    """Clear the words of emails settled before `before`, a committed batch at a time (at most
-    EMAILS_PER_RUN a run; the next one goes on); how many. Rows another run holds are skipped
-    (PostgreSQL): two runs, each holding email rows of the leads it anonymises, never wait on each
-    other's rows in opposite orders."""
+def _clear_email_bodies(before: datetime, deadline: float) -> int:
+    """Clear the words of emails settled before `before`, a committed batch at a time in id order
+    (at most EMAILS_PER_RUN a run, none begun after `deadline`; the next run goes on); how many.
+    Rows another run holds are skipped (PostgreSQL): two runs, each holding email rows of the
+    leads it anonymises, never wait on each other's rows in opposite orders."""
     old = sa.and_(
         EmailMessage.created_at < before,
         EmailMessage.status.in_([EmailStatus.SENT, EmailStatus.FAILED, EmailStatus.CANCELLED]),
@@ -498,11 +507,11 @@ def _clear_email_bodies(before: datetime) -> int:
             EmailMessage.last_error.is_not(None),
         ),
     )
-    cleared = 0
-    while cleared < EMAILS_PER_RUN:
+    cleared = after = 0
+    while cleared < EMAILS_PER_RUN and time.monotonic() < deadline:
         ids = db.session.scalars(
             sa.select(EmailMessage.id)
-            .where(old)
+            .where(old, EmailMessage.id > after)
             .order_by(EmailMessage.id)
             .limit(min(EMAIL_BATCH, EMAILS_PER_RUN - cleared))
             .with_for_update(skip_locked=True)
@@ -518,6 +527,7 @@ def _clear_email_bodies(before: datetime) -> int:
         cleared += len(ids)
         if len(ids) < EMAIL_BATCH:
             break
+        after = ids[-1]
     return cleared
 
 
@@ -544,26 +554,29 @@ def untouched(before: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-def _anonymise_where(condition, *, closing_note: str | None = None) -> int:
+def _anonymise_where(condition, deadline: float, *, closing_note: str | None = None) -> int:
     """Anonymise the leads `condition` picks, a batch at a time in id order, each batch committed
-    with its proof row; at most MOST_PER_RUN a run, so a run always ends (the next one goes on).
-    With `closing_note`, each lead is first closed as a coordinator closes one (`move_lead`)."""
+    with its proof row; at most MOST_PER_RUN a run and no batch begun after `deadline`, so a run
+    always ends in time (the next one goes on). With `closing_note`, each lead is first closed as
+    a coordinator closes one (`move_lead`)."""
     after, done = 0, 0
-    while done < MOST_PER_RUN:
+    while done < MOST_PER_RUN and time.monotonic() < deadline:
         # Rows a concurrent run holds are skipped (PostgreSQL; SQLite runs one writer at a time): two
-        # beats, or a redelivered task, never anonymise one lead twice. The lead is the first lock.
+        # beats, or a redelivered task, never anonymise one lead twice. The lead is the first lock,
+        # taken as `lock_lead` takes it (rows referencing the lead, an access-log row, can still be
+        # written meanwhile).
         leads = db.session.scalars(
             sa.select(Lead)
             .where(condition, Lead.id > after)
             .order_by(Lead.id)
             .limit(min(BATCH, MOST_PER_RUN - done))
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)
         ).all()
         if not leads:
             return done
         # Asked again once they are locked: on PostgreSQL this statement also sees what was committed
-        # while the first one ran (a clinic's answer just before the lock), and nothing can be added
-        # to a locked lead's history until this batch commits.
+        # while the first one ran (a clinic's answer just before the lock); every step that acts on
+        # a lead (a note, a move, an answer, a choice) takes its lock, so waits until this batch commits.
         locked = [lead.id for lead in leads]
         still = set(db.session.scalars(sa.select(Lead.id).where(Lead.id.in_(locked), condition)))
         anonymised = [lead for lead in leads if lead.id in still]
