@@ -9,6 +9,7 @@ import time
 import sqlalchemy as sa
 from dotenv import load_dotenv
 from flask import Flask, request
+from flask_babel import gettext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import workers  # a module import: workers/ reads task names from leads.messaging
@@ -30,7 +31,7 @@ from leads.extensions import (
     unit_of_work_writes,
 )
 from leads.health import bp as health_bp
-from leads.i18n import DEFAULT_LANGUAGE, STAFF_LANGUAGES, register_i18n
+from leads.i18n import DEFAULT_LANGUAGE, N_, STAFF_LANGUAGES, register_i18n
 from leads.intake import taxonomy as intake_taxonomy
 from leads.intake.views import bp as public_bp
 from leads.messaging import outbox
@@ -128,7 +129,10 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Sign in to see that page."
+    # In the reader's language, and announced as what kept them from the page they asked for.
+    login_manager.login_message = N_("Sign in to see that page.")
+    login_manager.login_message_category = "error"
+    login_manager.localize_callback = gettext
     # Not "strong": it trusts a client-supplied X-Forwarded-For (see leads.auth.sessions).
     login_manager.session_protection = None
     login_manager.user_loader(sessions.load_user)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 
 CURRENCIES = ("EUR", "DKK")
@@ -60,7 +61,7 @@ def quote_problems(data: QuoteInput, today: date) -> dict[str, str]:
         elif amount < 0:
             problems[name] = _l("The price cannot be negative")
         elif amount == 0 or amount > MAX_AMOUNT:
-            problems[name] = _l("Enter a price between 1 and %(most)s", most=f"{MAX_AMOUNT:,}")
+            problems[name] = _l("Enter a price between 1 and %(most)s", most=format_decimal(MAX_AMOUNT))
     if "price_from" not in problems and "price_to" not in problems and data.price_to < data.price_from:
         problems["price_to"] = _l("The highest price cannot be below the lowest price")
     if data.currency not in CURRENCIES:

@@ -46,7 +46,7 @@ class InvalidQuote(QuoteRefused):
     """The quote's fields break a rule; `problems` maps each field to its message."""
 
     def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__("; ".join(problems.values()))
+        super().__init__("; ".join(str(problem) for problem in problems.values()))
         self.problems = problems
 
 
