@@ -207,8 +207,12 @@ def export_csv():
         formdata["q"] = request.form["q"]
     form = build_filter_form(formdata)
     args = link_args(formdata, search_id)
-    if not export_form.validate() or not form.validate():
-        flash(_("The export could not start: check the filters and try again."), "error")
+    filters_valid = form.validate()
+    if not export_form.validate() or not filters_valid:
+        if filters_valid:
+            # Bad filters are explained by the queue page's own error summary, focused as it opens:
+            # a second focused box would compete with it.
+            flash(_("The export could not start: check the filters and try again."), "error")
         return redirect(url_for("staff.queue_page", **args))
     filters = filters_from_form(form, current_user.id)
     include_details = bool(export_form.include_details.data)
