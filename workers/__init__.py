@@ -78,12 +78,20 @@ def celery_settings(config) -> dict:
     }
 
 
+# A copy of a sweep waits in its queue at most this long, or four of its intervals if longer.
+SWEEP_EXPIRY_FLOOR_SECONDS = 300
+
+
 def _every(seconds: float, task: str) -> dict:
-    """A beat entry whose copies expire once the next is due: while no worker takes them (an
-    outage, a backlog), beat's copies pile up in Redis, and each would run the same sweep again
-    ahead of the leads behind them. A worker discards an expired copy unrun; the next one does
-    the work, since every sweep takes whatever is due when it runs."""
-    return {"task": task, "schedule": timedelta(seconds=seconds), "options": {"expires": seconds}}
+    """A beat entry whose copies expire after four intervals (at least five minutes): while no
+    worker takes them (an outage), beat's copies pile up in Redis, and each would run the same
+    sweep again ahead of the leads behind them; a worker discards an expired copy unrun, since
+    every sweep takes whatever is due when it runs. Not sooner: behind a backlog of a few minutes
+    (a slow mail server, a broker's republished tasks) a copy must still reach a worker, or the
+    sweep would not run until the backlog ends; and a worker's clock a little ahead of beat's
+    must not discard every copy."""
+    expires = max(4 * seconds, SWEEP_EXPIRY_FLOOR_SECONDS)
+    return {"task": task, "schedule": timedelta(seconds=seconds), "options": {"expires": expires}}
 
 
 def celery_init_app(app: Flask) -> Celery:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from email import policy
 from email.charset import QP, Charset
+from email.errors import MessageError
 from email.message import EmailMessage as PolicyMessage
 from email.message import Message as MimeMessage
 from email.mime.multipart import MIMEMultipart
@@ -18,6 +19,7 @@ from email.mime.text import MIMEText
 from email.utils import formatdate, make_msgid
 from typing import NamedTuple
 
+import jinja2
 import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -38,6 +40,10 @@ MAX_BACKOFF = timedelta(hours=1)
 # quarter of the claim timeout, when that is less): the last try may wait for the database
 # (SQLite's lock, up to SQLITE_BUSY_MS) and the sweeper's clock may run ahead of the sender's.
 RECORD_MARGIN = timedelta(seconds=30)
+# What keeps an email from being made (`_fail_unmade`): a template gone, a catalog's broken
+# placeholder, a header with a line break. Nothing else is caught there: the database's errors are
+# tried again as such, and a task's time limit (an Exception to Celery) must reach the task.
+UNMADE = (jinja2.TemplateError, LookupError, ValueError, TypeError, MessageError)
 # Every email about a lead to a provider uses a template named so; the sharing rule guards them.
 PROVIDER_TEMPLATE_PREFIX = "provider_"
 # Idempotency keys of a coordinator's resends: resend:<id of the email repeated>:<n>.
@@ -369,11 +375,13 @@ def deliver_emails(email_ids: list[int]) -> dict[int, str]:
         while claimed is not None:
             email, message = claimed
             error: Exception | None = None
+            # The next email's words before this one goes: once the server has accepted it, only
+            # recording its outcome stands between the acceptance and the record.
+            words.render_next(waiting)
             try:
                 smtp_send(message)
             except (PermanentSmtpError, TransientSmtpError) as exc:
                 error = exc
-            words.render_next(waiting)
             claimed = _record_and_claim_next(email, error, waiting, results, words)
     return results
 
@@ -520,9 +528,7 @@ def _made_message(email: _Claimed, rendered: _Rendered) -> MimeMessage | Excepti
                 },
             )
         return build_mime(email, current_app.config["MAIL_FROM"])
-    except sa.exc.SQLAlchemyError:
-        raise  # the database's trouble, tried again as such
-    except Exception as exc:  # a template gone, a catalog's broken placeholder, a header with a line break
+    except UNMADE as exc:
         return exc
 
 
@@ -567,7 +573,7 @@ class _WordsAhead:
             if email_id in self._contexts:
                 context = self._contexts.pop(email_id)
                 # One that does not render is rendered again once claimed, which then fails the email.
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(*UNMADE):
                     if context:
                         self.rendered[email_id] = (context, _render_context(context))
                 return

@@ -9,6 +9,7 @@ import threading
 from datetime import timedelta
 from email import message_from_bytes, policy
 
+import jinja2
 import pytest
 import redis
 import sqlalchemy as sa
@@ -446,3 +447,29 @@ def test_two_tasks_given_the_same_batch_render_each_email_about_once(app, mail_s
     assert sent_by[0] | sent_by[1] == set(ids) and not sent_by[0] & sent_by[1]
     assert len(mail_sink.messages()) == 6
     assert len(renders) <= len(ids) + 2
+
+
+@pytest.mark.parametrize("when", ["ahead", "claimed"])
+def test_a_tasks_time_limit_while_an_email_is_made_reaches_the_task_and_fails_no_email(
+    app, mail_sink, monkeypatch, when
+):
+    """Celery's soft time limit is an Exception: taken for an email that cannot be made, it would
+    fail that email for good, or vanish and let the batch run on to the hard kill mid-conversation."""
+    from billiard.exceptions import SoftTimeLimitExceeded
+
+    ids = _queue_for_the_sender("a@example.org")
+    renders = []
+
+    def render(*args, **kwargs):
+        renders.append(1)
+        if when == "claimed" and len(renders) == 1:
+            # Not made ahead: made again once claimed, where the time limit comes.
+            raise jinja2.TemplateError("a catalog's broken placeholder, for the first try")
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(email_module, "render_email", render)
+    with pytest.raises(SoftTimeLimitExceeded):
+        deliver_emails(ids)
+    db.session.rollback()
+    assert _statuses(ids)[0][0] != "failed"
+    assert _received(mail_sink) == []
