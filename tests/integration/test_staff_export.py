@@ -115,4 +115,3 @@ def test_the_queue_offers_admins_an_export_of_exactly_the_current_filters(app, l
     assert '<input type="hidden" name="country" value="NO">' in form
     assert '<input type="hidden" name="source" value="magazine">' in form
     assert "Include free-text medical details" in form
-
