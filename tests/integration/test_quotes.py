@@ -136,7 +136,9 @@ def test_bad_quote_input_gets_a_message_on_its_field_and_writes_nothing(
     response = client.post(provider(first) + "/quote", data=quote_form(**changes))
     assert response.status_code == 400
     body = response.get_data(as_text=True)
-    assert message in body and f'id="{field}-error"' in body
+    assert message in body and body.count(f'id="{field}-error"') == 1
+    # Read out as an error beside its field, as the patient's pages do.
+    assert f'id="{field}-error"><span class="visually-hidden">Error:</span> ' in body
     # The page opens with a focused summary whose link leads to the field (a box group: its first box).
     anchor = f"{field}-0" if field == "includes" else field
     summary = body[body.index('id="error-summary"') : body.index("</ul>", body.index('id="error-summary"'))]
