@@ -87,7 +87,9 @@ def test_two_clinics_quote_the_patient_compares_on_a_phone_chooses_and_the_clini
     page.get_by_label("Price from").fill("30000")
     page.get_by_label("Price to").fill("20000")
     page.get_by_role("button", name="Send the quote").click()
-    expect(page.locator("#price_to-error")).to_have_text("The highest price cannot be below the lowest price")
+    expect(page.locator("#price_to-error")).to_have_text(
+        "Error: The highest price cannot be below the lowest price"
+    )
     expect(page.get_by_role("alert", name="There is a problem")).to_be_focused()
     assert axe_violations(page) == []
     _send_quote(page, first_url, price_from=22000, price_to=30000)
