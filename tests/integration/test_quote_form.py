@@ -604,12 +604,17 @@ def test_the_duplicate_window_is_configurable(client, app):
     assert db.session.scalar(sa.select(Lead.status).where(Lead.id != earlier.id)) == LeadStatus.NEW
 
 
+def _sent_after(client, app, *earlier: Lead) -> Lead:
+    """The lead the form stores now, after the `earlier` ones."""
+    client.post("/quote", data=answers(app))
+    return db.session.scalar(sa.select(Lead).where(Lead.id.not_in([lead.id for lead in earlier])))
+
+
 @pytest.mark.pg
 def test_every_repeat_links_to_the_first_request(client, app):
     first = _earlier_lead(10, email="freja@example.org")
     second = _earlier_lead(5, email="freja@example.org", status="duplicate", duplicate_of=first)
-    client.post("/quote", data=answers(app))
-    third = db.session.scalar(sa.select(Lead).where(Lead.id.not_in([first.id, second.id])))
+    third = _sent_after(client, app, first, second)
     assert third.duplicate_of_id == first.id
 
 
@@ -627,8 +632,7 @@ def test_a_repeat_of_a_request_that_ended_is_a_new_request(client, app, status):
     """The repeat found is a duplicate; the chain's first request was withdrawn or closed since."""
     first = _earlier_lead(10, email="freja@example.org", status=status)
     second = _earlier_lead(5, email="freja@example.org", status="duplicate", duplicate_of=first)
-    client.post("/quote", data=answers(app))
-    third = db.session.scalar(sa.select(Lead).where(Lead.id.not_in([first.id, second.id])))
+    third = _sent_after(client, app, first, second)
     assert (third.status, third.duplicate_of_id) == (LeadStatus.NEW, None)
 
 
@@ -637,8 +641,7 @@ def test_the_window_runs_from_the_chains_first_request(client, app):
     """A patient who asks again every few weeks is heard again once the first request is old."""
     first = _earlier_lead(40, email="freja@example.org")
     second = _earlier_lead(20, email="freja@example.org", status="duplicate", duplicate_of=first)
-    client.post("/quote", data=answers(app))
-    third = db.session.scalar(sa.select(Lead).where(Lead.id.not_in([first.id, second.id])))
+    third = _sent_after(client, app, first, second)
     assert (third.status, third.duplicate_of_id) == (LeadStatus.NEW, None)
 
 
