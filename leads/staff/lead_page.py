@@ -84,7 +84,10 @@ def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None
         return None
     now = now or utcnow()
     events = db.session.scalars(
-        sa.select(LeadEvent).filter_by(lead_id=lead.id).order_by(LeadEvent.created_at, LeadEvent.id)
+        # Newest first: an action's new entry comes right after its result, not below a long history.
+        sa.select(LeadEvent)
+        .filter_by(lead_id=lead.id)
+        .order_by(LeadEvent.created_at.desc(), LeadEvent.id.desc())
     ).all()
     assignments = db.session.execute(
         sa.select(Assignment, Provider)

@@ -284,6 +284,21 @@ def test_page_links_keep_the_filters(app, ward):
     assert 'rel="prev"' in second
 
 
+def _title(html: str) -> str:
+    return html.split("<title>", 1)[1].split("</title>", 1)[0]
+
+
+def test_after_a_search_the_page_title_leads_with_the_result_count(app, ward):
+    """A screen reader reads the title as the page opens; the status line present at load is not
+    announced, so the count goes in the title after a search or a filter."""
+    client, _ = signed_in_client(app)
+    assert _title(client.get("/staff/leads").get_data(as_text=True)).startswith("Lead queue")
+    found = client.post("/staff/leads", data={"status": "unroutable"}, follow_redirects=True)
+    assert _title(found.get_data(as_text=True)).startswith("Leads that match: 2 – Lead queue")
+    none = client.post("/staff/leads", data={"q": "nobody-by-this-name"}, follow_redirects=True)
+    assert _title(none.get_data(as_text=True)).startswith("No leads match. – Lead queue")
+
+
 def test_bad_filters_get_a_clear_message_and_no_list(app, ward):
     client, _ = signed_in_client(app)
     response = client.get("/staff/leads?created_from=31-12-2024&status=bogus&provider=999999")

@@ -119,6 +119,16 @@ def test_a_coordinator_adds_a_note_and_sees_it_in_the_timeline(coordinator):
     assert "autofocus" not in client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
 
 
+def test_the_timeline_shows_the_newest_entry_first_right_after_the_result(coordinator):
+    client, _ = coordinator
+    lead = _lead()
+    for note in ("The first call.", "The second call."):
+        client.post(f"/staff/leads/{lead.id}/notes", data={"note-note": note})
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert "Newest first." in html
+    assert html.index('id="timeline-title"') < html.index("The second call.") < html.index("The first call.")
+
+
 def test_an_empty_note_is_refused_with_a_message(coordinator):
     client, _ = coordinator
     lead = _lead()
