@@ -36,11 +36,14 @@ def export_command(reference_or_email: str, output) -> None:
 def erase_command(reference_or_email: str, yes: bool) -> None:
     """Erase the patient's personal and health data from every lead of theirs. Cannot be undone."""
     try:
-        references = [lead.reference for lead in privacy.patient_leads(reference_or_email)]
+        leads = privacy.patient_leads(reference_or_email)
     except privacy.PatientNotFound as exc:
         raise click.ClickException(str(exc)) from None
+    references = [lead.reference for lead in leads]
+    # Whom each names: a request linked by a shared phone number can be another person's.
+    listing = "".join(f"\n  {lead.reference}  {lead.full_name} <{lead.email}> {lead.phone}" for lead in leads)
     db.session.rollback()
-    click.echo(f"This erases the patient's data in {len(references)} request(s): {', '.join(references)}.")
+    click.echo(f"This erases the patient's data in {len(references)} request(s):{listing}")
     if not yes and not click.confirm("Erase it? This cannot be undone", default=False):
         raise click.ClickException("Nothing was erased.")
     try:

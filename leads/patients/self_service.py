@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from leads.extensions import db
 from leads.messaging import tokens
 from leads.messaging.email import email_coordinators
-from leads.models import AssignmentStatus, Lead
+from leads.models import AssignmentStatus, Lead, same_patient
 from leads.patients.privacy import notify_providers_of_withdrawal
 from leads.quotes.service import close_open_quotes
 from leads.routing.service import lock_lead, stop_sharing
@@ -108,16 +108,24 @@ def withdraw_consent(lead_id: int) -> bool:
 
 
 def handled_together(lead_id: int) -> list[int]:
-    """The request and those handled with it, in id order: the first request of its duplicate chain
-    and every repeat linked to it, at any distance."""
-    root = db.session.get(Lead, lead_id).original
+    """The request and those handled with it, in id order: of the first request of its duplicate
+    chain and every repeat linked to it, at any distance, those sent from the same email address.
+
+    The patient's link proves only that they read that address's mail. Intake also marks a request
+    a repeat by its phone number alone, and a number can be shared (a household, a facilitator) or
+    known to someone else: such a request's link must not withdraw another person's request."""
+    lead = db.session.get(Lead, lead_id)
+    root = lead.original
     chain, new = {root.id}, [root.id]
     while new:
         new = db.session.scalars(
             sa.select(Lead.id).where(Lead.duplicate_of_id.in_(new), Lead.id.not_in(list(chain)))
         ).all()
         chain.update(new)
-    return sorted(chain)
+    same_address = db.session.scalars(
+        sa.select(Lead.id).where(Lead.id.in_(chain), same_patient(lead.email, None))
+    ).all()
+    return sorted({lead.id, *same_address})
 
 
 def _withdraw(lead_id: int) -> bool:

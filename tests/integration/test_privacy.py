@@ -92,6 +92,8 @@ def test_the_cli_erasure_asks_first_and_erases_nothing_on_no(app, taxonomy, runn
     lead = _lead()
     result = runner.invoke(args=["privacy", "erase", lead.reference], input="n\n")
     assert result.exit_code != 0 and "Nothing was erased" in result.output
+    # Each request listed with whom it names, to spot one linked by a shared phone number.
+    assert f"  {lead.reference}  {lead.full_name} <{lead.email}> {lead.phone}\n" in result.output
     db.session.expire_all()
     assert db.session.get(Lead, lead.id).anonymised_at is None
 
@@ -118,7 +120,7 @@ def test_the_cli_erases_nothing_when_a_request_arrives_while_the_operator_reads_
     result = runner.invoke(args=["privacy", "erase", lead.reference])
 
     assert result.exit_code != 0
-    assert f"in 1 request(s): {lead.reference}." in result.output
+    assert f"in 1 request(s):\n  {lead.reference}  " in result.output
     assert f"new: {arrived[0].reference}" in result.output and "Nothing was erased" in result.output
     db.session.expire_all()
     assert db.session.scalars(sa.select(Lead.anonymised_at)).all() == [None, None]
@@ -173,6 +175,10 @@ def test_before_erasing_the_admin_sees_every_request_it_will_erase_and_the_views
     for other in expected:
         assert f'href="/staff/leads/{other.id}">{other.reference}</a>' in table
     assert "Routed" in table and "Closed" in table and lead.treatment.name in table
+    # Whom each request names, so that a request linked by a shared phone number stands out.
+    for other in expected:
+        assert f"<td>{other.full_name}</td>" in table and f"<td>{other.email}</td>" in table
+        assert f"<td>{other.phone}</td>" in table
     assert f"{lead.created_at.astimezone(ZoneInfo('Europe/Copenhagen')):%Y-%m-%d %H:%M}" in table
     logged = db.session.execute(
         sa.select(AccessLog.user_id, AccessLog.lead_id, AccessLog.action, AccessLog.detail)

@@ -228,3 +228,34 @@ def test_withdrawing_from_a_repeat_withdraws_the_first_request_it_is_handled_wit
     }
     assert db.session.get(Lead, unrelated.id).status == "routed"
     assert withdraw_consent(first.id) is False  # once
+
+
+def test_a_repeat_marked_by_phone_alone_cannot_withdraw_another_address_s_request(app, taxonomy):
+    """Intake marks a request a repeat by its phone number alone, but the link of a request sent
+    from another address proves nothing about the first one's patient (a shared or known number):
+    withdrawing from it withdraws it alone, and the first request's clinics hear nothing."""
+    first = _routed_lead()
+    stranger = LeadFactory(
+        email="someone.else@example.org", phone=first.phone, status="duplicate", duplicate_of=first
+    )
+    same_person = LeadFactory(email=first.email.upper(), status="duplicate", duplicate_of=stranger)
+    db.session.commit()
+
+    assert withdraw_consent(stranger.id)
+
+    db.session.expire_all()
+    assert db.session.get(Lead, stranger.id).status == "withdrawn"
+    assert db.session.get(Lead, first.id).status == "routed"
+    assert db.session.get(Lead, same_person.id).status == "duplicate"
+    assert (
+        db.session.scalars(
+            sa.select(EmailMessage.template).where(
+                EmailMessage.lead_id == first.id, EmailMessage.template == "notice_provider_withdrawn"
+            )
+        ).all()
+        == []
+    )
+
+    assert withdraw_consent(same_person.id)  # from the first request's address: both of theirs
+    db.session.expire_all()
+    assert {db.session.get(Lead, lead.id).status for lead in (first, same_person)} == {"withdrawn"}
