@@ -35,11 +35,19 @@ class ConfigError(RuntimeError):
     """The environment does not describe a runnable configuration."""
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
 def _env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
-    if value is None or value == "":
+    if value is None or value.strip() == "":
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    word = value.strip().lower()
+    # A typo must not quietly mean "off": SMTP_STARTTLS=ture would send mail unencrypted.
+    if word not in TRUE_WORDS | FALSE_WORDS:
+        raise ConfigError(f"{name} must be true or false (or 1/0, yes/no, on/off), got {value!r}")
+    return word in TRUE_WORDS
 
 
 def _env_int(name: str, default: int) -> int:
