@@ -444,9 +444,20 @@ class RetentionResult:
     email_bodies: int = 0
 
 
-def apply_retention(now: datetime | None = None) -> RetentionResult:
-    """Anonymise what has been kept long enough; idempotent, so beat may run it any time. Commits."""
-    now = now or utcnow()
+@dataclass(frozen=True)
+class RetentionRules:
+    """Each retention rule's condition at one moment: the run acts on what they pick, and its
+    preview (`flask privacy retention`) counts it, so the two never disagree on a rule."""
+
+    closed_leads: sa.ColumnElement[bool]
+    stalled_leads: sa.ColumnElement[bool]
+    spam_and_duplicates: sa.ColumnElement[bool]
+    email_bodies: sa.ColumnElement[bool]  # on EmailMessage, the others on Lead
+    stalled_months: int
+
+
+def retention_rules(now: datetime) -> RetentionRules:
+    """The rules as the settings define them at `now`."""
     config = current_app.config
     month = timedelta(days=30)
     closed_before = now - config["RETENTION_CLOSED_MONTHS"] * month
@@ -461,21 +472,31 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
         sa.and_(Lead.status == S.BOOKED, untouched(booked_before)),
     )
     junk = sa.and_(Lead.status.in_(sorted(JUNK)), untouched(junk_before))
+    return RetentionRules(
+        closed_leads=sa.and_(waiting, closed),
+        stalled_leads=sa.and_(waiting, stalled(now - stalled_months * month)),
+        spam_and_duplicates=sa.and_(waiting, junk),
+        email_bodies=old_email_words(now - timedelta(days=config["RETENTION_EMAIL_BODY_DAYS"])),
+        stalled_months=stalled_months,
+    )
+
+
+def apply_retention(now: datetime | None = None) -> RetentionResult:
+    """Anonymise what has been kept long enough; idempotent, so beat may run it any time. Commits."""
+    rules = retention_rules(now or utcnow())
     # Each step starts no new batch after the run's time is up (a backlog, such as the first run
     # after an upgrade, goes on at the next run); the old email words first, the cheapest.
     deadline = time.monotonic() + RUN_SECONDS
     result = RetentionResult()
-    result.email_bodies = _clear_email_bodies(
-        now - timedelta(days=config["RETENTION_EMAIL_BODY_DAYS"]), deadline
-    )
-    result.closed_leads = _anonymise_where(sa.and_(waiting, closed), deadline)
+    result.email_bodies = _clear_email_bodies(rules.email_bodies, deadline)
+    result.closed_leads = _anonymise_where(rules.closed_leads, deadline)
     result.stalled_leads = _anonymise_where(
-        sa.and_(waiting, stalled(now - stalled_months * month)),
+        rules.stalled_leads,
         deadline,
-        closing_note=f"Closed by retention: no activity for {stalled_months} months.",
+        closing_note=f"Closed by retention: no activity for {rules.stalled_months} months.",
     )
     # After the stalled requests: a repeat anonymised here would no longer show the patient asked again.
-    result.spam_and_duplicates = _anonymise_where(sa.and_(waiting, junk), deadline)
+    result.spam_and_duplicates = _anonymise_where(rules.spam_and_duplicates, deadline)
     log.info(
         "retention: %d closed lead(s), %d stalled lead(s) closed, %d spam/duplicate(s) anonymised, "
         "%d email body(ies) removed",
@@ -491,22 +512,26 @@ EMAIL_BATCH = 1_000
 EMAILS_PER_RUN = 100_000
 
 
-def _clear_email_bodies(before: datetime, deadline: float) -> int:
-    """Clear the words of emails settled before `before`, a committed batch at a time in id order
-    (at most EMAILS_PER_RUN a run, none begun after `deadline`; the next run goes on); how many.
-    Rows another run holds are skipped (PostgreSQL): two runs, each holding email rows of the
-    leads it anonymises, never wait on each other's rows in opposite orders."""
-    old = sa.and_(
+def old_email_words(before: datetime) -> sa.ColumnElement[bool]:
+    """Emails settled before `before` that still hold words, what would have rendered them (an
+    email cancelled before it was), or the server's answer, which often repeats the recipient's
+    address."""
+    return sa.and_(
         EmailMessage.created_at < before,
         EmailMessage.status.in_([EmailStatus.SENT, EmailStatus.FAILED, EmailStatus.CANCELLED]),
-        # The words, what would have rendered them (an email cancelled before it was), and the
-        # server's answer, which often repeats the recipient's address.
         sa.or_(
             EmailMessage.body_text != "",
             EmailMessage.render_context.is_not(None),
             EmailMessage.last_error.is_not(None),
         ),
     )
+
+
+def _clear_email_bodies(old: sa.ColumnElement[bool], deadline: float) -> int:
+    """Clear the words of the emails `old` picks (`old_email_words`), a committed batch at a time
+    in id order (at most EMAILS_PER_RUN a run, none begun after `deadline`; the next run goes on);
+    how many. Rows another run holds are skipped (PostgreSQL): two runs, each holding email rows of
+    the leads it anonymises, never wait on each other's rows in opposite orders."""
     cleared = after = 0
     while cleared < EMAILS_PER_RUN and time.monotonic() < deadline:
         ids = db.session.scalars(
