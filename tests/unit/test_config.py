@@ -286,7 +286,7 @@ def test_the_benchmarks_production_environment_starts(monkeypatch):
     ProductionConfig().validate()
 
 
-@pytest.mark.parametrize("name", ["SMTP_STARTTLS", "SMTP_ALLOW_PLAINTEXT"])
+@pytest.mark.parametrize("name", ["SMTP_STARTTLS", "SMTP_ALLOW_PLAINTEXT", "ERASURE_AUTOMATIC_WHEN_DUE"])
 @pytest.mark.parametrize("given", ["ture", "enabled", "2"])
 def test_a_yes_or_no_setting_that_is_neither_stops_the_app_with_its_name(monkeypatch, name, given):
     """A typo must not quietly read as "off"."""
@@ -303,3 +303,10 @@ def test_a_yes_or_no_setting_that_is_neither_stops_the_app_with_its_name(monkeyp
 def test_a_yes_or_no_setting_reads_the_usual_words_and_empty_is_its_default(monkeypatch, given, expected):
     monkeypatch.setenv("SMTP_STARTTLS", given)
     assert DevelopmentConfig().SMTP_STARTTLS is expected
+
+
+def test_due_erasures_are_carried_out_unless_the_operator_switches_it_off(monkeypatch):
+    monkeypatch.delenv("ERASURE_AUTOMATIC_WHEN_DUE", raising=False)
+    assert DevelopmentConfig().ERASURE_AUTOMATIC_WHEN_DUE is True
+    monkeypatch.setenv("ERASURE_AUTOMATIC_WHEN_DUE", "false")
+    assert DevelopmentConfig().ERASURE_AUTOMATIC_WHEN_DUE is False
