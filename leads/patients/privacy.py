@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy.orm import aliased
 
 from leads import consent
-from leads.extensions import db
+from leads.extensions import db, look_ups_first
 from leads.messaging.email import (
     PROVIDER_TEMPLATE_PREFIX,
     cancel_provider_emails,
@@ -534,6 +534,44 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
         result.email_bodies,
     )
     return result
+
+
+# The rules that pick leads, in the order a run applies them (each named as in RetentionRules).
+LEAD_RULES = ("erasures", "closed_leads", "stalled_leads", "spam_and_duplicates")
+
+
+@dataclass
+class RetentionPreview:
+    """What a run would act on, rule by rule: `counts` named as RetentionResult's fields (for
+    `erasures`, the requests due, each erased with the rest of its patient's), and, when asked,
+    the first `references` of each lead rule."""
+
+    counts: dict[str, int]
+    references: dict[str, list[str]]
+
+
+def preview_retention(now: datetime | None = None, *, listed: int = 0) -> RetentionPreview:
+    """What a retention run at `now` would act on, counted with the run's own conditions
+    (`retention_rules`) but not its limits per run; with `listed`, the references of the first
+    `listed` leads of each lead rule, in the run's order. Reads only: a write would be refused."""
+    rules = retention_rules(now or utcnow())
+    with look_ups_first():
+        counts = {name: _count(Lead, getattr(rules, name)) for name in LEAD_RULES}
+        counts["email_bodies"] = _count(EmailMessage, rules.email_bodies)
+        references = {
+            name: list(
+                db.session.scalars(
+                    sa.select(Lead.reference).where(getattr(rules, name)).order_by(Lead.id).limit(listed)
+                )
+            )
+            for name in (LEAD_RULES if listed else ())
+        }
+    db.session.rollback()
+    return RetentionPreview(counts, references)
+
+
+def _count(model, condition: sa.ColumnElement[bool]) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(condition))
 
 
 def erase_due_requests(due: sa.ColumnElement[bool], deadline: float) -> int:
