@@ -35,11 +35,20 @@ class ConfigError(RuntimeError):
     """The environment does not describe a runnable configuration."""
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
 def _env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
-    if value is None or value == "":
+    if value is None or value.strip() == "":
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    word = value.strip().lower()
+    # A typo must not quietly mean "off": SMTP_STARTTLS=ture would send mail unencrypted, and
+    # ERASURE_AUTOMATIC_WHEN_DUE=flase would leave patients' erasures past their deadline.
+    if word not in TRUE_WORDS | FALSE_WORDS:
+        raise ConfigError(f"{name} must be true or false (or 1/0, yes/no, on/off), got {value!r}")
+    return word in TRUE_WORDS
 
 
 def _env_int(name: str, default: int) -> int:
@@ -278,6 +287,9 @@ class Config:
         # A request still open that nobody has acted on this long is closed and anonymised.
         self.RETENTION_STALLED_MONTHS = _env_int("RETENTION_STALLED_MONTHS", 24)
         self.ERASURE_DUE_DAYS = _env_int("ERASURE_DUE_DAYS", 30)
+        # Retention's daily run carries out each erasure request that is due and that nobody has
+        # carried out yet; false leaves every erasure to an admin.
+        self.ERASURE_AUTOMATIC_WHEN_DUE = _env_bool("ERASURE_AUTOMATIC_WHEN_DUE", True)
         # Indicative conversion shown beside each quote; set by the operator, never fetched.
         self.CURRENCY_RATES = env("CURRENCY_RATES", "EUR:DKK=7.46")
         self.SESSION_COOKIE_HTTPONLY = True

@@ -1,5 +1,6 @@
 """Tasks are thin shells: they take ids, call one service, and let it commit."""
 
+from dataclasses import asdict
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -94,13 +95,7 @@ def escalate_assignments() -> dict:
 
 @shared_task(name=outbox.APPLY_RETENTION)
 def apply_retention() -> dict:
-    result = privacy.apply_retention()
-    return {
-        "closed_leads": result.closed_leads,
-        "stalled_leads": result.stalled_leads,
-        "spam_and_duplicates": result.spam_and_duplicates,
-        "email_bodies": result.email_bodies,
-    }
+    return asdict(privacy.apply_retention())
 
 
 @shared_task(name=outbox.REFRESH_STATS_SUMMARIES)

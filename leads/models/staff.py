@@ -77,7 +77,8 @@ class LoginThrottle(db.Model):
 
 class AccessLog(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
-    # None: done from the command line by the operator.
+    # None: done from the command line by the operator, or by the service itself (an erasure
+    # carried out at its deadline, whose detail says so: leads.staff.access_log.who).
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"), index=True)
     lead_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lead.id"), index=True)
     action: Mapped[str] = mapped_column(sa.String(20))  # an AccessAction
@@ -90,7 +91,8 @@ class ErasureRecord(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    # None: from the command line; the door says which.
+    # None: from the command line or by the service itself; the door says which.
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
-    door: Mapped[str] = mapped_column(sa.String(20))  # command_line, staff_page, retention
+    # command_line, staff_page, retention, or deadline (a patient's request carried out when due)
+    door: Mapped[str] = mapped_column(sa.String(20))
     references: Mapped[list] = mapped_column(sa.JSON, default=list)

@@ -1,15 +1,20 @@
-"""`flask privacy export REFERENCE_OR_EMAIL [-o FILE]` and `flask privacy erase REFERENCE_OR_EMAIL`."""
+"""`flask privacy export REFERENCE_OR_EMAIL [-o FILE]`, `flask privacy erase REFERENCE_OR_EMAIL`
+and `flask privacy retention [--list | --apply]`."""
 
 import json
 import sys
+import textwrap
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from leads.extensions import db
 from leads.patients import privacy
 
-privacy_cli = AppGroup("privacy", help="Answer a patient's access and erasure requests.")
+privacy_cli = AppGroup(
+    "privacy", help="Answer a patient's access and erasure requests; preview or run retention."
+)
 
 
 @privacy_cli.command("export")
@@ -55,3 +60,72 @@ def erase_command(reference_or_email: str, yes: bool) -> None:
         db.session.rollback()
         raise click.ClickException(f"{exc} Run the command again to see the requests now.") from None
     click.echo(f"Erased {len(record.references)} request(s); proof of erasure #{record.id}.")
+
+
+LISTED = 50  # references shown per rule by `retention --list`
+
+
+@privacy_cli.command("retention")
+@click.option("--apply", "apply_now", is_flag=True, help="Run retention now, as beat's daily run does.")
+@click.option(
+    "--list",
+    "list_references",
+    is_flag=True,
+    help=f"With the preview, the references of the requests each rule would act on (the first {LISTED}).",
+)
+def retention_command(apply_now: bool, list_references: bool) -> None:
+    """Show what retention would do now, changing nothing; --apply runs it and shows what it did."""
+    if apply_now and list_references:
+        raise click.UsageError("--list goes with the preview; --apply shows what the run did.")
+    rules = _rules_in_words(current_app.config)
+    if apply_now:
+        result = privacy.apply_retention()
+        click.echo("Retention ran:")
+        for name, (_, done) in rules.items():
+            click.echo(f"  {done}: {getattr(result, name)}")
+        return
+    preview = privacy.preview_retention(listed=LISTED if list_references else 0)
+    click.echo("Retention now would act on (a preview: nothing was changed; --apply runs it):")
+    for name, (would, _) in rules.items():
+        count = preview.counts[name]
+        click.echo(f"  {would}: {count}")
+        most = privacy.EMAILS_PER_RUN if name == "email_bodies" else privacy.MOST_PER_RUN
+        if count > most:
+            click.echo(f"    a run does at most {most:,}; the next runs go on")
+        references = preview.references.get(name)
+        if references:
+            click.echo(textwrap.indent(textwrap.fill(" ".join(references), width=96), "    "))
+            if count > len(references):
+                click.echo(f"    and {count - len(references)} more")
+
+
+def _rules_in_words(config) -> dict[str, tuple[str, str]]:
+    """Each rule in the order a run applies them: what the preview counts, and what the run did."""
+    closed = config["RETENTION_CLOSED_MONTHS"]
+    booked = closed + config["RETENTION_BOOKED_FOLLOW_UP_MONTHS"]
+    erasures = f"erasure requests due ({config['ERASURE_DUE_DAYS']} days after the patient asked)"
+    if config["ERASURE_AUTOMATIC_WHEN_DUE"]:
+        erasures += ", each carried out with every request of its patient"
+    else:
+        erasures += ", left to an admin (ERASURE_AUTOMATIC_WHEN_DUE is off)"
+    return {
+        "erasures": (erasures, "erasures carried out"),
+        "email_bodies": (
+            f"emails older than {config['RETENTION_EMAIL_BODY_DAYS']} days whose words are removed",
+            "emails whose words were removed",
+        ),
+        "closed_leads": (
+            f"closed, withdrawn and unroutable requests untouched for {closed} months (booked: {booked}), "
+            "to anonymise",
+            "ended requests anonymised",
+        ),
+        "stalled_leads": (
+            f"open requests nobody acted on for {config['RETENTION_STALLED_MONTHS']} months, to close and "
+            "anonymise",
+            "open requests closed and anonymised",
+        ),
+        "spam_and_duplicates": (
+            f"spam and duplicates untouched for {config['RETENTION_SPAM_DAYS']} days, to anonymise",
+            "spam and duplicates anonymised",
+        ),
+    }

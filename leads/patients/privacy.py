@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 from sqlalchemy.orm import aliased
 
 from leads import consent
-from leads.extensions import db
+from leads.extensions import db, look_ups_first
 from leads.messaging.email import (
     PROVIDER_TEMPLATE_PREFIX,
     cancel_provider_emails,
@@ -43,7 +44,12 @@ from leads.workflow import OPEN, LeadStatus
 
 log = logging.getLogger(__name__)
 
+# The doors an erasure comes through, as its proof row (ErasureRecord.door) records them.
 COMMAND_LINE, STAFF_PAGE, RETENTION = "command_line", "staff_page", "retention"
+DEADLINE = "deadline"  # the patient's own request, carried out by retention when it fell due
+# What the history and the access log say of an erasure that nobody clicked (`erase_due_requests`).
+AT_DEADLINE_NOTE = "Carried out automatically: the patient's erasure request had reached its deadline."
+AT_DEADLINE_DETAIL = "automatic, at the erasure deadline"
 PATIENT_EXPORT, ERASURE = AccessAction.PATIENT_EXPORT, AccessAction.ERASURE
 ERASED_NOTE = "(removed when the patient's data was erased)"
 S = LeadStatus
@@ -73,6 +79,12 @@ def erasure_due_at(lead: Lead) -> datetime | None:
     if lead.erasure_requested_at is None:
         return None
     return lead.erasure_requested_at + timedelta(days=current_app.config["ERASURE_DUE_DAYS"])
+
+
+def erasure_due(now: datetime) -> sa.ColumnElement[bool]:
+    """Leads whose erasure request is due at `now` (`erasure_due_at` passed) and not carried out."""
+    due_requested = now - timedelta(days=current_app.config["ERASURE_DUE_DAYS"])
+    return sa.and_(Lead.erasure_requested_at <= due_requested, Lead.anonymised_at.is_(None))
 
 
 def patient_leads(identifier: str) -> list[Lead]:
@@ -275,6 +287,16 @@ def erase_patient(
     leads = patient_leads(identifier)
     if shown is not None and set(shown) != {lead.reference for lead in leads}:
         raise PatientRequestsChanged(leads, set(shown))
+    return _erase(leads, user_id=user_id, door=door, detail=_door(user_id))
+
+
+def _erase(
+    leads: list[Lead], *, user_id: int | None, door: str, detail: str, note: str | None = None
+) -> ErasureRecord:
+    """The erasure itself, whichever door it came through: `leads` closed if open, their clinics
+    told, anonymised, each with an "erased" history entry (`note` in it) and an access-log row
+    (`detail`), and one proof row. Commits."""
+    actor_type = "staff" if user_id else "system"
     for lead in leads:
         # The lead first, as every path that changes it and its assignments: a clinic's answer at
         # this moment waits, or is already in what is erased (its note among the events).
@@ -285,18 +307,18 @@ def erase_patient(
             move_lead(
                 lead,
                 S.CLOSED_LOST,
-                actor_type="staff" if user_id else "system",
+                actor_type=actor_type,
                 actor_user_id=user_id,
                 why="the patient's data was erased.",
             )
         _notify_providers_who_received(lead, "notice_provider_erasure", "erasure")
         anonymise(lead)
-        lead.add_event("erased", actor_type="staff" if user_id else "system", actor_user_id=user_id)
-        db.session.add(AccessLog(user_id=user_id, lead_id=lead.id, action=ERASURE, detail=_door(user_id)))
+        lead.add_event("erased", actor_type=actor_type, actor_user_id=user_id, note=note)
+        db.session.add(AccessLog(user_id=user_id, lead_id=lead.id, action=ERASURE, detail=detail))
     record = ErasureRecord(user_id=user_id, door=door, references=[lead.reference for lead in leads])
     db.session.add(record)
     db.session.commit()
-    log.info("erasure %s: %d lead(s) erased", record.id, len(leads))
+    log.info("erasure %s (%s): %d lead(s) erased", record.id, door, len(leads))
     return record
 
 
@@ -442,11 +464,24 @@ class RetentionResult:
     stalled_leads: int = 0
     spam_and_duplicates: int = 0
     email_bodies: int = 0
+    erasures: int = 0  # patients' erasure requests carried out at their deadline, each with its requests
 
 
-def apply_retention(now: datetime | None = None) -> RetentionResult:
-    """Anonymise what has been kept long enough; idempotent, so beat may run it any time. Commits."""
-    now = now or utcnow()
+@dataclass(frozen=True)
+class RetentionRules:
+    """Each retention rule's condition at one moment: the run acts on what they pick, and its
+    preview (`flask privacy retention`) counts it, so the two never disagree on a rule."""
+
+    closed_leads: sa.ColumnElement[bool]
+    stalled_leads: sa.ColumnElement[bool]
+    spam_and_duplicates: sa.ColumnElement[bool]
+    email_bodies: sa.ColumnElement[bool]  # on EmailMessage, the others on Lead
+    erasures: sa.ColumnElement[bool]  # the leads whose erasure request is due
+    stalled_months: int
+
+
+def retention_rules(now: datetime) -> RetentionRules:
+    """The rules as the settings define them at `now`."""
     config = current_app.config
     month = timedelta(days=30)
     closed_before = now - config["RETENTION_CLOSED_MONTHS"] * month
@@ -461,24 +496,38 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
         sa.and_(Lead.status == S.BOOKED, untouched(booked_before)),
     )
     junk = sa.and_(Lead.status.in_(sorted(JUNK)), untouched(junk_before))
+    return RetentionRules(
+        closed_leads=sa.and_(waiting, closed),
+        stalled_leads=sa.and_(waiting, stalled(now - stalled_months * month)),
+        spam_and_duplicates=sa.and_(waiting, junk),
+        email_bodies=old_email_words(now - timedelta(days=config["RETENTION_EMAIL_BODY_DAYS"])),
+        erasures=erasure_due(now),
+        stalled_months=stalled_months,
+    )
+
+
+def apply_retention(now: datetime | None = None) -> RetentionResult:
+    """Anonymise what has been kept long enough; idempotent, so beat may run it any time. Commits."""
+    rules = retention_rules(now or utcnow())
     # Each step starts no new batch after the run's time is up (a backlog, such as the first run
-    # after an upgrade, goes on at the next run); the old email words first, the cheapest.
+    # after an upgrade, goes on at the next run). The erasures that are due first: the patient's
+    # deadline has passed, and they are few; then the old email words, the cheapest.
     deadline = time.monotonic() + RUN_SECONDS
     result = RetentionResult()
-    result.email_bodies = _clear_email_bodies(
-        now - timedelta(days=config["RETENTION_EMAIL_BODY_DAYS"]), deadline
-    )
-    result.closed_leads = _anonymise_where(sa.and_(waiting, closed), deadline)
+    result.erasures = erase_due_requests(rules.erasures, deadline)
+    result.email_bodies = _clear_email_bodies(rules.email_bodies, deadline)
+    result.closed_leads = _anonymise_where(rules.closed_leads, deadline)
     result.stalled_leads = _anonymise_where(
-        sa.and_(waiting, stalled(now - stalled_months * month)),
+        rules.stalled_leads,
         deadline,
-        closing_note=f"Closed by retention: no activity for {stalled_months} months.",
+        closing_note=f"Closed by retention: no activity for {rules.stalled_months} months.",
     )
     # After the stalled requests: a repeat anonymised here would no longer show the patient asked again.
-    result.spam_and_duplicates = _anonymise_where(sa.and_(waiting, junk), deadline)
+    result.spam_and_duplicates = _anonymise_where(rules.spam_and_duplicates, deadline)
     log.info(
-        "retention: %d closed lead(s), %d stalled lead(s) closed, %d spam/duplicate(s) anonymised, "
-        "%d email body(ies) removed",
+        "retention: %d due erasure(s) carried out, %d closed lead(s), %d stalled lead(s) closed, "
+        "%d spam/duplicate(s) anonymised, %d email body(ies) removed",
+        result.erasures,
         result.closed_leads,
         result.stalled_leads,
         result.spam_and_duplicates,
@@ -487,26 +536,122 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
     return result
 
 
+# The rules that pick leads, in the order a run applies them (each named as in RetentionRules).
+LEAD_RULES = ("erasures", "closed_leads", "stalled_leads", "spam_and_duplicates")
+
+
+@dataclass
+class RetentionPreview:
+    """What a run would act on, rule by rule: `counts` named as RetentionResult's fields (for
+    `erasures`, the requests due, each erased with the rest of its patient's), and, when asked,
+    the first `references` of each lead rule."""
+
+    counts: dict[str, int]
+    references: dict[str, list[str]]
+
+
+def preview_retention(now: datetime | None = None, *, listed: int = 0) -> RetentionPreview:
+    """What a retention run at `now` would act on, counted with the run's own conditions
+    (`retention_rules`) but not its limits per run; with `listed`, the references of the first
+    `listed` leads of each lead rule, in the run's order. Reads only: a write would be refused."""
+    rules = retention_rules(now or utcnow())
+    with look_ups_first():
+        counts = {name: _count(Lead, getattr(rules, name)) for name in LEAD_RULES}
+        counts["email_bodies"] = _count(EmailMessage, rules.email_bodies)
+        references = {
+            name: list(
+                db.session.scalars(
+                    sa.select(Lead.reference).where(getattr(rules, name)).order_by(Lead.id).limit(listed)
+                )
+            )
+            for name in (LEAD_RULES if listed else ())
+        }
+    db.session.rollback()
+    return RetentionPreview(counts, references)
+
+
+def _count(model, condition: sa.ColumnElement[bool]) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(condition))
+
+
+def erase_due_requests(due: sa.ColumnElement[bool], deadline: float) -> int:
+    """Carry out each erasure request `due` picks (`erasure_due`) as an admin's click would, with
+    every request of the patient (`patient_leads`), one committed erasure at a time in id order, none
+    begun after `deadline`; how many. Nothing when ERASURE_AUTOMATIC_WHEN_DUE is off.
+
+    One that fails is logged by id and left to the next run, and the others go on: a patient's
+    erasure must not wait on another's broken data."""
+    if not current_app.config["ERASURE_AUTOMATIC_WHEN_DUE"]:
+        return 0
+    done = after = 0
+    while done < MOST_PER_RUN and time.monotonic() < deadline:
+        lead_id = db.session.scalar(sa.select(Lead.id).where(due, Lead.id > after).order_by(Lead.id).limit(1))
+        if lead_id is None:
+            break
+        after = lead_id
+        try:
+            done += _erase_when_due(lead_id)
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: what is left goes on at the next run
+        except Exception as exc:
+            db.session.rollback()
+            # The kind of error only: its text may quote the patient's data.
+            log.error(
+                "lead %s: its due erasure failed (%s); the next run tries again", lead_id, type(exc).__name__
+            )
+    return done
+
+
+def _erase_when_due(lead_id: int) -> int:
+    """Erase the patient's data of a lead whose erasure is due, with every request of theirs; 1, or
+    0 when another run (or an admin, or a step on one of the requests) holds one of them, or they
+    were erased meanwhile: the next run sees to it, or it is done."""
+    try:
+        leads = patient_leads(db.session.get(Lead, lead_id).reference)
+    except PatientNotFound:  # erased meanwhile, with another request of the patient
+        db.session.rollback()
+        return 0
+    # Each lead is locked as `lock_lead` locks it, all at once and without waiting (PostgreSQL):
+    # two runs never erase one patient twice, nor wait on each other's leads in opposite orders.
+    # Asked again once locked, which on PostgreSQL also sees what was committed meanwhile.
+    ids = sorted(lead.id for lead in leads)
+    held = db.session.scalars(
+        sa.select(Lead.id)
+        .where(Lead.id.in_(ids), Lead.anonymised_at.is_(None))
+        .order_by(Lead.id)
+        .with_for_update(skip_locked=True, key_share=True)
+    ).all()
+    if lead_id not in held or held != ids:
+        db.session.rollback()
+        return 0
+    _erase(leads, user_id=None, door=DEADLINE, detail=AT_DEADLINE_DETAIL, note=AT_DEADLINE_NOTE)
+    return 1
+
+
 EMAIL_BATCH = 1_000
 EMAILS_PER_RUN = 100_000
 
 
-def _clear_email_bodies(before: datetime, deadline: float) -> int:
-    """Clear the words of emails settled before `before`, a committed batch at a time in id order
-    (at most EMAILS_PER_RUN a run, none begun after `deadline`; the next run goes on); how many.
-    Rows another run holds are skipped (PostgreSQL): two runs, each holding email rows of the
-    leads it anonymises, never wait on each other's rows in opposite orders."""
-    old = sa.and_(
+def old_email_words(before: datetime) -> sa.ColumnElement[bool]:
+    """Emails settled before `before` that still hold words, what would have rendered them (an
+    email cancelled before it was), or the server's answer, which often repeats the recipient's
+    address."""
+    return sa.and_(
         EmailMessage.created_at < before,
         EmailMessage.status.in_([EmailStatus.SENT, EmailStatus.FAILED, EmailStatus.CANCELLED]),
-        # The words, what would have rendered them (an email cancelled before it was), and the
-        # server's answer, which often repeats the recipient's address.
         sa.or_(
             EmailMessage.body_text != "",
             EmailMessage.render_context.is_not(None),
             EmailMessage.last_error.is_not(None),
         ),
     )
+
+
+def _clear_email_bodies(old: sa.ColumnElement[bool], deadline: float) -> int:
+    """Clear the words of the emails `old` picks (`old_email_words`), a committed batch at a time
+    in id order (at most EMAILS_PER_RUN a run, none begun after `deadline`; the next run goes on);
+    how many. Rows another run holds are skipped (PostgreSQL): two runs, each holding email rows of
+    the leads it anonymises, never wait on each other's rows in opposite orders."""
     cleared = after = 0
     while cleared < EMAILS_PER_RUN and time.monotonic() < deadline:
         ids = db.session.scalars(

@@ -155,8 +155,8 @@ def _withdraw(lead_id: int) -> bool:
 
 
 def request_erasure(lead_id: int) -> bool:
-    """Record the patient's request to erase their data, for the coordinators to carry out.
-    False when it was already requested."""
+    """Record the patient's request to erase their data, for an admin to carry out (or retention's
+    daily run once it is due, `privacy.erase_due_requests`). False when it was already requested."""
     lead = db.session.get(Lead, lead_id)
     if lead.erasure_requested_at is not None:
         return False

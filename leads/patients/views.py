@@ -41,7 +41,7 @@ def erase(token: str):
         return _render(token, lead, WithdrawForm(), form), 400
     self_service.request_erasure(lead.id)
     flash(
-        gettext("We have your request to erase your data. A coordinator carries it out within one month."),
+        gettext("We have your request to erase your data. We carry it out within one month."),
         "info",
     )
     return _back_to_request(token)

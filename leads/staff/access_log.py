@@ -1,5 +1,6 @@
 """The record of which staff member viewed the queue, viewed, exported or erased which lead,
-and when; the operator's command-line exports and erasures, and refused attempts, too."""
+and when; the operator's command-line exports and erasures, the erasures the service carries out
+at their deadline, and refused attempts, too."""
 
 from dataclasses import dataclass
 
@@ -8,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from leads.extensions import db
 from leads.models import AccessAction, AccessLog, Lead, User
+from leads.patients.privacy import AT_DEADLINE_DETAIL
 
 VIEW, EXPORT, QUEUE = AccessAction.VIEW, AccessAction.EXPORT, AccessAction.QUEUE
 ACTION_LABELS = {
@@ -18,6 +20,16 @@ ACTION_LABELS = {
     AccessAction.ERASURE: _l("Erased the patient's data"),
     AccessAction.REFUSED: _l("Refused"),
 }
+
+# An entry with no staff member was written by the operator's command line, or by the service
+# itself: an erasure carried out at its deadline says so in its detail.
+WITHOUT_STAFF = {AT_DEADLINE_DETAIL: _l("System")}
+COMMAND_LINE_LABEL = _l("Command line (operator)")
+
+
+def who(entry: AccessLog, email: str | None) -> str:
+    """Who the entry names, in the reader's words: the staff member, the system or the operator."""
+    return email or str(WITHOUT_STAFF.get(entry.detail, COMMAND_LINE_LABEL))
 
 
 def record_view(user_id: int, lead_id: int, detail: str | None = None) -> AccessLog:

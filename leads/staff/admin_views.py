@@ -142,4 +142,5 @@ def access_log_page():
         user=email,
         lead=reference,
         action_labels=access_log.ACTION_LABELS,
+        who=access_log.who,
     ), (400 if errors else 200)

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import gettext as _
 
 from leads import consent
@@ -66,6 +67,7 @@ class LeadPage:
     consent_text: ConsentText | None = None
     erasure_due_at: datetime | None = None
     erasure_overdue: bool = False
+    erasure_automatic: bool = False  # retention carries it out once due, if nobody has
     quotes: list[QuoteCard] = field(default_factory=list)
 
 
@@ -124,6 +126,7 @@ def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None
         else None,
         erasure_due_at=due,
         erasure_overdue=bool(due and due < now and not lead.anonymised_at),
+        erasure_automatic=current_app.config["ERASURE_AUTOMATIC_WHEN_DUE"],
         quotes=staff_quotes(lead, now),
     )
 

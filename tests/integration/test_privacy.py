@@ -492,14 +492,14 @@ def test_retention_anonymises_a_batch_at_a_time_each_with_its_proof(app, taxonom
 
 
 def test_a_retention_run_begins_no_batch_after_its_time_and_the_next_run_goes_on(app, taxonomy, monkeypatch):
-    """Well inside the task's soft time limit, however large the backlog: the old email words are
-    cleared first (the cheapest), then (no ended or stalled request) one batch of spam, and the run
-    stops."""
+    """Well inside the task's soft time limit, however large the backlog: the due erasures first
+    (none), the old email words (the cheapest), then (no ended or stalled request) one batch of
+    spam, and the run stops."""
     monkeypatch.setattr(privacy, "BATCH", 2)
     monkeypatch.setattr(privacy, "EMAIL_BATCH", 2)
     _old_emails(3)
     _old_spam(5)
-    clock = iter([0, 1, 2, 3, 4, 5, 200])  # the start, then one reading before each batch
+    clock = iter([0, 1, 2, 3, 4, 5, 6, 200])  # the start, then one reading before each batch
     monkeypatch.setattr(privacy.time, "monotonic", lambda: next(clock, 1000))
 
     first = privacy.apply_retention()
@@ -717,13 +717,23 @@ def test_a_coordinators_note_keeps_a_spam_request_for_the_period_after_the_note(
     assert _retention_in(1.1).spam_and_duplicates == 1
 
 
-def test_a_stalled_request_whose_erasure_is_asked_for_is_left_to_the_erasure(app, taxonomy):
-    """The erasure also tells the clinics that received it; retention tells nobody."""
+@pytest.mark.parametrize("automatic", [True, False])
+def test_a_stalled_request_whose_erasure_is_asked_for_is_left_to_the_erasure(app, taxonomy, automatic):
+    """The erasure also tells the clinics that received it; retention tells nobody. Carried out by
+    the run when it is due, or, switched off, by an admin."""
+    app.config["ERASURE_AUTOMATIC_WHEN_DUE"] = automatic
     lead = _lead(status="contacted", erasure_requested_at=utcnow())
 
-    assert _retention_in(30).stalled_leads == 0
-    assert db.session.get(Lead, lead.id).status == "contacted"
-    assert db.session.get(Lead, lead.id).anonymised_at is None
+    result = _retention_in(30)
+
+    assert (result.stalled_leads, result.erasures) == (0, int(automatic))
+    kept = db.session.get(Lead, lead.id)
+    if automatic:
+        assert (kept.status, _history(lead)[-1]) == ("closed_lost", ("erased", "system", None))
+        assert db.session.scalars(sa.select(ErasureRecord.door)).all() == [privacy.DEADLINE]
+    else:
+        assert (kept.status, kept.anonymised_at) == ("contacted", None)
+    assert "anonymised" not in [kind for kind, _, _ in _history(lead)]
 
 
 def test_an_ended_request_whose_erasure_is_asked_for_is_left_to_the_erasure_which_tells_the_clinics(
@@ -737,9 +747,8 @@ def test_an_ended_request_whose_erasure_is_asked_for_is_left_to_the_erasure_whic
     db.session.commit()
 
     result = _retention_in(30)
-    assert (result.closed_leads, result.stalled_leads) == (0, 0)
-    assert db.session.get(Lead, lead.id).anonymised_at is None
-    privacy.erase_patient(lead.reference, user_id=None, door=privacy.COMMAND_LINE)
+    assert (result.closed_leads, result.stalled_leads, result.erasures) == (0, 0, 1)
+    assert db.session.scalars(sa.select(ErasureRecord.door)).all() == [privacy.DEADLINE]
     notices = sa.select(EmailMessage).filter_by(lead_id=lead.id, template="notice_provider_erasure")
     assert db.session.scalars(notices).all()
 

@@ -2,6 +2,8 @@
 filled in is found nowhere in the database or in Redis, while the statistics still count the
 leads."""
 
+from datetime import timedelta
+
 import pytest
 import redis
 import sqlalchemy as sa
@@ -12,6 +14,7 @@ from leads.extensions import db
 from leads.messaging.email import deliver_email
 from leads.models import Assignment, EmailMessage, EmailStatus, ErasureRecord, Lead
 from leads.patients import privacy
+from leads.patients.self_service import request_erasure
 from leads.routing.responses import accept, decline
 from leads.routing.service import route_lead
 from leads.staff import lead_actions, stats
@@ -125,6 +128,23 @@ def test_erasing_a_patient_leaves_no_trace_of_them_but_keeps_the_statistics(
     assert {n.to_address for n in notices} == notified
     assert all(lead.reference in n.body_text for n in notices for lead in leads if lead.id == n.lead_id)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ErasureRecord)) == 1
+
+
+def test_an_erasure_carried_out_at_its_deadline_leaves_no_trace_of_the_patient(
+    app, taxonomy, redis_server, mail_sink
+):
+    leads = _patient_with_two_answered_leads(app)
+    request_erasure(leads[1].id)
+
+    with time_machine.travel(utcnow() + timedelta(days=30, hours=1), tick=False):
+        result = privacy.apply_retention()
+
+    assert result.erasures == 1
+    assert _database_hits() == []
+    assert _redis_hits(redis_server) == []
+    assert _leads_counted() == 2
+    [record] = db.session.scalars(sa.select(ErasureRecord)).all()
+    assert sorted(record.references) == sorted(lead.reference for lead in leads)
 
 
 def test_retention_leaves_no_trace_of_closed_leads_once_their_time_is_up(

@@ -125,6 +125,16 @@ def test_asking_for_erasure_is_recorded_for_the_coordinators_once(client, routed
     assert "You asked us to erase your data" in client.get(_path(routed_lead)).get_data(as_text=True)
 
 
+def test_the_patient_is_told_the_erasure_is_carried_out_within_a_month_not_by_whom(client, routed_lead):
+    """An admin may carry it out, or retention's run when it falls due: the page promises neither."""
+    before = client.get(_path(routed_lead)).get_data(as_text=True)
+    asked = client.post(_path(routed_lead) + "/erase", data={"confirm_erasure": "y"}, follow_redirects=True)
+    after = asked.get_data(as_text=True)
+    for page in (before, after):
+        assert "We carry it out within one month." in page and "A coordinator" not in page
+    assert "We have your request to erase your data." in after
+
+
 def test_a_bad_or_expired_patient_link_shows_a_clear_page_without_data(client, routed_lead):
     assert client.get(f"/my-request/{tokens.make_assignment_token(routed_lead.id)}").status_code == 404
     path = _path(routed_lead)

@@ -284,3 +284,29 @@ def test_the_benchmarks_production_environment_starts(monkeypatch):
         monkeypatch.setenv(key, value)
     assert config_for(env["APP_ENV"]) is ProductionConfig
     ProductionConfig().validate()
+
+
+@pytest.mark.parametrize("name", ["SMTP_STARTTLS", "SMTP_ALLOW_PLAINTEXT", "ERASURE_AUTOMATIC_WHEN_DUE"])
+@pytest.mark.parametrize("given", ["ture", "enabled", "2"])
+def test_a_yes_or_no_setting_that_is_neither_stops_the_app_with_its_name(monkeypatch, name, given):
+    """A typo must not quietly read as "off"."""
+    monkeypatch.setenv(name, given)
+    with pytest.raises(ConfigError, match=f"{name} must be true or false .*got '{given}'"):
+        DevelopmentConfig()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("true", True), ("Yes", True), ("1", True), (" on ", True), ("false", False), ("NO", False),
+     ("0", False), ("off", False), ("", False)],
+)  # fmt: skip
+def test_a_yes_or_no_setting_reads_the_usual_words_and_empty_is_its_default(monkeypatch, given, expected):
+    monkeypatch.setenv("SMTP_STARTTLS", given)
+    assert DevelopmentConfig().SMTP_STARTTLS is expected
+
+
+def test_due_erasures_are_carried_out_unless_the_operator_switches_it_off(monkeypatch):
+    monkeypatch.delenv("ERASURE_AUTOMATIC_WHEN_DUE", raising=False)
+    assert DevelopmentConfig().ERASURE_AUTOMATIC_WHEN_DUE is True
+    monkeypatch.setenv("ERASURE_AUTOMATIC_WHEN_DUE", "false")
+    assert DevelopmentConfig().ERASURE_AUTOMATIC_WHEN_DUE is False
