@@ -286,7 +286,7 @@ class Config:
         self.RETENTION_EMAIL_BODY_DAYS = _env_int("RETENTION_EMAIL_BODY_DAYS", 90)
         # A request still open that nobody has acted on this long is closed and anonymised.
         self.RETENTION_STALLED_MONTHS = _env_int("RETENTION_STALLED_MONTHS", 24)
-        self.ERASURE_DUE_DAYS = _env_int("ERASURE_DUE_DAYS", 30)
+        self.ERASURE_DUE_DAYS = _env_int("ERASURE_DUE_DAYS", 28)
         # Retention's daily run carries out each erasure request that is due and that nobody has
         # carried out yet; false leaves every erasure to an admin.
         self.ERASURE_AUTOMATIC_WHEN_DUE = _env_bool("ERASURE_AUTOMATIC_WHEN_DUE", True)

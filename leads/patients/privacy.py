@@ -107,6 +107,25 @@ def patient_leads(identifier: str) -> list[Lead]:
     return sorted(leads, key=lambda lead: (lead.created_at, lead.id))
 
 
+def own_requests(lead: Lead) -> list[Lead]:
+    """The requests an erasure nobody checks may erase for the patient whose link asked from
+    `lead`: it, and those sent from its email address in any case; none once it is anonymised.
+
+    Not those `patient_leads` adds by phone number or duplicate mark, which an admin sees named
+    before erasing: the link proves only that its patient reads that address's mail, and anyone
+    can send the form with another person's phone number, which makes their request a repeat of
+    that person's."""
+    if lead.anonymised_at is not None:
+        return []
+    return list(
+        db.session.scalars(
+            sa.select(Lead)
+            .where(sa.or_(Lead.id == lead.id, same_patient(lead.email, None)), Lead.anonymised_at.is_(None))
+            .order_by(Lead.created_at, Lead.id)
+        )
+    )
+
+
 def _linked_leads(start: list[Lead]) -> list[Lead]:
     """`start` and the leads linked to it: the same email (any case) and duplicate links (made by
     intake from the same email or phone, or by a coordinator), either way and at any distance, one
@@ -576,8 +595,8 @@ def _count(model, condition: sa.ColumnElement[bool]) -> int:
 
 def erase_due_requests(due: sa.ColumnElement[bool], deadline: float) -> int:
     """Carry out each erasure request `due` picks (`erasure_due`) as an admin's click would, with
-    every request of the patient (`patient_leads`), one committed erasure at a time in id order, none
-    begun after `deadline`; how many. Nothing when ERASURE_AUTOMATIC_WHEN_DUE is off.
+    the requests sent from the same address (`own_requests`), one committed erasure at a time in
+    id order, none begun after `deadline`; how many. Nothing when ERASURE_AUTOMATIC_WHEN_DUE is off.
 
     One that fails is logged by id and left to the next run, and the others go on: a patient's
     erasure must not wait on another's broken data."""
@@ -603,12 +622,11 @@ def erase_due_requests(due: sa.ColumnElement[bool], deadline: float) -> int:
 
 
 def _erase_when_due(lead_id: int) -> int:
-    """Erase the patient's data of a lead whose erasure is due, with every request of theirs; 1, or
-    0 when another run (or an admin, or a step on one of the requests) holds one of them, or they
-    were erased meanwhile: the next run sees to it, or it is done."""
-    try:
-        leads = patient_leads(db.session.get(Lead, lead_id).reference)
-    except PatientNotFound:  # erased meanwhile, with another request of the patient
+    """Erase the patient's data of a lead whose erasure is due, with every request sent from its
+    email address (`own_requests`); 1, or 0 when another run (or an admin, or a step on one of the
+    requests) holds one of them, or it was erased meanwhile: the next run sees to it, or it is done."""
+    leads = own_requests(db.session.get(Lead, lead_id))
+    if not leads:  # erased meanwhile, with another request of the patient
         db.session.rollback()
         return 0
     # Each lead is locked as `lock_lead` locks it, all at once and without waiting (PostgreSQL):

@@ -122,7 +122,7 @@ def test_the_preview_says_when_due_erasures_are_left_to_an_admin(app, taxonomy, 
     preview = runner.invoke(args=["privacy", "retention"])
     applied = runner.invoke(args=["privacy", "retention", "--apply"])
 
-    assert "erasure requests due (30 days after the patient asked), left to an admin" in preview.output
+    assert "erasure requests due (28 days after the patient asked), left to an admin" in preview.output
     assert "ERASURE_AUTOMATIC_WHEN_DUE is off): 1" in preview.output
     assert "erasures carried out: 0" in applied.output
 
