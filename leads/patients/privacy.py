@@ -525,6 +525,17 @@ def retention_rules(now: datetime) -> RetentionRules:
     )
 
 
+# Coordinators see an open request this long before retention closes it for inactivity (the
+# queue's "closing" filter and the lead page): time to act on it, or to let it go.
+CLOSING_WARNING = timedelta(days=30)
+
+
+def closing_for_inactivity(now: datetime) -> sa.ColumnElement[bool]:
+    """Open requests retention will close for inactivity within CLOSING_WARNING of `now` unless
+    someone acts on them: what its rule will pick then, as the run's own rule defines it."""
+    return retention_rules(now + CLOSING_WARNING).stalled_leads
+
+
 def apply_retention(now: datetime | None = None) -> RetentionResult:
     """Anonymise what has been kept long enough; idempotent, so beat may run it any time. Commits."""
     rules = retention_rules(now or utcnow())

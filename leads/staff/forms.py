@@ -24,6 +24,7 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Opt
 from leads.auth.accounts import MIN_PASSWORD_LENGTH
 from leads.i18n import STAFF_LANGUAGES, countries, page_language
 from leads.models import Role
+from leads.patients.privacy import CLOSING_WARNING
 from leads.staff.labels import LEAD_STATUSES, ROLES
 from leads.validators import NoControlCharacters
 from leads.workflow import LeadStatus
@@ -103,6 +104,12 @@ class QueueFilterForm(GetForm):
     created_to = _date_field(_l("Received to"))
     overdue = BooleanField(_l("Only SLA overdue"))
     erasure = BooleanField(_l("Only erasure requests to carry out"))
+    closing = BooleanField(
+        _l(
+            "Only open requests retention closes for inactivity within %(days)s days",
+            days=CLOSING_WARNING.days,
+        )
+    )
 
     def validate_created_to(self, field):
         if field.data and self.created_from.data and field.data < self.created_from.data:

@@ -12,7 +12,7 @@ from leads.consent import ConsentText
 from leads.extensions import db
 from leads.messaging.email import resend_key_parent
 from leads.models import Assignment, EmailMessage, EmailStatus, Lead, LeadEvent, Provider, User
-from leads.patients.privacy import erasure_due_at
+from leads.patients.privacy import CLOSING_WARNING, closing_for_inactivity, erasure_due_at
 from leads.quotes.rules import hand_move_refusal
 from leads.quotes.service import QuoteCard, staff_quotes
 from leads.timeutil import utcnow
@@ -68,6 +68,9 @@ class LeadPage:
     erasure_due_at: datetime | None = None
     erasure_overdue: bool = False
     erasure_automatic: bool = False  # retention carries it out once due, if nobody has
+    # Open and idle so long that retention closes it within CLOSING_WARNING unless someone acts.
+    closing_for_inactivity: bool = False
+    closing_days: int = CLOSING_WARNING.days
     quotes: list[QuoteCard] = field(default_factory=list)
 
 
@@ -127,6 +130,9 @@ def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None
         erasure_due_at=due,
         erasure_overdue=bool(due and due < now and not lead.anonymised_at),
         erasure_automatic=current_app.config["ERASURE_AUTOMATIC_WHEN_DUE"],
+        closing_for_inactivity=db.session.scalar(
+            sa.select(sa.exists().where(Lead.id == lead.id, closing_for_inactivity(now)))
+        ),
         quotes=staff_quotes(lead, now),
     )
 

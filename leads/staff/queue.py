@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.models import Assignment, Condition, Lead, Treatment
+from leads.patients.privacy import closing_for_inactivity
 from leads.staff.search import search_condition
 from leads.staff.stats_live import NO_SOURCE
 from leads.timeutil import utcnow
@@ -44,6 +45,7 @@ class QueueFilters:
     created_to: date | None = None
     overdue: bool = False
     erasure: bool = False  # the patient asked for erasure and it is not carried out yet
+    closing: bool = False  # open, and retention closes it for inactivity soon (`closing_for_inactivity`)
     user_id: int | None = None  # the viewer, for "mine"
 
 
@@ -156,6 +158,8 @@ def filter_conditions(filters: QueueFilters, now: datetime) -> list:
         where.append(sa.and_(Lead.status.in_(sorted(SLA_PENDING)), Lead.sla_due_at < now))
     if filters.erasure:
         where.append(sa.and_(Lead.erasure_requested_at.is_not(None), Lead.anonymised_at.is_(None)))
+    if filters.closing:
+        where.append(closing_for_inactivity(now))
     return where
 
 

@@ -35,7 +35,7 @@ from leads.timeutil import utcnow
 
 FILTER_FIELDS = (
     "q", "status", "treatment", "condition", "provider", "country", "source", "assigned",
-    "created_from", "created_to", "overdue", "erasure",
+    "created_from", "created_to", "overdue", "erasure", "closing",
 )  # fmt: skip
 
 
@@ -74,6 +74,7 @@ def filters_from_form(form: QueueFilterForm, user_id: int) -> queue.QueueFilters
         created_to=form.created_to.data,
         overdue=bool(form.overdue.data),
         erasure=bool(form.erasure.data),
+        closing=bool(form.closing.data),
         user_id=user_id,
     )
 
