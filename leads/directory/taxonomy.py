@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from leads.directory.validation import InvalidFields
+from leads.directory.validation import CONTROLS_MESSAGE, InvalidFields
 from leads.extensions import db
 from leads.models import Condition, EvidenceStatus, Treatment
+from leads.validators import has_control_characters
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SLUG_RULE = "lower-case letters, digits and single hyphens, for example stem-cell-als"
@@ -49,10 +50,13 @@ def conditions() -> list[Condition]:
 
 
 def save_treatment(treatment: Treatment | None, data: TreatmentData) -> Treatment:
-    """Create or update a treatment; InvalidFields on a taken slug, unknown status or condition."""
+    """Create or update a treatment; InvalidFields on a taken slug, unknown status or condition, or
+    control characters."""
     errors: dict[str, str] = {}
     if treatment is None:
         _check_slug(Treatment, data.slug, errors)
+    _check_text(errors, name=data.name)
+    _check_text(errors, multiline=True, description=data.description)
     if data.evidence_status not in {s.value for s in EvidenceStatus}:
         errors["evidence_status"] = "Choose approved, clinical trial or investigational"
     by_slug = {c.slug: c for c in conditions()}
@@ -78,10 +82,11 @@ def save_treatment(treatment: Treatment | None, data: TreatmentData) -> Treatmen
 
 
 def save_condition(condition: Condition | None, data: ConditionData) -> Condition:
-    """Create or update a condition; InvalidFields on a taken slug."""
+    """Create or update a condition; InvalidFields on a taken slug or control characters."""
     errors: dict[str, str] = {}
     if condition is None:
         _check_slug(Condition, data.slug, errors)
+    _check_text(errors, name=data.name, category=data.category)
     if errors:
         raise InvalidFields(errors)
     if condition is None:
@@ -100,3 +105,10 @@ def _check_slug(model, slug: str, errors: dict) -> None:
         errors["slug"] = f"Use {SLUG_RULE}"
     elif db.session.scalar(sa.select(model.id).filter_by(slug=slug)) is not None:
         errors["slug"] = f"'{slug}' is already used; choose another"
+
+
+def _check_text(errors: dict, *, multiline: bool = False, **texts: str) -> None:
+    """The admin forms refuse control characters too; this covers every other caller."""
+    for name, text in texts.items():
+        if has_control_characters(text, multiline=multiline):
+            errors[name] = str(CONTROLS_MESSAGE)
