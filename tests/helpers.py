@@ -141,3 +141,49 @@ def lock_order(action) -> list[str]:
         if table and table not in order:
             order.append(table)
     return order
+
+
+@contextmanager
+def committed_once_waited_on(app, write):
+    """PostgreSQL: `write` runs in a connection of its own and stays uncommitted until another
+    connection waits on a lock (the block's insert of the same unique key), then commits; what a
+    second admin's request meets when the first one's save lands between its check and its insert.
+    """
+    written, problems = threading.Event(), []
+
+    def waited_on() -> bool:
+        # A connection of its own per look: a transaction sees one snapshot of pg_stat_activity.
+        with db.engine.connect() as connection:
+            return bool(
+                connection.scalar(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'"
+                    )
+                )
+            )
+
+    def run():
+        with app.app_context():
+            try:
+                write()
+                db.session.flush()
+                written.set()
+                deadline = time.monotonic() + 20
+                while not waited_on() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                db.session.commit()
+            except Exception as exc:  # reported in the test's thread
+                problems.append(exc)
+            finally:
+                written.set()
+                db.session.remove()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    written.wait(timeout=20)
+    try:
+        yield
+    finally:
+        thread.join(timeout=60)
+    assert problems == [], problems

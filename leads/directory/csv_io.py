@@ -89,7 +89,7 @@ def import_providers(content: bytes | str, *, is_demo: bool = False) -> ImportRe
         try:
             cleaned.append((line, clean_provider(data, taxonomy)))
         except InvalidFields as exc:
-            errors.extend(LineError(line, f"{name}: {message}") for name, message in exc.errors.items())
+            errors.extend(_field_errors(line, exc))
     if errors:
         raise ImportFailed(errors)
     created = updated = 0
@@ -97,8 +97,8 @@ def import_providers(content: bytes | str, *, is_demo: bool = False) -> ImportRe
         provider = find_by_name(clean.name)
         try:
             saved = save_provider(provider, clean)
-        except InvalidFields as exc:  # the name check cannot fail after find_by_name, but be explicit
-            raise ImportFailed([LineError(line, str(exc))]) from None
+        except InvalidFields as exc:  # another admin saved the name since find_by_name looked
+            raise ImportFailed(_field_errors(line, exc)) from None
         if provider is None:
             saved.is_demo = is_demo
             created += 1
@@ -106,6 +106,11 @@ def import_providers(content: bytes | str, *, is_demo: bool = False) -> ImportRe
             saved.is_demo = saved.is_demo or is_demo
             updated += 1
     return ImportReport(created=created, updated=updated)
+
+
+def _field_errors(line: int, invalid: InvalidFields) -> list[LineError]:
+    """One problem per column, named by the column."""
+    return [LineError(line, f"{column}: {message}") for column, message in invalid.errors.items()]
 
 
 def _parse(content: bytes | str) -> list[tuple[int, ProviderData]]:

@@ -5,10 +5,11 @@ import re
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.orm import selectinload
 
 from leads.directory.validation import CONTROLS_MESSAGE, InvalidFields
-from leads.extensions import db
+from leads.extensions import db, flush_unless_taken
 from leads.models import Condition, EvidenceStatus, Treatment
 from leads.validators import has_control_characters
 
@@ -53,7 +54,8 @@ def save_treatment(treatment: Treatment | None, data: TreatmentData) -> Treatmen
     """Create or update a treatment; InvalidFields on a taken slug, unknown status or condition, or
     control characters."""
     errors: dict[str, str] = {}
-    if treatment is None:
+    creating = treatment is None
+    if creating:
         _check_slug(Treatment, data.slug, errors)
     _check_text(errors, name=data.name)
     _check_text(errors, multiline=True, description=data.description)
@@ -77,14 +79,15 @@ def save_treatment(treatment: Treatment | None, data: TreatmentData) -> Treatmen
     treatment.requires_review = data.requires_review
     treatment.active = data.active
     treatment.conditions = chosen
-    db.session.flush()
+    _flush(Treatment, data.slug if creating else None)
     return treatment
 
 
 def save_condition(condition: Condition | None, data: ConditionData) -> Condition:
     """Create or update a condition; InvalidFields on a taken slug or control characters."""
     errors: dict[str, str] = {}
-    if condition is None:
+    creating = condition is None
+    if creating:
         _check_slug(Condition, data.slug, errors)
     _check_text(errors, name=data.name, category=data.category)
     if errors:
@@ -96,15 +99,32 @@ def save_condition(condition: Condition | None, data: ConditionData) -> Conditio
     condition.name = data.name.strip()
     condition.category = " ".join(data.category.split())
     condition.active = data.active
-    db.session.flush()
+    _flush(Condition, data.slug if creating else None)
     return condition
 
 
 def _check_slug(model, slug: str, errors: dict) -> None:
     if not SLUG_PATTERN.fullmatch(slug or ""):
         errors["slug"] = f"Use {SLUG_RULE}"
-    elif db.session.scalar(sa.select(model.id).filter_by(slug=slug)) is not None:
-        errors["slug"] = f"'{slug}' is already used; choose another"
+    elif (taken := _slug_taken(model, slug)) is not None:
+        errors["slug"] = taken
+
+
+def _slug_taken(model, slug: str) -> str | None:
+    """The message for a slug a row of `model` has; else None."""
+    if db.session.scalar(sa.select(model.id).filter_by(slug=slug)) is not None:
+        return gettext("'%(slug)s' is already used; choose another", slug=slug)
+    return None
+
+
+def _flush(model, new_slug: str | None) -> None:
+    """Flush; a new row whose slug another admin added since the check gets that check's message."""
+
+    def taken() -> InvalidFields | None:
+        message = _slug_taken(model, new_slug) if new_slug is not None else None
+        return InvalidFields({"slug": message}) if message is not None else None
+
+    flush_unless_taken(taken)
 
 
 def _check_text(errors: dict, *, multiline: bool = False, **texts: str) -> None:
