@@ -1,5 +1,6 @@
 """Small helpers the tests share."""
 
+import io
 import re
 import threading
 import time
@@ -7,8 +8,13 @@ from collections import Counter
 from contextlib import contextmanager
 from functools import cache
 
+import flask_babel
 import pytest
 import sqlalchemy as sa
+from babel.messages.catalog import Catalog
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.mofile import write_mo
+from babel.support import Translations
 from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 
@@ -141,6 +147,51 @@ def lock_order(action) -> list[str]:
         if table and table not in order:
             order.append(table)
     return order
+
+
+# What `make messages` extracts (babel.cfg, the Makefile's keywords), pages and Python alike.
+_EXTRACTED = (("leads", [("**.py", "python")]), ("templates", [("**.html", "jinja2")]))
+_KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+
+
+@cache
+def bracketed_catalog(language: str) -> Translations:
+    """A catalog of every text marked for translation in the code as it is now, each translated as
+    itself in brackets: ⟦Saved %(name)s.⟧. A text a page shows without brackets would never reach
+    a translator (an f-string, or gettext of a text built first)."""
+    catalog = Catalog(locale=language)
+    for folder, methods in _EXTRACTED:
+        for _file, _line, message, _comments, context in extract_from_dir(
+            str(config.BASE_DIR / folder), methods, keywords=_KEYWORDS
+        ):
+            if isinstance(message, tuple):
+                strings = tuple(f"⟦{text}⟧" for text in message)
+                catalog.add(
+                    message, strings + strings[-1:] * (catalog.num_plurals - len(strings)), context=context
+                )
+            else:
+                catalog.add(message, f"⟦{message}⟧", context=context)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def read_bracketed(monkeypatch, language: str) -> None:
+    """Pages read in `language` take every text from bracketed_catalog instead of its catalog."""
+    real = flask_babel.Domain.get_translations
+
+    def get_translations(domain):
+        if str(flask_babel.get_locale()) == language:
+            return bracketed_catalog(language)
+        return real(domain)
+
+    monkeypatch.setattr(flask_babel.Domain, "get_translations", get_translations)
+
+
+def bracketed(text: str) -> bool:
+    """Whether `text` (HTML-escaped or not) is one translated text: ⟦…⟧, placeholders filled."""
+    return text.startswith("⟦") and text.endswith("⟧")
 
 
 @contextmanager

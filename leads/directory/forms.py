@@ -19,7 +19,7 @@ from wtforms import (
 )
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
 
-from leads.directory.taxonomy import SLUG_PATTERN
+from leads.directory.taxonomy import SLUG_MESSAGE, SLUG_PATTERN
 from leads.directory.validation import CONTROLS_MESSAGE, NOTIFICATION_LANGUAGES, REGIONS, ProviderData
 from leads.models import EvidenceStatus
 from leads.validators import NoControlCharacters
@@ -35,6 +35,8 @@ EVIDENCE_CHOICES = [
     SelectChoice(EvidenceStatus.CLINICAL_TRIAL.value, _l("Clinical trial")),
     SelectChoice(EvidenceStatus.INVESTIGATIONAL.value, _l("Investigational")),
 ]
+# The words the directory pages show for a stored evidence status.
+EVIDENCE_LABELS = {choice.value: choice.label for choice in EVIDENCE_CHOICES}
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -159,7 +161,7 @@ class ActionForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
-    file = FileField(_l("CSV file"), validators=[FileRequired("Choose a CSV file to import")])
+    file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file to import"))])
 
 
 def _slug_field() -> StringField:
@@ -169,10 +171,7 @@ def _slug_field() -> StringField:
         validators=[
             DataRequired(_l("Enter a slug")),
             Length(max=80),
-            Regexp(
-                SLUG_PATTERN.pattern,
-                message=_l("Use lower-case letters, digits and single hyphens, for example stem-cell-als"),
-            ),
+            Regexp(SLUG_PATTERN.pattern, message=SLUG_MESSAGE),
         ],
         description=_l("Used in quote-form links and CSV files; it cannot be changed later."),
     )
@@ -191,7 +190,7 @@ class TreatmentForm(FlaskForm):
     description = TextAreaField(
         _l("Description shown to patients"),
         validators=[Length(max=2000), NoControlCharacters(CONTROLS_MESSAGE, multiline=True)],
-        description="Plain and honest.",
+        description=_l("Plain and honest."),
     )
     evidence_status = RadioField(
         _l("Evidence status"),

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
 from leads.directory.validation import CONTROLS_MESSAGE, InvalidFields
@@ -14,7 +15,7 @@ from leads.models import Condition, EvidenceStatus, Treatment
 from leads.validators import has_control_characters
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-SLUG_RULE = "lower-case letters, digits and single hyphens, for example stem-cell-als"
+SLUG_MESSAGE = _l("Use lower-case letters, digits and single hyphens, for example stem-cell-als")
 
 
 @dataclass
@@ -60,13 +61,13 @@ def save_treatment(treatment: Treatment | None, data: TreatmentData) -> Treatmen
     _check_text(errors, name=data.name)
     _check_text(errors, multiline=True, description=data.description)
     if data.evidence_status not in {s.value for s in EvidenceStatus}:
-        errors["evidence_status"] = "Choose approved, clinical trial or investigational"
+        errors["evidence_status"] = gettext("Choose approved, clinical trial or investigational")
     by_slug = {c.slug: c for c in conditions()}
     chosen = [by_slug[s] for s in data.conditions if s in by_slug]
     if len(chosen) != len(data.conditions):
-        errors["conditions"] = "Choose conditions from the list"
+        errors["conditions"] = gettext("Choose conditions from the list")
     elif not chosen:
-        errors["conditions"] = "Choose at least one condition the treatment is for"
+        errors["conditions"] = gettext("Choose at least one condition the treatment is for")
     if errors:
         raise InvalidFields(errors)
     if treatment is None:
@@ -105,7 +106,7 @@ def save_condition(condition: Condition | None, data: ConditionData) -> Conditio
 
 def _check_slug(model, slug: str, errors: dict) -> None:
     if not SLUG_PATTERN.fullmatch(slug or ""):
-        errors["slug"] = f"Use {SLUG_RULE}"
+        errors["slug"] = str(SLUG_MESSAGE)
     elif (taken := _slug_taken(model, slug)) is not None:
         errors["slug"] = taken
 
