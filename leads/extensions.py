@@ -1,6 +1,6 @@
 """Extension objects, unbound; the factory binds them to the app."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -122,6 +122,20 @@ def look_ups_first() -> Iterator[None]:
         _looking_up.reset(token)
         if began and db.session.get_bind().dialect.name == "sqlite":
             db.session.rollback()
+
+
+def flush_unless_taken(taken: Callable[[], Exception | None]) -> None:
+    """Flush the session's changes. When a unique key refuses them (another request saved the same
+    name between this one's check and its insert), roll back and raise the error `taken` finds now,
+    the one that check gives; anything else a key refuses is raised as it came."""
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        error = taken()
+        if error is None:
+            raise
+        raise error from None
 
 
 def refuse_if_read_only() -> None:

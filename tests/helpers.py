@@ -1,5 +1,6 @@
 """Small helpers the tests share."""
 
+import io
 import re
 import threading
 import time
@@ -7,8 +8,13 @@ from collections import Counter
 from contextlib import contextmanager
 from functools import cache
 
+import flask_babel
 import pytest
 import sqlalchemy as sa
+from babel.messages.catalog import Catalog
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.mofile import write_mo
+from babel.support import Translations
 from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 
@@ -141,3 +147,94 @@ def lock_order(action) -> list[str]:
         if table and table not in order:
             order.append(table)
     return order
+
+
+# What `make messages` extracts (babel.cfg, the Makefile's keywords), pages and Python alike.
+_EXTRACTED = (("leads", [("**.py", "python")]), ("templates", [("**.html", "jinja2")]))
+_KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+
+
+@cache
+def bracketed_catalog(language: str) -> Translations:
+    """A catalog of every text marked for translation in the code as it is now, each translated as
+    itself in brackets: ⟦Saved %(name)s.⟧. A text a page shows without brackets would never reach
+    a translator (an f-string, or gettext of a text built first)."""
+    catalog = Catalog(locale=language)
+    for folder, methods in _EXTRACTED:
+        for _file, _line, message, _comments, context in extract_from_dir(
+            str(config.BASE_DIR / folder), methods, keywords=_KEYWORDS
+        ):
+            if isinstance(message, tuple):
+                strings = tuple(f"⟦{text}⟧" for text in message)
+                catalog.add(
+                    message, strings + strings[-1:] * (catalog.num_plurals - len(strings)), context=context
+                )
+            else:
+                catalog.add(message, f"⟦{message}⟧", context=context)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def read_bracketed(monkeypatch, language: str) -> None:
+    """Pages read in `language` take every text from bracketed_catalog instead of its catalog."""
+    real = flask_babel.Domain.get_translations
+
+    def get_translations(domain):
+        if str(flask_babel.get_locale()) == language:
+            return bracketed_catalog(language)
+        return real(domain)
+
+    monkeypatch.setattr(flask_babel.Domain, "get_translations", get_translations)
+
+
+def bracketed(text: str) -> bool:
+    """Whether `text` (HTML-escaped or not) is one translated text: ⟦…⟧, placeholders filled."""
+    return text.startswith("⟦") and text.endswith("⟧")
+
+
+@contextmanager
+def committed_once_waited_on(app, write):
+    """PostgreSQL: `write` runs in a connection of its own and stays uncommitted until another
+    connection waits on a lock (the block's insert of the same unique key), then commits; what a
+    second admin's request meets when the first one's save lands between its check and its insert.
+    """
+    written, problems = threading.Event(), []
+
+    def waited_on() -> bool:
+        # A connection of its own per look: a transaction sees one snapshot of pg_stat_activity.
+        with db.engine.connect() as connection:
+            return bool(
+                connection.scalar(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'"
+                    )
+                )
+            )
+
+    def run():
+        with app.app_context():
+            try:
+                write()
+                db.session.flush()
+                written.set()
+                deadline = time.monotonic() + 20
+                while not waited_on() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                db.session.commit()
+            except Exception as exc:  # reported in the test's thread
+                problems.append(exc)
+            finally:
+                written.set()
+                db.session.remove()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    written.wait(timeout=20)
+    try:
+        yield
+    finally:
+        thread.join(timeout=60)
+    assert problems == [], problems

@@ -12,7 +12,7 @@ from flask_babel import gettext
 from zxcvbn import zxcvbn
 
 from leads.auth import throttle
-from leads.extensions import db
+from leads.extensions import db, flush_unless_taken
 from leads.models import Role, User
 from leads.timeutil import utcnow
 
@@ -78,8 +78,15 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+def _address_taken(address: str) -> AddressError | None:
+    if db.session.scalar(sa.select(User.id).filter_by(email=address)) is not None:
+        return AddressError(gettext("A user with the address %(address)s already exists", address=address))
+    return None
+
+
 def create_user(email: str, password: str, role: str) -> User:
-    """Add a staff user to the session; AccountError on bad input or an existing address."""
+    """Add a staff user to the session, flushed; AccountError on bad input or an existing address,
+    also one another admin added since the check (the unique key tells)."""
     try:
         address = validate_email(email, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
@@ -87,10 +94,11 @@ def create_user(email: str, password: str, role: str) -> User:
     if role not in {r.value for r in Role}:
         raise AccountError(gettext("Role must be one of: %(roles)s", roles=", ".join(r.value for r in Role)))
     check_password(password, address)
-    if db.session.scalar(sa.select(User.id).filter_by(email=address)) is not None:
-        raise AddressError(gettext("A user with the address %(address)s already exists", address=address))
+    if (taken := _address_taken(address)) is not None:
+        raise taken
     user = User(email=address, password_hash=hash_password(password), role=role)
     db.session.add(user)
+    flush_unless_taken(lambda: _address_taken(address))
     return user
 
 

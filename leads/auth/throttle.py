@@ -13,9 +13,19 @@ from leads.extensions import db
 from leads.models.staff import LoginThrottle
 
 STALE_AFTER = timedelta(days=2)
+_ACCOUNT_LENGTH = LoginThrottle.account.type.length
+_CLIENT_LENGTH = LoginThrottle.client.type.length
+
+
+def _key(account: str, client: str) -> tuple[str, str]:
+    """The pair as stored, cut to its columns. A typed address can outgrow its column once
+    lower-cased ("İ" becomes two characters); such an address is no account's, and cut it stays
+    throttled."""
+    return account[:_ACCOUNT_LENGTH], client[:_CLIENT_LENGTH]
 
 
 def _where(account: str, client: str):
+    account, client = _key(account, client)
     return sa.and_(LoginThrottle.account == account, LoginThrottle.client == client)
 
 
@@ -36,7 +46,8 @@ def record_failure(
     account: str, client: str, now: datetime, *, max_failures: int, delay: timedelta, max_delay: timedelta
 ) -> int:
     """Count one failure; every `max_failures`-th blocks the pair, for twice as long as the last time."""
-    statement = _upsert().values(account=account, client=client, failures=1, last_failure_at=now)
+    key_account, key_client = _key(account, client)
+    statement = _upsert().values(account=key_account, client=key_client, failures=1, last_failure_at=now)
     statement = statement.on_conflict_do_update(
         index_elements=["account", "client"],
         set_={"failures": LoginThrottle.failures + 1, "last_failure_at": now},
@@ -54,7 +65,7 @@ def record_failure(
 
 def clear(account: str, client: str | None = None) -> None:
     """Forget the failures of `account` from `client` (from everywhere when `client` is None)."""
-    condition = LoginThrottle.account == account
+    condition = LoginThrottle.account == account[:_ACCOUNT_LENGTH]
     if client is not None:
         condition = _where(account, client)
     db.session.execute(sa.delete(LoginThrottle).where(condition))

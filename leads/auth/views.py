@@ -10,13 +10,21 @@ from flask_login import current_user, login_required
 from leads.auth import accounts, sessions
 from leads.auth.forms import LoginForm
 from leads.extensions import db, limiter
+from leads.validators import has_control_characters
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths: a crafted `next` must not send staff elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    """Only same-site paths: a crafted `next` must not send staff elsewhere. No path here has a
+    control character, and a line break would split the Location header (werkzeug refuses it)."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not has_control_characters(target)
+        and not urlsplit(target).netloc
+    ):
         return target
     return "/staff/"
 

@@ -4,11 +4,16 @@ Columns (header row required, any order; `status` and `paused_until` optional):
 name, city, region, notification_emails, languages, notification_language, weekly_capacity,
 status, paused_until, treatments, conditions. Lists are separated by semicolons; a treatment is
 `slug` or `slug:evidence_status`.
+
+Problems are reported by line in the reader's language (the import page's); the command line reads
+them in English.
 """
 
 import csv
 import io
 from dataclasses import dataclass
+
+from flask_babel import gettext as _
 
 from leads.directory.service import find_by_name, is_paused, list_providers, save_provider
 from leads.directory.validation import (
@@ -83,13 +88,14 @@ def import_providers(content: bytes | str, *, is_demo: bool = False) -> ImportRe
     for line, data in rows:
         key = " ".join(data.name.split()).lower()
         if key and key in seen:
-            errors.append(LineError(line, f"name: '{data.name.strip()}' is already on line {seen[key]}"))
+            message = _("'%(name)s' is already on line %(line)s", name=data.name.strip(), line=seen[key])
+            errors.append(_column_error(line, "name", message))
             continue
         seen[key] = line
         try:
             cleaned.append((line, clean_provider(data, taxonomy)))
         except InvalidFields as exc:
-            errors.extend(LineError(line, f"{name}: {message}") for name, message in exc.errors.items())
+            errors.extend(_field_errors(line, exc))
     if errors:
         raise ImportFailed(errors)
     created = updated = 0
@@ -97,8 +103,8 @@ def import_providers(content: bytes | str, *, is_demo: bool = False) -> ImportRe
         provider = find_by_name(clean.name)
         try:
             saved = save_provider(provider, clean)
-        except InvalidFields as exc:  # the name check cannot fail after find_by_name, but be explicit
-            raise ImportFailed([LineError(line, str(exc))]) from None
+        except InvalidFields as exc:  # another admin saved the name since find_by_name looked
+            raise ImportFailed(_field_errors(line, exc)) from None
         if provider is None:
             saved.is_demo = is_demo
             created += 1
@@ -108,24 +114,35 @@ def import_providers(content: bytes | str, *, is_demo: bool = False) -> ImportRe
     return ImportReport(created=created, updated=updated)
 
 
+def _field_errors(line: int, invalid: InvalidFields) -> list[LineError]:
+    return [_column_error(line, column, message) for column, message in invalid.errors.items()]
+
+
+def _column_error(line: int, column: str, message: str) -> LineError:
+    """A problem with one cell, after the name of its column (as the file's header spells it)."""
+    return LineError(line, f"{column}: {message}")
+
+
 def _parse(content: bytes | str) -> list[tuple[int, ProviderData]]:
     if isinstance(content, bytes):
         if len(content) > MAX_BYTES:
-            raise ImportFailed([LineError(1, f"the file is larger than {MAX_BYTES // 1024 // 1024} MB")])
+            message = _("the file is larger than %(megabytes)s MB", megabytes=MAX_BYTES // 1024 // 1024)
+            raise ImportFailed([LineError(1, message)])
         try:
             text = content.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             line = content[: exc.start].count(b"\n") + 1
-            raise ImportFailed([LineError(line, "not UTF-8 text; save the file as 'CSV UTF-8'")]) from None
+            raise ImportFailed([LineError(line, _("not UTF-8 text; save the file as 'CSV UTF-8'"))]) from None
     else:
         text = content.removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
         if header is None or not any(cell.strip() for cell in header):
-            raise ImportFailed(
-                [LineError(1, f"the file is empty; the first line names the columns: {', '.join(COLUMNS)}")]
+            message = _(
+                "the file is empty; the first line names the columns: %(columns)s", columns=", ".join(COLUMNS)
             )
+            raise ImportFailed([LineError(1, message)])
         columns = [cell.strip().lower() for cell in header]
         _check_header(columns)
         rows: list[tuple[int, ProviderData]] = []
@@ -136,17 +153,21 @@ def _parse(content: bytes | str) -> list[tuple[int, ProviderData]]:
             if not any(cell.strip() for cell in record):
                 continue
             if len(record) != len(columns):
-                errors.append(
-                    LineError(start, f"has {len(record)} values but the header names {len(columns)} columns")
+                message = _(
+                    "has %(values)s values but the header names %(columns)s columns",
+                    values=len(record),
+                    columns=len(columns),
                 )
+                errors.append(LineError(start, message))
                 continue
             rows.append((start, _row_data(dict(zip(columns, record, strict=True)))))
     except csv.Error as exc:
-        raise ImportFailed([LineError(reader.line_num, f"not a well-formed CSV line ({exc})")]) from None
+        message = _("not a well-formed CSV line (%(problem)s)", problem=exc)
+        raise ImportFailed([LineError(reader.line_num, message)]) from None
     if errors:
         raise ImportFailed(errors)
     if not rows:
-        raise ImportFailed([LineError(2, "no providers in the file, only the header")])
+        raise ImportFailed([LineError(2, _("no providers in the file, only the header"))])
     return rows
 
 
@@ -155,13 +176,22 @@ def _check_header(columns: list[str]) -> None:
     missing = [c for c in COLUMNS if c not in columns and c not in OPTIONAL_COLUMNS]
     unknown = [c for c in columns if c not in COLUMNS]
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
-    if missing:
-        hint = " (is the file separated by commas?)" if len(columns) == 1 else ""
-        problems.append(f"missing column(s): {', '.join(missing)}{hint}")
+    if missing and len(columns) == 1:
+        problems.append(
+            _("missing column(s): %(columns)s (is the file separated by commas?)", columns=", ".join(missing))
+        )
+    elif missing:
+        problems.append(_("missing column(s): %(columns)s", columns=", ".join(missing)))
     if unknown:
-        problems.append(f"unknown column(s): {', '.join(unknown)}; the columns are: {', '.join(COLUMNS)}")
+        problems.append(
+            _(
+                "unknown column(s): %(unknown)s; the columns are: %(columns)s",
+                unknown=", ".join(unknown),
+                columns=", ".join(COLUMNS),
+            )
+        )
     if duplicated:
-        problems.append(f"column(s) named twice: {', '.join(duplicated)}")
+        problems.append(_("column(s) named twice: %(columns)s", columns=", ".join(duplicated)))
     if problems:
         raise ImportFailed([LineError(1, problem) for problem in problems])
 

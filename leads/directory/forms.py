@@ -19,9 +19,10 @@ from wtforms import (
 )
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
 
-from leads.directory.taxonomy import SLUG_PATTERN
-from leads.directory.validation import NOTIFICATION_LANGUAGES, REGIONS, ProviderData
+from leads.directory.taxonomy import SLUG_MESSAGE, SLUG_PATTERN
+from leads.directory.validation import CONTROLS_MESSAGE, NOTIFICATION_LANGUAGES, REGIONS, ProviderData
 from leads.models import EvidenceStatus
+from leads.validators import NoControlCharacters
 
 OFFER_CHOICES = [
     SelectChoice("", _l("Not offered")),
@@ -34,6 +35,8 @@ EVIDENCE_CHOICES = [
     SelectChoice(EvidenceStatus.CLINICAL_TRIAL.value, _l("Clinical trial")),
     SelectChoice(EvidenceStatus.INVESTIGATIONAL.value, _l("Investigational")),
 ]
+# The words the directory pages show for a stored evidence status.
+EVIDENCE_LABELS = {choice.value: choice.label for choice in EVIDENCE_CHOICES}
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -158,7 +161,7 @@ class ActionForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
-    file = FileField(_l("CSV file"), validators=[FileRequired("Choose a CSV file to import")])
+    file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file to import"))])
 
 
 def _slug_field() -> StringField:
@@ -168,10 +171,7 @@ def _slug_field() -> StringField:
         validators=[
             DataRequired(_l("Enter a slug")),
             Length(max=80),
-            Regexp(
-                SLUG_PATTERN.pattern,
-                message=_l("Use lower-case letters, digits and single hyphens, for example stem-cell-als"),
-            ),
+            Regexp(SLUG_PATTERN.pattern, message=SLUG_MESSAGE),
         ],
         description=_l("Used in quote-form links and CSV files; it cannot be changed later."),
     )
@@ -180,10 +180,17 @@ def _slug_field() -> StringField:
 class TreatmentForm(FlaskForm):
     slug = _slug_field()
     name = StringField(
-        _l("Name"), validators=[DataRequired(_l("Enter the treatment's name")), Length(max=200)]
+        _l("Name"),
+        validators=[
+            DataRequired(_l("Enter the treatment's name")),
+            Length(max=200),
+            NoControlCharacters(CONTROLS_MESSAGE),
+        ],
     )
     description = TextAreaField(
-        _l("Description shown to patients"), validators=[Length(max=2000)], description="Plain and honest."
+        _l("Description shown to patients"),
+        validators=[Length(max=2000), NoControlCharacters(CONTROLS_MESSAGE, multiline=True)],
+        description=_l("Plain and honest."),
     )
     evidence_status = RadioField(
         _l("Evidence status"),
@@ -206,11 +213,20 @@ class TreatmentForm(FlaskForm):
 class ConditionForm(FlaskForm):
     slug = _slug_field()
     name = StringField(
-        _l("Name"), validators=[DataRequired(_l("Enter the condition's name")), Length(max=200)]
+        _l("Name"),
+        validators=[
+            DataRequired(_l("Enter the condition's name")),
+            Length(max=200),
+            NoControlCharacters(CONTROLS_MESSAGE),
+        ],
     )
     category = StringField(
         _l("Category"),
-        validators=[DataRequired(_l("Enter the category, for example Spinal cord injury")), Length(max=80)],
+        validators=[
+            DataRequired(_l("Enter the category, for example Spinal cord injury")),
+            Length(max=80),
+            NoControlCharacters(CONTROLS_MESSAGE),
+        ],
         description=_l("Providers see only the category in their notification email."),
     )
     active = BooleanField(_l("Shown on the quote form"), default=True)

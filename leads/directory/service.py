@@ -8,7 +8,7 @@ from flask_babel import format_date, gettext
 from sqlalchemy.orm import selectinload
 
 from leads.directory.validation import CleanProvider, InvalidFields, resume_at
-from leads.extensions import db
+from leads.extensions import db, flush_unless_taken
 from leads.models import Assignment, Provider, ProviderTreatment
 from leads.timeutil import utcnow
 from leads.workdays import DANISH_TIME, week_start
@@ -22,12 +22,22 @@ def find_by_name(name: str) -> Provider | None:
     return next((p for p in db.session.scalars(sa.select(Provider)) if p.name.casefold() == wanted), None)
 
 
-def save_provider(provider: Provider | None, clean: CleanProvider) -> Provider:
-    """Create (provider None) or update a provider from validated data; InvalidFields if the name
-    belongs to another provider."""
-    other = find_by_name(clean.name)
+def _name_taken(name: str, provider: Provider | None) -> InvalidFields | None:
+    """The error for a name that another provider than `provider` has, in any case; else None."""
+    other = find_by_name(name)
     if other is not None and other is not provider:
-        raise InvalidFields({"name": f"Another provider is already called '{other.name}'"})
+        return InvalidFields(
+            {"name": gettext("Another provider is already called '%(name)s'", name=other.name)}
+        )
+    return None
+
+
+def save_provider(provider: Provider | None, clean: CleanProvider) -> Provider:
+    """Create (provider None) or update a provider from validated data, flushed; InvalidFields if
+    the name belongs to another provider, also one saved since the check (the unique key tells)."""
+    editing = provider
+    if (taken := _name_taken(clean.name, editing)) is not None:
+        raise taken
     if provider is None:
         provider = Provider(name=clean.name)
         db.session.add(provider)
@@ -50,7 +60,7 @@ def save_provider(provider: Provider | None, clean: CleanProvider) -> Provider:
     provider.conditions = list(clean.conditions)
     if clean.pause is not None:
         provider.active, provider.paused_until = clean.pause
-    db.session.flush()
+    flush_unless_taken(lambda: _name_taken(clean.name, editing))
     return provider
 
 

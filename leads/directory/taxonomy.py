@@ -5,14 +5,17 @@ import re
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
-from leads.directory.validation import InvalidFields
-from leads.extensions import db
+from leads.directory.validation import CONTROLS_MESSAGE, InvalidFields
+from leads.extensions import db, flush_unless_taken
 from leads.models import Condition, EvidenceStatus, Treatment
+from leads.validators import has_control_characters
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-SLUG_RULE = "lower-case letters, digits and single hyphens, for example stem-cell-als"
+SLUG_MESSAGE = _l("Use lower-case letters, digits and single hyphens, for example stem-cell-als")
 
 
 @dataclass
@@ -49,18 +52,22 @@ def conditions() -> list[Condition]:
 
 
 def save_treatment(treatment: Treatment | None, data: TreatmentData) -> Treatment:
-    """Create or update a treatment; InvalidFields on a taken slug, unknown status or condition."""
+    """Create or update a treatment; InvalidFields on a taken slug, unknown status or condition, or
+    control characters."""
     errors: dict[str, str] = {}
-    if treatment is None:
+    creating = treatment is None
+    if creating:
         _check_slug(Treatment, data.slug, errors)
+    _check_text(errors, name=data.name)
+    _check_text(errors, multiline=True, description=data.description)
     if data.evidence_status not in {s.value for s in EvidenceStatus}:
-        errors["evidence_status"] = "Choose approved, clinical trial or investigational"
+        errors["evidence_status"] = gettext("Choose approved, clinical trial or investigational")
     by_slug = {c.slug: c for c in conditions()}
     chosen = [by_slug[s] for s in data.conditions if s in by_slug]
     if len(chosen) != len(data.conditions):
-        errors["conditions"] = "Choose conditions from the list"
+        errors["conditions"] = gettext("Choose conditions from the list")
     elif not chosen:
-        errors["conditions"] = "Choose at least one condition the treatment is for"
+        errors["conditions"] = gettext("Choose at least one condition the treatment is for")
     if errors:
         raise InvalidFields(errors)
     if treatment is None:
@@ -73,15 +80,17 @@ def save_treatment(treatment: Treatment | None, data: TreatmentData) -> Treatmen
     treatment.requires_review = data.requires_review
     treatment.active = data.active
     treatment.conditions = chosen
-    db.session.flush()
+    _flush(Treatment, data.slug if creating else None)
     return treatment
 
 
 def save_condition(condition: Condition | None, data: ConditionData) -> Condition:
-    """Create or update a condition; InvalidFields on a taken slug."""
+    """Create or update a condition; InvalidFields on a taken slug or control characters."""
     errors: dict[str, str] = {}
-    if condition is None:
+    creating = condition is None
+    if creating:
         _check_slug(Condition, data.slug, errors)
+    _check_text(errors, name=data.name, category=data.category)
     if errors:
         raise InvalidFields(errors)
     if condition is None:
@@ -91,12 +100,36 @@ def save_condition(condition: Condition | None, data: ConditionData) -> Conditio
     condition.name = data.name.strip()
     condition.category = " ".join(data.category.split())
     condition.active = data.active
-    db.session.flush()
+    _flush(Condition, data.slug if creating else None)
     return condition
 
 
 def _check_slug(model, slug: str, errors: dict) -> None:
     if not SLUG_PATTERN.fullmatch(slug or ""):
-        errors["slug"] = f"Use {SLUG_RULE}"
-    elif db.session.scalar(sa.select(model.id).filter_by(slug=slug)) is not None:
-        errors["slug"] = f"'{slug}' is already used; choose another"
+        errors["slug"] = str(SLUG_MESSAGE)
+    elif (taken := _slug_taken(model, slug)) is not None:
+        errors["slug"] = taken
+
+
+def _slug_taken(model, slug: str) -> str | None:
+    """The message for a slug a row of `model` has; else None."""
+    if db.session.scalar(sa.select(model.id).filter_by(slug=slug)) is not None:
+        return gettext("'%(slug)s' is already used; choose another", slug=slug)
+    return None
+
+
+def _flush(model, new_slug: str | None) -> None:
+    """Flush; a new row whose slug another admin added since the check gets that check's message."""
+
+    def taken() -> InvalidFields | None:
+        message = _slug_taken(model, new_slug) if new_slug is not None else None
+        return InvalidFields({"slug": message}) if message is not None else None
+
+    flush_unless_taken(taken)
+
+
+def _check_text(errors: dict, *, multiline: bool = False, **texts: str) -> None:
+    """The admin forms refuse control characters too; this covers every other caller."""
+    for name, text in texts.items():
+        if has_control_characters(text, multiline=multiline):
+            errors[name] = str(CONTROLS_MESSAGE)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from leads.extensions import db
 from leads.models import Condition, EvidenceStatus, Treatment
 from leads.timeutil import utcnow
+from leads.validators import has_control_characters
 from leads.workdays import DANISH_TIME
 
 REGIONS = ("Hovedstaden", "Sjælland", "Syddanmark", "Midtjylland", "Nordjylland")
@@ -30,7 +31,8 @@ NOTIFICATION_LANGUAGES = {
 MAX_CAPACITY = 1000
 MAX_ADDRESSES = 10
 ACTIVE, PAUSED = "active", "paused"
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# For any directory or taxonomy text holding one (PostgreSQL refuses NUL; nobody types the others).
+CONTROLS_MESSAGE = _l("Remove the invisible control characters")
 
 
 @dataclass
@@ -130,8 +132,8 @@ def clean_provider(data: ProviderData, taxonomy: SlugIndex, *, today: date | Non
 
 def _text(value: str, name: str, missing: str, limit: int, errors: dict) -> str:
     value = " ".join((value or "").split())
-    if _CONTROL_CHARACTERS.search(value):
-        errors[name] = _("Remove the invisible control characters")
+    if has_control_characters(value):
+        errors[name] = str(CONTROLS_MESSAGE)
     elif not value:
         errors[name] = missing
     elif len(value) > limit:
@@ -149,7 +151,11 @@ def _region(value: str, errors: dict) -> str:
     if not wanted:
         errors["region"] = _("Choose the region")
     else:
-        errors["region"] = f"'{value.strip()}' is not a Danish region; use one of: {', '.join(REGIONS)}"
+        errors["region"] = _(
+            "'%(region)s' is not a Danish region; use one of: %(regions)s",
+            region=value.strip(),
+            regions=", ".join(REGIONS),
+        )
     return ""
 
 
@@ -201,9 +207,10 @@ def _languages(values: list[str], errors: dict) -> list[str]:
 def _capacity(value, errors: dict) -> int:
     text = str(value if value is not None else "").strip()
     if not re.fullmatch(r"\d{1,6}", text) or not 1 <= int(text) <= MAX_CAPACITY:
-        errors["weekly_capacity"] = (
-            f"Enter how many leads a week the provider takes, a whole number from 1 to {MAX_CAPACITY} "
-            "(to stop leads for a while, pause the provider)"
+        errors["weekly_capacity"] = _(
+            "Enter how many leads a week the provider takes, a whole number from 1 to %(max)d "
+            "(to stop leads for a while, pause the provider)",
+            max=MAX_CAPACITY,
         )
         return 0
     return int(text)
@@ -221,19 +228,28 @@ def _treatments(values: dict[str, str], taxonomy: SlugIndex, errors: dict) -> li
             bad_status.append(f"{slug}:{status}")
         else:
             chosen.append((treatment, status or treatment.evidence_status))
-    if unknown:
-        known = ", ".join(sorted(taxonomy.treatments)) or "none yet"
-        errors["treatments"] = (
-            f"Unknown treatment {', '.join(repr(s) for s in unknown)}; known treatments: {known}"
+    if unknown and taxonomy.treatments:
+        errors["treatments"] = _(
+            "Unknown treatment %(slugs)s; known treatments: %(known)s",
+            slugs=_quoted(unknown),
+            known=", ".join(sorted(taxonomy.treatments)),
+        )
+    elif unknown:
+        errors["treatments"] = _(
+            "Unknown treatment %(slugs)s; there are no treatments yet", slugs=_quoted(unknown)
         )
     elif bad_status:
-        errors["treatments"] = (
-            f"Unknown evidence status in {', '.join(bad_status)}; "
-            "use approved, clinical_trial or investigational"
+        errors["treatments"] = _(
+            "Unknown evidence status in %(items)s; use approved, clinical_trial or investigational",
+            items=", ".join(bad_status),
         )
     elif not chosen:
         errors["treatments"] = _("Choose at least one treatment the provider offers")
     return chosen
+
+
+def _quoted(slugs: list[str]) -> str:
+    return ", ".join(repr(slug) for slug in slugs)
 
 
 def _conditions(
@@ -249,10 +265,15 @@ def _conditions(
             unknown.append(slug)
         elif condition not in chosen:
             chosen.append(condition)
-    if unknown:
-        known = ", ".join(sorted(taxonomy.conditions)) or "none yet"
-        errors["conditions"] = (
-            f"Unknown condition {', '.join(repr(s) for s in unknown)}; known conditions: {known}"
+    if unknown and taxonomy.conditions:
+        errors["conditions"] = _(
+            "Unknown condition %(slugs)s; known conditions: %(known)s",
+            slugs=_quoted(unknown),
+            known=", ".join(sorted(taxonomy.conditions)),
+        )
+    elif unknown:
+        errors["conditions"] = _(
+            "Unknown condition %(slugs)s; there are no conditions yet", slugs=_quoted(unknown)
         )
     elif not chosen:
         errors["conditions"] = _("Choose at least one condition the provider accepts")
@@ -260,9 +281,10 @@ def _conditions(
         covered = {c.id for treatment, _ in treatments for c in treatment.conditions}
         stray = [c.slug for c in chosen if c.id not in covered]
         if stray:
-            errors["conditions"] = (
-                f"{', '.join(stray)}: not a condition of any treatment the provider offers; "
-                "add the treatment or remove the condition"
+            errors["conditions"] = _(
+                "%(slugs)s: not a condition of any treatment the provider offers; "
+                "add the treatment or remove the condition",
+                slugs=", ".join(stray),
             )
     return chosen
 
@@ -273,7 +295,9 @@ def _pause(status: str | None, until: str, today: date, errors: dict) -> tuple[b
     status = status.strip().lower() or ACTIVE
     until = (until or "").strip()
     if status not in (ACTIVE, PAUSED):
-        errors["status"] = f"Use '{ACTIVE}' or '{PAUSED}', not '{status}'"
+        errors["status"] = _(
+            "Use '%(active)s' or '%(paused)s', not '%(status)s'", active=ACTIVE, paused=PAUSED, status=status
+        )
         return None
     if status == ACTIVE:
         if until:
@@ -284,7 +308,7 @@ def _pause(status: str | None, until: str, today: date, errors: dict) -> tuple[b
     try:
         day = date.fromisoformat(until)
     except ValueError:
-        errors["paused_until"] = f"'{until}' is not a date; use the form 2026-12-31"
+        errors["paused_until"] = _("'%(value)s' is not a date; use the form 2026-12-31", value=until)
         return None
     if day <= today:
         errors["paused_until"] = _("The date the provider gets leads again must be in the future")

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from leads.auth import role_required
 from leads.directory import csv_io, service, taxonomy, validation
 from leads.directory.forms import (
+    EVIDENCE_LABELS,
     ActionForm,
     ConditionForm,
     ImportForm,
@@ -51,6 +52,7 @@ def providers():
         bounced=bounces.flags_by_provider(),
         now=utcnow(),
         stats_window=STATS_WINDOW,
+        evidence_labels=EVIDENCE_LABELS,
     )
 
 
@@ -175,7 +177,10 @@ def export_providers():
 @admin_required
 def taxonomy_page():
     return render_template(
-        "directory/taxonomy.html", treatments=taxonomy.treatments(), conditions=taxonomy.conditions()
+        "directory/taxonomy.html",
+        treatments=taxonomy.treatments(),
+        conditions=taxonomy.conditions(),
+        evidence_labels=EVIDENCE_LABELS,
     )
 
 

@@ -1,16 +1,19 @@
 """Managing staff accounts: an admin creates, deactivates, reactivates and resets; everyone
 changes their own password; the same from the command line."""
 
+import re
 import time
 
 import pytest
 import sqlalchemy as sa
 
+from leads.auth import accounts
 from leads.auth.accounts import verify_password
 from leads.extensions import db
 from leads.models import Role, User
 from leads.models.staff import LoginThrottle
-from tests.helpers import at_once
+from tests.factories import UserFactory
+from tests.helpers import at_once, committed_once_waited_on, count_rows
 from tests.staff_support import PASSWORD, ahead, fresh_client, make_staff, sign_in, signed_in_client
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -51,6 +54,53 @@ def test_creating_a_user_with_bad_input_says_what_is_wrong(app):
         assert response.status_code == 400, data
         assert message in response.get_data(as_text=True), data
     assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
+
+
+TAKEN = "A user with the address new.person@example.dk already exists"
+
+
+def _email_error(html: str) -> str | None:
+    found = re.search(r'<p class="field-error" id="[\w-]*email-error">([^<]*)</p>', html)
+    return found and found.group(1)
+
+
+@pytest.mark.pg
+def test_an_address_another_admin_adds_while_the_password_is_hashed_is_explained_at_the_address(
+    app, monkeypatch
+):
+    """The check for the address ran before the other admin's account was committed."""
+    admin, _ = signed_in_client(app, Role.ADMIN)
+    real_hash = accounts.hash_password
+
+    def hash_while_another_admin_adds_the_address(password):
+        if not count_rows(User, email="new.person@example.dk"):
+            UserFactory(email="new.person@example.dk")
+            db.session.commit()
+        return real_hash(password)
+
+    monkeypatch.setattr(accounts, "hash_password", hash_while_another_admin_adds_the_address)
+    response = admin.post(
+        "/staff/admin/users",
+        data={"email": "New.Person@Example.dk", "role": "admin", "password": NEW_PASSWORD},
+    )
+    assert response.status_code == 400
+    assert _email_error(response.get_data(as_text=True)) == TAKEN
+    assert _user("new.person@example.dk").role == "coordinator"  # the other admin's
+
+
+@pytest.mark.pg
+@pytest.mark.pg_only  # SQLite runs one writer at a time, from its first statement to its commit
+@pytest.mark.commits  # the other admin's account is another connection's
+def test_two_admins_adding_the_same_address_at_once_keep_one_account_and_the_second_is_told(app):
+    admin, _ = signed_in_client(app, Role.ADMIN)
+    with committed_once_waited_on(app, lambda: UserFactory(email="new.person@example.dk")):
+        response = admin.post(
+            "/staff/admin/users",
+            data={"email": "new.person@example.dk", "role": "admin", "password": NEW_PASSWORD},
+        )
+    assert response.status_code == 400
+    assert _email_error(response.get_data(as_text=True)) == TAKEN
+    assert _user("new.person@example.dk").role == "coordinator"
 
 
 def test_a_deactivated_user_is_signed_out_and_can_be_reactivated(app):

@@ -2,6 +2,7 @@
 the rate limit, sign-out, and where a signed-in coordinator lands."""
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -139,3 +140,35 @@ def test_signing_out_ends_the_session(app, client):
     response = client.post("/staff/logout")
     assert response.status_code == 302 and response.headers["Location"] == "/staff/login"
     assert not _is_signed_in(client)
+
+
+@pytest.mark.pg  # PostgreSQL refuses an account key longer than its column
+def test_an_address_that_grows_when_lower_cased_is_throttled_like_any_other(app, client):
+    """'İ' lower-cased is two characters ('i' and a combining dot): 254 typed make 508."""
+    typed = "\u0130" * 254
+    client.environ_base["REMOTE_ADDR"] = "198.51.100.40"
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        response = client.post("/staff/login", data={"email": typed, "password": "guess"})
+        assert response.status_code == 200
+        assert GENERIC in response.get_data(as_text=True)
+    [throttled] = db.session.scalars(sa.select(LoginThrottle).filter_by(client="198.51.100.40")).all()
+    assert len(throttled.account) <= 254
+    assert throttled.failures == app.config["LOGIN_MAX_FAILURES"] and throttled.blocked_until is not None
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/staff/leads\r\nSet-Cookie: planted=1", "/staff/leads\n", "/staff/\x00leads", "/staff/\tleads"],
+)
+def test_a_next_address_with_control_characters_is_not_followed(app, client, target):
+    """A line break would split the Location header (werkzeug refuses it: an error after a
+    successful sign-in); no path of this site has a control character."""
+    user = make_staff()
+    client.environ_base["REMOTE_ADDR"] = "198.51.100.41"
+    response = client.post(
+        f"/staff/login?next={quote(target, safe='')}", data={"email": user.email, "password": PASSWORD}
+    )
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/"
+    assert "planted" not in str(response.headers)
+    signed_in = client.get(f"/staff/login?next={quote(target, safe='')}")
+    assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/staff/"

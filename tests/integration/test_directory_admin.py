@@ -10,6 +10,8 @@ import sqlalchemy as sa
 
 from leads.auth import accounts
 from leads.dev import seed
+from leads.directory import taxonomy as taxonomy_service
+from leads.directory.validation import InvalidFields
 from leads.extensions import db
 from leads.models import AddressBounce, Condition, Provider, Role, Treatment
 from tests.helpers import count_rows
@@ -426,3 +428,56 @@ def test_an_admin_adds_and_edits_a_condition(admin):
         "Neurological",
         False,
     )
+
+
+CONTROLS = "Remove the invisible control characters"
+
+
+@pytest.mark.pg  # PostgreSQL refuses NUL in text: an error page there, where SQLite stored it
+def test_invisible_control_characters_in_a_treatment_or_condition_are_refused_at_the_field(admin):
+    treatment = {
+        "slug": "stem-cell-stroke",
+        "name": "Stem cell\x00 therapy",
+        "description": "Only within studies.\nAsk\x1b us.",
+        "evidence_status": "approved",
+        "conditions": ["als"],
+        "active": "y",
+    }
+    html = admin.post("/staff/admin/taxonomy/treatments/new", data=treatment).get_data(as_text=True)
+    assert _errors(html) == {"name": CONTROLS, "description": CONTROLS}
+    condition = {"slug": "stroke", "name": "Stroke\x00", "category": "Neuro\x07logical", "active": "y"}
+    html = admin.post("/staff/admin/taxonomy/conditions/new", data=condition).get_data(as_text=True)
+    assert _errors(html) == {"name": CONTROLS, "category": CONTROLS}
+    assert _id(Treatment, "stem-cell-stroke") is None and _id(Condition, "stroke") is None
+    # Line breaks and tabs are a description's own.
+    treatment.update(name="Stem cell therapy", description="Only within studies.\r\n\tAsk us.")
+    assert admin.post("/staff/admin/taxonomy/treatments/new", data=treatment).status_code == 302
+    saved = db.session.scalar(sa.select(Treatment).filter_by(slug="stem-cell-stroke"))
+    assert saved.description == "Only within studies.\r\n\tAsk us."
+
+
+def test_the_taxonomy_service_refuses_control_characters_whoever_calls_it(app, taxonomy):
+    with pytest.raises(InvalidFields) as refused:
+        taxonomy_service.save_condition(
+            None,
+            taxonomy_service.ConditionData(
+                slug="stroke", name="Stroke\x00", category="Neuro\x1b", active=True
+            ),
+        )
+    assert refused.value.errors == {"name": CONTROLS, "category": CONTROLS}
+    with pytest.raises(InvalidFields) as refused:
+        taxonomy_service.save_treatment(
+            None,
+            taxonomy_service.TreatmentData(
+                slug="stem-cell-stroke",
+                name="Stem cell therapy\x85",
+                description="Ask\x00 us.",
+                evidence_status="approved",
+                requires_review=False,
+                active=True,
+                conditions=["als"],
+            ),
+        )
+    assert refused.value.errors == {"name": CONTROLS, "description": CONTROLS}
+    db.session.rollback()
+    assert _id(Treatment, "stem-cell-stroke") is None and _id(Condition, "stroke") is None
