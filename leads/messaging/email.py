@@ -333,7 +333,7 @@ def _raise_for_code(code: int, answer) -> None:
     text = _text(answer)
     if code in OPERATOR_CODES:
         # The server wants STARTTLS or authentication first: a setting to fix, not a bad address.
-        raise TransientSmtpError(f"{code} {text} (check SMTP_STARTTLS, SMTP_USERNAME and SMTP_PASSWORD)")
+        raise TransientSmtpError(f"{code} {text} (check SMTP_TLS, SMTP_USERNAME and SMTP_PASSWORD)")
     if _ours_to_fix(code, text):
         # "5.7.1 Relaying denied": our relay will not take mail from us for anyone; were it counted
         # as every clinic's address bouncing, every lead would be re-routed and every clinic paused.

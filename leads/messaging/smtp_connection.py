@@ -7,6 +7,8 @@ import threading
 import time
 from email.message import Message as MimeMessage
 
+from config import IMPLICIT_TLS, NO_TLS, STARTTLS
+
 SMTP_IDLE_SECONDS = 30
 
 
@@ -46,7 +48,7 @@ def send_on_open_connection(message: MimeMessage, config) -> None:
     retry schedule sends it again, counted as an attempt). Any failure closes the connection, so
     the next message starts from a clean conversation.
     """
-    key = (config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_STARTTLS"], config["SMTP_USERNAME"])
+    key = (config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_TLS"], config["SMTP_USERNAME"])
     held = _held_connection()
     to_quit: list[smtplib.SMTP | None] = []
     try:
@@ -121,11 +123,18 @@ def _answers(smtp: smtplib.SMTP) -> bool:
 
 
 def _open_connection(config) -> smtplib.SMTP:
-    smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT"])
+    """A new conversation, encrypted as SMTP_TLS says (STARTTLS, or TLS from the first byte), then
+    authenticated when SMTP_USERNAME is set."""
+    tls, timeout = config["SMTP_TLS"], config["SMTP_TIMEOUT"]
+    # Verify the certificate: credentials and health-adjacent mail never go to an impostor.
+    context = None if tls == NO_TLS else ssl.create_default_context(cafile=config.get("SMTP_CA_FILE"))
+    if tls == IMPLICIT_TLS:
+        smtp = smtplib.SMTP_SSL(config["SMTP_HOST"], config["SMTP_PORT"], timeout=timeout, context=context)
+    else:
+        smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=timeout)
     try:
-        if config["SMTP_STARTTLS"]:
-            # Verify the certificate: credentials and health-adjacent mail never go to an impostor.
-            smtp.starttls(context=ssl.create_default_context(cafile=config.get("SMTP_CA_FILE")))
+        if tls == STARTTLS:
+            smtp.starttls(context=context)
         if config["SMTP_USERNAME"]:
             smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
     except BaseException:
