@@ -336,6 +336,13 @@ class Config:
                 f"less than the broker's visibility timeout ({BROKER_VISIBILITY_TIMEOUT} s); got "
                 f"{self.TASK_SOFT_TIME_LIMIT:g} and {self.TASK_TIME_LIMIT:g}"
             )
+        if self.EMAIL_CLAIM_TIMEOUT_SECONDS >= self.TASK_SOFT_TIME_LIMIT:
+            # A send task claims an email only while its claim would end before the soft time limit.
+            raise ConfigError(
+                "EMAIL_CLAIM_TIMEOUT_SECONDS must be less than TASK_SOFT_TIME_LIMIT: a send task claims "
+                "emails only while a claim would end before its soft time limit; got "
+                f"{self.EMAIL_CLAIM_TIMEOUT_SECONDS} and {self.TASK_SOFT_TIME_LIMIT:g}"
+            )
         if self.DATABASE_TASK_STATEMENT_TIMEOUT >= self.TASK_SOFT_TIME_LIMIT:
             # A statement still running when the task is interrupted leaves its connection mid-query.
             raise ConfigError(

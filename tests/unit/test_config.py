@@ -152,6 +152,18 @@ def test_a_task_statement_timeout_past_the_soft_time_limit_is_refused(monkeypatc
     DevelopmentConfig().validate()
 
 
+def test_an_email_claim_that_could_outlast_a_tasks_soft_time_limit_is_refused(monkeypatch):
+    """A send task claims an email only while its claim would end before the soft time limit: with
+    a claim as long as the limit, no email would ever be claimed."""
+    monkeypatch.setenv("TASK_SOFT_TIME_LIMIT", "120")
+    monkeypatch.setenv("DATABASE_TASK_STATEMENT_TIMEOUT", "60")
+    monkeypatch.setenv("EMAIL_CLAIM_TIMEOUT_SECONDS", "120")
+    with pytest.raises(ConfigError, match="EMAIL_CLAIM_TIMEOUT_SECONDS must be less than TASK_SOFT_TIME"):
+        DevelopmentConfig().validate()
+    monkeypatch.setenv("EMAIL_CLAIM_TIMEOUT_SECONDS", "90")
+    DevelopmentConfig().validate()
+
+
 def test_unknown_app_env_is_a_clear_error():
     with pytest.raises(ConfigError, match="APP_ENV must be one of"):
         config_for("staging")
