@@ -115,6 +115,26 @@ def test_a_batch_claims_no_email_whose_claim_could_outlast_the_soft_time_limit_a
     assert len(mail_sink.messages()) == 3
 
 
+@pytest.mark.commits
+@pytest.mark.pg
+def test_a_task_with_no_time_to_claim_one_email_leaves_its_batch_to_the_sweep_not_to_itself(
+    app, mail_sink, redis_server
+):
+    """No time left for a first claim (here a claim as long as the soft time limit, which config.py
+    refuses at start; in production a database that kept the first claim waiting): the task sends
+    nothing and publishes no copy of itself, which would do the same again at once; the due-email
+    sweep sends the batch after its safety net."""
+    app.config.update(TASK_SOFT_TIME_LIMIT=60, EMAIL_CLAIM_TIMEOUT_SECONDS=60, EMAIL_SAFETY_NET_SECONDS=0)
+    ids = _queue_batch("first@example.org", "second@example.org")
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+
+    assert tasks.send_emails.apply(kwargs={"email_ids": ids}).get() == dict.fromkeys(ids, "handed_on")
+    assert _statuses(ids) == [("queued", 0)] * 2
+    assert _published_send_tasks(client) == []
+    assert due_email_batches() == [(outbox.SEND_EMAILS, ids)]
+
+
 TIME_LIMIT_REDIS_DB = 6  # this test's worker only
 
 
