@@ -17,6 +17,9 @@ from leads.timeutil import utcnow
 from tests.helpers import wait_until
 from tests.servers import free_port
 
+# The burst goes through the sender's claims and records, on either database.
+pytestmark = pytest.mark.pg
+
 WATCHER = "smtp-idle-close"
 
 
