@@ -16,6 +16,11 @@ PUBLIC_SECRET_KEYS = frozenset({TESTING_SECRET_KEY, "dev-only-insecure-secret-ke
 DEV_SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
 DEV_REDIS_PASSWORD_FILE = BASE_DIR / "var" / "redis_password"
 DEV_REDIS_PORT = 6390
+# How the connection to the mail server is encrypted (SMTP_TLS): upgraded after connecting (usually
+# port 587), TLS from the first byte (SMTPS, port 465), or not at all.
+STARTTLS, IMPLICIT_TLS, NO_TLS = "starttls", "implicit", "none"
+SMTP_TLS_MODES = (STARTTLS, IMPLICIT_TLS, NO_TLS)
+IMPLICIT_TLS_PORT = 465
 # Redis gives a task a worker took but never acknowledged (the worker was killed) to another one
 # after this many seconds; every task's time limit stays below it (Config.validate).
 BROKER_VISIBILITY_TIMEOUT = 900
@@ -72,6 +77,24 @@ def _env_seconds(name: str, default: float) -> float:
     if not seconds >= 0:  # also refuses nan
         raise ConfigError(f"{name} must not be negative, got {value!r}")
     return seconds
+
+
+def _env_smtp_tls() -> str:
+    """SMTP_TLS; when it is not set, what the older SMTP_STARTTLS says (`true`: starttls, else
+    none). Both set must agree, so an operator adding one never leaves the other saying otherwise."""
+    value = os.environ.get("SMTP_TLS", "").strip()
+    starttls = _env_bool("SMTP_STARTTLS", False)
+    if not value:
+        return STARTTLS if starttls else NO_TLS
+    mode = value.lower()
+    if mode not in SMTP_TLS_MODES:
+        raise ConfigError(f"SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}, got {value!r}")
+    if os.environ.get("SMTP_STARTTLS", "").strip() and starttls != (mode == STARTTLS):
+        raise ConfigError(
+            f"SMTP_TLS is {mode} but SMTP_STARTTLS is {os.environ['SMTP_STARTTLS'].strip()!r}: they "
+            "disagree; set SMTP_TLS alone"
+        )
+    return mode
 
 
 def normalise_database_url(url: str) -> str:
@@ -182,14 +205,17 @@ class Config:
         # The master's name when REDIS_URL names Sentinel nodes (sentinel://host:26379;sentinel://…).
         self.REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER") or "mymaster"
         self.SMTP_HOST = env("SMTP_HOST") or self.DEFAULT_SMTP_HOST
-        self.SMTP_PORT = _env_int("SMTP_PORT", self.DEFAULT_SMTP_PORT)
+        # starttls, implicit or none (SMTP_STARTTLS=true, the older setting, still says starttls).
+        self.SMTP_TLS = _env_smtp_tls()
+        default_port = IMPLICIT_TLS_PORT if self.SMTP_TLS == IMPLICIT_TLS else self.DEFAULT_SMTP_PORT
+        self.SMTP_PORT = _env_int("SMTP_PORT", default_port)
         self.SMTP_USERNAME = env("SMTP_USERNAME") or None
         self.SMTP_PASSWORD = env("SMTP_PASSWORD") or None
-        self.SMTP_STARTTLS = _env_bool("SMTP_STARTTLS", False)
-        # Production sends to a mail server other than this machine's only over STARTTLS, unless
-        # this says the relay's network is trusted; never with credentials (ProductionConfig).
+        # Production sends to a mail server other than this machine's only encrypted (STARTTLS or
+        # implicit TLS), unless this says the relay's network is trusted; never with credentials.
         self.SMTP_ALLOW_PLAINTEXT = _env_bool("SMTP_ALLOW_PLAINTEXT", False)
         # Extra CA bundle for verifying the mail server's certificate (a private CA); system CAs otherwise.
+        # The certificate is verified whenever the connection is encrypted.
         self.SMTP_CA_FILE = env("SMTP_CA_FILE") or None
         self.SMTP_TIMEOUT = _env_int("SMTP_TIMEOUT", 20)
         self.MAIL_FROM = env("MAIL_FROM") or self.DEFAULT_MAIL_FROM
@@ -321,6 +347,13 @@ class Config:
                 "TASK_SOFT_TIME_LIMIT must be more than 0 and less than TASK_TIME_LIMIT, which must be "
                 f"less than the broker's visibility timeout ({BROKER_VISIBILITY_TIMEOUT} s); got "
                 f"{self.TASK_SOFT_TIME_LIMIT:g} and {self.TASK_TIME_LIMIT:g}"
+            )
+        if self.EMAIL_CLAIM_TIMEOUT_SECONDS >= self.TASK_SOFT_TIME_LIMIT:
+            # A send task claims an email only while its claim would end before the soft time limit.
+            raise ConfigError(
+                "EMAIL_CLAIM_TIMEOUT_SECONDS must be less than TASK_SOFT_TIME_LIMIT: a send task claims "
+                "emails only while a claim would end before its soft time limit; got "
+                f"{self.EMAIL_CLAIM_TIMEOUT_SECONDS} and {self.TASK_SOFT_TIME_LIMIT:g}"
             )
         if self.DATABASE_TASK_STATEMENT_TIMEOUT >= self.TASK_SOFT_TIME_LIMIT:
             # A statement still running when the task is interrupted leaves its connection mid-query.
@@ -459,23 +492,28 @@ def check_mail_address(name: str, value: str) -> None:
 
 
 def check_smtp_transport(config: Config) -> None:
-    """Health-related mail, and the SMTP password, cross the network only encrypted (STARTTLS).
+    """Health-related mail, and the SMTP password, cross the network only encrypted (SMTP_TLS:
+    STARTTLS or implicit TLS).
 
     A mail server on this machine (loopback) needs no encryption. One elsewhere without it is
     allowed only when SMTP_ALLOW_PLAINTEXT says the network to it is trusted, and never with a
     password, which would travel in clear text.
     """
-    if config.SMTP_STARTTLS or _is_loopback(config.SMTP_HOST):
+    if config.SMTP_TLS != NO_TLS or _is_loopback(config.SMTP_HOST):
         return
+    encrypt = (
+        f"set SMTP_TLS={STARTTLS} (or SMTP_STARTTLS=true) "
+        f"or SMTP_TLS={IMPLICIT_TLS} (port {IMPLICIT_TLS_PORT})"
+    )
     if config.SMTP_USERNAME or config.SMTP_PASSWORD:
         raise ConfigError(
-            "SMTP_USERNAME and SMTP_PASSWORD are set but SMTP_STARTTLS is not: the password and every "
-            f"email would go to {config.SMTP_HOST} unencrypted; set SMTP_STARTTLS=true"
+            "SMTP_USERNAME and SMTP_PASSWORD are set but SMTP_TLS is none or not set: the password and "
+            f"every email would go to {config.SMTP_HOST} unencrypted; {encrypt}"
         )
     if not config.SMTP_ALLOW_PLAINTEXT:
         raise ConfigError(
-            f"SMTP_STARTTLS is not set: patients' emails would go to {config.SMTP_HOST} unencrypted; "
-            "set SMTP_STARTTLS=true, or SMTP_ALLOW_PLAINTEXT=true for a relay on a network you trust"
+            f"SMTP_TLS is none or not set: patients' emails would go to {config.SMTP_HOST} unencrypted; "
+            f"{encrypt}, or SMTP_ALLOW_PLAINTEXT=true for a relay on a network you trust"
         )
 
 

@@ -1,5 +1,7 @@
 """Celery bound to the Flask app: every task runs inside the app context."""
 
+import time
+from contextvars import ContextVar
 from datetime import timedelta
 
 from celery import Celery, Task
@@ -28,7 +30,8 @@ def celery_settings(config) -> dict:
         # A task that hangs (a mail server that answers each step just before SMTP_TIMEOUT, a
         # batch of such emails, a database that stopped answering) is interrupted, then killed,
         # before the visibility timeout hands it to another worker (config.py checks the order).
-        # The emails and leads it left are the sweeps' (due emails, claims taken back, routing).
+        # The leads it left are the sweeps'; a send task stops claiming emails in time and hands
+        # the rest on (`deliver_emails`), so none is in flight when the interruption comes.
         "task_soft_time_limit": config["TASK_SOFT_TIME_LIMIT"],
         "task_time_limit": config["TASK_TIME_LIMIT"],
         # A lost broker connection must not kill the tasks running (an email mid-conversation
@@ -94,14 +97,30 @@ def _every(seconds: float, task: str) -> dict:
     return {"task": task, "schedule": timedelta(seconds=seconds), "options": {"expires": expires}}
 
 
+# When the task running in this context began (time.monotonic()); unset outside a task.
+_task_began: ContextVar[float | None] = ContextVar("task_began", default=None)
+
+
+def soft_time_limit_at(config) -> float | None:
+    """When the running task is interrupted at its soft time limit (time.monotonic()), counted from
+    its start as the pool counts it (from a few milliseconds earlier, when the pool process took
+    it: within the margins of what must end before it); None outside a task."""
+    began = _task_began.get()
+    return None if began is None else began + config["TASK_SOFT_TIME_LIMIT"]
+
+
 def celery_init_app(app: Flask) -> Celery:
     """Create the Celery app for `app` and keep it in app.extensions['celery']."""
 
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
-            # A task's statements get a task's timeouts (DATABASE_TASK_*), not a request's.
-            with app.app_context(), connections.running_a_task():
-                return self.run(*args, **kwargs)
+            began = _task_began.set(time.monotonic())
+            try:
+                # A task's statements get a task's timeouts (DATABASE_TASK_*), not a request's.
+                with app.app_context(), connections.running_a_task():
+                    return self.run(*args, **kwargs)
+            finally:
+                _task_began.reset(began)
 
     celery_app = Celery(app.name, task_cls=FlaskTask, include=["workers.tasks"])
     celery_app.config_from_object(celery_settings(app.config))

@@ -13,6 +13,7 @@ from leads.routing import bounces, escalation
 from leads.routing import service as routing
 from leads.staff import operations, stats_summary
 from leads.timeutil import utcnow
+from workers import soft_time_limit_at
 
 # As for routing: a database hiccup is retried; the claims keep an email from going out twice.
 RETRY_ON_DATABASE_ERRORS = {
@@ -39,7 +40,8 @@ def send_email(email_id: int) -> str:
 
 
 def _send(email_ids: list[int]) -> dict[int, str]:
-    return bounces.deliver_and_handle_bounces(email_ids)
+    # No email is claimed whose claim could outlast the task: the interruption finds none in flight.
+    return bounces.deliver_and_handle_bounces(email_ids, soft_time_limit_at(current_app.config))
 
 
 @shared_task(name=outbox.SWEEP_OUTBOX)

@@ -333,7 +333,7 @@ def _raise_for_code(code: int, answer) -> None:
     text = _text(answer)
     if code in OPERATOR_CODES:
         # The server wants STARTTLS or authentication first: a setting to fix, not a bad address.
-        raise TransientSmtpError(f"{code} {text} (check SMTP_STARTTLS, SMTP_USERNAME and SMTP_PASSWORD)")
+        raise TransientSmtpError(f"{code} {text} (check SMTP_TLS, SMTP_USERNAME and SMTP_PASSWORD)")
     if _ours_to_fix(code, text):
         # "5.7.1 Relaying denied": our relay will not take mail from us for anyone; were it counted
         # as every clinic's address bouncing, every lead would be re-routed and every clinic paused.
@@ -354,23 +354,32 @@ def deliver_email(email_id: int) -> str:
     return deliver_emails([email_id])[email_id]
 
 
-def deliver_emails(email_ids: list[int]) -> dict[int, str]:
+def deliver_emails(email_ids: list[int], interrupted_at: float | None = None) -> dict[int, str]:
     """Send each queued email once, one after the other over one SMTP connection; return each
-    one's status afterwards ('skipped' when it was not ours to send).
+    one's status afterwards ('skipped' when it was not ours to send, HANDED_ON when a new task
+    sends it).
 
     Each email is claimed in the transaction that records the previous one's outcome, so a batch
     of n costs n + 1 transactions, and only the email being handed to the server is ever claimed:
     a worker dying mid-batch leaves at most that one sent and unrecorded, as for a single email,
     and the rest simply queued for the task's redelivery. An email that cannot be made (its
     template or catalog does not render, a header cannot be written) fails alone (`_fail_unmade`).
+
+    `interrupted_at`: when the caller, a task, is interrupted at its soft time limit
+    (time.monotonic()). No email is claimed whose claim could last past it (`_last_claim_moment`),
+    so the interruption finds none between the server's acceptance and the record (unless its
+    conversation outlasted the claim, or its record waited for the database past the margin);
+    the emails not reached by then go to a new task at once (`_hand_on`).
     """
     results: dict[int, str] = {}
     waiting = list(dict.fromkeys(email_ids))
+    given = len(waiting)
+    claim_until = _last_claim_moment(interrupted_at)
     words = _WordsAhead(waiting)
     # A claim or an outcome a power loss undoes only sends the email again: at least once.
     with commits_a_power_loss_may_undo():
         words.render_next(waiting)
-        claimed = _claim_next(waiting, results, words)
+        claimed = _claim_next(waiting, results, words, claim_until)
         db.session.commit()
         while claimed is not None:
             email, message = claimed
@@ -382,8 +391,53 @@ def deliver_emails(email_ids: list[int]) -> dict[int, str]:
                 smtp_send(message)
             except (PermanentSmtpError, TransientSmtpError) as exc:
                 error = exc
-            claimed = _record_and_claim_next(email, error, waiting, results, words)
+            claimed = _record_and_claim_next(email, error, waiting, results, words, claim_until)
+    if waiting:
+        _hand_on(waiting, results, publish=len(waiting) < given)
     return results
+
+
+# What `deliver_emails` says of an email it left unclaimed, its time running out, for a new task
+# (or, when it cannot publish one, the due-email sweep).
+HANDED_ON = "handed_on"
+
+
+def _last_claim_moment(interrupted_at: float | None) -> float | None:
+    """The last moment (time.monotonic()) to claim an email in a task interrupted at
+    `interrupted_at`: a claim lasts EMAIL_CLAIM_TIMEOUT_SECONDS, which holds the conversation and
+    the record of its outcome, tried again until RECORD_MARGIN before the claim lapses; claimed
+    later, the email could be in the server's hands, or accepted and not yet recorded, when the
+    interruption comes, and would go out again."""
+    if interrupted_at is None:
+        return None
+    return interrupted_at - current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"]
+
+
+def _hand_on(email_ids: list[int], results: dict[int, str], *, publish: bool) -> None:
+    """Give the emails a batch did not reach before its last claim moment to new send tasks, at
+    once: unclaimed, they would otherwise wait for the due-email sweep, which takes an email not
+    yet tried only after its safety net (EMAIL_SAFETY_NET_SECONDS after it was queued). A broker
+    that refuses leaves them to that sweep, as for any send task lost; so does `publish` False
+    (the task reached none of its emails), so that a task given too little time for one claim
+    does not publish itself again and again. Each gets HANDED_ON in `results` ('skipped' when not due)."""
+    with look_ups_first():
+        templates = dict(
+            db.session.execute(_CLAIMABLE_TEMPLATES, {"email_ids": email_ids, "now": utcnow()}).all()
+        )
+    db.session.rollback()  # no transaction stays open while the tasks are published
+    left = [email_id for email_id in email_ids if email_id in templates]  # in the batch's order
+    results.update((email_id, HANDED_ON if email_id in templates else "skipped") for email_id in email_ids)
+    if not left:
+        return
+    if not publish:
+        log.warning("emails %s left to the due-email sweep: the task had no time to claim one", left)
+        return
+    log.info("emails %s handed on to a new task: this one's soft time limit nears", left)
+    for task_name, batch in _as_send_tasks((email_id, templates[email_id]) for email_id in left):
+        try:
+            publish_send(task_name, batch)
+        except Exception as exc:  # any broker failure
+            log.warning("emails %s left to the due-email sweep (%s)", batch, type(exc).__name__)
 
 
 @dataclass(slots=True)
@@ -459,6 +513,9 @@ _RELEASE_CLAIM = sa.update(_EMAIL).where(_OUR_CLAIM).values(claimed_at=None).ret
 _CLAIMABLE_CONTEXTS = sa.select(_EMAIL.c.id, _EMAIL.c.render_context).where(
     _EMAIL.c.id.in_(sa.bindparam("email_ids", expanding=True)), _CLAIMABLE
 )
+_CLAIMABLE_TEMPLATES = sa.select(_EMAIL.c.id, _EMAIL.c.template).where(
+    _EMAIL.c.id.in_(sa.bindparam("email_ids", expanding=True)), _CLAIMABLE
+)
 # What the sharing rule reads of a lead, without loading it.
 _LEAD, _CONSENT = Lead.__table__, Consent.__table__
 _SHARING = (
@@ -475,16 +532,19 @@ _SHARING = (
 
 
 def _claim_next(
-    waiting: list[int], results: dict[int, str], words: "_WordsAhead"
+    waiting: list[int], results: dict[int, str], words: "_WordsAhead", claim_until: float | None
 ) -> tuple[_Claimed, MimeMessage] | None:
     """Claim the first email of `waiting` still ours to send, in the caller's transaction, and
-    return it as sent; the ones passed over get their status in `results`.
+    return it as sent; the ones passed over get their status in `results`. None once `claim_until`
+    (time.monotonic()) has passed, the rest left in `waiting`.
 
     The sharing rule is checked here, in the transaction right before the server is reached: a
     patient who withdrew while the previous email of the batch went out (the cancelling sweep
     skips claimed emails, never queued ones) is obeyed.
     """
     while waiting:
+        if claim_until is not None and time.monotonic() >= claim_until:
+            return None
         email_id = waiting.pop(0)
         email = _claim(email_id)
         if email is None:
@@ -586,7 +646,12 @@ class _WordsAhead:
 
 
 def _record_and_claim_next(
-    sent: _Claimed, error: Exception | None, waiting: list[int], results: dict[int, str], words: _WordsAhead
+    sent: _Claimed,
+    error: Exception | None,
+    waiting: list[int],
+    results: dict[int, str],
+    words: _WordsAhead,
+    claim_until: float | None,
 ) -> tuple[_Claimed, MimeMessage] | None:
     """Record what the server said about the email `sent` and claim the next email, in one
     transaction. Tried again, with back-off, while no sweep can have taken the claim back
@@ -598,7 +663,7 @@ def _record_and_claim_next(
         try:
             # Read before the commit expires the row (reading it after would open a transaction).
             outcome = _record_outcome(sent, error)
-            claimed = _claim_next(still_waiting, passed_over, words)
+            claimed = _claim_next(still_waiting, passed_over, words, claim_until)
             db.session.commit()
         except sa.exc.OperationalError:
             db.session.rollback()
@@ -760,8 +825,13 @@ DUE_BATCH_SIZE = 10
 
 def due_email_batches(limit: int = 500) -> list[tuple[str, list[int]]]:
     """The due emails (`due_email_ids`) as send tasks to publish: (task name, email ids)."""
+    return _as_send_tasks(_due_emails(limit))
+
+
+def _as_send_tasks(emails) -> list[tuple[str, list[int]]]:
+    """Emails, (id, template) each, as send tasks to publish: (task name, email ids)."""
     by_task: dict[str, list[int]] = {}
-    for email_id, template in _due_emails(limit):
+    for email_id, template in emails:
         by_task.setdefault(send_task_for(template), []).append(email_id)
     return [
         (task_name, ids[start : start + DUE_BATCH_SIZE])

@@ -7,26 +7,34 @@ import threading
 import time
 from email.message import Message as MimeMessage
 
+from config import IMPLICIT_TLS, NO_TLS, STARTTLS
+
 SMTP_IDLE_SECONDS = 30
 
 
 class _HeldConnection:
-    """A sender thread's connection. Its lock is held while it is used or closed, so the idle
-    closer never closes it in the middle of a conversation."""
+    """A sender thread's connection. Its lock is held while it is used, or taken out to be closed,
+    so the idle closer never closes it in the middle of a conversation; the QUIT itself goes after
+    the lock is released (`_quit`), since a slow server would hold up the sender waiting for it."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.smtp: smtplib.SMTP | None = None
         self.key: tuple | None = None
         self.used = 0.0
+        # Set once the connection held now is taken out: its idle watcher ends at once.
+        self.taken_out = threading.Event()
 
-    def close(self) -> None:
+    def hold(self, smtp: smtplib.SMTP, key: tuple) -> threading.Event:
+        """Keep `smtp`, just opened (the caller holds the lock); the event set when it is taken out."""
+        self.smtp, self.key, self.taken_out = smtp, key, threading.Event()
+        return self.taken_out
+
+    def take_out(self) -> smtplib.SMTP | None:
+        """The connection held, no longer held (the caller holds the lock, and QUITs it after)."""
         smtp, self.smtp = self.smtp, None
-        if smtp is not None:
-            try:
-                smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                smtp.close()
+        self.taken_out.set()
+        return smtp
 
 
 _this_thread = threading.local()
@@ -40,27 +48,31 @@ def send_on_open_connection(message: MimeMessage, config) -> None:
     retry schedule sends it again, counted as an attempt). Any failure closes the connection, so
     the next message starts from a clean conversation.
     """
-    key = (config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_STARTTLS"], config["SMTP_USERNAME"])
+    key = (config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_TLS"], config["SMTP_USERNAME"])
     held = _held_connection()
-    with held.lock:
-        smtp = held.smtp
-        usable = (
-            smtp is not None
-            and held.key == key
-            and time.monotonic() - held.used < SMTP_IDLE_SECONDS
-            and _answers(smtp)
-        )
-        try:
-            if not usable:
-                held.close()
-                smtp = held.smtp = _open_connection(config)
-                held.key = key
-                _close_when_idle(held, smtp)
-            smtp.send_message(message)
-        except BaseException:
-            held.close()
-            raise
-        held.used = time.monotonic()
+    to_quit: list[smtplib.SMTP | None] = []
+    try:
+        with held.lock:
+            smtp = held.smtp
+            usable = (
+                smtp is not None
+                and held.key == key
+                and time.monotonic() - held.used < SMTP_IDLE_SECONDS
+                and _answers(smtp)
+            )
+            try:
+                if not usable:
+                    to_quit.append(held.take_out())
+                    smtp = _open_connection(config)
+                    _close_when_idle(held, smtp, held.hold(smtp, key))
+                smtp.send_message(message)
+            except BaseException:
+                to_quit.append(held.take_out())
+                raise
+            held.used = time.monotonic()
+    finally:
+        for smtp in to_quit:
+            _quit(smtp)
 
 
 def _held_connection() -> _HeldConnection:
@@ -70,10 +82,11 @@ def _held_connection() -> _HeldConnection:
     return held
 
 
-def _close_when_idle(held: _HeldConnection, smtp: smtplib.SMTP) -> None:
+def _close_when_idle(held: _HeldConnection, smtp: smtplib.SMTP, taken_out: threading.Event) -> None:
     """Watch the connection `smtp`, just opened, from a thread of its own (one per connection, not
-    per message): QUIT once it has been idle for SMTP_IDLE_SECONDS; leave it once it is closed or
-    replaced. Else it would stay open until the server drops it."""
+    per message): QUIT once it has been idle for SMTP_IDLE_SECONDS; end as soon as it is taken out
+    (closed or replaced), so a burst of failures that each close one leaves no watchers asleep.
+    Else it would stay open until the server drops it."""
 
     def watch() -> None:
         while True:
@@ -82,11 +95,23 @@ def _close_when_idle(held: _HeldConnection, smtp: smtplib.SMTP) -> None:
                     return
                 idle = time.monotonic() - held.used
                 if idle >= SMTP_IDLE_SECONDS:
-                    held.close()
-                    return
-            threading.Event().wait(SMTP_IDLE_SECONDS - idle)
+                    held.take_out()
+                    break
+            if taken_out.wait(SMTP_IDLE_SECONDS - idle):
+                return
+        _quit(smtp)  # the lock released: a sender opens a new connection meanwhile
 
     threading.Thread(target=watch, name="smtp-idle-close", daemon=True).start()
+
+
+def _quit(smtp: smtplib.SMTP | None) -> None:
+    """End a conversation politely, or just close the socket when the server does not answer."""
+    if smtp is None:
+        return
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
 
 
 def _answers(smtp: smtplib.SMTP) -> bool:
@@ -98,11 +123,18 @@ def _answers(smtp: smtplib.SMTP) -> bool:
 
 
 def _open_connection(config) -> smtplib.SMTP:
-    smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT"])
+    """A new conversation, encrypted as SMTP_TLS says (STARTTLS, or TLS from the first byte), then
+    authenticated when SMTP_USERNAME is set."""
+    tls, timeout = config["SMTP_TLS"], config["SMTP_TIMEOUT"]
+    # Verify the certificate: credentials and health-adjacent mail never go to an impostor.
+    context = None if tls == NO_TLS else ssl.create_default_context(cafile=config.get("SMTP_CA_FILE"))
+    if tls == IMPLICIT_TLS:
+        smtp = smtplib.SMTP_SSL(config["SMTP_HOST"], config["SMTP_PORT"], timeout=timeout, context=context)
+    else:
+        smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=timeout)
     try:
-        if config["SMTP_STARTTLS"]:
-            # Verify the certificate: credentials and health-adjacent mail never go to an impostor.
-            smtp.starttls(context=ssl.create_default_context(cafile=config.get("SMTP_CA_FILE")))
+        if tls == STARTTLS:
+            smtp.starttls(context=context)
         if config["SMTP_USERNAME"]:
             smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
     except BaseException:

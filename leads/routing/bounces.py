@@ -24,10 +24,11 @@ from leads.workflow import assignment_sources
 log = logging.getLogger(__name__)
 
 
-def deliver_and_handle_bounces(email_ids: list[int]) -> dict[int, str]:
-    """What a send task does: deliver the emails (`deliver_emails`), then handle the bounces
-    among them; each email's status afterwards."""
-    statuses = deliver_emails(email_ids)
+def deliver_and_handle_bounces(email_ids: list[int], interrupted_at: float | None = None) -> dict[int, str]:
+    """What a send task does: deliver the emails (`deliver_emails`, which claims none too close to
+    `interrupted_at`, the task's soft time limit), then handle the bounces among them; each
+    email's status afterwards."""
+    statuses = deliver_emails(email_ids, interrupted_at)
     # A retry of the task finds the emails its first run failed "skipped", and handles them then.
     if any(status in (EmailStatus.FAILED, "skipped") for status in statuses.values()):
         handle_bounces(email_ids)

@@ -1,5 +1,5 @@
-"""Provider emails through a production-style mail server: STARTTLS with a verified certificate,
-then authentication, against a real aiosmtpd server that requires both."""
+"""Provider emails through a production-style mail server: STARTTLS, or implicit TLS (SMTPS), with
+a verified certificate, then authentication, against a real aiosmtpd server that requires both."""
 
 import ssl
 import subprocess
@@ -78,7 +78,7 @@ def production_mail(app, relay, certificate):
     app.config.update(
         SMTP_HOST="127.0.0.1",
         SMTP_PORT=relay.port,
-        SMTP_STARTTLS=True,
+        SMTP_TLS="starttls",
         SMTP_CA_FILE=str(certificate[0]),
         SMTP_USERNAME=USERNAME,
         SMTP_PASSWORD=PASSWORD,
@@ -125,9 +125,76 @@ def test_a_server_whose_certificate_cannot_be_verified_never_sees_the_password(p
 def test_a_server_requiring_starttls_that_the_settings_skip_is_a_setting_to_fix_not_a_failed_email(
     production_mail, relay
 ):
-    production_mail.update(SMTP_STARTTLS=False, SMTP_USERNAME=None)
+    production_mail.update(SMTP_TLS="none", SMTP_USERNAME=None)
     email = _queue()
     assert deliver_email(email.id) == "queued"
     stored = db.session.get(EmailMessage, email.id)
-    assert stored.last_error.startswith("530 ") and "check SMTP_STARTTLS" in stored.last_error
+    assert stored.last_error.startswith("530 ") and "check SMTP_TLS" in stored.last_error
     assert stored.status == "queued"
+
+
+class ImplicitTlsRelay(TlsRelay):
+    """An SMTPS server (port 465's kind): TLS from the first byte, then AUTH before any mail."""
+
+    def __init__(self, directory, cert, key) -> None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        self.sink = MailSink(directory)
+        self.logins = []
+        self.encrypted_logins: list[bool] = []
+        self.port = free_port()
+        self.controller = Controller(
+            self.sink,
+            hostname="127.0.0.1",
+            port=self.port,
+            ssl_context=context,
+            auth_required=True,
+            # aiosmtpd counts only STARTTLS as encryption; the test checks the transport itself.
+            auth_require_tls=False,
+            authenticator=self._authenticate,
+        )
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        self.encrypted_logins.append(server.transport.get_extra_info("ssl_object") is not None)
+        return super()._authenticate(server, session, envelope, mechanism, auth_data)
+
+
+@pytest.fixture
+def smtps_relay(certificate, tmp_path):
+    server = ImplicitTlsRelay(tmp_path / "smtps", *certificate)
+    server.controller.start()
+    yield server
+    server.controller.stop()
+
+
+@pytest.fixture
+def smtps_mail(production_mail, smtps_relay):
+    production_mail.update(SMTP_TLS="implicit", SMTP_PORT=smtps_relay.port)
+    return production_mail
+
+
+# aiosmtpd warns of AUTH allowed without STARTTLS: here TLS came first, from the first byte.
+AUTH_AFTER_IMPLICIT_TLS = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
+
+@AUTH_AFTER_IMPLICIT_TLS
+def test_mail_goes_out_over_implicit_tls_with_authentication(smtps_mail, smtps_relay):
+    email = _queue()
+    assert deliver_email(email.id) == "sent"
+    [path] = smtps_relay.sink.messages()
+    message = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert message["To"] == "intake@clinic.dk" and message["Message-ID"] == email.message_id
+    assert smtps_relay.logins == [(USERNAME.encode(), PASSWORD.encode())]
+    assert smtps_relay.encrypted_logins == [True]
+
+
+@AUTH_AFTER_IMPLICIT_TLS
+def test_an_smtps_server_whose_certificate_cannot_be_verified_never_sees_the_password(
+    smtps_mail, smtps_relay
+):
+    smtps_mail["SMTP_CA_FILE"] = None  # the system CAs do not know the test's certificate
+    email = _queue()
+    assert deliver_email(email.id) == "queued"
+    db.session.refresh(email)
+    assert "CERTIFICATE_VERIFY_FAILED" in email.last_error and email.attempts == 1
+    assert smtps_relay.logins == [] and smtps_relay.sink.messages() == []

@@ -34,6 +34,7 @@ MAIL_SETTINGS = (
     "SMTP_HOST",
     "SMTP_PORT",
     "SMTP_STARTTLS",
+    "SMTP_TLS",
     "SMTP_USERNAME",
     "SMTP_PASSWORD",
     "SMTP_ALLOW_PLAINTEXT",
@@ -151,6 +152,18 @@ def test_a_task_statement_timeout_past_the_soft_time_limit_is_refused(monkeypatc
     DevelopmentConfig().validate()
 
 
+def test_an_email_claim_that_could_outlast_a_tasks_soft_time_limit_is_refused(monkeypatch):
+    """A send task claims an email only while its claim would end before the soft time limit: with
+    a claim as long as the limit, no email would ever be claimed."""
+    monkeypatch.setenv("TASK_SOFT_TIME_LIMIT", "120")
+    monkeypatch.setenv("DATABASE_TASK_STATEMENT_TIMEOUT", "60")
+    monkeypatch.setenv("EMAIL_CLAIM_TIMEOUT_SECONDS", "120")
+    with pytest.raises(ConfigError, match="EMAIL_CLAIM_TIMEOUT_SECONDS must be less than TASK_SOFT_TIME"):
+        DevelopmentConfig().validate()
+    monkeypatch.setenv("EMAIL_CLAIM_TIMEOUT_SECONDS", "90")
+    DevelopmentConfig().validate()
+
+
 def test_unknown_app_env_is_a_clear_error():
     with pytest.raises(ConfigError, match="APP_ENV must be one of"):
         config_for("staging")
@@ -238,14 +251,17 @@ def test_production_refuses_mail_addresses_no_one_outside_this_machine_can_use(
         ProductionConfig().validate()
 
 
-def test_production_refuses_smtp_credentials_without_starttls(production_env):
+def test_production_refuses_smtp_credentials_without_encryption(production_env):
     production_env.delenv("SMTP_STARTTLS")
-    with pytest.raises(ConfigError, match="SMTP_PASSWORD are set but SMTP_STARTTLS is not") as refused:
+    with pytest.raises(ConfigError, match="SMTP_PASSWORD are set but SMTP_TLS is none or not set") as refused:
         ProductionConfig().validate()
     assert "mail-password" not in str(refused.value)
     # Saying the network is trusted does not let a password travel in clear text.
     production_env.setenv("SMTP_ALLOW_PLAINTEXT", "true")
-    with pytest.raises(ConfigError, match="SMTP_STARTTLS is not"):
+    with pytest.raises(ConfigError, match="SMTP_TLS is none or not set"):
+        ProductionConfig().validate()
+    production_env.setenv("SMTP_TLS", "none")
+    with pytest.raises(ConfigError, match="set SMTP_TLS=starttls .* or SMTP_TLS=implicit"):
         ProductionConfig().validate()
 
 
@@ -255,11 +271,59 @@ def test_production_refuses_unencrypted_mail_to_another_machine_unless_told_the_
     for key in ("SMTP_STARTTLS", "SMTP_USERNAME", "SMTP_PASSWORD"):
         production_env.delenv(key)
     with pytest.raises(
-        ConfigError, match="SMTP_STARTTLS is not set: patients' emails would go to mail.internal"
+        ConfigError, match="SMTP_TLS is none or not set: patients' emails would go to mail.internal"
     ):
         ProductionConfig().validate()
     production_env.setenv("SMTP_ALLOW_PLAINTEXT", "true")
     ProductionConfig().validate()
+
+
+def test_production_takes_implicit_tls_as_encrypted_on_port_465_unless_told_otherwise(production_env):
+    production_env.delenv("SMTP_STARTTLS")
+    production_env.delenv("SMTP_PORT")
+    production_env.setenv("SMTP_TLS", "implicit")
+    settings = ProductionConfig()
+    settings.validate()  # credentials too: they travel inside TLS
+    assert (settings.SMTP_TLS, settings.SMTP_PORT) == ("implicit", 465)
+    production_env.setenv("SMTP_PORT", "2465")
+    assert ProductionConfig().SMTP_PORT == 2465
+
+
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [
+        ({}, ("none", 25)),
+        ({"SMTP_STARTTLS": "true"}, ("starttls", 25)),  # the older setting keeps its meaning
+        ({"SMTP_STARTTLS": "false"}, ("none", 25)),
+        ({"SMTP_TLS": " STARTTLS "}, ("starttls", 25)),
+        ({"SMTP_TLS": "starttls", "SMTP_STARTTLS": "true"}, ("starttls", 25)),
+        ({"SMTP_TLS": "implicit", "SMTP_STARTTLS": "false"}, ("implicit", 465)),
+        ({"SMTP_TLS": "none", "SMTP_STARTTLS": ""}, ("none", 25)),
+    ],
+)
+def test_smtp_tls_is_read_from_either_setting(production_env, given, read):
+    for key in ("SMTP_STARTTLS", "SMTP_PORT"):
+        production_env.delenv(key)
+    for key, value in given.items():
+        production_env.setenv(key, value)
+    settings = ProductionConfig()
+    settings_read = (settings.SMTP_TLS, settings.SMTP_PORT)
+    assert settings_read == read
+
+
+@pytest.mark.parametrize("value", ["ssl", "tls", "true", "smtps"])
+def test_an_unknown_smtp_tls_stops_the_app_with_its_name(production_env, value):
+    production_env.setenv("SMTP_TLS", value)
+    with pytest.raises(ConfigError, match=f"SMTP_TLS must be one of starttls, implicit, none, got '{value}'"):
+        create_app(ProductionConfig)
+
+
+@pytest.mark.parametrize(("tls", "starttls"), [("implicit", "true"), ("none", "true"), ("starttls", "false")])
+def test_smtp_tls_and_smtp_starttls_that_disagree_are_refused(production_env, tls, starttls):
+    production_env.setenv("SMTP_TLS", tls)
+    production_env.setenv("SMTP_STARTTLS", starttls)
+    with pytest.raises(ConfigError, match=f"SMTP_TLS is {tls} but SMTP_STARTTLS is '{starttls}'"):
+        ProductionConfig()
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
