@@ -365,8 +365,8 @@ def test_a_yes_or_no_setting_that_is_neither_stops_the_app_with_its_name(monkeyp
      ("0", False), ("off", False), ("", False)],
 )  # fmt: skip
 def test_a_yes_or_no_setting_reads_the_usual_words_and_empty_is_its_default(monkeypatch, given, expected):
-    monkeypatch.setenv("SMTP_STARTTLS", given)
-    assert DevelopmentConfig().SMTP_STARTTLS is expected
+    monkeypatch.setenv("SMTP_ALLOW_PLAINTEXT", given)
+    assert DevelopmentConfig().SMTP_ALLOW_PLAINTEXT is expected
 
 
 def test_due_erasures_are_carried_out_unless_the_operator_switches_it_off(monkeypatch):
