@@ -22,6 +22,7 @@ from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
 from leads.directory.taxonomy import SLUG_PATTERN
 from leads.directory.validation import NOTIFICATION_LANGUAGES, REGIONS, ProviderData
 from leads.models import EvidenceStatus
+from leads.validators import NoControlCharacters
 
 OFFER_CHOICES = [
     SelectChoice("", _l("Not offered")),
@@ -180,10 +181,13 @@ def _slug_field() -> StringField:
 class TreatmentForm(FlaskForm):
     slug = _slug_field()
     name = StringField(
-        _l("Name"), validators=[DataRequired(_l("Enter the treatment's name")), Length(max=200)]
+        _l("Name"),
+        validators=[DataRequired(_l("Enter the treatment's name")), Length(max=200), NoControlCharacters()],
     )
     description = TextAreaField(
-        _l("Description shown to patients"), validators=[Length(max=2000)], description="Plain and honest."
+        _l("Description shown to patients"),
+        validators=[Length(max=2000), NoControlCharacters(multiline=True)],
+        description="Plain and honest.",
     )
     evidence_status = RadioField(
         _l("Evidence status"),
@@ -206,11 +210,16 @@ class TreatmentForm(FlaskForm):
 class ConditionForm(FlaskForm):
     slug = _slug_field()
     name = StringField(
-        _l("Name"), validators=[DataRequired(_l("Enter the condition's name")), Length(max=200)]
+        _l("Name"),
+        validators=[DataRequired(_l("Enter the condition's name")), Length(max=200), NoControlCharacters()],
     )
     category = StringField(
         _l("Category"),
-        validators=[DataRequired(_l("Enter the category, for example Spinal cord injury")), Length(max=80)],
+        validators=[
+            DataRequired(_l("Enter the category, for example Spinal cord injury")),
+            Length(max=80),
+            NoControlCharacters(),
+        ],
         description=_l("Providers see only the category in their notification email."),
     )
     active = BooleanField(_l("Shown on the quote form"), default=True)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from leads.extensions import db
 from leads.models import Condition, EvidenceStatus, Treatment
 from leads.timeutil import utcnow
+from leads.validators import CONTROLS_MESSAGE, has_control_characters
 from leads.workdays import DANISH_TIME
 
 REGIONS = ("Hovedstaden", "Sjælland", "Syddanmark", "Midtjylland", "Nordjylland")
@@ -30,7 +31,6 @@ NOTIFICATION_LANGUAGES = {
 MAX_CAPACITY = 1000
 MAX_ADDRESSES = 10
 ACTIVE, PAUSED = "active", "paused"
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass
@@ -130,8 +130,8 @@ def clean_provider(data: ProviderData, taxonomy: SlugIndex, *, today: date | Non
 
 def _text(value: str, name: str, missing: str, limit: int, errors: dict) -> str:
     value = " ".join((value or "").split())
-    if _CONTROL_CHARACTERS.search(value):
-        errors[name] = _("Remove the invisible control characters")
+    if has_control_characters(value):
+        errors[name] = str(CONTROLS_MESSAGE)
     elif not value:
         errors[name] = missing
     elif len(value) > limit:

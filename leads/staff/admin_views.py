@@ -11,10 +11,10 @@ from leads.auth import accounts, role_required
 from leads.extensions import db
 from leads.models import Role, User, find_by_reference
 from leads.staff import access_log, bp, user_admin
-from leads.staff.forms import CONTROLS_MESSAGE, NewUserForm, ResetPasswordForm, UserActiveForm
+from leads.staff.forms import NewUserForm, ResetPasswordForm, UserActiveForm
 from leads.staff.labels import label
 from leads.timeutil import utcnow
-from leads.validators import has_control_characters
+from leads.validators import CONTROLS_MESSAGE, has_control_characters
 
 admin_only = role_required(Role.ADMIN)
 

@@ -2,6 +2,7 @@
 the patient compares the live quotes on their own page and chooses one, or none."""
 
 import re
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -11,10 +12,12 @@ import time_machine
 from leads.extensions import db
 from leads.messaging import tokens
 from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider, Quote, QuoteRevision
+from leads.quotes import service as quotes
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
 from tests.helpers import count_rows, load_demo_providers_reading_english
+from tests.quote_support import offer
 from tests.staff_support import signed_in_client
 
 # Each step locks the lead row (FOR UPDATE on PostgreSQL).
@@ -127,6 +130,9 @@ def test_a_revision_keeps_the_first_and_tells_the_patient_again(client, accepted
         ({"earliest_start": "2001-01-01"}, "earliest_start", "cannot be in the past"),
         ({"includes": []}, "includes", "Tick at least one"),
         ({"includes": ["spa"]}, "includes", "Choose only from the listed items"),
+        # PostgreSQL refuses NUL in text (it was a 500 there); no control character is typed.
+        ({"message": "Hello\x00 there"}, "message", "Remove the invisible control characters"),
+        ({"message": "Hello\x1b there"}, "message", "Remove the invisible control characters"),
     ],
 )
 def test_bad_quote_input_gets_a_message_on_its_field_and_writes_nothing(
@@ -147,6 +153,25 @@ def test_bad_quote_input_gets_a_message_on_its_field_and_writes_nothing(
     assert count_rows(Quote) == 0 and count_rows(QuoteRevision) == 0
     assert db.session.get(Lead, lead.id).status == "contacted"
     assert emails("patient_quote") == []
+
+
+def test_the_quote_service_itself_refuses_a_control_character_in_the_message(accepted):
+    """Whatever calls it, not the form alone: a NUL never reaches the database."""
+    lead, first, _ = accepted
+    with pytest.raises(quotes.InvalidQuote) as refused:
+        quotes.send_quote(first.id, replace(offer(), message="Hello\x00 there"))
+    assert {name: str(message) for name, message in refused.value.problems.items()} == {
+        "message": "Remove the invisible control characters"
+    }
+    assert count_rows(Quote) == 0 and count_rows(QuoteRevision) == 0
+    assert db.session.get(Lead, lead.id).status == "contacted"
+
+
+def test_a_message_keeps_its_line_breaks_and_tabs(client, accepted):
+    lead, first, _ = accepted
+    message = "Dear patient,\r\n\tplease bring your latest MRI."
+    assert client.post(provider(first) + "/quote", data=quote_form(message=message)).status_code == 303
+    assert db.session.scalar(sa.select(QuoteRevision.message)) == message
 
 
 def test_a_clinic_that_has_not_accepted_cannot_send_a_quote(client, app, taxonomy):
