@@ -1,7 +1,5 @@
 """Admin pages: staff accounts at /staff/admin/users and the access log."""
 
-import re
-
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -9,6 +7,7 @@ from flask_login import current_user
 
 from leads.auth import accounts, role_required
 from leads.extensions import db
+from leads.ids import id_from
 from leads.models import Role, User, find_by_reference
 from leads.staff import access_log, bp, user_admin
 from leads.staff.forms import NewUserForm, ResetPasswordForm, UserActiveForm
@@ -132,9 +131,8 @@ def access_log_page():
             errors.append(("lead", f"No request has the reference {reference}"))
     page = None
     if not errors:
-        # The "Older entries" link names an entry id: ASCII digits within a 64-bit integer, else page one.
-        before_id = int(before) if re.fullmatch(r"[0-9]{1,18}", before) else None
-        page = access_log.recent(user_id=user_id, lead_id=lead_id, before=before_id)
+        # The "Older entries" link names an entry id; anything else (or an id past MAX_ID) is page one.
+        page = access_log.recent(user_id=user_id, lead_id=lead_id, before=id_from(before))
     return render_template(
         "staff/access_log.html",
         page=page,
