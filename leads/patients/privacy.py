@@ -32,6 +32,7 @@ from leads.models import (
     Lead,
     LeadEvent,
     find_by_reference,
+    same_email,
     same_patient,
 )
 from leads.models.quote import Quote, QuoteRevision
@@ -109,7 +110,8 @@ def _linked_leads(start: list[Lead]) -> list[Lead]:
     new = list(start)
     phones = [same_patient(None, phone) for phone in {lead.phone for lead in start if lead.phone}]
     while new:
-        new_emails = {lead.email.lower() for lead in new if lead.email} - emails
+        # As written: same_patient compares them in any case, as the database lower-cases.
+        new_emails = {lead.email for lead in new if lead.email} - emails
         emails |= new_emails
         links = [
             *phones,
@@ -207,7 +209,7 @@ def _lead_document(lead: Lead) -> dict:
                 sa.select(EmailMessage)
                 .where(
                     EmailMessage.lead_id == lead.id,
-                    sa.func.lower(EmailMessage.to_address) == lead.email.lower(),
+                    same_email(EmailMessage.to_address, lead.email),
                 )
                 .order_by(EmailMessage.id)
             )
@@ -418,7 +420,7 @@ def anonymise(lead: Lead) -> None:
     if patient_address:
         db.session.execute(
             sa.update(EmailMessage)
-            .where(emails, sa.func.lower(EmailMessage.to_address) == patient_address.lower())
+            .where(emails, same_email(EmailMessage.to_address, patient_address))
             .values(to_address="")
         )
 
