@@ -213,6 +213,32 @@ def test_the_patient_compares_live_quotes_with_conversion_evidence_and_answer_ti
     assert page.count("Go ahead with this clinic") == 2
 
 
+@pytest.mark.parametrize(
+    ("status", "booked", "sentence"),
+    [
+        ("chosen", False, r"You chose {clinic} on [^;]+\."),
+        ("chosen", True, r"You chose {clinic} on [^;]+; your treatment is booked for [^;]+\."),
+        ("withdrawn", False, r"{clinic} withdrew its quote\."),
+        ("not_chosen", False, r"The quote from {clinic} is closed; you did not choose it\."),
+        ("closed", False, r"The quote from {clinic} was closed before you chose\."),
+        ("expired", False, r"The quote from {clinic} expired on [^;]+\."),
+    ],
+)
+def test_each_other_quote_is_one_sentence_naming_its_clinic(client, accepted, status, booked, sentence):
+    """One message per line with the clinic in it, so that a translation can put the name anywhere."""
+    lead, first, _ = accepted
+    quote = quotes.send_quote(first.id, offer())
+    first.provider.name = "Klinik <Ø> & Søn"
+    quote.status, quote.decided_at = status, utcnow()
+    quote.treatment_date = (utcnow() + timedelta(days=60)).date() if booked else None
+    db.session.commit()
+    page = client.get(patient(lead)).get_data(as_text=True)
+    others = page[page.index("<h3>Other quotes</h3>") :]
+    line = " ".join(re.search(r"<li>(.*?)</li>", others, re.S)[1].split())
+    clinic = re.escape("Klinik &lt;Ø&gt; &amp; Søn")
+    assert re.match(sentence.format(clinic=clinic), line), line
+
+
 def test_an_investigational_treatment_carries_the_statement_wherever_the_quote_is_shown(client, accepted):
     lead, first, _ = accepted
     lead.treatment.evidence_status = "investigational"
