@@ -10,6 +10,8 @@ import csv
 import io
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+
 from leads.directory.service import find_by_name, is_paused, list_providers, save_provider
 from leads.directory.validation import (
     ACTIVE,
@@ -83,7 +85,8 @@ def import_providers(content: bytes | str, *, is_demo: bool = False) -> ImportRe
     for line, data in rows:
         key = " ".join(data.name.split()).lower()
         if key and key in seen:
-            errors.append(LineError(line, f"name: '{data.name.strip()}' is already on line {seen[key]}"))
+            already = _("'%(name)s' is already on line %(line)d", name=data.name.strip(), line=seen[key])
+            errors.append(LineError(line, f"name: {already}"))
             continue
         seen[key] = line
         try:
@@ -111,21 +114,23 @@ def import_providers(content: bytes | str, *, is_demo: bool = False) -> ImportRe
 def _parse(content: bytes | str) -> list[tuple[int, ProviderData]]:
     if isinstance(content, bytes):
         if len(content) > MAX_BYTES:
-            raise ImportFailed([LineError(1, f"the file is larger than {MAX_BYTES // 1024 // 1024} MB")])
+            too_large = _("the file is larger than %(size)d MB", size=MAX_BYTES // 1024 // 1024)
+            raise ImportFailed([LineError(1, too_large)])
         try:
             text = content.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             line = content[: exc.start].count(b"\n") + 1
-            raise ImportFailed([LineError(line, "not UTF-8 text; save the file as 'CSV UTF-8'")]) from None
+            raise ImportFailed([LineError(line, _("not UTF-8 text; save the file as 'CSV UTF-8'"))]) from None
     else:
         text = content.removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
         if header is None or not any(cell.strip() for cell in header):
-            raise ImportFailed(
-                [LineError(1, f"the file is empty; the first line names the columns: {', '.join(COLUMNS)}")]
+            empty = _(
+                "the file is empty; the first line names the columns: %(columns)s", columns=", ".join(COLUMNS)
             )
+            raise ImportFailed([LineError(1, empty)])
         columns = [cell.strip().lower() for cell in header]
         _check_header(columns)
         rows: list[tuple[int, ProviderData]] = []
@@ -137,16 +142,24 @@ def _parse(content: bytes | str) -> list[tuple[int, ProviderData]]:
                 continue
             if len(record) != len(columns):
                 errors.append(
-                    LineError(start, f"has {len(record)} values but the header names {len(columns)} columns")
+                    LineError(
+                        start,
+                        _(
+                            "has %(values)d values but the header names %(columns)d columns",
+                            values=len(record),
+                            columns=len(columns),
+                        ),
+                    )
                 )
                 continue
             rows.append((start, _row_data(dict(zip(columns, record, strict=True)))))
     except csv.Error as exc:
-        raise ImportFailed([LineError(reader.line_num, f"not a well-formed CSV line ({exc})")]) from None
+        malformed = _("not a well-formed CSV line (%(problem)s)", problem=exc)
+        raise ImportFailed([LineError(reader.line_num, malformed)]) from None
     if errors:
         raise ImportFailed(errors)
     if not rows:
-        raise ImportFailed([LineError(2, "no providers in the file, only the header")])
+        raise ImportFailed([LineError(2, _("no providers in the file, only the header"))])
     return rows
 
 
@@ -155,13 +168,22 @@ def _check_header(columns: list[str]) -> None:
     missing = [c for c in COLUMNS if c not in columns and c not in OPTIONAL_COLUMNS]
     unknown = [c for c in columns if c not in COLUMNS]
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
-    if missing:
-        hint = " (is the file separated by commas?)" if len(columns) == 1 else ""
-        problems.append(f"missing column(s): {', '.join(missing)}{hint}")
+    if missing and len(columns) == 1:
+        problems.append(
+            _("missing column(s): %(columns)s (is the file separated by commas?)", columns=", ".join(missing))
+        )
+    elif missing:
+        problems.append(_("missing column(s): %(columns)s", columns=", ".join(missing)))
     if unknown:
-        problems.append(f"unknown column(s): {', '.join(unknown)}; the columns are: {', '.join(COLUMNS)}")
+        problems.append(
+            _(
+                "unknown column(s): %(unknown)s; the columns are: %(columns)s",
+                unknown=", ".join(unknown),
+                columns=", ".join(COLUMNS),
+            )
+        )
     if duplicated:
-        problems.append(f"column(s) named twice: {', '.join(duplicated)}")
+        problems.append(_("column(s) named twice: %(columns)s", columns=", ".join(duplicated)))
     if problems:
         raise ImportFailed([LineError(1, problem) for problem in problems])
 

@@ -19,7 +19,7 @@ from wtforms import (
 )
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
 
-from leads.directory.taxonomy import SLUG_PATTERN
+from leads.directory.taxonomy import SLUG_PATTERN, SLUG_RULE
 from leads.directory.validation import NOTIFICATION_LANGUAGES, REGIONS, ProviderData
 from leads.models import EvidenceStatus
 from leads.validators import NoControlCharacters
@@ -159,7 +159,7 @@ class ActionForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
-    file = FileField(_l("CSV file"), validators=[FileRequired("Choose a CSV file to import")])
+    file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file to import"))])
 
 
 def _slug_field() -> StringField:
@@ -169,10 +169,7 @@ def _slug_field() -> StringField:
         validators=[
             DataRequired(_l("Enter a slug")),
             Length(max=80),
-            Regexp(
-                SLUG_PATTERN.pattern,
-                message=_l("Use lower-case letters, digits and single hyphens, for example stem-cell-als"),
-            ),
+            Regexp(SLUG_PATTERN.pattern, message=SLUG_RULE),
         ],
         description=_l("Used in quote-form links and CSV files; it cannot be changed later."),
     )
@@ -187,7 +184,7 @@ class TreatmentForm(FlaskForm):
     description = TextAreaField(
         _l("Description shown to patients"),
         validators=[Length(max=2000), NoControlCharacters(multiline=True)],
-        description="Plain and honest.",
+        description=_l("Plain and honest."),
     )
     evidence_status = RadioField(
         _l("Evidence status"),

@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
 from leads.directory.validation import InvalidFields
@@ -12,7 +14,7 @@ from leads.extensions import db
 from leads.models import Condition, EvidenceStatus, Treatment
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-SLUG_RULE = "lower-case letters, digits and single hyphens, for example stem-cell-als"
+SLUG_RULE = _l("Use lower-case letters, digits and single hyphens, for example stem-cell-als")
 
 
 @dataclass
@@ -54,13 +56,13 @@ def save_treatment(treatment: Treatment | None, data: TreatmentData) -> Treatmen
     if treatment is None:
         _check_slug(Treatment, data.slug, errors)
     if data.evidence_status not in {s.value for s in EvidenceStatus}:
-        errors["evidence_status"] = "Choose approved, clinical trial or investigational"
+        errors["evidence_status"] = _("Choose approved, clinical trial or investigational")
     by_slug = {c.slug: c for c in conditions()}
     chosen = [by_slug[s] for s in data.conditions if s in by_slug]
     if len(chosen) != len(data.conditions):
-        errors["conditions"] = "Choose conditions from the list"
+        errors["conditions"] = _("Choose conditions from the list")
     elif not chosen:
-        errors["conditions"] = "Choose at least one condition the treatment is for"
+        errors["conditions"] = _("Choose at least one condition the treatment is for")
     if errors:
         raise InvalidFields(errors)
     if treatment is None:
@@ -97,6 +99,6 @@ def save_condition(condition: Condition | None, data: ConditionData) -> Conditio
 
 def _check_slug(model, slug: str, errors: dict) -> None:
     if not SLUG_PATTERN.fullmatch(slug or ""):
-        errors["slug"] = f"Use {SLUG_RULE}"
+        errors["slug"] = str(SLUG_RULE)
     elif db.session.scalar(sa.select(model.id).filter_by(slug=slug)) is not None:
-        errors["slug"] = f"'{slug}' is already used; choose another"
+        errors["slug"] = _("'%(slug)s' is already used; choose another", slug=slug)

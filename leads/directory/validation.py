@@ -149,7 +149,11 @@ def _region(value: str, errors: dict) -> str:
     if not wanted:
         errors["region"] = _("Choose the region")
     else:
-        errors["region"] = f"'{value.strip()}' is not a Danish region; use one of: {', '.join(REGIONS)}"
+        errors["region"] = _(
+            "'%(region)s' is not a Danish region; use one of: %(regions)s",
+            region=value.strip(),
+            regions=", ".join(REGIONS),
+        )
     return ""
 
 
@@ -201,9 +205,10 @@ def _languages(values: list[str], errors: dict) -> list[str]:
 def _capacity(value, errors: dict) -> int:
     text = str(value if value is not None else "").strip()
     if not re.fullmatch(r"\d{1,6}", text) or not 1 <= int(text) <= MAX_CAPACITY:
-        errors["weekly_capacity"] = (
-            f"Enter how many leads a week the provider takes, a whole number from 1 to {MAX_CAPACITY} "
-            "(to stop leads for a while, pause the provider)"
+        errors["weekly_capacity"] = _(
+            "Enter how many leads a week the provider takes, a whole number from 1 to %(most)d "
+            "(to stop leads for a while, pause the provider)",
+            most=MAX_CAPACITY,
         )
         return 0
     return int(text)
@@ -222,14 +227,15 @@ def _treatments(values: dict[str, str], taxonomy: SlugIndex, errors: dict) -> li
         else:
             chosen.append((treatment, status or treatment.evidence_status))
     if unknown:
-        known = ", ".join(sorted(taxonomy.treatments)) or "none yet"
-        errors["treatments"] = (
-            f"Unknown treatment {', '.join(repr(s) for s in unknown)}; known treatments: {known}"
+        errors["treatments"] = _(
+            "Unknown treatment %(slugs)s; known treatments: %(known)s",
+            slugs=", ".join(repr(s) for s in unknown),
+            known=", ".join(sorted(taxonomy.treatments)) or _("none yet"),
         )
     elif bad_status:
-        errors["treatments"] = (
-            f"Unknown evidence status in {', '.join(bad_status)}; "
-            "use approved, clinical_trial or investigational"
+        errors["treatments"] = _(
+            "Unknown evidence status in %(items)s; use approved, clinical_trial or investigational",
+            items=", ".join(bad_status),
         )
     elif not chosen:
         errors["treatments"] = _("Choose at least one treatment the provider offers")
@@ -250,9 +256,10 @@ def _conditions(
         elif condition not in chosen:
             chosen.append(condition)
     if unknown:
-        known = ", ".join(sorted(taxonomy.conditions)) or "none yet"
-        errors["conditions"] = (
-            f"Unknown condition {', '.join(repr(s) for s in unknown)}; known conditions: {known}"
+        errors["conditions"] = _(
+            "Unknown condition %(slugs)s; known conditions: %(known)s",
+            slugs=", ".join(repr(s) for s in unknown),
+            known=", ".join(sorted(taxonomy.conditions)) or _("none yet"),
         )
     elif not chosen:
         errors["conditions"] = _("Choose at least one condition the provider accepts")
@@ -260,9 +267,10 @@ def _conditions(
         covered = {c.id for treatment, _ in treatments for c in treatment.conditions}
         stray = [c.slug for c in chosen if c.id not in covered]
         if stray:
-            errors["conditions"] = (
-                f"{', '.join(stray)}: not a condition of any treatment the provider offers; "
-                "add the treatment or remove the condition"
+            errors["conditions"] = _(
+                "%(conditions)s: not a condition of any treatment the provider offers; "
+                "add the treatment or remove the condition",
+                conditions=", ".join(stray),
             )
     return chosen
 
@@ -273,7 +281,9 @@ def _pause(status: str | None, until: str, today: date, errors: dict) -> tuple[b
     status = status.strip().lower() or ACTIVE
     until = (until or "").strip()
     if status not in (ACTIVE, PAUSED):
-        errors["status"] = f"Use '{ACTIVE}' or '{PAUSED}', not '{status}'"
+        errors["status"] = _(
+            "Use '%(active)s' or '%(paused)s', not '%(status)s'", active=ACTIVE, paused=PAUSED, status=status
+        )
         return None
     if status == ACTIVE:
         if until:
@@ -284,7 +294,7 @@ def _pause(status: str | None, until: str, today: date, errors: dict) -> tuple[b
     try:
         day = date.fromisoformat(until)
     except ValueError:
-        errors["paused_until"] = f"'{until}' is not a date; use the form 2026-12-31"
+        errors["paused_until"] = _("'%(date)s' is not a date; use the form 2026-12-31", date=until)
         return None
     if day <= today:
         errors["paused_until"] = _("The date the provider gets leads again must be in the future")

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy.orm import aliased
 
 from leads import consent
@@ -82,17 +83,19 @@ def patient_leads(identifier: str) -> list[Lead]:
     ones (nothing about the patient is left in them)."""
     text = identifier.strip()
     if not text:
-        raise PatientNotFound("Give a request reference (such as Q-7K3M9P) or an email address.")
+        raise PatientNotFound(gettext("Give a request reference (such as Q-7K3M9P) or an email address."))
     if "@" in text:
         start = db.session.scalars(sa.select(Lead).where(same_patient(text, None))).all()
     else:
         lead = find_by_reference(text)
         if lead is None:
-            raise PatientNotFound(f"No request has the reference '{text}'.")
+            raise PatientNotFound(gettext("No request has the reference '%(reference)s'.", reference=text))
         start = [lead]
     leads = [lead for lead in _linked_leads(start) if lead.anonymised_at is None]
     if not leads:
-        raise PatientNotFound(f"We hold no personal data under '{text}' (it may have been erased already).")
+        raise PatientNotFound(
+            gettext("We hold no personal data under '%(text)s' (it may have been erased already).", text=text)
+        )
     return sorted(leads, key=lambda lead: (lead.created_at, lead.id))
 
 

@@ -123,12 +123,12 @@ def access_log_page():
     elif email:
         user_id = db.session.scalar(sa.select(User.id).filter_by(email=email.lower()))
         if user_id is None:
-            errors.append(("user", f"No staff account has the address {email}"))
+            errors.append(("user", _("No staff account has the address %(email)s", email=email)))
     if reference:
         lead = find_by_reference(reference)
         lead_id = lead.id if lead else None
         if lead is None:
-            errors.append(("lead", f"No request has the reference {reference}"))
+            errors.append(("lead", _("No request has the reference '%(reference)s'.", reference=reference)))
     page = None
     if not errors:
         # The "Older entries" link names an entry id; anything else (or an id past MAX_ID) is page one.

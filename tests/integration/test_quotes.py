@@ -196,6 +196,15 @@ def test_withdrawing_the_only_quote_takes_the_lead_back_to_contacted(client, acc
     assert "Your quotes" in client.get(patient(lead)).get_data(as_text=True)
 
 
+def test_withdrawing_a_quote_again_says_there_is_none_live_and_changes_nothing(client, accepted):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(first) + "/quote/withdraw")
+    again = client.post(provider(first) + "/quote/withdraw", follow_redirects=True)
+    assert "There is no live quote to withdraw." in again.get_data(as_text=True)
+    assert len(events(lead, "quote_withdrawn")) == 1
+
+
 def test_the_patient_compares_live_quotes_with_conversion_evidence_and_answer_time(client, accepted):
     lead, first, second = accepted
     client.post(provider(first) + "/quote", data=quote_form())
