@@ -32,6 +32,7 @@ from leads.extensions import (
 )
 from leads.health import bp as health_bp
 from leads.i18n import DEFAULT_LANGUAGE, N_, STAFF_LANGUAGES, register_i18n
+from leads.ids import IdConverter
 from leads.intake import taxonomy as intake_taxonomy
 from leads.intake.views import bp as public_bp
 from leads.messaging import outbox
@@ -64,6 +65,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     register_extensions(app)
     register_i18n(app, str(BASE_DIR / "translations"))
     check_coordinator_language(app)
+    register_url_converters(app)
     register_blueprints(app)
     register_security_headers(app)
     register_errors(app)
@@ -207,6 +209,11 @@ def _take_write_lock(dbapi_connection) -> None:
                 time.sleep(random.uniform(0.0002, 0.001))
     finally:
         dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+
+
+def register_url_converters(app: Flask) -> None:
+    """Before any route is added: every `<int:…>` of every blueprint is an id."""
+    app.url_map.converters["int"] = IdConverter
 
 
 def register_blueprints(app: Flask) -> None:

@@ -2,12 +2,15 @@
 
 import re
 
+from flask_babel import lazy_gettext as _l
 from wtforms.validators import ValidationError
 
 # Unicode's control characters (category Cc: C0, DEL and C1): nobody types them, they break
 # terminals, and PostgreSQL refuses NUL in text. The second leaves tab, LF and CR alone.
 CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 CONTROLS_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# What a field holding one is told, whichever form or rule found it.
+CONTROLS_MESSAGE = _l("Remove the invisible control characters")
 
 
 def has_control_characters(text: str | None, *, multiline: bool = False) -> bool:
@@ -18,7 +21,7 @@ def has_control_characters(text: str | None, *, multiline: bool = False) -> bool
 class NoControlCharacters:
     """A form validator refusing control characters with `message`; `multiline` for a text area."""
 
-    def __init__(self, message: str, *, multiline: bool = False) -> None:
+    def __init__(self, message: str = CONTROLS_MESSAGE, *, multiline: bool = False) -> None:
         self.message = message
         self.multiline = multiline
 

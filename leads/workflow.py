@@ -62,12 +62,14 @@ class IllegalTransition(ValueError):
     """A status change the workflow does not allow."""
 
     def __init__(self, current: str, target: str, *, what: str = "A lead", table=ALLOWED_TRANSITIONS) -> None:
-        allowed = ", ".join(sorted(_allowed_from(table, current))) or "none"
+        self.allowed = sorted(_allowed_from(table, current))
         super().__init__(
-            f"{what} cannot go from '{current}' to '{target}'. Allowed next statuses: {allowed}."
+            f"{what} cannot go from '{current}' to '{target}'. "
+            f"Allowed next statuses: {', '.join(self.allowed) or 'none'}."
         )
         self.current = current
         self.target = target
+        self.table = table
 
 
 def _allowed_from(table: dict, current: str) -> frozenset:

@@ -18,7 +18,7 @@ from leads.messaging.email import queue_email
 from leads.messaging.urls import patient_link
 from leads.models import Condition, Consent, Lead, LeadEvent, Treatment
 from leads.models.catalog import treatment_condition
-from leads.models.lead import event_values, new_reference, status_change
+from leads.models.lead import event_values, new_reference, same_email, status_change
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus, sharing_refusal
 
@@ -108,7 +108,7 @@ _EARLIER = (
         _lead.c.created_at >= sa.bindparam("since"),
         _lead.c.anonymised_at.is_(None),
         _lead.c.status.not_in([s.value for s in NOT_ORIGINALS]),
-        sa.or_(sa.func.lower(_lead.c.email) == sa.bindparam("email"), _lead.c.phone == sa.bindparam("phone")),
+        sa.or_(same_email(_lead.c.email, sa.bindparam("email")), _lead.c.phone == sa.bindparam("phone")),
     )
     .order_by(_lead.c.created_at.desc(), _lead.c.id.desc())
     .limit(1)
@@ -173,7 +173,7 @@ def _look_up(request: QuoteRequest, *, since: datetime) -> _Found:
         {
             "treatment": request.treatment,
             "condition": request.condition,
-            "email": request.email.lower() if request.email else None,
+            "email": request.email or None,
             "phone": request.phone or None,
             "since": since,
         },

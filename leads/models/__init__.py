@@ -9,7 +9,7 @@ from leads.models.catalog import (
     ProviderTreatment,
     Treatment,
 )
-from leads.models.lead import Consent, Lead, LeadEvent, find_by_reference, same_patient
+from leads.models.lead import Consent, Lead, LeadEvent, find_by_reference, same_email, same_patient
 from leads.models.messaging import EmailMessage, EmailStatus, OutboxMessage
 from leads.models.quote import Quote, QuoteRevision
 from leads.models.staff import AccessAction, AccessLog, ErasureRecord, Role, User
@@ -52,6 +52,7 @@ __all__ = [
     "Treatment",
     "User",
     "find_by_reference",
-    "schema_objects_of",
+    "same_email",
     "same_patient",
+    "schema_objects_of",
 ]

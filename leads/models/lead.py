@@ -37,7 +37,7 @@ class Lead(db.Model):
         # The coordinator queue: the SLA-overdue segment, and "mine" in newest-first order.
         sa.Index("ix_lead_status_sla_due_at", "status", "sla_due_at"),
         sa.Index("ix_lead_assigned_to_id_created_at", "assigned_to_id", "created_at"),
-        # Same patient (`same_patient`): the duplicate check at intake and the email search.
+        # The same email in any case (`same_email`): the duplicate check at intake, the email search.
         sa.Index("ix_lead_email_lower", sa.text("lower(email)")),
         # The queue's search by part of a name (ILIKE '%…%') or the end of a phone number (LIKE '%…'):
         # trigram indexes, on PostgreSQL only (migration 0007t creates pg_trgm).
@@ -186,11 +186,19 @@ def status_change(current: str, target: str, **actor_and_note) -> tuple[LeadStat
     return new_status, values
 
 
+def same_email(column, address) -> sa.ColumnElement[bool]:
+    """`column` holds the email `address` (a value or bound parameter) in any case. Both sides are
+    lower-cased by the database: Python's lower() changes every letter, SQLite's (and PostgreSQL's
+    under the C locale) only A to Z, so mixing the two missed ØRSTED@ against ØRSTED@. On
+    Lead.email, `lower(email)` is what the index ix_lead_email_lower holds."""
+    return sa.func.lower(column) == sa.func.lower(address)
+
+
 def same_patient(email: str | None, phone: str | None) -> sa.ColumnElement[bool]:
     """Leads of the same patient: the same email address in any case, or the same phone number."""
     clauses = []
     if email:
-        clauses.append(sa.func.lower(Lead.email) == email.lower())
+        clauses.append(same_email(Lead.email, email))
     if phone:
         clauses.append(Lead.phone == phone)
     return sa.or_(*clauses) if clauses else sa.false()

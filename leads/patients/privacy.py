@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy.orm import aliased
 
 from leads import consent
@@ -33,6 +34,7 @@ from leads.models import (
     Lead,
     LeadEvent,
     find_by_reference,
+    same_email,
     same_patient,
 )
 from leads.models.quote import Quote, QuoteRevision
@@ -93,17 +95,19 @@ def patient_leads(identifier: str) -> list[Lead]:
     ones (nothing about the patient is left in them)."""
     text = identifier.strip()
     if not text:
-        raise PatientNotFound("Give a request reference (such as Q-7K3M9P) or an email address.")
+        raise PatientNotFound(gettext("Give a request reference (such as Q-7K3M9P) or an email address."))
     if "@" in text:
         start = db.session.scalars(sa.select(Lead).where(same_patient(text, None))).all()
     else:
         lead = find_by_reference(text)
         if lead is None:
-            raise PatientNotFound(f"No request has the reference '{text}'.")
+            raise PatientNotFound(gettext("No request has the reference '%(reference)s'.", reference=text))
         start = [lead]
     leads = [lead for lead in _linked_leads(start) if lead.anonymised_at is None]
     if not leads:
-        raise PatientNotFound(f"We hold no personal data under '{text}' (it may have been erased already).")
+        raise PatientNotFound(
+            gettext("We hold no personal data under '%(text)s' (it may have been erased already).", text=text)
+        )
     return sorted(leads, key=lambda lead: (lead.created_at, lead.id))
 
 
@@ -140,7 +144,8 @@ def _linked_leads(start: list[Lead]) -> list[Lead]:
     new = list(start)
     phones = [same_patient(None, phone) for phone in {lead.phone for lead in start if lead.phone}]
     while new:
-        new_emails = {lead.email.lower() for lead in new if lead.email} - emails
+        # As written: same_patient compares them in any case, as the database lower-cases.
+        new_emails = {lead.email for lead in new if lead.email} - emails
         emails |= new_emails
         links = [
             *phones,
@@ -238,7 +243,7 @@ def _lead_document(lead: Lead) -> dict:
                 sa.select(EmailMessage)
                 .where(
                     EmailMessage.lead_id == lead.id,
-                    sa.func.lower(EmailMessage.to_address) == lead.email.lower(),
+                    same_email(EmailMessage.to_address, lead.email),
                 )
                 .order_by(EmailMessage.id)
             )
@@ -459,7 +464,7 @@ def anonymise(lead: Lead) -> None:
     if patient_address:
         db.session.execute(
             sa.update(EmailMessage)
-            .where(emails, sa.func.lower(EmailMessage.to_address) == patient_address.lower())
+            .where(emails, same_email(EmailMessage.to_address, patient_address))
             .values(to_address="")
         )
 

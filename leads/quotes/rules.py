@@ -8,6 +8,8 @@ from decimal import Decimal, InvalidOperation
 from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 
+from leads.validators import CONTROLS_MESSAGE, has_control_characters
+
 CURRENCIES = ("EUR", "DKK")
 INCLUDES = {
     "treatment": _l("Treatment"),
@@ -84,7 +86,11 @@ def quote_problems(data: QuoteInput, today: date) -> dict[str, str]:
     elif data.valid_days > MAX_VALID_DAYS:
         problems["valid_days"] = _l("A quote can be valid for at most %(days)d days", days=MAX_VALID_DAYS)
     if len(data.message) > MAX_MESSAGE:
-        problems["message"] = _l("Keep the message under %(count)s characters", count=f"{MAX_MESSAGE:,}")
+        problems["message"] = _l(
+            "Keep the message under %(count)s characters", count=format_decimal(MAX_MESSAGE)
+        )
+    elif has_control_characters(data.message, multiline=True):  # PostgreSQL refuses NUL in text
+        problems["message"] = CONTROLS_MESSAGE
     return problems
 
 

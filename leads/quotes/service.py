@@ -167,7 +167,7 @@ def withdraw_quote(assignment_id: int) -> Quote:
     refusal = sending_refusal(assignment)
     quote = assignment.quote
     if refusal or quote is None or quote.status != QuoteStatus.LIVE:
-        _refuse(refusal or "There is no live quote to withdraw.")
+        _refuse(refusal or gettext("There is no live quote to withdraw."))
     quote.change_status(QuoteStatus.WITHDRAWN)
     provider = assignment.provider
     lead.add_event(

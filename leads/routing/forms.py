@@ -4,12 +4,17 @@ from wtforms import RadioField, SelectChoice, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from leads.routing.responses import DECLINE_REASONS
+from leads.validators import NoControlCharacters
 
 
 class AcceptForm(FlaskForm):
     note = TextAreaField(
         _l("Note for the coordinators (optional)"),
-        validators=[Optional(), Length(max=2000, message=_l("Keep the note under 2,000 characters"))],
+        validators=[
+            Optional(),
+            Length(max=2000, message=_l("Keep the note under 2,000 characters")),
+            NoControlCharacters(multiline=True),  # PostgreSQL refuses NUL in text
+        ],
     )
 
 
@@ -21,5 +26,9 @@ class DeclineForm(FlaskForm):
     )
     decline_note = TextAreaField(
         _l("Note for the coordinators (optional)"),
-        validators=[Optional(), Length(max=2000, message=_l("Keep the note under 2,000 characters"))],
+        validators=[
+            Optional(),
+            Length(max=2000, message=_l("Keep the note under 2,000 characters")),
+            NoControlCharacters(multiline=True),  # PostgreSQL refuses NUL in text
+        ],
     )

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 
 from leads.extensions import db
 from leads.messaging.email import cancel_provider_emails
@@ -54,14 +55,14 @@ def approve_routing(lead_id: int, user_id: int) -> str:
     lead = lock_lead(lead_id)
     if lead is None:
         db.session.rollback()
-        raise RoutingError("That lead does not exist.")
+        raise RoutingError(gettext("That lead does not exist."))
     if lead.status != LeadStatus.NEEDS_REVIEW:
         db.session.rollback()
         return SKIPPED
     user = db.session.get(User, user_id)
     if user is None:
         db.session.rollback()
-        raise RoutingError("Only a known staff member can approve routing.")
+        raise RoutingError(gettext("Only a known staff member can approve routing."))
     lead.add_event(
         "routing_approved",
         actor_type="staff",
@@ -91,19 +92,22 @@ def reroute_lead(
     lead = lock_lead(lead_id)
     if lead is None:
         db.session.rollback()
-        raise RoutingError("That lead does not exist.")
+        raise RoutingError(gettext("That lead does not exist."))
     if lead.status not in REROUTABLE:
         db.session.rollback()
         raise RoutingError(
-            f"A lead in status '{lead.status}' cannot be re-routed; "
-            f"only {', '.join(sorted(REROUTABLE))} leads can."
+            gettext(
+                "A lead in status '%(status)s' cannot be re-routed; only %(statuses)s leads can.",
+                status=lead.status,
+                statuses=", ".join(sorted(REROUTABLE)),
+            )
         )
     if limit is None:
         open_count = sum(1 for a in lead.assignments if a.status in ENGAGED)
         limit = max(current_app.config["ROUTING_TOP_N"] - open_count, 1)
     elif limit < 1:
         db.session.rollback()
-        raise RoutingError("Ask for at least one provider.")
+        raise RoutingError(gettext("Ask for at least one provider."))
     blocked = sharing_refusal(lead)
     if blocked:
         assignments, why = [], blocked

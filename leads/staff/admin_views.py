@@ -1,7 +1,5 @@
 """Admin pages: staff accounts at /staff/admin/users and the access log."""
 
-import re
-
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -9,12 +7,13 @@ from flask_login import current_user
 
 from leads.auth import accounts, role_required
 from leads.extensions import db
+from leads.ids import id_from
 from leads.models import Role, User, find_by_reference
 from leads.staff import access_log, bp, user_admin
-from leads.staff.forms import CONTROLS_MESSAGE, NewUserForm, ResetPasswordForm, UserActiveForm
+from leads.staff.forms import NewUserForm, ResetPasswordForm, UserActiveForm
 from leads.staff.labels import label
 from leads.timeutil import utcnow
-from leads.validators import has_control_characters
+from leads.validators import CONTROLS_MESSAGE, has_control_characters
 
 admin_only = role_required(Role.ADMIN)
 
@@ -124,17 +123,16 @@ def access_log_page():
     elif email:
         user_id = db.session.scalar(sa.select(User.id).filter_by(email=email.lower()))
         if user_id is None:
-            errors.append(("user", f"No staff account has the address {email}"))
+            errors.append(("user", _("No staff account has the address %(email)s", email=email)))
     if reference:
         lead = find_by_reference(reference)
         lead_id = lead.id if lead else None
         if lead is None:
-            errors.append(("lead", f"No request has the reference {reference}"))
+            errors.append(("lead", _("No request has the reference '%(reference)s'.", reference=reference)))
     page = None
     if not errors:
-        # The "Older entries" link names an entry id: ASCII digits within a 64-bit integer, else page one.
-        before_id = int(before) if re.fullmatch(r"[0-9]{1,18}", before) else None
-        page = access_log.recent(user_id=user_id, lead_id=lead_id, before=before_id)
+        # The "Older entries" link names an entry id; anything else (or an id past MAX_ID) is page one.
+        page = access_log.recent(user_id=user_id, lead_id=lead_id, before=id_from(before))
     return render_template(
         "staff/access_log.html",
         page=page,

@@ -26,7 +26,7 @@ from leads.i18n import STAFF_LANGUAGES, countries, page_language
 from leads.models import Role
 from leads.patients.privacy import CLOSING_WARNING
 from leads.staff.labels import LEAD_STATUSES, ROLES
-from leads.validators import NoControlCharacters
+from leads.validators import CONTROLS_MESSAGE, NoControlCharacters
 from leads.workflow import LeadStatus
 
 DATE_MESSAGE = _l("Enter the date as YYYY-MM-DD, for example 2025-03-31")
@@ -35,7 +35,6 @@ FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2999, 12, 31)
 DATE_RANGE_MESSAGE = _l(
     "Enter a date from %(first)s to %(last)s", first=FIRST_DATE.isoformat(), last=LAST_DATE.isoformat()
 )
-CONTROLS_MESSAGE = _l("Remove the invisible control characters")
 # A text area: line breaks and tabs are fine, NUL and the other controls are not.
 _no_controls_in_text = NoControlCharacters(CONTROLS_MESSAGE, multiline=True)
 # Every lead status and its label, translated when shown.

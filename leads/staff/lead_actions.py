@@ -17,7 +17,7 @@ from leads.quotes import rules as quote_rules
 from leads.quotes import service as quotes
 from leads.routing import service as routing
 from leads.staff.labels import label
-from leads.workflow import IllegalTransition, LeadStatus
+from leads.workflow import ALLOWED_TRANSITIONS, IllegalTransition, LeadStatus
 
 log = logging.getLogger(__name__)
 STAFF = "staff"
@@ -29,6 +29,21 @@ class ActionError(ValueError):
 
 class LeadNotFound(LookupError):
     pass
+
+
+def _refused_move(exc: IllegalTransition) -> ActionError:
+    """The workflow's refusal of a lead's move in the reader's words, statuses by their labels
+    (another record's refusal, never expected here, in the workflow's own words)."""
+    if exc.table is not ALLOWED_TRANSITIONS:
+        return ActionError(str(exc))
+    return ActionError(
+        _(
+            "A lead cannot go from '%(current)s' to '%(target)s'. Allowed next statuses: %(allowed)s.",
+            current=label(exc.current),
+            target=label(exc.target),
+            allowed=", ".join(label(status) for status in exc.allowed) or "—",
+        )
+    )
 
 
 def lock_lead(lead_id: int) -> Lead:
@@ -78,7 +93,7 @@ def change_status(
             why=f"a coordinator moved the lead to {target}.",
         )
     except IllegalTransition as exc:
-        raise ActionError(str(exc)) from None
+        raise _refused_move(exc) from None
 
 
 def assign_coordinator(
@@ -125,11 +140,13 @@ def mark_duplicate(lead_id: int, user_id: int, original_reference: str, note: st
         )
     original = original.original
     if original.id == lead.id:
-        raise ActionError("A request cannot be a duplicate of itself.")
+        raise ActionError(_("A request cannot be a duplicate of itself."))
     if original.created_at > lead.created_at:
         raise ActionError(
-            f"{original.reference} arrived after this request. Mark {original.reference} "
-            "as the duplicate instead."
+            _(
+                "%(reference)s arrived after this request. Mark %(reference)s as the duplicate instead.",
+                reference=original.reference,
+            )
         )
     text = f"Duplicate of {original.reference}" + (f": {note.strip()}" if note and note.strip() else "")
     try:
@@ -137,7 +154,7 @@ def mark_duplicate(lead_id: int, user_id: int, original_reference: str, note: st
             LeadStatus.DUPLICATE, actor_type=STAFF, actor_user_id=user_id, note=text, reason=text
         )
     except IllegalTransition as exc:
-        raise ActionError(str(exc)) from None
+        raise _refused_move(exc) from None
     lead.duplicate_of_id = original.id
     routing.stop_sharing_if_closed(lead)
     return original
@@ -151,7 +168,7 @@ def mark_spam(lead_id: int, user_id: int, note: str | None = None) -> LeadEvent:
             LeadStatus.SPAM, actor_type=STAFF, actor_user_id=user_id, note=text, reason=text
         )
     except IllegalTransition as exc:
-        raise ActionError(str(exc)) from None
+        raise _refused_move(exc) from None
     routing.stop_sharing_if_closed(lead)
     return event
 
@@ -208,7 +225,9 @@ def approve_routing(lead_id: int, user_id: int) -> str:
         )
     try:
         return routing.approve_routing(lead_id, user_id)
-    except (IllegalTransition, routing.RoutingError) as exc:
+    except IllegalTransition as exc:
+        raise _refused_move(exc) from None
+    except routing.RoutingError as exc:
         raise ActionError(str(exc)) from None
 
 
@@ -228,5 +247,7 @@ def reroute(lead_id: int, user_id: int, reason: str) -> list:
         )
     try:
         return routing.reroute_lead(lead_id, actor_type=STAFF, actor_user_id=user_id, reason=reason)
-    except (IllegalTransition, routing.RoutingError) as exc:
+    except IllegalTransition as exc:
+        raise _refused_move(exc) from None
+    except routing.RoutingError as exc:
         raise ActionError(str(exc)) from None

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 
 from leads.extensions import db
+from leads.ids import id_from
 from leads.models import Assignment, Condition, Lead, Treatment
 from leads.patients.privacy import closing_for_inactivity
 from leads.staff.search import search_condition
@@ -50,8 +51,8 @@ class QueueFilters:
 
 
 # segment.microseconds-since-1970.lead-id, bounded so that no link overflows: 16 digits of
-# microseconds span the years 1653 to 2286, 18 digits of id fit any database's 64-bit integer.
-_CURSOR = re.compile(r"([0-3])\.(-?[0-9]{1,16})\.([0-9]{1,18})")
+# microseconds span the years 1653 to 2286, and the id is one an id column holds (id_from).
+_CURSOR = re.compile(r"([0-3])\.(-?[0-9]{1,16})\.([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,11 @@ class Cursor:
     def decode(cls, text: str | None) -> "Cursor | None":
         """The cursor in `text`, or None when it is missing, malformed or out of range."""
         match = _CURSOR.fullmatch(text or "")
-        if not match:
+        lead_id = id_from(match[3]) if match else None
+        if lead_id is None:
             return None
         key = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(match[2]))
-        return cls(int(match[1]), key, int(match[3]))
+        return cls(int(match[1]), key, lead_id)
 
 
 @dataclass

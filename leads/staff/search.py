@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.models import Lead
-from leads.models.lead import typed_reference
+from leads.models.lead import same_email, typed_reference
 
 COUNTRY_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 SCAN_ID_CAP = 5000  # a search matching more leads than this reads them in queue order instead
@@ -18,20 +18,17 @@ _PHONE = re.compile(r"\+?[\d\s().-]{5,25}")
 
 
 def _email_condition(address: str):
-    """Whole address, any case: the indexed forms first, a case-blind scan only if they miss."""
-    local, _, domain = address.rpartition("@")
-    forms = {address, address.lower(), f"{local}@{domain.lower()}"}
-    if db.session.scalar(sa.select(Lead.id).where(Lead.email.in_(forms)).limit(1)) is not None:
-        return Lead.email.in_(forms)
-    return _scanned(sa.func.lower(Lead.email) == address.lower())
+    """Whole address, any case (`same_email`), every lead holding it found once through the
+    lower-case email index."""
+    return _scanned(same_email(Lead.email, address))
 
 
 def _scanned(condition):
-    """A condition no index serves, found with one plain table scan.
+    """A condition found once, by its own index or one plain table scan, as the matching ids.
 
     Walking the queue's date index and testing each row reads the table in random order; a
-    sequential scan for the matching ids is many times faster. When the matches are many
-    (a common name part), the ordered scan finds a page of them quickly anyway.
+    look-up or sequential scan for the matching ids is many times faster. When the matches are
+    many (a common name part), the ordered scan finds a page of them quickly anyway.
     """
     ids = db.session.scalars(sa.select(Lead.id).where(condition).limit(SCAN_ID_CAP + 1)).all()
     return Lead.id.in_(ids) if len(ids) <= SCAN_ID_CAP else condition

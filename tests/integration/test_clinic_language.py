@@ -13,6 +13,7 @@ from leads.messaging import tokens
 from leads.models import Assignment, Provider
 from leads.routing.service import route_lead
 from tests.factories import LeadFactory
+from tests.integration.test_quotes import quote_form
 
 SENTINELS = re.compile(
     r"\b(the|your|you|and|with|please|request|patient|accept|decline|quote|treatment|clinic)\b", re.I
@@ -67,6 +68,23 @@ def test_an_english_and_a_german_reading_clinic_read_their_own(client, first):
     _reads(first.provider, "de")
     page = client.get(_link(first)).get_data(as_text=True)
     assert '<html lang="de"' in page and f"Angebotsanfrage {first.lead.reference}" in page
+
+
+@pytest.mark.parametrize(
+    ("language", "most_characters", "highest_price"),
+    [("en", "4,000", "10,000,000"), ("da", "4.000", "10.000.000"), ("sv", "4\xa0000", "10\xa0000\xa0000")],
+)
+def test_the_quote_forms_limits_are_written_in_the_clinics_number_format(
+    client, first, language, most_characters, highest_price
+):
+    _reads(first.provider, language)
+    client.post(_link(first) + "/accept", data={})
+    response = client.post(_link(first) + "/quote", data=quote_form(message="x" * 4001, price_to="999999999"))
+    assert response.status_code == 400
+    errors = dict(
+        re.findall(r'<p class="field-error" id="([\w-]+)-error">(.*?)</p>', response.get_data(as_text=True))
+    )
+    assert most_characters in errors["message"] and highest_price in errors["price_to"]
 
 
 def test_a_bad_link_is_explained_in_english(client, app):

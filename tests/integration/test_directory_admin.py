@@ -403,6 +403,56 @@ def test_bad_treatment_input_is_explained_at_each_field(admin):
     }
 
 
+VALID_TAXONOMY = {
+    "treatments": {
+        "slug": "stem-cell-stroke",
+        "name": "Stem cell therapy after stroke",
+        "description": "Only within research studies.",
+        "evidence_status": "investigational",
+        "conditions": ["als"],
+    },
+    "conditions": {"slug": "stroke", "name": "Stroke", "category": "Neurological"},
+}
+
+
+@pytest.mark.pg  # PostgreSQL refuses NUL in text: each was a 500 there
+@pytest.mark.parametrize(
+    ("kind", "field", "text"),
+    [
+        ("treatments", "name", "Stem\x00 cells"),
+        ("treatments", "description", "Only\x00 in trials"),
+        ("treatments", "description", "Only in trials\x1b"),
+        ("conditions", "name", "Stroke\x00"),
+        ("conditions", "category", "Neuro\x00logical"),
+    ],
+)
+@pytest.mark.parametrize("page", ["new", "edit"])
+def test_a_control_character_in_a_treatment_or_condition_is_refused_at_its_field(
+    admin, kind, field, text, page
+):
+    model = {"treatments": Treatment, "conditions": Condition}[kind]
+    existing = db.session.scalar(sa.select(model).order_by(model.id).limit(1))
+    before = (existing.name, getattr(existing, field))
+    url = (
+        f"/staff/admin/taxonomy/{kind}/new"
+        if page == "new"
+        else f"/staff/admin/taxonomy/{kind}/{existing.id}/edit"
+    )
+    response = admin.post(url, data={**VALID_TAXONOMY[kind], field: text})
+    assert response.status_code == 200  # the form again
+    assert _errors(response.get_data(as_text=True)) == {field: "Remove the invisible control characters"}
+    db.session.expire_all()
+    assert _id(model, VALID_TAXONOMY[kind]["slug"]) is None
+    assert (existing.name, getattr(existing, field)) == before
+
+
+def test_a_treatment_description_keeps_its_line_breaks(admin):
+    data = {**VALID_TAXONOMY["treatments"], "description": "Only within research studies.\r\n\tAsk first."}
+    assert admin.post("/staff/admin/taxonomy/treatments/new", data=data).status_code == 302
+    description = db.session.scalar(sa.select(Treatment.description).filter_by(slug="stem-cell-stroke"))
+    assert description == "Only within research studies.\r\n\tAsk first."
+
+
 def test_an_admin_adds_and_edits_a_condition(admin):
     response = admin.post(
         "/staff/admin/taxonomy/conditions/new",

@@ -128,8 +128,10 @@ def test_line_numbers_count_physical_lines_even_with_quoted_line_breaks(app, tax
     assert problems[0].startswith("line 5: region:")
 
 
-def test_invisible_control_characters_in_a_name_are_refused(app, taxonomy):
-    assert _failure(HEADER + ODENSE.replace("Odense Trial", "Odense\x07Trial")) == [
+# The one rule of every typed text (leads.validators): C0, DEL and the C1 controls too.
+@pytest.mark.parametrize("control", ["\x07", "\x00", "\x7f", "\x9b"])
+def test_invisible_control_characters_in_a_name_are_refused(app, taxonomy, control):
+    assert _failure(HEADER + ODENSE.replace("Odense Trial", f"Odense{control}Trial")) == [
         "line 2: name: Remove the invisible control characters"
     ]
 

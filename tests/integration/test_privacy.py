@@ -33,7 +33,13 @@ from leads.staff import lead_actions
 from leads.staff.lead_actions import resend_email
 from leads.timeutil import utcnow
 from leads.workflow import OPEN, LeadStatus, check_transition
-from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory, UserFactory
+from tests.factories import (
+    AssignmentFactory,
+    EmailMessageFactory,
+    LeadFactory,
+    ProviderFactory,
+    UserFactory,
+)
 from tests.helpers import at_once, lock_order
 from tests.integration.test_quotes import provider, quote_form, two_clinics_accept
 from tests.quote_support import answers, client_with_own_address
@@ -378,6 +384,29 @@ def test_erasure_by_email_finds_the_requests_with_the_same_phone_and_another_ema
 
     assert _erased_references("MIA@example.org") == [first.reference, second.reference]
     db.session.expire_all()
+    assert db.session.get(Lead, stranger.id).anonymised_at is None
+
+
+def test_an_address_with_letters_beyond_a_to_z_finds_the_patients_requests_and_emails_in_any_case(
+    app, taxonomy
+):
+    """Lower-cased by the database on both sides (SQLite's lower() changes A to Z only)."""
+    first = _lead(email="ØRSTED@example.org", phone="+4520111111")
+    second = _lead(email="Ørsted@EXAMPLE.org", phone="+4520222222")
+    stranger = _lead(email="orsted@example.org", phone="+4520333333")
+    email = EmailMessageFactory(
+        lead_id=second.id, to_address="ØRSTED@example.org", template="patient_quote", subject="Your quote"
+    )
+    db.session.commit()
+
+    found = privacy.patient_leads("ØRSTED@EXAMPLE.ORG")
+    assert [lead.reference for lead in found] == [first.reference, second.reference]
+    exported = privacy.export_patient(second.reference, user_id=None)
+    [exported_second] = [r for r in exported["requests"] if r["reference"] == second.reference]
+    assert [e["subject"] for e in exported_second["emails_to_you"]] == ["Your quote"]
+    assert _erased_references(first.reference) == [first.reference, second.reference]
+    db.session.expire_all()
+    assert db.session.get(EmailMessage, email.id).to_address == ""
     assert db.session.get(Lead, stranger.id).anonymised_at is None
 
 

@@ -122,6 +122,37 @@ def test_declining_needs_a_reason_and_then_asks_the_next_provider(client, routed
     assert db.session.get(Lead, lead.id).status == "routed"
 
 
+@pytest.mark.parametrize(
+    ("action", "data", "field"),
+    [
+        ("accept", {"note": "Call\x00 Tuesday"}, "note"),
+        ("accept", {"note": "Call\x1b Tuesday"}, "note"),
+        ("decline", {"reason": "no_capacity", "decline_note": "Full\x00 until May"}, "decline_note"),
+    ],
+)
+def test_a_control_character_in_the_note_is_refused_at_its_field_and_nothing_changes(
+    client, routed, action, data, field
+):
+    lead, (first, *_) = routed
+    response = client.post(_link(first) + f"/{action}", data=data)
+    assert response.status_code == 400  # PostgreSQL refuses NUL in text: it was a 500 there
+    body = response.get_data(as_text=True)
+    assert f'id="{field}-error"><span class="visually-hidden">Error:</span> ' in body
+    assert "Remove the invisible control characters" in body and f'<a href="#{field}">' in body
+    db.session.expire_all()
+    assert db.session.get(Assignment, first.id).status == "notified"
+    answered = {"accept": "provider_accepted", "decline": "provider_declined"}[action]
+    assert _events(lead, answered) == [] and _emails("coordinator_provider_response") == []
+
+
+def test_a_note_keeps_its_line_breaks_and_tabs(client, routed):
+    lead, (first, *_) = routed
+    note = "Call Tuesday,\r\n\tor Wednesday"
+    assert client.post(_link(first) + "/accept", data={"note": note}).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Assignment, first.id).response_note == note
+
+
 def test_an_expired_link_shows_a_clear_page_without_data(client, routed):
     lead, (first, *_) = routed
     link = _link(first)

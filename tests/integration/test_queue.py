@@ -157,6 +157,45 @@ def test_search_finds_leads_by_email_phone_or_name(ward, search, expected):
     assert set(fetch_all(QueueFilters(q=search))) == expected
 
 
+@pytest.mark.parametrize("typed", ["ØRSTED@example.org", "Ørsted@Example.ORG", "ØRSTED@EXAMPLE.ORG"])
+def test_search_by_an_address_with_letters_beyond_a_to_z_finds_every_request_in_any_case(
+    app, taxonomy, typed
+):
+    """Each way the database lower-cases (SQLite: A to Z only), the same on both sides."""
+    for name, email in (("upper", "ØRSTED@example.org"), ("mixed", "Ørsted@EXAMPLE.org")):
+        LeadFactory(full_name=name, email=email)
+    LeadFactory(full_name="other", email="orsted@example.org")
+    assert sorted(fetch_all(QueueFilters(q=typed))) == ["mixed", "upper"]
+
+
+def _plan(statement: str, parameters) -> str:
+    """The database's plan for a statement as the app sent it, with the few rows a test has."""
+    if db.engine.dialect.name == "sqlite":
+        cursor = db.session.connection().connection.cursor()
+        return " ".join(row[-1] for row in cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters))
+    db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))  # few rows: let the plan show the index
+    cursor = db.session.connection().connection.cursor()
+    cursor.execute("EXPLAIN " + statement, parameters)
+    return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_a_search_by_email_is_served_by_the_lower_case_email_index(app, taxonomy):
+    LeadFactory(email="ØRSTED@example.org")
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().startswith("SELECT lead.id"):
+            seen.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        search.search_condition("Ørsted@EXAMPLE.org")
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    [(statement, parameters)] = seen  # one look-up of the matching leads
+    assert "ix_lead_email_lower" in _plan(statement, parameters)
+
+
 def test_search_finds_a_lead_by_its_reference_with_or_without_prefix(ward):
     lead = ward["leads"]["review"]
     code = lead.reference[2:]

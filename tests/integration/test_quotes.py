@@ -2,6 +2,7 @@
 the patient compares the live quotes on their own page and chooses one, or none."""
 
 import re
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -11,10 +12,12 @@ import time_machine
 from leads.extensions import db
 from leads.messaging import tokens
 from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider, Quote, QuoteRevision
+from leads.quotes import service as quotes
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
 from tests.helpers import count_rows, load_demo_providers_reading_english
+from tests.quote_support import offer
 from tests.staff_support import signed_in_client
 
 # Each step locks the lead row (FOR UPDATE on PostgreSQL).
@@ -127,6 +130,9 @@ def test_a_revision_keeps_the_first_and_tells_the_patient_again(client, accepted
         ({"earliest_start": "2001-01-01"}, "earliest_start", "cannot be in the past"),
         ({"includes": []}, "includes", "Tick at least one"),
         ({"includes": ["spa"]}, "includes", "Choose only from the listed items"),
+        # PostgreSQL refuses NUL in text (it was a 500 there); no control character is typed.
+        ({"message": "Hello\x00 there"}, "message", "Remove the invisible control characters"),
+        ({"message": "Hello\x1b there"}, "message", "Remove the invisible control characters"),
     ],
 )
 def test_bad_quote_input_gets_a_message_on_its_field_and_writes_nothing(
@@ -147,6 +153,25 @@ def test_bad_quote_input_gets_a_message_on_its_field_and_writes_nothing(
     assert count_rows(Quote) == 0 and count_rows(QuoteRevision) == 0
     assert db.session.get(Lead, lead.id).status == "contacted"
     assert emails("patient_quote") == []
+
+
+def test_the_quote_service_itself_refuses_a_control_character_in_the_message(accepted):
+    """Whatever calls it, not the form alone: a NUL never reaches the database."""
+    lead, first, _ = accepted
+    with pytest.raises(quotes.InvalidQuote) as refused:
+        quotes.send_quote(first.id, replace(offer(), message="Hello\x00 there"))
+    assert {name: str(message) for name, message in refused.value.problems.items()} == {
+        "message": "Remove the invisible control characters"
+    }
+    assert count_rows(Quote) == 0 and count_rows(QuoteRevision) == 0
+    assert db.session.get(Lead, lead.id).status == "contacted"
+
+
+def test_a_message_keeps_its_line_breaks_and_tabs(client, accepted):
+    lead, first, _ = accepted
+    message = "Dear patient,\r\n\tplease bring your latest MRI."
+    assert client.post(provider(first) + "/quote", data=quote_form(message=message)).status_code == 303
+    assert db.session.scalar(sa.select(QuoteRevision.message)) == message
 
 
 def test_a_clinic_that_has_not_accepted_cannot_send_a_quote(client, app, taxonomy):
@@ -171,6 +196,15 @@ def test_withdrawing_the_only_quote_takes_the_lead_back_to_contacted(client, acc
     assert "Your quotes" in client.get(patient(lead)).get_data(as_text=True)
 
 
+def test_withdrawing_a_quote_again_says_there_is_none_live_and_changes_nothing(client, accepted):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(first) + "/quote/withdraw")
+    again = client.post(provider(first) + "/quote/withdraw", follow_redirects=True)
+    assert "There is no live quote to withdraw." in again.get_data(as_text=True)
+    assert len(events(lead, "quote_withdrawn")) == 1
+
+
 def test_the_patient_compares_live_quotes_with_conversion_evidence_and_answer_time(client, accepted):
     lead, first, second = accepted
     client.post(provider(first) + "/quote", data=quote_form())
@@ -186,6 +220,32 @@ def test_the_patient_compares_live_quotes_with_conversion_evidence_and_answer_ti
     assert "We would like to see your latest MRI." in page
     assert "The clinic answered in" in page and "Rehabilitation" in page
     assert page.count("Go ahead with this clinic") == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "booked", "sentence"),
+    [
+        ("chosen", False, r"You chose {clinic} on [^;]+\."),
+        ("chosen", True, r"You chose {clinic} on [^;]+; your treatment is booked for [^;]+\."),
+        ("withdrawn", False, r"{clinic} withdrew its quote\."),
+        ("not_chosen", False, r"The quote from {clinic} is closed; you did not choose it\."),
+        ("closed", False, r"The quote from {clinic} was closed before you chose\."),
+        ("expired", False, r"The quote from {clinic} expired on [^;]+\."),
+    ],
+)
+def test_each_other_quote_is_one_sentence_naming_its_clinic(client, accepted, status, booked, sentence):
+    """One message per line with the clinic in it, so that a translation can put the name anywhere."""
+    lead, first, _ = accepted
+    quote = quotes.send_quote(first.id, offer())
+    first.provider.name = "Klinik <Ø> & Søn"
+    quote.status, quote.decided_at = status, utcnow()
+    quote.treatment_date = (utcnow() + timedelta(days=60)).date() if booked else None
+    db.session.commit()
+    page = client.get(patient(lead)).get_data(as_text=True)
+    others = page[page.index("<h3>Other quotes</h3>") :]
+    line = " ".join(re.search(r"<li>(.*?)</li>", others, re.S)[1].split())
+    clinic = re.escape("Klinik &lt;Ø&gt; &amp; Søn")
+    assert re.match(sentence.format(clinic=clinic), line), line
 
 
 def test_an_investigational_treatment_carries_the_statement_wherever_the_quote_is_shown(client, accepted):

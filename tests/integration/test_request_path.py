@@ -283,6 +283,29 @@ def test_the_form_looks_up_offer_and_duplicate_in_one_statement_through_the_emai
     assert "ix_lead_email_lower" in details, details
 
 
+@pytest.mark.pg_only
+def test_on_postgresql_the_duplicate_check_is_served_by_the_email_index(app, taxonomy):
+    patient = client_with_own_address(app)
+    patient.get("/quote")  # the taxonomy, read once per process
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert patient.post("/quote", data=answers(app, email="ØRSTED@example.org")).status_code == 303
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    [(statement, parameters)] = seen
+    db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))  # few rows: let the plan show the index
+    cursor = db.session.connection().connection.cursor()
+    cursor.execute("EXPLAIN " + statement, parameters)
+    plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "ix_lead_email_lower" in plan, plan
+
+
 def _hold_write_lock(seconds: float) -> threading.Thread:
     """Another process's writer: takes SQLite's write lock and releases it after `seconds`."""
     other = sqlite3.connect(db.engine.url.database, isolation_level=None, check_same_thread=False)

@@ -50,7 +50,7 @@ def test_an_unknown_filter_value_is_named_in_the_error(app, history):
     html = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "No staff account has the address nobody@example.dk" in html
-    assert "No request has the reference Q-ZZZZZZ" in html
+    assert "No request has the reference &#39;Q-ZZZZZZ&#39;." in html
 
 
 def test_the_log_pages_through_older_entries(app, history):

@@ -66,11 +66,19 @@ def test_a_complete_quote_has_no_problems():
         ({"valid_days": 0}, "valid_days"),
         ({"valid_days": 366}, "valid_days"),
         ({"message": "x" * 4001}, "message"),
+        ({"message": "Hello\x00 there"}, "message"),  # PostgreSQL refuses NUL in text
+        ({"message": "Ring\x07 us"}, "message"),
     ],
 )
 def test_each_bad_field_gets_its_own_message(changes, field):
     problems = quote_problems(_input(**changes), TODAY)
     assert list(problems) == [field] and problems[field]
+
+
+def test_a_message_may_have_lines_and_tabs_but_no_other_control_character():
+    assert quote_problems(_input(message="Dear patient,\r\n\tsee you soon"), TODAY) == {}
+    problems = quote_problems(_input(message="Dear patient,\r\n\x1b[31m"), TODAY)
+    assert str(problems["message"]) == "Remove the invisible control characters"
 
 
 def test_a_quote_is_valid_to_the_end_of_its_last_day():
