@@ -202,9 +202,17 @@ def queue_page():
 def export_csv():
     """The current filtered list as CSV; free-text medical details only when asked for."""
     export_form = ExportForm()
-    formdata, search_id, _term = with_search_term(request.form)
+    formdata, search_id, expired = with_search_term(request.form)
     if request.form.get("q", "").strip():
         formdata["q"] = request.form["q"]
+    elif expired:
+        # Without its term the export would hold every lead the other filters allow, not the
+        # search result the page showed: refused, whatever else the form carries.
+        flash(
+            _("That search has expired, so nothing was exported. Search again, then download the CSV."),
+            "error",
+        )
+        return redirect(url_for("staff.queue_page", **link_args(formdata, None)))
     form = build_filter_form(formdata)
     args = link_args(formdata, search_id)
     filters_valid = form.validate()

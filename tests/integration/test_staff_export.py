@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from leads.extensions import db
 from leads.models import AccessLog, Role
 from leads.staff.export import csv_cell
+from leads.staff.queue_views import SEARCH_MAX_AGE_SECONDS, SEARCHES
 from tests.factories import LeadFactory
 from tests.staff_support import ago, signed_in_client
 
@@ -115,3 +116,33 @@ def test_the_queue_offers_admins_an_export_of_exactly_the_current_filters(app, l
     assert '<input type="hidden" name="country" value="NO">' in form
     assert '<input type="hidden" name="source" value="magazine">' in form
     assert "Include free-text medical details" in form
+
+
+def _search(client, term: str) -> str:
+    """Search the queue as the page does; the search id the queue's address (and export form) carries."""
+    location = client.post("/staff/leads", data={"q": term}).headers["Location"]
+    return location.split("search=", 1)[1]
+
+
+@pytest.mark.parametrize("forgotten", ["expired", "unknown"])
+def test_an_export_from_a_search_that_can_no_longer_be_recalled_exports_nothing(app, leads, forgotten):
+    """The export form of a search page carries only the search's id: past its hour (or in a
+    session renewed since) the export must not fall back to every lead."""
+    client, admin = signed_in_client(app, Role.ADMIN)
+    search_id = _search(client, "Anna Berg")
+    with client.session_transaction() as session:
+        kept = session[SEARCHES]
+        if forgotten == "expired":
+            kept[search_id][1] -= SEARCH_MAX_AGE_SECONDS + 1
+        else:
+            kept.pop(search_id)
+        session[SEARCHES] = kept
+
+    response = client.post("/staff/leads/export", data={"search": search_id, "include_details": "y"})
+
+    assert response.status_code == 302 and response.mimetype != "text/csv"
+    assert "search=" not in response.headers["Location"]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "That search has expired, so nothing was exported" in page
+    exports = sa.select(sa.func.count(AccessLog.id)).filter_by(action="export")
+    assert db.session.scalar(exports) == 0
