@@ -1,7 +1,5 @@
 """Admin pages: staff accounts at /staff/admin/users and the access log."""
 
-import re
-
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -14,7 +12,7 @@ from leads.staff import access_log, bp, user_admin
 from leads.staff.forms import CONTROLS_MESSAGE, NewUserForm, ResetPasswordForm, UserActiveForm
 from leads.staff.labels import label
 from leads.timeutil import utcnow
-from leads.validators import has_control_characters
+from leads.validators import has_control_characters, row_id
 
 admin_only = role_required(Role.ADMIN)
 
@@ -132,8 +130,8 @@ def access_log_page():
             errors.append(("lead", f"No request has the reference {reference}"))
     page = None
     if not errors:
-        # The "Older entries" link names an entry id: ASCII digits within a 64-bit integer, else page one.
-        before_id = int(before) if re.fullmatch(r"[0-9]{1,18}", before) else None
+        # The "Older entries" link names an entry id; anything else, or an id no row can have, is page one.
+        before_id = row_id(before)
         page = access_log.recent(user_id=user_id, lead_id=lead_id, before=before_id)
     return render_template(
         "staff/access_log.html",

@@ -19,6 +19,7 @@ from leads.models import Assignment, Condition, Lead, Treatment
 from leads.staff.search import search_condition
 from leads.staff.stats_live import NO_SOURCE
 from leads.timeutil import utcnow
+from leads.validators import row_id
 from leads.workflow import ATTENTION_ORDER, OPEN, SLA_PENDING, LeadStatus
 
 S = LeadStatus
@@ -48,8 +49,8 @@ class QueueFilters:
 
 
 # segment.microseconds-since-1970.lead-id, bounded so that no link overflows: 16 digits of
-# microseconds span the years 1653 to 2286, 18 digits of id fit any database's 64-bit integer.
-_CURSOR = re.compile(r"([0-3])\.(-?[0-9]{1,16})\.([0-9]{1,18})")
+# microseconds span the years 1653 to 2286; the id is a row id (at most MAX_ROW_ID).
+_CURSOR = re.compile(r"([0-3])\.(-?[0-9]{1,16})\.([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,11 @@ class Cursor:
     def decode(cls, text: str | None) -> "Cursor | None":
         """The cursor in `text`, or None when it is missing, malformed or out of range."""
         match = _CURSOR.fullmatch(text or "")
-        if not match:
+        lead_id = row_id(match[3]) if match else None
+        if lead_id is None:
             return None
         key = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(match[2]))
-        return cls(int(match[1]), key, int(match[3]))
+        return cls(int(match[1]), key, lead_id)
 
 
 @dataclass

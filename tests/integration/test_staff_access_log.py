@@ -76,7 +76,10 @@ def test_a_reference_typed_without_its_prefix_filters_the_log(app, history):
     assert "bob@example.dk" in html and history["first"].reference not in html
 
 
-@pytest.mark.parametrize("before", ["\u00b2", "\u0663", "99999999999999999999", "9999999999999999999", "-1"])
+# 2147483648: beyond PostgreSQL's INTEGER id column, which refused it with a 500.
+@pytest.mark.parametrize(
+    "before", ["\u00b2", "\u0663", "99999999999999999999", "9999999999999999999", "2147483648", "-1"]
+)
 def test_a_broken_older_entries_link_shows_the_newest_entries(app, history, before):
     client, _ = signed_in_client(app, Role.ADMIN)
     response = client.get("/staff/admin/access-log", query_string={"before": before})
