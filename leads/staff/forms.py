@@ -208,6 +208,12 @@ class RerouteForm(FlaskForm):
             _no_controls_in_text,
         ],
     )
+    # The offers on the page the click came from (lead_actions.offers_shown): a re-route from a
+    # page that did not show the lead's latest offers is refused. Required: an old page is stale too.
+    shown_offers = HiddenField(
+        _l("Providers"),
+        validators=[DataRequired(_l("The page is out of date; open the lead again")), Length(max=100)],
+    )
 
 
 class ApproveRoutingForm(FlaskForm):

@@ -6,18 +6,28 @@ show; the caller commits.
 """
 
 import logging
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from leads.extensions import db
 from leads.messaging.email import RESEND_PREFIX, add_email
-from leads.models import EmailMessage, EmailStatus, Lead, LeadEvent, User, find_by_reference
+from leads.models import (
+    Assignment,
+    AssignmentStatus,
+    EmailMessage,
+    EmailStatus,
+    Lead,
+    LeadEvent,
+    User,
+    find_by_reference,
+)
 from leads.quotes import rules as quote_rules
 from leads.quotes import service as quotes
 from leads.routing import service as routing
 from leads.staff.labels import label
-from leads.workflow import IllegalTransition, LeadStatus
+from leads.workflow import AWAITING_ANSWER, IllegalTransition, LeadStatus
 
 log = logging.getLogger(__name__)
 STAFF = "staff"
@@ -212,9 +222,30 @@ def approve_routing(lead_id: int, user_id: int) -> str:
         raise ActionError(str(exc)) from None
 
 
-def reroute(lead_id: int, user_id: int, reason: str) -> list:
-    """Offer the lead to the next-best providers not yet tried; the new assignments."""
+def offers_shown(status: str, assignment_statuses: Iterable[str]) -> str:
+    """What a re-route from the lead page rests on, as the page carries it: the lead's status and
+    how many clinics were offered it, are still to answer and have accepted. Offers only move
+    forward, so every new offer, answer and expiry changes it."""
+    statuses = list(assignment_statuses)
+    waiting = sum(1 for s in statuses if s in AWAITING_ANSWER)
+    accepted = sum(1 for s in statuses if s == AssignmentStatus.ACCEPTED)
+    return f"{status}:{len(statuses)}:{waiting}:{accepted}"
+
+
+def reroute(lead_id: int, user_id: int, reason: str, *, shown_offers: str) -> list:
+    """Offer the lead to the next-best providers not yet tried; the new assignments. Refused when
+    the page it was asked from showed other offers (`shown_offers`) than the lead has now: each
+    re-route reaches at least one more clinic, so a second click from a stale page would send the
+    request further than anyone meant."""
     lead = lock_lead(lead_id)
+    offers = db.session.scalars(sa.select(Assignment.status).where(Assignment.lead_id == lead.id)).all()
+    if offers_shown(lead.status, offers) != shown_offers:
+        raise ActionError(
+            _(
+                "The lead's providers or status changed while you were looking at it, so no clinic was "
+                "asked. Check the providers and the timeline, then re-route again if you still mean to."
+            )
+        )
     reason = reason.strip()
     if not reason:
         raise ActionError(_("Say why the lead needs other providers."))
