@@ -19,6 +19,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields import Label
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, ValidationError
 
 from leads.auth.accounts import MIN_PASSWORD_LENGTH
@@ -116,6 +117,14 @@ class StatsPeriodForm(GetForm):
     def validate_end(self, field):
         if field.data and self.start.data and field.data < self.start.data:
             raise ValidationError(_l("The end date must be on or after the start date"))
+
+
+class AccessLogFilterForm(GetForm):
+    user = EmailField(
+        _l("Staff email"), validators=[Optional(), Length(max=254), NoControlCharacters(CONTROLS_MESSAGE)]
+    )
+    # Any text: a reference no request has is named in the error (NUL included, never queried).
+    lead = StringField(_l("Lead reference"), validators=[Optional(), Length(max=40)])
 
 
 class StatusForm(FlaskForm):
@@ -260,6 +269,15 @@ class ResetPasswordForm(FlaskForm):
         _l("New temporary password"),
         validators=[InputRequired(_l("Enter the new password")), _password_length],
     )
+
+    def for_user(self, user_id: int, email: str) -> "ResetPasswordForm":
+        """Tie the field to its user's row: the page holds one reset form per user (and the new
+        account's password field), so the error summary links this one and names whose it is."""
+        self.password.id = f"password-{user_id}"
+        self.password.label = Label(
+            self.password.id, gettext("New temporary password for %(email)s", email=email)
+        )
+        return self
 
 
 class UserActiveForm(FlaskForm):

@@ -1,6 +1,8 @@
 """The access log page: admins see who viewed or exported which lead, newest first, filtered
 by staff member or lead, a page at a time."""
 
+import re
+
 import pytest
 
 from leads.extensions import db
@@ -96,3 +98,18 @@ def test_a_control_character_in_a_filter_is_refused_with_a_message(app, history,
     assert response.status_code == 400  # PostgreSQL refuses NUL: never sent to it
     message = "Remove the invisible control characters" if field == "user" else "No request has the reference"
     assert message in html and "Exported" not in html
+
+
+def test_a_filter_error_is_told_next_to_its_field_as_well_as_in_the_summary(app, history):
+    """As on every staff form: the summary links the field, and the field says what is wrong
+    itself, tied to the input so a screen reader reads it with the field."""
+    client, _ = signed_in_client(app, Role.ADMIN)
+    html = client.get("/staff/admin/access-log?user=nobody@example.dk&lead=Q-ZZZZZZ").get_data(as_text=True)
+    for name, message in (
+        ("user", "No staff account has the address nobody@example.dk"),
+        ("lead", "No request has the reference Q-ZZZZZZ"),
+    ):
+        [field] = re.findall(rf'<input[^>]*\bid="{name}"[^>]*>', html)
+        assert 'aria-invalid="true"' in field and f'aria-describedby="{name}-error"' in field
+        assert re.search(rf'<p class="field-error" id="{name}-error">[^<]*{message}', html)
+        assert f'<a href="#{name}">' in html
