@@ -27,7 +27,7 @@ from leads.quotes import rules as quote_rules
 from leads.quotes import service as quotes
 from leads.routing import service as routing
 from leads.staff.labels import label
-from leads.workflow import AWAITING_ANSWER, IllegalTransition, LeadStatus
+from leads.workflow import AWAITING_ANSWER, REROUTABLE, IllegalTransition, LeadStatus
 
 log = logging.getLogger(__name__)
 STAFF = "staff"
@@ -39,6 +39,11 @@ class ActionError(ValueError):
 
 class LeadNotFound(LookupError):
     pass
+
+
+def refused_move(exc: IllegalTransition) -> ActionError:
+    """The workflow's refusal in the reader's words, each status as the pages name it."""
+    return ActionError(exc.words(_, lambda status: label(status, exc.kind)))
 
 
 def lock_lead(lead_id: int) -> Lead:
@@ -88,7 +93,7 @@ def change_status(
             why=f"a coordinator moved the lead to {target}.",
         )
     except IllegalTransition as exc:
-        raise ActionError(str(exc)) from None
+        raise refused_move(exc) from None
 
 
 def assign_coordinator(
@@ -135,11 +140,13 @@ def mark_duplicate(lead_id: int, user_id: int, original_reference: str, note: st
         )
     original = original.original
     if original.id == lead.id:
-        raise ActionError("A request cannot be a duplicate of itself.")
+        raise ActionError(_("A request cannot be a duplicate of itself."))
     if original.created_at > lead.created_at:
         raise ActionError(
-            f"{original.reference} arrived after this request. Mark {original.reference} "
-            "as the duplicate instead."
+            _(
+                "%(reference)s arrived after this request. Mark %(reference)s as the duplicate instead.",
+                reference=original.reference,
+            )
         )
     text = f"Duplicate of {original.reference}" + (f": {note.strip()}" if note and note.strip() else "")
     try:
@@ -147,7 +154,7 @@ def mark_duplicate(lead_id: int, user_id: int, original_reference: str, note: st
             LeadStatus.DUPLICATE, actor_type=STAFF, actor_user_id=user_id, note=text, reason=text
         )
     except IllegalTransition as exc:
-        raise ActionError(str(exc)) from None
+        raise refused_move(exc) from None
     lead.duplicate_of_id = original.id
     routing.stop_sharing_if_closed(lead)
     return original
@@ -161,7 +168,7 @@ def mark_spam(lead_id: int, user_id: int, note: str | None = None) -> LeadEvent:
             LeadStatus.SPAM, actor_type=STAFF, actor_user_id=user_id, note=text, reason=text
         )
     except IllegalTransition as exc:
-        raise ActionError(str(exc)) from None
+        raise refused_move(exc) from None
     routing.stop_sharing_if_closed(lead)
     return event
 
@@ -218,7 +225,9 @@ def approve_routing(lead_id: int, user_id: int) -> str:
         )
     try:
         return routing.approve_routing(lead_id, user_id)
-    except (IllegalTransition, routing.RoutingError) as exc:
+    except IllegalTransition as exc:
+        raise refused_move(exc) from None
+    except routing.RoutingError as exc:
         raise ActionError(str(exc)) from None
 
 
@@ -259,5 +268,15 @@ def reroute(lead_id: int, user_id: int, reason: str, *, shown_offers: str) -> li
         )
     try:
         return routing.reroute_lead(lead_id, actor_type=STAFF, actor_user_id=user_id, reason=reason)
-    except (IllegalTransition, routing.RoutingError) as exc:
+    except IllegalTransition as exc:
+        raise refused_move(exc) from None
+    except routing.NotReroutable as exc:
+        raise ActionError(
+            _(
+                "A lead in status '%(status)s' cannot be re-routed; only %(statuses)s leads can.",
+                status=label(exc.status),
+                statuses=", ".join(sorted(label(status) for status in REROUTABLE)),
+            )
+        ) from None
+    except routing.RoutingError as exc:
         raise ActionError(str(exc)) from None

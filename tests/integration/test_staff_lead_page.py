@@ -195,8 +195,9 @@ def test_an_illegal_status_change_is_refused_with_a_clear_message(coordinator):
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 409
-    assert "A lead cannot go from &#39;new&#39; to &#39;booked&#39;" in html
-    assert "Allowed next statuses" in html
+    # The statuses as the pages name them, in the reader's words.
+    assert "A lead cannot go from &#39;New&#39; to &#39;Booked&#39;" in html
+    assert "Allowed next statuses: Closed lost, Duplicate, Needs review, Routed, Spam" in html
     db.session.refresh(lead)
     assert lead.status == "new" and _events(lead) == []
 
