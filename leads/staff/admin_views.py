@@ -128,16 +128,16 @@ def access_log_page():
         lead_id = lead.id if lead else None
         if lead is None:
             form.lead.errors.append(_("No request has the reference %(reference)s", reference=reference))
-    failed = bool(form.user.errors or form.lead.errors)
+    failed = bool(form.user.errors or form.lead.errors or form.action.errors)
     if not failed:
         # The "Older entries" link names an entry id; anything else, or an id no row can have, is page one.
         before_id = row_id(request.args.get("before", ""))
-        page = access_log.recent(user_id=user_id, lead_id=lead_id, before=before_id)
+        page = access_log.recent(user_id=user_id, lead_id=lead_id, action=form.action.data, before=before_id)
+    filters = {"user": email, "lead": reference, "action": "" if failed else form.action.data}
     return render_template(
         "staff/access_log.html",
         form=form,
         page=page,
-        user=email,
-        lead=reference,
+        filters={key: value for key, value in filters.items() if value},
         action_labels=access_log.ACTION_LABELS,
     ), (400 if failed else 200)

@@ -25,6 +25,7 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Opt
 from leads.auth.accounts import MIN_PASSWORD_LENGTH
 from leads.i18n import STAFF_LANGUAGES, countries, page_language
 from leads.models import Role
+from leads.staff.access_log import ACTION_LABELS
 from leads.staff.labels import LEAD_STATUSES, ROLES
 from leads.validators import NoControlCharacters
 from leads.workflow import LeadStatus
@@ -125,6 +126,13 @@ class AccessLogFilterForm(GetForm):
     )
     # Any text: a reference no request has is named in the error (NUL included, never queried).
     lead = StringField(_l("Lead reference"), validators=[Optional(), Length(max=40)])
+    action = SelectField(
+        _l("What"),
+        choices=[SelectChoice("", _l("Anything"))]
+        + [SelectChoice(a, words) for a, words in ACTION_LABELS.items()],
+        default="",
+        invalid_choice_message=_l("Choose what to show from the list"),
+    )
 
 
 class StatusForm(FlaskForm):

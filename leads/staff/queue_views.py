@@ -179,7 +179,12 @@ def queue_page():
         if not page.rows and before is not None:
             page = queue.fetch_page(filters, limit=limit, now=now, where=where)
         total = queue.bounded_count(where)
-        access_log.record_queue_view(current_user.id, filters=_summary(formdata))
+        access_log.record_queue_view(
+            current_user.id,
+            filters=_summary(formdata),
+            listed=[row.lead.id for row in page.rows],
+            searched=bool(filters.q),
+        )
         db.session.commit()
     return render_template(
         "staff/queue.html",
@@ -226,7 +231,7 @@ def export_csv():
     include_details = bool(export_form.include_details.data)
     summary = _summary(formdata)
     try:
-        export.record_export(
+        exported = export.record_export(
             filters,
             user_id=current_user.id,
             include_details=include_details,
@@ -239,7 +244,7 @@ def export_csv():
     db.session.commit()
     stamp = utcnow().strftime("%Y%m%d-%H%M")
     return Response(
-        stream_with_context(export.csv_chunks(filters, include_details)),
+        stream_with_context(export.csv_chunks(filters, include_details, exported)),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="leads-{stamp}.csv"',
