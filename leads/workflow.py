@@ -58,38 +58,55 @@ REROUTABLE = frozenset({S.ROUTED, S.UNROUTABLE, S.CONTACTED})
 NOT_SHAREABLE = frozenset({S.WITHDRAWN, S.CLOSED_LOST, S.SPAM, S.DUPLICATE})
 
 
+# A refused move in words, one per table: English in the exception (logs, the command line),
+# marked for the catalogs so that a page can show it translated (`IllegalTransition.words`).
+ILLEGAL_MOVE = {
+    "lead": N_("A lead cannot go from '%(current)s' to '%(target)s'. Allowed next statuses: %(allowed)s."),
+    "assignment": N_(
+        "An assignment cannot go from '%(current)s' to '%(target)s'. Allowed next statuses: %(allowed)s."
+    ),
+    "quote": N_("A quote cannot go from '%(current)s' to '%(target)s'. Allowed next statuses: %(allowed)s."),
+}
+
+
 class IllegalTransition(ValueError):
     """A status change the workflow does not allow."""
 
-    def __init__(self, current: str, target: str, *, what: str = "A lead", table=ALLOWED_TRANSITIONS) -> None:
-        self.allowed = sorted(_allowed_from(table, current))
-        super().__init__(
-            f"{what} cannot go from '{current}' to '{target}'. "
-            f"Allowed next statuses: {', '.join(self.allowed) or 'none'}."
-        )
+    def __init__(self, current: str, target: str, *, kind: str = "lead", table=ALLOWED_TRANSITIONS) -> None:
+        self.kind = kind  # lead, assignment or quote: whose statuses these are
         self.current = current
         self.target = target
-        self.table = table
+        self.allowed = tuple(sorted(_allowed_from(table, current)))
+        super().__init__(self.words(lambda text: text, lambda status: status))
+
+    def words(self, translate, name) -> str:
+        """The refusal through `translate` (a gettext), each status in the words `name(status)` gives."""
+        allowed = ", ".join(sorted(str(name(status)) for status in self.allowed)) or translate(N_("none"))
+        return translate(ILLEGAL_MOVE[self.kind]) % {
+            "current": name(self.current),
+            "target": name(self.target),
+            "allowed": allowed,
+        }
 
 
 def _allowed_from(table: dict, current: str) -> frozenset:
     return next((targets for source, targets in table.items() if source == current), frozenset())
 
 
-def _check(table: dict, status: type[StrEnum], what: str, current: str, target: str):
-    """The target status if `table` allows the move, else IllegalTransition naming `what`."""
+def _check(table: dict, status: type[StrEnum], kind: str, current: str, target: str):
+    """The target status if `table` allows the move, else IllegalTransition naming `kind`."""
     try:
         source, destination = status(current), status(target)
     except ValueError:
-        raise IllegalTransition(current, target, what=what, table=table) from None
+        raise IllegalTransition(current, target, kind=kind, table=table) from None
     if destination not in table[source]:
-        raise IllegalTransition(current, target, what=what, table=table)
+        raise IllegalTransition(current, target, kind=kind, table=table)
     return destination
 
 
 def check_transition(current: str, target: str) -> LeadStatus:
     """Return the target status if the move is allowed, else raise IllegalTransition."""
-    return _check(ALLOWED_TRANSITIONS, LeadStatus, "A lead", current, target)
+    return _check(ALLOWED_TRANSITIONS, LeadStatus, "lead", current, target)
 
 
 class AssignmentStatus(StrEnum):
@@ -132,7 +149,7 @@ ACCEPTANCES = frozenset({A.ACCEPTED, A.NOT_CHOSEN})
 
 def check_assignment_transition(current: str, target: str) -> AssignmentStatus:
     """Return the target status if an assignment may move there, else raise IllegalTransition."""
-    return _check(ASSIGNMENT_TRANSITIONS, AssignmentStatus, "An assignment", current, target)
+    return _check(ASSIGNMENT_TRANSITIONS, AssignmentStatus, "assignment", current, target)
 
 
 def assignment_sources(target: AssignmentStatus) -> list[str]:
@@ -169,7 +186,7 @@ QUOTE_OPEN = frozenset({Q.LIVE, Q.WITHDRAWN, Q.EXPIRED})
 
 def check_quote_transition(current: str, target: str) -> QuoteStatus:
     """Return the target status if a quote may move there, else raise IllegalTransition."""
-    return _check(QUOTE_TRANSITIONS, QuoteStatus, "A quote", current, target)
+    return _check(QUOTE_TRANSITIONS, QuoteStatus, "quote", current, target)
 
 
 def sharing_refusal(lead) -> str | None:

@@ -1,8 +1,12 @@
 """What the staff dashboard tests share: staff accounts, signing in from an address of one's
-own (the login rate limit is per client address), and a clock for building leads."""
+own (the login rate limit is per client address), a clock for building leads, and a catalog
+that marks what it translates."""
 
 import itertools
+from contextlib import contextmanager
 from datetime import timedelta
+
+from babel import support
 
 from leads.extensions import db
 from leads.models import Role
@@ -51,3 +55,33 @@ def ago(**delta):
 
 def ahead(**delta):
     return utcnow() + timedelta(**delta)
+
+
+class MarkingCatalog(support.NullTranslations):
+    """A catalog that marks every text it is asked for as ⟦text⟧: a text a page shows unmarked
+    never went through a catalog, so no translation can ever reach it."""
+
+    def gettext(self, message):
+        return f"⟦{message}⟧"
+
+    def ngettext(self, singular, plural, n):
+        return self.gettext(singular if n == 1 else plural)
+
+    def pgettext(self, context, message):
+        return self.gettext(message)
+
+    def npgettext(self, context, singular, plural, n):
+        return self.ngettext(singular, plural, n)
+
+    ugettext, ungettext, upgettext, unpgettext = gettext, ngettext, pgettext, npgettext
+
+
+@contextmanager
+def marking_catalog(app):
+    """Pages and messages made inside read every text from a MarkingCatalog."""
+    domain = app.extensions["babel"].instance.domain_instance
+    domain.get_translations = MarkingCatalog
+    try:
+        yield
+    finally:
+        del domain.get_translations

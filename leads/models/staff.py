@@ -18,8 +18,9 @@ class Role(StrEnum):
 
 class AccessAction(StrEnum):
     VIEW = "view"  # a lead page was shown
-    QUEUE = "queue"  # the queue was shown or searched (never the search term)
-    EXPORT = "export"  # the queue's CSV export
+    # The queue was shown or searched (never the search term); with a lead: a search listed it.
+    QUEUE = "queue"
+    EXPORT = "export"  # the queue's CSV export; with a lead: the export held it
     PATIENT_EXPORT = "patient_export"  # everything held about one patient
     ERASURE = "erasure"
     REFUSED = "refused"  # a signed-in user asked for a page their role does not allow
@@ -76,11 +77,18 @@ class LoginThrottle(db.Model):
 
 
 class AccessLog(db.Model):
+    __table_args__ = (
+        # The log's page reads one staff member's, one lead's or one kind's newest entries a page
+        # at a time: each index hands them over in id order (and the first two serve the keys).
+        sa.Index("ix_access_log_user_id_id", "user_id", "id"),
+        sa.Index("ix_access_log_lead_id_id", "lead_id", "id"),
+        sa.Index("ix_access_log_action_id", "action", "id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     # None: done from the command line by the operator, or by the service itself (an erasure
     # carried out at its deadline, whose detail says so: leads.staff.access_log.who).
-    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"), index=True)
-    lead_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lead.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    lead_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lead.id"))
     action: Mapped[str] = mapped_column(sa.String(20))  # an AccessAction
     detail: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -25,6 +25,15 @@ class RoutingError(ValueError):
     """A routing request that cannot be carried out, with a message fit to show a coordinator."""
 
 
+class NotReroutable(RoutingError):
+    """A re-route asked for a lead whose status allows none; `status` is that status."""
+
+    def __init__(self, status: str) -> None:
+        self.status = status
+        allowed = ", ".join(sorted(REROUTABLE))
+        super().__init__(f"A lead in status '{status}' cannot be re-routed; only {allowed} leads can.")
+
+
 def route_lead(lead_id: int) -> str:
     """Route a new lead once: 'routed', 'unroutable', 'needs_review', or 'skipped' when not new.
 
@@ -95,13 +104,7 @@ def reroute_lead(
         raise RoutingError(gettext("That lead does not exist."))
     if lead.status not in REROUTABLE:
         db.session.rollback()
-        raise RoutingError(
-            gettext(
-                "A lead in status '%(status)s' cannot be re-routed; only %(statuses)s leads can.",
-                status=lead.status,
-                statuses=", ".join(sorted(REROUTABLE)),
-            )
-        )
+        raise NotReroutable(lead.status)
     if limit is None:
         open_count = sum(1 for a in lead.assignments if a.status in ENGAGED)
         limit = max(current_app.config["ROUTING_TOP_N"] - open_count, 1)

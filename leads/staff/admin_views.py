@@ -10,10 +10,9 @@ from leads.extensions import db
 from leads.ids import id_from
 from leads.models import Role, User, find_by_reference
 from leads.staff import access_log, bp, user_admin
-from leads.staff.forms import NewUserForm, ResetPasswordForm, UserActiveForm
+from leads.staff.forms import AccessLogFilterForm, NewUserForm, ResetPasswordForm, UserActiveForm
 from leads.staff.labels import label
 from leads.timeutil import utcnow
-from leads.validators import CONTROLS_MESSAGE, has_control_characters
 
 admin_only = role_required(Role.ADMIN)
 
@@ -93,7 +92,7 @@ def users_set_active(user_id: int):
 @admin_only
 def users_reset_password(user_id: int):
     user = _user_or_404(user_id)
-    form = ResetPasswordForm()
+    form = ResetPasswordForm().for_user(user.id, user.email)
     if form.validate_on_submit():
         try:
             user_admin.reset_password(user, form.password.data, acting_user_id=current_user.id)
@@ -114,31 +113,32 @@ def users_reset_password(user_id: int):
 @bp.get("/admin/access-log")
 @admin_only
 def access_log_page():
-    email = request.args.get("user", "").strip()
-    reference = request.args.get("lead", "").strip()
-    before = request.args.get("before", "")
-    errors, user_id, lead_id = [], None, None
-    if has_control_characters(email):  # PostgreSQL refuses NUL
-        errors.append(("user", CONTROLS_MESSAGE))
-    elif email:
+    form = AccessLogFilterForm(formdata=request.args)
+    user_id = lead_id = page = None
+    form.validate()
+    email = (form.user.data or "").strip()
+    reference = (form.lead.data or "").strip()
+    # Each filter is looked up once it is well formed; one that names nobody says so beside it.
+    if email and not form.user.errors:
         user_id = db.session.scalar(sa.select(User.id).filter_by(email=email.lower()))
         if user_id is None:
-            errors.append(("user", _("No staff account has the address %(email)s", email=email)))
-    if reference:
+            form.user.errors.append(_("No staff account has the address %(email)s", email=email))
+    if reference and not form.lead.errors:
         lead = find_by_reference(reference)
         lead_id = lead.id if lead else None
         if lead is None:
-            errors.append(("lead", _("No request has the reference '%(reference)s'.", reference=reference)))
-    page = None
-    if not errors:
-        # The "Older entries" link names an entry id; anything else (or an id past MAX_ID) is page one.
-        page = access_log.recent(user_id=user_id, lead_id=lead_id, before=id_from(before))
+            form.lead.errors.append(_("No request has the reference '%(reference)s'.", reference=reference))
+    failed = bool(form.user.errors or form.lead.errors or form.action.errors)
+    if not failed:
+        # The "Older entries" link names an entry id; anything else, or an id no row can have, is page one.
+        before_id = id_from(request.args.get("before", ""))
+        page = access_log.recent(user_id=user_id, lead_id=lead_id, action=form.action.data, before=before_id)
+    filters = {"user": email, "lead": reference, "action": "" if failed else form.action.data}
     return render_template(
         "staff/access_log.html",
+        form=form,
         page=page,
-        errors=errors,
-        user=email,
-        lead=reference,
+        filters={key: value for key, value in filters.items() if value},
         action_labels=access_log.ACTION_LABELS,
         who=access_log.who,
-    ), (400 if errors else 200)
+    ), (400 if failed else 200)

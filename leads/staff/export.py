@@ -38,15 +38,16 @@ def csv_cell(value) -> str:
 
 def record_export(
     filters: queue.QueueFilters, *, user_id: int, include_details: bool, summary: str, limit: int
-) -> int:
-    """Count the leads and log the export (the caller commits); ExportTooLarge past `limit`."""
+) -> access_log.ExportedLeads:
+    """Count the leads and log the export (the caller commits); ExportTooLarge past `limit`.
+    What it returns logs each exported lead as `csv_chunks` writes it."""
     rows = queue.bounded_count(queue.filter_conditions(filters, utcnow()), ceiling=limit + 1)
     if rows > limit:
         raise ExportTooLarge(
             _("This list has more than %(limit)s leads. Narrow the filters to export it.", limit=f"{limit:,}")
         )
-    access_log.record_export(user_id, rows=rows, filters=summary, with_details=include_details)
-    return rows
+    entry = access_log.record_export(user_id, rows=rows, filters=summary, with_details=include_details)
+    return access_log.ExportedLeads(user_id, summary, include_details, entry.created_at)
 
 
 def _row(lead: Lead, include_details: bool, names: dict, reference) -> list[str]:
@@ -66,8 +67,12 @@ def _row(lead: Lead, include_details: bool, names: dict, reference) -> list[str]
     return [csv_cell(value) for value in row]
 
 
-def csv_chunks(filters: queue.QueueFilters, include_details: bool, chunk_rows: int = 500) -> Iterator[str]:
-    """The CSV text, a few hundred rows at a time, reading the leads a page at a time."""
+def csv_chunks(
+    filters: queue.QueueFilters, include_details: bool, exported: access_log.ExportedLeads
+) -> Iterator[str]:
+    """The CSV text, a page of leads at a time: each page's leads are written to the access log,
+    and committed, before its rows go out, so the log holds every lead that left (and no more
+    than one page besides, should the download stop)."""
     names = {
         "user": dict(db.session.execute(sa.select(User.id, User.email)).all()),
         "treatment": dict(db.session.execute(sa.select(Treatment.id, Treatment.slug)).all()),
@@ -81,11 +86,12 @@ def csv_chunks(filters: queue.QueueFilters, include_details: bool, chunk_rows: i
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS + (DETAIL_COLUMNS if include_details else ()))
-    for n, lead in enumerate(queue.iter_matching(filters), start=1):
-        writer.writerow(_row(lead, include_details, names, reference))
-        if n % chunk_rows == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
+    for leads in queue.iter_matching(filters, batch=access_log.BATCH):
+        writer.writerows(_row(lead, include_details, names, reference) for lead in leads)
+        exported.record([lead.id for lead in leads])
+        db.session.commit()  # the page's leads are in the log before a byte of them goes out
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
     yield buffer.getvalue()
     db.session.rollback()  # end the read transaction before the response ends

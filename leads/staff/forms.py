@@ -19,12 +19,14 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields import Label
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, ValidationError
 
 from leads.auth.accounts import MIN_PASSWORD_LENGTH
 from leads.i18n import STAFF_LANGUAGES, countries, page_language
 from leads.models import Role
 from leads.patients.privacy import CLOSING_WARNING
+from leads.staff.access_log import ACTION_LABELS
 from leads.staff.labels import LEAD_STATUSES, ROLES
 from leads.validators import CONTROLS_MESSAGE, NoControlCharacters
 from leads.workflow import LeadStatus
@@ -124,6 +126,21 @@ class StatsPeriodForm(GetForm):
             raise ValidationError(_l("The end date must be on or after the start date"))
 
 
+class AccessLogFilterForm(GetForm):
+    user = EmailField(
+        _l("Staff email"), validators=[Optional(), Length(max=254), NoControlCharacters(CONTROLS_MESSAGE)]
+    )
+    # Any text: a reference no request has is named in the error (NUL included, never queried).
+    lead = StringField(_l("Lead reference"), validators=[Optional(), Length(max=40)])
+    action = SelectField(
+        _l("What"),
+        choices=[SelectChoice("", _l("Anything"))]
+        + [SelectChoice(a, words) for a, words in ACTION_LABELS.items()],
+        default="",
+        invalid_choice_message=_l("Choose what to show from the list"),
+    )
+
+
 class StatusForm(FlaskForm):
     status = SelectField(_l("New status"), choices=[], default="", validate_choice=False)
     current_status = HiddenField()
@@ -214,6 +231,12 @@ class RerouteForm(FlaskForm):
             _no_controls_in_text,
         ],
     )
+    # The offers on the page the click came from (lead_actions.offers_shown): a re-route from a
+    # page that did not show the lead's latest offers is refused. Required: an old page is stale too.
+    shown_offers = HiddenField(
+        _l("Providers"),
+        validators=[DataRequired(_l("The page is out of date; open the lead again")), Length(max=100)],
+    )
 
 
 class ApproveRoutingForm(FlaskForm):
@@ -260,6 +283,15 @@ class ResetPasswordForm(FlaskForm):
         _l("New temporary password"),
         validators=[InputRequired(_l("Enter the new password")), _password_length],
     )
+
+    def for_user(self, user_id: int, email: str) -> "ResetPasswordForm":
+        """Tie the field to its user's row: the page holds one reset form per user (and the new
+        account's password field), so the error summary links this one and names whose it is."""
+        self.password.id = f"password-{user_id}"
+        self.password.label = Label(
+            self.password.id, gettext("New temporary password for %(email)s", email=email)
+        )
+        return self
 
 
 class UserActiveForm(FlaskForm):

@@ -6,18 +6,28 @@ show; the caller commits.
 """
 
 import logging
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from leads.extensions import db
 from leads.messaging.email import RESEND_PREFIX, add_email
-from leads.models import EmailMessage, EmailStatus, Lead, LeadEvent, User, find_by_reference
+from leads.models import (
+    Assignment,
+    AssignmentStatus,
+    EmailMessage,
+    EmailStatus,
+    Lead,
+    LeadEvent,
+    User,
+    find_by_reference,
+)
 from leads.quotes import rules as quote_rules
 from leads.quotes import service as quotes
 from leads.routing import service as routing
 from leads.staff.labels import label
-from leads.workflow import ALLOWED_TRANSITIONS, IllegalTransition, LeadStatus
+from leads.workflow import AWAITING_ANSWER, REROUTABLE, IllegalTransition, LeadStatus
 
 log = logging.getLogger(__name__)
 STAFF = "staff"
@@ -31,19 +41,9 @@ class LeadNotFound(LookupError):
     pass
 
 
-def _refused_move(exc: IllegalTransition) -> ActionError:
-    """The workflow's refusal of a lead's move in the reader's words, statuses by their labels
-    (another record's refusal, never expected here, in the workflow's own words)."""
-    if exc.table is not ALLOWED_TRANSITIONS:
-        return ActionError(str(exc))
-    return ActionError(
-        _(
-            "A lead cannot go from '%(current)s' to '%(target)s'. Allowed next statuses: %(allowed)s.",
-            current=label(exc.current),
-            target=label(exc.target),
-            allowed=", ".join(label(status) for status in exc.allowed) or "—",
-        )
-    )
+def refused_move(exc: IllegalTransition) -> ActionError:
+    """The workflow's refusal in the reader's words, each status as the pages name it."""
+    return ActionError(exc.words(_, lambda status: label(status, exc.kind)))
 
 
 def lock_lead(lead_id: int) -> Lead:
@@ -93,7 +93,7 @@ def change_status(
             why=f"a coordinator moved the lead to {target}.",
         )
     except IllegalTransition as exc:
-        raise _refused_move(exc) from None
+        raise refused_move(exc) from None
 
 
 def assign_coordinator(
@@ -154,7 +154,7 @@ def mark_duplicate(lead_id: int, user_id: int, original_reference: str, note: st
             LeadStatus.DUPLICATE, actor_type=STAFF, actor_user_id=user_id, note=text, reason=text
         )
     except IllegalTransition as exc:
-        raise _refused_move(exc) from None
+        raise refused_move(exc) from None
     lead.duplicate_of_id = original.id
     routing.stop_sharing_if_closed(lead)
     return original
@@ -168,7 +168,7 @@ def mark_spam(lead_id: int, user_id: int, note: str | None = None) -> LeadEvent:
             LeadStatus.SPAM, actor_type=STAFF, actor_user_id=user_id, note=text, reason=text
         )
     except IllegalTransition as exc:
-        raise _refused_move(exc) from None
+        raise refused_move(exc) from None
     routing.stop_sharing_if_closed(lead)
     return event
 
@@ -226,14 +226,35 @@ def approve_routing(lead_id: int, user_id: int) -> str:
     try:
         return routing.approve_routing(lead_id, user_id)
     except IllegalTransition as exc:
-        raise _refused_move(exc) from None
+        raise refused_move(exc) from None
     except routing.RoutingError as exc:
         raise ActionError(str(exc)) from None
 
 
-def reroute(lead_id: int, user_id: int, reason: str) -> list:
-    """Offer the lead to the next-best providers not yet tried; the new assignments."""
+def offers_shown(status: str, assignment_statuses: Iterable[str]) -> str:
+    """What a re-route from the lead page rests on, as the page carries it: the lead's status and
+    how many clinics were offered it, are still to answer and have accepted. Offers only move
+    forward, so every new offer, answer and expiry changes it."""
+    statuses = list(assignment_statuses)
+    waiting = sum(1 for s in statuses if s in AWAITING_ANSWER)
+    accepted = sum(1 for s in statuses if s == AssignmentStatus.ACCEPTED)
+    return f"{status}:{len(statuses)}:{waiting}:{accepted}"
+
+
+def reroute(lead_id: int, user_id: int, reason: str, *, shown_offers: str) -> list:
+    """Offer the lead to the next-best providers not yet tried; the new assignments. Refused when
+    the page it was asked from showed other offers (`shown_offers`) than the lead has now: each
+    re-route reaches at least one more clinic, so a second click from a stale page would send the
+    request further than anyone meant."""
     lead = lock_lead(lead_id)
+    offers = db.session.scalars(sa.select(Assignment.status).where(Assignment.lead_id == lead.id)).all()
+    if offers_shown(lead.status, offers) != shown_offers:
+        raise ActionError(
+            _(
+                "The lead's providers or status changed while you were looking at it, so no clinic was "
+                "asked. Check the providers and the timeline, then re-route again if you still mean to."
+            )
+        )
     reason = reason.strip()
     if not reason:
         raise ActionError(_("Say why the lead needs other providers."))
@@ -248,6 +269,14 @@ def reroute(lead_id: int, user_id: int, reason: str) -> list:
     try:
         return routing.reroute_lead(lead_id, actor_type=STAFF, actor_user_id=user_id, reason=reason)
     except IllegalTransition as exc:
-        raise _refused_move(exc) from None
+        raise refused_move(exc) from None
+    except routing.NotReroutable as exc:
+        raise ActionError(
+            _(
+                "A lead in status '%(status)s' cannot be re-routed; only %(statuses)s leads can.",
+                status=label(exc.status),
+                statuses=", ".join(sorted(label(status) for status in REROUTABLE)),
+            )
+        ) from None
     except routing.RoutingError as exc:
         raise ActionError(str(exc)) from None

@@ -51,6 +51,9 @@ def _forms(page, overrides: dict) -> dict:
     # is judged against what the coordinator sees now, not against the page they came from.
     forms["status"].current_status.data = page.lead.status
     forms["assign"].shown_assignee.data = str(page.lead.assigned_to_id or NOBODY)
+    forms["reroute"].shown_offers.data = lead_actions.offers_shown(
+        page.lead.status, [row.assignment.status for row in page.assignments]
+    )
     # No status is preselected: a stray click must not close a lead.
     forms["status"].status.choices = [("", _("Choose a new status"))] + [
         (s, STATUS_LABELS[s]) for s in page.next_statuses
@@ -241,6 +244,8 @@ def lead_reroute(lead_id: int):
         lead_id,
         "reroute",
         form,
-        lambda: lead_actions.reroute(lead_id, current_user.id, form.reason.data),
+        lambda: lead_actions.reroute(
+            lead_id, current_user.id, form.reason.data, shown_offers=form.shown_offers.data
+        ),
         message,
     )

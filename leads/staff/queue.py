@@ -257,13 +257,14 @@ def attention_counts(user_id: int, now: datetime | None = None) -> dict[str, int
 
 
 def iter_matching(filters: QueueFilters, *, batch: int = 1000, now: datetime | None = None):
-    """Every matching lead in queue order, read a page at a time (for the CSV export)."""
+    """Every matching lead in queue order, a list of up to `batch` at a time (for the CSV export)."""
     now = now or utcnow()
     where = filter_conditions(filters, now)
     cursor = None
     while True:
         page = fetch_page(filters, limit=batch, after=cursor, now=now, where=where)
-        yield from (row.lead for row in page.rows)
+        if page.rows:
+            yield [row.lead for row in page.rows]
         if page.next_cursor is None:
             return
         cursor = Cursor.decode(page.next_cursor)

@@ -180,7 +180,12 @@ def queue_page():
         if not page.rows and before is not None:
             page = queue.fetch_page(filters, limit=limit, now=now, where=where)
         total = queue.bounded_count(where)
-        access_log.record_queue_view(current_user.id, filters=_summary(formdata))
+        access_log.record_queue_view(
+            current_user.id,
+            filters=_summary(formdata),
+            listed=[row.lead.id for row in page.rows],
+            searched=bool(filters.q),
+        )
         db.session.commit()
     return render_template(
         "staff/queue.html",
@@ -203,9 +208,17 @@ def queue_page():
 def export_csv():
     """The current filtered list as CSV; free-text medical details only when asked for."""
     export_form = ExportForm()
-    formdata, search_id, _term = with_search_term(request.form)
+    formdata, search_id, expired = with_search_term(request.form)
     if request.form.get("q", "").strip():
         formdata["q"] = request.form["q"]
+    elif expired:
+        # Without its term the export would hold every lead the other filters allow, not the
+        # search result the page showed: refused, whatever else the form carries.
+        flash(
+            _("That search has expired, so nothing was exported. Search again, then download the CSV."),
+            "error",
+        )
+        return redirect(url_for("staff.queue_page", **link_args(formdata, None)))
     form = build_filter_form(formdata)
     args = link_args(formdata, search_id)
     filters_valid = form.validate()
@@ -219,7 +232,7 @@ def export_csv():
     include_details = bool(export_form.include_details.data)
     summary = _summary(formdata)
     try:
-        export.record_export(
+        exported = export.record_export(
             filters,
             user_id=current_user.id,
             include_details=include_details,
@@ -232,7 +245,7 @@ def export_csv():
     db.session.commit()
     stamp = utcnow().strftime("%Y%m%d-%H%M")
     return Response(
-        stream_with_context(export.csv_chunks(filters, include_details)),
+        stream_with_context(export.csv_chunks(filters, include_details, exported)),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="leads-{stamp}.csv"',

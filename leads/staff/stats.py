@@ -76,12 +76,13 @@ def reached_from_ranks(rank_counts: Counter) -> dict[str, int]:
     }
 
 
-def top(counter: Counter, n: int = 10, other: str = "Other") -> list[tuple[str, int]]:
-    """The n biggest entries, the rest summed as `other`; ties broken by label."""
-    ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+def top(counter: Counter, n: int = 10) -> list[tuple[str | None, int]]:
+    """The n biggest entries, the rest summed under None (which the page calls "Other" in the
+    reader's words, and which no source or country can be); ties broken by label."""
+    ranked: list[tuple[str | None, int]] = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
     head, tail = ranked[:n], ranked[n:]
     if tail:
-        head.append((other, sum(count for _, count in tail)))
+        head.append((None, sum(count for _, count in tail)))
     return head
 
 
@@ -156,8 +157,8 @@ class StatsReport:
     providers: list[ProviderStats]
     overall_acceptance: float | None
     overall_median_response: float | None
-    by_source: list[tuple[str, int]]
-    by_country: list[tuple[str, int]]
+    by_source: list[tuple[str | None, int]]  # None: the rest (see `top`)
+    by_country: list[tuple[str | None, int]]
     sla: SlaStats
     quotes: "QuoteStats"
 

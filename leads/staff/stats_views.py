@@ -27,6 +27,11 @@ def _period(form: StatsPeriodForm, today) -> stats.Period:
     return stats.Period.last_days(DEFAULT_DAYS, today)
 
 
+def _named(rows: list[tuple[str | None, int]]) -> list[tuple[str, int]]:
+    """A `top` list with its rest named in the reader's words."""
+    return [(key if key is not None else _("Other"), n) for key, n in rows]
+
+
 def build_charts(report: stats.StatsReport) -> dict:
     """The SVG charts of a report; the template shows the same numbers as tables."""
     days = report.per_day
@@ -63,15 +68,15 @@ def build_charts(report: stats.StatsReport) -> dict:
         ),
         "sources": charts.bar_chart(
             "chart-sources",
-            report.by_source,
+            _named(report.by_source),
             title=_("Leads by source"),
-            desc=", ".join(f"{k}: {n}" for k, n in report.by_source) or _("No leads"),
+            desc=", ".join(f"{k}: {n}" for k, n in _named(report.by_source)) or _("No leads"),
         ),
         "countries": charts.bar_chart(
             "chart-countries",
-            report.by_country,
+            _named(report.by_country),
             title=_("Leads by country"),
-            desc=", ".join(f"{k}: {n}" for k, n in report.by_country) or _("No leads"),
+            desc=", ".join(f"{k}: {n}" for k, n in _named(report.by_country)) or _("No leads"),
         ),
     }
 

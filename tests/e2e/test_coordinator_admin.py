@@ -18,7 +18,7 @@ def _setup():
     lead = LeadFactory(full_name="Petra Routed", status="routed")
     failed = EmailMessageFactory(lead_id=lead.id, status="failed", last_error="550 5.1.1 No such user")
     db.session.commit()
-    facts = {"lead_id": lead.id, "email_id": failed.id}
+    facts = {"lead_id": lead.id, "reference": lead.reference, "email_id": failed.id}
     db.session.rollback()  # hold no SQLite lock while the live server works
     return facts
 
@@ -64,12 +64,15 @@ def test_an_admin_adds_a_colleague_and_reads_the_access_log(staff_server, page, 
 
     page.goto(staff_server.url + "/staff/admin/access-log")
     rows = page.locator("table tbody tr")
-    assert "Exported" in rows.nth(0).inner_text() and "Viewed the queue" in rows.nth(1).inner_text()
-    assert "Viewed" in rows.nth(2).inner_text()
+    # Newest first: the lead the export held, the export, the queue page it came from, the view.
+    assert "Exported" in rows.nth(0).inner_text() and facts["reference"] in rows.nth(0).inner_text()
+    assert "Exported" in rows.nth(1).inner_text() and "1 lead(s)" in rows.nth(1).inner_text()
+    assert "Viewed the queue" in rows.nth(2).inner_text()
+    assert "Viewed" in rows.nth(3).inner_text()
     assert axe_violations(page) == []
     actions = db.session.scalars(sa.select(AccessLog.action).order_by(AccessLog.id)).all()
     db.session.rollback()
-    assert [a for a in actions if a != "queue"] == ["view", "export"] and "queue" in actions
+    assert [a for a in actions if a != "queue"] == ["view", "export", "export"] and "queue" in actions
 
 
 def test_an_admin_reads_the_operations_page_and_a_coordinator_sets_a_time_zone(staff_server, page, taxonomy):

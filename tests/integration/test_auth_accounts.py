@@ -184,6 +184,21 @@ def test_a_too_short_reset_password_is_refused_next_to_the_right_user(app):
     assert verify_password(_user(user.email).password_hash, PASSWORD)
 
 
+def test_the_error_summary_of_a_reset_leads_to_that_user_s_field_and_names_them(app):
+    """The page holds one reset form per user and the form to add one: the summary's link must
+    focus the reset field that failed, not the new account's password, and say whose it is."""
+    admin, _ = signed_in_client(app, Role.ADMIN)
+    user = make_staff(email="bo@example.dk")
+    html = admin.post(f"/staff/admin/users/{user.id}/password", data={"password": "short"}).get_data(
+        as_text=True
+    )
+    summary = html[html.index('id="error-summary"') : html.index("</ul>", html.index('id="error-summary"'))]
+    [link] = re.findall(r'<a href="#([^"]+)">([^<]*)</a>', summary)
+    assert link[0] == f"password-{user.id}"
+    assert f'id="password-{user.id}"' in html
+    assert "bo@example.dk" in link[1] and "at least 12 characters" in link[1]
+
+
 def test_an_admin_is_sent_to_change_their_own_password_with_the_current_one_and_stays_signed_in(app):
     admin, me = signed_in_client(app, Role.ADMIN)
     users_page = admin.get("/staff/admin/users").get_data(as_text=True)

@@ -14,7 +14,7 @@ from leads.models import EmailMessage, OutboxMessage, Role
 from leads.staff import operations
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
-from tests.staff_support import signed_in_client
+from tests.staff_support import marking_catalog, signed_in_client
 
 pytestmark = pytest.mark.pg
 URL = "/staff/admin/operations"
@@ -73,6 +73,14 @@ def test_with_redis_down_the_page_still_answers_and_says_so(admin, redis_server)
     response = admin.get(URL)
     assert response.status_code == 200
     assert "Redis unreachable" in response.get_data(as_text=True)
+
+
+def test_with_redis_down_the_warning_reaches_the_catalogs(admin, redis_server, app):
+    """The problem itself stays English (the page's figures do); the sentence around it is translated."""
+    redis_server.stop()
+    with marking_catalog(app):
+        page = admin.get(URL).get_data(as_text=True)
+    assert "⟦Redis unreachable: ConnectionError: queue figures are missing.⟧" in page
 
 
 def test_the_operations_page_is_for_admins_only(app):

@@ -14,7 +14,7 @@ from leads import create_app
 from leads.extensions import db
 from leads.models import User
 from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory
-from tests.staff_support import fresh_client, signed_in_client
+from tests.staff_support import fresh_client, marking_catalog, signed_in_client
 
 # Words of English that no staff page in Danish may show outside the data itself.
 SENTINELS = re.compile(
@@ -176,3 +176,62 @@ def test_a_page_that_needs_signing_in_says_so_in_the_readers_language_as_a_probl
     assert 'role="alert"' in page and "Log ind for at se den side." in page
     english = fresh_client(app).get("/staff/leads", follow_redirects=True).get_data(as_text=True)
     assert 'role="alert"' in english and "Sign in to see that page." in english
+
+
+# Every text a staff page shows goes through the catalogs -----------------------------------
+# Read with a catalog that marks what it translates (⟦…⟧), a text shown unmarked is one no
+# translation can reach: a Danish reader would see it in English.
+
+
+def _refusal(response) -> str:
+    """The action error a refused lead action shows (the summary's text)."""
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409, html
+    summary = html[html.index('id="error-summary-text"') :]
+    return re.search(r"<li>(.*?)</li>", summary, re.S)[1].replace("&#39;", "'")
+
+
+def test_the_lead_pages_refusals_reach_the_catalogs(app, taxonomy):
+    client, _ = signed_in_client(app)
+    lead = LeadFactory(status="new")
+    later = LeadFactory(status="new")
+    db.session.commit()
+    with marking_catalog(app):
+        itself = client.post(
+            f"/staff/leads/{lead.id}/duplicate", data={"duplicate-original_reference": lead.reference}
+        )
+        after = client.post(
+            f"/staff/leads/{lead.id}/duplicate", data={"duplicate-original_reference": later.reference}
+        )
+        illegal = client.post(
+            f"/staff/leads/{lead.id}/status", data={"status-status": "booked", "status-current_status": "new"}
+        )
+        not_reroutable = client.post(
+            f"/staff/leads/{lead.id}/reroute",
+            data={"reroute-reason": "try others", "reroute-shown_offers": "new:0:0:0"},
+        )
+    assert _refusal(itself) == "⟦A request cannot be a duplicate of itself.⟧"
+    assert _refusal(after) == (
+        f"⟦{later.reference} arrived after this request. Mark {later.reference} as the duplicate instead.⟧"
+    )
+    assert _refusal(illegal).startswith("⟦A lead cannot go from '⟦New⟧' to '⟦Booked⟧'.")
+    assert "⟦Routed⟧" in _refusal(illegal)
+    assert _refusal(not_reroutable).startswith("⟦A lead in status '⟦New⟧' cannot be re-routed")
+
+
+def test_the_staff_pages_texts_made_of_pieces_reach_the_catalogs(app, taxonomy):
+    client, _ = signed_in_client(app, role="admin")
+    original = LeadFactory(status="new")
+    duplicate = LeadFactory(status="duplicate", duplicate_of=original)
+    for n in range(11):  # one source more than the stats list: the rest is "Other"
+        LeadFactory(utm_source=f"source-{n}")
+    db.session.commit()
+    with marking_catalog(app):
+        queue = client.get("/staff/leads?source=nothing-matches").get_data(as_text=True)
+        lead_page = client.get(f"/staff/leads/{duplicate.id}").get_data(as_text=True)
+        log = client.get(f"/staff/admin/access-log?lead={original.reference}").get_data(as_text=True)
+        stats = client.get("/staff/stats").get_data(as_text=True)
+    assert '<p class="empty">⟦Nothing here.⟧' in queue
+    assert re.search(r"\(⟦received [^)]*⟧\)|⟦\(received [^)]*\)⟧", lead_page)
+    assert '<p class="empty">⟦Nothing logged for this filter.⟧</p>' in log
+    assert "<td>⟦Other⟧</td>" in stats and "⟦Other⟧: 2" in stats  # chart and table

@@ -1,6 +1,8 @@
 """The lead page's routing buttons, through the routing service: approve a lead waiting for
 review, and re-route a lead to the next providers not yet tried."""
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -34,6 +36,20 @@ def _clinic(name: str):
 def _assigned(lead) -> list[str]:
     rows = db.session.scalars(sa.select(Assignment).filter_by(lead_id=lead.id).order_by(Assignment.rank))
     return [a.provider.name for a in rows]
+
+
+def _shown_offers(html: str) -> str:
+    """What the page's re-route form says the page showed (its hidden field)."""
+    return re.search(r'name="reroute-shown_offers" type="hidden" value="([^"]*)"', html)[1]
+
+
+def _reroute(client, lead, reason: str, *, page: str | None = None):
+    """Post the re-route form of `page` (by default the lead page as it is now), as a browser does."""
+    page = page if page is not None else client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    return client.post(
+        f"/staff/leads/{lead.id}/reroute",
+        data={"reroute-reason": reason, "reroute-shown_offers": _shown_offers(page)},
+    )
 
 
 @pytest.fixture
@@ -85,8 +101,9 @@ def test_rerouting_offers_the_lead_to_a_provider_not_yet_tried(app, coordinator)
     lead = LeadFactory(status="routed")
     AssignmentFactory(lead=lead, provider=first, status="declined")
     db.session.commit()
-    assert "Re-route" in client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
-    response = client.post(f"/staff/leads/{lead.id}/reroute", data={"reroute-reason": "Aarhus declined"})
+    page = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert "Re-route" in page
+    response = _reroute(client, lead, "Aarhus declined", page=page)
     assert response.status_code == 302
     db.session.expire_all()
     assert _assigned(lead) == ["Aarhus Rehab (demo)", "Odense Rehab (demo)"]
@@ -100,7 +117,7 @@ def test_rerouting_needs_a_reason(app, coordinator):
     client, _ = coordinator
     lead = LeadFactory(status="routed")
     db.session.commit()
-    response = client.post(f"/staff/leads/{lead.id}/reroute", data={"reroute-reason": ""})
+    response = _reroute(client, lead, "")
     assert response.status_code == 400
     assert "Say why the lead needs other providers" in response.get_data(as_text=True)
 
@@ -109,7 +126,10 @@ def test_a_lead_the_service_will_not_reroute_gets_its_reason(app, coordinator):
     client, _ = coordinator
     lead = LeadFactory(status="new")
     db.session.commit()
-    response = client.post(f"/staff/leads/{lead.id}/reroute", data={"reroute-reason": "try others"})
+    response = client.post(
+        f"/staff/leads/{lead.id}/reroute",
+        data={"reroute-reason": "try others", "reroute-shown_offers": "new:0:0:0"},  # a page from before
+    )
     assert response.status_code == 409
     assert "cannot be re-routed" in response.get_data(as_text=True)
     assert _assigned(lead) == []
@@ -122,7 +142,7 @@ def test_a_lead_whose_treatment_needs_review_is_not_re_routed_without_an_approva
     _slug(Treatment, TREATMENT).requires_review = True
     lead = LeadFactory(status="unroutable")
     db.session.commit()
-    response = client.post(f"/staff/leads/{lead.id}/reroute", data={"reroute-reason": "try them"})
+    response = _reroute(client, lead, "try them")
     assert response.status_code == 409
     assert "needs a coordinator&#39;s review before any clinic sees the request" in response.get_data(
         as_text=True
@@ -130,5 +150,60 @@ def test_a_lead_whose_treatment_needs_review_is_not_re_routed_without_an_approva
     assert _assigned(lead) == []
     lead.add_event("routing_approved", actor_type="staff")  # approved earlier, then unroutable
     db.session.commit()
-    response = client.post(f"/staff/leads/{lead.id}/reroute", data={"reroute-reason": "try them"})
+    response = _reroute(client, lead, "try them")
     assert response.status_code == 302 and _assigned(lead) == ["Aarhus Rehab (demo)"]
+
+
+def test_of_two_coordinators_re_routing_from_the_same_page_the_later_is_refused_and_no_clinic_more_is_asked(
+    app, taxonomy
+):
+    """Each re-route reaches at least one more clinic: a second click from a page that did not
+    show the first one's offers would send the request further than anyone meant."""
+    first, _ = signed_in_client(app, Role.COORDINATOR)
+    second, _ = signed_in_client(app, Role.COORDINATOR)
+    for n in range(6):
+        _clinic(f"Clinic {n}")
+    lead = LeadFactory(status="unroutable")
+    db.session.commit()
+    first_page = first.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    second_page = second.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+
+    assert _reroute(first, lead, "Nobody answered", page=first_page).status_code == 302
+    offered = _assigned(lead)
+    refused = _reroute(second, lead, "Nobody answered", page=second_page)
+
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 409
+    assert "changed while you were looking at it, so no clinic was asked" in html
+    assert _assigned(lead) == offered and len(offered) == 3
+    # The page shown with the refusal holds what it shows now: asking more clinics is a choice.
+    assert _shown_offers(html) != _shown_offers(second_page)
+    assert _reroute(second, lead, "Still more", page=html).status_code == 302
+    assert len(_assigned(lead)) == 4
+
+
+def test_a_re_route_from_a_page_shown_before_a_clinic_answered_is_refused(app, coordinator):
+    client, _ = coordinator
+    aarhus, _odense = _clinic("Aarhus Rehab (demo)"), _clinic("Odense Rehab (demo)")
+    lead = LeadFactory(status="routed")
+    offer = AssignmentFactory(lead=lead, provider=aarhus, status="notified")
+    db.session.commit()
+    page = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    offer.status = "declined"  # Aarhus answers while the coordinator writes the reason
+    db.session.commit()
+    response = _reroute(client, lead, "Aarhus is slow", page=page)
+    assert response.status_code == 409
+    assert _assigned(lead) == ["Aarhus Rehab (demo)"]
+
+
+@pytest.mark.parametrize("shown", [None, ""])
+def test_a_re_route_without_what_the_page_showed_is_refused_as_out_of_date(app, coordinator, shown):
+    client, _ = coordinator
+    _clinic("Aarhus Rehab (demo)")
+    lead = LeadFactory(status="unroutable")
+    db.session.commit()
+    data = {"reroute-reason": "try them"} | ({} if shown is None else {"reroute-shown_offers": shown})
+    response = client.post(f"/staff/leads/{lead.id}/reroute", data=data)
+    assert response.status_code == 400
+    assert "The page is out of date" in response.get_data(as_text=True)
+    assert _assigned(lead) == []

@@ -37,7 +37,7 @@ def test_the_daily_series_has_every_day_with_zeros_where_nothing_came():
 
 def test_top_keeps_the_biggest_and_sums_the_rest():
     counter = Counter({"DE": 5, "NO": 5, "SE": 1, "GB": 2, "US": 1})
-    assert stats.top(counter, n=2) == [("DE", 5), ("NO", 5), ("Other", 4)]
+    assert stats.top(counter, n=2) == [("DE", 5), ("NO", 5), (None, 4)]  # None: the rest, "Other"
     assert stats.top(Counter()) == []
 
 
