@@ -113,7 +113,7 @@ def test_a_filter_error_is_told_next_to_its_field_as_well_as_in_the_summary(app,
     html = client.get("/staff/admin/access-log?user=nobody@example.dk&lead=Q-ZZZZZZ").get_data(as_text=True)
     for name, message in (
         ("user", "No staff account has the address nobody@example.dk"),
-        ("lead", "No request has the reference Q-ZZZZZZ"),
+        ("lead", "No request has the reference &#39;Q-ZZZZZZ&#39;."),
     ):
         [field] = re.findall(rf'<input[^>]*\bid="{name}"[^>]*>', html)
         assert 'aria-invalid="true"' in field and f'aria-describedby="{name}-error"' in field
