@@ -27,6 +27,7 @@ from flask_babel import force_locale
 from leads.extensions import commits_a_power_loss_may_undo, db, look_ups_first, refuse_if_read_only
 from leads.i18n import DEFAULT_LANGUAGE, patient_language
 from leads.messaging import outbox
+from leads.messaging.provider_keys import PROVIDER_TEMPLATE_PREFIX
 from leads.messaging.smtp_connection import send_on_open_connection
 from leads.messaging.urls import public_url, staff_lead_url
 from leads.models import Consent, EmailMessage, EmailStatus, Lead
@@ -44,8 +45,6 @@ RECORD_MARGIN = timedelta(seconds=30)
 # placeholder, a header with a line break. Nothing else is caught there: the database's errors are
 # tried again as such, and a task's time limit (an Exception to Celery) must reach the task.
 UNMADE = (jinja2.TemplateError, LookupError, ValueError, TypeError, MessageError)
-# Every email about a lead to a provider uses a template named so; the sharing rule guards them.
-PROVIDER_TEMPLATE_PREFIX = "provider_"
 # Idempotency keys of a coordinator's resends: resend:<id of the email repeated>:<n>.
 RESEND_PREFIX = "resend:"
 # 530: STARTTLS or authentication required; 534/535: authentication mechanism or credentials.

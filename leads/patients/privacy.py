@@ -22,6 +22,7 @@ from leads.messaging.email import (
     queue_email,
     resend_key_parent,
 )
+from leads.messaging.provider_keys import assignment_or_quote
 from leads.models import (
     AccessAction,
     AccessLog,
@@ -36,7 +37,7 @@ from leads.models import (
 )
 from leads.models.quote import Quote, QuoteRevision
 from leads.quotes.service import move_lead
-from leads.routing.notification import assignment_or_quote, provider_language
+from leads.routing.notification import provider_language
 from leads.routing.service import lock_lead
 from leads.timeutil import utcnow
 from leads.workflow import OPEN, LeadStatus

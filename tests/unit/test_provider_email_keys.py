@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, resend_key_parent
-from leads.routing.notification import KEY_PREFIXES, assignment_or_quote
+from leads.messaging.email import resend_key_parent
+from leads.messaging.provider_keys import KEY_PREFIXES, PROVIDER_TEMPLATE_PREFIX, assignment_or_quote
 
 EMAIL_TEMPLATES = Path(__file__).parents[2] / "templates" / "email"
 
