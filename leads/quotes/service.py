@@ -13,7 +13,12 @@ from flask_babel import lazy_gettext as _l
 from leads.extensions import db
 from leads.i18n import patient_language
 from leads.intake.choices import CONTACT_PREFERENCES, label_for
-from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, email_coordinators, email_patient
+from leads.messaging.email import (
+    PROVIDER_TEMPLATE_PREFIX,
+    cancel_provider_emails,
+    email_coordinators,
+    email_patient,
+)
 from leads.messaging.urls import patient_link, provider_link
 from leads.models import (
     Assignment,
@@ -459,24 +464,29 @@ def decline_all_quotes(lead_id: int, now: datetime | None = None) -> int:
 
 def _end_other_quotes(lead: Lead, *, keep: Assignment | None, now: datetime, reason: str) -> list[Assignment]:
     """Close the other clinics' open quotes and end their assignments as not_chosen (never counted
-    against them); the assignments that had accepted, to be told politely."""
+    against them), their unsent provider emails cancelled; the assignments that had accepted, to be
+    told politely."""
     for other_quote in _quotes_of(lead.id):
         if other_quote.assignment_id != getattr(keep, "id", None) and other_quote.status in QUOTE_OPEN:
             other_quote.change_status(QuoteStatus.NOT_CHOSEN)
             other_quote.decided_at = now
-    told = []
+    told, ended = [], []
     for assignment in lead.assignments:
         if assignment is keep or assignment.status not in ENGAGED:
             continue
         if assignment.status == AssignmentStatus.ACCEPTED:
             told.append(assignment)
         assignment.change_status(AssignmentStatus.NOT_CHOSEN)
+        ended.append(assignment.id)
         lead.add_event(
             "assignment_not_chosen",
             actor_type="system",
             actor_provider_id=assignment.provider_id,
             note=f"{assignment.provider.name}: the request ended because {reason}.",
         )
+    # A notification or reminder still queued (retrying after a refusal) would show them a request
+    # the patient has decided about.
+    cancel_provider_emails(lead.id, f"the request ended because {reason}.", ended)
     return told
 
 

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 import time_machine
 from markupsafe import escape
 
-from leads.directory.csv_io import import_providers
 from leads.extensions import db
 from leads.messaging import tokens
 from leads.models import Assignment, EmailMessage, Lead, Quote
@@ -30,6 +29,7 @@ from tests.integration.test_quotes import (
     quote_form,
     two_clinics_accept,
 )
+from tests.quote_support import a_clinic_left_for
 from tests.staff_support import signed_in_client
 
 # Guarded updates and the lead lock must hold on PostgreSQL too.
@@ -58,18 +58,6 @@ def _quote(assignment) -> Quote:
 
 def _status(lead) -> str:
     return db.session.scalar(sa.select(Lead.status).filter_by(id=lead.id))
-
-
-def _a_clinic_left_for(lead) -> Lead:
-    """One more clinic for the lead's treatment and condition, for a re-route to find; the lead."""
-    lead = db.session.get(Lead, lead.id)
-    import_providers(
-        "name,city,region,notification_emails,languages,notification_language,weekly_capacity,treatments,conditions\n"
-        f"Late Clinic,Odense,Syddanmark,intake@late.example,en,en,50,{lead.treatment.slug}:approved,"
-        f"{lead.condition.slug}\n"
-    )
-    db.session.commit()
-    return lead
 
 
 def _no_detail(email: EmailMessage, lead, *secrets):
@@ -260,7 +248,7 @@ def test_the_patients_seven_days_count_from_the_quotes_they_can_choose_from(clie
     lead, first, _ = accepted
     client.post(provider(first) + "/quote", data=quote_form())
     client.post(f"{patient(lead)}/quotes/none")
-    lead = _a_clinic_left_for(lead)
+    lead = a_clinic_left_for(lead)
     with _travel(days=8):  # re-routed to a clinic that accepts and quotes
         [newcomer] = reroute_lead(lead.id, actor_type="system", reason="none suited", limit=1)
         assert client.post(provider(newcomer) + "/accept", data={}).status_code == 303
@@ -276,7 +264,7 @@ def test_a_second_none_of_these_suit_me_after_a_re_route_tells_the_coordinators_
     lead, first, _ = accepted
     client.post(provider(first) + "/quote", data=quote_form())
     client.post(f"{patient(lead)}/quotes/none")
-    lead = _a_clinic_left_for(lead)
+    lead = a_clinic_left_for(lead)
     [newcomer] = reroute_lead(lead.id, actor_type="system", reason="none suited", limit=1)
     assert client.post(provider(newcomer) + "/accept", data={}).status_code == 303
     client.post(provider(newcomer) + "/quote", data=quote_form())
