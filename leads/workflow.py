@@ -56,6 +56,8 @@ OPEN = frozenset({S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE, S.CONTACTED, S.
 REROUTABLE = frozenset({S.ROUTED, S.UNROUTABLE, S.CONTACTED})
 # Leads no provider may see or be told about any more.
 NOT_SHAREABLE = frozenset({S.WITHDRAWN, S.CLOSED_LOST, S.SPAM, S.DUPLICATE})
+# The patient's choice stands: a lead that leaves these by a coordinator's move ends it.
+CHOICE_MADE = frozenset({S.CHOSEN, S.BOOKED})
 
 
 # A refused move in words, one per table: English in the exception (logs, the command line),
@@ -118,7 +120,8 @@ class AssignmentStatus(StrEnum):
     EXPIRED = "expired"
     # The patient withdrew consent before the provider answered: never counts against the provider.
     WITHDRAWN = "withdrawn"
-    # A coordinator closed the lead before the provider answered: never counts against the provider.
+    # A coordinator closed the lead before the provider answered, or ended the patient's choice of
+    # this provider: never counts against the provider (an acceptance stays one).
     CLOSED = "closed"
     # The patient chose another clinic (or none of the quotes): never counts against the provider.
     NOT_CHOSEN = "not_chosen"
@@ -130,7 +133,8 @@ _UNANSWERED_ENDS = {A.ACCEPTED, A.DECLINED, A.EXPIRED, A.WITHDRAWN, A.CLOSED, A.
 ASSIGNMENT_TRANSITIONS: dict[AssignmentStatus, frozenset[AssignmentStatus]] = {
     A.NOTIFIED: frozenset({A.VIEWED} | _UNANSWERED_ENDS),
     A.VIEWED: frozenset(_UNANSWERED_ENDS),
-    A.ACCEPTED: frozenset({A.NOT_CHOSEN}),
+    # Closed: the clinic the patient chose, when a coordinator's move ends the choice.
+    A.ACCEPTED: frozenset({A.NOT_CHOSEN, A.CLOSED}),
     A.NOT_CHOSEN: frozenset(),
     A.DECLINED: frozenset(),
     A.EXPIRED: frozenset(),
@@ -142,9 +146,10 @@ ASSIGNMENT_TRANSITIONS: dict[AssignmentStatus, frozenset[AssignmentStatus]] = {
 AWAITING_ANSWER = frozenset({A.NOTIFIED, A.VIEWED})
 # Still engaged with the lead: waiting for an answer, or accepted.
 ENGAGED = AWAITING_ANSWER | {A.ACCEPTED}
-# Answers that were an acceptance, including those the patient later did not choose (read with
-# `responded_at`: an assignment ended as not_chosen before any answer is no acceptance).
-ACCEPTANCES = frozenset({A.ACCEPTED, A.NOT_CHOSEN})
+# Answers that were an acceptance, including those the patient later did not choose and those whose
+# choice a coordinator ended (read with `responded_at`: an assignment ended as not_chosen or closed
+# before any answer is no acceptance).
+ACCEPTANCES = frozenset({A.ACCEPTED, A.NOT_CHOSEN, A.CLOSED})
 
 
 def check_assignment_transition(current: str, target: str) -> AssignmentStatus:
@@ -163,6 +168,9 @@ class QuoteStatus(StrEnum):
     # Its validity ended before the patient chose; a revision by the clinic renews it.
     EXPIRED = "expired"
     CHOSEN = "chosen"
+    # The patient chose it, then a coordinator's move took the lead out of chosen or booked (closed
+    # it, perhaps to reopen it): the choice is over and a later round may be chosen.
+    CHOICE_ENDED = "choice_ended"
     # The patient chose another clinic, or none of the quotes.
     NOT_CHOSEN = "not_chosen"
     # The lead left the patient's decision without a choice: a coordinator moved or closed it, or
@@ -176,12 +184,15 @@ QUOTE_TRANSITIONS: dict[QuoteStatus, frozenset[QuoteStatus]] = {
     # The clinic may send a quote again after withdrawing it or after it expired.
     Q.WITHDRAWN: frozenset({Q.LIVE, Q.NOT_CHOSEN, Q.CLOSED}),
     Q.EXPIRED: frozenset({Q.LIVE, Q.NOT_CHOSEN, Q.CLOSED}),
-    Q.CHOSEN: frozenset(),
+    Q.CHOSEN: frozenset({Q.CHOICE_ENDED}),
+    Q.CHOICE_ENDED: frozenset(),
     Q.NOT_CHOSEN: frozenset(),
     Q.CLOSED: frozenset(),
 }
 # Quotes the clinic may still revise or withdraw: the patient has not decided yet.
 QUOTE_OPEN = frozenset({Q.LIVE, Q.WITHDRAWN, Q.EXPIRED})
+# Quotes the patient chose, whether the choice stands or was ended later: the stats count them chosen.
+QUOTE_WAS_CHOSEN = frozenset({Q.CHOSEN, Q.CHOICE_ENDED})
 
 
 def check_quote_transition(current: str, target: str) -> QuoteStatus:

@@ -9,6 +9,7 @@ import redis
 import sqlalchemy as sa
 
 from leads import consent
+from leads.directory.csv_io import import_providers
 from leads.extensions import db
 from leads.intake import form_token
 from leads.messaging.email import render_pending
@@ -108,3 +109,15 @@ def offer(price_from: int = 20000, price_to: int = 25000, *, valid_days: int = 3
         needs_records=False,
         message="",
     )
+
+
+def a_clinic_left_for(lead) -> Lead:
+    """One more clinic for the lead's treatment and condition, for a re-route to find; the lead."""
+    lead = db.session.get(Lead, lead.id)
+    import_providers(
+        "name,city,region,notification_emails,languages,notification_language,weekly_capacity,treatments,conditions\n"
+        f"Late Clinic,Odense,Syddanmark,intake@late.example,en,en,50,{lead.treatment.slug}:approved,"
+        f"{lead.condition.slug}\n"
+    )
+    db.session.commit()
+    return lead

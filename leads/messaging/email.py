@@ -7,6 +7,7 @@ import logging
 import random
 import smtplib
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from email import policy
@@ -27,11 +28,12 @@ from flask_babel import force_locale
 from leads.extensions import commits_a_power_loss_may_undo, db, look_ups_first, refuse_if_read_only
 from leads.i18n import DEFAULT_LANGUAGE, patient_language
 from leads.messaging import outbox
+from leads.messaging.provider_keys import PROVIDER_TEMPLATE_PREFIX, assignment_or_quote
 from leads.messaging.smtp_connection import send_on_open_connection
 from leads.messaging.urls import public_url, staff_lead_url
-from leads.models import Consent, EmailMessage, EmailStatus, Lead
+from leads.models import Assignment, Consent, EmailMessage, EmailStatus, Lead, Quote
 from leads.timeutil import utcnow
-from leads.workflow import sharing_refusal
+from leads.workflow import ENGAGED, sharing_refusal
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,6 @@ RECORD_MARGIN = timedelta(seconds=30)
 # placeholder, a header with a line break. Nothing else is caught there: the database's errors are
 # tried again as such, and a task's time limit (an Exception to Celery) must reach the task.
 UNMADE = (jinja2.TemplateError, LookupError, ValueError, TypeError, MessageError)
-# Every email about a lead to a provider uses a template named so; the sharing rule guards them.
-PROVIDER_TEMPLATE_PREFIX = "provider_"
 # Idempotency keys of a coordinator's resends: resend:<id of the email repeated>:<n>.
 RESEND_PREFIX = "resend:"
 # 530: STARTTLS or authentication required; 534/535: authentication mechanism or credentials.
@@ -447,6 +447,7 @@ class _Claimed:
     id: int
     lead_id: int | None
     template: str
+    idempotency_key: str  # what a provider email is about (`provider_email_assignments`)
     status: str
     to_address: str
     reply_to: str | None
@@ -528,6 +529,22 @@ _SHARING = (
     )
     .outerjoin(_CONSENT, _CONSENT.c.lead_id == _LEAD.c.id)
     .where(_LEAD.c.id == sa.bindparam("lead_id"))
+)
+# What tells which assignment a provider email of a lead is about (`assignment_named`): the lead's
+# provider emails (all, or one), its quotes' assignments (all, or one), and that assignment's status.
+_QUOTE = Quote.__table__
+_OF_LEAD = sa.and_(
+    _EMAIL.c.lead_id == sa.bindparam("lead_id"),
+    _EMAIL.c.template.startswith(PROVIDER_TEMPLATE_PREFIX, autoescape=True),
+)
+_PROVIDER_EMAILS_OF_LEAD = sa.select(_EMAIL.c.id, _EMAIL.c.template, _EMAIL.c.idempotency_key).where(_OF_LEAD)
+_PROVIDER_EMAIL_OF_LEAD = sa.select(_EMAIL.c.template, _EMAIL.c.idempotency_key).where(_OF_LEAD, _THIS_EMAIL)
+_QUOTE_ASSIGNMENTS = sa.select(_QUOTE.c.id, _QUOTE.c.assignment_id).where(
+    _QUOTE.c.lead_id == sa.bindparam("lead_id")
+)
+_QUOTE_ASSIGNMENT = _QUOTE_ASSIGNMENTS.where(_QUOTE.c.id == sa.bindparam("quote_id"))
+_ASSIGNMENT_STATUS = sa.select(Assignment.__table__.c.status).where(
+    Assignment.__table__.c.id == sa.bindparam("assignment_id")
 )
 
 
@@ -719,14 +736,40 @@ def _record_outcome(sent: _Claimed, error: Exception | None) -> tuple[str, int] 
 
 
 def _provider_email_refusal(email: _Claimed) -> str | None:
-    """Why this provider email must not go out any more (the lead may no longer be shared)."""
+    """Why this provider email must not go out any more: the lead may no longer be shared, or the
+    request ended for the clinic it is about (the patient chose another, the clinic declined...)."""
     if email.lead_id is None or not email.template.startswith(PROVIDER_TEMPLATE_PREFIX):
         return None
     status, anonymised_at, withdrawn_at, share, consent_id = db.session.execute(
         _SHARING, {"lead_id": email.lead_id}
     ).one()
     consent = None if consent_id is None else _SharedConsent(withdrawn_at, share)
-    return sharing_refusal(_SharedLead(status, anonymised_at, consent))
+    refusal = sharing_refusal(_SharedLead(status, anonymised_at, consent))
+    if refusal:
+        return refusal
+    assignment_id = _assignment_of_claimed(email)
+    if assignment_id is None:
+        return None
+    ended = db.session.execute(_ASSIGNMENT_STATUS, {"assignment_id": assignment_id}).scalar_one_or_none()
+    if ended is None or ended in ENGAGED:
+        return None
+    return f"the request is no longer offered to this clinic ({ended})."
+
+
+def _assignment_of_claimed(email: _Claimed) -> int | None:
+    """The assignment a claimed provider email is about (`assignment_named`), looked up a row at a
+    time: most keys name their assignment and cost no query, a quote's one, a resend's one a step."""
+    lead = {"lead_id": email.lead_id}
+
+    def provider_email(email_id: int) -> tuple[str, str] | None:
+        row = db.session.execute(_PROVIDER_EMAIL_OF_LEAD, {**lead, "email_id": email_id}).one_or_none()
+        return None if row is None else tuple(row)
+
+    def quote_assignment(quote_id: int) -> int | None:
+        row = db.session.execute(_QUOTE_ASSIGNMENT, {**lead, "quote_id": quote_id}).one_or_none()
+        return None if row is None else row.assignment_id
+
+    return assignment_named(email.template, email.idempotency_key, provider_email, quote_assignment)
 
 
 class _SharedConsent(NamedTuple):
@@ -742,17 +785,58 @@ class _SharedLead(NamedTuple):
     consent: _SharedConsent | None
 
 
-def cancel_provider_emails(lead_id: int, reason: str) -> int:
-    """Cancel the lead's provider emails not yet sent; how many were cancelled."""
+def cancel_provider_emails(lead_id: int, reason: str, assignment_ids: Collection[int] | None = None) -> int:
+    """Cancel the lead's provider emails not yet sent, or only those about `assignment_ids`
+    (`provider_email_assignments`); how many were cancelled."""
+    which = EmailMessage.lead_id == lead_id
+    if assignment_ids is not None:
+        ended = set(assignment_ids)
+        about = provider_email_assignments(lead_id)
+        which = EmailMessage.id.in_(sorted(email_id for email_id, named in about.items() if named in ended))
     return db.session.execute(
         sa.update(EmailMessage)
         .where(
-            EmailMessage.lead_id == lead_id,
+            which,
             EmailMessage.status == EmailStatus.QUEUED,
             EmailMessage.template.startswith(PROVIDER_TEMPLATE_PREFIX, autoescape=True),
         )
         .values(status=EmailStatus.CANCELLED.value, last_error=f"Not sent: {reason}")
     ).rowcount
+
+
+def provider_email_assignments(lead_id: int) -> dict[int, int | None]:
+    """The assignment each provider email of the lead is about, by email id: the one its key names,
+    or its quote's; for a resend (of a resend...), its original's. None when that chain leaves the
+    lead's provider emails or loops."""
+    emails = {
+        email_id: (template, key)
+        for email_id, template, key in db.session.execute(_PROVIDER_EMAILS_OF_LEAD, {"lead_id": lead_id})
+    }
+    quotes = dict(db.session.execute(_QUOTE_ASSIGNMENTS, {"lead_id": lead_id}).all())
+    return {email_id: assignment_named(*emails[email_id], emails.get, quotes.get) for email_id in emails}
+
+
+def assignment_named(
+    template: str,
+    key: str,
+    provider_email: Callable[[int], tuple[str, str] | None],
+    quote_assignment: Callable[[int], int | None],
+) -> int | None:
+    """The assignment a provider email (its template and key) is about; `provider_email` gives the
+    template and key of another provider email of the lead (a resend's original), `quote_assignment`
+    the assignment of a quote of the lead. None when the chain leaves them or loops."""
+    seen = set()
+    while (parent := resend_key_parent(key)) is not None:
+        original = None if parent in seen else provider_email(parent)
+        if original is None:
+            return None
+        seen.add(parent)
+        template, key = original
+    about = assignment_or_quote(template, key)
+    if about is None:
+        return None
+    what, named = about
+    return named if what == "assignment" else quote_assignment(named)
 
 
 def _schedule_retry(email: EmailMessage, error: str) -> None:

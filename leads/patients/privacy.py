@@ -18,12 +18,7 @@ from sqlalchemy.orm import aliased
 
 from leads import consent
 from leads.extensions import db, look_ups_first
-from leads.messaging.email import (
-    PROVIDER_TEMPLATE_PREFIX,
-    cancel_provider_emails,
-    queue_email,
-    resend_key_parent,
-)
+from leads.messaging.email import cancel_provider_emails, provider_email_assignments, queue_email
 from leads.models import (
     AccessAction,
     AccessLog,
@@ -39,7 +34,7 @@ from leads.models import (
 )
 from leads.models.quote import Quote, QuoteRevision
 from leads.quotes.service import move_lead
-from leads.routing.notification import assignment_or_quote, provider_language
+from leads.routing.notification import provider_language
 from leads.routing.service import lock_lead
 from leads.timeutil import utcnow
 from leads.workflow import OPEN, LeadStatus
@@ -373,53 +368,25 @@ def _recipients(lead: Lead) -> list[tuple[Assignment, str]]:
     """Each (assignment, address) the lead went to, or is going to, in a provider email: the
     notification, a reminder, a quote email, or a coordinator's resend of any of them.
 
-    The assignment is read from what was written with the email, its template and key (an email
-    row has no assignment column); a resend's key names only the email it repeats, so the chain
-    of resends is followed back to the original, whose key names the assignment or its quote. The
+    The assignment is the one the email is about (`provider_email_assignments`: an email row has no
+    assignment column, so its template and key tell, a resend followed back to its original). The
     provider's address list is not used: it may have changed since, and clinics may share one."""
+    named = provider_email_assignments(lead.id)
     emails = db.session.execute(
-        sa.select(
-            EmailMessage.id,
-            EmailMessage.template,
-            EmailMessage.idempotency_key,
-            EmailMessage.to_address,
-            EmailMessage.status,
-        ).where(
-            EmailMessage.lead_id == lead.id,
-            EmailMessage.template.startswith(PROVIDER_TEMPLATE_PREFIX, autoescape=True),
+        sa.select(EmailMessage.id, EmailMessage.to_address).where(
+            EmailMessage.id.in_(sorted(named)),
+            EmailMessage.status.in_([EmailStatus.SENT, EmailStatus.SENDING]),
         )
     ).all()
-    by_id = {email.id: email for email in emails}
     assignments = {assignment.id: assignment for assignment in lead.assignments}
-    quote_assignments = dict(
-        db.session.execute(sa.select(Quote.id, Quote.assignment_id).where(Quote.lead_id == lead.id)).all()
-    )
     recipients: set[tuple[int, str]] = set()
     for email in emails:
-        if email.status not in (EmailStatus.SENT, EmailStatus.SENDING):
-            continue
-        assignment_id = _assignment_id(email, by_id, quote_assignments)
+        assignment_id = named[email.id]
         if assignment_id in assignments:
             recipients.add((assignment_id, email.to_address))
         else:
             log.warning("lead %s: provider email %s names no assignment of the lead", lead.id, email.id)
     return [(assignments[assignment_id], address) for assignment_id, address in sorted(recipients)]
-
-
-def _assignment_id(email, by_id: dict, quote_assignments: dict[int, int]) -> int | None:
-    """The assignment a provider email is about: the one its key names, or its quote's; for a
-    resend (of a resend...), its original's. None if the chain leaves `by_id` or loops."""
-    seen = {email.id}
-    while (parent := resend_key_parent(email.idempotency_key)) is not None:
-        if parent in seen or parent not in by_id:
-            return None
-        seen.add(parent)
-        email = by_id[parent]
-    about = assignment_or_quote(email.template, email.idempotency_key)
-    if about is None:
-        return None
-    what, named = about
-    return named if what == "assignment" else quote_assignments.get(named)
 
 
 def anonymise(lead: Lead) -> None:

@@ -13,7 +13,12 @@ from flask_babel import lazy_gettext as _l
 from leads.extensions import db
 from leads.i18n import patient_language
 from leads.intake.choices import CONTACT_PREFERENCES, label_for
-from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, email_coordinators, email_patient
+from leads.messaging.email import (
+    PROVIDER_TEMPLATE_PREFIX,
+    cancel_provider_emails,
+    email_coordinators,
+    email_patient,
+)
 from leads.messaging.urls import patient_link, provider_link
 from leads.models import (
     Assignment,
@@ -31,7 +36,7 @@ from leads.routing.notification import KEY_PREFIXES, email_provider
 from leads.routing.responses import check_available
 from leads.routing.service import lock_lead, stop_sharing_if_closed
 from leads.timeutil import utcnow
-from leads.workflow import ENGAGED, QUOTE_OPEN, LeadStatus, QuoteStatus, sharing_refusal
+from leads.workflow import CHOICE_MADE, ENGAGED, QUOTE_OPEN, LeadStatus, QuoteStatus, sharing_refusal
 
 log = logging.getLogger(__name__)
 # The patient may choose while the lead waits for a decision; afterwards a choice is refused.
@@ -67,7 +72,7 @@ def sending_refusal(assignment: Assignment) -> str | None:
     """Why this clinic may not send or change its quote now; None when it may."""
     if assignment.status != AssignmentStatus.ACCEPTED:
         return gettext("Accept the request before you send a quote.")
-    if assignment.lead.status in (LeadStatus.CHOSEN, LeadStatus.BOOKED):
+    if assignment.lead.status in CHOICE_MADE:
         return gettext("The patient has already chosen, so the quote can no longer be changed.")
     if assignment.lead.status not in (LeadStatus.CONTACTED, LeadStatus.QUOTED):
         # A coordinator moved the request back (its quotes closed with the move): a quote sent now
@@ -295,7 +300,8 @@ def request_renewal(lead_id: int, quote_id: int, now: datetime | None = None) ->
 
 def close_open_quotes(lead: Lead, *, actor_type: str, why: str, actor_user_id: int | None = None) -> int:
     """Close the lead's quotes the patient had not decided about (live, expired, withdrawn): nobody
-    can choose or revise them any more. A chosen quote stays chosen. In the caller's transaction."""
+    can choose or revise them any more. A chosen quote stays chosen (`end_choice` ends it). In the
+    caller's transaction."""
     closed = [q for q in _quotes_of(lead.id) if q.status in QUOTE_OPEN]
     now = utcnow()
     for quote in closed:
@@ -322,15 +328,40 @@ def move_lead(
     reason: str | None = None,
 ) -> LeadEvent:
     """Move the lead outside the quotes' own steps (a coordinator by hand): through the workflow
-    (IllegalTransition otherwise, before anything changed), its open quotes close with `why`, and a
-    lead that may no longer be shared stops being shared. In the caller's transaction, under the
-    lead's lock."""
+    (IllegalTransition otherwise, before anything changed), its open quotes close with `why`, a
+    move out of chosen or booked ends the patient's choice (`end_choice`), and a lead that may no
+    longer be shared stops being shared. In the caller's transaction, under the lead's lock."""
+    chose = lead.status in CHOICE_MADE
     event = lead.change_status(
         target, actor_type=actor_type, actor_user_id=actor_user_id, note=note, reason=reason
     )
     close_open_quotes(lead, actor_type=actor_type, actor_user_id=actor_user_id, why=why)
+    if chose and lead.status not in CHOICE_MADE:
+        end_choice(lead, actor_type=actor_type, actor_user_id=actor_user_id, why=why)
     stop_sharing_if_closed(lead)
     return event
+
+
+def end_choice(lead: Lead, *, actor_type: str, why: str, actor_user_id: int | None = None) -> int:
+    """End the patient's standing choice: the chosen quote becomes choice_ended, so a later round
+    can be chosen, and the chosen clinic's assignment closes (its acceptance still counts as one)
+    with its unsent provider emails cancelled. The clinic is not emailed, as for any closed lead.
+    In the caller's transaction; how many choices ended (0 or 1)."""
+    chosen = [q for q in _quotes_of(lead.id) if q.status == QuoteStatus.CHOSEN]
+    for quote in chosen:
+        quote.change_status(QuoteStatus.CHOICE_ENDED)
+        assignment, provider = quote.assignment, quote.assignment.provider
+        if assignment.status == AssignmentStatus.ACCEPTED:
+            assignment.change_status(AssignmentStatus.CLOSED)
+        cancel_provider_emails(lead.id, f"the patient's choice ended: {why}", [assignment.id])
+        lead.add_event(
+            "choice_ended",
+            actor_type=actor_type,
+            actor_user_id=actor_user_id,
+            actor_provider_id=provider.id,
+            note=f"The patient's choice of {provider.name} ended; its link no longer shows the lead: {why}",
+        )
+    return len(chosen)
 
 
 def choice_refusal(quote: Quote, lead: Lead, now: datetime, seen_revision: int | None = None) -> str | None:
@@ -339,9 +370,8 @@ def choice_refusal(quote: Quote, lead: Lead, now: datetime, seen_revision: int |
     refusal = _closed_to_patient(lead)
     if refusal:
         return refusal
-    if lead.status in (LeadStatus.CHOSEN, LeadStatus.BOOKED) or any(
-        q.status == QuoteStatus.CHOSEN for q in _quotes_of(lead.id)
-    ):
+    # A choice a coordinator ended (choice_ended) is an earlier round's: it does not count.
+    if lead.status in CHOICE_MADE or any(q.status == QuoteStatus.CHOSEN for q in _quotes_of(lead.id)):
         return gettext("You have already chosen a clinic, so this choice was not made.")
     if quote.status == QuoteStatus.WITHDRAWN:
         return gettext("The clinic has withdrawn this quote, so it can no longer be chosen.")
@@ -415,7 +445,7 @@ def choose_quote(lead_id: int, quote_id: int, seen_revision: int, now: datetime 
     email_coordinators(
         lead,
         template="coordinator_patient_request",
-        idempotency_key=f"quote-chosen:{lead.id}:coordinators",
+        idempotency_key=f"quote-chosen:{lead.id}:{_round(lead, 'quote_chosen')}:coordinators",
         summary=_l(
             "The patient chose the quote of %(provider)s. Other clinics told: %(count)d.",
             provider=provider.name,
@@ -442,12 +472,10 @@ def decline_all_quotes(lead_id: int, now: datetime | None = None) -> int:
     lead.add_event("reroute_requested", actor_type="patient", note=reason)
     lead.change_status(LeadStatus.UNROUTABLE, actor_type="patient", note=reason, reason=reason)
     _tell_not_chosen(lead, others)
-    # Once per round: after a re-route and new quotes, a second "none suit" is news again.
-    rounds = sum(1 for event in lead.events if event.kind == "reroute_requested")
     email_coordinators(
         lead,
         template="coordinator_patient_request",
-        idempotency_key=f"quotes-declined:{lead.id}:{rounds}:coordinators",
+        idempotency_key=f"quotes-declined:{lead.id}:{_round(lead, 'reroute_requested')}:coordinators",
         summary=_l(
             "The patient found none of the quotes suitable and asks for other clinics. "
             "Look for other clinics from the lead page."
@@ -457,26 +485,37 @@ def decline_all_quotes(lead_id: int, now: datetime | None = None) -> int:
     return len(others)
 
 
+def _round(lead: Lead, kind: str) -> int:
+    """How many `kind` events the lead has had, this one included: a coordinators' email keyed by
+    it goes once per round (after a re-route, or a choice a coordinator ended, it is news again)."""
+    return sum(1 for event in lead.events if event.kind == kind)
+
+
 def _end_other_quotes(lead: Lead, *, keep: Assignment | None, now: datetime, reason: str) -> list[Assignment]:
     """Close the other clinics' open quotes and end their assignments as not_chosen (never counted
-    against them); the assignments that had accepted, to be told politely."""
+    against them), their unsent provider emails cancelled; the assignments that had accepted, to be
+    told politely."""
     for other_quote in _quotes_of(lead.id):
         if other_quote.assignment_id != getattr(keep, "id", None) and other_quote.status in QUOTE_OPEN:
             other_quote.change_status(QuoteStatus.NOT_CHOSEN)
             other_quote.decided_at = now
-    told = []
+    told, ended = [], []
     for assignment in lead.assignments:
         if assignment is keep or assignment.status not in ENGAGED:
             continue
         if assignment.status == AssignmentStatus.ACCEPTED:
             told.append(assignment)
         assignment.change_status(AssignmentStatus.NOT_CHOSEN)
+        ended.append(assignment.id)
         lead.add_event(
             "assignment_not_chosen",
             actor_type="system",
             actor_provider_id=assignment.provider_id,
             note=f"{assignment.provider.name}: the request ended because {reason}.",
         )
+    # A notification or reminder still queued (retrying after a refusal) would show them a request
+    # the patient has decided about.
+    cancel_provider_emails(lead.id, f"the request ended because {reason}.", ended)
     return told
 
 
@@ -521,7 +560,7 @@ def confirm_booking(assignment_id: int, treatment_date: date, now: datetime | No
     email_coordinators(
         lead,
         template="coordinator_patient_request",
-        idempotency_key=f"booked:{lead.id}:coordinators",
+        idempotency_key=f"booked:{lead.id}:{_round(lead, 'treatment_booked')}:coordinators",
         summary=_l(
             "%(provider)s confirmed the treatment is booked for %(date)s.",
             provider=provider.name,

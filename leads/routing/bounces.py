@@ -14,8 +14,8 @@ from leads.directory.service import is_paused, pause_provider
 from leads.extensions import db
 from leads.i18n import in_english
 from leads.messaging.email import deliver_emails, email_coordinators, hard_bounced
+from leads.messaging.provider_keys import notification_key_prefix, notified_assignment_id
 from leads.models import AddressBounce, Assignment, AssignmentStatus, EmailMessage, EmailStatus, Provider
-from leads.routing.notification import notification_key_prefix, notified_assignment_id
 from leads.routing.responses import needs_replacement, refresh_provider_stats
 from leads.routing.service import lock_as_routing, reroute_lead
 from leads.timeutil import utcnow

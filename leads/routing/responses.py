@@ -18,7 +18,14 @@ from leads.models import Assignment, AssignmentStatus, Lead, Provider
 from leads.routing.notification import provider_language
 from leads.routing.service import lock_as_routing, lock_lead, reroute_lead
 from leads.timeutil import utcnow
-from leads.workflow import ACCEPTANCES, AWAITING_ANSWER, LeadStatus, assignment_sources, sharing_refusal
+from leads.workflow import (
+    ACCEPTANCES,
+    AWAITING_ANSWER,
+    LeadStatus,
+    QuoteStatus,
+    assignment_sources,
+    sharing_refusal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +83,14 @@ def check_available(assignment: Assignment) -> None:
             gettext("This request was passed to another clinic because it had no answer in time.")
         )
     if assignment.status in (AssignmentStatus.WITHDRAWN, AssignmentStatus.CLOSED):
+        quote = assignment.quote
+        if quote is not None and quote.status == QuoteStatus.CHOICE_ENDED:
+            raise NotAvailable(
+                gettext(
+                    "The coordinators ended the patient's choice of your clinic, so the request is "
+                    "no longer shown to you. Write to them if you have questions."
+                )
+            )
         raise NotAvailable(gettext("This request is no longer offered to your clinic."))
     if assignment.status == AssignmentStatus.NOT_CHOSEN:
         raise NotAvailable(

@@ -14,7 +14,14 @@ from leads.models import Assignment, AssignmentStatus, Lead, Provider, User
 from leads.routing import candidates, engine
 from leads.routing.notification import queue_provider_emails
 from leads.timeutil import utcnow
-from leads.workflow import ENGAGED, REROUTABLE, LeadStatus, assignment_sources, sharing_refusal
+from leads.workflow import (
+    AWAITING_ANSWER,
+    ENGAGED,
+    REROUTABLE,
+    LeadStatus,
+    assignment_sources,
+    sharing_refusal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +151,12 @@ def reroute_lead(
 
 def stop_sharing(lead: Lead, ending: AssignmentStatus, reason: str) -> tuple[int, int]:
     """End the lead's assignments still waiting for an answer with `ending` (never counted against
-    a provider) and cancel its unsent provider emails; how many of each. In the caller's transaction."""
+    a provider) and cancel its unsent provider emails; how many of each. In the caller's transaction.
+    An accepted assignment stays as it is (a standing choice is ended by `quotes.service.end_choice`)."""
+    waiting = [source for source in assignment_sources(ending) if source in AWAITING_ANSWER]
     ended = db.session.execute(
         sa.update(Assignment)
-        .where(Assignment.lead_id == lead.id, Assignment.status.in_(assignment_sources(ending)))
+        .where(Assignment.lead_id == lead.id, Assignment.status.in_(waiting))
         .values(status=ending.value)
         .execution_options(synchronize_session="fetch")
     ).rowcount

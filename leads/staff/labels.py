@@ -34,6 +34,7 @@ QUOTE_STATUSES = {
     "withdrawn": _l("Withdrawn"),
     "expired": _l("Expired"),
     "chosen": _l("Chosen"),
+    "choice_ended": _l("Choice ended"),
     "not_chosen": _l("Not chosen"),
     "closed": _l("Closed"),
 }
@@ -67,6 +68,7 @@ EVENT_KINDS = {
     "quote_withdrawn": _l("Quote withdrawn"),
     "quote_expired": _l("Quote expired"),
     "quote_chosen": _l("Quote chosen"),
+    "choice_ended": _l("Choice ended"),
     "quote_reminder_sent": _l("Clinic reminded to quote"),
     "quote_renewal_requested": _l("Quote renewal asked for"),
     "quotes_closed": _l("Quotes closed"),

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from leads.extensions import db
 from leads.models import Assignment, Lead, LeadEvent, Quote
 from leads.staff.stats_figures import Figures
-from leads.workflow import SLA_PENDING, LeadStatus, QuoteStatus
+from leads.workflow import QUOTE_WAS_CHOSEN, SLA_PENDING, LeadStatus
 
 S = LeadStatus
 FUNNEL_STAGES = (S.ROUTED, S.CONTACTED, S.QUOTED, S.CHOSEN, S.BOOKED)
@@ -141,7 +141,8 @@ def _add_assignments(days, assignments_in) -> None:
 
 def _add_quotes(days, leads_in, lead_day) -> None:
     """Quotes to the leads of each day: per lead with a quote, and per provider."""
-    chosen = sa.case((Quote.status == QuoteStatus.CHOSEN.value, 1), else_=0)
+    # A choice a coordinator ended later was still the patient's choice.
+    chosen = sa.case((Quote.status.in_(sorted(QUOTE_WAS_CHOSEN)), 1), else_=0)
     for day, quotes, first_seconds, was_chosen in db.session.execute(
         sa.select(
             lead_day,

@@ -60,11 +60,16 @@ def _patient_with_two_answered_leads(app):
         db.session.scalars(sa.select(Assignment).filter_by(lead_id=lead.id).order_by(Assignment.rank)).first()
         for lead in leads
     )
+    _deliver_every_email()  # the clinics answer from the link their notification brought
     accept(first.id, note=f"Will call {PATIENT['full_name']} about {CANARY}")
     decline(second.id, reason="other", note=f"{CANARY} is not for us")
+    _deliver_every_email()
+    return leads
+
+
+def _deliver_every_email() -> None:
     for email_id in db.session.scalars(sa.select(EmailMessage.id)).all():
         deliver_email(email_id)
-    return leads
 
 
 def _database_hits() -> list[str]:

@@ -10,14 +10,14 @@ import sqlalchemy as sa
 import time_machine
 from markupsafe import escape
 
-from leads.directory.csv_io import import_providers
 from leads.extensions import db
 from leads.messaging import tokens
-from leads.models import Assignment, EmailMessage, Lead, Quote
+from leads.models import Assignment, EmailMessage, Lead, Provider, Quote
 from leads.patients.privacy import erase_patient, export_patient
 from leads.quotes.follow_up import _silent_acceptances, _undecided_leads
 from leads.routing.escalation import escalate_assignments
-from leads.routing.service import reroute_lead
+from leads.routing.responses import refresh_provider_stats
+from leads.routing.service import reroute_lead, route_lead
 from leads.timeutil import utcnow
 from leads.workdays import add_working_days
 from tests.factories import LeadFactory
@@ -30,6 +30,7 @@ from tests.integration.test_quotes import (
     quote_form,
     two_clinics_accept,
 )
+from tests.quote_support import a_clinic_left_for
 from tests.staff_support import signed_in_client
 
 # Guarded updates and the lead lock must hold on PostgreSQL too.
@@ -58,18 +59,6 @@ def _quote(assignment) -> Quote:
 
 def _status(lead) -> str:
     return db.session.scalar(sa.select(Lead.status).filter_by(id=lead.id))
-
-
-def _a_clinic_left_for(lead) -> Lead:
-    """One more clinic for the lead's treatment and condition, for a re-route to find; the lead."""
-    lead = db.session.get(Lead, lead.id)
-    import_providers(
-        "name,city,region,notification_emails,languages,notification_language,weekly_capacity,treatments,conditions\n"
-        f"Late Clinic,Odense,Syddanmark,intake@late.example,en,en,50,{lead.treatment.slug}:approved,"
-        f"{lead.condition.slug}\n"
-    )
-    db.session.commit()
-    return lead
 
 
 def _no_detail(email: EmailMessage, lead, *secrets):
@@ -260,7 +249,7 @@ def test_the_patients_seven_days_count_from_the_quotes_they_can_choose_from(clie
     lead, first, _ = accepted
     client.post(provider(first) + "/quote", data=quote_form())
     client.post(f"{patient(lead)}/quotes/none")
-    lead = _a_clinic_left_for(lead)
+    lead = a_clinic_left_for(lead)
     with _travel(days=8):  # re-routed to a clinic that accepts and quotes
         [newcomer] = reroute_lead(lead.id, actor_type="system", reason="none suited", limit=1)
         assert client.post(provider(newcomer) + "/accept", data={}).status_code == 303
@@ -276,7 +265,7 @@ def test_a_second_none_of_these_suit_me_after_a_re_route_tells_the_coordinators_
     lead, first, _ = accepted
     client.post(provider(first) + "/quote", data=quote_form())
     client.post(f"{patient(lead)}/quotes/none")
-    lead = _a_clinic_left_for(lead)
+    lead = a_clinic_left_for(lead)
     [newcomer] = reroute_lead(lead.id, actor_type="system", reason="none suited", limit=1)
     assert client.post(provider(newcomer) + "/accept", data={}).status_code == 303
     client.post(provider(newcomer) + "/quote", data=quote_form())
@@ -340,18 +329,97 @@ def test_a_coordinator_closing_the_lead_closes_its_open_quotes_and_the_clinic_ca
     assert "closed before you chose" in mine and "Go ahead with this clinic" not in mine
 
 
-def test_a_chosen_quote_stays_chosen_when_the_lead_is_closed(client, accepted, app):
+def _move_by_hand(app, lead, current: str, target: str) -> None:
+    coordinator, _ = signed_in_client(app)
+    response = coordinator.post(
+        f"/staff/leads/{lead.id}/status",
+        data={"status-status": target, "status-current_status": current, "status-note": "The clinic cannot"},
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert _status(lead) == target
+
+
+def _answer_figures(provider_id) -> tuple:
+    provider = db.session.get(Provider, provider_id)
+    return (provider.response_count, provider.accepted_count, provider.unanswered_count)
+
+
+@pytest.mark.parametrize("booked", [False, True])
+def test_closing_a_chosen_request_ends_the_choice_and_the_chosen_clinics_access(
+    client, accepted, app, booked
+):
+    """The quote keeps when the patient chose it and says the choice ended; the clinic's assignment
+    closes, an acceptance still (never held against it); its unsent emails are cancelled, and it
+    is not emailed, as for any closed request."""
     lead, first, _ = accepted
     client.post(provider(first) + "/quote", data=quote_form())
     client.post(f"{patient(lead)}/quotes/{_quote(first).id}/choose", data=choice(_quote(first)))
-    coordinator, _ = signed_in_client(app)
-    coordinator.post(
-        f"/staff/leads/{lead.id}/status",
-        data={"status-status": "closed_lost", "status-current_status": "chosen"},
-    )
-    db.session.expire_all()
-    assert _status(lead) == "closed_lost" and _quote(first).status == "chosen"
+    if booked:
+        day = (utcnow().date() + timedelta(days=60)).isoformat()
+        client.post(provider(first) + "/booked", data={"treatment_date": day})
+    chosen_at, figures = _quote(first).decided_at, _answer_figures(first.provider_id)
+    before = set(db.session.scalars(sa.select(EmailMessage.id)))
+
+    _move_by_hand(app, lead, "booked" if booked else "chosen", "closed_lost")
+
+    quote = _quote(first)
+    assert (quote.status, quote.decided_at) == ("choice_ended", chosen_at)
+    assert db.session.get(Assignment, first.id).status == "closed"
+    [ended] = events(lead, "choice_ended")
+    assert ended.actor_type == "staff" and first.provider.name in ended.note
+    assert "a coordinator moved the lead to closed_lost" in ended.note
     assert events(lead, "quotes_closed") == []
+    assert {e.status for e in emails("provider_quote_chosen")} == {"cancelled"}
+    new = db.session.scalars(sa.select(EmailMessage).where(EmailMessage.id.not_in(before))).all()
+    assert not [e for e in new if e.to_address in first.provider.notification_emails]
+    refresh_provider_stats(first.provider_id)
+    assert _answer_figures(first.provider_id) == figures
+    coordinator, _ = signed_in_client(app)
+    page = coordinator.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert f"{first.provider.name}: Choice ended" in page and "Chosen by the patient" in page
+
+
+def test_a_request_reopened_after_a_choice_is_chosen_and_booked_again_and_each_round_is_told(
+    client, accepted, app
+):
+    """Closed and reopened (the only way back from chosen): the earlier choice no longer blocks the
+    patient, the clinic chosen then no longer sees the patient, and the coordinators hear of the
+    second choice and booking as of the first."""
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(f"{patient(lead)}/quotes/{_quote(first).id}/choose", data=choice(_quote(first)))
+    day = (utcnow().date() + timedelta(days=60)).isoformat()
+    client.post(provider(first) + "/booked", data={"treatment_date": day})
+    _move_by_hand(app, lead, "booked", "closed_lost")
+    _move_by_hand(app, lead, "closed_lost", "new")
+    assert route_lead(a_clinic_left_for(lead).id) == "routed"
+    newcomer = next(a for a in db.session.get(Lead, lead.id).assignments if a.status == "notified")
+
+    earlier = client.get(provider(first))
+    assert earlier.status_code == 410
+    page = earlier.get_data(as_text=True)
+    assert "The coordinators ended the patient&#39;s choice of your clinic" in page
+    assert lead.full_name not in page and lead.email not in page and "chose your clinic" not in page
+
+    assert client.post(provider(newcomer) + "/accept", data={}).status_code == 303
+    client.post(provider(newcomer) + "/quote", data=quote_form())
+    mine = client.get(patient(lead)).get_data(as_text=True)
+    assert "that choice has since ended" in mine and f"/quotes/{_quote(newcomer).id}/choose" in mine
+    done = client.post(
+        f"{patient(lead)}/quotes/{_quote(newcomer).id}/choose",
+        data=choice(_quote(newcomer)),
+        follow_redirects=True,
+    )
+    assert f"We have told {newcomer.provider.name}" in done.get_data(as_text=True)
+    client.post(provider(newcomer) + "/booked", data={"treatment_date": day})
+
+    db.session.expire_all()
+    assert _status(lead) == "booked"
+    assert (_quote(first).status, _quote(newcomer).status) == ("choice_ended", "chosen")
+    told = [email.body_text for email in emails("coordinator_patient_request")]
+    assert sum("The patient chose the quote of" in text for text in told) == 2
+    assert sum("confirmed the treatment is booked" in text for text in told) == 2
 
 
 @pytest.mark.parametrize(

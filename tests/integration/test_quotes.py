@@ -9,15 +9,21 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
+import leads.messaging.email as email_module
 from leads.extensions import db
 from leads.messaging import tokens
+from leads.messaging.email import deliver_email
 from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider, Quote, QuoteRevision
 from leads.quotes import service as quotes
-from leads.routing.service import route_lead
+from leads.quotes.service import choose_quote
+from leads.routing.escalation import escalate_assignments
+from leads.routing.service import reroute_lead, route_lead
+from leads.staff.lead_actions import resend_email
 from leads.timeutil import utcnow
-from tests.factories import LeadFactory
+from leads.workdays import add_working_days
+from tests.factories import LeadFactory, UserFactory
 from tests.helpers import count_rows, load_demo_providers_reading_english
-from tests.quote_support import offer
+from tests.quote_support import a_clinic_left_for, offer
 from tests.staff_support import signed_in_client
 
 # Each step locks the lead row (FOR UPDATE on PostgreSQL).
@@ -485,3 +491,96 @@ def test_coordinators_see_every_quote_revision_and_the_choice_on_the_lead_page(c
     assert "EUR 20,000 to 30,000" in page and "EUR 18,000 to 30,000" in page
     assert "2 (current)" in page and "DKK 150,000 to 160,000" in page
     assert "Chosen by the patient" in page and "The patient chose the quote of" in page
+
+
+# The clinics a decision ends get nothing more about the request ------------------------------
+
+
+def _provider_emails(*assignments) -> set[tuple[str, int, str]]:
+    """(template, assignment, status) of every provider email, the assignment told by its address."""
+    clinic = {address: a.id for a in assignments for address in a.provider.notification_emails}
+    rows = db.session.scalars(sa.select(EmailMessage).where(EmailMessage.template.startswith("provider_")))
+    return {(email.template, clinic[email.to_address], email.status) for email in rows}
+
+
+def _a_third_clinic_still_waiting(lead) -> Assignment:
+    """A clinic asked after the first two accepted, which has not answered yet."""
+    [waiting] = reroute_lead(a_clinic_left_for(lead).id, actor_type="system", reason="One more.", limit=1)
+    return waiting
+
+
+@pytest.mark.parametrize("step", ["choose", "none suit"])
+def test_the_patients_decision_cancels_the_unsent_emails_of_every_clinic_it_ends(client, accepted, step):
+    """A notification, reminder or quote reminder still queued (retrying after a refusal, say) would
+    show a clinic the request after the patient decided; the thank-you notices still go."""
+    lead, first, second = accepted
+    waiting = _a_third_clinic_still_waiting(lead)
+    client.post(provider(first) + "/quote", data=quote_form())
+    with time_machine.travel(add_working_days(utcnow(), 2) + timedelta(minutes=1), tick=False):
+        swept = escalate_assignments()
+    assert (swept.reminded, swept.quotes.clinics_reminded) == (1, 1)  # the waiting clinic; the second
+    # The second clinic's notification failed, and a coordinator sent it again.
+    [failed] = [
+        e for e in emails("provider_notification") if e.to_address in second.provider.notification_emails
+    ]
+    failed.status = "failed"
+    coordinator = UserFactory()
+    db.session.commit()
+    resend_email(lead.id, failed.id, coordinator.id)
+    db.session.commit()
+
+    quote = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    if step == "choose":
+        client.post(f"{patient(lead)}/quotes/{quote.id}/choose", data=choice(quote))
+    else:
+        client.post(f"{patient(lead)}/quotes/none")
+
+    db.session.expire_all()
+    kept = "cancelled" if step == "none suit" else "queued"
+    expected = {
+        ("provider_notification", first.id, kept),
+        ("provider_notification", second.id, "failed"),
+        ("provider_notification", second.id, "cancelled"),  # the coordinator's resend
+        ("provider_quote_reminder", second.id, "cancelled"),
+        ("provider_notification", waiting.id, "cancelled"),
+        ("provider_reminder", waiting.id, "cancelled"),
+    }
+    if step == "choose":
+        expected.add(("provider_quote_chosen", first.id, "queued"))
+    assert _provider_emails(first, second, waiting) == expected
+    reminders = emails("provider_reminder") + emails("provider_quote_reminder")
+    assert all(e.last_error.startswith("Not sent: the request ended because") for e in reminders)
+    thanked = emails("notice_provider_not_chosen")
+    assert thanked and {e.status for e in thanked} == {"queued"}
+
+
+def test_an_email_being_sent_as_the_patient_chooses_is_stopped_right_before_the_server(
+    client, accepted, mail_sink, monkeypatch
+):
+    """Claimed by a worker, the email escapes the cancelling (which takes queued emails only); the
+    last check before the server finds that the request ended for its clinic."""
+    lead, first, _ = accepted
+    waiting = _a_third_clinic_still_waiting(lead)
+    client.post(provider(first) + "/quote", data=quote_form())
+    quote = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    chosen, revision = quote.id, quote.revision
+    notification = next(
+        e for e in emails("provider_notification") if e.to_address in waiting.provider.notification_emails
+    )
+    build_mime = email_module.build_mime
+
+    def choose_meanwhile(email, mail_from):
+        message = build_mime(email, mail_from)
+        assert email.status == "sending"  # claimed: the choice's cancelling passes it by
+        choose_quote(lead.id, chosen, revision)
+        return message
+
+    monkeypatch.setattr(email_module, "build_mime", choose_meanwhile)
+    assert deliver_email(notification.id) == "cancelled"
+    db.session.refresh(notification)
+    assert notification.attempts == 0
+    assert (
+        notification.last_error == "Not sent: the request is no longer offered to this clinic (not_chosen)."
+    )
+    assert db.session.get(Assignment, waiting.id).status == "not_chosen"
+    assert mail_sink.messages() == []

@@ -137,6 +137,25 @@ def test_a_coordinator_closing_a_lead_releases_waiting_providers_without_holding
     assert escalate_assignments(now=utcnow().replace(year=utcnow().year + 1)).expired == 0
 
 
+def test_closing_a_lead_releases_only_the_providers_still_waiting_an_acceptance_stays(app, taxonomy):
+    """Only the clinic the patient chose is closed with its choice (`end_choice`): a clinic that
+    accepted keeps its assignment, should the lead be reopened."""
+    lead = _routed_lead()
+    taken, waiting = db.session.scalars(sa.select(Assignment).filter_by(lead_id=lead.id)).all()[:2]
+    accept(taken.id, note=None)
+    coordinator = UserFactory()
+    db.session.commit()
+
+    change_status(lead.id, coordinator.id, "closed_lost", note="Patient found a clinic at home.")
+    db.session.commit()
+
+    db.session.expire_all()
+    assert (db.session.get(Assignment, taken.id).status, db.session.get(Assignment, waiting.id).status) == (
+        "accepted",
+        "closed",
+    )
+
+
 def _provider_statistics() -> dict:
     providers = db.session.scalars(sa.select(Provider).order_by(Provider.id)).all()
     profiles = {p.id: p for p in candidates.provider_profiles(providers, utcnow())}

@@ -8,9 +8,10 @@ import sqlalchemy as sa
 from leads.extensions import db
 from leads.models import Lead, LeadEvent, Quote, Role
 from leads.staff import stats
+from leads.staff.lead_actions import change_status
 from leads.staff.stats import Period
 from leads.timeutil import utcnow
-from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory
+from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory, UserFactory
 from tests.integration.test_quotes import patient, provider, quote_form, two_clinics_accept
 from tests.staff_support import ago, signed_in_client
 
@@ -204,3 +205,22 @@ def test_quote_figures_and_an_acceptance_the_patient_did_not_choose(app, client,
     assert 'Leads with at least one quote</th><td class="num">1<' in section
     assert 'Quotes per lead with a quote</th><td class="num">2.0<' in section
     assert "(100%)" in section and second.provider.name in section
+
+
+def test_a_choice_a_coordinator_ended_still_counts_as_chosen_and_as_an_acceptance(app, client, taxonomy):
+    lead, first, _ = two_clinics_accept(client)
+    client.post(provider(first) + "/quote", data=quote_form())
+    quote_id = db.session.scalar(sa.select(Quote.id).filter_by(assignment_id=first.id))
+    client.post(f"{patient(lead)}/quotes/{quote_id}/choose", data={"revision": 1})
+    coordinator = UserFactory()
+    db.session.commit()
+    change_status(lead.id, coordinator.id, "closed_lost", note="The clinic cannot treat after all.")
+    db.session.commit()
+    assert db.session.get(Quote, quote_id).status == "choice_ended"
+
+    now = utcnow()
+    report = stats.collect(Period.last_days(7, now.date()), now)
+    assert (report.quotes.chosen_leads, report.quotes.chosen_share) == (1, 1.0)
+    assert {(p.name, p.chosen) for p in report.quotes.providers} == {(first.provider.name, 1)}
+    ended = next(p for p in report.providers if p.provider_id == first.provider_id)
+    assert (ended.accepted, ended.acceptance_rate) == (1, 1.0)

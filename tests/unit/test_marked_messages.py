@@ -58,6 +58,7 @@ def test_each_line_about_a_patients_other_quote_is_one_sentence_naming_the_clini
         "The quote from %(clinic)s is closed; you did not choose it.",
         "The quote from %(clinic)s was closed before you chose.",
         "The quote from %(clinic)s expired on %(date)s.",
+        "You chose %(clinic)s on %(date)s; that choice has since ended.",
     ]
     assert [line for line in lines if line not in extracted] == []
     # The fragments that followed "<clinic>:" are gone: a translation could not move the name.
@@ -65,5 +66,6 @@ def test_each_line_about_a_patients_other_quote_is_one_sentence_naming_the_clini
         "you chose this clinic on %(date)s.",
         "closed; you did not choose it.",
         "closed before you chose.",
+        "you chose this clinic on %(date)s; that choice has since ended.",
     ]
     assert [fragment for fragment in fragments if fragment in extracted] == []

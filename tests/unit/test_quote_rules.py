@@ -115,8 +115,13 @@ def test_the_app_refuses_to_start_with_a_bad_currency_rate():
 def test_quotes_move_only_through_their_table():
     assert check_quote_transition("live", "chosen") == "chosen"
     assert check_quote_transition("expired", "live") == "live"
+    # A coordinator's move out of chosen or booked ends the choice, for good.
+    assert check_quote_transition("chosen", "choice_ended") == "choice_ended"
     for current, target in [
         ("chosen", "live"),
+        ("choice_ended", "chosen"),
+        ("choice_ended", "live"),
+        ("live", "choice_ended"),
         ("not_chosen", "chosen"),
         ("withdrawn", "chosen"),
         ("live", "x"),

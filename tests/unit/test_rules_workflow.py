@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from leads.workflow import (
+    ACCEPTANCES,
     ASSIGNMENT_TRANSITIONS,
     AWAITING_ANSWER,
     ENGAGED,
@@ -52,6 +53,14 @@ def test_every_assignment_status_has_a_row_and_the_groups_are_named_subsets():
     assert AWAITING_ANSWER < ENGAGED
     assert assignment_sources(A.EXPIRED) == ["notified", "viewed"]
     assert assignment_sources(A.WITHDRAWN) == ["notified", "viewed"]
+
+
+def test_only_the_chosen_clinics_acceptance_can_close_and_it_stays_an_acceptance():
+    """A coordinator's move that ends the patient's choice closes the chosen clinic's assignment."""
+    assert check_assignment_transition(A.ACCEPTED, A.CLOSED) == A.CLOSED
+    assert A.CLOSED in ACCEPTANCES
+    with pytest.raises(IllegalTransition):
+        check_assignment_transition(A.DECLINED, A.CLOSED)
 
 
 def test_lead_status_groups_nest_as_the_queue_expects():
