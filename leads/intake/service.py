@@ -101,7 +101,8 @@ _treatment, _condition = Treatment.__table__, Condition.__table__
 # closed, may ask again.
 NOT_ORIGINALS = (LeadStatus.SPAM, LeadStatus.WITHDRAWN, LeadStatus.CLOSED_LOST)
 # The latest request a new one repeats (same email in any case, through the lower-case email index,
-# or same phone) since `since`.
+# or same phone) since `since`, for the same treatment (the look-up's, correlated): a patient asking
+# about another treatment, or a carer asking for someone else's, is a new request to route.
 _EARLIER = (
     sa.select(_lead.c.id)
     .where(
@@ -109,6 +110,8 @@ _EARLIER = (
         _lead.c.anonymised_at.is_(None),
         _lead.c.status.not_in([s.value for s in NOT_ORIGINALS]),
         sa.or_(same_email(_lead.c.email, sa.bindparam("email")), _lead.c.phone == sa.bindparam("phone")),
+        # "+ 0" keeps the planner on the email and phone indexes: a treatment has many leads.
+        _lead.c.treatment_id + 0 == _treatment.c.id,
     )
     .order_by(_lead.c.created_at.desc(), _lead.c.id.desc())
     .limit(1)

@@ -600,6 +600,20 @@ def test_the_same_phone_within_the_window_is_a_duplicate(client, app):
 
 
 @pytest.mark.pg
+@pytest.mark.parametrize("same", ["email", "phone"])
+def test_a_request_for_another_treatment_is_a_new_request_to_route(client, app, same):
+    """A patient asking about another treatment, or a carer asking for someone else from their
+    own address, is not parked as a repeat (never routed, not in the coordinators' attention)."""
+    other = db.session.scalar(sa.select(Treatment).filter_by(slug="stem-cell-spinal-cord-injury"))
+    contact = {"email": "freja@example.org"} if same == "email" else {"phone": "+4520123456"}
+    earlier = _earlier_lead(3, treatment=other, **contact)
+    client.post("/quote", data=answers(app))
+    lead = db.session.scalar(sa.select(Lead).where(Lead.id != earlier.id))
+    assert (lead.status, lead.duplicate_of_id) == (LeadStatus.NEW, None)
+    assert outbox.ROUTE_LEAD in [task for task, _ in _tasks()]
+
+
+@pytest.mark.pg
 def test_a_request_after_the_window_is_a_new_lead(client, app):
     earlier = _earlier_lead(31, email="freja@example.org")
     client.post("/quote", data=answers(app))
