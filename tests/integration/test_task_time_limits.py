@@ -20,6 +20,7 @@ from leads.models import EmailMessage, LeadEvent
 from leads.routing.bounces import deliver_and_handle_bounces
 from leads.timeutil import utcnow
 from tests.helpers import wait_until
+from tests.integration.test_email_batches import _queue_batch
 from tests.servers import Worker
 from workers import celery_settings, tasks
 
@@ -59,15 +60,6 @@ def test_a_send_batch_cut_at_the_soft_time_limit_is_finished_by_the_sweep(app, m
     for _task, batch in due_email_batches():
         deliver_and_handle_bounces(batch)
     assert _recipients(mail_sink) == ["patient0@example.org", "patient1@example.org", "patient2@example.org"]
-
-
-def _queue_batch(*addresses: str) -> list[int]:
-    ids = [
-        queue_email(template="test_message", to=address, idempotency_key=f"k:{address}", sent_at=utcnow())
-        for address in addresses
-    ]
-    db.session.commit()
-    return ids
 
 
 def _statuses(ids: list[int]) -> list[tuple[str, int]]:
