@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from leads.extensions import db
 from leads.models import Condition, EvidenceStatus, Treatment
 from leads.timeutil import utcnow
-from leads.validators import has_control_characters
+from leads.validators import CONTROLS_MESSAGE, has_control_characters
 from leads.workdays import DANISH_TIME
 
 REGIONS = ("Hovedstaden", "Sjælland", "Syddanmark", "Midtjylland", "Nordjylland")
@@ -32,7 +32,6 @@ MAX_CAPACITY = 1000
 MAX_ADDRESSES = 10
 ACTIVE, PAUSED = "active", "paused"
 # For any directory or taxonomy text holding one (PostgreSQL refuses NUL; nobody types the others).
-CONTROLS_MESSAGE = _l("Remove the invisible control characters")
 
 
 @dataclass

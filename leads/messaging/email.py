@@ -400,6 +400,7 @@ def deliver_emails(email_ids: list[int], interrupted_at: float | None = None) ->
 # What `deliver_emails` says of an email it left unclaimed, its time running out, for a new task
 # (or, when it cannot publish one, the due-email sweep).
 HANDED_ON = "handed_on"
+LEFT_TO_SWEEP = "left_to_sweep"  # not reached before its last claim moment, for the due-email sweep
 
 
 def _last_claim_moment(interrupted_at: float | None) -> float | None:
@@ -419,18 +420,23 @@ def _hand_on(email_ids: list[int], results: dict[int, str], *, publish: bool) ->
     yet tried only after its safety net (EMAIL_SAFETY_NET_SECONDS after it was queued). A broker
     that refuses leaves them to that sweep, as for any send task lost; so does `publish` False
     (the task reached none of its emails), so that a task given too little time for one claim
-    does not publish itself again and again. Each gets HANDED_ON in `results` ('skipped' when not due)."""
+    does not publish itself again and again. Each gets HANDED_ON in `results` when a task was
+    published for it, LEFT_TO_SWEEP when not ('skipped' when not due)."""
     with look_ups_first():
         templates = dict(
             db.session.execute(_CLAIMABLE_TEMPLATES, {"email_ids": email_ids, "now": utcnow()}).all()
         )
     db.session.rollback()  # no transaction stays open while the tasks are published
     left = [email_id for email_id in email_ids if email_id in templates]  # in the batch's order
+    if not publish:
+        results.update(
+            (email_id, LEFT_TO_SWEEP if email_id in templates else "skipped") for email_id in email_ids
+        )
+        if left:
+            log.warning("emails %s left to the due-email sweep: the task had no time to claim one", left)
+        return
     results.update((email_id, HANDED_ON if email_id in templates else "skipped") for email_id in email_ids)
     if not left:
-        return
-    if not publish:
-        log.warning("emails %s left to the due-email sweep: the task had no time to claim one", left)
         return
     log.info("emails %s handed on to a new task: this one's soft time limit nears", left)
     for task_name, batch in _as_send_tasks((email_id, templates[email_id]) for email_id in left):

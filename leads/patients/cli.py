@@ -105,7 +105,7 @@ def _rules_in_words(config) -> dict[str, tuple[str, str]]:
     booked = closed + config["RETENTION_BOOKED_FOLLOW_UP_MONTHS"]
     erasures = f"erasure requests due ({config['ERASURE_DUE_DAYS']} days after the patient asked)"
     if config["ERASURE_AUTOMATIC_WHEN_DUE"]:
-        erasures += ", each carried out with every request of its patient"
+        erasures += ", each with the requests sent from its address before it"
     else:
         erasures += ", left to an admin (ERASURE_AUTOMATIC_WHEN_DUE is off)"
     return {

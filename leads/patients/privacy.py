@@ -47,6 +47,11 @@ DEADLINE = "deadline"  # the patient's own request, carried out by retention whe
 # What the history and the access log say of an erasure that nobody clicked (`erase_due_requests`).
 AT_DEADLINE_NOTE = "Carried out automatically: the patient's erasure request had reached its deadline."
 AT_DEADLINE_DETAIL = "automatic, at the erasure deadline"
+LEFT_AT_DEADLINE_NOTE = (
+    "The data of {reference} was erased at its erasure deadline; this request, linked to it by its "
+    "email address, a phone number or a duplicate mark, was not: check whether it is the same "
+    "patient's, and erase it from this page if so."
+)
 PATIENT_EXPORT, ERASURE = AccessAction.PATIENT_EXPORT, AccessAction.ERASURE
 ERASED_NOTE = "(removed when the patient's data was erased)"
 S = LeadStatus
@@ -108,18 +113,31 @@ def patient_leads(identifier: str) -> list[Lead]:
 
 def own_requests(lead: Lead) -> list[Lead]:
     """The requests an erasure nobody checks may erase for the patient whose link asked from
-    `lead`: it, and those sent from its email address in any case; none once it is anonymised.
+    `lead`: it, and those sent from its email address in any case before they asked; none once it
+    is anonymised.
 
     Not those `patient_leads` adds by phone number or duplicate mark, which an admin sees named
     before erasing: the link proves only that its patient reads that address's mail, and anyone
     can send the form with another person's phone number, which makes their request a repeat of
-    that person's."""
+    that person's. Nor a request sent after the erasure was asked for: the patient asked us for
+    something again, and an admin decides."""
     if lead.anonymised_at is not None:
         return []
+    asked = lead.erasure_requested_at or utcnow()
     return list(
         db.session.scalars(
             sa.select(Lead)
-            .where(sa.or_(Lead.id == lead.id, same_patient(lead.email, None)), Lead.anonymised_at.is_(None))
+            .where(
+                sa.or_(
+                    Lead.id == lead.id,
+                    sa.and_(
+                        same_patient(lead.email, None),
+                        # Sent before the patient asked, or with an erasure request of its own.
+                        sa.or_(Lead.created_at <= asked, Lead.erasure_requested_at.is_not(None)),
+                    ),
+                ),
+                Lead.anonymised_at.is_(None),
+            )
             .order_by(Lead.created_at, Lead.id)
         )
     )
@@ -545,8 +563,8 @@ LEAD_RULES = ("erasures", "closed_leads", "stalled_leads", "spam_and_duplicates"
 @dataclass
 class RetentionPreview:
     """What a run would act on, rule by rule: `counts` named as RetentionResult's fields (for
-    `erasures`, the requests due, each erased with the rest of its patient's), and, when asked,
-    the first `references` of each lead rule."""
+    `erasures`, the requests due, each erased with the requests sent from its address before
+    it), and, when asked, the first `references` of each lead rule."""
 
     counts: dict[str, int]
     references: dict[str, list[str]]
@@ -605,10 +623,12 @@ def erase_due_requests(due: sa.ColumnElement[bool], deadline: float) -> int:
 
 
 def _erase_when_due(lead_id: int) -> int:
-    """Erase the patient's data of a lead whose erasure is due, with every request sent from its
-    email address (`own_requests`); 1, or 0 when another run (or an admin, or a step on one of the
-    requests) holds one of them, or it was erased meanwhile: the next run sees to it, or it is done."""
-    leads = own_requests(db.session.get(Lead, lead_id))
+    """Erase the patient's data of a lead whose erasure is due, with the requests sent from its
+    email address before it was asked for (`own_requests`); 1, or 0 when another run (or an
+    admin, or a step on one of the requests) holds one of them, or it was erased meanwhile: the
+    next run sees to it, or it is done."""
+    asking = db.session.get(Lead, lead_id)
+    leads = own_requests(asking)
     if not leads:  # erased meanwhile, with another request of the patient
         db.session.rollback()
         return 0
@@ -625,8 +645,20 @@ def _erase_when_due(lead_id: int) -> int:
     if lead_id not in held or held != ids:
         db.session.rollback()
         return 0
+    # What an admin's list would have added (a shared phone number, a duplicate mark, a request
+    # sent since) stays, and says so in its history for a coordinator to judge.
+    for other in _left_by_the_deadline(leads):
+        other.add_event(
+            "note", actor_type="system", note=LEFT_AT_DEADLINE_NOTE.format(reference=asking.reference)
+        )
     _erase(leads, user_id=None, door=DEADLINE, detail=AT_DEADLINE_DETAIL, note=AT_DEADLINE_NOTE)
     return 1
+
+
+def _left_by_the_deadline(erased: list[Lead]) -> list[Lead]:
+    """The requests an admin's erasure of the same patient would have listed beside `erased`."""
+    ids = {lead.id for lead in erased}
+    return [lead for lead in _linked_leads(erased) if lead.id not in ids and lead.anonymised_at is None]
 
 
 EMAIL_BATCH = 1_000

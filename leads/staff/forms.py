@@ -1,7 +1,6 @@
 """Forms of the staff dashboard. Queue filters and the stats period are GET forms (no CSRF:
 they change nothing and must be bookmarkable); every other form posts with a CSRF token."""
 
-import re
 import zoneinfo
 from datetime import date
 
@@ -24,6 +23,7 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Opt
 
 from leads.auth.accounts import MIN_PASSWORD_LENGTH
 from leads.i18n import STAFF_LANGUAGES, countries, page_language
+from leads.ids import id_from
 from leads.models import Role
 from leads.patients.privacy import CLOSING_WARNING
 from leads.staff.access_log import ACTION_LABELS
@@ -178,7 +178,7 @@ class AssignForm(FlaskForm):
     )
 
     def validate_shown_assignee(self, field):
-        if field.data != NOBODY and not re.fullmatch(r"[0-9]{1,18}", field.data):
+        if field.data != NOBODY and id_from(field.data) is None:
             raise ValidationError(_l("The page is out of date; open the lead again"))
 
     @property

@@ -31,8 +31,9 @@ def _run_in(days: float) -> privacy.RetentionResult:
 
 
 def _due(**fields) -> Lead:
-    """A lead whose patient asked for erasure more than ERASURE_DUE_DAYS ago."""
-    return _lead(erasure_requested_at=utcnow() - timedelta(days=DUE_DAYS, minutes=1), **fields)
+    """A lead whose patient asked for erasure more than ERASURE_DUE_DAYS ago, sent before that."""
+    asked = utcnow() - timedelta(days=DUE_DAYS, minutes=1)
+    return _lead(**{"erasure_requested_at": asked, "created_at": asked - timedelta(days=1), **fields})
 
 
 def _history(lead: Lead) -> list[tuple[str, str, str | None]]:
@@ -148,7 +149,9 @@ def test_a_due_erasure_erases_no_request_of_another_address_linked_by_a_phone_nu
     admin erasing by hand sees the linked ones named and decides."""
     someone = _lead(email="someone@example.org", phone="+4520123456", status="contacted")
     asking = _due(email="asking@example.org", phone="+4520123456", status="duplicate", duplicate_of=someone)
-    also_theirs = _lead(email="ASKING@example.org", phone="+4520999999")
+    also_theirs = _lead(
+        email="ASKING@example.org", phone="+4520999999", created_at=utcnow() - timedelta(days=40)
+    )
     assert someone in privacy.patient_leads(asking.reference)  # what an admin is shown
 
     assert _run_in(0).erasures == 1
@@ -157,8 +160,28 @@ def test_a_due_erasure_erases_no_request_of_another_address_linked_by_a_phone_nu
         assert db.session.get(Lead, erased.id).anonymised_at is not None
     kept = db.session.get(Lead, someone.id)
     assert (kept.anonymised_at, kept.email, kept.status) == (None, "someone@example.org", "contacted")
+    # Its history says what happened beside it, for a coordinator to judge.
+    assert _history(someone)[-1] == (
+        "note",
+        "system",
+        privacy.LEFT_AT_DEADLINE_NOTE.format(reference=asking.reference),
+    )
     [proof] = db.session.scalars(sa.select(ErasureRecord)).all()
     assert sorted(proof.references) == sorted([asking.reference, also_theirs.reference])
+
+
+def test_a_request_sent_after_the_erasure_was_asked_for_is_left_to_an_admin(app, taxonomy):
+    """The patient asked us for something again: nobody checks this erasure, so it leaves the new
+    request (quoted, chosen or booked, perhaps) and notes why in its history."""
+    asking = _due(email="mia@example.org")
+    later = _lead(email="MIA@example.org", status="quoted", created_at=utcnow() - timedelta(days=3))
+
+    assert _run_in(0).erasures == 1
+
+    assert db.session.get(Lead, asking.id).anonymised_at is not None
+    kept = db.session.get(Lead, later.id)
+    assert (kept.anonymised_at, kept.status) == (None, "quoted")
+    assert _history(later)[-1][:2] == ("note", "system")
 
 
 def test_a_due_erasure_begins_after_the_runs_time_at_the_next_run(app, taxonomy, monkeypatch):
@@ -198,7 +221,8 @@ def test_two_runs_at_once_carry_out_each_due_erasure_once(app, taxonomy):
 @pytest.mark.commits
 def test_a_run_skips_a_patient_whose_request_another_transaction_holds_and_erases_it_next_time(app, taxonomy):
     held_lead, free = _due(), _due()
-    held_lead_patients_other = _lead(email=held_lead.email)  # not asked for: erased with it
+    # Not asked for, sent before: erased with it.
+    held_lead_patients_other = _lead(email=held_lead.email, created_at=held_lead.created_at)
     with db.engine.connect() as other:
         other.execute(sa.select(Lead.id).where(Lead.id == held_lead_patients_other.id).with_for_update())
 

@@ -121,7 +121,7 @@ def test_a_task_with_no_time_to_claim_one_email_leaves_its_batch_to_the_sweep_no
     client = redis.Redis.from_url(redis_server.url)
     client.flushdb()
 
-    assert tasks.send_emails.apply(kwargs={"email_ids": ids}).get() == dict.fromkeys(ids, "handed_on")
+    assert tasks.send_emails.apply(kwargs={"email_ids": ids}).get() == dict.fromkeys(ids, "left_to_sweep")
     assert _statuses(ids) == [("queued", 0)] * 2
     assert _published_send_tasks(client) == []
     assert due_email_batches() == [(outbox.SEND_EMAILS, ids)]
