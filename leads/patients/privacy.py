@@ -14,11 +14,17 @@ import sqlalchemy as sa
 from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import aliased
 
 from leads import consent
 from leads.extensions import db, look_ups_first
-from leads.messaging.email import cancel_provider_emails, provider_email_assignments, queue_email
+from leads.messaging.email import (
+    cancel_provider_emails,
+    email_coordinators,
+    provider_email_assignments,
+    queue_email,
+)
 from leads.models import (
     AccessAction,
     AccessLog,
@@ -646,10 +652,21 @@ def _erase_when_due(lead_id: int) -> int:
         db.session.rollback()
         return 0
     # What an admin's list would have added (a shared phone number, a duplicate mark, a request
-    # sent since) stays, and says so in its history for a coordinator to judge.
+    # sent since) stays, says so in its history, and the coordinators are told to judge it.
     for other in _left_by_the_deadline(leads):
         other.add_event(
             "note", actor_type="system", note=LEFT_AT_DEADLINE_NOTE.format(reference=asking.reference)
+        )
+        email_coordinators(
+            other,
+            template="coordinator_patient_request",
+            idempotency_key=f"left-at-deadline:{other.id}:{asking.id}",
+            summary=_l(
+                "The data of %(reference)s was erased at its erasure deadline. This request is linked "
+                "to it (by email address, phone number or a duplicate mark) and was not erased: check "
+                "whether it is the same patient's, and erase it from its page if so.",
+                reference=asking.reference,
+            ),
         )
     _erase(leads, user_id=None, door=DEADLINE, detail=AT_DEADLINE_DETAIL, note=AT_DEADLINE_NOTE)
     return 1

@@ -160,12 +160,17 @@ def test_a_due_erasure_erases_no_request_of_another_address_linked_by_a_phone_nu
         assert db.session.get(Lead, erased.id).anonymised_at is not None
     kept = db.session.get(Lead, someone.id)
     assert (kept.anonymised_at, kept.email, kept.status) == (None, "someone@example.org", "contacted")
-    # Its history says what happened beside it, for a coordinator to judge.
+    # Its history says what happened beside it, and the coordinators are told to judge it.
     assert _history(someone)[-1] == (
         "note",
         "system",
         privacy.LEFT_AT_DEADLINE_NOTE.format(reference=asking.reference),
     )
+    [told] = db.session.scalars(
+        sa.select(EmailMessage).filter_by(template="coordinator_patient_request", lead_id=someone.id)
+    ).all()
+    assert f"The data of {asking.reference} was erased at its erasure deadline." in told.body_text
+    assert someone.reference in told.subject and "someone@example.org" not in told.body_text
     [proof] = db.session.scalars(sa.select(ErasureRecord)).all()
     assert sorted(proof.references) == sorted([asking.reference, also_theirs.reference])
 
