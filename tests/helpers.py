@@ -95,6 +95,34 @@ def statements():
 
 
 @contextmanager
+def statements_sent(prefix: str):
+    """(statement, parameters) of each statement starting with `prefix` the app sends while the
+    block runs, as sent: to ask the database for its plan (`query_plan`)."""
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().startswith(prefix):
+            seen.append((statement, parameters))
+
+    engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def query_plan(statement: str, parameters) -> str:
+    """The database's plan for a statement as the app sent it, with the few rows a test has."""
+    cursor = db.session.connection().connection.cursor()
+    if db.engine.dialect.name == "sqlite":
+        return " ".join(row[-1] for row in cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters))
+    db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))  # few rows: let the plan show the index
+    cursor.execute("EXPLAIN " + statement, parameters)
+    return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@contextmanager
 def sqlite_statements():
     """Every statement SQLite runs while the block runs, BEGINs included (a fresh pool)."""
     seen: list[str] = []

@@ -20,6 +20,7 @@ from tests.factories import (
     ProviderFactory,
     TreatmentFactory,
 )
+from tests.helpers import query_plan, statements_sent
 from tests.staff_support import ago, ahead, make_staff, signed_in_client
 
 # Queue ordering, keyset paging and search lean on SQL functions that differ on PostgreSQL.
@@ -168,32 +169,12 @@ def test_search_by_an_address_with_letters_beyond_a_to_z_finds_every_request_in_
     assert sorted(fetch_all(QueueFilters(q=typed))) == ["mixed", "upper"]
 
 
-def _plan(statement: str, parameters) -> str:
-    """The database's plan for a statement as the app sent it, with the few rows a test has."""
-    if db.engine.dialect.name == "sqlite":
-        cursor = db.session.connection().connection.cursor()
-        return " ".join(row[-1] for row in cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters))
-    db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))  # few rows: let the plan show the index
-    cursor = db.session.connection().connection.cursor()
-    cursor.execute("EXPLAIN " + statement, parameters)
-    return "\n".join(row[0] for row in cursor.fetchall())
-
-
 def test_a_search_by_email_is_served_by_the_lower_case_email_index(app, taxonomy):
     LeadFactory(email="ØRSTED@example.org")
-    seen = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().startswith("SELECT lead.id"):
-            seen.append((statement, parameters))
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements_sent("SELECT lead.id") as seen:
         search.search_condition("Ørsted@EXAMPLE.org")
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
     [(statement, parameters)] = seen  # one look-up of the matching leads
-    assert "ix_lead_email_lower" in _plan(statement, parameters)
+    assert "ix_lead_email_lower" in query_plan(statement, parameters)
 
 
 def test_search_finds_a_lead_by_its_reference_with_or_without_prefix(ward):
@@ -422,20 +403,8 @@ def test_the_queue_shows_urgency_and_the_needs_attention_numbers(app, ward):
     ids=["part of a name", "end of a phone number"],
 )
 def test_on_postgresql_a_search_by_part_of_a_name_or_number_is_served_by_a_trigram_index(app, text, index):
-    seen = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().startswith("SELECT lead.id"):
-            seen.append((statement, parameters))
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements_sent("SELECT lead.id") as seen:
         search.search_condition(text)
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
     statement, parameters = seen[-1]  # the search's own look-up of the matching leads
-    db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))  # few rows: let the plan show the index
-    cursor = db.session.connection().connection.cursor()
-    cursor.execute("EXPLAIN " + statement, parameters)
-    plan = "\n".join(row[0] for row in cursor.fetchall())
+    plan = query_plan(statement, parameters)
     assert index in plan, plan

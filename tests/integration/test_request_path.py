@@ -27,7 +27,7 @@ from leads.intake import forget_taxonomy
 from leads.messaging import outbox
 from leads.models import EmailMessage, Lead, OutboxMessage, Treatment
 from leads.staff.operations import PRIORITY_SEPARATOR
-from tests.helpers import kinds, sqlite_statements, statements, wait_until
+from tests.helpers import kinds, query_plan, sqlite_statements, statements, statements_sent, wait_until
 from tests.quote_support import answers, client_with_own_address
 from tests.servers import Worker, free_port, wait_for_port
 from tests.staff_support import signed_in_client
@@ -310,22 +310,10 @@ def test_on_postgresql_the_duplicate_check_is_served_by_the_email_index(app, tax
     db.session.commit()
     patient = client_with_own_address(app)
     patient.get("/quote")  # the taxonomy, read once per process
-    seen = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().startswith("SELECT"):
-            seen.append((statement, parameters))
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements_sent("SELECT") as seen:
         assert patient.post("/quote", data=answers(app, email="ØRSTED@example.org")).status_code == 303
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
     [(statement, parameters)] = seen
-    db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))  # few rows: let the plan show the index
-    cursor = db.session.connection().connection.cursor()
-    cursor.execute("EXPLAIN " + statement, parameters)
-    plan = "\n".join(row[0] for row in cursor.fetchall())
+    plan = query_plan(statement, parameters)
     assert "ix_lead_email_lower" in plan, plan
 
 
