@@ -13,6 +13,7 @@ import pycountry
 from babel import Locale, support
 from babel.core import get_global
 from babel.dates import format_datetime
+from babel.lists import format_list
 from babel.numbers import format_currency
 from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import force_locale, get_locale, refresh
@@ -66,6 +67,7 @@ def register_i18n(app: Flask, translations_dir: str) -> None:
         option_tags=option_tags,
     )
     app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["item_list"] = item_list
     app.jinja_env.filters["moment"] = moment
 
 
@@ -319,6 +321,12 @@ def moment(value: datetime | None, country: str | None = None, language: str | N
     local = value.astimezone(zone) if value.tzinfo else value.replace(tzinfo=UTC).astimezone(zone)
     text = format_datetime(local, pattern, tzinfo=zone, locale=locale)
     return f"{text} {local.strftime('%Z')}"
+
+
+def item_list(items, language: str | None = None) -> str:
+    """Words listed as `language` writes a list: Treatment and Rehabilitation / Behandling og
+    Genoptræning / العلاج وإعادة التأهيل (an English comma is not every language's)."""
+    return format_list([str(item) for item in items], locale=language or page_language())
 
 
 def money(amount: int, currency: str, language: str | None = None) -> str:

@@ -79,6 +79,16 @@ def _quote_rate_limit() -> str:
     return current_app.config["QUOTE_RATE_LIMIT"]
 
 
+# Sent by the language menu on the form's page (static/js/quote.js): the answers typed so far,
+# to be shown again in the menu's language. Nothing is checked or stored, so the rate limit,
+# which counts attempts to send a request, leaves it out.
+SWITCH_LANGUAGE = "switch_language"
+
+
+def _switching_language() -> bool:
+    return SWITCH_LANGUAGE in request.form
+
+
 @bp.get("/")
 def home():
     params = {name: request.args[name] for name in PREFILL_PARAMS if request.args.get(name)}
@@ -86,11 +96,13 @@ def home():
 
 
 @bp.route("/quote", methods=["GET", "POST"])
-@limiter.limit(_quote_rate_limit, methods=["POST"])
+@limiter.limit(_quote_rate_limit, methods=["POST"], exempt_when=_switching_language)
 def quote():
     taxonomy = intake.offered_taxonomy()
     if request.method != "POST":  # GET, or HEAD (Flask answers it with GET's headers)
         return _empty_form(taxonomy)
+    if _switching_language():
+        return _render(_in_new_language(QuoteForm(taxonomy=taxonomy)))
 
     # Checked from the posted values: the form object is built only to show the page again.
     answers = check_answers(request.form, taxonomy)
@@ -200,6 +212,15 @@ def _form_again(message: str, status: int):
     if _read_token(form.form_token.data) is None:
         form.form_token.data = _new_token()
     return _render(form, [message], status=status)
+
+
+def _in_new_language(form: QuoteForm) -> QuoteForm:
+    """The sent answers, for the page in the menu's language: a fresh key, which records the
+    consent wording in that language, and the consent boxes unticked, since the patient agrees to
+    the wording they read."""
+    form.form_token.data = _new_token()
+    form.consent_share.data = form.consent_contact.data = False
+    return form
 
 
 def _empty_form(taxonomy):

@@ -14,7 +14,7 @@ from leads.extensions import db
 from leads.messaging import tokens
 from leads.models import Lead
 from tests.e2e.conftest import axe_violations, screenshot
-from tests.quote_support import VALID_ANSWERS
+from tests.quote_support import NOTHING_STORED, VALID_ANSWERS, stored_counts
 
 pytestmark = pytest.mark.e2e
 
@@ -195,3 +195,39 @@ def test_a_patient_sends_the_form_with_the_keyboard_only(quote_url, page, langua
     assert stored["answers"] == ("DK", language, "3-6-months", "not-sure")
     assert stored["taxonomy"] == ("neurorehabilitation-spinal-cord-injury", "spinal-cord-injury-incomplete")
     assert stored["consent_language"] == language
+
+
+def test_a_patient_who_changes_language_on_the_form_keeps_the_answers_typed(quote_url, phone_page):
+    """With the keyboard, on a phone: the answers come back in the chosen language, nothing is
+    sent, and the consent boxes wait to be ticked against the wording in that language."""
+    page = phone_page
+    page.goto(f"{quote_url}?lang=en")
+    page.locator("#full_name").fill("Karim Haddad")
+    page.locator("#details").fill("C6, 2023.")
+    page.locator("select[name=country]").select_option("DK")
+    page.locator("input[name=timeframe][value='3-6-months']").check()
+    page.locator("#consent_share").check()
+
+    page.get_by_role("link", name="العربية").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.documentElement.lang === 'ar'")
+
+    assert page.get_attribute("html", "dir") == "rtl"
+    assert page.locator("#full_name").input_value() == "Karim Haddad"
+    assert page.locator("#details").input_value() == "C6, 2023."
+    assert page.locator("select[name=country]").input_value() == "DK"
+    assert page.locator("input[name=timeframe][value='3-6-months']").is_checked()
+    assert not page.locator("#consent_share").is_checked()
+    assert page.locator("#consent_share + label [lang]").count() == 0  # the wording is Arabic
+    assert page.locator("#error-summary").count() == 0
+    counts = stored_counts()
+    db.session.rollback()  # no read left open while the live server writes
+    assert counts == NOTHING_STORED
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+    _check(page, "ar")
+
+    _fill(page, VALID_ANSWERS)
+    page.locator("form.quote-form button[type=submit]").click()
+    page.wait_for_url("**/quote/thanks")
+    stored = _stored(REFERENCE.search(page.locator("#reference").inner_text()).group(0))
+    assert stored["consent_language"] == "ar"

@@ -676,3 +676,15 @@ def test_the_window_runs_from_the_chains_first_request(client, app):
 def test_an_unreadable_rate_limit_setting_stops_the_app_with_its_name(app):
     with pytest.raises(config.ConfigError, match="QUOTE_RATE_LIMIT"):
         create_app(config.TestingConfig, QUOTE_RATE_LIMIT="lots")
+
+
+def test_each_radio_of_an_unanswered_question_is_marked_invalid(client, app):
+    """A screen reader says "invalid" on the radio a patient lands on from the summary's link,
+    as it does on every other field with a problem."""
+    response = client.post("/quote", data=answers(app, timeframe=None))
+    page = _text(response)
+    assert response.status_code == 422
+    radios = re.findall(r'<input type="radio" id="timeframe-\d+"[^>]*>', page)
+    assert radios and all('aria-invalid="true"' in radio for radio in radios)
+    answered = re.findall(r'<input type="radio" id="budget-\d+"[^>]*>', page)
+    assert answered and not any("aria-invalid" in radio for radio in answered)

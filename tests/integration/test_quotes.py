@@ -584,3 +584,18 @@ def test_an_email_being_sent_as_the_patient_chooses_is_stopped_right_before_the_
     )
     assert db.session.get(Assignment, waiting.id).status == "not_chosen"
     assert mail_sink.messages() == []
+
+
+def test_what_a_quote_includes_is_listed_as_the_readers_language_writes_a_list(client, accepted):
+    """ "Behandling og Genoptræning", "العلاج وإعادة التأهيل": not English commas on every page."""
+    lead, first, _second = accepted
+    quotes.send_quote(first.id, replace(offer(), includes=["treatment", "rehabilitation"]))
+    db.session.commit()
+    pages = {
+        language: client.get(f"{patient(lead)}?language={language}").get_data(as_text=True)
+        for language in ("en", "da", "ar")
+    }
+    assert "<dd>Treatment and Rehabilitation</dd>" in pages["en"]
+    assert "<dd>Behandling og Genoptræning</dd>" in pages["da"]
+    assert "<dd>العلاج وإعادة التأهيل</dd>" in pages["ar"]
+    assert "Assessment, Hospital stay, Follow-up, and Travel and accommodation help" in pages["en"]
