@@ -874,6 +874,32 @@ def test_the_privacy_notice_is_linked_from_the_form_and_says_what_a_patient_need
         assert needed in notice
 
 
+# What a clinic's notification says about the patient (`notification_context`), as the notice names it.
+NOTICE_WORDS = {
+    "treatment_name": "the treatment",
+    "condition_category": "the kind of condition",
+    "country_name": "country",
+    "language_name": "language",
+    "timeframe": "timeframe",
+    "budget": "budget band",
+}
+
+
+def test_the_privacy_notice_names_everything_a_clinics_notification_says_about_the_patient(
+    app, taxonomy, client
+):
+    from leads.routing.notification import notification_context
+    from tests.factories import ProviderFactory
+
+    about_the_clinic_or_link = {"provider_name", "reference", "link", "link_days"}
+    context = notification_context(_lead(), ProviderFactory(), "https://example.org/p/token")
+    assert set(context) - about_the_clinic_or_link == set(NOTICE_WORDS)
+    notice = " ".join(client.get("/privacy").get_data(as_text=True).split())
+    recipients = notice[notice.index('id="recipients"') : notice.index('id="retention"')]
+    for words in NOTICE_WORDS.values():
+        assert words in recipients, words
+
+
 def test_the_privacy_notice_says_a_request_nobody_acts_on_is_closed_after_the_stalled_period(app, client):
     app.config["RETENTION_STALLED_MONTHS"] = 18
     notice = " ".join(client.get("/privacy").get_data(as_text=True).split())
