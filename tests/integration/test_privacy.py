@@ -133,6 +133,23 @@ def test_the_cli_erases_nothing_when_a_request_arrives_while_the_operator_reads_
     assert db.session.scalars(sa.select(ErasureRecord)).all() == []
 
 
+def test_the_cli_says_so_when_the_patient_was_erased_while_the_operator_read_the_list(
+    app, taxonomy, runner, monkeypatch
+):
+    lead = _lead(email="mia@example.org")
+
+    def erased_meanwhile_then_yes(*args, **kwargs):
+        privacy.erase_patient(lead.reference, user_id=None, door=privacy.DEADLINE)
+        return True
+
+    monkeypatch.setattr("click.confirm", erased_meanwhile_then_yes)
+    result = runner.invoke(args=["privacy", "erase", lead.reference])
+
+    assert result.exit_code == 1 and not isinstance(result.exception, privacy.PatientNotFound)
+    assert f"We hold no personal data under '{lead.reference}'" in result.output
+    assert len(db.session.scalars(sa.select(ErasureRecord)).all()) == 1
+
+
 def _shown(html: str) -> str:
     """The references the erasure page's form carries (those it listed)."""
     field = html[html.index('name="erase-shown"') :]
