@@ -723,6 +723,10 @@ def _record_deadline(claimed_at: datetime) -> datetime:
     return claimed_at + timeout - min(RECORD_MARGIN, timeout / 4)
 
 
+# What an email whose words an erasure removed while it went out says instead of the server's answer.
+ERASED_WHILE_SENT = "Not delivered, and not tried again: its words were erased while the server was asked."
+
+
 def _record_outcome(sent: _Claimed, error: Exception | None) -> tuple[str, int] | None:
     """The server's answer on the email row, in the caller's transaction; its status and attempts,
     or None when the claim that sent it no longer holds (nothing is written then)."""
@@ -734,7 +738,11 @@ def _record_outcome(sent: _Claimed, error: Exception | None) -> tuple[str, int] 
     if db.session.execute(_RELEASE_CLAIM, claim).first() is None:
         return None
     email = db.session.get(EmailMessage, sent.id)
-    if isinstance(error, PermanentSmtpError):
+    if not email.body_text:
+        # The patient's data was erased while the server was asked (a claimed email always holds
+        # its words): the answer often quotes their address, and nothing is left to send again.
+        _mark_failed(email, ERASED_WHILE_SENT)
+    elif isinstance(error, PermanentSmtpError):
         _mark_failed(email, str(error))
     else:
         _schedule_retry(email, str(error))

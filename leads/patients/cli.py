@@ -59,6 +59,9 @@ def erase_command(reference_or_email: str, yes: bool) -> None:
     except privacy.PatientRequestsChanged as exc:
         db.session.rollback()
         raise click.ClickException(f"{exc} Run the command again to see the requests now.") from None
+    except privacy.PatientNotFound as exc:  # erased meanwhile (an admin, or its deadline)
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
     click.echo(f"Erased {len(record.references)} request(s); proof of erasure #{record.id}.")
 
 

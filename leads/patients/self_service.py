@@ -91,6 +91,11 @@ def lead_from_token(token: str) -> Lead:
 
 
 def plain_status(lead: Lead) -> tuple[str, str]:
+    """The lead's status in the patient's words. A repeat says so only when another request
+    handled with it was sent from its address (`handled_together`): one linked by a phone number
+    alone may repeat another person's, and its sender must not learn that they asked us."""
+    if lead.status == S.DUPLICATE and handled_together(lead.id) == [lead.id]:
+        return PLAIN_STATUS[S.SPAM]  # a coordinator judges whether it repeats that request
     return PLAIN_STATUS[LeadStatus(lead.status)]
 
 

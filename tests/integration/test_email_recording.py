@@ -11,13 +11,15 @@ import sqlalchemy as sa
 from leads.extensions import db
 from leads.messaging import email as email_module
 from leads.messaging.email import (
+    PermanentSmtpError,
     TransientSmtpError,
     deliver_email,
     deliver_emails,
     due_email_ids,
     queue_email,
 )
-from leads.models import EmailMessage, LeadEvent
+from leads.models import EmailMessage, Lead, LeadEvent
+from leads.patients import privacy
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
 
@@ -187,3 +189,42 @@ def test_an_outage_that_outlasts_the_claim_leaves_the_email_to_the_sweep_with_th
     assert len(mail_sink.messages()) == 2
     resent = db.session.scalars(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind="email_resent")).all()
     assert len(resent) == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        PermanentSmtpError("550 5.1.1 <patient@example.org>: Recipient address rejected"),
+        TransientSmtpError("452 4.2.2 <patient@example.org>: Mailbox full"),
+    ],
+)
+def test_the_servers_answer_after_the_patient_was_erased_mid_send_keeps_nothing_of_them(
+    app, mail_sink, monkeypatch, taxonomy, answer
+):
+    """The patient's data is erased while the server is asked about an email to them: its answer,
+    which quotes their address, is stored nowhere, and an email with no words or address left is
+    not tried again."""
+    lead = LeadFactory(email="patient@example.org")
+    db.session.commit()
+    email_id, lead_id, reference = _queued(lead_id=lead.id), lead.id, lead.reference
+
+    def erased_meanwhile(message):
+        def erase() -> None:
+            with app.app_context():
+                privacy.erase_patient(reference, user_id=None, door=privacy.COMMAND_LINE)
+                db.session.remove()
+
+        thread = threading.Thread(target=erase)
+        thread.start()
+        thread.join(timeout=30)
+        raise answer
+
+    monkeypatch.setattr(email_module, "smtp_send", erased_meanwhile)
+    deliver_email(email_id)
+
+    db.session.expire_all()
+    email = db.session.get(EmailMessage, email_id)
+    notes = db.session.scalars(sa.select(LeadEvent.note).where(LeadEvent.lead_id == lead_id)).all()
+    assert db.session.get(Lead, lead_id).anonymised_at is not None
+    assert "patient@example.org" not in f"{email.to_address} {email.last_error} {notes}"
+    assert email.status == "failed" and email_id not in due_email_ids()

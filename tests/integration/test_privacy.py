@@ -133,6 +133,23 @@ def test_the_cli_erases_nothing_when_a_request_arrives_while_the_operator_reads_
     assert db.session.scalars(sa.select(ErasureRecord)).all() == []
 
 
+def test_the_cli_says_so_when_the_patient_was_erased_while_the_operator_read_the_list(
+    app, taxonomy, runner, monkeypatch
+):
+    lead = _lead(email="mia@example.org")
+
+    def erased_meanwhile_then_yes(*args, **kwargs):
+        privacy.erase_patient(lead.reference, user_id=None, door=privacy.DEADLINE)
+        return True
+
+    monkeypatch.setattr("click.confirm", erased_meanwhile_then_yes)
+    result = runner.invoke(args=["privacy", "erase", lead.reference])
+
+    assert result.exit_code == 1 and not isinstance(result.exception, privacy.PatientNotFound)
+    assert f"We hold no personal data under '{lead.reference}'" in result.output
+    assert len(db.session.scalars(sa.select(ErasureRecord)).all()) == 1
+
+
 def _shown(html: str) -> str:
     """The references the erasure page's form carries (those it listed)."""
     field = html[html.index('name="erase-shown"') :]
@@ -872,6 +889,32 @@ def test_the_privacy_notice_is_linked_from_the_form_and_says_what_a_patient_need
     notice = client.get("/privacy").get_data(as_text=True)
     for needed in ("explicit consent", "Datatilsynet", "24 months", "one month", "Danish clinics"):
         assert needed in notice
+
+
+# What a clinic's notification says about the patient (`notification_context`), as the notice names it.
+NOTICE_WORDS = {
+    "treatment_name": "the treatment",
+    "condition_category": "the kind of condition",
+    "country_name": "country",
+    "language_name": "language",
+    "timeframe": "timeframe",
+    "budget": "budget band",
+}
+
+
+def test_the_privacy_notice_names_everything_a_clinics_notification_says_about_the_patient(
+    app, taxonomy, client
+):
+    from leads.routing.notification import notification_context
+    from tests.factories import ProviderFactory
+
+    about_the_clinic_or_link = {"provider_name", "reference", "link", "link_days"}
+    context = notification_context(_lead(), ProviderFactory(), "https://example.org/p/token")
+    assert set(context) - about_the_clinic_or_link == set(NOTICE_WORDS)
+    notice = " ".join(client.get("/privacy").get_data(as_text=True).split())
+    recipients = notice[notice.index('id="recipients"') : notice.index('id="retention"')]
+    for words in NOTICE_WORDS.values():
+        assert words in recipients, words
 
 
 def test_the_privacy_notice_says_a_request_nobody_acts_on_is_closed_after_the_stalled_period(app, client):

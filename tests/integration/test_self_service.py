@@ -16,6 +16,7 @@ from leads.models import Assignment, Consent, EmailMessage, Lead, LeadEvent
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
+from tests.quote_support import answers, client_with_own_address
 
 # Withdrawal locks the lead row (FOR UPDATE on PostgreSQL).
 pytestmark = pytest.mark.pg
@@ -161,3 +162,31 @@ def test_the_language_menu_after_a_refused_form_opens_the_patients_page(client, 
     german = client.get(links["de"])
     assert german.status_code == 200
     assert '<html lang="de" dir="ltr">' in german.get_data(as_text=True)
+
+
+def _repeat_of(app, earlier: Lead, **changes) -> Lead:
+    """The request the form stores when sent with `changes`, linked to `earlier` as a repeat."""
+    db.session.commit()
+    client_with_own_address(app).post("/quote", data=answers(app, preferred_language="en", **changes))
+    lead = db.session.scalar(sa.select(Lead).where(Lead.id != earlier.id))
+    assert (lead.status, lead.duplicate_of_id) == ("duplicate", earlier.id)
+    return lead
+
+
+def test_a_repeat_from_the_same_address_says_we_already_have_the_request(client, app, taxonomy):
+    earlier = LeadFactory(email="Freja@example.org", phone="+4599999999")
+    lead = _repeat_of(app, earlier, email="freja@example.org")
+    body = client.get(_path(lead)).get_data(as_text=True)
+    assert "We already have this request" in body and "repeats one you sent earlier" in body
+
+
+def test_a_repeat_linked_by_phone_alone_does_not_tell_its_sender_that_the_number_asked_before(
+    client, app, taxonomy
+):
+    """Anyone can send the form with another person's phone number: the page of their request
+    must not tell them that the number's owner asked us for a treatment."""
+    earlier = LeadFactory(email="owner@example.org", phone="+4520123456")
+    lead = _repeat_of(app, earlier, email="stranger@example.org", phone="20 12 34 56")
+    body = client.get(_path(lead)).get_data(as_text=True)
+    assert "We already have this request" not in body and "repeats one you sent earlier" not in body
+    assert "A coordinator is checking your request" in body
