@@ -35,7 +35,7 @@ from leads.dev import seed
 from leads.extensions import db
 from leads.models import Assignment, Condition, Consent, Lead, Provider, ProviderTreatment, Treatment, User
 from leads.models.catalog import provider_condition
-from leads.models.lead import REFERENCE_ALPHABET, new_reference
+from leads.models.lead import REFERENCE_ALPHABET, email_key, new_reference
 from leads.routing import responses
 from leads.routing import service as routing
 from leads.staff import queue, stats, stats_summary
@@ -90,6 +90,7 @@ def add_leads(leads: int, seed_value: int = 7) -> None:
                 "status": status,
                 "full_name": f"Patient {rng.choice('ABCDEFGHJK')}{n:07d} Jensen",
                 "email": f"patient{n}@example.org",
+                "email_key": email_key(f"patient{n}@example.org"),
                 "phone": f"+49{150000000 + n}",
                 "country": rng.choice(COUNTRIES),
                 "preferred_language": "en",
@@ -154,15 +155,16 @@ def build_set_based(leads: int, seed_value: int = 7) -> None:
     db.session.execute(
         sa.text(
             f"""
-            INSERT INTO lead (reference, status, full_name, email, phone, country, preferred_language,
-                treatment_id, condition_id, details, timeframe, budget, contact_preference, utm_source,
-                assigned_to_id, sla_due_at, created_at, updated_at)
+            INSERT INTO lead (reference, status, full_name, email, email_key, phone, country,
+                preferred_language, treatment_id, condition_id, details, timeframe, budget,
+                contact_preference, utm_source, assigned_to_id, sla_due_at, created_at, updated_at)
             SELECT 'Q-' || {reference},
                 CASE WHEN created > now() - interval '3 days' THEN {pick.format("open", "text")}
                      WHEN random() < 0.002 THEN {pick.format("stuck", "text")}
                      ELSE {pick.format("closed", "text")} END,
                 'Patient ' || chr(65 + n % 10) || lpad(n::text, 7, '0') || ' Jensen',
-                'patient' || n || '@example.org', '+49' || (150000000 + n),
+                -- The address is lower-case ASCII: its own key (leads.models.lead.email_key).
+                'patient' || n || '@example.org', 'patient' || n || '@example.org', '+49' || (150000000 + n),
                 {pick.format("countries", "text")},
                 'en', {pick.format("treatments", "int")}, {pick.format("conditions", "int")}, 'Bench lead.',
                 '3-6-months', '20000-50000-eur', 'email', {pick.format("sources", "text")},
@@ -390,7 +392,7 @@ def run(options, url: str, redis_url: str) -> None:
             ("search: reference", page(QueueFilters(q=sample.reference))),
             ("search: email, exact", page(QueueFilters(q=sample.email))),
             ("search: email, typed in capitals", page(QueueFilters(q=sample.email.upper()))),
-            ("search: email nobody has (lower(email) index)", page(QueueFilters(q="Nobody@Example.org"))),
+            ("search: email nobody has (email key index)", page(QueueFilters(q="Nobody@Example.org"))),
             ("search: phone, international", page(QueueFilters(q=sample.phone))),
             (
                 "search: phone, national number (215 country codes)",

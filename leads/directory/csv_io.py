@@ -24,6 +24,7 @@ from leads.directory.validation import (
     SlugIndex,
     clean_provider,
 )
+from leads.models.catalog import provider_name_key
 from leads.timeutil import utcnow
 from leads.workdays import DANISH_TIME
 
@@ -86,7 +87,7 @@ def import_providers(content: bytes | str, *, is_demo: bool = False) -> ImportRe
     cleaned = []
     seen: dict[str, int] = {}
     for line, data in rows:
-        key = " ".join(data.name.split()).lower()
+        key = provider_name_key(data.name)
         if key and key in seen:
             message = _("'%(name)s' is already on line %(line)s", name=data.name.strip(), line=seen[key])
             errors.append(_column_error(line, "name", message))

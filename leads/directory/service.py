@@ -10,16 +10,15 @@ from sqlalchemy.orm import selectinload
 from leads.directory.validation import CleanProvider, InvalidFields, resume_at
 from leads.extensions import db, flush_unless_taken
 from leads.models import Assignment, Provider, ProviderTreatment
+from leads.models.catalog import provider_name_key
 from leads.timeutil import utcnow
 from leads.workdays import DANISH_TIME, week_start
 from leads.workflow import provider_paused
 
 
 def find_by_name(name: str) -> Provider | None:
-    """The provider of that name in any case. Compared in Python: SQLite's lower() changes ASCII
-    letters only, so "Øresund" would not match "øresund" (the directory is a few hundred rows)."""
-    wanted = name.casefold()
-    return next((p for p in db.session.scalars(sa.select(Provider)) if p.name.casefold() == wanted), None)
+    """The provider of that name in any case (`provider_name_key`), through its unique index."""
+    return db.session.scalar(sa.select(Provider).filter_by(name_key=provider_name_key(name)))
 
 
 def _name_taken(name: str, provider: Provider | None) -> InvalidFields | None:

@@ -18,7 +18,7 @@ from leads.messaging.email import queue_email
 from leads.messaging.urls import patient_link
 from leads.models import Condition, Consent, Lead, LeadEvent, Treatment
 from leads.models.catalog import treatment_condition
-from leads.models.lead import event_values, new_reference, same_email, status_change
+from leads.models.lead import email_key, event_values, new_reference, same_email, status_change
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus, sharing_refusal
 
@@ -100,7 +100,7 @@ _treatment, _condition = Treatment.__table__, Condition.__table__
 # Requests a new one is never a repeat of: a patient who withdrew, or whose request a coordinator
 # closed, may ask again.
 NOT_ORIGINALS = (LeadStatus.SPAM, LeadStatus.WITHDRAWN, LeadStatus.CLOSED_LOST)
-# The latest request a new one repeats (same email in any case, through the lower-case email index,
+# The latest request a new one repeats (same email in any case, through the index of email keys,
 # or same phone) since `since`, for the same treatment (the look-up's, correlated): a patient asking
 # about another treatment, or a carer asking for someone else's, is a new request to route.
 _EARLIER = (
@@ -109,7 +109,7 @@ _EARLIER = (
         _lead.c.created_at >= sa.bindparam("since"),
         _lead.c.anonymised_at.is_(None),
         _lead.c.status.not_in([s.value for s in NOT_ORIGINALS]),
-        sa.or_(same_email(_lead.c.email, sa.bindparam("email")), _lead.c.phone == sa.bindparam("phone")),
+        sa.or_(same_email(sa.bindparam("email_key")), _lead.c.phone == sa.bindparam("phone")),
         # "+ 0" keeps the planner on the email and phone indexes: a treatment has many leads.
         _lead.c.treatment_id + 0 == _treatment.c.id,
     )
@@ -168,15 +168,16 @@ class _Found:
     earlier_id: int | None  # the latest request this one repeats
 
 
-def _look_up(request: QuoteRequest, *, since: datetime) -> _Found:
+def _look_up(request: QuoteRequest, key: str, *, since: datetime) -> _Found:
     """The active treatment and condition the request names and the latest earlier request of the
-    same patient since `since` (one query when both are on offer)."""
+    same patient (whose address has the email key `key`, or who gave the same phone) since `since`
+    (one query when both are on offer)."""
     found = db.session.connection().execute(
         _LOOK_UPS,
         {
             "treatment": request.treatment,
             "condition": request.condition,
-            "email": request.email or None,
+            "email_key": key or None,
             "phone": request.phone or None,
             "since": since,
         },
@@ -286,9 +287,10 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
     )
     now = utcnow()
     window = timedelta(days=config["QUOTE_DUPLICATE_WINDOW_DAYS"])
+    key = email_key(request.email)  # once: for the duplicate look-up and the new row
     with look_ups_first():
         try:
-            found = _look_up(request, since=now - window)
+            found = _look_up(request, key, since=now - window)
         except IntakeRejected:
             # A form stored before its treatment was withdrawn, sent again: what it stored.
             replayed = _replayed(request)
@@ -335,6 +337,7 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
         "duplicate_of_id": duplicate_of_id,
         "full_name": request.full_name,
         "email": request.email,
+        "email_key": key,
         "phone": request.phone,
         "country": request.country,
         "preferred_language": request.preferred_language,

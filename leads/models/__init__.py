@@ -9,7 +9,15 @@ from leads.models.catalog import (
     ProviderTreatment,
     Treatment,
 )
-from leads.models.lead import Consent, Lead, LeadEvent, find_by_reference, same_email, same_patient
+from leads.models.lead import (
+    Consent,
+    Lead,
+    LeadEvent,
+    email_key,
+    find_by_reference,
+    same_email,
+    same_patient,
+)
 from leads.models.messaging import EmailMessage, EmailStatus, OutboxMessage
 from leads.models.quote import Quote, QuoteRevision
 from leads.models.staff import AccessAction, AccessLog, ErasureRecord, Role, User
@@ -51,6 +59,7 @@ __all__ = [
     "StatsDay",
     "Treatment",
     "User",
+    "email_key",
     "find_by_reference",
     "same_email",
     "same_patient",

@@ -1,10 +1,11 @@
 """The treatment taxonomy, the provider directory and lead-to-provider assignments."""
 
+import unicodedata
 from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from leads.extensions import db
 from leads.timeutil import utcnow
@@ -65,9 +66,28 @@ class ProviderTreatment(db.Model):
     treatment = relationship("Treatment")
 
 
+def provider_name_key(name: str) -> str:
+    """What two provider names must not share: the name in any case, the same on every database
+    (the directory form, the CSV import and `find_by_name` all compare this).
+
+    Case-folded, not lower-cased: a name is a label for people, and "STRASSE KLINIK" is the same
+    clinic as "Straße Klinik" (casefold() turns ß into ss and a final sigma into sigma, where
+    lower() leaves them). NFC first, so an Å typed as A and a combining ring is the Å it looks
+    like; runs of white space (a no-break space too) become one space, as the form stores a name.
+    Computed in Python and stored (Provider.name_key, unique): SQLite's lower() changes A to Z
+    only. Unicode never changes the case folding or NFC form of a character it has encoded, so a
+    stored key stays right after an upgrade of Python.
+    """
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+
+
 class Provider(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    # provider_name_key(name), set with the name (`_name_set`): its unique index is what keeps
+    # "Nordic Clinic" and "nordic clinic" from both being saved by two admins at the same moment.
+    # casefold() turns a letter into at most three (ΐ), so three times the name's length.
+    name_key: Mapped[str] = mapped_column(sa.String(600), unique=True, index=True)
     city: Mapped[str] = mapped_column(sa.String(100))
     region: Mapped[str] = mapped_column(sa.String(100))
     notification_emails: Mapped[list] = mapped_column(sa.JSON, default=list)
@@ -90,6 +110,11 @@ class Provider(db.Model):
 
     treatments = relationship("ProviderTreatment", cascade="all, delete-orphan")
     conditions = relationship("Condition", secondary=provider_condition)
+
+    @validates("name")
+    def _name_set(self, _key: str, name: str) -> str:
+        self.name_key = provider_name_key(name)
+        return name
 
 
 class AddressBounce(db.Model):

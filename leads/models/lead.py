@@ -2,10 +2,11 @@
 
 import re
 import secrets
+import unicodedata
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from leads.extensions import db
 from leads.timeutil import utcnow
@@ -37,8 +38,6 @@ class Lead(db.Model):
         # The coordinator queue: the SLA-overdue segment, and "mine" in newest-first order.
         sa.Index("ix_lead_status_sla_due_at", "status", "sla_due_at"),
         sa.Index("ix_lead_assigned_to_id_created_at", "assigned_to_id", "created_at"),
-        # The same email in any case (`same_email`): the duplicate check at intake, the email search.
-        sa.Index("ix_lead_email_lower", sa.text("lower(email)")),
         # The queue's search by part of a name (ILIKE '%…%') or the end of a phone number (LIKE '%…'):
         # trigram indexes, on PostgreSQL only (migration 0007t creates pg_trgm).
         sa.Index(
@@ -67,6 +66,11 @@ class Lead(db.Model):
     status_reason: Mapped[str | None] = mapped_column(sa.String(500))
     full_name: Mapped[str] = mapped_column(sa.String(200))
     email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    # email_key(email), set with the email (`_email_set`; the intake's insert gives it itself), and
+    # cleared with it at erasure. Its index serves every look-up of the same email in any case
+    # (`same_email`): the duplicate check at intake, the search, a patient's other requests.
+    # lower() makes two letters of one at most (İ), so twice the address's length.
+    email_key: Mapped[str] = mapped_column(sa.String(508), index=True)
     phone: Mapped[str] = mapped_column(sa.String(20), index=True)
     country: Mapped[str] = mapped_column(sa.String(2))
     preferred_language: Mapped[str] = mapped_column(sa.String(8), default="en")
@@ -105,6 +109,11 @@ class Lead(db.Model):
     assignments = relationship("Assignment", back_populates="lead", order_by="Assignment.rank")
     duplicate_of = relationship("Lead", remote_side=[id])
     assigned_to = relationship("User")
+
+    @validates("email")
+    def _email_set(self, _key: str, email: str) -> str:
+        self.email_key = email_key(email)
+        return email
 
     def change_status(
         self,
@@ -186,19 +195,34 @@ def status_change(current: str, target: str, **actor_and_note) -> tuple[LeadStat
     return new_status, values
 
 
-def same_email(column, address) -> sa.ColumnElement[bool]:
-    """`column` holds the email `address` (a value or bound parameter) in any case. Both sides are
-    lower-cased by the database: Python's lower() changes every letter, SQLite's (and PostgreSQL's
-    under the C locale) only A to Z, so mixing the two missed ØRSTED@ against ØRSTED@. On
-    Lead.email, `lower(email)` is what the index ix_lead_email_lower holds."""
-    return sa.func.lower(column) == sa.func.lower(address)
+def email_key(address: str) -> str:
+    """An email address in any case: what Lead.email_key stores, and what two addresses are
+    compared by wherever the same patient's address is looked for (`same_email`).
+
+    NFC, then lower(). Not casefold(): besides case, it makes one letter of two different ones (ß
+    and ss, ς and σ), and two such addresses are two mailboxes; two domains, even (IDNA 2008,
+    which email-validator applies, keeps straße.de and strasse.de apart). Case alone is what mail
+    systems ignore in practice. The intake stores what email-validator returns: the domain lower-
+    cased, the local part in NFC with its case kept; so this key is that address lower-cased, and
+    NFC makes an Å typed as A and a combining ring in the search the Å stored. Computed in Python
+    and stored: SQLite's lower() (and PostgreSQL's under the C locale) changes A to Z only, so the
+    database could not tell ØRSTED@ from øRSTED@. Unicode never changes which letters are each
+    other's case, so a stored key stays right after an upgrade of Python.
+    """
+    return unicodedata.normalize("NFC", address).lower()
+
+
+def same_email(key) -> sa.ColumnElement[bool]:
+    """Leads holding the address whose `email_key` is `key` (a value or a bound parameter), in any
+    case, through the index on Lead.email_key."""
+    return Lead.email_key == key
 
 
 def same_patient(email: str | None, phone: str | None) -> sa.ColumnElement[bool]:
     """Leads of the same patient: the same email address in any case, or the same phone number."""
     clauses = []
     if email:
-        clauses.append(same_email(Lead.email, email))
+        clauses.append(same_email(email_key(email)))
     if phone:
         clauses.append(Lead.phone == phone)
     return sa.or_(*clauses) if clauses else sa.false()

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.models import Lead
-from leads.models.lead import same_email, typed_reference
+from leads.models.lead import email_key, same_email, typed_reference
 
 COUNTRY_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 SCAN_ID_CAP = 5000  # a search matching more leads than this reads them in queue order instead
@@ -19,8 +19,8 @@ _PHONE = re.compile(r"\+?[\d\s().-]{5,25}")
 
 def _email_condition(address: str):
     """Whole address, any case (`same_email`), every lead holding it found once through the
-    lower-case email index."""
-    return _scanned(same_email(Lead.email, address))
+    index of the stored email keys."""
+    return _scanned(same_email(email_key(address)))
 
 
 def _scanned(condition):

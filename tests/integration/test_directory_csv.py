@@ -142,6 +142,21 @@ def test_the_same_name_twice_in_one_file_is_refused(app, taxonomy):
     ]
 
 
+def test_the_same_name_in_any_case_twice_in_one_file_is_refused_letters_beyond_a_to_z_too(app, taxonomy):
+    straße = AARHUS.replace("Aarhus Spine Clinic", "Straße Ørsted Klinik")
+    strasse = AARHUS.replace("Aarhus Spine Clinic", "STRASSE ØRSTED KLINIK")
+    assert _failure(HEADER + straße + strasse) == [
+        "line 3: name: 'STRASSE ØRSTED KLINIK' is already on line 2"
+    ]
+
+
+def test_a_known_name_in_another_case_updates_its_provider(app, taxonomy):
+    _import(HEADER + AARHUS.replace("Aarhus Spine Clinic", "Øresund Klinik"))
+    report = _import(HEADER + AARHUS.replace("Aarhus Spine Clinic", "ØRESUND KLINIK").replace(",8,", ",9,"))
+    assert (report.created, report.updated) == (0, 1)
+    assert db.session.scalars(sa.select(Provider.weekly_capacity)).all() == [9]
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

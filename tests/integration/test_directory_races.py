@@ -50,6 +50,21 @@ def test_a_provider_saved_meanwhile_under_the_same_name_is_explained_at_the_name
     assert count_rows(Provider) == 1
 
 
+def test_a_provider_saved_meanwhile_under_the_same_name_in_another_case_is_explained_at_the_name(
+    admin, monkeypatch
+):
+    """The unique key is the name in any case (Provider.name_key), not the name as typed."""
+    ProviderFactory(name="VEJLE NEURO CENTRE")
+    db.session.commit()
+    _misses_once(monkeypatch, service, "find_by_name")
+    response = admin.post("/staff/admin/providers/new", data=_form())
+    assert response.status_code == 200
+    assert _errors(response.get_data(as_text=True)) == {
+        "name": "Another provider is already called &#39;VEJLE NEURO CENTRE&#39;"
+    }
+    assert count_rows(Provider) == 1
+
+
 def test_an_import_that_meets_a_name_saved_meanwhile_imports_nothing_and_names_the_line(
     app, taxonomy, monkeypatch
 ):
@@ -98,6 +113,20 @@ def test_two_admins_adding_the_same_provider_at_once_keep_one_and_the_second_is_
     assert response.status_code == 200
     assert _errors(response.get_data(as_text=True)) == TAKEN_NAME
     assert db.session.scalars(sa.select(Provider.city)).all() == ["Aarhus"]  # the first admin's
+
+
+@pytest.mark.pg_only
+@pytest.mark.commits
+def test_two_admins_adding_the_same_provider_in_another_case_at_once_keep_one_and_the_second_is_told(
+    app, admin
+):
+    with committed_once_waited_on(app, lambda: ProviderFactory(name="vejle neuro centre")):
+        response = admin.post("/staff/admin/providers/new", data=_form())
+    assert response.status_code == 200
+    assert _errors(response.get_data(as_text=True)) == {
+        "name": "Another provider is already called &#39;vejle neuro centre&#39;"
+    }
+    assert db.session.scalars(sa.select(Provider.city)).all() == ["Aarhus"]
 
 
 @pytest.mark.pg_only

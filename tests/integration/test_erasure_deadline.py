@@ -142,6 +142,19 @@ def test_two_due_requests_of_one_patient_are_one_erasure(app, taxonomy):
         assert [kind for kind, _, _ in _history(lead)].count("erased") == 1
 
 
+def test_a_due_erasure_takes_the_requests_from_the_address_in_any_case_letters_beyond_a_to_z_too(
+    app, taxonomy
+):
+    """By the stored keys (`email_key`): SQLite's lower() leaves Ø and ø two letters."""
+    first = _due(email="ørsted@example.org")
+    second = _lead(email="ØRSTED@example.org", status="closed_lost", created_at=utcnow() - timedelta(days=40))
+
+    assert _run_in(0).erasures == 1
+
+    [proof] = db.session.scalars(sa.select(ErasureRecord)).all()
+    assert proof.references == [second.reference, first.reference]
+
+
 def test_a_due_erasure_erases_no_request_of_another_address_linked_by_a_phone_number(app, taxonomy):
     """Anyone can send the form with another person's phone number, which marks their request a
     repeat of that person's, then ask for erasure from their own link: nobody checks the erasure

@@ -56,7 +56,7 @@ def _rows(connection) -> None:
     insert_rows(connection, rows)
 
 
-# Reflecting the lead table: SQLite cannot describe its lower(email) index, which no row here needs.
+# Reflecting the lead table at 0008n: SQLite cannot describe its lower(email) index, which no row here needs.
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection")
 def test_provider_statistics_are_recomputed_over_the_last_200_answered_or_expired(database_url, tmp_path):
     with scratch_database(database_url, tmp_path) as url:

@@ -158,23 +158,25 @@ def test_search_finds_leads_by_email_phone_or_name(ward, search, expected):
     assert set(fetch_all(QueueFilters(q=search))) == expected
 
 
-@pytest.mark.parametrize("typed", ["ØRSTED@example.org", "Ørsted@Example.ORG", "ØRSTED@EXAMPLE.ORG"])
+@pytest.mark.parametrize(
+    "typed", ["ØRSTED@example.org", "Ørsted@Example.ORG", "ØRSTED@EXAMPLE.ORG", "ørsted@example.org"]
+)
 def test_search_by_an_address_with_letters_beyond_a_to_z_finds_every_request_in_any_case(
     app, taxonomy, typed
 ):
-    """Each way the database lower-cases (SQLite: A to Z only), the same on both sides."""
-    for name, email in (("upper", "ØRSTED@example.org"), ("mixed", "Ørsted@EXAMPLE.org")):
+    """By the stored keys (`email_key`): the database's lower() changes A to Z only (SQLite's)."""
+    for name, email in (("upper", "ØRSTED@example.org"), ("mixed", "øRSTED@EXAMPLE.org")):
         LeadFactory(full_name=name, email=email)
     LeadFactory(full_name="other", email="orsted@example.org")
     assert sorted(fetch_all(QueueFilters(q=typed))) == ["mixed", "upper"]
 
 
-def test_a_search_by_email_is_served_by_the_lower_case_email_index(app, taxonomy):
+def test_a_search_by_email_is_served_by_the_email_key_index(app, taxonomy):
     LeadFactory(email="ØRSTED@example.org")
     with statements_sent("SELECT lead.id") as seen:
         search.search_condition("Ørsted@EXAMPLE.org")
     [(statement, parameters)] = seen  # one look-up of the matching leads
-    assert "ix_lead_email_lower" in query_plan(statement, parameters)
+    assert "ix_lead_email_key" in query_plan(statement, parameters)
 
 
 def test_search_finds_a_lead_by_its_reference_with_or_without_prefix(ward):

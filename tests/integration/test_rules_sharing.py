@@ -249,6 +249,19 @@ def test_withdrawing_from_a_repeat_withdraws_the_first_request_it_is_handled_wit
     assert withdraw_consent(first.id) is False  # once
 
 
+def test_withdrawing_from_a_repeat_sent_from_the_address_in_another_case_withdraws_both(app, taxonomy):
+    """The same address in any case, letters beyond A to Z too (by the stored `email_key`)."""
+    first = _routed_lead()
+    first.email = "ØRSTED@example.org"
+    repeat = LeadFactory(email="øRSTED@example.org", status="duplicate", duplicate_of=first)
+    db.session.commit()
+
+    assert withdraw_consent(repeat.id)
+
+    db.session.expire_all()
+    assert {db.session.get(Lead, lead.id).status for lead in (first, repeat)} == {"withdrawn"}
+
+
 def test_a_repeat_marked_by_phone_alone_cannot_withdraw_another_address_s_request(app, taxonomy):
     """Intake marks a request a repeat by its phone number alone, but the link of a request sent
     from another address proves nothing about the first one's patient (a shared or known number):
