@@ -342,25 +342,33 @@ class Config:
             raise ConfigError("SECRET_KEY is not set")
         if self.SECRET_KEY in PUBLIC_SECRET_KEYS and not self.ACCEPTS_PUBLIC_SECRET_KEY:
             raise ConfigError("SECRET_KEY is a key published in the repository; set a random one")
-        if not 0 < self.TASK_SOFT_TIME_LIMIT < self.TASK_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT:
-            raise ConfigError(
-                "TASK_SOFT_TIME_LIMIT must be more than 0 and less than TASK_TIME_LIMIT, which must be "
-                f"less than the broker's visibility timeout ({BROKER_VISIBILITY_TIMEOUT} s); got "
-                f"{self.TASK_SOFT_TIME_LIMIT:g} and {self.TASK_TIME_LIMIT:g}"
-            )
-        if self.EMAIL_CLAIM_TIMEOUT_SECONDS >= self.TASK_SOFT_TIME_LIMIT:
-            # A send task claims an email only while its claim would end before the soft time limit.
-            raise ConfigError(
-                "EMAIL_CLAIM_TIMEOUT_SECONDS must be less than TASK_SOFT_TIME_LIMIT: a send task claims "
-                "emails only while a claim would end before its soft time limit; got "
-                f"{self.EMAIL_CLAIM_TIMEOUT_SECONDS} and {self.TASK_SOFT_TIME_LIMIT:g}"
-            )
-        if self.DATABASE_TASK_STATEMENT_TIMEOUT >= self.TASK_SOFT_TIME_LIMIT:
-            # A statement still running when the task is interrupted leaves its connection mid-query.
-            raise ConfigError(
-                "DATABASE_TASK_STATEMENT_TIMEOUT must be less than TASK_SOFT_TIME_LIMIT; got "
-                f"{self.DATABASE_TASK_STATEMENT_TIMEOUT:g} and {self.TASK_SOFT_TIME_LIMIT:g}"
-            )
+        check_soft_time_limit(self.TASK_SOFT_TIME_LIMIT, vars(self))
+
+
+def check_soft_time_limit(soft: float, config, name: str = "TASK_SOFT_TIME_LIMIT") -> None:
+    """ConfigError unless a task's soft time limit `soft` (the setting, or a worker's `name` option)
+    fits the other settings of `config`: below the hard limit, above a claim and a statement."""
+    hard = config["TASK_TIME_LIMIT"]
+    if not 0 < soft < hard < BROKER_VISIBILITY_TIMEOUT:
+        raise ConfigError(
+            f"{name} must be more than 0 and less than TASK_TIME_LIMIT, which must be "
+            f"less than the broker's visibility timeout ({BROKER_VISIBILITY_TIMEOUT} s); got "
+            f"{soft:g} and {hard:g}"
+        )
+    claim = config["EMAIL_CLAIM_TIMEOUT_SECONDS"]
+    if claim >= soft:
+        # A send task claims an email only while its claim would end before the soft time limit.
+        raise ConfigError(
+            f"EMAIL_CLAIM_TIMEOUT_SECONDS must be less than {name}: a send task claims "
+            "emails only while a claim would end before its soft time limit; got "
+            f"{claim} and {soft:g}"
+        )
+    statement = config["DATABASE_TASK_STATEMENT_TIMEOUT"]
+    if statement >= soft:
+        # A statement still running when the task is interrupted leaves its connection mid-query.
+        raise ConfigError(
+            f"DATABASE_TASK_STATEMENT_TIMEOUT must be less than {name}; got {statement:g} and {soft:g}"
+        )
 
 
 def development_secret_key(path: Path | None = None) -> str:

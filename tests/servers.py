@@ -64,8 +64,12 @@ class RedisServer:
 class Worker:
     """A real `celery worker` process bound to the test environment."""
 
-    def __init__(self, env: dict, log_path: Path, pool: str = "solo", concurrency: int = 1) -> None:
+    def __init__(
+        self, env: dict, log_path: Path, pool: str = "solo", concurrency: int = 1, options: tuple = ()
+    ) -> None:
+        """`options`: more `celery worker` command-line options (--soft-time-limit 6)."""
         self.env = {**os.environ, **env}
+        self.options = options
         self.log_path = log_path
         self.pool = pool
         self.concurrency = concurrency
@@ -94,6 +98,7 @@ class Worker:
                 "--without-heartbeat",
                 "-n",
                 f"test-{free_port()}@%h",
+                *self.options,
             ],
             cwd=BASE_DIR,
             env=self.env,

@@ -8,7 +8,7 @@ from celery import Celery, Task
 from flask import Flask
 from kombu import Queue
 
-from config import BROKER_VISIBILITY_TIMEOUT, sentinel_addresses
+from config import BROKER_VISIBILITY_TIMEOUT, check_soft_time_limit, sentinel_addresses
 from leads import connections
 from leads.messaging import outbox
 from workers.broker import transport_for
@@ -31,8 +31,10 @@ def celery_settings(config) -> dict:
         # batch of such emails, a database that stopped answering) is interrupted, then killed,
         # before the visibility timeout hands it to another worker (config.py checks the order).
         # The leads it left are the sweeps'; a send task stops claiming emails in time and hands
-        # the rest on (`deliver_emails`), so none is in flight when the interruption comes.
-        "task_soft_time_limit": config["TASK_SOFT_TIME_LIMIT"],
+        # the rest on (`deliver_emails`), so none is in flight when the interruption comes. The
+        # soft limit is the worker's (`settle_soft_time_limit`), not a setting here: Celery would
+        # copy task_soft_time_limit onto every task, and a task's own limit outranks the worker's
+        # --soft-time-limit, which would then be ignored.
         "task_time_limit": config["TASK_TIME_LIMIT"],
         # A lost broker connection must not kill the tasks running (an email mid-conversation
         # would be left claimed): their acknowledgement fails, and Redis redelivers them later.
@@ -97,16 +99,37 @@ def _every(seconds: float, task: str) -> dict:
     return {"task": task, "schedule": timedelta(seconds=seconds), "options": {"expires": expires}}
 
 
-# When the task running in this context began (time.monotonic()); unset outside a task.
-_task_began: ContextVar[float | None] = ContextVar("task_began", default=None)
+def settle_soft_time_limit(worker, config) -> None:
+    """At a worker's start (`worker_init`, before its pool exists): the soft time limit its pool
+    interrupts tasks at is `celery worker --soft-time-limit` when given, else TASK_SOFT_TIME_LIMIT;
+    the first becomes the worker's TASK_SOFT_TIME_LIMIT too (its pool processes are forked after
+    this), so what its tasks read is what they run under. ConfigError, and no worker, when the
+    option breaks the rules config.py holds TASK_SOFT_TIME_LIMIT to."""
+    if worker.soft_time_limit is None:
+        worker.soft_time_limit = config["TASK_SOFT_TIME_LIMIT"]
+        return
+    check_soft_time_limit(worker.soft_time_limit, config, name="--soft-time-limit")
+    config["TASK_SOFT_TIME_LIMIT"] = worker.soft_time_limit
 
 
-def soft_time_limit_at(config) -> float | None:
+def soft_time_limit_of(task: Task, config) -> float:
+    """The soft time limit `task` runs under, by the pool's own rule (celery.worker.request): the
+    one its message carries (published with apply_async(soft_time_limit=...)), else the task's own
+    (a task declared with one), else the worker's (`settle_soft_time_limit`)."""
+    _, published = task.request.timelimit or (None, None)
+    return published or task.soft_time_limit or config["TASK_SOFT_TIME_LIMIT"]
+
+
+# When the task running in this context is interrupted at its soft time limit (time.monotonic());
+# unset outside a task.
+_interrupted_at: ContextVar[float | None] = ContextVar("interrupted_at", default=None)
+
+
+def soft_time_limit_at() -> float | None:
     """When the running task is interrupted at its soft time limit (time.monotonic()), counted from
     its start as the pool counts it (from a few milliseconds earlier, when the pool process took
     it: within the margins of what must end before it); None outside a task."""
-    began = _task_began.get()
-    return None if began is None else began + config["TASK_SOFT_TIME_LIMIT"]
+    return _interrupted_at.get()
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -114,13 +137,14 @@ def celery_init_app(app: Flask) -> Celery:
 
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
-            began = _task_began.set(time.monotonic())
+            interrupted_at = time.monotonic() + soft_time_limit_of(self, app.config)
+            token = _interrupted_at.set(interrupted_at)
             try:
                 # A task's statements get a task's timeouts (DATABASE_TASK_*), not a request's.
                 with app.app_context(), connections.running_a_task():
                     return self.run(*args, **kwargs)
             finally:
-                _task_began.reset(began)
+                _interrupted_at.reset(token)
 
     celery_app = Celery(app.name, task_cls=FlaskTask, include=["workers.tasks"])
     celery_app.config_from_object(celery_settings(app.config))

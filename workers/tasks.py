@@ -41,7 +41,7 @@ def send_email(email_id: int) -> str:
 
 def _send(email_ids: list[int]) -> dict[int, str]:
     # No email is claimed whose claim could outlast the task: the interruption finds none in flight.
-    return bounces.deliver_and_handle_bounces(email_ids, soft_time_limit_at(current_app.config))
+    return bounces.deliver_and_handle_bounces(email_ids, soft_time_limit_at())
 
 
 @shared_task(name=outbox.SWEEP_OUTBOX)

@@ -1,12 +1,19 @@
 """Entry point: `celery -A workers.worker worker` and `celery -A workers.worker beat`."""
 
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 
 from leads import create_app
 from leads.messaging import outbox
+from workers import settle_soft_time_limit
 
 flask_app = create_app()
 celery_app = flask_app.extensions["celery"]
+
+
+@worker_init.connect
+def _settle_soft_time_limit(sender, **_) -> None:
+    """The pool's soft time limit: --soft-time-limit when given, else TASK_SOFT_TIME_LIMIT."""
+    settle_soft_time_limit(sender, flask_app.config)
 
 
 @worker_process_init.connect

@@ -32,6 +32,10 @@ def typed_reference(text: str) -> str | None:
     return f"Q-{match[1]}" if match else None
 
 
+# Requests an erasure at its deadline left that nobody has judged yet (the queue's filter, its index).
+LEFT_BY_ERASURE = "left_by_erasure_at IS NOT NULL AND anonymised_at IS NULL"
+
+
 class Lead(db.Model):
     __table_args__ = (
         sa.Index("ix_lead_status_created_at", "status", "created_at"),
@@ -57,6 +61,13 @@ class Lead(db.Model):
             "erasure_requested_at",
             postgresql_where=sa.text("erasure_requested_at IS NOT NULL AND anonymised_at IS NULL"),
             sqlite_where=sa.text("erasure_requested_at IS NOT NULL AND anonymised_at IS NULL"),
+        ),
+        # The queue's "left by an erasure" count: the few requests still waiting for a person's check.
+        sa.Index(
+            "ix_lead_left_by_erasure",
+            "left_by_erasure_at",
+            postgresql_where=sa.text(LEFT_BY_ERASURE),
+            sqlite_where=sa.text(LEFT_BY_ERASURE),
         ),
     )
 
@@ -97,6 +108,10 @@ class Lead(db.Model):
     anonymised_at: Mapped[datetime | None]
     # The patient asked, through their self-service link, for their data to be erased.
     erasure_requested_at: Mapped[datetime | None]
+    # When an erasure at its deadline left this request, linked to the erased one, for a person to
+    # judge (`privacy.LEFT_AT_DEADLINE_NOTE`); cleared when a coordinator records their check
+    # (`lead_actions.check_left_by_erasure`); an erasure of the request ends the wait too.
+    left_by_erasure_at: Mapped[datetime | None]
     # The one gentle reminder to a patient who has live quotes and has not chosen.
     quotes_reminded_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

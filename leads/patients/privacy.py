@@ -650,8 +650,11 @@ def _erase_when_due(lead_id: int) -> int:
         db.session.rollback()
         return 0
     # What an admin's list would have added (a shared phone number, a duplicate mark, a request
-    # sent since) stays, says so in its history, and the coordinators are told to judge it.
+    # sent since) stays, says so in its history, and the coordinators are told to judge it: it
+    # waits on their list (`left_by_erasure_at`) until one of them records a check or it is erased.
+    now = utcnow()
     for other in _left_by_the_deadline(leads):
+        other.left_by_erasure_at = other.left_by_erasure_at or now
         other.add_event(
             "note", actor_type="system", note=LEFT_AT_DEADLINE_NOTE.format(reference=asking.reference)
         )

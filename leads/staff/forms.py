@@ -111,6 +111,7 @@ class QueueFilterForm(GetForm):
             days=CLOSING_WARNING.days,
         )
     )
+    left_by_erasure = BooleanField(_l("Only requests an erasure at its deadline left to check"))
 
     def validate_created_to(self, field):
         if field.data and self.created_from.data and field.data < self.created_from.data:
@@ -244,6 +245,10 @@ class ApproveRoutingForm(FlaskForm):
 
 
 class ResendForm(FlaskForm):
+    pass
+
+
+class LeftByErasureCheckForm(FlaskForm):
     pass
 
 

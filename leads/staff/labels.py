@@ -78,6 +78,7 @@ EVENT_KINDS = {
     "consent_withdrawn": _l("Consent withdrawn"),
     "erasure_requested": _l("Erasure asked for"),
     "erased": _l("Data erased"),
+    "left_by_erasure_checked": _l("Checked after an erasure"),
     "anonymised": _l("Anonymised"),
     "email_failed": _l("Email failed"),
     "email_resent": _l("Email queued again"),

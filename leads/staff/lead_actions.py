@@ -31,6 +31,9 @@ from leads.workflow import AWAITING_ANSWER, REROUTABLE, IllegalTransition, LeadS
 
 log = logging.getLogger(__name__)
 STAFF = "staff"
+LEFT_BY_ERASURE_CHECKED_NOTE = (
+    "Checked after the erasure at the deadline: not the same patient as the erased request, so kept."
+)
 
 
 class ActionError(ValueError):
@@ -158,6 +161,17 @@ def mark_duplicate(lead_id: int, user_id: int, original_reference: str, note: st
     lead.duplicate_of_id = original.id
     routing.stop_sharing_if_closed(lead)
     return original
+
+
+def check_left_by_erasure(lead_id: int, user_id: int) -> LeadEvent:
+    """A coordinator judged a request an erasure at its deadline left (`Lead.left_by_erasure_at`):
+    not the erased patient's, so it is kept. It leaves the queue's list, and its history says who
+    checked. Were it the same patient's, an admin would erase it instead, which ends the wait too."""
+    lead = lock_lead(lead_id)
+    if lead.left_by_erasure_at is None or lead.anonymised_at is not None:
+        raise ActionError(_("This request no longer waits for a check after an erasure."))
+    lead.left_by_erasure_at = None
+    return _event(lead, "left_by_erasure_checked", user_id, LEFT_BY_ERASURE_CHECKED_NOTE)
 
 
 def mark_spam(lead_id: int, user_id: int, note: str | None = None) -> LeadEvent:

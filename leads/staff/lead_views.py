@@ -15,6 +15,7 @@ from leads.staff.forms import (
     ApproveRoutingForm,
     AssignForm,
     DuplicateForm,
+    LeftByErasureCheckForm,
     NoteForm,
     PatientExportForm,
     RerouteForm,
@@ -35,6 +36,7 @@ FORMS = {
     "approve": ApproveRoutingForm,
     "resend": ResendForm,
     "export": PatientExportForm,
+    "left_by_erasure": LeftByErasureCheckForm,
 }
 
 
@@ -126,6 +128,19 @@ def lead_add_note(lead_id: int):
         form,
         lambda: lead_actions.add_note(lead_id, current_user.id, form.note.data),
         lambda event: _("Note added."),
+    )
+
+
+@bp.post("/leads/<int:lead_id>/left-by-erasure-checked")
+@staff_required
+def lead_check_left_by_erasure(lead_id: int):
+    form = _posted("left_by_erasure")
+    return _act(
+        lead_id,
+        "left_by_erasure",
+        form,
+        lambda: lead_actions.check_left_by_erasure(lead_id, current_user.id),
+        _("Check recorded: the request leaves the list of those an erasure left."),
     )
 
 

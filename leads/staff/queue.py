@@ -47,6 +47,8 @@ class QueueFilters:
     overdue: bool = False
     erasure: bool = False  # the patient asked for erasure and it is not carried out yet
     closing: bool = False  # open, and retention closes it for inactivity soon (`closing_for_inactivity`)
+    # An erasure at its deadline left it, linked to the erased request, and nobody has judged it yet.
+    left_by_erasure: bool = False
     user_id: int | None = None  # the viewer, for "mine"
 
 
@@ -162,6 +164,9 @@ def filter_conditions(filters: QueueFilters, now: datetime) -> list:
         where.append(sa.and_(Lead.erasure_requested_at.is_not(None), Lead.anonymised_at.is_(None)))
     if filters.closing:
         where.append(closing_for_inactivity(now))
+    if filters.left_by_erasure:
+        # The predicate of the partial index ix_lead_left_by_erasure, which holds only these.
+        where.append(sa.and_(Lead.left_by_erasure_at.is_not(None), Lead.anonymised_at.is_(None)))
     return where
 
 
@@ -253,6 +258,7 @@ def attention_counts(user_id: int, now: datetime | None = None) -> dict[str, int
         "overdue": count_matching(replace(base, overdue=True), now),
         "mine": count_matching(replace(base, assigned="mine", status="open"), now),
         "erasure": count_matching(replace(base, erasure=True), now),
+        "left_by_erasure": count_matching(replace(base, left_by_erasure=True), now),
     }
 
 

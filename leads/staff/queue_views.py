@@ -35,7 +35,7 @@ from leads.timeutil import utcnow
 
 FILTER_FIELDS = (
     "q", "status", "treatment", "condition", "provider", "country", "source", "assigned",
-    "created_from", "created_to", "overdue", "erasure", "closing",
+    "created_from", "created_to", "overdue", "erasure", "closing", "left_by_erasure",
 )  # fmt: skip
 
 
@@ -75,6 +75,7 @@ def filters_from_form(form: QueueFilterForm, user_id: int) -> queue.QueueFilters
         overdue=bool(form.overdue.data),
         erasure=bool(form.erasure.data),
         closing=bool(form.closing.data),
+        left_by_erasure=bool(form.left_by_erasure.data),
         user_id=user_id,
     )
 

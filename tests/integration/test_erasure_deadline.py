@@ -12,8 +12,10 @@ from leads.extensions import db
 from leads.models import AccessLog, EmailMessage, ErasureRecord, Lead, LeadEvent, Role
 from leads.patients import privacy
 from leads.patients.self_service import request_erasure
+from leads.staff import queue
+from leads.staff.lead_actions import LEFT_BY_ERASURE_CHECKED_NOTE
 from leads.timeutil import utcnow
-from tests.helpers import at_once, lock_order
+from tests.helpers import at_once, lock_order, query_plan, statements_sent
 from tests.integration.test_privacy import _lead, _routed_and_sent
 from tests.staff_support import signed_in_client
 
@@ -261,3 +263,64 @@ def test_a_due_erasure_locks_each_lead_before_anything_of_it(app, taxonomy):
 
     assert lock_order(lambda: _run_in(DUE_DAYS + 0.01))[0] == "lead"
     assert db.session.get(Lead, lead.id).anonymised_at is not None
+
+
+def _left_listed(app) -> tuple[int, str]:
+    """The queue's "left by an erasure" count and its filtered page, as a coordinator sees them."""
+    coordinator, user = signed_in_client(app)
+    page = coordinator.get("/staff/leads?left_by_erasure=y").get_data(as_text=True)
+    return queue.attention_counts(user.id)["left_by_erasure"], page
+
+
+def test_a_request_left_by_a_due_erasure_stays_on_the_list_until_a_coordinator_records_a_check(app, taxonomy):
+    """Time passing judges nothing: the request stays listed through later runs until a person
+    says it is not the erased patient's; their check is in its history."""
+    someone = _lead(email="someone@example.org", phone="+4520123456", status="contacted")
+    asking = _due(email="asking@example.org", phone="+4520123456", status="duplicate", duplicate_of=someone)
+    assert _left_listed(app)[0] == 0
+
+    assert _run_in(0).erasures == 1
+    assert _run_in(DUE_DAYS * 3).erasures == 0  # later runs, months on
+
+    count, page = _left_listed(app)
+    assert count == 1 and someone.reference in page and asking.reference not in page
+    assert "Left by an erasure: 1" in page
+    coordinator, user = signed_in_client(app)
+    lead_page = coordinator.get(f"/staff/leads/{someone.id}").get_data(as_text=True)
+    assert "an erasure at its deadline erased a request linked to this one" in lead_page
+
+    checked = coordinator.post(f"/staff/leads/{someone.id}/left-by-erasure-checked", follow_redirects=True)
+
+    assert "Check recorded" in checked.get_data(as_text=True)
+    db.session.expire_all()
+    assert _history(someone)[-1] == ("left_by_erasure_checked", "staff", LEFT_BY_ERASURE_CHECKED_NOTE)
+    assert db.session.scalars(
+        sa.select(LeadEvent.actor_user_id).filter_by(lead_id=someone.id, kind="left_by_erasure_checked")
+    ).all() == [user.id]
+    count, page = _left_listed(app)
+    assert count == 0 and someone.reference not in page
+    again = coordinator.post(f"/staff/leads/{someone.id}/left-by-erasure-checked")
+    assert again.status_code == 409
+    assert "This request no longer waits for a check after an erasure." in again.get_data(as_text=True)
+
+
+def test_a_request_left_by_a_due_erasure_leaves_the_list_when_an_admin_erases_it(app, taxonomy):
+    someone = _lead(email="someone@example.org", phone="+4520123456", status="contacted")
+    _due(email="asking@example.org", phone="+4520123456", status="duplicate", duplicate_of=someone)
+    _run_in(0)
+    assert _left_listed(app)[0] == 1
+
+    privacy.erase_patient(someone.reference, user_id=None, door=privacy.COMMAND_LINE)
+
+    assert _left_listed(app)[0] == 0
+
+
+def test_the_left_by_erasure_filter_and_count_read_their_partial_index(app, taxonomy):
+    someone = _lead(email="someone@example.org", phone="+4520123456", status="contacted")
+    _due(email="asking@example.org", phone="+4520123456", status="duplicate", duplicate_of=someone)
+    _run_in(0)
+    with statements_sent("SELECT") as seen:
+        assert queue.count_matching(queue.QueueFilters(left_by_erasure=True)) == 1
+    [(statement, parameters)] = seen
+    plan = query_plan(statement, parameters)
+    assert "ix_lead_left_by_erasure" in plan, plan

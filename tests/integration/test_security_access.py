@@ -34,6 +34,7 @@ ADMIN = {
 STAFF = {
     "auth.logout", "staff.account_settings", "staff.change_password", "staff.index", "staff.lead_add_note",
     "staff.lead_approve_routing", "staff.lead_assign", "staff.lead_change_status", "staff.lead_detail",
+    "staff.lead_check_left_by_erasure",
     "staff.lead_mark_duplicate", "staff.lead_mark_spam", "staff.lead_reroute", "staff.lead_resend_email",
     "staff.mailbox_list", "staff.mailbox_message", "staff.mailbox_message_html", "staff.queue_page",
     "staff.queue_search", "staff.stats_page",

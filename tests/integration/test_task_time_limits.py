@@ -167,3 +167,47 @@ def test_a_worker_at_its_soft_time_limit_finds_no_email_in_flight(
     assert len(mail_sink.messages()) == 3
     assert db.session.scalar(sa.select(sa.func.count(LeadEvent.id)).filter_by(kind=RESENT_EVENT)) == 0
     assert "Soft time limit" not in log.read_text()
+
+
+@pytest.mark.commits
+@pytest.mark.pg
+@pytest.mark.parametrize("given_by", ["the worker's --soft-time-limit", "the task's message"])
+def test_a_send_task_stops_claiming_by_the_soft_time_limit_it_runs_under_not_the_setting(
+    app, mail_sink, test_env, redis_server, tmp_path, given_by
+):
+    """TASK_SOFT_TIME_LIMIT says 11 s, but the worker is started with --soft-time-limit 6, or the
+    task is published with a soft limit of 6: the pool interrupts it at 6, so it claims for the
+    first 2 s only (a claim lasts 4) and hands the rest on. By the setting it would claim the third
+    email at 5 s, which the server (2.5 s a message) would still hold at the interruption."""
+    url = redis_server.url_for(TIME_LIMIT_REDIS_DB)
+    redis.Redis.from_url(url).flushdb()
+    settings = {
+        "TASK_SOFT_TIME_LIMIT": "11",
+        "TASK_TIME_LIMIT": "12",
+        "EMAIL_CLAIM_TIMEOUT_SECONDS": "4",
+        "DATABASE_TASK_STATEMENT_TIMEOUT": "5",
+        "SMTP_TIMEOUT": "10",
+    }
+    addresses = ("one@example.org", "two@example.org", "three@example.org")
+    ids = _queue_batch(*addresses)
+    for address in addresses:
+        mail_sink.delay[address] = 2.5
+    by_worker = given_by == "the worker's --soft-time-limit"
+    producer = Celery("time-limit-test")
+    producer.config_from_object(celery_settings({**app.config, "REDIS_URL": url}))
+    own_limit = None if by_worker else 6
+    producer.send_task(outbox.SEND_EMAILS, kwargs={"email_ids": ids}, soft_time_limit=own_limit)
+    producer.close()
+
+    log = tmp_path / "worker.log"
+    options = ("--soft-time-limit", "6") if by_worker else ()
+    worker = Worker({**test_env, **settings, "REDIS_URL": url}, log, pool="prefork", options=options)
+    worker.start()
+    try:
+        wait_until(lambda: _statuses(ids) == [("sent", 1)] * 3, timeout=90)
+    finally:
+        worker.stop()
+    assert len(mail_sink.messages()) == 3
+    assert db.session.scalar(sa.select(sa.func.count(LeadEvent.id)).filter_by(kind=RESENT_EVENT)) == 0
+    text = log.read_text()
+    assert "handed on to a new task" in text and "Soft time limit" not in text
