@@ -1,4 +1,4 @@
-"""Migration 0014r: a lead moved out of chosen or booked before such a move ended the patient's
+"""Migration 0016r: a lead moved out of chosen or booked before such a move ended the patient's
 choice gets the end state `end_choice` gives it now (quote choice_ended, assignment closed, a
 system history entry), on either database; standing choices, ended ones and a patient's own
 withdrawal are left as they are, no email is queued, and a second run changes nothing."""
@@ -110,11 +110,11 @@ def test_choices_left_standing_by_an_earlier_move_are_ended_once_and_others_are_
             flask_migrate.upgrade(revision="0013a")
             with db.engine.begin() as connection:
                 _rows(connection)
-            flask_migrate.upgrade(revision="0014r")
+            flask_migrate.upgrade(revision="0016r")
             with db.engine.connect() as connection:
                 repaired = _state(connection)
             flask_migrate.downgrade(revision="0013a")
-            flask_migrate.upgrade(revision="0014r")
+            flask_migrate.upgrade(revision="0016r")
             with db.engine.connect() as connection:
                 again = _state(connection)
             db.engine.dispose()
@@ -131,7 +131,7 @@ def test_choices_left_standing_by_an_earlier_move_are_ended_once_and_others_are_
     assert all(rows[n][2] == THEN == rows[n][4] for n in untouched)
     note = (
         "The patient's choice of Clinic {} ended; its link no longer shows the lead: ended by the data "
-        "repair of migration 0014r: the lead had left chosen or booked before such a move ended the choice."
+        "repair of migration 0016r: the lead had left chosen or booked before such a move ended the choice."
     )
     assert repaired["events"] == [(n, "system", n, note.format(n)) for n in (1, 2, 7)]
     # Closed is still an acceptance: the clinics' figures stand, and nobody is emailed.

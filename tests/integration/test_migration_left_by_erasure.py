@@ -1,4 +1,4 @@
-"""Migration 0014l: requests an erasure at its deadline left before this release (each has the note
+"""Migration 0017l: requests an erasure at its deadline left before this release (each has the note
 it wrote into their history) are put on the coordinators' list from that note's time, unless
 erased since; others are not; and the column and its index go again on the way down."""
 
@@ -60,14 +60,14 @@ def test_requests_left_before_are_listed_from_their_note_and_the_column_goes_on_
     with scratch_database(database_url, tmp_path) as url:
         app = create_app(config.TestingConfig, SQLALCHEMY_DATABASE_URI=url)
         with app.app_context():
-            flask_migrate.upgrade(revision="0014r")
+            flask_migrate.upgrade(revision="0016r")
             with db.engine.begin() as connection:
                 _rows(connection)
-            flask_migrate.upgrade(revision="0014l")
+            flask_migrate.upgrade(revision="0017l")
             with db.engine.connect() as connection:
                 listed = dict(connection.execute(sa.select(LEADS_TABLE).order_by(LEADS_TABLE.c.id)).all())
                 indexes = {i["name"] for i in sa.inspect(connection).get_indexes("lead")}
-            flask_migrate.downgrade(revision="0014r")
+            flask_migrate.downgrade(revision="0016r")
             with db.engine.connect() as connection:
                 columns = {c["name"] for c in sa.inspect(connection).get_columns("lead")}
                 indexes_after = {i["name"] for i in sa.inspect(connection).get_indexes("lead")}

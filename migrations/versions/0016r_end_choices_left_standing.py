@@ -17,8 +17,8 @@ does not). Rows already
 repaired no longer hold a chosen quote, so running it again changes nothing. The downgrade leaves
 the data as it is: the old state was the fault.
 
-Revision ID: 0014r
-Revises: 0013a
+Revision ID: 0016r
+Revises: 0015e
 Create Date: 2026-11-29 21:00:00
 
 """
@@ -28,14 +28,14 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0014r'
-down_revision = '0013a'
+revision = '0016r'
+down_revision = '0015e'
 branch_labels = None
 depends_on = None
 
 CHOICE_MADE = ('chosen', 'booked')
 WHY = (
-    "ended by the data repair of migration 0014r: the lead had left chosen or booked before such "
+    "ended by the data repair of migration 0016r: the lead had left chosen or booked before such "
     "a move ended the choice."
 )
 

@@ -6,8 +6,8 @@ erases it; with a partial index of the few waiting, which the filter and its cou
 The requests such erasures left before this release carry the note they wrote into each one's
 history; those not erased since are put on the list from that note's time.
 
-Revision ID: 0014l
-Revises: 0014r
+Revision ID: 0017l
+Revises: 0016r
 Create Date: 2026-11-29 21:30:00
 
 """
@@ -15,8 +15,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0014l'
-down_revision = '0014r'
+revision = '0017l'
+down_revision = '0016r'
 branch_labels = None
 depends_on = None
 
