@@ -62,6 +62,10 @@ def erase_command(reference_or_email: str, yes: bool) -> None:
     except privacy.PatientNotFound as exc:  # erased meanwhile (an admin, or its deadline)
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
+    except privacy.ErasureFailed as exc:
+        raise click.ClickException(
+            f"{exc} Try again; if it fails again, the log names the requests."
+        ) from None
     click.echo(f"Erased {len(record.references)} request(s); proof of erasure #{record.id}.")
 
 
@@ -86,6 +90,10 @@ def retention_command(apply_now: bool, list_references: bool) -> None:
         click.echo("Retention ran:")
         for name, (_, done) in rules.items():
             click.echo(f"  {done}: {getattr(result, name)}")
+        if result.failed:
+            click.echo(
+                f"  requests that failed (logged by lead id; the next run tries again): {result.failed}"
+            )
         return
     preview = privacy.preview_retention(listed=LISTED if list_references else 0)
     click.echo("Retention now would act on (a preview: nothing was changed; --apply runs it):")

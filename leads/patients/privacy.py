@@ -82,6 +82,13 @@ class PatientRequestsChanged(Exception):
         )
 
 
+class ErasureFailed(Exception):
+    """The erasure stopped on an error: nothing was erased; the log names the leads by id."""
+
+    def __init__(self) -> None:
+        super().__init__("The erasure stopped on an error, so nothing was erased (the error is logged).")
+
+
 def erasure_due_at(lead: Lead) -> datetime | None:
     """When the patient's erasure request must be carried out (the legal limit is one month)."""
     if lead.erasure_requested_at is None:
@@ -326,11 +333,20 @@ def erase_patient(
 
     `shown`: the references listed to whoever confirmed it; PatientRequestsChanged, nothing
     erased, unless they are still exactly the patient's leads (a request may have arrived since).
-    A lead that arrives while this runs is not among `leads`, so is not erased either."""
+    A lead that arrives while this runs is not among `leads`, so is not erased either.
+    ErasureFailed, nothing erased, when one lead's step fails: the person who asked is told, not
+    shown a crash, and may try again."""
     leads = patient_leads(identifier)
     if shown is not None and set(shown) != {lead.reference for lead in leads}:
         raise PatientRequestsChanged(leads, set(shown))
-    return _erase(leads, user_id=user_id, door=door, detail=_door(user_id))
+    ids = [lead.id for lead in leads]
+    try:
+        return _erase(leads, user_id=user_id, door=door, detail=_door(user_id))
+    except Exception as exc:
+        db.session.rollback()
+        # The kind of error only: its text may quote the patient's data.
+        log.error("erasure of lead(s) %s failed (%s); nothing was erased", ids, type(exc).__name__)
+        raise ErasureFailed from exc
 
 
 def _erase(
@@ -373,7 +389,8 @@ def notify_providers_of_withdrawal(lead: Lead) -> int:
 def _notify_providers_who_received(lead: Lead, template: str, kind: str) -> int:
     """One notice per assignment and provider address that was sent (or is being sent) an email
     about the lead (`_recipients`), keyed `{kind}:{assignment id}:{address}`: once, however often
-    it is called."""
+    it is called. Rendered by the worker that sends it, where an email that cannot be made fails
+    alone: the erasure or withdrawal it tells of never waits on its words."""
     recipients = _recipients(lead)
     for assignment, address in recipients:
         queue_email(
@@ -383,6 +400,7 @@ def _notify_providers_who_received(lead: Lead, template: str, kind: str) -> int:
             idempotency_key=f"{kind}:{assignment.id}:{address}",
             reply_to=current_app.config["COORDINATOR_EMAIL"],
             language=provider_language(assignment.provider),
+            render_later=True,
             reference=lead.reference,
         )
     return len(recipients)
@@ -480,6 +498,7 @@ class RetentionResult:
     spam_and_duplicates: int = 0
     email_bodies: int = 0
     erasures: int = 0  # patients' erasure requests carried out at their deadline, each with its requests
+    failed: int = 0  # requests a rule could not act on (logged by lead id): the next run tries again
 
 
 @dataclass(frozen=True)
@@ -539,25 +558,30 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
     # after an upgrade, goes on at the next run). The erasures that are due first: the patient's
     # deadline has passed, and they are few; then the old email words, the cheapest.
     deadline = time.monotonic() + RUN_SECONDS
-    result = RetentionResult()
-    result.erasures = erase_due_requests(rules.erasures, deadline)
-    result.email_bodies = _clear_email_bodies(rules.email_bodies, deadline)
-    result.closed_leads = _anonymise_where(rules.closed_leads, deadline)
-    result.stalled_leads = _anonymise_where(
-        rules.stalled_leads,
-        deadline,
-        closing_note=f"Closed by retention: no activity for {rules.stalled_months} months.",
-    )
+    stalled_note = f"Closed by retention: no activity for {rules.stalled_months} months."
+    erasures, failed_erasures = erase_due_requests(rules.erasures, deadline)
+    email_bodies = _clear_email_bodies(rules.email_bodies, deadline)
+    closed_leads, failed_closed = _anonymise_where(rules.closed_leads, deadline)
+    stalled_leads, failed_stalled = _anonymise_where(rules.stalled_leads, deadline, closing_note=stalled_note)
     # After the stalled requests: a repeat anonymised here would no longer show the patient asked again.
-    result.spam_and_duplicates = _anonymise_where(rules.spam_and_duplicates, deadline)
+    spam_and_duplicates, failed_junk = _anonymise_where(rules.spam_and_duplicates, deadline)
+    result = RetentionResult(
+        closed_leads=closed_leads,
+        stalled_leads=stalled_leads,
+        spam_and_duplicates=spam_and_duplicates,
+        email_bodies=email_bodies,
+        erasures=erasures,
+        failed=failed_erasures + failed_closed + failed_stalled + failed_junk,
+    )
     log.info(
         "retention: %d due erasure(s) carried out, %d closed lead(s), %d stalled lead(s) closed, "
-        "%d spam/duplicate(s) anonymised, %d email body(ies) removed",
+        "%d spam/duplicate(s) anonymised, %d email body(ies) removed, %d request(s) failed",
         result.erasures,
         result.closed_leads,
         result.stalled_leads,
         result.spam_and_duplicates,
         result.email_bodies,
+        result.failed,
     )
     return result
 
@@ -600,16 +624,17 @@ def _count(model, condition: sa.ColumnElement[bool]) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(condition))
 
 
-def erase_due_requests(due: sa.ColumnElement[bool], deadline: float) -> int:
+def erase_due_requests(due: sa.ColumnElement[bool], deadline: float) -> tuple[int, int]:
     """Carry out each erasure request `due` picks (`erasure_due`) as an admin's click would, with
     the requests sent from the same address (`own_requests`), one committed erasure at a time in
-    id order, none begun after `deadline`; how many. Nothing when ERASURE_AUTOMATIC_WHEN_DUE is off.
+    id order, none begun after `deadline`; how many, and how many failed. Nothing when
+    ERASURE_AUTOMATIC_WHEN_DUE is off.
 
     One that fails is logged by id and left to the next run, and the others go on: a patient's
     erasure must not wait on another's broken data."""
     if not current_app.config["ERASURE_AUTOMATIC_WHEN_DUE"]:
-        return 0
-    done = after = 0
+        return 0, 0
+    done = after = failed = 0
     while done < MOST_PER_RUN and time.monotonic() < deadline:
         lead_id = db.session.scalar(sa.select(Lead.id).where(due, Lead.id > after).order_by(Lead.id).limit(1))
         if lead_id is None:
@@ -621,11 +646,12 @@ def erase_due_requests(due: sa.ColumnElement[bool], deadline: float) -> int:
             raise  # the task's time is up: what is left goes on at the next run
         except Exception as exc:
             db.session.rollback()
+            failed += 1
             # The kind of error only: its text may quote the patient's data.
             log.error(
                 "lead %s: its due erasure failed (%s); the next run tries again", lead_id, type(exc).__name__
             )
-    return done
+    return done, failed
 
 
 def _erase_when_due(lead_id: int) -> int:
@@ -749,49 +775,81 @@ def untouched(before: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-def _anonymise_where(condition, deadline: float, *, closing_note: str | None = None) -> int:
+def _anonymise_where(condition, deadline: float, *, closing_note: str | None = None) -> tuple[int, int]:
     """Anonymise the leads `condition` picks, a batch at a time in id order, each batch committed
     with its proof row; at most MOST_PER_RUN a run and no batch begun after `deadline`, so a run
     always ends in time (the next one goes on). With `closing_note`, each lead is first closed as
-    a coordinator closes one (`move_lead`)."""
-    after, done = 0, 0
+    a coordinator closes one (`move_lead`). How many were anonymised, and how many failed.
+
+    A batch that fails is done again one lead at a time: a lead that fails is logged by id and
+    left to the next run, and the others go on, as `erase_due_requests` does."""
+    after = done = failed = 0
     while done < MOST_PER_RUN and time.monotonic() < deadline:
-        # Rows a concurrent run holds are skipped (PostgreSQL; SQLite runs one writer at a time): two
-        # beats, or a redelivered task, never anonymise one lead twice. The lead is the first lock,
-        # taken as `lock_lead` takes it (rows referencing the lead, an access-log row, can still be
-        # written meanwhile).
-        leads = db.session.scalars(
-            sa.select(Lead)
+        ids = db.session.scalars(
+            sa.select(Lead.id)
             .where(condition, Lead.id > after)
             .order_by(Lead.id)
             .limit(min(BATCH, MOST_PER_RUN - done))
-            .with_for_update(skip_locked=True, key_share=True)
         ).all()
-        if not leads:
-            return done
-        # Asked again once they are locked: on PostgreSQL this statement also sees what was committed
-        # while the first one ran (a clinic's answer just before the lock); every step that acts on
-        # a lead (a note, a move, an answer, a choice) takes its lock, so waits until this batch commits.
-        locked = [lead.id for lead in leads]
-        still = set(db.session.scalars(sa.select(Lead.id).where(Lead.id.in_(locked), condition)))
-        anonymised = [lead for lead in leads if lead.id in still]
-        for lead in anonymised:
-            if closing_note is not None:
-                _close(lead)
-            anonymise(lead)
-            if closing_note is not None:
-                # Our words, not the patient's: they stay beside the status they explain.
-                lead.status_reason = closing_note
-            lead.add_event("anonymised", actor_type="system", note=closing_note or "Retention period over.")
-        if anonymised:
-            references = [lead.reference for lead in anonymised]
-            db.session.add(ErasureRecord(user_id=None, door=RETENTION, references=references))
-        db.session.commit()
-        done += len(anonymised)
-        if len(leads) < BATCH:
-            return done
-        after = leads[-1].id
-    return done
+        if not ids:
+            break
+        try:
+            done += _anonymise_batch(ids, condition, closing_note)
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: what is left goes on at the next run
+        except Exception:
+            db.session.rollback()
+            for lead_id in ids:
+                try:
+                    done += _anonymise_batch([lead_id], condition, closing_note)
+                except SoftTimeLimitExceeded:
+                    raise
+                except Exception as exc:
+                    db.session.rollback()
+                    failed += 1
+                    # The kind of error only: its text may quote the patient's data.
+                    log.error(
+                        "lead %s: retention could not anonymise it (%s); the next run tries again",
+                        lead_id,
+                        type(exc).__name__,
+                    )
+        if len(ids) < BATCH:
+            break
+        after = ids[-1]
+    return done, failed
+
+
+def _anonymise_batch(ids: list[int], condition, closing_note: str | None) -> int:
+    """Anonymise the leads of `ids` `condition` still picks, with one proof row; committed. How many."""
+    # Rows a concurrent run holds are skipped (PostgreSQL; SQLite runs one writer at a time): two
+    # beats, or a redelivered task, never anonymise one lead twice. The lead is the first lock,
+    # taken as `lock_lead` takes it (rows referencing the lead, an access-log row, can still be
+    # written meanwhile).
+    leads = db.session.scalars(
+        sa.select(Lead)
+        .where(Lead.id.in_(ids), condition)
+        .order_by(Lead.id)
+        .with_for_update(skip_locked=True, key_share=True)
+    ).all()
+    # Asked again once they are locked: on PostgreSQL this statement also sees what was committed
+    # while the first one ran (a clinic's answer just before the lock); every step that acts on
+    # a lead (a note, a move, an answer, a choice) takes its lock, so waits until this batch commits.
+    locked = [lead.id for lead in leads]
+    still = set(db.session.scalars(sa.select(Lead.id).where(Lead.id.in_(locked), condition)))
+    anonymised = [lead for lead in leads if lead.id in still]
+    for lead in anonymised:
+        if closing_note is not None:
+            _close(lead)
+        anonymise(lead)
+        if closing_note is not None:
+            # Our words, not the patient's: they stay beside the status they explain.
+            lead.status_reason = closing_note
+        lead.add_event("anonymised", actor_type="system", note=closing_note or "Retention period over.")
+    if anonymised:
+        references = [lead.reference for lead in anonymised]
+        db.session.add(ErasureRecord(user_id=None, door=RETENTION, references=references))
+    db.session.commit()
+    return len(anonymised)
 
 
 def _close(lead: Lead) -> None:

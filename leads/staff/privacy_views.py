@@ -105,6 +105,12 @@ def lead_patient_erase(lead_id: int):
     except privacy.PatientNotFound:
         db.session.rollback()
         return _erasure_page(lead, form, status=409)
+    except privacy.ErasureFailed:
+        failed = _(
+            "The erasure stopped on an error, so nothing was erased. The error is logged: try again, "
+            "and tell the developers if it happens again."
+        )
+        return _erasure_page(lead, form, error=failed, status=409)
     flash(
         _("The patient's data is erased from %(references)s.", references=", ".join(record.references)),
         "success",

@@ -11,6 +11,7 @@ import time_machine
 
 from leads.dev import seed
 from leads.extensions import db
+from leads.messaging import email as email_module
 from leads.messaging.email import deliver_email
 from leads.models import (
     AccessLog,
@@ -320,9 +321,11 @@ def test_withdrawal_tells_each_provider_that_received_the_request_not_to_contact
 
     withdraw_consent(lead.id)
 
-    notices = db.session.scalars(
-        sa.select(EmailMessage).filter_by(template="notice_provider_withdrawn")
-    ).all()
+    notices = sa.select(EmailMessage).filter_by(template="notice_provider_withdrawn")
+    # Rendered by the worker that sends them.
+    assert {deliver_email(notice.id) for notice in db.session.scalars(notices)} == {"sent"}
+    db.session.expire_all()
+    notices = db.session.scalars(notices).all()
     assert {n.to_address for n in notices} == received
     assert all(lead.reference in n.body_text and lead.full_name not in n.body_text for n in notices)
 
@@ -1020,3 +1023,107 @@ def test_an_erased_open_request_is_closed_its_quotes_closed_and_its_waiting_clin
     with _months_on(1):
         assert escalate_assignments().expired == 0
     assert all(db.session.get(Provider, a.provider_id).unanswered_count == 0 for a in waiting)
+
+
+def test_a_request_retention_cannot_anonymise_is_left_to_the_next_run_and_the_others_go_on(
+    app, taxonomy, monkeypatch, caplog
+):
+    """One broken request must not stop the daily run on it every day: the rest of its batch and
+    the later rules go on, the run counts the failure, and the log names the lead by id only."""
+    monkeypatch.setattr(privacy, "BATCH", 2)
+    first, broken, third = _old_spam(3)
+    real_anonymise = privacy.anonymise
+
+    def fails_for_one(lead):
+        if lead.id == broken.id:
+            raise KeyError(lead.full_name)  # as a message naming an unknown placeholder would
+        real_anonymise(lead)
+
+    monkeypatch.setattr(privacy, "anonymise", fails_for_one)
+    result = privacy.apply_retention()
+
+    assert (result.spam_and_duplicates, result.failed) == (2, 1)
+    db.session.expire_all()
+    assert [db.session.get(Lead, lead.id).anonymised_at is not None for lead in (first, broken, third)] == [
+        True,
+        False,
+        True,
+    ]
+    assert f"lead {broken.id}: retention could not anonymise it (KeyError)" in caplog.text
+    assert broken.full_name not in caplog.text
+    monkeypatch.setattr(privacy, "anonymise", real_anonymise)
+    assert privacy.apply_retention() == privacy.RetentionResult(spam_and_duplicates=1)
+    assert db.session.get(Lead, broken.id).anonymised_at is not None
+
+
+def test_the_cli_run_of_retention_counts_the_requests_that_failed(app, taxonomy, runner, monkeypatch):
+    [broken] = _old_spam(1)
+    monkeypatch.setattr(privacy, "anonymise", lambda lead: 1 / 0)
+
+    result = runner.invoke(args=["privacy", "retention", "--apply"])
+
+    assert result.exit_code == 0, result.output
+    assert "requests that failed (logged by lead id; the next run tries again): 1" in result.output
+    assert broken.full_name not in result.output
+
+
+def _notice_fails_to_render(monkeypatch, reference: str) -> None:
+    """The erasure notice about `reference` cannot be made (a translation naming an unknown
+    placeholder, say); every other email renders."""
+    real_render = email_module.render_email
+
+    def render(template, language="en", **context):
+        if template == "notice_provider_erasure" and context.get("reference") == reference:
+            raise KeyError("clinic")
+        return real_render(template, language, **context)
+
+    monkeypatch.setattr(email_module, "render_email", render)
+
+
+def test_an_erasure_notice_that_cannot_be_made_fails_alone_and_the_admins_erasure_is_done(
+    app, taxonomy, monkeypatch
+):
+    lead = _routed_and_sent()
+    _notice_fails_to_render(monkeypatch, lead.reference)
+    client, _ = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{lead.id}/privacy/erase"
+    shown = _shown(client.get(path).get_data(as_text=True))
+
+    done = client.post(path, data={"erase-confirm": "y", "erase-shown": shown})
+
+    assert done.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).anonymised_at is not None
+    notices = sa.select(EmailMessage.id).filter_by(lead_id=lead.id, template="notice_provider_erasure")
+    ids = db.session.scalars(notices).all()
+    assert ids and {deliver_email(email_id) for email_id in ids} == {"failed"}
+
+
+def test_an_erasure_that_stops_on_an_error_shows_why_and_erases_nothing(app, taxonomy, monkeypatch, caplog):
+    lead = _routed_and_sent()
+    other = _lead(email=lead.email)
+    client, _ = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{lead.id}/privacy/erase"
+    shown = _shown(client.get(path).get_data(as_text=True))
+    real_anonymise = privacy.anonymise
+
+    def fails_on_the_second(erased):
+        if erased.id == other.id:
+            raise KeyError(erased.full_name)
+        real_anonymise(erased)
+
+    monkeypatch.setattr(privacy, "anonymise", fails_on_the_second)
+    refused = client.post(path, data={"erase-confirm": "y", "erase-shown": shown})
+
+    assert refused.status_code == 409
+    assert "The erasure stopped on an error, so nothing was erased." in refused.get_data(as_text=True)
+    assert f"erasure of lead(s) [{lead.id}, {other.id}] failed (KeyError)" in caplog.text
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(Lead.anonymised_at)).all() == [None, None]
+    assert db.session.scalars(sa.select(ErasureRecord)).all() == []
+    assert db.session.scalars(sa.select(AccessLog.action).filter_by(action="erasure")).all() == []
+    erased_events = sa.select(LeadEvent).filter_by(kind="erased")
+    assert db.session.scalars(erased_events).all() == []
+    assert (
+        db.session.scalars(sa.select(EmailMessage).filter_by(template="notice_provider_erasure")).all() == []
+    )
