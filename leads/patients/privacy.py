@@ -38,6 +38,7 @@ from leads.models import (
     same_email,
     same_patient,
 )
+from leads.models.lead import typed_reference
 from leads.models.quote import Quote, QuoteRevision
 from leads.quotes.service import move_lead
 from leads.routing.notification import provider_language
@@ -68,18 +69,40 @@ class PatientNotFound(LookupError):
 
 
 class PatientRequestsChanged(Exception):
-    """The patient's requests are no longer the ones shown before the erasure was confirmed."""
+    """The patient's requests are no longer the ones shown before the erasure (or the export) was
+    confirmed; `undone` says what did not happen."""
 
-    def __init__(self, leads: list[Lead], shown: set[str]):
+    def __init__(self, leads: list[Lead], shown: set[str], undone: str = "Nothing was erased."):
         self.leads = leads
         now = {lead.reference for lead in leads}
         self.added, self.removed = sorted(now - shown), sorted(shown - now)
         changes = [f"new: {', '.join(self.added)}"] if self.added else []
         changes += [f"no longer held: {', '.join(self.removed)}"] if self.removed else []
         super().__init__(
-            f"The patient's requests changed after they were listed ({'; '.join(changes)}). "
-            "Nothing was erased."
+            f"The patient's requests changed after they were listed ({'; '.join(changes)}). {undone}"
         )
+
+
+class ExportRefused(ValueError):
+    """The requests chosen for an export are not a choice among the patient's linked requests (none,
+    or one that is not linked); the message says which, and nothing was exported."""
+
+
+# How a request is linked to the one (or the address) an export or an erasure names
+# (`linked_requests`): sent from that address (`sent_from`), or linked by another request's
+# address, a phone number or a duplicate mark, which can be another person's.
+SAME_ADDRESS, OTHER_ADDRESS, SAME_PHONE, DUPLICATE_MARK = "address", "other_address", "phone", "duplicate"
+
+
+@dataclass(frozen=True)
+class LinkedRequest:
+    lead: Lead
+    link: str  # SAME_ADDRESS for the patient's own requests, else how it was found
+
+    @property
+    def own(self) -> bool:
+        """Sent from the named request's address: the patient's own, as far as we can tell."""
+        return self.link == SAME_ADDRESS
 
 
 class ErasureFailed(Exception):
@@ -103,9 +126,17 @@ def erasure_due(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def patient_leads(identifier: str) -> list[Lead]:
-    """Every lead of the patient a reference or email address names, oldest first: that lead, or
-    the leads with that email, and every lead linked to them (`_linked_leads`); not the anonymised
-    ones (nothing about the patient is left in them)."""
+    """Every lead of the patient a reference or email address names, oldest first
+    (`linked_requests`)."""
+    return [request.lead for request in linked_requests(identifier)]
+
+
+def linked_requests(identifier: str) -> list[LinkedRequest]:
+    """Every lead of the patient a reference or email address names, oldest first, each with how
+    it is linked: that lead, or the leads with that email, and every lead linked to them
+    (`_links`); not the anonymised ones (nothing about the patient is left in them). Those sent
+    from the named address (`sent_from`) are the patient's own; the others may be another
+    person's, and a person decides."""
     text = identifier.strip()
     if not text:
         raise PatientNotFound(gettext("Give a request reference (such as Q-7K3M9P) or an email address."))
@@ -116,24 +147,35 @@ def patient_leads(identifier: str) -> list[Lead]:
         if lead is None:
             raise PatientNotFound(gettext("No request has the reference '%(reference)s'.", reference=text))
         start = [lead]
-    leads = [lead for lead in _linked_leads(start) if lead.anonymised_at is None]
-    if not leads:
+    own = set(db.session.scalars(sa.select(Lead.id).where(sa.or_(sa.false(), *map(sent_from, start)))))
+    requests = [
+        LinkedRequest(lead, SAME_ADDRESS if lead.id in own else link)
+        for lead, link in _links(start).values()
+        if lead.anonymised_at is None
+    ]
+    if not requests:
         raise PatientNotFound(
             gettext("We hold no personal data under '%(text)s' (it may have been erased already).", text=text)
         )
-    return sorted(leads, key=lambda lead: (lead.created_at, lead.id))
+    return sorted(requests, key=lambda request: (request.lead.created_at, request.lead.id))
+
+
+def sent_from(lead: Lead) -> sa.ColumnElement[bool]:
+    """`lead` and the leads sent from its email address, in any case: what proves a request is
+    its patient's own (anyone can send the form with another person's phone number, which makes
+    their request a repeat of that person's)."""
+    return sa.or_(Lead.id == lead.id, same_patient(lead.email, None))
 
 
 def own_requests(lead: Lead) -> list[Lead]:
     """The requests an erasure nobody checks may erase for the patient whose link asked from
-    `lead`: it, and those sent from its email address in any case before they asked; none once it
-    is anonymised.
+    `lead`: those sent from its address (`sent_from`) before they asked; none once it is
+    anonymised.
 
     Not those `patient_leads` adds by phone number or duplicate mark, which an admin sees named
-    before erasing: the link proves only that its patient reads that address's mail, and anyone
-    can send the form with another person's phone number, which makes their request a repeat of
-    that person's. Nor a request sent after the erasure was asked for: the patient asked us for
-    something again, and an admin decides."""
+    before erasing: the link proves only that its patient reads that address's mail. Nor a
+    request sent after the erasure was asked for: the patient asked us for something again, and
+    an admin decides."""
     if lead.anonymised_at is not None:
         return []
     asked = lead.erasure_requested_at or utcnow()
@@ -141,14 +183,9 @@ def own_requests(lead: Lead) -> list[Lead]:
         db.session.scalars(
             sa.select(Lead)
             .where(
-                sa.or_(
-                    Lead.id == lead.id,
-                    sa.and_(
-                        same_patient(lead.email, None),
-                        # Sent before the patient asked, or with an erasure request of its own.
-                        sa.or_(Lead.created_at <= asked, Lead.erasure_requested_at.is_not(None)),
-                    ),
-                ),
+                sent_from(lead),
+                # Sent before the patient asked, or with an erasure request of its own.
+                sa.or_(Lead.id == lead.id, Lead.created_at <= asked, Lead.erasure_requested_at.is_not(None)),
                 Lead.anonymised_at.is_(None),
             )
             .order_by(Lead.created_at, Lead.id)
@@ -157,37 +194,73 @@ def own_requests(lead: Lead) -> list[Lead]:
 
 
 def _linked_leads(start: list[Lead]) -> list[Lead]:
-    """`start` and the leads linked to it: the same email (any case) and duplicate links (made by
-    intake from the same email or phone, or by a coordinator), either way and at any distance, one
-    query a round until a round finds nothing new; and the same phone as a lead of `start`.
+    """`start` and the leads linked to it (`_links`)."""
+    return [lead for lead, _ in _links(start).values()]
+
+
+def _links(start: list[Lead]) -> dict[int, tuple[Lead, str]]:
+    """`start` and the leads linked to it, by id, each with the link that found it: the same email
+    (any case) and duplicate links (made by intake from the same email or phone, or by a
+    coordinator), either way and at any distance, one query a round until a round finds nothing
+    new; and the same phone as a lead of `start`. `start` itself is SAME_ADDRESS, and so is the
+    first round's same email; a later round's is OTHER_ADDRESS (another linked request's).
 
     A phone is followed one step only: a number shared by a household or a facilitator would
     otherwise chain other patients' requests into an erasure that cannot be undone. An anonymised
     lead's duplicate link is followed too: its email and phone are gone, but the link still joins
     two requests of the patient."""
-    found = {lead.id: lead for lead in start}
+    found = {lead.id: (lead, SAME_ADDRESS) for lead in start}
     emails: set[str] = set()
     new = list(start)
     phones = [same_patient(None, phone) for phone in {lead.phone for lead in start if lead.phone}]
+    address_link = SAME_ADDRESS
     while new:
         # As written: same_patient compares them in any case, as the database lower-cases.
         new_emails = {lead.email for lead in new if lead.email} - emails
         emails |= new_emails
-        links = [
-            *phones,
-            *(same_patient(email, None) for email in new_emails),
+        by_address = sa.or_(sa.false(), *(same_patient(email, None) for email in new_emails))
+        by_phone = sa.or_(sa.false(), *phones)
+        by_duplicate = sa.or_(
             Lead.duplicate_of_id.in_([lead.id for lead in new]),
             Lead.id.in_({lead.duplicate_of_id for lead in new} - {None}),
-        ]
-        phones = []
-        new = db.session.scalars(sa.select(Lead).where(sa.or_(*links), Lead.id.not_in(list(found)))).all()
-        found.update((lead.id, lead) for lead in new)
-    return list(found.values())
+        )
+        link = sa.case((by_address, address_link), (by_phone, SAME_PHONE), else_=DUPLICATE_MARK)
+        phones, address_link = [], OTHER_ADDRESS
+        rows = db.session.execute(
+            sa.select(Lead, link).where(
+                sa.or_(by_address, by_phone, by_duplicate), Lead.id.not_in(list(found))
+            )
+        ).all()
+        new = [lead for lead, _ in rows]
+        found.update((lead.id, (lead, how)) for lead, how in rows)
+    return found
 
 
-def export_patient(identifier: str, *, user_id: int | None) -> dict:
-    """Everything held about the patient, as one JSON-ready document; logged per lead. Commits."""
-    leads = patient_leads(identifier)
+def export_patient(
+    identifier: str, *, user_id: int | None, chosen: Collection[str], shown: Collection[str] | None = None
+) -> dict:
+    """Everything held about the requests `chosen` (references) among the patient's
+    (`linked_requests`), as one JSON-ready document; logged per lead. Commits.
+
+    ExportRefused, nothing exported, when none is chosen or one is not among them: a request
+    linked only by a phone number or a duplicate mark may be another person's, and is exported
+    only when a person chose it. `shown`: the references listed to whoever chose;
+    PatientRequestsChanged, nothing exported, unless they are still exactly the linked requests."""
+    requests = linked_requests(identifier)
+    held = {request.lead.reference for request in requests}
+    if shown is not None and set(shown) != held:
+        raise PatientRequestsChanged([r.lead for r in requests], set(shown), "Nothing was exported.")
+    wanted = {typed_reference(reference) or reference.strip() for reference in chosen}
+    if not wanted:
+        raise ExportRefused(gettext("Choose at least one request to export."))
+    if wanted - held:
+        raise ExportRefused(
+            gettext(
+                "Not among the patient's linked requests: %(references)s. Nothing was exported.",
+                references=", ".join(sorted(wanted - held)),
+            )
+        )
+    leads = [request.lead for request in requests if request.lead.reference in wanted]
     document = {
         "generated_at": utcnow().isoformat(),
         "controller_contact": current_app.config["COORDINATOR_EMAIL"],

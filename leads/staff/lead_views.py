@@ -16,7 +16,6 @@ from leads.staff.forms import (
     AssignForm,
     DuplicateForm,
     NoteForm,
-    PatientExportForm,
     RerouteForm,
     ResendForm,
     SpamForm,
@@ -34,7 +33,6 @@ FORMS = {
     "reroute": RerouteForm,
     "approve": ApproveRoutingForm,
     "resend": ResendForm,
-    "export": PatientExportForm,
 }
 
 

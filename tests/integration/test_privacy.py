@@ -70,7 +70,9 @@ def _routed_and_sent():
     return lead
 
 
-def test_the_cli_exports_every_request_of_the_patient_as_json_and_logs_it(app, taxonomy, runner, tmp_path):
+def test_the_cli_exports_every_request_sent_from_the_patients_address_as_json_and_logs_it(
+    app, taxonomy, runner, tmp_path
+):
     first = _lead(email="Mia@Example.org")
     _lead(email="mia@example.org", phone=first.phone)
     _lead(email="someone.else@example.org")
@@ -84,6 +86,58 @@ def test_the_cli_exports_every_request_of_the_patient_as_json_and_logs_it(app, t
     assert document["requests"][0]["consent"]["text"]["share_with_providers"].startswith("I agree")
     actions = db.session.scalars(sa.select(AccessLog.action)).all()
     assert actions == ["patient_export", "patient_export"]
+    assert "Left out" not in result.stderr
+
+
+def _phone_borrowed():
+    """The victim's request, and one sent with the victim's phone number and another address,
+    which intake marks a repeat of the victim's."""
+    victim = _lead(full_name="Vera Victim", email="vera@example.org", phone="+4520111111")
+    other = _lead(email="eve@example.org", phone="+4520111111", duplicate_of=victim)
+    return victim, other
+
+
+def test_a_request_sent_with_someone_elses_phone_number_does_not_export_theirs(app, taxonomy, runner):
+    victim, other = _phone_borrowed()
+
+    result = runner.invoke(args=["privacy", "export", other.reference])
+
+    assert result.exit_code == 0, result.output
+    assert [r["reference"] for r in json.loads(result.stdout)["requests"]] == [other.reference]
+    assert "Vera Victim" not in result.stdout and "vera@example.org" not in result.stdout
+    assert (
+        f"Left out {victim.reference}: linked only by a phone number; add --include {victim.reference} "
+        "once you have confirmed it is the same person's." in result.stderr
+    )
+    logged = db.session.scalars(sa.select(AccessLog.lead_id).filter_by(action="patient_export")).all()
+    assert logged == [other.id]
+    # Named by its address, the same.
+    by_address = runner.invoke(args=["privacy", "export", "EVE@example.org"])
+    assert [r["reference"] for r in json.loads(by_address.stdout)["requests"]] == [other.reference]
+
+
+def test_the_cli_exports_a_linked_request_only_when_included_and_refuses_one_not_linked(
+    app, taxonomy, runner
+):
+    victim, other = _phone_borrowed()
+    _lead(email="someone.else@example.org")
+
+    included = runner.invoke(
+        args=["privacy", "export", other.reference, "--include", victim.reference.lower()]
+    )
+
+    assert included.exit_code == 0, included.output
+    references = [r["reference"] for r in json.loads(included.stdout)["requests"]]
+    assert references == [victim.reference, other.reference] and "Left out" not in included.stderr
+    db.session.execute(sa.delete(AccessLog))
+    db.session.commit()
+    refused = runner.invoke(args=["privacy", "export", other.reference, "--include", "Q-ZZZZZZ"])
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert (
+        "Not among the patient's linked requests: Q-ZZZZZZ. Nothing was exported. "
+        f"The linked requests: {victim.reference}, {other.reference}." in refused.stderr
+    )
+    assert db.session.scalars(sa.select(AccessLog)).all() == []
 
 
 def test_the_cli_says_clearly_when_nothing_is_held(app, taxonomy, runner):
@@ -261,11 +315,26 @@ def test_an_erasure_whose_list_lost_a_request_since_or_never_had_one_is_refused(
     assert db.session.scalars(sa.select(ErasureRecord)).all() == []
 
 
+def _export_form(html: str) -> dict:
+    """What the export page's form sends as shown: the references listed and those ticked."""
+    shown = html[html.index('name="export-shown"') :]
+    ticked = [
+        box.split('value="')[1].split('"')[0]
+        for box in html.split('<input type="checkbox"')[1:]
+        if " checked" in box[: box.index(">")]
+    ]
+    return {"export-shown": shown[shown.index('value="') + 7 : shown.index('">')], "export-requests": ticked}
+
+
 def test_an_admin_downloads_the_patients_data_from_the_lead_page(app, taxonomy):
     lead = _lead()
     client, admin = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{lead.id}/privacy/export"
+    assert f'href="{path}"' in client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    form = _export_form(client.get(path).get_data(as_text=True))
+    assert form == {"export-shown": lead.reference, "export-requests": [lead.reference]}
 
-    response = client.post(f"/staff/leads/{lead.id}/privacy/export", data={})
+    response = client.post(path, data=form)
 
     assert response.status_code == 200
     assert (
@@ -275,10 +344,98 @@ def test_an_admin_downloads_the_patients_data_from_the_lead_page(app, taxonomy):
     assert json.loads(response.data)["requests"][0]["reference"] == lead.reference
 
 
+def test_the_admin_sees_every_linked_request_and_downloads_only_the_ticked_ones(app, taxonomy):
+    victim, other = _phone_borrowed()
+    same_address = _lead(email="EVE@example.org", phone="+4520999999")
+    client, admin = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{other.id}/privacy/export"
+
+    page = client.get(path)
+
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    form = _export_form(html)
+    assert form["export-shown"] == f"{victim.reference} {other.reference} {same_address.reference}"
+    assert form["export-requests"] == [other.reference, same_address.reference]  # the victim unticked
+    table = html[html.index("Requests linked to this one") : html.index("</table>")]
+    for listed in (victim, other, same_address):
+        assert f"<td>{listed.full_name}</td>" in table and f"<td>{listed.email}</td>" in table
+    victim_row = table[table.index(victim.reference) : table.index("</tr>", table.index(victim.reference))]
+    assert "Same phone number" in victim_row
+    assert (
+        "Linked only by a phone number or a duplicate mark: include it only when you have confirmed it "
+        "is the same person." in victim_row
+    )
+    assert table.count("Same email address") == 2 and table.count("Linked only by") == 1
+    logged = db.session.execute(sa.select(AccessLog.lead_id, AccessLog.action, AccessLog.detail)).all()
+    assert sorted(logged) == sorted(
+        (r.id, "view", "listed for export") for r in (victim, other, same_address)
+    )
+
+    downloaded = client.post(path, data=form)
+
+    assert downloaded.status_code == 200
+    exported = [r["reference"] for r in json.loads(downloaded.data)["requests"]]
+    assert exported == [other.reference, same_address.reference] and b"Vera Victim" not in downloaded.data
+    exports = db.session.scalars(sa.select(AccessLog.lead_id).filter_by(action="patient_export")).all()
+    assert sorted(exports) == sorted([other.id, same_address.id])
+    # Ticked by the admin, who confirmed it is the same person.
+    chosen = client.post(path, data={**form, "export-requests": [victim.reference, other.reference]})
+    assert [r["reference"] for r in json.loads(chosen.data)["requests"]] == [
+        victim.reference,
+        other.reference,
+    ]
+
+
+def test_an_export_whose_list_changed_since_it_was_shown_exports_nothing_and_shows_the_new_list(
+    app, taxonomy
+):
+    lead = _lead(email="mia@example.org")
+    client, _ = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{lead.id}/privacy/export"
+    form = _export_form(client.get(path).get_data(as_text=True))
+    arrived = _lead(email="someone@example.org", phone=lead.phone)  # linked by the phone, meanwhile
+
+    refused = client.post(path, data=form)
+
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 409 and refused.mimetype == "text/html"
+    assert "requests changed after the list was shown, so nothing was exported" in html
+    assert f"New since: {arrived.reference}." in html
+    assert db.session.scalars(sa.select(AccessLog).filter_by(action="patient_export")).all() == []
+    assert _export_form(html) == {
+        "export-shown": f"{lead.reference} {arrived.reference}",
+        "export-requests": [lead.reference],
+    }
+
+
+def test_an_export_with_nothing_ticked_or_a_request_not_linked_is_refused(app, taxonomy):
+    lead = _lead(email="mia@example.org")
+    stranger = _lead(email="someone.else@example.org")
+    client, _ = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{lead.id}/privacy/export"
+    form = _export_form(client.get(path).get_data(as_text=True))
+
+    nothing = client.post(path, data={**form, "export-requests": []})
+    assert nothing.status_code == 400
+    assert "Tick at least one request to export" in nothing.get_data(as_text=True)
+    forged = client.post(path, data={**form, "export-requests": [lead.reference, stranger.reference]})
+    assert forged.status_code == 400
+    assert (
+        f"Not among the patient&#39;s linked requests: {stranger.reference}. Nothing was exported."
+        in forged.get_data(as_text=True)
+    )
+    unlisted = client.post(path, data={"export-requests": [lead.reference]})
+    assert unlisted.status_code == 400
+    assert "Open the list of the patient" in unlisted.get_data(as_text=True)
+    assert db.session.scalars(sa.select(AccessLog).filter_by(action="patient_export")).all() == []
+
+
 def test_a_coordinator_can_neither_export_nor_erase_and_the_attempt_is_logged(app, taxonomy):
     lead = _lead()
     client, coordinator = signed_in_client(app, Role.COORDINATOR)
 
+    assert client.get(f"/staff/leads/{lead.id}/privacy/export").status_code == 403
     assert client.post(f"/staff/leads/{lead.id}/privacy/export", data={}).status_code == 403
     assert client.get(f"/staff/leads/{lead.id}/privacy/erase").status_code == 403
     erase = {"erase-confirm": "y", "erase-shown": lead.reference}
@@ -288,6 +445,7 @@ def test_a_coordinator_can_neither_export_nor_erase_and_the_attempt_is_logged(ap
     assert db.session.get(Lead, lead.id).anonymised_at is None
     refused = db.session.scalars(sa.select(AccessLog).filter_by(action="refused")).all()
     assert [(r.user_id, r.detail) for r in refused] == [
+        (coordinator.id, f"/staff/leads/{lead.id}/privacy/export"),
         (coordinator.id, f"/staff/leads/{lead.id}/privacy/export"),
         (coordinator.id, f"/staff/leads/{lead.id}/privacy/erase"),
         (coordinator.id, f"/staff/leads/{lead.id}/privacy/erase"),
@@ -421,7 +579,9 @@ def test_an_address_with_letters_beyond_a_to_z_finds_the_patients_requests_and_e
 
     found = privacy.patient_leads("ØRSTED@EXAMPLE.ORG")
     assert [lead.reference for lead in found] == [first.reference, second.reference]
-    exported = privacy.export_patient(second.reference, user_id=None)
+    own = [(request.lead.reference, request.own) for request in privacy.linked_requests(second.reference)]
+    assert own == [(first.reference, True), (second.reference, True)]
+    exported = privacy.export_patient(second.reference, user_id=None, chosen=[second.reference])
     [exported_second] = [r for r in exported["requests"] if r["reference"] == second.reference]
     assert [e["subject"] for e in exported_second["emails_to_you"]] == ["Your quote"]
     assert _erased_references(first.reference) == [first.reference, second.reference]
