@@ -947,15 +947,27 @@ def _take_back_abandoned_claims(now) -> None:
     """Queue again the emails whose claim is older than the timeout (their worker died while
     sending). The server may already have accepted one: it goes out again, possibly a duplicate
     with the same Message-ID, and the lead's history says so. A worker whose conversation merely
-    outlasted the claim finds it gone when it records the answer, and writes nothing (`_OUR_CLAIM`)."""
+    outlasted the claim finds it gone when it records the answer, and writes nothing (`_OUR_CLAIM`).
+
+    One whose words an erasure removed meanwhile (a claimed email always holds its words) is
+    failed instead, as `_record_outcome` fails it: a blank copy must not go out."""
     stale = now - timedelta(seconds=current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"])
-    abandoned = db.session.execute(
+    abandoned = sa.and_(EmailMessage.status == EmailStatus.SENDING, EmailMessage.claimed_at <= stale)
+    erased = db.session.execute(
         sa.update(EmailMessage)
-        .where(EmailMessage.status == EmailStatus.SENDING, EmailMessage.claimed_at <= stale)
+        .where(abandoned, EmailMessage.body_text == "")
+        .values(status=EmailStatus.FAILED, claimed_at=None, last_error=ERASED_WHILE_SENT)
+        .returning(EmailMessage.lead_id, EmailMessage.template)
+    ).all()
+    for lead_id, template in erased:
+        _note_failure(lead_id, f"Email '{template}' could not be delivered: {ERASED_WHILE_SENT}")
+    taken_back = db.session.execute(
+        sa.update(EmailMessage)
+        .where(abandoned)
         .values(status=EmailStatus.QUEUED, claimed_at=None, next_attempt_at=now)
         .returning(EmailMessage.lead_id, EmailMessage.template)
     ).all()
-    for lead_id, template in abandoned:
+    for lead_id, template in taken_back:
         if lead_id is not None:
             db.session.get(Lead, lead_id).add_event(
                 RESENT_EVENT,

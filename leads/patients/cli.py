@@ -17,20 +17,54 @@ privacy_cli = AppGroup(
 )
 
 
+# Why a linked request the export left out may be another person's.
+LINKED_ONLY_BY = {
+    privacy.OTHER_ADDRESS: "another linked request's email address",
+    privacy.SAME_PHONE: "a phone number",
+    privacy.DUPLICATE_MARK: "a duplicate mark",
+}
+
+
 @privacy_cli.command("export")
 @click.argument("reference_or_email")
 @click.option(
+    "--include",
+    "included",
+    multiple=True,
+    metavar="REF",
+    help="Also export this linked request, once you have confirmed it is the same person's (repeatable).",
+)
+@click.option(
     "-o", "--output", type=click.File("w", encoding="utf-8"), help="Write here (default: standard output)."
 )
-def export_command(reference_or_email: str, output) -> None:
-    """Everything held about the patient, as JSON (every lead linked by email, duplicate or phone)."""
+def export_command(reference_or_email: str, included: tuple[str, ...], output) -> None:
+    """Everything held about the patient, as JSON: the requests sent from the named request's email
+    address (or the address given). The others linked to them (by a phone number or a duplicate
+    mark) may be another person's: they are named on standard error, and exported with --include."""
     try:
-        document = privacy.export_patient(reference_or_email, user_id=None)
-    except privacy.PatientNotFound as exc:
+        requests = privacy.linked_requests(reference_or_email)
+        listed = [request.lead.reference for request in requests]
+        own = [request.lead.reference for request in requests if request.own]
+        document = privacy.export_patient(
+            reference_or_email, user_id=None, chosen=own + list(included), shown=listed
+        )
+    except (privacy.PatientNotFound, privacy.PatientRequestsChanged) as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
+    except privacy.ExportRefused as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{exc} The linked requests: {', '.join(listed)}.") from None
     json.dump(document, output or sys.stdout, ensure_ascii=False, indent=2)
     (output or sys.stdout).write("\n")
+    exported = {request["reference"] for request in document["requests"]}
+    for request in requests:
+        reference = request.lead.reference
+        if reference not in exported:
+            click.echo(
+                f"Left out {reference}: linked only by {LINKED_ONLY_BY[request.link]}; add --include "
+                f"{reference} once you have confirmed it is the same person's.",
+                err=True,
+            )
     if output:
         click.echo(f"Wrote {len(document['requests'])} request(s) to {output.name}.", err=True)
 
@@ -62,6 +96,10 @@ def erase_command(reference_or_email: str, yes: bool) -> None:
     except privacy.PatientNotFound as exc:  # erased meanwhile (an admin, or its deadline)
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
+    except privacy.ErasureFailed as exc:
+        raise click.ClickException(
+            f"{exc} Try again; if it fails again, the log names the requests."
+        ) from None
     click.echo(f"Erased {len(record.references)} request(s); proof of erasure #{record.id}.")
 
 
@@ -86,6 +124,10 @@ def retention_command(apply_now: bool, list_references: bool) -> None:
         click.echo("Retention ran:")
         for name, (_, done) in rules.items():
             click.echo(f"  {done}: {getattr(result, name)}")
+        if result.failed:
+            click.echo(
+                f"  requests that failed (logged by lead id; the next run tries again): {result.failed}"
+            )
         return
     preview = privacy.preview_retention(listed=LISTED if list_references else 0)
     click.echo("Retention now would act on (a preview: nothing was changed; --apply runs it):")

@@ -39,6 +39,7 @@ from leads.models import (
     same_email,
     same_patient,
 )
+from leads.models.lead import typed_reference
 from leads.models.quote import Quote, QuoteRevision
 from leads.quotes.service import move_lead
 from leads.routing.notification import provider_language
@@ -69,18 +70,47 @@ class PatientNotFound(LookupError):
 
 
 class PatientRequestsChanged(Exception):
-    """The patient's requests are no longer the ones shown before the erasure was confirmed."""
+    """The patient's requests are no longer the ones shown before the erasure (or the export) was
+    confirmed; `undone` says what did not happen."""
 
-    def __init__(self, leads: list[Lead], shown: set[str]):
+    def __init__(self, leads: list[Lead], shown: set[str], undone: str = "Nothing was erased."):
         self.leads = leads
         now = {lead.reference for lead in leads}
         self.added, self.removed = sorted(now - shown), sorted(shown - now)
         changes = [f"new: {', '.join(self.added)}"] if self.added else []
         changes += [f"no longer held: {', '.join(self.removed)}"] if self.removed else []
         super().__init__(
-            f"The patient's requests changed after they were listed ({'; '.join(changes)}). "
-            "Nothing was erased."
+            f"The patient's requests changed after they were listed ({'; '.join(changes)}). {undone}"
         )
+
+
+class ExportRefused(ValueError):
+    """The requests chosen for an export are not a choice among the patient's linked requests (none,
+    or one that is not linked); the message says which, and nothing was exported."""
+
+
+# How a request is linked to the one (or the address) an export or an erasure names
+# (`linked_requests`): sent from that address (`sent_from`), or linked by another request's
+# address, a phone number or a duplicate mark, which can be another person's.
+SAME_ADDRESS, OTHER_ADDRESS, SAME_PHONE, DUPLICATE_MARK = "address", "other_address", "phone", "duplicate"
+
+
+@dataclass(frozen=True)
+class LinkedRequest:
+    lead: Lead
+    link: str  # SAME_ADDRESS for the patient's own requests, else how it was found
+
+    @property
+    def own(self) -> bool:
+        """Sent from the named request's address: the patient's own, as far as we can tell."""
+        return self.link == SAME_ADDRESS
+
+
+class ErasureFailed(Exception):
+    """The erasure stopped on an error: nothing was erased; the log names the leads by id."""
+
+    def __init__(self) -> None:
+        super().__init__("The erasure stopped on an error, so nothing was erased (the error is logged).")
 
 
 def erasure_due_at(lead: Lead) -> datetime | None:
@@ -97,9 +127,17 @@ def erasure_due(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def patient_leads(identifier: str) -> list[Lead]:
-    """Every lead of the patient a reference or email address names, oldest first: that lead, or
-    the leads with that email, and every lead linked to them (`_linked_leads`); not the anonymised
-    ones (nothing about the patient is left in them)."""
+    """Every lead of the patient a reference or email address names, oldest first
+    (`linked_requests`)."""
+    return [request.lead for request in linked_requests(identifier)]
+
+
+def linked_requests(identifier: str) -> list[LinkedRequest]:
+    """Every lead of the patient a reference or email address names, oldest first, each with how
+    it is linked: that lead, or the leads with that email, and every lead linked to them
+    (`_links`); not the anonymised ones (nothing about the patient is left in them). Those sent
+    from the named address (`sent_from`) are the patient's own; the others may be another
+    person's, and a person decides."""
     text = identifier.strip()
     if not text:
         raise PatientNotFound(gettext("Give a request reference (such as Q-7K3M9P) or an email address."))
@@ -110,24 +148,35 @@ def patient_leads(identifier: str) -> list[Lead]:
         if lead is None:
             raise PatientNotFound(gettext("No request has the reference '%(reference)s'.", reference=text))
         start = [lead]
-    leads = [lead for lead in _linked_leads(start) if lead.anonymised_at is None]
-    if not leads:
+    own = set(db.session.scalars(sa.select(Lead.id).where(sa.or_(sa.false(), *map(sent_from, start)))))
+    requests = [
+        LinkedRequest(lead, SAME_ADDRESS if lead.id in own else link)
+        for lead, link in _links(start).values()
+        if lead.anonymised_at is None
+    ]
+    if not requests:
         raise PatientNotFound(
             gettext("We hold no personal data under '%(text)s' (it may have been erased already).", text=text)
         )
-    return sorted(leads, key=lambda lead: (lead.created_at, lead.id))
+    return sorted(requests, key=lambda request: (request.lead.created_at, request.lead.id))
+
+
+def sent_from(lead: Lead) -> sa.ColumnElement[bool]:
+    """`lead` and the leads sent from its email address, in any case: what proves a request is
+    its patient's own (anyone can send the form with another person's phone number, which makes
+    their request a repeat of that person's)."""
+    return sa.or_(Lead.id == lead.id, same_patient(lead.email, None))
 
 
 def own_requests(lead: Lead) -> list[Lead]:
     """The requests an erasure nobody checks may erase for the patient whose link asked from
-    `lead`: it, and those sent from its email address in any case before they asked; none once it
-    is anonymised.
+    `lead`: those sent from its address (`sent_from`) before they asked; none once it is
+    anonymised.
 
     Not those `patient_leads` adds by phone number or duplicate mark, which an admin sees named
-    before erasing: the link proves only that its patient reads that address's mail, and anyone
-    can send the form with another person's phone number, which makes their request a repeat of
-    that person's. Nor a request sent after the erasure was asked for: the patient asked us for
-    something again, and an admin decides."""
+    before erasing: the link proves only that its patient reads that address's mail. Nor a
+    request sent after the erasure was asked for: the patient asked us for something again, and
+    an admin decides."""
     if lead.anonymised_at is not None:
         return []
     asked = lead.erasure_requested_at or utcnow()
@@ -135,14 +184,9 @@ def own_requests(lead: Lead) -> list[Lead]:
         db.session.scalars(
             sa.select(Lead)
             .where(
-                sa.or_(
-                    Lead.id == lead.id,
-                    sa.and_(
-                        same_patient(lead.email, None),
-                        # Sent before the patient asked, or with an erasure request of its own.
-                        sa.or_(Lead.created_at <= asked, Lead.erasure_requested_at.is_not(None)),
-                    ),
-                ),
+                sent_from(lead),
+                # Sent before the patient asked, or with an erasure request of its own.
+                sa.or_(Lead.id == lead.id, Lead.created_at <= asked, Lead.erasure_requested_at.is_not(None)),
                 Lead.anonymised_at.is_(None),
             )
             .order_by(Lead.created_at, Lead.id)
@@ -151,36 +195,72 @@ def own_requests(lead: Lead) -> list[Lead]:
 
 
 def _linked_leads(start: list[Lead]) -> list[Lead]:
-    """`start` and the leads linked to it: the same email (any case) and duplicate links (made by
-    intake from the same email or phone, or by a coordinator), either way and at any distance, one
-    query a round until a round finds nothing new; and the same phone as a lead of `start`.
+    """`start` and the leads linked to it (`_links`)."""
+    return [lead for lead, _ in _links(start).values()]
+
+
+def _links(start: list[Lead]) -> dict[int, tuple[Lead, str]]:
+    """`start` and the leads linked to it, by id, each with the link that found it: the same email
+    (any case) and duplicate links (made by intake from the same email or phone, or by a
+    coordinator), either way and at any distance, one query a round until a round finds nothing
+    new; and the same phone as a lead of `start`. `start` itself is SAME_ADDRESS, and so is the
+    first round's same email; a later round's is OTHER_ADDRESS (another linked request's).
 
     A phone is followed one step only: a number shared by a household or a facilitator would
     otherwise chain other patients' requests into an erasure that cannot be undone. An anonymised
     lead's duplicate link is followed too: its email and phone are gone, but the link still joins
     two requests of the patient."""
-    found = {lead.id: lead for lead in start}
+    found = {lead.id: (lead, SAME_ADDRESS) for lead in start}
     keys: set[str] = set()
     new = list(start)
     phones = [same_patient(None, phone) for phone in {lead.phone for lead in start if lead.phone}]
+    address_link = SAME_ADDRESS
     while new:
         new_keys = {lead.email_key for lead in new if lead.email_key} - keys
         keys |= new_keys
-        links = [
-            *phones,
-            *(same_email(key) for key in new_keys),
+        by_address = sa.or_(sa.false(), *(same_email(key) for key in new_keys))
+        by_phone = sa.or_(sa.false(), *phones)
+        by_duplicate = sa.or_(
             Lead.duplicate_of_id.in_([lead.id for lead in new]),
             Lead.id.in_({lead.duplicate_of_id for lead in new} - {None}),
-        ]
-        phones = []
-        new = db.session.scalars(sa.select(Lead).where(sa.or_(*links), Lead.id.not_in(list(found)))).all()
-        found.update((lead.id, lead) for lead in new)
-    return list(found.values())
+        )
+        link = sa.case((by_address, address_link), (by_phone, SAME_PHONE), else_=DUPLICATE_MARK)
+        phones, address_link = [], OTHER_ADDRESS
+        rows = db.session.execute(
+            sa.select(Lead, link).where(
+                sa.or_(by_address, by_phone, by_duplicate), Lead.id.not_in(list(found))
+            )
+        ).all()
+        new = [lead for lead, _ in rows]
+        found.update((lead.id, (lead, how)) for lead, how in rows)
+    return found
 
 
-def export_patient(identifier: str, *, user_id: int | None) -> dict:
-    """Everything held about the patient, as one JSON-ready document; logged per lead. Commits."""
-    leads = patient_leads(identifier)
+def export_patient(
+    identifier: str, *, user_id: int | None, chosen: Collection[str], shown: Collection[str] | None = None
+) -> dict:
+    """Everything held about the requests `chosen` (references) among the patient's
+    (`linked_requests`), as one JSON-ready document; logged per lead. Commits.
+
+    ExportRefused, nothing exported, when none is chosen or one is not among them: a request
+    linked only by a phone number or a duplicate mark may be another person's, and is exported
+    only when a person chose it. `shown`: the references listed to whoever chose;
+    PatientRequestsChanged, nothing exported, unless they are still exactly the linked requests."""
+    requests = linked_requests(identifier)
+    held = {request.lead.reference for request in requests}
+    if shown is not None and set(shown) != held:
+        raise PatientRequestsChanged([r.lead for r in requests], set(shown), "Nothing was exported.")
+    wanted = {typed_reference(reference) or reference.strip() for reference in chosen}
+    if not wanted:
+        raise ExportRefused(gettext("Choose at least one request to export."))
+    if wanted - held:
+        raise ExportRefused(
+            gettext(
+                "Not among the patient's linked requests: %(references)s. Nothing was exported.",
+                references=", ".join(sorted(wanted - held)),
+            )
+        )
+    leads = [request.lead for request in requests if request.lead.reference in wanted]
     document = {
         "generated_at": utcnow().isoformat(),
         "controller_contact": current_app.config["COORDINATOR_EMAIL"],
@@ -322,11 +402,20 @@ def erase_patient(
 
     `shown`: the references listed to whoever confirmed it; PatientRequestsChanged, nothing
     erased, unless they are still exactly the patient's leads (a request may have arrived since).
-    A lead that arrives while this runs is not among `leads`, so is not erased either."""
+    A lead that arrives while this runs is not among `leads`, so is not erased either.
+    ErasureFailed, nothing erased, when one lead's step fails: the person who asked is told, not
+    shown a crash, and may try again."""
     leads = patient_leads(identifier)
     if shown is not None and set(shown) != {lead.reference for lead in leads}:
         raise PatientRequestsChanged(leads, set(shown))
-    return _erase(leads, user_id=user_id, door=door, detail=_door(user_id))
+    ids = [lead.id for lead in leads]
+    try:
+        return _erase(leads, user_id=user_id, door=door, detail=_door(user_id))
+    except Exception as exc:
+        db.session.rollback()
+        # The kind of error only: its text may quote the patient's data.
+        log.error("erasure of lead(s) %s failed (%s); nothing was erased", ids, type(exc).__name__)
+        raise ErasureFailed from exc
 
 
 def _erase(
@@ -369,7 +458,8 @@ def notify_providers_of_withdrawal(lead: Lead) -> int:
 def _notify_providers_who_received(lead: Lead, template: str, kind: str) -> int:
     """One notice per assignment and provider address that was sent (or is being sent) an email
     about the lead (`_recipients`), keyed `{kind}:{assignment id}:{address}`: once, however often
-    it is called."""
+    it is called. Rendered by the worker that sends it, where an email that cannot be made fails
+    alone: the erasure or withdrawal it tells of never waits on its words."""
     recipients = _recipients(lead)
     for assignment, address in recipients:
         queue_email(
@@ -379,6 +469,7 @@ def _notify_providers_who_received(lead: Lead, template: str, kind: str) -> int:
             idempotency_key=f"{kind}:{assignment.id}:{address}",
             reply_to=current_app.config["COORDINATOR_EMAIL"],
             language=provider_language(assignment.provider),
+            render_later=True,
             reference=lead.reference,
         )
     return len(recipients)
@@ -478,6 +569,7 @@ class RetentionResult:
     spam_and_duplicates: int = 0
     email_bodies: int = 0
     erasures: int = 0  # patients' erasure requests carried out at their deadline, each with its requests
+    failed: int = 0  # requests a rule could not act on (logged by lead id): the next run tries again
 
 
 @dataclass(frozen=True)
@@ -537,25 +629,30 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
     # after an upgrade, goes on at the next run). The erasures that are due first: the patient's
     # deadline has passed, and they are few; then the old email words, the cheapest.
     deadline = time.monotonic() + RUN_SECONDS
-    result = RetentionResult()
-    result.erasures = erase_due_requests(rules.erasures, deadline)
-    result.email_bodies = _clear_email_bodies(rules.email_bodies, deadline)
-    result.closed_leads = _anonymise_where(rules.closed_leads, deadline)
-    result.stalled_leads = _anonymise_where(
-        rules.stalled_leads,
-        deadline,
-        closing_note=f"Closed by retention: no activity for {rules.stalled_months} months.",
-    )
+    stalled_note = f"Closed by retention: no activity for {rules.stalled_months} months."
+    erasures, failed_erasures = erase_due_requests(rules.erasures, deadline)
+    email_bodies = _clear_email_bodies(rules.email_bodies, deadline)
+    closed_leads, failed_closed = _anonymise_where(rules.closed_leads, deadline)
+    stalled_leads, failed_stalled = _anonymise_where(rules.stalled_leads, deadline, closing_note=stalled_note)
     # After the stalled requests: a repeat anonymised here would no longer show the patient asked again.
-    result.spam_and_duplicates = _anonymise_where(rules.spam_and_duplicates, deadline)
+    spam_and_duplicates, failed_junk = _anonymise_where(rules.spam_and_duplicates, deadline)
+    result = RetentionResult(
+        closed_leads=closed_leads,
+        stalled_leads=stalled_leads,
+        spam_and_duplicates=spam_and_duplicates,
+        email_bodies=email_bodies,
+        erasures=erasures,
+        failed=failed_erasures + failed_closed + failed_stalled + failed_junk,
+    )
     log.info(
         "retention: %d due erasure(s) carried out, %d closed lead(s), %d stalled lead(s) closed, "
-        "%d spam/duplicate(s) anonymised, %d email body(ies) removed",
+        "%d spam/duplicate(s) anonymised, %d email body(ies) removed, %d request(s) failed",
         result.erasures,
         result.closed_leads,
         result.stalled_leads,
         result.spam_and_duplicates,
         result.email_bodies,
+        result.failed,
     )
     return result
 
@@ -598,16 +695,17 @@ def _count(model, condition: sa.ColumnElement[bool]) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(condition))
 
 
-def erase_due_requests(due: sa.ColumnElement[bool], deadline: float) -> int:
+def erase_due_requests(due: sa.ColumnElement[bool], deadline: float) -> tuple[int, int]:
     """Carry out each erasure request `due` picks (`erasure_due`) as an admin's click would, with
     the requests sent from the same address (`own_requests`), one committed erasure at a time in
-    id order, none begun after `deadline`; how many. Nothing when ERASURE_AUTOMATIC_WHEN_DUE is off.
+    id order, none begun after `deadline`; how many, and how many failed. Nothing when
+    ERASURE_AUTOMATIC_WHEN_DUE is off.
 
     One that fails is logged by id and left to the next run, and the others go on: a patient's
     erasure must not wait on another's broken data."""
     if not current_app.config["ERASURE_AUTOMATIC_WHEN_DUE"]:
-        return 0
-    done = after = 0
+        return 0, 0
+    done = after = failed = 0
     while done < MOST_PER_RUN and time.monotonic() < deadline:
         lead_id = db.session.scalar(sa.select(Lead.id).where(due, Lead.id > after).order_by(Lead.id).limit(1))
         if lead_id is None:
@@ -619,11 +717,12 @@ def erase_due_requests(due: sa.ColumnElement[bool], deadline: float) -> int:
             raise  # the task's time is up: what is left goes on at the next run
         except Exception as exc:
             db.session.rollback()
+            failed += 1
             # The kind of error only: its text may quote the patient's data.
             log.error(
                 "lead %s: its due erasure failed (%s); the next run tries again", lead_id, type(exc).__name__
             )
-    return done
+    return done, failed
 
 
 def _erase_when_due(lead_id: int) -> int:
@@ -750,49 +849,81 @@ def untouched(before: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-def _anonymise_where(condition, deadline: float, *, closing_note: str | None = None) -> int:
+def _anonymise_where(condition, deadline: float, *, closing_note: str | None = None) -> tuple[int, int]:
     """Anonymise the leads `condition` picks, a batch at a time in id order, each batch committed
     with its proof row; at most MOST_PER_RUN a run and no batch begun after `deadline`, so a run
     always ends in time (the next one goes on). With `closing_note`, each lead is first closed as
-    a coordinator closes one (`move_lead`)."""
-    after, done = 0, 0
+    a coordinator closes one (`move_lead`). How many were anonymised, and how many failed.
+
+    A batch that fails is done again one lead at a time: a lead that fails is logged by id and
+    left to the next run, and the others go on, as `erase_due_requests` does."""
+    after = done = failed = 0
     while done < MOST_PER_RUN and time.monotonic() < deadline:
-        # Rows a concurrent run holds are skipped (PostgreSQL; SQLite runs one writer at a time): two
-        # beats, or a redelivered task, never anonymise one lead twice. The lead is the first lock,
-        # taken as `lock_lead` takes it (rows referencing the lead, an access-log row, can still be
-        # written meanwhile).
-        leads = db.session.scalars(
-            sa.select(Lead)
+        ids = db.session.scalars(
+            sa.select(Lead.id)
             .where(condition, Lead.id > after)
             .order_by(Lead.id)
             .limit(min(BATCH, MOST_PER_RUN - done))
-            .with_for_update(skip_locked=True, key_share=True)
         ).all()
-        if not leads:
-            return done
-        # Asked again once they are locked: on PostgreSQL this statement also sees what was committed
-        # while the first one ran (a clinic's answer just before the lock); every step that acts on
-        # a lead (a note, a move, an answer, a choice) takes its lock, so waits until this batch commits.
-        locked = [lead.id for lead in leads]
-        still = set(db.session.scalars(sa.select(Lead.id).where(Lead.id.in_(locked), condition)))
-        anonymised = [lead for lead in leads if lead.id in still]
-        for lead in anonymised:
-            if closing_note is not None:
-                _close(lead)
-            anonymise(lead)
-            if closing_note is not None:
-                # Our words, not the patient's: they stay beside the status they explain.
-                lead.status_reason = closing_note
-            lead.add_event("anonymised", actor_type="system", note=closing_note or "Retention period over.")
-        if anonymised:
-            references = [lead.reference for lead in anonymised]
-            db.session.add(ErasureRecord(user_id=None, door=RETENTION, references=references))
-        db.session.commit()
-        done += len(anonymised)
-        if len(leads) < BATCH:
-            return done
-        after = leads[-1].id
-    return done
+        if not ids:
+            break
+        try:
+            done += _anonymise_batch(ids, condition, closing_note)
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: what is left goes on at the next run
+        except Exception:
+            db.session.rollback()
+            for lead_id in ids:
+                try:
+                    done += _anonymise_batch([lead_id], condition, closing_note)
+                except SoftTimeLimitExceeded:
+                    raise
+                except Exception as exc:
+                    db.session.rollback()
+                    failed += 1
+                    # The kind of error only: its text may quote the patient's data.
+                    log.error(
+                        "lead %s: retention could not anonymise it (%s); the next run tries again",
+                        lead_id,
+                        type(exc).__name__,
+                    )
+        if len(ids) < BATCH:
+            break
+        after = ids[-1]
+    return done, failed
+
+
+def _anonymise_batch(ids: list[int], condition, closing_note: str | None) -> int:
+    """Anonymise the leads of `ids` `condition` still picks, with one proof row; committed. How many."""
+    # Rows a concurrent run holds are skipped (PostgreSQL; SQLite runs one writer at a time): two
+    # beats, or a redelivered task, never anonymise one lead twice. The lead is the first lock,
+    # taken as `lock_lead` takes it (rows referencing the lead, an access-log row, can still be
+    # written meanwhile).
+    leads = db.session.scalars(
+        sa.select(Lead)
+        .where(Lead.id.in_(ids), condition)
+        .order_by(Lead.id)
+        .with_for_update(skip_locked=True, key_share=True)
+    ).all()
+    # Asked again once they are locked: on PostgreSQL this statement also sees what was committed
+    # while the first one ran (a clinic's answer just before the lock); every step that acts on
+    # a lead (a note, a move, an answer, a choice) takes its lock, so waits until this batch commits.
+    locked = [lead.id for lead in leads]
+    still = set(db.session.scalars(sa.select(Lead.id).where(Lead.id.in_(locked), condition)))
+    anonymised = [lead for lead in leads if lead.id in still]
+    for lead in anonymised:
+        if closing_note is not None:
+            _close(lead)
+        anonymise(lead)
+        if closing_note is not None:
+            # Our words, not the patient's: they stay beside the status they explain.
+            lead.status_reason = closing_note
+        lead.add_event("anonymised", actor_type="system", note=closing_note or "Retention period over.")
+    if anonymised:
+        references = [lead.reference for lead in anonymised]
+        db.session.add(ErasureRecord(user_id=None, door=RETENTION, references=references))
+    db.session.commit()
+    return len(anonymised)
 
 
 def _close(lead: Lead) -> None:

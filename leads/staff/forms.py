@@ -15,6 +15,7 @@ from wtforms import (
     PasswordField,
     SelectChoice,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -198,7 +199,24 @@ class DuplicateForm(FlaskForm):
 
 
 class PatientExportForm(FlaskForm):
-    """Download everything held about the patient (CSRF only)."""
+    """The requests to export, ticked on the page that lists the patient's linked requests."""
+
+    # The page draws a tick box for each listed request in its table row, named as this field.
+    requests = SelectMultipleField(
+        _l("Requests to export"),
+        choices=[],
+        validate_choice=False,  # the export refuses a reference that is not among the linked requests
+        validators=[DataRequired(_l("Tick at least one request to export"))],
+    )
+    # The references the page listed: the export is refused if they changed since.
+    shown = HiddenField(
+        _l("Requests listed"),
+        validators=[DataRequired(_l("Open the list of the patient's requests, then download there"))],
+    )
+
+    @property
+    def shown_references(self) -> list[str]:
+        return self.shown.data.split()
 
 
 class ErasureForm(FlaskForm):

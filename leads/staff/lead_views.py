@@ -17,7 +17,6 @@ from leads.staff.forms import (
     DuplicateForm,
     LeftByErasureCheckForm,
     NoteForm,
-    PatientExportForm,
     RerouteForm,
     ResendForm,
     SpamForm,
@@ -35,7 +34,6 @@ FORMS = {
     "reroute": RerouteForm,
     "approve": ApproveRoutingForm,
     "resend": ResendForm,
-    "export": PatientExportForm,
     "left_by_erasure": LeftByErasureCheckForm,
 }
 

@@ -1,6 +1,7 @@
 """Admin actions on a patient's data from the lead page: export it (right of access) and erase
-it (right to erasure). Both act on every lead of the same patient; the erasure lists those leads
-first and erases exactly the ones listed."""
+it (right to erasure). Both list every lead linked to this one first: the export downloads the
+ones ticked (those sent from this lead's address, unless the admin chooses otherwise), the
+erasure erases exactly the ones listed."""
 
 import json
 
@@ -14,13 +15,50 @@ from leads.models import Lead, Role
 from leads.patients import privacy
 from leads.staff import access_log, bp
 from leads.staff.forms import ErasureForm, PatientExportForm
-from leads.staff.lead_views import render_lead
 
 ERASURE_LIST = "listed for erasure"
+EXPORT_LIST = "listed for export"
 
 
 def _lead_or_404(lead_id: int) -> Lead:
     return db.get_or_404(Lead, lead_id)
+
+
+def _export_page(
+    lead: Lead, form: PatientExportForm | None = None, *, error: str | None = None, status: int = 200
+):
+    """Every request linked to this one (privacy.linked_requests, as the export itself), each shown
+    one logged, with how it is linked; those sent from this request's address ticked, the others
+    not. The form carries the references listed: the download is of the ticked ones, refused if
+    the list changed since."""
+    if form is None:
+        form = PatientExportForm(formdata=None, prefix="export")
+    try:
+        requests = privacy.linked_requests(lead.reference)
+    except privacy.PatientNotFound as exc:
+        db.session.rollback()
+        requests, error, status = [], error or str(exc), 409
+    for listed in requests:
+        access_log.record_view(current_user.id, listed.lead.id, detail=EXPORT_LIST)
+    db.session.commit()
+    if form.requests.data is None:
+        form.requests.data = [listed.lead.reference for listed in requests if listed.own]
+    form.shown.data = " ".join(listed.lead.reference for listed in requests)
+    html = render_template(
+        "staff/export_patient.html",
+        lead=lead,
+        requests=requests,
+        form=form,
+        ticked=set(form.requests.data),
+        action_error=error,
+    )
+    return html, status
+
+
+@bp.get("/leads/<int:lead_id>/privacy/export")
+@role_required(Role.ADMIN)
+def lead_patient_export_confirm(lead_id: int):
+    return _export_page(_lead_or_404(lead_id))
 
 
 @bp.post("/leads/<int:lead_id>/privacy/export")
@@ -29,12 +67,26 @@ def lead_patient_export(lead_id: int):
     lead = _lead_or_404(lead_id)
     form = PatientExportForm(prefix="export")
     if not form.validate_on_submit():
-        return render_lead(lead_id, overrides={"export": form}, status=400)
+        return _export_page(lead, form, status=400)
     try:
-        document = privacy.export_patient(lead.reference, user_id=current_user.id)
-    except privacy.PatientNotFound as exc:
+        document = privacy.export_patient(
+            lead.reference, user_id=current_user.id, chosen=form.requests.data, shown=form.shown_references
+        )
+    except privacy.PatientRequestsChanged as exc:
         db.session.rollback()
-        return render_lead(lead_id, overrides={"export": form}, error=str(exc), status=409)
+        message = _(
+            "The patient's requests changed after the list was shown, so nothing was exported. "
+            "Check the list below, then download again."
+        )
+        # The list as it is now, ticked afresh.
+        removed = _("No longer held: %(references)s.", references=", ".join(exc.removed))
+        return _export_page(lead, error=_with_changes(message, exc, removed), status=409)
+    except privacy.ExportRefused as exc:
+        db.session.rollback()
+        return _export_page(lead, form, error=str(exc), status=400)
+    except privacy.PatientNotFound:
+        db.session.rollback()
+        return _export_page(lead, form, status=409)
     body = json.dumps(document, ensure_ascii=False, indent=2)
     return Response(
         body,
@@ -76,15 +128,13 @@ def lead_patient_erase_confirm(lead_id: int):
     return _erasure_page(_lead_or_404(lead_id))
 
 
-def _changed(exc: privacy.PatientRequestsChanged) -> str:
-    message = _(
-        "The patient's requests changed after the list was shown, so nothing was erased. "
-        "Check the list below, then confirm again."
-    )
+def _with_changes(message: str, exc: privacy.PatientRequestsChanged, removed: str) -> str:
+    """`message`, then which requests are new since the list was shown, and `removed` (which are
+    no longer held) when some are."""
     if exc.added:
         message += " " + _("New since: %(references)s.", references=", ".join(exc.added))
     if exc.removed:
-        message += " " + _("No longer to erase: %(references)s.", references=", ".join(exc.removed))
+        message += " " + removed
     return message
 
 
@@ -101,10 +151,21 @@ def lead_patient_erase(lead_id: int):
         )
     except privacy.PatientRequestsChanged as exc:
         db.session.rollback()
-        return _erasure_page(lead, form, error=_changed(exc), status=409)
+        message = _(
+            "The patient's requests changed after the list was shown, so nothing was erased. "
+            "Check the list below, then confirm again."
+        )
+        removed = _("No longer to erase: %(references)s.", references=", ".join(exc.removed))
+        return _erasure_page(lead, form, error=_with_changes(message, exc, removed), status=409)
     except privacy.PatientNotFound:
         db.session.rollback()
         return _erasure_page(lead, form, status=409)
+    except privacy.ErasureFailed:
+        failed = _(
+            "The erasure stopped on an error, so nothing was erased. The error is logged: try again, "
+            "and tell the developers if it happens again."
+        )
+        return _erasure_page(lead, form, error=failed, status=409)
     flash(
         _("The patient's data is erased from %(references)s.", references=", ".join(record.references)),
         "success",

@@ -9,8 +9,16 @@ import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.messaging import smtp_connection
-from leads.messaging.email import deliver_email, due_email_ids, hard_bounced, queue_email, render_email
+from leads.messaging.email import (
+    ERASED_WHILE_SENT,
+    deliver_email,
+    due_email_ids,
+    hard_bounced,
+    queue_email,
+    render_email,
+)
 from leads.models import EmailMessage, LeadEvent, OutboxMessage
+from leads.patients import privacy
 from leads.staff import stats
 from leads.staff.stats import Period
 from leads.timeutil import utcnow
@@ -177,6 +185,26 @@ def test_an_email_sent_again_after_a_worker_died_mid_send_is_counted_on_the_lead
     assert deliver_email(email.id) == "sent"
     db.session.refresh(email)
     assert email.attempts == 2
+
+
+def test_a_claim_left_by_a_dead_worker_on_an_email_erased_meanwhile_fails_instead_of_going_out_blank(
+    app, taxonomy
+):
+    lead = LeadFactory(email="patient@example.org")
+    db.session.flush()
+    email = _queue(lead_id=lead.id)
+    email.status, email.claimed_at, email.attempts = "sending", utcnow() - timedelta(hours=1), 1
+    privacy.anonymise(lead)  # the patient's data erased while the worker held the claim
+    db.session.commit()
+
+    assert email.id not in due_email_ids()
+
+    db.session.refresh(email)
+    assert (email.status, email.claimed_at, email.to_address, email.body_text) == ("failed", None, "", "")
+    assert email.last_error == ERASED_WHILE_SENT
+    kinds = db.session.scalars(sa.select(LeadEvent.kind).filter_by(lead_id=lead.id)).all()
+    assert "email_resent" not in kinds and "email_failed" in kinds
+    assert email.id not in due_email_ids()
 
 
 def test_header_injection_through_the_subject_context_is_impossible(app):

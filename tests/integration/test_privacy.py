@@ -11,6 +11,7 @@ import time_machine
 
 from leads.dev import seed
 from leads.extensions import db
+from leads.messaging import email as email_module
 from leads.messaging.email import deliver_email
 from leads.models import (
     AccessLog,
@@ -69,7 +70,9 @@ def _routed_and_sent():
     return lead
 
 
-def test_the_cli_exports_every_request_of_the_patient_as_json_and_logs_it(app, taxonomy, runner, tmp_path):
+def test_the_cli_exports_every_request_sent_from_the_patients_address_as_json_and_logs_it(
+    app, taxonomy, runner, tmp_path
+):
     first = _lead(email="Mia@Example.org")
     _lead(email="mia@example.org", phone=first.phone)
     _lead(email="someone.else@example.org")
@@ -83,6 +86,58 @@ def test_the_cli_exports_every_request_of_the_patient_as_json_and_logs_it(app, t
     assert document["requests"][0]["consent"]["text"]["share_with_providers"].startswith("I agree")
     actions = db.session.scalars(sa.select(AccessLog.action)).all()
     assert actions == ["patient_export", "patient_export"]
+    assert "Left out" not in result.stderr
+
+
+def _phone_borrowed():
+    """The victim's request, and one sent with the victim's phone number and another address,
+    which intake marks a repeat of the victim's."""
+    victim = _lead(full_name="Vera Victim", email="vera@example.org", phone="+4520111111")
+    other = _lead(email="eve@example.org", phone="+4520111111", duplicate_of=victim)
+    return victim, other
+
+
+def test_a_request_sent_with_someone_elses_phone_number_does_not_export_theirs(app, taxonomy, runner):
+    victim, other = _phone_borrowed()
+
+    result = runner.invoke(args=["privacy", "export", other.reference])
+
+    assert result.exit_code == 0, result.output
+    assert [r["reference"] for r in json.loads(result.stdout)["requests"]] == [other.reference]
+    assert "Vera Victim" not in result.stdout and "vera@example.org" not in result.stdout
+    assert (
+        f"Left out {victim.reference}: linked only by a phone number; add --include {victim.reference} "
+        "once you have confirmed it is the same person's." in result.stderr
+    )
+    logged = db.session.scalars(sa.select(AccessLog.lead_id).filter_by(action="patient_export")).all()
+    assert logged == [other.id]
+    # Named by its address, the same.
+    by_address = runner.invoke(args=["privacy", "export", "EVE@example.org"])
+    assert [r["reference"] for r in json.loads(by_address.stdout)["requests"]] == [other.reference]
+
+
+def test_the_cli_exports_a_linked_request_only_when_included_and_refuses_one_not_linked(
+    app, taxonomy, runner
+):
+    victim, other = _phone_borrowed()
+    _lead(email="someone.else@example.org")
+
+    included = runner.invoke(
+        args=["privacy", "export", other.reference, "--include", victim.reference.lower()]
+    )
+
+    assert included.exit_code == 0, included.output
+    references = [r["reference"] for r in json.loads(included.stdout)["requests"]]
+    assert references == [victim.reference, other.reference] and "Left out" not in included.stderr
+    db.session.execute(sa.delete(AccessLog))
+    db.session.commit()
+    refused = runner.invoke(args=["privacy", "export", other.reference, "--include", "Q-ZZZZZZ"])
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert (
+        "Not among the patient's linked requests: Q-ZZZZZZ. Nothing was exported. "
+        f"The linked requests: {victim.reference}, {other.reference}." in refused.stderr
+    )
+    assert db.session.scalars(sa.select(AccessLog)).all() == []
 
 
 def test_the_cli_says_clearly_when_nothing_is_held(app, taxonomy, runner):
@@ -260,11 +315,26 @@ def test_an_erasure_whose_list_lost_a_request_since_or_never_had_one_is_refused(
     assert db.session.scalars(sa.select(ErasureRecord)).all() == []
 
 
+def _export_form(html: str) -> dict:
+    """What the export page's form sends as shown: the references listed and those ticked."""
+    shown = html[html.index('name="export-shown"') :]
+    ticked = [
+        box.split('value="')[1].split('"')[0]
+        for box in html.split('<input type="checkbox"')[1:]
+        if " checked" in box[: box.index(">")]
+    ]
+    return {"export-shown": shown[shown.index('value="') + 7 : shown.index('">')], "export-requests": ticked}
+
+
 def test_an_admin_downloads_the_patients_data_from_the_lead_page(app, taxonomy):
     lead = _lead()
     client, admin = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{lead.id}/privacy/export"
+    assert f'href="{path}"' in client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    form = _export_form(client.get(path).get_data(as_text=True))
+    assert form == {"export-shown": lead.reference, "export-requests": [lead.reference]}
 
-    response = client.post(f"/staff/leads/{lead.id}/privacy/export", data={})
+    response = client.post(path, data=form)
 
     assert response.status_code == 200
     assert (
@@ -274,10 +344,98 @@ def test_an_admin_downloads_the_patients_data_from_the_lead_page(app, taxonomy):
     assert json.loads(response.data)["requests"][0]["reference"] == lead.reference
 
 
+def test_the_admin_sees_every_linked_request_and_downloads_only_the_ticked_ones(app, taxonomy):
+    victim, other = _phone_borrowed()
+    same_address = _lead(email="EVE@example.org", phone="+4520999999")
+    client, admin = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{other.id}/privacy/export"
+
+    page = client.get(path)
+
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    form = _export_form(html)
+    assert form["export-shown"] == f"{victim.reference} {other.reference} {same_address.reference}"
+    assert form["export-requests"] == [other.reference, same_address.reference]  # the victim unticked
+    table = html[html.index("Requests linked to this one") : html.index("</table>")]
+    for listed in (victim, other, same_address):
+        assert f"<td>{listed.full_name}</td>" in table and f"<td>{listed.email}</td>" in table
+    victim_row = table[table.index(victim.reference) : table.index("</tr>", table.index(victim.reference))]
+    assert "Same phone number" in victim_row
+    assert (
+        "Linked only by a phone number or a duplicate mark: include it only when you have confirmed it "
+        "is the same person." in victim_row
+    )
+    assert table.count("Same email address") == 2 and table.count("Linked only by") == 1
+    logged = db.session.execute(sa.select(AccessLog.lead_id, AccessLog.action, AccessLog.detail)).all()
+    assert sorted(logged) == sorted(
+        (r.id, "view", "listed for export") for r in (victim, other, same_address)
+    )
+
+    downloaded = client.post(path, data=form)
+
+    assert downloaded.status_code == 200
+    exported = [r["reference"] for r in json.loads(downloaded.data)["requests"]]
+    assert exported == [other.reference, same_address.reference] and b"Vera Victim" not in downloaded.data
+    exports = db.session.scalars(sa.select(AccessLog.lead_id).filter_by(action="patient_export")).all()
+    assert sorted(exports) == sorted([other.id, same_address.id])
+    # Ticked by the admin, who confirmed it is the same person.
+    chosen = client.post(path, data={**form, "export-requests": [victim.reference, other.reference]})
+    assert [r["reference"] for r in json.loads(chosen.data)["requests"]] == [
+        victim.reference,
+        other.reference,
+    ]
+
+
+def test_an_export_whose_list_changed_since_it_was_shown_exports_nothing_and_shows_the_new_list(
+    app, taxonomy
+):
+    lead = _lead(email="mia@example.org")
+    client, _ = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{lead.id}/privacy/export"
+    form = _export_form(client.get(path).get_data(as_text=True))
+    arrived = _lead(email="someone@example.org", phone=lead.phone)  # linked by the phone, meanwhile
+
+    refused = client.post(path, data=form)
+
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 409 and refused.mimetype == "text/html"
+    assert "requests changed after the list was shown, so nothing was exported" in html
+    assert f"New since: {arrived.reference}." in html
+    assert db.session.scalars(sa.select(AccessLog).filter_by(action="patient_export")).all() == []
+    assert _export_form(html) == {
+        "export-shown": f"{lead.reference} {arrived.reference}",
+        "export-requests": [lead.reference],
+    }
+
+
+def test_an_export_with_nothing_ticked_or_a_request_not_linked_is_refused(app, taxonomy):
+    lead = _lead(email="mia@example.org")
+    stranger = _lead(email="someone.else@example.org")
+    client, _ = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{lead.id}/privacy/export"
+    form = _export_form(client.get(path).get_data(as_text=True))
+
+    nothing = client.post(path, data={**form, "export-requests": []})
+    assert nothing.status_code == 400
+    assert "Tick at least one request to export" in nothing.get_data(as_text=True)
+    forged = client.post(path, data={**form, "export-requests": [lead.reference, stranger.reference]})
+    assert forged.status_code == 400
+    assert (
+        f"Not among the patient&#39;s linked requests: {stranger.reference}. Nothing was exported."
+        in forged.get_data(as_text=True)
+    )
+    unlisted = client.post(path, data={"export-requests": [lead.reference]})
+    assert unlisted.status_code == 400
+    assert "Open the list of the patient" in unlisted.get_data(as_text=True)
+    assert db.session.scalars(sa.select(AccessLog).filter_by(action="patient_export")).all() == []
+
+
 def test_a_coordinator_can_neither_export_nor_erase_and_the_attempt_is_logged(app, taxonomy):
     lead = _lead()
     client, coordinator = signed_in_client(app, Role.COORDINATOR)
 
+    assert client.get(f"/staff/leads/{lead.id}/privacy/export").status_code == 403
     assert client.post(f"/staff/leads/{lead.id}/privacy/export", data={}).status_code == 403
     assert client.get(f"/staff/leads/{lead.id}/privacy/erase").status_code == 403
     erase = {"erase-confirm": "y", "erase-shown": lead.reference}
@@ -287,6 +445,7 @@ def test_a_coordinator_can_neither_export_nor_erase_and_the_attempt_is_logged(ap
     assert db.session.get(Lead, lead.id).anonymised_at is None
     refused = db.session.scalars(sa.select(AccessLog).filter_by(action="refused")).all()
     assert [(r.user_id, r.detail) for r in refused] == [
+        (coordinator.id, f"/staff/leads/{lead.id}/privacy/export"),
         (coordinator.id, f"/staff/leads/{lead.id}/privacy/export"),
         (coordinator.id, f"/staff/leads/{lead.id}/privacy/erase"),
         (coordinator.id, f"/staff/leads/{lead.id}/privacy/erase"),
@@ -320,9 +479,11 @@ def test_withdrawal_tells_each_provider_that_received_the_request_not_to_contact
 
     withdraw_consent(lead.id)
 
-    notices = db.session.scalars(
-        sa.select(EmailMessage).filter_by(template="notice_provider_withdrawn")
-    ).all()
+    notices = sa.select(EmailMessage).filter_by(template="notice_provider_withdrawn")
+    # Rendered by the worker that sends them.
+    assert {deliver_email(notice.id) for notice in db.session.scalars(notices)} == {"sent"}
+    db.session.expire_all()
+    notices = db.session.scalars(notices).all()
     assert {n.to_address for n in notices} == received
     assert all(lead.reference in n.body_text and lead.full_name not in n.body_text for n in notices)
 
@@ -418,7 +579,9 @@ def test_an_address_with_letters_beyond_a_to_z_finds_the_patients_requests_and_e
 
     found = privacy.patient_leads("ørsted@EXAMPLE.ORG")
     assert [lead.reference for lead in found] == [first.reference, second.reference]
-    exported = privacy.export_patient(second.reference, user_id=None)
+    own = [(request.lead.reference, request.own) for request in privacy.linked_requests(second.reference)]
+    assert own == [(first.reference, True), (second.reference, True)]
+    exported = privacy.export_patient(second.reference, user_id=None, chosen=[second.reference])
     [exported_second] = [r for r in exported["requests"] if r["reference"] == second.reference]
     assert [e["subject"] for e in exported_second["emails_to_you"]] == ["Your quote"]
     assert _erased_references(first.reference) == [first.reference, second.reference]
@@ -1021,3 +1184,107 @@ def test_an_erased_open_request_is_closed_its_quotes_closed_and_its_waiting_clin
     with _months_on(1):
         assert escalate_assignments().expired == 0
     assert all(db.session.get(Provider, a.provider_id).unanswered_count == 0 for a in waiting)
+
+
+def test_a_request_retention_cannot_anonymise_is_left_to_the_next_run_and_the_others_go_on(
+    app, taxonomy, monkeypatch, caplog
+):
+    """One broken request must not stop the daily run on it every day: the rest of its batch and
+    the later rules go on, the run counts the failure, and the log names the lead by id only."""
+    monkeypatch.setattr(privacy, "BATCH", 2)
+    first, broken, third = _old_spam(3)
+    real_anonymise = privacy.anonymise
+
+    def fails_for_one(lead):
+        if lead.id == broken.id:
+            raise KeyError(lead.full_name)  # as a message naming an unknown placeholder would
+        real_anonymise(lead)
+
+    monkeypatch.setattr(privacy, "anonymise", fails_for_one)
+    result = privacy.apply_retention()
+
+    assert (result.spam_and_duplicates, result.failed) == (2, 1)
+    db.session.expire_all()
+    assert [db.session.get(Lead, lead.id).anonymised_at is not None for lead in (first, broken, third)] == [
+        True,
+        False,
+        True,
+    ]
+    assert f"lead {broken.id}: retention could not anonymise it (KeyError)" in caplog.text
+    assert broken.full_name not in caplog.text
+    monkeypatch.setattr(privacy, "anonymise", real_anonymise)
+    assert privacy.apply_retention() == privacy.RetentionResult(spam_and_duplicates=1)
+    assert db.session.get(Lead, broken.id).anonymised_at is not None
+
+
+def test_the_cli_run_of_retention_counts_the_requests_that_failed(app, taxonomy, runner, monkeypatch):
+    [broken] = _old_spam(1)
+    monkeypatch.setattr(privacy, "anonymise", lambda lead: 1 / 0)
+
+    result = runner.invoke(args=["privacy", "retention", "--apply"])
+
+    assert result.exit_code == 0, result.output
+    assert "requests that failed (logged by lead id; the next run tries again): 1" in result.output
+    assert broken.full_name not in result.output
+
+
+def _notice_fails_to_render(monkeypatch, reference: str) -> None:
+    """The erasure notice about `reference` cannot be made (a translation naming an unknown
+    placeholder, say); every other email renders."""
+    real_render = email_module.render_email
+
+    def render(template, language="en", **context):
+        if template == "notice_provider_erasure" and context.get("reference") == reference:
+            raise KeyError("clinic")
+        return real_render(template, language, **context)
+
+    monkeypatch.setattr(email_module, "render_email", render)
+
+
+def test_an_erasure_notice_that_cannot_be_made_fails_alone_and_the_admins_erasure_is_done(
+    app, taxonomy, monkeypatch
+):
+    lead = _routed_and_sent()
+    _notice_fails_to_render(monkeypatch, lead.reference)
+    client, _ = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{lead.id}/privacy/erase"
+    shown = _shown(client.get(path).get_data(as_text=True))
+
+    done = client.post(path, data={"erase-confirm": "y", "erase-shown": shown})
+
+    assert done.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).anonymised_at is not None
+    notices = sa.select(EmailMessage.id).filter_by(lead_id=lead.id, template="notice_provider_erasure")
+    ids = db.session.scalars(notices).all()
+    assert ids and {deliver_email(email_id) for email_id in ids} == {"failed"}
+
+
+def test_an_erasure_that_stops_on_an_error_shows_why_and_erases_nothing(app, taxonomy, monkeypatch, caplog):
+    lead = _routed_and_sent()
+    other = _lead(email=lead.email)
+    client, _ = signed_in_client(app, Role.ADMIN)
+    path = f"/staff/leads/{lead.id}/privacy/erase"
+    shown = _shown(client.get(path).get_data(as_text=True))
+    real_anonymise = privacy.anonymise
+
+    def fails_on_the_second(erased):
+        if erased.id == other.id:
+            raise KeyError(erased.full_name)
+        real_anonymise(erased)
+
+    monkeypatch.setattr(privacy, "anonymise", fails_on_the_second)
+    refused = client.post(path, data={"erase-confirm": "y", "erase-shown": shown})
+
+    assert refused.status_code == 409
+    assert "The erasure stopped on an error, so nothing was erased." in refused.get_data(as_text=True)
+    assert f"erasure of lead(s) [{lead.id}, {other.id}] failed (KeyError)" in caplog.text
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(Lead.anonymised_at)).all() == [None, None]
+    assert db.session.scalars(sa.select(ErasureRecord)).all() == []
+    assert db.session.scalars(sa.select(AccessLog.action).filter_by(action="erasure")).all() == []
+    erased_events = sa.select(LeadEvent).filter_by(kind="erased")
+    assert db.session.scalars(erased_events).all() == []
+    assert (
+        db.session.scalars(sa.select(EmailMessage).filter_by(template="notice_provider_erasure")).all() == []
+    )

@@ -129,7 +129,11 @@ def test_erasing_a_patient_leaves_no_trace_of_them_but_keeps_the_statistics(
     assert _database_hits() == []
     assert _redis_hits(redis_server) == []
     assert _leads_counted() == 2
-    notices = db.session.scalars(sa.select(EmailMessage).filter_by(template="notice_provider_erasure")).all()
+    notices = sa.select(EmailMessage).filter_by(template="notice_provider_erasure")
+    # Rendered by the worker that sends them.
+    assert {deliver_email(notice.id) for notice in db.session.scalars(notices)} == {"sent"}
+    db.session.expire_all()
+    notices = db.session.scalars(notices).all()
     assert {n.to_address for n in notices} == notified
     assert all(lead.reference in n.body_text for n in notices for lead in leads if lead.id == n.lead_id)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ErasureRecord)) == 1

@@ -461,7 +461,7 @@ def test_the_patients_data_export_holds_their_quotes_with_every_revision(client,
     client.post(
         provider(second) + "/quote", data=quote_form(currency="DKK", price_from="150000", price_to="160000")
     )
-    document = export_patient(lead.reference, user_id=None)
+    document = export_patient(lead.reference, user_id=None, chosen=[lead.reference])
     [request] = document["requests"]
     by_clinic = {q["provider"]: q for q in request["quotes"]}
     revised = by_clinic[first.provider.name]

@@ -29,7 +29,7 @@ ADMIN = {
     "directory.providers", "directory.reactivate_provider", "directory.taxonomy_page",
     "staff.access_log_page", "staff.export_csv", "staff.operations_page", "staff.users", "staff.users_create",
     "staff.users_reset_password", "staff.users_set_active", "staff.lead_patient_erase",
-    "staff.lead_patient_erase_confirm", "staff.lead_patient_export",
+    "staff.lead_patient_erase_confirm", "staff.lead_patient_export", "staff.lead_patient_export_confirm",
 }  # fmt: skip
 STAFF = {
     "auth.logout", "staff.account_settings", "staff.change_password", "staff.index", "staff.lead_add_note",
