@@ -69,6 +69,8 @@ def register_i18n(app: Flask, translations_dir: str) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["item_list"] = item_list
     app.jinja_env.filters["moment"] = moment
+    app.jinja_env.filters["bdi"] = bdi
+    app.jinja_env.filters["isolate"] = isolate
 
 
 class _WTFormsCatalogs:
@@ -327,6 +329,20 @@ def item_list(items, language: str | None = None) -> str:
     """Words listed as `language` writes a list: Treatment and Rehabilitation / Behandling og
     Genoptræning / العلاج وإعادة التأهيل (an English comma is not every language's)."""
     return format_list([str(item) for item in items], locale=language or page_language())
+
+
+def bdi(text) -> Markup:
+    """A name we did not write (a clinic's, a patient's) set inside a translated sentence as
+    `<bdi>`, escaped: its own direction cannot reorder the sentence around it, nor the sentence
+    it (a Latin name with brackets beside Arabic punctuation would otherwise show mirrored)."""
+    return Markup("<bdi>{}</bdi>").format(text)
+
+
+def isolate(text) -> str:
+    """The same in plain text, where markup cannot go (a page's title, an email's text part, a
+    message built in Python): the name between Unicode's FIRST STRONG ISOLATE and POP DIRECTIONAL
+    ISOLATE, which do what `<bdi>` does."""
+    return f"\u2068{text}\u2069"
 
 
 def money(amount: int, currency: str, language: str | None = None) -> str:

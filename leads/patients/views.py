@@ -4,6 +4,7 @@ consent, ask for erasure."""
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext
 
+from leads.i18n import isolate
 from leads.intake.choices import CONTACT_PREFERENCES, label_for
 from leads.messaging.signed_links import protect
 from leads.patients import self_service
@@ -89,7 +90,7 @@ def choose(token: str, quote_id: int):
         flash(
             gettext(
                 "Thank you. We have told %(clinic)s; they will contact you to plan the next steps.",
-                clinic=quote.assignment.provider.name,
+                clinic=isolate(quote.assignment.provider.name),
             ),
             "info",
         )

@@ -11,7 +11,7 @@ from flask_babel import format_date, gettext
 from flask_babel import lazy_gettext as _l
 
 from leads.extensions import db
-from leads.i18n import patient_language
+from leads.i18n import isolate, patient_language
 from leads.intake.choices import CONTACT_PREFERENCES, label_for
 from leads.messaging.email import (
     PROVIDER_TEMPLATE_PREFIX,
@@ -32,7 +32,7 @@ from leads.models import (
 )
 from leads.quotes import rules
 from leads.quotes.rules import QuoteInput
-from leads.routing.notification import KEY_PREFIXES, email_provider
+from leads.routing.notification import KEY_PREFIXES, email_provider, provider_language
 from leads.routing.responses import check_available
 from leads.routing.service import lock_lead, stop_sharing_if_closed
 from leads.timeutil import utcnow
@@ -394,7 +394,7 @@ def choice_refusal(quote: Quote, lead: Lead, now: datetime, seen_revision: int |
         return gettext(
             "%(clinic)s changed its quote after you opened it, so your choice was not made. "
             "Please check the new quote and choose again if it suits you.",
-            clinic=quote.assignment.provider.name,
+            clinic=isolate(quote.assignment.provider.name),
         )
     return None
 
@@ -594,6 +594,9 @@ class QuoteCard:
     provider: Provider
     revision: QuoteRevision
     evidence: str | None
+    # The clinic writes its message to the patient in a language we do not record; the one it reads
+    # our emails in is the best guess, so that a screen reader reads the message in that voice.
+    message_language: str
     conversion: rules.Conversion | None
     includes: list[str]
     excludes: list[str]
@@ -610,6 +613,7 @@ def quote_card(quote: Quote, now: datetime | None = None) -> QuoteCard:
         provider=assignment.provider,
         revision=revision,
         evidence=quote_evidence(assignment.lead, assignment.provider),
+        message_language=provider_language(assignment.provider),
         conversion=rules.indicative_conversion(
             revision.price_from, revision.price_to, revision.currency, rates
         ),

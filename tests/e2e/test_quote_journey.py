@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from leads.extensions import db
+from leads.i18n import isolate
 from leads.messaging import tokens
 from leads.models import Assignment, Consent, EmailMessage, Lead, Provider, Quote
 from leads.quotes import service as quotes
@@ -122,7 +123,7 @@ def test_two_clinics_quote_the_patient_compares_on_a_phone_chooses_and_the_clini
     assert axe_violations(phone_page) == []
     screenshot(phone_page, "quotes-confirm-phone")
     phone_page.get_by_role("button", name=f"Yes, go ahead with {first_name}").click()
-    expect(phone_page.get_by_text(f"We have told {first_name}")).to_be_visible()
+    expect(phone_page.get_by_text(f"We have told {isolate(first_name)}")).to_be_visible()
     assert _status(Lead, lead_id) == "chosen"
     assert _status(Assignment, second_id) == "not_chosen"
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from leads.extensions import db
+from leads.i18n import isolate
 from leads.messaging import tokens
 from leads.models import Assignment, Consent, LeadEvent, Quote, Role
 from leads.quotes import service as quotes
@@ -94,7 +95,9 @@ def test_a_patient_on_a_phone_hears_a_refused_choice_then_the_one_that_worked(
     page.keyboard.press("Enter")
     page.get_by_role("button", name=f"Yes, go ahead with {names[1]}").focus()
     page.keyboard.press("Enter")
-    expect_result(page, f"Thank you. We have told {names[1]}; they will contact you to plan the next steps.")
+    expect_result(
+        page, f"Thank you. We have told {isolate(names[1])}; they will contact you to plan the next steps."
+    )
     assert axe_violations(page) == []
     screenshot(page, "result-patient-phone")
     # Read once: coming back to the page later takes no focus.

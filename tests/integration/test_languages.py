@@ -12,6 +12,7 @@ from leads import consent
 from leads.extensions import db
 from leads.intake import form_token
 from leads.messaging import tokens
+from leads.messaging.email import render_email
 from leads.models import Consent, EmailMessage, Lead, Quote
 from leads.patients.self_service import withdraw_consent
 from tests.integration.test_quotes import patient, provider, quote_form, two_clinics_accept
@@ -241,3 +242,82 @@ def test_wtforms_own_messages_follow_the_page_language_from_a_catalog_read_once(
     after = i18n._wtforms_catalog.cache_info()
     assert after.misses == before.misses and after.hits > before.hits  # German again: not read again
     assert required_message("en") == "This field is required."
+
+
+# A clinic's name that would show mirrored or reordered inside an Arabic sentence, and must stay escaped.
+ODD_NAME = "Nordlys <Neuro> (demo)"
+ISOLATED = f"\u2068{html.escape(ODD_NAME, quote=False)}\u2069"
+BDI = f"<bdi>{html.escape(ODD_NAME, quote=False)}</bdi>"
+
+
+def _named_oddly(assignment) -> str:
+    assignment.provider.name = ODD_NAME
+    db.session.commit()
+    return ODD_NAME
+
+
+def test_a_clinics_name_in_an_arabic_sentence_on_the_patients_pages_is_isolated_and_escaped(
+    app, client, taxonomy
+):
+    lead, first, second = two_clinics_accept(client)
+    _named_oddly(first)
+    for assignment in (first, second):
+        assert client.post(provider(assignment) + "/quote", data=quote_form()).status_code == 303
+    client.post(provider(second) + "/quote/withdraw")
+    quote = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    client.get("/quote?language=ar")
+
+    choose = client.get(f"{patient(lead)}/quotes/{quote.id}/choose").get_data(as_text=True)
+    assert re.search(r"<title>([^<]*)</title>", choose).group(1).count(ISOLATED) == 1
+    assert re.search(r"<h1>(.*?)</h1>", choose).group(1).count(BDI) == 1
+    assert re.search(r'<h2 class="quote-clinic"[^>]*>(.*?)</h2>', choose).group(1).startswith(BDI)
+    assert re.search(r'<button type="submit">(.*?)</button>', choose).group(1).count(BDI) == 1
+    assert choose.count(BDI) == 4  # the heading, the sentence asking to check, the quote, the button
+    assert ODD_NAME not in choose
+
+    other_name = html.escape(second.provider.name, quote=False)
+    listing = client.get(patient(lead)).get_data(as_text=True)
+    other_quotes = listing.split("<h3>", 2)[-1]
+    assert f"<bdi>{other_name}</bdi>" in other_quotes  # "… withdrew its quote." in Arabic
+    assert listing.count(BDI) == 1  # the live quote's heading
+
+    revised = client.post(f"{patient(lead)}/quotes/{quote.id}/choose", data={"revision": quote.revision + 1})
+    refused = client.get(revised.location).get_data(as_text=True)
+    assert ISOLATED in re.search(r'<p class="flash flash-error">(.*?)</p>', refused).group(1)
+
+    chosen = client.post(f"{patient(lead)}/quotes/{quote.id}/choose", data={"revision": quote.revision})
+    done = client.get(chosen.location).get_data(as_text=True)
+    assert ISOLATED in re.search(r'<p class="flash flash-info">(.*?)</p>', done).group(1)
+
+
+def test_a_clinics_and_the_patients_names_in_the_patients_emails_are_isolated_and_escaped(app):
+    names = {"full_name": "Karim (Haddad)", "provider_name": ODD_NAME, "provider_city": "Aarhus C"}
+    emails = {
+        "patient_provider_accepted": ("full_name", "provider_name", "provider_city"),
+        "patient_quote": ("full_name", "provider_name"),
+        "patient_quote_withdrawn": ("full_name", "provider_name"),
+        "patient_quote_reminder": ("full_name",),
+    }
+    for template, fields in emails.items():
+        email = render_email(
+            template, "ar", reference="Q-ABCDEF", link="https://example.org/r", revised=False, **names
+        )
+        for field in fields:
+            escaped = html.escape(names[field], quote=False)
+            assert f"<bdi>{escaped}</bdi>" in email.html, (template, field)
+            assert f"\u2068{names[field]}\u2069" in email.text, (template, field)
+        assert "<" + "Neuro>" not in email.html
+
+
+def test_a_clinics_message_is_marked_with_the_clinics_language_on_the_patients_page(app, client, taxonomy):
+    lead, first, _ = two_clinics_accept(client)
+    first.provider.notification_language = "da"
+    db.session.commit()
+    form = quote_form(message="Vi glæder os til at møde dig.")
+    assert client.post(provider(first) + "/quote", data=form).status_code == 303
+    quote = db.session.scalar(sa.select(Quote))
+    for language in ("ar", "da", "en"):
+        client.get(f"/quote?language={language}")
+        for url in (patient(lead), f"{patient(lead)}/quotes/{quote.id}/choose"):
+            page = client.get(url).get_data(as_text=True)
+            assert '<span class="free-text" lang="da" dir="auto">Vi glæder os til at møde dig.</span>' in page

@@ -11,6 +11,7 @@ import time_machine
 from markupsafe import escape
 
 from leads.extensions import db
+from leads.i18n import isolate
 from leads.messaging import tokens
 from leads.models import Assignment, EmailMessage, Lead, Provider, Quote
 from leads.patients.privacy import erase_patient, export_patient
@@ -411,7 +412,7 @@ def test_a_request_reopened_after_a_choice_is_chosen_and_booked_again_and_each_r
         data=choice(_quote(newcomer)),
         follow_redirects=True,
     )
-    assert f"We have told {newcomer.provider.name}" in done.get_data(as_text=True)
+    assert f"We have told {isolate(newcomer.provider.name)}" in done.get_data(as_text=True)
     client.post(provider(newcomer) + "/booked", data={"treatment_date": day})
 
     db.session.expire_all()

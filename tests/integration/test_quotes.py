@@ -11,6 +11,7 @@ import time_machine
 
 import leads.messaging.email as email_module
 from leads.extensions import db
+from leads.i18n import isolate
 from leads.messaging import tokens
 from leads.messaging.email import deliver_email
 from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider, Quote, QuoteRevision
@@ -250,7 +251,7 @@ def test_each_other_quote_is_one_sentence_naming_its_clinic(client, accepted, st
     page = client.get(patient(lead)).get_data(as_text=True)
     others = page[page.index("<h3>Other quotes</h3>") :]
     line = " ".join(re.search(r"<li>(.*?)</li>", others, re.S)[1].split())
-    clinic = re.escape("Klinik &lt;Ø&gt; &amp; Søn")
+    clinic = re.escape("<bdi>Klinik &lt;Ø&gt; &amp; Søn</bdi>")  # isolated from the sentence, and escaped
     assert re.match(sentence.format(clinic=clinic), line), line
 
 
@@ -378,7 +379,8 @@ def test_a_quote_revised_after_the_confirmation_step_is_not_chosen_and_the_patie
     page = refused.get_data(as_text=True)
     assert refused.request.path == patient(lead)
     assert (
-        f"{first.provider.name} changed its quote after you opened it, so your choice was not made." in page
+        f"{isolate(first.provider.name)} changed its quote after you opened it, so your choice was not made."
+        in page
     )
     assert "€40,000 to €50,000" in page and "Revision 2" in page
     # A confirmation that names no revision chooses none.
@@ -392,7 +394,7 @@ def test_a_quote_revised_after_the_confirmation_step_is_not_chosen_and_the_patie
     seen = _revision_shown(client.get(choose))
     assert seen == 2
     done = client.post(choose, data={"revision": seen}, follow_redirects=True)
-    assert f"We have told {first.provider.name}" in done.get_data(as_text=True)
+    assert f"We have told {isolate(first.provider.name)}" in done.get_data(as_text=True)
     [chosen] = events(lead, "quote_chosen")
     assert "(revision 2)" in chosen.note
 
@@ -417,7 +419,7 @@ def test_after_each_quote_step_the_patient_lands_on_its_result_at_the_top_of_the
         assert response.status_code == 303 and prefix == "/my-request" and "#" not in token
         assert tokens.read_patient_token(token, max_age_seconds=60) == lead.id
     page = client.get(patient(lead)).get_data(as_text=True)
-    assert page.index(f"We have told {first.provider.name}") < page.index('id="quotes"')
+    assert page.index(f"We have told {isolate(first.provider.name)}") < page.index('id="quotes"')
 
 
 def test_a_paused_clinics_quote_is_not_offered_and_cannot_be_chosen(client, accepted):
