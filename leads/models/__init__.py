@@ -12,7 +12,7 @@ from leads.models.catalog import (
 from leads.models.lead import Consent, Lead, LeadEvent, find_by_reference, same_email, same_patient
 from leads.models.messaging import EmailMessage, EmailStatus, OutboxMessage
 from leads.models.quote import Quote, QuoteRevision
-from leads.models.staff import AccessAction, AccessLog, ErasureRecord, Role, User
+from leads.models.staff import AccessAction, AccessLog, ErasureRecord, Role, User, access_detail
 from leads.models.stats import StatsDay
 from leads.workflow import AssignmentStatus
 
@@ -31,6 +31,7 @@ def schema_objects_of(dialect_name: str):
 __all__ = [
     "AccessAction",
     "AccessLog",
+    "access_detail",
     "AddressBounce",
     "Assignment",
     "AssignmentStatus",

@@ -34,6 +34,7 @@ from leads.models import (
     ErasureRecord,
     Lead,
     LeadEvent,
+    access_detail,
     find_by_reference,
     same_email,
     same_patient,
@@ -52,7 +53,7 @@ COMMAND_LINE, STAFF_PAGE, RETENTION = "command_line", "staff_page", "retention"
 DEADLINE = "deadline"  # the patient's own request, carried out by retention when it fell due
 # What the history and the access log say of an erasure that nobody clicked (`erase_due_requests`).
 AT_DEADLINE_NOTE = "Carried out automatically: the patient's erasure request had reached its deadline."
-AT_DEADLINE_DETAIL = "automatic, at the erasure deadline"
+AT_DEADLINE_DETAIL = access_detail("door", door=DEADLINE)
 LEFT_AT_DEADLINE_NOTE = (
     "The data of {reference} was erased at its erasure deadline; this request, linked to it by its "
     "email address, a phone number or a duplicate mark, was not: check whether it is the same "
@@ -195,7 +196,8 @@ def export_patient(identifier: str, *, user_id: int | None) -> dict:
 
 
 def _door(user_id: int | None) -> str:
-    return "staff page" if user_id is not None else "command line"
+    """The access-log detail of a patient export or erasure: done from a staff page or the command line."""
+    return access_detail("door", door=STAFF_PAGE if user_id is not None else COMMAND_LINE)
 
 
 def _lead_document(lead: Lead) -> dict:

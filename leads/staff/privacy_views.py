@@ -10,13 +10,13 @@ from flask_login import current_user
 
 from leads.auth import role_required
 from leads.extensions import db
-from leads.models import Lead, Role
+from leads.models import Lead, Role, access_detail
 from leads.patients import privacy
 from leads.staff import access_log, bp
 from leads.staff.forms import ErasureForm, PatientExportForm
 from leads.staff.lead_views import render_lead
 
-ERASURE_LIST = "listed for erasure"
+ERASURE_LIST = access_detail("listed_for_erasure")
 
 
 def _lead_or_404(lead_id: int) -> Lead:
