@@ -19,6 +19,7 @@ from sqlalchemy.orm import aliased
 
 from leads import consent
 from leads.extensions import db, look_ups_first
+from leads.i18n import N_
 from leads.messaging.email import (
     cancel_provider_emails,
     email_coordinators,
@@ -60,7 +61,8 @@ LEFT_AT_DEADLINE_NOTE = (
     "patient's, and erase it from this page if so."
 )
 PATIENT_EXPORT, ERASURE = AccessAction.PATIENT_EXPORT, AccessAction.ERASURE
-ERASED_NOTE = "(removed when the patient's data was erased)"
+# Marked for the catalogs: as a lead's status reason, the lead page shows it in the reader's language.
+ERASED_NOTE = N_("(removed when the patient's data was erased)")
 S = LeadStatus
 
 

@@ -1,7 +1,8 @@
-"""Why a routing found no provider for a lead, in words. The engine counts its hard-filter reasons
-as codes (`MatchResult.ruled_out`), and the lead's status reason keeps them so, without words; a
-page words them in its reader's language (`describe`), and the lead's history note, like every
-note, in English (`in_english`). The engine itself stays free of Flask."""
+"""A lead's status reason in words. Why a routing found no provider: the engine counts its
+hard-filter reasons as codes (`MatchResult.ruled_out`), and the status reason keeps them so,
+without words; a page words them in its reader's language (`describe`), and the lead's history
+note, like every note, in English (`in_english`). The engine itself stays free of Flask. A fixed
+reason is stored as its English text, marked for the catalogs (N_), and translated when shown."""
 
 import json
 

@@ -9,7 +9,7 @@ from flask import current_app
 from flask_babel import LazyString, gettext
 
 from leads.extensions import db
-from leads.i18n import in_english
+from leads.i18n import N_, in_english
 from leads.messaging.email import cancel_provider_emails
 from leads.models import Assignment, AssignmentStatus, Lead, Provider, User
 from leads.routing import candidates, engine, reasons
@@ -57,7 +57,7 @@ def route_lead(lead_id: int) -> str:
             LeadStatus.NEEDS_REVIEW,
             actor_type="system",
             note="The treatment is investigational: a coordinator approves routing first.",
-            reason="Investigational treatment: waiting for a coordinator to approve routing.",
+            reason=N_("Investigational treatment: waiting for a coordinator to approve routing."),
         )
         outcome = LeadStatus.NEEDS_REVIEW.value
     else:

@@ -9,6 +9,8 @@ from markupsafe import escape
 
 from leads.extensions import db
 from leads.models import Assignment, Condition, LeadEvent, ProviderTreatment, Role, Treatment
+from leads.patients import privacy
+from leads.routing.service import route_lead
 from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory
 from tests.helpers import read_bracketed
 from tests.staff_support import signed_in_client
@@ -245,3 +247,23 @@ def test_why_no_provider_is_left_is_told_on_the_lead_page_in_the_readers_words(a
 
 def _status_reason(html: str) -> str:
     return re.search(r"<dt>⟦Reason for status⟧</dt><dd>(.*?)</dd>", html, re.S)[1]
+
+
+def test_a_fixed_status_reason_is_read_in_the_readers_language(app, taxonomy, monkeypatch):
+    """Stored as its English text, marked for the catalogs: the lead page translates it."""
+    read_bracketed(monkeypatch, "da")
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    waiting = LeadFactory(
+        status="new", treatment=_slug(Treatment, "stem-cell-als"), condition=_slug(Condition, "als")
+    )
+    erased = LeadFactory(status="closed_lost", status_reason="Went elsewhere")
+    db.session.commit()
+    assert route_lead(waiting.id) == "needs_review"
+    privacy.erase_patient(erased.reference, user_id=None, door=privacy.COMMAND_LINE)
+
+    waiting_page = client.get(f"/staff/leads/{waiting.id}").get_data(as_text=True)
+    assert _status_reason(waiting_page) == (
+        "⟦Investigational treatment: waiting for a coordinator to approve routing.⟧"
+    )
+    erased_page = client.get(f"/staff/leads/{erased.id}").get_data(as_text=True)
+    assert _status_reason(erased_page) == f"⟦{escape(privacy.ERASED_NOTE)}⟧"
