@@ -267,3 +267,17 @@ def test_a_fixed_status_reason_is_read_in_the_readers_language(app, taxonomy, mo
     )
     erased_page = client.get(f"/staff/leads/{erased.id}").get_data(as_text=True)
     assert _status_reason(erased_page) == f"⟦{escape(privacy.ERASED_NOTE)}⟧"
+
+
+def test_the_parts_of_a_providers_score_are_named_in_the_readers_language(app, taxonomy, monkeypatch):
+    """The breakdown stores each part's code (specialty_fit, …); the lead page names it."""
+    read_bracketed(monkeypatch, "da")
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    _clinic("Aarhus Rehab (demo)")
+    lead = LeadFactory(status="new")
+    db.session.commit()
+    assert route_lead(lead.id) == "routed"
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    [breakdown] = re.findall(r'<table class="breakdown">(.*?)</table>', html, re.S)
+    parts = re.findall(r"<tr><td>(.*?)</td>", breakdown)
+    assert parts == ["⟦Specialty fit⟧", "⟦Language⟧", "⟦Response rate⟧", "⟦Response time⟧", "⟦Fairness⟧"]
