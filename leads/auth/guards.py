@@ -6,7 +6,7 @@ from flask import abort, request
 from flask_login import current_user, login_required
 
 from leads.extensions import db
-from leads.models import AccessAction, AccessLog, Role
+from leads.models import AccessAction, AccessLog, Role, access_detail
 
 
 def role_required(*roles: Role):
@@ -18,9 +18,8 @@ def role_required(*roles: Role):
         def wrapped(*args, **kwargs):
             if current_user.role not in roles:
                 # Refused attempts are part of the access record health data calls for.
-                db.session.add(
-                    AccessLog(user_id=current_user.id, action=AccessAction.REFUSED, detail=request.path[:500])
-                )
+                detail = access_detail("refused", path=request.path)
+                db.session.add(AccessLog(user_id=current_user.id, action=AccessAction.REFUSED, detail=detail))
                 db.session.commit()
                 abort(403)
             return view(*args, **kwargs)

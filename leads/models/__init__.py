@@ -20,7 +20,7 @@ from leads.models.lead import (
 )
 from leads.models.messaging import EmailMessage, EmailStatus, OutboxMessage
 from leads.models.quote import Quote, QuoteRevision
-from leads.models.staff import AccessAction, AccessLog, ErasureRecord, Role, User
+from leads.models.staff import AccessAction, AccessLog, ErasureRecord, Role, User, access_detail
 from leads.models.stats import StatsDay
 from leads.workflow import AssignmentStatus
 
@@ -39,6 +39,7 @@ def schema_objects_of(dialect_name: str):
 __all__ = [
     "AccessAction",
     "AccessLog",
+    "access_detail",
     "AddressBounce",
     "Assignment",
     "AssignmentStatus",

@@ -1,5 +1,6 @@
 """Staff accounts and the log of who looked at which lead."""
 
+import json
 from datetime import datetime
 from enum import StrEnum
 
@@ -76,6 +77,28 @@ class LoginThrottle(db.Model):
     last_failure_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+DETAIL_LENGTH = 500  # AccessLog.detail
+
+
+def access_detail(what: str, **values: str | int | bool) -> str:
+    """An access-log detail as it is stored: what it says and its values as compact JSON, no
+    words, so that the log's page says it in its reader's language
+    (`leads.staff.access_log.describe`). Too long for the column, the longest text value (a filter
+    summary, a path) is cut until it fits: the detail stays whole JSON."""
+    values = dict(values)
+    while True:
+        text = json.dumps({"what": what, **values}, ensure_ascii=False, separators=(",", ":"))
+        over = len(text) - DETAIL_LENGTH
+        if over <= 0:
+            return text
+        longest = max((k for k, v in values.items() if isinstance(v, str)), key=lambda k: len(values[k]))
+        if not values[longest]:
+            raise ValueError(f"an access-log detail of {what!r} cannot fit in {DETAIL_LENGTH} characters")
+        # A character takes at most six in JSON (\u0001): cutting a sixth of the excess never cuts
+        # more than needed.
+        values[longest] = values[longest][: -max(over // 6, 1)]
+
+
 class AccessLog(db.Model):
     __table_args__ = (
         # The log's page reads one staff member's, one lead's or one kind's newest entries a page
@@ -90,7 +113,8 @@ class AccessLog(db.Model):
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
     lead_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lead.id"))
     action: Mapped[str] = mapped_column(sa.String(20))  # an AccessAction
-    detail: Mapped[str | None] = mapped_column(sa.String(500))
+    # Written by `access_detail`; a row written before it holds English text, shown as it is.
+    detail: Mapped[str | None] = mapped_column(sa.String(DETAIL_LENGTH))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 

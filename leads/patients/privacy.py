@@ -19,6 +19,7 @@ from sqlalchemy.orm import aliased
 
 from leads import consent
 from leads.extensions import db, look_ups_first
+from leads.i18n import N_
 from leads.messaging.email import (
     cancel_provider_emails,
     email_coordinators,
@@ -35,6 +36,7 @@ from leads.models import (
     Lead,
     LeadEvent,
     email_key,
+    access_detail,
     find_by_reference,
     same_email,
     same_patient,
@@ -54,14 +56,15 @@ COMMAND_LINE, STAFF_PAGE, RETENTION = "command_line", "staff_page", "retention"
 DEADLINE = "deadline"  # the patient's own request, carried out by retention when it fell due
 # What the history and the access log say of an erasure that nobody clicked (`erase_due_requests`).
 AT_DEADLINE_NOTE = "Carried out automatically: the patient's erasure request had reached its deadline."
-AT_DEADLINE_DETAIL = "automatic, at the erasure deadline"
+AT_DEADLINE_DETAIL = access_detail("door", door=DEADLINE)
 LEFT_AT_DEADLINE_NOTE = (
     "The data of {reference} was erased at its erasure deadline; this request, linked to it by its "
     "email address, a phone number or a duplicate mark, was not: check whether it is the same "
     "patient's, and erase it from this page if so."
 )
 PATIENT_EXPORT, ERASURE = AccessAction.PATIENT_EXPORT, AccessAction.ERASURE
-ERASED_NOTE = "(removed when the patient's data was erased)"
+# Marked for the catalogs: as a lead's status reason, the lead page shows it in the reader's language.
+ERASED_NOTE = N_("(removed when the patient's data was erased)")
 S = LeadStatus
 
 
@@ -275,7 +278,8 @@ def export_patient(
 
 
 def _door(user_id: int | None) -> str:
-    return "staff page" if user_id is not None else "command line"
+    """The access-log detail of a patient export or erasure: done from a staff page or the command line."""
+    return access_detail("door", door=STAFF_PAGE if user_id is not None else COMMAND_LINE)
 
 
 def _lead_document(lead: Lead) -> dict:

@@ -11,7 +11,7 @@ from flask_babel import format_date, gettext
 from flask_babel import lazy_gettext as _l
 
 from leads.extensions import db
-from leads.i18n import isolate, patient_language
+from leads.i18n import N_, isolate, patient_language
 from leads.intake.choices import CONTACT_PREFERENCES, label_for
 from leads.messaging.email import (
     PROVIDER_TEMPLATE_PREFIX,
@@ -468,7 +468,7 @@ def decline_all_quotes(lead_id: int, now: datetime | None = None) -> int:
     if lead.status != LeadStatus.QUOTED:
         _refuse(gettext("You have no quotes waiting for your decision."))
     others = _end_other_quotes(lead, keep=None, now=now, reason="none of the quotes suited the patient")
-    reason = "The patient found none of the quotes suitable and asks for other clinics."
+    reason = N_("The patient found none of the quotes suitable and asks for other clinics.")
     lead.add_event("reroute_requested", actor_type="patient", note=reason)
     lead.change_status(LeadStatus.UNROUTABLE, actor_type="patient", note=reason, reason=reason)
     _tell_not_chosen(lead, others)

@@ -14,14 +14,15 @@ from leads.workflow import provider_paused
 APPROVED, CLINICAL_TRIAL, INVESTIGATIONAL = "approved", "clinical_trial", "investigational"
 EVIDENCE_LABELS = {APPROVED: "approved", CLINICAL_TRIAL: "clinical trial", INVESTIGATIONAL: "investigational"}
 
-# Hard-filter reasons, also the keys of MatchResult.rejections' counts.
-INACTIVE = "paused"
-PAUSED_UNTIL = "paused for now"
-NO_ADDRESS = "no notification address"
-TREATMENT_NOT_OFFERED = "does not offer the treatment"
-CONDITION_NOT_ACCEPTED = "does not accept the condition"
-CAPACITY_USED = "weekly capacity used up"
-ALREADY_TRIED = "already had this patient"
+# Hard-filter reasons, the values of MatchResult.rejections: codes, stored in a lead's status
+# reason and worded in the reader's language where they are shown (leads/routing/reasons.py).
+INACTIVE = "inactive"
+PAUSED_UNTIL = "paused"
+NO_ADDRESS = "no_address"
+TREATMENT_NOT_OFFERED = "treatment_not_offered"
+CONDITION_NOT_ACCEPTED = "condition_not_accepted"
+CAPACITY_USED = "capacity_used"
+ALREADY_TRIED = "already_tried"
 
 # One day: a provider whose median answer takes a day earns half the speed points.
 RESPONSE_TIME_HALF_POINTS_SECONDS = 24 * 3600
@@ -112,15 +113,11 @@ class MatchResult:
     # provider id -> the first hard filter it failed
     rejections: Mapping[int, str]
 
-    def explain_empty(self) -> str:
-        """Why no provider fits, in one sentence for the coordinator queue."""
-        if not self.rejections:
-            return "No provider offers this treatment."
+    def ruled_out(self) -> tuple[tuple[str, int], ...]:
+        """Why no provider fits: each hard-filter reason and how many providers it ruled out, the
+        most first (then by reason); empty when no provider offers the treatment at all."""
         counts = Counter(self.rejections.values())
-        parts = [
-            f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        ]
-        return "No provider fits: " + "; ".join(parts) + "."
+        return tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def rank_providers(

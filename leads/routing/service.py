@@ -6,12 +6,13 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import gettext
+from flask_babel import LazyString, gettext
 
 from leads.extensions import db
+from leads.i18n import N_, in_english
 from leads.messaging.email import cancel_provider_emails
 from leads.models import Assignment, AssignmentStatus, Lead, Provider, User
-from leads.routing import candidates, engine
+from leads.routing import candidates, engine, reasons
 from leads.routing.notification import queue_provider_emails
 from leads.timeutil import utcnow
 from leads.workflow import (
@@ -56,7 +57,7 @@ def route_lead(lead_id: int) -> str:
             LeadStatus.NEEDS_REVIEW,
             actor_type="system",
             note="The treatment is investigational: a coordinator approves routing first.",
-            reason="Investigational treatment: waiting for a coordinator to approve routing.",
+            reason=N_("Investigational treatment: waiting for a coordinator to approve routing."),
         )
         outcome = LeadStatus.NEEDS_REVIEW.value
     else:
@@ -129,7 +130,9 @@ def reroute_lead(
         "rerouted",
         actor_type=actor_type,
         actor_user_id=actor_user_id,
-        note=f"{reason} Sent to: {names}." if assignments else f"{reason} No provider left: {why}",
+        note=f"{reason} Sent to: {names}."
+        if assignments
+        else f"{reason} No provider left: {_in_english(why)}",
     )
     if assignments and lead.status == LeadStatus.UNROUTABLE:
         lead.change_status(
@@ -240,14 +243,24 @@ def _route(lead: Lead, *, actor_type: str, actor_user_id: int | None = None) -> 
         _notify(assignments)
         return LeadStatus.ROUTED.value
     lead.change_status(
-        LeadStatus.UNROUTABLE, actor_type=actor_type, actor_user_id=actor_user_id, note=why, reason=why
+        LeadStatus.UNROUTABLE,
+        actor_type=actor_type,
+        actor_user_id=actor_user_id,
+        note=_in_english(why),
+        reason=why,
     )
     return LeadStatus.UNROUTABLE.value
 
 
+def _in_english(why: str) -> str:
+    """The history note's words for a status reason (`reasons`): in English, as every note."""
+    return in_english(LazyString(reasons.describe, why))
+
+
 def _assign_next(lead: Lead, limit: int) -> tuple[list[Assignment], str]:
     """Lock the candidates, rank them, add Assignments and their events; return them and, when
-    there are none, why. The caller records the lead's outcome, then `_notify`s the providers."""
+    there are none, why (as the lead's status reason stores it: `reasons.no_provider`). The
+    caller records the lead's outcome, then `_notify`s the providers."""
     now = utcnow()
     providers = candidates.lock_candidates(lead.treatment_id)
     # Counted after the locks: what a concurrent routing committed is already visible.
@@ -277,7 +290,7 @@ def _assign_next(lead: Lead, limit: int) -> tuple[list[Assignment], str]:
             note=f"Assigned to {provider.name} (rank {assignment.rank}, score {match.score:g}).",
         )
         assignments.append(assignment)
-    return assignments, "" if assignments else result.explain_empty()
+    return assignments, "" if assignments else reasons.no_provider(result)
 
 
 def _notify(assignments: list[Assignment]) -> None:

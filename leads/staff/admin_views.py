@@ -141,4 +141,5 @@ def access_log_page():
         filters={key: value for key, value in filters.items() if value},
         action_labels=access_log.ACTION_LABELS,
         who=access_log.who,
+        describe=access_log.describe,
     ), (400 if failed else 200)

@@ -37,7 +37,13 @@ def csv_cell(value) -> str:
 
 
 def record_export(
-    filters: queue.QueueFilters, *, user_id: int, include_details: bool, summary: str, limit: int
+    filters: queue.QueueFilters,
+    *,
+    user_id: int,
+    include_details: bool,
+    summary: str,
+    searched: bool,
+    limit: int,
 ) -> access_log.ExportedLeads:
     """Count the leads and log the export (the caller commits); ExportTooLarge past `limit`.
     What it returns logs each exported lead as `csv_chunks` writes it."""
@@ -46,8 +52,10 @@ def record_export(
         raise ExportTooLarge(
             _("This list has more than %(limit)s leads. Narrow the filters to export it.", limit=f"{limit:,}")
         )
-    entry = access_log.record_export(user_id, rows=rows, filters=summary, with_details=include_details)
-    return access_log.ExportedLeads(user_id, summary, include_details, entry.created_at)
+    entry = access_log.record_export(
+        user_id, rows=rows, filters=summary, searched=searched, with_details=include_details
+    )
+    return access_log.ExportedLeads(user_id, summary, searched, include_details, entry.created_at)
 
 
 def _row(lead: Lead, include_details: bool, names: dict, reference) -> list[str]:

@@ -58,7 +58,7 @@ def staff_status(value: str | None) -> str:
 
 @bp.app_template_filter("staff_label")
 def staff_label(value: str | None, kind: str) -> str:
-    """A stored code of `kind` (assignment, quote, email, role, event) in the reader's words."""
+    """A stored code of `kind` (assignment, quote, email, role, event, score) in the reader's words."""
     return label(value, kind)
 
 

@@ -84,6 +84,14 @@ EVENT_KINDS = {
     "email_resent": _l("Email queued again"),
     "note": _l("Note"),
 }
+# The parts of a provider's routing score (Assignment.score_breakdown, leads/routing/engine.py).
+SCORE_PARTS = {
+    "specialty_fit": _l("Specialty fit"),
+    "language": _l("Language"),
+    "response_rate": _l("Response rate"),
+    "response_time": _l("Response time"),
+    "fairness": _l("Fairness"),
+}
 
 KINDS = {
     "lead": LEAD_STATUSES,
@@ -92,6 +100,7 @@ KINDS = {
     "email": EMAIL_STATUSES,
     "role": ROLES,
     "event": EVENT_KINDS,
+    "score": SCORE_PARTS,
 }
 
 

@@ -11,13 +11,13 @@ from flask_login import current_user
 
 from leads.auth import role_required
 from leads.extensions import db
-from leads.models import Lead, Role
+from leads.models import Lead, Role, access_detail
 from leads.patients import privacy
 from leads.staff import access_log, bp
 from leads.staff.forms import ErasureForm, PatientExportForm
 
-ERASURE_LIST = "listed for erasure"
-EXPORT_LIST = "listed for export"
+ERASURE_LIST = access_detail("listed_for_erasure")
+EXPORT_LIST = access_detail("listed_for_export")
 
 
 def _lead_or_404(lead_id: int) -> Lead:

@@ -28,6 +28,10 @@ S = LeadStatus
 UNROUTABLE, NEEDS_REVIEW, OVERDUE, REST = range(4)
 SEGMENT_LABELS = {UNROUTABLE: "Unroutable", NEEDS_REVIEW: "Needs review", OVERDUE: "SLA overdue", REST: ""}
 COUNT_CEILING = 1000  # counts stop here: "1,000+" is all a person needs to know
+# The source filter's value for leads without a utm_source, the same in every language (links
+# carry it; the page words it in the reader's language); old links name it as the stats page
+# stores it (NO_SOURCE), which is still taken.
+NO_SOURCE_FILTER = "(none)"
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class QueueFilters:
     condition_id: int | None = None
     provider_id: int | None = None
     country: str = ""
-    source: str = ""  # utm_source; "(none)" (or the stats page's NO_SOURCE) for leads without one
+    source: str = ""  # utm_source; NO_SOURCE_FILTER (or the stats page's NO_SOURCE) for leads without one
     assigned: str = ""  # "", "mine", "unassigned" or a user id
     created_from: date | None = None
     created_to: date | None = None
@@ -144,7 +148,7 @@ def filter_conditions(filters: QueueFilters, now: datetime) -> list:
         )
     if filters.country:
         where.append(Lead.country == filters.country.upper())
-    if filters.source in ("(none)", NO_SOURCE):
+    if filters.source in (NO_SOURCE_FILTER, NO_SOURCE):
         where.append(Lead.utm_source.is_(None))
     elif filters.source:
         where.append(Lead.utm_source == filters.source)

@@ -149,8 +149,9 @@ def queue_search():
 
 
 def _summary(filters: MultiDict) -> str:
-    """The filters for the access log, a search term only as "(search)"."""
-    return ", ".join(f"{k}={'(search)' if k == 'q' else v}" for k, v in active_filter_args(filters).items())
+    """The filters for the access log as the URL names them, but the search: the log says only
+    that there was one, never its term."""
+    return ", ".join(f"{k}={v}" for k, v in active_filter_args(filters).items() if k != "q")
 
 
 @bp.get("/")
@@ -238,6 +239,7 @@ def export_csv():
             user_id=current_user.id,
             include_details=include_details,
             summary=summary,
+            searched=bool(filters.q),
             limit=current_app.config["EXPORT_MAX_ROWS"],
         )
     except export.ExportTooLarge as exc:

@@ -16,8 +16,9 @@ S = LeadStatus
 FUNNEL_STAGES = (S.ROUTED, S.CONTACTED, S.QUOTED, S.CHOSEN, S.BOOKED)
 # The SLA is met when the lead first leaves SLA_PENDING.
 HANDLED = tuple(s.value for s in S if s not in SLA_PENDING)
-# Leads without a utm_source, as the stats page shows them (stored so in the daily summaries too);
-# the queue's source filter takes it as well as its own "(none)".
+# The key of the leads without a utm_source in `by_source` (stored so in the daily summaries too),
+# never shown: the stats page words it in the reader's language and links it with the queue's
+# own NO_SOURCE_FILTER. The queue's source filter still takes it, for links made before.
 NO_SOURCE = "(direct)"
 
 Ranges = list[tuple[datetime, datetime]]  # [start, end) instants

@@ -10,6 +10,8 @@ from leads.auth import staff_required
 from leads.staff import bp, charts, stats
 from leads.staff.forms import StatsPeriodForm
 from leads.staff.labels import label
+from leads.staff.queue import NO_SOURCE_FILTER
+from leads.staff.stats_live import NO_SOURCE
 from leads.timeutil import utcnow
 
 DEFAULT_DAYS = 30
@@ -30,6 +32,21 @@ def _period(form: StatsPeriodForm, today) -> stats.Period:
 def _named(rows: list[tuple[str | None, int]]) -> list[tuple[str, int]]:
     """A `top` list with its rest named in the reader's words."""
     return [(key if key is not None else _("Other"), n) for key, n in rows]
+
+
+def source_rows(rows: list[tuple[str | None, int]]) -> list[tuple[str, int, str | None]]:
+    """The sources of a `top` list as the page shows them: (name in the reader's words, leads,
+    the queue's source filter for them, None for the rest). Leads without a utm_source are named
+    in the reader's language; their link carries the queue's language-independent value."""
+    shown = []
+    for key, count in rows:
+        if key is None:
+            shown.append((_("Other"), count, None))
+        elif key == NO_SOURCE:
+            shown.append((_("Direct (no utm_source)"), count, NO_SOURCE_FILTER))
+        else:
+            shown.append((key, count, key))
+    return shown
 
 
 def build_charts(report: stats.StatsReport) -> dict:
@@ -68,9 +85,10 @@ def build_charts(report: stats.StatsReport) -> dict:
         ),
         "sources": charts.bar_chart(
             "chart-sources",
-            _named(report.by_source),
+            [(name, n) for name, n, _filter in source_rows(report.by_source)],
             title=_("Leads by source"),
-            desc=", ".join(f"{k}: {n}" for k, n in _named(report.by_source)) or _("No leads"),
+            desc=", ".join(f"{name}: {n}" for name, n, _filter in source_rows(report.by_source))
+            or _("No leads"),
         ),
         "countries": charts.bar_chart(
             "chart-countries",
@@ -104,6 +122,7 @@ def stats_page():
         report=report,
         charts=chart_set,
         delivery=delivery,
+        sources=source_rows(report.by_source) if report else [],
         presets=[(d, now.date() - timedelta(days=d - 1)) for d in PRESETS],
         today=now.date(),
     ), status

@@ -66,7 +66,7 @@ def test_an_admin_adds_a_colleague_and_reads_the_access_log(staff_server, page, 
     rows = page.locator("table tbody tr")
     # Newest first: the lead the export held, the export, the queue page it came from, the view.
     assert "Exported" in rows.nth(0).inner_text() and facts["reference"] in rows.nth(0).inner_text()
-    assert "Exported" in rows.nth(1).inner_text() and "1 lead(s)" in rows.nth(1).inner_text()
+    assert "Exported" in rows.nth(1).inner_text() and "Leads: 1;" in rows.nth(1).inner_text()
     assert "Viewed the queue" in rows.nth(2).inner_text()
     assert "Viewed" in rows.nth(3).inner_text()
     assert axe_violations(page) == []

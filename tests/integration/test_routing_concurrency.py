@@ -70,7 +70,7 @@ def test_two_leads_routed_at_once_against_a_capacity_of_one_give_it_to_exactly_o
             db.session.scalar(sa.select(sa.func.count(Assignment.id)).filter_by(provider_id=provider_id)) == 1
         )
         loser = first if outcomes[0] == "unroutable" else second
-        assert "weekly capacity used up" in db.session.get(Lead, loser.id).status_reason
+        assert '["capacity_used",' in db.session.get(Lead, loser.id).status_reason
         db.session.rollback()
 
 

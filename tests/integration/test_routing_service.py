@@ -1,6 +1,7 @@
 """route_lead, approve_routing and reroute_lead on a real database: what a lead ends up with,
 and what each provider is told."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -214,7 +215,8 @@ def test_approving_a_lead_no_provider_fits_makes_it_unroutable_with_the_reason(f
     assert route_lead(lead.id) == "needs_review"
     assert approve_routing(lead.id, coordinator.id) == "unroutable"
     db.session.expire_all()
-    assert lead.status_reason == "No provider offers this treatment."
+    assert lead.status_reason == '{"what":"no_provider","ruled_out":[]}'
+    assert _events(lead)[-1].note == "No provider offers this treatment."
 
 
 def test_approving_needs_a_known_lead_and_staff_member(four_clinics):
@@ -238,18 +240,23 @@ def test_a_lead_no_provider_fits_becomes_unroutable_with_the_reason_stored(four_
     assert route_lead(lead.id) == "unroutable"
     db.session.expire_all()
     assert lead.status == "unroutable"
-    assert lead.status_reason == (
-        "No provider fits: 1 does not accept the condition; 1 paused; 1 paused for now; "
-        "1 weekly capacity used up."
+    # Stored as codes, counted; worded where shown (in English in the history, as every note).
+    assert json.loads(lead.status_reason) == {
+        "what": "no_provider",
+        "ruled_out": [["capacity_used", 1], ["condition_not_accepted", 1], ["inactive", 1], ["paused", 1]],
+    }
+    assert _events(lead)[-1].note == (
+        "No provider fits this request. Ruled out: weekly capacity used up (1), do not accept the "
+        "condition (1), deactivated (1), paused for now (1)."
     )
-    assert _events(lead)[-1].note == lead.status_reason
     assert count_rows(EmailMessage) == 0
 
 
 def test_with_no_provider_for_the_treatment_the_reason_says_so(app, taxonomy):
     lead = _lead()
     assert route_lead(lead.id) == "unroutable"
-    assert db.session.get(Lead, lead.id).status_reason == "No provider offers this treatment."
+    assert db.session.get(Lead, lead.id).status_reason == '{"what":"no_provider","ruled_out":[]}'
+    assert _events(lead)[-1].note == "No provider offers this treatment."
 
 
 def test_a_lead_whose_patient_withdrew_consent_to_share_is_never_sent(four_clinics):
@@ -283,10 +290,10 @@ def test_weekly_capacity_counts_the_leads_since_monday_in_denmark(four_clinics):
         assert route_lead(_lead().id) == "routed"
         full = _lead()
         assert route_lead(full.id) == "unroutable"
-    assert (
-        db.session.get(Lead, full.id).status_reason
-        == "No provider fits: 3 paused; 1 weekly capacity used up."
-    )
+    assert json.loads(db.session.get(Lead, full.id).status_reason)["ruled_out"] == [
+        ["inactive", 3],
+        ["capacity_used", 1],
+    ]
 
 
 def test_the_same_patient_never_gets_the_same_provider_twice_across_duplicates(four_clinics):
@@ -439,10 +446,9 @@ def test_reroute_offers_the_lead_to_the_next_best_not_yet_tried_then_gives_up_wi
     db.session.expire_all()
     assert _assigned(lead) == ["Aarhus Rehab", "Odense Rehab", "Aalborg Rehab", "Roskilde Rehab"]
     assert lead.status == "unroutable"
-    assert lead.status_reason == "No provider fits: 4 already had this patient."
-    assert (
-        _events(lead, "rerouted")[-1].note
-        == "No answer. No provider left: No provider fits: 4 already had this patient."
+    assert json.loads(lead.status_reason)["ruled_out"] == [["already_tried", 4]]
+    assert _events(lead, "rerouted")[-1].note == (
+        "No answer. No provider left: No provider fits this request. Ruled out: already had this patient (4)."
     )
 
 

@@ -285,7 +285,7 @@ def test_two_workers_routing_200_leads_at_once_never_exceed_any_capacity(
     reasons = _read(
         lambda: set(db.session.scalars(sa.select(Lead.status_reason).filter_by(status="unroutable")))
     )
-    assert reasons == {"No provider fits: 5 weekly capacity used up."}
+    assert reasons == {'{"what":"no_provider","ruled_out":[["capacity_used",5]]}'}
     # Both processes took part.
     assert "workers.route_lead" in second_worker.log_path.read_text(errors="replace")
     _all_emails_sent(timeout=60)

@@ -1,16 +1,19 @@
 """The access log page: admins see who viewed or exported which lead, newest first, filtered
 by staff member or lead, a page at a time."""
 
+import json
 import re
 
 import pytest
 import sqlalchemy as sa
+from markupsafe import escape
 
 from leads.extensions import db
-from leads.models import AccessLog, Lead, Role
+from leads.models import AccessLog, Lead, Role, access_detail
+from leads.patients import privacy
 from leads.staff import access_log
 from tests.factories import LeadFactory
-from tests.staff_support import make_staff, signed_in_client
+from tests.staff_support import make_staff, marking_catalog, signed_in_client
 
 # The access log filters and pages with SQL that differs on PostgreSQL.
 pytestmark = pytest.mark.pg
@@ -29,7 +32,7 @@ def history(app, taxonomy):
     db.session.commit()
     access_log.record_view(alice.id, first.id)
     access_log.record_view(bob.id, second.id)
-    access_log.record_export(bob.id, rows=12, filters="country=DE", with_details=False)
+    access_log.record_export(bob.id, rows=12, filters="country=DE", searched=False, with_details=False)
     db.session.commit()
     return {"alice": alice, "bob": bob, "first": first, "second": second}
 
@@ -39,7 +42,7 @@ def test_an_admin_sees_every_view_and_export_newest_first(app, history):
     html = _entries(client.get("/staff/admin/access-log").get_data(as_text=True))
     export = html.index("Exported")
     assert export < html.index(history["second"].reference) < html.index(history["first"].reference)
-    assert "12 lead(s); filters: country=DE; free-text details: no" in html
+    assert "Leads: 12; Filters: country=DE; Without free-text details" in html
     assert f'href="/staff/leads/{history["first"].id}"' in html
 
 
@@ -124,15 +127,15 @@ def test_a_filter_error_is_told_next_to_its_field_as_well_as_in_the_summary(app,
 # Searches and exports, lead by lead ------------------------------------------------------------
 
 
-def _logged(user) -> list[tuple[str, str | None, str]]:
-    """The user's entries, oldest first: (action, lead reference, detail)."""
+def _logged(user) -> list[tuple[str, str | None, dict]]:
+    """The user's entries, oldest first: (action, lead reference, detail as stored, decoded)."""
     rows = db.session.execute(
         sa.select(AccessLog.action, Lead.reference, AccessLog.detail)
         .outerjoin(Lead, Lead.id == AccessLog.lead_id)
         .where(AccessLog.user_id == user.id)
         .order_by(AccessLog.id)
     )
-    return [tuple(row) for row in rows]
+    return [(action, reference, json.loads(detail)) for action, reference, detail in rows]
 
 
 def test_a_search_names_each_lead_its_page_listed_and_never_the_term(app, taxonomy):
@@ -148,12 +151,12 @@ def test_a_search_names_each_lead_its_page_listed_and_never_the_term(app, taxono
 
     [listed] = [lead for lead in (zelda, zoe) if lead.full_name in found]  # one page of one lead
     assert _logged(coordinator) == [
-        ("queue", None, "filters: none"),
-        ("queue", None, "filters: q=(search)"),
-        ("queue", listed.reference, "listed by a search; filters: q=(search)"),
+        ("queue", None, {"what": "queue", "filters": "", "search": False}),
+        ("queue", None, {"what": "queue", "filters": "", "search": True}),
+        ("queue", listed.reference, {"what": "search_listed", "filters": ""}),
     ]
-    every_detail = " ".join(detail for _, _, detail in _logged(coordinator))
-    assert "Quinby" not in every_detail
+    every_detail = db.session.scalars(sa.select(AccessLog.detail)).all()
+    assert not any("Quinby" in detail for detail in every_detail)
 
 
 def test_the_log_answers_which_leads_a_persons_searches_and_exports_exposed(app, taxonomy):
@@ -170,9 +173,9 @@ def test_the_log_answers_which_leads_a_persons_searches_and_exports_exposed(app,
     by_lead = admin.get(f"/staff/admin/access-log?lead={searched.reference}").get_data(as_text=True)
 
     assert all(lead.reference in by_exports for lead in exported) and searched.reference not in by_exports
-    assert "in a CSV export; filters: country=NO; free-text details: no" in by_exports
+    assert "In a CSV export; Filters: country=NO; Without free-text details" in by_exports
     assert searched.reference in by_searches and exported[0].reference not in by_searches
-    assert "listed by a search; filters: q=(search)" in by_lead and "bob@example.dk" in by_lead
+    assert "Listed by a search (its term is not kept); No filters" in by_lead and "bob@example.dk" in by_lead
     assert '<option selected value="export">Exported the queue</option>' in by_exports
     older = admin.get("/staff/admin/access-log?user=bob@example.dk&action=export&before=999999")
     assert exported[1].reference in older.get_data(as_text=True)
@@ -217,3 +220,90 @@ def test_on_postgresql_each_filter_reads_its_newest_entries_from_an_index_withou
     cursor.execute("EXPLAIN " + statement, parameters)
     plan = "\n".join(row[0] for row in cursor.fetchall())
     assert index in plan and "Sort" not in plan, plan
+
+
+# The detail column in the reader's language ------------------------------------------------------
+
+
+def _details(html: str) -> list[tuple[str, str]]:
+    """(who, detail) of each row the log shows, newest first."""
+    rows = re.findall(r"<tr>(.*?)</tr>", _entries(html), re.S)
+    return [(cells[1], cells[4]) for cells in (re.findall(r"<td>(.*?)</td>", row, re.S) for row in rows)]
+
+
+def test_each_kind_of_detail_is_stored_without_words_and_read_in_the_readers_language(app, taxonomy):
+    """A Danish admin reads every detail through the catalogs (⟦…⟧ marks each text that went
+    through one), none of it in English; the rows hold no words to translate."""
+    lead = LeadFactory(country="NO", full_name="Zelda Quinby")
+    db.session.commit()
+    admin, admin_user = signed_in_client(app, Role.ADMIN, language="da")
+    coordinator, _ = signed_in_client(app, Role.COORDINATOR)
+    admin.post("/staff/leads", data={"q": "Zelda Quinby"}, follow_redirects=True)
+    admin.post("/staff/leads/export", data={"country": "NO"}).get_data()
+    admin.get(f"/staff/leads/{lead.id}/privacy/export")  # lists the patient's requests for export
+    privacy.export_patient(lead.reference, user_id=admin_user.id, chosen=[lead.reference])  # its download
+    privacy.export_patient(lead.reference, user_id=None, chosen=[lead.reference])  # the command line
+    admin.get(f"/staff/leads/{lead.id}/privacy/erase")  # lists the patient's requests for erasure
+    assert coordinator.get(f"/staff/leads/{lead.id}/privacy/erase").status_code == 403
+    db.session.add(AccessLog(action="erasure", lead_id=lead.id, detail=privacy.AT_DEADLINE_DETAIL))
+    db.session.commit()
+
+    with marking_catalog(app):
+        details = _details(admin.get("/staff/admin/access-log").get_data(as_text=True))
+    shown = {detail for _, detail in details}
+    assert {
+        "⟦No filters⟧; ⟦With a search (its term is not kept)⟧",
+        "⟦Listed by a search (its term is not kept)⟧; ⟦No filters⟧",
+        "⟦Leads: 1⟧; ⟦Filters: country=NO⟧; ⟦Without free-text details⟧",
+        "⟦In a CSV export⟧; ⟦Filters: country=NO⟧; ⟦Without free-text details⟧",
+        "⟦From a staff page⟧",
+        "⟦From the command line⟧",
+        "⟦Listed for erasure⟧",
+        "⟦Listed for export⟧",
+        f"⟦Asked for /staff/leads/{lead.id}/privacy/erase⟧",
+        "⟦Automatically, at the erasure deadline⟧",
+    } <= shown
+    assert all(piece.startswith("⟦") and piece.endswith("⟧") for d in shown if d for piece in d.split("; "))
+    by_nobody = {who for who, detail in details if "From the command line" in detail or "deadline" in detail}
+    assert by_nobody == {"⟦Command line (operator)⟧", "⟦System⟧"}
+    assert not any("Quinby" in detail for detail in db.session.scalars(sa.select(AccessLog.detail)))
+
+
+def test_rows_written_before_details_were_stored_without_words_show_what_they_hold(app, taxonomy):
+    admin, admin_user = signed_in_client(app, Role.ADMIN, language="da")
+    lead = LeadFactory()
+    db.session.commit()
+    old = [
+        (admin_user.id, "queue", "listed by a search; filters: q=(search)"),
+        (None, "erasure", "automatic, at the erasure deadline"),
+        (None, "patient_export", "command line"),
+        (admin_user.id, "refused", "/staff/admin/users"),
+        (admin_user.id, "view", '{"what": "a kind this code does not know"}'),
+    ]
+    for user_id, action, detail in old:
+        db.session.add(AccessLog(user_id=user_id, lead_id=lead.id, action=action, detail=detail))
+    db.session.commit()
+    with marking_catalog(app):
+        details = _details(admin.get(f"/staff/admin/access-log?lead={lead.reference}").get_data(as_text=True))
+    shown = {detail: who for who, detail in details}
+    for user_id, _, detail in old:
+        assert shown[str(escape(detail))] == (admin_user.email if user_id else shown[str(escape(detail))])
+    assert shown["automatic, at the erasure deadline"] == "⟦System⟧"
+    assert shown["command line"] == "⟦Command line (operator)⟧"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"path": "/staff/" + "x" * 600},
+        {"filters": 'source="' * 200, "search": True},
+        {"filters": "æ\x01" * 400},
+    ],
+    ids=["a long path", "quotes JSON escapes", "control characters and letters beyond ASCII"],
+)
+def test_a_detail_too_long_for_its_column_is_cut_to_fit_and_stays_whole(values):
+    stored = access_detail("queue", **values)
+    assert len(stored) <= AccessLog.detail.type.length
+    decoded = json.loads(stored)
+    [(key, value)] = [(k, v) for k, v in values.items() if isinstance(v, str)]
+    assert decoded["what"] == "queue" and value.startswith(decoded[key]) and len(decoded[key]) > 100

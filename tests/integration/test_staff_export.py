@@ -3,6 +3,7 @@ asked for, safe to open in a spreadsheet."""
 
 import csv
 import io
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -54,9 +55,20 @@ def test_an_admin_exports_the_filtered_list_without_medical_free_text(app, leads
     assert "details" not in rows[0] and "Private history" not in response.get_data(as_text=True)
     entry, exported = db.session.scalars(sa.select(AccessLog).order_by(AccessLog.id)).all()
     assert (entry.user_id, entry.action, entry.lead_id) == (admin.id, "export", None)
-    assert entry.detail == "1 lead(s); filters: country=DE; free-text details: no"
+    assert json.loads(entry.detail) == {
+        "what": "export",
+        "rows": 1,
+        "filters": "country=DE",
+        "search": False,
+        "free_text": False,
+    }
     assert (exported.user_id, exported.action, exported.lead_id) == (admin.id, "export", leads["de"].id)
-    assert exported.detail == "in a CSV export; filters: country=DE; free-text details: no"
+    assert json.loads(exported.detail) == {
+        "what": "exported_lead",
+        "filters": "country=DE",
+        "search": False,
+        "free_text": False,
+    }
     assert exported.created_at == entry.created_at  # one export, one moment
 
 
@@ -66,14 +78,14 @@ def test_free_text_details_are_exported_only_when_asked_for(app, leads):
     rows = _rows(response)
     assert {r["details"] for r in rows} == {"Private history", "Other story"}
     details = db.session.scalars(sa.select(AccessLog.detail)).all()
-    assert len(details) == 3 and all(detail.endswith("free-text details: yes") for detail in details)
+    assert len(details) == 3 and all(json.loads(detail)["free_text"] is True for detail in details)
 
 
 def test_a_search_term_is_not_copied_into_the_access_log(app, leads):
     client, _ = signed_in_client(app, Role.ADMIN)
     client.post("/staff/leads/export", data={"q": "Anna Berg"}).get_data()
     details = db.session.scalars(sa.select(AccessLog.detail)).all()
-    assert len(details) == 2 and all("Anna" not in d and "q=(search)" in d for d in details)
+    assert len(details) == 2 and all("Anna" not in d and json.loads(d)["search"] is True for d in details)
 
 
 def test_spreadsheet_formulas_are_defused_but_phone_numbers_stay_intact(app, leads):
@@ -89,7 +101,7 @@ def test_coordinators_cannot_export_and_only_the_refusal_is_logged(app, leads):
     assert client.post("/staff/leads/export", data={}).status_code == 403
     entries = db.session.scalars(sa.select(AccessLog)).all()
     assert [(e.user_id, e.action, e.detail) for e in entries] == [
-        (coordinator.id, "refused", "/staff/leads/export")
+        (coordinator.id, "refused", '{"what":"refused","path":"/staff/leads/export"}')
     ]
 
 
@@ -164,7 +176,9 @@ def test_each_exported_lead_is_logged_against_the_admin_and_the_export(app, lead
     ).all()
     assert sorted(lead_id for lead_id, _ in logged) == sorted(lead.id for lead in leads.values())
     assert len(exported) == len(logged)
-    assert {detail for _, detail in logged} == {"in a CSV export; filters: none; free-text details: yes"}
+    assert {detail for _, detail in logged} == {
+        '{"what":"exported_lead","filters":"","search":false,"free_text":true}'
+    }
 
 
 def test_a_large_export_logs_its_leads_a_batch_at_a_time_not_one_insert_each(app, leads, monkeypatch):

@@ -5,16 +5,21 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from markupsafe import escape
 
 from leads.extensions import db
 from leads.models import Assignment, Condition, LeadEvent, ProviderTreatment, Role, Treatment
+from leads.patients import privacy
+from leads.routing.service import route_lead
 from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory
+from tests.helpers import read_bracketed
 from tests.staff_support import signed_in_client
 
 # Approving and re-routing take the routing service's row locks.
 pytestmark = pytest.mark.pg
 
 TREATMENT = "neurorehabilitation-spinal-cord-injury"
+WITHDRAWN = "The patient has withdrawn this request, so it is no longer available."  # sharing_refusal's
 
 
 def _slug(model, slug):
@@ -207,3 +212,72 @@ def test_a_re_route_without_what_the_page_showed_is_refused_as_out_of_date(app, 
     assert response.status_code == 400
     assert "The page is out of date" in response.get_data(as_text=True)
     assert _assigned(lead) == []
+
+
+def test_why_no_provider_is_left_is_told_on_the_lead_page_in_the_readers_words(app, taxonomy, monkeypatch):
+    """The engine's reasons are stored as codes and worded where shown: a Danish coordinator reads
+    them through the catalogs (⟦…⟧ marks each translated text), never as codes or English words;
+    the history keeps its note in English, as every note."""
+    read_bracketed(monkeypatch, "da")
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    tried, deactivated = _clinic("Aarhus Rehab (demo)"), _clinic("Odense Rehab (demo)")
+    deactivated.active = False
+    lead = LeadFactory(status="routed")
+    AssignmentFactory(lead=lead, provider=tried, status="declined")
+    withdrawn = LeadFactory(status="unroutable", status_reason=WITHDRAWN)
+    before = LeadFactory(status="unroutable", status_reason="No provider fits: 4 already had this patient.")
+    db.session.commit()
+
+    response = _reroute(client, lead, "Aarhus declined")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "⟦No other provider fits this lead.⟧" in page
+    assert _status_reason(page) == (
+        "⟦No provider fits this request. Ruled out: ⟦⟦already had this patient⟧ (1)⟧, ⟦⟦deactivated⟧ (1)⟧.⟧"
+    )
+    event = db.session.scalar(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind="rerouted"))
+    assert event.note == (
+        "Aarhus declined No provider left: No provider fits this request. Ruled out: already had "
+        "this patient (1), deactivated (1)."
+    )
+    withdrawn_page = client.get(f"/staff/leads/{withdrawn.id}").get_data(as_text=True)
+    assert _status_reason(withdrawn_page) == f"⟦{escape(WITHDRAWN)}⟧"
+    before_page = client.get(f"/staff/leads/{before.id}").get_data(as_text=True)
+    assert _status_reason(before_page) == "No provider fits: 4 already had this patient."  # as it was stored
+
+
+def _status_reason(html: str) -> str:
+    return re.search(r"<dt>⟦Reason for status⟧</dt><dd>(.*?)</dd>", html, re.S)[1]
+
+
+def test_a_fixed_status_reason_is_read_in_the_readers_language(app, taxonomy, monkeypatch):
+    """Stored as its English text, marked for the catalogs: the lead page translates it."""
+    read_bracketed(monkeypatch, "da")
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    waiting = LeadFactory(
+        status="new", treatment=_slug(Treatment, "stem-cell-als"), condition=_slug(Condition, "als")
+    )
+    erased = LeadFactory(status="closed_lost", status_reason="Went elsewhere")
+    db.session.commit()
+    assert route_lead(waiting.id) == "needs_review"
+    privacy.erase_patient(erased.reference, user_id=None, door=privacy.COMMAND_LINE)
+
+    waiting_page = client.get(f"/staff/leads/{waiting.id}").get_data(as_text=True)
+    assert _status_reason(waiting_page) == (
+        "⟦Investigational treatment: waiting for a coordinator to approve routing.⟧"
+    )
+    erased_page = client.get(f"/staff/leads/{erased.id}").get_data(as_text=True)
+    assert _status_reason(erased_page) == f"⟦{escape(privacy.ERASED_NOTE)}⟧"
+
+
+def test_the_parts_of_a_providers_score_are_named_in_the_readers_language(app, taxonomy, monkeypatch):
+    """The breakdown stores each part's code (specialty_fit, …); the lead page names it."""
+    read_bracketed(monkeypatch, "da")
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    _clinic("Aarhus Rehab (demo)")
+    lead = LeadFactory(status="new")
+    db.session.commit()
+    assert route_lead(lead.id) == "routed"
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    [breakdown] = re.findall(r'<table class="breakdown">(.*?)</table>', html, re.S)
+    parts = re.findall(r"<tr><td>(.*?)</td>", breakdown)
+    assert parts == ["⟦Specialty fit⟧", "⟦Language⟧", "⟦Response rate⟧", "⟦Response time⟧", "⟦Fairness⟧"]

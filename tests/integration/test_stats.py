@@ -1,6 +1,8 @@
 """Pipeline statistics over the database and the stats page (the pure parts are unit tests)."""
 
+import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +15,7 @@ from leads.staff.stats import Period
 from leads.timeutil import utcnow
 from tests.factories import AssignmentFactory, LeadFactory, ProviderFactory, UserFactory
 from tests.integration.test_quotes import patient, provider, quote_form, two_clinics_accept
-from tests.staff_support import ago, signed_in_client
+from tests.staff_support import ago, marking_catalog, signed_in_client
 
 # The stats queries group by day with SQL functions written per database.
 pytestmark = pytest.mark.pg
@@ -107,6 +109,25 @@ def test_the_stats_page_shows_charts_with_table_alternatives(app, pipeline):
     assert "<caption" in html and "Aarhus Spine (demo)" in html
     assert "SLA breaches" in html and pipeline.reference not in html  # booked lead met its SLA
     assert "Sent again after a worker stopped mid-send" in html
+
+
+def test_leads_without_a_source_are_named_in_the_readers_language_and_linked_by_a_neutral_value(
+    app, pipeline
+):
+    """The stats key "(direct)" is never shown: a Danish reader reads the catalog's words, and the
+    link to those leads in the queue carries the queue's own value, the same in every language."""
+    client, _ = signed_in_client(app, language="da")
+    with marking_catalog(app):
+        html = client.get("/staff/stats").get_data(as_text=True)
+    section = html[html.index('id="sources-title"') : html.index('id="countries-title"')]
+    assert "(direct)" not in section
+    assert "⟦Direct (no utm_source)⟧: 3" in section  # the chart's description
+    [link] = re.findall(r'<a href="([^"]*)">⟦Direct \(no utm_source\)⟧</a>', section)
+    assert "source=(none)&" in link
+    direct = db.session.scalar(sa.select(Lead.reference).filter_by(full_name="unroutable"))
+    for url in (unescape(link), unescape(link).replace("(none)", "(direct)")):  # and old links
+        queue = client.get(url).get_data(as_text=True)
+        assert direct in queue and pipeline.reference not in queue  # the booked lead has a source
 
 
 def test_the_period_comes_from_the_url(app, pipeline):

@@ -166,13 +166,11 @@ def test_the_reason_no_provider_fits_counts_each_filter():
         provider(3, assigned_this_week=10),
     ]
     result = rank_providers(lead(), providers, now=NOW, top_n=3)
-    assert result.explain_empty() == "No provider fits: 2 weekly capacity used up; 1 paused."
+    assert result.ruled_out() == ((engine.CAPACITY_USED, 2), (engine.INACTIVE, 1))
 
 
-def test_with_no_provider_at_all_the_reason_says_so():
-    assert (
-        rank_providers(lead(), [], now=NOW, top_n=3).explain_empty() == "No provider offers this treatment."
-    )
+def test_with_no_provider_at_all_nobody_is_ruled_out():
+    assert rank_providers(lead(), [], now=NOW, top_n=3).ruled_out() == ()
 
 
 # --- properties -------------------------------------------------------------------------------
