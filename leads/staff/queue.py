@@ -26,7 +26,6 @@ from leads.workflow import ATTENTION_ORDER, OPEN, SLA_PENDING, LeadStatus
 S = LeadStatus
 
 UNROUTABLE, NEEDS_REVIEW, OVERDUE, REST = range(4)
-SEGMENT_LABELS = {UNROUTABLE: "Unroutable", NEEDS_REVIEW: "Needs review", OVERDUE: "SLA overdue", REST: ""}
 COUNT_CEILING = 1000  # counts stop here: "1,000+" is all a person needs to know
 # The source filter's value for leads without a utm_source, the same in every language (links
 # carry it; the page words it in the reader's language); old links name it as the stats page
@@ -86,10 +85,6 @@ class Cursor:
 class QueueRow:
     lead: Lead
     segment: int
-
-    @property
-    def urgency(self) -> str:
-        return SEGMENT_LABELS[self.segment]
 
 
 @dataclass
