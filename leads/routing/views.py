@@ -41,8 +41,7 @@ def accept(token: str):
     form = AcceptForm()
     if not form.validate_on_submit():
         return _render(token, assignment, accept_form=form), 400
-    responses.accept(assignment.id, note=form.note.data)
-    flash(gettext("Your answer is saved."))
+    _flash_answer(responses.accept(assignment.id, note=form.note.data), AssignmentStatus.ACCEPTED)
     return _back_to_request(token)
 
 
@@ -52,8 +51,8 @@ def decline(token: str):
     form = DeclineForm()
     if not form.validate_on_submit():
         return _render(token, assignment, decline_form=form), 400
-    responses.decline(assignment.id, reason=form.reason.data, note=form.decline_note.data)
-    flash(gettext("Your answer is saved."))
+    answered = responses.decline(assignment.id, reason=form.reason.data, note=form.decline_note.data)
+    _flash_answer(answered, AssignmentStatus.DECLINED)
     return _back_to_request(token)
 
 
@@ -96,6 +95,22 @@ def _back_to_request(token: str):
     """To the top of the clinic's page, where the result of its step comes first and is focused:
     an anchor (#quote) scrolled past it, and its fragment kept the browser from focusing it."""
     return redirect(url_for("provider.show_request", token=token), 303)
+
+
+def _flash_answer(assignment, given: AssignmentStatus) -> None:
+    """Say whether the answer just sent is the one that stands: the first answer wins, so an
+    Accept sent from a second tab (or by a colleague) after a Decline, or the other way round,
+    changes nothing, and the clinic must not be told it was saved."""
+    if assignment.status == given:
+        flash(gettext("Your answer is saved."))
+    else:
+        flash(
+            gettext(
+                "This request had already been answered the other way (perhaps in another tab or by a "
+                "colleague), so this answer was not saved. To change the answer, write to the coordinators."
+            ),
+            "error",
+        )
 
 
 def _attempt(step, *args):
