@@ -62,7 +62,7 @@ def send_quote(token: str):
     form = QuoteForm()
     if not form.validate_on_submit():
         return _render(token, assignment, quote_form=form), 400
-    quote = _attempt(quotes.send_quote, assignment.id, form.to_input())
+    quote = _attempt(quotes.send_quote, assignment.id, form.to_input(), revising=form.revision.data)
     if quote is not None:
         flash(
             gettext("Your quote was sent to the patient.")
@@ -113,10 +113,10 @@ def _flash_answer(assignment, given: AssignmentStatus) -> None:
         )
 
 
-def _attempt(step, *args):
+def _attempt(step, *args, **kwargs):
     """Run a quote step; a refusal is flashed as it is worded, and nothing changes."""
     try:
-        return step(*args)
+        return step(*args, **kwargs)
     except quotes.QuoteRefused as refused:
         flash(str(refused), "error")
         return None
@@ -141,7 +141,7 @@ def _render(token, assignment, *, accept_form=None, decline_form=None, quote_for
     answered = assignment.status in (AssignmentStatus.ACCEPTED, AssignmentStatus.DECLINED)
     quote = assignment.quote
     if quote_form is None:
-        quote_form = QuoteForm.from_revision(quote.current) if quote else QuoteForm(formdata=None)
+        quote_form = QuoteForm.for_quote(quote)
     return render_template(
         "provider/request.html",
         token=token,
