@@ -128,6 +128,10 @@ def test_declining_needs_a_reason_and_then_asks_the_next_provider(client, routed
     missing = client.post(_link(first) + "/decline", data={})
     assert missing.status_code == 400
     assert "Choose a reason for declining" in missing.get_data(as_text=True)
+    # Each reason is marked invalid (a fieldset cannot carry the attribute), and none of the Accept form.
+    radios = re.findall(r'<input[^>]* id="reason-\d"[^>]*>', missing.get_data(as_text=True))
+    assert len(radios) == 4 and all('aria-invalid="true"' in radio for radio in radios)
+    assert missing.get_data(as_text=True).count('aria-invalid="true"') == 4
     db.session.expire_all()
     assert db.session.get(Assignment, first.id).status in ("notified", "viewed")
 
@@ -163,6 +167,10 @@ def test_a_control_character_in_the_note_is_refused_at_its_field_and_nothing_cha
     body = response.get_data(as_text=True)
     assert f'id="{field}-error"><span class="visually-hidden">Error:</span> ' in body
     assert "Remove the invisible control characters" in body and f'<a href="#{field}">' in body
+    # Marked invalid and described by its message, as the quote form's fields are.
+    assert re.search(
+        rf'<textarea aria-describedby="{field}-error" aria-invalid="true"[^>]* id="{field}"', body
+    )
     db.session.expire_all()
     assert db.session.get(Assignment, first.id).status == "notified"
     answered = {"accept": "provider_accepted", "decline": "provider_declined"}[action]

@@ -182,6 +182,8 @@ def test_bad_quote_input_gets_a_message_on_its_field_and_writes_nothing(
     summary = body[body.index('id="error-summary"') : body.index("</ul>", body.index('id="error-summary"'))]
     assert "<title>Error: " in body and "autofocus" in summary and f'<a href="#{anchor}">' in summary
     assert f'id="{anchor}"' in body
+    # The field is marked invalid (each box of a group: a fieldset cannot carry the attribute).
+    assert re.search(rf'<(input|select|textarea) [^>]*aria-invalid="true"[^>]* id="{anchor}"', body)
     assert count_rows(Quote) == 0 and count_rows(QuoteRevision) == 0
     assert db.session.get(Lead, lead.id).status == "contacted"
     assert emails("patient_quote") == []
