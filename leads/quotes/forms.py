@@ -63,6 +63,10 @@ class QuoteForm(FlaskForm):
         validate_choice=False,
     )
     message = TextAreaField(_l("Message to the patient (optional)"), validators=[Optional()])
+    # The revision the page showed (0: none yet), so that a second tab or a double click cannot
+    # send a revision of a quote the clinic has not seen (`service.send_quote`); a form sent
+    # without it is not checked.
+    revision = IntegerField(widget=HiddenInput(), validators=[Optional()])
 
     def to_input(self) -> QuoteInput:
         return QuoteInput(
@@ -89,8 +93,12 @@ class QuoteForm(FlaskForm):
         return not problems and not (csrf is not None and csrf.errors)
 
     @classmethod
-    def from_revision(cls, revision) -> "QuoteForm":
-        """The form filled in with the quote's current revision, for the clinic to revise it."""
+    def for_quote(cls, quote) -> "QuoteForm":
+        """The form the clinic's page shows: blank for a first quote (on revision 0), else filled
+        in with the quote's current revision, for the clinic to revise it."""
+        if quote is None:
+            return cls(formdata=None, revision=0)
+        revision = quote.current
         return cls(
             formdata=None,
             price_from=revision.price_from,
@@ -101,6 +109,7 @@ class QuoteForm(FlaskForm):
             valid_days=revision.valid_days,
             needs_records="y" if revision.needs_records else "n",
             message=revision.message,
+            revision=revision.number,
         )
 
 

@@ -99,13 +99,27 @@ def _clinic_side(assignment_id: int) -> tuple[Assignment, Lead]:
     return assignment, lead
 
 
-def send_quote(assignment_id: int, data: QuoteInput, now: datetime | None = None) -> Quote:
-    """Send the clinic's first quote or a revision of it, tell the patient, move the lead to quoted."""
+def send_quote(
+    assignment_id: int, data: QuoteInput, now: datetime | None = None, *, revising: int | None = None
+) -> Quote:
+    """Send the clinic's first quote or a revision of it, tell the patient, move the lead to quoted.
+
+    `revising`: the revision the clinic's form was opened on (0 for none). A quote sent since then
+    (from another tab, or the same form sent twice by a double click) refuses it, so the patient
+    gets no revision, and no email about one, that the clinic did not mean to send on top of it.
+    """
     now = now or utcnow()
     assignment, lead = _clinic_side(assignment_id)
     refusal = sending_refusal(assignment)
     if refusal:
         _refuse(refusal)
+    if revising is not None and revising != (assignment.quote.revision if assignment.quote else 0):
+        _refuse(
+            gettext(
+                "Your quote changed after this page was opened (perhaps in another tab), so this one "
+                "was not sent. Check your quote below and send a revision if it is still needed."
+            )
+        )
     problems = rules.quote_problems(data, today=now.date())
     if problems:
         db.session.rollback()

@@ -41,8 +41,7 @@ def accept(token: str):
     form = AcceptForm()
     if not form.validate_on_submit():
         return _render(token, assignment, accept_form=form), 400
-    responses.accept(assignment.id, note=form.note.data)
-    flash(gettext("Your answer is saved."))
+    _flash_answer(responses.accept(assignment.id, note=form.note.data), AssignmentStatus.ACCEPTED)
     return _back_to_request(token)
 
 
@@ -52,8 +51,8 @@ def decline(token: str):
     form = DeclineForm()
     if not form.validate_on_submit():
         return _render(token, assignment, decline_form=form), 400
-    responses.decline(assignment.id, reason=form.reason.data, note=form.decline_note.data)
-    flash(gettext("Your answer is saved."))
+    answered = responses.decline(assignment.id, reason=form.reason.data, note=form.decline_note.data)
+    _flash_answer(answered, AssignmentStatus.DECLINED)
     return _back_to_request(token)
 
 
@@ -63,7 +62,7 @@ def send_quote(token: str):
     form = QuoteForm()
     if not form.validate_on_submit():
         return _render(token, assignment, quote_form=form), 400
-    quote = _attempt(quotes.send_quote, assignment.id, form.to_input())
+    quote = _attempt(quotes.send_quote, assignment.id, form.to_input(), revising=form.revision.data)
     if quote is not None:
         flash(
             gettext("Your quote was sent to the patient.")
@@ -98,10 +97,26 @@ def _back_to_request(token: str):
     return redirect(url_for("provider.show_request", token=token), 303)
 
 
-def _attempt(step, *args):
+def _flash_answer(assignment, given: AssignmentStatus) -> None:
+    """Say whether the answer just sent is the one that stands: the first answer wins, so an
+    Accept sent from a second tab (or by a colleague) after a Decline, or the other way round,
+    changes nothing, and the clinic must not be told it was saved."""
+    if assignment.status == given:
+        flash(gettext("Your answer is saved."))
+    else:
+        flash(
+            gettext(
+                "This request had already been answered the other way (perhaps in another tab or by a "
+                "colleague), so this answer was not saved. To change the answer, write to the coordinators."
+            ),
+            "error",
+        )
+
+
+def _attempt(step, *args, **kwargs):
     """Run a quote step; a refusal is flashed as it is worded, and nothing changes."""
     try:
-        return step(*args)
+        return step(*args, **kwargs)
     except quotes.QuoteRefused as refused:
         flash(str(refused), "error")
         return None
@@ -126,7 +141,7 @@ def _render(token, assignment, *, accept_form=None, decline_form=None, quote_for
     answered = assignment.status in (AssignmentStatus.ACCEPTED, AssignmentStatus.DECLINED)
     quote = assignment.quote
     if quote_form is None:
-        quote_form = QuoteForm.from_revision(quote.current) if quote else QuoteForm(formdata=None)
+        quote_form = QuoteForm.for_quote(quote)
     return render_template(
         "provider/request.html",
         token=token,

@@ -80,6 +80,32 @@ def test_a_provider_declines_with_the_keyboard_after_a_missing_reason(live_serve
     assert _state(Assignment, first_id, "decline_reason") == "treatment_not_offered"
 
 
+def test_a_danish_clinic_answers_on_a_phone_with_the_keyboard_and_can_hit_the_patients_contacts(
+    live_server, phone_page, routed
+):
+    """At 360 px, in the clinic's Danish: no sideways scrolling even with a long address, and the
+    patient's email and phone, links on lines of their own, are targets of at least 24 x 24 px."""
+    lead_id, first_id, _ = routed
+    assignment = db.session.get(Assignment, first_id)
+    assignment.provider.notification_language = "da"
+    assignment.lead.email = "karim.haddad.with.a.rather.long.address@example-hospital-mail.org"
+    db.session.commit()
+    page = phone_page
+    page.goto(f"{live_server.url}/p/{tokens.make_assignment_token(first_id)}")
+    assert page.get_attribute("html", "lang") == "da"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    for scheme in ("mailto:", "tel:"):
+        box = page.locator(f"a[href^='{scheme}']").bounding_box()
+        assert box["width"] >= 24 and box["height"] >= 24, scheme
+    assert axe_violations(page) == []
+    page.get_by_role("button", name="Acceptér og kontakt patienten").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status").filter(has_text="Dit svar er gemt.")).to_be_focused()
+    expect(page.get_by_role("heading", name="Du har accepteret denne henvendelse")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert _state(Assignment, first_id, "status") == "accepted"
+
+
 def test_a_form_without_its_csrf_token_is_refused(live_server, page, routed):
     lead_id, first_id, _ = routed
     token = tokens.make_assignment_token(first_id)

@@ -73,8 +73,12 @@ def test_a_silent_provider_gets_exactly_one_reminder_after_one_working_day(lead_
         sa.select(EmailMessage).where(EmailMessage.template.like("provider_reminder%"))
     ).all()
     assert len(reminders) == 1
-    # In the clinic's notification language (the demo clinic reads Danish), with the date its way.
-    assert "27. november 2026" in reminders[0].body_text and "Påmindelse" in reminders[0].subject
+    # In the clinic's notification language (the demo clinic reads Danish), with the date its way,
+    # and the moment of the expiry in Danish time, named: not only its day, which the clinic would
+    # read as "by the end of that day" (the request is passed on at 10.00).
+    assert "Påmindelse" in reminders[0].subject
+    assert "27. november 2026 10.00 CET" in reminders[0].body_text
+    assert "27. november 2026 10.00 CET" in reminders[0].body_html
 
 
 def test_after_three_working_days_the_assignment_expires_once_and_the_next_provider_is_asked(

@@ -89,13 +89,37 @@ def test_accepting_moves_the_lead_on_and_tells_coordinators_and_patient(client, 
 def test_answering_twice_shows_the_answer_already_given_and_changes_nothing(client, routed):
     lead, (first, *_) = routed
     client.post(_link(first) + "/accept", data={})
+    client.get(_link(first))  # the first answer's page, with its result
     again = client.post(_link(first) + "/decline", data={"reason": "no_capacity"})
     assert again.status_code == 303
     page = client.get(_link(first)).get_data(as_text=True)
     assert "You accepted this request" in page
+    # Not told that the Decline was saved: the first answer stands, and the page says so.
+    assert "Your answer is saved." not in page
+    assert "already been answered the other way" in page and 'class="flashes flashes-error"' in page
     db.session.expire_all()
     assert db.session.get(Assignment, first.id).status == "accepted"
     assert len(_events(lead, "provider_declined")) == 0
+
+
+@pytest.mark.parametrize(("first_answer", "second_answer"), [("decline", "accept"), ("accept", "accept")])
+def test_a_second_tabs_answer_is_called_saved_only_when_it_is_the_answer_that_stands(
+    client, routed, first_answer, second_answer
+):
+    lead, (first, *_) = routed
+    data = {"accept": {}, "decline": {"reason": "no_capacity"}}
+    client.post(_link(first) + f"/{first_answer}", data=data[first_answer])
+    client.get(_link(first))  # the first answer's page, with its result
+    client.post(_link(first) + f"/{second_answer}", data=data[second_answer])
+    page = client.get(_link(first)).get_data(as_text=True)
+    if first_answer == second_answer:  # a double click: the answer given is the one saved
+        assert "Your answer is saved." in page and "answered the other way" not in page
+    else:
+        assert "You declined this request" in page and "Your answer is saved." not in page
+        assert "already been answered the other way" in page
+    db.session.expire_all()
+    stands = {"accept": "accepted", "decline": "declined"}[first_answer]
+    assert db.session.get(Assignment, first.id).status == stands
 
 
 def test_declining_needs_a_reason_and_then_asks_the_next_provider(client, routed, app):
@@ -104,6 +128,10 @@ def test_declining_needs_a_reason_and_then_asks_the_next_provider(client, routed
     missing = client.post(_link(first) + "/decline", data={})
     assert missing.status_code == 400
     assert "Choose a reason for declining" in missing.get_data(as_text=True)
+    # Each reason is marked invalid (a fieldset cannot carry the attribute), and none of the Accept form.
+    radios = re.findall(r'<input[^>]* id="reason-\d"[^>]*>', missing.get_data(as_text=True))
+    assert len(radios) == 4 and all('aria-invalid="true"' in radio for radio in radios)
+    assert missing.get_data(as_text=True).count('aria-invalid="true"') == 4
     db.session.expire_all()
     assert db.session.get(Assignment, first.id).status in ("notified", "viewed")
 
@@ -139,6 +167,10 @@ def test_a_control_character_in_the_note_is_refused_at_its_field_and_nothing_cha
     body = response.get_data(as_text=True)
     assert f'id="{field}-error"><span class="visually-hidden">Error:</span> ' in body
     assert "Remove the invisible control characters" in body and f'<a href="#{field}">' in body
+    # Marked invalid and described by its message, as the quote form's fields are.
+    assert re.search(
+        rf'<textarea aria-describedby="{field}-error" aria-invalid="true"[^>]* id="{field}"', body
+    )
     db.session.expire_all()
     assert db.session.get(Assignment, first.id).status == "notified"
     answered = {"accept": "provider_accepted", "decline": "provider_declined"}[action]

@@ -124,6 +124,31 @@ def test_a_revision_keeps_the_first_and_tells_the_patient_again(client, accepted
     assert "Revise your quote" in page and "Revision 1" in page
 
 
+def test_a_quote_sent_twice_from_the_page_it_was_written_on_is_one_quote_and_one_email(client, accepted):
+    """A double click on Send, or a second tab opened on the same page: the form says which revision
+    it was written on, and a quote sent since then refuses it."""
+    lead, first, _ = accepted
+    page = client.get(provider(first)).get_data(as_text=True)
+    assert '<input id="revision" name="revision" type="hidden" value="0">' in page
+    assert client.post(provider(first) + "/quote", data=quote_form(revision="0")).status_code == 303
+    client.get(provider(first))  # the first send's result
+    client.post(provider(first) + "/quote", data=quote_form(revision="0", price_from="18000"))
+    page = client.get(provider(first)).get_data(as_text=True)
+    assert "Your quote changed after this page was opened" in page and "revised quote was sent" not in page
+    db.session.expire_all()
+    quote = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    assert [(r.number, r.price_from) for r in quote.revisions] == [(1, 20000)]
+    assert len(emails("patient_quote")) == 1 and events(lead, "quote_revised") == []
+    # The revision form now carries revision 1, and sending it revises the quote.
+    assert '<input id="revision" name="revision" type="hidden" value="1">' in page
+    assert (
+        client.post(provider(first) + "/quote", data=quote_form(revision="1", price_from="18000")).status_code
+        == 303
+    )
+    db.session.expire_all()
+    assert [r.price_from for r in db.session.get(Quote, quote.id).revisions] == [20000, 18000]
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
@@ -157,6 +182,8 @@ def test_bad_quote_input_gets_a_message_on_its_field_and_writes_nothing(
     summary = body[body.index('id="error-summary"') : body.index("</ul>", body.index('id="error-summary"'))]
     assert "<title>Error: " in body and "autofocus" in summary and f'<a href="#{anchor}">' in summary
     assert f'id="{anchor}"' in body
+    # The field is marked invalid (each box of a group: a fieldset cannot carry the attribute).
+    assert re.search(rf'<(input|select|textarea) [^>]*aria-invalid="true"[^>]* id="{anchor}"', body)
     assert count_rows(Quote) == 0 and count_rows(QuoteRevision) == 0
     assert db.session.get(Lead, lead.id).status == "contacted"
     assert emails("patient_quote") == []
