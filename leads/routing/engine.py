@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from leads.workflow import provider_paused
 
 APPROVED, CLINICAL_TRIAL, INVESTIGATIONAL = "approved", "clinical_trial", "investigational"
-EVIDENCE_LABELS = {APPROVED: "approved", CLINICAL_TRIAL: "clinical trial", INVESTIGATIONAL: "investigational"}
 
 # Hard-filter reasons, the values of MatchResult.rejections: codes, stored in a lead's status
 # reason and worded in the reader's language where they are shown (leads/routing/reasons.py).
@@ -23,6 +22,20 @@ TREATMENT_NOT_OFFERED = "treatment_not_offered"
 CONDITION_NOT_ACCEPTED = "condition_not_accepted"
 CAPACITY_USED = "capacity_used"
 ALREADY_TRIED = "already_tried"
+
+# What earned a score component its points, the `code` of each of its details: stored with the
+# detail's numbers and codes, never words, and worded in the reader's language where they are shown
+# (leads/routing/breakdown.py).
+EVIDENCE = "evidence"  # evidence: the status the provider offers the treatment under
+IN_FIELD = "in_field"  # in_field of its accepted conditions are in the lead's category
+SPEAKS_LANGUAGE = "speaks_language"  # language: the patient's, an ISO 639-1 code
+LACKS_LANGUAGE = "lacks_language"
+ANSWERED = "answered"  # answered of leads answered or expired
+NO_ANSWERS_YET = "no_answers_yet"
+MEDIAN_ANSWER = "median_answer"  # seconds
+WEEK_LOAD = "week_load"  # assigned of capacity this week
+LAST_LEAD = "last_lead"  # seconds since the provider's last lead
+NEVER_ASSIGNED = "never_assigned"
 
 # One day: a provider whose median answer takes a day earns half the speed points.
 RESPONSE_TIME_HALF_POINTS_SECONDS = 24 * 3600
@@ -85,7 +98,8 @@ class ScoreComponent:
     name: str
     points: float
     max_points: float
-    detail: str
+    # Why, as facts without words: each a mapping of its `code` and its values (numbers, codes).
+    details: tuple[Mapping[str, int | str], ...]
 
 
 @dataclass(frozen=True)
@@ -97,11 +111,11 @@ class Match:
     components: tuple[ScoreComponent, ...]
 
     def breakdown(self) -> dict:
-        """The stored, human-readable explanation of the score (JSON-ready)."""
+        """The stored explanation of the score (JSON-ready): numbers and codes, worded where shown."""
         return {
             "score": self.score,
             "components": [
-                {"name": c.name, "points": c.points, "max": c.max_points, "detail": c.detail}
+                {"name": c.name, "points": c.points, "max": c.max_points, "details": list(c.details)}
                 for c in self.components
             ],
         }
@@ -185,10 +199,12 @@ def score_components(
     )
 
 
-def _component(name: str, share: float, max_points: float, detail: str) -> ScoreComponent:
+def _component(
+    name: str, share: float, max_points: float, *details: Mapping[str, int | str]
+) -> ScoreComponent:
     share = min(max(share, 0.0), 1.0)
     return ScoreComponent(
-        name=name, points=round(share * max_points, 2), max_points=max_points, detail=detail
+        name=name, points=round(share * max_points, 2), max_points=max_points, details=details
     )
 
 
@@ -197,24 +213,24 @@ def _specialty(lead: LeadProfile, provider: ProviderProfile, weights: Weights) -
     status = provider.treatments[lead.treatment_id]
     evidence_share = weights.evidence_share.get(status, 0.0)
     in_field = sum(1 for category in provider.conditions.values() if category == lead.condition_category)
-    focus_share = in_field / len(provider.conditions)
+    accepted = len(provider.conditions)
     max_points = weights.evidence + weights.focus
-    points = evidence_share * weights.evidence + focus_share * weights.focus
-    detail = (
-        f"offers it as {EVIDENCE_LABELS.get(status, status)}; "
-        f"{in_field} of its {len(provider.conditions)} accepted conditions are {lead.condition_category}"
+    points = evidence_share * weights.evidence + in_field / accepted * weights.focus
+    return _component(
+        "specialty_fit",
+        points / max_points if max_points else 0.0,
+        max_points,
+        {"code": EVIDENCE, "evidence": status},
+        {"code": IN_FIELD, "in_field": in_field, "accepted": accepted, "category": lead.condition_category},
     )
-    return _component("specialty_fit", points / max_points if max_points else 0.0, max_points, detail)
 
 
 def _language(lead: LeadProfile, provider: ProviderProfile, weights: Weights) -> ScoreComponent:
     if lead.language in provider.languages:
         return _component(
-            "language", 1.0, weights.language, f"speaks the patient's language ({lead.language})"
+            "language", 1.0, weights.language, {"code": SPEAKS_LANGUAGE, "language": lead.language}
         )
-    return _component(
-        "language", 0.0, weights.language, f"does not speak the patient's language ({lead.language})"
-    )
+    return _component("language", 0.0, weights.language, {"code": LACKS_LANGUAGE, "language": lead.language})
 
 
 def _response_rate(provider: ProviderProfile, weights: Weights) -> ScoreComponent:
@@ -222,36 +238,33 @@ def _response_rate(provider: ProviderProfile, weights: Weights) -> ScoreComponen
     # Laplace smoothing: a new provider starts at one half instead of at nothing.
     share = (answered + 1) / (answered + unanswered + 2)
     if answered + unanswered == 0:
-        detail = "no answers yet: counted as average"
+        detail = {"code": NO_ANSWERS_YET}
     else:
-        detail = f"answered {answered} of {answered + unanswered} leads"
+        detail = {"code": ANSWERED, "answered": answered, "leads": answered + unanswered}
     return _component("response_rate", share, weights.response_rate, detail)
 
 
 def _response_time(provider: ProviderProfile, weights: Weights) -> ScoreComponent:
     seconds = provider.median_response_seconds
     if seconds is None:
-        return _component("response_time", 0.5, weights.response_time, "no answers yet: counted as average")
-    share = RESPONSE_TIME_HALF_POINTS_SECONDS / (RESPONSE_TIME_HALF_POINTS_SECONDS + max(seconds, 0))
+        return _component("response_time", 0.5, weights.response_time, {"code": NO_ANSWERS_YET})
+    seconds = max(seconds, 0)
+    share = RESPONSE_TIME_HALF_POINTS_SECONDS / (RESPONSE_TIME_HALF_POINTS_SECONDS + seconds)
     return _component(
-        "response_time", share, weights.response_time, f"answers in {_duration(seconds)} (median)"
+        "response_time", share, weights.response_time, {"code": MEDIAN_ANSWER, "seconds": seconds}
     )
 
 
 def _fairness(provider: ProviderProfile, now: datetime, weights: Weights) -> ScoreComponent:
     used, capacity = provider.assigned_this_week, provider.weekly_capacity
     if provider.last_assigned_at is None:
-        last = "never assigned before"
+        last = {"code": NEVER_ASSIGNED}
     else:
-        last = f"last lead {_duration((now - provider.last_assigned_at).total_seconds())} ago"
-    detail = f"{used} of {capacity} leads this week; {last}"
-    return _component("fairness", 1 - used / capacity, weights.fairness, detail)
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(int(seconds), 0)
-    if seconds < 3600:
-        return f"{max(seconds // 60, 1)} min"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"
+        last = {"code": LAST_LEAD, "seconds": max(int((now - provider.last_assigned_at).total_seconds()), 0)}
+    return _component(
+        "fairness",
+        1 - used / capacity,
+        weights.fairness,
+        {"code": WEEK_LOAD, "assigned": used, "capacity": capacity},
+        last,
+    )

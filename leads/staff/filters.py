@@ -1,4 +1,5 @@
-"""Template filters for staff pages: times in the reader's zone, durations, percentages, status labels."""
+"""Template filters for staff pages: times in the reader's zone, durations, percentages, status labels,
+why a provider scored what it did."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -9,6 +10,7 @@ from leads.i18n import country_name, language_name
 from leads.intake import choices
 from leads.models.staff import DEFAULT_TIME_ZONE
 from leads.quotes.rules import INCLUDES
+from leads.routing import breakdown
 from leads.routing.responses import DECLINE_REASONS
 from leads.staff import bp
 from leads.staff.labels import label
@@ -60,6 +62,12 @@ def staff_status(value: str | None) -> str:
 def staff_label(value: str | None, kind: str) -> str:
     """A stored code of `kind` (assignment, quote, email, role, event, score) in the reader's words."""
     return label(value, kind)
+
+
+@bp.app_template_filter("score_why")
+def score_why(part: dict) -> str:
+    """Why one part of a provider's stored score earned its points, in the reader's words."""
+    return breakdown.why(part)
 
 
 @bp.app_template_filter("event_kind")

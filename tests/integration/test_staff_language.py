@@ -23,7 +23,7 @@ SENTINELS = re.compile(
     re.IGNORECASE,
 )
 # What is data rather than the page's words: the patient's own, stored notes, email subjects, the
-# consent wording in the patient's language, the engine's score breakdown.
+# consent wording in the patient's language, a score breakdown stored before the engine kept codes.
 DATA = re.compile(
     r"<(blockquote|dl class=\"facts breakdown\"|table class=\"breakdown\"|p class=\"note\")[^>]*>.*?"
     r"</(blockquote|dl|table|p)>",

@@ -281,3 +281,24 @@ def test_the_parts_of_a_providers_score_are_named_in_the_readers_language(app, t
     [breakdown] = re.findall(r'<table class="breakdown">(.*?)</table>', html, re.S)
     parts = re.findall(r"<tr><td>(.*?)</td>", breakdown)
     assert parts == ["⟦Specialty fit⟧", "⟦Language⟧", "⟦Response rate⟧", "⟦Response time⟧", "⟦Fairness⟧"]
+
+
+def test_why_each_part_of_a_providers_score_is_read_in_the_readers_language(app, taxonomy, monkeypatch):
+    """The breakdown stores numbers and codes, no words; the lead page words them."""
+    read_bracketed(monkeypatch, "da")
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    _clinic("Aarhus Rehab (demo)")
+    lead = LeadFactory(status="new")
+    db.session.commit()
+    assert route_lead(lead.id) == "routed"
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    [breakdown] = re.findall(r'<table class="breakdown">(.*?)</table>', html, re.S)
+    because = re.findall(r'<td class="num">[^<]*</td><td>(.*?)</td>', breakdown)
+    assert because == [
+        # The condition category is a taxonomy name, translated from its own catalog entry.
+        "⟦offers it as an approved treatment⟧; ⟦accepted conditions in Spinal cord injury: 1 of 1⟧",
+        "⟦speaks the patient&#39;s language (Engelsk)⟧",
+        "⟦no answers yet: counted as average⟧",
+        "⟦no answers yet: counted as average⟧",
+        "⟦leads this week: 0 of 10⟧; ⟦never assigned before⟧",
+    ]

@@ -1,5 +1,6 @@
 """The matching engine on its own: plain data in, ranked matches out (no app, no database)."""
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -89,9 +90,10 @@ def test_speaking_the_patients_language_outranks_not_speaking_it():
         lead(language="ar"), [provider(1), provider(2, languages=frozenset({"ar", "en"}))], now=NOW, top_n=2
     )
     assert ranked_ids(result) == [2, 1]
+    assert result.matches[1].components[1].details == ({"code": engine.LACKS_LANGUAGE, "language": "ar"},)
     language = {c.name: c for c in result.matches[0].components}["language"]
     assert language.points == language.max_points == 20
-    assert "speaks the patient's language (ar)" in language.detail
+    assert language.details == ({"code": engine.SPEAKS_LANGUAGE, "language": "ar"},)
 
 
 def test_an_approved_offer_outranks_an_investigational_one():
@@ -99,7 +101,8 @@ def test_an_approved_offer_outranks_an_investigational_one():
         lead(), [provider(1, treatments={TREATMENT: "investigational"}), provider(2)], now=NOW, top_n=2
     )
     assert ranked_ids(result) == [2, 1]
-    assert "offers it as investigational" in result.matches[1].breakdown()["components"][0]["detail"]
+    specialty = result.matches[1].breakdown()["components"][0]
+    assert specialty["details"][0] == {"code": engine.EVIDENCE, "evidence": "investigational"}
 
 
 def test_a_clinic_focused_on_the_condition_outranks_a_generalist():
@@ -108,6 +111,12 @@ def test_a_clinic_focused_on_the_condition_outranks_a_generalist():
     )
     result = rank_providers(lead(), [generalist, provider(2)], now=NOW, top_n=2)
     assert ranked_ids(result) == [2, 1]
+    assert result.matches[1].components[0].details[1] == {
+        "code": engine.IN_FIELD,
+        "in_field": 1,
+        "accepted": 3,
+        "category": "Spinal cord injury",
+    }
 
 
 def test_a_provider_who_answers_fast_and_often_outranks_one_who_lets_leads_expire():
@@ -115,15 +124,17 @@ def test_a_provider_who_answers_fast_and_often_outranks_one_who_lets_leads_expir
     silent = provider(2, response_count=2, unanswered_count=8, median_response_seconds=4 * 86400)
     result = rank_providers(lead(), [silent, reliable], now=NOW, top_n=2)
     assert ranked_ids(result) == [1, 2]
-    details = {c.name: c.detail for c in result.matches[0].components}
-    assert details["response_rate"] == "answered 19 of 20 leads"
-    assert details["response_time"] == "answers in 2 h (median)"
+    details = {c.name: c.details for c in result.matches[0].components}
+    assert details["response_rate"] == ({"code": engine.ANSWERED, "answered": 19, "leads": 20},)
+    assert details["response_time"] == ({"code": engine.MEDIAN_ANSWER, "seconds": 7200},)
 
 
 def test_a_new_provider_without_history_is_counted_as_average_not_as_bad():
     newcomer = rank_providers(lead(), [provider(1)], now=NOW, top_n=1).matches[0]
     points = {c.name: c.points for c in newcomer.components}
     assert points["response_rate"] == 10.0 and points["response_time"] == 5.0
+    details = {c.name: c.details for c in newcomer.components}
+    assert details["response_rate"] == details["response_time"] == ({"code": engine.NO_ANSWERS_YET},)
 
 
 def test_among_equals_the_least_recently_assigned_comes_first():
@@ -132,7 +143,14 @@ def test_among_equals_the_least_recently_assigned_comes_first():
         provider(2, last_assigned_at=NOW - timedelta(days=2)),
         provider(3, last_assigned_at=None),
     ]
-    assert ranked_ids(rank_providers(lead(), providers, now=NOW, top_n=3)) == [3, 2, 1]
+    result = rank_providers(lead(), providers, now=NOW, top_n=3)
+    assert ranked_ids(result) == [3, 2, 1]
+    last = [m.components[-1].details[-1] for m in result.matches]
+    assert last == [
+        {"code": engine.NEVER_ASSIGNED},
+        {"code": engine.LAST_LEAD, "seconds": 2 * 86400},
+        {"code": engine.LAST_LEAD, "seconds": 3600},
+    ]
 
 
 def test_a_provider_with_more_of_its_week_left_scores_higher_on_fairness():
@@ -140,10 +158,13 @@ def test_a_provider_with_more_of_its_week_left_scores_higher_on_fairness():
         lead(), [provider(1, assigned_this_week=6), provider(2, assigned_this_week=1)], now=NOW, top_n=2
     )
     assert ranked_ids(result) == [2, 1]
-    assert result.matches[1].breakdown()["components"][-1]["detail"].startswith("6 of 10 leads this week")
+    assert result.matches[1].breakdown()["components"][-1]["details"] == [
+        {"code": engine.WEEK_LOAD, "assigned": 6, "capacity": 10},
+        {"code": engine.NEVER_ASSIGNED},
+    ]
 
 
-def test_the_stored_breakdown_is_readable_and_names_every_component():
+def test_the_stored_breakdown_names_every_component_and_holds_codes_and_numbers_not_words():
     match = rank_providers(lead(), [provider(1)], now=NOW, top_n=1).matches[0]
     breakdown = match.breakdown()
     assert [c["name"] for c in breakdown["components"]] == [
@@ -156,7 +177,8 @@ def test_the_stored_breakdown_is_readable_and_names_every_component():
     assert sum(c["max"] for c in breakdown["components"]) == 100
     # 40 specialty + 20 language + 10 + 5 (no history: average) + 10 fairness
     assert breakdown["score"] == match.score == 85.0
-    assert all(c["detail"] for c in breakdown["components"])
+    assert breakdown["components"][1]["details"] == [{"code": engine.SPEAKS_LANGUAGE, "language": "de"}]
+    assert json.loads(json.dumps(breakdown)) == breakdown  # as the JSON column keeps it
 
 
 def test_the_reason_no_provider_fits_counts_each_filter():
