@@ -1,5 +1,6 @@
 """Gunicorn settings, read from the working directory by `gunicorn wsgi:app`."""
 
+from leads import create_app_or_exit
 from leads.weblog import ACCESS_LOG_FORMAT
 
 logger_class = "leads.weblog.RedactingLogger"
@@ -10,3 +11,11 @@ access_log_format = ACCESS_LOG_FORMAT
 timeout = 30
 # On SIGTERM each worker may finish its request this long (quotes-web.service waits longer).
 graceful_timeout = 30
+
+
+def on_starting(server) -> None:
+    """Build the app once in the master before any worker starts, and throw it away: a missing or
+    wrong setting then stops gunicorn with its one-line message. Left to the workers, each would
+    fail to boot with a traceback (and one that exits with the message alone is started again
+    and again)."""
+    create_app_or_exit()

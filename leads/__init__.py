@@ -5,6 +5,8 @@ import os
 import random
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from dotenv import load_dotenv
@@ -72,6 +74,22 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     register_cli(app)
     register_celery(app)
     return app
+
+
+@contextmanager
+def stopping_on_config_error() -> Iterator[None]:
+    """In the processes an operator starts (gunicorn, `flask`, Celery): a missing or wrong setting
+    stops the process with a one-line message naming it, not a traceback to read through."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise SystemExit(f"Configuration error: {exc}") from None
+
+
+def create_app_or_exit() -> Flask:
+    """create_app() for an entry point (wsgi.py, workers/worker.py, gunicorn.conf.py)."""
+    with stopping_on_config_error():
+        return create_app()
 
 
 def register_currency_rates(app: Flask) -> None:

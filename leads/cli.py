@@ -27,12 +27,8 @@ users_cli = AppGroup("users", help="Manage staff accounts.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_user_command(email: str, role: str, password_stdin: bool) -> None:
     """Create a staff user; the password is prompted for, or read from standard input."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = accounts.create_user(email, password, role)
+        user = accounts.create_user(email, _read_password(password_stdin), role)
         db.session.commit()
     except accounts.AccountError as exc:
         db.session.rollback()

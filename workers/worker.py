@@ -2,18 +2,21 @@
 
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 
-from leads import create_app
+from leads import create_app_or_exit, stopping_on_config_error
 from leads.messaging import outbox
 from workers import settle_soft_time_limit
 
-flask_app = create_app()
+flask_app = create_app_or_exit()
 celery_app = flask_app.extensions["celery"]
 
 
 @worker_init.connect
 def _settle_soft_time_limit(sender, **_) -> None:
-    """The pool's soft time limit: --soft-time-limit when given, else TASK_SOFT_TIME_LIMIT."""
-    settle_soft_time_limit(sender, flask_app.config)
+    """The pool's soft time limit: --soft-time-limit when given, else TASK_SOFT_TIME_LIMIT. One the
+    settings do not allow stops the worker: Celery only logs what a signal handler raises, and
+    would start the worker anyway under that limit."""
+    with stopping_on_config_error():
+        settle_soft_time_limit(sender, flask_app.config)
 
 
 @worker_process_init.connect

@@ -10,6 +10,7 @@ import pytest
 import config
 from config import ConfigError, DevelopmentConfig, ProductionConfig, config_for, development_secret_key
 from leads import create_app
+from tests.servers import free_port
 
 
 def test_the_app_refuses_to_start_without_app_env(monkeypatch):
@@ -27,6 +28,65 @@ def test_the_wsgi_module_does_not_import_without_app_env():
     )
     assert result.returncode != 0
     assert "APP_ENV is not set" in result.stderr
+
+
+def _env(**settings: str) -> dict[str, str]:
+    """This process's environment without its app settings, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "DATABASE_URL", "REDIS_URL")}
+    return env | settings
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["flask", "db", "upgrade"],
+        ["gunicorn", "--bind", f"127.0.0.1:{free_port()}", "wsgi:app"],
+        ["celery", "-A", "workers.worker", "worker"],
+        ["celery", "-A", "workers.worker", "beat"],
+    ],
+    ids=["flask", "gunicorn", "celery worker", "celery beat"],
+)
+def test_a_missing_setting_stops_each_documented_command_with_a_message_naming_it(command):
+    result = subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=config.BASE_DIR,
+        env=_env(APP_ENV="production"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Configuration error: DATABASE_URL is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_worker_refuses_to_start_with_a_soft_time_limit_option_the_settings_do_not_allow():
+    # Celery logs what a worker_init handler raises and starts the worker anyway.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.worker",
+            "worker",
+            "--pool",
+            "solo",
+            "--soft-time-limit",
+            "1000",
+        ],
+        cwd=config.BASE_DIR,
+        env=_env(APP_ENV="testing"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert (
+        "Configuration error: --soft-time-limit must be more than 0 and less than TASK_TIME_LIMIT"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("key", sorted(config.PUBLIC_SECRET_KEYS))
