@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from _support import (
+    BIN,
     ROOT,
     Servers,
     free_port,
@@ -207,12 +208,15 @@ def bare_stack(servers: Servers, sink_port: int) -> str:
         "BARE_REDIS_URL": servers.redis(),
         "BARE_SMTP_PORT": str(sink_port),
     }
-    web = f".venv/bin/gunicorn --bind 127.0.0.1:{port} --workers 2 --threads 4 --chdir bench bare_app:app"
+    # Started in bench/, as bench_intake.py starts its bare app: the project's gunicorn.conf.py (read
+    # from the directory gunicorn starts in) builds the project's app in the master, for its checks.
+    web = f"{BIN / 'gunicorn'} --bind 127.0.0.1:{port} --workers 2 --threads 4 bare_app:app"
     worker = (
         ".venv/bin/celery --workdir bench -A bare_app:celery_app worker --concurrency 2"
         " --without-gossip --without-mingle"
     )
-    servers.start(["sh", "-c", f"exec {web}"], env=env, name="bare-web", log_name="bare-web")
+    bench = ROOT / "bench"
+    servers.start(["sh", "-c", f"exec {web}"], env=env, cwd=bench, name="bare-web", log_name="bare-web")
     servers.start(
         ["sh", "-c", f"exec {worker} --loglevel INFO"], env=env, name="bare-worker", log_name="bare-worker"
     )
