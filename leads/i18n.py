@@ -345,17 +345,19 @@ def isolate(text) -> str:
     return f"\u2068{text}\u2069"
 
 
-def money(amount: int, currency: str, language: str | None = None) -> str:
-    """A whole amount with its currency as `language` writes it: € 20,000 / 20.000 € / 20 000 kr."""
-    return _money(amount, currency, language or page_language())
+def money(amount, currency: str, language: str | None = None, decimals: int = 0) -> str:
+    """An amount with its currency as `language` writes it: € 20,000 / 20.000 € / 20 000 kr.; whole
+    unless `decimals` allows up to that many (an exchange rate: 7,4603 kr.)."""
+    return _money(amount, currency, language or page_language(), decimals)
 
 
 # Babel parses the locale's pattern on every call; the same few amounts recur (the budget labels
 # of every provider email, a clinic's prices on every page of its quotes).
 @lru_cache(maxsize=4096)
-def _money(amount: int, currency: str, language: str) -> str:
+def _money(amount, currency: str, language: str, decimals: int = 0) -> str:
     locale = Locale.parse(language)
-    pattern = locale.currency_formats["standard"].pattern.split(";")[0].replace(".00", "")
+    fraction = "." + "#" * decimals if decimals else ""
+    pattern = locale.currency_formats["standard"].pattern.split(";")[0].replace(".00", fraction)
     text = format_currency(amount, currency, format=pattern, locale=locale, currency_digits=False)
     # CLDR's currency spacing, which Babel leaves out: a code such as DKK never touches a digit.
     return _LETTER_BY_DIGIT.sub("\xa0", text)

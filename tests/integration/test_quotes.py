@@ -256,6 +256,21 @@ def test_the_patient_compares_live_quotes_with_conversion_evidence_and_answer_ti
     assert page.count("Go ahead with this clinic") == 2
 
 
+def test_the_exchange_rate_is_written_as_the_readers_language_writes_that_currency(client, accepted):
+    """Beside Danish prices ("20.000 €", "149.200 kr."), the rate reads "1 € = 7,46 kr.", not the
+    currency code after a bare number ("7,46 DKK")."""
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    pages = {
+        language: client.get(f"{patient(lead)}?language={language}")
+        .get_data(as_text=True)
+        .replace("\xa0", " ")
+        for language in ("da", "en")
+    }
+    assert "1 € = 7,46 kr." in pages["da"] and "7,46 DKK" not in pages["da"]
+    assert "€1 = DKK 7.46" in pages["en"]
+
+
 @pytest.mark.parametrize(
     ("status", "booked", "sentence"),
     [
