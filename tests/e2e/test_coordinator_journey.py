@@ -127,3 +127,20 @@ def test_the_queue_and_lead_page_work_on_a_phone(staff_server, phone_page, busy_
     width = phone_page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360  # nothing forces sideways scrolling of the whole page
     assert axe_violations(phone_page) == []
+
+
+def test_after_acting_on_a_lead_the_coordinator_is_back_to_the_filtered_queue(staff_server, page, busy_queue):
+    """Filters and the page of the queue survive a note on a lead: "Back to the queue" returns there."""
+    sign_in_staff(page, staff_server, "coordinator@example.dk")
+    page.get_by_text("More filters").click()
+    page.get_by_label("Country").select_option("NO")
+    page.get_by_role("button", name="Apply filters").click()
+    page.wait_for_url("**country=NO**")
+    page.get_by_role("link", name=busy_queue["target_ref"]).click()
+    page.get_by_label("Add a note").fill("Left a voicemail.")
+    page.get_by_role("button", name="Save note").click()
+    expect(page.locator("#result")).to_be_focused()
+    page.get_by_role("link", name="Back to the queue").click()
+    page.wait_for_url("**/staff/leads?country=NO")
+    expect(page.get_by_label("Country")).to_have_value("NO")
+    assert page.locator("table.queue-table tbody tr").count() == 1
