@@ -144,3 +144,20 @@ def test_after_acting_on_a_lead_the_coordinator_is_back_to_the_filtered_queue(st
     page.wait_for_url("**/staff/leads?country=NO")
     expect(page.get_by_label("Country")).to_have_value("NO")
     assert page.locator("table.queue-table tbody tr").count() == 1
+
+
+def test_a_patients_arabic_words_read_right_to_left_on_the_staff_pages(staff_server, page, taxonomy):
+    """Patients write in Arabic too: their name and details keep their own direction on the
+    English pages (the full stop ends the sentence on the left, the paragraph starts on the right)."""
+    make_staff(Role.COORDINATOR, email="coordinator@example.dk")
+    lead = LeadFactory(full_name="محمد العلي", details="أستخدم كرسيًا متحركًا منذ 2019.")
+    db.session.commit()
+    reference = lead.reference
+    db.session.rollback()  # hold no SQLite lock while the live server works
+    sign_in_staff(page, staff_server, "coordinator@example.dk")
+    direction = "el => getComputedStyle(el).direction"
+    assert page.get_by_text("محمد العلي").evaluate(direction) == "rtl"
+    page.get_by_role("link", name=reference).click()
+    assert page.locator(".details-text").evaluate(direction) == "rtl"
+    assert page.locator("dd", has_text="محمد العلي").evaluate(direction) == "rtl"
+    assert page.get_by_role("heading", level=1).evaluate(direction) == "ltr"  # the page stays English
