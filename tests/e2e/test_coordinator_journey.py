@@ -72,7 +72,7 @@ def test_a_coordinator_finds_a_new_lead_adds_a_note_and_changes_its_status(staff
     expect(page.locator("#timeline #result")).to_contain_text("Note added.")
     expect(page.locator("#result")).to_be_focused()
     page.get_by_label("New status").select_option("closed_lost")
-    page.get_by_label("Note (optional)").first.fill("Chose a clinic at home")
+    page.get_by_label("Note on the status change (optional)").fill("Chose a clinic at home")
     page.get_by_role("button", name="Change status").click()
     expect(page.locator("#timeline #result")).to_contain_text("Status changed to Closed lost.")
     timeline = page.locator("#timeline").inner_text()

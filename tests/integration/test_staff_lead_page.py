@@ -153,6 +153,16 @@ def test_the_way_back_to_the_queue_view_survives_an_action_on_the_lead(coordinat
     assert len(actions) >= 4 and carried == {view}
 
 
+def test_every_field_on_the_lead_page_has_a_label_of_its_own(coordinator):
+    """Two boxes both called "Note (optional)" read alike in a screen reader's list of fields and
+    in the error summary."""
+    client, _ = coordinator
+    lead = _lead(status="new")  # the page with the most forms: status, duplicate, spam, note...
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    labels = re.findall(r"<label for=\"[^\"]+\">([^<]+)</label>", html)
+    assert len(labels) >= 6 and len(set(labels)) == len(labels), labels
+
+
 def test_an_empty_note_is_refused_with_a_message(coordinator):
     client, _ = coordinator
     lead = _lead()
