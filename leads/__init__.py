@@ -11,13 +11,13 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from dotenv import load_dotenv
 from flask import Flask, request
-from flask_babel import gettext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import workers  # a module import: workers/ reads task names from leads.messaging
 from config import BASE_DIR, Config, ConfigError, config_for, engine_options, limiter_storage_uri
 from leads.auth import bp as auth_bp
 from leads.auth import sessions
+from leads.auth import views as auth_views
 from leads.cli import register_commands
 from leads.connections import check_postgresql_connections, limit_statements
 from leads.directory import bp as directory_bp
@@ -33,7 +33,7 @@ from leads.extensions import (
     unit_of_work_writes,
 )
 from leads.health import bp as health_bp
-from leads.i18n import DEFAULT_LANGUAGE, N_, STAFF_LANGUAGES, register_i18n
+from leads.i18n import DEFAULT_LANGUAGE, STAFF_LANGUAGES, register_i18n
 from leads.ids import IdConverter
 from leads.intake import taxonomy as intake_taxonomy
 from leads.intake.views import bp as public_bp
@@ -148,11 +148,9 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
-    login_manager.login_view = "auth.login"
-    # In the reader's language, and announced as what kept them from the page they asked for.
-    login_manager.login_message = N_("Sign in to see that page.")
-    login_manager.login_message_category = "error"
-    login_manager.localize_callback = gettext
+    # To the sign-in page and back; the message in the reader's language, announced as what kept
+    # them from the page they asked for.
+    login_manager.unauthorized_handler(auth_views.sign_in_first)
     # Not "strong": it trusts a client-supplied X-Forwarded-For (see leads.auth.sessions).
     login_manager.session_protection = None
     login_manager.user_loader(sessions.load_user)

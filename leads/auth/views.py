@@ -29,6 +29,31 @@ def _safe_next(target: str | None) -> str:
     return "/staff/"
 
 
+def sign_in_first():
+    """Flask-Login's answer to a request without a current session (never signed in, or the
+    session ended): the sign-in page, then back to the page the reader was on. A form sent after
+    the session ended comes back to the page that held it (the Referer, same site only; Referrer-
+    Policy same-origin sends it), not to the form's own address, which answers only POST and would
+    be a 405 after signing in; what the form carried is not kept, and the message says so."""
+    if request.method in ("GET", "HEAD"):
+        flash(gettext("Sign in to see that page."), "error")
+        target = request.full_path.rstrip("?")
+    else:
+        flash(gettext("Your session expired, so that was not saved. Sign in, then do it again."), "error")
+        target = _same_site_path(request.referrer) or "/staff/"
+    return redirect(url_for("auth.login", next=target))
+
+
+def _same_site_path(address: str | None) -> str | None:
+    """The path and query of `address` when it is on this site; None otherwise."""
+    if not address:
+        return None
+    parts = urlsplit(address)
+    if parts.netloc != request.host:
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def login():

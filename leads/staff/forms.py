@@ -146,8 +146,11 @@ class AccessLogFilterForm(GetForm):
 class StatusForm(FlaskForm):
     status = SelectField(_l("New status"), choices=[], default="", validate_choice=False)
     current_status = HiddenField()
+    # Each text box on the lead page has a label of its own: a screen reader's list of fields, and
+    # the error summary, tell them apart.
     note = TextAreaField(
-        _l("Note (optional)"), validators=[Optional(), Length(max=2000), _no_controls_in_text]
+        _l("Note on the status change (optional)"),
+        validators=[Optional(), Length(max=2000), _no_controls_in_text],
     )
 
     def validate_status(self, field):
@@ -194,7 +197,8 @@ class DuplicateForm(FlaskForm):
         validators=[DataRequired(_l("Enter the reference of the earlier request, for example Q-7K3M9P"))],
     )
     note = TextAreaField(
-        _l("Note (optional)"), validators=[Optional(), Length(max=2000), _no_controls_in_text]
+        _l("Note on the duplicate (optional)"),
+        validators=[Optional(), Length(max=2000), _no_controls_in_text],
     )
 
 

@@ -78,16 +78,19 @@ def render_lead(lead_id: int, *, overrides: dict | None = None, error: str | Non
         action_error=error,
         reroutable=page.lead.status in REROUTABLE,
         status_reason=reasons.describe(page.lead.status_reason) if page.lead.status_reason else None,
-        back_url=_safe_back(request.args.get("back")),
+        back=_back(),
     )
     return html, status
 
 
-def _safe_back(target: str | None) -> str:
-    """Back to the queue view the coordinator came from (only ever a queue URL)."""
+def _back() -> str | None:
+    """The queue view the coordinator came from (`back`, only ever a queue URL). Every action on
+    the page carries it on, so that "Back to the queue" still returns to that view, filters and
+    page included, after the coordinator has acted on the lead."""
+    target = request.args.get("back")
     if target and target.startswith("/staff/leads") and not target.startswith("//"):
         return target
-    return url_for("staff.queue_page")
+    return None
 
 
 @bp.get("/leads/<int:lead_id>")
@@ -101,7 +104,7 @@ def _done(lead_id: int, message: str):
     browser focusing the message, which the page shows beside the timeline, where it used to jump."""
     db.session.commit()
     flash(message, "success")
-    return redirect(url_for("staff.lead_detail", lead_id=lead_id))
+    return redirect(url_for("staff.lead_detail", lead_id=lead_id, back=_back()))
 
 
 def _act(lead_id: int, key: str, form, action, success: str):

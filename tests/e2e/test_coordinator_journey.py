@@ -72,7 +72,7 @@ def test_a_coordinator_finds_a_new_lead_adds_a_note_and_changes_its_status(staff
     expect(page.locator("#timeline #result")).to_contain_text("Note added.")
     expect(page.locator("#result")).to_be_focused()
     page.get_by_label("New status").select_option("closed_lost")
-    page.get_by_label("Note (optional)").first.fill("Chose a clinic at home")
+    page.get_by_label("Note on the status change (optional)").fill("Chose a clinic at home")
     page.get_by_role("button", name="Change status").click()
     expect(page.locator("#timeline #result")).to_contain_text("Status changed to Closed lost.")
     timeline = page.locator("#timeline").inner_text()
@@ -127,3 +127,37 @@ def test_the_queue_and_lead_page_work_on_a_phone(staff_server, phone_page, busy_
     width = phone_page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360  # nothing forces sideways scrolling of the whole page
     assert axe_violations(phone_page) == []
+
+
+def test_after_acting_on_a_lead_the_coordinator_is_back_to_the_filtered_queue(staff_server, page, busy_queue):
+    """Filters and the page of the queue survive a note on a lead: "Back to the queue" returns there."""
+    sign_in_staff(page, staff_server, "coordinator@example.dk")
+    page.get_by_text("More filters").click()
+    page.get_by_label("Country").select_option("NO")
+    page.get_by_role("button", name="Apply filters").click()
+    page.wait_for_url("**country=NO**")
+    page.get_by_role("link", name=busy_queue["target_ref"]).click()
+    page.get_by_label("Add a note").fill("Left a voicemail.")
+    page.get_by_role("button", name="Save note").click()
+    expect(page.locator("#result")).to_be_focused()
+    page.get_by_role("link", name="Back to the queue").click()
+    page.wait_for_url("**/staff/leads?country=NO")
+    expect(page.get_by_label("Country")).to_have_value("NO")
+    assert page.locator("table.queue-table tbody tr").count() == 1
+
+
+def test_a_patients_arabic_words_read_right_to_left_on_the_staff_pages(staff_server, page, taxonomy):
+    """Patients write in Arabic too: their name and details keep their own direction on the
+    English pages (the full stop ends the sentence on the left, the paragraph starts on the right)."""
+    make_staff(Role.COORDINATOR, email="coordinator@example.dk")
+    lead = LeadFactory(full_name="محمد العلي", details="أستخدم كرسيًا متحركًا منذ 2019.")
+    db.session.commit()
+    reference = lead.reference
+    db.session.rollback()  # hold no SQLite lock while the live server works
+    sign_in_staff(page, staff_server, "coordinator@example.dk")
+    direction = "el => getComputedStyle(el).direction"
+    assert page.get_by_text("محمد العلي").evaluate(direction) == "rtl"
+    page.get_by_role("link", name=reference).click()
+    assert page.locator(".details-text").evaluate(direction) == "rtl"
+    assert page.locator("dd", has_text="محمد العلي").evaluate(direction) == "rtl"
+    assert page.get_by_role("heading", level=1).evaluate(direction) == "ltr"  # the page stays English

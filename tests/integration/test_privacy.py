@@ -255,7 +255,7 @@ def test_before_erasing_the_admin_sees_every_request_it_will_erase_and_the_views
     assert "Routed" in table and "Closed" in table and lead.treatment.name in table
     # Whom each request names, so that a request linked by a shared phone number stands out.
     for other in expected:
-        assert f"<td>{other.full_name}</td>" in table and f"<td>{other.email}</td>" in table
+        assert f"<td><bdi>{other.full_name}</bdi></td>" in table and f"<td>{other.email}</td>" in table
         assert f"<td>{other.phone}</td>" in table
     assert f"{lead.created_at.astimezone(ZoneInfo('Europe/Copenhagen')):%Y-%m-%d %H:%M}" in table
     logged = db.session.execute(
@@ -360,7 +360,7 @@ def test_the_admin_sees_every_linked_request_and_downloads_only_the_ticked_ones(
     assert form["export-requests"] == [other.reference, same_address.reference]  # the victim unticked
     table = html[html.index("Requests linked to this one") : html.index("</table>")]
     for listed in (victim, other, same_address):
-        assert f"<td>{listed.full_name}</td>" in table and f"<td>{listed.email}</td>" in table
+        assert f"<td><bdi>{listed.full_name}</bdi></td>" in table and f"<td>{listed.email}</td>" in table
     victim_row = table[table.index(victim.reference) : table.index("</tr>", table.index(victim.reference))]
     assert "Same phone number" in victim_row
     assert (

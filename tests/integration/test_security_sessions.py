@@ -6,7 +6,9 @@ from datetime import timedelta
 import time_machine
 
 from leads.extensions import db, login_manager
-from leads.models import Role
+from leads.models import LeadEvent, Role
+from tests.factories import LeadFactory
+from tests.helpers import count_rows
 from tests.staff_support import PASSWORD, fresh_client, make_staff, sign_in, signed_in_client
 
 NEW_PASSWORD = "a different long passphrase"
@@ -99,6 +101,46 @@ def test_a_session_ends_after_the_idle_time(app):
         assert _signed_in(client)
         clock.shift(timedelta(minutes=app.config["SESSION_IDLE_MINUTES"] + 1))
         assert not _signed_in(client)
+
+
+def test_a_form_sent_after_the_session_ended_leads_back_to_its_page_after_signing_in(app, taxonomy):
+    """Not to the form's own address, which answers only POST (a 405 after signing in); the
+    sign-in page says that what was sent is not saved, and nothing was."""
+    with time_machine.travel(0, tick=False) as clock:
+        clock.move_to("2030-01-07 09:00Z")
+        client, user = signed_in_client(app)
+        lead = LeadFactory()
+        db.session.commit()
+        page = f"/staff/leads/{lead.id}?back=/staff/leads?status%3Dnew"
+        assert client.get(page).status_code == 200
+        clock.shift(timedelta(minutes=app.config["SESSION_IDLE_MINUTES"] + 1))
+        response = client.post(
+            f"/staff/leads/{lead.id}/notes",
+            data={"note-note": "Called the patient."},
+            headers={"Referer": f"http://localhost{page}"},
+        )
+        assert response.status_code == 302
+        login = client.get(response.headers["Location"]).get_data(as_text=True)
+        assert "Your session expired, so that was not saved. Sign in, then do it again." in login
+        signed_in = client.post(
+            response.headers["Location"], data={"email": user.email, "password": PASSWORD}
+        )
+        assert signed_in.headers["Location"] == page
+        assert client.get(page).status_code == 200
+    assert count_rows(LeadEvent, lead_id=lead.id, kind="note") == 0
+
+
+def test_a_page_asked_for_after_the_session_ended_opens_after_signing_in(app, taxonomy):
+    with time_machine.travel(0, tick=False) as clock:
+        clock.move_to("2030-01-07 09:00Z")
+        client, user = signed_in_client(app)
+        clock.shift(timedelta(minutes=app.config["SESSION_IDLE_MINUTES"] + 1))
+        response = client.get("/staff/leads?status=new&country=NO")
+        assert "Sign in to see that page." in client.get(response.headers["Location"]).get_data(as_text=True)
+        signed_in = client.post(
+            response.headers["Location"], data={"email": user.email, "password": PASSWORD}
+        )
+        assert signed_in.headers["Location"] == "/staff/leads?status=new&country=NO"
 
 
 def test_a_session_ends_after_its_absolute_lifetime_however_busy(app):

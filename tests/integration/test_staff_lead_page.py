@@ -4,6 +4,7 @@ coordinator takes from it (notes, status, assignment, duplicate, spam, resending
 import re
 import time
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -128,6 +129,39 @@ def test_the_timeline_shows_the_newest_entry_first_right_after_the_result(coordi
     html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
     assert "Newest first." in html
     assert html.index('id="timeline-title"') < html.index("The second call.") < html.index("The first call.")
+
+
+@pytest.mark.parametrize(
+    "path, data",
+    [("notes", {"note-note": "Called the patient."}), ("notes", {"note-note": "   "})],
+    ids=["done", "refused"],
+)
+def test_the_way_back_to_the_queue_view_survives_an_action_on_the_lead(coordinator, path, data):
+    """The coordinator came from a filtered queue page: after acting on the lead, done or refused,
+    "Back to the queue" still goes back to that view, and the next action carries it on again."""
+    client, _ = coordinator
+    lead = _lead()
+    view = "/staff/leads?status=new&after=3.1795937214517094.14"
+    client.get(f"/staff/leads/{lead.id}", query_string={"back": view})
+    response = client.post(f"/staff/leads/{lead.id}/{path}", query_string={"back": view}, data=data)
+    if response.status_code == 302:
+        response = client.get(response.headers["Location"])
+    html = response.get_data(as_text=True)
+    back = re.search(r'<a href="([^"]*)">Back to the queue</a>', html)
+    assert back and back.group(1).replace("&amp;", "&") == view
+    actions = re.findall(rf'<form method="post" action="(/staff/leads/{lead.id}/[^"]*)"', html)
+    carried = {parse_qs(urlsplit(a.replace("&amp;", "&")).query).get("back", [""])[0] for a in actions}
+    assert len(actions) >= 4 and carried == {view}
+
+
+def test_every_field_on_the_lead_page_has_a_label_of_its_own(coordinator):
+    """Two boxes both called "Note (optional)" read alike in a screen reader's list of fields and
+    in the error summary."""
+    client, _ = coordinator
+    lead = _lead(status="new")  # the page with the most forms: status, duplicate, spam, note...
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    labels = re.findall(r"<label for=\"[^\"]+\">([^<]+)</label>", html)
+    assert len(labels) >= 6 and len(set(labels)) == len(labels), labels
 
 
 def test_an_empty_note_is_refused_with_a_message(coordinator):
