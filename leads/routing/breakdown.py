@@ -32,12 +32,18 @@ def _evidence(detail: Mapping) -> str | None:
     return str(words) if words is not None else None
 
 
+def _category(detail: Mapping) -> str:
+    """The condition category in the reader's words (the taxonomy's names are in the catalogs)."""
+    category = detail["category"]
+    return gettext(category)
+
+
 # Each detail code the engine stores, and its words (None: a value this code does not know).
 WORDINGS: dict[str, Callable[[Mapping], str | None]] = {
     engine.EVIDENCE: _evidence,
     engine.IN_FIELD: lambda detail: gettext(
         "accepted conditions in %(category)s: %(in_field)s of %(accepted)s",
-        category=gettext(detail["category"]),
+        category=_category(detail),
         in_field=format_decimal(detail["in_field"]),
         accepted=format_decimal(detail["accepted"]),
     ),
