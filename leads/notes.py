@@ -37,12 +37,13 @@ RULED_OUT = {
 
 class Note:
     """One thing the system says: `what` (a key of SAID) and its values (names, numbers, dates,
-    lists, other notes)."""
+    lists, other notes). A note SAID has no words for is refused as it is written, never stored
+    to show as raw data."""
 
     __slots__ = ("data",)
 
     def __init__(self, what: str, **values) -> None:
-        self.data = {"what": what, **{name: _stored(value) for name, value in values.items()}}
+        self.data = _known({"what": what, **{name: _stored(value) for name, value in values.items()}})
 
     @property
     def english(self) -> str:
@@ -56,9 +57,17 @@ class Note:
         return json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
 
 
+def _known(data: dict) -> dict:
+    if data["what"] not in SAID:
+        raise ValueError(f"the note {data['what']!r} has no words: add them to leads.notes.SAID")
+    return data
+
+
 def _stored(value):
     if isinstance(value, Note):
         return value.data
+    if isinstance(value, dict):
+        return _known(value)
     if isinstance(value, date):
         return {"what": "date", "date": value.isoformat()}
     if isinstance(value, list | tuple):
