@@ -25,6 +25,9 @@ from tests.helpers import read_bracketed
 from tests.quote_support import answers, client_with_own_address
 from tests.staff_support import signed_in_client
 
+# The lead page and the intake run on either database.
+pytestmark = pytest.mark.pg
+
 PLACEHOLDER = re.compile(r"%\((\w+)\)([sd])")
 # A note's key where the code writes one: Note("key", ...) or data {"what": "key", ...}.
 WRITTEN = re.compile(r"""\bNote\(\s*["'](\w+)["']|["']what["']:\s*["'](\w+)["']""")
