@@ -47,9 +47,13 @@ class Note:
 
     @property
     def english(self) -> str:
-        """Its English sentence, as the event's `note` keeps it."""
+        """Its English sentence, as the event's `note` keeps it. Values its words cannot take (a
+        name where a number goes, one missing) are refused here, as it is written."""
         with force_locale(DEFAULT_LANGUAGE):
-            return words(self.data) or ""
+            sentence = words(self.data)
+        if sentence is None:
+            raise ValueError(f"the note {self.data['what']!r} cannot be worded with its values")
+        return sentence
 
     @property
     def stored(self) -> str:
@@ -237,7 +241,7 @@ def words(data: dict) -> str | None:
         if callable(said):
             return said(data)
         values = {name: _worded(value) for name, value in data.items() if name != "what"}
-        return gettext(said, **values)
+        return gettext(said) % values  # always formatted: a value missing is refused, not shown as %(…)s
     except (KeyError, TypeError, ValueError):
         return None
 

@@ -204,7 +204,8 @@ def sharing_refusal(lead) -> str | None:
     """Why no provider may see or be told about `lead` any more, or None when it may be shared.
 
     The one rule behind routing, escalation, the provider's page and every email to a provider.
-    The reason is English (it is stored in notes); pages translate it where they show it.
+    The reason is English, marked for the catalogs: pages translate it where they show it, and a
+    lead's history keeps it as a `fixed` note (`leads.notes`), worded so too.
     """
     consent = lead.consent
     if lead.status == S.WITHDRAWN or (consent is not None and consent.withdrawn_at is not None):

@@ -16,6 +16,7 @@ import config
 from leads.extensions import db
 from leads.i18n import money
 from leads.models import Lead, LeadEvent, Role
+from leads.models.lead import event_values
 from leads.notes import SAID, Note, fixed
 from leads.patients import privacy
 from leads.staff import lead_actions
@@ -229,3 +230,10 @@ def test_the_patients_data_export_keeps_the_history_in_english_and_an_erasure_it
     assert "Freja" not in repr(stored)
     assert {note for note, _ in stored if note} == {"(removed when the patient's data was erased)"}
     assert json.loads(db.session.get(Lead, lead.id).status_reason) == {"what": "erased"}
+
+
+def test_a_note_whose_values_its_words_cannot_take_is_refused_as_it_is_written(app):
+    with pytest.raises(ValueError, match="cannot be worded"):
+        event_values("note", actor_type="system", note=Note("no_answer", provider="Aarhus", days="three"))
+    with pytest.raises(ValueError, match="cannot be worded"):
+        event_values("note", actor_type="system", note=Note("quote_withdrawn"))

@@ -217,7 +217,7 @@ def test_a_re_route_without_what_the_page_showed_is_refused_as_out_of_date(app, 
 def test_why_no_provider_is_left_is_told_on_the_lead_page_in_the_readers_words(app, taxonomy, monkeypatch):
     """The engine's reasons are stored as codes and worded where shown: a Danish coordinator reads
     them through the catalogs (⟦…⟧ marks each translated text), never as codes or English words;
-    the history keeps its note in English, as every note."""
+    the history's note keeps the English sentence for the export."""
     read_bracketed(monkeypatch, "da")
     client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
     tried, deactivated = _clinic("Aarhus Rehab (demo)"), _clinic("Odense Rehab (demo)")
