@@ -22,6 +22,7 @@ from flask_babel import lazy_gettext as _l
 
 from leads.i18n import DEFAULT_LANGUAGE, N_, money, page_language
 from leads.routing import engine
+from leads.workflow import SHARING_REFUSALS
 
 # What each hard filter of a routing says of the providers it ruled out.
 RULED_OUT = {
@@ -263,13 +264,20 @@ def describe_event(note: str | None, note_data: dict | None) -> str:
     return (words(note_data) if note_data else None) or note or ""
 
 
+# The status reasons releases before migration 0018n stored as their English text, marked for the
+# catalogs: still translated when shown. Any other text is a person's, shown as typed.
+FIXED_BEFORE = frozenset(
+    {*SHARING_REFUSALS, SAID["investigational_reason"], SAID["none_suitable"], SAID["erased"]}
+)
+
+
 def describe_reason(stored: str) -> str:
     """A lead's status reason in the reader's language: the system's from its data, a fixed
-    reason of earlier days (marked for the catalogs) translated, a person's as typed."""
+    reason of earlier days translated (FIXED_BEFORE), a person's as typed."""
     try:
         data = json.loads(stored) if stored.startswith("{") else None
     except ValueError:
         data = None
     if data is None:
-        return gettext(stored)
+        return gettext(stored) if stored in FIXED_BEFORE else stored
     return words(data) or stored

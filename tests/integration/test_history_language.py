@@ -201,8 +201,10 @@ def test_a_persons_words_and_what_was_written_before_show_as_stored(app, taxonom
         "Aarhus declined. Sent to: Odense Rehab.",
     ]
     before = LeadFactory(status="duplicate", status_reason="Same email or phone as Q-222222 within 30 days")
+    typed = LeadFactory(status="spam", status_reason="Duplicate")  # a coordinator's, as a status's name
     db.session.commit()
     assert _status_reason(_page(client, before)) == "Same email or phone as Q-222222 within 30 days"
+    assert _status_reason(_page(client, typed)) == "Duplicate"
 
 
 def test_the_patients_data_export_keeps_the_history_in_english_and_an_erasure_its_values(app, taxonomy):
