@@ -16,7 +16,7 @@ from babel.dates import format_datetime
 from babel.lists import format_list
 from babel.numbers import format_currency
 from flask import Flask, current_app, g, has_request_context, request, session
-from flask_babel import force_locale, get_locale, refresh
+from flask_babel import get_locale, refresh
 from flask_login import current_user
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -139,12 +139,6 @@ def patient_page_language() -> str:
         if candidate in LANGUAGES:
             return candidate
     return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
-
-
-def in_english(text) -> str:
-    """A translatable text as stored data (event notes) keeps it: in English, whatever the page."""
-    with force_locale(DEFAULT_LANGUAGE):
-        return str(text)
 
 
 # Languages whose readers read one we write: Norwegian in general, and Nynorsk, read Bokmål.

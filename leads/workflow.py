@@ -200,21 +200,30 @@ def check_quote_transition(current: str, target: str) -> QuoteStatus:
     return _check(QUOTE_TRANSITIONS, QuoteStatus, "quote", current, target)
 
 
+# What `sharing_refusal` says, marked for the catalogs.
+WITHDRAWN_REFUSAL = N_("The patient has withdrawn this request, so it is no longer available.")
+NOT_AGREED_REFUSAL = N_("The patient has not agreed to share the request with providers.")
+ERASED_REFUSAL = N_("This request has been closed and its details removed.")
+CLOSED_REFUSAL = N_("This request has been closed, so it is no longer available.")
+SHARING_REFUSALS = (WITHDRAWN_REFUSAL, NOT_AGREED_REFUSAL, ERASED_REFUSAL, CLOSED_REFUSAL)
+
+
 def sharing_refusal(lead) -> str | None:
     """Why no provider may see or be told about `lead` any more, or None when it may be shared.
 
     The one rule behind routing, escalation, the provider's page and every email to a provider.
-    The reason is English (it is stored in notes); pages translate it where they show it.
+    The reason is English, marked for the catalogs: pages translate it where they show it, and a
+    lead's history keeps it as a `fixed` note (`leads.notes`), worded so too.
     """
     consent = lead.consent
     if lead.status == S.WITHDRAWN or (consent is not None and consent.withdrawn_at is not None):
-        return N_("The patient has withdrawn this request, so it is no longer available.")
+        return WITHDRAWN_REFUSAL
     if consent is not None and not consent.share_with_providers:
-        return N_("The patient has not agreed to share the request with providers.")
+        return NOT_AGREED_REFUSAL
     if lead.anonymised_at is not None:
-        return N_("This request has been closed and its details removed.")
+        return ERASED_REFUSAL
     if lead.status in NOT_SHAREABLE:
-        return N_("This request has been closed, so it is no longer available.")
+        return CLOSED_REFUSAL
     return None
 
 

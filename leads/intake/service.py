@@ -19,6 +19,7 @@ from leads.messaging.urls import patient_link
 from leads.models import Condition, Consent, Lead, LeadEvent, Treatment
 from leads.models.catalog import treatment_condition
 from leads.models.lead import email_key, event_values, new_reference, same_email, status_change
+from leads.notes import Note
 from leads.timeutil import utcnow
 from leads.workflow import LeadStatus, sharing_refusal
 
@@ -312,25 +313,23 @@ def submit_quote(request: QuoteRequest) -> IntakeResult:
             "submitted",
             actor_type="patient",
             to_status=status.value,
-            note=f"Sent the quote form (consent text {consent_text.version}).",
+            note=Note("submitted", version=consent_text.version),
         )
     ]
     status_reason = duplicate_of_id = None
     if reasons:
-        why = "; ".join(reasons)
-        status, event = status_change(
-            status, LeadStatus.SPAM, actor_type="system", note=f"Looks like spam: {why}."
-        )
+        why = Note("spam", reasons=reasons)
+        status, event = status_change(status, LeadStatus.SPAM, actor_type="system", note=why)
         events.append(event)
-        status_reason = why[:500]
+        status_reason = why.stored
     elif original is not None:
         duplicate_of_id, original_reference = original
-        why = f"Same email or phone as {original_reference} within {window.days} days"
+        said = {"reference": original_reference, "days": window.days}
         status, event = status_change(
-            status, LeadStatus.DUPLICATE, actor_type="system", note=f"{why}; not routed again."
+            status, LeadStatus.DUPLICATE, actor_type="system", note=Note("duplicate_not_routed", **said)
         )
         events.append(event)
-        status_reason = why
+        status_reason = Note("duplicate", **said).stored
     lead_values = {
         "status": status.value,
         "status_reason": status_reason,

@@ -26,18 +26,19 @@ def count_links(text: str) -> int:
     return max(len(_ADDRESS.findall(text)), len(_LINK_TAG.findall(text)))
 
 
-def spam_reasons(*, full_name: str, details: str, honeypot: str, max_links: int) -> list[str]:
-    """Why a request looks like spam (empty when it does not), in words for a coordinator."""
+def spam_reasons(*, full_name: str, details: str, honeypot: str, max_links: int) -> list[dict]:
+    """Why a request looks like spam (empty when it does not), without words: what each reason
+    says and its values, as `leads.notes` words them for a coordinator."""
     reasons = []
     if (honeypot or "").strip():
-        reasons.append("the hidden field people never see was filled in")
+        reasons.append({"what": "spam_hidden_field"})
     if count_links(full_name):
-        reasons.append("the name contains a link")
+        reasons.append({"what": "spam_link_in_name"})
     links = count_links(details)
     if links > max_links:
-        reasons.append(f"the details contain {links} links (more than {max_links})")
+        reasons.append({"what": "spam_links", "links": links, "most": max_links})
     text = f"{full_name}\n{details}".casefold()
     phrases = [phrase for phrase in SPAM_PHRASES if phrase in text]
     if phrases:
-        reasons.append("advertising phrases: " + ", ".join(phrases))
+        reasons.append({"what": "spam_phrases", "phrases": ", ".join(phrases)})
     return reasons

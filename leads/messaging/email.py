@@ -32,6 +32,7 @@ from leads.messaging.provider_keys import PROVIDER_TEMPLATE_PREFIX, assignment_o
 from leads.messaging.smtp_connection import send_on_open_connection
 from leads.messaging.urls import public_url, staff_lead_url
 from leads.models import Assignment, Consent, EmailMessage, EmailStatus, Lead, Quote
+from leads.notes import Note
 from leads.timeutil import utcnow
 from leads.workflow import ENGAGED, sharing_refusal
 
@@ -873,10 +874,10 @@ def hard_bounced(email: EmailMessage) -> bool:
 def _mark_failed(email: EmailMessage, error: str) -> None:
     email.status = EmailStatus.FAILED
     email.last_error = error[:1000]
-    _note_failure(email.lead_id, f"Email '{email.template}' could not be delivered: {error[:300]}")
+    _note_failure(email.lead_id, Note("email_failed", template=email.template, error=error[:300]))
 
 
-def _note_failure(lead_id: int | None, note: str) -> None:
+def _note_failure(lead_id: int | None, note: Note) -> None:
     """An email's failure in its lead's history, where the coordinators see it."""
     if lead_id is not None:
         db.session.get(Lead, lead_id).add_event("email_failed", actor_type="system", note=note)
@@ -960,7 +961,7 @@ def _take_back_abandoned_claims(now) -> None:
         .returning(EmailMessage.lead_id, EmailMessage.template)
     ).all()
     for lead_id, template in erased:
-        _note_failure(lead_id, f"Email '{template}' could not be delivered: {ERASED_WHILE_SENT}")
+        _note_failure(lead_id, Note("email_failed", template=template, error=ERASED_WHILE_SENT))
     taken_back = db.session.execute(
         sa.update(EmailMessage)
         .where(abandoned)
@@ -972,7 +973,6 @@ def _take_back_abandoned_claims(now) -> None:
             db.session.get(Lead, lead_id).add_event(
                 RESENT_EVENT,
                 actor_type="system",
-                note=f"Email '{template}' goes out again: the worker sending it stopped before recording "
-                "the mail server's answer, so it may arrive twice (with the same Message-ID).",
+                note=Note("email_resent", template=template),
             )
     db.session.commit()

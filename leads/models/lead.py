@@ -109,8 +109,9 @@ class Lead(db.Model):
     # The patient asked, through their self-service link, for their data to be erased.
     erasure_requested_at: Mapped[datetime | None]
     # When an erasure at its deadline left this request, linked to the erased one, for a person to
-    # judge (`privacy.LEFT_AT_DEADLINE_NOTE`); cleared when a coordinator records their check
-    # (`lead_actions.check_left_by_erasure`); an erasure of the request ends the wait too.
+    # judge (its history's note says so: `left_at_deadline` in `leads.notes`); cleared when a
+    # coordinator records their check (`lead_actions.check_left_by_erasure`); an erasure of the
+    # request ends the wait too.
     left_by_erasure_at: Mapped[datetime | None]
     # The one gentle reminder to a patient who has live quotes and has not chosen.
     quotes_reminded_at: Mapped[datetime | None]
@@ -138,9 +139,10 @@ class Lead(db.Model):
         note: str | None = None,
         actor_user_id: int | None = None,
         actor_provider_id: int | None = None,
-        reason: str | None = None,
+        reason=None,
     ) -> "LeadEvent":
-        """Move to `target` through the workflow and record it; IllegalTransition otherwise."""
+        """Move to `target` through the workflow and record it; IllegalTransition otherwise. A
+        `note` or `reason` the system writes is a `leads.notes.Note`; a person's is their text."""
         new_status, values = status_change(
             self.status,
             target,
@@ -152,7 +154,7 @@ class Lead(db.Model):
         event = LeadEvent(lead=self, **values)
         db.session.add(event)
         self.status = new_status.value
-        self.status_reason = reason
+        self.status_reason = reason if reason is None or isinstance(reason, str) else reason.stored
         return event
 
     def add_event(self, kind: str, **columns) -> "LeadEvent":
@@ -183,14 +185,20 @@ def event_values(
     kind: str,
     *,
     actor_type: str,
-    note: str | None = None,
+    note=None,
     actor_user_id: int | None = None,
     actor_provider_id: int | None = None,
     from_status: str | None = None,
     to_status: str | None = None,
 ) -> dict:
     """The columns of one entry of a lead's history, but its lead: `Lead.add_event` makes the
-    entry from them, and so does the intake, which writes a new lead's first entries as rows."""
+    entry from them, and so does the intake, which writes a new lead's first entries as rows.
+    A `note` the system writes is a `leads.notes.Note`: its data is kept beside its English
+    sentence; a person's note is their text, kept as typed."""
+    if note is None or isinstance(note, str):
+        text, data = note, None
+    else:
+        text, data = note.english, note.data
     return {
         "kind": kind,
         "actor_type": actor_type,
@@ -198,7 +206,8 @@ def event_values(
         "actor_provider_id": actor_provider_id,
         "from_status": from_status,
         "to_status": to_status,
-        "note": note,
+        "note": text,
+        "note_data": data,
     }
 
 
@@ -270,7 +279,10 @@ class LeadEvent(db.Model):
     actor_provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("provider.id"))
     from_status: Mapped[str | None] = mapped_column(sa.String(20))
     to_status: Mapped[str | None] = mapped_column(sa.String(20))
+    # A person's words as typed; the system's in English (its data, `note_data`, says them in the
+    # reader's language: `leads.notes`). The patient's data export and the CSV export read it.
     note: Mapped[str | None] = mapped_column(sa.Text)
+    note_data: Mapped[dict | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     lead = relationship("Lead", back_populates="events")

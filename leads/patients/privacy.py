@@ -19,7 +19,6 @@ from sqlalchemy.orm import aliased
 
 from leads import consent
 from leads.extensions import db, look_ups_first
-from leads.i18n import N_
 from leads.messaging.email import (
     cancel_provider_emails,
     email_coordinators,
@@ -43,6 +42,7 @@ from leads.models import (
 )
 from leads.models.lead import typed_reference
 from leads.models.quote import Quote, QuoteRevision
+from leads.notes import Note
 from leads.quotes.service import move_lead
 from leads.routing.notification import provider_language
 from leads.routing.service import lock_lead
@@ -55,16 +55,11 @@ log = logging.getLogger(__name__)
 COMMAND_LINE, STAFF_PAGE, RETENTION = "command_line", "staff_page", "retention"
 DEADLINE = "deadline"  # the patient's own request, carried out by retention when it fell due
 # What the history and the access log say of an erasure that nobody clicked (`erase_due_requests`).
-AT_DEADLINE_NOTE = "Carried out automatically: the patient's erasure request had reached its deadline."
+AT_DEADLINE_NOTE = Note("erased_at_deadline")
 AT_DEADLINE_DETAIL = access_detail("door", door=DEADLINE)
-LEFT_AT_DEADLINE_NOTE = (
-    "The data of {reference} was erased at its erasure deadline; this request, linked to it by its "
-    "email address, a phone number or a duplicate mark, was not: check whether it is the same "
-    "patient's, and erase it from this page if so."
-)
 PATIENT_EXPORT, ERASURE = AccessAction.PATIENT_EXPORT, AccessAction.ERASURE
-# Marked for the catalogs: as a lead's status reason, the lead page shows it in the reader's language.
-ERASED_NOTE = N_("(removed when the patient's data was erased)")
+# What an erasure leaves of every note in the lead's history, and of its status reason.
+ERASED_NOTE = Note("erased")
 S = LeadStatus
 
 
@@ -423,7 +418,7 @@ def erase_patient(
 
 
 def _erase(
-    leads: list[Lead], *, user_id: int | None, door: str, detail: str, note: str | None = None
+    leads: list[Lead], *, user_id: int | None, door: str, detail: str, note: Note | None = None
 ) -> ErasureRecord:
     """The erasure itself, whichever door it came through: `leads` closed if open, their clinics
     told, anonymised, each with an "erased" history entry (`note` in it) and an access-log row
@@ -441,7 +436,7 @@ def _erase(
                 S.CLOSED_LOST,
                 actor_type=actor_type,
                 actor_user_id=user_id,
-                why="the patient's data was erased.",
+                why=Note("because_erased"),
             )
         _notify_providers_who_received(lead, "notice_provider_erasure", "erasure")
         anonymise(lead)
@@ -513,12 +508,12 @@ def anonymise(lead: Lead) -> None:
     lead.full_name = lead.email = lead.phone = lead.details = ""
     lead.diagnosis_date = lead.injury_level = lead.referrer = lead.submission_key = None
     lead.utm_term = lead.utm_content = None
-    lead.status_reason = None if lead.status_reason is None else ERASED_NOTE
+    lead.status_reason = None if lead.status_reason is None else ERASED_NOTE.stored
     lead.anonymised_at = now
     db.session.execute(
         sa.update(LeadEvent)
         .where(LeadEvent.lead_id == lead.id, LeadEvent.note.is_not(None))
-        .values(note=ERASED_NOTE)
+        .values(note=ERASED_NOTE.english, note_data=ERASED_NOTE.data)
     )
     db.session.execute(
         sa.update(Assignment)
@@ -633,7 +628,7 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
     # after an upgrade, goes on at the next run). The erasures that are due first: the patient's
     # deadline has passed, and they are few; then the old email words, the cheapest.
     deadline = time.monotonic() + RUN_SECONDS
-    stalled_note = f"Closed by retention: no activity for {rules.stalled_months} months."
+    stalled_note = Note("closed_by_retention", months=rules.stalled_months)
     erasures, failed_erasures = erase_due_requests(rules.erasures, deadline)
     email_bodies = _clear_email_bodies(rules.email_bodies, deadline)
     closed_leads, failed_closed = _anonymise_where(rules.closed_leads, deadline)
@@ -759,7 +754,7 @@ def _erase_when_due(lead_id: int) -> int:
     for other in _left_by_the_deadline(leads):
         other.left_by_erasure_at = other.left_by_erasure_at or now
         other.add_event(
-            "note", actor_type="system", note=LEFT_AT_DEADLINE_NOTE.format(reference=asking.reference)
+            "note", actor_type="system", note=Note("left_at_deadline", reference=asking.reference)
         )
         email_coordinators(
             other,
@@ -853,7 +848,7 @@ def untouched(before: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-def _anonymise_where(condition, deadline: float, *, closing_note: str | None = None) -> tuple[int, int]:
+def _anonymise_where(condition, deadline: float, *, closing_note: Note | None = None) -> tuple[int, int]:
     """Anonymise the leads `condition` picks, a batch at a time in id order, each batch committed
     with its proof row; at most MOST_PER_RUN a run and no batch begun after `deadline`, so a run
     always ends in time (the next one goes on). With `closing_note`, each lead is first closed as
@@ -897,7 +892,7 @@ def _anonymise_where(condition, deadline: float, *, closing_note: str | None = N
     return done, failed
 
 
-def _anonymise_batch(ids: list[int], condition, closing_note: str | None) -> int:
+def _anonymise_batch(ids: list[int], condition, closing_note: Note | None) -> int:
     """Anonymise the leads of `ids` `condition` still picks, with one proof row; committed. How many."""
     # Rows a concurrent run holds are skipped (PostgreSQL; SQLite runs one writer at a time): two
     # beats, or a redelivered task, never anonymise one lead twice. The lead is the first lock,
@@ -921,8 +916,8 @@ def _anonymise_batch(ids: list[int], condition, closing_note: str | None) -> int
         anonymise(lead)
         if closing_note is not None:
             # Our words, not the patient's: they stay beside the status they explain.
-            lead.status_reason = closing_note
-        lead.add_event("anonymised", actor_type="system", note=closing_note or "Retention period over.")
+            lead.status_reason = closing_note.stored
+        lead.add_event("anonymised", actor_type="system", note=closing_note or Note("retention_over"))
     if anonymised:
         references = [lead.reference for lead in anonymised]
         db.session.add(ErasureRecord(user_id=None, door=RETENTION, references=references))
@@ -935,4 +930,4 @@ def _close(lead: Lead) -> None:
     released and unsent provider emails cancelled, so no reminder goes out. The clinics are not
     told, as for any closed request (the patient's withdrawal and erasure tell them). The move's
     note would be removed with the others by `anonymise`: the closing note comes after it."""
-    move_lead(lead, S.CLOSED_LOST, actor_type="system", why="the request was closed by retention.")
+    move_lead(lead, S.CLOSED_LOST, actor_type="system", why=Note("because_retention"))

@@ -11,6 +11,7 @@ from leads.extensions import db
 from leads.messaging import tokens
 from leads.messaging.email import email_coordinators
 from leads.models import AssignmentStatus, Lead, same_patient
+from leads.notes import Note
 from leads.patients.privacy import notify_providers_of_withdrawal
 from leads.quotes.service import close_open_quotes
 from leads.routing.service import lock_lead, stop_sharing
@@ -140,18 +141,15 @@ def _withdraw(lead_id: int) -> bool:
     now = utcnow()
     if lead.consent is not None:
         lead.consent.withdrawn_at = now
-    lead.change_status(LeadStatus.WITHDRAWN, actor_type="patient", note="The patient withdrew consent.")
+    lead.change_status(LeadStatus.WITHDRAWN, actor_type="patient", note=Note("consent_withdrawn_status"))
     # Their own end: a patient's withdrawal never counts against a provider's answer record.
     closed, cancelled = stop_sharing(lead, AssignmentStatus.WITHDRAWN, "the patient withdrew consent.")
     notify_providers_of_withdrawal(lead)
-    close_open_quotes(lead, actor_type="patient", why="the patient withdrew consent.")
+    close_open_quotes(lead, actor_type="patient", why=Note("because_withdrawn"))
     lead.add_event(
         "consent_withdrawn",
         actor_type="patient",
-        note=(
-            f"Consent withdrawn: {closed} open assignment(s) closed, "
-            f"{cancelled} unsent provider email(s) cancelled."
-        ),
+        note=Note("consent_withdrawn", closed=closed, cancelled=cancelled),
     )
     _tell_coordinators(
         lead, "withdrawn", _l("The patient withdrew consent. Tell any clinic already in contact to stop.")
@@ -166,9 +164,7 @@ def request_erasure(lead_id: int) -> bool:
     if lead.erasure_requested_at is not None:
         return False
     lead.erasure_requested_at = utcnow()
-    lead.add_event(
-        "erasure_requested", actor_type="patient", note="The patient asked for their data to be erased."
-    )
+    lead.add_event("erasure_requested", actor_type="patient", note=Note("erasure_requested"))
     _tell_coordinators(
         lead, "erasure", _l("The patient asked for their data to be erased. Carry it out within one month.")
     )

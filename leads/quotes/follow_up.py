@@ -14,6 +14,7 @@ from leads.i18n import patient_language
 from leads.messaging.email import PROVIDER_TEMPLATE_PREFIX, email_patient
 from leads.messaging.urls import patient_link, provider_link
 from leads.models import Assignment, AssignmentStatus, Lead, Quote, QuoteRevision
+from leads.notes import Note
 from leads.quotes.service import expire_quote, patient_quotes
 from leads.routing.notification import KEY_PREFIXES, email_provider
 from leads.timeutil import utcnow
@@ -138,7 +139,7 @@ def _remind_clinic(assignment_id: int, now: datetime) -> int:
         "quote_reminder_sent",
         actor_type="system",
         actor_provider_id=provider.id,
-        note=f"Reminder sent to {provider.name}: accepted, but no quote yet.",
+        note=Note("quote_reminder_sent", provider=provider.name),
     )
     db.session.commit()
     return 1
@@ -166,8 +167,6 @@ def _remind_patient(lead_id: int, now: datetime) -> int:
         idempotency_key=f"quote-reminder:{lead.id}:patient",
         link=patient_link(lead.id, patient_language(lead.preferred_language)),
     )
-    lead.add_event(
-        "patient_reminded_of_quotes", actor_type="system", note="Reminder sent: the quotes wait for a choice."
-    )
+    lead.add_event("patient_reminded_of_quotes", actor_type="system", note=Note("patient_reminded"))
     db.session.commit()
     return 1

@@ -11,7 +11,7 @@ from flask_babel import format_date, gettext
 from flask_babel import lazy_gettext as _l
 
 from leads.extensions import db
-from leads.i18n import N_, isolate, patient_language
+from leads.i18n import isolate, patient_language
 from leads.intake.choices import CONTACT_PREFERENCES, label_for
 from leads.messaging.email import (
     PROVIDER_TEMPLATE_PREFIX,
@@ -30,6 +30,7 @@ from leads.models import (
     Quote,
     QuoteRevision,
 )
+from leads.notes import Note
 from leads.quotes import rules
 from leads.quotes.rules import QuoteInput
 from leads.routing.notification import KEY_PREFIXES, email_provider, provider_language
@@ -152,20 +153,21 @@ def send_quote(
     db.session.add(revision)
     db.session.flush()
     first = quote.revision == 1
-    what = "sent a quote" if first else f"revised its quote (revision {quote.revision})"
-    until = f"{revision.valid_until:%d %B %Y}"
+    terms = {"provider": provider.name, "price": _price(revision), "until": revision.valid_until.date()}
     lead.add_event(
         "quote_sent" if first else "quote_revised",
         actor_type="provider",
         actor_provider_id=provider.id,
-        note=f"{provider.name} {what}: {describe_price(revision)}, valid until {until}.",
+        note=Note("quote_sent", **terms)
+        if first
+        else Note("quote_revised", revision=quote.revision, **terms),
     )
     if lead.status == LeadStatus.CONTACTED:
         lead.change_status(
             LeadStatus.QUOTED,
             actor_type="provider",
             actor_provider_id=provider.id,
-            note=f"{provider.name} sent the first quote.",
+            note=Note("first_quote", provider=provider.name),
         )
     email_patient(
         lead,
@@ -193,7 +195,7 @@ def withdraw_quote(assignment_id: int) -> Quote:
         "quote_withdrawn",
         actor_type="provider",
         actor_provider_id=provider.id,
-        note=f"{provider.name} withdrew its quote.",
+        note=Note("quote_withdrawn", provider=provider.name),
     )
     _back_to_contacted_without_live_quotes(lead, actor_type="provider", actor_provider_id=provider.id)
     _tell_patient(lead, quote, "patient_quote_withdrawn", f"quote-withdrawn:{quote.id}:{quote.revision}")
@@ -205,7 +207,7 @@ def _back_to_contacted_without_live_quotes(lead: Lead, **actor) -> None:
     """A quoted lead whose last live quote was withdrawn or expired waits for quotes again."""
     still_live = any(q.status == QuoteStatus.LIVE for q in _quotes_of(lead.id))
     if lead.status == LeadStatus.QUOTED and not still_live:
-        lead.change_status(LeadStatus.CONTACTED, note="No live quote is left.", **actor)
+        lead.change_status(LeadStatus.CONTACTED, note=Note("no_live_quote"), **actor)
 
 
 def _tell_patient(lead: Lead, quote: Quote, template: str, key: str) -> None:
@@ -240,7 +242,7 @@ def _expire(quote: Quote, lead: Lead) -> None:
         "quote_expired",
         actor_type="system",
         actor_provider_id=provider.id,
-        note=f"The quote of {provider.name} expired on {quote.current.valid_until:%d %B %Y}.",
+        note=Note("quote_expired", provider=provider.name, date=quote.current.valid_until.date()),
     )
     _back_to_contacted_without_live_quotes(lead, actor_type="system")
 
@@ -298,7 +300,7 @@ def request_renewal(lead_id: int, quote_id: int, now: datetime | None = None) ->
         "quote_renewal_requested",
         actor_type="patient",
         actor_provider_id=provider.id,
-        note=f"The patient asked {provider.name} to renew its expired quote.",
+        note=Note("renewal_requested", provider=provider.name),
     )
     email_provider(
         assignment,
@@ -312,10 +314,10 @@ def request_renewal(lead_id: int, quote_id: int, now: datetime | None = None) ->
     return True
 
 
-def close_open_quotes(lead: Lead, *, actor_type: str, why: str, actor_user_id: int | None = None) -> int:
+def close_open_quotes(lead: Lead, *, actor_type: str, why: Note, actor_user_id: int | None = None) -> int:
     """Close the lead's quotes the patient had not decided about (live, expired, withdrawn): nobody
     can choose or revise them any more. A chosen quote stays chosen (`end_choice` ends it). In the
-    caller's transaction."""
+    caller's transaction; `why` ends the history's sentence (a `because_…` note)."""
     closed = [q for q in _quotes_of(lead.id) if q.status in QUOTE_OPEN]
     now = utcnow()
     for quote in closed:
@@ -326,7 +328,7 @@ def close_open_quotes(lead: Lead, *, actor_type: str, why: str, actor_user_id: i
             "quotes_closed",
             actor_type=actor_type,
             actor_user_id=actor_user_id,
-            note=f"{len(closed)} open quote(s) closed: {why}",
+            note=Note("quotes_closed", count=len(closed), why=why),
         )
     return len(closed)
 
@@ -336,7 +338,7 @@ def move_lead(
     target: str,
     *,
     actor_type: str,
-    why: str,
+    why: Note,
     actor_user_id: int | None = None,
     note: str | None = None,
     reason: str | None = None,
@@ -356,7 +358,7 @@ def move_lead(
     return event
 
 
-def end_choice(lead: Lead, *, actor_type: str, why: str, actor_user_id: int | None = None) -> int:
+def end_choice(lead: Lead, *, actor_type: str, why: Note, actor_user_id: int | None = None) -> int:
     """End the patient's standing choice: the chosen quote becomes choice_ended, so a later round
     can be chosen, and the chosen clinic's assignment closes (its acceptance still counts as one)
     with its unsent provider emails cancelled. The clinic is not emailed, as for any closed lead.
@@ -367,13 +369,13 @@ def end_choice(lead: Lead, *, actor_type: str, why: str, actor_user_id: int | No
         assignment, provider = quote.assignment, quote.assignment.provider
         if assignment.status == AssignmentStatus.ACCEPTED:
             assignment.change_status(AssignmentStatus.CLOSED)
-        cancel_provider_emails(lead.id, f"the patient's choice ended: {why}", [assignment.id])
+        cancel_provider_emails(lead.id, f"the patient's choice ended: {why.english}", [assignment.id])
         lead.add_event(
             "choice_ended",
             actor_type=actor_type,
             actor_user_id=actor_user_id,
             actor_provider_id=provider.id,
-            note=f"The patient's choice of {provider.name} ended; its link no longer shows the lead: {why}",
+            note=Note("choice_ended", provider=provider.name, why=why),
         )
     return len(chosen)
 
@@ -438,14 +440,16 @@ def choose_quote(lead_id: int, quote_id: int, seen_revision: int, now: datetime 
     chosen = quote.assignment
     quote.change_status(QuoteStatus.CHOSEN)
     quote.decided_at = now
-    others = _end_other_quotes(lead, keep=chosen, now=now, reason="the patient chose another clinic")
+    others = _end_other_quotes(lead, keep=chosen, now=now, reason=Note("because_chose_other"))
     provider = chosen.provider
     lead.add_event(
         "quote_chosen",
         actor_type="patient",
-        note=f"The patient chose the quote of {provider.name} (revision {quote.revision}).",
+        note=Note("quote_chosen", provider=provider.name, revision=quote.revision),
     )
-    lead.change_status(LeadStatus.CHOSEN, actor_type="patient", note=f"The patient chose {provider.name}.")
+    lead.change_status(
+        LeadStatus.CHOSEN, actor_type="patient", note=Note("patient_chose", provider=provider.name)
+    )
     email_provider(
         chosen,
         PROVIDER_TEMPLATE_PREFIX + "quote_chosen",
@@ -481,8 +485,8 @@ def decline_all_quotes(lead_id: int, now: datetime | None = None) -> int:
         _refuse(refusal)
     if lead.status != LeadStatus.QUOTED:
         _refuse(gettext("You have no quotes waiting for your decision."))
-    others = _end_other_quotes(lead, keep=None, now=now, reason="none of the quotes suited the patient")
-    reason = N_("The patient found none of the quotes suitable and asks for other clinics.")
+    others = _end_other_quotes(lead, keep=None, now=now, reason=Note("because_none_suited"))
+    reason = Note("none_suitable")
     lead.add_event("reroute_requested", actor_type="patient", note=reason)
     lead.change_status(LeadStatus.UNROUTABLE, actor_type="patient", note=reason, reason=reason)
     _tell_not_chosen(lead, others)
@@ -505,7 +509,9 @@ def _round(lead: Lead, kind: str) -> int:
     return sum(1 for event in lead.events if event.kind == kind)
 
 
-def _end_other_quotes(lead: Lead, *, keep: Assignment | None, now: datetime, reason: str) -> list[Assignment]:
+def _end_other_quotes(
+    lead: Lead, *, keep: Assignment | None, now: datetime, reason: Note
+) -> list[Assignment]:
     """Close the other clinics' open quotes and end their assignments as not_chosen (never counted
     against them), their unsent provider emails cancelled; the assignments that had accepted, to be
     told politely."""
@@ -525,11 +531,11 @@ def _end_other_quotes(lead: Lead, *, keep: Assignment | None, now: datetime, rea
             "assignment_not_chosen",
             actor_type="system",
             actor_provider_id=assignment.provider_id,
-            note=f"{assignment.provider.name}: the request ended because {reason}.",
+            note=Note("not_chosen", provider=assignment.provider.name, why=reason),
         )
     # A notification or reminder still queued (retrying after a refusal) would show them a request
     # the patient has decided about.
-    cancel_provider_emails(lead.id, f"the request ended because {reason}.", ended)
+    cancel_provider_emails(lead.id, f"the request ended because {reason.english}.", ended)
     return told
 
 
@@ -568,7 +574,7 @@ def confirm_booking(assignment_id: int, treatment_date: date, now: datetime | No
     quote = assignment.quote
     quote.booked_at, quote.treatment_date = now, treatment_date
     provider = assignment.provider
-    note = f"{provider.name} confirmed the treatment is booked for {treatment_date:%d %B %Y}."
+    note = Note("booked", provider=provider.name, date=treatment_date)
     lead.add_event("treatment_booked", actor_type="provider", actor_provider_id=provider.id, note=note)
     lead.change_status(LeadStatus.BOOKED, actor_type="provider", actor_provider_id=provider.id, note=note)
     email_coordinators(
@@ -589,8 +595,8 @@ def _quotes_of(lead_id: int) -> list[Quote]:
     return list(db.session.scalars(sa.select(Quote).filter_by(lead_id=lead_id).order_by(Quote.id)))
 
 
-def describe_price(revision: QuoteRevision) -> str:
-    return f"{revision.currency} {revision.price_from:,} to {revision.price_to:,}"
+def _price(revision: QuoteRevision) -> Note:
+    return Note("price", currency=revision.currency, low=revision.price_from, high=revision.price_to)
 
 
 def quote_evidence(lead: Lead, provider: Provider) -> str | None:

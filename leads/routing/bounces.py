@@ -12,10 +12,10 @@ from flask_babel import lazy_gettext as _l
 
 from leads.directory.service import is_paused, pause_provider
 from leads.extensions import db
-from leads.i18n import in_english
 from leads.messaging.email import deliver_emails, email_coordinators, hard_bounced
 from leads.messaging.provider_keys import notification_key_prefix, notified_assignment_id
 from leads.models import AddressBounce, Assignment, AssignmentStatus, EmailMessage, EmailStatus, Provider
+from leads.notes import Note
 from leads.routing.responses import needs_replacement, refresh_provider_stats
 from leads.routing.service import lock_as_routing, reroute_lead
 from leads.timeutil import utcnow
@@ -74,7 +74,7 @@ def handle_hard_bounce(email_id: int) -> str:
         db.session.commit()
         return "flagged"
     lead = assignment.lead
-    reason = f"Every notification address of {provider.name} refused the email: {email.last_error[:200]}"
+    reason = Note("every_address_refused", provider=provider.name, answer=email.last_error[:200])
     lead.add_event("assignment_expired", actor_type="system", actor_provider_id=provider.id, note=reason)
     refresh_provider_stats(provider.id)
     _pause_after_repeated_bounces(provider, lead, email.last_error)
@@ -155,7 +155,10 @@ def _pause_after_repeated_bounces(provider: Provider, lead, answer: str) -> None
         count=dead_leads,
     )
     lead.add_event(
-        "provider_paused", actor_type="system", actor_provider_id=provider.id, note=in_english(summary)
+        "provider_paused",
+        actor_type="system",
+        actor_provider_id=provider.id,
+        note=Note("provider_paused", provider=provider.name, count=dead_leads),
     )
     email_coordinators(
         lead,

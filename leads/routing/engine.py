@@ -14,7 +14,7 @@ from leads.workflow import provider_paused
 APPROVED, CLINICAL_TRIAL, INVESTIGATIONAL = "approved", "clinical_trial", "investigational"
 
 # Hard-filter reasons, the values of MatchResult.rejections: codes, stored in a lead's status
-# reason and worded in the reader's language where they are shown (leads/routing/reasons.py).
+# reason and worded in the reader's language where they are shown (`leads/notes.py`).
 INACTIVE = "inactive"
 PAUSED_UNTIL = "paused"
 NO_ADDRESS = "no_address"

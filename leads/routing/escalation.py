@@ -12,6 +12,7 @@ from flask import current_app
 
 from leads.extensions import db
 from leads.models import Assignment, AssignmentStatus
+from leads.notes import Note
 from leads.quotes.follow_up import FollowUpResult, follow_up_quotes
 from leads.routing.notification import queue_provider_emails
 from leads.routing.responses import needs_replacement, refresh_provider_stats
@@ -110,7 +111,7 @@ def _remind(assignment_id: int, now: datetime, expires_at: datetime) -> int:
         "provider_reminded",
         actor_type="system",
         actor_provider_id=provider.id,
-        note=f"Reminder sent to {provider.name}: no answer yet.",
+        note=Note("provider_reminded", provider=provider.name),
     )
     db.session.commit()
     return 1
@@ -133,10 +134,7 @@ def _expire(assignment_id: int, now: datetime) -> int:
     assignment = db.session.get(Assignment, assignment_id)
     db.session.refresh(assignment)
     lead, provider = assignment.lead, assignment.provider
-    reason = (
-        f"{provider.name} did not answer within "
-        f"{current_app.config['EXPIRE_AFTER_WORKING_DAYS']} working days."
-    )
+    reason = Note("no_answer", provider=provider.name, days=current_app.config["EXPIRE_AFTER_WORKING_DAYS"])
     lead.add_event("assignment_expired", actor_type="system", actor_provider_id=provider.id, note=reason)
     lock_as_routing(lead, provider.id)
     refresh_provider_stats(provider.id)

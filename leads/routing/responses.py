@@ -11,10 +11,10 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from leads.extensions import db
-from leads.i18n import in_english
 from leads.messaging import tokens
 from leads.messaging.email import email_coordinators, email_patient
 from leads.models import Assignment, AssignmentStatus, Lead, Provider
+from leads.notes import Note
 from leads.routing.notification import provider_language
 from leads.routing.service import lock_as_routing, lock_lead, reroute_lead
 from leads.timeutil import utcnow
@@ -121,7 +121,7 @@ def open_request(token: str) -> Opened:
                 "provider_viewed",
                 actor_type="provider",
                 actor_provider_id=assignment.provider_id,
-                note=f"{assignment.provider.name} opened the request.",
+                note=Note("provider_viewed", provider=assignment.provider.name),
             )
         db.session.commit()
         db.session.refresh(assignment)
@@ -156,14 +156,16 @@ def accept(assignment_id: int, *, note: str | None) -> Assignment:
         "provider_accepted",
         actor_type="provider",
         actor_provider_id=provider.id,
-        note=_with_note(in_english(summary), note),
+        note=Note("provider_accepted_with_note", provider=provider.name, note=note)
+        if note
+        else Note("provider_accepted", provider=provider.name),
     )
     if lead.status in (LeadStatus.ROUTED, LeadStatus.UNROUTABLE):
         lead.change_status(
             LeadStatus.CONTACTED,
             actor_type="provider",
             actor_provider_id=provider.id,
-            note=f"{provider.name} will contact the patient.",
+            note=Note("provider_will_contact", provider=provider.name),
         )
     _email_coordinators(assignment, summary, note)
     email_patient(
@@ -191,18 +193,26 @@ def decline(assignment_id: int, *, reason: str, note: str | None) -> Assignment:
     _record_answer(assignment, AssignmentStatus.DECLINED, note=note)
     assignment.decline_reason = reason
     summary = _l("%(provider)s declined: %(reason)s", provider=provider.name, reason=DECLINE_REASONS[reason])
+    why = Note("decline_reason", reason=reason)
     lead.add_event(
         "provider_declined",
         actor_type="provider",
         actor_provider_id=provider.id,
-        note=_with_note(in_english(summary), note),
+        note=Note("provider_declined_with_note", provider=provider.name, reason=why, note=note)
+        if note
+        else Note("provider_declined", provider=provider.name, reason=why),
     )
     _email_coordinators(assignment, summary, note)
     lock_as_routing(lead, provider.id)  # before the provider row is written: see refresh_provider_stats
     refresh_provider_stats(provider.id)
     if needs_replacement(lead):
         # reroute_lead commits this transaction together with its new assignment.
-        reroute_lead(lead.id, actor_type="system", reason=f"{provider.name} declined.", limit=1)
+        reroute_lead(
+            lead.id,
+            actor_type="system",
+            reason=Note("provider_declined_reason", provider=provider.name),
+            limit=1,
+        )
     else:
         db.session.commit()
     log.info("assignment %s declined", assignment.id)
@@ -222,10 +232,6 @@ def _record_answer(assignment: Assignment, status: AssignmentStatus, *, note: st
     assignment.responded_at = now
     assignment.viewed_at = assignment.viewed_at or now
     assignment.response_note = note or None
-
-
-def _with_note(summary: str, note: str | None) -> str:
-    return f"{summary}. Note: {note}" if note else f"{summary}."
 
 
 def _email_coordinators(assignment: Assignment, summary, note: str | None) -> None:

@@ -6,13 +6,14 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import LazyString, gettext
+from flask_babel import gettext
 
+from leads import notes
 from leads.extensions import db
-from leads.i18n import N_, in_english
 from leads.messaging.email import cancel_provider_emails
 from leads.models import Assignment, AssignmentStatus, Lead, Provider, User
-from leads.routing import candidates, engine, reasons
+from leads.notes import Note
+from leads.routing import candidates, engine
 from leads.routing.notification import queue_provider_emails
 from leads.timeutil import utcnow
 from leads.workflow import (
@@ -56,8 +57,8 @@ def route_lead(lead_id: int) -> str:
         lead.change_status(
             LeadStatus.NEEDS_REVIEW,
             actor_type="system",
-            note="The treatment is investigational: a coordinator approves routing first.",
-            reason=N_("Investigational treatment: waiting for a coordinator to approve routing."),
+            note=Note("investigational"),
+            reason=Note("investigational_reason"),
         )
         outcome = LeadStatus.NEEDS_REVIEW.value
     else:
@@ -84,7 +85,7 @@ def approve_routing(lead_id: int, user_id: int) -> str:
         "routing_approved",
         actor_type="staff",
         actor_user_id=user.id,
-        note=f"Routing approved by {user.email}.",
+        note=Note("routing_approved", email=user.email),
     )
     outcome = _route(lead, actor_type="staff", actor_user_id=user.id)
     db.session.commit()
@@ -97,10 +98,11 @@ def reroute_lead(
     *,
     actor_type: str,
     actor_user_id: int | None = None,
-    reason: str,
+    reason: str | Note,
     limit: int | None = None,
 ) -> list[Assignment]:
-    """Assign the next-best providers not yet tried for the lead, and commit.
+    """Assign the next-best providers not yet tried for the lead, and commit. `reason` is a
+    coordinator's words, or the system's (a `Note`).
 
     By default enough to bring the open assignments back to ROUTING_TOP_N (at least one).
     When no provider is left the lead becomes unroutable with the reason. Commits whatever
@@ -121,7 +123,7 @@ def reroute_lead(
         raise RoutingError(gettext("Ask for at least one provider."))
     blocked = sharing_refusal(lead)
     if blocked:
-        assignments, why = [], blocked
+        assignments, why = [], notes.fixed(blocked)
     else:
         assignments, why = _assign_next(lead, limit)
     names = ", ".join(a.provider.name for a in assignments)
@@ -130,13 +132,16 @@ def reroute_lead(
         "rerouted",
         actor_type=actor_type,
         actor_user_id=actor_user_id,
-        note=f"{reason} Sent to: {names}."
+        note=Note("rerouted", reason=reason, names=names)
         if assignments
-        else f"{reason} No provider left: {_in_english(why)}",
+        else Note("rerouted_none_left", reason=reason, why=why),
     )
     if assignments and lead.status == LeadStatus.UNROUTABLE:
         lead.change_status(
-            LeadStatus.ROUTED, actor_type=actor_type, actor_user_id=actor_user_id, note=f"Sent to: {names}."
+            LeadStatus.ROUTED,
+            actor_type=actor_type,
+            actor_user_id=actor_user_id,
+            note=Note("sent_to", names=names),
         )
     elif not assignments and lead.status == LeadStatus.ROUTED and not still_open:
         # Unroutable only when nobody is left: other providers may still be considering it.
@@ -144,7 +149,7 @@ def reroute_lead(
             LeadStatus.UNROUTABLE, actor_type=actor_type, actor_user_id=actor_user_id, reason=why
         )
     elif not assignments and lead.status == LeadStatus.UNROUTABLE:
-        lead.status_reason = why
+        lead.status_reason = why.stored
     # A lead a provider has accepted (contacted) keeps its status; the event tells the story.
     _notify(assignments)
     db.session.commit()
@@ -176,7 +181,7 @@ def stop_sharing_if_closed(lead: Lead) -> None:
             lead.add_event(
                 "sharing_stopped",
                 actor_type="system",
-                note=f"{ended} open assignment(s) closed, {cancelled} unsent provider email(s) cancelled.",
+                note=Note("sharing_stopped", ended=ended, cancelled=cancelled),
             )
 
 
@@ -232,13 +237,16 @@ def _route(lead: Lead, *, actor_type: str, actor_user_id: int | None = None) -> 
     """Assign the top providers and move the lead to routed, or to unroutable with the reason."""
     blocked = sharing_refusal(lead)
     if blocked:
-        assignments, why = [], blocked
+        assignments, why = [], notes.fixed(blocked)
     else:
         assignments, why = _assign_next(lead, current_app.config["ROUTING_TOP_N"])
     if assignments:
         names = ", ".join(a.provider.name for a in assignments)
         lead.change_status(
-            LeadStatus.ROUTED, actor_type=actor_type, actor_user_id=actor_user_id, note=f"Sent to: {names}."
+            LeadStatus.ROUTED,
+            actor_type=actor_type,
+            actor_user_id=actor_user_id,
+            note=Note("sent_to", names=names),
         )
         _notify(assignments)
         return LeadStatus.ROUTED.value
@@ -246,20 +254,15 @@ def _route(lead: Lead, *, actor_type: str, actor_user_id: int | None = None) -> 
         LeadStatus.UNROUTABLE,
         actor_type=actor_type,
         actor_user_id=actor_user_id,
-        note=_in_english(why),
+        note=why,
         reason=why,
     )
     return LeadStatus.UNROUTABLE.value
 
 
-def _in_english(why: str) -> str:
-    """The history note's words for a status reason (`reasons`): in English, as every note."""
-    return in_english(LazyString(reasons.describe, why))
-
-
-def _assign_next(lead: Lead, limit: int) -> tuple[list[Assignment], str]:
+def _assign_next(lead: Lead, limit: int) -> tuple[list[Assignment], Note | None]:
     """Lock the candidates, rank them, add Assignments and their events; return them and, when
-    there are none, why (as the lead's status reason stores it: `reasons.no_provider`). The
+    there are none, why (`notes.no_provider`). The
     caller records the lead's outcome, then `_notify`s the providers."""
     now = utcnow()
     providers = candidates.lock_candidates(lead.treatment_id)
@@ -287,10 +290,12 @@ def _assign_next(lead: Lead, limit: int) -> tuple[list[Assignment], str]:
         lead.add_event(
             "provider_assigned",
             actor_type="system",
-            note=f"Assigned to {provider.name} (rank {assignment.rank}, score {match.score:g}).",
+            note=Note(
+                "provider_assigned", provider=provider.name, rank=assignment.rank, score=f"{match.score:g}"
+            ),
         )
         assignments.append(assignment)
-    return assignments, "" if assignments else reasons.no_provider(result)
+    return assignments, None if assignments else notes.no_provider(result)
 
 
 def _notify(assignments: list[Assignment]) -> None:

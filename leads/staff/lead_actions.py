@@ -23,6 +23,7 @@ from leads.models import (
     User,
     find_by_reference,
 )
+from leads.notes import Note
 from leads.quotes import rules as quote_rules
 from leads.quotes import service as quotes
 from leads.routing import service as routing
@@ -31,9 +32,7 @@ from leads.workflow import AWAITING_ANSWER, REROUTABLE, IllegalTransition, LeadS
 
 log = logging.getLogger(__name__)
 STAFF = "staff"
-LEFT_BY_ERASURE_CHECKED_NOTE = (
-    "Checked after the erasure at the deadline: not the same patient as the erased request, so kept."
-)
+LEFT_BY_ERASURE_CHECKED_NOTE = Note("left_by_erasure_checked")
 
 
 class ActionError(ValueError):
@@ -57,7 +56,7 @@ def lock_lead(lead_id: int) -> Lead:
     return lead
 
 
-def _event(lead: Lead, kind: str, user_id: int, note: str | None) -> LeadEvent:
+def _event(lead: Lead, kind: str, user_id: int, note: str | Note | None) -> LeadEvent:
     return lead.add_event(kind, actor_type=STAFF, actor_user_id=user_id, note=note)
 
 
@@ -93,7 +92,7 @@ def change_status(
             actor_user_id=user_id,
             note=note or None,
             reason=note or None,
-            why=f"a coordinator moved the lead to {target}.",
+            why=Note("because_moved", status=Note("lead_status", status=target)),
         )
     except IllegalTransition as exc:
         raise refused_move(exc) from None
@@ -129,7 +128,7 @@ def assign_coordinator(
     if lead.assigned_to_id == assignee_id:
         raise ActionError(_("The lead is already assigned that way."))
     lead.assigned_to_id = assignee_id
-    note = f"Assigned to {assignee.email}" if assignee else "Unassigned"
+    note = Note("assigned_to", email=assignee.email) if assignee else Note("unassigned")
     return _event(lead, "assigned", user_id, note)
 
 
@@ -151,7 +150,12 @@ def mark_duplicate(lead_id: int, user_id: int, original_reference: str, note: st
                 reference=original.reference,
             )
         )
-    text = f"Duplicate of {original.reference}" + (f": {note.strip()}" if note and note.strip() else "")
+    typed = (note or "").strip()
+    text = (
+        Note("duplicate_marked_with_note", reference=original.reference, note=typed)
+        if typed
+        else Note("duplicate_marked", reference=original.reference)
+    )
     try:
         lead.change_status(
             LeadStatus.DUPLICATE, actor_type=STAFF, actor_user_id=user_id, note=text, reason=text
@@ -176,7 +180,7 @@ def check_left_by_erasure(lead_id: int, user_id: int) -> LeadEvent:
 
 def mark_spam(lead_id: int, user_id: int, note: str | None = None) -> LeadEvent:
     lead = lock_lead(lead_id)
-    text = (note or "").strip() or "Marked as spam by a coordinator"
+    text = (note or "").strip() or Note("spam_marked")
     try:
         event = lead.change_status(
             LeadStatus.SPAM, actor_type=STAFF, actor_user_id=user_id, note=text, reason=text

@@ -12,6 +12,7 @@ from leads.consent import ConsentText
 from leads.extensions import db
 from leads.messaging.email import resend_key_parent
 from leads.models import Assignment, EmailMessage, EmailStatus, Lead, LeadEvent, Provider, User
+from leads.notes import describe_event
 from leads.patients.privacy import CLOSING_WARNING, closing_for_inactivity, erasure_due_at
 from leads.quotes.rules import hand_move_refusal
 from leads.quotes.service import QuoteCard, staff_quotes
@@ -52,6 +53,7 @@ class AssignmentRow:
 class EventRow:
     event: LeadEvent
     actor: str
+    note: str  # in the reader's language when the system wrote it, as typed when a person did
 
 
 @dataclass
@@ -113,7 +115,9 @@ def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None
     due = erasure_due_at(lead)
     return LeadPage(
         lead=lead,
-        events=[EventRow(e, _actor(e, users, providers)) for e in events],
+        events=[
+            EventRow(e, _actor(e, users, providers), describe_event(e.note, e.note_data)) for e in events
+        ],
         assignments=[AssignmentRow(a, p) for a, p in assignments],
         emails=_email_rows(lead.id),
         later_duplicates=list(later),

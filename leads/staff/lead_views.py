@@ -8,7 +8,7 @@ from flask_login import current_user
 from leads.auth import staff_required
 from leads.extensions import db
 from leads.models import Lead, User
-from leads.routing import reasons
+from leads.notes import describe_reason
 from leads.staff import access_log, bp, lead_actions
 from leads.staff.forms import (
     NOBODY,
@@ -77,7 +77,7 @@ def render_lead(lead_id: int, *, overrides: dict | None = None, error: str | Non
         forms=_forms(page, overrides or {}),
         action_error=error,
         reroutable=page.lead.status in REROUTABLE,
-        status_reason=reasons.describe(page.lead.status_reason) if page.lead.status_reason else None,
+        status_reason=describe_reason(page.lead.status_reason) if page.lead.status_reason else None,
         back=_back(),
     )
     return html, status

@@ -10,6 +10,7 @@ from markupsafe import escape
 
 from leads.extensions import db
 from leads.models import AccessLog, EmailMessage, ErasureRecord, Lead, LeadEvent, Role
+from leads.notes import Note
 from leads.patients import privacy
 from leads.patients.self_service import request_erasure
 from leads.staff import queue
@@ -56,7 +57,7 @@ def test_a_due_erasure_is_carried_out_by_the_daily_run_as_an_admins_click_would(
     for erased in (lead, earlier):  # every request sent from the patient's address
         row = db.session.get(Lead, erased.id)
         assert (row.status, row.full_name, row.email, row.details) == ("closed_lost", "", "", "")
-        assert _history(erased)[-1] == ("erased", "system", privacy.AT_DEADLINE_NOTE)
+        assert _history(erased)[-1] == ("erased", "system", privacy.AT_DEADLINE_NOTE.english)
     notices = db.session.scalars(sa.select(EmailMessage).filter_by(template="notice_provider_erasure")).all()
     assert notices and {notice.lead_id for notice in notices} == {lead.id}
     [proof] = db.session.scalars(sa.select(ErasureRecord)).all()
@@ -79,7 +80,7 @@ def test_staff_see_that_the_system_erased_it_at_the_deadline(app, taxonomy):
     _run_in(DUE_DAYS + 0.01)
 
     page = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
-    assert "personal data was erased" in page and escape(privacy.AT_DEADLINE_NOTE) in page
+    assert "personal data was erased" in page and escape(privacy.AT_DEADLINE_NOTE.english) in page
     assert "Ingrid Canaryson" not in page
     log_page = client.get(f"/staff/admin/access-log?lead={lead.reference}").get_data(as_text=True)
     rows = log_page.split("<tbody>", 1)[1].split("<tr>")
@@ -179,7 +180,7 @@ def test_a_due_erasure_erases_no_request_of_another_address_linked_by_a_phone_nu
     assert _history(someone)[-1] == (
         "note",
         "system",
-        privacy.LEFT_AT_DEADLINE_NOTE.format(reference=asking.reference),
+        Note("left_at_deadline", reference=asking.reference).english,
     )
     [told] = db.session.scalars(
         sa.select(EmailMessage).filter_by(template="coordinator_patient_request", lead_id=someone.id)
@@ -293,7 +294,7 @@ def test_a_request_left_by_a_due_erasure_stays_on_the_list_until_a_coordinator_r
 
     assert "Check recorded" in checked.get_data(as_text=True)
     db.session.expire_all()
-    assert _history(someone)[-1] == ("left_by_erasure_checked", "staff", LEFT_BY_ERASURE_CHECKED_NOTE)
+    assert _history(someone)[-1] == ("left_by_erasure_checked", "staff", LEFT_BY_ERASURE_CHECKED_NOTE.english)
     assert db.session.scalars(
         sa.select(LeadEvent.actor_user_id).filter_by(lead_id=someone.id, kind="left_by_erasure_checked")
     ).all() == [user.id]

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 import config
 from leads import create_app
 from leads.extensions import db
-from leads.patients.privacy import LEFT_AT_DEADLINE_NOTE
 from leads.timeutil import UTCDateTime
 from tests.integration.test_migration_price_range import TAXONOMY, insert_rows
 from tests.integration.test_migration_provider_stats import LEAD
@@ -21,7 +20,12 @@ from tests.integration.test_migration_render_context import scratch_database
 pytestmark = [pytest.mark.commits, pytest.mark.pg]
 
 THEN = datetime(2026, 11, 1, 10, tzinfo=UTC)
-LEFT = LEFT_AT_DEADLINE_NOTE.format(reference="Q-000009")
+# The note such an erasure wrote into each request it left, as that release wrote it.
+LEFT = (
+    "The data of Q-000009 was erased at its erasure deadline; this request, linked to it by its "
+    "email address, a phone number or a duplicate mark, was not: check whether it is the same "
+    "patient's, and erase it from this page if so."
+)
 # Lead: its notes (actor, text, days after THEN) and whether it was erased since.
 LEADS = {
     1: ([("system", LEFT, 2), ("system", LEFT, 5)], None),  # left twice: listed from the first

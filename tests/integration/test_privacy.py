@@ -25,6 +25,7 @@ from leads.models import (
     Quote,
     Role,
 )
+from leads.notes import describe_reason
 from leads.patients import privacy
 from leads.patients.self_service import request_erasure, withdraw_consent
 from leads.routing.escalation import escalate_assignments
@@ -848,7 +849,7 @@ def test_a_request_nobody_acted_on_for_the_stalled_period_is_closed_and_anonymis
     assert (result.stalled_leads, result.closed_leads, result.spam_and_duplicates) == (1, 0, 0)
     closed = db.session.get(Lead, lead.id)
     assert (closed.status, closed.full_name, closed.email, closed.details) == ("closed_lost", "", "", "")
-    assert closed.anonymised_at is not None and closed.status_reason == CLOSED_BY_RETENTION
+    assert closed.anonymised_at is not None and describe_reason(closed.status_reason) == CLOSED_BY_RETENTION
     assert ("status_changed", "system", "closed_lost") in _history(lead)
     assert _history(lead)[-1] == ("anonymised", "system", None)
     assert db.session.scalars(sa.select(LeadEvent.note).filter_by(kind="anonymised")).all() == [

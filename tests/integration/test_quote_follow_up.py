@@ -369,7 +369,7 @@ def test_closing_a_chosen_request_ends_the_choice_and_the_chosen_clinics_access(
     assert db.session.get(Assignment, first.id).status == "closed"
     [ended] = events(lead, "choice_ended")
     assert ended.actor_type == "staff" and first.provider.name in ended.note
-    assert "a coordinator moved the lead to closed_lost" in ended.note
+    assert "a coordinator moved the lead to Closed lost" in ended.note
     assert events(lead, "quotes_closed") == []
     assert {e.status for e in emails("provider_quote_chosen")} == {"cancelled"}
     new = db.session.scalars(sa.select(EmailMessage).where(EmailMessage.id.not_in(before))).all()

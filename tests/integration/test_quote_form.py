@@ -15,6 +15,7 @@ from leads.extensions import db
 from leads.intake import service as intake_service
 from leads.messaging import outbox
 from leads.models import Consent, EmailMessage, Lead, LeadEvent, OutboxMessage, Treatment
+from leads.notes import describe_reason
 from leads.workflow import LeadStatus
 from tests.factories import LeadFactory
 from tests.quote_support import (
@@ -541,7 +542,9 @@ def test_a_filled_honeypot_is_stored_as_spam_not_routed_and_not_emailed(client, 
     page = _text(response)
     lead = _only_lead()
     assert lead.status == LeadStatus.SPAM
-    assert lead.status_reason == "the hidden field people never see was filled in"
+    assert describe_reason(lead.status_reason) == (
+        "Looks like spam: the hidden field people never see was filled in."
+    )
     assert [(e.kind, e.actor_type, e.to_status) for e in lead.events] == [
         ("submitted", "patient", "new"),
         ("status_changed", "system", "spam"),
@@ -555,7 +558,9 @@ def test_many_links_in_the_details_store_the_request_as_spam_for_review(client, 
     client.post("/quote", data=answers(app, details=details))
     lead = _only_lead()
     assert lead.status == LeadStatus.SPAM
-    assert lead.status_reason == "the details contain 3 links (more than 2)"
+    assert (
+        describe_reason(lead.status_reason) == "Looks like spam: the details contain 3 links (more than 2)."
+    )
     assert lead.consent is not None and lead.details == details
     assert _tasks() == []
 

@@ -15,6 +15,7 @@ from leads.i18n import isolate
 from leads.messaging import tokens
 from leads.messaging.email import deliver_email
 from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider, Quote, QuoteRevision
+from leads.notes import describe_reason
 from leads.quotes import service as quotes
 from leads.quotes.service import choose_quote
 from leads.routing.escalation import escalate_assignments
@@ -491,7 +492,7 @@ def test_none_of_these_suit_me_closes_the_quotes_and_asks_coordinators_for_other
     client.post(f"{patient(lead)}/quotes/none")
     db.session.expire_all()
     lead = db.session.get(Lead, lead.id)
-    assert lead.status == "unroutable" and "none of the quotes" in lead.status_reason
+    assert lead.status == "unroutable" and "none of the quotes" in describe_reason(lead.status_reason)
     assert db.session.scalar(sa.select(Quote)).status == "not_chosen"
     assert {db.session.get(Assignment, a.id).status for a in (first, second)} == {"not_chosen"}
     assert len(events(lead, "reroute_requested")) == 1
@@ -532,8 +533,8 @@ def test_coordinators_see_every_quote_revision_and_the_choice_on_the_lead_page(c
     coordinator, _ = signed_in_client(app)
     page = coordinator.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
     assert f"{first.provider.name}: Chosen" in page and f"{second.provider.name}: Not chosen" in page
-    assert "EUR 20,000 to 30,000" in page and "EUR 18,000 to 30,000" in page
-    assert "2 (current)" in page and "DKK 150,000 to 160,000" in page
+    assert "€20,000 to €30,000" in page and "€18,000 to €30,000" in page
+    assert "2 (current)" in page and "DKK\xa0150,000 to DKK\xa0160,000" in page
     assert "Chosen by the patient" in page and "The patient chose the quote of" in page
 
 

@@ -217,7 +217,7 @@ def test_a_re_route_without_what_the_page_showed_is_refused_as_out_of_date(app, 
 def test_why_no_provider_is_left_is_told_on_the_lead_page_in_the_readers_words(app, taxonomy, monkeypatch):
     """The engine's reasons are stored as codes and worded where shown: a Danish coordinator reads
     them through the catalogs (⟦…⟧ marks each translated text), never as codes or English words;
-    the history keeps its note in English, as every note."""
+    the history's note keeps the English sentence for the export."""
     read_bracketed(monkeypatch, "da")
     client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
     tried, deactivated = _clinic("Aarhus Rehab (demo)"), _clinic("Odense Rehab (demo)")
@@ -250,7 +250,7 @@ def _status_reason(html: str) -> str:
 
 
 def test_a_fixed_status_reason_is_read_in_the_readers_language(app, taxonomy, monkeypatch):
-    """Stored as its English text, marked for the catalogs: the lead page translates it."""
+    """Stored as what it says (`leads.notes`): the lead page words it in the reader's language."""
     read_bracketed(monkeypatch, "da")
     client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
     waiting = LeadFactory(
@@ -266,7 +266,7 @@ def test_a_fixed_status_reason_is_read_in_the_readers_language(app, taxonomy, mo
         "⟦Investigational treatment: waiting for a coordinator to approve routing.⟧"
     )
     erased_page = client.get(f"/staff/leads/{erased.id}").get_data(as_text=True)
-    assert _status_reason(erased_page) == f"⟦{escape(privacy.ERASED_NOTE)}⟧"
+    assert _status_reason(erased_page) == f"⟦{escape(privacy.ERASED_NOTE.english)}⟧"
 
 
 def test_the_parts_of_a_providers_score_are_named_in_the_readers_language(app, taxonomy, monkeypatch):

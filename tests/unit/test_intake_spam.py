@@ -1,4 +1,5 @@
-"""Unit tests of each spam heuristic: what trips it, and what a real patient writes that must not."""
+"""Unit tests of each spam heuristic: what trips it, and what a real patient writes that must not.
+Each reason is what it says and its values (`leads.notes` words it for the coordinator)."""
 
 import pytest
 from hypothesis import given
@@ -31,7 +32,7 @@ def test_what_real_patients_write_is_not_spam(details):
 
 
 def test_a_filled_honeypot_is_spam():
-    assert reasons(honeypot="Buy now") == ["the hidden field people never see was filled in"]
+    assert reasons(honeypot="Buy now") == [{"what": "spam_hidden_field"}]
 
 
 def test_a_honeypot_of_only_spaces_is_not_held_against_anyone():
@@ -50,22 +51,23 @@ def test_a_honeypot_of_only_spaces_is_not_held_against_anyone():
 )
 def test_more_links_than_allowed_in_the_details_is_spam(details, links):
     assert count_links(details) == links
-    assert reasons(details=details) == [f"the details contain {links} links (more than 2)"]
+    assert reasons(details=details) == [{"what": "spam_links", "links": links, "most": 2}]
 
 
 def test_the_link_allowance_is_configurable():
     details = "http://a.example http://b.example"
-    assert reasons(details=details, max_links=1) == ["the details contain 2 links (more than 1)"]
+    assert reasons(details=details, max_links=1) == [{"what": "spam_links", "links": 2, "most": 1}]
     assert reasons(details=details, max_links=2) == []
 
 
 def test_a_link_in_the_name_is_spam():
-    assert reasons(full_name="Cheap pills http://x.example") == ["the name contains a link"]
+    assert reasons(full_name="Cheap pills http://x.example") == [{"what": "spam_link_in_name"}]
 
 
 @pytest.mark.parametrize("phrase", SPAM_PHRASES)
 def test_advertising_phrases_are_spam_in_any_case(phrase):
-    assert reasons(details=f"Great {phrase.upper()} offer for you") == [f"advertising phrases: {phrase}"]
+    found = reasons(details=f"Great {phrase.upper()} offer for you")
+    assert found == [{"what": "spam_phrases", "phrases": phrase}]
 
 
 def test_every_reason_is_listed_for_the_coordinator():
@@ -80,4 +82,4 @@ def test_every_reason_is_listed_for_the_coordinator():
 @given(st.text(), st.text(), st.text())
 def test_the_heuristics_never_fail_on_any_text(full_name, details, honeypot):
     result = spam_reasons(full_name=full_name, details=details, honeypot=honeypot, max_links=2)
-    assert isinstance(result, list) and all(isinstance(reason, str) for reason in result)
+    assert isinstance(result, list) and all(isinstance(reason["what"], str) for reason in result)

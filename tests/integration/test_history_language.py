@@ -1,0 +1,241 @@
+"""A lead's history and status reason in the reader's language: what the system writes is stored
+as what it says and its values (`leads.notes`) and worded when shown; what a person typed, and
+what was written before, shows as stored; the patient's data export keeps English sentences."""
+
+import html
+import json
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from babel.dates import format_date
+
+import config
+from leads.extensions import db
+from leads.i18n import money
+from leads.models import Lead, LeadEvent, Role
+from leads.models.lead import event_values
+from leads.notes import SAID, Note, fixed
+from leads.patients import privacy
+from leads.staff import lead_actions
+from leads.timeutil import utcnow
+from tests.factories import LeadFactory
+from tests.helpers import read_bracketed
+from tests.quote_support import answers, client_with_own_address
+from tests.staff_support import signed_in_client
+
+# The lead page and the intake run on either database.
+pytestmark = pytest.mark.pg
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)([sd])")
+# A note's key where the code writes one: Note("key", ...) or data {"what": "key", ...}.
+WRITTEN = re.compile(r"""\bNote\(\s*["'](\w+)["']|["']what["']:\s*["'](\w+)["']""")
+
+
+def _notes_shown(page: str) -> list[str]:
+    return [html.unescape(note) for note in re.findall(r'<p class="note">(.*?)</p>', page, re.S)]
+
+
+def _status_reason(page: str) -> str:
+    return html.unescape(re.search(r"<dt>⟦Reason for status⟧</dt><dd>(.*?)</dd>", page, re.S)[1])
+
+
+def _page(client, lead: Lead) -> str:
+    return client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+
+
+def test_every_note_the_code_writes_has_its_words():
+    """A new kind of note cannot show as raw data: each key the code writes is in SAID, and a
+    note SAID does not know is refused as it is written."""
+    written = set()
+    for path in Path(config.BASE_DIR, "leads").rglob("*.py"):
+        written |= {key for match in WRITTEN.findall(path.read_text()) for key in match if key}
+    assert len(written) > 50  # the scan finds the notes
+    assert written - set(SAID) == set()
+    with pytest.raises(ValueError, match="no words"):
+        Note("a_kind_nobody_worded")
+    with pytest.raises(ValueError, match="no words"):
+        Note("spam", reasons=[{"what": "a_reason_nobody_worded"}])
+
+
+def _sample(key: str) -> dict:
+    """Values for each placeholder of `key`'s words: a name for %(…)s, a number for %(…)d."""
+    return {name: 3 if kind == "d" else f"Name {name}" for name, kind in PLACEHOLDER.findall(SAID[key])}
+
+
+def test_a_danish_coordinator_reads_every_kind_of_system_note_through_the_catalogs(
+    app, taxonomy, monkeypatch
+):
+    """Every sentence, and every sentence inside one, comes from the catalogs (⟦…⟧); the values
+    (names) go in as they are."""
+    read_bracketed(monkeypatch, "da")
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    lead = LeadFactory(status="new")
+    db.session.flush()
+    sentences = [key for key, said in SAID.items() if isinstance(said, str)]
+    for key in sentences:
+        lead.add_event("note", actor_type="system", note=Note(key, **_sample(key)))
+    db.session.commit()
+
+    shown = _notes_shown(_page(client, lead))
+    expected = [f"⟦{SAID[key] % _sample(key)}⟧" for key in sentences]
+    assert sorted(shown) == sorted(expected)
+
+
+def test_values_that_are_notes_dates_prices_statuses_and_reasons_are_worded_too(app, taxonomy, monkeypatch):
+    read_bracketed(monkeypatch, "da")
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    lead = LeadFactory(status="contacted")
+    db.session.flush()
+    closed = "This request has been closed, so it is no longer available."  # workflow.sharing_refusal's
+    moved = Note("because_moved", status=Note("lead_status", status="closed_lost"))
+    written = [
+        Note(
+            "quote_sent",
+            provider="Aarhus Rehab",
+            price=Note("price", currency="EUR", low=20000, high=30000),
+            until=date(2026, 12, 24),
+        ),
+        Note("quotes_closed", count=2, why=moved),
+        Note(
+            "provider_declined", provider="Aarhus Rehab", reason=Note("decline_reason", reason="no_capacity")
+        ),
+        Note("rerouted_none_left", reason="Aarhus declined", why=fixed(closed)),
+        Note(
+            "rerouted_none_left",
+            reason=Note("no_answer", provider="Odense", days=3),
+            why=Note("no_provider", ruled_out=[["already_tried", 2]]),
+        ),
+        Note("spam", reasons=[{"what": "spam_link_in_name"}, {"what": "spam_phrases", "phrases": "casino"}]),
+    ]
+    for note in written:
+        lead.add_event("note", actor_type="system", note=note)
+    db.session.commit()
+
+    low, high = money(20000, "EUR", "da"), money(30000, "EUR", "da")
+    assert sorted(_notes_shown(_page(client, lead))) == sorted(
+        [
+            f"⟦Aarhus Rehab sent a quote: ⟦{low} to {high}⟧, valid until "
+            f"{format_date(date(2026, 12, 24), 'long', locale='da')}.⟧",
+            "⟦2 open quote(s) closed: ⟦a coordinator moved the lead to ⟦Closed lost⟧.⟧⟧",
+            "⟦Aarhus Rehab declined: ⟦No capacity at the moment⟧.⟧",
+            f"⟦Aarhus declined No provider left: ⟦{closed}⟧⟧",
+            "⟦⟦Odense did not answer within 3 working days.⟧ No provider left: "
+            "⟦No provider fits this request. Ruled out: ⟦⟦already had this patient⟧ (2)⟧.⟧⟧",
+            "⟦Looks like spam: ⟦the name contains a link⟧; ⟦advertising phrases: casino⟧.⟧",
+        ]
+    )
+
+
+def _sent(app, **changes) -> Lead:
+    """A request sent through the quote form, as the intake stores it."""
+    response = client_with_own_address(app).post("/quote", data=answers(app, **changes))
+    assert response.status_code == 303, re.findall(
+        r"(?:error|problem)[^<]{0,200}", response.get_data(as_text=True)
+    )
+    return db.session.scalar(sa.select(Lead).order_by(Lead.id.desc()).limit(1))
+
+
+def test_a_danish_coordinator_reads_the_intakes_and_retentions_status_reasons_and_notes(
+    app, taxonomy, monkeypatch
+):
+    """Spam, a duplicate and retention's closing: the status reason and the history's note are
+    each the catalogs' words around their values."""
+    stalled = LeadFactory(status="contacted", created_at=utcnow() - timedelta(days=800))
+    db.session.flush()
+    reminded = stalled.add_event(
+        "provider_reminded", actor_type="system", note=Note("provider_reminded", provider="Aarhus")
+    )
+    reminded.created_at = stalled.created_at
+    db.session.commit()
+    privacy.apply_retention(now=utcnow() + timedelta(days=30 * 24.1))
+    db.session.expire_all()
+    spam = _sent(app, full_name="www.casino.example", email="spam@example.org", phone="+45 20 99 88 77")
+    earlier = LeadFactory(email="freja@example.org", created_at=utcnow() - timedelta(days=2))
+    db.session.commit()
+    duplicate = _sent(app)
+    window = app.config["QUOTE_DUPLICATE_WINDOW_DAYS"]
+    read_bracketed(monkeypatch, "da")
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+
+    spam_page = _page(client, spam)
+    reasons = "⟦the name contains a link⟧; ⟦advertising phrases: casino⟧"
+    assert _status_reason(spam_page) == f"⟦Looks like spam: {reasons}.⟧"
+    consent_version = spam.consent.text_version
+    assert _notes_shown(spam_page) == [
+        f"⟦Looks like spam: {reasons}.⟧",
+        f"⟦Sent the quote form (consent text {consent_version}).⟧",
+    ]
+    duplicate_page = _page(client, duplicate)
+    said = f"Same email or phone as {earlier.reference} within {window} days"
+    assert _status_reason(duplicate_page) == f"⟦{said}⟧"
+    assert _notes_shown(duplicate_page)[0] == f"⟦{said}; not routed again.⟧"
+    stalled_page = _page(client, stalled)
+    months = app.config["RETENTION_STALLED_MONTHS"]
+    assert _status_reason(stalled_page) == f"⟦Closed by retention: no activity for {months} months.⟧"
+    assert _notes_shown(stalled_page)[0] == f"⟦Closed by retention: no activity for {months} months.⟧"
+    # What the erasure left of the earlier notes says so in the reader's words.
+    assert set(_notes_shown(stalled_page)[1:]) == {"⟦(removed when the patient's data was erased)⟧"}
+
+
+def test_a_persons_words_and_what_was_written_before_show_as_stored(app, taxonomy, monkeypatch):
+    """A coordinator's note and typed reason are never translated, even when they match a text
+    the catalogs hold; rows written before notes had data show the English they hold."""
+    read_bracketed(monkeypatch, "da")
+    client, user = signed_in_client(app, Role.COORDINATOR, language="da")
+    lead = LeadFactory(status="unroutable", status_reason="Same email or phone as Q-222222 within 30 days")
+    db.session.flush()
+    lead.add_event("rerouted", actor_type="system", note="Aarhus declined. Sent to: Odense Rehab.")
+    db.session.commit()
+    lead_actions.add_note(lead.id, user.id, "No live quote is left.")
+    lead_actions.change_status(lead.id, user.id, "closed_lost", note="Went elsewhere")
+    db.session.commit()
+
+    page = _page(client, lead)
+    assert _status_reason(page) == "Went elsewhere"
+    assert _notes_shown(page)[:3] == [
+        "Went elsewhere",
+        "No live quote is left.",
+        "Aarhus declined. Sent to: Odense Rehab.",
+    ]
+    before = LeadFactory(status="duplicate", status_reason="Same email or phone as Q-222222 within 30 days")
+    typed = LeadFactory(status="spam", status_reason="Duplicate")  # a coordinator's, as a status's name
+    db.session.commit()
+    assert _status_reason(_page(client, before)) == "Same email or phone as Q-222222 within 30 days"
+    assert _status_reason(_page(client, typed)) == "Duplicate"
+
+
+def test_the_patients_data_export_keeps_the_history_in_english_and_an_erasure_its_values(app, taxonomy):
+    """The export reads `note`, the English sentence; an erasure removes the values with the words
+    (a clinic's note may name the patient)."""
+    lead = _sent(app, full_name="www.casino.example")
+    lead.add_event(
+        "provider_declined",
+        actor_type="provider",
+        note=Note("provider_declined_with_note", provider="Aarhus", reason="x", note="Freja is too ill"),
+    )
+    db.session.commit()
+
+    exported = privacy.export_patient(lead.reference, user_id=None, chosen=[lead.reference])
+    [request] = exported["requests"]
+    assert [event["note"] for event in request["history"]] == [
+        f"Sent the quote form (consent text {lead.consent.text_version}).",
+        "Looks like spam: the name contains a link; advertising phrases: casino.",
+        "Aarhus declined: x. Note: Freja is too ill",
+    ]
+    privacy.erase_patient(lead.reference, user_id=None, door=privacy.COMMAND_LINE)
+    stored = db.session.execute(
+        sa.select(LeadEvent.note, LeadEvent.note_data).filter_by(lead_id=lead.id)
+    ).all()
+    assert "Freja" not in repr(stored)
+    assert {note for note, _ in stored if note} == {"(removed when the patient's data was erased)"}
+    assert json.loads(db.session.get(Lead, lead.id).status_reason) == {"what": "erased"}
+
+
+def test_a_note_whose_values_its_words_cannot_take_is_refused_as_it_is_written(app):
+    with pytest.raises(ValueError, match="cannot be worded"):
+        event_values("note", actor_type="system", note=Note("no_answer", provider="Aarhus", days="three"))
+    with pytest.raises(ValueError, match="cannot be worded"):
+        event_values("note", actor_type="system", note=Note("quote_withdrawn"))
