@@ -100,6 +100,13 @@ def _no_provider(data: dict) -> str:
     return gettext("No provider fits this request. Ruled out: %(reasons)s.", reasons=", ".join(counts))
 
 
+def _fixed(data: dict) -> str:
+    """A text marked with N_ where it is defined, through the catalogs (passed by name, so that
+    extraction does not take the key for a text)."""
+    text = data["text"]
+    return gettext(text)
+
+
 def _date(data: dict) -> str:
     return format_date(date.fromisoformat(data["date"]), "long", locale=page_language())
 
@@ -125,7 +132,7 @@ def _decline_reason(data: dict) -> str:
 # list is joined with "; "), or a function of its data.
 SAID: dict[str, str | Callable[[dict], str]] = {
     # Values worded in their own way.
-    "fixed": lambda data: gettext(data["text"]),
+    "fixed": _fixed,
     "date": _date,
     "price": _price,
     "lead_status": _lead_status,

@@ -35,7 +35,7 @@ WRITTEN = re.compile(r"""\bNote\(\s*["'](\w+)["']|["']what["']:\s*["'](\w+)["']"
 
 
 def _notes_shown(page: str) -> list[str]:
-    return [html.unescape(note) for note in re.findall(r'<p class="note">(.*?)</p>', page, re.S)]
+    return [html.unescape(note) for note in re.findall(r'<p class="note"[^>]*>(.*?)</p>', page, re.S)]
 
 
 def _status_reason(page: str) -> str:
