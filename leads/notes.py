@@ -15,6 +15,7 @@ marked for the catalogs, is translated)."""
 import json
 from collections.abc import Callable
 from datetime import date
+from functools import lru_cache
 
 from babel.dates import format_date
 from flask_babel import force_locale, gettext
@@ -50,16 +51,23 @@ class Note:
     def english(self) -> str:
         """Its English sentence, as the event's `note` keeps it. Values its words cannot take (a
         name where a number goes, one missing) are refused here, as it is written."""
-        with force_locale(DEFAULT_LANGUAGE):
-            sentence = words(self.data)
-        if sentence is None:
-            raise ValueError(f"the note {self.data['what']!r} cannot be worded with its values")
-        return sentence
+        return _english(self.stored)
 
     @property
     def stored(self) -> str:
         """Its data as text, as a status reason keeps it (a few dozen characters)."""
         return json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
+
+
+# The same notes recur (every form writes "Sent the quote form" with the same consent version),
+# and switching the locale to word one costs more than the rest of it.
+@lru_cache(maxsize=4096)
+def _english(stored: str) -> str:
+    with force_locale(DEFAULT_LANGUAGE):
+        sentence = words(json.loads(stored))
+    if sentence is None:
+        raise ValueError(f"the note {json.loads(stored)['what']!r} cannot be worded with its values")
+    return sentence
 
 
 def _known(data: dict) -> dict:
