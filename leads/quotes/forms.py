@@ -18,6 +18,7 @@ from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 from leads.quotes import rules
 from leads.quotes.rules import QuoteInput
 from leads.timeutil import utcnow
+from leads.workdays import danish_date
 
 
 class CheckboxesField(SelectMultipleField):
@@ -83,7 +84,7 @@ class QuoteForm(FlaskForm):
     def validate(self, extra_validators=None) -> bool:
         super().validate(extra_validators)
         # The quote rules decide; their messages replace WTForms' parse errors (a mistyped number).
-        problems = rules.quote_problems(self.to_input(), today=utcnow().date())
+        problems = rules.quote_problems(self.to_input(), today=danish_date(utcnow()))
         if self.needs_records.data not in ("y", "n"):
             problems["needs_records"] = _l("Answer yes or no")
         for field in self:

@@ -9,6 +9,7 @@ from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 
 from leads.validators import CONTROLS_MESSAGE, has_control_characters
+from leads.workdays import DANISH_TIME, danish_date
 
 CURRENCIES = ("EUR", "DKK")
 INCLUDES = {
@@ -54,7 +55,8 @@ class QuoteInput:
 
 
 def quote_problems(data: QuoteInput, today: date) -> dict[str, str]:
-    """Each field's problem in words; empty when the quote may be sent."""
+    """Each field's problem in words; empty when the quote may be sent. `today` is the Danish date
+    (`workdays.danish_date`): the clinic's, and the one its validity counts from."""
     problems: dict[str, str] = {}
     for name in ("price_from", "price_to"):
         amount = getattr(data, name)
@@ -118,9 +120,11 @@ def hand_move_refusal(target: str) -> str | None:
 
 
 def valid_until(sent_at: datetime, valid_days: int) -> datetime:
-    """A quote is valid to the end of its last day (UTC)."""
-    last_day = (sent_at + timedelta(days=valid_days)).date()
-    return datetime.combine(last_day, time.max, tzinfo=UTC)
+    """A quote is valid to the end of its last day in Denmark, where the clinic counts its days:
+    `valid_days` after the Danish date it was sent, until 23:59 Danish time, in UTC. (Quotes sent
+    before kept the end of the UTC day, 00:59 or 01:59 Danish time the day after, and keep it.)"""
+    last_day = danish_date(sent_at) + timedelta(days=valid_days)
+    return datetime.combine(last_day, time.max, tzinfo=DANISH_TIME).astimezone(UTC)
 
 
 def evidence_statement(evidence_status: str | None) -> str | None:

@@ -18,6 +18,7 @@ from leads.quotes.rules import (
     quote_problems,
     valid_until,
 )
+from leads.workdays import DANISH_TIME
 from leads.workflow import (
     ALLOWED_TRANSITIONS,
     IllegalTransition,
@@ -81,9 +82,28 @@ def test_a_message_may_have_lines_and_tabs_but_no_other_control_character():
     assert str(problems["message"]) == "Remove the invisible control characters"
 
 
-def test_a_quote_is_valid_to_the_end_of_its_last_day():
-    sent = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
-    assert valid_until(sent, 30) == datetime(2026, 12, 28, 23, 59, 59, 999999, tzinfo=UTC)
+@pytest.mark.parametrize(
+    ("sent", "last_moment"),
+    [
+        # 16:00 in Copenhagen: 30 days on, to 23:59 Danish time (22:59 UTC), not 00:59 the day after.
+        (
+            datetime(2026, 11, 28, 15, 0, tzinfo=UTC),
+            datetime(2026, 12, 28, 23, 59, 59, 999999, tzinfo=DANISH_TIME),
+        ),
+        # 00:30 on the 29th in Copenhagen, still the 28th in UTC: the days count from the Danish date.
+        (
+            datetime(2026, 11, 28, 23, 30, tzinfo=UTC),
+            datetime(2026, 12, 29, 23, 59, 59, 999999, tzinfo=DANISH_TIME),
+        ),
+        # Summer time: 23:59 CEST is 21:59 UTC.
+        (
+            datetime(2026, 6, 30, 22, 30, tzinfo=UTC),
+            datetime(2026, 7, 31, 23, 59, 59, 999999, tzinfo=DANISH_TIME),
+        ),
+    ],
+)
+def test_a_quote_is_valid_to_the_end_of_its_last_danish_day(sent, last_moment):
+    assert valid_until(sent, 30) == last_moment
 
 
 def test_only_a_treatment_that_is_not_approved_carries_a_statement():
