@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
+from babel.numbers import NumberFormatError, get_group_symbol, parse_decimal
 from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 
@@ -52,6 +53,27 @@ class QuoteInput:
     valid_days: int | None
     needs_records: bool
     message: str
+
+
+def parse_amount(text: str, language: str) -> int | None:
+    """A whole amount as a reader of `language` types it: 20000 in any language, or grouped the
+    language's way (20,000 in English, 20.000 in Danish and German, 20 000 in Swedish and
+    Norwegian); None for anything else, which the rules then ask to be written as a whole number.
+
+    Strict, so nothing is guessed: grouping that reads two ways (20.00 in Danish) is refused, and
+    so is a decimal (20,5 in Danish; 20.000 on an English page, where the point is a decimal point).
+    """
+    text = text.strip()
+    group = get_group_symbol(language)
+    if group.isspace():
+        # The locale groups with a no-break space; the space people type is the plain one.
+        text = text.replace(" ", group)
+    try:
+        amount = parse_decimal(text, locale=language, strict=True)
+    except NumberFormatError:
+        return None
+    # Any exponent but 0 is not a whole amount as written: decimals (20.5, 20000.00), 2E+4, NaN.
+    return int(amount) if amount.as_tuple().exponent == 0 else None
 
 
 def quote_problems(data: QuoteInput, today: date) -> dict[str, str]:

@@ -14,6 +14,7 @@ from leads.quotes.rules import (
     RatesError,
     evidence_statement,
     indicative_conversion,
+    parse_amount,
     parse_rates,
     quote_problems,
     valid_until,
@@ -74,6 +75,46 @@ def test_a_complete_quote_has_no_problems():
 def test_each_bad_field_gets_its_own_message(changes, field):
     problems = quote_problems(_input(**changes), TODAY)
     assert list(problems) == [field] and problems[field]
+
+
+@pytest.mark.parametrize(
+    ("language", "typed"),
+    [
+        ("en", "20000"),
+        ("en", "20,000"),
+        ("da", "20000"),
+        ("da", "20.000"),
+        ("de", "20.000"),
+        ("sv", "20 000"),  # typed with a plain space
+        ("sv", "20\xa0000"),  # the locale's own no-break space, pasted
+        ("nb", "20 000"),
+        ("ar", "20,000"),
+        ("da", " 20.000 "),
+    ],
+)
+def test_a_whole_amount_is_read_as_the_pages_language_groups_it(language, typed):
+    assert parse_amount(typed, language) == 20000
+
+
+@pytest.mark.parametrize(
+    ("language", "typed"),
+    [
+        ("da", "20,5"),  # a decimal
+        ("da", "20.000,00"),
+        ("en", "20000.00"),
+        ("en", "20.000"),  # on an English page the point is a decimal point
+        ("da", "20.00"),  # grouping that reads two ways: 2.000 or 20,00?
+        ("en", "20,00"),
+        ("da", "20 000"),  # Danish groups with a point, not a space
+        ("en", "2e4"),
+        ("en", "NaN"),
+        ("da", "20.000 kr"),
+        ("en", "lots"),
+        ("en", ""),
+    ],
+)
+def test_a_decimal_or_an_ambiguous_amount_is_not_read(language, typed):
+    assert parse_amount(typed, language) is None
 
 
 def test_a_message_may_have_lines_and_tabs_but_no_other_control_character():
