@@ -96,6 +96,25 @@ def test_assignments_show_status_score_breakdown_and_response_times(coordinator)
     assert "speaks en" in html and "30.0 / 30" in html
 
 
+@pytest.mark.parametrize(
+    ("language", "score", "points"), [("en", "72.5", "12.5 / 20"), ("da", "72,5", "12,5 / 20")]
+)
+def test_the_score_and_its_points_are_written_as_the_readers_language_writes_decimals(
+    app, taxonomy, language, score, points
+):
+    client, _ = signed_in_client(app, Role.COORDINATOR, language=language)
+    lead = _lead(status="routed")
+    breakdown = {
+        "score": 72.5,
+        "components": [{"name": "language", "points": 12.5, "max": 20.0, "detail": "speaks en"}],
+    }
+    AssignmentFactory(lead=lead, score=72.5, score_breakdown=breakdown)
+    db.session.commit()
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert re.search(rf"<td>{re.escape(score)}\s*<details>", html)
+    assert f'<td class="num">{points}</td>' in html
+
+
 def test_a_coordinator_adds_a_note_and_sees_it_in_the_timeline(coordinator):
     client, user = coordinator
     lead = _lead()
