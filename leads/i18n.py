@@ -256,15 +256,23 @@ def countries(language: str) -> tuple[tuple[str, str], ...]:
 
 @cache
 def languages(language: str) -> tuple[tuple[str, str], ...]:
-    """(ISO 639-1, name in `language`) for every language with a two-letter code, sorted so."""
-    names = Locale.parse(language).languages
-    pairs = [
-        (lang.alpha_2, _capitalised(names.get(lang.alpha_2) or lang.name, language))
-        for lang in pycountry.languages
-        if hasattr(lang, "alpha_2")
-    ]
+    """(ISO 639-1, name in `language`) for every language with a two-letter code, sorted so; each
+    name an item of its own (a menu's option), so starting with a capital."""
+    pairs = [(code, _capitalised(name, language)) for code, name in _language_names(language).items()]
     key = collation_key(language)
     return tuple(sorted(pairs, key=lambda pair: key(pair[1])))
+
+
+@cache
+def _language_names(language: str) -> dict[str, str]:
+    """ISO 639-1 to the name `language` gives it inside a sentence: its own casing (Danish,
+    Norwegian and Swedish `engelsk`, German `Englisch`), English where CLDR has no name."""
+    names = Locale.parse(language).languages
+    return {
+        lang.alpha_2: names.get(lang.alpha_2) or lang.name
+        for lang in pycountry.languages
+        if hasattr(lang, "alpha_2")
+    }
 
 
 def option_tags(options: tuple[tuple[str, str], ...], selected: str | None = None) -> Markup:
@@ -292,10 +300,16 @@ def country_name(alpha_2: str | None, language: str | None = None) -> str:
     return dict(countries(language or page_language())).get(code) or code
 
 
-def language_name(code: str | None, language: str | None = None) -> str:
-    """A language's name in `language` (the page's by default); the code itself if unknown."""
+def language_name(code: str | None, language: str | None = None, *, in_sentence: bool = False) -> str:
+    """A language's name in `language` (the page's by default); the code itself if unknown.
+
+    As an item of its own (a form's answer, a table's value) it starts with a capital; `in_sentence`
+    it is written as `language` writes it there: "taler patientens sprog (engelsk)", not "(Engelsk)".
+    """
     primary = (code or "").lower().replace("_", "-").split("-")[0]
-    return dict(languages(language or page_language())).get(primary) or (code or "")
+    language = language or page_language()
+    names = _language_names(language) if in_sentence else dict(languages(language))
+    return names.get(primary) or (code or "")
 
 
 def country_zone(alpha_2: str | None) -> ZoneInfo:

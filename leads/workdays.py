@@ -18,6 +18,12 @@ def is_working_day(day: date) -> bool:
     return day.weekday() < 5 and day not in _danish_holidays(day.year)
 
 
+def danish_date(moment: datetime) -> date:
+    """The date in Denmark at `moment`: a clinic's "today", which the UTC date lags behind for an
+    hour or two after each Danish midnight."""
+    return moment.astimezone(DANISH_TIME).date()
+
+
 def add_working_days(start: datetime, days: int) -> datetime:
     """The moment `days` Danish working days after `start`, at the same local clock time.
 

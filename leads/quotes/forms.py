@@ -13,11 +13,13 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import InputRequired, Optional
-from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
+from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget, TextInput
 
+from leads.i18n import page_language
 from leads.quotes import rules
 from leads.quotes.rules import QuoteInput
 from leads.timeutil import utcnow
+from leads.workdays import danish_date
 
 
 class CheckboxesField(SelectMultipleField):
@@ -29,11 +31,29 @@ class CheckboxesField(SelectMultipleField):
         pass
 
 
+class AmountField(IntegerField):
+    """A whole amount typed the way the page's language writes numbers (`rules.parse_amount`);
+    what is not one leaves no data, and the quote rules put their message on the field.
+
+    A text box with a numeric keyboard, not a number box: a browser's number box refuses 20,000 or
+    20 000, or reads 20.000 its own way, before the server sees what the clinic typed."""
+
+    widget = TextInput()
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("render_kw", {"inputmode": "numeric"})
+        super().__init__(*args, **kwargs)
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            self.data = rules.parse_amount(valuelist[0], page_language())
+
+
 class QuoteForm(FlaskForm):
-    price_from = IntegerField(
+    price_from = AmountField(
         _l("Price from"), description=_l("Whole amount, for example 20000"), validators=[Optional()]
     )
-    price_to = IntegerField(
+    price_to = AmountField(
         _l("Price to"),
         description=_l("Whole amount; the same as from for a fixed price"),
         validators=[Optional()],
@@ -83,7 +103,7 @@ class QuoteForm(FlaskForm):
     def validate(self, extra_validators=None) -> bool:
         super().validate(extra_validators)
         # The quote rules decide; their messages replace WTForms' parse errors (a mistyped number).
-        problems = rules.quote_problems(self.to_input(), today=utcnow().date())
+        problems = rules.quote_problems(self.to_input(), today=danish_date(utcnow()))
         if self.needs_records.data not in ("y", "n"):
             problems["needs_records"] = _l("Answer yes or no")
         for field in self:

@@ -5,10 +5,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
+from babel.numbers import NumberFormatError, get_group_symbol, parse_decimal
 from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 
 from leads.validators import CONTROLS_MESSAGE, has_control_characters
+from leads.workdays import DANISH_TIME, danish_date
 
 CURRENCIES = ("EUR", "DKK")
 INCLUDES = {
@@ -53,8 +55,30 @@ class QuoteInput:
     message: str
 
 
+def parse_amount(text: str, language: str) -> int | None:
+    """A whole amount as a reader of `language` types it: 20000 in any language, or grouped the
+    language's way (20,000 in English, 20.000 in Danish and German, 20 000 in Swedish and
+    Norwegian); None for anything else, which the rules then ask to be written as a whole number.
+
+    Strict, so nothing is guessed: grouping that reads two ways (20.00 in Danish) is refused, and
+    so is a decimal (20,5 in Danish; 20.000 on an English page, where the point is a decimal point).
+    """
+    text = text.strip()
+    group = get_group_symbol(language)
+    if group.isspace():
+        # The locale groups with a no-break space; the space people type is the plain one.
+        text = text.replace(" ", group)
+    try:
+        amount = parse_decimal(text, locale=language, strict=True)
+    except NumberFormatError:
+        return None
+    # Any exponent but 0 is not a whole amount as written: decimals (20.5, 20000.00), 2E+4, NaN.
+    return int(amount) if amount.as_tuple().exponent == 0 else None
+
+
 def quote_problems(data: QuoteInput, today: date) -> dict[str, str]:
-    """Each field's problem in words; empty when the quote may be sent."""
+    """Each field's problem in words; empty when the quote may be sent. `today` is the Danish date
+    (`workdays.danish_date`): the clinic's, and the one its validity counts from."""
     problems: dict[str, str] = {}
     for name in ("price_from", "price_to"):
         amount = getattr(data, name)
@@ -118,9 +142,11 @@ def hand_move_refusal(target: str) -> str | None:
 
 
 def valid_until(sent_at: datetime, valid_days: int) -> datetime:
-    """A quote is valid to the end of its last day (UTC)."""
-    last_day = (sent_at + timedelta(days=valid_days)).date()
-    return datetime.combine(last_day, time.max, tzinfo=UTC)
+    """A quote is valid to the end of its last day in Denmark, where the clinic counts its days:
+    `valid_days` after the Danish date it was sent, until 23:59 Danish time, in UTC. (Quotes sent
+    before kept the end of the UTC day, 00:59 or 01:59 Danish time the day after, and keep it.)"""
+    last_day = danish_date(sent_at) + timedelta(days=valid_days)
+    return datetime.combine(last_day, time.max, tzinfo=DANISH_TIME).astimezone(UTC)
 
 
 def evidence_statement(evidence_status: str | None) -> str | None:

@@ -37,6 +37,7 @@ from leads.routing.notification import KEY_PREFIXES, email_provider, provider_la
 from leads.routing.responses import check_available
 from leads.routing.service import lock_lead, stop_sharing_if_closed
 from leads.timeutil import utcnow
+from leads.workdays import danish_date
 from leads.workflow import CHOICE_MADE, ENGAGED, QUOTE_OPEN, LeadStatus, QuoteStatus, sharing_refusal
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def send_quote(
                 "was not sent. Check your quote below and send a revision if it is still needed."
             )
         )
-    problems = rules.quote_problems(data, today=now.date())
+    problems = rules.quote_problems(data, today=danish_date(now))
     if problems:
         db.session.rollback()
         raise InvalidQuote(problems)

@@ -48,10 +48,12 @@ WORDINGS: dict[str, Callable[[Mapping], str | None]] = {
         accepted=format_decimal(detail["accepted"]),
     ),
     engine.SPEAKS_LANGUAGE: lambda detail: gettext(
-        "speaks the patient's language (%(language)s)", language=language_name(detail["language"])
+        "speaks the patient's language (%(language)s)",
+        language=language_name(detail["language"], in_sentence=True),
     ),
     engine.LACKS_LANGUAGE: lambda detail: gettext(
-        "does not speak the patient's language (%(language)s)", language=language_name(detail["language"])
+        "does not speak the patient's language (%(language)s)",
+        language=language_name(detail["language"], in_sentence=True),
     ),
     engine.ANSWERED: lambda detail: gettext(
         "leads answered: %(answered)s of %(leads)s (%(share)s)",

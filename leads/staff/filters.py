@@ -2,6 +2,7 @@
 why a provider scored what it did."""
 
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from flask_login import current_user
@@ -93,7 +94,12 @@ _CHOICES = {
     "contact_preference": dict(choices.CONTACT_PREFERENCES),
     "evidence": choices.EVIDENCE_LABELS,
 }
-_NAMES = {"country": country_name, "language": language_name}
+_NAMES = {
+    "country": country_name,
+    "language": language_name,
+    # Named inside a sentence ("shown in %(language)s"): as the reader's language writes it there.
+    "language_in_sentence": partial(language_name, in_sentence=True),
+}
 
 
 @bp.app_template_filter("staff_choice")

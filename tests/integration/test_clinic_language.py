@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from leads.dev import seed
 from leads.extensions import db
 from leads.messaging import tokens
-from leads.models import Assignment, Provider
+from leads.models import Assignment, Provider, Quote
 from leads.routing.service import route_lead
 from tests.factories import LeadFactory
 from tests.integration.test_quotes import quote_form
@@ -85,6 +85,55 @@ def test_the_quote_forms_limits_are_written_in_the_clinics_number_format(
         re.findall(r'<p class="field-error" id="([\w-]+)-error">(.*?)</p>', response.get_data(as_text=True))
     )
     assert most_characters in errors["message"] and highest_price in errors["price_to"]
+
+
+@pytest.mark.parametrize(
+    ("language", "price_from", "price_to"),
+    [
+        ("da", "20.000", "30.000"),
+        ("de", "20.000", "30.000"),
+        ("sv", "20 000", "30 000"),
+        ("en", "20,000", "30,000"),
+    ],
+)
+def test_a_clinic_types_its_prices_with_its_own_thousands_separator(
+    client, first, language, price_from, price_to
+):
+    _reads(first.provider, language)
+    client.post(_link(first) + "/accept", data={})
+    sent = client.post(_link(first) + "/quote", data=quote_form(price_from=price_from, price_to=price_to))
+    assert sent.status_code == 303
+    db.session.expire_all()
+    revision = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id)).current
+    assert (revision.price_from, revision.price_to) == (20000, 30000)
+    # A text box: a browser's number box would refuse the separator before the server saw it.
+    assert re.search(
+        r'<input [^>]*id="price_from" inputmode="numeric" name="price_from" type="text"',
+        client.get(_link(first)).get_data(as_text=True),
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "message"),
+    [
+        ("da", "20,5", "Skriv prisen som et helt tal, for eksempel 20000"),
+        ("da", "20.00", "Skriv prisen som et helt tal, for eksempel 20000"),
+        ("en", "20.000", "Enter the price as a whole number, for example 20000"),
+    ],
+)
+def test_a_decimal_or_ambiguous_price_gets_the_whole_number_message_on_its_field(
+    client, first, language, typed, message
+):
+    _reads(first.provider, language)
+    client.post(_link(first) + "/accept", data={})
+    refused = client.post(_link(first) + "/quote", data=quote_form(price_from=typed))
+    assert refused.status_code == 400
+    errors = dict(
+        re.findall(r'<p class="field-error" id="([\w-]+)-error">(.*?)</p>', refused.get_data(as_text=True))
+    )
+    assert message in errors["price_from"] and "price_to" not in errors
+    assert f'value="{typed}"' in refused.get_data(as_text=True)  # kept as typed, to correct
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Quote)) == 0
 
 
 def test_a_bad_link_is_explained_in_english(client, app):

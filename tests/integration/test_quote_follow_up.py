@@ -3,11 +3,12 @@ patient's one reminder (in the escalation sweep), the patient told of a withdraw
 coordinator's manual move does to quotes, and the quotes in the patient's data export."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
 import time_machine
+from babel.dates import format_date
 from markupsafe import escape
 
 from leads.extensions import db
@@ -20,7 +21,7 @@ from leads.routing.escalation import escalate_assignments
 from leads.routing.responses import refresh_provider_stats
 from leads.routing.service import reroute_lead, route_lead
 from leads.timeutil import utcnow
-from leads.workdays import add_working_days
+from leads.workdays import DANISH_TIME, add_working_days, danish_date
 from tests.factories import LeadFactory
 from tests.integration.test_quotes import (
     choice,
@@ -89,6 +90,26 @@ def test_a_quote_past_its_validity_expires_once_in_the_sweep_and_cannot_be_chose
     db.session.expire_all()
     assert _quote(first).status == "expired" and _status(lead) == "quoted"
     assert events(lead, "quote_chosen") == []
+
+
+def test_a_quote_is_valid_until_2359_danish_time_on_its_last_day_and_expires_at_danish_midnight(
+    client, accepted
+):
+    """Not until 00:59 CET (01:59 CEST) the day after, the end of the UTC day, as it read before."""
+    lead, first, _ = accepted
+    first.provider.notification_language = "da"
+    db.session.commit()
+    client.post(provider(first) + "/quote", data=quote_form(valid_days="1"))
+    last_day = danish_date(utcnow()) + timedelta(days=1)
+    page = client.get(provider(first)).get_data(as_text=True)
+    assert re.search(
+        rf"Gyldigt til</dt><dd>{format_date(last_day, 'long', locale='da')} 23\.59 CES?T</dd>", page
+    )
+    midnight = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=DANISH_TIME)
+    with time_machine.travel(midnight - timedelta(seconds=1), tick=False):
+        assert _sweep().expired == 0
+    with time_machine.travel(midnight, tick=False):
+        assert _sweep().expired == 1 and _quote(first).status == "expired"
 
 
 def test_the_renew_button_is_named_by_its_visible_text_then_the_clinic(client, accepted):

@@ -3,7 +3,7 @@ the patient compares the live quotes on their own page and chooses one, or none.
 
 import re
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -22,7 +22,7 @@ from leads.routing.escalation import escalate_assignments
 from leads.routing.service import reroute_lead, route_lead
 from leads.staff.lead_actions import resend_email
 from leads.timeutil import utcnow
-from leads.workdays import add_working_days
+from leads.workdays import DANISH_TIME, add_working_days, danish_date
 from tests.factories import LeadFactory, UserFactory
 from tests.helpers import count_rows, load_demo_providers_reading_english
 from tests.quote_support import a_clinic_left_for, offer
@@ -188,6 +188,39 @@ def test_bad_quote_input_gets_a_message_on_its_field_and_writes_nothing(
     assert count_rows(Quote) == 0 and count_rows(QuoteRevision) == 0
     assert db.session.get(Lead, lead.id).status == "contacted"
     assert emails("patient_quote") == []
+
+
+def test_just_after_danish_midnight_the_clinics_yesterday_is_in_the_past_though_utc_still_has_it(
+    client, accepted
+):
+    lead, first, _ = accepted
+    next_midnight = datetime.combine(danish_date(utcnow()) + timedelta(days=1), time(0), tzinfo=DANISH_TIME)
+    moment = next_midnight + timedelta(minutes=30)
+    today, yesterday = danish_date(moment), danish_date(moment) - timedelta(days=1)
+    assert moment.astimezone(UTC).date() == yesterday  # the edge: UTC has not reached the Danish date
+    with time_machine.travel(moment, tick=False):
+        refused = client.post(
+            provider(first) + "/quote", data=quote_form(earliest_start=yesterday.isoformat())
+        )
+        assert refused.status_code == 400 and "cannot be in the past" in refused.get_data(as_text=True)
+        assert count_rows(Quote) == 0
+        sent = client.post(provider(first) + "/quote", data=quote_form(earliest_start=today.isoformat()))
+        assert sent.status_code == 303 and count_rows(Quote) == 1
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2027, 1, 14, 23, 59, tzinfo=UTC),  # 00:59 CET on the 15th, just before UTC's midnight
+        datetime(2027, 7, 1, 22, 30, tzinfo=UTC),  # 00:30 CEST on the 2nd
+    ],
+)
+def test_the_quote_service_itself_checks_the_earliest_start_against_the_danish_date(accepted, moment):
+    lead, first, _ = accepted
+    with pytest.raises(quotes.InvalidQuote) as refused:
+        quotes.send_quote(first.id, replace(offer(), earliest_start=moment.date()), now=moment)
+    assert list(refused.value.problems) == ["earliest_start"]
+    assert count_rows(Quote) == 0
 
 
 def test_the_quote_service_itself_refuses_a_control_character_in_the_message(accepted):

@@ -97,6 +97,40 @@ def test_assignments_show_status_score_breakdown_and_response_times(coordinator)
     assert "speaks en" in html and "30.0 / 30" in html
 
 
+@pytest.mark.parametrize(
+    ("language", "score", "points"), [("en", "72.5", "12.5 / 20"), ("da", "72,5", "12,5 / 20")]
+)
+def test_the_score_and_its_points_are_written_as_the_readers_language_writes_decimals(
+    app, taxonomy, language, score, points
+):
+    client, _ = signed_in_client(app, Role.COORDINATOR, language=language)
+    lead = _lead(status="routed")
+    breakdown = {
+        "score": 72.5,
+        "components": [{"name": "language", "points": 12.5, "max": 20.0, "detail": "speaks en"}],
+    }
+    AssignmentFactory(lead=lead, score=72.5, score_breakdown=breakdown)
+    db.session.commit()
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert re.search(rf"<td>{re.escape(score)}\s*<details>", html)
+    assert f'<td class="num">{points}</td>' in html
+
+
+def test_a_danish_reader_sees_a_language_capitalised_as_an_answer_and_lower_case_in_a_sentence(app, taxonomy):
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    lead = LeadFactory(preferred_language="ar")
+    db.session.add(
+        Consent(
+            lead=lead, text_version="2025-01", language="ar", share_with_providers=True, contact=True,
+            source_form="quote",
+        )
+    )  # fmt: skip
+    db.session.commit()
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert "<dd>Arabisk (ar)</dd>" in html  # the preferred language, an answer of its own
+    assert "2025-01, vist på arabisk (ar)" in html  # the consent's, inside a sentence
+
+
 def test_a_coordinator_adds_a_note_and_sees_it_in_the_timeline(coordinator):
     client, user = coordinator
     lead = _lead()

@@ -95,6 +95,17 @@ def test_a_part_reads_its_details_in_order_and_the_patients_language_by_name(rea
         )
 
 
+def test_the_patients_language_is_named_mid_sentence_as_the_readers_language_writes_it(reading):
+    speaks = {"code": engine.SPEAKS_LANGUAGE, "language": "en"}
+    with reading("da"):
+        assert breakdown.word(speaks) == "⟦speaks the patient's language (engelsk)⟧"
+        assert breakdown.word({**speaks, "code": engine.LACKS_LANGUAGE}) == (
+            "⟦does not speak the patient's language (engelsk)⟧"
+        )
+    with reading("de"):
+        assert breakdown.word(speaks) == "⟦speaks the patient's language (Englisch)⟧"
+
+
 def test_a_just_assigned_provider_reads_a_minute_ago_not_in_no_time(reading):
     with reading("en"):
         assert breakdown.word({"code": engine.LAST_LEAD, "seconds": 0}) == "⟦last lead 1 minute ago⟧"

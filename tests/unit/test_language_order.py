@@ -2,7 +2,7 @@
 
 import pytest
 
-from leads.i18n import collation_key, countries, languages, money, patient_language
+from leads.i18n import collation_key, countries, language_name, languages, money, patient_language
 
 
 def _sorted(words, language):
@@ -59,6 +59,23 @@ def test_language_names_start_with_a_capital_where_the_script_has_one():
     assert dict(languages("da"))["de"] == "Tysk"
     assert dict(languages("sv"))["da"] == "Danska"
     assert dict(languages("de"))["da"] == "Dänisch"
+
+
+@pytest.mark.parametrize(
+    ("language", "item", "in_sentence"),
+    [
+        ("en", "English", "English"),
+        ("da", "Engelsk", "engelsk"),
+        ("nb", "Engelsk", "engelsk"),
+        ("sv", "Engelska", "engelska"),
+        ("de", "Englisch", "Englisch"),  # German capitalises every noun
+        ("ar", "الإنجليزية", "الإنجليزية"),
+    ],
+)
+def test_a_language_named_inside_a_sentence_keeps_the_readers_casing(language, item, in_sentence):
+    assert language_name("en", language) == item  # an item of its own: a menu, an answer
+    assert language_name("en-GB", language, in_sentence=True) == in_sentence
+    assert language_name("xx", language, in_sentence=True) == "xx"
 
 
 @pytest.mark.parametrize(

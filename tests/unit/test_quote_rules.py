@@ -14,10 +14,12 @@ from leads.quotes.rules import (
     RatesError,
     evidence_statement,
     indicative_conversion,
+    parse_amount,
     parse_rates,
     quote_problems,
     valid_until,
 )
+from leads.workdays import DANISH_TIME
 from leads.workflow import (
     ALLOWED_TRANSITIONS,
     IllegalTransition,
@@ -75,15 +77,74 @@ def test_each_bad_field_gets_its_own_message(changes, field):
     assert list(problems) == [field] and problems[field]
 
 
+@pytest.mark.parametrize(
+    ("language", "typed"),
+    [
+        ("en", "20000"),
+        ("en", "20,000"),
+        ("da", "20000"),
+        ("da", "20.000"),
+        ("de", "20.000"),
+        ("sv", "20 000"),  # typed with a plain space
+        ("sv", "20\xa0000"),  # the locale's own no-break space, pasted
+        ("nb", "20 000"),
+        ("ar", "20,000"),
+        ("da", " 20.000 "),
+    ],
+)
+def test_a_whole_amount_is_read_as_the_pages_language_groups_it(language, typed):
+    assert parse_amount(typed, language) == 20000
+
+
+@pytest.mark.parametrize(
+    ("language", "typed"),
+    [
+        ("da", "20,5"),  # a decimal
+        ("da", "20.000,00"),
+        ("en", "20000.00"),
+        ("en", "20.000"),  # on an English page the point is a decimal point
+        ("da", "20.00"),  # grouping that reads two ways: 2.000 or 20,00?
+        ("en", "20,00"),
+        ("da", "20 000"),  # Danish groups with a point, not a space
+        ("en", "2e4"),
+        ("en", "NaN"),
+        ("da", "20.000 kr"),
+        ("en", "lots"),
+        ("en", ""),
+    ],
+)
+def test_a_decimal_or_an_ambiguous_amount_is_not_read(language, typed):
+    assert parse_amount(typed, language) is None
+
+
 def test_a_message_may_have_lines_and_tabs_but_no_other_control_character():
     assert quote_problems(_input(message="Dear patient,\r\n\tsee you soon"), TODAY) == {}
     problems = quote_problems(_input(message="Dear patient,\r\n\x1b[31m"), TODAY)
     assert str(problems["message"]) == "Remove the invisible control characters"
 
 
-def test_a_quote_is_valid_to_the_end_of_its_last_day():
-    sent = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
-    assert valid_until(sent, 30) == datetime(2026, 12, 28, 23, 59, 59, 999999, tzinfo=UTC)
+@pytest.mark.parametrize(
+    ("sent", "last_moment"),
+    [
+        # 16:00 in Copenhagen: 30 days on, to 23:59 Danish time (22:59 UTC), not 00:59 the day after.
+        (
+            datetime(2026, 11, 28, 15, 0, tzinfo=UTC),
+            datetime(2026, 12, 28, 23, 59, 59, 999999, tzinfo=DANISH_TIME),
+        ),
+        # 00:30 on the 29th in Copenhagen, still the 28th in UTC: the days count from the Danish date.
+        (
+            datetime(2026, 11, 28, 23, 30, tzinfo=UTC),
+            datetime(2026, 12, 29, 23, 59, 59, 999999, tzinfo=DANISH_TIME),
+        ),
+        # Summer time: 23:59 CEST is 21:59 UTC.
+        (
+            datetime(2026, 6, 30, 22, 30, tzinfo=UTC),
+            datetime(2026, 7, 31, 23, 59, 59, 999999, tzinfo=DANISH_TIME),
+        ),
+    ],
+)
+def test_a_quote_is_valid_to_the_end_of_its_last_danish_day(sent, last_moment):
+    assert valid_until(sent, 30) == last_moment
 
 
 def test_only_a_treatment_that_is_not_approved_carries_a_statement():

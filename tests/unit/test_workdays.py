@@ -1,12 +1,12 @@
 """Danish working days: weekends and public holidays are skipped; the week starts on Monday in Denmark."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leads.workdays import DANISH_TIME, add_working_days, is_working_day, week_start
+from leads.workdays import DANISH_TIME, add_working_days, danish_date, is_working_day, week_start
 
 
 def _dk(*args) -> datetime:
@@ -54,3 +54,17 @@ def test_the_due_moment_is_later_on_a_working_day_and_keeps_utc(naive_start, day
 )
 def test_the_week_starts_on_monday_at_midnight_danish_time(moment, monday):
     assert week_start(moment) == monday
+
+
+@pytest.mark.parametrize(
+    ("moment", "day"),
+    [
+        (datetime(2026, 11, 28, 22, 59, tzinfo=UTC), date(2026, 11, 28)),  # 23:59 CET
+        (datetime(2026, 11, 28, 23, 0, tzinfo=UTC), date(2026, 11, 29)),  # Danish midnight, UTC's 23:00
+        (datetime(2026, 11, 28, 23, 59, tzinfo=UTC), date(2026, 11, 29)),  # just before UTC's midnight
+        (datetime(2026, 11, 29, 0, 30, tzinfo=UTC), date(2026, 11, 29)),
+        (datetime(2026, 7, 1, 22, 0, tzinfo=UTC), date(2026, 7, 2)),  # midnight CEST
+    ],
+)
+def test_the_danish_date_turns_at_danish_midnight(moment, day):
+    assert danish_date(moment) == day
