@@ -1,5 +1,6 @@
 """Extension objects, unbound; the factory binds them to the app."""
 
+import ipaddress
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -10,7 +11,6 @@ import sqlalchemy as sa
 from flask import current_app, has_request_context, request
 from flask_babel import Babel
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -42,7 +42,26 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
-limiter = Limiter(key_func=get_remote_address)
+
+
+def client_key() -> str:
+    """The client a rate limit or the sign-in throttle counts: its address, but for IPv6 its /64
+    network. A /64 is the block one home, phone or server is given, and its holder can send from
+    any of its addresses: counted one by one, each would bring a fresh allowance of guesses. An
+    IPv4 address written as IPv6 (::ffff:192.0.2.1) is the IPv4 client."""
+    address = request.remote_addr or "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+
+
+limiter = Limiter(key_func=client_key)
 babel = Babel()
 
 

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from leads.auth import accounts, sessions
 from leads.auth.forms import LoginForm
-from leads.extensions import db, limiter
+from leads.extensions import client_key, db, limiter
 from leads.validators import has_control_characters
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
@@ -65,7 +65,7 @@ def login():
         user = accounts.authenticate(
             form.email.data,
             form.password.data,
-            client=request.remote_addr or "unknown",
+            client=client_key(),
             max_failures=config["LOGIN_MAX_FAILURES"],
             lockout=timedelta(minutes=config["LOGIN_LOCKOUT_MINUTES"]),
             max_lockout=timedelta(hours=config["LOGIN_LOCKOUT_MAX_HOURS"]),

@@ -15,6 +15,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, generate_csrf
 from limits import parse_many
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from config import ConfigError
 from leads import consent, intake
@@ -86,7 +87,14 @@ SWITCH_LANGUAGE = "switch_language"
 
 
 def _switching_language() -> bool:
-    return SWITCH_LANGUAGE in request.form
+    """Whether the POST is the language menu's. Asked by the rate limit before the view runs; a
+    body over MAX_CONTENT_LENGTH is no switch, and is left to the view's own reading of the form
+    to answer with the 413 page (raised here, inside the limiter, it was logged as the limiter's
+    own failure, with a traceback, for every such request)."""
+    try:
+        return SWITCH_LANGUAGE in request.form
+    except RequestEntityTooLarge:
+        return False
 
 
 @bp.get("/")

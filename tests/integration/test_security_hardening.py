@@ -3,6 +3,7 @@ size limit, SHA-256 signatures, common passwords refused, development servers ke
 production, and a password on the embedded Redis."""
 
 import hashlib
+import logging
 import stat
 import subprocess
 import time
@@ -52,6 +53,16 @@ def test_an_oversized_body_gets_a_413_page(app, client):
     response = client.post("/quote", data={"details": "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)})
     assert response.status_code == 413
     assert "too much to send" in response.get_data(as_text=True)
+
+
+def test_an_oversized_quote_form_is_refused_without_an_error_in_the_log(app, client, caplog):
+    """The rate limit asks whether the form switches language before the view runs: reading an
+    oversized body there raised inside the limiter, which logged an error with its traceback for
+    every such request, and skipped the limit."""
+    caplog.set_level(logging.ERROR)
+    response = client.post("/quote", data={"details": "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)})
+    assert response.status_code == 413
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
 
 
 def test_link_tokens_are_signed_with_sha256(app):

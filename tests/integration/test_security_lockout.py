@@ -105,3 +105,42 @@ def test_parallel_failures_are_all_counted(app):
         thread.join()
     db.session.expire_all()
     assert db.session.scalar(sa.select(LoginThrottle.failures).filter_by(account="target@example.dk")) == 30
+
+
+def _in_one_network(count: int) -> list[str]:
+    """`count` IPv6 addresses of one /64, the block a single home or server is usually given."""
+    return [f"2001:db8:1:2:{n:x}::1" for n in range(1, count + 1)]
+
+
+def test_addresses_of_one_ipv6_network_are_throttled_as_one_client(app):
+    """Whoever holds a /64 has more addresses than anyone could try: counting each apart would
+    give them a fresh allowance of guesses per address."""
+    app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"  # the lockout alone
+    user = make_staff()
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    client = fresh_client(app)
+    for address in _in_one_network(limit):
+        _post(client, address, user.email, "guess")
+    page = _post(client, "2001:db8:1:2:ffff::9", user.email, PASSWORD).get_data(as_text=True)
+    assert GENERIC in page
+    elsewhere = _post(fresh_client(app), "2001:db8:1:3::1", user.email, PASSWORD)
+    assert elsewhere.status_code == 302  # the next /64 is another client
+
+
+def test_an_ipv4_address_written_as_ipv6_is_the_same_client(app):
+    app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
+    user = make_staff()
+    client = fresh_client(app)
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        _post(client, "198.51.100.44", user.email, "guess")
+    assert GENERIC in _post(client, "::ffff:198.51.100.44", user.email, PASSWORD).get_data(as_text=True)
+
+
+def test_the_sign_in_rate_limit_counts_an_ipv6_network_as_one_client(app):
+    limit = int(app.config["LOGIN_RATE_LIMIT"].split()[0])
+    client = fresh_client(app)
+    responses = [
+        _post(client, address, f"nobody{n}@example.dk", "guess")
+        for n, address in enumerate(_in_one_network(limit + 1))
+    ]
+    assert responses[-1].status_code == 429
