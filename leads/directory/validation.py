@@ -16,7 +16,7 @@ from leads.extensions import db
 from leads.models import Condition, EvidenceStatus, Treatment
 from leads.timeutil import utcnow
 from leads.validators import CONTROLS_MESSAGE, has_control_characters
-from leads.workdays import DANISH_TIME
+from leads.workdays import DANISH_TIME, danish_date
 
 REGIONS = ("Hovedstaden", "Sjælland", "Syddanmark", "Midtjylland", "Nordjylland")
 # Provider emails are written in every language the patient pages have (leads.i18n.LANGUAGES).
@@ -112,7 +112,7 @@ def clean_provider(data: ProviderData, taxonomy: SlugIndex, *, today: date | Non
     capacity = _capacity(data.weekly_capacity, errors)
     treatments = _treatments(data.treatments, taxonomy, errors)
     conditions = _conditions(data.conditions, taxonomy, treatments, errors)
-    pause = _pause(data.status, data.paused_until, today or utcnow().astimezone(DANISH_TIME).date(), errors)
+    pause = _pause(data.status, data.paused_until, today or danish_date(utcnow()), errors)
     if errors:
         raise InvalidFields(errors)
     return CleanProvider(

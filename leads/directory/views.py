@@ -21,7 +21,7 @@ from leads.models import AddressBounce, Condition, Provider, Role, Treatment
 from leads.routing import bounces
 from leads.routing.responses import STATS_WINDOW
 from leads.timeutil import utcnow
-from leads.workdays import DANISH_TIME
+from leads.workdays import danish_date
 
 bp = Blueprint("directory", __name__, url_prefix="/staff/admin")
 admin_required = role_required(Role.ADMIN)
@@ -90,7 +90,7 @@ def pause_provider(provider_id: int):
     provider = db.get_or_404(Provider, provider_id)
     form = PauseForm()
     if form.validate_on_submit():
-        today = utcnow().astimezone(DANISH_TIME).date()
+        today = danish_date(utcnow())
         if form.until.data is not None and form.until.data <= today:
             form.until.errors = [_("The date the provider gets leads again must be in the future")]
         else:

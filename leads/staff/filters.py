@@ -5,9 +5,10 @@ from datetime import datetime
 from functools import partial
 from zoneinfo import ZoneInfo
 
+from babel.numbers import format_decimal, format_percent
 from flask_login import current_user
 
-from leads.i18n import country_name, language_name
+from leads.i18n import country_name, language_name, page_language
 from leads.intake import choices
 from leads.models.staff import DEFAULT_TIME_ZONE
 from leads.quotes.rules import INCLUDES
@@ -50,7 +51,14 @@ def staff_duration(seconds: float | None) -> str:
 
 @bp.app_template_filter("staff_percent")
 def staff_percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.0f}%"
+    """A share as the reader's language writes a whole percentage: 42 %, 42%, ٪42."""
+    return "—" if value is None else format_percent(value, locale=page_language())
+
+
+@bp.app_template_filter("staff_decimal")
+def staff_decimal(value: float | None) -> str:
+    """A figure with one decimal, as the reader's language writes it: 1.5 / 1,5."""
+    return "—" if value is None else format_decimal(value, "#,##0.0", locale=page_language())
 
 
 @bp.app_template_filter("staff_status")

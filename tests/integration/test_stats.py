@@ -226,6 +226,11 @@ def test_quote_figures_and_an_acceptance_the_patient_did_not_choose(app, client,
     assert 'Leads with at least one quote</th><td class="num">1<' in section
     assert 'Quotes per lead with a quote</th><td class="num">2.0<' in section
     assert "(100%)" in section and second.provider.name in section
+    # As a Danish reader writes them: a decimal comma, a space before the per cent sign.
+    danish, _ = signed_in_client(app, language="da")
+    html = danish.get("/staff/stats").get_data(as_text=True)
+    section = html[html.index('id="quotes-title"') : html.index('id="sources-title"')]
+    assert '<td class="num">2,0<' in section and "(100\xa0%)" in section
 
 
 def test_a_choice_a_coordinator_ended_still_counts_as_chosen_and_as_an_acceptance(app, client, taxonomy):
