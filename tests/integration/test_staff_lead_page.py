@@ -92,9 +92,22 @@ def test_assignments_show_status_score_breakdown_and_response_times(coordinator)
     html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
     assert "Odense Neuro (demo)" in html and "Aalborg Ortho (demo)" in html
     assert "Accepted" in html and "Declined: No capacity at the moment" in html
-    assert "20 min" in html and "2 h 5 min" in html and "1 d 3 h" in html
+    assert "20 min" in html and "2 hr, 5 min" in html and "1 day, 3 hr" in html
     # The factory stores a breakdown as it was before the engine kept codes: shown as it holds.
     assert "speaks en" in html and "30.0 / 30" in html
+
+
+def test_a_danish_coordinator_reads_response_times_in_danish_units(app, taxonomy):
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    lead = _lead(status="routed")
+    notified = ago(days=2)
+    AssignmentFactory(
+        lead=lead, status="accepted", created_at=notified,
+        viewed_at=notified + timedelta(minutes=20), responded_at=notified + timedelta(days=1, hours=3),
+    )  # fmt: skip
+    db.session.commit()
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert "20 min." in html and "1 dag og 3 t." in html
 
 
 def test_a_coordinator_adds_a_note_and_sees_it_in_the_timeline(coordinator):
