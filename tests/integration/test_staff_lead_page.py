@@ -167,6 +167,19 @@ def test_the_way_back_to_the_queue_view_survives_an_action_on_the_lead(coordinat
     assert len(actions) >= 4 and carried == {view}
 
 
+def test_the_way_back_to_the_queue_view_goes_along_to_a_duplicate_and_back(coordinator):
+    """From a filtered queue view to a duplicate, then to the request it duplicates and back to
+    the duplicate: "Back to the queue" on each still returns to that view."""
+    client, _ = coordinator
+    earlier = _lead()
+    later = _lead(status="duplicate", duplicate_of=earlier)
+    view = "/staff/leads?status=duplicate&country=NO"
+    for here, there in ((later, earlier), (earlier, later)):
+        html = client.get(f"/staff/leads/{here.id}", query_string={"back": view}).get_data(as_text=True)
+        link = re.search(rf'<a href="(/staff/leads/{there.id}[^"]*)">{there.reference}</a>', html)
+        assert link and parse_qs(urlsplit(link.group(1).replace("&amp;", "&")).query)["back"] == [view]
+
+
 def test_every_field_on_the_lead_page_has_a_label_of_its_own(coordinator):
     """Two boxes both called "Note (optional)" read alike in a screen reader's list of fields and
     in the error summary."""
