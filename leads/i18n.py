@@ -1,5 +1,5 @@
 """Languages: which one a page is read in, and the reader's own words for countries, languages,
-money and dates. Patient pages follow the patient's choice, staff pages the staff member's setting,
+money, dates and durations. Patient pages follow the patient's choice, staff pages the staff member's setting,
 a clinic's pages its notification language."""
 
 import re
@@ -15,6 +15,7 @@ from babel.core import get_global
 from babel.dates import format_datetime
 from babel.lists import format_list
 from babel.numbers import format_currency
+from babel.units import format_unit
 from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import get_locale, refresh
 from flask_login import current_user
@@ -337,6 +338,31 @@ def item_list(items, language: str | None = None) -> str:
     """Words listed as `language` writes a list: Treatment and Rehabilitation / Behandling og
     Genoptræning / العلاج وإعادة التأهيل (an English comma is not every language's)."""
     return format_list([str(item) for item in items], locale=language or page_language())
+
+
+def duration(seconds: float, language: str | None = None) -> str:
+    """A length of time in its two largest units that matter, abbreviated as `language` abbreviates
+    them and paired as it pairs units: 3 days, 4 hr / 3 dage og 4 t. / 3 Tg., 4 Std.; 25 min.; 40 Sek.
+    A reader of Danish does not read "d" and "h" as days and hours."""
+    locale = Locale.parse(language or page_language())
+    seconds = int(abs(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        counts = [(days, "day"), (hours, "hour")]
+    elif hours:
+        counts = [(hours, "hour"), (minutes, "minute")]
+    else:
+        counts = [(minutes, "minute")] if minutes else [(secs, "second")]
+    words = [format_unit(count, f"duration-{unit}", length="short", locale=locale) for count, unit in counts]
+    if len(words) == 1 or not counts[1][0]:
+        return words[0]
+    # The locale's pattern for two short units, else for two of anything (Danish has no unit list
+    # of its own). Not format_list: it repeats the second item where the unit list has no pattern
+    # for two (Arabic's).
+    pair = locale.list_patterns.get("unit-short", {}).get("2") or locale.list_patterns["standard"]["2"]
+    return pair.format(*words)
 
 
 def bdi(text) -> Markup:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from babel.numbers import format_decimal, format_percent
 from flask_login import current_user
 
-from leads.i18n import country_name, language_name, page_language
+from leads.i18n import country_name, duration, language_name, page_language
 from leads.intake import choices
 from leads.models.staff import DEFAULT_TIME_ZONE
 from leads.quotes.rules import INCLUDES
@@ -33,20 +33,8 @@ def reader_zone() -> ZoneInfo:
 
 @bp.app_template_filter("staff_duration")
 def staff_duration(seconds: float | None) -> str:
-    """3 d 4 h, 2 h 5 min, 12 min, 40 s: the two largest units that matter."""
-    if seconds is None:
-        return "—"
-    seconds = int(abs(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    if minutes:
-        return f"{minutes} min"
-    return f"{secs} s"
+    """A duration in the reader's language, its two largest units (3 dage og 4 t.); a dash for none."""
+    return "—" if seconds is None else duration(seconds)
 
 
 @bp.app_template_filter("staff_percent")

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from leads.extensions import broker_redis, db
+from leads.i18n import duration
 from leads.messaging import outbox
 from leads.models import EmailMessage, EmailStatus, Lead, OutboxMessage
 from leads.timeutil import utcnow
@@ -173,9 +174,5 @@ def _age(moment: datetime | None, now: datetime) -> timedelta | None:
 
 
 def _describe_age(age: timedelta) -> str:
-    seconds = int(age.total_seconds())
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    """In English, as every figure of this page is (README, "The coordinator dashboard")."""
+    return duration(age.total_seconds(), "en")

@@ -107,6 +107,23 @@ def test_an_illegal_status_change_from_a_stale_tab_shows_a_clear_message(staff_s
     assert axe_violations(page) == []
 
 
+def test_a_keyboard_user_skips_the_tables_to_the_lead_pages_actions(staff_server, page, busy_queue):
+    """The second Tab from the top shows "Go to the actions"; Enter puts focus on them, so the
+    next Tab reaches the first action's form rather than the providers' and emails' tables."""
+    sign_in_staff(page, staff_server, "coordinator@example.dk")
+    page.goto(f"{staff_server.url}/staff/leads/{busy_queue['target_id']}")
+    skip = page.get_by_role("link", name="Go to the actions")
+    expect(skip).not_to_be_in_viewport()  # out of sight until focused
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()  # shown while focused, as the site's own skip link
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("region", name="Actions")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Add a note")).to_be_focused()
+
+
 def test_the_stats_page_is_accessible_and_saved_as_a_screenshot(staff_server, page, busy_queue):
     sign_in_staff(page, staff_server, "coordinator@example.dk")
     page.goto(staff_server.url + "/staff/stats")

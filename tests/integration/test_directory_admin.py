@@ -154,7 +154,7 @@ def test_the_directory_shows_the_answer_figures_routing_weighs(admin):
     provider.unanswered_count, provider.median_response_seconds = 1, 2 * 3600 + 5 * 60
     db.session.commit()
     row = _directory_row(admin, "Vejle Neuro Centre")
-    assert "Answered 199 of 200 accepted 66, median answer 2 h 5 min" in row
+    assert "Answered 199 of 200 accepted 66, median answer 2 hr, 5 min" in row
     assert "No answers yet" not in row
 
 

@@ -95,4 +95,4 @@ def test_each_outbox_sweep_records_the_beat_run(app, redis_server):
     app.extensions["celery"].tasks[outbox.SWEEP_OUTBOX]()  # the task as beat has it run
     assert _broker(redis_server).get(operations.BEAT_RUN_KEY)
     [beat] = [figure for figure in operations.collect().figures if figure.label == "Last beat run"]
-    assert not beat.red and beat.value.endswith(" s ago")
+    assert not beat.red and beat.value.endswith(" sec ago")

@@ -396,8 +396,14 @@ def test_the_queue_shows_urgency_and_the_needs_attention_numbers(app, ward):
     html = client.get("/staff/leads").get_data(as_text=True)
     assert "Unroutable: 2" in html and "Needs review: 1" in html and "SLA overdue: 2" in html
     assert html.index(">unroutable-old</bdi>") < html.index(">review</bdi>") < html.index(">fresh</bdi>")
-    assert "Overdue 2 d" in html  # overdue-most is two days past due
+    assert "Overdue 2 days" in html  # overdue-most is two days past due
     assert "Export this list" not in html  # coordinators do not export
+
+
+def test_a_danish_coordinator_reads_how_long_overdue_in_danish_units(app, ward):
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    html = client.get("/staff/leads").get_data(as_text=True)
+    assert "Overskredet med 2 dage" in html and "2 d<" not in html
 
 
 @pytest.mark.pg_only

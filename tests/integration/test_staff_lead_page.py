@@ -92,7 +92,7 @@ def test_assignments_show_status_score_breakdown_and_response_times(coordinator)
     html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
     assert "Odense Neuro (demo)" in html and "Aalborg Ortho (demo)" in html
     assert "Accepted" in html and "Declined: No capacity at the moment" in html
-    assert "20 min" in html and "2 h 5 min" in html and "1 d 3 h" in html
+    assert "20 min" in html and "2 hr, 5 min" in html and "1 day, 3 hr" in html
     # The factory stores a breakdown as it was before the engine kept codes: shown as it holds.
     assert "speaks en" in html and "30.0 / 30" in html
 
@@ -129,6 +129,19 @@ def test_a_danish_reader_sees_a_language_capitalised_as_an_answer_and_lower_case
     html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
     assert "<dd>Arabisk (ar)</dd>" in html  # the preferred language, an answer of its own
     assert "2025-01, vist på arabisk (ar)" in html  # the consent's, inside a sentence
+
+
+def test_a_danish_coordinator_reads_response_times_in_danish_units(app, taxonomy):
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    lead = _lead(status="routed")
+    notified = ago(days=2)
+    AssignmentFactory(
+        lead=lead, status="accepted", created_at=notified,
+        viewed_at=notified + timedelta(minutes=20), responded_at=notified + timedelta(days=1, hours=3),
+    )  # fmt: skip
+    db.session.commit()
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert "20 min." in html and "1 dag og 3 t." in html
 
 
 def test_a_coordinator_adds_a_note_and_sees_it_in_the_timeline(coordinator):
@@ -186,6 +199,19 @@ def test_the_way_back_to_the_queue_view_survives_an_action_on_the_lead(coordinat
     actions = re.findall(rf'<form method="post" action="(/staff/leads/{lead.id}/[^"]*)"', html)
     carried = {parse_qs(urlsplit(a.replace("&amp;", "&")).query).get("back", [""])[0] for a in actions}
     assert len(actions) >= 4 and carried == {view}
+
+
+def test_the_way_back_to_the_queue_view_goes_along_to_a_duplicate_and_back(coordinator):
+    """From a filtered queue view to a duplicate, then to the request it duplicates and back to
+    the duplicate: "Back to the queue" on each still returns to that view."""
+    client, _ = coordinator
+    earlier = _lead()
+    later = _lead(status="duplicate", duplicate_of=earlier)
+    view = "/staff/leads?status=duplicate&country=NO"
+    for here, there in ((later, earlier), (earlier, later)):
+        html = client.get(f"/staff/leads/{here.id}", query_string={"back": view}).get_data(as_text=True)
+        link = re.search(rf'<a href="(/staff/leads/{there.id}[^"]*)">{there.reference}</a>', html)
+        assert link and parse_qs(urlsplit(link.group(1).replace("&amp;", "&")).query)["back"] == [view]
 
 
 def test_every_field_on_the_lead_page_has_a_label_of_its_own(coordinator):

@@ -2,9 +2,11 @@
 
 import configparser
 import runpy
+import shlex
 from pathlib import Path
 
 import pytest
+from gunicorn.config import Config as GunicornConfig
 
 import config
 
@@ -50,6 +52,16 @@ def test_stopping_the_web_lets_gunicorn_finish_the_requests_it_serves():
     service = _unit("quotes-web.service")["Service"]
     assert service["KillMode"] == "mixed"
     assert _seconds(service["TimeoutStopSec"]) > GUNICORN["graceful_timeout"] + 5
+
+
+def test_the_web_unit_starts_gunicorn_without_a_control_socket():
+    """gunicorn would make it under $HOME, which the service's user has not, and warn at each
+    start. Read with the installed gunicorn's own parser, so a misspelt option fails here."""
+    command = shlex.split(_unit("quotes-web.service")["Service"]["ExecStart"])
+    assert Path(command[0]).name == "gunicorn"
+    options = GunicornConfig().parser().parse_args(command[1:])
+    assert options.control_socket_disable is True
+    assert options.args == ["wsgi:app"]
 
 
 def test_a_web_request_gives_up_on_the_database_before_gunicorn_kills_its_worker():
