@@ -297,7 +297,7 @@ def test_why_each_part_of_a_providers_score_is_read_in_the_readers_language(app,
     assert because == [
         # The condition category is a taxonomy name, translated from its own catalog entry.
         "⟦offers it as an approved treatment⟧; ⟦accepted conditions in Spinal cord injury: 1 of 1⟧",
-        "⟦speaks the patient&#39;s language (Engelsk)⟧",
+        "⟦speaks the patient&#39;s language (engelsk)⟧",
         "⟦no answers yet: counted as average⟧",
         "⟦no answers yet: counted as average⟧",
         "⟦leads this week: 0 of 10⟧; ⟦never assigned before⟧",
