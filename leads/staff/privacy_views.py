@@ -24,6 +24,21 @@ def _lead_or_404(lead_id: int) -> Lead:
     return db.get_or_404(Lead, lead_id)
 
 
+def _listed(lead: Lead, detail: str, error: str | None, status: int) -> tuple[list, str | None, int]:
+    """The requests linked to `lead` (privacy.linked_requests, as the export and the erasure
+    themselves find them), each logged as a view with `detail`, committed; none, with the reason
+    as the page's error (409), when nothing of the patient is held."""
+    try:
+        requests = privacy.linked_requests(lead.reference)
+    except privacy.PatientNotFound as exc:
+        db.session.rollback()
+        return [], error or str(exc), 409
+    for listed in requests:
+        access_log.record_view(current_user.id, listed.lead.id, detail=detail)
+    db.session.commit()
+    return requests, error, status
+
+
 def _export_page(
     lead: Lead, form: PatientExportForm | None = None, *, error: str | None = None, status: int = 200
 ):
@@ -33,14 +48,7 @@ def _export_page(
     the list changed since."""
     if form is None:
         form = PatientExportForm(formdata=None, prefix="export")
-    try:
-        requests = privacy.linked_requests(lead.reference)
-    except privacy.PatientNotFound as exc:
-        db.session.rollback()
-        requests, error, status = [], error or str(exc), 409
-    for listed in requests:
-        access_log.record_view(current_user.id, listed.lead.id, detail=EXPORT_LIST)
-    db.session.commit()
+    requests, error, status = _listed(lead, EXPORT_LIST, error, status)
     if form.requests.data is None:
         form.requests.data = [listed.lead.reference for listed in requests if listed.own]
     form.shown.data = " ".join(listed.lead.reference for listed in requests)
@@ -101,18 +109,12 @@ def lead_patient_export(lead_id: int):
 def _erasure_page(
     lead: Lead, form: ErasureForm | None = None, *, error: str | None = None, status: int = 200
 ):
-    """Every request the erasure would erase (privacy.patient_leads, as the erasure itself), each
+    """Every request the erasure would erase (privacy.linked_requests, as the erasure itself), each
     shown one logged, and the form that erases exactly those: it carries their references."""
     if form is None:
         form = ErasureForm(formdata=None, prefix="erase")
-    try:
-        requests = privacy.patient_leads(lead.reference)
-    except privacy.PatientNotFound as exc:
-        db.session.rollback()
-        requests, error, status = [], error or str(exc), 409
-    for listed in requests:
-        access_log.record_view(current_user.id, listed.id, detail=ERASURE_LIST)
-    db.session.commit()
+    linked, error, status = _listed(lead, ERASURE_LIST, error, status)
+    requests = [listed.lead for listed in linked]
     # What this page lists, also in a submitted form shown again: the next click confirms this list.
     form.shown.data = " ".join(listed.reference for listed in requests)
     form.confirm.data = False
