@@ -231,6 +231,9 @@ SAID: dict[str, str | Callable[[dict], str]] = {
     "retention_over": N_("Retention period over."),
     # Emails.
     "email_failed": N_("Email '%(template)s' could not be delivered: %(error)s"),
+    "email_erased_while_sent": N_(
+        "Not delivered, and not tried again: its words were erased while the server was asked."
+    ),
     "email_resent": N_(
         "Email '%(template)s' goes out again: the worker sending it stopped before recording the mail "
         "server's answer, so it may arrive twice (with the same Message-ID)."

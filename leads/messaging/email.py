@@ -32,7 +32,7 @@ from leads.messaging.provider_keys import PROVIDER_TEMPLATE_PREFIX, assignment_o
 from leads.messaging.smtp_connection import send_on_open_connection
 from leads.messaging.urls import public_url, staff_lead_url
 from leads.models import Assignment, Consent, EmailMessage, EmailStatus, Lead, Quote
-from leads.notes import Note
+from leads.notes import SAID, Note
 from leads.timeutil import utcnow
 from leads.workflow import ENGAGED, sharing_refusal
 
@@ -724,8 +724,10 @@ def _record_deadline(claimed_at: datetime) -> datetime:
     return claimed_at + timeout - min(RECORD_MARGIN, timeout / 4)
 
 
-# What an email whose words an erasure removed while it went out says instead of the server's answer.
-ERASED_WHILE_SENT = "Not delivered, and not tried again: its words were erased while the server was asked."
+# What an email whose words an erasure removed while it went out says instead of the server's answer:
+# its English text on the email row, the note itself (worded in the reader's language) in history.
+ERASED_WHILE_SENT_NOTE = Note("email_erased_while_sent")
+ERASED_WHILE_SENT = SAID["email_erased_while_sent"]
 
 
 def _record_outcome(sent: _Claimed, error: Exception | None) -> tuple[str, int] | None:
@@ -742,7 +744,7 @@ def _record_outcome(sent: _Claimed, error: Exception | None) -> tuple[str, int] 
     if not email.body_text:
         # The patient's data was erased while the server was asked (a claimed email always holds
         # its words): the answer often quotes their address, and nothing is left to send again.
-        _mark_failed(email, ERASED_WHILE_SENT)
+        _mark_failed(email, ERASED_WHILE_SENT, said=ERASED_WHILE_SENT_NOTE)
     elif isinstance(error, PermanentSmtpError):
         _mark_failed(email, str(error))
     else:
@@ -871,10 +873,12 @@ def hard_bounced(email: EmailMessage) -> bool:
     return email.status == EmailStatus.FAILED and (email.last_error or "")[:1] == "5"
 
 
-def _mark_failed(email: EmailMessage, error: str) -> None:
+def _mark_failed(email: EmailMessage, error: str, *, said: Note | None = None) -> None:
+    """`error` on the email row; in its lead's history, `said` when the system says why (worded in
+    the reader's language), else `error` as the mail server gave it."""
     email.status = EmailStatus.FAILED
     email.last_error = error[:1000]
-    _note_failure(email.lead_id, Note("email_failed", template=email.template, error=error[:300]))
+    _note_failure(email.lead_id, Note("email_failed", template=email.template, error=said or error[:300]))
 
 
 def _note_failure(lead_id: int | None, note: Note) -> None:
@@ -961,7 +965,7 @@ def _take_back_abandoned_claims(now) -> None:
         .returning(EmailMessage.lead_id, EmailMessage.template)
     ).all()
     for lead_id, template in erased:
-        _note_failure(lead_id, Note("email_failed", template=template, error=ERASED_WHILE_SENT))
+        _note_failure(lead_id, Note("email_failed", template=template, error=ERASED_WHILE_SENT_NOTE))
     taken_back = db.session.execute(
         sa.update(EmailMessage)
         .where(abandoned)

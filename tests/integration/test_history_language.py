@@ -15,7 +15,8 @@ from babel.dates import format_date
 import config
 from leads.extensions import db
 from leads.i18n import money
-from leads.models import Lead, LeadEvent, Role
+from leads.messaging.email import ERASED_WHILE_SENT, due_email_ids, queue_email
+from leads.models import EmailMessage, Lead, LeadEvent, Role
 from leads.models.lead import event_values
 from leads.notes import SAID, Note, fixed
 from leads.patients import privacy
@@ -239,3 +240,28 @@ def test_a_note_whose_values_its_words_cannot_take_is_refused_as_it_is_written(a
         event_values("note", actor_type="system", note=Note("no_answer", provider="Aarhus", days="three"))
     with pytest.raises(ValueError, match="cannot be worded"):
         event_values("note", actor_type="system", note=Note("quote_withdrawn"))
+
+
+def test_an_email_an_erasure_emptied_while_it_went_out_is_said_failed_in_the_readers_words(
+    app, taxonomy, monkeypatch
+):
+    """Why such an email failed is the system's own sentence, not a mail server's answer: inside
+    the history's note it comes from the catalogs too, where it once sat in English on every page."""
+    read_bracketed(monkeypatch, "da")
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    lead = LeadFactory(email="patient@example.org")
+    db.session.flush()
+    email_id = queue_email(
+        template="test_message", to=lead.email, idempotency_key="k1", sent_at=utcnow(), lead_id=lead.id
+    )
+    db.session.commit()
+    email = db.session.get(EmailMessage, email_id)
+    email.status, email.claimed_at, email.attempts = "sending", utcnow() - timedelta(hours=1), 1
+    privacy.anonymise(lead)  # the patient's data erased while a worker, since dead, held the claim
+    db.session.commit()
+
+    due_email_ids()
+
+    assert db.session.get(EmailMessage, email_id).last_error == ERASED_WHILE_SENT  # the row keeps English
+    failed = [note for note in _notes_shown(_page(client, lead)) if "test_message" in note]
+    assert failed == [f"⟦Email 'test_message' could not be delivered: ⟦{ERASED_WHILE_SENT}⟧⟧"]
