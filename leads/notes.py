@@ -18,7 +18,7 @@ from datetime import date
 from functools import lru_cache
 
 from babel.dates import format_date
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale, format_decimal, gettext
 from flask_babel import lazy_gettext as _l
 
 from leads.i18n import DEFAULT_LANGUAGE, N_, money, page_language
@@ -273,6 +273,8 @@ def _worded(value):
         return worded
     if isinstance(value, list):
         return "; ".join(str(_worded(item)) for item in value)
+    if isinstance(value, float):
+        return format_decimal(value)  # a score: 72.5, 72,5
     return value
 
 

@@ -291,7 +291,7 @@ def _assign_next(lead: Lead, limit: int) -> tuple[list[Assignment], Note | None]
             "provider_assigned",
             actor_type="system",
             note=Note(
-                "provider_assigned", provider=provider.name, rank=assignment.rank, score=f"{match.score:g}"
+                "provider_assigned", provider=provider.name, rank=assignment.rank, score=float(match.score)
             ),
         )
         assignments.append(assignment)

@@ -265,3 +265,27 @@ def test_an_email_an_erasure_emptied_while_it_went_out_is_said_failed_in_the_rea
     assert db.session.get(EmailMessage, email_id).last_error == ERASED_WHILE_SENT  # the row keeps English
     failed = [note for note in _notes_shown(_page(client, lead)) if "test_message" in note]
     assert failed == [f"⟦Email 'test_message' could not be delivered: ⟦{ERASED_WHILE_SENT}⟧⟧"]
+
+
+def test_a_providers_score_in_the_history_is_written_with_the_readers_decimal_sign(app, taxonomy):
+    """The score is stored as a number and written as the reader's language writes numbers, as
+    the assignments' table beside it does; rows stored before hold the English text, shown so."""
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    lead = LeadFactory(status="routed")
+    db.session.flush()
+    lead.add_event(
+        "note", actor_type="system", note=Note("provider_assigned", provider="A", rank=1, score=72.5)
+    )
+    lead.add_event(
+        "note", actor_type="system", note=Note("provider_assigned", provider="B", rank=2, score=80.0)
+    )
+    lead.add_event(
+        "note", actor_type="system", note=Note("provider_assigned", provider="C", rank=3, score="61.5")
+    )
+    db.session.commit()
+
+    shown = " ".join(_notes_shown(_page(client, lead)))
+    assert "72,5" in shown and "72.5" not in shown
+    assert "score 80)" in shown and "score 61.5)" in shown
+    english = db.session.scalars(sa.select(LeadEvent.note).filter_by(lead_id=lead.id)).all()
+    assert any("score 72.5)" in note for note in english) and any("score 80)" in note for note in english)
