@@ -570,7 +570,7 @@ def confirm_booking(assignment_id: int, treatment_date: date, now: datetime | No
     refusal = booking_refusal(assignment)
     if refusal:
         _refuse(refusal)
-    if treatment_date < now.date():
+    if treatment_date < danish_date(now):  # the clinic's date, as a quote's earliest start
         _refuse(gettext("The treatment date cannot be in the past."))
     quote = assignment.quote
     quote.booked_at, quote.treatment_date = now, treatment_date

@@ -3,7 +3,7 @@ the patient compares the live quotes on their own page and chooses one, or none.
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -221,6 +221,19 @@ def test_the_quote_service_itself_checks_the_earliest_start_against_the_danish_d
         quotes.send_quote(first.id, replace(offer(), earliest_start=moment.date()), now=moment)
     assert list(refused.value.problems) == ["earliest_start"]
     assert count_rows(Quote) == 0
+
+
+def test_just_after_danish_midnight_a_booking_for_the_clinics_yesterday_is_in_the_past(client, accepted):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    quote = db.session.scalar(sa.select(Quote))
+    client.post(f"{patient(lead)}/quotes/{quote.id}/choose", data=choice(quote))
+    moment = datetime(2027, 7, 1, 22, 30, tzinfo=UTC)  # 00:30 CEST on the 2nd
+    with pytest.raises(quotes.QuoteRefused, match="cannot be in the past"):
+        quotes.confirm_booking(first.id, date(2027, 7, 1), now=moment)
+    assert db.session.get(Lead, lead.id).status == "chosen"
+    quotes.confirm_booking(first.id, date(2027, 7, 2), now=moment)
+    assert db.session.get(Lead, lead.id).status == "booked"
 
 
 def test_the_quote_service_itself_refuses_a_control_character_in_the_message(accepted):
