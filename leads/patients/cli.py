@@ -1,5 +1,5 @@
-"""`flask privacy export REFERENCE_OR_EMAIL [-o FILE]`, `flask privacy erase REFERENCE_OR_EMAIL`
-and `flask privacy retention [--list | --apply]`."""
+"""`flask privacy export REFERENCE_OR_EMAIL [--include REF]... [-o FILE]`,
+`flask privacy erase REFERENCE_OR_EMAIL` and `flask privacy retention [--list | --apply]`."""
 
 import json
 import sys

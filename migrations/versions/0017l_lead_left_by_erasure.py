@@ -21,7 +21,8 @@ branch_labels = None
 depends_on = None
 
 LEFT_BY_ERASURE = "left_by_erasure_at IS NOT NULL AND anonymised_at IS NULL"
-# The start of privacy.LEFT_AT_DEADLINE_NOTE, the note each request left was given.
+# The start of the note each request left was given (then privacy.LEFT_AT_DEADLINE_NOTE; its English
+# sentence is now `left_at_deadline` in leads.notes.SAID, which a migration must not import).
 LEFT_NOTE = "The data of % was erased at its erasure deadline; this request, linked to it%"
 
 lead = sa.table(
