@@ -51,7 +51,9 @@ class Note:
     def english(self) -> str:
         """Its English sentence, as the event's `note` keeps it. Values its words cannot take (a
         name where a number goes, one missing) are refused here, as it is written."""
-        return _english(self.stored)
+        if self.data["what"] in RECURRING:
+            return _english(self.stored)
+        return _english.__wrapped__(self.stored)
 
     @property
     def stored(self) -> str:
@@ -59,9 +61,14 @@ class Note:
         return json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
 
 
-# The same notes recur (every form writes "Sent the quote form" with the same consent version),
-# and switching the locale to word one costs more than the rest of it.
-@lru_cache(maxsize=4096)
+# Notes whose English sentence is kept once worded: the same few recur on the form's path (every
+# form writes "Sent the quote form" with the same consent version), and switching the locale to
+# word one costs more than the rest of it. Only notes without anyone's words: a sentence kept in
+# memory would outlive the erasure of what it quotes.
+RECURRING = frozenset({"submitted"})
+
+
+@lru_cache(maxsize=64)
 def _english(stored: str) -> str:
     with force_locale(DEFAULT_LANGUAGE):
         sentence = words(json.loads(stored))

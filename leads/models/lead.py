@@ -74,7 +74,8 @@ class Lead(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(sa.String(12), unique=True, default=new_reference)
     status: Mapped[str] = mapped_column(sa.String(20), default=LeadStatus.NEW.value)
-    status_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    # A coordinator's note on a status change (up to 2,000 characters), or a system note's data.
+    status_reason: Mapped[str | None] = mapped_column(sa.Text)
     full_name: Mapped[str] = mapped_column(sa.String(200))
     email: Mapped[str] = mapped_column(sa.String(254), index=True)
     # email_key(email), set with the email (`_email_set`; the intake's insert gives it itself), and

@@ -18,7 +18,7 @@ from leads.i18n import money
 from leads.messaging.email import ERASED_WHILE_SENT, due_email_ids, queue_email
 from leads.models import EmailMessage, Lead, LeadEvent, Role
 from leads.models.lead import event_values
-from leads.notes import SAID, Note, fixed
+from leads.notes import SAID, Note, _english, fixed
 from leads.patients import privacy
 from leads.staff import lead_actions
 from leads.timeutil import utcnow
@@ -289,3 +289,15 @@ def test_a_providers_score_in_the_history_is_written_with_the_readers_decimal_si
     assert "score 80)" in shown and "score 61.5)" in shown
     english = db.session.scalars(sa.select(LeadEvent.note).filter_by(lead_id=lead.id)).all()
     assert any("score 72.5)" in note for note in english) and any("score 80)" in note for note in english)
+
+
+def test_only_notes_without_anyones_words_are_kept_worded_in_memory(app):
+    """The form's own note is worded once and kept (every form writes the same); a note quoting
+    a coordinator's words is worded each time, so nothing of it outlives an erasure in memory."""
+    _english.cache_clear()
+    typed = Note("duplicate_marked_with_note", reference="Q-ABC123", note="Patient's sister called")
+    assert typed.english == "Duplicate of Q-ABC123: Patient's sister called"
+    assert _english.cache_info().currsize == 0
+    sentences = {Note("submitted", version="2026-11-v1").english for _ in range(2)}
+    assert sentences == {"Sent the quote form (consent text 2026-11-v1)."}
+    assert _english.cache_info().currsize == 1

@@ -282,6 +282,21 @@ def test_a_legal_status_change_goes_through_the_workflow_and_into_the_timeline(c
     assert "Routed → Contacted" in html
 
 
+def test_a_status_change_takes_a_note_as_long_as_its_field_allows(coordinator):
+    """The form allows 2,000 characters, and the note is also the lead's status reason: a column of
+    500 refused it on PostgreSQL with an error page (SQLite does not enforce the length)."""
+    client, _ = coordinator
+    lead = _lead(status="routed")
+    note = ("Spoke with the clinic. " * 86).strip()  # 1,977 characters
+    response = client.post(
+        f"/staff/leads/{lead.id}/status",
+        data={"status-status": "closed_lost", "status-current_status": "routed", "status-note": note},
+    )
+    assert response.status_code == 302
+    db.session.refresh(lead)
+    assert (lead.status, lead.status_reason) == ("closed_lost", note)
+
+
 def test_an_illegal_status_change_is_refused_with_a_clear_message(coordinator):
     client, _ = coordinator
     lead = _lead(status="new")
