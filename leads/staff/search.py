@@ -61,7 +61,9 @@ def search_condition(text: str):
     if "@" in text:
         if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
             return _email_condition(text)
-        return _scanned(Lead.email.icontains(text, autoescape=True))
+        # Part of an address, in any case: the stored keys and the typed part lower-cased alike in
+        # Python (the database's lower() changes A to Z only on SQLite).
+        return _scanned(Lead.email_key.contains(email_key(text), autoescape=True))
     if _PHONE.fullmatch(text) and sum(ch.isdigit() for ch in text) >= 5:
         return _phone_condition(text)
     return _scanned(Lead.full_name.icontains(text, autoescape=True))
