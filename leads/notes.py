@@ -18,7 +18,7 @@ from datetime import date
 from functools import lru_cache
 
 from babel.dates import format_date
-from flask_babel import force_locale, format_decimal, gettext
+from flask_babel import force_locale, format_decimal, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
 from leads.i18n import DEFAULT_LANGUAGE, N_, money, page_language
@@ -143,6 +143,37 @@ def _decline_reason(data: dict) -> str:
     return str(DECLINE_REASONS[data["reason"]])
 
 
+def _closed_and_cancelled(closed: int, cancelled: int) -> dict:
+    """The two counts of stopped sharing, each with its own plural form (stored `ended`/`closed`
+    and `cancelled`)."""
+    return {
+        "assignments": ngettext("%(num)d open assignment closed", "%(num)d open assignments closed", closed),
+        "emails": ngettext(
+            "%(num)d unsent provider email cancelled", "%(num)d unsent provider emails cancelled", cancelled
+        ),
+    }
+
+
+def _sharing_stopped(data: dict) -> str:
+    return gettext("%(assignments)s, %(emails)s.", **_closed_and_cancelled(data["ended"], data["cancelled"]))
+
+
+def _consent_withdrawn(data: dict) -> str:
+    return gettext(
+        "Consent withdrawn: %(assignments)s, %(emails)s.",
+        **_closed_and_cancelled(data["closed"], data["cancelled"]),
+    )
+
+
+def _quotes_closed(data: dict) -> str:
+    return ngettext(
+        "%(num)d open quote closed: %(why)s",
+        "%(num)d open quotes closed: %(why)s",
+        data["count"],
+        why=_worded(data["why"]),
+    )
+
+
 # Every note the system writes, and its words: a sentence with placeholders for its values (a
 # list is joined with "; "), or a function of its data.
 SAID: dict[str, str | Callable[[dict], str]] = {
@@ -172,9 +203,7 @@ SAID: dict[str, str | Callable[[dict], str]] = {
     "sent_to": N_("Sent to: %(names)s."),
     "rerouted": N_("%(reason)s Sent to: %(names)s."),
     "rerouted_none_left": N_("%(reason)s No provider left: %(why)s"),
-    "sharing_stopped": N_(
-        "%(ended)d open assignment(s) closed, %(cancelled)d unsent provider email(s) cancelled."
-    ),
+    "sharing_stopped": _sharing_stopped,
     "provider_viewed": N_("%(provider)s opened the request."),
     "provider_accepted": N_("%(provider)s accepted."),
     "provider_accepted_with_note": N_("%(provider)s accepted. Note: %(note)s"),
@@ -199,7 +228,7 @@ SAID: dict[str, str | Callable[[dict], str]] = {
     "no_live_quote": N_("No live quote is left."),
     "quote_expired": N_("The quote of %(provider)s expired on %(date)s."),
     "renewal_requested": N_("The patient asked %(provider)s to renew its expired quote."),
-    "quotes_closed": N_("%(count)d open quote(s) closed: %(why)s"),
+    "quotes_closed": _quotes_closed,
     "choice_ended": N_(
         "The patient's choice of %(provider)s ended; its link no longer shows the lead: %(why)s"
     ),
@@ -219,10 +248,7 @@ SAID: dict[str, str | Callable[[dict], str]] = {
     "because_moved": N_("a coordinator moved the lead to %(status)s."),
     # The patient's own steps.
     "consent_withdrawn_status": N_("The patient withdrew consent."),
-    "consent_withdrawn": N_(
-        "Consent withdrawn: %(closed)d open assignment(s) closed, %(cancelled)d unsent provider email(s) "
-        "cancelled."
-    ),
+    "consent_withdrawn": _consent_withdrawn,
     "erasure_requested": N_("The patient asked for their data to be erased."),
     # Privacy and retention.
     "erased": N_("(removed when the patient's data was erased)"),

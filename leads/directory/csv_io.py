@@ -14,6 +14,7 @@ import io
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from leads.directory.service import find_by_name, is_paused, list_providers, save_provider
 from leads.directory.validation import (
@@ -179,20 +180,41 @@ def _check_header(columns: list[str]) -> None:
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
     if missing and len(columns) == 1:
         problems.append(
-            _("missing column(s): %(columns)s (is the file separated by commas?)", columns=", ".join(missing))
+            ngettext(
+                "missing column: %(columns)s (is the file separated by commas?)",
+                "missing columns: %(columns)s (is the file separated by commas?)",
+                len(missing),
+                columns=", ".join(missing),
+            )
         )
     elif missing:
-        problems.append(_("missing column(s): %(columns)s", columns=", ".join(missing)))
+        problems.append(
+            ngettext(
+                "missing column: %(columns)s",
+                "missing columns: %(columns)s",
+                len(missing),
+                columns=", ".join(missing),
+            )
+        )
     if unknown:
         problems.append(
-            _(
-                "unknown column(s): %(unknown)s; the columns are: %(columns)s",
+            ngettext(
+                "unknown column: %(unknown)s; the columns are: %(columns)s",
+                "unknown columns: %(unknown)s; the columns are: %(columns)s",
+                len(unknown),
                 unknown=", ".join(unknown),
                 columns=", ".join(COLUMNS),
             )
         )
     if duplicated:
-        problems.append(_("column(s) named twice: %(columns)s", columns=", ".join(duplicated)))
+        problems.append(
+            ngettext(
+                "column named twice: %(columns)s",
+                "columns named twice: %(columns)s",
+                len(duplicated),
+                columns=", ".join(duplicated),
+            )
+        )
     if problems:
         raise ImportFailed([LineError(1, problem) for problem in problems])
 

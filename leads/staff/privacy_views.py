@@ -1,7 +1,9 @@
 """Admin actions on a patient's data from the lead page: export it (right of access) and erase
 it (right to erasure). Both list every lead linked to this one first: the export downloads the
 ones ticked (those sent from this lead's address, unless the admin chooses otherwise), the
-erasure erases exactly the ones listed."""
+erasure erases exactly the ones listed. Both carry on the queue view the lead page was opened
+from (`back`, only ever a queue URL, as the lead page's own actions do), in their links, their
+forms and the return to the lead page."""
 
 import json
 
@@ -15,6 +17,7 @@ from leads.models import Lead, Role, access_detail
 from leads.patients import privacy
 from leads.staff import access_log, bp
 from leads.staff.forms import ErasureForm, PatientExportForm
+from leads.staff.lead_views import _back
 
 ERASURE_LIST = access_detail("listed_for_erasure")
 EXPORT_LIST = access_detail("listed_for_export")
@@ -59,6 +62,7 @@ def _export_page(
         form=form,
         ticked=set(form.requests.data),
         action_error=error,
+        back=_back(),
     )
     return html, status
 
@@ -119,7 +123,12 @@ def _erasure_page(
     form.shown.data = " ".join(listed.reference for listed in requests)
     form.confirm.data = False
     html = render_template(
-        "staff/erase_patient.html", lead=lead, requests=requests, form=form, action_error=error
+        "staff/erase_patient.html",
+        lead=lead,
+        requests=requests,
+        form=form,
+        action_error=error,
+        back=_back(),
     )
     return html, status
 
@@ -172,4 +181,4 @@ def lead_patient_erase(lead_id: int):
         _("The patient's data is erased from %(references)s.", references=", ".join(record.references)),
         "success",
     )
-    return redirect(url_for("staff.lead_detail", lead_id=lead_id))
+    return redirect(url_for("staff.lead_detail", lead_id=lead_id, back=_back()))

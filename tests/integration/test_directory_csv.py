@@ -162,10 +162,23 @@ def test_a_known_name_in_another_case_updates_its_provider(app, taxonomy):
     [
         ("", "line 1: the file is empty; the first line names the columns: name, city,"),
         (HEADER, "line 2: no providers in the file, only the header"),
-        ("name;city;region\n", "line 1: missing column(s): name, city, region, notification_emails,"),
-        (HEADER.replace("languages,", "langs,"), "line 1: missing column(s): languages"),
-        (HEADER.replace("\n", ",notes\n"), "line 1: unknown column(s): notes; the columns are:"),
-        (HEADER.replace("city,", "city,city,"), "line 1: column(s) named twice: city"),
+        ("name;city;region\n", "line 1: missing columns: name, city, region, notification_emails,"),
+        ("name;city;region\n", "(is the file separated by commas?)"),
+        (HEADER.replace("languages,", "langs,"), "line 1: missing column: languages"),
+        (
+            HEADER.replace("languages,", "langs,").replace("city,", "town,"),
+            "line 1: missing columns: city, languages",
+        ),
+        (HEADER.replace("\n", ",notes\n"), "line 1: unknown column: notes; the columns are:"),
+        (
+            HEADER.replace("\n", ",notes,remarks\n"),
+            "line 1: unknown columns: notes, remarks; the columns are:",
+        ),
+        (HEADER.replace("city,", "city,city,"), "line 1: column named twice: city"),
+        (
+            HEADER.replace("city,", "city,city,").replace("region,", "region,region,"),
+            "line 1: columns named twice: city, region",
+        ),
         (HEADER + AARHUS.replace("\n", ",extra\n"), "line 2: has 12 values but the header names 11 columns"),
         (HEADER + 'x,"unterminated\n', "not a well-formed CSV line"),
     ],

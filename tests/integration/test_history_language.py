@@ -120,12 +120,52 @@ def test_values_that_are_notes_dates_prices_statuses_and_reasons_are_worded_too(
         [
             f"⟦Aarhus Rehab sent a quote: ⟦{low} to {high}⟧, valid until "
             f"{format_date(date(2026, 12, 24), 'long', locale='da')}.⟧",
-            "⟦2 open quote(s) closed: ⟦a coordinator moved the lead to ⟦Closed lost⟧.⟧⟧",
+            "⟦2 open quotes closed: ⟦a coordinator moved the lead to ⟦Closed lost⟧.⟧⟧",
             "⟦Aarhus Rehab declined: ⟦No capacity at the moment⟧.⟧",
             f"⟦Aarhus declined No provider left: ⟦{closed}⟧⟧",
             "⟦⟦Odense did not answer within 3 working days.⟧ No provider left: "
             "⟦No provider fits this request. Ruled out: ⟦⟦already had this patient⟧ (2)⟧.⟧⟧",
             "⟦Looks like spam: ⟦the name contains a link⟧; ⟦advertising phrases: casino⟧.⟧",
+        ]
+    )
+
+
+def test_counted_notes_take_the_plural_form_of_their_count(app, taxonomy, monkeypatch):
+    """A count is worded with its own plural form (ngettext), never "assignment(s)": a sentence
+    with two counts takes each worded on its own; the data stored before is read as it was, and
+    the English sentence the event keeps agrees with its counts."""
+    read_bracketed(monkeypatch, "da")
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    lead = LeadFactory(status="contacted")
+    db.session.flush()
+    moved = Note("because_moved", status=Note("lead_status", status="closed_lost"))
+    written = [
+        Note("sharing_stopped", ended=1, cancelled=2),
+        Note("consent_withdrawn", closed=2, cancelled=1),
+        Note("quotes_closed", count=1, why=moved),
+    ]
+    for note in written:
+        lead.add_event("note", actor_type="system", note=note)
+    # A row written before, with the data of those days and its "(s)" sentence: worded anew.
+    old = lead.add_event("note", actor_type="system", note=Note("quotes_closed", count=3, why=moved))
+    old.note = "3 open quote(s) closed: a coordinator moved the lead to Closed lost."
+    db.session.commit()
+
+    assert [note.english for note in written] == [
+        "1 open assignment closed, 2 unsent provider emails cancelled.",
+        "Consent withdrawn: 2 open assignments closed, 1 unsent provider email cancelled.",
+        "1 open quote closed: a coordinator moved the lead to Closed lost.",
+    ]
+    assert written[0].data == {"what": "sharing_stopped", "ended": 1, "cancelled": 2}
+    shown = _notes_shown(_page(client, lead))
+    assert not any("(s)" in note for note in shown)
+    worded_moved = "⟦a coordinator moved the lead to ⟦Closed lost⟧.⟧"
+    assert sorted(shown) == sorted(
+        [
+            "⟦⟦1 open assignment closed⟧, ⟦2 unsent provider emails cancelled⟧.⟧",
+            "⟦Consent withdrawn: ⟦2 open assignments closed⟧, ⟦1 unsent provider email cancelled⟧.⟧",
+            f"⟦1 open quote closed: {worded_moved}⟧",
+            f"⟦3 open quotes closed: {worded_moved}⟧",
         ]
     )
 

@@ -1,8 +1,11 @@
 """Privacy operations from the three doors: the command line, the admin's lead page and the
 patient's own request; retention; consent you can prove; the privacy notice."""
 
+import html as html_module
 import json
+import re
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -431,6 +434,78 @@ def test_an_export_with_nothing_ticked_or_a_request_not_linked_is_refused(app, t
     assert unlisted.status_code == 400
     assert "Open the list of the patient" in unlisted.get_data(as_text=True)
     assert db.session.scalars(sa.select(AccessLog).filter_by(action="patient_export")).all() == []
+
+
+QUEUE_VIEW = "/staff/leads?status=new&country=NO&after=3.1795937214517094.14"
+
+
+def _carried(url: str) -> str | None:
+    """The queue view a link, a form's action or a redirect carries (`back`), or None."""
+    return parse_qs(urlsplit(html_module.unescape(url)).query).get("back", [None])[0]
+
+
+def _privacy_page_urls(page: str, lead: Lead) -> list[str]:
+    """The way back to the lead page and the form's action on the export or erasure page."""
+    back = re.search(r'<a href="([^"]*)">Back to request ' + lead.reference + "</a>", page)
+    action = re.search(rf'<form method="post" action="(/staff/leads/{lead.id}/privacy/[^"]*)"', page)
+    assert back and action, page
+    return [back.group(1), action.group(1)]
+
+
+@pytest.mark.parametrize("kind", ["export", "erase"])
+def test_the_export_and_erasure_pages_carry_the_queue_view_the_lead_page_came_from(app, taxonomy, kind):
+    """Opened from a lead page reached from a filtered queue view: the page's way back, its form
+    and the page shown again after a refusal carry that view, so "Back to request …" and the
+    lead page after an erasure still go back to it."""
+    lead = _lead(email="mia@example.org")
+    client, _ = signed_in_client(app, Role.ADMIN)
+    page = client.get(f"/staff/leads/{lead.id}", query_string={"back": QUEUE_VIEW}).get_data(as_text=True)
+    link = re.search(rf'href="(/staff/leads/{lead.id}/privacy/{kind}[^"]*)"', page)
+    assert link and _carried(link.group(1)) == QUEUE_VIEW
+
+    opened = client.get(html_module.unescape(link.group(1))).get_data(as_text=True)
+    urls = _privacy_page_urls(opened, lead)
+    assert [_carried(url) for url in urls] == [QUEUE_VIEW, QUEUE_VIEW]
+    listed = html_module.unescape(re.search(r'<a href="([^"]*)">' + lead.reference + "</a>", opened)[1])
+    assert _carried(listed) == QUEUE_VIEW
+
+    action = html_module.unescape(urls[1])
+    if kind == "export":
+        refused = client.post(action, data={**_export_form(opened), "export-requests": []})
+    else:
+        refused = client.post(action, data={"erase-shown": _shown(opened)})  # the box not ticked
+    assert refused.status_code == 400
+    again = refused.get_data(as_text=True)
+    assert [_carried(url) for url in _privacy_page_urls(again, lead)] == [QUEUE_VIEW, QUEUE_VIEW]
+    if kind == "erase":
+        done = client.post(action, data={"erase-confirm": "y", "erase-shown": _shown(again)})
+        assert done.status_code == 302 and _carried(done.headers["Location"]) == QUEUE_VIEW
+        shown = client.get(done.headers["Location"]).get_data(as_text=True)
+        way_back = re.search(r'<a href="([^"]*)">Back to the queue</a>', shown)
+        assert way_back and html_module.unescape(way_back.group(1)) == QUEUE_VIEW
+
+
+@pytest.mark.parametrize(
+    "elsewhere", ["https://example.org/staff/leads", "//example.org/staff/leads", "/staff/users"]
+)
+def test_the_export_and_erasure_pages_carry_only_a_queue_view(app, taxonomy, elsewhere):
+    """A `back` that is not a queue URL (another site, another staff page) is never carried on:
+    not in the links, not in the forms, not in the return after an erasure."""
+    lead = _lead()
+    client, _ = signed_in_client(app, Role.ADMIN)
+    for kind in ("export", "erase"):
+        path = f"/staff/leads/{lead.id}/privacy/{kind}"
+        page = client.get(path, query_string={"back": elsewhere}).get_data(as_text=True)
+        assert [_carried(url) for url in _privacy_page_urls(page, lead)] == [None, None]
+        assert "back=" not in page
+    page = client.get(f"/staff/leads/{lead.id}/privacy/erase").get_data(as_text=True)
+    done = client.post(
+        f"/staff/leads/{lead.id}/privacy/erase",
+        query_string={"back": elsewhere},
+        data={"erase-confirm": "y", "erase-shown": _shown(page)},
+    )
+    assert done.status_code == 302 and urlsplit(done.headers["Location"]).path == f"/staff/leads/{lead.id}"
+    assert _carried(done.headers["Location"]) is None
 
 
 def test_a_coordinator_can_neither_export_nor_erase_and_the_attempt_is_logged(app, taxonomy):

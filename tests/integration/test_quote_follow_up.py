@@ -343,7 +343,7 @@ def test_a_coordinator_closing_the_lead_closes_its_open_quotes_and_the_clinic_ca
     db.session.expire_all()
     assert (_quote(first).status, _quote(second).status, _status(lead)) == ("closed", "closed", "contacted")
     [closed] = events(lead, "quotes_closed")
-    assert closed.actor_type == "staff" and "2 open quote(s) closed" in closed.note
+    assert closed.actor_type == "staff" and "2 open quotes closed" in closed.note
     page = client.post(provider(first) + "/quote", data=quote_form(), follow_redirects=True)
     assert "The coordinators closed this request" in page.get_data(as_text=True)
     assert _quote(first).revision == 1
