@@ -78,12 +78,12 @@ def render_lead(lead_id: int, *, overrides: dict | None = None, error: str | Non
         action_error=error,
         reroutable=page.lead.status in REROUTABLE,
         status_reason=describe_reason(page.lead.status_reason) if page.lead.status_reason else None,
-        back=_back(),
+        back=queue_back(),
     )
     return html, status
 
 
-def _back() -> str | None:
+def queue_back() -> str | None:
     """The queue view the coordinator came from (`back`, only ever a queue URL). Every action on
     the page carries it on, so that "Back to the queue" still returns to that view, filters and
     page included, after the coordinator has acted on the lead."""
@@ -104,7 +104,7 @@ def _done(lead_id: int, message: str):
     browser focusing the message, which the page shows beside the timeline, where it used to jump."""
     db.session.commit()
     flash(message, "success")
-    return redirect(url_for("staff.lead_detail", lead_id=lead_id, back=_back()))
+    return redirect(url_for("staff.lead_detail", lead_id=lead_id, back=queue_back()))
 
 
 def _act(lead_id: int, key: str, form, action, success: str):

@@ -17,7 +17,7 @@ from leads.models import Lead, Role, access_detail
 from leads.patients import privacy
 from leads.staff import access_log, bp
 from leads.staff.forms import ErasureForm, PatientExportForm
-from leads.staff.lead_views import _back
+from leads.staff.lead_views import queue_back
 
 ERASURE_LIST = access_detail("listed_for_erasure")
 EXPORT_LIST = access_detail("listed_for_export")
@@ -62,7 +62,7 @@ def _export_page(
         form=form,
         ticked=set(form.requests.data),
         action_error=error,
-        back=_back(),
+        back=queue_back(),
     )
     return html, status
 
@@ -128,7 +128,7 @@ def _erasure_page(
         requests=requests,
         form=form,
         action_error=error,
-        back=_back(),
+        back=queue_back(),
     )
     return html, status
 
@@ -181,4 +181,4 @@ def lead_patient_erase(lead_id: int):
         _("The patient's data is erased from %(references)s.", references=", ".join(record.references)),
         "success",
     )
-    return redirect(url_for("staff.lead_detail", lead_id=lead_id, back=_back()))
+    return redirect(url_for("staff.lead_detail", lead_id=lead_id, back=queue_back()))
