@@ -26,14 +26,15 @@ users_cli = AppGroup("users", help="Manage staff accounts.")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_user_command(email: str, role: str, password_stdin: bool) -> None:
-    """Create a staff user; the password is prompted for, or read from standard input."""
+    """Create a staff user; the password is prompted for, or read from standard input. It is a
+    temporary one: the user must choose their own at their first sign-in."""
     try:
-        user = accounts.create_user(email, _read_password(password_stdin), role)
+        user = accounts.create_user(email, _read_password(password_stdin), role, temporary=True)
         db.session.commit()
     except accounts.AccountError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Created {user.role} {user.email}")
+    click.echo(f"Created {user.role} {user.email}; they choose their own password at their first sign-in")
 
 
 def _read_password(password_stdin: bool) -> str:
@@ -72,7 +73,8 @@ def activate_user_command(email: str) -> None:
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def set_password_command(email: str, password_stdin: bool) -> None:
-    """Set a staff user's password (prompted, or from standard input) and lift any lockout."""
+    """Set a staff user's password (prompted, or from standard input) and lift any lockout; the
+    user must replace it with their own at their next sign-in."""
     try:
         user = user_admin.find_user(email)
         user_admin.reset_password(user, _read_password(password_stdin))
@@ -80,7 +82,7 @@ def set_password_command(email: str, password_stdin: bool) -> None:
     except accounts.AccountError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Password changed for {user.email}")
+    click.echo(f"Password changed for {user.email}; they choose their own at their next sign-in")
 
 
 @click.command("seed-demo")

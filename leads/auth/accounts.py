@@ -84,9 +84,10 @@ def _address_taken(address: str) -> AddressError | None:
     return None
 
 
-def create_user(email: str, password: str, role: str) -> User:
+def create_user(email: str, password: str, role: str, *, temporary: bool = False) -> User:
     """Add a staff user to the session, flushed; AccountError on bad input or an existing address,
-    also one another admin added since the check (the unique key tells)."""
+    also one another admin added since the check (the unique key tells). A `temporary` password
+    (an admin's or the operator's, handed over) must be changed at the first sign-in."""
     try:
         address = validate_email(email, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
@@ -96,10 +97,54 @@ def create_user(email: str, password: str, role: str) -> User:
     check_password(password, address)
     if (taken := _address_taken(address)) is not None:
         raise taken
-    user = User(email=address, password_hash=hash_password(password), role=role)
+    user = User(
+        email=address, password_hash=hash_password(password), role=role, must_change_password=temporary
+    )
     db.session.add(user)
     flush_unless_taken(lambda: _address_taken(address))
     return user
+
+
+def throttle_settings() -> dict:
+    """The sign-in throttle's settings from the app's config, as `authenticate` and
+    `check_current_password` take them."""
+    config = current_app.config
+    return {
+        "max_failures": config["LOGIN_MAX_FAILURES"],
+        "lockout": timedelta(minutes=config["LOGIN_LOCKOUT_MINUTES"]),
+        "max_lockout": timedelta(hours=config["LOGIN_LOCKOUT_MAX_HOURS"]),
+    }
+
+
+class WrongCurrentPassword(AccountError):
+    """The current password given to change it was not right."""
+
+
+class Locked(AccountError):
+    """Too many wrong passwords for this account from this client: the throttle blocks it."""
+
+
+def check_current_password(
+    user: User,
+    password: str,
+    *,
+    client: str,
+    max_failures: int,
+    lockout: timedelta,
+    max_lockout: timedelta = timedelta(hours=24),
+) -> None:
+    """Locked while the sign-in throttle blocks the user's address from `client`; otherwise
+    WrongCurrentPassword unless `password` is the user's, the failure counted by that throttle as
+    a failed sign-in (so a copied session cannot guess faster than the sign-in form). The caller
+    commits, also after a failure."""
+    now = utcnow()
+    if throttle.is_blocked(user.email, client, now):
+        raise Locked(throttle.locked_message())
+    if not verify_password(user.password_hash, password):
+        throttle.record_failure(
+            user.email, client, now, max_failures=max_failures, delay=lockout, max_delay=max_lockout
+        )
+        raise WrongCurrentPassword(gettext("Your current password is not right."))
 
 
 def authenticate(

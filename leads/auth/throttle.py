@@ -8,6 +8,7 @@ failures are all counted. Unknown addresses are throttled exactly like known one
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from leads.extensions import db
 from leads.models.staff import LoginThrottle
@@ -32,6 +33,16 @@ def _where(account: str, client: str):
 def is_blocked(account: str, client: str, now: datetime) -> bool:
     blocked_until = db.session.scalar(sa.select(LoginThrottle.blocked_until).where(_where(account, client)))
     return blocked_until is not None and blocked_until > now
+
+
+def locked_message() -> str:
+    """What a signed-in user is told while their account is blocked from their address (the
+    sign-in form, to anyone, says only that the email and password did not work, or that the
+    account is locked)."""
+    return gettext(
+        "Too many wrong passwords: your account is locked for a while from here. "
+        "Try again later, or ask an administrator."
+    )
 
 
 def _upsert():

@@ -1,6 +1,5 @@
 """Staff login and logout."""
 
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -61,14 +60,8 @@ def login():
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
     if form.validate_on_submit():
-        config = current_app.config
         user = accounts.authenticate(
-            form.email.data,
-            form.password.data,
-            client=client_key(),
-            max_failures=config["LOGIN_MAX_FAILURES"],
-            lockout=timedelta(minutes=config["LOGIN_LOCKOUT_MINUTES"]),
-            max_lockout=timedelta(hours=config["LOGIN_LOCKOUT_MAX_HOURS"]),
+            form.email.data, form.password.data, client=client_key(), **accounts.throttle_settings()
         )
         db.session.commit()
         if user is not None:

@@ -49,6 +49,10 @@ class User(UserMixin, db.Model):
     # The language staff pages are shown in for this user (leads.i18n.STAFF_LANGUAGES).
     language: Mapped[str] = mapped_column(sa.String(8), default="en", server_default="en")
 
+    # Set when an admin or the operator chose the password (a new account, a reset): every staff
+    # page sends the user to change it until they choose their own (leads.auth.guards).
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+
     def get_id(self) -> str:
         return f"{self.id}:{self.session_version}"
 

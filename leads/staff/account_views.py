@@ -4,9 +4,9 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_babel import force_locale, gettext
 from flask_login import current_user
 
-from leads.auth import sessions, staff_required
+from leads.auth import accounts, sessions, staff_required
 from leads.auth.accounts import AccountError
-from leads.extensions import db, limiter
+from leads.extensions import client_key, db, limiter
 from leads.staff import bp, user_admin
 from leads.staff.forms import AccountSettingsForm, ChangePasswordForm
 
@@ -43,9 +43,18 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            user_admin.change_own_password(current_user, form.current_password.data, form.new_password.data)
-        except user_admin.WrongCurrentPassword as exc:
+            user_admin.change_own_password(
+                current_user,
+                form.current_password.data,
+                form.new_password.data,
+                client=client_key(),
+                **accounts.throttle_settings(),
+            )
+        except accounts.Locked as exc:  # nothing checked: the throttle's wait holds here too
             db.session.rollback()
+            form.current_password.errors = [str(exc)]
+        except accounts.WrongCurrentPassword as exc:
+            db.session.commit()  # counted as a failed sign-in by the sign-in throttle
             form.current_password.errors = [str(exc)]
         except AccountError as exc:
             db.session.rollback()

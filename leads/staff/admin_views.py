@@ -41,7 +41,7 @@ def users_create():
     form = NewUserForm()
     if form.validate_on_submit():
         try:
-            user = accounts.create_user(form.email.data, form.password.data, form.role.data)
+            user = accounts.create_user(form.email.data, form.password.data, form.role.data, temporary=True)
             db.session.commit()
         except accounts.AccountError as exc:
             db.session.rollback()
@@ -52,7 +52,8 @@ def users_create():
         else:
             flash(
                 _(
-                    "Created %(role)s %(email)s. Give them the temporary password in person.",
+                    "Created %(role)s %(email)s. Give them the temporary password in person: they "
+                    "choose their own at their first sign-in.",
                     role=label(user.role, "role").lower(),
                     email=user.email,
                 ),
@@ -105,7 +106,14 @@ def users_reset_password(user_id: int):
             form.password.errors = [str(exc)]
         else:
             db.session.commit()
-            flash(_("New password set for %(email)s; any lockout is lifted.", email=user.email), "success")
+            flash(
+                _(
+                    "New password set for %(email)s; any lockout is lifted. Give it to them in person: "
+                    "they choose their own at their next sign-in.",
+                    email=user.email,
+                ),
+                "success",
+            )
             return redirect(url_for("staff.users"))
     return _users_page(reset_forms={user.id: form}, status=400)
 

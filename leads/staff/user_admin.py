@@ -8,13 +8,14 @@ import sqlalchemy as sa
 from flask_babel import gettext
 
 from leads.auth import throttle
-from leads.auth.accounts import AccountError, check_password, hash_password, verify_password
+from leads.auth.accounts import (
+    AccountError,
+    check_current_password,
+    check_password,
+    hash_password,
+)
 from leads.extensions import db
 from leads.models import Role, User
-
-
-class WrongCurrentPassword(AccountError):
-    """The current password given to change it was not right."""
 
 
 class OwnAccount(AccountError):
@@ -62,13 +63,16 @@ def set_active(user: User, active: bool, *, acting_user_id: int | None = None) -
 
 def reset_password(user: User, new_password: str, *, acting_user_id: int | None = None) -> User:
     """Set a new password (an admin's or the operator's reset), lift any lockout and end every
-    session of the user. An admin's own password is changed with the current one instead
-    (change_own_password): a reset asks for nothing, and would sign the admin out."""
+    session of the user, who must change it at their next sign-in (it was handed over). An admin's
+    own password is changed with the current one instead (change_own_password): a reset asks for
+    nothing, and would sign the admin out."""
     if acting_user_id is not None and user.id == acting_user_id:
         raise OwnAccount(
             gettext("Change your own password under “Change my password”: it asks for your current one.")
         )
-    return _set_password(user, new_password)
+    _set_password(user, new_password)
+    user.must_change_password = True
+    return user
 
 
 def _set_password(user: User, new_password: str) -> User:
@@ -87,9 +91,16 @@ def change_own_settings(user: User, *, time_zone: str, language: str) -> User:
     return user
 
 
-def change_own_password(user: User, current_password: str, new_password: str) -> User:
-    if not verify_password(user.password_hash, current_password):
-        raise WrongCurrentPassword(gettext("Your current password is not right."))
+def change_own_password(
+    user: User, current_password: str, new_password: str, *, client: str, **throttle_settings
+) -> User:
+    """The user's own new password, given the current one. A wrong current password counts as a
+    failed sign-in of the account from `client` (accounts.WrongCurrentPassword, to be committed), and while
+    that throttle blocks them nothing is checked (accounts.Locked). A password the user chose themselves is
+    no longer a temporary one; the same one again is refused."""
+    check_current_password(user, current_password, client=client, **throttle_settings)
     if new_password == current_password:
         raise AccountError(gettext("Choose a new password that differs from the current one."))
-    return _set_password(user, new_password)
+    _set_password(user, new_password)
+    user.must_change_password = False
+    return user
