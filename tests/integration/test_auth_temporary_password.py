@@ -13,7 +13,8 @@ from leads.auth.accounts import verify_password
 from leads.extensions import db
 from leads.models import Role, User
 from leads.timeutil import utcnow
-from tests.integration.test_security_access import ADMIN, STAFF, _rules, _url, real  # noqa: F401
+from tests.integration.test_security_access import ADMIN, STAFF
+from tests.route_support import route_params, route_url
 from tests.staff_support import PASSWORD, fresh_client, make_staff, sign_in, signed_in_client
 
 # Runs again on PostgreSQL: the throttle's counter is an upsert written per database.
@@ -87,14 +88,14 @@ def test_an_account_made_otherwise_need_not_change_its_password(app):
 
 
 OTHER_PAGES = [
-    p for p in _rules(ADMIN | STAFF) if p.values[0] not in ("staff.change_password", "auth.logout")
+    p for p in route_params(ADMIN | STAFF) if p.values[0] not in ("staff.change_password", "auth.logout")
 ]
 
 
 @pytest.mark.parametrize(("endpoint", "method"), OTHER_PAGES)
-def test_every_other_staff_page_sends_them_to_change_it(app, real, endpoint, method):  # noqa: F811
+def test_every_other_staff_page_sends_them_to_change_it(app, real, endpoint, method):
     client, _ = signed_in_client(app, Role.ADMIN, must_change_password=True)
-    response = client.open(_url(app, endpoint, real), method=method)
+    response = client.open(route_url(app, endpoint, real), method=method)
     assert response.status_code == 302
     assert response.headers["Location"] == CHANGE
 

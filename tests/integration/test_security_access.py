@@ -6,11 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from leads.extensions import db
-from leads.messaging.tokens import make_assignment_token, make_patient_token
-from leads.models import AddressBounce, Role
-from leads.models.quote import Quote
-from tests.factories import AssignmentFactory, EmailMessageFactory, LeadFactory, UserFactory
-from tests.helpers import blueprint_routes
+from leads.models import Role
+from tests.route_support import route_params, route_url
 from tests.staff_support import signed_in_client
 
 # Reachable without signing in (link pages are guarded by their signed token instead).
@@ -41,55 +38,6 @@ STAFF = {
 }  # fmt: skip
 
 
-def _rules(endpoints=None) -> list:
-    return list(_each_rule(endpoints))
-
-
-def _each_rule(endpoints):
-    for rule in sorted(blueprint_routes().url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
-        if endpoints is None or rule.endpoint in endpoints:
-            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-                yield pytest.param(rule.endpoint, method, id=f"{method} {rule.rule}")
-
-
-@pytest.fixture
-def real(app):
-    """Records every id in a URL can name, so an answer is about access, not a missing row."""
-    assignment = AssignmentFactory()
-    db.session.flush()
-    email = EmailMessageFactory(lead_id=assignment.lead.id)
-    quote = Quote(assignment_id=assignment.id, lead_id=assignment.lead.id)
-    db.session.add(quote)
-    bounce = AddressBounce(provider_id=assignment.provider_id, address="a@example.dk", answer="550")
-    db.session.add(bounce)
-    other = UserFactory()
-    LeadFactory()
-    db.session.commit()
-    lead = assignment.lead
-    return {
-        "lead_id": lead.id,
-        "provider_id": assignment.provider_id,
-        "treatment_id": lead.treatment_id,
-        "condition_id": lead.condition_id,
-        "user_id": other.id,
-        "email_id": email.id,
-        "quote_id": quote.id,
-        "bounce_id": bounce.id,
-        "name": "20260101-000000-000000.eml",
-        "filename": "css/staff.css",
-        "token": make_assignment_token(assignment.id),
-        "patient_token": make_patient_token(lead.id),
-    }
-
-
-def _url(app, endpoint, values):
-    rule = next(app.url_map.iter_rules(endpoint))
-    arguments = {name: values[name] for name in rule.arguments}
-    if endpoint.startswith("self_service."):
-        arguments["token"] = values["patient_token"]
-    return rule.build(arguments, append_unknown=False)[1]
-
-
 def test_every_route_is_on_exactly_one_list(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     unlisted = endpoints - PUBLIC - ADMIN - STAFF
@@ -98,16 +46,16 @@ def test_every_route_is_on_exactly_one_list(app):
     assert endpoints == PUBLIC | ADMIN | STAFF, "a listed endpoint no longer exists"
 
 
-@pytest.mark.parametrize(("endpoint", "method"), _rules(ADMIN | STAFF))
+@pytest.mark.parametrize(("endpoint", "method"), route_params(ADMIN | STAFF))
 def test_anonymous_visitors_get_the_login_page(app, real, endpoint, method):
-    response = app.test_client().open(_url(app, endpoint, real), method=method)
+    response = app.test_client().open(route_url(app, endpoint, real), method=method)
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/staff/login")
 
 
-@pytest.mark.parametrize(("endpoint", "method"), _rules(ADMIN))
+@pytest.mark.parametrize(("endpoint", "method"), route_params(ADMIN))
 def test_coordinators_get_403_on_every_admin_route_that_admins_can_open(app, real, endpoint, method):
-    url = _url(app, endpoint, real)
+    url = route_url(app, endpoint, real)
     coordinator, _ = signed_in_client(app, Role.COORDINATOR)
     response = coordinator.open(url, method=method)
     assert response.status_code == 403
@@ -125,12 +73,12 @@ def _state() -> tuple:
     return tuple(rows)
 
 
-@pytest.mark.parametrize(("endpoint", "method"), [p for p in _rules() if p.values[1] == "POST"])
+@pytest.mark.parametrize(("endpoint", "method"), [p for p in route_params() if p.values[1] == "POST"])
 def test_with_csrf_on_a_post_without_a_token_gets_400_and_changes_nothing(
     app, real, taxonomy, endpoint, method
 ):
     client, _ = signed_in_client(app, Role.ADMIN)
-    url = _url(app, endpoint, real)
+    url = route_url(app, endpoint, real)
     app.config["WTF_CSRF_ENABLED"] = True
     before = _state()
     response = client.post(
