@@ -80,9 +80,11 @@ def _quote_rate_limit() -> str:
     return current_app.config["QUOTE_RATE_LIMIT"]
 
 
-# Sent by the language menu on the form's page (static/js/quote.js): the answers typed so far,
-# to be shown again in the menu's language. Nothing is checked or stored, so the rate limit,
-# which counts attempts to send a request, leaves it out.
+# The name of the language menu's buttons on the form's page (templates/base.html): buttons of
+# the form, so the answers typed so far come with them, with or without JavaScript, sent to the
+# menu's address (`?language=`, which chooses the language as a link does), to be shown again in
+# that language. Nothing is checked or stored, so the rate limit, which counts attempts to send a
+# request, leaves it out.
 SWITCH_LANGUAGE = "switch_language"
 
 

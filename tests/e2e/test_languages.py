@@ -208,7 +208,7 @@ def test_a_patient_who_changes_language_on_the_form_keeps_the_answers_typed(quot
     page.locator("input[name=timeframe][value='3-6-months']").check()
     page.locator("#consent_share").check()
 
-    page.get_by_role("link", name="العربية").focus()
+    page.get_by_role("button", name="العربية").focus()
     page.keyboard.press("Enter")
     page.wait_for_function("document.documentElement.lang === 'ar'")
 
@@ -231,3 +231,81 @@ def test_a_patient_who_changes_language_on_the_form_keeps_the_answers_typed(quot
     page.wait_for_url("**/quote/thanks")
     stored = _stored(REFERENCE.search(page.locator("#reference").inner_text()).group(0))
     assert stored["consent_language"] == "ar"
+
+
+@pytest.fixture(params=["javascript off", "script not loaded"])
+def scriptless_phone_page(browser, request):
+    """A 360 px phone whose page runs no script of ours: JavaScript switched off, or the form's
+    script failing to load."""
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740},
+        device_scale_factor=2,
+        is_mobile=True,
+        java_script_enabled=request.param != "javascript off",
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    if request.param == "script not loaded":
+        page.route("**/static/js/*.js", lambda route: route.abort())
+    yield page
+    context.close()
+
+
+def test_without_javascript_a_patient_who_changes_language_keeps_every_answer(
+    quote_url, scriptless_phone_page
+):
+    """The language menu's buttons belong to the form: every answer comes back in Danish, nothing
+    checked or stored, the consent boxes waiting to be ticked against the Danish wording."""
+    page = scriptless_phone_page
+    page.goto(f"{quote_url}?lang=en")
+    typed = {**VALID_ANSWERS, "preferred_language": "de"}  # not the page's language, before or after
+    _fill(page, typed)
+    page.locator("select[name=preferred_language]").select_option(typed["preferred_language"])
+
+    page.locator(".language-menu [lang=da]").click()
+    page.wait_for_url("**/quote?*language=da")
+
+    assert page.get_attribute("html", "lang") == "da"
+    assert page.locator("h1").inner_text() == "Bed om et gratis tilbud på behandling i Danmark"
+    for name in ("full_name", "email", "phone", "details"):
+        assert page.locator(f"[name={name}]").input_value() == typed[name], name
+    for name in ("country", "preferred_language", "treatment", "condition"):
+        assert page.locator(f"select[name={name}]").input_value() == typed[name], name
+    for name in ("timeframe", "budget", "contact_preference"):
+        assert page.locator(f"input[name={name}][value='{typed[name]}']").is_checked(), name
+    assert not page.locator("#consent_share").is_checked()
+    assert not page.locator("#consent_contact").is_checked()
+    assert page.locator("#consent_share + label [lang]").count() == 0  # the wording is Danish
+    assert page.locator("#error-summary").count() == 0
+    counts = stored_counts()
+    db.session.rollback()  # no read left open while the live server writes
+    assert counts == NOTHING_STORED
+    # Still fits the phone, each language a target 44 px tall, the chosen one marked.
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+    for box in [button.bounding_box() for button in page.locator(".language-menu li button").all()]:
+        assert box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= 360
+    assert page.get_by_role("button", name="Dansk").get_attribute("aria-current") == "true"
+
+    page.locator("#consent_share").check()
+    page.locator("#consent_contact").check()
+    page.get_by_role("button", name="Send min anmodning").click()
+    page.wait_for_url("**/quote/thanks")
+    stored = _stored(REFERENCE.search(page.locator("#reference").inner_text()).group(0))
+    assert stored["answers"] == ("DK", "de", typed["timeframe"], typed["budget"])
+    assert stored["consent_language"] == "da"
+
+
+def test_without_javascript_enter_in_a_field_sends_the_form_not_a_language_switch(
+    quote_url, scriptless_phone_page
+):
+    """The language buttons come before the form's own in the page: Enter must still send the form."""
+    page = scriptless_phone_page
+    page.goto(f"{quote_url}?lang=en")
+    page.locator("#full_name").fill("Karim Haddad")
+    page.locator("#full_name").press("Enter")
+    page.locator("#error-summary").wait_for()
+
+    assert page.get_attribute("html", "lang") == "en"
+    assert "language=" not in page.url
+    assert page.locator("#error-summary").inner_text().startswith("Please check your answers")
+    assert page.locator("#full_name").input_value() == "Karim Haddad"

@@ -16,7 +16,7 @@ from leads.messaging.email import render_email
 from leads.models import Consent, EmailMessage, Lead, Quote
 from leads.patients.self_service import withdraw_consent
 from tests.integration.test_quotes import patient, provider, quote_form, two_clinics_accept
-from tests.quote_support import answers, client_with_own_address, confirmation
+from tests.quote_support import NOTHING_STORED, answers, client_with_own_address, confirmation, stored_counts
 from tests.staff_support import signed_in_client
 
 GERMAN_HEADING = "Kostenloses Angebot für eine Behandlung in Dänemark anfragen"
@@ -61,22 +61,82 @@ def test_an_unknown_language_in_the_menu_or_a_link_changes_nothing(client):
         assert "language" not in session
 
 
+def _menu(response) -> str:
+    return re.search(r'<nav class="language-menu".*?</nav>', response.get_data(as_text=True), re.S).group(0)
+
+
+def _menu_link(response, code: str) -> str:
+    """Where the menu's choice of `code` leads: a link's address, or the address a button sends to."""
+    target = re.search(rf'(?:href|formaction)="([^"]+)"[^>]*lang="{code}"', _menu(response))
+    return html.unescape(target.group(1))
+
+
 def test_the_menu_offers_every_language_by_its_own_name_and_keeps_the_links_answers(client):
-    page = client.get("/quote?treatment=neurorehabilitation-spinal-cord-injury&lang=da").get_data(
-        as_text=True
-    )
-    menu = re.search(r'<nav class="language-menu".*?</nav>', page, re.S).group(0)
+    menu = _menu(client.get("/privacy?lang=da&treatment=neurorehabilitation-spinal-cord-injury"))
     for code, name in (("en", "English"), ("de", "Deutsch"), ("ar", "العربية"), ("nb", "Norsk bokmål")):
         link = re.search(rf'<a href="([^"]+)" lang="{code}" hreflang="{code}"[^>]*>{name}</a>', menu)
         assert link, f"no menu link for {code}"
         assert "treatment=neurorehabilitation-spinal-cord-injury" in link.group(1)
         assert f"language={code}" in link.group(1)
     assert 'aria-current="true">Dansk</a>' in menu
+    assert "<button" not in menu
 
 
-def _menu_link(response, code: str) -> str:
-    menu = re.search(r'<nav class="language-menu".*?</nav>', response.get_data(as_text=True), re.S).group(0)
-    return html.unescape(re.search(rf'<a href="([^"]+)" lang="{code}"', menu).group(1))
+def test_on_the_form_each_language_is_a_button_of_the_form_that_works_without_javascript(client, taxonomy):
+    """Buttons of the form, not links: choosing a language sends the answers typed so far, marked as
+    a language switch, to the menu's address; the form's first button sends the form, so Enter in a
+    field still sends it."""
+    response = client.get("/quote?treatment=neurorehabilitation-spinal-cord-injury&lang=da")
+    page = response.get_data(as_text=True)
+    assert '<form method="post" action="/quote" novalidate class="quote-form" id="quote-form">' in page
+    menu = _menu(response)
+    assert "<a " not in menu
+    for code, name in (("en", "English"), ("de", "Deutsch"), ("ar", "العربية"), ("nb", "Norsk bokmål")):
+        button = re.search(
+            rf'<button type="submit" form="quote-form" name="switch_language" value="{code}"\s+'
+            rf'formaction="([^"]+)" formnovalidate lang="{code}">{name}</button>',
+            menu,
+        )
+        assert button, f"no menu button for {code}"
+        address = html.unescape(button.group(1))
+        assert address.startswith("/quote?") and f"language={code}" in address
+        assert "treatment=neurorehabilitation-spinal-cord-injury" in address
+    assert 'aria-current="true">Dansk</button>' in menu
+    first = re.search(r'<button type="submit" form="quote-form"[^>]*>', page).group(0)
+    assert "name=" not in first and 'tabindex="-1"' in first and 'aria-hidden="true"' in first
+    assert page.index(first) < page.index('name="switch_language"')
+
+
+def test_a_language_switch_brings_every_answer_back_in_that_language_unchecked_and_unstored(app, taxonomy):
+    """What a language button sends (the answers, wrong ones too, and `switch_language`): the form
+    again in the new language, every answer kept, no error shown, nothing stored, and the consent
+    boxes to be ticked again against the wording in that language."""
+    client = client_with_own_address(app)
+    client.get("/quote?language=en")
+    sent = answers(app, email="nobody", preferred_language="de", switch_language="da")
+    response = client.post("/quote?language=da", data=sent)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert _html_tag(response) == '<html lang="da" dir="ltr">'
+    assert "Bed om et gratis tilbud på behandling i Danmark" in page
+    for name in ("full_name", "email", "phone"):
+        value = re.escape(html.escape(sent[name]))
+        assert re.search(rf'name="{name}" type="[a-z]+" value="{value}"', page), name
+    for name in ("country", "preferred_language", "treatment", "condition"):
+        select = re.search(rf'<select id="{name}" name="{name}".*?</select>', page, re.S).group(0)
+        assert re.search(rf'<option value="{sent[name]}"[^>]* selected', select), name
+    details = re.search(r'<textarea id="details"[^>]*>([^<]*)</textarea>', page, re.S).group(1)
+    assert html.unescape(details) == sent["details"]
+    for name in ("timeframe", "budget", "contact_preference"):
+        assert re.search(rf'name="{name}" value="{sent[name]}" checked', page), name
+    for name in ("consent_share", "consent_contact"):
+        box = re.search(rf'<input[^>]*id="{name}"[^>]*>', page).group(0)
+        assert "checked" not in box
+    assert consent.current("da").share in page
+    assert 'id="error-summary"' not in page and "aria-invalid" not in page
+    assert stored_counts() == NOTHING_STORED
+    with client.session_transaction() as session:
+        assert session["language"] == "da"  # the choice lasts the visit, as a link's does
 
 
 def test_the_menu_of_a_page_no_link_can_open_leads_to_the_page_with_its_form(app, client, taxonomy):

@@ -1,4 +1,5 @@
-// Progressive enhancement for the quote form; the form works fully without it.
+// Progressive enhancement for the quote form; the form works fully without it (the language
+// menu's buttons send the answers typed so far by themselves: templates/base.html).
 (function () {
   "use strict";
 
@@ -14,28 +15,7 @@
     });
   }
 
-  // The language menu on the form's page sends the answers typed so far with it (nothing is
-  // checked or stored), so the form comes back in the chosen language still filled in.
-  function keepAnswersAcrossLanguages(form) {
-    Array.prototype.forEach.call(document.querySelectorAll(".language-menu a"), function (link) {
-      link.addEventListener("click", function (event) {
-        event.preventDefault();
-        var marker = document.createElement("input");
-        marker.type = "hidden";
-        marker.name = "switch_language";
-        marker.value = "1";
-        form.appendChild(marker);
-        form.action = link.href;
-        form.submit();
-      });
-    });
-  }
-
   function init() {
-    var form = document.querySelector("form.quote-form");
-    if (form) {
-      keepAnswersAcrossLanguages(form);
-    }
     var condition = document.querySelector("select[data-filter-by]");
     var treatment = condition && document.getElementById(condition.getAttribute("data-filter-by"));
     if (treatment) {
