@@ -4,7 +4,7 @@ a clinic's pages its notification language."""
 
 import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache, lru_cache
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 import pycountry
 from babel import Locale, support
 from babel.core import get_global
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.lists import format_list
 from babel.numbers import format_currency
 from babel.units import format_unit
 from flask import Flask, current_app, g, has_request_context, request, session
-from flask_babel import get_locale, refresh
+from flask_babel import get_locale, gettext, refresh
 from flask_login import current_user
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -70,6 +70,7 @@ def register_i18n(app: Flask, translations_dir: str) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["item_list"] = item_list
     app.jinja_env.filters["moment"] = moment
+    app.jinja_env.filters["danish_day"] = danish_day
     app.jinja_env.filters["bdi"] = bdi
     app.jinja_env.filters["isolate"] = isolate
 
@@ -332,6 +333,15 @@ def moment(value: datetime | None, country: str | None = None, language: str | N
     local = value.astimezone(zone) if value.tzinfo else value.replace(tzinfo=UTC).astimezone(zone)
     text = format_datetime(local, pattern, tzinfo=zone, locale=locale)
     return f"{text} {local.strftime('%Z')}"
+
+
+def danish_day(day: date | None) -> str:
+    """A Danish calendar day (a quote's last valid day) as the page's language writes a date, said
+    to be Denmark's: 12 December 2026 (Danish time). Never moved into the reader's zone, where the
+    end of a Danish day is already the next day further east."""
+    if day is None:
+        return ""
+    return gettext("%(date)s (Danish time)", date=format_date(day, "long", locale=page_language()))
 
 
 def item_list(items, language: str | None = None) -> str:

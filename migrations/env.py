@@ -48,6 +48,24 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def _sqlite_foreign_keys(connection, enforced: bool) -> None:
+    """Switch SQLite's enforcement of foreign keys for this connection. A no-op inside a
+    transaction, so it goes to the driver's connection before any begins (and after the last)."""
+    connection.connection.dbapi_connection.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
+
+
+def _foreign_keys_hold(ctx, step, heads, run_args):
+    """SQLite: each migration, run with foreign keys unenforced, commits only if every one still
+    holds (PRAGMA foreign_key_check); else it is rolled back and the upgrade stops here."""
+    broken = ctx.connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        found = "; ".join(f"{table} row {rowid} -> {parent}" for table, rowid, parent, _ in broken[:10])
+        way = "Upgrading to" if step.is_upgrade else "Downgrading from"
+        raise RuntimeError(
+            f"{way} {step.up_revision_id} would leave rows pointing at nothing ({len(broken)}): {found}"
+        )
+
+
 def get_metadata():
     if hasattr(target_db, "metadatas"):
         return target_db.metadatas[None]
@@ -99,12 +117,29 @@ def run_migrations_online():
 
     with connectable.connect() as connection:
         conf_args.setdefault("include_object", schema_objects_of(connection.dialect.name))
-        context.configure(
-            connection=connection, target_metadata=get_metadata(), render_item=render_item, **conf_args
-        )
+        # SQLite changes a table's constraints only by copying it (batch mode), and dropping the old
+        # copy of a table others point at fails while foreign keys are enforced: SQLite's own
+        # procedure for such changes turns enforcement off and checks every key before committing.
+        sqlite = connection.dialect.name == "sqlite"
+        checks = {"on_version_apply": _foreign_keys_hold} if sqlite else {}
+        if sqlite:
+            _sqlite_foreign_keys(connection, enforced=False)
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                render_item=render_item,
+                **conf_args,
+                **checks,
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if sqlite:
+                # End what no migration committed (the version read), or the switch would not take.
+                connection.rollback()
+                _sqlite_foreign_keys(connection, enforced=True)
 
 
 if context.is_offline_mode():

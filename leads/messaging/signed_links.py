@@ -1,10 +1,23 @@
 """What the pages behind signed email links (providers', patients') share: responses that are
 never cached or indexed, and one clear page for a link that cannot be used."""
 
+from collections.abc import Mapping
+
 from flask import Blueprint, current_app, render_template
 from flask_babel import gettext
 
 from leads.messaging import tokens
+
+# Headers by which a browser, a mail client or a link checker says it fetches a page ahead of a
+# person (a prefetch, a prerender, a preview), each with the values that say so: Chrome's
+# Sec-Purpose (`prefetch`, `prefetch;prerender`), the older Purpose, Safari's X-Purpose, Firefox's
+# X-Moz.
+_AHEAD_OF_A_PERSON = {
+    "Sec-Purpose": {"prefetch", "preview"},
+    "Purpose": {"prefetch", "preview"},
+    "X-Purpose": {"prefetch", "preview"},
+    "X-Moz": {"prefetch"},
+}
 
 
 def link_problem(message: str, status: int):
@@ -24,6 +37,20 @@ def _private(response):
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
+
+
+def opened_by_a_person(method: str, headers: Mapping[str, str]) -> bool:
+    """Whether a request for a link's page may count as someone opening it: a GET that does not
+    say it is a prefetch or a preview. A HEAD reads no page. A scanner that fetches the link
+    without saying so cannot be told apart, and counts."""
+    if method != "GET":
+        return False
+    for name, values in _AHEAD_OF_A_PERSON.items():
+        # A list of items, each maybe with parameters: "prefetch;prerender", "prefetch, preview".
+        for item in (headers.get(name) or "").split(","):
+            if item.split(";", 1)[0].strip().lower() in values:
+                return False
+    return True
 
 
 def protect(bp: Blueprint) -> None:

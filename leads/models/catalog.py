@@ -83,7 +83,9 @@ def provider_name_key(name: str) -> str:
 
 class Provider(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    # Not unique by itself: the key below refuses the same name in any case (migration 0021k
+    # dropped the case-sensitive key it made redundant).
+    name: Mapped[str] = mapped_column(sa.String(200))
     # provider_name_key(name), set with the name (`_name_set`): its unique index is what keeps
     # "Nordic Clinic" and "nordic clinic" from both being saved by two admins at the same moment.
     # casefold() turns a letter into at most three (ΐ), so three times the name's length.

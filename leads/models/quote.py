@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leads.extensions import db
+from leads.quotes.rules import last_valid_day
 from leads.timeutil import utcnow
 from leads.workflow import QuoteStatus, check_quote_transition
 
@@ -61,3 +62,8 @@ class QuoteRevision(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     quote = relationship("Quote", back_populates="revisions")
+
+    @property
+    def last_valid_day(self) -> date:
+        """The Danish calendar day this revision is valid through (`rules.last_valid_day`)."""
+        return last_valid_day(self.valid_until)

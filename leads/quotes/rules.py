@@ -149,6 +149,22 @@ def valid_until(sent_at: datetime, valid_days: int) -> datetime:
     return datetime.combine(last_day, time.max, tzinfo=DANISH_TIME).astimezone(UTC)
 
 
+# A stored validity this early in a Danish day is the end of the UTC day before (00:59 CET, 01:59
+# CEST); the Danish rule's always ends at 23:59.
+_END_OF_UTC_DAY_BEFORE = time(3, 0)
+
+
+def last_valid_day(valid_until: datetime) -> date:
+    """The Danish calendar day a quote is valid through, the day the clinic counted to: what every
+    reader is shown, as Denmark's day, never moved into the reader's zone (where 23:59 Danish time
+    is already the next day further east). A quote stored before the Danish rule ends at 23:59 UTC,
+    early the next Danish day: its day is the one before."""
+    local = valid_until.astimezone(DANISH_TIME)
+    if local.time() < _END_OF_UTC_DAY_BEFORE:
+        return local.date() - timedelta(days=1)
+    return local.date()
+
+
 def evidence_statement(evidence_status: str | None) -> str | None:
     """The plain statement a quote carries for a treatment that is not approved; None if approved."""
     if evidence_status in (None, "approved"):

@@ -7,11 +7,11 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import format_date, gettext
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from leads.extensions import db
-from leads.i18n import isolate, patient_language
+from leads.i18n import danish_day, isolate, patient_language
 from leads.intake.choices import CONTACT_PREFERENCES, label_for
 from leads.messaging.email import (
     PROVIDER_TEMPLATE_PREFIX,
@@ -154,7 +154,7 @@ def send_quote(
     db.session.add(revision)
     db.session.flush()
     first = quote.revision == 1
-    terms = {"provider": provider.name, "price": _price(revision), "until": revision.valid_until.date()}
+    terms = {"provider": provider.name, "price": _price(revision), "until": revision.last_valid_day}
     lead.add_event(
         "quote_sent" if first else "quote_revised",
         actor_type="provider",
@@ -243,7 +243,7 @@ def _expire(quote: Quote, lead: Lead) -> None:
         "quote_expired",
         actor_type="system",
         actor_provider_id=provider.id,
-        note=Note("quote_expired", provider=provider.name, date=quote.current.valid_until.date()),
+        note=Note("quote_expired", provider=provider.name, date=quote.current.last_valid_day),
     )
     _back_to_contacted_without_live_quotes(lead, actor_type="system")
 
@@ -396,7 +396,7 @@ def choice_refusal(quote: Quote, lead: Lead, now: datetime, seen_revision: int |
         return gettext(
             "This quote expired on %(date)s, so it can no longer be chosen. "
             "You can ask the clinic to renew it with the button beside the quote.",
-            date=format_date(quote.current.valid_until, "long"),
+            date=danish_day(quote.current.last_valid_day),
         )
     if quote.status != QuoteStatus.LIVE or lead.status not in DECIDING:
         return gettext("This quote can no longer be chosen.")

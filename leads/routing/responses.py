@@ -101,11 +101,14 @@ def check_available(assignment: Assignment) -> None:
         )
 
 
-def open_request(token: str) -> Opened:
-    """Open the provider's view of a request; the first opening marks the assignment viewed."""
+def open_request(token: str, *, by_a_person: bool = True) -> Opened:
+    """Open the provider's view of a request; the first opening by a person (`by_a_person`: not a
+    prefetch, a preview or a HEAD, `signed_links.opened_by_a_person`) marks the assignment viewed."""
     assignment = assignment_from_token(token)
     check_available(assignment)
-    first_view = assignment.status == AssignmentStatus.NOTIFIED and assignment.viewed_at is None
+    first_view = (
+        by_a_person and assignment.status == AssignmentStatus.NOTIFIED and assignment.viewed_at is None
+    )
     if first_view:
         updated = db.session.execute(
             sa.update(Assignment)

@@ -7,7 +7,7 @@ from wtforms import RadioField, SelectMultipleField
 
 from leads.i18n import country_name, language_name, read_page_in
 from leads.intake.choices import BUDGETS, CONTACT_PREFERENCES, TIMEFRAMES, label_for
-from leads.messaging.signed_links import link_problem, protect
+from leads.messaging.signed_links import link_problem, opened_by_a_person, protect
 from leads.models import AssignmentStatus
 from leads.quotes import service as quotes
 from leads.quotes.forms import BookingForm, QuoteForm, WithdrawQuoteForm
@@ -31,7 +31,9 @@ def _not_available(error):
 
 @bp.get("/<token>")
 def show_request(token: str):
-    opened = responses.open_request(token)
+    # A mail client's or a link checker's fetch ahead of the clinic shows the page (a HEAD its
+    # headers) without telling the coordinators the clinic opened it.
+    opened = responses.open_request(token, by_a_person=opened_by_a_person(request.method, request.headers))
     return _render(token, opened.assignment)
 
 

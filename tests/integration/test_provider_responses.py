@@ -64,6 +64,44 @@ def test_opening_the_link_shows_the_full_request_and_marks_it_viewed_once(client
     assert len(_events(lead, "provider_viewed")) == 1
 
 
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("Purpose", "prefetch"),
+        ("Sec-Purpose", "prefetch"),
+        ("Sec-Purpose", "prefetch;prerender"),
+        ("X-Purpose", "preview"),
+        ("X-Moz", "prefetch"),
+    ],
+)
+def test_a_mail_clients_prefetch_or_preview_shows_the_page_without_marking_it_viewed(
+    client, routed, header, value
+):
+    lead, (first, *_) = routed
+    page = client.get(_link(first), headers={header: value})
+    assert page.status_code == 200 and PATIENT_NAME in page.get_data(as_text=True)
+    db.session.expire_all()
+    unopened = db.session.get(Assignment, first.id)
+    assert (unopened.status, unopened.viewed_at) == ("notified", None)
+    assert _events(lead, "provider_viewed") == []
+    # The clinic's own opening afterwards is the one that counts, once.
+    client.get(_link(first))
+    client.get(_link(first))
+    db.session.expire_all()
+    assert db.session.get(Assignment, first.id).status == "viewed"
+    assert len(_events(lead, "provider_viewed")) == 1
+
+
+def test_a_head_request_answers_with_the_pages_headers_and_marks_nothing(client, routed):
+    lead, (first, *_) = routed
+    head = client.head(_link(first))
+    assert head.status_code == 200 and head.get_data() == b""
+    assert head.headers["Cache-Control"] == "no-store"
+    db.session.expire_all()
+    assert db.session.get(Assignment, first.id).viewed_at is None
+    assert _events(lead, "provider_viewed") == []
+
+
 def test_accepting_moves_the_lead_on_and_tells_coordinators_and_patient(client, routed):
     lead, (first, *_) = routed
     response = client.post(_link(first) + "/accept", data={"note": "Call Tuesday"})

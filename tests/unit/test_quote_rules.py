@@ -14,6 +14,7 @@ from leads.quotes.rules import (
     RatesError,
     evidence_statement,
     indicative_conversion,
+    last_valid_day,
     parse_amount,
     parse_rates,
     quote_problems,
@@ -145,6 +146,29 @@ def test_a_message_may_have_lines_and_tabs_but_no_other_control_character():
 )
 def test_a_quote_is_valid_to_the_end_of_its_last_danish_day(sent, last_moment):
     assert valid_until(sent, 30) == last_moment
+
+
+@pytest.mark.parametrize(
+    ("sent", "day"),
+    [
+        (datetime(2026, 11, 28, 15, 0, tzinfo=UTC), date(2026, 12, 28)),  # winter, 23:59 CET
+        (datetime(2026, 6, 30, 22, 30, tzinfo=UTC), date(2026, 7, 31)),  # 00:30 CEST on 1 July, summer
+    ],
+)
+def test_the_last_valid_day_is_the_danish_day_the_clinic_counted_to(sent, day):
+    assert last_valid_day(valid_until(sent, 30)) == day
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        datetime(2026, 11, 20, 23, 59, 59, 999999, tzinfo=UTC),  # 00:59 CET on the 21st
+        datetime(2026, 7, 20, 23, 59, 59, 999999, tzinfo=UTC),  # 01:59 CEST on the 21st
+    ],
+)
+def test_a_quote_stored_before_the_danish_rule_keeps_the_day_it_was_given(stored):
+    """It ended at 23:59 UTC, early the next Danish day: its day is the 20th, as the clinic meant."""
+    assert last_valid_day(stored) == stored.date()
 
 
 def test_only_a_treatment_that_is_not_approved_carries_a_statement():
