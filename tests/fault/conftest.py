@@ -356,6 +356,8 @@ def healthy(stack):
     stack.sink.answer_all = None
     stack.sink.drop_before_answer = False
     stack.sink.refuse.clear()
+    stack.sink.delay.clear()
+    stack.sink.on_kept = None
     if stack.redis.process is None:
         stack.redis.start()
     if stack.worker.process is None or stack.worker.process.poll() is not None:
