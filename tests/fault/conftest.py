@@ -23,7 +23,7 @@ from leads import create_app
 from leads.dev.mailsink import start_sink
 from leads.directory.csv_io import import_providers
 from leads.extensions import db
-from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider
+from leads.models import AddressBounce, Assignment, EmailMessage, Lead, LeadEvent, Provider
 from tests.helpers import wait_until
 from tests.quote_support import VALID_ANSWERS, aged_token
 from tests.servers import RedisServer, Worker, free_port, wait_for_port
@@ -270,6 +270,37 @@ class Stack:
             db.session.execute(sa.update(Provider).where(Provider.name == name).values(active=True))
             db.session.commit()
             db.session.remove()
+
+    def set_addresses(self, name: str, addresses: list[str]) -> None:
+        """Give the provider `name` these notification addresses."""
+        with self.app.app_context():
+            db.session.execute(
+                sa.update(Provider).where(Provider.name == name).values(notification_emails=addresses)
+            )
+            db.session.commit()
+            db.session.remove()
+
+    def flagged(self, addresses: set[str]) -> set[str]:
+        """Which of `addresses` are flagged as refusing mail (AddressBounce)."""
+        rows = self._read(sa.select(AddressBounce.address).where(AddressBounce.address.in_(addresses)))
+        return {address for (address,) in rows}
+
+    def forget_flags(self, addresses: set[str]) -> None:
+        with self.app.app_context():
+            db.session.execute(sa.delete(AddressBounce).where(AddressBounce.address.in_(addresses)))
+            db.session.commit()
+            db.session.remove()
+
+    def unhandled_bounces(self, tag: str) -> list:
+        """The tag's emails refused for good (5xx) whose bounce nothing handled yet."""
+        return self._read(
+            sa.select(EmailMessage.id).where(
+                EmailMessage.lead_id.in_(self._lead_ids(tag)),
+                EmailMessage.status == "failed",
+                EmailMessage.last_error.startswith("5"),
+                EmailMessage.bounce_handled_at.is_(None),
+            )
+        )
 
     def events(self, tag: str, kind: str) -> list:
         lead_ids = self._lead_ids(tag)

@@ -2,8 +2,9 @@
 answers 250, and the worker has not recorded it yet (the test holds the database's write lock from
 the server's side, so the record waits, then kills). The README's promise there: that one email
 may go twice, with the same Message-ID and an `email_resent` event on its lead; nothing else goes
-twice, nothing stays claimed."""
+twice, nothing stays claimed, and what the batch recorded before the kill is acted on."""
 
+import contextlib
 import os
 import re
 import signal
@@ -14,6 +15,8 @@ from tests.fault.conftest import EMAILS_PER_LEAD, PROVIDERS, pause
 from tests.helpers import wait_until
 
 CLINICS = {f"clinic{number}@fault.example" for number in range(1, PROVIDERS + 1)}
+NO_SUCH_USER = "550 5.1.1 No such user here"
+NO_SUCH_USER = "550 5.1.1 No such user here"
 
 
 class WriteLock:
@@ -101,3 +104,50 @@ def test_a_pool_process_killed_between_the_servers_250_and_the_record_sends_that
     assert delivered[victim.message_id] == 2 and victim.attempts == 2
     assert all(delivered[email.message_id] == 1 for email in emails if email is not victim)
     assert len(stack.events(tag, "email_resent")) == 1
+
+
+def test_a_bounce_recorded_before_the_whole_worker_was_killed_is_still_handled(healthy):
+    """Each clinic's first address refuses (550), its second takes the email. The whole worker
+    dies (its main process first, so nothing is redelivered) while the server's 250 for a second
+    address waits to be recorded: the transaction that claimed that email recorded the first
+    clinic's refusal, whose task is gone until the broker's visibility timeout (900 s). The due-email
+    sweep handles that bounce: the refusing address is flagged as every other refusing address is."""
+    stack = healthy
+    tag = stack.new_tag("killed-after-bounce")
+    old = {f"Fault Clinic {n}": f"old-clinic{n}@fault.example" for n in range(1, PROVIDERS + 1)}
+    lock = WriteLock(stack)
+    kept = KeptUnrecorded(lock, CLINICS)
+    try:
+        for number, (name, address) in enumerate(old.items(), start=1):
+            stack.set_addresses(name, [address, f"clinic{number}@fault.example"])
+            stack.sink.refuse[address] = NO_SUCH_USER
+        stack.sink.on_kept = kept
+        try:
+            answers = stack.submit(tag, 1)
+            wait_until(lambda: kept.port is not None, timeout=60)
+            stack.sink.on_kept = None
+            pool = stack.worker.child_pids()
+            wait_until(lambda: _process_on_port(pool, kept.port))
+            pause(0.5)  # the 250 reaches the sender, whose record now waits for the lock
+            os.kill(stack.worker.process.pid, signal.SIGKILL)  # first: its tasks are not redelivered
+            stack.worker.process.wait()
+            for child in pool:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
+        finally:
+            lock.release()
+        stack.worker.start()
+
+        emails = stack.wait_until_settled(tag, 3 * 2 + 1, timeout=60)  # three clinics, the patient
+        refused = {email.to_address for email in emails if email.status == "failed"}
+        wait_until(lambda: stack.flagged(refused) == refused, timeout=30)
+        figures = stack.figures("whole worker killed after a refusal was recorded", tag, answers)
+        assert answers == {303: 1} and figures["routed"] == 1 and figures["duplicate assignments"] == 0
+        assert len(refused) == 3 and refused <= set(old.values())
+        assert stack.unhandled_bounces(tag) == []
+        # Only the email in the server's hands at the kill went twice.
+        assert figures["sent"] == 4 and figures["delivered"] == 5 and figures["delivered twice"] == 1
+    finally:
+        for number, name in enumerate(old, start=1):
+            stack.set_addresses(name, [f"clinic{number}@fault.example"])
+        stack.forget_flags(set(old.values()))
