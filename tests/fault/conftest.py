@@ -106,7 +106,7 @@ class Stack:
             import_providers(_providers_csv())
             db.session.commit()
         self.redis.start()
-        self._smtp, self.sink = start_sink(self.root / "mail", port=self.smtp_port)
+        self.start_smtp()
         self.web = self._spawn(
             "web",
             [
@@ -125,6 +125,15 @@ class Stack:
         wait_for_port(self.web_port, timeout=60)
         self.worker.start()
         self.start_beat()
+
+    def start_smtp(self) -> None:
+        """The SMTP server (again: a new one on the same port, keeping its messages)."""
+        self._smtp, self.sink = start_sink(self.root / "mail", port=self.smtp_port)
+
+    def stop_smtp(self) -> None:
+        """The SMTP server goes away: the conversations under way are cut, connections refused."""
+        self._smtp.stop()
+        self._smtp = None
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = (self.root / f"{name}.log").open("ab")
@@ -205,6 +214,20 @@ class Stack:
 
         with ThreadPoolExecutor(threads) as pool:
             return list(pool.map(one, patients))
+
+    def post(self, path: str, fields: dict) -> int:
+        """A form POSTed to the web server (as a browser sends it); the status code."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.web_port, timeout=30)
+        try:
+            connection.request(
+                "POST",
+                path,
+                body=urllib.parse.urlencode(fields, doseq=True),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            return connection.getresponse().status
+        finally:
+            connection.close()
 
     def get(self, path: str) -> int:
         connection = http.client.HTTPConnection("127.0.0.1", self.web_port, timeout=30)
@@ -389,6 +412,8 @@ def healthy(stack):
     stack.sink.refuse.clear()
     stack.sink.delay.clear()
     stack.sink.on_kept = None
+    if stack._smtp is None:
+        stack.start_smtp()
     if stack.redis.process is None:
         stack.redis.start()
     if stack.worker.process is None or stack.worker.process.poll() is not None:
