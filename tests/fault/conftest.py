@@ -36,6 +36,8 @@ CONDITION = "spinal-cord-injury-incomplete"
 PROVIDERS = 4
 EMAILS_PER_LEAD = 4  # three providers (ROUTING_TOP_N) and the patient's confirmation
 ROUTED = ("routed", "contacted")
+# Each clinic's one notification address, clinic 1's first.
+CLINICS = tuple(f"clinic{number}@fault.example" for number in range(1, PROVIDERS + 1))
 
 # The safety nets, short enough for a test to see them work.
 SETTINGS = {
@@ -61,7 +63,7 @@ def _providers_csv() -> bytes:
     ]
     for number in range(1, PROVIDERS + 1):
         rows.append(
-            f"Fault Clinic {number},Aarhus,Midtjylland,clinic{number}@fault.example,da; en,en,1000,"
+            f"Fault Clinic {number},Aarhus,Midtjylland,{CLINICS[number - 1]},da; en,en,1000,"
             f"{TREATMENT}:approved,{CONDITION}"
         )
     return ("\n".join(rows) + "\n").encode()

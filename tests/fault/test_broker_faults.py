@@ -7,11 +7,10 @@ import time
 import redis
 
 from leads.messaging import outbox
-from tests.fault.conftest import EMAILS_PER_LEAD, PROVIDERS, in_background, pause
+from tests.fault.conftest import CLINICS, EMAILS_PER_LEAD, in_background, pause
 from tests.helpers import wait_until
 
 LEADS = 30
-CLINICS = [f"clinic{number}@fault.example" for number in range(1, PROVIDERS + 1)]
 
 
 def test_redis_stopped_while_patients_submit_delays_routing_only(healthy):

@@ -11,10 +11,9 @@ import signal
 import sqlite3
 from pathlib import Path
 
-from tests.fault.conftest import EMAILS_PER_LEAD, PROVIDERS, pause
+from tests.fault.conftest import CLINICS, EMAILS_PER_LEAD, pause
 from tests.helpers import wait_until
 
-CLINICS = {f"clinic{number}@fault.example" for number in range(1, PROVIDERS + 1)}
 NO_SUCH_USER = "550 5.1.1 No such user here"
 NO_SUCH_USER = "550 5.1.1 No such user here"
 
@@ -84,7 +83,7 @@ def test_a_pool_process_killed_between_the_servers_250_and_the_record_sends_that
     stack = healthy
     tag = stack.new_tag("killed-before-record")
     lock = WriteLock(stack)
-    kept = KeptUnrecorded(lock, CLINICS)
+    kept = KeptUnrecorded(lock, set(CLINICS))
     stack.sink.on_kept = kept
     try:
         answers = stack.submit(tag, 1)
@@ -114,13 +113,14 @@ def test_a_bounce_recorded_before_the_whole_worker_was_killed_is_still_handled(h
     sweep handles that bounce: the refusing address is flagged as every other refusing address is."""
     stack = healthy
     tag = stack.new_tag("killed-after-bounce")
-    old = {f"Fault Clinic {n}": f"old-clinic{n}@fault.example" for n in range(1, PROVIDERS + 1)}
+    clinics = {f"Fault Clinic {number}": address for number, address in enumerate(CLINICS, start=1)}
+    old = {name: f"old-{address}" for name, address in clinics.items()}
     lock = WriteLock(stack)
-    kept = KeptUnrecorded(lock, CLINICS)
+    kept = KeptUnrecorded(lock, set(CLINICS))
     try:
-        for number, (name, address) in enumerate(old.items(), start=1):
-            stack.set_addresses(name, [address, f"clinic{number}@fault.example"])
-            stack.sink.refuse[address] = NO_SUCH_USER
+        for name, address in clinics.items():
+            stack.set_addresses(name, [old[name], address])
+            stack.sink.refuse[old[name]] = NO_SUCH_USER
         stack.sink.on_kept = kept
         try:
             answers = stack.submit(tag, 1)
@@ -148,6 +148,6 @@ def test_a_bounce_recorded_before_the_whole_worker_was_killed_is_still_handled(h
         # Only the email in the server's hands at the kill went twice.
         assert figures["sent"] == 4 and figures["delivered"] == 5 and figures["delivered twice"] == 1
     finally:
-        for number, name in enumerate(old, start=1):
-            stack.set_addresses(name, [f"clinic{number}@fault.example"])
+        for name, address in clinics.items():
+            stack.set_addresses(name, [address])
         stack.forget_flags(set(old.values()))

@@ -1,7 +1,7 @@
 """Faults of the mail server, black box: every email is delivered or failed with the server's
 answer, and a duplicate only ever carries the same Message-ID."""
 
-from tests.fault.conftest import EMAILS_PER_LEAD, PROVIDERS, SETTINGS, pause
+from tests.fault.conftest import CLINICS, EMAILS_PER_LEAD, PROVIDERS, SETTINGS, pause
 from tests.helpers import wait_until
 
 TRY_AGAIN = "451 4.3.0 Try again later"
@@ -89,8 +89,7 @@ def test_the_mail_server_gone_mid_batch_then_back_delivers_every_email(healthy):
     a conversation was cut between the server keeping the message and its 250 (one per sender)."""
     stack = healthy
     tag = stack.new_tag("smtp-gone")
-    clinics = [f"clinic{number}@fault.example" for number in range(1, PROVIDERS + 1)]
-    for address in clinics:
+    for address in CLINICS:
         stack.sink.delay[address] = 0.2
     answers = stack.submit(tag, 10)
     wait_until(lambda: sum(email.status == "sent" for email in stack.emails(tag)) >= 8)
