@@ -56,6 +56,7 @@ def dispatch_due_emails() -> int:
     for task_name, email_ids in email.due_email_batches():
         email.publish_send(task_name, email_ids)
         sent += len(email_ids)
+    bounces.handle_bounces_left()  # after the sends: a bounce that cannot be handled holds up none
     return sent
 
 

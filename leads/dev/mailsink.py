@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
@@ -26,6 +27,9 @@ class MailSink:
         # An answer to MAIL FROM (the sender refused) or to DATA (the message refused).
         self.answer_mail: str | None = None
         self.answer_data: str | None = None
+        # Called with the envelope and session once a message is kept, before its 250 goes: the
+        # moment a test breaks something while the message is ours and the client does not know it.
+        self.on_kept: Callable | None = None
         # How many conversations the client ended politely (QUIT).
         self.quits = 0
 
@@ -53,6 +57,8 @@ class MailSink:
         partial = self.directory / (name + ".part")
         partial.write_bytes(envelope.original_content or envelope.content)
         partial.rename(self.directory / name)  # readers never see half a message
+        if self.on_kept is not None:
+            self.on_kept(envelope, session)
         if self.drop_before_answer:
             server.transport.close()
         return "250 Message accepted for delivery"

@@ -873,6 +873,10 @@ def hard_bounced(email: EmailMessage) -> bool:
     return email.status == EmailStatus.FAILED and (email.last_error or "")[:1] == "5"
 
 
+# `hard_bounced` in SQL, for the sweep that finds the bounces no send task handled.
+HARD_BOUNCED = sa.and_(EmailMessage.status == EmailStatus.FAILED, EmailMessage.last_error.startswith("5"))
+
+
 def _mark_failed(email: EmailMessage, error: str, *, said: Note | None = None) -> None:
     """`error` on the email row; in its lead's history, `said` when the system says why (worded in
     the reader's language), else `error` as the mail server gave it."""

@@ -12,8 +12,8 @@ from flask_babel import lazy_gettext as _l
 
 from leads.directory.service import is_paused, pause_provider
 from leads.extensions import db
-from leads.messaging.email import deliver_emails, email_coordinators, hard_bounced
-from leads.messaging.provider_keys import notification_key_prefix, notified_assignment_id
+from leads.messaging.email import HARD_BOUNCED, deliver_emails, email_coordinators, hard_bounced
+from leads.messaging.provider_keys import KEY_PREFIXES, notification_key_prefix, notified_assignment_id
 from leads.models import AddressBounce, Assignment, AssignmentStatus, EmailMessage, EmailStatus, Provider
 from leads.notes import Note
 from leads.routing.responses import needs_replacement, refresh_provider_stats
@@ -45,6 +45,30 @@ def handle_bounces(email_ids: list[int]) -> dict[int, str]:
             EmailMessage.status == EmailStatus.FAILED,
             EmailMessage.bounce_handled_at.is_(None),
         )
+    ).all()
+    db.session.rollback()
+    return {email_id: handle_hard_bounce(email_id) for email_id in pending}
+
+
+# Bounces the due-email sweep handles per run, at most.
+LEFT_BATCH = 100
+
+
+def handle_bounces_left(limit: int = LEFT_BATCH) -> dict[int, str]:
+    """Handle the hard bounces of notifications that no send task handled: the task died after
+    recording them and was not delivered again (its whole worker killed: the broker keeps the task
+    until its visibility timeout, or loses it with its data), or it ran out of retries on database
+    errors. The due-email sweep runs this; a send task handling the same bounce meanwhile is
+    harmless (`handle_hard_bounce` handles each once)."""
+    pending = db.session.scalars(
+        sa.select(EmailMessage.id)
+        .where(
+            HARD_BOUNCED,
+            EmailMessage.bounce_handled_at.is_(None),
+            EmailMessage.idempotency_key.startswith(f"{KEY_PREFIXES['notification']}:", autoescape=True),
+        )
+        .order_by(EmailMessage.id)
+        .limit(limit)
     ).all()
     db.session.rollback()
     return {email_id: handle_hard_bounce(email_id) for email_id in pending}

@@ -23,7 +23,7 @@ from leads import create_app
 from leads.dev.mailsink import start_sink
 from leads.directory.csv_io import import_providers
 from leads.extensions import db
-from leads.models import Assignment, EmailMessage, Lead, LeadEvent, Provider
+from leads.models import AddressBounce, Assignment, EmailMessage, Lead, LeadEvent, Provider
 from tests.helpers import wait_until
 from tests.quote_support import VALID_ANSWERS, aged_token
 from tests.servers import RedisServer, Worker, free_port, wait_for_port
@@ -36,6 +36,8 @@ CONDITION = "spinal-cord-injury-incomplete"
 PROVIDERS = 4
 EMAILS_PER_LEAD = 4  # three providers (ROUTING_TOP_N) and the patient's confirmation
 ROUTED = ("routed", "contacted")
+# Each clinic's one notification address, clinic 1's first.
+CLINICS = tuple(f"clinic{number}@fault.example" for number in range(1, PROVIDERS + 1))
 
 # The safety nets, short enough for a test to see them work.
 SETTINGS = {
@@ -61,7 +63,7 @@ def _providers_csv() -> bytes:
     ]
     for number in range(1, PROVIDERS + 1):
         rows.append(
-            f"Fault Clinic {number},Aarhus,Midtjylland,clinic{number}@fault.example,da; en,en,1000,"
+            f"Fault Clinic {number},Aarhus,Midtjylland,{CLINICS[number - 1]},da; en,en,1000,"
             f"{TREATMENT}:approved,{CONDITION}"
         )
     return ("\n".join(rows) + "\n").encode()
@@ -106,7 +108,7 @@ class Stack:
             import_providers(_providers_csv())
             db.session.commit()
         self.redis.start()
-        self._smtp, self.sink = start_sink(self.root / "mail", port=self.smtp_port)
+        self.start_smtp()
         self.web = self._spawn(
             "web",
             [
@@ -125,6 +127,15 @@ class Stack:
         wait_for_port(self.web_port, timeout=60)
         self.worker.start()
         self.start_beat()
+
+    def start_smtp(self) -> None:
+        """The SMTP server (again: a new one on the same port, keeping its messages)."""
+        self._smtp, self.sink = start_sink(self.root / "mail", port=self.smtp_port)
+
+    def stop_smtp(self) -> None:
+        """The SMTP server goes away: the conversations under way are cut, connections refused."""
+        self._smtp.stop()
+        self._smtp = None
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = (self.root / f"{name}.log").open("ab")
@@ -206,6 +217,20 @@ class Stack:
         with ThreadPoolExecutor(threads) as pool:
             return list(pool.map(one, patients))
 
+    def post(self, path: str, fields: dict) -> int:
+        """A form POSTed to the web server (as a browser sends it); the status code."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.web_port, timeout=30)
+        try:
+            connection.request(
+                "POST",
+                path,
+                body=urllib.parse.urlencode(fields, doseq=True),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
     def get(self, path: str) -> int:
         connection = http.client.HTTPConnection("127.0.0.1", self.web_port, timeout=30)
         try:
@@ -270,6 +295,37 @@ class Stack:
             db.session.execute(sa.update(Provider).where(Provider.name == name).values(active=True))
             db.session.commit()
             db.session.remove()
+
+    def set_addresses(self, name: str, addresses: list[str]) -> None:
+        """Give the provider `name` these notification addresses."""
+        with self.app.app_context():
+            db.session.execute(
+                sa.update(Provider).where(Provider.name == name).values(notification_emails=addresses)
+            )
+            db.session.commit()
+            db.session.remove()
+
+    def flagged(self, addresses: set[str]) -> set[str]:
+        """Which of `addresses` are flagged as refusing mail (AddressBounce)."""
+        rows = self._read(sa.select(AddressBounce.address).where(AddressBounce.address.in_(addresses)))
+        return {address for (address,) in rows}
+
+    def forget_flags(self, addresses: set[str]) -> None:
+        with self.app.app_context():
+            db.session.execute(sa.delete(AddressBounce).where(AddressBounce.address.in_(addresses)))
+            db.session.commit()
+            db.session.remove()
+
+    def unhandled_bounces(self, tag: str) -> list:
+        """The tag's emails refused for good (5xx) whose bounce nothing handled yet."""
+        return self._read(
+            sa.select(EmailMessage.id).where(
+                EmailMessage.lead_id.in_(self._lead_ids(tag)),
+                EmailMessage.status == "failed",
+                EmailMessage.last_error.startswith("5"),
+                EmailMessage.bounce_handled_at.is_(None),
+            )
+        )
 
     def events(self, tag: str, kind: str) -> list:
         lead_ids = self._lead_ids(tag)
@@ -356,6 +412,10 @@ def healthy(stack):
     stack.sink.answer_all = None
     stack.sink.drop_before_answer = False
     stack.sink.refuse.clear()
+    stack.sink.delay.clear()
+    stack.sink.on_kept = None
+    if stack._smtp is None:
+        stack.start_smtp()
     if stack.redis.process is None:
         stack.redis.start()
     if stack.worker.process is None or stack.worker.process.poll() is not None:

@@ -7,7 +7,7 @@ import time
 import redis
 
 from leads.messaging import outbox
-from tests.fault.conftest import EMAILS_PER_LEAD, in_background, pause
+from tests.fault.conftest import CLINICS, EMAILS_PER_LEAD, in_background, pause
 from tests.helpers import wait_until
 
 LEADS = 30
@@ -127,3 +127,55 @@ def test_a_worker_started_while_redis_is_down_consumes_once_it_returns(healthy):
     assert answers == {303: 10}
     assert figures["routed"] == 10 and figures["duplicate assignments"] == 0
     assert figures["sent"] == figures["delivered"] == 10 * EMAILS_PER_LEAD
+
+
+def _waiting_in(url: str, queue: str) -> int:
+    """Tasks waiting in a queue, at every priority (kombu keeps a list per priority step)."""
+    client = redis.Redis.from_url(url)
+    return sum(client.llen(key) for key in client.scan_iter(match=f"{queue}*") if client.type(key) == b"list")
+
+
+def test_redis_restarted_empty_while_the_worker_is_busy_loses_no_email(healthy):
+    """The worker is in the middle of a backlog (a slow mail server) when Redis comes back empty:
+    the send tasks queued, and the routings not yet taken, are gone; the tasks it runs finish and
+    their acknowledgements go to the new, empty Redis. Beat's nets route and send the rest, once."""
+    stack = healthy
+    tag = stack.new_tag("redis-emptied-busy")
+    for address in CLINICS:
+        stack.sink.delay[address] = 0.3
+    answers = stack.submit(tag, 15)
+    wait_until(lambda: _waiting_in(stack.redis.url, outbox.EMAIL_QUEUE) >= 3, timeout=30)
+    stack.redis.stop()  # no persistence: the queued tasks are gone
+    stack.redis.start()
+    stack.sink.delay.clear()
+
+    stack.wait_until_routed(tag, 15, timeout=60)
+    stack.wait_until_settled(tag, 15 * EMAILS_PER_LEAD, timeout=60)
+    figures = stack.figures("Redis restarted empty while the worker works through a backlog", tag, answers)
+    assert answers == {303: 15}
+    assert figures["routed"] == 15 and figures["duplicate assignments"] == 0
+    assert figures["sent"] == figures["delivered"] == 15 * EMAILS_PER_LEAD
+    assert figures["delivered twice"] == 0
+
+
+def test_beat_down_through_a_redis_outage_then_back_routes_every_lead_once(healthy):
+    """Patients submit while Redis is down and beat is stopped: only the outbox holds their leads.
+    Redis returns first; the leads wait for the outbox sweep until beat is started again."""
+    stack = healthy
+    tag = stack.new_tag("beat-down")
+    [beat] = stack.beats
+    stack.stop_beat(beat)
+    stack.redis.stop()
+    answers = stack.submit(tag, 10)
+    stack.redis.start()
+    pause(3.0)  # beat stays down a while after Redis returns
+    unrouted = [lead for lead in stack.leads(tag) if lead.status == "new"]
+    stack.start_beat()
+
+    stack.wait_until_routed(tag, 10)
+    stack.wait_until_settled(tag, 10 * EMAILS_PER_LEAD)
+    figures = stack.figures("beat stopped through a Redis outage, then started", tag, answers)
+    assert answers == {303: 10} and len(unrouted) == 10  # nothing but beat publishes them
+    assert figures["routed"] == 10 and figures["duplicate assignments"] == 0
+    assert figures["sent"] == figures["delivered"] == 10 * EMAILS_PER_LEAD
+    assert figures["delivered twice"] == 0

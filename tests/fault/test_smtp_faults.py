@@ -1,7 +1,7 @@
 """Faults of the mail server, black box: every email is delivered or failed with the server's
 answer, and a duplicate only ever carries the same Message-ID."""
 
-from tests.fault.conftest import EMAILS_PER_LEAD, PROVIDERS, SETTINGS, pause
+from tests.fault.conftest import CLINICS, EMAILS_PER_LEAD, PROVIDERS, SETTINGS, pause
 from tests.helpers import wait_until
 
 TRY_AGAIN = "451 4.3.0 Try again later"
@@ -81,3 +81,26 @@ def test_connection_dropped_before_the_250_duplicates_with_the_same_message_id(h
     assert all(delivered[email.message_id] >= 1 for email in emails)
     assert all(delivered[email.message_id] <= email.attempts for email in emails)
     assert figures["delivered twice"] >= 1
+
+
+def test_the_mail_server_gone_mid_batch_then_back_delivers_every_email(healthy):
+    """The mail server stops while batches go out (each sender's open connection cut, new ones
+    refused), then a new one starts on the same port: every email is delivered, a copy only where
+    a conversation was cut between the server keeping the message and its 250 (one per sender)."""
+    stack = healthy
+    tag = stack.new_tag("smtp-gone")
+    for address in CLINICS:
+        stack.sink.delay[address] = 0.2
+    answers = stack.submit(tag, 10)
+    wait_until(lambda: sum(email.status == "sent" for email in stack.emails(tag)) >= 8)
+    stack.stop_smtp()
+    wait_until(lambda: sum(email.attempts > 1 for email in stack.emails(tag)) >= 2, timeout=30)
+    stack.start_smtp()
+
+    emails = stack.wait_until_settled(tag, 10 * EMAILS_PER_LEAD, timeout=60)
+    figures = stack.figures("SMTP server gone mid-batch, then back", tag, answers)
+    delivered = stack.delivered()
+    assert answers == {303: 10} and figures["routed"] == 10 and figures["duplicate assignments"] == 0
+    assert figures["sent"] == 10 * EMAILS_PER_LEAD and all(delivered[email.message_id] for email in emails)
+    assert figures["delivered twice"] <= 2  # concurrency 2: at most one conversation cut per sender
+    assert all(delivered[email.message_id] <= email.attempts for email in emails)

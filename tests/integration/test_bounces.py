@@ -135,6 +135,34 @@ def test_bounces_a_send_recorded_before_its_task_failed_are_handled_by_the_retry
     assert [(f.address, f.bounces) for f in flags] == [("a@two-doors.example", 1), ("b@two-doors.example", 1)]
 
 
+def test_bounces_whose_send_task_was_lost_are_handled_by_the_due_email_sweep_once(two_doors, mail_sink):
+    """The task recorded the refusals and died before handling them, and is never delivered again
+    (its whole worker killed; the broker's copy lost or waiting for its visibility timeout)."""
+    lead, assignment = _lead_reaching(two_doors)
+    for address in two_doors.notification_emails:
+        mail_sink.refuse[address] = NO_SUCH_USER
+    ids = [email.id for email in _notifications(assignment)]
+    mail_sink.refuse[lead.email] = NO_SUCH_USER
+    to_patient_id = queue_email(
+        template="test_message",
+        to=lead.email,
+        idempotency_key="to-patient",
+        lead_id=lead.id,
+        sent_at=utcnow(),
+    )
+    db.session.commit()
+    assert set(email_module.deliver_emails([*ids, to_patient_id]).values()) == {"failed"}  # not handled
+
+    first, second = sorted(ids)  # the first handled finds both refused: the assignment expires then
+    assert bounces.handle_bounces_left() == {first: "rerouted", second: "flagged"}
+    db.session.refresh(assignment)
+    assert assignment.status == "expired"
+    assert len([a for a in db.session.get(type(lead), lead.id).assignments if a.status == "notified"]) == 3
+    assert bounces.handle_bounces_left() == {}  # once; and never the patient's email
+    flags = db.session.scalars(sa.select(AddressBounce).order_by(AddressBounce.address)).all()
+    assert [(f.address, f.bounces) for f in flags] == [("a@two-doors.example", 1), ("b@two-doors.example", 1)]
+
+
 def test_one_address_of_two_refusing_flags_it_and_the_provider_keeps_the_lead(two_doors, mail_sink):
     lead, assignment = _lead_reaching(two_doors)
     mail_sink.refuse["a@two-doors.example"] = NO_SUCH_USER
