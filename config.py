@@ -35,6 +35,9 @@ RETENTION_PERIODS = (
     "RETENTION_STALLED_MONTHS",
 )
 
+# The sign-in ceiling's settings (leads.auth.ceiling), none of which may be 0 or less.
+LOGIN_AT_LEAST_ONE = ("LOGIN_ACCOUNT_MAX_FAILURES", "LOGIN_ACCOUNT_WINDOW_MINUTES", "LOGIN_DEVICE_DAYS")
+
 
 class ConfigError(RuntimeError):
     """The environment does not describe a runnable configuration."""
@@ -282,6 +285,13 @@ class Config:
         self.LOGIN_LOCKOUT_MINUTES = _env_int("LOGIN_LOCKOUT_MINUTES", 15)
         self.LOGIN_LOCKOUT_MAX_HOURS = _env_int("LOGIN_LOCKOUT_MAX_HOURS", 24)
         self.LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT") or "10 per minute"
+        # Per account, from every address together: failures from browsers the account has not
+        # signed in on (no valid device cookie) in one window; at the ceiling such browsers are
+        # refused until the window ends, while the owner's own browsers keep their per-address throttle.
+        self.LOGIN_ACCOUNT_MAX_FAILURES = _env_int("LOGIN_ACCOUNT_MAX_FAILURES", 30)
+        self.LOGIN_ACCOUNT_WINDOW_MINUTES = _env_int("LOGIN_ACCOUNT_WINDOW_MINUTES", 60)
+        # How long a browser stays trusted for an account after signing in to it (the device cookie).
+        self.LOGIN_DEVICE_DAYS = _env_int("LOGIN_DEVICE_DAYS", 180)
         # A staff session ends after this long without a request, and this long after sign-in.
         self.SESSION_IDLE_MINUTES = _env_int("SESSION_IDLE_MINUTES", 30)
         self.SESSION_MAX_HOURS = _env_int("SESSION_MAX_HOURS", 12)
@@ -334,6 +344,10 @@ class Config:
                 "RETENTION_STALLED_MONTHS must be at least 1: 0 would close and anonymise every open "
                 "request at the next retention run"
             )
+        for name in LOGIN_AT_LEAST_ONE:
+            # 0 would refuse every browser new to an account, or trust none.
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.SQLALCHEMY_DATABASE_URI:
             raise ConfigError("DATABASE_URL is not set")
         if not self.REDIS_URL:

@@ -1,6 +1,7 @@
 """Staff accounts: argon2id password hashes and account creation."""
 
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from functools import cache
 
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ from flask import current_app, has_app_context
 from flask_babel import gettext
 from zxcvbn import zxcvbn
 
-from leads.auth import throttle
+from leads.auth import ceiling, devices, throttle
 from leads.extensions import db, flush_unless_taken
 from leads.models import Role, User
 from leads.timeutil import utcnow
@@ -106,14 +107,46 @@ def create_user(email: str, password: str, role: str, *, temporary: bool = False
 
 
 def throttle_settings() -> dict:
-    """The sign-in throttle's settings from the app's config, as `authenticate` and
-    `check_current_password` take them."""
+    """The settings of the sign-in throttle and ceiling from the app's config, as `authenticate`
+    and `check_current_password` take them."""
     config = current_app.config
     return {
         "max_failures": config["LOGIN_MAX_FAILURES"],
         "lockout": timedelta(minutes=config["LOGIN_LOCKOUT_MINUTES"]),
         "max_lockout": timedelta(hours=config["LOGIN_LOCKOUT_MAX_HOURS"]),
+        "account_max_failures": config["LOGIN_ACCOUNT_MAX_FAILURES"],
+        "account_window": timedelta(minutes=config["LOGIN_ACCOUNT_WINDOW_MINUTES"]),
     }
+
+
+def _refused(account: str, client: str, trusted: bool, now: datetime, settings: dict) -> bool:
+    """Whether the throttle blocks `account` from `client`, or, for a browser without the
+    account's device cookie, the account's ceiling is reached."""
+    if throttle.is_blocked(account, client, now):
+        return True
+    return not trusted and ceiling.is_reached(
+        account, now, max_failures=settings["account_max_failures"], window=settings["account_window"]
+    )
+
+
+def _count_failure(
+    account: str, user: User | None, client: str, trusted: bool, now: datetime, settings: dict
+) -> None:
+    """One failure against `account` from `client`; from a browser without the account's device
+    cookie, against the account's ceiling too (the admins told when it is first reached)."""
+    throttle.record_failure(
+        account,
+        client,
+        now,
+        max_failures=settings["max_failures"],
+        delay=settings["lockout"],
+        max_delay=settings["max_lockout"],
+    )
+    if trusted:
+        return
+    limits = {"max_failures": settings["account_max_failures"], "window": settings["account_window"]}
+    if ceiling.record_failure(account, now, **limits) and user is not None:
+        ceiling.tell_admins(user, now, **limits)
 
 
 class WrongCurrentPassword(AccountError):
@@ -125,46 +158,37 @@ class Locked(AccountError):
 
 
 def check_current_password(
-    user: User,
-    password: str,
-    *,
-    client: str,
-    max_failures: int,
-    lockout: timedelta,
-    max_lockout: timedelta = timedelta(hours=24),
+    user: User, password: str, *, client: str, cookies: Mapping[str, str] | None = None, **settings
 ) -> None:
-    """Locked while the sign-in throttle blocks the user's address from `client`; otherwise
-    WrongCurrentPassword unless `password` is the user's, the failure counted by that throttle as
-    a failed sign-in (so a copied session cannot guess faster than the sign-in form). The caller
-    commits, also after a failure."""
+    """Locked while the sign-in throttle (or, for a browser without the user's device cookie among
+    `cookies`, the ceiling) refuses the user from `client`; otherwise WrongCurrentPassword unless
+    `password` is the user's, the failure counted as a failed sign-in (so a copied session cannot
+    guess faster than the sign-in form). `settings`: throttle_settings(). The caller commits, also
+    after a failure."""
     now = utcnow()
-    if throttle.is_blocked(user.email, client, now):
+    trusted = devices.trusts(cookies, user)
+    if _refused(user.email, client, trusted, now, settings):
         raise Locked(throttle.locked_message())
     if not verify_password(user.password_hash, password):
-        throttle.record_failure(
-            user.email, client, now, max_failures=max_failures, delay=lockout, max_delay=max_lockout
-        )
+        _count_failure(user.email, user, client, trusted, now, settings)
         raise WrongCurrentPassword(gettext("Your current password is not right."))
 
 
 def authenticate(
-    email: str,
-    password: str,
-    *,
-    client: str,
-    max_failures: int,
-    lockout: timedelta,
-    max_lockout: timedelta = timedelta(hours=24),
+    email: str, password: str, *, client: str, cookies: Mapping[str, str] | None = None, **settings
 ) -> User | None:
     """The active user with these credentials, or None, never saying which check failed.
 
     Every call does the same work (one argon2 verify) and gives the same answer whatever the account's
-    state. Failures are throttled per typed address and `client` (leads.auth.throttle).
+    state. Failures are throttled per typed address and `client` (leads.auth.throttle), and,
+    unless `cookies` (the request's) hold the account's device cookie, per typed address from
+    every client (leads.auth.ceiling). `settings`: throttle_settings().
     """
     account = email.strip().lower()
     now = utcnow()
     user = db.session.scalar(sa.select(User).filter_by(email=account))
-    blocked = throttle.is_blocked(account, client, now)
+    trusted = devices.trusts(cookies, user)
+    blocked = _refused(account, client, trusted, now, settings)
     # Verified against a dummy hash of the same cost whenever the real one must not be, so every
     # attempt costs one argon2 verify.
     real = user.password_hash if user and not blocked else _dummy_hash(password_hasher())
@@ -172,9 +196,7 @@ def authenticate(
     if blocked:
         return None
     if user is None or not password_ok:
-        throttle.record_failure(
-            account, client, now, max_failures=max_failures, delay=lockout, max_delay=max_lockout
-        )
+        _count_failure(account, user, client, trusted, now, settings)
         return None
     if not user.active:
         return None

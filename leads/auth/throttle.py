@@ -2,7 +2,8 @@
 
 An anonymous attacker can only slow down their own guesses: the account's owner, signing in from
 another address, is never locked out by them. The counter is one atomic upsert, so parallel
-failures are all counted. Unknown addresses are throttled exactly like known ones.
+failures are all counted. Unknown addresses are throttled exactly like known ones. Across
+addresses, leads.auth.ceiling caps what browsers new to an account may try.
 """
 
 from datetime import datetime, timedelta
@@ -45,12 +46,13 @@ def locked_message() -> str:
     )
 
 
-def _upsert():
+def upsert(model):
+    """An INSERT into `model`'s table that can say ON CONFLICT DO UPDATE on this database."""
     if db.session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(LoginThrottle)
+    return insert(model)
 
 
 def record_failure(
@@ -58,7 +60,9 @@ def record_failure(
 ) -> int:
     """Count one failure; every `max_failures`-th blocks the pair, for twice as long as the last time."""
     key_account, key_client = _key(account, client)
-    statement = _upsert().values(account=key_account, client=key_client, failures=1, last_failure_at=now)
+    statement = upsert(LoginThrottle).values(
+        account=key_account, client=key_client, failures=1, last_failure_at=now
+    )
     statement = statement.on_conflict_do_update(
         index_elements=["account", "client"],
         set_={"failures": LoginThrottle.failures + 1, "last_failure_at": now},

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
-from leads.auth import accounts, sessions
+from leads.auth import accounts, devices, sessions
 from leads.auth.forms import LoginForm
 from leads.extensions import client_key, db, limiter
 from leads.validators import has_control_characters
@@ -61,12 +61,18 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = accounts.authenticate(
-            form.email.data, form.password.data, client=client_key(), **accounts.throttle_settings()
+            form.email.data,
+            form.password.data,
+            client=client_key(),
+            cookies=request.cookies,
+            **accounts.throttle_settings(),
         )
         db.session.commit()
         if user is not None:
             sessions.start_session(user)
-            return redirect(_safe_next(request.args.get("next")))
+            response = redirect(_safe_next(request.args.get("next")))
+            devices.remember(response, user)  # this browser is trusted for the account from now on
+            return response
         form.form_errors.append(
             gettext(
                 "That email and password did not work, or the account is locked for a while. "

@@ -1,4 +1,5 @@
-"""Signed, expiring tokens for links in emails, each scoped to one purpose and one record."""
+"""Signed, expiring tokens for links in emails, each scoped to one purpose and one record, and
+the staff device cookie's."""
 
 import hashlib
 from functools import lru_cache
@@ -71,3 +72,25 @@ def make_patient_token(lead_id: int) -> str:
 def read_patient_token(token: str, max_age_seconds: int) -> int:
     """The lead id in a patient's self-service token; ExpiredToken or InvalidToken otherwise."""
     return read_token(PATIENT_SALT, token, max_age_seconds)
+
+
+DEVICE_SALT = "staff-device-cookie"
+
+
+def make_device_token(user_id: int, password_tag: str) -> str:
+    """The value of a staff device cookie: the account's id and a tag of its password hash."""
+    return _serializer(DEVICE_SALT).dumps([int(user_id), password_tag])
+
+
+def read_device_token(token: str, max_age_seconds: int) -> tuple[int, str]:
+    """The account id and password tag in a device cookie; ExpiredToken or InvalidToken otherwise."""
+    try:
+        value = _serializer(DEVICE_SALT).loads(token, max_age=max_age_seconds)
+    except SignatureExpired as exc:
+        raise ExpiredToken("This device cookie has expired.") from exc
+    except BadSignature as exc:
+        raise InvalidToken("This device cookie is not valid.") from exc
+    match value:
+        case [int() as user_id, str() as tag] if not isinstance(user_id, bool):
+            return user_id, tag
+    raise InvalidToken("This device cookie is not valid.")

@@ -81,6 +81,19 @@ class LoginThrottle(db.Model):
     last_failure_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class LoginCeiling(db.Model):
+    """Failed sign-ins for one account, from browsers it has not signed in on, from every client
+    address together, in one window of time (see leads.auth.ceiling)."""
+
+    __table_args__ = (sa.UniqueConstraint("account", "window_start"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(sa.String(254))  # the address typed, known account or not
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    # When the admins were told that the window's ceiling was reached (once per window).
+    notified_at: Mapped[datetime | None]
+
+
 DETAIL_LENGTH = 500  # AccessLog.detail
 
 

@@ -4,7 +4,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_babel import force_locale, gettext
 from flask_login import current_user
 
-from leads.auth import accounts, sessions, staff_required
+from leads.auth import accounts, devices, sessions, staff_required
 from leads.auth.accounts import AccountError
 from leads.extensions import client_key, db, limiter
 from leads.staff import bp, user_admin
@@ -48,6 +48,7 @@ def change_password():
                 form.current_password.data,
                 form.new_password.data,
                 client=client_key(),
+                cookies=request.cookies,
                 **accounts.throttle_settings(),
             )
         except accounts.Locked as exc:  # nothing checked: the throttle's wait holds here too
@@ -61,8 +62,11 @@ def change_password():
             form.new_password.errors = [str(exc)]
         else:
             db.session.commit()
-            sessions.renew_session(current_user._get_current_object())  # other sessions have ended
+            user = current_user._get_current_object()
+            sessions.renew_session(user)  # other sessions have ended
             flash(gettext("Your password is changed."), "success")
-            return redirect(url_for("staff.queue_page"))
+            response = redirect(url_for("staff.queue_page"))
+            devices.remember(response, user)  # the new password ended every other browser's trust
+            return response
     status = 400 if form.errors else 200
     return render_template("staff/account_password.html", form=form), status

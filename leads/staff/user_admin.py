@@ -7,7 +7,7 @@ to show and leaves committing to the caller.
 import sqlalchemy as sa
 from flask_babel import gettext
 
-from leads.auth import throttle
+from leads.auth import ceiling, throttle
 from leads.auth.accounts import (
     AccountError,
     check_current_password,
@@ -58,6 +58,7 @@ def set_active(user: User, active: bool, *, acting_user_id: int | None = None) -
     user.end_sessions()  # a reactivated account must not bring old cookies back
     if active:
         throttle.clear(user.email)
+        ceiling.clear(user.email)
     return user
 
 
@@ -79,7 +80,10 @@ def _set_password(user: User, new_password: str) -> User:
     """The new password, no lockout, and every session of the user ended (the caller may renew one)."""
     check_password(new_password, user.email)
     user.password_hash = hash_password(new_password)
+    # Every lockout lifted: the new password also ends the trust of the user's browsers
+    # (leads.auth.devices), which the ceiling would otherwise refuse for the rest of its window.
     throttle.clear(user.email)
+    ceiling.clear(user.email)
     user.end_sessions()
     return user
 
@@ -96,7 +100,8 @@ def change_own_password(
 ) -> User:
     """The user's own new password, given the current one. A wrong current password counts as a
     failed sign-in of the account from `client` (accounts.WrongCurrentPassword, to be committed), and while
-    that throttle blocks them nothing is checked (accounts.Locked). A password the user chose themselves is
+    the throttle or the ceiling refuses them nothing is checked (accounts.Locked; `throttle_settings`
+    as check_current_password takes them, the request's cookies too). A password the user chose themselves is
     no longer a temporary one; the same one again is refused."""
     check_current_password(user, current_password, client=client, **throttle_settings)
     if new_password == current_password:

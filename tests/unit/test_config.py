@@ -133,6 +133,15 @@ def test_no_stalled_retention_period_of_zero_which_would_close_every_open_reques
         DevelopmentConfig().validate()
 
 
+@pytest.mark.parametrize("name", config.LOGIN_AT_LEAST_ONE)
+def test_no_sign_in_ceiling_setting_of_zero_which_would_refuse_or_distrust_every_new_browser(
+    monkeypatch, name
+):
+    monkeypatch.setenv(name, "0")
+    with pytest.raises(ConfigError, match=f"{name} must be at least 1"):
+        DevelopmentConfig().validate()
+
+
 @pytest.mark.parametrize(
     ("soft", "hard"),
     [("0", "360"), ("360", "300"), ("300", "300"), ("300", "900"), ("300", "1200")],

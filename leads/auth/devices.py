@@ -1,0 +1,63 @@
+"""Device cookies (OWASP's answer to guessing one account's password from many addresses): a
+browser where an account signed in keeps a signed cookie naming the account, and the sign-in
+ceiling (leads.auth.ceiling) trusts it for that account alone.
+
+The cookie holds the account's id and a tag of its password hash, signed with SECRET_KEY; no
+address, no name. One cookie per account, so colleagues sharing a browser each keep theirs. A
+new password (a reset, the owner's own change) ends the trust of every browser but the one the
+owner changed it in."""
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+from flask import current_app, request
+
+from leads.messaging import tokens
+from leads.models import User
+
+COOKIE_PREFIX = "staff_device_"
+# Sent with the staff pages alone: the sign-in and change-password forms read it.
+PATH = "/staff"
+
+
+def cookie_name(user_id: int) -> str:
+    return f"{COOKIE_PREFIX}{user_id}"
+
+
+def password_tag(user: User) -> str:
+    """What ties a device cookie to the account's password: a new password makes it another."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def _max_age() -> int:
+    return current_app.config["LOGIN_DEVICE_DAYS"] * 86400
+
+
+def trusts(cookies: Mapping[str, str] | None, user: User | None) -> bool:
+    """Whether `cookies` (the request's) hold a genuine device cookie of `user`, not expired and
+    made while the account had the password it has now. Never for an unknown account."""
+    if user is None or not cookies:
+        return False
+    token = cookies.get(cookie_name(user.id))
+    if not token:
+        return False
+    try:
+        user_id, tag = tokens.read_device_token(token, _max_age())
+    except tokens.TokenError:
+        return False
+    return user_id == user.id and hmac.compare_digest(tag, password_tag(user))
+
+
+def remember(response, user: User) -> None:
+    """Give the browser `response` goes to the device cookie of `user`, or a fresh one (after a
+    sign-in, or the owner's own password change)."""
+    response.set_cookie(
+        cookie_name(user.id),
+        tokens.make_device_token(user.id, password_tag(user)),
+        max_age=_max_age(),
+        path=f"{request.script_root}{PATH}",
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+        httponly=True,
+        samesite="Lax",
+    )
