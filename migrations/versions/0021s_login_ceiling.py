@@ -3,7 +3,7 @@ client address together, counted per window of time (leads.auth.ceiling). A new 
 to carry over, and nothing lost on the way down but the current window's counts.
 
 Revision ID: 0021s
-Revises: 0020p
+Revises: 0021k
 Create Date: 2026-11-30 09:00:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0021s'
-down_revision = '0020p'
+down_revision = '0021k'
 branch_labels = None
 depends_on = None
 
