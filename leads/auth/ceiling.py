@@ -55,12 +55,7 @@ def record_failure(account: str, now: datetime, *, max_failures: int, window: ti
         index_elements=["account", "window_start"], set_={"failures": LoginCeiling.failures + 1}
     ).returning(LoginCeiling.failures)
     failures = db.session.execute(statement).scalar_one()
-    # Earlier windows are over. Rows another transaction is deleting are left to it (PostgreSQL;
-    # SQLite has one writer at a time), so two cleanings never wait on each other.
-    stale = (
-        sa.select(LoginCeiling.id).where(LoginCeiling.window_start < start).with_for_update(skip_locked=True)
-    )
-    db.session.execute(sa.delete(LoginCeiling).where(LoginCeiling.id.in_(stale)))
+    forget_ended(now, window)
     if failures < max_failures:
         return False
     claimed = db.session.execute(
@@ -69,6 +64,18 @@ def record_failure(account: str, now: datetime, *, max_failures: int, window: ti
         .values(notified_at=now)
     )
     return claimed.rowcount == 1
+
+
+def forget_ended(now: datetime, window: timedelta) -> int:
+    """Delete the counts of windows that have ended (run at each counted failure, and by the
+    daily retention run); how many. Rows another transaction is deleting are left to it
+    (PostgreSQL; SQLite has one writer at a time), so two cleanings never wait on each other."""
+    ended = (
+        sa.select(LoginCeiling.id)
+        .where(LoginCeiling.window_start < window_start(now, window))
+        .with_for_update(skip_locked=True)
+    )
+    return db.session.execute(sa.delete(LoginCeiling).where(LoginCeiling.id.in_(ended))).rowcount
 
 
 def clear(account: str) -> None:

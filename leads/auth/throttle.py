@@ -74,8 +74,21 @@ def record_failure(
         db.session.execute(
             sa.update(LoginThrottle).where(_where(account, client)).values(blocked_until=now + blocked_for)
         )
-    db.session.execute(sa.delete(LoginThrottle).where(LoginThrottle.last_failure_at < now - STALE_AFTER))
+    forget_stale(now)
     return failures
+
+
+def forget_stale(now: datetime) -> int:
+    """Delete the pairs whose last failure is older than STALE_AFTER (run at each failure, and by
+    the daily retention run, so typed addresses do not outlive their use when nobody fails); how
+    many. Rows another transaction is deleting are left to it (PostgreSQL; SQLite has one writer
+    at a time), so two cleanings never wait on each other, or deadlock."""
+    stale = (
+        sa.select(LoginThrottle.id)
+        .where(LoginThrottle.last_failure_at < now - STALE_AFTER)
+        .with_for_update(skip_locked=True)
+    )
+    return db.session.execute(sa.delete(LoginThrottle).where(LoginThrottle.id.in_(stale))).rowcount
 
 
 def clear(account: str, client: str | None = None) -> None:

@@ -128,6 +128,8 @@ def retention_command(apply_now: bool, list_references: bool) -> None:
             click.echo(
                 f"  requests that failed (logged by lead id; the next run tries again): {result.failed}"
             )
+        if result.sign_in_records:
+            click.echo(f"  failed sign-ins' records past their use deleted: {result.sign_in_records}")
         return
     preview = privacy.preview_retention(listed=LISTED if list_references else 0)
     click.echo("Retention now would act on (a preview: nothing was changed; --apply runs it):")

@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import aliased
 
 from leads import consent
+from leads.auth import ceiling, throttle
 from leads.extensions import db, look_ups_first
 from leads.messaging.email import (
     cancel_provider_emails,
@@ -569,6 +570,7 @@ class RetentionResult:
     email_bodies: int = 0
     erasures: int = 0  # patients' erasure requests carried out at their deadline, each with its requests
     failed: int = 0  # requests a rule could not act on (logged by lead id): the next run tries again
+    sign_in_records: int = 0  # failed sign-ins' counts past their use (typed addresses, client keys)
 
 
 @dataclass(frozen=True)
@@ -623,7 +625,8 @@ def closing_for_inactivity(now: datetime) -> sa.ColumnElement[bool]:
 
 def apply_retention(now: datetime | None = None) -> RetentionResult:
     """Anonymise what has been kept long enough; idempotent, so beat may run it any time. Commits."""
-    rules = retention_rules(now or utcnow())
+    now = now or utcnow()
+    rules = retention_rules(now)
     # Each step starts no new batch after the run's time is up (a backlog, such as the first run
     # after an upgrade, goes on at the next run). The erasures that are due first: the patient's
     # deadline has passed, and they are few; then the old email words, the cheapest.
@@ -635,6 +638,7 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
     stalled_leads, failed_stalled = _anonymise_where(rules.stalled_leads, deadline, closing_note=stalled_note)
     # After the stalled requests: a repeat anonymised here would no longer show the patient asked again.
     spam_and_duplicates, failed_junk = _anonymise_where(rules.spam_and_duplicates, deadline)
+    sign_in_records = _forget_sign_in_failures(now)
     result = RetentionResult(
         closed_leads=closed_leads,
         stalled_leads=stalled_leads,
@@ -642,18 +646,31 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
         email_bodies=email_bodies,
         erasures=erasures,
         failed=failed_erasures + failed_closed + failed_stalled + failed_junk,
+        sign_in_records=sign_in_records,
     )
     log.info(
         "retention: %d due erasure(s) carried out, %d closed lead(s), %d stalled lead(s) closed, "
-        "%d spam/duplicate(s) anonymised, %d email body(ies) removed, %d request(s) failed",
+        "%d spam/duplicate(s) anonymised, %d email body(ies) removed, %d request(s) failed, "
+        "%d sign-in failure record(s) deleted",
         result.erasures,
         result.closed_leads,
         result.stalled_leads,
         result.spam_and_duplicates,
         result.email_bodies,
         result.failed,
+        result.sign_in_records,
     )
     return result
+
+
+def _forget_sign_in_failures(now: datetime) -> int:
+    """Delete the sign-in throttle's and the ceiling's counts past their use, which hold the
+    addresses typed into the sign-in form (and client keys): each failure deletes them too, but
+    without failures they would stay. One committed transaction; how many rows."""
+    window = timedelta(minutes=current_app.config["LOGIN_ACCOUNT_WINDOW_MINUTES"])
+    deleted = throttle.forget_stale(now) + ceiling.forget_ended(now, window)
+    db.session.commit()
+    return deleted
 
 
 # The rules that pick leads, in the order a run applies them (each named as in RetentionRules).

@@ -17,6 +17,7 @@ from leads.messaging import tokens
 from leads.messaging.email import render_pending
 from leads.models import EmailMessage, Role
 from leads.models.staff import LoginCeiling, LoginThrottle
+from leads.patients import privacy
 from leads.staff import user_admin
 from tests.staff_support import PASSWORD, fresh_client, make_staff
 
@@ -267,3 +268,36 @@ def test_parallel_failures_are_all_counted_and_the_ceiling_is_reached_once(app):
     db.session.expire_all()
     assert db.session.scalar(sa.select(LoginCeiling.failures).filter_by(account="target@example.dk")) == 30
     assert reached.count(True) == 1
+
+
+def test_the_daily_retention_run_deletes_sign_in_failures_past_their_use_when_nobody_fails(app, clock):
+    """The throttle's and the ceiling's rows hold the addresses typed into the sign-in form: each
+    failure deletes the old ones, and the daily retention run does when no failure comes."""
+    hour = timedelta(hours=1)
+    this_window = ceiling.window_start(MOMENT, hour)
+    db.session.add_all(
+        [
+            LoginThrottle(
+                account="old@example.dk",
+                client="192.0.2.1",
+                failures=3,
+                last_failure_at=MOMENT - 3 * 24 * hour,
+            ),
+            LoginThrottle(
+                account="recent@example.dk",
+                client="192.0.2.2",
+                failures=3,
+                last_failure_at=MOMENT - 47 * hour,
+            ),
+            LoginCeiling(account="old@example.dk", window_start=this_window - hour, failures=9),
+            LoginCeiling(account="recent@example.dk", window_start=this_window, failures=9),
+        ]
+    )
+    db.session.commit()
+
+    result = privacy.apply_retention()
+
+    # The throttle keeps a pair two days after its last failure; the ceiling, the current window.
+    assert db.session.scalars(sa.select(LoginThrottle.account)).all() == ["recent@example.dk"]
+    assert db.session.scalars(sa.select(LoginCeiling.account)).all() == ["recent@example.dk"]
+    assert result.sign_in_records == 2
