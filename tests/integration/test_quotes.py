@@ -303,6 +303,20 @@ def test_the_patient_compares_live_quotes_with_conversion_evidence_and_answer_ti
     assert page.count("Go ahead with this clinic") == 2
 
 
+def test_after_choosing_the_patient_still_sees_the_price_and_terms_of_the_quote_they_chose(client, accepted):
+    """The choice was made on these terms: they stay on the patient's page, not only its clinic's name."""
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form(price_from="21000", price_to="23000"))
+    client.post(provider(second) + "/quote", data=quote_form(price_from="40000", price_to="45000"))
+    chosen = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    client.post(f"{patient(lead)}/quotes/{chosen.id}/choose", data=choice(chosen))
+    page = client.get(patient(lead)).get_data(as_text=True).replace("\xa0", " ")
+    assert "You chose" in page
+    assert "€21,000 to €23,000" in page and "We would like to see your latest MRI." in page
+    assert "€40,000" not in page  # the quote not chosen is one closed line, as before
+    assert "Go ahead with this clinic" not in page
+
+
 def test_the_exchange_rate_is_written_as_the_readers_language_writes_that_currency(client, accepted):
     """Beside Danish prices ("20.000 €", "149.200 kr."), the rate reads "1 € = 7,46 kr.", not the
     currency code after a bare number ("7,46 DKK")."""
