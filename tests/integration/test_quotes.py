@@ -317,6 +317,16 @@ def test_after_choosing_the_patient_still_sees_the_price_and_terms_of_the_quote_
     assert "Go ahead with this clinic" not in page
 
 
+def test_the_clinic_reads_its_own_quote_as_depending_on_the_patients_records_not_its_own(client, accepted):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form(needs_records="y"))
+    clinic_page = client.get(provider(first)).get_data(as_text=True)
+    assert "The price depends on reviewing the patient's medical records first" in clinic_page
+    assert "your medical records" not in clinic_page
+    patient_page = client.get(patient(lead)).get_data(as_text=True)
+    assert "The price depends on the clinic reviewing your medical records first" in patient_page
+
+
 def test_the_exchange_rate_is_written_as_the_readers_language_writes_that_currency(client, accepted):
     """Beside Danish prices ("20.000 €", "149.200 kr."), the rate reads "1 € = 7,46 kr.", not the
     currency code after a bare number ("7,46 DKK")."""
