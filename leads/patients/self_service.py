@@ -144,15 +144,23 @@ def _withdraw(lead_id: int) -> bool:
     lead.change_status(LeadStatus.WITHDRAWN, actor_type="patient", note=Note("consent_withdrawn_status"))
     # Their own end: a patient's withdrawal never counts against a provider's answer record.
     closed, cancelled = stop_sharing(lead, AssignmentStatus.WITHDRAWN, "the patient withdrew consent.")
-    notify_providers_of_withdrawal(lead)
+    told = notify_providers_of_withdrawal(lead)
     close_open_quotes(lead, actor_type="patient", why=Note("because_withdrawn"))
     lead.add_event(
         "consent_withdrawn",
         actor_type="patient",
         note=Note("consent_withdrawn", closed=closed, cancelled=cancelled),
     )
+    # The clinics are told by the system itself: the coordinators need not tell them again.
     _tell_coordinators(
-        lead, "withdrawn", _l("The patient withdrew consent. Tell any clinic already in contact to stop.")
+        lead,
+        "withdrawn",
+        _l(
+            "The patient withdrew consent. Each clinic that received the request was emailed not to "
+            "contact them."
+        )
+        if told
+        else _l("The patient withdrew consent. No clinic had received the request yet."),
     )
     return True
 
