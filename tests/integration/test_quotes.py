@@ -589,6 +589,10 @@ def test_the_chosen_clinic_confirms_the_booking_with_a_date(client, accepted):
     assert db.session.get(Lead, lead.id).status == "booked"
     assert db.session.scalar(sa.select(Quote)).treatment_date.isoformat() == day
     assert len(events(lead, "treatment_booked")) == 1
+    # The clinic's step, told to the coordinators as a booking, not as "Patient request on ...".
+    [told] = emails("coordinator_booking")
+    assert told.subject == f"Treatment booked on {lead.reference}"
+    assert f"{first.provider.name} confirmed the treatment is booked for {day}." in told.body_text
 
 
 def test_coordinators_see_every_quote_revision_and_the_choice_on_the_lead_page(client, accepted, app):
