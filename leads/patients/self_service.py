@@ -82,12 +82,19 @@ PLAIN_STATUS = {
 }
 
 
+class RequestErased(Exception):
+    """The link is sound, but the request's personal data was erased (the patient asked, or
+    retention anonymised it): its page says so, where a bad link's says it was mistyped."""
+
+
 def lead_from_token(token: str) -> Lead:
-    """The lead a patient link names; tokens.ExpiredToken / InvalidToken otherwise."""
+    """The lead a patient link names; tokens.ExpiredToken / InvalidToken, or RequestErased."""
     max_age = current_app.config["PATIENT_LINK_MAX_AGE_DAYS"] * 86400
     lead = db.session.get(Lead, tokens.read_patient_token(token, max_age))
-    if lead is None or lead.anonymised_at is not None:
+    if lead is None:
         raise tokens.InvalidToken("This link is not valid.")
+    if lead.anonymised_at is not None:
+        raise RequestErased(lead.id)
     return lead
 
 

@@ -125,6 +125,20 @@ def test_after_a_withdrawal_the_coordinators_read_that_the_clinics_were_already_
     assert "Tell any clinic" not in told.body_text
 
 
+def test_after_the_erasure_the_patients_link_says_their_details_were_erased_not_that_it_was_mistyped(
+    client, routed_lead
+):
+    from leads.patients import privacy
+
+    privacy.erase_patient(routed_lead.reference, user_id=None, door=privacy.COMMAND_LINE)
+    page = client.get(_path(routed_lead) + "?lang=en")
+    assert page.status_code == 410
+    text = page.get_data(as_text=True)
+    assert "copied incompletely" not in text
+    assert "The personal details of this request have been erased." in text
+    assert client.post(_path(routed_lead) + "/erase", data={"confirm_erasure": "y"}).status_code == 410
+
+
 def test_withdrawing_twice_changes_nothing_more(client, routed_lead):
     client.post(_path(routed_lead) + "/withdraw", data={"confirm_withdraw": "y"})
     client.post(_path(routed_lead) + "/withdraw", data={"confirm_withdraw": "y"})
