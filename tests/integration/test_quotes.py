@@ -327,6 +327,18 @@ def test_the_clinic_reads_its_own_quote_as_depending_on_the_patients_records_not
     assert "The price depends on the clinic reviewing your medical records first" in patient_page
 
 
+def test_once_its_quote_is_chosen_the_clinic_is_no_longer_asked_to_send_one(client, accepted):
+    lead, first, _ = accepted
+    asked = "send your quote below"
+    assert asked in client.get(provider(first)).get_data(as_text=True)
+    client.post(provider(first) + "/quote", data=quote_form())
+    assert asked not in client.get(provider(first)).get_data(as_text=True)
+    quote = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    client.post(f"{patient(lead)}/quotes/{quote.id}/choose", data=choice(quote))
+    page = client.get(provider(first)).get_data(as_text=True)
+    assert asked not in page and "The patient chose your clinic" in page
+
+
 def test_the_exchange_rate_is_written_as_the_readers_language_writes_that_currency(client, accepted):
     """Beside Danish prices ("20.000 €", "149.200 kr."), the rate reads "1 € = 7,46 kr.", not the
     currency code after a bare number ("7,46 DKK")."""
