@@ -11,7 +11,7 @@ from leads.extensions import db
 from leads.messaging import tokens
 from leads.messaging.email import email_coordinators
 from leads.models import AssignmentStatus, Lead, same_patient
-from leads.notes import Note
+from leads.notes import SAID, Note
 from leads.patients.privacy import notify_providers_of_withdrawal
 from leads.quotes.service import close_open_quotes
 from leads.routing.service import lock_lead, stop_sharing
@@ -80,6 +80,16 @@ PLAIN_STATUS = {
         _l("You withdrew your consent. We no longer share your request with any clinic."),
     ),
 }
+# Unroutable because the patient found none of the quotes suitable (`quotes.decline_all_quotes`):
+# clinics did take the request, so "no clinic could take it" would contradict the page below.
+NONE_SUITED = (
+    _l("A coordinator is looking for other clinics for you"),
+    _l(
+        "You told us none of the quotes suit you. A coordinator is looking for other clinics and will "
+        "write to you."
+    ),
+)
+NONE_SUITED_REASONS = frozenset({Note("none_suitable").stored, SAID["none_suitable"]})  # and before 0018n
 
 
 class RequestErased(Exception):
@@ -104,6 +114,8 @@ def plain_status(lead: Lead) -> tuple[str, str]:
     alone may repeat another person's, and its sender must not learn that they asked us."""
     if lead.status == S.DUPLICATE and handled_together(lead.id) == [lead.id]:
         return PLAIN_STATUS[S.SPAM]  # a coordinator judges whether it repeats that request
+    if lead.status == S.UNROUTABLE and lead.status_reason in NONE_SUITED_REASONS:
+        return NONE_SUITED
     return PLAIN_STATUS[LeadStatus(lead.status)]
 
 

@@ -584,6 +584,22 @@ def test_none_of_these_suit_me_closes_the_quotes_and_asks_coordinators_for_other
     )
 
 
+def test_after_none_suit_the_patients_page_does_not_say_no_clinic_could_take_the_request(client, accepted):
+    """A clinic did take it and quote: the page says the patient turned the quotes down, and that a
+    coordinator looks for other clinics, where it said no clinic could take the request."""
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(f"{patient(lead)}/quotes/none")
+    page = " ".join(client.get(patient(lead)).get_data(as_text=True).split())
+    assert "No clinic we work with could take your request" not in page
+    assert "You told us none of the quotes suit you." in page
+    # A request no clinic fitted still reads as before.
+    other = LeadFactory(status="unroutable")
+    db.session.commit()
+    page = " ".join(client.get(patient(other)).get_data(as_text=True).split())
+    assert "No clinic we work with could take your request straight away." in page
+
+
 def test_the_chosen_clinic_confirms_the_booking_with_a_date(client, accepted):
     lead, first, second = accepted
     client.post(provider(first) + "/quote", data=quote_form())
