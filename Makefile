@@ -59,7 +59,7 @@ run: $(VENV)/.devrun $(COMPILED)
 	mkdir -p var/mail var/redis
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
-	@echo "Web: http://127.0.0.1:5000/  Mail sink: var/mail/  Stop everything with Ctrl-C."
+	@$(BIN)/python -m leads.dev.ports
 	$(BIN)/honcho -f Procfile.dev start
 
 test: $(VENV)/.dev $(COMPILED)

@@ -15,7 +15,9 @@ TESTING_SECRET_KEY = "testing-secret-key"
 PUBLIC_SECRET_KEYS = frozenset({TESTING_SECRET_KEY, "dev-only-insecure-secret-key"})
 DEV_SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
 DEV_REDIS_PASSWORD_FILE = BASE_DIR / "var" / "redis_password"
-DEV_REDIS_PORT = 6390
+# Where `make run`'s servers listen on 127.0.0.1 (Procfile.dev reads the same variables): another
+# program on one of these ports is moved out of the way with, say, DEV_WEB_PORT=5001 make run.
+DEV_PORTS = {"DEV_WEB_PORT": 5000, "DEV_REDIS_PORT": 6390, "DEV_MAIL_PORT": 8025}
 # How the connection to the mail server is encrypted (SMTP_TLS): upgraded after connecting (usually
 # port 587), TLS from the first byte (SMTPS, port 465), or not at all.
 STARTTLS, IMPLICIT_TLS, NO_TLS = "starttls", "implicit", "none"
@@ -395,6 +397,15 @@ def development_redis_password() -> str:
     return checkout_secret(DEV_REDIS_PASSWORD_FILE)
 
 
+def dev_ports() -> dict[str, int]:
+    """The ports of `make run`'s web server, Redis and mail sink, by their variables' names."""
+    ports = {name: _env_int(name, default) for name, default in DEV_PORTS.items()}
+    for name, port in ports.items():
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"{name} must be a port number from 1 to 65535, got {port}")
+    return ports
+
+
 def checkout_secret(path: Path) -> str:
     """A random secret kept in `path` (mode 0600), made on first use."""
     try:
@@ -419,11 +430,14 @@ class DevelopmentConfig(Config):
     DEFAULT_DATABASE_URL = f"sqlite:///{BASE_DIR / 'var' / 'dev.db'}"
 
     def __init__(self) -> None:
+        self.DEV_WEB_PORT, self.DEV_REDIS_PORT, self.DEV_MAIL_PORT = dev_ports().values()
+        self.DEFAULT_BASE_URL = f"http://127.0.0.1:{self.DEV_WEB_PORT}"
+        self.DEFAULT_SMTP_PORT = self.DEV_MAIL_PORT  # the sink
         super().__init__()
         if not self.SECRET_KEY:
             self.SECRET_KEY = development_secret_key()
         if not self.REDIS_URL:  # the embedded Redis: loopback only, with this checkout's password
-            self.REDIS_URL = f"redis://:{development_redis_password()}@127.0.0.1:{DEV_REDIS_PORT}/0"
+            self.REDIS_URL = f"redis://:{development_redis_password()}@127.0.0.1:{self.DEV_REDIS_PORT}/0"
 
 
 class TestingConfig(Config):

@@ -67,7 +67,7 @@ def procfile_commands(web_port: int, work) -> dict[str, str]:
         name, _, command = line.partition(":")
         if name in {"redis", "mail"} or not command.strip():
             continue  # this bench brings its own
-        command = command.replace("127.0.0.1:5000", f"127.0.0.1:{web_port}")
+        command = command.replace("${DEV_WEB_PORT:-5000}", str(web_port))
         commands[name] = command.replace("var/celerybeat-schedule", str(work / "celerybeat-schedule"))
     return commands
 

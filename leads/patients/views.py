@@ -6,7 +6,7 @@ from flask_babel import gettext
 
 from leads.i18n import isolate
 from leads.intake.choices import CONTACT_PREFERENCES, label_for
-from leads.messaging.signed_links import protect
+from leads.messaging.signed_links import link_problem, protect
 from leads.patients import self_service
 from leads.patients.forms import ErasureForm, WithdrawForm
 from leads.quotes import service as quotes
@@ -15,6 +15,11 @@ from leads.timeutil import utcnow
 
 bp = Blueprint("self_service", __name__, url_prefix="/my-request")
 protect(bp)
+
+
+@bp.errorhandler(self_service.RequestErased)
+def erased(error):
+    return link_problem(gettext("The personal details of this request have been erased."), 410)
 
 
 @bp.get("/<token>")

@@ -580,7 +580,7 @@ def confirm_booking(assignment_id: int, treatment_date: date, now: datetime | No
     lead.change_status(LeadStatus.BOOKED, actor_type="provider", actor_provider_id=provider.id, note=note)
     email_coordinators(
         lead,
-        template="coordinator_patient_request",
+        template="coordinator_booking",  # the clinic's step: not "Patient request on ..."
         idempotency_key=f"booked:{lead.id}:{_round(lead, 'treatment_booked')}:coordinators",
         summary=_l(
             "%(provider)s confirmed the treatment is booked for %(date)s.",

@@ -84,6 +84,8 @@ EVENT_KINDS = {
     "email_resent": _l("Email queued again"),
     "note": _l("Note"),
 }
+# Where a patient gave their consent (Consent.source_form, leads/consent.py).
+CONSENT_SOURCES = {"public_quote_form": _l("The public quote form")}
 # The parts of a provider's routing score (Assignment.score_breakdown, leads/routing/engine.py).
 SCORE_PARTS = {
     "specialty_fit": _l("Specialty fit"),
@@ -101,6 +103,7 @@ KINDS = {
     "role": ROLES,
     "event": EVENT_KINDS,
     "score": SCORE_PARTS,
+    "consent_source": CONSENT_SOURCES,
 }
 
 

@@ -1,5 +1,5 @@
 """The patient's own page states the zone of every time it shows: the patient's own zone when
-their country has only one, else UTC, named either way."""
+their country keeps one clock, else UTC, named either way."""
 
 from datetime import UTC, datetime
 

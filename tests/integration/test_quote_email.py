@@ -81,6 +81,18 @@ def test_the_confirmation_is_honest_about_evidence_and_medical_advice(client, ap
     )
 
 
+def test_the_confirmation_does_not_promise_a_review_that_a_clinical_trial_request_never_gets(client, app):
+    """Stem cell therapy for spinal cord injury is not approved, yet offered within trials and routed
+    at once: the email must not tell its patient that every unapproved treatment is read first."""
+    client.post(
+        "/quote", data=answers(app, preferred_language="en", treatment="stem-cell-spinal-cord-injury")
+    )
+    assert db.session.scalar(sa.select(Lead)).treatment.requires_review is False
+    text = _flat(_confirmation().body_text)
+    assert "For a treatment that is not approved" not in text
+    assert "For some treatments that are not approved, a coordinator reads your request first" in text
+
+
 def test_the_confirmation_links_to_the_patients_own_page_and_the_link_works(client, app):
     client.post("/quote", data=answers(app, preferred_language="en"))
     message = _confirmation()

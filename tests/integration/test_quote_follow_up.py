@@ -442,7 +442,8 @@ def test_a_request_reopened_after_a_choice_is_chosen_and_booked_again_and_each_r
     assert (_quote(first).status, _quote(newcomer).status) == ("choice_ended", "chosen")
     told = [email.body_text for email in emails("coordinator_patient_request")]
     assert sum("The patient chose the quote of" in text for text in told) == 2
-    assert sum("confirmed the treatment is booked" in text for text in told) == 2
+    booked = [email.body_text for email in emails("coordinator_booking")]
+    assert sum("confirmed the treatment is booked" in text for text in booked) == 2
 
 
 @pytest.mark.parametrize(

@@ -303,6 +303,42 @@ def test_the_patient_compares_live_quotes_with_conversion_evidence_and_answer_ti
     assert page.count("Go ahead with this clinic") == 2
 
 
+def test_after_choosing_the_patient_still_sees_the_price_and_terms_of_the_quote_they_chose(client, accepted):
+    """The choice was made on these terms: they stay on the patient's page, not only its clinic's name."""
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form(price_from="21000", price_to="23000"))
+    client.post(provider(second) + "/quote", data=quote_form(price_from="40000", price_to="45000"))
+    chosen = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    client.post(f"{patient(lead)}/quotes/{chosen.id}/choose", data=choice(chosen))
+    page = client.get(patient(lead)).get_data(as_text=True).replace("\xa0", " ")
+    assert "You chose" in page
+    assert "€21,000 to €23,000" in page and "We would like to see your latest MRI." in page
+    assert "€40,000" not in page  # the quote not chosen is one closed line, as before
+    assert "Go ahead with this clinic" not in page
+
+
+def test_the_clinic_reads_its_own_quote_as_depending_on_the_patients_records_not_its_own(client, accepted):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form(needs_records="y"))
+    clinic_page = client.get(provider(first)).get_data(as_text=True)
+    assert "The price depends on reviewing the patient's medical records first" in clinic_page
+    assert "your medical records" not in clinic_page
+    patient_page = client.get(patient(lead)).get_data(as_text=True)
+    assert "The price depends on the clinic reviewing your medical records first" in patient_page
+
+
+def test_once_its_quote_is_chosen_the_clinic_is_no_longer_asked_to_send_one(client, accepted):
+    lead, first, _ = accepted
+    asked = "send your quote below"
+    assert asked in client.get(provider(first)).get_data(as_text=True)
+    client.post(provider(first) + "/quote", data=quote_form())
+    assert asked not in client.get(provider(first)).get_data(as_text=True)
+    quote = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    client.post(f"{patient(lead)}/quotes/{quote.id}/choose", data=choice(quote))
+    page = client.get(provider(first)).get_data(as_text=True)
+    assert asked not in page and "The patient chose your clinic" in page
+
+
 def test_the_exchange_rate_is_written_as_the_readers_language_writes_that_currency(client, accepted):
     """Beside Danish prices ("20.000 €", "149.200 kr."), the rate reads "1 € = 7,46 kr.", not the
     currency code after a bare number ("7,46 DKK")."""
@@ -548,6 +584,22 @@ def test_none_of_these_suit_me_closes_the_quotes_and_asks_coordinators_for_other
     )
 
 
+def test_after_none_suit_the_patients_page_does_not_say_no_clinic_could_take_the_request(client, accepted):
+    """A clinic did take it and quote: the page says the patient turned the quotes down, and that a
+    coordinator looks for other clinics, where it said no clinic could take the request."""
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(f"{patient(lead)}/quotes/none")
+    page = " ".join(client.get(patient(lead)).get_data(as_text=True).split())
+    assert "No clinic we work with could take your request" not in page
+    assert "You told us none of the quotes suit you." in page
+    # A request no clinic fitted still reads as before.
+    other = LeadFactory(status="unroutable")
+    db.session.commit()
+    page = " ".join(client.get(patient(other)).get_data(as_text=True).split())
+    assert "No clinic we work with could take your request straight away." in page
+
+
 def test_the_chosen_clinic_confirms_the_booking_with_a_date(client, accepted):
     lead, first, second = accepted
     client.post(provider(first) + "/quote", data=quote_form())
@@ -565,6 +617,10 @@ def test_the_chosen_clinic_confirms_the_booking_with_a_date(client, accepted):
     assert db.session.get(Lead, lead.id).status == "booked"
     assert db.session.scalar(sa.select(Quote)).treatment_date.isoformat() == day
     assert len(events(lead, "treatment_booked")) == 1
+    # The clinic's step, told to the coordinators as a booking, not as "Patient request on ...".
+    [told] = emails("coordinator_booking")
+    assert told.subject == f"Treatment booked on {lead.reference}"
+    assert f"{first.provider.name} confirmed the treatment is booked for {day}." in told.body_text
 
 
 def test_coordinators_see_every_quote_revision_and_the_choice_on_the_lead_page(client, accepted, app):

@@ -106,8 +106,37 @@ def test_withdrawal_stops_a_pending_provider_email_and_closes_open_assignments(
     }
     told = db.session.scalar(sa.select(EmailMessage).filter_by(template="coordinator_patient_request"))
     assert told is not None and "withdrew consent" in told.body_text
+    assert "No clinic had received the request yet." in told.body_text
     page = client.get(_path(routed_lead)).get_data(as_text=True)
     assert "You have withdrawn your request" in page
+
+
+def test_after_a_withdrawal_the_coordinators_read_that_the_clinics_were_already_told(
+    client, routed_lead, mail_sink
+):
+    """The system emails each clinic that received the request: the coordinators' email says so,
+    where it asked them to tell the clinics themselves."""
+    for email in db.session.scalars(sa.select(EmailMessage).filter_by(lead_id=routed_lead.id)).all():
+        deliver_email(email.id)
+    client.post(_path(routed_lead) + "/withdraw", data={"confirm_withdraw": "y"})
+    assert db.session.scalars(sa.select(EmailMessage).filter_by(template="notice_provider_withdrawn")).all()
+    told = db.session.scalar(sa.select(EmailMessage).filter_by(template="coordinator_patient_request"))
+    assert "Each clinic that received the request was emailed not to contact them." in told.body_text
+    assert "Tell any clinic" not in told.body_text
+
+
+def test_after_the_erasure_the_patients_link_says_their_details_were_erased_not_that_it_was_mistyped(
+    client, routed_lead
+):
+    from leads.patients import privacy
+
+    privacy.erase_patient(routed_lead.reference, user_id=None, door=privacy.COMMAND_LINE)
+    page = client.get(_path(routed_lead) + "?lang=en")
+    assert page.status_code == 410
+    text = page.get_data(as_text=True)
+    assert "copied incompletely" not in text
+    assert "The personal details of this request have been erased." in text
+    assert client.post(_path(routed_lead) + "/erase", data={"confirm_erasure": "y"}).status_code == 410
 
 
 def test_withdrawing_twice_changes_nothing_more(client, routed_lead):

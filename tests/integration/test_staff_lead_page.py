@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import sqlalchemy as sa
 
+from leads.consent import SOURCE_QUOTE_FORM
 from leads.extensions import db
 from leads.messaging.outbox import SEND_EMAILS, SEND_PROVIDER_EMAILS
 from leads.models import AccessLog, Consent, EmailMessage, Lead, LeadEvent, OutboxMessage, Role
@@ -47,7 +48,11 @@ def test_the_lead_page_shows_what_the_patient_sent_and_their_consent(coordinator
     )  # fmt: skip
     db.session.add(
         Consent(
-            lead=lead, text_version="2025-01", share_with_providers=True, contact=False, source_form="quote"
+            lead=lead,
+            text_version="2025-01",
+            share_with_providers=True,
+            contact=False,
+            source_form=SOURCE_QUOTE_FORM,
         )
     )
     db.session.commit()
@@ -56,7 +61,9 @@ def test_the_lead_page_shows_what_the_patient_sent_and_their_consent(coordinator
     assert "Freja Ørsted" in html and lead.email in html and lead.phone in html
     assert "Injured at C6 &lt;b&gt;two&lt;/b&gt; years ago." in html  # shown, never interpreted
     assert "magazine / — / spring" in html
-    assert "2025-01" in html and "through the quote form" in html
+    assert "2025-01" in html
+    # Where it was given in words, not the stored code.
+    assert "Given through</dt><dd>The public quote form" in html and SOURCE_QUOTE_FORM not in html
     assert "Share with matched providers</dt><dd>Yes" in html and "May be contacted</dt><dd>No" in html
 
 
