@@ -18,7 +18,7 @@ from datetime import date
 from functools import lru_cache
 
 from babel.dates import format_date
-from flask_babel import force_locale, format_decimal, gettext, ngettext
+from flask_babel import LazyString, force_locale, format_decimal, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
 from leads.i18n import DEFAULT_LANGUAGE, N_, money, page_language
@@ -59,6 +59,12 @@ class Note:
     def stored(self) -> str:
         """Its data as text, as a status reason keeps it (a few dozen characters)."""
         return json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
+
+    @property
+    def lazy(self) -> LazyString:
+        """Its words in the language current when they are read: an email's summary, made in its
+        reader's language (`email_coordinators`)."""
+        return LazyString(words, self.data)
 
 
 # Notes whose English sentence is kept once worded: the same few recur on the form's path (every
@@ -174,6 +180,63 @@ def _quotes_closed(data: dict) -> str:
     )
 
 
+# The counted sentences below: each is one ngettext, its count `num` (stored under the name it had
+# when the sentence was one text, so rows written before are worded the same way).
+def _spam_links(data: dict) -> str:
+    return ngettext(
+        "the details contain %(num)d link (more than %(most)d)",
+        "the details contain %(num)d links (more than %(most)d)",
+        data["links"],
+        most=data["most"],
+    )
+
+
+def _duplicate(data: dict) -> str:
+    return ngettext(
+        "Same email or phone as %(reference)s within %(num)d day",
+        "Same email or phone as %(reference)s within %(num)d days",
+        data["days"],
+        reference=data["reference"],
+    )
+
+
+def _duplicate_not_routed(data: dict) -> str:
+    return ngettext(
+        "Same email or phone as %(reference)s within %(num)d day; not routed again.",
+        "Same email or phone as %(reference)s within %(num)d days; not routed again.",
+        data["days"],
+        reference=data["reference"],
+    )
+
+
+def _no_answer(data: dict) -> str:
+    return ngettext(
+        "%(provider)s did not answer within %(num)d working day.",
+        "%(provider)s did not answer within %(num)d working days.",
+        data["days"],
+        provider=data["provider"],
+    )
+
+
+def _provider_paused(data: dict) -> str:
+    return ngettext(
+        "%(provider)s was paused: every one of its notification addresses refused the email about "
+        "%(num)d lead",
+        "%(provider)s was paused: every one of its notification addresses refused the email about "
+        "%(num)d leads",
+        data["count"],
+        provider=data["provider"],
+    )
+
+
+def _closed_by_retention(data: dict) -> str:
+    return ngettext(
+        "Closed by retention: no activity for %(num)d month.",
+        "Closed by retention: no activity for %(num)d months.",
+        data["months"],
+    )
+
+
 # Every note the system writes, and its words: a sentence with placeholders for its values (a
 # list is joined with "; "), or a function of its data.
 SAID: dict[str, str | Callable[[dict], str]] = {
@@ -189,12 +252,10 @@ SAID: dict[str, str | Callable[[dict], str]] = {
     "spam": N_("Looks like spam: %(reasons)s."),
     "spam_hidden_field": N_("the hidden field people never see was filled in"),
     "spam_link_in_name": N_("the name contains a link"),
-    "spam_links": N_("the details contain %(links)d links (more than %(most)d)"),
+    "spam_links": _spam_links,
     "spam_phrases": N_("advertising phrases: %(phrases)s"),
-    "duplicate": N_("Same email or phone as %(reference)s within %(days)d days"),
-    "duplicate_not_routed": N_(
-        "Same email or phone as %(reference)s within %(days)d days; not routed again."
-    ),
+    "duplicate": _duplicate,
+    "duplicate_not_routed": _duplicate_not_routed,
     # Routing.
     "investigational": N_("The treatment is investigational: a coordinator approves routing first."),
     "investigational_reason": N_("Investigational treatment: waiting for a coordinator to approve routing."),
@@ -212,12 +273,9 @@ SAID: dict[str, str | Callable[[dict], str]] = {
     "provider_will_contact": N_("%(provider)s will contact the patient."),
     "provider_declined_reason": N_("%(provider)s declined."),
     "provider_reminded": N_("Reminder sent to %(provider)s: no answer yet."),
-    "no_answer": N_("%(provider)s did not answer within %(days)d working days."),
+    "no_answer": _no_answer,
     "every_address_refused": N_("Every notification address of %(provider)s refused the email: %(answer)s"),
-    "provider_paused": N_(
-        "%(provider)s was paused: every one of its notification addresses refused the email about "
-        "%(count)d leads"
-    ),
+    "provider_paused": _provider_paused,
     # Quotes.
     "quote_sent": N_("%(provider)s sent a quote: %(price)s, valid until %(until)s."),
     "quote_revised": N_(
@@ -260,7 +318,7 @@ SAID: dict[str, str | Callable[[dict], str]] = {
         "email address, a phone number or a duplicate mark, was not: check whether it is the same "
         "patient's, and erase it from this page if so."
     ),
-    "closed_by_retention": N_("Closed by retention: no activity for %(months)d months."),
+    "closed_by_retention": _closed_by_retention,
     "retention_over": N_("Retention period over."),
     # Emails.
     "email_failed": N_("Email '%(template)s' could not be delivered: %(error)s"),

@@ -8,7 +8,6 @@ import logging
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from leads.directory.service import is_paused, pause_provider
 from leads.extensions import db
@@ -148,22 +147,12 @@ def _pause_after_repeated_bounces(provider: Provider, lead, answer: str) -> None
     if dead_leads < current_app.config["PROVIDER_BOUNCES_BEFORE_PAUSE"] or is_paused(provider):
         return
     pause_provider(provider, None)
-    summary = _l(
-        "%(provider)s was paused: every one of its notification addresses refused the email about "
-        "%(count)d leads",
-        provider=provider.name,
-        count=dead_leads,
-    )
-    lead.add_event(
-        "provider_paused",
-        actor_type="system",
-        actor_provider_id=provider.id,
-        note=Note("provider_paused", provider=provider.name, count=dead_leads),
-    )
+    paused = Note("provider_paused", provider=provider.name, count=dead_leads)
+    lead.add_event("provider_paused", actor_type="system", actor_provider_id=provider.id, note=paused)
     email_coordinators(
         lead,
         template="coordinator_provider_paused",
         idempotency_key=f"provider-paused:{provider.id}:{lead.id}",
-        summary=summary,
+        summary=paused.lazy,  # its count's plural form in the mailbox's language
         note=answer[:300],
     )
