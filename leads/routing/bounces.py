@@ -14,7 +14,7 @@ from leads.extensions import db
 from leads.messaging.email import deliver_emails, email_coordinators, hard_bounced
 from leads.messaging.provider_keys import notification_key_prefix, notified_assignment_id
 from leads.models import AddressBounce, Assignment, AssignmentStatus, EmailMessage, EmailStatus, Provider
-from leads.notes import Note
+from leads.notes import Note, verbatim
 from leads.routing.responses import needs_replacement, refresh_provider_stats
 from leads.routing.service import lock_as_routing, reroute_lead
 from leads.timeutil import utcnow
@@ -73,7 +73,7 @@ def handle_hard_bounce(email_id: int) -> str:
         db.session.commit()
         return "flagged"
     lead = assignment.lead
-    reason = Note("every_address_refused", provider=provider.name, answer=email.last_error[:200])
+    reason = Note("every_address_refused", provider=provider.name, answer=verbatim(email.last_error[:200]))
     lead.add_event("assignment_expired", actor_type="system", actor_provider_id=provider.id, note=reason)
     refresh_provider_stats(provider.id)
     _pause_after_repeated_bounces(provider, lead, email.last_error)

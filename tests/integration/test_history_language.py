@@ -18,7 +18,7 @@ from leads.i18n import money
 from leads.messaging.email import ERASED_WHILE_SENT, due_email_ids, queue_email
 from leads.models import EmailMessage, Lead, LeadEvent, Role
 from leads.models.lead import event_values
-from leads.notes import SAID, Note, _english, fixed
+from leads.notes import SAID, Note, _english, fixed, verbatim
 from leads.patients import privacy
 from leads.staff import lead_actions
 from leads.timeutil import utcnow
@@ -202,6 +202,12 @@ COUNTED = {
         lambda n: Note("spam", reasons=[{"what": "spam_links", "links": n, "most": 0}]),
         "Looks like spam: the details contain {n} {noun} (more than 0).",
         ("link", "links"),
+    ),
+    "mail_gave_up": (
+        lambda n: Note("mail_gave_up", attempts=n, last=Note("mail_temporary", answer=verbatim("451 Busy"))),
+        "Gave up after {n} {noun}; the last one: Refused for now (temporary). The mail server answered: "
+        "\u2066451 Busy\u2069",
+        ("attempt", "attempts"),
     ),
 }
 
