@@ -133,6 +133,11 @@ def _verbatim(data: dict) -> str:
     return f"{_LRI}{_ISOLATES.sub('', data['text'])}{_PDI}"
 
 
+def quoted_html(text: str) -> Markup:
+    """Words quoted as given, for a page where no note holds them (an address's last refusal)."""
+    return as_html(_verbatim({"text": text}))
+
+
 def as_html(text: str) -> Markup:
     """A note or reason as worded (`words`) for a page: escaped, each quoted text (`_verbatim`)
     set as code in <bdi dir="ltr">, as its left-to-right isolate says in plain text."""

@@ -12,13 +12,13 @@ import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.messaging.email import deliver_email, queue_email
-from leads.models import EmailMessage, Lead, LeadEvent, Role
+from leads.models import AddressBounce, EmailMessage, Lead, LeadEvent, Role
 from leads.notes import Note, as_html, verbatim
 from leads.patients import privacy
 from leads.staff import lead_actions
 from leads.timeutil import utcnow
 from leads.workflow import CLOSED_REFUSAL
-from tests.factories import EmailMessageFactory, LeadFactory
+from tests.factories import EmailMessageFactory, LeadFactory, ProviderFactory
 from tests.helpers import read_bracketed
 from tests.staff_support import signed_in_client
 
@@ -207,3 +207,18 @@ def test_a_quoted_answer_is_escaped_and_keeps_no_direction_marks_of_its_own(app)
         'The mail server answered: <bdi dir="ltr"><code>550 &lt;b&gt;no&lt;/b&gt; user</code></bdi>'
     )
     assert as_html("a person's <i>note</i>") == "a person&#39;s &lt;i&gt;note&lt;/i&gt;"
+
+
+def test_a_flagged_addresss_last_refusal_is_quoted_as_the_server_gave_it(app, taxonomy, monkeypatch):
+    """The directory page's sentence about a refusing address holds the answer as code, left to right."""
+    read_bracketed(monkeypatch, "da")
+    client, _ = signed_in_client(app, Role.ADMIN, language="da")
+    provider = ProviderFactory(notification_emails=["a@example.dk"])
+    db.session.flush()
+    db.session.add(
+        AddressBounce(provider_id=provider.id, address="a@example.dk", answer="550 <a@example.dk>")
+    )
+    db.session.commit()
+
+    page = client.get("/staff/admin/providers").get_data(as_text=True)
+    assert 'answered "<bdi dir="ltr"><code>550 &lt;a@example.dk&gt;</code></bdi>"' in page
