@@ -386,6 +386,7 @@ SAID: dict[str, str | Callable[[dict], str]] = {
         "Email '%(template)s' goes out again: the worker sending it stopped before recording the mail "
         "server's answer, so it may arrive twice (with the same Message-ID)."
     ),
+    "email_queued_again": N_("Email '%(template)s' (#%(id)s) queued again"),
     "email_not_sent": N_("Not sent: %(why)s"),
     "email_not_made": N_("Not sent: it could not be made (%(error)s)"),
     "because_choice_ended": N_("the patient's choice ended: %(why)s"),

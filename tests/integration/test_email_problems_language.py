@@ -222,3 +222,21 @@ def test_a_flagged_addresss_last_refusal_is_quoted_as_the_server_gave_it(app, ta
 
     page = client.get("/staff/admin/providers").get_data(as_text=True)
     assert 'answered "<bdi dir="ltr"><code>550 &lt;a@example.dk&gt;</code></bdi>"' in page
+
+
+def test_an_email_a_coordinator_sends_again_is_said_so_in_the_readers_words(app, taxonomy, monkeypatch):
+    """The history's note of a resend is the system's sentence from the catalogs, where its English
+    f-string sat on every page; the English kept in `note` reads as before."""
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    lead = LeadFactory(status="routed")
+    db.session.flush()
+    failed = EmailMessageFactory(
+        lead_id=lead.id, status="failed", attempts=1, last_error="550 5.1.1 No such user"
+    )
+    db.session.commit()
+    assert client.post(f"/staff/leads/{lead.id}/emails/{failed.id}/resend").status_code == 302
+    read_bracketed(monkeypatch, "da")
+
+    assert _notes(client, lead) == [f"⟦Email &#39;provider_notification&#39; (#{failed.id}) queued again⟧"]
+    stored = db.session.scalar(sa.select(LeadEvent.note).filter_by(lead_id=lead.id, kind="email_resent"))
+    assert stored == f"Email 'provider_notification' (#{failed.id}) queued again"  # as it was written before
