@@ -183,9 +183,10 @@ def _lead_status(data: dict) -> str:
 
 
 def _assignment_status(data: dict) -> str:
-    from leads.staff.labels import ASSIGNMENT_STATUSES  # the staff pages' words; loaded after this module
+    from leads.staff.labels import label  # the staff pages' words; loaded after this module
 
-    return str(ASSIGNMENT_STATUSES[data["status"]])
+    # Never refused: the sender words it as it cancels an email, and an unknown code reads as words.
+    return label(data["status"], "assignment")
 
 
 def _decline_reason(data: dict) -> str:

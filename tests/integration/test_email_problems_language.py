@@ -240,3 +240,13 @@ def test_an_email_a_coordinator_sends_again_is_said_so_in_the_readers_words(app,
     assert _notes(client, lead) == [f"⟦Email &#39;provider_notification&#39; (#{failed.id}) queued again⟧"]
     stored = db.session.scalar(sa.select(LeadEvent.note).filter_by(lead_id=lead.id, kind="email_resent"))
     assert stored == f"Email 'provider_notification' (#{failed.id}) queued again"  # as it was written before
+
+
+def test_an_assignment_status_without_a_label_still_words_a_cancellation(app):
+    """The sender words the reason as it cancels the email: a status the labels lack reads as words,
+    never an error in the middle of a send."""
+    why = Note("no_longer_offered", status=Note("assignment_status", status="on_hold"))
+    assert (
+        Note("email_not_sent", why=why).english
+        == "Not sent: the request is no longer offered to this clinic (On hold)."
+    )
