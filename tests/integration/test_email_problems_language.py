@@ -60,7 +60,8 @@ def _queued(lead: Lead, to: str, key: str, **changes) -> EmailMessage:
 
 def _stopped_emails(app, mail_sink) -> tuple[Lead, object]:
     """A lead whose provider email a coordinator's closing cancelled, and whose emails to the
-    patient bounced, were refused for now, and were given up after one attempt; the coordinator."""
+    patient bounced, were refused for now, and were given up after one attempt; and the client of
+    that coordinator, who reads Danish."""
     client, user = signed_in_client(app, Role.COORDINATOR, language="da")
     lead = LeadFactory(status="routed")
     db.session.flush()
