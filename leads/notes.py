@@ -6,20 +6,26 @@ A `Note` is what it says (`what`, a key of `SAID`) and its values. Its data is s
 it (`describe_event`, `describe_reason`); the event's `note` keeps its English sentence for the
 patient's data export, the CSV export and as the fallback. A value is inserted as it is when it
 is a name or someone's words (a clinic's name, a staff member's email, a coordinator's typed
-reason, a mail server's answer), worded when it is itself a note (a nested `Note`, or the
-`{"what": ...}` data `leads.intake.spam` returns), a date or a list. What a person typed
-alone (a coordinator's note, a clinic's decline note) is stored as text and shown as typed.
-Rows written before hold English text, shown as it is (a fixed status reason of those days,
-marked for the catalogs, is translated)."""
+reason), worded when it is itself a note (a nested `Note`, or the `{"what": ...}` data
+`leads.intake.spam` returns), a date or a list. A mail server's answer (or an error's text) is
+quoted as given (`verbatim`): isolated left to right in the words, set as code on a page
+(`as_html`). What a person typed alone (a coordinator's note, a clinic's decline note) is stored
+as text and shown as typed. Rows written before hold English text, shown as it is (a fixed status
+reason of those days, marked for the catalogs, is translated).
+
+Why an email was not sent or not delivered is a note too, kept beside the email's English
+`last_error` (`EmailMessage.last_error_data`) and worded by `describe_problem`."""
 
 import json
+import re
 from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 
 from babel.dates import format_date
-from flask_babel import force_locale, format_decimal, gettext, ngettext
+from flask_babel import LazyString, force_locale, format_decimal, gettext, ngettext
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 
 from leads.i18n import DEFAULT_LANGUAGE, N_, money, page_language
 from leads.routing import engine
@@ -59,6 +65,12 @@ class Note:
     def stored(self) -> str:
         """Its data as text, as a status reason keeps it (a few dozen characters)."""
         return json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
+
+    @property
+    def lazy(self) -> LazyString:
+        """Its words in the language current when they are read: an email's summary, made in its
+        reader's language (`email_coordinators`)."""
+        return LazyString(words, self.data)
 
 
 # Notes whose English sentence is kept once worded: the same few recur on the form's path (every
@@ -100,6 +112,39 @@ def fixed(text: str) -> Note:
     return Note("fixed", text=text)
 
 
+# Words quoted as given are cut to this many characters: a mail server's answer can run long.
+VERBATIM_MOST = 300
+# Unicode's directional isolates: LEFT-TO-RIGHT ISOLATE … POP DIRECTIONAL ISOLATE set a quoted
+# text apart (`_verbatim`), and none may come from the text itself.
+_LRI, _PDI = "\u2066", "\u2069"
+_ISOLATES = re.compile("[\u2066-\u2069]")
+_QUOTED = re.compile(f"{_LRI}([^\u2066-\u2069]*){_PDI}")
+
+
+def verbatim(text: str) -> Note:
+    """Words the system quotes as given and never translates: a mail server's answer ("550 5.1.1
+    user unknown"), the text of an error."""
+    return Note("verbatim", text=str(text)[:VERBATIM_MOST])
+
+
+def _verbatim(data: dict) -> str:
+    """Quoted words isolated left to right (LRI … PDI): a server's answer keeps its order inside an
+    Arabic sentence, and the sentence its own; a page sets them as code (`as_html`)."""
+    return f"{_LRI}{_ISOLATES.sub('', data['text'])}{_PDI}"
+
+
+def quoted_html(text: str) -> Markup:
+    """Words quoted as given, for a page where no note holds them (an address's last refusal)."""
+    return as_html(_verbatim({"text": text}))
+
+
+def as_html(text: str) -> Markup:
+    """A note or reason as worded (`words`) for a page: escaped, each quoted text (`_verbatim`)
+    set as code in <bdi dir="ltr">, as its left-to-right isolate says in plain text."""
+    escaped = str(escape(text))
+    return Markup(_QUOTED.sub(r'<bdi dir="ltr"><code>\1</code></bdi>', escaped))  # noqa: S704  (escaped first)
+
+
 def no_provider(result: engine.MatchResult) -> Note:
     """Why a routing found nobody: the engine's hard-filter reasons counted, no words."""
     return Note("no_provider", ruled_out=[[code, count] for code, count in result.ruled_out()])
@@ -135,6 +180,13 @@ def _lead_status(data: dict) -> str:
     from leads.staff.labels import LEAD_STATUSES  # the staff pages' words; loaded after this module
 
     return str(LEAD_STATUSES[data["status"]])
+
+
+def _assignment_status(data: dict) -> str:
+    from leads.staff.labels import label  # the staff pages' words; loaded after this module
+
+    # Never refused: the sender words it as it cancels an email, and an unknown code reads as words.
+    return label(data["status"], "assignment")
 
 
 def _decline_reason(data: dict) -> str:
@@ -174,6 +226,72 @@ def _quotes_closed(data: dict) -> str:
     )
 
 
+# The counted sentences below: each is one ngettext, its count `num` (stored under the name it had
+# when the sentence was one text, so rows written before are worded the same way).
+def _spam_links(data: dict) -> str:
+    return ngettext(
+        "the details contain %(num)d link (more than %(most)d)",
+        "the details contain %(num)d links (more than %(most)d)",
+        data["links"],
+        most=data["most"],
+    )
+
+
+def _duplicate(data: dict) -> str:
+    return ngettext(
+        "Same email or phone as %(reference)s within %(num)d day",
+        "Same email or phone as %(reference)s within %(num)d days",
+        data["days"],
+        reference=data["reference"],
+    )
+
+
+def _duplicate_not_routed(data: dict) -> str:
+    return ngettext(
+        "Same email or phone as %(reference)s within %(num)d day; not routed again.",
+        "Same email or phone as %(reference)s within %(num)d days; not routed again.",
+        data["days"],
+        reference=data["reference"],
+    )
+
+
+def _no_answer(data: dict) -> str:
+    return ngettext(
+        "%(provider)s did not answer within %(num)d working day.",
+        "%(provider)s did not answer within %(num)d working days.",
+        data["days"],
+        provider=data["provider"],
+    )
+
+
+def _provider_paused(data: dict) -> str:
+    return ngettext(
+        "%(provider)s was paused: every one of its notification addresses refused the email about "
+        "%(num)d lead",
+        "%(provider)s was paused: every one of its notification addresses refused the email about "
+        "%(num)d leads",
+        data["count"],
+        provider=data["provider"],
+    )
+
+
+def _mail_gave_up(data: dict) -> str:
+    return ngettext(
+        "Gave up after %(num)d attempt; the last one: %(last)s",
+        "Gave up after %(num)d attempts; the last one: %(last)s",
+        data["attempts"],
+        last=_worded(data["last"]),
+    )
+
+
+def _closed_by_retention(data: dict) -> str:
+    return ngettext(
+        "Closed by retention: no activity for %(num)d month.",
+        "Closed by retention: no activity for %(num)d months.",
+        data["months"],
+    )
+
+
 # Every note the system writes, and its words: a sentence with placeholders for its values (a
 # list is joined with "; "), or a function of its data.
 SAID: dict[str, str | Callable[[dict], str]] = {
@@ -183,18 +301,18 @@ SAID: dict[str, str | Callable[[dict], str]] = {
     "price": _price,
     "lead_status": _lead_status,
     "decline_reason": _decline_reason,
+    "assignment_status": _assignment_status,
     "no_provider": _no_provider,
+    "verbatim": _verbatim,
     # The intake.
     "submitted": N_("Sent the quote form (consent text %(version)s)."),
     "spam": N_("Looks like spam: %(reasons)s."),
     "spam_hidden_field": N_("the hidden field people never see was filled in"),
     "spam_link_in_name": N_("the name contains a link"),
-    "spam_links": N_("the details contain %(links)d links (more than %(most)d)"),
+    "spam_links": _spam_links,
     "spam_phrases": N_("advertising phrases: %(phrases)s"),
-    "duplicate": N_("Same email or phone as %(reference)s within %(days)d days"),
-    "duplicate_not_routed": N_(
-        "Same email or phone as %(reference)s within %(days)d days; not routed again."
-    ),
+    "duplicate": _duplicate,
+    "duplicate_not_routed": _duplicate_not_routed,
     # Routing.
     "investigational": N_("The treatment is investigational: a coordinator approves routing first."),
     "investigational_reason": N_("Investigational treatment: waiting for a coordinator to approve routing."),
@@ -212,12 +330,9 @@ SAID: dict[str, str | Callable[[dict], str]] = {
     "provider_will_contact": N_("%(provider)s will contact the patient."),
     "provider_declined_reason": N_("%(provider)s declined."),
     "provider_reminded": N_("Reminder sent to %(provider)s: no answer yet."),
-    "no_answer": N_("%(provider)s did not answer within %(days)d working days."),
+    "no_answer": _no_answer,
     "every_address_refused": N_("Every notification address of %(provider)s refused the email: %(answer)s"),
-    "provider_paused": N_(
-        "%(provider)s was paused: every one of its notification addresses refused the email about "
-        "%(count)d leads"
-    ),
+    "provider_paused": _provider_paused,
     # Quotes.
     "quote_sent": N_("%(provider)s sent a quote: %(price)s, valid until %(until)s."),
     "quote_revised": N_(
@@ -260,10 +375,11 @@ SAID: dict[str, str | Callable[[dict], str]] = {
         "email address, a phone number or a duplicate mark, was not: check whether it is the same "
         "patient's, and erase it from this page if so."
     ),
-    "closed_by_retention": N_("Closed by retention: no activity for %(months)d months."),
+    "closed_by_retention": _closed_by_retention,
     "retention_over": N_("Retention period over."),
-    # Emails.
+    # Emails: in the history, and why one was not sent or not delivered (`EmailMessage.last_error_data`).
     "email_failed": N_("Email '%(template)s' could not be delivered: %(error)s"),
+    "email_unmade": N_("Email '%(template)s' could not be made and was not sent: %(error)s"),
     "email_erased_while_sent": N_(
         "Not delivered, and not tried again: its words were erased while the server was asked."
     ),
@@ -271,6 +387,38 @@ SAID: dict[str, str | Callable[[dict], str]] = {
         "Email '%(template)s' goes out again: the worker sending it stopped before recording the mail "
         "server's answer, so it may arrive twice (with the same Message-ID)."
     ),
+    "email_queued_again": N_("Email '%(template)s' (#%(id)s) queued again"),
+    "email_not_sent": N_("Not sent: %(why)s"),
+    "email_not_made": N_("Not sent: it could not be made (%(error)s)"),
+    "because_choice_ended": N_("the patient's choice ended: %(why)s"),
+    "because_request_ended": N_("the request ended because %(why)s."),
+    "no_longer_offered": N_("the request is no longer offered to this clinic (%(status)s)."),
+    # What the mail server said, as the sender classes it (`leads.messaging.email.smtp_send`); its
+    # answer quoted as it gave it (`verbatim`).
+    "mail_answered": N_("The mail server answered: %(answer)s"),
+    "mail_bounced": N_("Bounced: the address was refused for good. The mail server answered: %(answer)s"),
+    "mail_message_refused": N_(
+        "Refused for good: the message, not the address. The mail server answered: %(answer)s"
+    ),
+    "mail_refused": N_("Refused for good. The mail server answered: %(answer)s"),
+    "mail_temporary": N_("Refused for now (temporary). The mail server answered: %(answer)s"),
+    "mail_sender_refused": N_(
+        "Our sender address was refused: check MAIL_FROM. The mail server answered: %(answer)s"
+    ),
+    "mail_needs_sign_in": N_(
+        "The mail server wants STARTTLS or a sign-in first: check SMTP_TLS, SMTP_USERNAME and "
+        "SMTP_PASSWORD. The mail server answered: %(answer)s"
+    ),
+    "mail_policy_refused": N_(
+        "The mail server will not take mail from us: check SMTP_HOST, SMTP_USERNAME and MAIL_FROM. "
+        "The mail server answered: %(answer)s"
+    ),
+    "mail_sign_in_refused": N_(
+        "The mail server refused our sign-in: check SMTP_USERNAME and SMTP_PASSWORD. The mail server "
+        "answered: %(answer)s"
+    ),
+    "mail_unreachable": N_("The mail server could not be reached, or the connection failed: %(error)s"),
+    "mail_gave_up": _mail_gave_up,
     # Around a coordinator's action on the lead page.
     "assigned_to": N_("Assigned to %(email)s"),
     "unassigned": N_("Unassigned"),
@@ -311,10 +459,21 @@ def _worded(value):
     return value
 
 
-def describe_event(note: str | None, note_data: dict | None) -> str:
-    """A history entry's note in the reader's language: the system's words from its data, a
-    person's words (and an entry written before notes had data) as stored."""
-    return (words(note_data) if note_data else None) or note or ""
+def _described(text: str | None, data: dict | None) -> str:
+    return (words(data) if data else None) or text or ""
+
+
+def describe_event(note: str | None, note_data: dict | None) -> Markup:
+    """A history entry's note in the reader's language, for a page (`as_html`): the system's words
+    from its data, a person's words (and an entry written before notes had data) as stored."""
+    return as_html(_described(note, note_data))
+
+
+def describe_problem(last_error: str | None, last_error_data: dict | None) -> Markup:
+    """Why an email was not sent or not delivered, in the reader's language, for a page: the
+    system's words from its data around the mail server's answer, quoted as it gave it; a row
+    written before the data (migration 0021r) shows its text as stored."""
+    return as_html(_described(last_error, last_error_data))
 
 
 # The status reasons releases before migration 0018n stored as their English text, marked for the
@@ -324,13 +483,13 @@ FIXED_BEFORE = frozenset(
 )
 
 
-def describe_reason(stored: str) -> str:
-    """A lead's status reason in the reader's language: the system's from its data, a fixed
-    reason of earlier days translated (FIXED_BEFORE), a person's as typed."""
+def describe_reason(stored: str) -> Markup:
+    """A lead's status reason in the reader's language, for a page: the system's from its data, a
+    fixed reason of earlier days translated (FIXED_BEFORE), a person's as typed."""
     try:
         data = json.loads(stored) if stored.startswith("{") else None
     except ValueError:
         data = None
     if data is None:
-        return gettext(stored) if stored in FIXED_BEFORE else stored
-    return words(data) or stored
+        return as_html(gettext(stored) if stored in FIXED_BEFORE else stored)
+    return as_html(words(data) or stored)

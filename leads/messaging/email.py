@@ -32,7 +32,7 @@ from leads.messaging.provider_keys import PROVIDER_TEMPLATE_PREFIX, assignment_o
 from leads.messaging.smtp_connection import send_on_open_connection
 from leads.messaging.urls import public_url, staff_lead_url
 from leads.models import Assignment, Consent, EmailMessage, EmailStatus, Lead, Quote
-from leads.notes import SAID, Note
+from leads.notes import SAID, Note, fixed, verbatim
 from leads.timeutil import utcnow
 from leads.workflow import ENGAGED, sharing_refusal
 
@@ -282,12 +282,27 @@ def _international_mime(headers: dict[str, str], text: str, html: str) -> MimeMe
     return message
 
 
-class TransientSmtpError(Exception):
+class SmtpFailure(Exception):
+    """A delivery that failed: its English text, for the email row (`last_error`; a bounce's starts
+    with the server's code, `hard_bounced`), and what it says (`said`, a note worded in each
+    reader's language around the server's answer; by default only that answer, framed)."""
+
+    def __init__(self, text: str, said: Note | None = None) -> None:
+        super().__init__(text)
+        self.said = said if said is not None else _answered("mail_answered", text)
+
+
+class TransientSmtpError(SmtpFailure):
     """Try again later: connection trouble or a 4xx answer."""
 
 
-class PermanentSmtpError(Exception):
+class PermanentSmtpError(SmtpFailure):
     """Do not try again: a 5xx answer."""
+
+
+def _answered(what: str, answer: str) -> Note:
+    """The sender's class of a failure (`what`, a note of `leads.notes.SAID`) and the server's answer."""
+    return Note(what, answer=verbatim(answer))
 
 
 def smtp_send(message: MimeMessage) -> None:
@@ -297,25 +312,34 @@ def smtp_send(message: MimeMessage) -> None:
         send_on_open_connection(message, config)
     except smtplib.SMTPRecipientsRefused as exc:
         code, answer = next(iter(exc.recipients.values()))
-        _raise_for_code(code, answer)
+        _raise_for_code(code, answer, refused="mail_bounced")
     except smtplib.SMTPAuthenticationError as exc:
         # Wrong credentials are the operator's to fix; keep the mail until they do.
-        raise TransientSmtpError(f"authentication failed ({exc.smtp_code})") from exc
+        code = str(exc.smtp_code)
+        raise TransientSmtpError(
+            f"authentication failed ({code})", _answered("mail_sign_in_refused", code)
+        ) from exc
     except smtplib.SMTPSenderRefused as exc:
         if not 500 <= exc.smtp_code < 600 or exc.smtp_code in OPERATOR_CODES:
             _raise_for_code(exc.smtp_code, exc.smtp_error)  # try again later; or STARTTLS, authentication
         # Our own address refused for good: a setting to fix, not the recipient's; keep the mail.
         answer = f"{exc.smtp_code} {_text(exc.smtp_error)}"
-        raise TransientSmtpError(f"sender address refused: {answer} (check MAIL_FROM)") from exc
+        raise TransientSmtpError(
+            f"sender address refused: {answer} (check MAIL_FROM)", _answered("mail_sender_refused", answer)
+        ) from exc
     except smtplib.SMTPDataError as exc:
         if 500 <= exc.smtp_code < 600 and not _ours_to_fix(exc.smtp_code, _text(exc.smtp_error)):
             # The message refused, not the address: it fails, and counts as no bounce of the address.
-            raise PermanentSmtpError(f"message refused: {exc.smtp_code} {_text(exc.smtp_error)}") from exc
+            answer = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+            raise PermanentSmtpError(
+                f"message refused: {answer}", _answered("mail_message_refused", answer)
+            ) from exc
         _raise_for_code(exc.smtp_code, exc.smtp_error)
     except smtplib.SMTPResponseException as exc:
         _raise_for_code(exc.smtp_code, exc.smtp_error)
     except (smtplib.SMTPException, OSError) as exc:
-        raise TransientSmtpError(f"{type(exc).__name__}: {exc}") from exc
+        error = f"{type(exc).__name__}: {exc}"
+        raise TransientSmtpError(error, Note("mail_unreachable", error=verbatim(error))) from exc
 
 
 def _text(answer) -> str:
@@ -328,20 +352,28 @@ def _ours_to_fix(code: int, text: str) -> bool:
     return code in OPERATOR_CODES or (500 <= code < 600 and text.startswith(NOT_AUTHORISED))
 
 
-def _raise_for_code(code: int, answer) -> None:
-    """A refusal: permanent for a 5xx answer (for a recipient, the address bounced: `hard_bounced`),
-    unless it names a setting of ours to fix (`_ours_to_fix`), which is tried again."""
+def _raise_for_code(code: int, answer, refused: str = "mail_refused") -> None:
+    """A refusal: permanent for a 5xx answer (for a recipient, the address bounced: `hard_bounced`;
+    `refused` says which), unless it names a setting of ours to fix (`_ours_to_fix`), which is
+    tried again."""
     text = _text(answer)
+    answer = f"{code} {text}"
     if code in OPERATOR_CODES:
         # The server wants STARTTLS or authentication first: a setting to fix, not a bad address.
-        raise TransientSmtpError(f"{code} {text} (check SMTP_TLS, SMTP_USERNAME and SMTP_PASSWORD)")
+        raise TransientSmtpError(
+            f"{answer} (check SMTP_TLS, SMTP_USERNAME and SMTP_PASSWORD)",
+            _answered("mail_needs_sign_in", answer),
+        )
     if _ours_to_fix(code, text):
         # "5.7.1 Relaying denied": our relay will not take mail from us for anyone; were it counted
         # as every clinic's address bouncing, every lead would be re-routed and every clinic paused.
-        raise TransientSmtpError(f"{code} {text} (check SMTP_HOST, SMTP_USERNAME and MAIL_FROM)")
+        raise TransientSmtpError(
+            f"{answer} (check SMTP_HOST, SMTP_USERNAME and MAIL_FROM)",
+            _answered("mail_policy_refused", answer),
+        )
     if 500 <= code < 600:
-        raise PermanentSmtpError(f"{code} {text}")
-    raise TransientSmtpError(f"{code} {text}")
+        raise PermanentSmtpError(answer, _answered(refused, answer))
+    raise TransientSmtpError(answer, _answered("mail_temporary", answer))
 
 
 def backoff(attempts: int, base_seconds: int) -> timedelta:
@@ -390,7 +422,7 @@ def deliver_emails(email_ids: list[int], interrupted_at: float | None = None) ->
             words.render_next(waiting)
             try:
                 smtp_send(message)
-            except (PermanentSmtpError, TransientSmtpError) as exc:
+            except SmtpFailure as exc:
                 error = exc
             claimed = _record_and_claim_next(email, error, waiting, results, words, claim_until)
     if waiting:
@@ -501,6 +533,7 @@ _END_UNSENT = (
         status=sa.bindparam("status"),
         claimed_at=None,
         last_error=sa.bindparam("why"),
+        last_error_data=sa.bindparam("said", type_=_EMAIL.c.last_error_data.type),
         attempts=_EMAIL.c.attempts - 1,
     )
 )
@@ -514,7 +547,13 @@ _OUR_CLAIM = sa.and_(
 _RECORD_SENT = (
     sa.update(_EMAIL)
     .where(_OUR_CLAIM)
-    .values(status=EmailStatus.SENT.value, sent_at=_NOW, claimed_at=None, last_error=None)
+    .values(
+        status=EmailStatus.SENT.value,
+        sent_at=_NOW,
+        claimed_at=None,
+        last_error=None,
+        last_error_data=sa.null(),
+    )
     .returning(_EMAIL.c.attempts)
 )
 _RELEASE_CLAIM = sa.update(_EMAIL).where(_OUR_CLAIM).values(claimed_at=None).returning(_EMAIL.c.id)
@@ -577,8 +616,9 @@ def _claim_next(
             continue
         message = _made_message(email, words.rendered)
         refusal = _provider_email_refusal(email)
-        if refusal:
-            _end_unsent(email, EmailStatus.CANCELLED, f"Not sent: {refusal}")
+        if refusal is not None:
+            not_sent = Note("email_not_sent", why=refusal)
+            _end_unsent(email, EmailStatus.CANCELLED, not_sent.english, not_sent)
             results[email_id] = EmailStatus.CANCELLED
             continue
         if isinstance(message, Exception):
@@ -622,15 +662,19 @@ def _fail_unmade(email: _Claimed, error: Exception) -> None:
     email and what kind of error, without the words."""
     kind = type(error).__name__
     log.error("email %s (%s): not sent, it could not be made (%s)", email.id, email.template, kind)
-    _end_unsent(email, EmailStatus.FAILED, f"Not sent: it could not be made ({kind}: {error})")
-    note = f"Email '{email.template}' could not be made and was not sent: {kind}: {error}"
-    _note_failure(email.lead_id, note[:400])
+    what = verbatim(f"{kind}: {error}")
+    said = Note("email_not_made", error=what)
+    _end_unsent(email, EmailStatus.FAILED, f"Not sent: it could not be made ({kind}: {error})", said)
+    _note_failure(email.lead_id, Note("email_unmade", template=email.template, error=what))
 
 
-def _end_unsent(email: _Claimed, status: EmailStatus, why: str) -> None:
+def _end_unsent(email: _Claimed, status: EmailStatus, why: str, said: Note) -> None:
     """End a claimed email that never reached the server: cancelled (it may not be shared any
-    more) or failed (it could not be made; no bounce of its address, `hard_bounced`)."""
-    db.session.execute(_END_UNSENT, {"email_id": email.id, "status": status.value, "why": why[:1000]})
+    more) or failed (it could not be made; no bounce of its address, `hard_bounced`); `why` in
+    English, `said` for each reader."""
+    db.session.execute(
+        _END_UNSENT, {"email_id": email.id, "status": status.value, "why": why[:1000], "said": said.data}
+    )
 
 
 class _WordsAhead:
@@ -725,7 +769,8 @@ def _record_deadline(claimed_at: datetime) -> datetime:
 
 
 # What an email whose words an erasure removed while it went out says instead of the server's answer:
-# its English text on the email row, the note itself (worded in the reader's language) in history.
+# its English text on the email row, the note itself (worded in the reader's language) beside it
+# and in the history.
 ERASED_WHILE_SENT_NOTE = Note("email_erased_while_sent")
 ERASED_WHILE_SENT = SAID["email_erased_while_sent"]
 
@@ -744,15 +789,17 @@ def _record_outcome(sent: _Claimed, error: Exception | None) -> tuple[str, int] 
     if not email.body_text:
         # The patient's data was erased while the server was asked (a claimed email always holds
         # its words): the answer often quotes their address, and nothing is left to send again.
-        _mark_failed(email, ERASED_WHILE_SENT, said=ERASED_WHILE_SENT_NOTE)
-    elif isinstance(error, PermanentSmtpError):
-        _mark_failed(email, str(error))
+        _mark_failed(email, ERASED_WHILE_SENT, ERASED_WHILE_SENT_NOTE)
+        return email.status, email.attempts
+    said = error.said if isinstance(error, SmtpFailure) else _answered("mail_answered", str(error))
+    if isinstance(error, PermanentSmtpError):
+        _mark_failed(email, str(error), said)
     else:
-        _schedule_retry(email, str(error))
+        _schedule_retry(email, str(error), said)
     return email.status, email.attempts
 
 
-def _provider_email_refusal(email: _Claimed) -> str | None:
+def _provider_email_refusal(email: _Claimed) -> Note | None:
     """Why this provider email must not go out any more: the lead may no longer be shared, or the
     request ended for the clinic it is about (the patient chose another, the clinic declined...)."""
     if email.lead_id is None or not email.template.startswith(PROVIDER_TEMPLATE_PREFIX):
@@ -763,14 +810,14 @@ def _provider_email_refusal(email: _Claimed) -> str | None:
     consent = None if consent_id is None else _SharedConsent(withdrawn_at, share)
     refusal = sharing_refusal(_SharedLead(status, anonymised_at, consent))
     if refusal:
-        return refusal
+        return fixed(refusal)
     assignment_id = _assignment_of_claimed(email)
     if assignment_id is None:
         return None
     ended = db.session.execute(_ASSIGNMENT_STATUS, {"assignment_id": assignment_id}).scalar_one_or_none()
     if ended is None or ended in ENGAGED:
         return None
-    return f"the request is no longer offered to this clinic ({ended})."
+    return Note("no_longer_offered", status=Note("assignment_status", status=ended))
 
 
 def _assignment_of_claimed(email: _Claimed) -> int | None:
@@ -802,9 +849,10 @@ class _SharedLead(NamedTuple):
     consent: _SharedConsent | None
 
 
-def cancel_provider_emails(lead_id: int, reason: str, assignment_ids: Collection[int] | None = None) -> int:
+def cancel_provider_emails(lead_id: int, reason: Note, assignment_ids: Collection[int] | None = None) -> int:
     """Cancel the lead's provider emails not yet sent, or only those about `assignment_ids`
-    (`provider_email_assignments`); how many were cancelled."""
+    (`provider_email_assignments`), saying why ("Not sent: `reason`"); how many were cancelled."""
+    not_sent = Note("email_not_sent", why=reason)
     which = EmailMessage.lead_id == lead_id
     if assignment_ids is not None:
         ended = set(assignment_ids)
@@ -817,7 +865,9 @@ def cancel_provider_emails(lead_id: int, reason: str, assignment_ids: Collection
             EmailMessage.status == EmailStatus.QUEUED,
             EmailMessage.template.startswith(PROVIDER_TEMPLATE_PREFIX, autoescape=True),
         )
-        .values(status=EmailStatus.CANCELLED.value, last_error=f"Not sent: {reason}")
+        .values(
+            status=EmailStatus.CANCELLED.value, last_error=not_sent.english, last_error_data=not_sent.data
+        )
     ).rowcount
 
 
@@ -856,16 +906,17 @@ def assignment_named(
     return named if what == "assignment" else quote_assignment(named)
 
 
-def _schedule_retry(email: EmailMessage, error: str) -> None:
+def _schedule_retry(email: EmailMessage, error: str, said: Note) -> None:
     config = current_app.config
     delay = backoff(email.attempts, config["EMAIL_RETRY_BASE_SECONDS"])
     horizon = email.created_at + timedelta(seconds=config["EMAIL_RETRY_HORIZON_SECONDS"])
     if utcnow() + delay > horizon:
-        _mark_failed(email, f"gave up after {email.attempts} attempts: {error}")
+        gave_up = Note("mail_gave_up", attempts=email.attempts, last=said)
+        _mark_failed(email, f"gave up after {email.attempts} attempts: {error}", gave_up)
         return
     email.status = EmailStatus.QUEUED
     email.next_attempt_at = utcnow() + delay
-    email.last_error = error[:1000]
+    email.last_error, email.last_error_data = error[:1000], said.data
 
 
 def hard_bounced(email: EmailMessage) -> bool:
@@ -877,12 +928,12 @@ def hard_bounced(email: EmailMessage) -> bool:
 HARD_BOUNCED = sa.and_(EmailMessage.status == EmailStatus.FAILED, EmailMessage.last_error.startswith("5"))
 
 
-def _mark_failed(email: EmailMessage, error: str, *, said: Note | None = None) -> None:
-    """`error` on the email row; in its lead's history, `said` when the system says why (worded in
-    the reader's language), else `error` as the mail server gave it."""
+def _mark_failed(email: EmailMessage, error: str, said: Note) -> None:
+    """`error` (English, or the server's answer as given) and `said` (the same for each reader)
+    on the email row; `said` in its lead's history too."""
     email.status = EmailStatus.FAILED
-    email.last_error = error[:1000]
-    _note_failure(email.lead_id, Note("email_failed", template=email.template, error=said or error[:300]))
+    email.last_error, email.last_error_data = error[:1000], said.data
+    _note_failure(email.lead_id, Note("email_failed", template=email.template, error=said))
 
 
 def _note_failure(lead_id: int | None, note: Note) -> None:
@@ -965,7 +1016,12 @@ def _take_back_abandoned_claims(now) -> None:
     erased = db.session.execute(
         sa.update(EmailMessage)
         .where(abandoned, EmailMessage.body_text == "")
-        .values(status=EmailStatus.FAILED, claimed_at=None, last_error=ERASED_WHILE_SENT)
+        .values(
+            status=EmailStatus.FAILED,
+            claimed_at=None,
+            last_error=ERASED_WHILE_SENT,
+            last_error_data=ERASED_WHILE_SENT_NOTE.data,
+        )
         .returning(EmailMessage.lead_id, EmailMessage.template)
     ).all()
     for lead_id, template in erased:

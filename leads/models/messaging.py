@@ -15,7 +15,7 @@ class EmailStatus(StrEnum):
     SENDING = "sending"  # claimed by one worker; reclaimed if that worker dies
     SENT = "sent"
     FAILED = "failed"
-    CANCELLED = "cancelled"  # never sent: the patient withdrew consent first
+    CANCELLED = "cancelled"  # never sent: no longer to be shared, the clinic's request ended, or erased
 
 
 class EmailMessage(db.Model):
@@ -39,7 +39,12 @@ class EmailMessage(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]
+    # Why it was not sent or not delivered: the mail server's answer, or the system's English (a
+    # bounce's starts with the server's code: `hard_bounced`). `last_error_data` says it as a note
+    # (`leads.notes`: the system's words around the answer, quoted as given), worded in the reader's
+    # language on the lead page; rows written before it (migration 0021r) show `last_error` as stored.
     last_error: Mapped[str | None] = mapped_column(sa.String(1000))
+    last_error_data: Mapped[dict | None] = mapped_column(sa.JSON(none_as_null=True))
     sent_at: Mapped[datetime | None]
     # A provider notification refused for good, once its bounce was handled (`handle_bounces`).
     bounce_handled_at: Mapped[datetime | None]

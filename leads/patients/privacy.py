@@ -504,7 +504,7 @@ def anonymise(lead: Lead) -> None:
     """Irreversibly remove the patient's personal data and words from `lead`, its history, its
     assignments' notes and its stored emails. In the caller's transaction."""
     now = utcnow()
-    cancel_provider_emails(lead.id, "the patient's data was erased.")
+    cancel_provider_emails(lead.id, Note("because_erased"))
     patient_key = lead.email_key
     lead.full_name = lead.email = lead.phone = lead.details = ""
     lead.diagnosis_date = lead.injury_level = lead.referrer = lead.submission_key = None
@@ -537,7 +537,9 @@ def anonymise(lead: Lead) -> None:
     db.session.execute(
         sa.update(EmailMessage)
         .where(emails, ~EmailMessage.template.startswith("notice_provider_", autoescape=True))
-        .values(subject="", body_text="", body_html="", render_context=None, last_error=None)
+        .values(
+            subject="", body_text="", body_html="", render_context=None, last_error=None, last_error_data=None
+        )
     )
     if patient_key:
         # The lead's few emails, compared by their addresses' keys in Python (`email_key`; the
@@ -809,6 +811,7 @@ def old_email_words(before: datetime) -> sa.ColumnElement[bool]:
             EmailMessage.body_text != "",
             EmailMessage.render_context.is_not(None),
             EmailMessage.last_error.is_not(None),
+            EmailMessage.last_error_data.is_not(None),
         ),
     )
 
@@ -831,7 +834,14 @@ def _clear_email_bodies(old: sa.ColumnElement[bool], deadline: float) -> int:
             db.session.execute(
                 sa.update(EmailMessage)
                 .where(EmailMessage.id.in_(ids))
-                .values(subject="", body_text="", body_html="", render_context=sa.null(), last_error=None)
+                .values(
+                    subject="",
+                    body_text="",
+                    body_html="",
+                    render_context=sa.null(),
+                    last_error=None,
+                    last_error_data=sa.null(),
+                )
                 .execution_options(synchronize_session=False)
             )
         db.session.commit()

@@ -162,7 +162,7 @@ def _withdraw(lead_id: int) -> bool:
         lead.consent.withdrawn_at = now
     lead.change_status(LeadStatus.WITHDRAWN, actor_type="patient", note=Note("consent_withdrawn_status"))
     # Their own end: a patient's withdrawal never counts against a provider's answer record.
-    closed, cancelled = stop_sharing(lead, AssignmentStatus.WITHDRAWN, "the patient withdrew consent.")
+    closed, cancelled = stop_sharing(lead, AssignmentStatus.WITHDRAWN, Note("because_withdrawn"))
     told = notify_providers_of_withdrawal(lead)
     close_open_quotes(lead, actor_type="patient", why=Note("because_withdrawn"))
     lead.add_event(

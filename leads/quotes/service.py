@@ -370,7 +370,7 @@ def end_choice(lead: Lead, *, actor_type: str, why: Note, actor_user_id: int | N
         assignment, provider = quote.assignment, quote.assignment.provider
         if assignment.status == AssignmentStatus.ACCEPTED:
             assignment.change_status(AssignmentStatus.CLOSED)
-        cancel_provider_emails(lead.id, f"the patient's choice ended: {why.english}", [assignment.id])
+        cancel_provider_emails(lead.id, Note("because_choice_ended", why=why), [assignment.id])
         lead.add_event(
             "choice_ended",
             actor_type=actor_type,
@@ -536,7 +536,7 @@ def _end_other_quotes(
         )
     # A notification or reminder still queued (retrying after a refusal) would show them a request
     # the patient has decided about.
-    cancel_provider_emails(lead.id, f"the request ended because {reason.english}.", ended)
+    cancel_provider_emails(lead.id, Note("because_request_ended", why=reason), ended)
     return told
 
 

@@ -8,14 +8,13 @@ import logging
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from leads.directory.service import is_paused, pause_provider
 from leads.extensions import db
 from leads.messaging.email import HARD_BOUNCED, deliver_emails, email_coordinators, hard_bounced
 from leads.messaging.provider_keys import KEY_PREFIXES, notification_key_prefix, notified_assignment_id
 from leads.models import AddressBounce, Assignment, AssignmentStatus, EmailMessage, EmailStatus, Provider
-from leads.notes import Note
+from leads.notes import Note, verbatim
 from leads.routing.responses import needs_replacement, refresh_provider_stats
 from leads.routing.service import lock_as_routing, reroute_lead
 from leads.timeutil import utcnow
@@ -98,7 +97,7 @@ def handle_hard_bounce(email_id: int) -> str:
         db.session.commit()
         return "flagged"
     lead = assignment.lead
-    reason = Note("every_address_refused", provider=provider.name, answer=email.last_error[:200])
+    reason = Note("every_address_refused", provider=provider.name, answer=verbatim(email.last_error[:200]))
     lead.add_event("assignment_expired", actor_type="system", actor_provider_id=provider.id, note=reason)
     refresh_provider_stats(provider.id)
     _pause_after_repeated_bounces(provider, lead, email.last_error)
@@ -172,22 +171,12 @@ def _pause_after_repeated_bounces(provider: Provider, lead, answer: str) -> None
     if dead_leads < current_app.config["PROVIDER_BOUNCES_BEFORE_PAUSE"] or is_paused(provider):
         return
     pause_provider(provider, None)
-    summary = _l(
-        "%(provider)s was paused: every one of its notification addresses refused the email about "
-        "%(count)d leads",
-        provider=provider.name,
-        count=dead_leads,
-    )
-    lead.add_event(
-        "provider_paused",
-        actor_type="system",
-        actor_provider_id=provider.id,
-        note=Note("provider_paused", provider=provider.name, count=dead_leads),
-    )
+    paused = Note("provider_paused", provider=provider.name, count=dead_leads)
+    lead.add_event("provider_paused", actor_type="system", actor_provider_id=provider.id, note=paused)
     email_coordinators(
         lead,
         template="coordinator_provider_paused",
         idempotency_key=f"provider-paused:{provider.id}:{lead.id}",
-        summary=summary,
+        summary=paused.lazy,  # its count's plural form in the mailbox's language
         note=answer[:300],
     )

@@ -157,7 +157,7 @@ def reroute_lead(
     return assignments
 
 
-def stop_sharing(lead: Lead, ending: AssignmentStatus, reason: str) -> tuple[int, int]:
+def stop_sharing(lead: Lead, ending: AssignmentStatus, reason: Note) -> tuple[int, int]:
     """End the lead's assignments still waiting for an answer with `ending` (never counted against
     a provider) and cancel its unsent provider emails; how many of each. In the caller's transaction.
     An accepted assignment stays as it is (a standing choice is ended by `quotes.service.end_choice`)."""
@@ -176,7 +176,7 @@ def stop_sharing_if_closed(lead: Lead) -> None:
     offered: providers still waiting are released as `closed`, never counted against them."""
     refusal = sharing_refusal(lead)
     if refusal:
-        ended, cancelled = stop_sharing(lead, AssignmentStatus.CLOSED, refusal)
+        ended, cancelled = stop_sharing(lead, AssignmentStatus.CLOSED, notes.fixed(refusal))
         if ended or cancelled:
             lead.add_event(
                 "sharing_stopped",

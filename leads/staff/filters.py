@@ -1,5 +1,5 @@
 """Template filters for staff pages: times in the reader's zone, durations, percentages, status labels,
-why a provider scored what it did."""
+why a provider scored what it did, a mail server's words quoted."""
 
 from datetime import datetime
 from functools import partial
@@ -7,10 +7,12 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal, format_percent
 from flask_login import current_user
+from markupsafe import Markup
 
 from leads.i18n import country_name, duration, language_name, page_language
 from leads.intake import choices
 from leads.models.staff import DEFAULT_TIME_ZONE
+from leads.notes import quoted_html
 from leads.quotes.rules import INCLUDES
 from leads.routing import breakdown
 from leads.routing.responses import DECLINE_REASONS
@@ -65,6 +67,12 @@ def staff_label(value: str | None, kind: str) -> str:
 def score_why(part: dict) -> str:
     """Why one part of a provider's stored score earned its points, in the reader's words."""
     return breakdown.why(part)
+
+
+@bp.app_template_filter("quoted")
+def quoted(value: str) -> Markup:
+    """Words quoted as a mail server gave them, as code, left to right inside the reader's sentence."""
+    return quoted_html(value)
 
 
 @bp.app_template_filter("event_kind")

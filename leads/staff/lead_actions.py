@@ -226,7 +226,9 @@ def resend_email(lead_id: int, email_id: int, user_id: int) -> str:
         render_context=original.render_context,  # one not yet rendered renders as the original would
         lead_id=lead.id,
     )
-    _event(lead, "email_resent", user_id, f"Email '{original.template}' (#{original.id}) queued again")
+    _event(
+        lead, "email_resent", user_id, Note("email_queued_again", template=original.template, id=original.id)
+    )
     log.info("lead %s: email %s resent as %s", lead.id, original.id, copy_id)
     return original.to_address
 

@@ -6,13 +6,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from leads import consent
 from leads.consent import ConsentText
 from leads.extensions import db
 from leads.messaging.email import resend_key_parent
 from leads.models import Assignment, EmailMessage, EmailStatus, Lead, LeadEvent, Provider, User
-from leads.notes import describe_event
+from leads.notes import describe_event, describe_problem
 from leads.patients.privacy import CLOSING_WARNING, closing_for_inactivity, erasure_due_at
 from leads.quotes.rules import hand_move_refusal
 from leads.quotes.service import QuoteCard, staff_quotes
@@ -25,6 +26,11 @@ class EmailRow:
     email: EmailMessage
     resends: list[EmailMessage] = field(default_factory=list)
     resent_from_id: int | None = None
+
+    @property
+    def problem(self) -> Markup:
+        """Why it was not sent or not delivered, in the reader's words (empty when nothing went wrong)."""
+        return describe_problem(self.email.last_error, self.email.last_error_data)
 
     @property
     def can_resend(self) -> bool:
@@ -53,7 +59,7 @@ class AssignmentRow:
 class EventRow:
     event: LeadEvent
     actor: str
-    note: str  # in the reader's language when the system wrote it, as typed when a person did
+    note: Markup  # in the reader's language when the system wrote it, as typed when a person did
 
 
 @dataclass

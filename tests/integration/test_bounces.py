@@ -245,6 +245,26 @@ def test_repeated_bounces_pause_the_provider_and_tell_the_coordinators(two_doors
     assert db.session.scalars(sa.select(LeadEvent).filter_by(kind="provider_paused")).all()
 
 
+def test_a_provider_paused_after_one_lead_is_said_so_in_the_singular(two_doors, mail_sink, app):
+    """The count takes its plural form in the history and in the coordinators' email alike."""
+    app.config["PROVIDER_BOUNCES_BEFORE_PAUSE"] = 1
+    for address in two_doors.notification_emails:
+        mail_sink.refuse[address] = NO_SUCH_USER
+    _, assignment = _lead_reaching(two_doors)
+    for email in _notifications(assignment):
+        _deliver(email.id)
+
+    [told] = db.session.scalars(
+        sa.select(EmailMessage).filter_by(template="coordinator_provider_paused")
+    ).all()
+    [paused] = db.session.scalars(sa.select(LeadEvent).filter_by(kind="provider_paused")).all()
+    said = (
+        "Two Doors Clinic was paused: every one of its notification addresses refused the email about 1 lead"
+    )
+    assert f"{said}.\n" in told.body_text
+    assert paused.note == said
+
+
 def test_the_directory_shows_the_refused_address_until_an_admin_confirms_it(two_doors, mail_sink, app):
     lead, assignment = _lead_reaching(two_doors)
     mail_sink.refuse["a@two-doors.example"] = NO_SUCH_USER

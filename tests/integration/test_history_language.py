@@ -18,7 +18,7 @@ from leads.i18n import money
 from leads.messaging.email import ERASED_WHILE_SENT, due_email_ids, queue_email
 from leads.models import EmailMessage, Lead, LeadEvent, Role
 from leads.models.lead import event_values
-from leads.notes import SAID, Note, _english, fixed
+from leads.notes import SAID, Note, _english, fixed, verbatim
 from leads.patients import privacy
 from leads.staff import lead_actions
 from leads.timeutil import utcnow
@@ -166,6 +166,92 @@ def test_counted_notes_take_the_plural_form_of_their_count(app, taxonomy, monkey
             "⟦Consent withdrawn: ⟦2 open assignments closed⟧, ⟦1 unsent provider email cancelled⟧.⟧",
             f"⟦1 open quote closed: {worded_moved}⟧",
             f"⟦3 open quotes closed: {worded_moved}⟧",
+        ]
+    )
+
+
+# Every counted sentence: a note for a count, its English words with {n} and {noun}, and the noun's
+# singular and plural.
+COUNTED = {
+    "provider_paused": (
+        lambda n: Note("provider_paused", provider="Aarhus", count=n),
+        "Aarhus was paused: every one of its notification addresses refused the email about {n} {noun}",
+        ("lead", "leads"),
+    ),
+    "no_answer": (
+        lambda n: Note("no_answer", provider="Odense", days=n),
+        "Odense did not answer within {n} {noun}.",
+        ("working day", "working days"),
+    ),
+    "duplicate": (
+        lambda n: Note("duplicate", reference="Q-ABC123", days=n),
+        "Same email or phone as Q-ABC123 within {n} {noun}",
+        ("day", "days"),
+    ),
+    "duplicate_not_routed": (
+        lambda n: Note("duplicate_not_routed", reference="Q-ABC123", days=n),
+        "Same email or phone as Q-ABC123 within {n} {noun}; not routed again.",
+        ("day", "days"),
+    ),
+    "closed_by_retention": (
+        lambda n: Note("closed_by_retention", months=n),
+        "Closed by retention: no activity for {n} {noun}.",
+        ("month", "months"),
+    ),
+    "spam_links": (
+        lambda n: Note("spam", reasons=[{"what": "spam_links", "links": n, "most": 0}]),
+        "Looks like spam: the details contain {n} {noun} (more than 0).",
+        ("link", "links"),
+    ),
+    "mail_gave_up": (
+        lambda n: Note("mail_gave_up", attempts=n, last=Note("mail_temporary", answer=verbatim("451 Busy"))),
+        "Gave up after {n} {noun}; the last one: Refused for now (temporary). The mail server answered: "
+        "\u2066451 Busy\u2069",
+        ("attempt", "attempts"),
+    ),
+}
+
+
+@pytest.mark.parametrize("key", COUNTED)
+def test_a_count_of_one_and_of_two_each_take_their_own_form(app, taxonomy, monkeypatch, key):
+    """Every sentence with a count is one ngettext: "1 lead", "2 leads" in English, and the
+    catalog's form for each count in the reader's language (Danish here), never one form for all."""
+    note, english, (singular, plural) = COUNTED[key]
+    read_bracketed(monkeypatch, "da")
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    lead = LeadFactory(status="contacted")
+    db.session.flush()
+    for count in (1, 2):
+        lead.add_event("note", actor_type="system", note=note(count))
+    db.session.commit()
+
+    assert note(1).english == english.format(n=1, noun=singular)
+    assert note(2).english == english.format(n=2, noun=plural)
+    # The bracketed catalog holds each form as itself: the singular's words for 1, the plural's for 2.
+    one, two = reversed(_notes_shown(_page(client, lead)))
+    assert f"1 {singular}" in one and f"1 {plural}" not in one and one.startswith("⟦")
+    assert f"2 {plural}" in two and two.startswith("⟦")
+
+
+def test_a_danish_coordinator_reads_one_lead_and_two_leads(app, taxonomy):
+    """In the Danish catalog's words (needs the catalog to hold the counted sentences)."""
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    lead = LeadFactory(status="contacted")
+    db.session.flush()
+    for count in (1, 2):
+        lead.add_event(
+            "note", actor_type="system", note=Note("provider_paused", provider="Aarhus", count=count)
+        )
+        lead.add_event("note", actor_type="system", note=Note("no_answer", provider="Odense", days=count))
+    db.session.commit()
+
+    paused = "Aarhus blev sat på pause: alle dens notifikationsadresser afviste e-mailen om"
+    assert sorted(_notes_shown(_page(client, lead))) == sorted(
+        [
+            f"{paused} 1 henvendelse",
+            f"{paused} 2 henvendelser",
+            "Odense svarede ikke inden for 1 arbejdsdag.",
+            "Odense svarede ikke inden for 2 arbejdsdage.",
         ]
     )
 

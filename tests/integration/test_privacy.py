@@ -739,6 +739,7 @@ def test_retention_clears_the_servers_answer_and_a_cancelled_emails_unrendered_c
         idempotency_key="failed", template="patient_confirmation", to_address="jane@example.org",
         subject="Hi", body_text="", body_html="", message_id="<m2@x>", status="failed", created_at=old,
         last_error="550 5.1.1 <jane@example.org>: no such user",
+        last_error_data={"what": "mail_answered", "answer": {"what": "verbatim", "text": "550 <jane@…>"}},
     )  # fmt: skip
     cancelled = EmailMessage(
         idempotency_key="cancelled", template="provider_notification", to_address="clinic@example.dk",
@@ -750,7 +751,8 @@ def test_retention_clears_the_servers_answer_and_a_cancelled_emails_unrendered_c
 
     assert privacy.apply_retention().email_bodies == 2
     db.session.expire_all()
-    assert db.session.get(EmailMessage, failed.id).last_error is None
+    cleared = db.session.get(EmailMessage, failed.id)
+    assert (cleared.last_error, cleared.last_error_data) == (None, None)
     assert db.session.get(EmailMessage, cancelled.id).render_context is None
     assert privacy.apply_retention() == privacy.RetentionResult()
 

@@ -726,9 +726,14 @@ def test_an_email_being_sent_as_the_patient_chooses_is_stopped_right_before_the_
     assert deliver_email(notification.id) == "cancelled"
     db.session.refresh(notification)
     assert notification.attempts == 0
+    # The assignment's status worded as the staff pages word it, in English on the row.
     assert (
-        notification.last_error == "Not sent: the request is no longer offered to this clinic (not_chosen)."
+        notification.last_error == "Not sent: the request is no longer offered to this clinic (Not chosen)."
     )
+    assert notification.last_error_data == {
+        "what": "email_not_sent",
+        "why": {"what": "no_longer_offered", "status": {"what": "assignment_status", "status": "not_chosen"}},
+    }
     assert db.session.get(Assignment, waiting.id).status == "not_chosen"
     assert mail_sink.messages() == []
 
