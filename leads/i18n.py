@@ -167,8 +167,12 @@ def page_language() -> str:
 
 
 def text_direction(language: str | None = None) -> str:
-    right_to_left = Locale.parse(language or page_language()).character_order == "right-to-left"
-    return "rtl" if right_to_left else "ltr"
+    return "rtl" if _right_to_left(language or page_language()) else "ltr"
+
+
+@cache
+def _right_to_left(language: str) -> bool:
+    return Locale.parse(language).character_order == "right-to-left"
 
 
 def language_menu() -> list[dict]:
@@ -402,8 +406,21 @@ def bdi(text) -> Markup:
 def isolate(text) -> str:
     """The same in plain text, where markup cannot go (a page's title, an email's text part, a
     message built in Python): the name between Unicode's FIRST STRONG ISOLATE and POP DIRECTIONAL
-    ISOLATE, which do what `<bdi>` does."""
-    return f"\u2068{text}\u2069"
+    ISOLATE, which do what `<bdi>` does, when it holds a letter written the other way than the
+    page's language (a Latin name in Arabic, an Arabic one in German). Only then can it reorder
+    the sentence, or turn a line it opens the other way (a plain-text line takes its direction from
+    its first letter outside an isolate); elsewhere the marks guard nothing, and some mail clients
+    show them as boxes."""
+    text = str(text)
+    others = _LEFT_TO_RIGHT if _right_to_left(page_language()) else _RIGHT_TO_LEFT
+    if any(unicodedata.bidirectional(character) in others for character in text):
+        return f"\u2068{text}\u2069"
+    return text
+
+
+# Unicode's bidirectional classes of letters written left to right, and right to left (Hebrew, Arabic).
+_LEFT_TO_RIGHT = frozenset({"L"})
+_RIGHT_TO_LEFT = frozenset({"R", "AL"})
 
 
 def money(amount, currency: str, language: str | None = None, decimals: int = 0) -> str:
