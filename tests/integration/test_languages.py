@@ -416,3 +416,17 @@ def test_a_clinics_message_is_marked_with_the_clinics_language_on_the_patients_p
         for url in (patient(lead), f"{patient(lead)}/quotes/{quote.id}/choose"):
             page = client.get(url).get_data(as_text=True)
             assert '<span class="free-text" lang="da" dir="auto">Vi glæder os til at møde dig.</span>' in page
+
+
+def test_the_danish_chosen_clinic_email_quotes_the_button_with_danish_quotation_marks(app):
+    email = render_email(
+        "provider_quote_chosen",
+        "da",
+        reference="Q-ABCDEF",
+        provider_name="Nordlys Klinik",
+        contact_preference="telefon",
+        link="https://example.org/p",
+    )
+    for part in (email.text, email.html):
+        assert "»Bekræft, at behandlingen er booket«" in part
+        assert not set(part) & set("„“”")
