@@ -315,6 +315,7 @@ PATIENT_EMAILS = {
     "patient_provider_accepted": ("full_name", "provider_name", "provider_city"),
     "patient_quote": ("full_name", "provider_name"),
     "patient_quote_withdrawn": ("full_name", "provider_name"),
+    "patient_quote_chosen": ("full_name", "provider_name"),
     "patient_quote_reminder": ("full_name",),
 }
 

@@ -426,6 +426,48 @@ def test_choosing_tells_the_chosen_clinic_thanks_the_other_and_never_counts_agai
     assert client.get(provider(second)).status_code == 410
 
 
+def test_the_patient_gets_one_email_confirming_their_choice_with_their_link_and_no_detail(
+    client, accepted, app
+):
+    lead, first, second = accepted
+    lead.preferred_language = "de"
+    db.session.commit()
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(second) + "/quote", data=quote_form(price_from="25000"))
+    chosen = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    choose = f"{patient(lead)}/quotes/{chosen.id}/choose"
+    assert client.post(choose, data=choice(chosen)).status_code == 303
+    # A second click, a retried request, the service run again: still one email.
+    client.post(choose, data=choice(chosen))
+    with pytest.raises(quotes.QuoteRefused):
+        choose_quote(lead.id, chosen.id, chosen.revision)
+    db.session.rollback()
+    [told] = emails("patient_quote_chosen")
+    assert (told.to_address, told.lead_id, told.reply_to) == (
+        lead.email,
+        lead.id,
+        app.config["COORDINATOR_EMAIL"],
+    )
+    assert told.idempotency_key == f"quote-chosen:{chosen.id}:patient"
+    for body in (told.body_text, told.body_html):
+        assert first.provider.name in body and lead.reference in body
+        # Their link, opening in their language; nothing of the quote or of their health.
+        assert tokens.make_patient_token(lead.id).split(".")[0] in body and "lang=de" in body
+        for secret in (
+            "20,000",
+            "20.000",
+            "20000",
+            "MRI",
+            lead.details,
+            lead.treatment.name,
+            lead.condition.name,
+        ):
+            assert secret not in body
+    assert second.provider.name not in told.body_text
+    # In the patient's language (German here; a name in it, Latin like the sentence, unmarked).
+    assert f"Guten Tag {lead.full_name}," in told.body_text and "Ihre Anfrage öffnen" in told.body_html
+
+
 def test_a_second_choice_an_expired_a_withdrawn_and_a_foreign_quote_are_refused(client, accepted, app):
     lead, first, second = accepted
     client.post(provider(first) + "/quote", data=quote_form(valid_days="1"))
