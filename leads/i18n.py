@@ -19,7 +19,7 @@ from babel.units import format_unit
 from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import get_locale, gettext, refresh
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from wtforms.i18n import messages_path
 
@@ -69,6 +69,7 @@ def register_i18n(app: Flask, translations_dir: str) -> None:
     )
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["item_list"] = item_list
+    app.jinja_env.filters["in_sentence"] = in_sentence
     app.jinja_env.filters["moment"] = moment
     app.jinja_env.filters["danish_day"] = danish_day
     app.jinja_env.filters["bdi"] = bdi
@@ -167,8 +168,12 @@ def page_language() -> str:
 
 
 def text_direction(language: str | None = None) -> str:
-    right_to_left = Locale.parse(language or page_language()).character_order == "right-to-left"
-    return "rtl" if right_to_left else "ltr"
+    return "rtl" if _right_to_left(language or page_language()) else "ltr"
+
+
+@cache
+def _right_to_left(language: str) -> bool:
+    return Locale.parse(language).character_order == "right-to-left"
 
 
 def language_menu() -> list[dict]:
@@ -361,10 +366,36 @@ def danish_day(day: date | None) -> str:
     return gettext("%(date)s (Danish time)", date=format_date(day, "long", locale=page_language()))
 
 
+class Term:
+    """A word of one of our fixed lists (what a quote includes, a way to be contacted). As an item of
+    its own (a form's option, a table's value) it starts with a capital: "E-mail"; inside a sentence
+    it is written as the reader's language writes it there (`in_sentence`): "foretrækker e-mail",
+    German "bevorzugt: E-Mail". The same distinction as `language_name`'s, worded by the catalogs:
+    no rule can lower a first letter that a proper name keeps (WhatsApp) or German nouns keep."""
+
+    __slots__ = ("alone", "in_sentence")
+
+    def __init__(self, alone, in_sentence) -> None:
+        self.alone, self.in_sentence = alone, in_sentence
+
+    def __str__(self) -> str:
+        return str(self.alone)
+
+    def __html__(self) -> str:
+        return escape(str(self.alone))
+
+
+def in_sentence(word) -> str:
+    """`word` as written inside a sentence: a `Term`'s sentence form, anything else as it is."""
+    return str(word.in_sentence if isinstance(word, Term) else word)
+
+
 def item_list(items, language: str | None = None) -> str:
-    """Words listed as `language` writes a list: Treatment and Rehabilitation / Behandling og
-    Genoptræning / العلاج وإعادة التأهيل (an English comma is not every language's)."""
-    return format_list([str(item) for item in items], locale=language or page_language())
+    """Words listed as `language` writes a list: Treatment and rehabilitation / Behandling og
+    genoptræning / Behandlung und Rehabilitation / العلاج وإعادة التأهيل (an English comma is not
+    every language's). The list starts with a capital and goes on as a sentence would (`Term`)."""
+    words = [str(item) if number == 0 else in_sentence(item) for number, item in enumerate(items)]
+    return format_list(words, locale=language or page_language())
 
 
 def duration(seconds: float, language: str | None = None) -> str:
@@ -402,8 +433,21 @@ def bdi(text) -> Markup:
 def isolate(text) -> str:
     """The same in plain text, where markup cannot go (a page's title, an email's text part, a
     message built in Python): the name between Unicode's FIRST STRONG ISOLATE and POP DIRECTIONAL
-    ISOLATE, which do what `<bdi>` does."""
-    return f"\u2068{text}\u2069"
+    ISOLATE, which do what `<bdi>` does, when it holds a letter written the other way than the
+    page's language (a Latin name in Arabic, an Arabic one in German). Only then can it reorder
+    the sentence, or turn a line it opens the other way (a plain-text line takes its direction from
+    its first letter outside an isolate); elsewhere the marks guard nothing, and some mail clients
+    show them as boxes."""
+    text = str(text)
+    others = _LEFT_TO_RIGHT if _right_to_left(page_language()) else _RIGHT_TO_LEFT
+    if any(unicodedata.bidirectional(character) in others for character in text):
+        return f"\u2068{text}\u2069"
+    return text
+
+
+# Unicode's bidirectional classes of letters written left to right, and right to left (Hebrew, Arabic).
+_LEFT_TO_RIGHT = frozenset({"L"})
+_RIGHT_TO_LEFT = frozenset({"R", "AL"})
 
 
 def money(amount, currency: str, language: str | None = None, decimals: int = 0) -> str:

@@ -5,7 +5,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
-from leads.i18n import N_, money
+from leads.i18n import N_, Term, money
 
 TIMEFRAMES = (
     ("as-soon-as-possible", _l("As soon as possible")),
@@ -29,10 +29,11 @@ BUDGETS = (
     ("not-sure", _l("I am not sure yet")),
 )
 
+# Each also as a sentence names it: "(email preferred)", "(foretrækker e-mail)".
 CONTACT_PREFERENCES = (
-    ("email", _l("Email")),
-    ("phone", _l("Phone call")),
-    ("whatsapp", _l("WhatsApp message")),
+    ("email", Term(_l("Email"), _l("email"))),
+    ("phone", Term(_l("Phone call"), _l("phone"))),
+    ("whatsapp", Term(_l("WhatsApp message"), _l("WhatsApp"))),
 )
 
 # How established a treatment is, in words a patient can act on (Treatment.evidence_status).

@@ -9,17 +9,18 @@ from babel.numbers import NumberFormatError, get_group_symbol, parse_decimal
 from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 
+from leads.i18n import Term
 from leads.validators import CONTROLS_MESSAGE, has_control_characters
 from leads.workdays import DANISH_TIME, danish_date
 
 CURRENCIES = ("EUR", "DKK")
 INCLUDES = {
-    "treatment": _l("Treatment"),
-    "assessment": _l("Assessment"),
-    "hospital_stay": _l("Hospital stay"),
-    "rehabilitation": _l("Rehabilitation"),
-    "follow_up": _l("Follow-up"),
-    "travel_help": _l("Travel and accommodation help"),
+    "treatment": Term(_l("Treatment"), _l("treatment")),
+    "assessment": Term(_l("Assessment"), _l("assessment")),
+    "hospital_stay": Term(_l("Hospital stay"), _l("hospital stay")),
+    "rehabilitation": Term(_l("Rehabilitation"), _l("rehabilitation")),
+    "follow_up": Term(_l("Follow-up"), _l("follow-up")),
+    "travel_help": Term(_l("Travel and accommodation help"), _l("travel and accommodation help")),
 }
 # Above this, in either currency, an amount is a typing mistake rather than a price.
 MAX_AMOUNT = 10_000_000

@@ -460,6 +460,8 @@ def choose_quote(lead_id: int, quote_id: int, seen_revision: int, now: datetime 
         contact_preference=label_for(CONTACT_PREFERENCES, lead.contact_preference),
         link=provider_link(chosen.id),
     )
+    # The patient's own record of the choice: a quote is chosen once, so its key sends it once.
+    _tell_patient(lead, quote, "patient_quote_chosen", f"quote-chosen:{quote.id}")
     _tell_not_chosen(lead, others)
     email_coordinators(
         lead,

@@ -50,6 +50,15 @@ class Opened:
     first_view: bool
 
 
+@dataclass(frozen=True)
+class Declined:
+    """What a decline did: the assignment (its first answer stands) and, when this call recorded
+    the decline, whether another clinic was asked in its place (None for an answer given before)."""
+
+    assignment: Assignment
+    passed_on: bool | None
+
+
 def assignment_from_token(token: str) -> Assignment:
     """The assignment a provider link names; tokens.ExpiredToken / InvalidToken otherwise."""
     max_age = current_app.config["PROVIDER_LINK_MAX_AGE_DAYS"] * 86400
@@ -184,14 +193,15 @@ def accept(assignment_id: int, *, note: str | None) -> Assignment:
     return assignment
 
 
-def decline(assignment_id: int, *, reason: str, note: str | None) -> Assignment:
-    """The provider declines; the next-best provider not yet tried is asked in their place."""
+def decline(assignment_id: int, *, reason: str, note: str | None) -> Declined:
+    """The provider declines; while no clinic has accepted a routed lead, the next-best provider
+    not yet tried is asked in their place. Idempotent: a second answer changes nothing."""
     if reason not in DECLINE_REASONS:
         raise ValueError(f"Unknown decline reason {reason!r}")
     assignment = _lock_open_assignment(assignment_id)
     if assignment is None:
         db.session.rollback()
-        return db.session.get(Assignment, assignment_id)
+        return Declined(db.session.get(Assignment, assignment_id), passed_on=None)
     lead, provider = assignment.lead, assignment.provider
     _record_answer(assignment, AssignmentStatus.DECLINED, note=note)
     assignment.decline_reason = reason
@@ -208,9 +218,10 @@ def decline(assignment_id: int, *, reason: str, note: str | None) -> Assignment:
     _email_coordinators(assignment, summary, note)
     lock_as_routing(lead, provider.id)  # before the provider row is written: see refresh_provider_stats
     refresh_provider_stats(provider.id)
+    replacements = []
     if needs_replacement(lead):
         # reroute_lead commits this transaction together with its new assignment.
-        reroute_lead(
+        replacements = reroute_lead(
             lead.id,
             actor_type="system",
             reason=Note("provider_declined_reason", provider=provider.name),
@@ -219,7 +230,7 @@ def decline(assignment_id: int, *, reason: str, note: str | None) -> Assignment:
     else:
         db.session.commit()
     log.info("assignment %s declined", assignment.id)
-    return assignment
+    return Declined(assignment, passed_on=bool(replacements))
 
 
 def needs_replacement(lead: Lead) -> bool:

@@ -53,8 +53,17 @@ def decline(token: str):
     form = DeclineForm()
     if not form.validate_on_submit():
         return _render(token, assignment, decline_form=form), 400
-    answered = responses.decline(assignment.id, reason=form.reason.data, note=form.decline_note.data)
-    _flash_answer(answered, AssignmentStatus.DECLINED)
+    declined = responses.decline(assignment.id, reason=form.reason.data, note=form.decline_note.data)
+    # What this decline did, not a promise: no clinic is asked once another has accepted, nor
+    # when none is left. A decline sent again (a double click) did nothing more to say.
+    saved = None
+    if declined.passed_on is not None:
+        saved = (
+            gettext("Your answer is saved. We have offered the request to another clinic.")
+            if declined.passed_on
+            else gettext("Your answer is saved. The request was not offered to another clinic.")
+        )
+    _flash_answer(declined.assignment, AssignmentStatus.DECLINED, saved=saved)
     return _back_to_request(token)
 
 
@@ -99,12 +108,12 @@ def _back_to_request(token: str):
     return redirect(url_for("provider.show_request", token=token), 303)
 
 
-def _flash_answer(assignment, given: AssignmentStatus) -> None:
-    """Say whether the answer just sent is the one that stands: the first answer wins, so an
-    Accept sent from a second tab (or by a colleague) after a Decline, or the other way round,
-    changes nothing, and the clinic must not be told it was saved."""
+def _flash_answer(assignment, given: AssignmentStatus, *, saved: str | None = None) -> None:
+    """Say whether the answer just sent is the one that stands (`saved`: what to say then): the
+    first answer wins, so an Accept sent from a second tab (or by a colleague) after a Decline, or
+    the other way round, changes nothing, and the clinic must not be told it was saved."""
     if assignment.status == given:
-        flash(gettext("Your answer is saved."))
+        flash(saved or gettext("Your answer is saved."))
     else:
         flash(
             gettext(

@@ -9,7 +9,7 @@ from babel.numbers import format_decimal, format_percent
 from flask_login import current_user
 from markupsafe import Markup
 
-from leads.i18n import country_name, duration, language_name, page_language
+from leads.i18n import Term, country_name, duration, language_name, page_language
 from leads.intake import choices
 from leads.models.staff import DEFAULT_TIME_ZONE
 from leads.notes import quoted_html
@@ -87,9 +87,10 @@ def decline_reason(value: str | None) -> str:
 
 
 @bp.app_template_filter("quote_include")
-def quote_include(value: str) -> str:
-    words = INCLUDES.get(value)
-    return str(words) if words is not None else value.replace("_", " ")
+def quote_include(value: str) -> Term | str:
+    """What a quote includes, in words (for `item_list`, which writes the items after the first
+    as a sentence would)."""
+    return INCLUDES.get(value) or value.replace("_", " ")
 
 
 _CHOICES = {

@@ -308,6 +308,16 @@ def test_wtforms_own_messages_follow_the_page_language_from_a_catalog_read_once(
 ODD_NAME = "Nordlys <Neuro> (demo)"
 ISOLATED = f"\u2068{html.escape(ODD_NAME, quote=False)}\u2069"
 BDI = f"<bdi>{html.escape(ODD_NAME, quote=False)}</bdi>"
+# Unicode's FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE.
+ISOLATES = ("\u2068", "\u2069")
+# The names each patient email sets in a sentence.
+PATIENT_EMAILS = {
+    "patient_provider_accepted": ("full_name", "provider_name", "provider_city"),
+    "patient_quote": ("full_name", "provider_name"),
+    "patient_quote_withdrawn": ("full_name", "provider_name"),
+    "patient_quote_chosen": ("full_name", "provider_name"),
+    "patient_quote_reminder": ("full_name",),
+}
 
 
 def _named_oddly(assignment) -> str:
@@ -352,13 +362,7 @@ def test_a_clinics_name_in_an_arabic_sentence_on_the_patients_pages_is_isolated_
 
 def test_a_clinics_and_the_patients_names_in_the_patients_emails_are_isolated_and_escaped(app):
     names = {"full_name": "Karim (Haddad)", "provider_name": ODD_NAME, "provider_city": "Aarhus C"}
-    emails = {
-        "patient_provider_accepted": ("full_name", "provider_name", "provider_city"),
-        "patient_quote": ("full_name", "provider_name"),
-        "patient_quote_withdrawn": ("full_name", "provider_name"),
-        "patient_quote_reminder": ("full_name",),
-    }
-    for template, fields in emails.items():
+    for template, fields in PATIENT_EMAILS.items():
         email = render_email(
             template, "ar", reference="Q-ABCDEF", link="https://example.org/r", revised=False, **names
         )
@@ -367,6 +371,38 @@ def test_a_clinics_and_the_patients_names_in_the_patients_emails_are_isolated_an
             assert f"<bdi>{escaped}</bdi>" in email.html, (template, field)
             assert f"\u2068{names[field]}\u2069" in email.text, (template, field)
         assert "<" + "Neuro>" not in email.html
+
+
+def _patient_email(template: str, language: str, **names):
+    return render_email(
+        template, language, reference="Q-ABCDEF", link="https://example.org/r", revised=False, **names
+    )
+
+
+def test_latin_names_in_an_english_or_german_patients_email_carry_no_invisible_direction_marks(app):
+    """Some mail clients show U+2068 and U+2069 as boxes; around a Latin name in a left-to-right
+    language they guard nothing. The HTML part still isolates every name with <bdi>."""
+    names = {
+        "full_name": "Hans Müller",
+        "provider_name": "Nordlys Klinik (demo)",
+        "provider_city": "Aarhus C",
+    }
+    for language in ("en", "de"):
+        for template, fields in PATIENT_EMAILS.items():
+            email = _patient_email(template, language, **names)
+            assert not any(mark in email.text + email.subject for mark in ISOLATES), (language, template)
+            for field in fields:
+                assert names[field] in email.text, (language, template, field)
+                assert f"<bdi>{html.escape(names[field], quote=False)}</bdi>" in email.html
+
+
+def test_a_name_written_the_other_way_than_the_email_is_still_isolated_in_its_text_part(app):
+    """An Arabic name in a German sentence, a Latin one in an Arabic sentence: either could
+    reorder the words around it, or turn the line it opens the other way."""
+    german = _patient_email("patient_quote", "de", full_name="كريم حداد", provider_name="Nordlys Klinik")
+    assert "\u2068كريم حداد\u2069" in german.text and "\u2068Nordlys" not in german.text
+    arabic = _patient_email("patient_quote", "ar", full_name="كريم حداد", provider_name="Nordlys Klinik")
+    assert "\u2068Nordlys Klinik\u2069" in arabic.text and "\u2068كريم" not in arabic.text
 
 
 def test_a_clinics_message_is_marked_with_the_clinics_language_on_the_patients_page(app, client, taxonomy):
@@ -381,3 +417,17 @@ def test_a_clinics_message_is_marked_with_the_clinics_language_on_the_patients_p
         for url in (patient(lead), f"{patient(lead)}/quotes/{quote.id}/choose"):
             page = client.get(url).get_data(as_text=True)
             assert '<span class="free-text" lang="da" dir="auto">Vi glæder os til at møde dig.</span>' in page
+
+
+def test_the_danish_chosen_clinic_email_quotes_the_button_with_danish_quotation_marks(app):
+    email = render_email(
+        "provider_quote_chosen",
+        "da",
+        reference="Q-ABCDEF",
+        provider_name="Nordlys Klinik",
+        contact_preference="telefon",
+        link="https://example.org/p",
+    )
+    for part in (email.text, email.html):
+        assert "»Bekræft, at behandlingen er booket«" in part
+        assert not set(part) & set("„“”")

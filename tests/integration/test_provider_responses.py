@@ -17,6 +17,7 @@ from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
 from tests.helpers import load_demo_providers_reading_english, lock_order, statements
+from tests.quote_support import a_clinic_left_for
 
 # A provider's answer locks its assignment row (FOR UPDATE on PostgreSQL).
 pytestmark = pytest.mark.pg
@@ -186,6 +187,42 @@ def test_declining_needs_a_reason_and_then_asks_the_next_provider(client, routed
     assert len(_events(lead, "rerouted")) == 1
     # The others are still considering it, so the lead stays routed even if nobody new was found.
     assert db.session.get(Lead, lead.id).status == "routed"
+
+
+OFFERED = "Your answer is saved. We have offered the request to another clinic."
+NOT_OFFERED = "Your answer is saved. The request was not offered to another clinic."
+
+
+def _assignment_count(lead) -> int:
+    return len(db.session.scalars(sa.select(Assignment).filter_by(lead_id=lead.id)).all())
+
+
+def test_a_clinic_that_declines_is_told_another_clinic_was_asked_when_one_was(client, routed):
+    lead, (first, *_) = routed
+    a_clinic_left_for(lead)
+    before = _assignment_count(lead)
+    client.post(_link(first) + "/decline", data={"reason": "no_capacity"})
+    page = client.get(_link(first)).get_data(as_text=True)
+    assert OFFERED in page and "not offered" not in page
+    assert "Reason: No capacity at the moment.</p>" in page  # what stays: no promise about later
+    assert _assignment_count(lead) == before + 1
+
+
+@pytest.mark.parametrize("why", ["another clinic accepted", "no clinic left"])
+def test_a_clinic_that_declines_is_not_told_another_clinic_was_asked_when_none_was(client, routed, why):
+    lead, (first, second, *_) = routed
+    if why == "another clinic accepted":
+        a_clinic_left_for(lead)  # there is one, but the request already has a taker
+        client.post(_link(second) + "/accept", data={})
+    before = _assignment_count(lead)
+    client.post(_link(first) + "/decline", data={"reason": "not_suitable"})
+    page = client.get(_link(first)).get_data(as_text=True)
+    assert NOT_OFFERED in page and "We have offered" not in page and "We will offer" not in page
+    assert _assignment_count(lead) == before
+    # Sent again (a double click), it says only that the answer stands.
+    client.post(_link(first) + "/decline", data={"reason": "not_suitable"})
+    again = client.get(_link(first)).get_data(as_text=True)
+    assert "Your answer is saved." in again and NOT_OFFERED not in again
 
 
 @pytest.mark.parametrize(

@@ -113,6 +113,21 @@ def test_the_form_is_honest_about_evidence_and_medical_advice(client):
     assert "Offered within clinical trials" in page
 
 
+def test_the_forms_introduction_says_requests_go_to_the_clinics_and_a_coordinator_reads_only_some_first(
+    client,
+):
+    """Routing is automatic; a coordinator approves only a treatment marked for review first
+    (every investigational one by default), so "a coordinator reads every request" was not true."""
+    intro = " ".join(
+        re.search(r'<p class="intro">(.*?)</p>', client.get("/quote").get_data(as_text=True), re.S)[1].split()
+    )
+    assert intro == (
+        "Tell us which treatment you are looking for. We send your request straight to the Danish clinics "
+        "that match it best. For some treatments that are not approved, a coordinator reads it first. "
+        "It is free, and you are not committing to anything."
+    )
+
+
 def test_only_active_treatments_and_conditions_are_offered(client):
     db.session.execute(sa.update(Treatment).where(Treatment.slug == "stem-cell-als").values(active=False))
     db.session.commit()

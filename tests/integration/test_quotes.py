@@ -413,9 +413,9 @@ def test_choosing_tells_the_chosen_clinic_thanks_the_other_and_never_counts_agai
     assert db.session.get(Assignment, first.id).status == "accepted"
     assert db.session.get(Assignment, second.id).status == "not_chosen"
     [to_chosen] = emails("provider_quote_chosen")
-    assert (
-        to_chosen.to_address in first.provider.notification_emails and "Telefonopkald" in to_chosen.body_text
-    )  # the demo clinic reads Danish
+    assert to_chosen.to_address in first.provider.notification_emails
+    # The demo clinic reads Danish, which writes the way to be contacted in lower case mid-sentence.
+    assert "kontaktes på denne måde: telefon." in to_chosen.body_text
     assert {e.to_address for e in emails("notice_provider_not_chosen")} == set(
         second.provider.notification_emails
     )
@@ -424,6 +424,48 @@ def test_choosing_tells_the_chosen_clinic_thanks_the_other_and_never_counts_agai
     assert other.accepted_count == 1
     # The other clinic's link now says the request is closed for it.
     assert client.get(provider(second)).status_code == 410
+
+
+def test_the_patient_gets_one_email_confirming_their_choice_with_their_link_and_no_detail(
+    client, accepted, app
+):
+    lead, first, second = accepted
+    lead.preferred_language = "de"
+    db.session.commit()
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(second) + "/quote", data=quote_form(price_from="25000"))
+    chosen = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    choose = f"{patient(lead)}/quotes/{chosen.id}/choose"
+    assert client.post(choose, data=choice(chosen)).status_code == 303
+    # A second click, a retried request, the service run again: still one email.
+    client.post(choose, data=choice(chosen))
+    with pytest.raises(quotes.QuoteRefused):
+        choose_quote(lead.id, chosen.id, chosen.revision)
+    db.session.rollback()
+    [told] = emails("patient_quote_chosen")
+    assert (told.to_address, told.lead_id, told.reply_to) == (
+        lead.email,
+        lead.id,
+        app.config["COORDINATOR_EMAIL"],
+    )
+    assert told.idempotency_key == f"quote-chosen:{chosen.id}:patient"
+    for body in (told.body_text, told.body_html):
+        assert first.provider.name in body and lead.reference in body
+        # Their link, opening in their language; nothing of the quote or of their health.
+        assert tokens.make_patient_token(lead.id).split(".")[0] in body and "lang=de" in body
+        for secret in (
+            "20,000",
+            "20.000",
+            "20000",
+            "MRI",
+            lead.details,
+            lead.treatment.name,
+            lead.condition.name,
+        ):
+            assert secret not in body
+    assert second.provider.name not in told.body_text
+    # In the patient's language (German here; a name in it, Latin like the sentence, unmarked).
+    assert f"Guten Tag {lead.full_name}," in told.body_text and "Ihre Anfrage öffnen" in told.body_html
 
 
 def test_a_second_choice_an_expired_a_withdrawn_and_a_foreign_quote_are_refused(client, accepted, app):
@@ -745,9 +787,46 @@ def test_what_a_quote_includes_is_listed_as_the_readers_language_writes_a_list(c
     db.session.commit()
     pages = {
         language: client.get(f"{patient(lead)}?language={language}").get_data(as_text=True)
-        for language in ("en", "da", "ar")
+        for language in ("en", "da", "de", "ar")
     }
-    assert "<dd>Treatment and Rehabilitation</dd>" in pages["en"]
-    assert "<dd>Behandling og Genoptræning</dd>" in pages["da"]
+    assert "<dd>Treatment and rehabilitation</dd>" in pages["en"]
+    assert "<dd>Behandling og genoptræning</dd>" in pages["da"]
+    assert "<dd>Behandlung und Rehabilitation</dd>" in pages["de"]
     assert "<dd>العلاج وإعادة التأهيل</dd>" in pages["ar"]
-    assert "Assessment, Hospital stay, Follow-up, and Travel and accommodation help" in pages["en"]
+    assert "Assessment, hospital stay, follow-up, and travel and accommodation help" in pages["en"]
+
+
+def test_a_list_of_what_a_quote_includes_starts_with_a_capital_and_goes_on_in_lower_case(
+    client, accepted, app
+):
+    """ "Treatment, assessment and follow-up": only the list's first word is capitalised, on the
+    patient's, the clinic's and the coordinators' pages; each box of the clinic's form keeps its capital."""
+    lead, first, _second = accepted
+    quotes.send_quote(first.id, replace(offer(), includes=["treatment", "assessment", "follow_up"]))
+    db.session.commit()
+    patients = client.get(patient(lead)).get_data(as_text=True)
+    assert "<dd>Treatment, assessment, and follow-up</dd>" in patients
+    assert "<dd>Hospital stay, rehabilitation, and travel and accommodation help</dd>" in patients
+    clinics = client.get(provider(first)).get_data(as_text=True)
+    assert "<dd>Treatment, assessment, and follow-up</dd>" in clinics
+    assert re.search(r"<label[^>]*>Hospital stay</label>", clinics)
+    staff, _ = signed_in_client(app)
+    lead_page = staff.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert "<td>Treatment, assessment, and follow-up</td>" in lead_page
+
+
+def test_the_way_to_be_contacted_is_capitalised_alone_and_in_lower_case_inside_a_sentence(client, accepted):
+    """The patient asked for a phone call: "Phone call" as an answer of its own, "(phone preferred)"
+    and "contacted this way: phone." inside a sentence, never "(Phone call preferred)"."""
+    lead, first, _second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    chosen = db.session.scalar(sa.select(Quote).filter_by(assignment_id=first.id))
+    confirm = client.get(f"{patient(lead)}/quotes/{chosen.id}/choose").get_data(as_text=True)
+    assert "how you would like to be contacted: phone." in " ".join(confirm.split())
+    client.post(f"{patient(lead)}/quotes/{chosen.id}/choose", data=choice(chosen))
+    clinics = client.get(provider(first)).get_data(as_text=True)
+    assert "Please contact them (phone preferred)." in clinics
+    assert "<dd>Phone call</dd>" in clinics
+    [to_chosen] = emails("provider_quote_chosen")
+    for body in (to_chosen.body_text, to_chosen.body_html):
+        assert "They would like to be contacted this way: phone." in body

@@ -62,3 +62,21 @@ def test_each_catalog_holds_only_what_the_template_has():
 def test_every_patient_language_has_a_catalog_and_nothing_else_ships():
     shipped = {path.parent.parent.name for path in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po")}
     assert shipped == set(LANGUAGES)
+
+
+# Each language's own quotation marks (a button's name quoted in a sentence): Danish »…«, German
+# „…“, Swedish ”…”, Norwegian and Arabic «…». Straight quotes stay allowed (a mail server's answer).
+QUOTATION_MARKS = set("„“”«»‚‘’")
+OWN_QUOTATION_MARKS = {"da": set("»«"), "de": set("„“"), "sv": set("”"), "nb": set("«»"), "ar": set("«»")}
+
+
+@pytest.mark.parametrize("language", sorted(OWN_QUOTATION_MARKS))
+def test_each_catalog_quotes_with_its_own_languages_quotation_marks(language):
+    catalog = _catalog(TRANSLATIONS / language / "LC_MESSAGES" / "messages.po", language)
+    foreign = []
+    for message in catalog:
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for string in strings:
+            if (set(string or "") & QUOTATION_MARKS) - OWN_QUOTATION_MARKS[language]:
+                foreign.append(string)
+    assert foreign == []
