@@ -67,6 +67,17 @@ def test_the_lead_page_shows_what_the_patient_sent_and_their_consent(coordinator
     assert "Share with matched providers</dt><dd>Yes" in html and "May be contacted</dt><dd>No" in html
 
 
+def test_the_patients_phone_number_reads_in_groups_and_dials_as_stored(coordinator):
+    """+49301234567 is hard to read back on the phone: shown as +49 30 1234567, its link E.164."""
+    client, _ = coordinator
+    lead = LeadFactory(phone="+49301234567", country="DE")
+    db.session.commit()
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert '<a href="tel:+49301234567">+49 30 1234567</a>' in html
+    db.session.refresh(lead)
+    assert lead.phone == "+49301234567"
+
+
 def test_every_view_of_a_lead_is_written_to_the_access_log(coordinator):
     client, user = coordinator
     lead = _lead()
