@@ -635,6 +635,41 @@ def test_a_request_a_coordinator_holds_back_after_a_clinic_took_it_is_not_called
     assert "A coordinator is looking at your request personally and will write to you." in page
 
 
+def test_a_booking_a_coordinator_records_without_the_patients_choice_says_so_on_their_page(client, accepted):
+    """Quoted, then booked by hand: no quote was chosen here and the move closed them. The page says
+    the booking was not made through it, and no quote line says "before you chose" beside a booking
+    "with the clinic"."""
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(second) + "/quote", data=quote_form(price_from="25000"))
+    coordinator = UserFactory()
+    db.session.commit()
+    lead_actions.change_status(lead.id, coordinator.id, "booked")
+    db.session.commit()
+    assert {q.status for q in db.session.scalars(sa.select(Quote))} == {"closed"}
+    page = " ".join(client.get(patient(lead)).get_data(as_text=True).split())
+    assert "A coordinator has recorded your treatment as booked." in page
+    assert "It was not booked by choosing a quote on this page, so the quotes below are closed." in page
+    for clinic in (first.provider.name, second.provider.name):
+        assert f"The quote from <bdi>{clinic}</bdi> is closed." in page
+    assert "before you chose" not in page and "booked with the clinic" not in page
+
+
+def test_a_choice_a_coordinator_marks_booked_by_hand_keeps_the_clinic_the_patient_chose(client, accepted):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    quote = db.session.scalar(sa.select(Quote))
+    client.post(f"{patient(lead)}/quotes/{quote.id}/choose", data=choice(quote))
+    coordinator = UserFactory()
+    db.session.commit()
+    lead_actions.change_status(lead.id, coordinator.id, "booked")
+    db.session.commit()
+    page = " ".join(client.get(patient(lead)).get_data(as_text=True).split())
+    assert "Your treatment is booked with the clinic." in page
+    assert f"You chose <bdi>{first.provider.name}</bdi> on" in page
+    assert "recorded your treatment as booked" not in page
+
+
 def test_the_chosen_clinic_confirms_the_booking_with_a_date(client, accepted):
     lead, first, second = accepted
     client.post(provider(first) + "/quote", data=quote_form())
