@@ -1,6 +1,7 @@
 """Languages: which one a page is read in, and the reader's own words for countries, languages,
-money, dates and durations. Patient pages follow the patient's choice, staff pages the staff member's setting,
-a clinic's pages its notification language."""
+money, dates and durations (and phone numbers, grouped for reading). Patient pages follow the
+patient's choice, staff pages the staff member's setting, a clinic's pages its notification
+language."""
 
 import re
 import unicodedata
@@ -9,6 +10,7 @@ from functools import cache, lru_cache
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 import pycountry
 from babel import Locale, support
 from babel.core import get_global
@@ -74,6 +76,8 @@ def register_i18n(app: Flask, translations_dir: str) -> None:
     app.jinja_env.filters["danish_day"] = danish_day
     app.jinja_env.filters["bdi"] = bdi
     app.jinja_env.filters["isolate"] = isolate
+    app.jinja_env.filters["phone"] = phone_for_reading
+    app.jinja_env.filters["phone_link"] = phone_for_dialling
 
 
 class _WTFormsCatalogs:
@@ -448,6 +452,30 @@ def isolate(text) -> str:
 # Unicode's bidirectional classes of letters written left to right, and right to left (Hebrew, Arabic).
 _LEFT_TO_RIGHT = frozenset({"L"})
 _RIGHT_TO_LEFT = frozenset({"R", "AL"})
+
+
+def phone_for_reading(stored: str | None) -> str:
+    """A stored phone number (E.164, +49301234567) grouped as the international format writes it
+    (+49 30 1234567), the same in every language; a value that is no such number as stored."""
+    number = _phone(stored)
+    return (
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        if number
+        else stored or ""
+    )
+
+
+def phone_for_dialling(stored: str | None) -> str:
+    """A stored phone number for a `tel:` link: E.164, no spaces; a value that is no number as stored."""
+    number = _phone(stored)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) if number else stored or ""
+
+
+def _phone(stored: str | None) -> "phonenumbers.PhoneNumber | None":
+    try:
+        return phonenumbers.parse(stored or "", None)  # E.164 carries its country code
+    except phonenumbers.NumberParseException:
+        return None
 
 
 def money(amount, currency: str, language: str | None = None, decimals: int = 0) -> str:

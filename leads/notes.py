@@ -217,6 +217,25 @@ def _consent_withdrawn(data: dict) -> str:
     )
 
 
+def _rerouted(data: dict) -> str:
+    """A re-route and whom it reached. The system's reason is a sentence of its own, said first; a
+    coordinator's typed reason is quoted as typed, last, so that it never runs into a sentence of
+    the system's (typed without a full stop, or with one before the quote's own)."""
+    if isinstance(data["reason"], dict):
+        return gettext("%(reason)s Sent to: %(names)s.", reason=_worded(data["reason"]), names=data["names"])
+    return gettext(
+        "Sent to: %(names)s. Reason given: “%(reason)s”", names=data["names"], reason=data["reason"]
+    )
+
+
+def _rerouted_none_left(data: dict) -> str:
+    """A re-route that found nobody, and why; a typed reason quoted last, as for `_rerouted`."""
+    why = _worded(data["why"])
+    if isinstance(data["reason"], dict):
+        return gettext("%(reason)s No provider left: %(why)s", reason=_worded(data["reason"]), why=why)
+    return gettext("No provider left: %(why)s Reason given: “%(reason)s”", why=why, reason=data["reason"])
+
+
 def _quotes_closed(data: dict) -> str:
     return ngettext(
         "%(num)d open quote closed: %(why)s",
@@ -319,8 +338,8 @@ SAID: dict[str, str | Callable[[dict], str]] = {
     "routing_approved": N_("Routing approved by %(email)s."),
     "provider_assigned": N_("Assigned to %(provider)s (rank %(rank)d, score %(score)s)."),
     "sent_to": N_("Sent to: %(names)s."),
-    "rerouted": N_("%(reason)s Sent to: %(names)s."),
-    "rerouted_none_left": N_("%(reason)s No provider left: %(why)s"),
+    "rerouted": _rerouted,
+    "rerouted_none_left": _rerouted_none_left,
     "sharing_stopped": _sharing_stopped,
     "provider_viewed": N_("%(provider)s opened the request."),
     "provider_accepted": N_("%(provider)s accepted."),
@@ -331,7 +350,10 @@ SAID: dict[str, str | Callable[[dict], str]] = {
     "provider_declined_reason": N_("%(provider)s declined."),
     "provider_reminded": N_("Reminder sent to %(provider)s: no answer yet."),
     "no_answer": _no_answer,
-    "every_address_refused": N_("Every notification address of %(provider)s refused the email: %(answer)s"),
+    # The mail server's words quoted: a re-route's sentence follows them (`_rerouted`).
+    "every_address_refused": N_(
+        "Every notification address of %(provider)s refused the email: “%(answer)s”."
+    ),
     "provider_paused": _provider_paused,
     # Quotes.
     "quote_sent": N_("%(provider)s sent a quote: %(price)s, valid until %(until)s."),

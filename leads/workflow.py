@@ -50,6 +50,9 @@ ALLOWED_TRANSITIONS: dict[LeadStatus, frozenset[LeadStatus]] = {
 ATTENTION_ORDER = (S.UNROUTABLE, S.NEEDS_REVIEW)
 # The SLA clock runs until the lead first leaves these: nobody has taken it in hand yet.
 SLA_PENDING = frozenset({S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE})
+# A move to one of these stops the SLA clock for good: a lead that comes back to SLA_PENDING (the
+# patient's "none of these suit me", a reopened request) was taken in hand already.
+TAKEN_IN_HAND = frozenset(S) - SLA_PENDING
 # Leads still being worked on (the queue's "any open status").
 OPEN = frozenset({S.NEW, S.NEEDS_REVIEW, S.ROUTED, S.UNROUTABLE, S.CONTACTED, S.QUOTED, S.CHOSEN})
 # Leads a coordinator (or a decline, or an expiry) may send to the next providers not yet tried.

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from celery import Celery, Task
 from flask import Flask
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from config import BROKER_VISIBILITY_TIMEOUT, check_soft_time_limit, sentinel_addresses
 from leads import connections
@@ -43,7 +43,7 @@ def celery_settings(config) -> dict:
         # without -Q consumes both, taking from each in turn (so a route_lead waits for at most one
         # email per pool process); operators may also run separate `-Q routing` and `-Q email` workers.
         # Emails other than providers' travel at a lower priority, so they never hold up either.
-        "task_queues": (Queue(outbox.ROUTING_QUEUE), Queue(outbox.EMAIL_QUEUE)),
+        "task_queues": tuple(_own_queue(name) for name in (outbox.ROUTING_QUEUE, outbox.EMAIL_QUEUE)),
         "task_default_queue": outbox.ROUTING_QUEUE,
         "task_routes": {
             name: {"queue": outbox.EMAIL_QUEUE}
@@ -81,6 +81,16 @@ def celery_settings(config) -> dict:
             ),
         },
     }
+
+
+def _own_queue(name: str) -> Queue:
+    """A queue bound to a direct exchange of its own, under its own name. A bare Queue(name) takes
+    Celery's default exchange and routing key, both the default queue's name (`routing`): the email
+    queue was declared bound to the routing exchange with the key `routing`, so a message published
+    through that binding would have reached both queues. Celery's own publishing goes to the
+    nameless exchange keyed by the queue's name, which routed correctly either way; priorities are
+    the message's and never depended on the exchange."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
 
 
 # A copy of a sweep waits in its queue at most this long, or four of its intervals if longer.

@@ -2,8 +2,7 @@
 
 from functools import wraps
 
-from flask import abort, flash, redirect, request, url_for
-from flask_babel import gettext
+from flask import abort, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from leads.extensions import db
@@ -22,13 +21,7 @@ def role_required(*roles: Role):
         @login_required
         def wrapped(*args, **kwargs):
             if current_user.must_change_password and request.endpoint != CHANGE_PASSWORD_ENDPOINT:
-                flash(
-                    gettext(
-                        "Your password was set by an administrator. Choose a password of your own "
-                        "before you go on."
-                    ),
-                    "info",
-                )
+                # The change page itself says why, as long as the password is a temporary one.
                 return redirect(url_for(CHANGE_PASSWORD_ENDPOINT))
             if current_user.role not in roles:
                 # Refused attempts are part of the access record health data calls for.

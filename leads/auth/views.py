@@ -33,9 +33,11 @@ def sign_in_first():
     session ended): the sign-in page, then back to the page the reader was on. A form sent after
     the session ended comes back to the page that held it (the Referer, same site only; Referrer-
     Policy same-origin sends it), not to the form's own address, which answers only POST and would
-    be a 405 after signing in; what the form carried is not kept, and the message says so."""
+    be a 405 after signing in; what the form carried is not kept, and the message says so, as a
+    problem; a page asked for gets a neutral notice."""
     if request.method in ("GET", "HEAD"):
-        flash(gettext("Sign in to see that page."), "error")
+        # Nothing went wrong (a link followed, a bookmark, a session that ended): a notice, no error.
+        flash(gettext("Sign in to see that page."), "notice")
         target = request.full_path.rstrip("?")
     else:
         flash(gettext("Your session expired, so that was not saved. Sign in, then do it again."), "error")

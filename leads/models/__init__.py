@@ -17,6 +17,7 @@ from leads.models.lead import (
     find_by_reference,
     same_email,
     same_patient,
+    sla_running,
 )
 from leads.models.messaging import EmailMessage, EmailStatus, OutboxMessage
 from leads.models.quote import Quote, QuoteRevision
@@ -65,4 +66,5 @@ __all__ = [
     "same_email",
     "same_patient",
     "schema_objects_of",
+    "sla_running",
 ]

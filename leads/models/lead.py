@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from leads.extensions import db
 from leads.timeutil import utcnow
-from leads.workflow import LeadStatus, check_transition
+from leads.workflow import SLA_PENDING, TAKEN_IN_HAND, LeadStatus, check_transition
 
 # No 0/O or 1/I/L: references are read aloud over the phone.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -166,6 +166,18 @@ class Lead(db.Model):
         return event
 
     @property
+    def taken_in_hand_at(self) -> datetime | None:
+        """When the lead first left SLA_PENDING, stopping its SLA clock; None while it runs."""
+        return min((e.created_at for e in self.events if e.to_status in TAKEN_IN_HAND), default=None)
+
+    @property
+    def sla_running(self) -> bool:
+        """Its SLA clock still runs (`sla_running` in SQL): it has a due time, is in SLA_PENDING and
+        was never taken in hand. A booked lead, or one reopened after a coordinator handled it, has
+        no SLA left to meet or miss."""
+        return bool(self.sla_due_at) and self.status in SLA_PENDING and self.taken_in_hand_at is None
+
+    @property
     def original(self) -> "Lead":
         """The first request of this lead's duplicate chain (the lead itself when it is no duplicate)."""
         lead, seen = self, {self.id}
@@ -241,6 +253,17 @@ def same_email(key) -> sa.ColumnElement[bool]:
     """Leads holding the address whose `email_key` is `key` (a value or a bound parameter), in any
     case, through the index on Lead.email_key."""
     return Lead.email_key == key
+
+
+def sla_running() -> sa.ColumnElement[bool]:
+    """Leads whose SLA clock still runs (`Lead.sla_running`): in SLA_PENDING, with a due time, and
+    never moved to a status that takes a lead in hand (their history says). The queue's overdue
+    segment and filter and the stats' leads still waiting past due are these, once past due."""
+    return sa.and_(
+        Lead.status.in_(sorted(SLA_PENDING)),
+        Lead.sla_due_at.is_not(None),
+        ~sa.exists().where(LeadEvent.lead_id == Lead.id, LeadEvent.to_status.in_(sorted(TAKEN_IN_HAND))),
+    )
 
 
 def same_patient(email: str | None, phone: str | None) -> sa.ColumnElement[bool]:

@@ -10,13 +10,13 @@ from flask_babel import lazy_gettext as _l
 from leads.extensions import db
 from leads.messaging import tokens
 from leads.messaging.email import email_coordinators
-from leads.models import AssignmentStatus, Lead, same_patient
-from leads.notes import SAID, Note
+from leads.models import AssignmentStatus, Lead, Quote, same_patient
+from leads.notes import Note
 from leads.patients.privacy import notify_providers_of_withdrawal
 from leads.quotes.service import close_open_quotes
 from leads.routing.service import lock_lead, stop_sharing
 from leads.timeutil import utcnow
-from leads.workflow import LeadStatus
+from leads.workflow import ACCEPTANCES, LeadStatus, QuoteStatus
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,21 @@ NONE_SUITED = (
         "write to you."
     ),
 )
-NONE_SUITED_REASONS = frozenset({Note("none_suitable").stored, SAID["none_suitable"]})  # and before 0018n
+# Booked by a coordinator's hand from `quoted` (README: manual status changes): the patient chose no
+# quote here, and the move closed the open ones, so "booked with the clinic" would contradict them.
+BOOKED_WITHOUT_CHOICE = (
+    _l("Your treatment is booked"),
+    _l(
+        "A coordinator has recorded your treatment as booked. It was not booked by choosing a quote on "
+        "this page, so the quotes below are closed. If anything is unclear, reply to our email."
+    ),
+)
+# Unroutable after a clinic had taken the request (it accepted, perhaps quoted): a coordinator's
+# move, or a re-route that found no other clinic left. Clinics did take it, so not "no clinic could".
+LOOKING_FURTHER = (
+    _l("A coordinator is looking for other clinics for you"),
+    _l("A coordinator is looking at your request personally and will write to you."),
+)
 
 
 class RequestErased(Exception):
@@ -114,9 +128,33 @@ def plain_status(lead: Lead) -> tuple[str, str]:
     alone may repeat another person's, and its sender must not learn that they asked us."""
     if lead.status == S.DUPLICATE and handled_together(lead.id) == [lead.id]:
         return PLAIN_STATUS[S.SPAM]  # a coordinator judges whether it repeats that request
-    if lead.status == S.UNROUTABLE and lead.status_reason in NONE_SUITED_REASONS:
-        return NONE_SUITED
+    if lead.status == S.UNROUTABLE:
+        return _unroutable_status(lead)
+    if booked_without_choice(lead):
+        return BOOKED_WITHOUT_CHOICE
     return PLAIN_STATUS[LeadStatus(lead.status)]
+
+
+def booked_without_choice(lead: Lead) -> bool:
+    """Booked while quotes were on the patient's page, none of them chosen there (a coordinator's
+    move from `quoted`); a request booked through its chosen quote, or one without quotes, is not."""
+    if lead.status != S.BOOKED:
+        return False
+    statuses = set(db.session.scalars(sa.select(Quote.status).where(Quote.lead_id == lead.id)))
+    return bool(statuses) and QuoteStatus.CHOSEN not in statuses
+
+
+def _unroutable_status(lead: Lead) -> tuple[str, str]:
+    """Why an unroutable request waits, as far as the patient took part in it. Told from what
+    happened, not from the status reason, which a later re-route that found nobody replaces with
+    its own (the coordinators' why, not the patient's)."""
+    entered = next((e for e in reversed(lead.events) if e.to_status == S.UNROUTABLE), None)
+    # Only "none of these suit me" moves a request to unroutable on the patient's side.
+    if entered is not None and entered.actor_type == "patient":
+        return NONE_SUITED
+    if any(a.responded_at is not None and a.status in ACCEPTANCES for a in lead.assignments):
+        return LOOKING_FURTHER
+    return PLAIN_STATUS[S.UNROUTABLE]
 
 
 def withdraw_consent(lead_id: int) -> bool:

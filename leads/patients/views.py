@@ -164,6 +164,7 @@ def _render(token, lead, withdraw_form, erasure_form, notices=()):
         live_quotes=live,
         other_quotes=others,
         can_choose=can_choose,
+        booked_without_choice=self_service.booked_without_choice(lead),
         choice_refusals=refusals,
         none_form=NoneSuitForm(formdata=None),
         renewal_form=RenewalForm(formdata=None),

@@ -18,7 +18,7 @@ from leads.patients.privacy import CLOSING_WARNING, closing_for_inactivity, eras
 from leads.quotes.rules import hand_move_refusal
 from leads.quotes.service import QuoteCard, staff_quotes
 from leads.timeutil import utcnow
-from leads.workflow import ALLOWED_TRANSITIONS, SLA_PENDING, LeadStatus
+from leads.workflow import ALLOWED_TRANSITIONS, LeadStatus
 
 
 @dataclass
@@ -133,7 +133,7 @@ def load_lead_page(lead_id: int, now: datetime | None = None) -> LeadPage | None
             for s in LeadStatus
             if s in ALLOWED_TRANSITIONS[LeadStatus(lead.status)] and not hand_move_refusal(s.value)
         ],
-        overdue=bool(lead.sla_due_at and lead.sla_due_at < now and lead.status in SLA_PENDING),
+        overdue=lead.sla_running and lead.sla_due_at < now,
         consent_text=consent.text_for(lead.consent.text_version, lead.consent.language)
         if lead.consent
         else None,

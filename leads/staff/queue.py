@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from leads.extensions import db
 from leads.ids import id_from
-from leads.models import Assignment, Condition, Lead, Treatment
+from leads.models import Assignment, Condition, Lead, Treatment, sla_running
 from leads.patients.privacy import closing_for_inactivity
 from leads.staff.search import search_condition
 from leads.staff.stats_live import NO_SOURCE
@@ -85,6 +85,7 @@ class Cursor:
 class QueueRow:
     lead: Lead
     segment: int
+    sla_running: bool = False  # its SLA due time still matters (`with_sla_clocks`)
 
 
 @dataclass
@@ -100,15 +101,20 @@ OVERDUE_STATUSES = tuple(sorted(SLA_PENDING - set(ATTENTION_ORDER)))
 
 def _segment_parts(segment: int, now: datetime) -> list:
     """The WHERE clause of each part of a segment; the overdue segment is one part per status,
-    so each part reads the (status, sla_due_at) index in order with an equality on status."""
+    so each part reads the (status, sla_due_at) index in order with an equality on status. Overdue
+    is past due with the SLA clock still running (`sla_running`): a lead taken in hand once and
+    back in one of these statuses is not."""
     if segment == UNROUTABLE:
         return [Lead.status == S.UNROUTABLE]
     if segment == NEEDS_REVIEW:
         return [Lead.status == S.NEEDS_REVIEW]
     if segment == OVERDUE:
-        return [sa.and_(Lead.status == status, Lead.sla_due_at < now) for status in OVERDUE_STATUSES]
-    # IS NOT NULL keeps NOT(overdue) true for leads without an SLA (NULL would drop them).
-    overdue = sa.and_(Lead.status.in_(OVERDUE_STATUSES), Lead.sla_due_at.is_not(None), Lead.sla_due_at < now)
+        return [
+            sa.and_(Lead.status == status, Lead.sla_due_at < now, sla_running())
+            for status in OVERDUE_STATUSES
+        ]
+    # sla_running() holds IS NOT NULL, which keeps NOT(overdue) true for leads without an SLA.
+    overdue = sa.and_(Lead.status.in_(OVERDUE_STATUSES), Lead.sla_due_at < now, sla_running())
     return [sa.and_(Lead.status.not_in(ATTENTION_ORDER), sa.not_(overdue))]
 
 
@@ -158,7 +164,7 @@ def filter_conditions(filters: QueueFilters, now: datetime) -> list:
     if filters.created_to:
         where.append(Lead.created_at < _day_start(filters.created_to + timedelta(days=1)))
     if filters.overdue:
-        where.append(sa.and_(Lead.status.in_(sorted(SLA_PENDING)), Lead.sla_due_at < now))
+        where.append(sa.and_(sla_running(), Lead.sla_due_at < now))
     if filters.erasure:
         where.append(sa.and_(Lead.erasure_requested_at.is_not(None), Lead.anonymised_at.is_(None)))
     if filters.closing:
@@ -234,6 +240,18 @@ def fetch_page(
             page.next_cursor = _cursor_for(rows[-1]).encode()
         if (more and backwards) or (not backwards and cursor):
             page.prev_cursor = _cursor_for(rows[0]).encode()
+    return page
+
+
+def with_sla_clocks(page: QueuePage) -> QueuePage:
+    """Mark the rows whose SLA clock still runs (`sla_running`), one query for the page: the others'
+    due time no longer matters (a booked lead, one taken in hand and back in triage)."""
+    ids = [row.lead.id for row in page.rows]
+    running = (
+        set(db.session.scalars(sa.select(Lead.id).where(Lead.id.in_(ids), sla_running()))) if ids else set()
+    )
+    for row in page.rows:
+        row.sla_running = row.lead.id in running
     return page
 
 

@@ -181,6 +181,7 @@ def queue_page():
         page = queue.fetch_page(filters, limit=limit, after=after, before=before, now=now, where=where)
         if not page.rows and before is not None:
             page = queue.fetch_page(filters, limit=limit, now=now, where=where)
+        queue.with_sla_clocks(page)
         total = queue.bounded_count(where)
         access_log.record_queue_view(
             current_user.id,

@@ -8,14 +8,14 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from leads.extensions import db
-from leads.models import Assignment, Lead, LeadEvent, Quote
+from leads.models import Assignment, Lead, LeadEvent, Quote, sla_running
 from leads.staff.stats_figures import Figures
-from leads.workflow import QUOTE_WAS_CHOSEN, SLA_PENDING, LeadStatus
+from leads.workflow import QUOTE_WAS_CHOSEN, SLA_PENDING, TAKEN_IN_HAND, LeadStatus
 
 S = LeadStatus
 FUNNEL_STAGES = (S.ROUTED, S.CONTACTED, S.QUOTED, S.CHOSEN, S.BOOKED)
 # The SLA is met when the lead first leaves SLA_PENDING.
-HANDLED = tuple(s.value for s in S if s not in SLA_PENDING)
+HANDLED = tuple(sorted(TAKEN_IN_HAND))
 # The key of the leads without a utm_source in `by_source` (stored so in the daily summaries too),
 # never shown: the stats page words it in the reader's language and links it with the queue's
 # own NO_SOURCE_FILTER. The queue's source filter still takes it, for links made before.
@@ -175,13 +175,14 @@ def _add_quotes(days, leads_in, lead_day) -> None:
 def sla_waiting(leads_in, now: datetime) -> tuple[int, list[tuple[int, str, datetime]]]:
     """Of the leads in `leads_in`, those past due and still not taken in hand: a count bounded at
     1,000 and the 20 oldest (id, reference, due). Always live: the status index serves it."""
-    waiting = sa.and_(leads_in, Lead.status.in_(sorted(SLA_PENDING)), Lead.sla_due_at < now)
+    # The queue's "SLA overdue" (where the page links), with the same rule: the clock still runs.
+    waiting = sa.and_(leads_in, sla_running(), Lead.sla_due_at < now)
     # The oldest per waiting status, each an ordered walk of the (status, due) index over the few
     # waiting leads: one walk of the due-date index for all of them wades through every lead
     # handled long ago (5 s for a year of a million leads).
     per_status = [
         sa.select(Lead.id, Lead.reference, Lead.sla_due_at)
-        .where(leads_in, Lead.status == status, Lead.sla_due_at < now)
+        .where(leads_in, Lead.status == status, Lead.sla_due_at < now, sla_running())
         .order_by(Lead.sla_due_at)
         .limit(20)
         .subquery()

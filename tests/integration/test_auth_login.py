@@ -54,6 +54,18 @@ def test_the_right_password_signs_in_and_lands_on_the_queue(app, client):
     assert user.last_login_at is not None
 
 
+@pytest.mark.parametrize("path", ["/staff/", "/staff/leads?status=new"])
+def test_a_page_asked_for_while_signed_out_opens_the_sign_in_page_with_a_notice_not_an_error(app, path):
+    """Following a link or a bookmark is no mistake: the sign-in page says why it is shown, plainly,
+    with no "There is a problem" box, no "Done" and nothing focused."""
+    response = fresh_client(app).get(path, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.request.path == "/staff/login" and response.status_code == 200
+    assert '<p class="notice">Sign in to see that page.</p>' in page
+    for sign in ("There is a problem", 'role="alert"', "Done", "autofocus"):
+        assert sign not in page, sign
+
+
 def test_a_wrong_password_and_an_unknown_address_get_the_same_generic_error(app, client):
     user = make_staff()
     wrong = sign_in(client, user, password="not the password")

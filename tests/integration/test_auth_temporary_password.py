@@ -110,6 +110,29 @@ def test_the_change_page_says_why_and_sign_out_and_static_files_stay_reachable(a
     assert client.get("/staff/leads").headers["Location"].startswith("/staff/login")
 
 
+def test_an_account_made_on_the_command_line_is_told_its_password_was_set_for_it_not_by_an_admin(app, runner):
+    """The words hold whoever set the password (an admin, or the operator's `flask users create`),
+    as a notice under a heading that says what to do, not under "Done"."""
+    created = runner.invoke(
+        args=["users", "create", "cli@example.dk", "--role", "coordinator", "--password-stdin"],
+        input=PASSWORD + "\n",
+    )
+    assert created.exit_code == 0, created.output
+    client = fresh_client(app)
+    assert sign_in(client, _user("cli@example.dk")).status_code == 302
+    response = client.get("/staff/", follow_redirects=True)
+    page = " ".join(response.get_data(as_text=True).split())
+    assert response.request.path == CHANGE
+    assert '<p class="notice">Your password was set for you. ' + MUST_CHANGE + "</p>" in page
+    assert "<h1>Choose your own password</h1>" in page
+    for wrong in ("administrator", "Done", 'role="status"', 'role="alert"'):
+        assert wrong not in page, wrong
+    # Their own password chosen, the page is an ordinary one again.
+    assert _change(client, PASSWORD).status_code == 302
+    page = client.get(CHANGE).get_data(as_text=True)
+    assert "<h1>Change my password</h1>" in page and "set for you" not in page
+
+
 def test_the_same_password_again_is_refused_and_their_own_frees_them(app):
     client, user = signed_in_client(app, must_change_password=True)
     same = _change(client, PASSWORD, PASSWORD)

@@ -122,12 +122,56 @@ def test_values_that_are_notes_dates_prices_statuses_and_reasons_are_worded_too(
             f"{format_date(date(2026, 12, 24), 'long', locale='da')}.⟧",
             "⟦2 open quotes closed: ⟦a coordinator moved the lead to ⟦Closed lost⟧.⟧⟧",
             "⟦Aarhus Rehab declined: ⟦No capacity at the moment⟧.⟧",
-            f"⟦Aarhus declined No provider left: ⟦{closed}⟧⟧",
+            f"⟦No provider left: ⟦{closed}⟧ Reason given: “Aarhus declined”⟧",
             "⟦⟦Odense did not answer within 3 working days.⟧ No provider left: "
             "⟦No provider fits this request. Ruled out: ⟦⟦already had this patient⟧ (2)⟧.⟧⟧",
             "⟦Looks like spam: ⟦the name contains a link⟧; ⟦advertising phrases: casino⟧.⟧",
         ]
     )
+
+
+@pytest.mark.parametrize(
+    ("note", "english"),
+    [
+        (
+            Note("rerouted", reason="Clinic asked us to", names="Odense Rehab"),
+            "Sent to: Odense Rehab. Reason given: “Clinic asked us to”",
+        ),
+        (
+            Note(
+                "rerouted_none_left", reason="patient prefers Jutland", why=Note("no_provider", ruled_out=[])
+            ),
+            "No provider left: No provider offers this treatment. Reason given: “patient prefers Jutland”",
+        ),
+        (
+            Note(
+                "rerouted",
+                reason=Note(
+                    "every_address_refused", provider="Aarhus Rehab", answer="550 5.1.1 User unknown"
+                ),
+                names="Odense Rehab",
+            ),
+            "Every notification address of Aarhus Rehab refused the email: “550 5.1.1 User unknown”. "
+            "Sent to: Odense Rehab.",
+        ),
+    ],
+)
+def test_words_someone_typed_are_quoted_as_typed_and_never_run_into_the_next_sentence(
+    app, taxonomy, monkeypatch, note, english
+):
+    """A coordinator's re-route reason, typed without a full stop, or a mail server's answer: each
+    quoted as it came, apart from the system's own sentences, in the history and its English."""
+    assert note.english == english
+    read_bracketed(monkeypatch, "da")
+    client, _ = signed_in_client(app, Role.COORDINATOR, language="da")
+    lead = LeadFactory(status="routed")
+    db.session.flush()
+    lead.add_event("rerouted", actor_type="system", note=note)
+    db.session.commit()
+    [shown] = _notes_shown(_page(client, lead))
+    for typed in ("“Clinic asked us to”", "“patient prefers Jutland”", "“550 5.1.1 User unknown”"):
+        if typed in english:
+            assert typed in shown, shown
 
 
 def test_counted_notes_take_the_plural_form_of_their_count(app, taxonomy, monkeypatch):

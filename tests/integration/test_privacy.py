@@ -14,6 +14,7 @@ import time_machine
 
 from leads.dev import seed
 from leads.extensions import db
+from leads.i18n import phone_for_reading
 from leads.messaging import email as email_module
 from leads.messaging.email import deliver_email
 from leads.models import (
@@ -260,7 +261,7 @@ def test_before_erasing_the_admin_sees_every_request_it_will_erase_and_the_views
     # Whom each request names, so that a request linked by a shared phone number stands out.
     for other in expected:
         assert f"<td><bdi>{other.full_name}</bdi></td>" in table and f"<td>{other.email}</td>" in table
-        assert f"<td>{other.phone}</td>" in table
+        assert f"<td>{phone_for_reading(other.phone)}</td>" in table  # +45 20 11 11 11
     assert f"{lead.created_at.astimezone(ZoneInfo('Europe/Copenhagen')):%Y-%m-%d %H:%M}" in table
     logged = db.session.execute(
         sa.select(AccessLog.user_id, AccessLog.lead_id, AccessLog.action, AccessLog.detail)

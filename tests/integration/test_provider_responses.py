@@ -65,6 +65,17 @@ def test_opening_the_link_shows_the_full_request_and_marks_it_viewed_once(client
     assert len(_events(lead, "provider_viewed")) == 1
 
 
+def test_the_clinic_reads_the_phone_number_in_groups_left_to_right_and_dials_it_as_stored(client, routed):
+    """Grouped for reading (+49 30 1234567), kept left to right on an Arabic page, where its groups
+    would otherwise read in reverse order; the link dials E.164."""
+    lead, (first, *_) = routed
+    lead.phone = "+49301234567"
+    first.provider.notification_language = "ar"
+    db.session.commit()
+    body = client.get(_link(first)).get_data(as_text=True)
+    assert 'dir="ltr" href="tel:+49301234567">+49 30 1234567</a>' in body
+
+
 @pytest.mark.parametrize(
     ("header", "value"),
     [

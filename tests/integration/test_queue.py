@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from leads.extensions import db
 from leads.models import Lead, LeadEvent, Role
-from leads.staff import queue, search
+from leads.staff import queue, search, stats
 from leads.staff.queue import Cursor, QueueFilters
 from leads.timeutil import utcnow
 from tests.factories import (
@@ -246,6 +246,7 @@ STATUSES = ["new", "routed", "unroutable", "needs_review", "contacted", "booked"
             st.sampled_from(STATUSES),
             st.integers(min_value=0, max_value=20),  # created, hours ago (ties on purpose)
             st.one_of(st.none(), st.integers(min_value=-30, max_value=30)),  # SLA due, hours from now
+            st.booleans(),  # taken in hand once (its SLA clock stopped), whatever its status now
         ),
         max_size=14,
     ),
@@ -262,12 +263,20 @@ def test_pages_always_equal_one_plain_sort_of_the_queue(app, taxonomy, leads, pa
             created_at=base - timedelta(hours=hours),
             sla_due_at=None if due is None else base + timedelta(hours=due, minutes=1),
         )
-        for status, hours, due in leads
+        for status, hours, due, _ in leads
     ]
+    handled = {
+        lead.id for lead, (*_, taken) in zip(made, leads, strict=True) if taken and _taken_in_hand(lead)
+    }
     db.session.commit()
 
     def key(lead):
-        overdue = lead.status in ("new", "routed") and lead.sla_due_at is not None and lead.sla_due_at < now
+        overdue = (
+            lead.status in ("new", "routed")
+            and lead.sla_due_at is not None
+            and lead.sla_due_at < now
+            and lead.id not in handled
+        )
         if lead.status == "unroutable":
             return (0, lead.created_at.timestamp(), lead.id)
         if lead.status == "needs_review":
@@ -427,3 +436,48 @@ def test_on_postgresql_a_search_by_part_of_a_name_or_number_is_served_by_a_trigr
     statement, parameters = seen[-1]  # the search's own look-up of the matching leads
     plan = query_plan(statement, parameters)
     assert index in plan, plan
+
+
+# The SLA clock stops for good once a lead is taken in hand -----------------------------------
+
+
+def _taken_in_hand(lead, *, at=None):
+    """A history that took the lead in hand once (a clinic's acceptance moves it to contacted)."""
+    event = lead.add_event("status_changed", actor_type="system", from_status="routed", to_status="contacted")
+    if at is not None:
+        event.created_at = at
+    return lead
+
+
+def test_a_lead_taken_in_hand_once_is_never_sla_overdue_again(app, taxonomy):
+    """The patient's "none of these suit me" puts a quoted lead back in unroutable, a coordinator
+    sends a contacted one back to routed: their SLA was met or missed back then. The queue's overdue
+    segment and filter, its count, the lead page's badge and the stats' leads still waiting past due
+    all leave them out, as the stats' breaches already did."""
+    waiting = LeadFactory(
+        full_name="waiting", status="routed", created_at=ago(days=3), sla_due_at=ago(days=2)
+    )
+    back_in_triage = _taken_in_hand(
+        LeadFactory(full_name="back", status="routed", created_at=ago(days=3), sla_due_at=ago(days=2))
+    )
+    none_suited = _taken_in_hand(
+        LeadFactory(
+            full_name="none-suited", status="unroutable", created_at=ago(days=9), sla_due_at=ago(days=8)
+        )
+    )
+    db.session.commit()
+
+    assert fetch_all(QueueFilters(overdue=True)) == ["waiting"]
+    assert queue.attention_counts(user_id=0)["overdue"] == 1
+    segments = {row.lead.full_name: row.segment for row in queue.fetch_page(QueueFilters(), limit=10).rows}
+    assert segments == {"none-suited": queue.UNROUTABLE, "waiting": queue.OVERDUE, "back": queue.REST}
+    report = stats.collect(stats.Period.last_days(30, utcnow().date()), utcnow())
+    assert report.sla.waiting_past_due == 1
+    assert [reference for _, reference, _ in report.sla.oldest_waiting] == [waiting.reference]
+
+    client, _ = signed_in_client(app)
+    for lead, overdue in ((waiting, True), (back_in_triage, False), (none_suited, False)):
+        html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+        assert ('badge-urgent">SLA overdue' in html) is overdue, lead.full_name
+    html = client.get("/staff/leads").get_data(as_text=True)
+    assert "SLA overdue: 1" in html

@@ -20,6 +20,7 @@ from leads.quotes import service as quotes
 from leads.quotes.service import choose_quote
 from leads.routing.escalation import escalate_assignments
 from leads.routing.service import reroute_lead, route_lead
+from leads.staff import lead_actions
 from leads.staff.lead_actions import resend_email
 from leads.timeutil import utcnow
 from leads.workdays import DANISH_TIME, add_working_days, danish_date
@@ -640,6 +641,75 @@ def test_after_none_suit_the_patients_page_does_not_say_no_clinic_could_take_the
     db.session.commit()
     page = " ".join(client.get(patient(other)).get_data(as_text=True).split())
     assert "No clinic we work with could take your request straight away." in page
+
+
+def test_when_a_coordinators_re_route_finds_no_clinic_left_the_patient_still_reads_what_they_told_us(
+    client, accepted
+):
+    """The re-route replaces the status reason with its own (why nobody is left, for coordinators):
+    the patient's page still says they turned the quotes down, never that no clinic could take it."""
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(f"{patient(lead)}/quotes/none")
+    db.session.execute(sa.update(Provider).values(active=False))
+    coordinator = UserFactory()
+    db.session.commit()
+    assert reroute_lead(lead.id, actor_type="staff", actor_user_id=coordinator.id, reason="Try others") == []
+    db.session.expire_all()
+    assert "No provider" in describe_reason(db.session.get(Lead, lead.id).status_reason)
+    page = " ".join(client.get(patient(lead)).get_data(as_text=True).split())
+    assert "You told us none of the quotes suit you." in page
+    assert "No clinic we work with could take your request" not in page
+
+
+def test_a_request_a_coordinator_holds_back_after_a_clinic_took_it_is_not_called_untakeable(client, accepted):
+    """Quoted, then moved to unroutable by hand: clinics did take it, so the patient reads that a
+    coordinator is looking for other clinics, and the closed quote below agrees."""
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    coordinator = UserFactory()
+    db.session.commit()
+    lead_actions.change_status(lead.id, coordinator.id, "unroutable", note="Checking the clinics' capacity")
+    db.session.commit()
+    page = " ".join(client.get(patient(lead)).get_data(as_text=True).split())
+    assert "No clinic we work with could take your request" not in page
+    assert "A coordinator is looking for other clinics for you" in page
+    assert "A coordinator is looking at your request personally and will write to you." in page
+
+
+def test_a_booking_a_coordinator_records_without_the_patients_choice_says_so_on_their_page(client, accepted):
+    """Quoted, then booked by hand: no quote was chosen here and the move closed them. The page says
+    the booking was not made through it, and no quote line says "before you chose" beside a booking
+    "with the clinic"."""
+    lead, first, second = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    client.post(provider(second) + "/quote", data=quote_form(price_from="25000"))
+    coordinator = UserFactory()
+    db.session.commit()
+    lead_actions.change_status(lead.id, coordinator.id, "booked")
+    db.session.commit()
+    assert {q.status for q in db.session.scalars(sa.select(Quote))} == {"closed"}
+    page = " ".join(client.get(patient(lead)).get_data(as_text=True).split())
+    assert "A coordinator has recorded your treatment as booked." in page
+    assert "It was not booked by choosing a quote on this page, so the quotes below are closed." in page
+    for clinic in (first.provider.name, second.provider.name):
+        assert f"The quote from <bdi>{clinic}</bdi> is closed." in page
+    assert "before you chose" not in page and "booked with the clinic" not in page
+
+
+def test_a_choice_a_coordinator_marks_booked_by_hand_keeps_the_clinic_the_patient_chose(client, accepted):
+    lead, first, _ = accepted
+    client.post(provider(first) + "/quote", data=quote_form())
+    quote = db.session.scalar(sa.select(Quote))
+    client.post(f"{patient(lead)}/quotes/{quote.id}/choose", data=choice(quote))
+    coordinator = UserFactory()
+    db.session.commit()
+    lead_actions.change_status(lead.id, coordinator.id, "booked")
+    db.session.commit()
+    page = " ".join(client.get(patient(lead)).get_data(as_text=True).split())
+    assert "Your treatment is booked with the clinic." in page
+    assert f"You chose <bdi>{first.provider.name}</bdi> on" in page
+    assert "recorded your treatment as booked" not in page
 
 
 def test_the_chosen_clinic_confirms_the_booking_with_a_date(client, accepted):

@@ -434,7 +434,7 @@ def test_reroute_offers_the_lead_to_the_next_best_not_yet_tried_then_gives_up_wi
     assert (second.provider.name, second.rank) == ("Odense Rehab", 2)
     event = _events(lead, "rerouted")[-1]
     assert (event.actor_type, event.actor_user_id) == ("staff", coordinator.id)
-    assert event.note == "Aarhus declined. Sent to: Odense Rehab."
+    assert event.note == "Sent to: Odense Rehab. Reason given: “Aarhus declined.”"
     for _ in range(2):
         db.session.scalar(
             sa.select(Assignment).filter_by(lead_id=lead.id).order_by(Assignment.rank.desc())
@@ -449,7 +449,8 @@ def test_reroute_offers_the_lead_to_the_next_best_not_yet_tried_then_gives_up_wi
     assert lead.status == "unroutable"
     assert json.loads(lead.status_reason)["ruled_out"] == [["already_tried", 4]]
     assert _events(lead, "rerouted")[-1].note == (
-        "No answer. No provider left: No provider fits this request. Ruled out: already had this patient (4)."
+        "No provider left: No provider fits this request. Ruled out: already had this patient (4). "
+        "Reason given: “No answer.”"
     )
 
 

@@ -67,6 +67,44 @@ def test_the_lead_page_shows_what_the_patient_sent_and_their_consent(coordinator
     assert "Share with matched providers</dt><dd>Yes" in html and "May be contacted</dt><dd>No" in html
 
 
+def test_the_patients_phone_number_reads_in_groups_and_dials_as_stored(coordinator):
+    """+49301234567 is hard to read back on the phone: shown as +49 30 1234567, its link E.164."""
+    client, _ = coordinator
+    lead = LeadFactory(phone="+49301234567", country="DE")
+    db.session.commit()
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert '<a href="tel:+49301234567">+49 30 1234567</a>' in html
+    db.session.refresh(lead)
+    assert lead.phone == "+49301234567"
+
+
+@pytest.mark.parametrize(
+    ("taken_after_hours", "said"),
+    [
+        (5, r"SLA</dt><dd>Met: taken in hand \d{4}-\d\d-\d\d \d\d:\d\d \w+\.</dd>"),
+        (30, r"SLA</dt><dd>Missed: taken in hand [^,]+, 6 hr after the due time\.</dd>"),
+    ],
+)
+def test_a_booked_leads_sla_clock_has_stopped_met_or_missed_and_shows_no_due_time(
+    coordinator, taken_after_hours, said
+):
+    """Booked long after its due time: no "SLA due" left to watch, no overdue mark, on the lead page
+    or in the queue; the page says whether the clock stopped in time, as the stats count it."""
+    client, _ = coordinator
+    received = ago(days=3)
+    lead = LeadFactory(status="booked", created_at=received, sla_due_at=received + timedelta(hours=24))
+    for before, after, hours in (("new", "routed", 0), ("routed", "contacted", taken_after_hours)):
+        event = lead.add_event("status_changed", actor_type="system", from_status=before, to_status=after)
+        event.created_at = received + timedelta(hours=hours)
+    db.session.commit()
+    html = " ".join(client.get(f"/staff/leads/{lead.id}").get_data(as_text=True).split())
+    assert re.search(said, html), html[html.index("Received") : html.index("Assigned to")]
+    assert "SLA due" not in html and "SLA overdue" not in html
+    queue = client.get("/staff/leads").get_data(as_text=True)
+    row = queue[queue.index(lead.reference) :].split("</tr>", 1)[0]
+    assert row.rstrip().endswith("<td>—</td>") and "Overdue" not in row
+
+
 def test_every_view_of_a_lead_is_written_to_the_access_log(coordinator):
     client, user = coordinator
     lead = _lead()

@@ -113,8 +113,12 @@ def test_rerouting_offers_the_lead_to_a_provider_not_yet_tried(app, coordinator)
     db.session.expire_all()
     assert _assigned(lead) == ["Aarhus Rehab (demo)", "Odense Rehab (demo)"]
     event = db.session.scalar(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind="rerouted"))
-    assert event.actor_user_id == user.id and event.note.startswith("Aarhus declined")
-    assert "Offered to more providers: 1." in client.get(response.headers["Location"]).get_data(as_text=True)
+    # The typed reason (no full stop) quoted as typed, never run into the system's sentence.
+    assert event.actor_user_id == user.id
+    assert event.note == "Sent to: Odense Rehab (demo). Reason given: “Aarhus declined”"
+    shown = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Offered to more providers: 1." in shown
+    assert "Sent to: Odense Rehab (demo). Reason given: “Aarhus declined”" in shown
     assert second.id in {a.provider_id for a in db.session.scalars(sa.select(Assignment))}
 
 
@@ -236,8 +240,8 @@ def test_why_no_provider_is_left_is_told_on_the_lead_page_in_the_readers_words(a
     )
     event = db.session.scalar(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind="rerouted"))
     assert event.note == (
-        "Aarhus declined No provider left: No provider fits this request. Ruled out: already had "
-        "this patient (1), deactivated (1)."
+        "No provider left: No provider fits this request. Ruled out: already had this patient (1), "
+        "deactivated (1). Reason given: “Aarhus declined”"
     )
     withdrawn_page = client.get(f"/staff/leads/{withdrawn.id}").get_data(as_text=True)
     assert _status_reason(withdrawn_page) == f"⟦{escape(WITHDRAWN)}⟧"
