@@ -39,6 +39,10 @@ class EmailMessage(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]
+    # Set by a sender right before it sends DATA (from then on the server may keep a copy), and
+    # cleared once an answer is recorded; still set when an attempt never heard the server's
+    # answer (its worker died, the connection dropped), so the delivery after it may be a second copy.
+    data_sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(sa.String(1000))
     sent_at: Mapped[datetime | None]
     # A provider notification refused for good, once its bounce was handled (`handle_bounces`).
