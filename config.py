@@ -26,6 +26,15 @@ IMPLICIT_TLS_PORT = 465
 # Redis gives a task a worker took but never acknowledged (the worker was killed) to another one
 # after this many seconds; every task's time limit stays below it (Config.validate).
 BROKER_VISIBILITY_TIMEOUT = 900
+# A sender records an email's outcome while its claim holds, trying again until this long before the
+# claim lapses (a quarter of EMAIL_CLAIM_TIMEOUT_SECONDS when that is less, `record_margin`): the
+# last try may wait for the database, and the sweeper's clock may run ahead of the sender's.
+RECORD_MARGIN_SECONDS = 30
+# The waits of the longest SMTP conversation one email can need, each up to SMTP_TIMEOUT: checking
+# the connection kept open (NOOP); then a new one: connecting, the greeting, EHLO, STARTTLS, the TLS
+# handshake, EHLO again, AUTH (two exchanges at most); then MAIL, RCPT, DATA, the message itself
+# and the server's answer to it.
+SMTP_CONVERSATION_WAITS = 14
 
 
 # The periods after which retention anonymises requests and email words (see PRIVACY.md).
@@ -222,7 +231,8 @@ class Config:
         # Extra CA bundle for verifying the mail server's certificate (a private CA); system CAs otherwise.
         # The certificate is verified whenever the connection is encrypted.
         self.SMTP_CA_FILE = env("SMTP_CA_FILE") or None
-        self.SMTP_TIMEOUT = _env_int("SMTP_TIMEOUT", 20)
+        # Each wait of a conversation (connecting, each answer); a whole one fits in a claim (validate).
+        self.SMTP_TIMEOUT = _env_seconds("SMTP_TIMEOUT", 10)
         self.MAIL_FROM = env("MAIL_FROM") or self.DEFAULT_MAIL_FROM
         self.COORDINATOR_EMAIL = env("COORDINATOR_EMAIL") or self.DEFAULT_COORDINATOR_EMAIL
         # The language of the emails to that shared mailbox: en or da (checked when the app starts).
@@ -232,7 +242,7 @@ class Config:
         # Email delivery: back-off lives in the database; beat picks up due retries.
         self.EMAIL_RETRY_BASE_SECONDS = _env_int("EMAIL_RETRY_BASE_SECONDS", 30)
         self.EMAIL_RETRY_HORIZON_SECONDS = _env_int("EMAIL_RETRY_HORIZON_SECONDS", 5 * 24 * 3600)
-        # Longer than any one SMTP conversation can take (SMTP_TIMEOUT per step).
+        # Holds the longest SMTP conversation (SMTP_TIMEOUT per wait) and the record of its outcome.
         self.EMAIL_CLAIM_TIMEOUT_SECONDS = _env_int("EMAIL_CLAIM_TIMEOUT_SECONDS", 180)
         # A queued email whose send task was lost is sent by beat this long after it was queued.
         self.EMAIL_SAFETY_NET_SECONDS = _env_int("EMAIL_SAFETY_NET_SECONDS", 300)
@@ -359,6 +369,30 @@ class Config:
         if self.SECRET_KEY in PUBLIC_SECRET_KEYS and not self.ACCEPTS_PUBLIC_SECRET_KEY:
             raise ConfigError("SECRET_KEY is a key published in the repository; set a random one")
         check_soft_time_limit(self.TASK_SOFT_TIME_LIMIT, vars(self))
+        check_conversation_fits_claim(self.SMTP_TIMEOUT, self.EMAIL_CLAIM_TIMEOUT_SECONDS)
+
+
+def record_margin(claim_seconds: float) -> float:
+    """How long before an email's claim lapses its sender stops trying to record the outcome."""
+    return min(RECORD_MARGIN_SECONDS, claim_seconds / 4)
+
+
+def check_conversation_fits_claim(smtp_timeout: float, claim_seconds: float) -> None:
+    """ConfigError unless the longest SMTP conversation, every wait taking SMTP_TIMEOUT, ends
+    before its email's claim leaves only the time to record the outcome (`record_margin`): else a
+    sweep could take the claim back and a second worker send the email while the first still talks.
+    (A sender also ends each conversation by then, whatever the server does: `smtp_connection`.)"""
+    if not smtp_timeout > 0:
+        raise ConfigError(f"SMTP_TIMEOUT must be more than 0 seconds, got {smtp_timeout:g}")
+    room = claim_seconds - record_margin(claim_seconds)
+    longest = smtp_timeout * SMTP_CONVERSATION_WAITS
+    if longest > room:
+        raise ConfigError(
+            f"SMTP_TIMEOUT ({smtp_timeout:g} s) is too long for EMAIL_CLAIM_TIMEOUT_SECONDS "
+            f"({claim_seconds:g} s): a conversation of {SMTP_CONVERSATION_WAITS} waits could take "
+            f"{longest:g} s, and a claim leaves {room:g} s for one; set SMTP_TIMEOUT to at most "
+            f"{math.floor(room / SMTP_CONVERSATION_WAITS * 100) / 100:g} or raise EMAIL_CLAIM_TIMEOUT_SECONDS"
+        )
 
 
 def check_soft_time_limit(soft: float, config, name: str = "TASK_SOFT_TIME_LIMIT") -> None:

@@ -405,6 +405,8 @@ SAID: dict[str, str | Callable[[dict], str]] = {
     "email_erased_while_sent": N_(
         "Not delivered, and not tried again: its words were erased while the server was asked."
     ),
+    # Written when a claim was taken back, by releases before `email_may_have_arrived_twice`; such
+    # events still read so.
     "email_resent": N_(
         "Email '%(template)s' goes out again: the worker sending it stopped before recording the mail "
         "server's answer, so it may arrive twice (with the same Message-ID)."
@@ -441,6 +443,11 @@ SAID: dict[str, str | Callable[[dict], str]] = {
     ),
     "mail_unreachable": N_("The mail server could not be reached, or the connection failed: %(error)s"),
     "mail_gave_up": _mail_gave_up,
+    "email_may_have_arrived_twice": N_(
+        "Email '%(template)s' was delivered, but an earlier attempt had handed it to the mail server "
+        "and was cut off before the server's answer: it may have arrived twice (with the same "
+        "Message-ID)."
+    ),
     # Around a coordinator's action on the lead page.
     "assigned_to": N_("Assigned to %(email)s"),
     "unassigned": N_("Unassigned"),

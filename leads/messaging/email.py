@@ -25,11 +25,12 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
 
+from config import record_margin
 from leads.extensions import commits_a_power_loss_may_undo, db, look_ups_first, refuse_if_read_only
 from leads.i18n import DEFAULT_LANGUAGE, patient_language
 from leads.messaging import outbox
 from leads.messaging.provider_keys import PROVIDER_TEMPLATE_PREFIX, assignment_or_quote
-from leads.messaging.smtp_connection import send_on_open_connection
+from leads.messaging.smtp_connection import Conversation, NotOffered, send_on_open_connection
 from leads.messaging.urls import public_url, staff_lead_url
 from leads.models import Assignment, Consent, EmailMessage, EmailStatus, Lead, Quote
 from leads.notes import SAID, Note, fixed, verbatim
@@ -39,10 +40,6 @@ from leads.workflow import ENGAGED, sharing_refusal
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
-# Recording a delivery's outcome is tried again until this long before its claim lapses (or a
-# quarter of the claim timeout, when that is less): the last try may wait for the database
-# (SQLite's lock, up to SQLITE_BUSY_MS) and the sweeper's clock may run ahead of the sender's.
-RECORD_MARGIN = timedelta(seconds=30)
 # What keeps an email from being made (`_fail_unmade`): a template gone, a catalog's broken
 # placeholder, a header with a line break. Nothing else is caught there: the database's errors are
 # tried again as such, and a task's time limit (an Exception to Celery) must reach the task.
@@ -293,7 +290,12 @@ class SmtpFailure(Exception):
 
 
 class TransientSmtpError(SmtpFailure):
-    """Try again later: connection trouble or a 4xx answer."""
+    """Try again later: connection trouble or a 4xx answer. `may_have_arrived`: the message went
+    (DATA) and no answer came back, so the server may have kept it."""
+
+    def __init__(self, text: str, said: Note | None = None, *, may_have_arrived: bool = False) -> None:
+        super().__init__(text, said)
+        self.may_have_arrived = may_have_arrived
 
 
 class PermanentSmtpError(SmtpFailure):
@@ -305,11 +307,11 @@ def _answered(what: str, answer: str) -> Note:
     return Note(what, answer=verbatim(answer))
 
 
-def smtp_send(message: MimeMessage) -> None:
-    """Send one message to its one recipient; classify any failure."""
+def smtp_send(message: MimeMessage, conversation: Conversation | None = None) -> None:
+    """Send one message to its one recipient, within `conversation`'s deadline; classify any failure."""
     config = current_app.config
     try:
-        send_on_open_connection(message, config)
+        send_on_open_connection(message, config, conversation)
     except smtplib.SMTPRecipientsRefused as exc:
         code, answer = next(iter(exc.recipients.values()))
         _raise_for_code(code, answer, refused="mail_bounced")
@@ -338,8 +340,22 @@ def smtp_send(message: MimeMessage) -> None:
     except smtplib.SMTPResponseException as exc:
         _raise_for_code(exc.smtp_code, exc.smtp_error)
     except (smtplib.SMTPException, OSError) as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        raise TransientSmtpError(error, Note("mail_unreachable", error=verbatim(error))) from exc
+        # No answer: after DATA, the server may have kept the message all the same.
+        error = _unanswered(exc, conversation)
+        raise TransientSmtpError(
+            error,
+            Note("mail_unreachable", error=verbatim(error)),
+            may_have_arrived=conversation is not None and conversation.data_sent,
+        ) from exc
+
+
+def _unanswered(error: Exception, conversation: Conversation | None) -> str:
+    said = f"{type(error).__name__}: {error}"
+    if isinstance(error, NotOffered):
+        return f"not offered to the server: {error}"
+    if conversation is not None and time.monotonic() >= conversation.ends_by:
+        return f"{said} (the conversation was ended at the time its claim allows)"
+    return said
 
 
 def _text(answer) -> str:
@@ -392,17 +408,19 @@ def deliver_emails(email_ids: list[int], interrupted_at: float | None = None) ->
     one's status afterwards ('skipped' when it was not ours to send, HANDED_ON when a new task
     sends it).
 
-    Each email is claimed in the transaction that records the previous one's outcome, so a batch
-    of n costs n + 1 transactions, and only the email being handed to the server is ever claimed:
-    a worker dying mid-batch leaves at most that one sent and unrecorded, as for a single email,
-    and the rest simply queued for the task's redelivery. An email that cannot be made (its
-    template or catalog does not render, a header cannot be written) fails alone (`_fail_unmade`).
+    Each email is claimed in the transaction that records the previous one's outcome, so only the
+    email being handed to the server is ever claimed: a worker dying mid-batch leaves at most that
+    one sent and unrecorded, as for a single email, and the rest simply queued for the task's
+    redelivery. Each conversation ends before its claim lapses (`_conversation`), and DATA goes
+    only after a transaction of its own marks it (`_mark_data_sent`): a batch of n costs 2n + 1
+    transactions. An email that cannot be made (its template or catalog does not render, a header
+    cannot be written) fails alone (`_fail_unmade`).
 
     `interrupted_at`: when the caller, a task, is interrupted at its soft time limit
     (time.monotonic()). No email is claimed whose claim could last past it (`_last_claim_moment`),
     so the interruption finds none between the server's acceptance and the record (unless its
-    conversation outlasted the claim, or its record waited for the database past the margin);
-    the emails not reached by then go to a new task at once (`_hand_on`).
+    record waited for the database past the margin); the emails not reached by then go to a new
+    task at once (`_hand_on`).
     """
     results: dict[int, str] = {}
     waiting = list(dict.fromkeys(email_ids))
@@ -421,7 +439,7 @@ def deliver_emails(email_ids: list[int], interrupted_at: float | None = None) ->
             # recording its outcome stands between the acceptance and the record.
             words.render_next(waiting)
             try:
-                smtp_send(message)
+                smtp_send(message, _conversation(email))
             except SmtpFailure as exc:
                 error = exc
             claimed = _record_and_claim_next(email, error, waiting, results, words, claim_until)
@@ -439,7 +457,7 @@ LEFT_TO_SWEEP = "left_to_sweep"  # not reached before its last claim moment, for
 def _last_claim_moment(interrupted_at: float | None) -> float | None:
     """The last moment (time.monotonic()) to claim an email in a task interrupted at
     `interrupted_at`: a claim lasts EMAIL_CLAIM_TIMEOUT_SECONDS, which holds the conversation and
-    the record of its outcome, tried again until RECORD_MARGIN before the claim lapses; claimed
+    the record of its outcome, tried again until its margin before the claim lapses; claimed
     later, the email could be in the server's hands, or accepted and not yet recorded, when the
     interruption comes, and would go out again."""
     if interrupted_at is None:
@@ -496,6 +514,8 @@ class _Claimed:
     message_id: str
     render_context: dict | None
     claimed_at: datetime  # this claim's, as stored: the outcome is written only while it holds
+    # As the claim found it: set when an earlier attempt sent DATA and never heard the answer.
+    data_sent_at: datetime | None
 
 
 # The sender's statements, made once: each email costs a claim and an outcome, and building the
@@ -553,8 +573,13 @@ _RECORD_SENT = (
         claimed_at=None,
         last_error=None,
         last_error_data=sa.null(),
+        data_sent_at=None,
     )
     .returning(_EMAIL.c.attempts)
+)
+# Right before DATA (`_mark_data_sent`); an earlier attempt's mark, whose answer never came, is kept.
+_MARK_DATA_SENT = (
+    sa.update(_EMAIL).where(_OUR_CLAIM).values(data_sent_at=sa.func.coalesce(_EMAIL.c.data_sent_at, _NOW))
 )
 _RELEASE_CLAIM = sa.update(_EMAIL).where(_OUR_CLAIM).values(claimed_at=None).returning(_EMAIL.c.id)
 _CLAIMABLE_CONTEXTS = sa.select(_EMAIL.c.id, _EMAIL.c.render_context).where(
@@ -762,10 +787,37 @@ def _record_and_claim_next(
 
 def _record_deadline(claimed_at: datetime) -> datetime:
     """The last moment to begin recording the outcome of an email claimed at `claimed_at`: the
-    claim lapses EMAIL_CLAIM_TIMEOUT_SECONDS after it, less RECORD_MARGIN or a quarter of that
-    timeout, whichever is less."""
-    timeout = timedelta(seconds=current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"])
-    return claimed_at + timeout - min(RECORD_MARGIN, timeout / 4)
+    claim lapses EMAIL_CLAIM_TIMEOUT_SECONDS after it, less its margin (`config.record_margin`: the
+    last try may wait for the database, SQLite's lock up to SQLITE_BUSY_MS, and the sweeper's clock
+    may run ahead of the sender's)."""
+    timeout = current_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"]
+    return claimed_at + timedelta(seconds=timeout - record_margin(timeout))
+
+
+def _conversation(email: _Claimed) -> Conversation:
+    """The conversation that hands a claimed email to the server: over by the last moment to begin
+    recording its outcome (`_record_deadline`), so the claim always outlives it, whatever the server
+    does; its DATA goes only after `_mark_data_sent`."""
+    left = (_record_deadline(email.claimed_at) - utcnow()).total_seconds()
+    return Conversation(ends_by=time.monotonic() + left, before_data=lambda: _mark_data_sent(email))
+
+
+def _mark_data_sent(email: _Claimed) -> None:
+    """Commit, right before DATA, that this attempt hands the message over (`data_sent_at`): if its
+    sender dies before recording the server's answer, the attempt that delivers the email later
+    knows that an earlier copy may have arrived. Refuses (NotOffered: the message does not go) once
+    the claim no longer holds, since the email is then another sender's, or when the database
+    cannot write the mark."""
+    try:
+        marked = db.session.execute(
+            _MARK_DATA_SENT, {"email_id": email.id, "claim": email.claimed_at, "now": utcnow()}
+        ).rowcount
+        db.session.commit()
+    except sa.exc.OperationalError as exc:
+        db.session.rollback()
+        raise NotOffered(f"the database could not note that it goes ({type(exc).__name__})") from exc
+    if not marked:
+        raise NotOffered("its claim lapsed before the message went")
 
 
 # What an email whose words an erasure removed while it went out says instead of the server's answer:
@@ -782,10 +834,17 @@ def _record_outcome(sent: _Claimed, error: Exception | None) -> tuple[str, int] 
     if error is None:
         # The common case in one statement, without loading the row and its bodies.
         attempts = db.session.execute(_RECORD_SENT, {**claim, "now": utcnow()}).scalar_one_or_none()
-        return None if attempts is None else (EmailStatus.SENT, attempts)
+        if attempts is None:
+            return None
+        if sent.data_sent_at is not None:
+            _note_may_have_arrived_twice(sent)
+        return EmailStatus.SENT, attempts
     if db.session.execute(_RELEASE_CLAIM, claim).first() is None:
         return None
     email = db.session.get(EmailMessage, sent.id)
+    if not (isinstance(error, TransientSmtpError) and error.may_have_arrived):
+        # The server answered, or the message never went: nothing of this attempt is in doubt.
+        email.data_sent_at = sent.data_sent_at
     if not email.body_text:
         # The patient's data was erased while the server was asked (a claimed email always holds
         # its words): the answer often quotes their address, and nothing is left to send again.
@@ -797,6 +856,21 @@ def _record_outcome(sent: _Claimed, error: Exception | None) -> tuple[str, int] 
     else:
         _schedule_retry(email, str(error), said)
     return email.status, email.attempts
+
+
+# An email delivered after an earlier attempt handed it to the server (DATA) and never heard its
+# answer (its worker died, the connection dropped): a lead event of this kind says it may have
+# arrived twice, and the stats page counts them.
+MAY_HAVE_ARRIVED_TWICE = "email_may_have_arrived_twice"
+
+
+def _note_may_have_arrived_twice(sent: _Claimed) -> None:
+    if sent.lead_id is not None:
+        db.session.get(Lead, sent.lead_id).add_event(
+            MAY_HAVE_ARRIVED_TWICE,
+            actor_type="system",
+            note=Note("email_may_have_arrived_twice", template=sent.template),
+        )
 
 
 def _provider_email_refusal(email: _Claimed) -> Note | None:
@@ -998,16 +1072,14 @@ def _as_send_tasks(emails) -> list[tuple[str, list[int]]]:
     ]
 
 
-# Every email about a lead that goes out again after a worker died mid-send is a lead event of
-# this kind; the stats page counts them.
-RESENT_EVENT = "email_resent"
-
-
 def _take_back_abandoned_claims(now) -> None:
     """Queue again the emails whose claim is older than the timeout (their worker died while
-    sending). The server may already have accepted one: it goes out again, possibly a duplicate
-    with the same Message-ID, and the lead's history says so. A worker whose conversation merely
-    outlasted the claim finds it gone when it records the answer, and writes nothing (`_OUR_CLAIM`).
+    sending). The server may already have accepted one whose sender sent DATA (`data_sent_at`):
+    when it goes out again, possibly a duplicate with the same Message-ID, the lead's history says
+    so (`MAY_HAVE_ARRIVED_TWICE`); one whose sender died before DATA, or that is never sent again
+    (cancelled at its next claim), goes once. A sender still talking when its claim lapses (a clock
+    running behind the sweeper's: its own conversation ends before the lapse) sends no DATA
+    (`_mark_data_sent`) and records nothing (`_OUR_CLAIM`).
 
     One whose words an erasure removed meanwhile (a claimed email always holds its words) is
     failed instead, as `_record_outcome` fails it: a blank copy must not go out."""
@@ -1026,17 +1098,9 @@ def _take_back_abandoned_claims(now) -> None:
     ).all()
     for lead_id, template in erased:
         _note_failure(lead_id, Note("email_failed", template=template, error=ERASED_WHILE_SENT_NOTE))
-    taken_back = db.session.execute(
+    db.session.execute(
         sa.update(EmailMessage)
         .where(abandoned)
         .values(status=EmailStatus.QUEUED, claimed_at=None, next_attempt_at=now)
-        .returning(EmailMessage.lead_id, EmailMessage.template)
-    ).all()
-    for lead_id, template in taken_back:
-        if lead_id is not None:
-            db.session.get(Lead, lead_id).add_event(
-                RESENT_EVENT,
-                actor_type="system",
-                note=Note("email_resent", template=template),
-            )
+    )
     db.session.commit()

@@ -1,15 +1,120 @@
 """The SMTP connection each sender thread keeps open between messages: reused while it is fresh,
-and closed politely (QUIT) once it has been idle for SMTP_IDLE_SECONDS."""
+and closed politely (QUIT) once it has been idle for SMTP_IDLE_SECONDS. Each message's
+conversation ends by a deadline of its own, whatever the server does (`Conversation`)."""
 
 import smtplib
 import ssl
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from email.message import Message as MimeMessage
 
 from config import IMPLICIT_TLS, NO_TLS, STARTTLS
 
 SMTP_IDLE_SECONDS = 30
+# The waits from DATA on, each up to SMTP_TIMEOUT: DATA's answer, the message itself, its answer.
+WAITS_FROM_DATA = 3
+
+
+@dataclass(slots=True)
+class Conversation:
+    """One message's turn on the connection: over by `ends_by` (time.monotonic()), every wait cut
+    short to end by then; `before_data` runs right before DATA and may refuse by raising NotOffered.
+    `data_sent` says whether DATA went: from then on the server may keep the message."""
+
+    ends_by: float
+    before_data: Callable[[], None] | None = None
+    data_sent: bool = False
+
+
+class NotOffered(smtplib.SMTPException):
+    """The message was not offered (no DATA), so the server cannot have it: too little time left
+    for the waits from DATA on, or the sender's `before_data` refused."""
+
+
+class OutOfTime(smtplib.SMTPServerDisconnected):
+    """The conversation reached its deadline: the connection was closed where it stood."""
+
+
+class _Timed:
+    """What the SMTP clients below add to smtplib's: each wait (connecting, each command sent, each
+    line of an answer) ends by the conversation's deadline, or after SMTP_TIMEOUT when sooner; and
+    DATA goes only when its waits fit before the deadline, after the conversation's `before_data`."""
+
+    conversation: Conversation | None
+
+    def __init__(self, *args, conversation: Conversation | None = None, **kwargs) -> None:
+        self.conversation = conversation  # before smtplib connects, in its __init__
+        super().__init__(*args, **kwargs)
+
+    def _wait_at_most(self) -> float:
+        """The next wait's limit, set on the socket when there is one; OutOfTime once none is left."""
+        if self.conversation is None:
+            wait = self.timeout
+        else:
+            left = self.conversation.ends_by - time.monotonic()
+            if left <= 0:
+                self.close()
+                raise OutOfTime("the conversation reached its deadline")
+            wait = min(self.timeout, left)
+        if self.sock is not None:
+            self.sock.settimeout(wait)
+        return wait
+
+    def _get_socket(self, host, port, timeout):
+        return super()._get_socket(host, port, min(timeout, self._wait_at_most()))
+
+    def send(self, s) -> None:
+        if self.sock is not None:
+            self._wait_at_most()
+        super().send(s)
+
+    def getreply(self):
+        if self.file is None and self.sock is not None:
+            self.file = _TimedLines(self.sock.makefile("rb"), self._wait_at_most)
+        return super().getreply()
+
+    def data(self, msg):
+        conversation = self.conversation
+        if conversation is not None:
+            _room_for_the_message(conversation, self.timeout)
+            if conversation.before_data is not None:
+                conversation.before_data()
+                _room_for_the_message(conversation, self.timeout)  # the hook may have waited
+            conversation.data_sent = True
+        return super().data(msg)
+
+
+def _room_for_the_message(conversation: Conversation, step_timeout: float) -> None:
+    left = conversation.ends_by - time.monotonic()
+    if left < WAITS_FROM_DATA * step_timeout:
+        raise NotOffered(
+            f"{left:.1f} s left of the time its claim allows, too little for the message "
+            f"({WAITS_FROM_DATA} waits of up to {step_timeout:g} s)"
+        )
+
+
+class _TimedLines:
+    """The connection's answers, read a line at a time, each read ending by the deadline."""
+
+    def __init__(self, file, before_read: Callable[[], float]) -> None:
+        self._file, self._before_read = file, before_read
+
+    def readline(self, size: int = -1) -> bytes:
+        self._before_read()
+        return self._file.readline(size)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _TimedSMTP(_Timed, smtplib.SMTP):
+    pass
+
+
+class _TimedSMTPS(_Timed, smtplib.SMTP_SSL):
+    pass
 
 
 class _HeldConnection:
@@ -40,20 +145,30 @@ class _HeldConnection:
 _this_thread = threading.local()
 
 
-def send_on_open_connection(message: MimeMessage, config) -> None:
-    """Send over this thread's open connection when it still answers, else over a new one.
+def send_on_open_connection(message: MimeMessage, config, conversation: Conversation | None = None) -> None:
+    """Send over this thread's open connection when it still answers, else over a new one; with
+    `conversation`, every wait of it (the check, a new connection, the QUIT of one that failed) ends
+    by its deadline.
 
     A reused connection is checked with NOOP before the message goes: once the message is handed
     over, a dropped connection may mean it was accepted, so it is never sent again on the spot (the
     retry schedule sends it again, counted as an attempt). Any failure closes the connection, so
     the next message starts from a clean conversation.
     """
-    key = (config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_TLS"], config["SMTP_USERNAME"])
+    key = (
+        config["SMTP_HOST"],
+        config["SMTP_PORT"],
+        config["SMTP_TLS"],
+        config["SMTP_USERNAME"],
+        config["SMTP_TIMEOUT"],  # each wait's limit is the connection's own
+    )
     held = _held_connection()
     to_quit: list[smtplib.SMTP | None] = []
     try:
         with held.lock:
             smtp = held.smtp
+            if smtp is not None:
+                smtp.conversation = conversation
             usable = (
                 smtp is not None
                 and held.key == key
@@ -63,13 +178,14 @@ def send_on_open_connection(message: MimeMessage, config) -> None:
             try:
                 if not usable:
                     to_quit.append(held.take_out())
-                    smtp = _open_connection(config)
+                    smtp = _open_connection(config, conversation)
                     _close_when_idle(held, smtp, held.hold(smtp, key))
                 smtp.send_message(message)
             except BaseException:
                 to_quit.append(held.take_out())
                 raise
             held.used = time.monotonic()
+            smtp.conversation = None  # kept open: its next waits are the next message's, or its QUIT's
     finally:
         for smtp in to_quit:
             _quit(smtp)
@@ -122,16 +238,17 @@ def _answers(smtp: smtplib.SMTP) -> bool:
         return False
 
 
-def _open_connection(config) -> smtplib.SMTP:
+def _open_connection(config, conversation: Conversation | None = None) -> smtplib.SMTP:
     """A new conversation, encrypted as SMTP_TLS says (STARTTLS, or TLS from the first byte), then
-    authenticated when SMTP_USERNAME is set."""
+    authenticated when SMTP_USERNAME is set; with `conversation`, over by its deadline."""
     tls, timeout = config["SMTP_TLS"], config["SMTP_TIMEOUT"]
     # Verify the certificate: credentials and health-adjacent mail never go to an impostor.
     context = None if tls == NO_TLS else ssl.create_default_context(cafile=config.get("SMTP_CA_FILE"))
+    host, port = config["SMTP_HOST"], config["SMTP_PORT"]
     if tls == IMPLICIT_TLS:
-        smtp = smtplib.SMTP_SSL(config["SMTP_HOST"], config["SMTP_PORT"], timeout=timeout, context=context)
+        smtp = _TimedSMTPS(host, port, timeout=timeout, context=context, conversation=conversation)
     else:
-        smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=timeout)
+        smtp = _TimedSMTP(host, port, timeout=timeout, conversation=conversation)
     try:
         if tls == STARTTLS:
             smtp.starttls(context=context)

@@ -43,6 +43,10 @@ class EmailMessage(db.Model):
     # bounce's starts with the server's code: `hard_bounced`). `last_error_data` says it as a note
     # (`leads.notes`: the system's words around the answer, quoted as given), worded in the reader's
     # language on the lead page; rows written before it (migration 0021r) show `last_error` as stored.
+    # Set by a sender right before it sends DATA (from then on the server may keep a copy), and
+    # cleared once an answer is recorded; still set when an attempt never heard the server's
+    # answer (its worker died, the connection dropped), so the delivery after it may be a second copy.
+    data_sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(sa.String(1000))
     last_error_data: Mapped[dict | None] = mapped_column(sa.JSON(none_as_null=True))
     sent_at: Mapped[datetime | None]

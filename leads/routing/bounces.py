@@ -7,6 +7,7 @@ the coordinators."""
 import logging
 
 import sqlalchemy as sa
+from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 
 from leads.directory.service import is_paused, pause_provider
@@ -37,7 +38,9 @@ def deliver_and_handle_bounces(email_ids: list[int], interrupted_at: float | Non
 def handle_bounces(email_ids: list[int]) -> dict[int, str]:
     """Handle each hard bounce among `email_ids` not handled yet (`handle_hard_bounce`): the ones
     the send that just ran recorded, and the ones a send recorded before its task failed (a
-    database error, a worker killed), which its retry or redelivery finds already failed."""
+    database error, a worker killed), which its retry or redelivery finds already failed. Each on
+    its own (`_handle_each`); a database error is raised once the others are handled, so that the
+    task is retried (what its retries leave, the due-email sweep handles)."""
     pending = db.session.scalars(
         sa.select(EmailMessage.id).where(
             EmailMessage.id.in_(email_ids),
@@ -46,7 +49,10 @@ def handle_bounces(email_ids: list[int]) -> dict[int, str]:
         )
     ).all()
     db.session.rollback()
-    return {email_id: handle_hard_bounce(email_id) for email_id in pending}
+    handled, database_errors = _handle_each(pending)
+    if database_errors:
+        raise database_errors[0]
+    return handled
 
 
 # Bounces the due-email sweep handles per run, at most.
@@ -58,7 +64,7 @@ def handle_bounces_left(limit: int = LEFT_BATCH) -> dict[int, str]:
     recording them and was not delivered again (its whole worker killed: the broker keeps the task
     until its visibility timeout, or loses it with its data), or it ran out of retries on database
     errors. The due-email sweep runs this; a send task handling the same bounce meanwhile is
-    harmless (`handle_hard_bounce` handles each once)."""
+    harmless (`handle_hard_bounce` handles each once). One that fails is left to the next run."""
     pending = db.session.scalars(
         sa.select(EmailMessage.id)
         .where(
@@ -70,7 +76,40 @@ def handle_bounces_left(limit: int = LEFT_BATCH) -> dict[int, str]:
         .limit(limit)
     ).all()
     db.session.rollback()
-    return {email_id: handle_hard_bounce(email_id) for email_id in pending}
+    return _handle_each(pending)[0]
+
+
+# What `handle_bounces` and `handle_bounces_left` say of a bounce whose handling failed.
+NOT_HANDLED = "not_handled"
+
+
+def _handle_each(email_ids: list[int]) -> tuple[dict[int, str], list[Exception]]:
+    """Handle each bounce on its own (`handle_hard_bounce`), as retention handles each request: one
+    that fails is rolled back, logged by its email's id and left unhandled for the next try, and
+    the others go on, so that one bounce whose handling keeps failing never holds up the rest.
+    What was done with each (NOT_HANDLED for a failure), and the database errors met."""
+    done: dict[int, str] = {}
+    database_errors: list[Exception] = []
+    for email_id in email_ids:
+        try:
+            done[email_id] = handle_hard_bounce(email_id)
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: what is left is the sweep's
+        except Exception as exc:
+            db.session.rollback()
+            done[email_id] = NOT_HANDLED
+            if isinstance(exc, sa.exc.OperationalError):
+                database_errors.append(exc)
+            # The kind of error only: its text may quote the address or the server's answer.
+            log.error(
+                "email %s: its bounce could not be handled (%s); it is tried again later",
+                email_id,
+                type(exc).__name__,
+            )
+    failed = sum(1 for status in done.values() if status == NOT_HANDLED)
+    if failed:
+        log.warning("bounces: %d of %d not handled, left for the next try", failed, len(email_ids))
+    return done, database_errors
 
 
 def handle_hard_bounce(email_id: int) -> str:

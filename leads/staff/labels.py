@@ -82,6 +82,7 @@ EVENT_KINDS = {
     "anonymised": _l("Anonymised"),
     "email_failed": _l("Email failed"),
     "email_resent": _l("Email queued again"),
+    "email_may_have_arrived_twice": _l("Email may have arrived twice"),
     "note": _l("Note"),
 }
 # Where a patient gave their consent (Consent.source_form, leads/consent.py).

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 
 from leads.extensions import db
-from leads.messaging.email import RESENT_EVENT
+from leads.messaging.email import MAY_HAVE_ARRIVED_TWICE
 from leads.models import AssignmentStatus, EmailMessage, EmailStatus, Lead, LeadEvent, Provider
 from leads.staff import stats_live, stats_summary
 from leads.staff.stats_figures import Figures
@@ -264,11 +264,13 @@ def quote_stats(figures: Figures, names: dict[int, str]) -> QuoteStats:
 class DeliveryStats:
     sent: int
     failed: int
-    resent: int  # went out again after a worker died mid-send: each possibly a duplicate
+    # Delivered after an earlier attempt handed it to the server and never heard the answer.
+    may_have_arrived_twice: int
 
 
 def email_delivery(period: Period) -> DeliveryStats:
-    """How the period's emails fared, and how many went out again after a worker died."""
+    """How the period's emails fared, and how many may have arrived twice (`MAY_HAVE_ARRIVED_TWICE`,
+    counted by when the second copy went)."""
     in_period = sa.and_(EmailMessage.created_at >= period.start_at, EmailMessage.created_at < period.end_at)
     counts = dict(
         db.session.execute(
@@ -277,13 +279,15 @@ def email_delivery(period: Period) -> DeliveryStats:
             .group_by(EmailMessage.status)
         ).all()
     )
-    resent = db.session.scalar(
+    twice = db.session.scalar(
         sa.select(sa.func.count(LeadEvent.id)).where(
-            LeadEvent.kind == RESENT_EVENT,
+            LeadEvent.kind == MAY_HAVE_ARRIVED_TWICE,
             LeadEvent.created_at >= period.start_at,
             LeadEvent.created_at < period.end_at,
         )
     )
     return DeliveryStats(
-        sent=counts.get(EmailStatus.SENT, 0), failed=counts.get(EmailStatus.FAILED, 0), resent=resent
+        sent=counts.get(EmailStatus.SENT, 0),
+        failed=counts.get(EmailStatus.FAILED, 0),
+        may_have_arrived_twice=twice,
     )

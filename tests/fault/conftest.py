@@ -47,7 +47,9 @@ SETTINGS = {
     "ROUTING_SWEEP_SECONDS": "2",
     "ROUTING_RETRY_AFTER_SECONDS": "5",
     "EMAIL_SAFETY_NET_SECONDS": "5",
-    "EMAIL_CLAIM_TIMEOUT_SECONDS": "5",
+    # A claim holds a whole conversation of SMTP_TIMEOUT waits (config.check_conversation_fits_claim).
+    "EMAIL_CLAIM_TIMEOUT_SECONDS": "20",
+    "SMTP_TIMEOUT": "1",
     "EMAIL_RETRY_BASE_SECONDS": "1",
     "QUOTE_RATE_LIMIT": "100000 per minute",
     "PROVIDER_BOUNCES_BEFORE_PAUSE": "2",

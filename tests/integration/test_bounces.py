@@ -163,6 +163,43 @@ def test_bounces_whose_send_task_was_lost_are_handled_by_the_due_email_sweep_onc
     assert [(f.address, f.bounces) for f in flags] == [("a@two-doors.example", 1), ("b@two-doors.example", 1)]
 
 
+@pytest.mark.parametrize("handled_by", ["the send task", "the due-email sweep"])
+def test_a_bounce_whose_handling_keeps_failing_holds_up_none_of_the_others(
+    two_doors, mail_sink, monkeypatch, caplog, handled_by
+):
+    """The handling of one refusal raises every time (broken data, a bug): it is rolled back,
+    logged by the email's id alone and left for the next run; the refusals after it are handled."""
+    lead, assignment = _lead_reaching(two_doors)
+    for address in two_doors.notification_emails:
+        mail_sink.refuse[address] = NO_SUCH_USER
+    ids = sorted(email.id for email in _notifications(assignment))
+    assert set(email_module.deliver_emails(ids).values()) == {"failed"}
+    broken, other = ids
+    real_handle = bounces.handle_hard_bounce
+
+    def handle(email_id):
+        if email_id == broken:
+            raise RuntimeError("a@two-doors.example: broken data")
+        return real_handle(email_id)
+
+    def run():
+        return bounces.handle_bounces(ids) if handled_by == "the send task" else bounces.handle_bounces_left()
+
+    with monkeypatch.context() as patched, caplog.at_level("ERROR", logger=bounces.__name__):
+        patched.setattr(bounces, "handle_hard_bounce", handle)
+        assert run() == {broken: bounces.NOT_HANDLED, other: "rerouted"}
+        assert run() == {broken: bounces.NOT_HANDLED}  # every run tries it again, and only it
+    db.session.refresh(assignment)
+    assert assignment.status == "expired"
+    assert db.session.get(EmailMessage, broken).bounce_handled_at is None
+    assert f"email {broken}: its bounce could not be handled (RuntimeError)" in caplog.text
+    assert "two-doors.example" not in caplog.text
+
+    assert run() == {broken: "flagged"}  # mended: the next run handles it
+    flags = db.session.scalars(sa.select(AddressBounce).order_by(AddressBounce.address)).all()
+    assert [(f.address, f.bounces) for f in flags] == [("a@two-doors.example", 1), ("b@two-doors.example", 1)]
+
+
 def test_one_address_of_two_refusing_flags_it_and_the_provider_keeps_the_lead(two_doors, mail_sink):
     lead, assignment = _lead_reaching(two_doors)
     mail_sink.refuse["a@two-doors.example"] = NO_SUCH_USER

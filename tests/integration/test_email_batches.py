@@ -226,11 +226,11 @@ def test_a_worker_dying_mid_batch_leaves_only_the_email_in_flight_unrecorded(app
     ids = _queue_batch("one@example.org", "two@example.org", "three@example.org")
     real_send = email_module.smtp_send
 
-    def die_on_the_second(message):
+    def die_on_the_second(message, conversation=None):
         if message["To"] == "two@example.org":
-            real_send(message)  # the server took it; the worker dies before hearing the 250
+            real_send(message, conversation)  # the server took it; the worker dies before hearing the 250
             raise SystemExit("worker killed mid-send")
-        real_send(message)
+        real_send(message, conversation)
 
     monkeypatch.setattr(email_module, "smtp_send", die_on_the_second)
     with pytest.raises(SystemExit):

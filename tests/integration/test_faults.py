@@ -2,7 +2,7 @@
 
 import os
 import signal
-import time
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +21,17 @@ from tests.servers import Worker
 pytestmark = pytest.mark.commits
 
 FAULT_REDIS_DB = 3  # apart from the shared worker's queue
-CLAIM_TIMEOUT = 2
+
+
+def _claim_lapses(email_id: int, claim_timeout: float) -> None:
+    """Time passes: the claim the killed worker left is as old as the claim timeout."""
+    lapsed = utcnow() - timedelta(seconds=claim_timeout + 1)
+    db.session.execute(
+        sa.update(EmailMessage)
+        .where(EmailMessage.id == email_id, EmailMessage.status == "sending")
+        .values(claimed_at=lapsed)
+    )
+    db.session.commit()
 
 
 def _email_status(email_id):
@@ -33,19 +43,14 @@ def _email_status(email_id):
 def test_a_worker_killed_mid_send_loses_nothing_and_the_email_is_sent_once(
     app, mail_sink, redis_server, test_env, tmp_path
 ):
-    env = {
-        **test_env,
-        "REDIS_URL": redis_server.url_for(FAULT_REDIS_DB),
-        "EMAIL_CLAIM_TIMEOUT_SECONDS": str(CLAIM_TIMEOUT),
-    }
+    env = {**test_env, "REDIS_URL": redis_server.url_for(FAULT_REDIS_DB)}
     worker = Worker(env, tmp_path / "worker.log", pool="prefork")
     worker.start()
-    fault_app = create_app(
-        config.TestingConfig, REDIS_URL=env["REDIS_URL"], EMAIL_CLAIM_TIMEOUT_SECONDS=CLAIM_TIMEOUT
-    )
+    fault_app = create_app(config.TestingConfig, REDIS_URL=env["REDIS_URL"])
     try:
-        # The mail server takes its time, so the worker is caught in the middle of the conversation.
-        mail_sink.delay["slow@example.org"] = 30
+        # The mail server takes its time (within SMTP_TIMEOUT), so the worker is caught in the middle
+        # of the conversation.
+        mail_sink.delay["slow@example.org"] = 9
         with fault_app.app_context():
             email_id = queue_email(
                 template="test_message", to="slow@example.org", idempotency_key="fault-1", sent_at=utcnow()
@@ -59,7 +64,7 @@ def test_a_worker_killed_mid_send_loses_nothing_and_the_email_is_sent_once(
 
             # The task is redelivered at once (reject_on_worker_lost) but skips a claim that is not yet
             # stale; once it is, beat's dispatch_due_emails takes it back and the email goes out once.
-            time.sleep(CLAIM_TIMEOUT + 0.5)
+            _claim_lapses(email_id, fault_app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"])
             due = due_email_ids()
             if _email_status(email_id) != "sent":
                 assert email_id in due

@@ -60,6 +60,23 @@ def test_a_missing_setting_stops_each_documented_command_with_a_message_naming_i
     assert "Traceback" not in result.stderr
 
 
+def test_an_smtp_timeout_too_long_for_the_email_claim_stops_the_app_with_one_line():
+    """SMTP_TIMEOUT=20, the default of earlier releases: 14 waits of it outlast the default claim."""
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "db", "upgrade"],
+        cwd=config.BASE_DIR,
+        env=_env(APP_ENV="testing", SMTP_TIMEOUT="20"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(
+        "Configuration error: SMTP_TIMEOUT (20 s) is too long for EMAIL_CLAIM_TIMEOUT_SECONDS"
+    )
+
+
 def test_a_worker_refuses_to_start_with_a_soft_time_limit_option_the_settings_do_not_allow():
     # Celery logs what a worker_init handler raises and starts the worker anyway.
     result = subprocess.run(

@@ -15,8 +15,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from leads.extensions import db
 from leads.messaging import email as email_module
 from leads.messaging import outbox
-from leads.messaging.email import RESENT_EVENT, due_email_batches, queue_email
-from leads.models import EmailMessage, LeadEvent
+from leads.messaging.email import due_email_batches, queue_email
+from leads.models import EmailMessage
 from leads.routing.bounces import deliver_and_handle_bounces
 from leads.timeutil import utcnow
 from tests.helpers import wait_until
@@ -30,8 +30,7 @@ def _recipients(mail_sink) -> list[str]:
 
 
 def test_a_send_batch_cut_at_the_soft_time_limit_is_finished_by_the_sweep(app, mail_sink, monkeypatch):
-    # The sweep's waits shortened to nothing: the claim of the interrupted send has lapsed at once.
-    app.config.update(EMAIL_CLAIM_TIMEOUT_SECONDS=0, EMAIL_SAFETY_NET_SECONDS=0)
+    app.config["EMAIL_SAFETY_NET_SECONDS"] = 0  # the sweep sends what was never tried at once
     email_ids = [
         queue_email(
             template="test_message",
@@ -44,10 +43,10 @@ def test_a_send_batch_cut_at_the_soft_time_limit_is_finished_by_the_sweep(app, m
     db.session.commit()
     real_send, sent = email_module.smtp_send, []
 
-    def out_of_time_after_the_first(message):
+    def out_of_time_after_the_first(message, conversation=None):
         if sent:
             raise SoftTimeLimitExceeded()
-        real_send(message)
+        real_send(message, conversation)
         sent.append(message)
 
     monkeypatch.setattr(email_module, "smtp_send", out_of_time_after_the_first)
@@ -57,7 +56,11 @@ def test_a_send_batch_cut_at_the_soft_time_limit_is_finished_by_the_sweep(app, m
     assert _recipients(mail_sink) == ["patient0@example.org"]
 
     monkeypatch.setattr(email_module, "smtp_send", real_send)
-    for _task, batch in due_email_batches():
+    # The sweep's wait shortened to nothing: the claim of the interrupted send has lapsed at once.
+    claim_timeout, app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"] = app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"], 0
+    due = due_email_batches()
+    app.config["EMAIL_CLAIM_TIMEOUT_SECONDS"] = claim_timeout
+    for _task, batch in due:
         deliver_and_handle_bounces(batch)
     assert _recipients(mail_sink) == ["patient0@example.org", "patient1@example.org", "patient2@example.org"]
 
@@ -135,18 +138,19 @@ TIME_LIMIT_REDIS_DB = 6  # this test's worker only
 def test_a_worker_at_its_soft_time_limit_finds_no_email_in_flight(
     app, mail_sink, test_env, redis_server, tmp_path
 ):
-    """A real prefork worker whose send tasks are interrupted after 6 s, a claim lasting 4 s, and
-    a server that takes 2.5 s over each message: a batch of three outlasts one task. Each task
-    stops claiming in time and hands the rest on, so the interruption never comes; every email goes
-    once, on its first attempt, with no sweep needed to free a claim it left."""
+    """A real prefork worker whose send tasks are interrupted after 77 s, a claim lasting 75 s
+    (which holds a whole conversation of 4 s waits), and a server that takes 2.5 s over each message:
+    a task may claim for its first 2 s only, so a batch of three outlasts it. Each task stops
+    claiming in time and hands the rest on, so the interruption never comes; every email goes once,
+    on its first attempt, with no sweep needed to free a claim it left."""
     url = redis_server.url_for(TIME_LIMIT_REDIS_DB)
     redis.Redis.from_url(url).flushdb()
     settings = {
-        "TASK_SOFT_TIME_LIMIT": "6",
-        "TASK_TIME_LIMIT": "12",
-        "EMAIL_CLAIM_TIMEOUT_SECONDS": "4",
+        "TASK_SOFT_TIME_LIMIT": "77",
+        "TASK_TIME_LIMIT": "85",
+        "EMAIL_CLAIM_TIMEOUT_SECONDS": "75",
         "DATABASE_TASK_STATEMENT_TIMEOUT": "5",
-        "SMTP_TIMEOUT": "10",
+        "SMTP_TIMEOUT": "4",
     }
     addresses = ("one@example.org", "two@example.org", "three@example.org")
     ids = _queue_batch(*addresses)
@@ -165,7 +169,6 @@ def test_a_worker_at_its_soft_time_limit_finds_no_email_in_flight(
     finally:
         worker.stop()
     assert len(mail_sink.messages()) == 3
-    assert db.session.scalar(sa.select(sa.func.count(LeadEvent.id)).filter_by(kind=RESENT_EVENT)) == 0
     assert "Soft time limit" not in log.read_text()
 
 
@@ -175,18 +178,18 @@ def test_a_worker_at_its_soft_time_limit_finds_no_email_in_flight(
 def test_a_send_task_stops_claiming_by_the_soft_time_limit_it_runs_under_not_the_setting(
     app, mail_sink, test_env, redis_server, tmp_path, given_by
 ):
-    """TASK_SOFT_TIME_LIMIT says 11 s, but the worker is started with --soft-time-limit 6, or the
-    task is published with a soft limit of 6: the pool interrupts it at 6, so it claims for the
-    first 2 s only (a claim lasts 4) and hands the rest on. By the setting it would claim the third
-    email at 5 s, which the server (2.5 s a message) would still hold at the interruption."""
+    """TASK_SOFT_TIME_LIMIT says 82 s, but the worker is started with --soft-time-limit 77, or the
+    task is published with a soft limit of 77: the pool would interrupt it at 77, so it claims for
+    the first 2 s only (a claim lasts 75) and hands the rest on. By the setting it would claim for
+    7 s, and send all three emails (2.5 s a message) itself."""
     url = redis_server.url_for(TIME_LIMIT_REDIS_DB)
     redis.Redis.from_url(url).flushdb()
     settings = {
-        "TASK_SOFT_TIME_LIMIT": "11",
-        "TASK_TIME_LIMIT": "12",
-        "EMAIL_CLAIM_TIMEOUT_SECONDS": "4",
+        "TASK_SOFT_TIME_LIMIT": "82",
+        "TASK_TIME_LIMIT": "85",
+        "EMAIL_CLAIM_TIMEOUT_SECONDS": "75",
         "DATABASE_TASK_STATEMENT_TIMEOUT": "5",
-        "SMTP_TIMEOUT": "10",
+        "SMTP_TIMEOUT": "4",
     }
     addresses = ("one@example.org", "two@example.org", "three@example.org")
     ids = _queue_batch(*addresses)
@@ -195,12 +198,12 @@ def test_a_send_task_stops_claiming_by_the_soft_time_limit_it_runs_under_not_the
     by_worker = given_by == "the worker's --soft-time-limit"
     producer = Celery("time-limit-test")
     producer.config_from_object(celery_settings({**app.config, "REDIS_URL": url}))
-    own_limit = None if by_worker else 6
+    own_limit = None if by_worker else 77
     producer.send_task(outbox.SEND_EMAILS, kwargs={"email_ids": ids}, soft_time_limit=own_limit)
     producer.close()
 
     log = tmp_path / "worker.log"
-    options = ("--soft-time-limit", "6") if by_worker else ()
+    options = ("--soft-time-limit", "77") if by_worker else ()
     worker = Worker({**test_env, **settings, "REDIS_URL": url}, log, pool="prefork", options=options)
     worker.start()
     try:
@@ -208,6 +211,5 @@ def test_a_send_task_stops_claiming_by_the_soft_time_limit_it_runs_under_not_the
     finally:
         worker.stop()
     assert len(mail_sink.messages()) == 3
-    assert db.session.scalar(sa.select(sa.func.count(LeadEvent.id)).filter_by(kind=RESENT_EVENT)) == 0
     text = log.read_text()
     assert "handed on to a new task" in text and "Soft time limit" not in text

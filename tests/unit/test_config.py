@@ -166,11 +166,57 @@ def test_an_email_claim_that_could_outlast_a_tasks_soft_time_limit_is_refused(mo
     a claim as long as the limit, no email would ever be claimed."""
     monkeypatch.setenv("TASK_SOFT_TIME_LIMIT", "120")
     monkeypatch.setenv("DATABASE_TASK_STATEMENT_TIMEOUT", "60")
+    monkeypatch.setenv("SMTP_TIMEOUT", "4")  # a whole conversation fits in the shorter claim
     monkeypatch.setenv("EMAIL_CLAIM_TIMEOUT_SECONDS", "120")
     with pytest.raises(ConfigError, match="EMAIL_CLAIM_TIMEOUT_SECONDS must be less than TASK_SOFT_TIME"):
         DevelopmentConfig().validate()
     monkeypatch.setenv("EMAIL_CLAIM_TIMEOUT_SECONDS", "90")
     DevelopmentConfig().validate()
+
+
+@pytest.mark.parametrize(
+    ("smtp_timeout", "claim"),
+    [("20", None), ("10.72", None), ("1", "17"), ("0.5", "5")],
+    ids=["the earlier default", "just over", "a short claim", "the fault suite's old claim"],
+)
+def test_an_smtp_timeout_whose_conversation_could_outlast_the_claim_is_refused(
+    monkeypatch, smtp_timeout, claim
+):
+    """A conversation of 14 waits of SMTP_TIMEOUT must end before its claim leaves only the
+    margin to record the outcome (30 s, or a quarter of a short claim): else the sweep could take
+    the claim back and a second worker send the email while the first still talks."""
+    monkeypatch.setenv("SMTP_TIMEOUT", smtp_timeout)
+    if claim:
+        monkeypatch.setenv("EMAIL_CLAIM_TIMEOUT_SECONDS", claim)
+    with pytest.raises(ConfigError) as refused:
+        DevelopmentConfig().validate()
+    message = str(refused.value)
+    assert message.startswith(f"SMTP_TIMEOUT ({smtp_timeout} s) is too long for EMAIL_CLAIM_TIMEOUT_SECONDS")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("smtp_timeout", "claim"),
+    [(None, None), ("10.71", None), ("1", "19"), ("0.25", "5")],
+    ids=["the defaults", "just inside", "a short claim", "a fraction of a second"],
+)
+def test_an_smtp_timeout_whose_longest_conversation_fits_the_claim_is_accepted(
+    monkeypatch, smtp_timeout, claim
+):
+    if smtp_timeout:
+        monkeypatch.setenv("SMTP_TIMEOUT", smtp_timeout)
+    if claim:
+        monkeypatch.setenv("EMAIL_CLAIM_TIMEOUT_SECONDS", claim)
+    settings = DevelopmentConfig()
+    settings.validate()
+    assert settings.SMTP_TIMEOUT * config.SMTP_CONVERSATION_WAITS <= settings.EMAIL_CLAIM_TIMEOUT_SECONDS
+
+
+@pytest.mark.parametrize("smtp_timeout", ["0", "-1", "soon"])
+def test_an_smtp_timeout_that_is_no_time_at_all_is_refused(monkeypatch, smtp_timeout):
+    monkeypatch.setenv("SMTP_TIMEOUT", smtp_timeout)
+    with pytest.raises(ConfigError, match="SMTP_TIMEOUT must"):
+        DevelopmentConfig().validate()
 
 
 def test_unknown_app_env_is_a_clear_error():
