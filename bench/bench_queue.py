@@ -248,8 +248,13 @@ def route_new_leads(rounds: int) -> list[float]:
     samples = []
     for n in range(first, first + rounds + 1):  # the first warms the caches
         now = utcnow()
+        # A million references fill about one in 900 of the alphabet's: draw until one is free, as
+        # the intake does when the unique key refuses one.
+        reference = new_reference()
+        while db.session.scalar(sa.select(Lead.id).where(Lead.reference == reference)) is not None:
+            reference = new_reference()
         lead = Lead(
-            reference=new_reference(), status="new", full_name=f"Routed Patient {n}",
+            reference=reference, status="new", full_name=f"Routed Patient {n}",
             email=f"routed{n}@bench.example", phone=f"+4530{n % 10**6:06d}", country="DE",
             preferred_language="de",
             treatment_id=treatment_id, condition_id=condition_id, details="Bench lead.",
