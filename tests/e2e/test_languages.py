@@ -288,7 +288,7 @@ def test_without_javascript_a_patient_who_changes_language_keeps_every_answer(
 
     page.locator("#consent_share").check()
     page.locator("#consent_contact").check()
-    page.get_by_role("button", name="Send min anmodning").click()
+    page.get_by_role("button", name="Send min forespørgsel").click()
     page.wait_for_url("**/quote/thanks")
     stored = _stored(REFERENCE.search(page.locator("#reference").inner_text()).group(0))
     assert stored["answers"] == ("DK", "de", typed["timeframe"], typed["budget"])

@@ -101,7 +101,7 @@ def test_a_danish_clinic_answers_on_a_phone_with_the_keyboard_and_can_hit_the_pa
     page.get_by_role("button", name="Acceptér og kontakt patienten").focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("status").filter(has_text="Dit svar er gemt.")).to_be_focused()
-    expect(page.get_by_role("heading", name="Du har accepteret denne henvendelse")).to_be_visible()
+    expect(page.get_by_role("heading", name="Du har accepteret denne forespørgsel")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     assert _state(Assignment, first_id, "status") == "accepted"
 

@@ -48,11 +48,11 @@ def test_a_coordinator_switches_the_staff_pages_to_danish(staff_server, page, ta
         assert page.get_attribute("html", "lang") == "da", path
         assert _english_left(page) == [], f"English words on {path}"
         assert axe_violations(page) == [], path
-    assert page.get_by_role("heading", level=1).inner_text().startswith("Henvendelse ")
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Forespørgsel ")
 
     page.get_by_role("button", name=re.compile(r"^Log ud")).click()
     sign_in_staff(page, staff_server, "coordinator@example.dk")
     assert page.get_attribute("html", "lang") == "da"
-    assert page.get_by_role("heading", name="Kø af henvendelser").is_visible()
+    assert page.get_by_role("heading", name="Kø af forespørgsler").is_visible()
     assert db.session.scalar(db.select(User.language).filter_by(email="coordinator@example.dk")) == "da"
     db.session.rollback()

@@ -49,7 +49,7 @@ def _words(html: str) -> list[str]:
 def test_a_danish_reading_clinic_gets_its_page_answers_and_messages_in_danish(client, first):
     _reads(first.provider, "da")
     page = client.get(_link(first)).get_data(as_text=True)
-    assert '<html lang="da"' in page and f"Tilbudsanmodning {first.lead.reference}" in page
+    assert '<html lang="da"' in page and f"Tilbudsforespørgsel {first.lead.reference}" in page
     assert _words(page) == [], "English words on the clinic's page"
 
     refused = client.post(_link(first) + "/decline", data={})
@@ -58,7 +58,7 @@ def test_a_danish_reading_clinic_gets_its_page_answers_and_messages_in_danish(cl
 
     client.post(_link(first) + "/accept", data={})
     accepted = client.get(_link(first)).get_data(as_text=True)
-    assert "Du har accepteret denne henvendelse" in accepted
+    assert "Du har accepteret denne forespørgsel" in accepted
     assert re.search(r"Besvaret \d+\. \w+ \d{4} \d\d\.\d\d CE[S]?T\.", accepted)  # Danish time, named
 
 
@@ -147,4 +147,4 @@ def test_a_danish_clinic_is_told_in_danish_that_a_withdrawn_request_is_gone(clie
     db.session.commit()
     page = client.get(_link(first))
     assert page.status_code == 410
-    assert "Patienten har trukket henvendelsen tilbage" in page.get_data(as_text=True)
+    assert "Patienten har trukket forespørgslen tilbage" in page.get_data(as_text=True)

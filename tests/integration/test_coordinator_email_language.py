@@ -52,7 +52,7 @@ def test_the_coordinators_mailbox_reads_danish_when_chosen(client, routed, app, 
     assert email.subject == f"Klinikkens svar på {lead.reference}"
     assert f"{first.provider.name} afviste: Ingen kapacitet lige nu." in email.body_text
     assert "Deres note: Fuld til marts" in email.body_text
-    assert "Åbn henvendelsen: " in email.body_text
+    assert "Åbn forespørgslen: " in email.body_text
     assert 'lang="da"' in email.body_html
 
     assert deliver_email(email.id) == "sent"

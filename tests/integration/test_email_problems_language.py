@@ -112,7 +112,7 @@ def test_a_danish_coordinator_reads_a_cancellation_and_the_servers_answer_in_dan
     for_now = f"Afvist indtil videre (midlertidigt). Mailserveren svarede: {busy}"
     bounced = f"Returneret (bounce): adressen blev afvist endegyldigt. Mailserveren svarede: {bounce}"
     assert _problems(client, lead) == {
-        "clinic@example.dk": "Ikke sendt: Henvendelsen er lukket, så den er ikke længere tilgængelig.",
+        "clinic@example.dk": "Ikke sendt: Forespørgslen er lukket, så den er ikke længere tilgængelig.",
         "gone@example.org": bounced,
         "busy@example.org": for_now,
         "late@example.org": f"Opgivet efter 1 forsøg; det sidste: {for_now}",

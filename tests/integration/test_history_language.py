@@ -292,8 +292,8 @@ def test_a_danish_coordinator_reads_one_lead_and_two_leads(app, taxonomy):
     paused = "Aarhus blev sat på pause: alle dens notifikationsadresser afviste e-mailen om"
     assert sorted(_notes_shown(_page(client, lead))) == sorted(
         [
-            f"{paused} 1 henvendelse",
-            f"{paused} 2 henvendelser",
+            f"{paused} 1 forespørgsel",
+            f"{paused} 2 forespørgsler",
             "Odense svarede ikke inden for 1 arbejdsdag.",
             "Odense svarede ikke inden for 2 arbejdsdage.",
         ]

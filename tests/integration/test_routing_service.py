@@ -401,7 +401,7 @@ def test_a_provider_reading_danish_gets_the_email_in_danish_and_one_reading_engl
     render_pending(danish)
     render_pending(in_english)
     assert danish.template == "provider_notification"
-    assert danish.subject == f"Ny anmodning om tilbud {lead.reference}"
+    assert danish.subject == f"Ny tilbudsforespørgsel {lead.reference}"
     for fact in (
         "Behandling:",
         "Sverige",

@@ -139,7 +139,7 @@ def test_a_submitted_lead_is_emailed_to_each_matched_provider_address_and_the_pa
         # The link opens the provider's page with the full request behind it.
         page = app.test_client().get(f"/p/{token}")
         assert page.status_code == 200 and "Freja" in page.get_data(as_text=True)
-    assert "Ny anmodning om tilbud" in messages["intake@aarhus-rehab.dk"]["Subject"]
+    assert "Ny tilbudsforespørgsel" in messages["intake@aarhus-rehab.dk"]["Subject"]
     assert "New quote request" in messages["leads@odense-rehab.dk"]["Subject"]
 
 

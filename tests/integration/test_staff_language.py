@@ -55,8 +55,8 @@ def test_a_coordinator_who_chose_danish_reads_the_queue_lead_and_settings_in_dan
                       decline_reason="no_capacity")  # fmt: skip
     db.session.commit()
     pages = {
-        "/staff/leads": "Kø af henvendelser",
-        f"/staff/leads/{lead.id}": f"Henvendelse {lead.reference}",
+        "/staff/leads": "Kø af forespørgsler",
+        f"/staff/leads/{lead.id}": f"Forespørgsel {lead.reference}",
         "/staff/account/settings": "Mine indstillinger",
     }
     for path, heading in pages.items():
@@ -104,7 +104,7 @@ def test_a_language_not_on_the_list_is_refused_at_its_field_and_changes_nothing(
 def test_one_staff_members_language_is_not_anothers(app, taxonomy):
     danish_client, _ = signed_in_client(app, language="da")
     english_client, _ = signed_in_client(app)
-    assert "Kø af henvendelser" in danish_client.get("/staff/leads").get_data(as_text=True)
+    assert "Kø af forespørgsler" in danish_client.get("/staff/leads").get_data(as_text=True)
     assert "Lead queue" in english_client.get("/staff/leads").get_data(as_text=True)
 
 
