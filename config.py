@@ -46,8 +46,15 @@ RETENTION_PERIODS = (
     "RETENTION_STALLED_MONTHS",
 )
 
-# The sign-in ceiling's settings (leads.auth.ceiling), none of which may be 0 or less.
-LOGIN_AT_LEAST_ONE = ("LOGIN_ACCOUNT_MAX_FAILURES", "LOGIN_ACCOUNT_WINDOW_MINUTES", "LOGIN_DEVICE_DAYS")
+# The sign-in ceiling's and device cookies' settings (leads.auth.ceiling, devices, device_lock),
+# none of which may be 0 or less.
+LOGIN_AT_LEAST_ONE = (
+    "LOGIN_ACCOUNT_MAX_FAILURES",
+    "LOGIN_ACCOUNT_WINDOW_MINUTES",
+    "LOGIN_DEVICE_DAYS",
+    "LOGIN_DEVICE_MAX_FAILURES",
+    "LOGIN_DEVICE_WINDOW_MINUTES",
+)
 
 
 class ConfigError(RuntimeError):
@@ -304,6 +311,10 @@ class Config:
         self.LOGIN_ACCOUNT_WINDOW_MINUTES = _env_int("LOGIN_ACCOUNT_WINDOW_MINUTES", 60)
         # How long a browser stays trusted for an account after signing in to it (the device cookie).
         self.LOGIN_DEVICE_DAYS = _env_int("LOGIN_DEVICE_DAYS", 180)
+        # Per device cookie, from every address together: failures made with one cookie in one
+        # window; at the limit that cookie is untrusted (the ceiling applies) until the window ends.
+        self.LOGIN_DEVICE_MAX_FAILURES = _env_int("LOGIN_DEVICE_MAX_FAILURES", 10)
+        self.LOGIN_DEVICE_WINDOW_MINUTES = _env_int("LOGIN_DEVICE_WINDOW_MINUTES", 60)
         # A staff session ends after this long without a request, and this long after sign-in.
         self.SESSION_IDLE_MINUTES = _env_int("SESSION_IDLE_MINUTES", 30)
         self.SESSION_MAX_HOURS = _env_int("SESSION_MAX_HOURS", 12)
@@ -357,7 +368,7 @@ class Config:
                 "request at the next retention run"
             )
         for name in LOGIN_AT_LEAST_ONE:
-            # 0 would refuse every browser new to an account, or trust none.
+            # 0 would refuse every browser new to an account, or trust none (or lock every cookie).
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.SQLALCHEMY_DATABASE_URI:

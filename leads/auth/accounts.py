@@ -12,7 +12,7 @@ from flask import current_app, has_app_context
 from flask_babel import gettext
 from zxcvbn import zxcvbn
 
-from leads.auth import ceiling, devices, throttle
+from leads.auth import ceiling, device_lock, devices, throttle
 from leads.extensions import db, flush_unless_taken
 from leads.models import Role, User
 from leads.timeutil import utcnow
@@ -107,8 +107,8 @@ def create_user(email: str, password: str, role: str, *, temporary: bool = False
 
 
 def throttle_settings() -> dict:
-    """The settings of the sign-in throttle and ceiling from the app's config, as `authenticate`
-    and `check_current_password` take them."""
+    """The settings of the sign-in throttle, ceiling and device lock from the app's config, as
+    `authenticate` and `check_current_password` take them."""
     config = current_app.config
     return {
         "max_failures": config["LOGIN_MAX_FAILURES"],
@@ -116,12 +116,24 @@ def throttle_settings() -> dict:
         "max_lockout": timedelta(hours=config["LOGIN_LOCKOUT_MAX_HOURS"]),
         "account_max_failures": config["LOGIN_ACCOUNT_MAX_FAILURES"],
         "account_window": timedelta(minutes=config["LOGIN_ACCOUNT_WINDOW_MINUTES"]),
+        "device_max_failures": config["LOGIN_DEVICE_MAX_FAILURES"],
+        "device_window": timedelta(minutes=config["LOGIN_DEVICE_WINDOW_MINUTES"]),
     }
 
 
+def _device_limits(settings: dict) -> dict:
+    return {"max_failures": settings["device_max_failures"], "window": settings["device_window"]}
+
+
+def _trusts(device: str | None, now: datetime, settings: dict) -> bool:
+    """Whether a browser showing the device cookie `device` (devices.device_key; None without a
+    genuine one) is spared the account's ceiling: not while that cookie is locked."""
+    return device is not None and not device_lock.is_locked(device, now, **_device_limits(settings))
+
+
 def _refused(account: str, client: str, trusted: bool, now: datetime, settings: dict) -> bool:
-    """Whether the throttle blocks `account` from `client`, or, for a browser without the
-    account's device cookie, the account's ceiling is reached."""
+    """Whether the throttle blocks `account` from `client`, or, for a browser not `trusted` (no
+    device cookie of the account, or a locked one), the account's ceiling is reached."""
     if throttle.is_blocked(account, client, now):
         return True
     return not trusted and ceiling.is_reached(
@@ -130,10 +142,18 @@ def _refused(account: str, client: str, trusted: bool, now: datetime, settings: 
 
 
 def _count_failure(
-    account: str, user: User | None, client: str, trusted: bool, now: datetime, settings: dict
+    account: str,
+    user: User | None,
+    client: str,
+    device: str | None,
+    trusted: bool,
+    now: datetime,
+    settings: dict,
 ) -> None:
-    """One failure against `account` from `client`; from a browser without the account's device
-    cookie, against the account's ceiling too (the admins told when it is first reached)."""
+    """One failure against `account` from `client`; made with a device cookie of the account,
+    against that cookie too (logged when it locks it); from a browser the cookie does not spare
+    (none, or a locked one), against the account's ceiling too (the admins told when it is first
+    reached)."""
     throttle.record_failure(
         account,
         client,
@@ -142,6 +162,8 @@ def _count_failure(
         delay=settings["lockout"],
         max_delay=settings["max_lockout"],
     )
+    if device is not None and device_lock.record_failure(device, now, **_device_limits(settings)):
+        device_lock.log_locked(user.id, now, settings["device_window"])
     if trusted:
         return
     limits = {"max_failures": settings["account_max_failures"], "window": settings["account_window"]}
@@ -166,11 +188,12 @@ def check_current_password(
     guess faster than the sign-in form). `settings`: throttle_settings(). The caller commits, also
     after a failure."""
     now = utcnow()
-    trusted = devices.trusts(cookies, user)
+    device = devices.device_key(cookies, user)
+    trusted = _trusts(device, now, settings)
     if _refused(user.email, client, trusted, now, settings):
         raise Locked(throttle.locked_message())
     if not verify_password(user.password_hash, password):
-        _count_failure(user.email, user, client, trusted, now, settings)
+        _count_failure(user.email, user, client, device, trusted, now, settings)
         raise WrongCurrentPassword(gettext("Your current password is not right."))
 
 
@@ -180,14 +203,16 @@ def authenticate(
     """The active user with these credentials, or None, never saying which check failed.
 
     Every call does the same work (one argon2 verify) and gives the same answer whatever the account's
-    state. Failures are throttled per typed address and `client` (leads.auth.throttle), and,
-    unless `cookies` (the request's) hold the account's device cookie, per typed address from
-    every client (leads.auth.ceiling). `settings`: throttle_settings().
+    state. Failures are throttled per typed address and `client` (leads.auth.throttle); made
+    with the account's device cookie among `cookies` (the request's), per cookie from every client
+    (leads.auth.device_lock); unless that cookie spares the browser (held and not locked), per
+    typed address from every client (leads.auth.ceiling). `settings`: throttle_settings().
     """
     account = email.strip().lower()
     now = utcnow()
     user = db.session.scalar(sa.select(User).filter_by(email=account))
-    trusted = devices.trusts(cookies, user)
+    device = devices.device_key(cookies, user)
+    trusted = _trusts(device, now, settings)
     blocked = _refused(account, client, trusted, now, settings)
     # Verified against a dummy hash of the same cost whenever the real one must not be, so every
     # attempt costs one argon2 verify.
@@ -196,7 +221,7 @@ def authenticate(
     if blocked:
         return None
     if user is None or not password_ok:
-        _count_failure(account, user, client, trusted, now, settings)
+        _count_failure(account, user, client, device, trusted, now, settings)
         return None
     if not user.active:
         return None

@@ -77,13 +77,15 @@ def read_patient_token(token: str, max_age_seconds: int) -> int:
 DEVICE_SALT = "staff-device-cookie"
 
 
-def make_device_token(user_id: int, password_tag: str) -> str:
-    """The value of a staff device cookie: the account's id and a tag of its password hash."""
-    return _serializer(DEVICE_SALT).dumps([int(user_id), password_tag])
+def make_device_token(user_id: int, password_tag: str, nonce: str) -> str:
+    """The value of a staff device cookie: the account's id, a tag of its password hash and the
+    browser's own random nonce (what its failures are counted against)."""
+    return _serializer(DEVICE_SALT).dumps([int(user_id), password_tag, nonce])
 
 
-def read_device_token(token: str, max_age_seconds: int) -> tuple[int, str]:
-    """The account id and password tag in a device cookie; ExpiredToken or InvalidToken otherwise."""
+def read_device_token(token: str, max_age_seconds: int) -> tuple[int, str, str]:
+    """The account id, password tag and nonce in a device cookie; ExpiredToken or InvalidToken
+    otherwise (also for a cookie made before cookies had a nonce)."""
     try:
         value = _serializer(DEVICE_SALT).loads(token, max_age=max_age_seconds)
     except SignatureExpired as exc:
@@ -91,6 +93,6 @@ def read_device_token(token: str, max_age_seconds: int) -> tuple[int, str]:
     except BadSignature as exc:
         raise InvalidToken("This device cookie is not valid.") from exc
     match value:
-        case [int() as user_id, str() as tag] if not isinstance(user_id, bool):
-            return user_id, tag
+        case [int() as user_id, str() as tag, str() as nonce] if not isinstance(user_id, bool) and nonce:
+            return user_id, tag, nonce
     raise InvalidToken("This device cookie is not valid.")

@@ -94,6 +94,18 @@ class LoginCeiling(db.Model):
     notified_at: Mapped[datetime | None]
 
 
+class LoginDeviceLock(db.Model):
+    """Failed sign-ins made with one device cookie, from every client address together, in one
+    window of time (see leads.auth.device_lock). The cookie is named by a hash of its nonce alone:
+    no account, no address."""
+
+    __table_args__ = (sa.UniqueConstraint("device", "window_start"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device: Mapped[str] = mapped_column(sa.String(64))  # SHA-256 of the cookie's nonce, in hex
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    failures: Mapped[int] = mapped_column(default=0)
+
+
 DETAIL_LENGTH = 500  # AccessLog.detail
 
 

@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import aliased
 
 from leads import consent
-from leads.auth import ceiling, throttle
+from leads.auth import ceiling, device_lock, throttle
 from leads.extensions import db, look_ups_first
 from leads.messaging.email import (
     cancel_provider_emails,
@@ -666,11 +666,15 @@ def apply_retention(now: datetime | None = None) -> RetentionResult:
 
 
 def _forget_sign_in_failures(now: datetime) -> int:
-    """Delete the sign-in throttle's and the ceiling's counts past their use, which hold the
-    addresses typed into the sign-in form (and client keys): each failure deletes them too, but
-    without failures they would stay. One committed transaction; how many rows."""
-    window = timedelta(minutes=current_app.config["LOGIN_ACCOUNT_WINDOW_MINUTES"])
-    deleted = throttle.forget_stale(now) + ceiling.forget_ended(now, window)
+    """Delete the sign-in throttle's, the ceiling's and the device cookies' counts past their use
+    (the first two hold the addresses typed into the sign-in form and client keys): each failure
+    deletes them too, but without failures they would stay. One committed transaction; how many rows."""
+    config = current_app.config
+    deleted = (
+        throttle.forget_stale(now)
+        + ceiling.forget_ended(now, timedelta(minutes=config["LOGIN_ACCOUNT_WINDOW_MINUTES"]))
+        + device_lock.forget_ended(now, timedelta(minutes=config["LOGIN_DEVICE_WINDOW_MINUTES"]))
+    )
     db.session.commit()
     return deleted
 

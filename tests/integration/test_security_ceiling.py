@@ -144,15 +144,24 @@ def test_without_secure_session_cookies_the_device_cookie_is_not_secure_either(a
 def _forged(user) -> str:
     """A device cookie saying what the genuine one says, signed with another key."""
     forger = URLSafeTimedSerializer("not-the-secret-key-of-this-app", salt=tokens.DEVICE_SALT)
-    return forger.dumps([user.id, devices.password_tag(user)])
+    return forger.dumps([user.id, devices.password_tag(user), "a-nonce-of-its-own"])
 
 
-@pytest.mark.parametrize("kind", ["forged", "expired", "another account's", "from before a new password"])
+def _without_nonce(user) -> str:
+    """A genuine device cookie as made before cookies had a nonce: it could never be locked."""
+    return tokens._serializer(tokens.DEVICE_SALT).dumps([user.id, devices.password_tag(user)])
+
+
+@pytest.mark.parametrize(
+    "kind", ["forged", "expired", "another account's", "from before a new password", "without a nonce"]
+)
 def test_a_device_cookie_that_cannot_be_trusted_is_refused_at_the_ceiling(app, clock, kind):
     user, other = make_staff(), make_staff()
     browser = fresh_client(app)
     if kind == "forged":
         value = _forged(user)
+    elif kind == "without a nonce":
+        value = _without_nonce(user)
     elif kind == "another account's":
         value = _device_cookie(_owner_browser(app, other), other).value  # put under this account's name
     else:
