@@ -11,6 +11,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from leads.extensions import db, look_ups_first
+from leads.i18n import Term
 from leads.messaging import tokens
 from leads.messaging.email import email_coordinators, email_patient
 from leads.models import Assignment, AssignmentStatus, Lead, Provider
@@ -29,11 +30,13 @@ from leads.workflow import (
 
 log = logging.getLogger(__name__)
 
+# Each reason as a choice of its own ("No capacity at the moment") and after a colon inside a
+# sentence ("Reason: no capacity at the moment."), where Danish, Norwegian and Swedish write no capital.
 DECLINE_REASONS = {
-    "no_capacity": _l("No capacity at the moment"),
-    "not_suitable": _l("Not a suitable candidate"),
-    "treatment_not_offered": _l("Treatment not offered"),
-    "other": _l("Other reason"),
+    "no_capacity": Term(_l("No capacity at the moment"), _l("no capacity at the moment")),
+    "not_suitable": Term(_l("Not a suitable candidate"), _l("not a suitable candidate")),
+    "treatment_not_offered": Term(_l("Treatment not offered"), _l("treatment not offered")),
+    "other": Term(_l("Other reason"), _l("other reason")),
 }
 # Statistics look at a provider's most recent answered or expired assignments, so they follow
 # current behaviour and cost the same after years of history.
@@ -211,7 +214,8 @@ def decline(assignment_id: int, *, reason: str, note: str | None) -> Declined:
     lead, provider = assignment.lead, assignment.provider
     _record_answer(assignment, AssignmentStatus.DECLINED, note=note)
     assignment.decline_reason = reason
-    summary = _l("%(provider)s declined: %(reason)s", provider=provider.name, reason=DECLINE_REASONS[reason])
+    said = DECLINE_REASONS[reason].in_sentence  # lazy: worded in the coordinators' language
+    summary = _l("%(provider)s declined: %(reason)s", provider=provider.name, reason=said)
     why = Note("decline_reason", reason=reason)
     lead.add_event(
         "provider_declined",

@@ -269,7 +269,7 @@ def test_a_clinic_that_declines_is_told_another_clinic_was_asked_when_one_was(cl
     client.post(_link(first) + "/decline", data={"reason": "no_capacity"})
     page = client.get(_link(first)).get_data(as_text=True)
     assert OFFERED in page and "not offered" not in page
-    assert "Reason: No capacity at the moment.</p>" in page  # what stays: no promise about later
+    assert "Reason: no capacity at the moment.</p>" in page  # what stays: no promise about later
     assert _assignment_count(lead) == before + 1
 
 
