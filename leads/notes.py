@@ -27,7 +27,7 @@ from flask_babel import LazyString, force_locale, format_decimal, gettext, ngett
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-from leads.i18n import DEFAULT_LANGUAGE, N_, money, page_language
+from leads.i18n import DEFAULT_LANGUAGE, N_, in_sentence, money, page_language
 from leads.routing import engine
 from leads.workflow import SHARING_REFUSALS
 
@@ -190,9 +190,10 @@ def _assignment_status(data: dict) -> str:
 
 
 def _decline_reason(data: dict) -> str:
+    """The reason as said after the colon of "… declined: %(reason)s." (`in_sentence`)."""
     from leads.routing.responses import DECLINE_REASONS  # its form's words; loaded after this module
 
-    return str(DECLINE_REASONS[data["reason"]])
+    return in_sentence(DECLINE_REASONS[data["reason"]])
 
 
 def _closed_and_cancelled(closed: int, cancelled: int) -> dict:

@@ -178,9 +178,7 @@ def app(request, _apps, redis_server, mail_sink):
         redis_server.start()
     for path in mail_sink.messages():
         path.unlink()
-    mail_sink.refuse.clear()
-    mail_sink.delay.clear()
-    mail_sink.answer_mail = mail_sink.answer_data = None
+    mail_sink.reset()
 
 
 @contextmanager

@@ -18,6 +18,13 @@ class MailSink:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        # How many conversations the client ended politely (QUIT).
+        self.quits = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Answer every command at once and well again, with no hook called: what a test that
+        shares the sink finds, whatever the test before it set."""
         # address -> SMTP answer such as "550 5.1.1 No such user"
         self.refuse: dict[str, str] = {}
         # address -> seconds to wait before answering RCPT TO (a slow server)
@@ -32,8 +39,6 @@ class MailSink:
         # Called with the envelope and session once a message is kept, before its 250 goes: the
         # moment a test breaks something while the message is ours and the client does not know it.
         self.on_kept: Callable | None = None
-        # How many conversations the client ended politely (QUIT).
-        self.quits = 0
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.answer_mail:

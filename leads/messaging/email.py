@@ -986,7 +986,9 @@ def _schedule_retry(email: EmailMessage, error: str, said: Note) -> None:
     horizon = email.created_at + timedelta(seconds=config["EMAIL_RETRY_HORIZON_SECONDS"])
     if utcnow() + delay > horizon:
         gave_up = Note("mail_gave_up", attempts=email.attempts, last=said)
-        _mark_failed(email, f"gave up after {email.attempts} attempts: {error}", gave_up)
+        # Stored English (the note words it in each reader's language): "1 attempt", "2 attempts".
+        attempts = f"{email.attempts} attempt{'' if email.attempts == 1 else 's'}"
+        _mark_failed(email, f"gave up after {attempts}: {error}", gave_up)
         return
     email.status = EmailStatus.QUEUED
     email.next_attempt_at = utcnow() + delay

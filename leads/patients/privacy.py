@@ -379,7 +379,8 @@ def _quotes_document(lead: Lead) -> list[dict]:
                     "currency": revision.currency,
                     "includes": list(revision.includes),
                     "earliest_start": revision.earliest_start.isoformat(),
-                    "valid_until": revision.valid_until.isoformat(),
+                    "valid_until": revision.valid_until.isoformat(),  # the exact end, in UTC
+                    "last_valid_day": revision.last_valid_day.isoformat(),  # the Danish day shown
                     "needs_records_review": revision.needs_records,
                     "message": revision.message,
                 }

@@ -55,7 +55,7 @@ def handle_bounces(email_ids: list[int]) -> dict[int, str]:
     return handled
 
 
-# Bounces the due-email sweep handles per run, at most.
+# Bounces the due-email sweep handles per run, at most (those whose handling fails not counted).
 LEFT_BATCH = 100
 
 
@@ -64,19 +64,31 @@ def handle_bounces_left(limit: int = LEFT_BATCH) -> dict[int, str]:
     recording them and was not delivered again (its whole worker killed: the broker keeps the task
     until its visibility timeout, or loses it with its data), or it ran out of retries on database
     errors. The due-email sweep runs this; a send task handling the same bounce meanwhile is
-    harmless (`handle_hard_bounce` handles each once). One that fails is left to the next run."""
-    pending = db.session.scalars(
-        sa.select(EmailMessage.id)
-        .where(
-            HARD_BOUNCED,
-            EmailMessage.bounce_handled_at.is_(None),
-            EmailMessage.idempotency_key.startswith(f"{KEY_PREFIXES['notification']}:", autoescape=True),
-        )
-        .order_by(EmailMessage.id)
-        .limit(limit)
-    ).all()
-    db.session.rollback()
-    return _handle_each(pending)[0]
+    harmless (`handle_hard_bounce` handles each once).
+
+    Up to `limit` handled, read in id order after the last one tried: one that fails is left to
+    the next run and this run goes on past it, so bounces whose handling keeps failing, however
+    many, never keep it from those behind them. Each is tried at most once a run."""
+    done: dict[int, str] = {}
+    after = 0
+    while (wanted := limit - sum(status != NOT_HANDLED for status in done.values())) > 0:
+        page = db.session.scalars(
+            sa.select(EmailMessage.id)
+            .where(
+                HARD_BOUNCED,
+                EmailMessage.bounce_handled_at.is_(None),
+                EmailMessage.idempotency_key.startswith(f"{KEY_PREFIXES['notification']}:", autoescape=True),
+                EmailMessage.id > after,
+            )
+            .order_by(EmailMessage.id)
+            .limit(wanted)
+        ).all()
+        db.session.rollback()
+        done.update(_handle_each(page)[0])
+        if len(page) < wanted:
+            break
+        after = page[-1]
+    return done
 
 
 # What `handle_bounces` and `handle_bounces_left` say of a bounce whose handling failed.

@@ -10,7 +10,8 @@ from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
-from leads.extensions import db
+from leads.extensions import db, look_ups_first
+from leads.i18n import Term
 from leads.messaging import tokens
 from leads.messaging.email import email_coordinators, email_patient
 from leads.models import Assignment, AssignmentStatus, Lead, Provider
@@ -29,11 +30,13 @@ from leads.workflow import (
 
 log = logging.getLogger(__name__)
 
+# Each reason as a choice of its own ("No capacity at the moment") and after a colon inside a
+# sentence ("Reason: no capacity at the moment."), where Danish, Norwegian and Swedish write no capital.
 DECLINE_REASONS = {
-    "no_capacity": _l("No capacity at the moment"),
-    "not_suitable": _l("Not a suitable candidate"),
-    "treatment_not_offered": _l("Treatment not offered"),
-    "other": _l("Other reason"),
+    "no_capacity": Term(_l("No capacity at the moment"), _l("no capacity at the moment")),
+    "not_suitable": Term(_l("Not a suitable candidate"), _l("not a suitable candidate")),
+    "treatment_not_offered": Term(_l("Treatment not offered"), _l("treatment not offered")),
+    "other": Term(_l("Other reason"), _l("other reason")),
 }
 # Statistics look at a provider's most recent answered or expired assignments, so they follow
 # current behaviour and cost the same after years of history.
@@ -42,12 +45,6 @@ STATS_WINDOW = 200
 
 class NotAvailable(Exception):
     """The request behind a valid link can no longer be shown or answered; the message says why."""
-
-
-@dataclass(frozen=True)
-class Opened:
-    assignment: Assignment
-    first_view: bool
 
 
 @dataclass(frozen=True)
@@ -110,35 +107,47 @@ def check_available(assignment: Assignment) -> None:
         )
 
 
-def open_request(token: str, *, by_a_person: bool = True) -> Opened:
-    """Open the provider's view of a request; the first opening by a person (`by_a_person`: not a
-    prefetch, a preview or a HEAD, `signed_links.opened_by_a_person`) marks the assignment viewed."""
-    assignment = assignment_from_token(token)
-    check_available(assignment)
-    first_view = (
-        by_a_person and assignment.status == AssignmentStatus.NOTIFIED and assignment.viewed_at is None
-    )
-    if first_view:
-        updated = db.session.execute(
-            sa.update(Assignment)
-            .where(
-                Assignment.id == assignment.id,
-                Assignment.viewed_at.is_(None),
-                Assignment.status.in_(assignment_sources(AssignmentStatus.VIEWED)),
-            )
-            .values(viewed_at=utcnow(), status=AssignmentStatus.VIEWED.value)
-        ).rowcount
-        if updated:
-            assignment.lead.add_event(
-                "provider_viewed",
-                actor_type="provider",
-                actor_provider_id=assignment.provider_id,
-                note=Note("provider_viewed", provider=assignment.provider.name),
-            )
-        db.session.commit()
-        db.session.refresh(assignment)
-        first_view = bool(updated)
-    return Opened(assignment, first_view)
+def open_request(token: str, *, by_a_person: bool = True) -> bool:
+    """Check that the link's request may be shown to its clinic (tokens.TokenError, NotAvailable
+    otherwise) and, at the first opening by a person (`by_a_person`: not a prefetch, a preview or
+    a HEAD, `signed_links.opened_by_a_person`), mark the assignment viewed. Whether this opening
+    did.
+
+    Only that first opening writes: the checks read without the write lock (`look_ups_first`), so
+    a fetch ahead of the clinic, or its later openings, never make other writers wait."""
+    with look_ups_first():
+        assignment = assignment_from_token(token)
+        check_available(assignment)
+        first_view = (
+            by_a_person and assignment.status == AssignmentStatus.NOTIFIED and assignment.viewed_at is None
+        )
+        assignment_id = assignment.id
+    return first_view and _mark_viewed(assignment_id)
+
+
+def _mark_viewed(assignment_id: int) -> bool:
+    """Mark the assignment viewed with its history entry, in one transaction, unless an opening
+    at the same moment did (or an answer, a withdrawal or an expiry moved it on since it was read).
+    Whether this call did."""
+    updated = db.session.execute(
+        sa.update(Assignment)
+        .where(
+            Assignment.id == assignment_id,
+            Assignment.viewed_at.is_(None),
+            Assignment.status.in_(assignment_sources(AssignmentStatus.VIEWED)),
+        )
+        .values(viewed_at=utcnow(), status=AssignmentStatus.VIEWED.value)
+    ).rowcount
+    if updated:
+        assignment = db.session.get(Assignment, assignment_id)
+        assignment.lead.add_event(
+            "provider_viewed",
+            actor_type="provider",
+            actor_provider_id=assignment.provider_id,
+            note=Note("provider_viewed", provider=assignment.provider.name),
+        )
+    db.session.commit()
+    return bool(updated)
 
 
 def _lock_open_assignment(assignment_id: int) -> Assignment | None:
@@ -205,7 +214,8 @@ def decline(assignment_id: int, *, reason: str, note: str | None) -> Declined:
     lead, provider = assignment.lead, assignment.provider
     _record_answer(assignment, AssignmentStatus.DECLINED, note=note)
     assignment.decline_reason = reason
-    summary = _l("%(provider)s declined: %(reason)s", provider=provider.name, reason=DECLINE_REASONS[reason])
+    said = DECLINE_REASONS[reason].in_sentence  # lazy: worded in the coordinators' language
+    summary = _l("%(provider)s declined: %(reason)s", provider=provider.name, reason=said)
     why = Note("decline_reason", reason=reason)
     lead.add_event(
         "provider_declined",

@@ -5,6 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from wtforms import RadioField, SelectMultipleField
 
+from leads.extensions import look_ups_first
 from leads.i18n import country_name, language_name, read_page_in
 from leads.intake.choices import BUDGETS, CONTACT_PREFERENCES, TIMEFRAMES, label_for
 from leads.messaging.signed_links import link_problem, opened_by_a_person, protect
@@ -20,8 +21,11 @@ protect(bp)
 
 @bp.before_request
 def _in_the_clinics_language() -> None:
-    """Every page behind a clinic's link is in its notification language (English for a bad link)."""
-    read_page_in(responses.link_language((request.view_args or {}).get("token")))
+    """Every page behind a clinic's link is in its notification language (English for a bad link).
+    Read before the request's own unit of work, whose writes (if any) then hold the write lock
+    alone."""
+    with look_ups_first():
+        read_page_in(responses.link_language((request.view_args or {}).get("token")))
 
 
 @bp.errorhandler(responses.NotAvailable)
@@ -33,8 +37,9 @@ def _not_available(error):
 def show_request(token: str):
     # A mail client's or a link checker's fetch ahead of the clinic shows the page (a HEAD its
     # headers) without telling the coordinators the clinic opened it.
-    opened = responses.open_request(token, by_a_person=opened_by_a_person(request.method, request.headers))
-    return _render(token, opened.assignment)
+    responses.open_request(token, by_a_person=opened_by_a_person(request.method, request.headers))
+    with look_ups_first():  # making the page only reads: no write lock held for it
+        return _render(token, responses.assignment_from_token(token))
 
 
 @bp.post("/<token>/accept")

@@ -81,9 +81,9 @@ def event_kind(value: str | None) -> str:
 
 
 @bp.app_template_filter("decline_reason")
-def decline_reason(value: str | None) -> str:
-    words = DECLINE_REASONS.get(value or "")
-    return str(words) if words is not None else (value or "").replace("_", " ")
+def decline_reason(value: str | None) -> Term | str:
+    """A clinic's reason for declining, in words (`in_sentence` after a colon)."""
+    return DECLINE_REASONS.get(value or "") or (value or "").replace("_", " ")
 
 
 @bp.app_template_filter("quote_include")

@@ -309,3 +309,30 @@ def test_without_javascript_enter_in_a_field_sends_the_form_not_a_language_switc
     assert "language=" not in page.url
     assert page.locator("#error-summary").inner_text().startswith("Please check your answers")
     assert page.locator("#full_name").input_value() == "Karim Haddad"
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["javascript on", "javascript off"])
+def test_back_after_a_language_switch_brings_no_consent_tick_to_the_other_wording(
+    quote_url, browser, javascript
+):
+    """Back after switching to Danish asks for the English page again, which the session's choice
+    now shows in Danish: the browser may fill in the answers typed, never the consent boxes
+    ticked next to the English wording."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=javascript)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{quote_url}?lang=en")
+    _fill(page, VALID_ANSWERS)
+    page.locator(".language-menu [lang=da]").click()
+    page.wait_for_url("**/quote?*language=da")
+    assert not page.locator("#consent_share").is_checked()
+
+    page.go_back()
+    page.wait_for_url("**/quote?lang=en")
+
+    assert page.get_attribute("html", "lang") == "da"
+    assert page.locator("#consent_share + label [lang]").count() == 0  # the wording is Danish
+    assert page.locator("[name=full_name]").input_value() == VALID_ANSWERS["full_name"]  # restored
+    assert not page.locator("#consent_share").is_checked()
+    assert not page.locator("#consent_contact").is_checked()
+    context.close()

@@ -411,11 +411,7 @@ def stack(tmp_path_factory):
 def healthy(stack):
     """The stack as it should be after each test: everything running, the SMTP server well."""
     yield stack
-    stack.sink.answer_all = None
-    stack.sink.drop_before_answer = False
-    stack.sink.refuse.clear()
-    stack.sink.delay.clear()
-    stack.sink.on_kept = None
+    stack.sink.reset()
     if stack._smtp is None:
         stack.start_smtp()
     if stack.redis.process is None:

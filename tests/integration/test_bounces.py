@@ -200,6 +200,31 @@ def test_a_bounce_whose_handling_keeps_failing_holds_up_none_of_the_others(
     assert [(f.address, f.bounces) for f in flags] == [("a@two-doors.example", 1), ("b@two-doors.example", 1)]
 
 
+def test_the_sweep_goes_past_more_failing_bounces_than_a_batch_holds(two_doors, mail_sink, monkeypatch):
+    """Bounces whose handling keeps failing, as many as a run handles (here one): the run goes on
+    past them, in id order, to the bounce behind them, and handles a batch's worth."""
+    lead, assignment = _lead_reaching(two_doors)
+    for address in two_doors.notification_emails:
+        mail_sink.refuse[address] = NO_SUCH_USER
+    ids = sorted(email.id for email in _notifications(assignment))
+    assert set(email_module.deliver_emails(ids).values()) == {"failed"}
+    broken, behind = ids
+    real_handle = bounces.handle_hard_bounce
+
+    def handle(email_id):
+        if email_id == broken:
+            raise RuntimeError("broken data")
+        return real_handle(email_id)
+
+    monkeypatch.setattr(bounces, "handle_hard_bounce", handle)
+
+    assert bounces.handle_bounces_left(limit=1) == {broken: bounces.NOT_HANDLED, behind: "rerouted"}
+    assert db.session.get(EmailMessage, behind).bounce_handled_at is not None
+    db.session.refresh(assignment)
+    assert assignment.status == "expired"
+    assert bounces.handle_bounces_left(limit=1) == {broken: bounces.NOT_HANDLED}  # tried again, alone
+
+
 def test_one_address_of_two_refusing_flags_it_and_the_provider_keeps_the_lead(two_doors, mail_sink):
     lead, assignment = _lead_reaching(two_doors)
     mail_sink.refuse["a@two-doors.example"] = NO_SUCH_USER

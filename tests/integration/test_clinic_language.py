@@ -62,6 +62,22 @@ def test_a_danish_reading_clinic_gets_its_page_answers_and_messages_in_danish(cl
     assert re.search(r"Besvaret \d+\. \w+ \d{4} \d\d\.\d\d CE[S]?T\.", accepted)  # Danish time, named
 
 
+def test_a_danish_clinics_reason_is_a_choice_with_a_capital_and_no_capital_after_a_colon(client, first):
+    _reads(first.provider, "da")
+    form = client.get(_link(first)).get_data(as_text=True)
+    assert re.search(r">\s*Ingen kapacitet lige nu\s*</label>", form)
+    client.post(_link(first) + "/decline", data={"reason": "no_capacity"})
+    assert "Årsag: ingen kapacitet lige nu." in client.get(_link(first)).get_data(as_text=True)
+
+
+def test_a_clinics_reason_reads_the_same_way_in_english(client, first):
+    _reads(first.provider, "en")
+    form = client.get(_link(first)).get_data(as_text=True)
+    assert re.search(r">\s*No capacity at the moment\s*</label>", form)
+    client.post(_link(first) + "/decline", data={"reason": "no_capacity"})
+    assert "Reason: no capacity at the moment." in client.get(_link(first)).get_data(as_text=True)
+
+
 def test_an_english_and_a_german_reading_clinic_read_their_own(client, first):
     _reads(first.provider, "en")
     assert f"Quote request {first.lead.reference}" in client.get(_link(first)).get_data(as_text=True)

@@ -50,7 +50,8 @@ def test_the_coordinators_mailbox_reads_danish_when_chosen(client, routed, app, 
     email = _to_coordinators()
     assert email.to_address == app.config["COORDINATOR_EMAIL"]  # the one shared address
     assert email.subject == f"Klinikkens svar på {lead.reference}"
-    assert f"{first.provider.name} afviste: Ingen kapacitet lige nu." in email.body_text
+    # No capital after the colon: no full sentence follows.
+    assert f"{first.provider.name} afviste: ingen kapacitet lige nu." in email.body_text
     assert "Deres note: Fuld til marts" in email.body_text
     assert "Åbn forespørgslen: " in email.body_text
     assert 'lang="da"' in email.body_html
@@ -64,7 +65,7 @@ def test_the_coordinators_mailbox_reads_danish_when_chosen(client, routed, app, 
     assert received["Subject"] == f"Klinikkens svar på {lead.reference}"
     # The history is stored data: English whatever the mailbox reads.
     [event] = db.session.scalars(sa.select(LeadEvent).filter_by(lead_id=lead.id, kind="provider_declined"))
-    assert event.note.startswith(f"{first.provider.name} declined: No capacity at the moment.")
+    assert event.note.startswith(f"{first.provider.name} declined: no capacity at the moment.")
 
 
 def test_the_coordinators_mailbox_reads_english_by_default(client, routed, app):
@@ -73,7 +74,7 @@ def test_the_coordinators_mailbox_reads_english_by_default(client, routed, app):
     _decline(client, first)
     email = _to_coordinators()
     assert email.subject == f"Provider answer on {lead.reference}"
-    assert f"{first.provider.name} declined: No capacity at the moment." in email.body_text
+    assert f"{first.provider.name} declined: no capacity at the moment." in email.body_text
 
 
 def test_a_coordinator_email_language_other_than_english_or_danish_stops_the_app():

@@ -145,14 +145,18 @@ def test_connection_refused_is_transient(app):
     assert "ConnectionRefusedError" in email.last_error
 
 
-def test_an_email_still_failing_at_the_horizon_is_given_up(app, mail_sink):
+@pytest.mark.parametrize(
+    ("attempts_before", "stored"), [(0, "gave up after 1 attempt: "), (1, "gave up after 2 attempts: ")]
+)
+def test_an_email_still_failing_at_the_horizon_is_given_up(app, mail_sink, attempts_before, stored):
     mail_sink.refuse["busy@example.org"] = "421 4.7.0 Busy"
     email = _queue(to="busy@example.org")
     email.created_at = utcnow() - timedelta(days=6)
+    email.attempts, email.next_attempt_at = attempts_before, utcnow()  # a retry now due
     db.session.commit()
     assert deliver_email(email.id) == "failed"
     db.session.refresh(email)
-    assert email.last_error.startswith("gave up after 1 attempts")
+    assert email.last_error.startswith(stored)  # the stored English, in good English
 
 
 def test_a_claim_left_by_a_dead_worker_is_taken_back(app):

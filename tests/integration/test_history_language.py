@@ -121,7 +121,7 @@ def test_values_that_are_notes_dates_prices_statuses_and_reasons_are_worded_too(
             f"⟦Aarhus Rehab sent a quote: ⟦{low} to {high}⟧, valid until "
             f"{format_date(date(2026, 12, 24), 'long', locale='da')}.⟧",
             "⟦2 open quotes closed: ⟦a coordinator moved the lead to ⟦Closed lost⟧.⟧⟧",
-            "⟦Aarhus Rehab declined: ⟦No capacity at the moment⟧.⟧",
+            "⟦Aarhus Rehab declined: ⟦no capacity at the moment⟧.⟧",  # after a colon: its sentence form
             f"⟦No provider left: ⟦{closed}⟧ Reason given: “Aarhus declined”⟧",
             "⟦⟦Odense did not answer within 3 working days.⟧ No provider left: "
             "⟦No provider fits this request. Ruled out: ⟦⟦already had this patient⟧ (2)⟧.⟧⟧",

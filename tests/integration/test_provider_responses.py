@@ -16,7 +16,7 @@ from leads.routing import candidates, responses
 from leads.routing.service import route_lead
 from leads.timeutil import utcnow
 from tests.factories import LeadFactory
-from tests.helpers import load_demo_providers_reading_english, lock_order, statements
+from tests.helpers import load_demo_providers_reading_english, lock_order, sqlite_statements, statements
 from tests.quote_support import a_clinic_left_for
 
 # A provider's answer locks its assignment row (FOR UPDATE on PostgreSQL).
@@ -112,6 +112,60 @@ def test_a_head_request_answers_with_the_pages_headers_and_marks_nothing(client,
     db.session.expire_all()
     assert db.session.get(Assignment, first.id).viewed_at is None
     assert _events(lead, "provider_viewed") == []
+
+
+def _transactions(seen: list[str]) -> list[list[str]]:
+    """The statements SQLite ran, one list per transaction, each starting with its BEGIN."""
+    transactions = []
+    for statement in seen:
+        if statement.startswith("BEGIN"):
+            transactions.append([])
+        if transactions:
+            transactions[-1].append(statement)
+    return transactions
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.commits
+@pytest.mark.parametrize("fetch", ["head", "prefetch", "opened again"])
+def test_a_fetch_that_marks_nothing_never_takes_the_write_lock(client, routed, fetch):
+    """A link checker's HEAD, a mail client's prefetch, the clinic opening its page again: nothing
+    to write, so SQLite's write lock, which every other writer would wait for, is never taken."""
+    lead, (first, *_) = routed
+    link = _link(first)
+    if fetch == "opened again":
+        client.get(link)
+    with sqlite_statements() as seen:
+        if fetch == "head":
+            response = client.head(link)
+        else:
+            headers = {"Sec-Purpose": "prefetch"} if fetch == "prefetch" else {}
+            response = client.get(link, headers=headers)
+    assert response.status_code == 200
+    assert "BEGIN IMMEDIATE" not in seen and "BEGIN" in seen, seen
+    assert len(_events(lead, "provider_viewed")) == (1 if fetch == "opened again" else 0)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.commits
+def test_the_first_opening_holds_the_write_lock_only_for_marking_it_viewed(client, routed):
+    """The page is read and made without the lock; the mark and its history entry are one
+    transaction of their own, conditional on nobody having marked it first."""
+    lead, (first, *_) = routed
+    link = _link(first)
+    with sqlite_statements() as seen:
+        assert client.get(link).status_code == 200
+    [written] = [t for t in _transactions(seen) if t[0] == "BEGIN IMMEDIATE"]
+    assert [s.split()[0] for s in written if s.split()[0] in ("UPDATE", "INSERT", "COMMIT")] == [
+        "UPDATE",
+        "INSERT",
+        "COMMIT",
+    ], written
+    assert "viewed_at IS NULL" in next(s for s in written if s.startswith("UPDATE")), written
+    assert written[-1] == "COMMIT"
+    db.session.expire_all()
+    assert db.session.get(Assignment, first.id).status == "viewed"
+    assert len(_events(lead, "provider_viewed")) == 1
 
 
 def test_accepting_moves_the_lead_on_and_tells_coordinators_and_patient(client, routed):
@@ -215,7 +269,7 @@ def test_a_clinic_that_declines_is_told_another_clinic_was_asked_when_one_was(cl
     client.post(_link(first) + "/decline", data={"reason": "no_capacity"})
     page = client.get(_link(first)).get_data(as_text=True)
     assert OFFERED in page and "not offered" not in page
-    assert "Reason: No capacity at the moment.</p>" in page  # what stays: no promise about later
+    assert "Reason: no capacity at the moment.</p>" in page  # what stays: no promise about later
     assert _assignment_count(lead) == before + 1
 
 
@@ -323,6 +377,7 @@ def test_the_provider_email_link_opens_the_request(client, routed):
         )
     )
     render_pending(email)  # as the worker that sends it does
+    db.session.commit()  # the worker's own transaction: a request starts with nothing pending
     link = re.search(r"https?://\S+/p/(\S+)", email.body_text).group(0)
     path = "/p/" + link.rsplit("/p/", 1)[1]
     assert client.get(path).status_code == 200

@@ -11,6 +11,7 @@ import time_machine
 from babel.dates import format_date
 
 from leads.extensions import db
+from leads.patients.privacy import export_patient
 from leads.quotes import service as quotes
 from leads.workdays import DANISH_TIME, danish_date
 from tests.integration.test_quotes import patient, provider, two_clinics_accept
@@ -74,3 +75,16 @@ def test_the_clinic_and_a_coordinator_in_another_zone_read_the_same_danish_day(
     lead_page = coordinator.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
     assert f"<td>{_long(last_day)} (Danish time)</td>" in lead_page
     assert _long(last_day + timedelta(days=1)) not in lead_page
+
+
+def test_the_patients_data_export_names_the_danish_day_beside_the_exact_moment(quoted_in_helsinki):
+    """The export keeps the stored moment (`valid_until`, UTC) and gives the day the patient and
+    the clinic were shown (`last_valid_day`), which the moment alone, read in a reader's own zone,
+    does not say."""
+    lead, _, quote, last_day = quoted_in_helsinki
+    document = export_patient(lead.reference, user_id=None, chosen=[lead.reference])
+    [request] = document["requests"]
+    [exported] = request["quotes"]
+    [revision] = exported["revisions"]
+    assert revision["valid_until"] == quote.current.valid_until.isoformat()
+    assert revision["last_valid_day"] == last_day.isoformat()

@@ -66,7 +66,7 @@ def test_a_coordinator_who_chose_danish_reads_the_queue_lead_and_settings_in_dan
         assert _visible_words(html) == [], f"English words on {path}"
     lead_page = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
     assert "Videresendt" in lead_page  # the status, translated when shown; stored as 'routed'
-    assert "Afvist: " in lead_page
+    assert "Afvist: ingen kapacitet lige nu" in lead_page  # after a colon: no capital
     assert db.session.get(type(lead), lead.id).status == "routed"
 
 

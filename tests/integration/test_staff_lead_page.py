@@ -136,7 +136,7 @@ def test_assignments_show_status_score_breakdown_and_response_times(coordinator)
     db.session.commit()
     html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
     assert "Odense Neuro (demo)" in html and "Aalborg Ortho (demo)" in html
-    assert "Accepted" in html and "Declined: No capacity at the moment" in html
+    assert "Accepted" in html and "Declined: no capacity at the moment" in html
     assert "20 min" in html and "2 hr, 5 min" in html and "1 day, 3 hr" in html
     # The factory stores a breakdown as it was before the engine kept codes: shown as it holds.
     assert "speaks en" in html and "30.0 / 30" in html
