@@ -10,11 +10,11 @@ The first time a window reaches the ceiling, the admins are told by email (known
 """
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from leads.auth.throttle import upsert
+from leads.auth import windows
 from leads.extensions import db
 from leads.i18n import DEFAULT_LANGUAGE, STAFF_LANGUAGES, duration
 from leads.messaging.email import queue_email
@@ -25,57 +25,34 @@ from leads.models.staff import LoginCeiling
 log = logging.getLogger(__name__)
 
 _ACCOUNT_LENGTH = LoginCeiling.account.type.length
-# Windows are counted from here, so that every process agrees where one starts.
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def window_start(now: datetime, window: timedelta) -> datetime:
-    """The start of the window `now` falls in."""
-    return _EPOCH + window * ((now - _EPOCH) // window)
-
-
-def _this_window(account: str, start: datetime):
-    return sa.and_(LoginCeiling.account == account[:_ACCOUNT_LENGTH], LoginCeiling.window_start == start)
+def _key(account: str) -> str:
+    return account[:_ACCOUNT_LENGTH]
 
 
 def is_reached(account: str, now: datetime, *, max_failures: int, window: timedelta) -> bool:
     """Whether browsers new to `account` are refused now."""
-    failures = db.session.scalar(
-        sa.select(LoginCeiling.failures).where(_this_window(account, window_start(now, window)))
-    )
-    return failures is not None and failures >= max_failures
+    return windows.failures(LoginCeiling.account, _key(account), now, window) >= max_failures
 
 
 def record_failure(account: str, now: datetime, *, max_failures: int, window: timedelta) -> bool:
-    """Count one failure in the window of `now` (one atomic upsert); True for the one call, of
-    however many run at once, that finds the window's ceiling reached first."""
-    start = window_start(now, window)
-    statement = upsert(LoginCeiling).values(account=account[:_ACCOUNT_LENGTH], window_start=start, failures=1)
-    statement = statement.on_conflict_do_update(
-        index_elements=["account", "window_start"], set_={"failures": LoginCeiling.failures + 1}
-    ).returning(LoginCeiling.failures)
-    failures = db.session.execute(statement).scalar_one()
-    forget_ended(now, window)
-    if failures < max_failures:
+    """Count one failure in the window of `now`; True for the one call, of however many run at
+    once, that finds the window's ceiling reached first."""
+    if windows.count_failure(LoginCeiling.account, _key(account), now, window) < max_failures:
         return False
     claimed = db.session.execute(
         sa.update(LoginCeiling)
-        .where(_this_window(account, start), LoginCeiling.notified_at.is_(None))
+        .where(windows.this_window(LoginCeiling.account, _key(account), now, window))
+        .where(LoginCeiling.notified_at.is_(None))
         .values(notified_at=now)
     )
     return claimed.rowcount == 1
 
 
 def forget_ended(now: datetime, window: timedelta) -> int:
-    """Delete the counts of windows that have ended (run at each counted failure, and by the
-    daily retention run); how many. Rows another transaction is deleting are left to it
-    (PostgreSQL; SQLite has one writer at a time), so two cleanings never wait on each other."""
-    ended = (
-        sa.select(LoginCeiling.id)
-        .where(LoginCeiling.window_start < window_start(now, window))
-        .with_for_update(skip_locked=True)
-    )
-    return db.session.execute(sa.delete(LoginCeiling).where(LoginCeiling.id.in_(ended))).rowcount
+    """Delete the counts of windows that have ended (the daily retention run); how many."""
+    return windows.forget_ended(LoginCeiling, now, window)
 
 
 def clear(account: str) -> None:
@@ -86,7 +63,7 @@ def clear(account: str) -> None:
 def tell_admins(user: User, now: datetime, *, max_failures: int, window: timedelta) -> None:
     """Email every active admin, in their own language, that browsers new to `user`'s account are
     refused for the rest of the window; logged with ids only (no address, no password)."""
-    start = window_start(now, window)
+    start = windows.window_start(now, window)
     log.warning(
         "sign-in ceiling reached for user %s: browsers it has not signed in on are refused until %s",
         user.id,

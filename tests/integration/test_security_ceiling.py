@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import time_machine
 from itsdangerous import URLSafeTimedSerializer, base64_decode
 
-from leads.auth import ceiling, devices
+from leads.auth import ceiling, devices, windows
 from leads.extensions import db
 from leads.messaging import tokens
 from leads.messaging.email import render_pending
@@ -283,7 +283,7 @@ def test_the_daily_retention_run_deletes_sign_in_failures_past_their_use_when_no
     """The throttle's and the ceiling's rows hold the addresses typed into the sign-in form: each
     failure deletes the old ones, and the daily retention run does when no failure comes."""
     hour = timedelta(hours=1)
-    this_window = ceiling.window_start(MOMENT, hour)
+    this_window = windows.window_start(MOMENT, hour)
     db.session.add_all(
         [
             LoginThrottle(

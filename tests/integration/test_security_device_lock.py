@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from leads.auth import ceiling, device_lock
+from leads.auth import device_lock, windows
 from leads.extensions import db
 from leads.models.staff import LoginCeiling, LoginDeviceLock
 from leads.patients import privacy
@@ -163,7 +163,7 @@ def test_parallel_failures_with_one_cookie_are_all_counted_and_lock_it_once(app)
 
 def test_the_daily_retention_run_deletes_device_counts_of_ended_windows(app, clock):
     hour = timedelta(hours=1)
-    this_window = ceiling.window_start(MOMENT, hour)
+    this_window = windows.window_start(MOMENT, hour)
     db.session.add_all(
         [
             LoginDeviceLock(device="a" * 64, window_start=this_window - hour, failures=4),
