@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context, has_request_context
@@ -52,6 +52,10 @@ _BATCHES_KEY = "outbox_batches"
 REPR_MAX = 1024
 # A sweep's claim on rows it has not published after this long belongs to a sweep that died.
 SWEEP_CLAIM_SECONDS = 60
+# A sweep starts no publish that could end within this long of its claim lapsing: room for the
+# socket's own wait beyond BROKER_PUBLISH_TIMEOUT, for recording what it published, and for
+# another sweeper's clock running ahead of its own.
+SWEEP_STOP_MARGIN_SECONDS = 10
 
 
 def add_task(task_name: str, **payload) -> None:
@@ -90,8 +94,9 @@ def _write_at_commit(session: Session) -> None:
         session.info.setdefault(_PENDING_KEY, []).extend(sorted(tuple(row) for row in written))
 
 
-def publish(message_ids: list[int]) -> int:
-    """Publish the given undispatched messages; return how many reached the broker.
+def publish(message_ids: list[int], stop_at: datetime | None = None) -> int:
+    """Publish the given undispatched messages; return how many reached the broker (those still
+    unsent when `stop_at` comes are left unsent).
 
     Never raises: a broker outage is recorded on the row and left to the sweep, and so is a
     database that cannot record the outcome (locked, restarting): the sweep publishes again, and
@@ -99,7 +104,7 @@ def publish(message_ids: list[int]) -> int:
     """
     if not message_ids:
         return 0
-    return _recorded_or_left_to_sweep(_publish, message_ids)
+    return _recorded_or_left_to_sweep(_publish, (message_ids, stop_at))
 
 
 def _recorded_or_left_to_sweep(publishing, argument) -> int:
@@ -112,19 +117,20 @@ def _recorded_or_left_to_sweep(publishing, argument) -> int:
         return 0
 
 
-def _publish(message_ids: list[int]) -> int:
+def _publish(ids_and_stop: tuple[list[int], datetime | None]) -> int:
+    message_ids, stop_at = ids_and_stop
     rows = db.session.execute(
         sa.select(OutboxMessage.id, OutboxMessage.task_name, OutboxMessage.payload).where(
             OutboxMessage.id.in_(message_ids), OutboxMessage.dispatched_at.is_(None)
         )
     ).all()
     db.session.commit()  # hold no transaction while waiting on the broker
-    return _send_and_record([tuple(row) for row in rows])
+    return _send_and_record([tuple(row) for row in rows], stop_at)
 
 
-def _send_and_record(rows: list[tuple[int, str, dict]]) -> int:
+def _send_and_record(rows: list[tuple[int, str, dict]], stop_at: datetime | None = None) -> int:
     """Send (id, task name, payload) rows to the broker, then record them in one transaction."""
-    sent, failure = _send(rows)
+    sent, failure = _send(rows, stop_at)
     # Bookkeeping a power loss may undo: the sweep publishes those rows again (every task is idempotent).
     with commits_a_power_loss_may_undo():
         if sent:
@@ -135,8 +141,11 @@ def _send_and_record(rows: list[tuple[int, str, dict]]) -> int:
     return len(sent)
 
 
-def _send(rows: list[tuple[int, str, dict]]) -> tuple[list[int], tuple[int, str] | None]:
-    """Send rows to the broker until one fails: (ids sent, (id, error) of the one that failed)."""
+def _send(
+    rows: list[tuple[int, str, dict]], stop_at: datetime | None = None
+) -> tuple[list[int], tuple[int, str] | None]:
+    """Send rows to the broker until one fails or `stop_at` comes: (ids sent, (id, error) of the
+    one that failed)."""
     celery_app = current_app.extensions["celery"]
     sent: list[int] = []
     try:
@@ -144,6 +153,11 @@ def _send(rows: list[tuple[int, str, dict]]) -> tuple[list[int], tuple[int, str]
         # repr stands in for Celery's safe one, which costs more than the rest of a publish.
         with celery_app.producer_or_acquire() as producer:
             for message_id, task_name, payload in rows:
+                if stop_at is not None and utcnow() >= stop_at:
+                    log.info(
+                        "outbox: sweep's claim running out; %d rows left to the next", len(rows) - len(sent)
+                    )
+                    break
                 celery_app.send_task(
                     task_name, kwargs=payload, retry=False, producer=producer,
                     argsrepr="()", kwargsrepr=repr(payload)[:REPR_MAX],
@@ -251,11 +265,17 @@ def publish_stale(limit: int = 500) -> int:
     """Publish what the fast path could not (broker down, process killed after commit).
 
     The rows are claimed first, so two sweeps (two beats, or one sweep overlapping the next)
-    never publish the same row twice.
+    never publish the same row twice; a publish starts only while it can end before the claim
+    lapses, and the rows left then are given back to the next sweep.
     """
+    # Read before the claim is stamped, so the claim holds at least this long.
+    publish_at_most = (
+        SWEEP_CLAIM_SECONDS - SWEEP_STOP_MARGIN_SECONDS - current_app.config["BROKER_PUBLISH_TIMEOUT"]
+    )
+    stop_at = utcnow() + timedelta(seconds=publish_at_most)
     ids = claim_stale(limit)
     try:
-        return publish(ids)
+        return publish(ids, stop_at)
     finally:
         _release(ids)
 

@@ -84,3 +84,43 @@ def test_two_overlapping_sweeps_publish_each_row_once(app, redis_server):
         sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.dispatched_at.is_not(None))
     )
     assert dispatched == len(rows)
+
+
+class _Clock:
+    """The outbox's clock, moved only by the publishes below."""
+
+    def __init__(self):
+        self.now = utcnow()
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_sweep_stops_publishing_before_its_claim_lapses_and_the_next_publishes_the_rest(
+    app, redis_server, monkeypatch
+):
+    rows = _stale_rows(20)
+    clock = _Clock()
+    monkeypatch.setattr(outbox, "utcnow", clock)
+    app.config["BROKER_PUBLISH_TIMEOUT"] = 5.0
+    publish_takes = timedelta(seconds=4.9)  # each publish succeeds just under the timeout
+    ended = []  # when each publish ended
+
+    def slow_send_task(name, kwargs=None, **options):
+        clock.now += publish_takes
+        ended.append(clock.now)
+
+    monkeypatch.setattr(app.extensions["celery"], "send_task", slow_send_task)
+
+    claimed_at = clock.now
+    first = outbox.publish_stale()
+    assert 0 < first < len(rows)
+    lapses = claimed_at + timedelta(seconds=outbox.SWEEP_CLAIM_SECONDS)
+    assert len(ended) == first and ended[-1] < lapses
+
+    second = outbox.publish_stale()
+    assert first + second == len(rows) == len(ended)
+    assert outbox.publish_stale() == 0
+    db.session.expire_all()
+    published = db.session.scalars(sa.select(OutboxMessage.attempts).where(OutboxMessage.id.in_(rows))).all()
+    assert published == [1] * len(rows)
