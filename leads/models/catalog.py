@@ -5,6 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from leads.extensions import db
@@ -117,6 +118,18 @@ class Provider(db.Model):
     def _name_set(self, _key: str, name: str) -> str:
         self.name_key = provider_name_key(name)
         return name
+
+    @hybrid_property
+    def links_open(self) -> bool:
+        """Whether its signed links still show and mark its requests: not once an admin deactivated
+        it (paused until reactivated); a pause until a date stops only new leads. The same rule in
+        Python and, for a guarded UPDATE, in SQL."""
+        return self.active
+
+    @links_open.inplace.expression
+    @classmethod
+    def _links_open_expression(cls):
+        return cls.active.is_(True)
 
 
 class AddressBounce(db.Model):

@@ -80,7 +80,7 @@ def check_available(assignment: Assignment) -> None:
     refusal = sharing_refusal(assignment.lead)
     if refusal:
         raise NotAvailable(gettext(refusal))
-    if not assignment.provider.active:
+    if not assignment.provider.links_open:
         raise NotAvailable(
             gettext("This clinic no longer receives requests through us, so the request is not shown.")
         )
@@ -127,14 +127,16 @@ def open_request(token: str, *, by_a_person: bool = True) -> bool:
 
 def _mark_viewed(assignment_id: int) -> bool:
     """Mark the assignment viewed with its history entry, in one transaction, unless an opening
-    at the same moment did (or an answer, a withdrawal or an expiry moved it on since it was read).
-    Whether this call did."""
+    at the same moment did (or an answer, a withdrawal or an expiry moved it on since it was read,
+    or an admin deactivated its clinic, which `check_available` would now refuse). Whether this
+    call did."""
     updated = db.session.execute(
         sa.update(Assignment)
         .where(
             Assignment.id == assignment_id,
             Assignment.viewed_at.is_(None),
             Assignment.status.in_(assignment_sources(AssignmentStatus.VIEWED)),
+            sa.exists().where(Provider.id == Assignment.provider_id, Provider.links_open),
         )
         .values(viewed_at=utcnow(), status=AssignmentStatus.VIEWED.value)
     ).rowcount

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
+from leads.directory.service import pause_provider
 from leads.extensions import db
 from leads.messaging import tokens
 from leads.messaging.email import render_pending
@@ -166,6 +167,25 @@ def test_the_first_opening_holds_the_write_lock_only_for_marking_it_viewed(clien
     db.session.expire_all()
     assert db.session.get(Assignment, first.id).status == "viewed"
     assert len(_events(lead, "provider_viewed")) == 1
+
+
+def test_a_clinic_deactivated_between_the_check_and_the_mark_gets_no_view_recorded(routed, monkeypatch):
+    """The mark is guarded by the clinic's own rule (`Provider.links_open`), not only by the
+    check that ran before it in another transaction."""
+    lead, (first, *_) = routed
+    mark_viewed = responses._mark_viewed
+
+    def deactivated_in_between(assignment_id):
+        pause_provider(db.session.get(Provider, first.provider_id), None)  # until reactivated
+        db.session.commit()
+        return mark_viewed(assignment_id)
+
+    monkeypatch.setattr(responses, "_mark_viewed", deactivated_in_between)
+    assert responses.open_request(tokens.make_assignment_token(first.id)) is False
+    db.session.expire_all()
+    unviewed = db.session.get(Assignment, first.id)
+    assert (unviewed.status, unviewed.viewed_at) == ("notified", None)
+    assert _events(lead, "provider_viewed") == []
 
 
 def test_accepting_moves_the_lead_on_and_tells_coordinators_and_patient(client, routed):
