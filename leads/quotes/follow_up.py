@@ -121,7 +121,7 @@ def _remind_clinic(assignment_id: int, now: datetime) -> int:
     if not claimed or assignment.quote is not None:
         db.session.rollback()
         return 0
-    if sharing_refusal(lead) or not provider.active:
+    if sharing_refusal(lead) or not provider.links_open:
         # Never to be reminded (a lead that may not be shared, an erased one among them; a clinic
         # paused until reactivated): the claim stands, so no sweep picks the row again and a few
         # hundred of them cannot crowd out the reminders that are due.

@@ -269,7 +269,7 @@ def renewal_refusal(quote: Quote, lead: Lead, now: datetime) -> str | None:
     if lead.status not in (LeadStatus.CONTACTED, LeadStatus.QUOTED):
         return gettext("Your request no longer waits for quotes, so this quote cannot be renewed.")
     assignment = quote.assignment
-    if assignment.status != AssignmentStatus.ACCEPTED or not assignment.provider.active:
+    if assignment.status != AssignmentStatus.ACCEPTED or not assignment.provider.links_open:
         return gettext(
             "This clinic can no longer renew its quote. A coordinator can help: reply to our email."
         )
@@ -400,7 +400,7 @@ def choice_refusal(quote: Quote, lead: Lead, now: datetime, seen_revision: int |
         )
     if quote.status != QuoteStatus.LIVE or lead.status not in DECIDING:
         return gettext("This quote can no longer be chosen.")
-    if not quote.assignment.provider.active:
+    if not quote.assignment.provider.links_open:
         # Paused until reactivated: its links are closed, so it could not confirm the booking.
         return gettext(
             "This clinic is not taking new patients just now, so its quote cannot be chosen. "
