@@ -3,7 +3,6 @@ without handing the attacker a lockout of the owner, whose browsers carry a devi
 
 import itertools
 import logging
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,7 +18,7 @@ from leads.models import EmailMessage, Role
 from leads.models.staff import LoginCeiling, LoginThrottle
 from leads.patients import privacy
 from leads.staff import user_admin
-from tests.staff_support import PASSWORD, fresh_client, make_staff
+from tests.staff_support import PASSWORD, at_once, fresh_client, make_staff
 
 # Runs again on PostgreSQL: the counter is an upsert written per database.
 pytestmark = pytest.mark.pg
@@ -256,25 +255,12 @@ def test_at_the_ceiling_a_copied_session_cannot_guess_the_current_password_but_t
 def test_parallel_failures_are_all_counted_and_the_ceiling_is_reached_once(app):
     """30 failures at once against a ceiling of 20: each counted, and the admins told once, though
     eleven calls find the ceiling reached."""
-    reached = []
-
-    def fail_five_times():
-        with app.app_context():
-            for _ in range(5):
-                reached.append(
-                    ceiling.record_failure(
-                        "target@example.dk", MOMENT, max_failures=20, window=timedelta(hours=1)
-                    )
-                )
-                db.session.commit()
-            db.session.remove()
-
-    threads = [threading.Thread(target=fail_five_times) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    db.session.expire_all()
+    reached = at_once(
+        app,
+        lambda: ceiling.record_failure(
+            "target@example.dk", MOMENT, max_failures=20, window=timedelta(hours=1)
+        ),
+    )
     assert db.session.scalar(sa.select(LoginCeiling.failures).filter_by(account="target@example.dk")) == 30
     assert reached.count(True) == 1
 

@@ -3,7 +3,6 @@ addresses only until the failures made with it reach LOGIN_DEVICE_MAX_FAILURES i
 it is a new browser to the ceiling, while the account and the owner's other browsers keep theirs."""
 
 import logging
-import threading
 from datetime import timedelta
 
 import pytest
@@ -24,7 +23,7 @@ from tests.integration.test_security_ceiling import (
     _owner_browser,
     _post,
 )
-from tests.staff_support import PASSWORD, fresh_client, make_staff
+from tests.staff_support import PASSWORD, at_once, fresh_client, make_staff
 
 # Runs again on PostgreSQL: the counter is an upsert written per database.
 pytestmark = pytest.mark.pg
@@ -140,23 +139,9 @@ def test_wrong_current_passwords_on_the_change_password_form_count_against_the_d
 def test_parallel_failures_with_one_cookie_are_all_counted_and_lock_it_once(app):
     """30 failures at once with a limit of 20: each counted, and exactly one call locks it."""
     device = "d" * 64
-    locked = []
-
-    def fail_five_times():
-        with app.app_context():
-            for _ in range(5):
-                locked.append(
-                    device_lock.record_failure(device, MOMENT, max_failures=20, window=timedelta(hours=1))
-                )
-                db.session.commit()
-            db.session.remove()
-
-    threads = [threading.Thread(target=fail_five_times) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    db.session.expire_all()
+    locked = at_once(
+        app, lambda: device_lock.record_failure(device, MOMENT, max_failures=20, window=timedelta(hours=1))
+    )
     assert db.session.scalar(sa.select(LoginDeviceLock.failures).filter_by(device=device)) == 30
     assert locked.count(True) == 1
 

@@ -1,6 +1,5 @@
 """Sign-in throttling that cannot be turned against an account or used to tell accounts apart."""
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -11,7 +10,7 @@ from leads.auth import accounts, throttle
 from leads.extensions import db
 from leads.models.staff import LoginThrottle
 from leads.timeutil import utcnow
-from tests.staff_support import PASSWORD, fresh_client, make_staff
+from tests.staff_support import PASSWORD, at_once, fresh_client, make_staff
 
 # Runs again on PostgreSQL: the failure counter is an upsert written per database.
 pytestmark = pytest.mark.pg
@@ -84,26 +83,17 @@ def test_parallel_failures_are_all_counted(app):
     make_staff()
     now = utcnow()
 
-    def fail_five_times():
-        with app.app_context():
-            for _ in range(5):
-                throttle.record_failure(
-                    "target@example.dk",
-                    "203.0.113.5",
-                    now,
-                    max_failures=1000,
-                    delay=timedelta(minutes=15),
-                    max_delay=timedelta(hours=24),
-                )
-                db.session.commit()
-            db.session.remove()
-
-    threads = [threading.Thread(target=fail_five_times) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    db.session.expire_all()
+    at_once(
+        app,
+        lambda: throttle.record_failure(
+            "target@example.dk",
+            "203.0.113.5",
+            now,
+            max_failures=1000,
+            delay=timedelta(minutes=15),
+            max_delay=timedelta(hours=24),
+        ),
+    )
     assert db.session.scalar(sa.select(LoginThrottle.failures).filter_by(account="target@example.dk")) == 30
 
 
